@@ -1,0 +1,1 @@
+//! Scanner transports: serial ports, USB HID (POS and keyboard wedge), image spool directories.

@@ -1,0 +1,1 @@
+//! The crossing-record outbox (sled), the JetStream relay to central, and the movement index.

@@ -1,0 +1,1 @@
+//! systemd notify protocol: READY, STATUS, WATCHDOG and STOPPING.

@@ -1,0 +1,15 @@
+//! The pure core: plain functions and types, no I/O.
+//!
+//! Architecture invariant: nothing under `core` imports tokio, sled, serialport, rusb, async-nats,
+//! `std::fs`, `std::net` or reads a clock (`SystemTime::now`, `Instant::now`, `jiff::Timestamp::now`).
+//! Every function that depends on time takes it as an argument.
+
+pub mod decision;
+pub mod document;
+pub mod event;
+pub mod frame;
+pub mod ledger;
+pub mod mrz;
+pub mod permit;
+pub mod privacy;
+pub mod stay;

@@ -1,0 +1,1 @@
+//! Stay-limit engine: visa-free days, calendar-year and rolling windows, registration deadlines.

@@ -1,0 +1,1 @@
+//! Process lifecycle around the runtime: start-up, signals (TERM, INT, HUP), reload, shutdown.

@@ -1,0 +1,1 @@
+//! Documented process exit codes, shared by both binaries and the systemd unit.

@@ -1,0 +1,1 @@
+//! The scanner port: a source of frames from one reader device.

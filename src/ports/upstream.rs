@@ -1,0 +1,1 @@
+//! The upstream port: publishing crossing events to, and reading movements from, central.

@@ -1,0 +1,4 @@
+//! Shared support for integration tests: real external processes the tests start themselves.
+#![allow(dead_code)]
+
+pub mod nats;
