@@ -12,4 +12,5 @@ pub mod ledger;
 pub mod mrz;
 pub mod permit;
 pub mod privacy;
+pub mod session;
 pub mod stay;
