@@ -125,11 +125,26 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
+/// Syntax first: after a syntax error the typed reading would only add noise (every key of a
+/// broken table "missing"), so it runs only on text that parses.
 fn read_raw(text: &str, report: &mut Report<'_>) -> Option<RawConfig> {
-    let mut working = text.to_string();
+    let n_problems = report.problems.len();
+    let mut syntax_checked = text.to_string();
+    read_with_recovery::<toml::Table>(&mut syntax_checked, report);
+    if report.problems.len() > n_problems {
+        return None;
+    }
+    read_with_recovery::<RawConfig>(&mut text.to_string(), report)
+}
+
+/// Reads `working` as `T`; after each error, reports it, blanks its line and tries again.
+fn read_with_recovery<T: serde::de::DeserializeOwned>(
+    working: &mut String,
+    report: &mut Report<'_>,
+) -> Option<T> {
     for _ in 0..SERDE_PASSES_MAX {
-        match toml::from_str::<RawConfig>(&working) {
-            Ok(raw) => return Some(raw),
+        match toml::from_str::<T>(working) {
+            Ok(value) => return Some(value),
             Err(error) => {
                 let message = error.message().trim().replace('\n', " ");
                 let Some(span) = error.span() else {
@@ -137,7 +152,7 @@ fn read_raw(text: &str, report: &mut Report<'_>) -> Option<RawConfig> {
                     return None;
                 };
                 report.at(span.start, message);
-                match blank_culprit(&mut working, span.start) {
+                match blank_culprit(working, span.start) {
                     Some(key) => {
                         report.blanked_keys.insert(key);
                     }
