@@ -23,11 +23,11 @@ fn main() {
         .into_iter()
         .chain(git(&["symbolic-ref", "-q", "HEAD"]))
     {
-        if let Some(path) = git(&["rev-parse", "--git-path", &reference]) {
-            if Path::new(&path).exists() {
-                let absolute = std::fs::canonicalize(&path).unwrap_or_else(|_| path.into());
-                println!("cargo:rerun-if-changed={}", absolute.display());
-            }
+        if let Some(path) = git(&["rev-parse", "--git-path", &reference])
+            && Path::new(&path).exists()
+        {
+            let absolute = std::fs::canonicalize(&path).unwrap_or_else(|_| path.into());
+            println!("cargo:rerun-if-changed={}", absolute.display());
         }
     }
     println!("cargo:rustc-env=CHECKPOINTD_GIT_COMMIT={commit}");

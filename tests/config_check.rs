@@ -48,8 +48,11 @@ impl Tree {
         std::fs::create_dir_all(firmware.join("keys")).expect("mkdir keys");
         std::fs::create_dir_all(dir.path().join("devices")).expect("mkdir devices");
         std::fs::write(firmware.join("stay-rules.toml"), "# rules\n").expect("rules");
-        std::fs::write(firmware.join("keys/issuer.pub.pem"), "-----BEGIN PUBLIC KEY-----\n")
-            .expect("key");
+        std::fs::write(
+            firmware.join("keys/issuer.pub.pem"),
+            "-----BEGIN PUBLIC KEY-----\n",
+        )
+        .expect("key");
         std::fs::write(dir.path().join("devices/swipe.toml"), "# profile\n").expect("profile");
         Self { dir }
     }
@@ -119,8 +122,14 @@ fn zero_devices_is_valid_and_paths_resolve_against_the_config_dir() {
     let path = tree.write(VALID);
     let config = config::load(&path, &LoadOptions::default()).expect("valid");
     assert!(config.devices.is_empty());
-    assert_eq!(config.rules_file, tree.dir.path().join("firmware-config/stay-rules.toml"));
-    assert_eq!(config.data_dir, tree.dir.path().join("firmware-config/data"));
+    assert_eq!(
+        config.rules_file,
+        tree.dir.path().join("firmware-config/stay-rules.toml")
+    );
+    assert_eq!(
+        config.data_dir,
+        tree.dir.path().join("firmware-config/data")
+    );
 }
 
 #[test]
@@ -131,14 +140,23 @@ fn device_profiles_are_found_in_the_sibling_devices_dir_or_the_override() {
     );
     let path = tree.write(&text);
     let config = config::load(&path, &LoadOptions::default()).expect("valid");
-    assert!(config.devices[0].profile_path.ends_with("devices/swipe.toml"));
+    assert!(
+        config.devices[0]
+            .profile_path
+            .ends_with("devices/swipe.toml")
+    );
 
     let elsewhere = tempfile::tempdir().expect("temp dir");
     let options = LoadOptions {
         devices_dir: Some(elsewhere.path().to_path_buf()),
     };
     let error = config::load(&path, &options).expect_err("profile not in override dir");
-    assert!(error.to_string().contains("device profile `swipe.toml` not found"), "{error}");
+    assert!(
+        error
+            .to_string()
+            .contains("device profile `swipe.toml` not found"),
+        "{error}"
+    );
     std::fs::write(elsewhere.path().join("swipe.toml"), "").expect("profile");
     config::load(&path, &options).expect("profile in override dir");
 }
@@ -147,19 +165,69 @@ fn device_profiles_are_found_in_the_sibling_devices_dir_or_the_override() {
 #[test]
 fn each_kind_of_problem_is_reported_at_its_line() {
     let cases: &[(&str, &str, usize, &str)] = &[
-        ("mode = \"kiosk\"", "mode = \"kiosk\"\nmood = \"calm\"", 11, "unknown field `mood`"),
-        ("lane = \"1\"", "lane = 1", 8, "invalid type: integer `1`, expected a string"),
-        ("kind = \"land\"", "kind = \"river\"", 7, "unknown variant `river`"),
-        ("Asia/Baku", "Asia/Bakuu", 9, "unknown time zone `Asia/Bakuu`"),
+        (
+            "mode = \"kiosk\"",
+            "mode = \"kiosk\"\nmood = \"calm\"",
+            11,
+            "unknown field `mood`",
+        ),
+        (
+            "lane = \"1\"",
+            "lane = 1",
+            8,
+            "invalid type: integer `1`, expected a string",
+        ),
+        (
+            "kind = \"land\"",
+            "kind = \"river\"",
+            7,
+            "unknown variant `river`",
+        ),
+        (
+            "Asia/Baku",
+            "Asia/Bakuu",
+            9,
+            "unknown time zone `Asia/Bakuu`",
+        ),
         ("keys/issuer.pub.pem", "keys/missing.pem", 22, "key file"),
         ("stay-rules.toml", "no-rules.toml", 2, "rules file"),
-        ("id = \"AZ-TEST-1\"", "id = \"az test\"", 5, "checkpoint id `az test`"),
-        ("nats://127.0.0.1:4222", "http://central", 17, "nats_url `http://central`"),
-        ("shutdown_grace_ms = 2000", "shutdown_grace_ms = 0", 27, "out of range"),
-        ("flush_every_ms = 100\n", "", 12, "missing key `ledger.flush_every_ms`"),
+        (
+            "id = \"AZ-TEST-1\"",
+            "id = \"az test\"",
+            5,
+            "checkpoint id `az test`",
+        ),
+        (
+            "nats://127.0.0.1:4222",
+            "http://central",
+            17,
+            "nats_url `http://central`",
+        ),
+        (
+            "shutdown_grace_ms = 2000",
+            "shutdown_grace_ms = 0",
+            27,
+            "out of range",
+        ),
+        (
+            "flush_every_ms = 100\n",
+            "",
+            12,
+            "missing key `ledger.flush_every_ms`",
+        ),
         ("[ledger]", "[ledgr]", 12, "unknown field `ledgr`"),
-        ("permit_issuers = [\"keys/issuer.pub.pem\"]", "permit_issuers = []", 22, "is empty"),
-        ("ledger_stream = \"PERMITS\"", "ledger_stream = \"PER.MITS\"", 19, "stream name"),
+        (
+            "permit_issuers = [\"keys/issuer.pub.pem\"]",
+            "permit_issuers = []",
+            22,
+            "is empty",
+        ),
+        (
+            "ledger_stream = \"PERMITS\"",
+            "ledger_stream = \"PER.MITS\"",
+            19,
+            "stream name",
+        ),
     ];
     for (from, to, line, message) in cases {
         let tree = Tree::new();
@@ -167,7 +235,9 @@ fn each_kind_of_problem_is_reported_at_its_line() {
         let path = tree.write(&VALID.replacen(from, to, 1));
         let found = problems(&path);
         assert!(
-            found.iter().any(|(at, text)| at == line && text.contains(message)),
+            found
+                .iter()
+                .any(|(at, text)| at == line && text.contains(message)),
             "case {to:?}: expected line {line} `{message}`, got {found:?}"
         );
     }
@@ -176,11 +246,20 @@ fn each_kind_of_problem_is_reported_at_its_line() {
 #[test]
 fn device_problems_are_reported() {
     let cases: &[(&str, &str)] = &[
-        ("profile = \"absent.toml\"\nport = \"/dev/ttyS0\"", "device profile `absent.toml` not found"),
-        ("profile = \"../escape.toml\"\nport = \"/dev/ttyS0\"", "expected a file name inside"),
+        (
+            "profile = \"absent.toml\"\nport = \"/dev/ttyS0\"",
+            "device profile `absent.toml` not found",
+        ),
+        (
+            "profile = \"../escape.toml\"\nport = \"/dev/ttyS0\"",
+            "expected a file name inside",
+        ),
         ("profile = \"swipe.toml\"", "neither `port` nor `usb`"),
         ("profile = \"swipe.toml\"\nusb = \"0c2e\"", "usb `0c2e`"),
-        ("profile = \"swipe.toml\"\nport = \"ttyS0\"", "expected an absolute device path"),
+        (
+            "profile = \"swipe.toml\"\nport = \"ttyS0\"",
+            "expected an absolute device path",
+        ),
     ];
     for (body, message) in cases {
         let tree = Tree::new();
@@ -216,7 +295,10 @@ fn every_problem_of_a_broken_file_is_listed_at_once_by_both_binaries() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         for (line, column) in [(9, 13), (11, 1), (15, 18), (23, 19), (32, 11)] {
             let position = format!("{path}:{line}:{column}: ");
-            assert!(stderr.contains(&position), "{position} missing in:\n{stderr}");
+            assert!(
+                stderr.contains(&position),
+                "{position} missing in:\n{stderr}"
+            );
         }
     }
 }

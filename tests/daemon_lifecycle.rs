@@ -139,7 +139,10 @@ impl Drop for Daemon {
 }
 
 fn count(messages: &[String], needle: &str) -> usize {
-    messages.iter().filter(|message| message.contains(needle)).count()
+    messages
+        .iter()
+        .filter(|message| message.contains(needle))
+        .count()
 }
 
 #[test]
@@ -147,7 +150,9 @@ fn ready_watchdog_reload_and_stop() {
     let mut daemon = Daemon::start(VALID);
     let startup = daemon.wait_for("READY=1");
     assert!(
-        startup.iter().any(|message| message.contains("STATUS=running")),
+        startup
+            .iter()
+            .any(|message| message.contains("STATUS=running")),
         "{startup:?}"
     );
 
@@ -161,21 +166,36 @@ fn ready_watchdog_reload_and_stop() {
     assert!((4..=12).contains(&n_pings), "{n_pings} pings in 1.5 s");
 
     // A bad reload is refused: the daemon keeps running and says so.
-    std::fs::write(daemon.config_path(), VALID.replace("Asia/Baku", "Mars/Olympus"))
-        .expect("write bad config");
+    std::fs::write(
+        daemon.config_path(),
+        VALID.replace("Asia/Baku", "Mars/Olympus"),
+    )
+    .expect("write bad config");
     daemon.signal(Signal::SIGHUP);
     let refused = daemon.wait_for("STATUS=reload failed");
-    assert!(refused.iter().any(|message| message.contains("lane 1")), "{refused:?}");
+    assert!(
+        refused.iter().any(|message| message.contains("lane 1")),
+        "{refused:?}"
+    );
     daemon.wait_for("WATCHDOG=1");
-    assert!(daemon.child.try_wait().expect("try_wait").is_none(), "daemon died");
+    assert!(
+        daemon.child.try_wait().expect("try_wait").is_none(),
+        "daemon died"
+    );
     assert!(daemon.log().contains("Mars/Olympus"), "{}", daemon.log());
 
     // A good reload is applied.
-    std::fs::write(daemon.config_path(), VALID.replace("lane = \"1\"", "lane = \"7\""))
-        .expect("write good config");
+    std::fs::write(
+        daemon.config_path(),
+        VALID.replace("lane = \"1\"", "lane = \"7\""),
+    )
+    .expect("write good config");
     daemon.signal(Signal::SIGHUP);
     let applied = daemon.wait_for("lane 7");
-    assert!(applied.iter().any(|message| message.contains("READY=1")), "{applied:?}");
+    assert!(
+        applied.iter().any(|message| message.contains("READY=1")),
+        "{applied:?}"
+    );
 
     daemon.signal(Signal::SIGTERM);
     daemon.wait_for("STOPPING=1");
@@ -206,6 +226,10 @@ fn invalid_config_exits_with_the_config_code_and_never_says_ready() {
         messages.push(String::from_utf8_lossy(&buffer[..length]).into_owned());
     }
     assert_eq!(count(&messages, "READY=1"), 0, "{messages:?}");
-    assert!(daemon.log().contains("unknown variant `river`"), "{}", daemon.log());
+    assert!(
+        daemon.log().contains("unknown variant `river`"),
+        "{}",
+        daemon.log()
+    );
     assert!(Path::new(env!("CARGO_BIN_EXE_checkpointd")).exists());
 }

@@ -75,9 +75,22 @@ fn processed_scan_leaves_no_personal_data_in_text_or_json_logs() {
         let scan = specimen();
         tracing::subscriber::with_default(subscriber, || log_processed_scan(&scan));
         let output = sink.text();
-        assert!(output.contains("document read"), "{format:?}: nothing logged:\n{output}");
-        for clear in ["L898902C3", "ERIKSSON", "ANNA MARIA", "ANNA", "MARIA", "898902"] {
-            assert!(!output.contains(clear), "{format:?} leaked {clear:?}:\n{output}");
+        assert!(
+            output.contains("document read"),
+            "{format:?}: nothing logged:\n{output}"
+        );
+        for clear in [
+            "L898902C3",
+            "ERIKSSON",
+            "ANNA MARIA",
+            "ANNA",
+            "MARIA",
+            "898902",
+        ] {
+            assert!(
+                !output.contains(clear),
+                "{format:?} leaked {clear:?}:\n{output}"
+            );
         }
         assert!(output.contains("*******C3"), "{format:?}:\n{output}");
         assert!(output.contains("E.(8)"), "{format:?}:\n{output}");

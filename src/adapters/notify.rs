@@ -53,7 +53,10 @@ impl Notifier {
 
     /// A graceful stop has begun.
     pub fn stopping(&self, status: &str) {
-        send(&[NotifyState::Stopping, NotifyState::Status(&one_line(status))]);
+        send(&[
+            NotifyState::Stopping,
+            NotifyState::Status(&one_line(status)),
+        ]);
     }
 }
 

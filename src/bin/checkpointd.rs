@@ -10,7 +10,11 @@ use checkpointd::logging::LogFormat;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "checkpointd", version, about = "Border checkpoint terminal daemon")]
+#[command(
+    name = "checkpointd",
+    version,
+    about = "Border checkpoint terminal daemon"
+)]
 struct Cli {
     /// The configuration file.
     #[arg(long, value_name = "PATH", default_value = CONFIG_PATH_DEFAULT)]
@@ -79,9 +83,7 @@ fn demo() -> Exit {
                     device.connection
                 );
             }
-            println!(
-                "The scan → verdict → record walkthrough is not yet available in this build."
-            );
+            println!("The scan → verdict → record walkthrough is not yet available in this build.");
             Exit::Success
         }
         Err(error) => {

@@ -8,9 +8,7 @@ use std::time::Duration;
 
 use toml::Spanned;
 
-use super::raw::{
-    RawCheckpoint, RawConfig, RawDevice, RawKeys, RawLedger, RawLimits, RawUpstream,
-};
+use super::raw::{RawCheckpoint, RawConfig, RawDevice, RawKeys, RawLedger, RawLimits, RawUpstream};
 use super::{
     Checkpoint, Config, ConfigError, Connection, Device, Keys, Ledger, Limits, LoadOptions,
     Problem, Problems, Upstream,
@@ -34,8 +32,8 @@ const CACHE_CAPACITY_BYTES_RANGE: std::ops::RangeInclusive<u64> = (1 << 20)..=(1
 /// against `path`'s directory, and the files it names are checked to exist and be readable.
 pub fn parse(text: &str, path: &Path, options: &LoadOptions) -> Result<Config, ConfigError> {
     let mut report = Report::new(text);
-    let config = read_raw(text, &mut report)
-        .and_then(|raw| validate(raw, path, options, &mut report));
+    let config =
+        read_raw(text, &mut report).and_then(|raw| validate(raw, path, options, &mut report));
     match config {
         Some(config) if report.problems.is_empty() => Ok(config),
         _ => Err(ConfigError::Invalid(report.into_problems(path))),
@@ -72,7 +70,10 @@ impl<'t> Report<'t> {
         } else {
             format!("{table}.{key}")
         };
-        self.at(offset, format!("missing key `{dotted}`: expected {expected}"));
+        self.at(
+            offset,
+            format!("missing key `{dotted}`: expected {expected}"),
+        );
     }
 
     /// The value of a required key, or a "missing" problem at the table.
@@ -179,7 +180,10 @@ fn blank_culprit(working: &mut String, offset: usize) -> Option<String> {
     let trimmed = line.trim();
     let (key, end) = if trimmed.starts_with('[') {
         // A bad table header: its keys would otherwise land in the previous table.
-        let key = trimmed.trim_matches(|c| c == '[' || c == ']').trim().to_string();
+        let key = trimmed
+            .trim_matches(|c| c == '[' || c == ']')
+            .trim()
+            .to_string();
         let section_end = next_header_start(working, line_end);
         (key, section_end)
     } else if let Some((key, value)) = line.split_once('=') {
@@ -334,7 +338,13 @@ fn checkpoint(table: &Spanned<RawCheckpoint>, report: &mut Report<'_>) -> Option
         .required(&raw.name, at, name, "name", "a string")
         .and_then(|value| non_empty(value, "checkpoint name", report));
     let kind = report
-        .required(&raw.kind, at, name, "kind", "\"airport\", \"land\" or \"sea\"")
+        .required(
+            &raw.kind,
+            at,
+            name,
+            "kind",
+            "\"airport\", \"land\" or \"sea\"",
+        )
         .map(|value| *value.get_ref());
     let lane = report
         .required(&raw.lane, at, name, "lane", "a string such as \"3\"")
@@ -445,11 +455,20 @@ fn device(
     let at = table.span().start;
     let raw = table.get_ref();
     let name = report
-        .required(&raw.name, at, "devices", "name", "a string such as \"mrz-swipe\"")
+        .required(
+            &raw.name,
+            at,
+            "devices",
+            "name",
+            "a string such as \"mrz-swipe\"",
+        )
         .and_then(|value| {
             let name = non_empty(value, "device name", report)?;
             if !names.insert(name.clone()) {
-                report.at(value.span().start, format!("device name `{name}` is used twice"));
+                report.at(
+                    value.span().start,
+                    format!("device name `{name}` is used twice"),
+                );
                 return None;
             }
             Some(name)
@@ -469,7 +488,9 @@ fn device(
             if !Path::new(&text).is_absolute() {
                 report.at(
                     port.span().start,
-                    format!("port `{text}`: expected an absolute device path such as \"/dev/ttyACM0\""),
+                    format!(
+                        "port `{text}`: expected an absolute device path such as \"/dev/ttyACM0\""
+                    ),
                 );
                 return None;
             }
@@ -498,7 +519,11 @@ fn device(
     })
 }
 
-fn profile(value: &Spanned<String>, devices_dir: &Path, report: &mut Report<'_>) -> Option<PathBuf> {
+fn profile(
+    value: &Spanned<String>,
+    devices_dir: &Path,
+    report: &mut Report<'_>,
+) -> Option<PathBuf> {
     let name = non_empty(value, "profile", report)?;
     let plain = Path::new(&name)
         .components()
@@ -527,14 +552,17 @@ fn profile(value: &Spanned<String>, devices_dir: &Path, report: &mut Report<'_>)
 }
 
 fn usb_ids(value: &Spanned<String>, report: &mut Report<'_>) -> Option<Connection> {
-    let parsed = value.get_ref().split_once(':').and_then(|(vendor, product)| {
-        let hex4 = |text: &str| {
-            (text.len() == 4)
-                .then(|| u16::from_str_radix(text, 16).ok())
-                .flatten()
-        };
-        Some((hex4(vendor)?, hex4(product)?))
-    });
+    let parsed = value
+        .get_ref()
+        .split_once(':')
+        .and_then(|(vendor, product)| {
+            let hex4 = |text: &str| {
+                (text.len() == 4)
+                    .then(|| u16::from_str_radix(text, 16).ok())
+                    .flatten()
+            };
+            Some((hex4(vendor)?, hex4(product)?))
+        });
     match parsed {
         Some((vendor_id, product_id)) => Some(Connection::Usb {
             vendor_id,
@@ -579,11 +607,30 @@ fn ledger(table: &Spanned<RawLedger>, report: &mut Report<'_>) -> Option<Ledger>
     let at = table.span().start;
     let raw = table.get_ref();
     let cache_capacity_bytes = report
-        .required(&raw.cache_capacity_bytes, at, "ledger", "cache_capacity_bytes", "bytes")
-        .and_then(|value| in_range(value, &CACHE_CAPACITY_BYTES_RANGE, "cache_capacity_bytes", report))
+        .required(
+            &raw.cache_capacity_bytes,
+            at,
+            "ledger",
+            "cache_capacity_bytes",
+            "bytes",
+        )
+        .and_then(|value| {
+            in_range(
+                value,
+                &CACHE_CAPACITY_BYTES_RANGE,
+                "cache_capacity_bytes",
+                report,
+            )
+        })
         .and_then(NonZeroU64::new);
     let flush_every = report
-        .required(&raw.flush_every_ms, at, "ledger", "flush_every_ms", "milliseconds")
+        .required(
+            &raw.flush_every_ms,
+            at,
+            "ledger",
+            "flush_every_ms",
+            "milliseconds",
+        )
         .and_then(|value| in_range(value, &FLUSH_EVERY_MS_RANGE, "flush_every_ms", report))
         .map(Duration::from_millis);
     Some(Ledger {
@@ -616,7 +663,13 @@ fn upstream(
     let at = table.span().start;
     let raw = table.get_ref();
     let nats_url = report
-        .required(&raw.nats_url, at, "upstream", "nats_url", "\"nats://host:4222\"")
+        .required(
+            &raw.nats_url,
+            at,
+            "upstream",
+            "nats_url",
+            "\"nats://host:4222\"",
+        )
         .and_then(|value| {
             let url = value.get_ref();
             let host = url
@@ -629,7 +682,9 @@ fn upstream(
                 _ => {
                     report.at(
                         value.span().start,
-                        format!("nats_url `{url}`: expected \"nats://host:port\" or \"tls://host:port\""),
+                        format!(
+                            "nats_url `{url}`: expected \"nats://host:port\" or \"tls://host:port\""
+                        ),
                     );
                     None
                 }
@@ -640,10 +695,22 @@ fn upstream(
         Some(value) => readable_file(value, config_dir, "credentials file", report).map(Some),
     };
     let events_stream = report
-        .required(&raw.events_stream, at, "upstream", "events_stream", "a stream name")
+        .required(
+            &raw.events_stream,
+            at,
+            "upstream",
+            "events_stream",
+            "a stream name",
+        )
         .and_then(|value| stream_name(value, report));
     let ledger_stream = report
-        .required(&raw.ledger_stream, at, "upstream", "ledger_stream", "a stream name")
+        .required(
+            &raw.ledger_stream,
+            at,
+            "upstream",
+            "ledger_stream",
+            "a stream name",
+        )
         .and_then(|value| stream_name(value, report));
     Some(Upstream {
         nats_url: nats_url?,
@@ -684,21 +751,49 @@ fn limits(table: &Spanned<RawLimits>, report: &mut Report<'_>) -> Option<Limits>
     let at = table.span().start;
     let raw = table.get_ref();
     let scan_frame_bytes_max = report
-        .required(&raw.scan_frame_bytes_max, at, "limits", "scan_frame_bytes_max", "bytes")
-        .and_then(|value| in_range(value, &SCAN_FRAME_BYTES_RANGE, "scan_frame_bytes_max", report))
+        .required(
+            &raw.scan_frame_bytes_max,
+            at,
+            "limits",
+            "scan_frame_bytes_max",
+            "bytes",
+        )
+        .and_then(|value| {
+            in_range(
+                value,
+                &SCAN_FRAME_BYTES_RANGE,
+                "scan_frame_bytes_max",
+                report,
+            )
+        })
         .and_then(|bytes| usize::try_from(bytes).ok())
         .and_then(NonZeroUsize::new);
     let outbox_events_max = report
-        .required(&raw.outbox_events_max, at, "limits", "outbox_events_max", "a count")
+        .required(
+            &raw.outbox_events_max,
+            at,
+            "limits",
+            "outbox_events_max",
+            "a count",
+        )
         .and_then(|value| {
             let count = NonZeroU64::new(*value.get_ref());
             if count.is_none() {
-                report.at(value.span().start, "outbox_events_max is 0: expected at least 1");
+                report.at(
+                    value.span().start,
+                    "outbox_events_max is 0: expected at least 1",
+                );
             }
             count
         });
     let shutdown_grace = report
-        .required(&raw.shutdown_grace_ms, at, "limits", "shutdown_grace_ms", "milliseconds")
+        .required(
+            &raw.shutdown_grace_ms,
+            at,
+            "limits",
+            "shutdown_grace_ms",
+            "milliseconds",
+        )
         .and_then(|value| in_range(value, &SHUTDOWN_GRACE_MS_RANGE, "shutdown_grace_ms", report))
         .map(Duration::from_millis);
     Some(Limits {
@@ -706,4 +801,86 @@ fn limits(table: &Spanned<RawLimits>, report: &mut Report<'_>) -> Option<Limits>
         outbox_events_max: outbox_events_max?,
         shutdown_grace: shutdown_grace?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn line_column_counts_characters_from_one() {
+        let text = "a = 1\nnäme = 2\n";
+        let table = [
+            (0, (1, 1)),
+            (4, (1, 5)),
+            (6, (2, 1)),
+            (9, (2, 3)),
+            (99, (3, 1)),
+        ];
+        for (offset, expected) in table {
+            assert_eq!(line_column(text, offset), expected, "offset {offset}");
+        }
+        // Inside the two-byte 'ä': moved back to its start.
+        assert_eq!(line_column(text, 8), (2, 2));
+    }
+
+    #[test]
+    fn blanking_keeps_offsets_and_returns_the_key() {
+        let mut text = "[a]\nx = 1\ny = 2\n".to_string();
+        let length = text.len();
+        assert_eq!(blank_culprit(&mut text, 8), Some("x".to_string()));
+        assert_eq!(text.len(), length);
+        assert_eq!(text, "[a]\n     \ny = 2\n");
+    }
+
+    #[test]
+    fn blanking_a_header_blanks_its_table() {
+        let mut text = "[bad]\nx = 1\n[good]\ny = 2\n".to_string();
+        assert_eq!(blank_culprit(&mut text, 1), Some("bad".to_string()));
+        assert_eq!(text, "     \n     \n[good]\ny = 2\n");
+    }
+
+    #[test]
+    fn multi_line_values_are_not_blanked() {
+        let mut text = "x = [\n1,\n]\n".to_string();
+        assert_eq!(blank_culprit(&mut text, 0), None);
+        let mut blank = "   \n".to_string();
+        assert_eq!(blank_culprit(&mut blank, 1), None);
+    }
+
+    proptest! {
+        #[test]
+        fn any_text_is_refused_or_accepted_without_panic(text in "\\PC{0,200}") {
+            let path = Path::new("/nonexistent/firmware-config/checkpoint.toml");
+            if let Err(ConfigError::Invalid(problems)) = parse(&text, path, &LoadOptions::default()) {
+                prop_assert!(!problems.problems.is_empty());
+                let n_lines = text.matches('\n').count() + 1;
+                for problem in &problems.problems {
+                    prop_assert!(problem.line >= 1 && problem.line <= n_lines);
+                    prop_assert!(problem.column >= 1);
+                }
+            }
+        }
+
+        #[test]
+        fn toml_shaped_text_never_panics(
+            lines in proptest::collection::vec(
+                prop_oneof![
+                    Just("[checkpoint]".to_string()),
+                    Just("[[devices]]".to_string()),
+                    Just("[limits]".to_string()),
+                    "[a-z_]{1,12} = \"[ -~]{0,12}\"",
+                    "[a-z_]{1,12} = [0-9]{1,6}",
+                    "[a-z_]{1,12} = \\[\"[a-z]{0,5}\"",
+                    Just("id = \"AZ\"\nid = \"AZ\"".to_string()),
+                ],
+                0..24,
+            )
+        ) {
+            let text = lines.join("\n");
+            let path = Path::new("/nonexistent/firmware-config/checkpoint.toml");
+            let _ = parse(&text, path, &LoadOptions::default());
+        }
+    }
 }
