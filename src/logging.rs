@@ -42,20 +42,32 @@ pub enum LoggingError {
 
 /// Installs the global subscriber and returns the format actually used.
 pub fn init(format: LogFormat) -> Result<LogFormat, LoggingError> {
-    let format = match format {
-        LogFormat::Auto if stderr_is_journal() => LogFormat::Journald,
-        LogFormat::Auto => LogFormat::Text,
-        other => other,
-    };
-    let subscriber: Box<dyn Subscriber + Send + Sync> = if format == LogFormat::Journald {
-        let journald = tracing_journald::layer().map_err(LoggingError::Journald)?;
-        Box::new(tracing_subscriber::registry().with(filter()).with(journald))
-    } else {
-        subscriber(format, std::io::stderr)
+    let (format, subscriber) = match format {
+        LogFormat::Journald => (LogFormat::Journald, journald()?),
+        // stderr goes to the journal anyway: text there beats not starting at all.
+        LogFormat::Auto if stderr_is_journal() => match journald() {
+            Ok(subscriber) => (LogFormat::Journald, subscriber),
+            Err(_) => (
+                LogFormat::Text,
+                subscriber(LogFormat::Text, std::io::stderr),
+            ),
+        },
+        LogFormat::Auto => (
+            LogFormat::Text,
+            subscriber(LogFormat::Text, std::io::stderr),
+        ),
+        LogFormat::Text | LogFormat::Json => (format, subscriber(format, std::io::stderr)),
     };
     tracing::subscriber::set_global_default(subscriber)
         .map_err(|_| LoggingError::AlreadyInstalled)?;
     Ok(format)
+}
+
+fn journald() -> Result<Box<dyn Subscriber + Send + Sync>, LoggingError> {
+    let journald = tracing_journald::layer().map_err(LoggingError::Journald)?;
+    Ok(Box::new(
+        tracing_subscriber::registry().with(filter()).with(journald),
+    ))
 }
 
 /// A text or JSON subscriber writing to `writer`; the daemon passes stderr, tests a buffer.

@@ -17,7 +17,8 @@ impl Notifier {
     /// Reads `WATCHDOG_USEC`/`WATCHDOG_PID` from the environment.
     pub fn from_env() -> Self {
         Self {
-            watchdog_timeout: sd_notify::watchdog_enabled(),
+            // WATCHDOG_USEC=0 would make a zero period, which no timer can tick at.
+            watchdog_timeout: sd_notify::watchdog_enabled().filter(|timeout| !timeout.is_zero()),
         }
     }
 
