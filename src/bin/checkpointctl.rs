@@ -43,7 +43,10 @@ fn main() -> ExitCode {
     match command_line.command {
         Command::CheckConfig(args) => cli::config::run(args),
         Command::Version => {
-            println!("checkpointctl {}", env!("CARGO_PKG_VERSION"));
+            match option_env!("CHECKPOINTD_GIT_COMMIT") {
+                Some(commit) => println!("checkpointctl {} ({commit})", env!("CARGO_PKG_VERSION")),
+                None => println!("checkpointctl {}", env!("CARGO_PKG_VERSION")),
+            }
             ExitCode::SUCCESS
         }
         Command::Mrz(args) => cli::mrz::run(args),

@@ -1,20 +1,56 @@
-//! `checkpointctl config`.
+//! `checkpointctl check-config PATH`: validates a terminal configuration and lists every problem.
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-/// Arguments of `checkpointctl config`.
+use crate::config::{self, ConfigError, LoadOptions};
+use crate::exit::Exit;
+
+/// Arguments of `checkpointctl check-config`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Arguments, not yet interpreted.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    pub rest: Vec<String>,
+    /// The configuration file to check.
+    pub path: PathBuf,
+    /// Directory of device profiles (default: `devices_dir` from the file, else `devices/`
+    /// next to the file's directory).
+    #[arg(long, value_name = "DIR")]
+    pub devices_dir: Option<PathBuf>,
 }
 
 /// Runs the subcommand.
 pub fn run(args: Args) -> ExitCode {
-    eprintln!(
-        "checkpointctl config: not implemented yet ({:?})",
-        args.rest
-    );
-    ExitCode::from(2)
+    let options = LoadOptions {
+        devices_dir: args.devices_dir,
+    };
+    check(&args.path, &options).into()
+}
+
+/// Validates `path`: a summary on stdout and [`Exit::Success`], or every problem on stderr as
+/// `file:line:column: message` and [`Exit::Config`]. Shared by `checkpointd --check-config`.
+pub fn check(path: &Path, options: &LoadOptions) -> Exit {
+    match config::load(path, options) {
+        Ok(config) => {
+            println!(
+                "{}: valid (checkpoint {}, lane {}, {} device(s))",
+                path.display(),
+                config.checkpoint.id,
+                config.checkpoint.lane,
+                config.devices.len()
+            );
+            Exit::Success
+        }
+        Err(ConfigError::Invalid(problems)) => {
+            eprintln!("{problems}");
+            eprintln!(
+                "{}: invalid: {} problem(s)",
+                path.display(),
+                problems.problems.len()
+            );
+            Exit::Config
+        }
+        Err(error) => {
+            eprintln!("{error}");
+            Exit::Config
+        }
+    }
 }

@@ -1,1 +1,0 @@
-//! The terminal configuration: TOML read into raw serde types, validated into typed `Config`.

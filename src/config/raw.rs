@@ -1,0 +1,72 @@
+//! The file as serde reads it: every key optional (so one missing key does not hide the others),
+//! unknown keys rejected, values kept with their spans for error positions.
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::{CheckpointKind, Mode};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawConfig {
+    pub data_dir: Option<Spanned<String>>,
+    pub devices_dir: Option<Spanned<String>>,
+    pub rules_file: Option<Spanned<String>>,
+    pub checkpoint: Option<Spanned<RawCheckpoint>>,
+    #[serde(default)]
+    pub devices: Vec<Spanned<RawDevice>>,
+    pub ledger: Option<Spanned<RawLedger>>,
+    pub upstream: Option<Spanned<RawUpstream>>,
+    pub keys: Option<Spanned<RawKeys>>,
+    pub limits: Option<Spanned<RawLimits>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCheckpoint {
+    pub id: Option<Spanned<String>>,
+    pub name: Option<Spanned<String>>,
+    pub kind: Option<Spanned<CheckpointKind>>,
+    pub lane: Option<Spanned<String>>,
+    pub time_zone: Option<Spanned<String>>,
+    pub mode: Option<Spanned<Mode>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDevice {
+    pub name: Option<Spanned<String>>,
+    pub profile: Option<Spanned<String>>,
+    pub port: Option<Spanned<String>>,
+    pub usb: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawLedger {
+    pub cache_capacity_bytes: Option<Spanned<u64>>,
+    pub flush_every_ms: Option<Spanned<u64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawUpstream {
+    pub nats_url: Option<Spanned<String>>,
+    pub credentials_file: Option<Spanned<String>>,
+    pub events_stream: Option<Spanned<String>>,
+    pub ledger_stream: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawKeys {
+    pub permit_issuers: Option<Spanned<Vec<Spanned<String>>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawLimits {
+    pub scan_frame_bytes_max: Option<Spanned<u64>>,
+    pub outbox_events_max: Option<Spanned<u64>>,
+    pub shutdown_grace_ms: Option<Spanned<u64>>,
+}

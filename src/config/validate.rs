@@ -1,0 +1,886 @@
+//! From text to [`Config`]: serde for shape and types, then checks of meaning and of the files
+//! the configuration names. Problems are collected, never returned one at a time.
+
+use std::collections::BTreeSet;
+use std::num::{NonZeroU64, NonZeroUsize};
+use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
+
+use toml::Spanned;
+
+use super::raw::{RawCheckpoint, RawConfig, RawDevice, RawKeys, RawLedger, RawLimits, RawUpstream};
+use super::{
+    Checkpoint, Config, ConfigError, Connection, Device, Keys, Ledger, Limits, LoadOptions,
+    Problem, Problems, Upstream,
+};
+
+/// Serde stops at the first problem; after each one the offending line is blanked and the text
+/// read again, at most this many times, so one file reports many problems.
+const SERDE_PASSES_MAX: usize = 64;
+/// Longest checkpoint id: it is stamped on every crossing record.
+const CHECKPOINT_ID_CHARS_MAX: usize = 32;
+/// Accepted range of scanner frame sizes: an MRZ is 90 bytes, a permit QR payload a few KiB.
+const SCAN_FRAME_BYTES_RANGE: std::ops::RangeInclusive<u64> = 16..=65_536;
+/// Accepted range of the graceful-stop bound; the unit's TimeoutStopSec must stay above it.
+const SHUTDOWN_GRACE_MS_RANGE: std::ops::RangeInclusive<u64> = 100..=20_000;
+/// Accepted range of the ledger flush interval.
+const FLUSH_EVERY_MS_RANGE: std::ops::RangeInclusive<u64> = 1..=60_000;
+/// Accepted range of the ledger page cache.
+const CACHE_CAPACITY_BYTES_RANGE: std::ops::RangeInclusive<u64> = (1 << 20)..=(16 << 30);
+
+/// Parses and validates configuration `text` read from `path`. Relative paths in it are resolved
+/// against `path`'s directory, and the files it names are checked to exist and be readable.
+pub fn parse(text: &str, path: &Path, options: &LoadOptions) -> Result<Config, ConfigError> {
+    let mut report = Report::new(text);
+    let config =
+        read_raw(text, &mut report).and_then(|raw| validate(raw, path, options, &mut report));
+    match config {
+        Some(config) if report.problems.is_empty() => Ok(config),
+        _ => Err(ConfigError::Invalid(report.into_problems(path))),
+    }
+}
+
+/// Problems by byte offset, plus the keys already reported by serde (so a key blanked for a wrong
+/// type is not reported again as missing).
+struct Report<'t> {
+    text: &'t str,
+    problems: Vec<(usize, String)>,
+    blanked_keys: BTreeSet<String>,
+}
+
+impl<'t> Report<'t> {
+    fn new(text: &'t str) -> Self {
+        Self {
+            text,
+            problems: Vec::new(),
+            blanked_keys: BTreeSet::new(),
+        }
+    }
+
+    fn at(&mut self, offset: usize, message: impl Into<String>) {
+        self.problems.push((offset, message.into()));
+    }
+
+    fn missing(&mut self, offset: usize, table: &str, key: &str, expected: &str) {
+        if self.blanked_keys.contains(key) {
+            return;
+        }
+        let dotted = if table.is_empty() {
+            key.to_string()
+        } else {
+            format!("{table}.{key}")
+        };
+        self.at(
+            offset,
+            format!("missing key `{dotted}`: expected {expected}"),
+        );
+    }
+
+    /// The value of a required key, or a "missing" problem at the table.
+    fn required<'v, T>(
+        &mut self,
+        value: &'v Option<Spanned<T>>,
+        table_offset: usize,
+        table: &str,
+        key: &str,
+        expected: &str,
+    ) -> Option<&'v Spanned<T>> {
+        if value.is_none() {
+            self.missing(table_offset, table, key, expected);
+        }
+        value.as_ref()
+    }
+
+    fn into_problems(mut self, path: &Path) -> Problems {
+        self.problems.sort_by_key(|(offset, _)| *offset);
+        let problems = self
+            .problems
+            .iter()
+            .map(|(offset, message)| {
+                let (line, column) = line_column(self.text, *offset);
+                Problem {
+                    line,
+                    column,
+                    message: message.clone(),
+                }
+            })
+            .collect();
+        Problems {
+            path: path.to_path_buf(),
+            problems,
+        }
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset; offsets past the end or inside a
+/// character are moved back to the nearest character start.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |index| index + 1);
+    let column = before[line_start..].chars().count() + 1;
+    (line, column)
+}
+
+/// Syntax first: after a syntax error the typed reading would only add noise (every key of a
+/// broken table "missing"), so it runs only on text that parses.
+fn read_raw(text: &str, report: &mut Report<'_>) -> Option<RawConfig> {
+    let n_problems = report.problems.len();
+    let mut syntax_checked = text.to_string();
+    read_with_recovery::<toml::Table>(&mut syntax_checked, report);
+    if report.problems.len() > n_problems {
+        return None;
+    }
+    read_with_recovery::<RawConfig>(&mut text.to_string(), report)
+}
+
+/// Reads `working` as `T`; after each error, reports it, blanks its line and tries again.
+fn read_with_recovery<T: serde::de::DeserializeOwned>(
+    working: &mut String,
+    report: &mut Report<'_>,
+) -> Option<T> {
+    for _ in 0..SERDE_PASSES_MAX {
+        match toml::from_str::<T>(working) {
+            Ok(value) => return Some(value),
+            Err(error) => {
+                let message = error.message().trim().replace('\n', " ");
+                let Some(span) = error.span() else {
+                    report.at(0, message);
+                    return None;
+                };
+                report.at(span.start, message);
+                match blank_culprit(working, span.start) {
+                    Some(key) => {
+                        report.blanked_keys.insert(key);
+                    }
+                    None => return None,
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Blanks the line holding `offset` (a whole table if it is a table header) so the next pass
+/// reads past it, keeping byte offsets. Returns the blanked key, or `None` when the line cannot
+/// be blanked safely (a multi-line value, or nothing left to blank).
+fn blank_culprit(working: &mut String, offset: usize) -> Option<String> {
+    if offset > working.len() || !working.is_char_boundary(offset) {
+        return None;
+    }
+    let line_start = working[..offset].rfind('\n').map_or(0, |index| index + 1);
+    let line_end = working[offset..]
+        .find('\n')
+        .map_or(working.len(), |index| offset + index);
+    let line = &working[line_start..line_end];
+    let trimmed = line.trim();
+    let (key, end) = if trimmed.starts_with('[') {
+        // A bad table header: its keys would otherwise land in the previous table.
+        let key = trimmed
+            .trim_matches(|c| c == '[' || c == ']')
+            .trim()
+            .to_string();
+        let section_end = next_header_start(working, line_end);
+        (key, section_end)
+    } else if let Some((key, value)) = line.split_once('=') {
+        let balanced = value.matches('[').count() == value.matches(']').count()
+            && value.matches('{').count() == value.matches('}').count()
+            && !value.contains("\"\"\"")
+            && !value.contains("'''");
+        if !balanced {
+            return None;
+        }
+        (key.trim().trim_matches('"').to_string(), line_end)
+    } else {
+        return None;
+    };
+    if working[line_start..end].trim().is_empty() {
+        return None;
+    }
+    let blank: String = working[line_start..end]
+        .chars()
+        .map(|c| {
+            if c == '\n' {
+                "\n".to_string()
+            } else {
+                " ".repeat(c.len_utf8())
+            }
+        })
+        .collect();
+    working.replace_range(line_start..end, &blank);
+    Some(key)
+}
+
+/// Byte offset of the start of the next line (after `from`) that opens a table, or the end.
+fn next_header_start(text: &str, from: usize) -> usize {
+    let mut position = from;
+    for line in text[from..].split_inclusive('\n') {
+        if position > from && line.trim_start().starts_with('[') {
+            return position;
+        }
+        position += line.len();
+    }
+    text.len()
+}
+
+fn validate(
+    raw: RawConfig,
+    path: &Path,
+    options: &LoadOptions,
+    report: &mut Report<'_>,
+) -> Option<Config> {
+    let config_dir = path
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+
+    let checkpoint = match &raw.checkpoint {
+        Some(table) => checkpoint(table, report),
+        None => {
+            report.missing(0, "", "checkpoint", "a [checkpoint] table");
+            None
+        }
+    };
+    let data_dir = report
+        .required(&raw.data_dir, 0, "", "data_dir", "a directory path")
+        .and_then(|value| path_value(value, config_dir, report));
+    let rules_file = report
+        .required(&raw.rules_file, 0, "", "rules_file", "a file path")
+        .and_then(|value| readable_file(value, config_dir, "rules file", report));
+    let devices_dir = match (&options.devices_dir, &raw.devices_dir) {
+        (Some(dir), _) => Some(dir.clone()),
+        (None, Some(value)) => path_value(value, config_dir, report),
+        (None, None) => Some(config_dir.join("..").join("devices")),
+    };
+    let devices = devices_dir
+        .as_deref()
+        .map(|dir| devices(&raw.devices, dir, report));
+    let ledger = match &raw.ledger {
+        Some(table) => ledger(table, report),
+        None => {
+            report.missing(0, "", "ledger", "a [ledger] table");
+            None
+        }
+    };
+    let upstream = match &raw.upstream {
+        Some(table) => upstream(table, config_dir, report),
+        None => {
+            report.missing(0, "", "upstream", "an [upstream] table");
+            None
+        }
+    };
+    let keys = match &raw.keys {
+        Some(table) => keys(table, config_dir, report),
+        None => {
+            report.missing(0, "", "keys", "a [keys] table");
+            None
+        }
+    };
+    let limits = match &raw.limits {
+        Some(table) => limits(table, report),
+        None => {
+            report.missing(0, "", "limits", "a [limits] table");
+            None
+        }
+    };
+    Some(Config {
+        source: path.to_path_buf(),
+        checkpoint: checkpoint?,
+        data_dir: data_dir?,
+        devices_dir: devices_dir?,
+        devices: devices??,
+        ledger: ledger?,
+        upstream: upstream?,
+        keys: keys?,
+        rules_file: rules_file?,
+        limits: limits?,
+    })
+}
+
+fn non_empty(value: &Spanned<String>, what: &str, report: &mut Report<'_>) -> Option<String> {
+    let text = value.get_ref().trim();
+    if text.is_empty() {
+        report.at(value.span().start, format!("{what} is empty"));
+        return None;
+    }
+    Some(text.to_string())
+}
+
+fn checkpoint(table: &Spanned<RawCheckpoint>, report: &mut Report<'_>) -> Option<Checkpoint> {
+    let at = table.span().start;
+    let raw = table.get_ref();
+    let name = "checkpoint";
+    let id = report
+        .required(&raw.id, at, name, "id", "a string such as \"AZ-GYD-T1\"")
+        .and_then(|value| {
+            let id = non_empty(value, "checkpoint id", report)?;
+            let well_formed = id.chars().count() <= CHECKPOINT_ID_CHARS_MAX
+                && id
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '-');
+            if !well_formed {
+                report.at(
+                    value.span().start,
+                    format!(
+                        "checkpoint id `{id}`: expected at most {CHECKPOINT_ID_CHARS_MAX} \
+                         characters A-Z, 0-9 or `-`"
+                    ),
+                );
+                return None;
+            }
+            Some(id)
+        });
+    let display_name = report
+        .required(&raw.name, at, name, "name", "a string")
+        .and_then(|value| non_empty(value, "checkpoint name", report));
+    let kind = report
+        .required(
+            &raw.kind,
+            at,
+            name,
+            "kind",
+            "\"airport\", \"land\" or \"sea\"",
+        )
+        .map(|value| *value.get_ref());
+    let lane = report
+        .required(&raw.lane, at, name, "lane", "a string such as \"3\"")
+        .and_then(|value| non_empty(value, "lane", report));
+    let mode = report
+        .required(&raw.mode, at, name, "mode", "\"officer\" or \"kiosk\"")
+        .map(|value| *value.get_ref());
+    let time_zone = report
+        .required(
+            &raw.time_zone,
+            at,
+            name,
+            "time_zone",
+            "an IANA time zone such as \"Asia/Baku\"",
+        )
+        .and_then(|value| match jiff::tz::TimeZone::get(value.get_ref()) {
+            Ok(zone) => Some(zone),
+            Err(error) => {
+                report.at(
+                    value.span().start,
+                    format!(
+                        "unknown time zone `{}`: expected an IANA name such as \"Asia/Baku\" ({error})",
+                        value.get_ref()
+                    ),
+                );
+                None
+            }
+        });
+    Some(Checkpoint {
+        id: id?,
+        name: display_name?,
+        kind: kind?,
+        lane: lane?,
+        time_zone: time_zone?,
+        mode: mode?,
+    })
+}
+
+/// `value` as a path, relative ones resolved against the configuration's directory.
+fn path_value(
+    value: &Spanned<String>,
+    config_dir: &Path,
+    report: &mut Report<'_>,
+) -> Option<PathBuf> {
+    let text = non_empty(value, "path", report)?;
+    let path = Path::new(&text);
+    Some(if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        config_dir.join(path)
+    })
+}
+
+/// Checks that the file exists and can be opened for reading.
+fn check_readable(path: &Path) -> Result<(), String> {
+    let file = std::fs::File::open(path).map_err(|error| error.to_string())?;
+    let metadata = file.metadata().map_err(|error| error.to_string())?;
+    if metadata.is_file() {
+        Ok(())
+    } else {
+        Err("not a regular file".to_string())
+    }
+}
+
+fn readable_file(
+    value: &Spanned<String>,
+    config_dir: &Path,
+    what: &str,
+    report: &mut Report<'_>,
+) -> Option<PathBuf> {
+    let path = path_value(value, config_dir, report)?;
+    match check_readable(&path) {
+        Ok(()) => Some(path),
+        Err(why) => {
+            report.at(
+                value.span().start,
+                format!("{what} {} is not readable: {why}", path.display()),
+            );
+            None
+        }
+    }
+}
+
+/// All devices, or `None` if any is invalid (every problem is reported either way).
+fn devices(
+    raw: &[Spanned<RawDevice>],
+    devices_dir: &Path,
+    report: &mut Report<'_>,
+) -> Option<Vec<Device>> {
+    let mut names = BTreeSet::new();
+    let mut devices = Vec::with_capacity(raw.len());
+    let mut all_valid = true;
+    for table in raw {
+        match device(table, devices_dir, &mut names, report) {
+            Some(device) => devices.push(device),
+            None => all_valid = false,
+        }
+    }
+    all_valid.then_some(devices)
+}
+
+fn device(
+    table: &Spanned<RawDevice>,
+    devices_dir: &Path,
+    names: &mut BTreeSet<String>,
+    report: &mut Report<'_>,
+) -> Option<Device> {
+    let at = table.span().start;
+    let raw = table.get_ref();
+    let name = report
+        .required(
+            &raw.name,
+            at,
+            "devices",
+            "name",
+            "a string such as \"mrz-swipe\"",
+        )
+        .and_then(|value| {
+            let name = non_empty(value, "device name", report)?;
+            if !names.insert(name.clone()) {
+                report.at(
+                    value.span().start,
+                    format!("device name `{name}` is used twice"),
+                );
+                return None;
+            }
+            Some(name)
+        });
+    let profile_path = report
+        .required(
+            &raw.profile,
+            at,
+            "devices",
+            "profile",
+            "a profile file name in the devices directory",
+        )
+        .and_then(|value| profile(value, devices_dir, report));
+    let connection = match (&raw.port, &raw.usb) {
+        (Some(port), None) => {
+            let text = non_empty(port, "port", report)?;
+            if !Path::new(&text).is_absolute() {
+                report.at(
+                    port.span().start,
+                    format!(
+                        "port `{text}`: expected an absolute device path such as \"/dev/ttyACM0\""
+                    ),
+                );
+                return None;
+            }
+            Some(Connection::Port(PathBuf::from(text)))
+        }
+        (None, Some(usb)) => usb_ids(usb, report),
+        (Some(_), Some(usb)) => {
+            report.at(
+                usb.span().start,
+                "device has both `port` and `usb`: expected exactly one",
+            );
+            None
+        }
+        (None, None) => {
+            report.at(
+                at,
+                "device has neither `port` nor `usb`: expected \"/dev/…\" or \"vvvv:pppp\"",
+            );
+            None
+        }
+    };
+    Some(Device {
+        name: name?,
+        profile_path: profile_path?,
+        connection: connection?,
+    })
+}
+
+fn profile(
+    value: &Spanned<String>,
+    devices_dir: &Path,
+    report: &mut Report<'_>,
+) -> Option<PathBuf> {
+    let name = non_empty(value, "profile", report)?;
+    let plain = Path::new(&name)
+        .components()
+        .all(|component| matches!(component, Component::Normal(_)));
+    if !plain {
+        report.at(
+            value.span().start,
+            format!("profile `{name}`: expected a file name inside the devices directory"),
+        );
+        return None;
+    }
+    let path = devices_dir.join(&name);
+    match check_readable(&path) {
+        Ok(()) => Some(path),
+        Err(why) => {
+            report.at(
+                value.span().start,
+                format!(
+                    "device profile `{name}` not found in {}: {why}",
+                    devices_dir.display()
+                ),
+            );
+            None
+        }
+    }
+}
+
+fn usb_ids(value: &Spanned<String>, report: &mut Report<'_>) -> Option<Connection> {
+    let parsed = value
+        .get_ref()
+        .split_once(':')
+        .and_then(|(vendor, product)| {
+            let hex4 = |text: &str| {
+                (text.len() == 4)
+                    .then(|| u16::from_str_radix(text, 16).ok())
+                    .flatten()
+            };
+            Some((hex4(vendor)?, hex4(product)?))
+        });
+    match parsed {
+        Some((vendor_id, product_id)) => Some(Connection::Usb {
+            vendor_id,
+            product_id,
+        }),
+        None => {
+            report.at(
+                value.span().start,
+                format!(
+                    "usb `{}`: expected vendor and product ids as four hex digits each, \"0c2e:0720\"",
+                    value.get_ref()
+                ),
+            );
+            None
+        }
+    }
+}
+
+fn in_range(
+    value: &Spanned<u64>,
+    range: &std::ops::RangeInclusive<u64>,
+    what: &str,
+    report: &mut Report<'_>,
+) -> Option<u64> {
+    let number = *value.get_ref();
+    if range.contains(&number) {
+        Some(number)
+    } else {
+        report.at(
+            value.span().start,
+            format!(
+                "{what} {number} is out of range: expected {} to {}",
+                range.start(),
+                range.end()
+            ),
+        );
+        None
+    }
+}
+
+fn ledger(table: &Spanned<RawLedger>, report: &mut Report<'_>) -> Option<Ledger> {
+    let at = table.span().start;
+    let raw = table.get_ref();
+    let cache_capacity_bytes = report
+        .required(
+            &raw.cache_capacity_bytes,
+            at,
+            "ledger",
+            "cache_capacity_bytes",
+            "bytes",
+        )
+        .and_then(|value| {
+            in_range(
+                value,
+                &CACHE_CAPACITY_BYTES_RANGE,
+                "cache_capacity_bytes",
+                report,
+            )
+        })
+        .and_then(NonZeroU64::new);
+    let flush_every = report
+        .required(
+            &raw.flush_every_ms,
+            at,
+            "ledger",
+            "flush_every_ms",
+            "milliseconds",
+        )
+        .and_then(|value| in_range(value, &FLUSH_EVERY_MS_RANGE, "flush_every_ms", report))
+        .map(Duration::from_millis);
+    Some(Ledger {
+        cache_capacity_bytes: cache_capacity_bytes?,
+        flush_every: flush_every?,
+    })
+}
+
+fn stream_name(value: &Spanned<String>, report: &mut Report<'_>) -> Option<String> {
+    let name = non_empty(value, "stream name", report)?;
+    if name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        Some(name)
+    } else {
+        report.at(
+            value.span().start,
+            format!("stream name `{name}`: expected letters, digits, `_` or `-` only"),
+        );
+        None
+    }
+}
+
+fn upstream(
+    table: &Spanned<RawUpstream>,
+    config_dir: &Path,
+    report: &mut Report<'_>,
+) -> Option<Upstream> {
+    let at = table.span().start;
+    let raw = table.get_ref();
+    let nats_url = report
+        .required(
+            &raw.nats_url,
+            at,
+            "upstream",
+            "nats_url",
+            "\"nats://host:4222\"",
+        )
+        .and_then(|value| {
+            let url = value.get_ref();
+            let host = url
+                .strip_prefix("nats://")
+                .or_else(|| url.strip_prefix("tls://"));
+            match host {
+                Some(host) if !host.is_empty() && !host.contains(char::is_whitespace) => {
+                    Some(url.clone())
+                }
+                _ => {
+                    report.at(
+                        value.span().start,
+                        format!(
+                            "nats_url `{url}`: expected \"nats://host:port\" or \"tls://host:port\""
+                        ),
+                    );
+                    None
+                }
+            }
+        });
+    let credentials_file = match &raw.credentials_file {
+        None => Some(None),
+        Some(value) => readable_file(value, config_dir, "credentials file", report).map(Some),
+    };
+    let events_stream = report
+        .required(
+            &raw.events_stream,
+            at,
+            "upstream",
+            "events_stream",
+            "a stream name",
+        )
+        .and_then(|value| stream_name(value, report));
+    let ledger_stream = report
+        .required(
+            &raw.ledger_stream,
+            at,
+            "upstream",
+            "ledger_stream",
+            "a stream name",
+        )
+        .and_then(|value| stream_name(value, report));
+    Some(Upstream {
+        nats_url: nats_url?,
+        credentials_file: credentials_file?,
+        events_stream: events_stream?,
+        ledger_stream: ledger_stream?,
+    })
+}
+
+fn keys(table: &Spanned<RawKeys>, config_dir: &Path, report: &mut Report<'_>) -> Option<Keys> {
+    let at = table.span().start;
+    let list = report.required(
+        &table.get_ref().permit_issuers,
+        at,
+        "keys",
+        "permit_issuers",
+        "a list of public key files",
+    )?;
+    if list.get_ref().is_empty() {
+        report.at(
+            list.span().start,
+            "permit_issuers is empty: expected at least one public key file",
+        );
+        return None;
+    }
+    let mut permit_issuers = Vec::with_capacity(list.get_ref().len());
+    let mut all_readable = true;
+    for value in list.get_ref() {
+        match readable_file(value, config_dir, "key file", report) {
+            Some(path) => permit_issuers.push(path),
+            None => all_readable = false,
+        }
+    }
+    all_readable.then_some(Keys { permit_issuers })
+}
+
+fn limits(table: &Spanned<RawLimits>, report: &mut Report<'_>) -> Option<Limits> {
+    let at = table.span().start;
+    let raw = table.get_ref();
+    let scan_frame_bytes_max = report
+        .required(
+            &raw.scan_frame_bytes_max,
+            at,
+            "limits",
+            "scan_frame_bytes_max",
+            "bytes",
+        )
+        .and_then(|value| {
+            in_range(
+                value,
+                &SCAN_FRAME_BYTES_RANGE,
+                "scan_frame_bytes_max",
+                report,
+            )
+        })
+        .and_then(|bytes| usize::try_from(bytes).ok())
+        .and_then(NonZeroUsize::new);
+    let outbox_events_max = report
+        .required(
+            &raw.outbox_events_max,
+            at,
+            "limits",
+            "outbox_events_max",
+            "a count",
+        )
+        .and_then(|value| {
+            let count = NonZeroU64::new(*value.get_ref());
+            if count.is_none() {
+                report.at(
+                    value.span().start,
+                    "outbox_events_max is 0: expected at least 1",
+                );
+            }
+            count
+        });
+    let shutdown_grace = report
+        .required(
+            &raw.shutdown_grace_ms,
+            at,
+            "limits",
+            "shutdown_grace_ms",
+            "milliseconds",
+        )
+        .and_then(|value| in_range(value, &SHUTDOWN_GRACE_MS_RANGE, "shutdown_grace_ms", report))
+        .map(Duration::from_millis);
+    Some(Limits {
+        scan_frame_bytes_max: scan_frame_bytes_max?,
+        outbox_events_max: outbox_events_max?,
+        shutdown_grace: shutdown_grace?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn line_column_counts_characters_from_one() {
+        let text = "a = 1\nnäme = 2\n";
+        let table = [
+            (0, (1, 1)),
+            (4, (1, 5)),
+            (6, (2, 1)),
+            (9, (2, 3)),
+            (99, (3, 1)),
+        ];
+        for (offset, expected) in table {
+            assert_eq!(line_column(text, offset), expected, "offset {offset}");
+        }
+        // Inside the two-byte 'ä': moved back to its start.
+        assert_eq!(line_column(text, 8), (2, 2));
+    }
+
+    #[test]
+    fn blanking_keeps_offsets_and_returns_the_key() {
+        let mut text = "[a]\nx = 1\ny = 2\n".to_string();
+        let length = text.len();
+        assert_eq!(blank_culprit(&mut text, 8), Some("x".to_string()));
+        assert_eq!(text.len(), length);
+        assert_eq!(text, "[a]\n     \ny = 2\n");
+    }
+
+    #[test]
+    fn blanking_a_header_blanks_its_table() {
+        let mut text = "[bad]\nx = 1\n[good]\ny = 2\n".to_string();
+        assert_eq!(blank_culprit(&mut text, 1), Some("bad".to_string()));
+        assert_eq!(text, "     \n     \n[good]\ny = 2\n");
+    }
+
+    #[test]
+    fn multi_line_values_are_not_blanked() {
+        let mut text = "x = [\n1,\n]\n".to_string();
+        assert_eq!(blank_culprit(&mut text, 0), None);
+        let mut blank = "   \n".to_string();
+        assert_eq!(blank_culprit(&mut blank, 1), None);
+    }
+
+    proptest! {
+        #[test]
+        fn any_text_is_refused_or_accepted_without_panic(text in "\\PC{0,200}") {
+            let path = Path::new("/nonexistent/firmware-config/checkpoint.toml");
+            if let Err(ConfigError::Invalid(problems)) = parse(&text, path, &LoadOptions::default()) {
+                prop_assert!(!problems.problems.is_empty());
+                let n_lines = text.matches('\n').count() + 1;
+                for problem in &problems.problems {
+                    prop_assert!(problem.line >= 1 && problem.line <= n_lines);
+                    prop_assert!(problem.column >= 1);
+                }
+            }
+        }
+
+        #[test]
+        fn toml_shaped_text_never_panics(
+            lines in proptest::collection::vec(
+                prop_oneof![
+                    Just("[checkpoint]".to_string()),
+                    Just("[[devices]]".to_string()),
+                    Just("[limits]".to_string()),
+                    "[a-z_]{1,12} = \"[ -~]{0,12}\"",
+                    "[a-z_]{1,12} = [0-9]{1,6}",
+                    "[a-z_]{1,12} = \\[\"[a-z]{0,5}\"",
+                    Just("id = \"AZ\"\nid = \"AZ\"".to_string()),
+                ],
+                0..24,
+            )
+        ) {
+            let text = lines.join("\n");
+            let path = Path::new("/nonexistent/firmware-config/checkpoint.toml");
+            let _ = parse(&text, path, &LoadOptions::default());
+        }
+    }
+}
