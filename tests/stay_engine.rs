@@ -481,12 +481,16 @@ fn long_history_of_ten_years() {
             date: day,
             direction: Direction::Entry,
         });
-        let exit = day.checked_add(jiff::Span::new().days(9)).expect("in range");
+        let exit = day
+            .checked_add(jiff::Span::new().days(9))
+            .expect("in range");
         history.push(Movement {
             date: exit,
             direction: Direction::Exit,
         });
-        day = exit.checked_add(jiff::Span::new().days(21)).expect("in range");
+        day = exit
+            .checked_add(jiff::Span::new().days(21))
+            .expect("in range");
     }
     assert!(history.len() > 240);
     let figures = evaluate(&rolling(), &history, date("2025-01-01"));
@@ -502,7 +506,15 @@ fn rules_are_validated() {
     assert!(StayRule::new(StayRuleKind::CalendarYear, 366).is_err());
     assert!(StayRule::new(StayRuleKind::Rolling { window_days: 90 }, 90).is_err());
     assert!(StayRule::new(StayRuleKind::Rolling { window_days: 1 }, 1).is_err());
-    assert!(StayRule::new(StayRuleKind::Rolling { window_days: 10_000 }, 90).is_err());
+    assert!(
+        StayRule::new(
+            StayRuleKind::Rolling {
+                window_days: 10_000
+            },
+            90
+        )
+        .is_err()
+    );
     assert!(StayRule::new(StayRuleKind::CalendarYear, 365).is_ok());
 }
 

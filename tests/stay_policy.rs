@@ -58,14 +58,21 @@ fn russian_stay_across_new_year_is_bound_by_the_per_stay_rule() {
     let assessment = assess("RUS", "+2025-11-01", &[], "2026-01-15");
     assert_eq!(assessment.basis, StayBasis::VisaFree);
     assert_eq!(assessment.rules.len(), 2);
-    assert_eq!(assessment.binding_rule.as_deref(), Some("visa-free-90-per-stay"));
+    assert_eq!(
+        assessment.binding_rule.as_deref(),
+        Some("visa-free-90-per-stay")
+    );
     assert_eq!(assessment.days_used, 76);
     assert_eq!(assessment.days_remaining, 14);
     assert_eq!(assessment.latest_legal_exit, Some(date("2026-01-29")));
     let calendar = &assessment.rules[1];
     assert_eq!(calendar.name, "rus-90-per-calendar-year");
     assert_eq!(calendar.figures.days_used, 15);
-    assert!(assessment.explanation.contains("binding: visa-free-90-per-stay"));
+    assert!(
+        assessment
+            .explanation
+            .contains("binding: visa-free-90-per-stay")
+    );
 }
 
 #[test]
@@ -91,7 +98,10 @@ fn russian_short_stays_are_bound_by_the_calendar_year() {
 fn calendar_year_rule_starts_in_2025() {
     let assessment = assess("RUS", "+2024-05-01", &[], "2024-06-01");
     assert_eq!(assessment.rules.len(), 1);
-    assert_eq!(assessment.binding_rule.as_deref(), Some("visa-free-90-per-stay"));
+    assert_eq!(
+        assessment.binding_rule.as_deref(),
+        Some("visa-free-90-per-stay")
+    );
 }
 
 #[test]
@@ -191,7 +201,11 @@ fn registration_deadlines() {
     let registration = overdue.registration.expect("in a stay");
     assert!(registration.required);
     assert_eq!(registration.overdue_since, Some(date("2025-03-16")));
-    assert!(overdue.explanation.contains("registration overdue since 2025-03-16"));
+    assert!(
+        overdue
+            .explanation
+            .contains("registration overdue since 2025-03-16")
+    );
 
     let filed = ground(
         GroundKind::PlaceOfStayRegistration {
@@ -211,7 +225,9 @@ fn registration_deadlines() {
     assert_eq!(registration.overdue_since, None);
     let kazakh_late = assess("KAZ", "+2025-03-01", &[], "2025-03-31");
     assert_eq!(
-        kazakh_late.registration.and_then(|status| status.overdue_since),
+        kazakh_late
+            .registration
+            .and_then(|status| status.overdue_since),
         Some(date("2025-03-31"))
     );
 
@@ -221,19 +237,32 @@ fn registration_deadlines() {
         at_exit.registration.and_then(|status| status.overdue_since),
         Some(date("2025-03-16"))
     );
-    assert_eq!(assess("GEO", "+2025-03-01 -2025-03-20", &[], "2025-03-21").registration, None);
+    assert_eq!(
+        assess("GEO", "+2025-03-01 -2025-03-20", &[], "2025-03-21").registration,
+        None
+    );
 }
 
 #[test]
 fn residence_permit_holder_abroad_is_flagged() {
     let permit = ground(GroundKind::TemporaryResidence, "2024-01-01", "2026-12-31");
-    let abroad = assess("USA", "+2024-01-01 -2025-01-01 +2025-04-15", &[permit], "2025-04-15");
+    let abroad = assess(
+        "USA",
+        "+2024-01-01 -2025-01-01 +2025-04-15",
+        &[permit],
+        "2025-04-15",
+    );
     let status = abroad.residence_abroad.expect("resident");
     assert_eq!(status.days_abroad, 103);
     assert!(status.flagged);
     assert!(abroad.explanation.contains("liable to cancellation"));
 
-    let home = assess("USA", "+2024-01-01 -2025-01-01 +2025-02-15", &[permit], "2025-04-15");
+    let home = assess(
+        "USA",
+        "+2024-01-01 -2025-01-01 +2025-02-15",
+        &[permit],
+        "2025-04-15",
+    );
     assert!(!home.residence_abroad.expect("resident").flagged);
 }
 
@@ -260,7 +289,8 @@ fn extension_moves_the_limit() {
 #[test]
 fn rejected_rule_files() {
     let shipped = SHIPPED_STAY_RULES;
-    let cases: [(&str, String, fn(&StayPolicyError) -> bool); 7] = [
+    type IsExpected = fn(&StayPolicyError) -> bool;
+    let cases: [(&str, String, IsExpected); 7] = [
         (
             "unknown kind",
             shipped.replace("kind = \"per_stay\"", "kind = \"weekly\""),

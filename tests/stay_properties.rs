@@ -9,11 +9,16 @@ use jiff::civil::Date;
 use proptest::prelude::*;
 
 fn plus(date: Date, days: i64) -> Date {
-    date.checked_add(days.days()).expect("test dates stay in range")
+    date.checked_add(days.days())
+        .expect("test dates stay in range")
 }
 
 fn days_between(first: Date, last: Date) -> i64 {
-    i64::from(last.since((jiff::Unit::Day, first)).expect("in range").get_days())
+    i64::from(
+        last.since((jiff::Unit::Day, first))
+            .expect("in range")
+            .get_days(),
+    )
 }
 
 /// Presence dates and stays by the convention, one date at a time.
@@ -79,20 +84,18 @@ impl Oracle {
             StayRuleKind::Rolling { window_days } => {
                 Self::count(present, plus(day, 1 - i64::from(window_days)), day)
             }
-            StayRuleKind::CalendarYear => Self::count(
-                present,
-                Date::new(day.year(), 1, 1).expect("valid"),
-                day,
-            ),
+            StayRuleKind::CalendarYear => {
+                Self::count(present, Date::new(day.year(), 1, 1).expect("valid"), day)
+            }
             StayRuleKind::PerStay => Self::count(present, stay, day),
         }
     }
 
     fn days_used(&self, rule: &StayRule) -> u32 {
         match rule.kind() {
-            StayRuleKind::PerStay => self
-                .stay_start_on_check()
-                .map_or(0, |start| u32::try_from(days_between(start, self.check) + 1).expect("small")),
+            StayRuleKind::PerStay => self.stay_start_on_check().map_or(0, |start| {
+                u32::try_from(days_between(start, self.check) + 1).expect("small")
+            }),
             _ => self.count_on(&self.present, rule, self.check, self.check),
         }
     }
@@ -118,10 +121,16 @@ impl Oracle {
 fn rule_strategy() -> impl Strategy<Value = StayRule> {
     prop_oneof![
         (1u32..120, 0u32..200).prop_map(|(limit, extra)| {
-            StayRule::new(StayRuleKind::Rolling { window_days: limit + 1 + extra }, limit)
-                .expect("valid")
+            StayRule::new(
+                StayRuleKind::Rolling {
+                    window_days: limit + 1 + extra,
+                },
+                limit,
+            )
+            .expect("valid")
         }),
-        (1u32..=365).prop_map(|limit| StayRule::new(StayRuleKind::CalendarYear, limit).expect("valid")),
+        (1u32..=365)
+            .prop_map(|limit| StayRule::new(StayRuleKind::CalendarYear, limit).expect("valid")),
         (1u32..200).prop_map(|limit| StayRule::new(StayRuleKind::PerStay, limit).expect("valid")),
     ]
 }
@@ -143,7 +152,11 @@ fn history_strategy() -> impl Strategy<Value = (Vec<Movement>, Date)> {
                 let entry = if noise == 0 { keep_order } else { !inside };
                 movements.push(Movement {
                     date: day,
-                    direction: if entry { Direction::Entry } else { Direction::Exit },
+                    direction: if entry {
+                        Direction::Entry
+                    } else {
+                        Direction::Exit
+                    },
                 });
                 inside = entry;
             }

@@ -150,19 +150,17 @@ fn run_policy(nationality: &str, args: &Args) -> Result<String, StayCliError> {
         })?;
     let (movements, grounds) = match history {
         History::Movements(movements) => (movements, Vec::new()),
-        History::WithGrounds {
-            movements,
-            grounds,
-        } => (movements, grounds),
+        History::WithGrounds { movements, grounds } => (movements, grounds),
     };
     let assessment = policy.assess(nationality, &movements, &grounds, check_date);
     Ok(render(&assessment))
 }
 
 fn render(assessment: &StayAssessment) -> String {
-    let latest = assessment
-        .latest_legal_exit
-        .map_or_else(|| "none (limit already exceeded)".to_owned(), |date| date.to_string());
+    let latest = assessment.latest_legal_exit.map_or_else(
+        || "none (limit already exceeded)".to_owned(),
+        |date| date.to_string(),
+    );
     let mut lines = vec![
         format!(
             "nationality {} on {}",

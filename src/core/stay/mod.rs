@@ -353,9 +353,9 @@ impl<'timeline> Counted<'timeline> {
     fn days_used(&self, rule: &StayRule) -> u32 {
         let check = self.check();
         match rule.kind {
-            StayRuleKind::Rolling { window_days } => self
-                .presence
-                .count(window_start(check, window_days), check),
+            StayRuleKind::Rolling { window_days } => {
+                self.presence.count(window_start(check, window_days), check)
+            }
             StayRuleKind::CalendarYear => self.presence.count(first_of_year(check), check),
             StayRuleKind::PerStay => self
                 .timeline

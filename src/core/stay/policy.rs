@@ -42,7 +42,11 @@ pub enum StayPolicyError {
     #[error("rule {rule:?}: source is empty; every rule must cite its legal source")]
     NoSource { rule: String },
     #[error("rule {rule:?}: effective_until {until} is before effective_from {from}")]
-    EmptyEffectiveRange { rule: String, from: Date, until: Date },
+    EmptyEffectiveRange {
+        rule: String,
+        from: Date,
+        until: Date,
+    },
     #[error("{field} must be between 1 and {max}, got {got}")]
     OutOfRange { field: String, got: u32, max: u32 },
     #[error("residence_abroad: {0}")]
@@ -153,11 +157,18 @@ pub enum GroundKind {
     WorkPermit,
     RefugeeStatus,
     /// `used`: a single-entry e-visa already consumed by an entry before the stay assessed.
-    EVisa { entries: EVisaEntries, used: bool },
+    EVisa {
+        entries: EVisaEntries,
+        used: bool,
+    },
     /// An approved extension: the traveller may stay until `until`.
-    StayExtension { until: Date },
+    StayExtension {
+        until: Date,
+    },
     /// A place-of-stay registration filed on `registered_on`.
-    PlaceOfStayRegistration { registered_on: Date },
+    PlaceOfStayRegistration {
+        registered_on: Date,
+    },
 }
 
 impl GroundKind {
@@ -201,7 +212,10 @@ impl GroundOfStay {
 #[serde(rename_all = "snake_case", tag = "basis")]
 pub enum StayBasis {
     /// A residence ground valid on the check date: no stay limit while it is valid.
-    Residence { ground: GroundKind, valid_until: Date },
+    Residence {
+        ground: GroundKind,
+        valid_until: Date,
+    },
     /// Visa-free rules for the nationality.
     VisaFree,
     /// An e-visa valid on the day of entry.
@@ -277,7 +291,10 @@ impl StayPolicy {
         let mut rules = Vec::with_capacity(raw.rule.len());
         for raw_rule in raw.rule {
             let rule = policy_rule(raw_rule)?;
-            if rules.iter().any(|known: &PolicyRule| known.name == rule.name) {
+            if rules
+                .iter()
+                .any(|known: &PolicyRule| known.name == rule.name)
+            {
                 return Err(StayPolicyError::DuplicateRuleName { rule: rule.name });
             }
             rules.push(rule);
@@ -349,7 +366,12 @@ impl StayPolicy {
             grounds
                 .iter()
                 .filter(|ground| ground.kind.is_residence())
-                .map(|ground| (day_number(ground.valid_from), day_number(ground.valid_until)))
+                .map(|ground| {
+                    (
+                        day_number(ground.valid_from),
+                        day_number(ground.valid_until),
+                    )
+                })
                 .collect(),
         );
         let counted = Counted::new(&timeline, &exempt);
@@ -435,10 +457,8 @@ impl StayPolicy {
             .map(|latest| latest.min(ground.valid_until));
         let check_date = date_of(counted.check());
         if check_date > ground.valid_until && counted.timeline.stay_on_check().is_some() {
-            let past_validity = span_days(
-                day_number(ground.valid_until) + 1,
-                day_number(check_date),
-            );
+            let past_validity =
+                span_days(day_number(ground.valid_until) + 1, day_number(check_date));
             figures.overstay_days = figures.overstay_days.max(past_validity);
         }
         let name = match entries {
@@ -479,8 +499,8 @@ impl StayPolicy {
             .filter(|registered_on| (arrival..=check).contains(&day_number(*registered_on)))
             .min();
         let required = days_in_stay > duty.stay_days_without_registration;
-        let overdue_since = (required && registered_on.is_none() && check > due_by)
-            .then(|| date_of(due_by + 1));
+        let overdue_since =
+            (required && registered_on.is_none() && check > due_by).then(|| date_of(due_by + 1));
         Some(RegistrationStatus {
             arrival: date_of(arrival),
             due_by: date_of(due_by),
@@ -581,12 +601,11 @@ fn policy_rule(raw: RawRule) -> Result<PolicyRule, StayPolicyError> {
             });
         }
     };
-    let rule = StayRule::new(kind, raw.limit_days).map_err(|source| {
-        StayPolicyError::InvalidRule {
+    let rule =
+        StayRule::new(kind, raw.limit_days).map_err(|source| StayPolicyError::InvalidRule {
             rule: name.clone(),
             source,
-        }
-    })?;
+        })?;
     if raw.nationalities.is_empty() {
         return Err(StayPolicyError::NoNationalities { rule: name });
     }

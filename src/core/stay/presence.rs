@@ -62,7 +62,9 @@ impl Intervals {
 
     /// Index of the last interval starting on or before `day`.
     fn index_at(&self, day: Day) -> Option<usize> {
-        self.starts.partition_point(|start| *start <= day).checked_sub(1)
+        self.starts
+            .partition_point(|start| *start <= day)
+            .checked_sub(1)
     }
 
     /// Days covered on or before `day`.
