@@ -363,6 +363,17 @@ fn day_counting_convention() {
             flags: &[StayFlag::MissingEntry],
         },
         Case {
+            name: "a repeated exit on the exit date keeps the stay",
+            rule: per_stay(),
+            history: "+2025-01-01 -2025-01-20 -2025-01-20",
+            check: "2025-01-20",
+            used: 20,
+            remaining: 70,
+            overstay: 0,
+            latest: Some("2025-03-31"),
+            flags: &[StayFlag::MissingEntry],
+        },
+        Case {
             name: "both flags",
             rule: per_stay(),
             history: "-2024-12-01 +2025-01-01 +2025-01-05",

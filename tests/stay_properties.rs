@@ -47,7 +47,14 @@ impl Oracle {
                     stays.push((start, movement.date));
                     inside = None;
                 }
-                (Direction::Exit, None) => stays.push((movement.date, movement.date)),
+                (Direction::Exit, None) => {
+                    if stays
+                        .last()
+                        .is_none_or(|(_, end): &(Date, Date)| *end != movement.date)
+                    {
+                        stays.push((movement.date, movement.date));
+                    }
+                }
             }
         }
         if let Some(start) = inside {

@@ -158,10 +158,14 @@ impl Timeline {
                     timeline.stays.push((start, day));
                     open_since = None;
                 }
-                // Exit while outside: only the exit date is known to be a day of presence.
+                // Exit while outside: only the exit date is known to be a day of presence. A
+                // repeated exit on the date the last stay ended adds nothing and must not cut
+                // that stay short for a per-stay rule.
                 (Direction::Exit, None) => {
                     timeline.missing_entry = true;
-                    timeline.stays.push((day, day));
+                    if timeline.stays.last().is_none_or(|(_, end)| *end != day) {
+                        timeline.stays.push((day, day));
+                    }
                 }
             }
         }
