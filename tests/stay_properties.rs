@@ -3,7 +3,9 @@
 
 use std::collections::BTreeSet;
 
-use checkpointd::core::stay::{Direction, Movement, StayRule, StayRuleKind, evaluate};
+use checkpointd::core::stay::{
+    Direction, GroundKind, GroundOfStay, Movement, StayPolicy, StayRule, StayRuleKind, evaluate,
+};
 use jiff::ToSpan;
 use jiff::civil::Date;
 use proptest::prelude::*;
@@ -13,24 +15,18 @@ fn plus(date: Date, days: i64) -> Date {
         .expect("test dates stay in range")
 }
 
-fn days_between(first: Date, last: Date) -> i64 {
-    i64::from(
-        last.since((jiff::Unit::Day, first))
-            .expect("in range")
-            .get_days(),
-    )
-}
-
 /// Presence dates and stays by the convention, one date at a time.
 struct Oracle {
     present: BTreeSet<Date>,
     /// Stays as (start, end), in order.
     stays: Vec<(Date, Date)>,
     check: Date,
+    /// Days under a residence permit: never counted.
+    exempt: BTreeSet<Date>,
 }
 
 impl Oracle {
-    fn new(movements: &[Movement], check: Date) -> Self {
+    fn new(movements: &[Movement], check: Date, exempt: BTreeSet<Date>) -> Self {
         let mut sorted: Vec<Movement> = movements
             .iter()
             .copied()
@@ -64,7 +60,9 @@ impl Oracle {
         for (start, end) in &stays {
             let mut day = *start;
             while day <= *end {
-                present.insert(day);
+                if !exempt.contains(&day) {
+                    present.insert(day);
+                }
                 day = plus(day, 1);
             }
         }
@@ -72,6 +70,7 @@ impl Oracle {
             present,
             stays,
             check,
+            exempt,
         }
     }
 
@@ -100,9 +99,9 @@ impl Oracle {
 
     fn days_used(&self, rule: &StayRule) -> u32 {
         match rule.kind() {
-            StayRuleKind::PerStay => self.stay_start_on_check().map_or(0, |start| {
-                u32::try_from(days_between(start, self.check) + 1).expect("small")
-            }),
+            StayRuleKind::PerStay => self
+                .stay_start_on_check()
+                .map_or(0, |start| Self::count(&self.present, start, self.check)),
             _ => self.count_on(&self.present, rule, self.check, self.check),
         }
     }
@@ -113,8 +112,10 @@ impl Oracle {
         let mut latest = None;
         let mut day = self.check;
         // Every accepted rule is exceeded within 8 years of continuous presence.
-        for _ in 0..(366 * 8 + 400) {
-            projected.insert(day);
+        for _ in 0..(366 * 8 + 400 + self.exempt.len()) {
+            if !self.exempt.contains(&day) {
+                projected.insert(day);
+            }
             if self.count_on(&projected, rule, day, stay) > rule.limit_days() {
                 return latest;
             }
@@ -178,7 +179,7 @@ proptest! {
     #[test]
     fn figures_match_brute_force((movements, check) in history_strategy(), rule in rule_strategy()) {
         let figures = evaluate(&rule, &movements, check);
-        let oracle = Oracle::new(&movements, check);
+        let oracle = Oracle::new(&movements, check, BTreeSet::new());
         let used = oracle.days_used(&rule);
         prop_assert_eq!(figures.days_used, used);
         prop_assert_eq!(figures.days_remaining, rule.limit_days().saturating_sub(used));
@@ -236,4 +237,53 @@ proptest! {
             previous = used;
         }
     }
+
+    #[test]
+    fn residence_days_are_not_counted(
+        (movements, check) in history_strategy(),
+        rule in rule_strategy(),
+        permits in prop::collection::vec((-400i64..400, 0i64..500), 0..3),
+    ) {
+        let grounds: Vec<GroundOfStay> = permits
+            .iter()
+            .map(|(start, length)| GroundOfStay {
+                kind: GroundKind::TemporaryResidence,
+                valid_from: plus(check, *start),
+                valid_until: plus(check, start + length),
+            })
+            .collect();
+        let mut exempt = BTreeSet::new();
+        for ground in &grounds {
+            let mut day = ground.valid_from;
+            while day <= ground.valid_until {
+                exempt.insert(day);
+                day = plus(day, 1);
+            }
+        }
+        let policy = StayPolicy::from_toml(&policy_text(&rule)).expect("valid policy");
+        let assessment = policy.assess("TST", &movements, &grounds, check);
+        let figures = &assessment.rules[0].figures;
+        let oracle = Oracle::new(&movements, check, exempt);
+        prop_assert_eq!(figures.days_used, oracle.days_used(&rule));
+        prop_assert_eq!(figures.latest_legal_exit, oracle.latest_legal_exit(&rule));
+    }
+}
+
+/// A policy holding only `rule`, for nationality TST.
+fn policy_text(rule: &StayRule) -> String {
+    let kind = match rule.kind() {
+        StayRuleKind::Rolling { window_days } => {
+            format!("kind = \"rolling\"\nwindow_days = {window_days}")
+        }
+        StayRuleKind::CalendarYear => "kind = \"calendar_year\"".to_owned(),
+        StayRuleKind::PerStay => "kind = \"per_stay\"".to_owned(),
+    };
+    format!(
+        "[[rule]]\nname = \"test\"\nsource = \"test\"\n{kind}\nlimit_days = {}\n\
+         nationalities = [\"TST\"]\n\
+         [registration]\nstay_days_without_registration = 15\ndeadline_days = 15\n\
+         [residence_abroad]\nlimit_days = 90\nwindow_days = 180\n\
+         [e_visa]\nsingle_entry_stay_days = 30\nmultiple_entry_stay_days = 90\n",
+        rule.limit_days()
+    )
 }

@@ -277,16 +277,22 @@ impl<'timeline> Counted<'timeline> {
         }
     }
 
-    /// First day ≥ `from` on which the projected count exceeds the limit, when no day from
-    /// `from` on is exempt (so every such day is counted).
-    fn first_over_without_exemptions(&self, rule: &StayRule, from: Day) -> Day {
+    /// First day in `[from, until]` on which the projected count exceeds the limit, when no
+    /// day of that range is exempt, so that each counted day adds one (the count never falls
+    /// within the range, except to restart on 1 January for a calendar-year rule). `None` when
+    /// the limit holds through `until`; with no `until`, every accepted rule is exceeded.
+    fn first_over(&self, rule: &StayRule, from: Day, until: Option<Day>) -> Option<Day> {
+        let until = until.unwrap_or(Day::MAX);
         let limit = rule.limit_days;
-        match rule.kind {
+        let over = match rule.kind {
             StayRuleKind::Rolling { window_days } => {
-                // The count cannot fall from one day to the next (a counted day enters for each
-                // day that leaves), and reaches window_days > limit by from + window − 1.
+                // A counted day enters for each day that leaves, and with every day counted the
+                // count reaches window_days > limit by from + window − 1.
                 let mut low = from;
-                let mut high = from.saturating_add(to_day(window_days) - 1);
+                let mut high = from.saturating_add(to_day(window_days) - 1).min(until);
+                if self.projected_count_on(rule, high) <= limit {
+                    return None;
+                }
                 while low < high {
                     let middle = low + (high - low) / 2;
                     if self.projected_count_on(rule, middle) > limit {
@@ -301,19 +307,25 @@ impl<'timeline> Counted<'timeline> {
                 // Within a year the count grows by one a day; it restarts on 1 January. A limit
                 // of at most 365 days is exceeded within 8 years (the next leap year at worst).
                 let mut day = from;
+                let mut found = None;
                 for _ in 0..9 {
                     let count = self.projected_count_on(rule, day);
-                    let over = day.saturating_add(to_day(limit.saturating_sub(count)) + 1);
                     if count > limit {
-                        return day;
+                        found = Some(day);
+                        break;
                     }
+                    let over = day.saturating_add(to_day(limit - count) + 1);
                     let next_year = first_of_next_year(day);
                     if over < next_year {
-                        return over;
+                        found = Some(over);
+                        break;
+                    }
+                    if next_year > until {
+                        return None;
                     }
                     day = next_year;
                 }
-                day
+                found?
             }
             StayRuleKind::PerStay => {
                 let count = self.projected_count_on(rule, from);
@@ -323,7 +335,8 @@ impl<'timeline> Counted<'timeline> {
                     from.saturating_add(to_day(limit - count) + 1)
                 }
             }
-        }
+        };
+        (over <= until).then_some(over)
     }
 
     /// The last date within the limit on every day from the check date on, or `None`.
@@ -332,21 +345,21 @@ impl<'timeline> Counted<'timeline> {
         if self.projected_count_on(rule, check) > rule.limit_days {
             return None;
         }
-        // Future exempt days (a permit valid beyond the check date) make the count non-monotone,
-        // so walk them day by day; afterwards every day counts again.
-        let exempt_until = self.exempt.last_day().filter(|last| *last >= check);
-        let from = match exempt_until {
-            Some(last_exempt) => {
-                for day in check..=last_exempt {
-                    if self.projected_count_on(rule, day) > rule.limit_days {
-                        return Some(day - 1);
-                    }
-                }
-                last_exempt + 1
+        // Exempt days (a permit valid beyond the check date) never raise the count, so the limit
+        // can only be crossed on a counted day: search each run of counted days on its own.
+        let mut from = check;
+        for (exempt_first, exempt_last) in self.exempt.iter() {
+            if exempt_last < from {
+                continue;
             }
-            None => check,
-        };
-        Some(self.first_over_without_exemptions(rule, from) - 1)
+            if exempt_first > from {
+                if let Some(over) = self.first_over(rule, from, Some(exempt_first - 1)) {
+                    return Some(over - 1);
+                }
+            }
+            from = exempt_last.saturating_add(1);
+        }
+        self.first_over(rule, from, None).map(|over| over - 1)
     }
 
     /// `days_used` at the check date from the recorded history alone.

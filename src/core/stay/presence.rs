@@ -5,7 +5,7 @@ use super::{Direction, Movement};
 
 /// Sorted, disjoint, inclusive day intervals with prefix sums, so that counting the days in any
 /// range is two binary searches.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub(crate) struct Intervals {
     starts: Vec<Day>,
     ends: Vec<Day>,
@@ -55,9 +55,9 @@ impl Intervals {
         self.starts.is_empty()
     }
 
-    /// The last day covered, if any.
-    pub(crate) fn last_day(&self) -> Option<Day> {
-        self.ends.last().copied()
+    /// The intervals, in order, as inclusive `(first, last)` days.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (Day, Day)> + '_ {
+        self.starts.iter().copied().zip(self.ends.iter().copied())
     }
 
     /// Index of the last interval starting on or before `day`.
@@ -86,9 +86,9 @@ impl Intervals {
     }
 
     /// These intervals with every day of `removed` taken out.
-    pub(crate) fn without(&self, removed: &Intervals) -> Intervals {
+    pub(crate) fn without(self, removed: &Intervals) -> Intervals {
         if removed.is_empty() {
-            return self.clone();
+            return self;
         }
         let mut kept = Vec::with_capacity(self.starts.len());
         for (&start, &end) in self.starts.iter().zip(&self.ends) {
@@ -201,7 +201,7 @@ mod tests {
         assert_eq!(intervals.count(0, 100), 5 + 1 + 9);
         assert_eq!(intervals.count(4, 11), 3);
         assert_eq!(intervals.count(11, 4), 0);
-        assert_eq!(intervals.last_day(), Some(20));
+        assert_eq!(intervals.iter().last(), Some((12, 20)));
     }
 
     #[test]
