@@ -352,10 +352,10 @@ impl<'timeline> Counted<'timeline> {
             if exempt_last < from {
                 continue;
             }
-            if exempt_first > from {
-                if let Some(over) = self.first_over(rule, from, Some(exempt_first - 1)) {
-                    return Some(over - 1);
-                }
+            if exempt_first > from
+                && let Some(over) = self.first_over(rule, from, Some(exempt_first - 1))
+            {
+                return Some(over - 1);
             }
             from = exempt_last.saturating_add(1);
         }
