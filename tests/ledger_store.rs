@@ -186,7 +186,8 @@ proptest! {
             let mut next = central.next_cti;
             for op in &ops {
                 if let Some(change) = to_change(op, &scratch, &mut next) {
-                    let entry = Entry { seq: 0, prev: [0; 32], time: time(), change: change.clone() };
+                    let seq = (central.encoded.len() + changes.len() + 1) as u64;
+                    let entry = Entry { seq, prev: [0; 32], time: time(), change: change.clone() };
                     if apply_entry(&mut scratch, &entry, &IndexConsistency).is_ok() {
                         changes.push(change);
                     }

@@ -238,10 +238,12 @@ impl Central {
     }
 
     /// Drops entries below `keep_from` from the stream (retention), as central does once a
-    /// snapshot covers them.
+    /// snapshot covers them. The head entry is always kept: it is how central knows the hash to
+    /// chain the next entry to.
     pub async fn trim(&self, keep_from: u64) -> Result<(), ReplicationError> {
-        let stream = self.js.get_stream(ENTRY_STREAM).await.map_err(nats)?;
-        stream.purge().sequence(keep_from).await.map_err(nats)?;
+        let mut stream = self.js.get_stream(ENTRY_STREAM).await.map_err(nats)?;
+        let last = stream.info().await.map_err(nats)?.state.last_sequence;
+        stream.purge().sequence(keep_from.min(last)).await.map_err(nats)?;
         Ok(())
     }
 }
