@@ -61,30 +61,59 @@ struct Feed {
 impl Feed {
     /// Builds the next checkpointed batch (central's work, not timed).
     fn next(&mut self, from: u32, n: u32) -> (Vec<Vec<u8>>, Vec<u8>) {
-        let (encoded, head) = extend(self.seq, self.head, permits(from, n), "2026-05-01T00:00:00Z".parse().expect("ts"));
+        let (encoded, head) = extend(
+            self.seq,
+            self.head,
+            permits(from, n),
+            "2026-05-01T00:00:00Z".parse().expect("ts"),
+        );
         self.seq += encoded.len() as u64;
         self.head = head;
-        let checkpoint = Checkpoint { size: self.seq, root: head, time: "2026-05-01T00:00:00Z".parse().expect("ts") };
-        (encoded, SignedCheckpoint::sign(&checkpoint, &self.root_keys[..2]).encode())
+        let checkpoint = Checkpoint {
+            size: self.seq,
+            root: head,
+            time: "2026-05-01T00:00:00Z".parse().expect("ts"),
+        };
+        (
+            encoded,
+            SignedCheckpoint::sign(&checkpoint, &self.root_keys[..2]).encode(),
+        )
     }
 }
 
 /// Verifies the checkpoint and chain and applies, as a terminal does.
 fn apply(store: &SledLedger, roots: &RootSet, encoded: Vec<Vec<u8>>, signed: &[u8]) {
-    let checkpoint = roots.verify(&SignedCheckpoint::decode(signed).expect("decode")).expect("verify");
+    let checkpoint = roots
+        .verify(&SignedCheckpoint::decode(signed).expect("decode"))
+        .expect("verify");
     let batch = verify_batch(&store.cursor().expect("cursor"), encoded, checkpoint).expect("chain");
-    store.apply(&batch, signed, &IndexConsistency).expect("apply");
+    store
+        .apply(&batch, signed, &IndexConsistency)
+        .expect("apply");
 }
 
 fn main() {
-    let total: u32 = std::env::var("LEDGER_BENCH_PERMITS").ok().and_then(|v| v.parse().ok()).unwrap_or(200_000);
-    let root_keys: Vec<_> = (1..=3u8).map(|s| SigningKey::from_bytes(&[s; 32])).collect();
+    let total: u32 = std::env::var("LEDGER_BENCH_PERMITS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000);
+    let root_keys: Vec<_> = (1..=3u8)
+        .map(|s| SigningKey::from_bytes(&[s; 32]))
+        .collect();
     let roots = RootSet::new(
-        root_keys.iter().map(|k| RootKey::from_bytes(&k.verifying_key().to_bytes()).expect("root")).collect(),
+        root_keys
+            .iter()
+            .map(|k| RootKey::from_bytes(&k.verifying_key().to_bytes()).expect("root"))
+            .collect(),
         2,
     )
     .expect("roots");
-    let mut feed = Feed { root_keys, roots: roots.clone(), seq: 0, head: [0; 32] };
+    let mut feed = Feed {
+        root_keys,
+        roots: roots.clone(),
+        seq: 0,
+        head: [0; 32],
+    };
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Arc::new(SledLedger::open(dir.path(), 64 * 1024 * 1024).expect("open"));
 
@@ -121,9 +150,26 @@ fn main() {
     writer.join().expect("writer");
     samples.sort();
     let pct = |p: f64| samples[((samples.len() as f64 * p) as usize).min(samples.len() - 1)];
-    println!("lookup by holder ({total} permits, during apply): p50 {:?} p99 {:?} max {:?}", pct(0.50), pct(0.99), pct(1.0));
-    store.as_ref().clone().size_on_disk().map(|b| {
-        println!("disk: {b} bytes = {:.0} bytes/permit", b as f64 / f64::from(total + BATCH));
-    }).expect("size");
-    println!("rss: {} KiB now, {} KiB peak (includes the benchmark's own batches)", rss_kib("VmRSS:"), rss_kib("VmHWM:"));
+    println!(
+        "lookup by holder ({total} permits, during apply): p50 {:?} p99 {:?} max {:?}",
+        pct(0.50),
+        pct(0.99),
+        pct(1.0)
+    );
+    store
+        .as_ref()
+        .clone()
+        .size_on_disk()
+        .map(|b| {
+            println!(
+                "disk: {b} bytes = {:.0} bytes/permit",
+                b as f64 / f64::from(total + BATCH)
+            );
+        })
+        .expect("size");
+    println!(
+        "rss: {} KiB now, {} KiB peak (includes the benchmark's own batches)",
+        rss_kib("VmRSS:"),
+        rss_kib("VmHWM:")
+    );
 }

@@ -82,16 +82,31 @@ fn to_change(op: &Op, model: &MemoryState, next_cti: &mut u8) -> Option<Change> 
             permit(*next_cti, *h)
         }
         Op::Revoke(n) => {
-            let cti = *model.permits.keys().nth(usize::from(*n) % model.permits.len().max(1))?;
-            Change::PermitRevoked(PermitRevoked { cti, reason: "test".into() })
+            let cti = *model
+                .permits
+                .keys()
+                .nth(usize::from(*n) % model.permits.len().max(1))?;
+            Change::PermitRevoked(PermitRevoked {
+                cti,
+                reason: "test".into(),
+            })
         }
         Op::Alert(h, ban) => Change::Alert(AlertRaised {
             holder: holder(*h),
-            alert: if *ban { AlertKind::EntryBan { until: day("2026-06-01") } } else { AlertKind::Stolen },
+            alert: if *ban {
+                AlertKind::EntryBan {
+                    until: day("2026-06-01"),
+                }
+            } else {
+                AlertKind::Stolen
+            },
             note: String::new(),
         }),
         Op::Lift(n) => {
-            let id = *model.alerts.keys().nth(usize::from(*n) % model.alerts.len().max(1))?;
+            let id = *model
+                .alerts
+                .keys()
+                .nth(usize::from(*n) % model.alerts.len().max(1))?;
             Change::AlertLifted(AlertLifted { alert_id: id })
         }
         Op::Extend(h) => Change::StayExtension(StayExtension {
@@ -109,9 +124,16 @@ fn to_change(op: &Op, model: &MemoryState, next_cti: &mut u8) -> Option<Change> 
 }
 
 fn sign(size: u64, root_hash: [u8; 32], seeds: &[u8]) -> (Checkpoint, Vec<u8>) {
-    let checkpoint = Checkpoint { size, root: root_hash, time: time() };
+    let checkpoint = Checkpoint {
+        size,
+        root: root_hash,
+        time: time(),
+    };
     let keys: Vec<_> = seeds.iter().map(|s| root(*s)).collect();
-    (checkpoint, SignedCheckpoint::sign(&checkpoint, &keys).encode())
+    (
+        checkpoint,
+        SignedCheckpoint::sign(&checkpoint, &keys).encode(),
+    )
 }
 
 /// Central's view: the full encoded history and the model state.
@@ -124,7 +146,12 @@ struct Central {
 
 impl Central {
     fn new() -> Self {
-        Self { encoded: Vec::new(), head: [0; 32], model: MemoryState::default(), next_cti: 0 }
+        Self {
+            encoded: Vec::new(),
+            head: [0; 32],
+            model: MemoryState::default(),
+            next_cti: 0,
+        }
     }
 
     fn append(&mut self, changes: Vec<Change>) -> Vec<Vec<u8>> {
@@ -140,7 +167,13 @@ impl Central {
 }
 
 /// Verifies and applies `encoded` under a checkpoint signed by `seeds`, as a terminal does.
-fn apply(store: &SledLedger, encoded: Vec<Vec<u8>>, size: u64, root_hash: [u8; 32], seeds: &[u8]) -> Result<(), LedgerStoreError> {
+fn apply(
+    store: &SledLedger,
+    encoded: Vec<Vec<u8>>,
+    size: u64,
+    root_hash: [u8; 32],
+    seeds: &[u8],
+) -> Result<(), LedgerStoreError> {
     let (checkpoint, signed) = sign(size, root_hash, seeds);
     let decoded = SignedCheckpoint::decode(&signed).expect("decode");
     let checkpoint = roots(&[1, 2, 3], 2)
@@ -162,12 +195,24 @@ fn assert_same(store: &SledLedger, model: &MemoryState, on: jiff::civil::Date) {
         got.sort_by_key(|p| p.index.cti);
         want.sort_by_key(|p| p.index.cti);
         assert_eq!(got, want, "permits of holder {h}");
-        assert_eq!(store.active_alerts(&holder, on).expect("alerts"), LedgerView::active_alerts(model, &holder, on).expect("model"));
-        assert_eq!(store.stay_extensions(&holder).expect("ext"), LedgerView::stay_extensions(model, &holder).expect("model"));
-        assert_eq!(store.registrations(&holder).expect("reg"), LedgerView::registrations(model, &holder).expect("model"));
+        assert_eq!(
+            store.active_alerts(&holder, on).expect("alerts"),
+            LedgerView::active_alerts(model, &holder, on).expect("model")
+        );
+        assert_eq!(
+            store.stay_extensions(&holder).expect("ext"),
+            LedgerView::stay_extensions(model, &holder).expect("model")
+        );
+        assert_eq!(
+            store.registrations(&holder).expect("reg"),
+            LedgerView::registrations(model, &holder).expect("model")
+        );
     }
     for cti in model.permits.keys() {
-        assert_eq!(store.is_revoked(cti).expect("revoked"), model.revoked.contains_key(cti));
+        assert_eq!(
+            store.is_revoked(cti).expect("revoked"),
+            model.revoked.contains_key(cti)
+        );
     }
 }
 
@@ -221,7 +266,10 @@ fn seeded() -> (tempfile::TempDir, SledLedger, Central, Vec<Vec<u8>>) {
     apply(&store, first, 3, central.head, &[1, 2]).expect("first batch");
     let next = central.append(vec![
         permit(4, 0),
-        Change::PermitRevoked(PermitRevoked { cti: [1; 16], reason: "r".into() }),
+        Change::PermitRevoked(PermitRevoked {
+            cti: [1; 16],
+            reason: "r".into(),
+        }),
         permit(5, 3),
     ]);
     (dir, store, central, next)
@@ -243,24 +291,37 @@ fn bad_batches_are_rejected_and_leave_the_store_unchanged() {
     let forged = |next: &mut Vec<Vec<u8>>| {
         // A byte flipped inside the BP1 text: still valid CBOR, wrong hash.
         let last = next.len() - 1;
-        let pos = next[last].windows(4).position(|w| w == b"BP1:").expect("bp1 in entry") + 4;
+        let pos = next[last]
+            .windows(4)
+            .position(|w| w == b"BP1:")
+            .expect("bp1 in entry")
+            + 4;
         next[last][pos] ^= 0x01;
     };
     let cases: Vec<(&str, Box<dyn Fn(&mut Vec<Vec<u8>>, &mut [u8; 32])>)> = vec![
         ("forged entry", Box::new(move |n, _| forged(n))),
         ("reordered entries", Box::new(|n, _| n.swap(0, 1))),
-        ("duplicated entry", Box::new(|n, _| {
-            let dup = n[0].clone();
-            n.insert(1, dup);
-        })),
-        ("broken chain", Box::new(|n, _| {
-            let mut e = Entry::decode(&n[1]).expect("decode");
-            e.prev = [0xAA; 32];
-            n[1] = e.encode();
-        })),
-        ("missing entry", Box::new(|n, _| {
-            n.remove(1);
-        })),
+        (
+            "duplicated entry",
+            Box::new(|n, _| {
+                let dup = n[0].clone();
+                n.insert(1, dup);
+            }),
+        ),
+        (
+            "broken chain",
+            Box::new(|n, _| {
+                let mut e = Entry::decode(&n[1]).expect("decode");
+                e.prev = [0xAA; 32];
+                n[1] = e.encode();
+            }),
+        ),
+        (
+            "missing entry",
+            Box::new(|n, _| {
+                n.remove(1);
+            }),
+        ),
         ("root of another history", Box::new(|_, root| root[0] ^= 1)),
     ];
     for (name, tamper) in cases {
@@ -277,7 +338,11 @@ fn bad_batches_are_rejected_and_leave_the_store_unchanged() {
 #[test]
 fn checkpoints_from_unknown_or_revoked_roots_are_rejected() {
     // Pinned set is {1, 2, 3} with k = 2; root 4 was never pinned, root 5 was removed (revoked).
-    for (name, seeds) in [("unknown root", &[1u8, 4][..]), ("revoked root", &[5, 2][..]), ("one root", &[3][..])] {
+    for (name, seeds) in [
+        ("unknown root", &[1u8, 4][..]),
+        ("revoked root", &[5, 2][..]),
+        ("one root", &[3][..]),
+    ] {
         let (_dir, store, central, next) = seeded();
         let before = snapshot(&store);
         let result = apply(&store, next, 6, central.head, seeds);
@@ -291,9 +356,17 @@ fn a_rejected_entry_rolls_back_the_whole_batch() {
     let (_dir, store, mut central, _) = seeded();
     let before = snapshot(&store);
     // Entries 4..6 were appended by `seeded`; a duplicate permit makes entry 7 invalid to apply.
-    let (encoded, head) = extend(3, entry_hash(&central.encoded[2]), vec![permit(9, 0), permit(9, 1)], time());
+    let (encoded, head) = extend(
+        3,
+        entry_hash(&central.encoded[2]),
+        vec![permit(9, 0), permit(9, 1)],
+        time(),
+    );
     central.encoded.truncate(3);
     let result = apply(&store, encoded, 5, head, &[1, 2]);
-    assert!(matches!(result, Err(LedgerStoreError::Rejected { seq: 5, .. })), "{result:?}");
+    assert!(
+        matches!(result, Err(LedgerStoreError::Rejected { seq: 5, .. })),
+        "{result:?}"
+    );
     assert_eq!(snapshot(&store), before);
 }

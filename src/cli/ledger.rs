@@ -12,7 +12,9 @@ use jiff::Timestamp;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::adapters::ledger::{Backoff, CACHE_CAPACITY_DEFAULT, Central, Replicator, SledLedger, Snapshot};
+use crate::adapters::ledger::{
+    Backoff, CACHE_CAPACITY_DEFAULT, Central, Replicator, SledLedger, Snapshot,
+};
 use crate::core::document::HolderDigest;
 use crate::core::ledger::state::{IndexConsistency, MemoryState, apply_entry};
 use crate::core::ledger::{
@@ -125,7 +127,10 @@ pub struct RootArgs {
 
 /// Runs the subcommand.
 pub fn run(args: Args) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => return fail(2, &format!("cannot start the async runtime: {e}")),
     };
@@ -147,32 +152,54 @@ fn print(value: serde_json::Value) {
 async fn dispatch(command: Command) -> Result<ExitCode, String> {
     let now = Timestamp::now();
     match command {
-        Command::Init { central, nats, roots } => init(&central, &nats, roots, now).await,
+        Command::Init {
+            central,
+            nats,
+            roots,
+        } => init(&central, &nats, roots, now).await,
         Command::Publish { nats, entries } => {
             let text = if entries.as_os_str() == "-" {
-                std::io::read_to_string(std::io::stdin()).map_err(|e| format!("reading stdin: {e}"))?
+                std::io::read_to_string(std::io::stdin())
+                    .map_err(|e| format!("reading stdin: {e}"))?
             } else {
-                std::fs::read_to_string(&entries).map_err(|e| format!("reading {}: {e}", entries.display()))?
+                std::fs::read_to_string(&entries)
+                    .map_err(|e| format!("reading {}: {e}", entries.display()))?
             };
             let mut changes = Vec::new();
-            for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+            for (n, line) in text
+                .lines()
+                .enumerate()
+                .filter(|(_, l)| !l.trim().is_empty())
+            {
                 let change: Change =
                     serde_json::from_str(line).map_err(|e| format!("line {}: {e}", n + 1))?;
                 changes.push(change);
             }
             let central = Central::connect(&nats).await.map_err(|e| e.to_string())?;
-            let (seq, hash) = central.append(changes, now).await.map_err(|e| e.to_string())?;
+            let (seq, hash) = central
+                .append(changes, now)
+                .await
+                .map_err(|e| e.to_string())?;
             print(json!({"head_seq": seq, "head_hash": hex::encode(hash)}));
             Ok(ExitCode::SUCCESS)
         }
-        Command::Checkpoint { central, nats, signers } => {
+        Command::Checkpoint {
+            central,
+            nats,
+            signers,
+        } => {
             let mut keys = load_root_signers(&central)?;
             if let Some(n) = signers {
                 keys.truncate(n);
             }
             let central = Central::connect(&nats).await.map_err(|e| e.to_string())?;
-            let checkpoint = central.checkpoint(&keys, now).await.map_err(|e| e.to_string())?;
-            print(json!({"size": checkpoint.size, "root": hex::encode(checkpoint.root), "time": checkpoint.time.to_string()}));
+            let checkpoint = central
+                .checkpoint(&keys, now)
+                .await
+                .map_err(|e| e.to_string())?;
+            print(
+                json!({"size": checkpoint.size, "root": hex::encode(checkpoint.root), "time": checkpoint.time.to_string()}),
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Snapshot { data, nats, trim } => {
@@ -182,7 +209,10 @@ async fn dispatch(command: Command) -> Result<ExitCode, String> {
                 .ok_or("the replica has no checkpoint yet")?;
             let size = store.cursor().map_err(|e| e.to_string())?.seq;
             let central = Central::connect(&nats).await.map_err(|e| e.to_string())?;
-            let bytes = central.put_snapshot(&snapshot).await.map_err(|e| e.to_string())?;
+            let bytes = central
+                .put_snapshot(&snapshot)
+                .await
+                .map_err(|e| e.to_string())?;
             if trim {
                 central.trim(size + 1).await.map_err(|e| e.to_string())?;
             }
@@ -192,7 +222,9 @@ async fn dispatch(command: Command) -> Result<ExitCode, String> {
         Command::Status { data, max_age_secs } => {
             let store = open(&data)?;
             let cursor = store.cursor().map_err(|e| e.to_string())?;
-            let age = cursor.checkpoint.map(|c| now.as_second() - c.time.as_second());
+            let age = cursor
+                .checkpoint
+                .map(|c| now.as_second() - c.time.as_second());
             print(json!({
                 "applied_seq": cursor.seq,
                 "applied_hash": hex::encode(cursor.hash),
@@ -217,12 +249,23 @@ async fn dispatch(command: Command) -> Result<ExitCode, String> {
                 }
             }
         }
-        Command::Lookup { data, document, cti, on } => {
+        Command::Lookup {
+            data,
+            document,
+            cti,
+            on,
+        } => {
             let store = open(&data)?;
             let day = on.unwrap_or_else(|| now.to_zoned(jiff::tz::TimeZone::UTC).date());
             lookup(&store, document.as_deref(), cti.as_deref(), day)
         }
-        Command::Replicate { data, nats, roots, follow, interval_ms } => {
+        Command::Replicate {
+            data,
+            nats,
+            roots,
+            follow,
+            interval_ms,
+        } => {
             let roots = load_roots(&roots)?;
             let store = open(&data)?;
             let replicator = Replicator::connect(&nats, store, roots, Arc::new(IndexConsistency))
@@ -230,14 +273,18 @@ async fn dispatch(command: Command) -> Result<ExitCode, String> {
                 .map_err(|e| e.to_string())?;
             if follow {
                 let backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(10));
-                let error = replicator.follow(Duration::from_millis(interval_ms), backoff).await;
+                let error = replicator
+                    .follow(Duration::from_millis(interval_ms), backoff)
+                    .await;
                 print(json!({"ok": false, "error": error.to_string()}));
                 return Ok(ExitCode::from(1));
             }
             match replicator.sync_once().await {
                 Ok(outcome) => {
                     let seq = replicator.store().cursor().map_err(|e| e.to_string())?.seq;
-                    print(json!({"ok": true, "outcome": format!("{outcome:?}"), "applied_seq": seq}));
+                    print(
+                        json!({"ok": true, "outcome": format!("{outcome:?}"), "applied_seq": seq}),
+                    );
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(e) => {
@@ -250,7 +297,8 @@ async fn dispatch(command: Command) -> Result<ExitCode, String> {
 }
 
 fn open(data: &Path) -> Result<SledLedger, String> {
-    SledLedger::open(data, CACHE_CAPACITY_DEFAULT).map_err(|e| format!("opening {}: {e}", data.display()))
+    SledLedger::open(data, CACHE_CAPACITY_DEFAULT)
+        .map_err(|e| format!("opening {}: {e}", data.display()))
 }
 
 /// Recomputes the whole chain from entry 1 and checks it against the stored, re-verified
@@ -258,14 +306,21 @@ fn open(data: &Path) -> Result<SledLedger, String> {
 pub fn verify_replica(store: &dyn LedgerStore, roots: &RootSet) -> Result<u64, String> {
     let cursor = store.cursor().map_err(|e| e.to_string())?;
     let Some(raw) = store.signed_checkpoint().map_err(|e| e.to_string())? else {
-        return if cursor == Cursor::EMPTY { Ok(0) } else { Err("cursor set but no checkpoint stored".into()) };
+        return if cursor == Cursor::EMPTY {
+            Ok(0)
+        } else {
+            Err("cursor set but no checkpoint stored".into())
+        };
     };
     let signed = SignedCheckpoint::decode(&raw).map_err(|e| e.to_string())?;
     let checkpoint = roots.verify(&signed).map_err(|e| e.to_string())?;
     let entries = store.entries(1, u64::MAX).map_err(|e| e.to_string())?;
     let batch = verify_batch(&Cursor::EMPTY, entries, checkpoint).map_err(|e| e.to_string())?;
     if batch.next != cursor {
-        return Err(format!("cursor {} does not match the recomputed chain", cursor.seq));
+        return Err(format!(
+            "cursor {} does not match the recomputed chain",
+            cursor.seq
+        ));
     }
     let mut state = MemoryState::default();
     for (entry, _) in &batch.entries {
@@ -274,11 +329,19 @@ pub fn verify_replica(store: &dyn LedgerStore, roots: &RootSet) -> Result<u64, S
     Ok(cursor.seq)
 }
 
-fn lookup(store: &SledLedger, document: Option<&str>, cti: Option<&str>, day: jiff::civil::Date) -> Result<ExitCode, String> {
+fn lookup(
+    store: &SledLedger,
+    document: Option<&str>,
+    cti: Option<&str>,
+    day: jiff::civil::Date,
+) -> Result<ExitCode, String> {
     let err = |e: crate::ports::ledger::LedgerStoreError| e.to_string();
     if let Some(cti) = cti {
         let raw = hex::decode(cti).map_err(|e| format!("--cti: {e}"))?;
-        let cti: [u8; 16] = raw.as_slice().try_into().map_err(|_| "--cti must be 16 bytes (32 hex digits)")?;
+        let cti: [u8; 16] = raw
+            .as_slice()
+            .try_into()
+            .map_err(|_| "--cti must be 16 bytes (32 hex digits)")?;
         let permit = store.permit(&cti).map_err(err)?;
         print(json!({
             "cti": hex::encode(cti),
@@ -289,7 +352,9 @@ fn lookup(store: &SledLedger, document: Option<&str>, cti: Option<&str>, day: ji
         return Ok(ExitCode::SUCCESS);
     }
     let document = document.ok_or("give --document or --cti")?;
-    let (state, number) = document.split_once(':').ok_or("--document must be STATE:NUMBER")?;
+    let (state, number) = document
+        .split_once(':')
+        .ok_or("--document must be STATE:NUMBER")?;
     let holder = HolderDigest::of(state, number);
     let permits = store.permits_by_holder(&holder).map_err(err)?;
     let mut permit_json_list = Vec::new();
@@ -321,11 +386,19 @@ fn permit_json(p: &crate::core::ledger::PermitRecord) -> serde_json::Value {
 const ROOTS_FILE: &str = "roots.pub";
 
 fn load_roots(args: &RootArgs) -> Result<RootSet, String> {
-    let text = std::fs::read_to_string(&args.roots).map_err(|e| format!("reading {}: {e}", args.roots.display()))?;
+    let text = std::fs::read_to_string(&args.roots)
+        .map_err(|e| format!("reading {}: {e}", args.roots.display()))?;
     let mut keys = Vec::new();
-    for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+    for line in text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
         let raw = hex::decode(line).map_err(|e| format!("root key {line:?}: {e}"))?;
-        let bytes: [u8; 32] = raw.as_slice().try_into().map_err(|_| format!("root key {line:?} is not 32 bytes"))?;
+        let bytes: [u8; 32] = raw
+            .as_slice()
+            .try_into()
+            .map_err(|_| format!("root key {line:?} is not 32 bytes"))?;
         keys.push(RootKey::from_bytes(&bytes).map_err(|e| e.to_string())?);
     }
     RootSet::new(keys, args.threshold).map_err(|e| e.to_string())
@@ -336,16 +409,24 @@ fn load_root_signers(central: &Path) -> Result<Vec<SigningKey>, String> {
         .map_err(|e| format!("reading {}: {e}", central.display()))?
         .filter_map(Result::ok)
         .map(|e| e.path())
-        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("root-") && n.ends_with(".key")))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("root-") && n.ends_with(".key"))
+        })
         .collect();
     paths.sort();
     paths.iter().map(|p| read_signing_key(p)).collect()
 }
 
 fn read_signing_key(path: &Path) -> Result<SigningKey, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
     let raw = hex::decode(text.trim()).map_err(|e| format!("{}: {e}", path.display()))?;
-    let seed: [u8; 32] = raw.as_slice().try_into().map_err(|_| format!("{} is not a 32-byte seed", path.display()))?;
+    let seed: [u8; 32] = raw
+        .as_slice()
+        .try_into()
+        .map_err(|_| format!("{} is not a 32-byte seed", path.display()))?;
     Ok(SigningKey::from_bytes(&seed))
 }
 
@@ -358,7 +439,8 @@ fn write_secret(path: &Path, key: &SigningKey) -> Result<(), String> {
         .mode(0o600)
         .open(path)
         .map_err(|e| format!("creating {}: {e}", path.display()))?;
-    writeln!(file, "{}", hex::encode(key.to_bytes())).map_err(|e| format!("writing {}: {e}", path.display()))
+    writeln!(file, "{}", hex::encode(key.to_bytes()))
+        .map_err(|e| format!("writing {}: {e}", path.display()))
 }
 
 /// RFC 9679 thumbprint of an Ed25519 OKP key, first 8 bytes: SHA-256 over the deterministic
@@ -372,11 +454,17 @@ pub fn issuer_kid(public_key: &[u8; 32]) -> [u8; 8] {
     kid
 }
 
-async fn init(central_dir: &Path, url: &str, n_roots: usize, now: Timestamp) -> Result<ExitCode, String> {
+async fn init(
+    central_dir: &Path,
+    url: &str,
+    n_roots: usize,
+    now: Timestamp,
+) -> Result<ExitCode, String> {
     if n_roots == 0 {
         return Err("--roots must be at least 1".into());
     }
-    std::fs::create_dir_all(central_dir).map_err(|e| format!("creating {}: {e}", central_dir.display()))?;
+    std::fs::create_dir_all(central_dir)
+        .map_err(|e| format!("creating {}: {e}", central_dir.display()))?;
     let mut rng = rand::rngs::OsRng;
     let mut roots = Vec::new();
     let mut public = String::new();
@@ -387,7 +475,8 @@ async fn init(central_dir: &Path, url: &str, n_roots: usize, now: Timestamp) -> 
         public.push('\n');
         roots.push(key);
     }
-    std::fs::write(central_dir.join(ROOTS_FILE), &public).map_err(|e| format!("writing {ROOTS_FILE}: {e}"))?;
+    std::fs::write(central_dir.join(ROOTS_FILE), &public)
+        .map_err(|e| format!("writing {ROOTS_FILE}: {e}"))?;
     let issuer = SigningKey::generate(&mut rng);
     write_secret(&central_dir.join("issuer-1.key"), &issuer)?;
     let public_key = issuer.verifying_key().to_bytes();
@@ -402,8 +491,14 @@ async fn init(central_dir: &Path, url: &str, n_roots: usize, now: Timestamp) -> 
     });
     let central = Central::connect(url).await.map_err(|e| e.to_string())?;
     central.provision().await.map_err(|e| e.to_string())?;
-    let (seq, _) = central.append(vec![change], now).await.map_err(|e| e.to_string())?;
-    let checkpoint = central.checkpoint(&roots, now).await.map_err(|e| e.to_string())?;
+    let (seq, _) = central
+        .append(vec![change], now)
+        .await
+        .map_err(|e| e.to_string())?;
+    let checkpoint = central
+        .checkpoint(&roots, now)
+        .await
+        .map_err(|e| e.to_string())?;
     print(json!({
         "roots": central_dir.join(ROOTS_FILE),
         "issuer_kid": hex::encode(issuer_kid(&public_key)),

@@ -29,12 +29,22 @@ pub enum LedgerStoreError {
 /// Read-only queries the decision layer makes.
 pub trait LedgerView {
     /// Permits issued to this holder (revoked ones included; ask [`Self::is_revoked`]).
-    fn permits_by_holder(&self, holder: &HolderDigest) -> Result<Vec<PermitRecord>, LedgerStoreError>;
+    fn permits_by_holder(
+        &self,
+        holder: &HolderDigest,
+    ) -> Result<Vec<PermitRecord>, LedgerStoreError>;
     fn permit(&self, cti: &[u8; 16]) -> Result<Option<PermitRecord>, LedgerStoreError>;
     fn is_revoked(&self, cti: &[u8; 16]) -> Result<bool, LedgerStoreError>;
     /// Alerts not lifted and still in force on `day`.
-    fn active_alerts(&self, holder: &HolderDigest, day: Date) -> Result<Vec<Alert>, LedgerStoreError>;
-    fn stay_extensions(&self, holder: &HolderDigest) -> Result<Vec<StayExtension>, LedgerStoreError>;
+    fn active_alerts(
+        &self,
+        holder: &HolderDigest,
+        day: Date,
+    ) -> Result<Vec<Alert>, LedgerStoreError>;
+    fn stay_extensions(
+        &self,
+        holder: &HolderDigest,
+    ) -> Result<Vec<StayExtension>, LedgerStoreError>;
     fn registrations(&self, holder: &HolderDigest) -> Result<Vec<Registration>, LedgerStoreError>;
     /// Every issuer key (active or retired) with this kid.
     fn issuer_keys(&self, kid: &Kid) -> Result<Vec<IssuerKey>, LedgerStoreError>;
@@ -50,8 +60,12 @@ pub trait LedgerStore: LedgerView {
     fn cursor(&self) -> Result<Cursor, LedgerStoreError>;
     /// Applies a verified batch atomically with the cursor, then makes it durable.
     /// The batch must start right after `cursor()`; a rejected entry leaves the store unchanged.
-    fn apply(&self, batch: &VerifiedBatch, signed_checkpoint: &[u8], check: &dyn PermitCheck)
-    -> Result<(), LedgerStoreError>;
+    fn apply(
+        &self,
+        batch: &VerifiedBatch,
+        signed_checkpoint: &[u8],
+        check: &dyn PermitCheck,
+    ) -> Result<(), LedgerStoreError>;
     /// The exact encoded entries `from ..= to` that the store holds.
     fn entries(&self, from: u64, to: u64) -> Result<Vec<Vec<u8>>, LedgerStoreError>;
     /// The encoded signed checkpoint the cursor was applied under.
@@ -59,8 +73,16 @@ pub trait LedgerStore: LedgerView {
 }
 
 impl LedgerView for MemoryState {
-    fn permits_by_holder(&self, holder: &HolderDigest) -> Result<Vec<PermitRecord>, LedgerStoreError> {
-        Ok(self.permits.values().filter(|p| p.index.holder == holder.0).cloned().collect())
+    fn permits_by_holder(
+        &self,
+        holder: &HolderDigest,
+    ) -> Result<Vec<PermitRecord>, LedgerStoreError> {
+        Ok(self
+            .permits
+            .values()
+            .filter(|p| p.index.holder == holder.0)
+            .cloned()
+            .collect())
     }
     fn permit(&self, cti: &[u8; 16]) -> Result<Option<PermitRecord>, LedgerStoreError> {
         Ok(self.permits.get(cti).cloned())
@@ -68,7 +90,11 @@ impl LedgerView for MemoryState {
     fn is_revoked(&self, cti: &[u8; 16]) -> Result<bool, LedgerStoreError> {
         Ok(self.revoked.contains_key(cti))
     }
-    fn active_alerts(&self, holder: &HolderDigest, day: Date) -> Result<Vec<Alert>, LedgerStoreError> {
+    fn active_alerts(
+        &self,
+        holder: &HolderDigest,
+        day: Date,
+    ) -> Result<Vec<Alert>, LedgerStoreError> {
         Ok(self
             .alerts
             .values()
@@ -76,17 +102,34 @@ impl LedgerView for MemoryState {
             .cloned()
             .collect())
     }
-    fn stay_extensions(&self, holder: &HolderDigest) -> Result<Vec<StayExtension>, LedgerStoreError> {
-        Ok(self.extensions.values().filter(|e| e.holder == holder.0).cloned().collect())
+    fn stay_extensions(
+        &self,
+        holder: &HolderDigest,
+    ) -> Result<Vec<StayExtension>, LedgerStoreError> {
+        Ok(self
+            .extensions
+            .values()
+            .filter(|e| e.holder == holder.0)
+            .cloned()
+            .collect())
     }
     fn registrations(&self, holder: &HolderDigest) -> Result<Vec<Registration>, LedgerStoreError> {
-        Ok(self.registrations.values().filter(|r| r.holder == holder.0).cloned().collect())
+        Ok(self
+            .registrations
+            .values()
+            .filter(|r| r.holder == holder.0)
+            .cloned()
+            .collect())
     }
     fn issuer_keys(&self, kid: &Kid) -> Result<Vec<IssuerKey>, LedgerStoreError> {
         Ok(self.issuer_keys.get(kid).cloned().unwrap_or_default())
     }
     fn terminal_keys(&self, terminal_id: &str) -> Result<Vec<TerminalKey>, LedgerStoreError> {
-        Ok(self.terminal_keys.get(terminal_id).cloned().unwrap_or_default())
+        Ok(self
+            .terminal_keys
+            .get(terminal_id)
+            .cloned()
+            .unwrap_or_default())
     }
     fn checkpoint_time(&self) -> Result<Option<Timestamp>, LedgerStoreError> {
         Ok(None)

@@ -4,7 +4,7 @@ pub mod replication;
 pub mod store;
 
 pub use replication::{
-    Backoff, Central, ReplicationError, ReplicationOutcome, Replicator, CHECKPOINT_STREAM,
-    CHECKPOINT_SUBJECT, ENTRY_STREAM, ENTRY_SUBJECT, SNAPSHOT_BUCKET, SNAPSHOT_OBJECT, Snapshot,
+    Backoff, CHECKPOINT_STREAM, CHECKPOINT_SUBJECT, Central, ENTRY_STREAM, ENTRY_SUBJECT,
+    ReplicationError, ReplicationOutcome, Replicator, SNAPSHOT_BUCKET, SNAPSHOT_OBJECT, Snapshot,
 };
-pub use store::{SledLedger, CACHE_CAPACITY_DEFAULT};
+pub use store::{CACHE_CAPACITY_DEFAULT, SledLedger};

@@ -61,7 +61,10 @@ impl ReplicationError {
     pub fn is_fatal(&self) -> bool {
         match self {
             Self::Checkpoint(_) | Self::Fork { .. } | Self::Snapshot(_) | Self::Head(_) => true,
-            Self::Store(e) => !matches!(e, LedgerStoreError::Backend(_) | LedgerStoreError::CursorMoved { .. }),
+            Self::Store(e) => !matches!(
+                e,
+                LedgerStoreError::Backend(_) | LedgerStoreError::CursorMoved { .. }
+            ),
             Self::Nats(_) | Self::Missing { .. } => false,
         }
     }
@@ -76,9 +79,16 @@ fn nats(e: impl std::fmt::Display) -> ReplicationError {
 pub enum ReplicationOutcome {
     /// Central has published no checkpoint yet.
     NoCheckpoint,
-    UpToDate { seq: u64 },
-    Applied { from: u64, to: u64 },
-    Bootstrapped { to: u64 },
+    UpToDate {
+        seq: u64,
+    },
+    Applied {
+        from: u64,
+        to: u64,
+    },
+    Bootstrapped {
+        to: u64,
+    },
 }
 
 /// A snapshot: every entry up to a signed checkpoint. It is trusted through that checkpoint.
@@ -108,8 +118,15 @@ impl Snapshot {
         let Some(checkpoint) = store.signed_checkpoint()? else {
             return Ok(None);
         };
-        let entries = store.entries(1, cursor.seq)?.into_iter().map(ciborium::Value::Bytes).collect();
-        Ok(Some(Self { checkpoint, entries }))
+        let entries = store
+            .entries(1, cursor.seq)?
+            .into_iter()
+            .map(ciborium::Value::Bytes)
+            .collect();
+        Ok(Some(Self {
+            checkpoint,
+            entries,
+        }))
     }
 
     pub fn encode(&self) -> Vec<u8> {
@@ -125,7 +142,10 @@ impl Snapshot {
 
 /// Creates the streams and the snapshot bucket if missing (file storage, limits retention).
 pub async fn provision(js: &jetstream::Context) -> Result<(), ReplicationError> {
-    for (name, subject) in [(ENTRY_STREAM, ENTRY_SUBJECT), (CHECKPOINT_STREAM, CHECKPOINT_SUBJECT)] {
+    for (name, subject) in [
+        (ENTRY_STREAM, ENTRY_SUBJECT),
+        (CHECKPOINT_STREAM, CHECKPOINT_SUBJECT),
+    ] {
         js.get_or_create_stream(stream::Config {
             name: name.into(),
             subjects: vec![subject.into()],
@@ -165,7 +185,9 @@ pub struct Central {
 
 impl Central {
     pub async fn connect(url: &str) -> Result<Self, ReplicationError> {
-        Ok(Self { js: connect(url).await? })
+        Ok(Self {
+            js: connect(url).await?,
+        })
     }
 
     pub async fn provision(&self) -> Result<(), ReplicationError> {
@@ -180,25 +202,42 @@ impl Central {
             return Ok((0, [0; 32]));
         }
         let message = stream.get_raw_message(last).await.map_err(nats)?;
-        let entry = Entry::decode(&message.payload).map_err(|e| ReplicationError::Head(e.to_string()))?;
+        let entry =
+            Entry::decode(&message.payload).map_err(|e| ReplicationError::Head(e.to_string()))?;
         if entry.seq != last {
-            return Err(ReplicationError::Head(format!("stream seq {last} holds entry {}", entry.seq)));
+            return Err(ReplicationError::Head(format!(
+                "stream seq {last} holds entry {}",
+                entry.seq
+            )));
         }
         Ok((last, entry_hash(&message.payload)))
     }
 
     /// Appends entries after the head; returns the new head.
-    pub async fn append(&self, changes: Vec<Change>, time: Timestamp) -> Result<(u64, Hash), ReplicationError> {
+    pub async fn append(
+        &self,
+        changes: Vec<Change>,
+        time: Timestamp,
+    ) -> Result<(u64, Hash), ReplicationError> {
         let (mut seq, mut hash) = self.head().await?;
         let mut pending = Vec::with_capacity(PUBLISH_WINDOW);
         for change in changes {
-            let entry = Entry { seq: seq + 1, prev: hash, time, change };
+            let entry = Entry {
+                seq: seq + 1,
+                prev: hash,
+                time,
+                change,
+            };
             let bytes = entry.encode();
             hash = entry_hash(&bytes);
             let publish = jetstream::message::PublishMessage::build()
                 .payload(bytes.into())
                 .expected_last_sequence(seq);
-            let ack = self.js.send_publish(ENTRY_SUBJECT, publish).await.map_err(nats)?;
+            let ack = self
+                .js
+                .send_publish(ENTRY_SUBJECT, publish)
+                .await
+                .map_err(nats)?;
             seq += 1;
             pending.push((seq, ack));
             if pending.len() >= PUBLISH_WINDOW {
@@ -210,15 +249,23 @@ impl Central {
     }
 
     /// Signs the current head with the given roots and publishes the checkpoint.
-    pub async fn checkpoint(&self, roots: &[SigningKey], time: Timestamp) -> Result<Checkpoint, ReplicationError> {
+    pub async fn checkpoint(
+        &self,
+        roots: &[SigningKey],
+        time: Timestamp,
+    ) -> Result<Checkpoint, ReplicationError> {
         let (size, root) = self.head().await?;
         let checkpoint = Checkpoint { size, root, time };
-        self.publish_checkpoint(&SignedCheckpoint::sign(&checkpoint, roots)).await?;
+        self.publish_checkpoint(&SignedCheckpoint::sign(&checkpoint, roots))
+            .await?;
         Ok(checkpoint)
     }
 
     /// Publishes an already signed checkpoint as it is.
-    pub async fn publish_checkpoint(&self, signed: &SignedCheckpoint) -> Result<(), ReplicationError> {
+    pub async fn publish_checkpoint(
+        &self,
+        signed: &SignedCheckpoint,
+    ) -> Result<(), ReplicationError> {
         self.js
             .publish(CHECKPOINT_SUBJECT, signed.encode().into())
             .await
@@ -230,10 +277,17 @@ impl Central {
 
     /// Stores a snapshot as the latest one.
     pub async fn put_snapshot(&self, snapshot: &Snapshot) -> Result<u64, ReplicationError> {
-        let bucket = self.js.get_object_store(SNAPSHOT_BUCKET).await.map_err(nats)?;
+        let bucket = self
+            .js
+            .get_object_store(SNAPSHOT_BUCKET)
+            .await
+            .map_err(nats)?;
         let bytes = snapshot.encode();
         let mut reader = bytes.as_slice();
-        bucket.put(SNAPSHOT_OBJECT, &mut reader).await.map_err(nats)?;
+        bucket
+            .put(SNAPSHOT_OBJECT, &mut reader)
+            .await
+            .map_err(nats)?;
         Ok(bytes.len() as u64)
     }
 
@@ -243,7 +297,11 @@ impl Central {
     pub async fn trim(&self, keep_from: u64) -> Result<(), ReplicationError> {
         let mut stream = self.js.get_stream(ENTRY_STREAM).await.map_err(nats)?;
         let last = stream.info().await.map_err(nats)?.state.last_sequence;
-        stream.purge().sequence(keep_from.min(last)).await.map_err(nats)?;
+        stream
+            .purge()
+            .sequence(keep_from.min(last))
+            .await
+            .map_err(nats)?;
         Ok(())
     }
 }
@@ -254,7 +312,10 @@ async fn await_acks(
     for (seq, ack) in pending.drain(..) {
         let ack = ack.await.map_err(nats)?;
         if ack.sequence != seq {
-            return Err(ReplicationError::Nats(format!("entry {seq} stored at stream sequence {}", ack.sequence)));
+            return Err(ReplicationError::Nats(format!(
+                "entry {seq} stored at stream sequence {}",
+                ack.sequence
+            )));
         }
     }
     Ok(())
@@ -270,12 +331,19 @@ pub struct Backoff {
 
 impl Backoff {
     pub fn new(initial: Duration, max: Duration) -> Self {
-        Self { initial, max, attempt: 0 }
+        Self {
+            initial,
+            max,
+            attempt: 0,
+        }
     }
 
     /// The next delay; grows until `max`.
     pub fn next_delay(&mut self) -> Duration {
-        let ceiling = self.initial.saturating_mul(1u32 << self.attempt.min(16)).min(self.max);
+        let ceiling = self
+            .initial
+            .saturating_mul(1u32 << self.attempt.min(16))
+            .min(self.max);
         self.attempt = self.attempt.saturating_add(1);
         ceiling.mul_f64(rand::random::<f64>().max(0.1))
     }
@@ -300,14 +368,22 @@ impl<S: LedgerStore + Clone + Send + 'static> Replicator<S> {
         roots: RootSet,
         check: Arc<dyn PermitCheck + Send + Sync>,
     ) -> Result<Self, ReplicationError> {
-        Ok(Self { js: connect(url).await?, store, roots, check })
+        Ok(Self {
+            js: connect(url).await?,
+            store,
+            roots,
+            check,
+        })
     }
 
     /// One round: read the latest checkpoint, fetch what it covers beyond the cursor (from the
     /// stream, or a snapshot if the stream no longer has it), verify, apply atomically.
     pub async fn sync_once(&self) -> Result<ReplicationOutcome, ReplicationError> {
         let checkpoint_stream = self.js.get_stream(CHECKPOINT_STREAM).await.map_err(nats)?;
-        let raw = match checkpoint_stream.get_last_raw_message_by_subject(CHECKPOINT_SUBJECT).await {
+        let raw = match checkpoint_stream
+            .get_last_raw_message_by_subject(CHECKPOINT_SUBJECT)
+            .await
+        {
             Ok(m) => m.payload.to_vec(),
             Err(e) if e.kind() == stream::LastRawMessageErrorKind::NoMessageFound => {
                 return Ok(ReplicationOutcome::NoCheckpoint);
@@ -322,25 +398,45 @@ impl<S: LedgerStore + Clone + Send + 'static> Replicator<S> {
         }
         if checkpoint.size == cursor.seq {
             if checkpoint.root != cursor.hash {
-                return Err(ReplicationError::Fork { size: checkpoint.size, applied: cursor.seq });
+                return Err(ReplicationError::Fork {
+                    size: checkpoint.size,
+                    applied: cursor.seq,
+                });
             }
             return Ok(ReplicationOutcome::UpToDate { seq: cursor.seq });
         }
         let mut entry_stream = self.js.get_stream(ENTRY_STREAM).await.map_err(nats)?;
-        let first = entry_stream.info().await.map_err(nats)?.state.first_sequence;
+        let first = entry_stream
+            .info()
+            .await
+            .map_err(nats)?
+            .state
+            .first_sequence;
         if cursor.seq + 1 < first {
             return self.bootstrap(cursor).await;
         }
-        let encoded = self.fetch(&entry_stream, cursor.seq + 1, checkpoint.size).await?;
+        let encoded = self
+            .fetch(&entry_stream, cursor.seq + 1, checkpoint.size)
+            .await?;
         self.apply(cursor, encoded, checkpoint, raw).await?;
-        Ok(ReplicationOutcome::Applied { from: cursor.seq + 1, to: checkpoint.size })
+        Ok(ReplicationOutcome::Applied {
+            from: cursor.seq + 1,
+            to: checkpoint.size,
+        })
     }
 
-    async fn fetch(&self, stream: &stream::Stream, from: u64, to: u64) -> Result<Vec<Vec<u8>>, ReplicationError> {
+    async fn fetch(
+        &self,
+        stream: &stream::Stream,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<Vec<u8>>, ReplicationError> {
         let consumer = stream
             .create_consumer(consumer::pull::OrderedConfig {
                 filter_subject: ENTRY_SUBJECT.into(),
-                deliver_policy: consumer::DeliverPolicy::ByStartSequence { start_sequence: from },
+                deliver_policy: consumer::DeliverPolicy::ByStartSequence {
+                    start_sequence: from,
+                },
                 ..Default::default()
             })
             .await
@@ -357,7 +453,10 @@ impl<S: LedgerStore + Clone + Send + 'static> Replicator<S> {
             let stream_seq = message.info().map_err(nats)?.stream_sequence;
             if stream_seq != expected {
                 // The stream was trimmed under us; the next round bootstraps.
-                return Err(ReplicationError::Missing { from: expected, to: stream_seq.min(to) });
+                return Err(ReplicationError::Missing {
+                    from: expected,
+                    to: stream_seq.min(to),
+                });
             }
             out.push(message.payload.to_vec());
             expected += 1;
@@ -376,7 +475,8 @@ impl<S: LedgerStore + Clone + Send + 'static> Replicator<S> {
         let check = Arc::clone(&self.check);
         // Verification and the sled transaction are CPU and disk work: keep them off the runtime.
         tokio::task::spawn_blocking(move || {
-            let batch = verify_batch(&cursor, encoded, checkpoint).map_err(LedgerStoreError::Chain)?;
+            let batch =
+                verify_batch(&cursor, encoded, checkpoint).map_err(LedgerStoreError::Chain)?;
             store.apply(&batch, &signed_checkpoint, check.as_ref())
         })
         .await
@@ -385,26 +485,44 @@ impl<S: LedgerStore + Clone + Send + 'static> Replicator<S> {
     }
 
     async fn bootstrap(&self, cursor: Cursor) -> Result<ReplicationOutcome, ReplicationError> {
-        let bucket = self.js.get_object_store(SNAPSHOT_BUCKET).await.map_err(nats)?;
+        let bucket = self
+            .js
+            .get_object_store(SNAPSHOT_BUCKET)
+            .await
+            .map_err(nats)?;
         let object = bucket.get(SNAPSHOT_OBJECT).await.map_err(nats)?;
         let mut bytes = Vec::new();
-        object.take(SNAPSHOT_BYTES_MAX).read_to_end(&mut bytes).await.map_err(nats)?;
+        object
+            .take(SNAPSHOT_BYTES_MAX)
+            .read_to_end(&mut bytes)
+            .await
+            .map_err(nats)?;
         let snapshot = Snapshot::decode(&bytes)?;
         let signed = SignedCheckpoint::decode(&snapshot.checkpoint)?;
         let checkpoint = self.roots.verify(&signed)?;
         if checkpoint.size <= cursor.seq {
             let stream_first = cursor.seq + 1;
-            return Err(ReplicationError::Missing { from: stream_first, to: checkpoint.size.max(stream_first) });
+            return Err(ReplicationError::Missing {
+                from: stream_first,
+                to: checkpoint.size.max(stream_first),
+            });
         }
-        let skip = usize::try_from(cursor.seq).map_err(|e| ReplicationError::Snapshot(e.to_string()))?;
+        let skip =
+            usize::try_from(cursor.seq).map_err(|e| ReplicationError::Snapshot(e.to_string()))?;
         let encoded = snapshot
             .entries
             .into_iter()
             .skip(skip)
-            .map(|v| v.into_bytes().map_err(|_| ReplicationError::Snapshot("entry is not a byte string".into())))
+            .map(|v| {
+                v.into_bytes()
+                    .map_err(|_| ReplicationError::Snapshot("entry is not a byte string".into()))
+            })
             .collect::<Result<Vec<_>, _>>()?;
-        self.apply(cursor, encoded, checkpoint, snapshot.checkpoint).await?;
-        Ok(ReplicationOutcome::Bootstrapped { to: checkpoint.size })
+        self.apply(cursor, encoded, checkpoint, snapshot.checkpoint)
+            .await?;
+        Ok(ReplicationOutcome::Bootstrapped {
+            to: checkpoint.size,
+        })
     }
 
     /// Replicates until a fatal error: a round every `interval`, backing off on transient

@@ -68,12 +68,25 @@ fn encode_value<T: Serialize>(value: &T) -> Vec<u8> {
     out
 }
 
-fn decode_value<T: DeserializeOwned>(what: &'static str, bytes: &[u8]) -> Result<T, LedgerStoreError> {
+fn decode_value<T: DeserializeOwned>(
+    what: &'static str,
+    bytes: &[u8],
+) -> Result<T, LedgerStoreError> {
     match bytes.split_first() {
-        Some((&VALUE_VERSION, rest)) => ciborium::from_reader(rest)
-            .map_err(|e| LedgerStoreError::Corrupt { what, reason: e.to_string() }),
-        Some((v, _)) => Err(LedgerStoreError::Corrupt { what, reason: format!("unknown value version {v}") }),
-        None => Err(LedgerStoreError::Corrupt { what, reason: "empty value".into() }),
+        Some((&VALUE_VERSION, rest)) => {
+            ciborium::from_reader(rest).map_err(|e| LedgerStoreError::Corrupt {
+                what,
+                reason: e.to_string(),
+            })
+        }
+        Some((v, _)) => Err(LedgerStoreError::Corrupt {
+            what,
+            reason: format!("unknown value version {v}"),
+        }),
+        None => Err(LedgerStoreError::Corrupt {
+            what,
+            reason: "empty value".into(),
+        }),
     }
 }
 
@@ -132,7 +145,9 @@ fn tx_get<T: DeserializeOwned>(
     what: &'static str,
 ) -> Result<Option<T>, TxError> {
     match tree.get(key)? {
-        Some(v) => Ok(Some(decode_value(what, &v).map_err(ConflictableTransactionError::Abort)?)),
+        Some(v) => Ok(Some(
+            decode_value(what, &v).map_err(ConflictableTransactionError::Abort)?,
+        )),
         None => Ok(None),
     }
 }
@@ -144,8 +159,10 @@ impl LedgerState for TxState<'_> {
     }
     fn insert_permit(&mut self, permit: &PermitRecord) -> Result<(), TxError> {
         self.t[PERMITS].insert(&permit.index.cti[..], encode_value(permit))?;
-        self.t[PERMITS_BY_HOLDER]
-            .insert(holder_key(&permit.index.holder, &permit.index.cti), encode_value(&permit.index.cti))?;
+        self.t[PERMITS_BY_HOLDER].insert(
+            holder_key(&permit.index.holder, &permit.index.cti),
+            encode_value(&permit.index.cti),
+        )?;
         Ok(())
     }
     fn revoke(&mut self, cti: &Cti, seq: u64) -> Result<(), TxError> {
@@ -160,7 +177,10 @@ impl LedgerState for TxState<'_> {
         Ok(())
     }
     fn terminal_keys(&self, terminal: &str) -> Result<Vec<TerminalKey>, TxError> {
-        Ok(tx_get(&self.t[TERMINAL_KEYS], terminal.as_bytes(), "terminal keys")?.unwrap_or_default())
+        Ok(
+            tx_get(&self.t[TERMINAL_KEYS], terminal.as_bytes(), "terminal keys")?
+                .unwrap_or_default(),
+        )
     }
     fn set_terminal_keys(&mut self, terminal: &str, keys: &[TerminalKey]) -> Result<(), TxError> {
         self.t[TERMINAL_KEYS].insert(terminal.as_bytes(), encode_value(&keys))?;
@@ -171,28 +191,43 @@ impl LedgerState for TxState<'_> {
     }
     fn insert_alert(&mut self, alert: &Alert) -> Result<(), TxError> {
         self.t[ALERTS].insert(&alert.id.to_be_bytes(), encode_value(alert))?;
-        self.t[ALERTS_BY_HOLDER]
-            .insert(holder_key(&alert.alert.holder, &alert.id.to_be_bytes()), encode_value(alert))?;
+        self.t[ALERTS_BY_HOLDER].insert(
+            holder_key(&alert.alert.holder, &alert.id.to_be_bytes()),
+            encode_value(alert),
+        )?;
         Ok(())
     }
     fn remove_alert(&mut self, alert: &Alert) -> Result<(), TxError> {
         self.t[ALERTS].remove(&alert.id.to_be_bytes())?;
-        self.t[ALERTS_BY_HOLDER].remove(holder_key(&alert.alert.holder, &alert.id.to_be_bytes()))?;
+        self.t[ALERTS_BY_HOLDER]
+            .remove(holder_key(&alert.alert.holder, &alert.id.to_be_bytes()))?;
         Ok(())
     }
     fn insert_extension(&mut self, seq: u64, extension: &StayExtension) -> Result<(), TxError> {
-        self.t[EXTENSIONS].insert(holder_key(&extension.holder, &seq.to_be_bytes()), encode_value(extension))?;
+        self.t[EXTENSIONS].insert(
+            holder_key(&extension.holder, &seq.to_be_bytes()),
+            encode_value(extension),
+        )?;
         Ok(())
     }
-    fn insert_registration(&mut self, seq: u64, registration: &Registration) -> Result<(), TxError> {
-        self.t[REGISTRATIONS]
-            .insert(holder_key(&registration.holder, &seq.to_be_bytes()), encode_value(registration))?;
+    fn insert_registration(
+        &mut self,
+        seq: u64,
+        registration: &Registration,
+    ) -> Result<(), TxError> {
+        self.t[REGISTRATIONS].insert(
+            holder_key(&registration.holder, &seq.to_be_bytes()),
+            encode_value(registration),
+        )?;
         Ok(())
     }
 }
 
 impl LedgerView for SledLedger {
-    fn permits_by_holder(&self, holder: &HolderDigest) -> Result<Vec<PermitRecord>, LedgerStoreError> {
+    fn permits_by_holder(
+        &self,
+        holder: &HolderDigest,
+    ) -> Result<Vec<PermitRecord>, LedgerStoreError> {
         let ctis: Vec<Cti> = self.scan_holder(PERMITS_BY_HOLDER, holder, "permit index")?;
         let mut out = Vec::with_capacity(ctis.len());
         for cti in ctis {
@@ -217,11 +252,18 @@ impl LedgerView for SledLedger {
     fn is_revoked(&self, cti: &[u8; 16]) -> Result<bool, LedgerStoreError> {
         self.trees[REVOKED].contains_key(cti).map_err(backend)
     }
-    fn active_alerts(&self, holder: &HolderDigest, day: Date) -> Result<Vec<Alert>, LedgerStoreError> {
+    fn active_alerts(
+        &self,
+        holder: &HolderDigest,
+        day: Date,
+    ) -> Result<Vec<Alert>, LedgerStoreError> {
         let alerts: Vec<Alert> = self.scan_holder(ALERTS_BY_HOLDER, holder, "alert")?;
         Ok(alerts.into_iter().filter(|a| a.is_active_on(day)).collect())
     }
-    fn stay_extensions(&self, holder: &HolderDigest) -> Result<Vec<StayExtension>, LedgerStoreError> {
+    fn stay_extensions(
+        &self,
+        holder: &HolderDigest,
+    ) -> Result<Vec<StayExtension>, LedgerStoreError> {
         self.scan_holder(EXTENSIONS, holder, "stay extension")
     }
     fn registrations(&self, holder: &HolderDigest) -> Result<Vec<Registration>, LedgerStoreError> {
@@ -234,7 +276,10 @@ impl LedgerView for SledLedger {
         }
     }
     fn terminal_keys(&self, terminal_id: &str) -> Result<Vec<TerminalKey>, LedgerStoreError> {
-        match self.trees[TERMINAL_KEYS].get(terminal_id.as_bytes()).map_err(backend)? {
+        match self.trees[TERMINAL_KEYS]
+            .get(terminal_id.as_bytes())
+            .map_err(backend)?
+        {
             Some(v) => decode_value("terminal keys", &v),
             None => Ok(Vec::new()),
         }
@@ -258,22 +303,31 @@ impl LedgerStore for SledLedger {
         signed_checkpoint: &[u8],
         check: &dyn PermitCheck,
     ) -> Result<(), LedgerStoreError> {
-        let first = batch.entries.first().map_or(batch.next.seq, |(e, _)| e.seq - 1);
+        let first = batch
+            .entries
+            .first()
+            .map_or(batch.next.seq, |(e, _)| e.seq - 1);
         let result = self.trees[..].transaction(|t| {
             // The cursor is re-read inside: a concurrent writer makes this batch stale, not wrong.
-            let applied: Cursor = tx_get(&t[META], META_APPLIED, "cursor")?.unwrap_or(Cursor::EMPTY);
+            let applied: Cursor =
+                tx_get(&t[META], META_APPLIED, "cursor")?.unwrap_or(Cursor::EMPTY);
             if applied.seq != first {
-                return Err(ConflictableTransactionError::Abort(LedgerStoreError::CursorMoved {
-                    expected: first,
-                    found: applied.seq,
-                }));
+                return Err(ConflictableTransactionError::Abort(
+                    LedgerStoreError::CursorMoved {
+                        expected: first,
+                        found: applied.seq,
+                    },
+                ));
             }
             let mut state = TxState { t };
             for (entry, bytes) in &batch.entries {
                 t[ENTRIES].insert(&entry.seq.to_be_bytes(), bytes.as_slice())?;
                 apply_entry(&mut state, entry, check).map_err(|f| match f {
                     ApplyFailure::Rejected { seq, rejection } => {
-                        ConflictableTransactionError::Abort(LedgerStoreError::Rejected { seq, rejection })
+                        ConflictableTransactionError::Abort(LedgerStoreError::Rejected {
+                            seq,
+                            rejection,
+                        })
                     }
                     ApplyFailure::Store(e) => e,
                 })?;
@@ -299,6 +353,9 @@ impl LedgerStore for SledLedger {
     }
 
     fn signed_checkpoint(&self) -> Result<Option<Vec<u8>>, LedgerStoreError> {
-        Ok(self.trees[META].get(META_CHECKPOINT).map_err(backend)?.map(|v| v.to_vec()))
+        Ok(self.trees[META]
+            .get(META_CHECKPOINT)
+            .map_err(backend)?
+            .map(|v| v.to_vec()))
     }
 }

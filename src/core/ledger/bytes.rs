@@ -23,7 +23,11 @@ pub fn deserialize<'de, D: Deserializer<'de>, const N: usize>(
     impl<const N: usize> Visitor<'_> for Fixed<N> {
         type Value = [u8; N];
         fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            write!(f, "a byte string of exactly {N} bytes or {} hex digits", N * 2)
+            write!(
+                f,
+                "a byte string of exactly {N} bytes or {} hex digits",
+                N * 2
+            )
         }
         fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Self::Value, E> {
             <[u8; N]>::try_from(v).map_err(|_| E::invalid_length(v.len(), &self))

@@ -20,7 +20,11 @@ pub struct Cursor {
 
 impl Cursor {
     /// An empty replica: nothing applied, `prev` of entry 1 is all zeroes.
-    pub const EMPTY: Cursor = Cursor { seq: 0, hash: [0; 32], checkpoint: None };
+    pub const EMPTY: Cursor = Cursor {
+        seq: 0,
+        hash: [0; 32],
+        checkpoint: None,
+    };
 }
 
 /// Why a run of entries cannot be applied.
@@ -58,17 +62,25 @@ pub fn verify_batch(
     checkpoint: Checkpoint,
 ) -> Result<VerifiedBatch, ChainError> {
     if checkpoint.size < cursor.seq {
-        return Err(ChainError::Behind { size: checkpoint.size, applied: cursor.seq });
+        return Err(ChainError::Behind {
+            size: checkpoint.size,
+            applied: cursor.seq,
+        });
     }
     let mut hash = cursor.hash;
     let mut seq = cursor.seq;
     let mut entries = Vec::with_capacity(encoded.len());
     for bytes in encoded {
         let expected = seq + 1;
-        let entry =
-            Entry::decode(&bytes).map_err(|source| ChainError::Entry { seq: expected, source })?;
+        let entry = Entry::decode(&bytes).map_err(|source| ChainError::Entry {
+            seq: expected,
+            source,
+        })?;
         if entry.seq != expected {
-            return Err(ChainError::Gap { expected, found: entry.seq });
+            return Err(ChainError::Gap {
+                expected,
+                found: entry.seq,
+            });
         }
         if entry.prev != hash {
             return Err(ChainError::PrevMismatch { seq: expected });
@@ -77,11 +89,17 @@ pub fn verify_batch(
         seq = expected;
         entries.push((entry, bytes));
         if seq > checkpoint.size {
-            return Err(ChainError::Incomplete { size: checkpoint.size, last: seq });
+            return Err(ChainError::Incomplete {
+                size: checkpoint.size,
+                last: seq,
+            });
         }
     }
     if seq != checkpoint.size {
-        return Err(ChainError::Incomplete { size: checkpoint.size, last: seq });
+        return Err(ChainError::Incomplete {
+            size: checkpoint.size,
+            last: seq,
+        });
     }
     if hash != checkpoint.root {
         return Err(ChainError::RootMismatch { size: seq });
@@ -89,7 +107,11 @@ pub fn verify_batch(
     Ok(VerifiedBatch {
         entries,
         checkpoint,
-        next: Cursor { seq, hash, checkpoint: Some(checkpoint) },
+        next: Cursor {
+            seq,
+            hash,
+            checkpoint: Some(checkpoint),
+        },
     })
 }
 
@@ -100,7 +122,13 @@ pub fn extend(seq: u64, hash: Hash, changes: Vec<Change>, time: Timestamp) -> (V
     let encoded = changes
         .into_iter()
         .map(|change| {
-            let bytes = Entry { seq: head.0 + 1, prev: head.1, time, change }.encode();
+            let bytes = Entry {
+                seq: head.0 + 1,
+                prev: head.1,
+                time,
+                change,
+            }
+            .encode();
             head = (head.0 + 1, entry_hash(&bytes));
             bytes
         })

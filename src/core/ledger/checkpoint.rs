@@ -111,7 +111,10 @@ impl RootSet {
         roots.sort_by_key(RootKey::to_bytes);
         roots.dedup();
         if threshold == 0 || threshold > roots.len() {
-            return Err(CheckpointError::Threshold { threshold, roots: roots.len() });
+            return Err(CheckpointError::Threshold {
+                threshold,
+                roots: roots.len(),
+            });
         }
         Ok(Self { roots, threshold })
     }
@@ -129,7 +132,9 @@ impl RootSet {
             };
             root.0
                 .verify_strict(&message, &Signature::from_bytes(&signature.sig))
-                .map_err(|_| CheckpointError::BadSignature { key: hex::encode(signature.key) })?;
+                .map_err(|_| CheckpointError::BadSignature {
+                    key: hex::encode(signature.key),
+                })?;
             if !good.contains(&signature.key) {
                 good.push(signature.key);
             }
@@ -198,7 +203,11 @@ mod tests {
     }
 
     fn cp() -> Checkpoint {
-        Checkpoint { size: 7, root: [9; 32], time: "2026-01-01T00:00:00Z".parse().expect("ts") }
+        Checkpoint {
+            size: 7,
+            root: [9; 32],
+            time: "2026-01-01T00:00:00Z".parse().expect("ts"),
+        }
     }
 
     #[test]
@@ -218,7 +227,11 @@ mod tests {
             let signed = SignedCheckpoint::sign(&cp(), &signing);
             let back = SignedCheckpoint::decode(&signed.encode()).expect("decode");
             let result = roots(pinned, *k).verify(&back);
-            assert_eq!(result.is_ok(), *ok, "{pinned:?} k={k} signers={signers:?}: {result:?}");
+            assert_eq!(
+                result.is_ok(),
+                *ok,
+                "{pinned:?} k={k} signers={signers:?}: {result:?}"
+            );
             if *ok {
                 assert_eq!(result, Ok(cp()));
             }

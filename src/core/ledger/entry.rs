@@ -187,7 +187,9 @@ pub struct Registration {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum AlertKind {
     /// Entry ban until (and including) `until`.
-    EntryBan { until: Date },
+    EntryBan {
+        until: Date,
+    },
     Lost,
     Stolen,
     Invalidated,
@@ -393,7 +395,10 @@ mod tests {
                 verify_until: ts,
                 permit_types: vec![PermitType::WorkPermit],
             }),
-            Change::IssuerKeyRetired(IssuerKeyRetired { kid: [1; 8], public_key: [2; 32] }),
+            Change::IssuerKeyRetired(IssuerKeyRetired {
+                kid: [1; 8],
+                public_key: [2; 32],
+            }),
             Change::TerminalKeyAdded(TerminalKeyAdded {
                 terminal_id: "T1".into(),
                 public_key: [3; 32],
@@ -414,7 +419,10 @@ mod tests {
                     valid_until: date("2026-12-31"),
                 },
             }),
-            Change::PermitRevoked(PermitRevoked { cti: [4; 16], reason: "lost".into() }),
+            Change::PermitRevoked(PermitRevoked {
+                cti: [4; 16],
+                reason: "lost".into(),
+            }),
             Change::StayExtension(StayExtension {
                 holder: [5; 32],
                 until: date("2026-06-01"),
@@ -428,7 +436,9 @@ mod tests {
             }),
             Change::Alert(AlertRaised {
                 holder: [5; 32],
-                alert: AlertKind::EntryBan { until: date("2030-01-01") },
+                alert: AlertKind::EntryBan {
+                    until: date("2030-01-01"),
+                },
                 note: "court order".into(),
             }),
             Change::AlertLifted(AlertLifted { alert_id: 9 }),
@@ -439,9 +449,19 @@ mod tests {
     fn every_kind_round_trips_through_cbor() {
         let time: Timestamp = "2026-03-04T05:06:07Z".parse().expect("test time");
         for (i, change) in sample_changes().into_iter().enumerate() {
-            let entry = Entry { seq: i as u64 + 1, prev: [7; 32], time, change };
+            let entry = Entry {
+                seq: i as u64 + 1,
+                prev: [7; 32],
+                time,
+                change,
+            };
             let bytes = entry.encode();
-            assert_eq!(Entry::decode(&bytes), Ok(entry.clone()), "{}", entry.change.kind());
+            assert_eq!(
+                Entry::decode(&bytes),
+                Ok(entry.clone()),
+                "{}",
+                entry.change.kind()
+            );
         }
     }
 
@@ -449,7 +469,10 @@ mod tests {
     fn every_kind_round_trips_through_json() {
         for change in sample_changes() {
             let text = serde_json::to_string(&change).expect("json");
-            assert!(text.contains(&format!("\"kind\":\"{}\"", change.kind())), "{text}");
+            assert!(
+                text.contains(&format!("\"kind\":\"{}\"", change.kind())),
+                "{text}"
+            );
             let back: Change = serde_json::from_str(&text).expect("json back");
             assert_eq!(back, change);
         }
@@ -467,12 +490,18 @@ mod tests {
         };
         let mut out = Vec::new();
         ciborium::into_writer(&wire, &mut out).expect("cbor");
-        assert!(matches!(Entry::decode(&out), Err(EntryError::UnknownKind(_))));
+        assert!(matches!(
+            Entry::decode(&out),
+            Err(EntryError::UnknownKind(_))
+        ));
         assert!(matches!(
             Entry::decode(&vec![0u8; ENTRY_BYTES_MAX + 1]),
             Err(EntryError::TooLarge(_))
         ));
-        assert!(matches!(Entry::decode(&[0xff, 0x00]), Err(EntryError::Cbor(_))));
+        assert!(matches!(
+            Entry::decode(&[0xff, 0x00]),
+            Err(EntryError::Cbor(_))
+        ));
     }
 
     #[test]

@@ -11,10 +11,10 @@ pub mod state;
 
 pub use chain::{ChainError, Cursor, VerifiedBatch, extend, verify_batch};
 pub use checkpoint::{
-    Checkpoint, CheckpointError, RootKey, RootSet, SignedCheckpoint, CHECKPOINT_BYTES_MAX,
+    CHECKPOINT_BYTES_MAX, Checkpoint, CheckpointError, RootKey, RootSet, SignedCheckpoint,
 };
 pub use entry::{
-    AlertKind, AlertLifted, AlertRaised, Change, Cti, Entry, EntryError, ENTRY_BYTES_MAX, Hash,
+    AlertKind, AlertLifted, AlertRaised, Change, Cti, ENTRY_BYTES_MAX, Entry, EntryError, Hash,
     IssuerKeyAdded, IssuerKeyRetired, Kid, PermitIndex, PermitIssued, PermitRevoked, PermitType,
     Registration, StayExtension, TerminalKeyAdded, TerminalKeyRetired, entry_hash,
 };

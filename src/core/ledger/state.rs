@@ -149,8 +149,11 @@ pub trait LedgerState {
     fn issuer_keys(&self, kid: &Kid) -> Result<Vec<IssuerKey>, Self::Error>;
     fn set_issuer_keys(&mut self, kid: &Kid, keys: &[IssuerKey]) -> Result<(), Self::Error>;
     fn terminal_keys(&self, terminal: &str) -> Result<Vec<TerminalKey>, Self::Error>;
-    fn set_terminal_keys(&mut self, terminal: &str, keys: &[TerminalKey])
-    -> Result<(), Self::Error>;
+    fn set_terminal_keys(
+        &mut self,
+        terminal: &str,
+        keys: &[TerminalKey],
+    ) -> Result<(), Self::Error>;
     fn alert(&self, id: u64) -> Result<Option<Alert>, Self::Error>;
     /// Stores the alert and indexes it by holder.
     fn insert_alert(&mut self, alert: &Alert) -> Result<(), Self::Error>;
@@ -192,16 +195,27 @@ pub fn apply_entry<S: LedgerState>(
     match &entry.change {
         Change::PermitIssued(p) => {
             let cti = hex::encode(p.index.cti);
-            if state.permit(&p.index.cti).map_err(ApplyFailure::Store)?.is_some() {
+            if state
+                .permit(&p.index.cti)
+                .map_err(ApplyFailure::Store)?
+                .is_some()
+            {
                 return Err(reject(Rejection::DuplicatePermit { cti }));
             }
-            let trust = TrustView { state: &*state, failure: RefCell::new(None) };
+            let trust = TrustView {
+                state: &*state,
+                failure: RefCell::new(None),
+            };
             let verdict = check.check(&p.bp1, &p.index, entry.time, &trust);
             if let Some(e) = trust.failure.into_inner() {
                 return Err(ApplyFailure::Store(e));
             }
             verdict.map_err(|reason| reject(Rejection::PermitCheck { cti, reason }))?;
-            let record = PermitRecord { index: p.index.clone(), bp1: p.bp1.clone(), seq };
+            let record = PermitRecord {
+                index: p.index.clone(),
+                bp1: p.bp1.clone(),
+                seq,
+            };
             state.insert_permit(&record).map_err(ApplyFailure::Store)
         }
         Change::PermitRevoked(r) => state.revoke(&r.cti, seq).map_err(ApplyFailure::Store),
@@ -220,8 +234,13 @@ pub fn apply_entry<S: LedgerState>(
             if keys.iter().any(|e| e.key.public_key == k.public_key) {
                 return Err(reject(Rejection::DuplicateIssuerKey { kid }));
             }
-            keys.push(IssuerKey { key: k.clone(), retired_at: None });
-            state.set_issuer_keys(&k.kid, &keys).map_err(ApplyFailure::Store)
+            keys.push(IssuerKey {
+                key: k.clone(),
+                retired_at: None,
+            });
+            state
+                .set_issuer_keys(&k.kid, &keys)
+                .map_err(ApplyFailure::Store)
         }
         Change::IssuerKeyRetired(r) => {
             let mut keys = state.issuer_keys(&r.kid).map_err(ApplyFailure::Store)?;
@@ -229,26 +248,41 @@ pub fn apply_entry<S: LedgerState>(
                 .iter_mut()
                 .find(|e| e.key.public_key == r.public_key && e.retired_at.is_none())
             else {
-                return Err(reject(Rejection::UnknownIssuerKey { kid: hex::encode(r.kid) }));
+                return Err(reject(Rejection::UnknownIssuerKey {
+                    kid: hex::encode(r.kid),
+                }));
             };
             key.retired_at = Some(entry.time);
-            state.set_issuer_keys(&r.kid, &keys).map_err(ApplyFailure::Store)
+            state
+                .set_issuer_keys(&r.kid, &keys)
+                .map_err(ApplyFailure::Store)
         }
         Change::TerminalKeyAdded(t) => {
             if t.valid_from > t.valid_until {
-                return Err(reject(Rejection::DateOrder { field: "terminal key validity" }));
+                return Err(reject(Rejection::DateOrder {
+                    field: "terminal key validity",
+                }));
             }
-            let mut keys = state.terminal_keys(&t.terminal_id).map_err(ApplyFailure::Store)?;
+            let mut keys = state
+                .terminal_keys(&t.terminal_id)
+                .map_err(ApplyFailure::Store)?;
             if keys.iter().any(|e| e.key.public_key == t.public_key) {
                 return Err(reject(Rejection::DuplicateTerminalKey {
                     terminal: t.terminal_id.clone(),
                 }));
             }
-            keys.push(TerminalKey { key: t.clone(), retired_at: None });
-            state.set_terminal_keys(&t.terminal_id, &keys).map_err(ApplyFailure::Store)
+            keys.push(TerminalKey {
+                key: t.clone(),
+                retired_at: None,
+            });
+            state
+                .set_terminal_keys(&t.terminal_id, &keys)
+                .map_err(ApplyFailure::Store)
         }
         Change::TerminalKeyRetired(r) => {
-            let mut keys = state.terminal_keys(&r.terminal_id).map_err(ApplyFailure::Store)?;
+            let mut keys = state
+                .terminal_keys(&r.terminal_id)
+                .map_err(ApplyFailure::Store)?;
             let Some(key) = keys
                 .iter_mut()
                 .find(|e| e.key.public_key == r.public_key && e.retired_at.is_none())
@@ -258,17 +292,27 @@ pub fn apply_entry<S: LedgerState>(
                 }));
             };
             key.retired_at = Some(entry.time);
-            state.set_terminal_keys(&r.terminal_id, &keys).map_err(ApplyFailure::Store)
+            state
+                .set_terminal_keys(&r.terminal_id, &keys)
+                .map_err(ApplyFailure::Store)
         }
         Change::StayExtension(s) => state.insert_extension(seq, s).map_err(ApplyFailure::Store),
         Change::Registration(r) => {
             if r.valid_from > r.valid_until {
-                return Err(reject(Rejection::DateOrder { field: "registration" }));
+                return Err(reject(Rejection::DateOrder {
+                    field: "registration",
+                }));
             }
-            state.insert_registration(seq, r).map_err(ApplyFailure::Store)
+            state
+                .insert_registration(seq, r)
+                .map_err(ApplyFailure::Store)
         }
         Change::Alert(a) => {
-            let alert = Alert { id: seq, raised_at: entry.time, alert: a.clone() };
+            let alert = Alert {
+                id: seq,
+                raised_at: entry.time,
+                alert: a.clone(),
+            };
             state.insert_alert(&alert).map_err(ApplyFailure::Store)
         }
         Change::AlertLifted(l) => {
@@ -313,14 +357,19 @@ impl LedgerState for MemoryState {
         Ok(())
     }
     fn terminal_keys(&self, terminal: &str) -> Result<Vec<TerminalKey>, Self::Error> {
-        Ok(self.terminal_keys.get(terminal).cloned().unwrap_or_default())
+        Ok(self
+            .terminal_keys
+            .get(terminal)
+            .cloned()
+            .unwrap_or_default())
     }
     fn set_terminal_keys(
         &mut self,
         terminal: &str,
         keys: &[TerminalKey],
     ) -> Result<(), Self::Error> {
-        self.terminal_keys.insert(terminal.to_owned(), keys.to_vec());
+        self.terminal_keys
+            .insert(terminal.to_owned(), keys.to_vec());
         Ok(())
     }
     fn alert(&self, id: u64) -> Result<Option<Alert>, Self::Error> {
@@ -354,7 +403,12 @@ mod tests {
     use crate::core::ledger::entry::{AlertLifted, PermitIssued, PermitRevoked, PermitType};
 
     fn at(seq: u64, change: Change) -> Entry {
-        Entry { seq, prev: [0; 32], time: "2026-01-01T00:00:00Z".parse().expect("ts"), change }
+        Entry {
+            seq,
+            prev: [0; 32],
+            time: "2026-01-01T00:00:00Z".parse().expect("ts"),
+            change,
+        }
     }
 
     fn permit(cti: u8) -> Change {
@@ -378,16 +432,24 @@ mod tests {
             apply_entry(&mut state, &at(2, permit(1)), &IndexConsistency),
             Err(ApplyFailure::Rejected {
                 seq: 2,
-                rejection: Rejection::DuplicatePermit { cti: hex::encode([1u8; 16]) }
+                rejection: Rejection::DuplicatePermit {
+                    cti: hex::encode([1u8; 16])
+                }
             })
         );
-        let revoke = Change::PermitRevoked(PermitRevoked { cti: [1; 16], reason: "x".into() });
+        let revoke = Change::PermitRevoked(PermitRevoked {
+            cti: [1; 16],
+            reason: "x".into(),
+        });
         apply_entry(&mut state, &at(3, revoke), &IndexConsistency).expect("revoke");
         assert_eq!(state.revoked.get(&[1; 16]), Some(&3));
         let lift = Change::AlertLifted(AlertLifted { alert_id: 3 });
         assert!(matches!(
             apply_entry(&mut state, &at(4, lift), &IndexConsistency),
-            Err(ApplyFailure::Rejected { rejection: Rejection::UnknownAlert { id: 3 }, .. })
+            Err(ApplyFailure::Rejected {
+                rejection: Rejection::UnknownAlert { id: 3 },
+                ..
+            })
         ));
     }
 
@@ -411,7 +473,11 @@ mod tests {
             ("BP1:XYZ", zero_cti, false),
         ];
         for (bp1, index, ok) in table {
-            assert_eq!(IndexConsistency.check(bp1, &index, ts, &trust).is_ok(), ok, "{bp1} {index:?}");
+            assert_eq!(
+                IndexConsistency.check(bp1, &index, ts, &trust).is_ok(),
+                ok,
+                "{bp1} {index:?}"
+            );
         }
     }
 
