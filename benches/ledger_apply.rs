@@ -16,6 +16,9 @@ use checkpointd::core::ledger::{
 use checkpointd::ports::ledger::{LedgerStore, LedgerView};
 use ed25519_dalek::SigningKey;
 
+/// Pads each BP1 text to a realistic length (about 320 characters).
+const BP1_FILLER: &str = "6BFOXN*TS0BI$ZD-PHQ7I9AD66V5B22CH9M9ESI9XBHXK-%69LQOGI.*V76GCV4*XUA2P-FHT-HNTI4L6N$Q%UG/YL WO*Z7ON15 BM0VM.JQ$F4W17PG4.VAS5EG4V*BRL0K-RDY5RWOOH6PO9:TUQJAJG9-*NIRICVELZUZM9EN9-O9:PICIG805CZKHKB-43.E3KD3OAJ6*K6ZCY73JC3KD3ZQTNN:6.-8P6IV:1EJ1+H8Y36FV8UE+XNZRT9N1";
+
 /// Entries per checkpoint, as central would publish them during a bootstrap.
 const BATCH: u32 = 20_000;
 
@@ -26,8 +29,7 @@ fn permits(from: u32, n: u32) -> Vec<Change> {
             cti[..4].copy_from_slice(&i.to_be_bytes());
             cti[15] = 1;
             Change::PermitIssued(PermitIssued {
-                // A realistic BP1 length (about 320 characters).
-                bp1: format!("BP1:{i:08X}{}", "6BFOXN*TS0BI$ZD-PHQ7I9AD66V5B22CH9M9ESI9XBHXK-%69LQOGI.*V76GCV4*XUA2P-FHT-HNTI4L6N$Q%UG/YL WO*Z7ON15 BM0VM.JQ$F4W17PG4.VAS5EG4V*BRL0K-RDY5RWOOH6PO9:TUQJAJG9-*NIRICVELZUZM9EN9-O9:PICIG805CZKHKB-43.E3KD3OAJ6*K6ZCY73JC3KD3ZQTNN:6.-8P6IV:1EJ1+H8Y36FV8UE+XNZRT9N1".repeat(1)),
+                bp1: format!("BP1:{i:08X}{BP1_FILLER}"),
                 index: PermitIndex {
                     cti,
                     holder: HolderDigest::of("UTO", &format!("N{i}")).0,

@@ -5,9 +5,9 @@ use checkpointd::adapters::ledger::{CACHE_CAPACITY_DEFAULT, SledLedger};
 use checkpointd::core::document::HolderDigest;
 use checkpointd::core::ledger::state::{IndexConsistency, MemoryState, apply_entry};
 use checkpointd::core::ledger::{
-    AlertKind, AlertLifted, AlertRaised, Change, Checkpoint, Cursor, Entry, PermitIndex,
-    PermitIssued, PermitRevoked, PermitType, Registration, RootKey, RootSet, SignedCheckpoint,
-    StayExtension, entry_hash, extend, verify_batch,
+    AlertKind, AlertLifted, AlertRaised, Change, Checkpoint, CheckpointError, Cursor, Entry,
+    PermitIndex, PermitIssued, PermitRevoked, PermitType, Registration, RootKey, RootSet,
+    SignedCheckpoint, StayExtension, entry_hash, extend, verify_batch,
 };
 use checkpointd::ports::ledger::{LedgerStore, LedgerStoreError, LedgerView};
 use ed25519_dalek::SigningKey;
@@ -173,19 +173,29 @@ fn apply(
     size: u64,
     root_hash: [u8; 32],
     seeds: &[u8],
-) -> Result<(), LedgerStoreError> {
+) -> Result<(), Refused> {
     let (checkpoint, signed) = sign(size, root_hash, seeds);
     let decoded = SignedCheckpoint::decode(&signed).expect("decode");
-    let checkpoint = roots(&[1, 2, 3], 2)
+    let verified = roots(&[1, 2, 3], 2)
         .verify(&decoded)
-        .map_err(|e| LedgerStoreError::Backend(e.to_string()))
-        .map(|c| {
-            assert_eq!(c, checkpoint);
-            c
-        })?;
-    let batch = verify_batch(&store.cursor()?, encoded, checkpoint)?;
-    store.apply(&batch, &signed, &IndexConsistency)
+        .map_err(Refused::Checkpoint)?;
+    assert_eq!(verified, checkpoint);
+    let cursor = store.cursor().map_err(Refused::Store)?;
+    let batch = verify_batch(&cursor, encoded, verified).map_err(|e| Refused::Store(e.into()))?;
+    store
+        .apply(&batch, &signed, &IndexConsistency)
+        .map_err(Refused::Store)
 }
+
+/// Why a batch was not applied: its checkpoint, or the chain and store.
+#[derive(Debug)]
+enum Refused {
+    Checkpoint(CheckpointError),
+    Store(LedgerStoreError),
+}
+
+/// Tampers with the next batch's entries or with the root its checkpoint signs.
+type Tamper = Box<dyn Fn(&mut Vec<Vec<u8>>, &mut [u8; 32])>;
 
 fn assert_same(store: &SledLedger, model: &MemoryState, on: jiff::civil::Date) {
     for h in 0..HOLDERS {
@@ -298,7 +308,7 @@ fn bad_batches_are_rejected_and_leave_the_store_unchanged() {
             + 4;
         next[last][pos] ^= 0x01;
     };
-    let cases: Vec<(&str, Box<dyn Fn(&mut Vec<Vec<u8>>, &mut [u8; 32])>)> = vec![
+    let cases: Vec<(&str, Tamper)> = vec![
         ("forged entry", Box::new(move |n, _| forged(n))),
         ("reordered entries", Box::new(|n, _| n.swap(0, 1))),
         (
@@ -346,7 +356,16 @@ fn checkpoints_from_unknown_or_revoked_roots_are_rejected() {
         let (_dir, store, central, next) = seeded();
         let before = snapshot(&store);
         let result = apply(&store, next, 6, central.head, seeds);
-        assert!(result.is_err(), "{name} was accepted");
+        assert!(
+            matches!(
+                result,
+                Err(Refused::Checkpoint(CheckpointError::NotEnoughSignatures {
+                    have: 1,
+                    need: 2
+                }))
+            ),
+            "{name}: {result:?}"
+        );
         assert_eq!(snapshot(&store), before, "{name} changed the store");
     }
 }
@@ -365,7 +384,10 @@ fn a_rejected_entry_rolls_back_the_whole_batch() {
     central.encoded.truncate(3);
     let result = apply(&store, encoded, 5, head, &[1, 2]);
     assert!(
-        matches!(result, Err(LedgerStoreError::Rejected { seq: 5, .. })),
+        matches!(
+            result,
+            Err(Refused::Store(LedgerStoreError::Rejected { seq: 5, .. }))
+        ),
         "{result:?}"
     );
     assert_eq!(snapshot(&store), before);

@@ -50,9 +50,9 @@ mod serde_body {
         s.serialize_bytes(b)
     }
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
-        Ok(ciborium::Value::deserialize(d)?
+        ciborium::Value::deserialize(d)?
             .into_bytes()
-            .map_err(|_| serde::de::Error::custom("checkpoint body is not a byte string"))?)
+            .map_err(|_| serde::de::Error::custom("checkpoint body is not a byte string"))
     }
 }
 
