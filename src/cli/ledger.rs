@@ -1,20 +1,509 @@
-//! `checkpointctl ledger`.
+//! `checkpointctl ledger`: central tools (init, publish, checkpoint, snapshot) and the terminal's
+//! replica tools (status, verify, lookup, and the hidden `replicate` the daemon's tests drive).
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Subcommand;
+use ed25519_dalek::SigningKey;
+use jiff::Timestamp;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use crate::adapters::ledger::{
+    Backoff, CACHE_CAPACITY_DEFAULT, Central, Replicator, SledLedger, Snapshot,
+};
+use crate::core::document::HolderDigest;
+use crate::core::ledger::state::{IndexConsistency, MemoryState, apply_entry};
+use crate::core::ledger::{
+    Change, Cursor, IssuerKeyAdded, PermitType, RootKey, RootSet, SignedCheckpoint, verify_batch,
+};
+use crate::ports::ledger::{LedgerStore, LedgerView};
 
 /// Arguments of `checkpointctl ledger`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Arguments, not yet interpreted.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    pub rest: Vec<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The ledger subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Central: create root keys and an issuer key in DIR, provision the streams, publish the
+    /// issuer key and a first checkpoint.
+    Init {
+        #[arg(long)]
+        central: PathBuf,
+        #[arg(long)]
+        nats: String,
+        /// Number of root keys to create.
+        #[arg(long, default_value_t = 3)]
+        roots: usize,
+    },
+    /// Central: append entries read as JSON lines (`{"kind":…,"body":{…}}`) from FILE ("-": stdin).
+    Publish {
+        #[arg(long)]
+        nats: String,
+        #[arg(long)]
+        entries: PathBuf,
+    },
+    /// Central: sign the current head with the root keys in DIR and publish the checkpoint.
+    Checkpoint {
+        #[arg(long)]
+        central: PathBuf,
+        #[arg(long)]
+        nats: String,
+        /// Sign with only the first N root keys (default: all).
+        #[arg(long)]
+        signers: Option<usize>,
+    },
+    /// Central: publish a snapshot of the replica at DATA; with --trim, drop the entries it
+    /// covers from the stream.
+    Snapshot {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        nats: String,
+        #[arg(long)]
+        trim: bool,
+    },
+    /// Terminal: the replica's cursor and age, as JSON.
+    Status {
+        #[arg(long)]
+        data: PathBuf,
+        /// Age limit in seconds past which the replica counts as stale.
+        #[arg(long, default_value_t = 86_400)]
+        max_age_secs: i64,
+    },
+    /// Terminal: recompute the hash chain and the checkpoint of the replica.
+    Verify {
+        #[arg(long)]
+        data: PathBuf,
+        #[command(flatten)]
+        roots: RootArgs,
+    },
+    /// Terminal: look up by document (`STATE:NUMBER`) or permit id (hex cti).
+    Lookup {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long, conflicts_with = "cti", required_unless_present = "cti")]
+        document: Option<String>,
+        #[arg(long)]
+        cti: Option<String>,
+        /// Day alerts are judged on (default: today, UTC).
+        #[arg(long)]
+        on: Option<jiff::civil::Date>,
+    },
+    /// Terminal: replicate from central into the replica at DATA.
+    #[command(hide = true)]
+    Replicate {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        nats: String,
+        #[command(flatten)]
+        roots: RootArgs,
+        /// Keep following instead of one round.
+        #[arg(long)]
+        follow: bool,
+        #[arg(long, default_value_t = 500)]
+        interval_ms: u64,
+    },
+}
+
+/// The pinned root keys.
+#[derive(Debug, clap::Args)]
+pub struct RootArgs {
+    /// File with one hex root public key per line (`roots.pub` written by `init`).
+    #[arg(long)]
+    pub roots: PathBuf,
+    /// How many distinct roots must sign a checkpoint.
+    #[arg(long, default_value_t = 2)]
+    pub threshold: usize,
 }
 
 /// Runs the subcommand.
 pub fn run(args: Args) -> ExitCode {
-    eprintln!(
-        "checkpointctl ledger: not implemented yet ({:?})",
-        args.rest
-    );
-    ExitCode::from(2)
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(2, &format!("cannot start the async runtime: {e}")),
+    };
+    match runtime.block_on(dispatch(args.command)) {
+        Ok(code) => code,
+        Err(message) => fail(2, &message),
+    }
+}
+
+fn fail(code: u8, message: &str) -> ExitCode {
+    eprintln!("checkpointctl ledger: {message}");
+    ExitCode::from(code)
+}
+
+fn print(value: serde_json::Value) {
+    println!("{value}");
+}
+
+async fn dispatch(command: Command) -> Result<ExitCode, String> {
+    let now = Timestamp::now();
+    match command {
+        Command::Init {
+            central,
+            nats,
+            roots,
+        } => init(&central, &nats, roots, now).await,
+        Command::Publish { nats, entries } => {
+            let text = if entries.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin())
+                    .map_err(|e| format!("reading stdin: {e}"))?
+            } else {
+                std::fs::read_to_string(&entries)
+                    .map_err(|e| format!("reading {}: {e}", entries.display()))?
+            };
+            let mut changes = Vec::new();
+            for (n, line) in text
+                .lines()
+                .enumerate()
+                .filter(|(_, l)| !l.trim().is_empty())
+            {
+                let change: Change =
+                    serde_json::from_str(line).map_err(|e| format!("line {}: {e}", n + 1))?;
+                changes.push(change);
+            }
+            let central = Central::connect(&nats).await.map_err(|e| e.to_string())?;
+            let (seq, hash) = central
+                .append(changes, now)
+                .await
+                .map_err(|e| e.to_string())?;
+            print(json!({"head_seq": seq, "head_hash": hex::encode(hash)}));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Checkpoint {
+            central,
+            nats,
+            signers,
+        } => {
+            let mut keys = load_root_signers(&central)?;
+            if let Some(n) = signers {
+                keys.truncate(n);
+            }
+            let central = Central::connect(&nats).await.map_err(|e| e.to_string())?;
+            let checkpoint = central
+                .checkpoint(&keys, now)
+                .await
+                .map_err(|e| e.to_string())?;
+            print(
+                json!({"size": checkpoint.size, "root": hex::encode(checkpoint.root), "time": checkpoint.time.to_string()}),
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Snapshot { data, nats, trim } => {
+            let store = open(&data)?;
+            let snapshot = Snapshot::from_store(&store)
+                .map_err(|e| e.to_string())?
+                .ok_or("the replica has no checkpoint yet")?;
+            let size = store.cursor().map_err(|e| e.to_string())?.seq;
+            let central = Central::connect(&nats).await.map_err(|e| e.to_string())?;
+            let bytes = central
+                .put_snapshot(&snapshot)
+                .await
+                .map_err(|e| e.to_string())?;
+            if trim {
+                central.trim(size + 1).await.map_err(|e| e.to_string())?;
+            }
+            print(json!({"size": size, "bytes": bytes, "trimmed": trim}));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Status { data, max_age_secs } => {
+            let store = open(&data)?;
+            let cursor = store.cursor().map_err(|e| e.to_string())?;
+            let age = cursor
+                .checkpoint
+                .map(|c| now.as_second() - c.time.as_second());
+            print(json!({
+                "applied_seq": cursor.seq,
+                "applied_hash": hex::encode(cursor.hash),
+                "checkpoint_size": cursor.checkpoint.map(|c| c.size),
+                "checkpoint_time": cursor.checkpoint.map(|c| c.time.to_string()),
+                "age_seconds": age,
+                "stale": age.is_none_or(|a| a > max_age_secs),
+            }));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Verify { data, roots } => {
+            let roots = load_roots(&roots)?;
+            let store = open(&data)?;
+            match verify_replica(&store, &roots) {
+                Ok(seq) => {
+                    print(json!({"ok": true, "applied_seq": seq}));
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(reason) => {
+                    print(json!({"ok": false, "error": reason}));
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+        Command::Lookup {
+            data,
+            document,
+            cti,
+            on,
+        } => {
+            let store = open(&data)?;
+            let day = on.unwrap_or_else(|| now.to_zoned(jiff::tz::TimeZone::UTC).date());
+            lookup(&store, document.as_deref(), cti.as_deref(), day)
+        }
+        Command::Replicate {
+            data,
+            nats,
+            roots,
+            follow,
+            interval_ms,
+        } => {
+            let roots = load_roots(&roots)?;
+            let store = open(&data)?;
+            let replicator = Replicator::connect(&nats, store, roots, Arc::new(IndexConsistency))
+                .await
+                .map_err(|e| e.to_string())?;
+            if follow {
+                let backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(10));
+                let error = replicator
+                    .follow(Duration::from_millis(interval_ms), backoff)
+                    .await;
+                print(json!({"ok": false, "error": error.to_string()}));
+                return Ok(ExitCode::from(1));
+            }
+            match replicator.sync_once().await {
+                Ok(outcome) => {
+                    let seq = replicator.store().cursor().map_err(|e| e.to_string())?.seq;
+                    print(
+                        json!({"ok": true, "outcome": format!("{outcome:?}"), "applied_seq": seq}),
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    print(json!({"ok": false, "fatal": e.is_fatal(), "error": e.to_string()}));
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+    }
+}
+
+fn open(data: &Path) -> Result<SledLedger, String> {
+    SledLedger::open(data, CACHE_CAPACITY_DEFAULT)
+        .map_err(|e| format!("opening {}: {e}", data.display()))
+}
+
+/// Recomputes the whole chain from entry 1 and checks it against the stored, re-verified
+/// checkpoint and the cursor; replays the state to catch entries that would be refused.
+pub fn verify_replica(store: &dyn LedgerStore, roots: &RootSet) -> Result<u64, String> {
+    let cursor = store.cursor().map_err(|e| e.to_string())?;
+    let Some(raw) = store.signed_checkpoint().map_err(|e| e.to_string())? else {
+        return if cursor == Cursor::EMPTY {
+            Ok(0)
+        } else {
+            Err("cursor set but no checkpoint stored".into())
+        };
+    };
+    let signed = SignedCheckpoint::decode(&raw).map_err(|e| e.to_string())?;
+    let checkpoint = roots.verify(&signed).map_err(|e| e.to_string())?;
+    let entries = store.entries(1, u64::MAX).map_err(|e| e.to_string())?;
+    let batch = verify_batch(&Cursor::EMPTY, entries, checkpoint).map_err(|e| e.to_string())?;
+    if batch.next != cursor {
+        return Err(format!(
+            "cursor {} does not match the recomputed chain",
+            cursor.seq
+        ));
+    }
+    let mut state = MemoryState::default();
+    for (entry, _) in &batch.entries {
+        apply_entry(&mut state, entry, &IndexConsistency).map_err(|e| e.to_string())?;
+    }
+    Ok(cursor.seq)
+}
+
+fn lookup(
+    store: &SledLedger,
+    document: Option<&str>,
+    cti: Option<&str>,
+    day: jiff::civil::Date,
+) -> Result<ExitCode, String> {
+    let err = |e: crate::ports::ledger::LedgerStoreError| e.to_string();
+    if let Some(cti) = cti {
+        let raw = hex::decode(cti).map_err(|e| format!("--cti: {e}"))?;
+        let cti: [u8; 16] = raw
+            .as_slice()
+            .try_into()
+            .map_err(|_| "--cti must be 16 bytes (32 hex digits)")?;
+        let permit = store.permit(&cti).map_err(err)?;
+        print(json!({
+            "cti": hex::encode(cti),
+            "found": permit.is_some(),
+            "revoked": store.is_revoked(&cti).map_err(err)?,
+            "permit": permit.map(|p| permit_json(&p)),
+        }));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let document = document.ok_or("give --document or --cti")?;
+    let (state, number) = document
+        .split_once(':')
+        .ok_or("--document must be STATE:NUMBER")?;
+    let holder = HolderDigest::of(state, number);
+    let permits = store.permits_by_holder(&holder).map_err(err)?;
+    let mut permit_json_list = Vec::new();
+    for p in &permits {
+        let mut v = permit_json(p);
+        v["revoked"] = json!(store.is_revoked(&p.index.cti).map_err(err)?);
+        permit_json_list.push(v);
+    }
+    print(json!({
+        "holder": hex::encode(holder.0),
+        "permits": permit_json_list,
+        "alerts": store.active_alerts(&holder, day).map_err(err)?.iter().map(|a| json!({"id": a.id, "alert": a.alert.alert, "note": a.alert.note})).collect::<Vec<_>>(),
+        "stay_extensions": store.stay_extensions(&holder).map_err(err)?.iter().map(|e| json!({"until": e.until, "reference": e.reference})).collect::<Vec<_>>(),
+        "registrations": store.registrations(&holder).map_err(err)?.iter().map(|r| json!({"valid_from": r.valid_from, "valid_until": r.valid_until, "place": r.place})).collect::<Vec<_>>(),
+    }));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn permit_json(p: &crate::core::ledger::PermitRecord) -> serde_json::Value {
+    json!({
+        "cti": hex::encode(p.index.cti),
+        "permit_type": p.index.permit_type.as_str(),
+        "valid_from": p.index.valid_from,
+        "valid_until": p.index.valid_until,
+        "seq": p.seq,
+    })
+}
+
+const ROOTS_FILE: &str = "roots.pub";
+
+fn load_roots(args: &RootArgs) -> Result<RootSet, String> {
+    let text = std::fs::read_to_string(&args.roots)
+        .map_err(|e| format!("reading {}: {e}", args.roots.display()))?;
+    let mut keys = Vec::new();
+    for line in text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        let raw = hex::decode(line).map_err(|e| format!("root key {line:?}: {e}"))?;
+        let bytes: [u8; 32] = raw
+            .as_slice()
+            .try_into()
+            .map_err(|_| format!("root key {line:?} is not 32 bytes"))?;
+        keys.push(RootKey::from_bytes(&bytes).map_err(|e| e.to_string())?);
+    }
+    RootSet::new(keys, args.threshold).map_err(|e| e.to_string())
+}
+
+fn load_root_signers(central: &Path) -> Result<Vec<SigningKey>, String> {
+    let mut paths: Vec<_> = std::fs::read_dir(central)
+        .map_err(|e| format!("reading {}: {e}", central.display()))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("root-") && n.ends_with(".key"))
+        })
+        .collect();
+    paths.sort();
+    paths.iter().map(|p| read_signing_key(p)).collect()
+}
+
+fn read_signing_key(path: &Path) -> Result<SigningKey, String> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    let raw = hex::decode(text.trim()).map_err(|e| format!("{}: {e}", path.display()))?;
+    let seed: [u8; 32] = raw
+        .as_slice()
+        .try_into()
+        .map_err(|_| format!("{} is not a 32-byte seed", path.display()))?;
+    Ok(SigningKey::from_bytes(&seed))
+}
+
+fn write_secret(path: &Path, key: &SigningKey) -> Result<(), String> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| format!("creating {}: {e}", path.display()))?;
+    writeln!(file, "{}", hex::encode(key.to_bytes()))
+        .map_err(|e| format!("writing {}: {e}", path.display()))
+}
+
+/// RFC 9679 thumbprint of an Ed25519 OKP key, first 8 bytes: SHA-256 over the deterministic
+/// CBOR map `{1: 1, -1: 6, -2: x}`.
+pub fn issuer_kid(public_key: &[u8; 32]) -> [u8; 8] {
+    let mut map = vec![0xa3, 0x01, 0x01, 0x20, 0x06, 0x21, 0x58, 0x20];
+    map.extend_from_slice(public_key);
+    let digest = Sha256::digest(&map);
+    let mut kid = [0; 8];
+    kid.copy_from_slice(&digest[..8]);
+    kid
+}
+
+async fn init(
+    central_dir: &Path,
+    url: &str,
+    n_roots: usize,
+    now: Timestamp,
+) -> Result<ExitCode, String> {
+    if n_roots == 0 {
+        return Err("--roots must be at least 1".into());
+    }
+    std::fs::create_dir_all(central_dir)
+        .map_err(|e| format!("creating {}: {e}", central_dir.display()))?;
+    let mut rng = rand::rngs::OsRng;
+    let mut roots = Vec::new();
+    let mut public = String::new();
+    for i in 1..=n_roots {
+        let key = SigningKey::generate(&mut rng);
+        write_secret(&central_dir.join(format!("root-{i}.key")), &key)?;
+        public.push_str(&hex::encode(key.verifying_key().to_bytes()));
+        public.push('\n');
+        roots.push(key);
+    }
+    std::fs::write(central_dir.join(ROOTS_FILE), &public)
+        .map_err(|e| format!("writing {ROOTS_FILE}: {e}"))?;
+    let issuer = SigningKey::generate(&mut rng);
+    write_secret(&central_dir.join("issuer-1.key"), &issuer)?;
+    let public_key = issuer.verifying_key().to_bytes();
+    let year = jiff::SignedDuration::from_hours(24 * 365);
+    let change = Change::IssuerKeyAdded(IssuerKeyAdded {
+        kid: issuer_kid(&public_key),
+        public_key,
+        sign_from: now,
+        sign_until: now.checked_add(year).map_err(|e| e.to_string())?,
+        verify_until: now.checked_add(year * 2).map_err(|e| e.to_string())?,
+        permit_types: PermitType::ALL.to_vec(),
+    });
+    let central = Central::connect(url).await.map_err(|e| e.to_string())?;
+    central.provision().await.map_err(|e| e.to_string())?;
+    let (seq, _) = central
+        .append(vec![change], now)
+        .await
+        .map_err(|e| e.to_string())?;
+    let checkpoint = central
+        .checkpoint(&roots, now)
+        .await
+        .map_err(|e| e.to_string())?;
+    print(json!({
+        "roots": central_dir.join(ROOTS_FILE),
+        "issuer_kid": hex::encode(issuer_kid(&public_key)),
+        "head_seq": seq,
+        "checkpoint_size": checkpoint.size,
+    }));
+    Ok(ExitCode::SUCCESS)
 }

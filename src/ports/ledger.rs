@@ -1,1 +1,137 @@
 //! The ledger-store port: the local replica of the permit ledger, as the runtime sees it.
+//!
+//! [`LedgerView`] is what the decision layer reads; [`LedgerStore`] adds what replication needs.
+
+use jiff::Timestamp;
+use jiff::civil::Date;
+
+use crate::core::document::HolderDigest;
+use crate::core::ledger::state::{
+    Alert, IssuerKey, MemoryState, PermitCheck, PermitRecord, Rejection, TerminalKey,
+};
+use crate::core::ledger::{ChainError, Cursor, Kid, Registration, StayExtension, VerifiedBatch};
+
+/// A failure of the replica (not an outcome: a missing permit is `Ok(None)`).
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerStoreError {
+    #[error("ledger store backend failed: {0}")]
+    Backend(String),
+    #[error("ledger store holds a corrupt {what}: {reason}")]
+    Corrupt { what: &'static str, reason: String },
+    #[error("entry {seq} rejected: {rejection}")]
+    Rejected { seq: u64, rejection: Rejection },
+    #[error("chain check failed: {0}")]
+    Chain(#[from] ChainError),
+    #[error("cursor moved underneath: expected entry {expected}, store is at {found}")]
+    CursorMoved { expected: u64, found: u64 },
+}
+
+/// Read-only queries the decision layer makes.
+pub trait LedgerView {
+    /// Permits issued to this holder (revoked ones included; ask [`Self::is_revoked`]).
+    fn permits_by_holder(
+        &self,
+        holder: &HolderDigest,
+    ) -> Result<Vec<PermitRecord>, LedgerStoreError>;
+    fn permit(&self, cti: &[u8; 16]) -> Result<Option<PermitRecord>, LedgerStoreError>;
+    fn is_revoked(&self, cti: &[u8; 16]) -> Result<bool, LedgerStoreError>;
+    /// Alerts not lifted and still in force on `day`.
+    fn active_alerts(
+        &self,
+        holder: &HolderDigest,
+        day: Date,
+    ) -> Result<Vec<Alert>, LedgerStoreError>;
+    fn stay_extensions(
+        &self,
+        holder: &HolderDigest,
+    ) -> Result<Vec<StayExtension>, LedgerStoreError>;
+    fn registrations(&self, holder: &HolderDigest) -> Result<Vec<Registration>, LedgerStoreError>;
+    /// Every issuer key (active or retired) with this kid.
+    fn issuer_keys(&self, kid: &Kid) -> Result<Vec<IssuerKey>, LedgerStoreError>;
+    fn terminal_keys(&self, terminal_id: &str) -> Result<Vec<TerminalKey>, LedgerStoreError>;
+    /// Time of the latest verified checkpoint applied; `None` before the first one.
+    /// The ledger's age is `now - this`.
+    fn checkpoint_time(&self) -> Result<Option<Timestamp>, LedgerStoreError>;
+}
+
+/// The replica as replication drives it.
+pub trait LedgerStore: LedgerView {
+    /// What has been applied.
+    fn cursor(&self) -> Result<Cursor, LedgerStoreError>;
+    /// Applies a verified batch atomically with the cursor, then makes it durable.
+    /// The batch must start right after `cursor()`; a rejected entry leaves the store unchanged.
+    fn apply(
+        &self,
+        batch: &VerifiedBatch,
+        signed_checkpoint: &[u8],
+        check: &dyn PermitCheck,
+    ) -> Result<(), LedgerStoreError>;
+    /// The exact encoded entries `from ..= to` that the store holds.
+    fn entries(&self, from: u64, to: u64) -> Result<Vec<Vec<u8>>, LedgerStoreError>;
+    /// The encoded signed checkpoint the cursor was applied under.
+    fn signed_checkpoint(&self) -> Result<Option<Vec<u8>>, LedgerStoreError>;
+}
+
+impl LedgerView for MemoryState {
+    fn permits_by_holder(
+        &self,
+        holder: &HolderDigest,
+    ) -> Result<Vec<PermitRecord>, LedgerStoreError> {
+        Ok(self
+            .permits
+            .values()
+            .filter(|p| p.index.holder == holder.0)
+            .cloned()
+            .collect())
+    }
+    fn permit(&self, cti: &[u8; 16]) -> Result<Option<PermitRecord>, LedgerStoreError> {
+        Ok(self.permits.get(cti).cloned())
+    }
+    fn is_revoked(&self, cti: &[u8; 16]) -> Result<bool, LedgerStoreError> {
+        Ok(self.revoked.contains_key(cti))
+    }
+    fn active_alerts(
+        &self,
+        holder: &HolderDigest,
+        day: Date,
+    ) -> Result<Vec<Alert>, LedgerStoreError> {
+        Ok(self
+            .alerts
+            .values()
+            .filter(|a| a.alert.holder == holder.0 && a.is_active_on(day))
+            .cloned()
+            .collect())
+    }
+    fn stay_extensions(
+        &self,
+        holder: &HolderDigest,
+    ) -> Result<Vec<StayExtension>, LedgerStoreError> {
+        Ok(self
+            .extensions
+            .values()
+            .filter(|e| e.holder == holder.0)
+            .cloned()
+            .collect())
+    }
+    fn registrations(&self, holder: &HolderDigest) -> Result<Vec<Registration>, LedgerStoreError> {
+        Ok(self
+            .registrations
+            .values()
+            .filter(|r| r.holder == holder.0)
+            .cloned()
+            .collect())
+    }
+    fn issuer_keys(&self, kid: &Kid) -> Result<Vec<IssuerKey>, LedgerStoreError> {
+        Ok(self.issuer_keys.get(kid).cloned().unwrap_or_default())
+    }
+    fn terminal_keys(&self, terminal_id: &str) -> Result<Vec<TerminalKey>, LedgerStoreError> {
+        Ok(self
+            .terminal_keys
+            .get(terminal_id)
+            .cloned()
+            .unwrap_or_default())
+    }
+    fn checkpoint_time(&self) -> Result<Option<Timestamp>, LedgerStoreError> {
+        Ok(None)
+    }
+}

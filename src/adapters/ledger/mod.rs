@@ -1,1 +1,10 @@
 //! The sled-backed permit ledger replica and its replication from central over JetStream.
+
+pub mod replication;
+pub mod store;
+
+pub use replication::{
+    Backoff, CHECKPOINT_STREAM, CHECKPOINT_SUBJECT, Central, ENTRY_STREAM, ENTRY_SUBJECT,
+    ReplicationError, ReplicationOutcome, Replicator, SNAPSHOT_BUCKET, SNAPSHOT_OBJECT, Snapshot,
+};
+pub use store::{CACHE_CAPACITY_DEFAULT, SledLedger};

@@ -1,1 +1,24 @@
 //! The permit ledger model: entries, hash chain, signed checkpoints, and the state they build.
+//!
+//! Everything here is pure: bytes and time come in as arguments; storage is reached through the
+//! [`state::LedgerState`] trait that an adapter implements over its own transaction.
+
+pub mod bytes;
+pub mod chain;
+pub mod checkpoint;
+pub mod entry;
+pub mod state;
+
+pub use chain::{ChainError, Cursor, VerifiedBatch, extend, verify_batch};
+pub use checkpoint::{
+    CHECKPOINT_BYTES_MAX, Checkpoint, CheckpointError, RootKey, RootSet, SignedCheckpoint,
+};
+pub use entry::{
+    AlertKind, AlertLifted, AlertRaised, Change, Cti, ENTRY_BYTES_MAX, Entry, EntryError, Hash,
+    IssuerKeyAdded, IssuerKeyRetired, Kid, PermitIndex, PermitIssued, PermitRevoked, PermitType,
+    Registration, StayExtension, TerminalKeyAdded, TerminalKeyRetired, entry_hash,
+};
+pub use state::{
+    Alert, ApplyFailure, IndexConsistency, IssuerKey, LedgerState, MemoryState, PermitCheck,
+    PermitRecord, Rejection, TerminalKey, apply_entry,
+};

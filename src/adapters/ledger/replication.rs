@@ -1,0 +1,558 @@
+//! Replication over NATS JetStream: central appends entries to stream `LEDGER` (stream sequence
+//! = entry seq, guarded by the expected-last-sequence header) and signed checkpoints to
+//! `LEDGER_CHECKPOINTS`; a terminal pulls from its own cursor, verifies, and applies.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer, stream};
+use ed25519_dalek::SigningKey;
+use futures::StreamExt;
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use tokio::io::AsyncReadExt;
+
+use crate::core::ledger::state::PermitCheck;
+use crate::core::ledger::{
+    ChainError, Change, Checkpoint, CheckpointError, Cursor, Entry, Hash, RootSet,
+    SignedCheckpoint, entry_hash, verify_batch,
+};
+use crate::ports::ledger::{LedgerStore, LedgerStoreError};
+
+/// The entry stream; its sequence numbers are the entry seqs.
+pub const ENTRY_STREAM: &str = "LEDGER";
+pub const ENTRY_SUBJECT: &str = "ledger.entries";
+/// Signed checkpoints, newest last.
+pub const CHECKPOINT_STREAM: &str = "LEDGER_CHECKPOINTS";
+pub const CHECKPOINT_SUBJECT: &str = "ledger.checkpoints";
+/// Object-store bucket and object holding the latest snapshot.
+pub const SNAPSHOT_BUCKET: &str = "LEDGER_SNAPSHOTS";
+pub const SNAPSHOT_OBJECT: &str = "latest";
+/// Largest snapshot a terminal will read (1,000,000 permits is about 400 MB of entries).
+pub const SNAPSHOT_BYTES_MAX: u64 = 2 * 1024 * 1024 * 1024;
+/// Publishes in flight before central waits for acks.
+const PUBLISH_WINDOW: usize = 512;
+/// How long a terminal waits for the next entry of a range the stream should hold.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
+/// Bound on one request to the server.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why replication failed. [`Self::is_fatal`] says whether retrying could help.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplicationError {
+    #[error("nats: {0}")]
+    Nats(String),
+    #[error("checkpoint refused: {0}")]
+    Checkpoint(#[from] CheckpointError),
+    #[error("store: {0}")]
+    Store(#[from] LedgerStoreError),
+    #[error("checkpoint at {size} contradicts the applied entry {applied}: the ledger forked")]
+    Fork { size: u64, applied: u64 },
+    #[error("stream is missing entries {from}..={to} and no snapshot covers them")]
+    Missing { from: u64, to: u64 },
+    #[error("snapshot refused: {0}")]
+    Snapshot(String),
+    #[error("central head entry is malformed: {0}")]
+    Head(String),
+}
+
+impl ReplicationError {
+    /// A forged, reordered or contradictory ledger: stop and alert rather than retry.
+    pub fn is_fatal(&self) -> bool {
+        match self {
+            Self::Checkpoint(_) | Self::Fork { .. } | Self::Snapshot(_) | Self::Head(_) => true,
+            Self::Store(e) => !matches!(
+                e,
+                LedgerStoreError::Backend(_) | LedgerStoreError::CursorMoved { .. }
+            ),
+            Self::Nats(_) | Self::Missing { .. } => false,
+        }
+    }
+}
+
+fn nats(e: impl std::fmt::Display) -> ReplicationError {
+    ReplicationError::Nats(e.to_string())
+}
+
+/// What one replication round did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplicationOutcome {
+    /// Central has published no checkpoint yet.
+    NoCheckpoint,
+    UpToDate {
+        seq: u64,
+    },
+    Applied {
+        from: u64,
+        to: u64,
+    },
+    Bootstrapped {
+        to: u64,
+    },
+}
+
+/// A snapshot: every entry up to a signed checkpoint. It is trusted through that checkpoint.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Snapshot {
+    #[serde(with = "serde_bytes_vec")]
+    pub checkpoint: Vec<u8>,
+    pub entries: Vec<ciborium::Value>,
+}
+
+mod serde_bytes_vec {
+    use serde::{Deserialize, Deserializer, Serializer};
+    pub fn serialize<S: Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(b)
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        ciborium::Value::deserialize(d)?
+            .into_bytes()
+            .map_err(|_| serde::de::Error::custom("expected a byte string"))
+    }
+}
+
+impl Snapshot {
+    /// Builds a snapshot from a replica's applied state.
+    pub fn from_store(store: &dyn LedgerStore) -> Result<Option<Self>, LedgerStoreError> {
+        let cursor = store.cursor()?;
+        let Some(checkpoint) = store.signed_checkpoint()? else {
+            return Ok(None);
+        };
+        let entries = store
+            .entries(1, cursor.seq)?
+            .into_iter()
+            .map(ciborium::Value::Bytes)
+            .collect();
+        Ok(Some(Self {
+            checkpoint,
+            entries,
+        }))
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        ciborium::into_writer(self, &mut out).expect("writing cbor into a Vec cannot fail");
+        out
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self, ReplicationError> {
+        ciborium::from_reader(bytes).map_err(|e| ReplicationError::Snapshot(e.to_string()))
+    }
+}
+
+/// Creates the streams and the snapshot bucket if missing (file storage, limits retention).
+pub async fn provision(js: &jetstream::Context) -> Result<(), ReplicationError> {
+    for (name, subject) in [
+        (ENTRY_STREAM, ENTRY_SUBJECT),
+        (CHECKPOINT_STREAM, CHECKPOINT_SUBJECT),
+    ] {
+        js.get_or_create_stream(stream::Config {
+            name: name.into(),
+            subjects: vec![subject.into()],
+            storage: stream::StorageType::File,
+            retention: stream::RetentionPolicy::Limits,
+            ..Default::default()
+        })
+        .await
+        .map_err(nats)?;
+    }
+    if js.get_object_store(SNAPSHOT_BUCKET).await.is_err() {
+        js.create_object_store(jetstream::object_store::Config {
+            bucket: SNAPSHOT_BUCKET.into(),
+            storage: stream::StorageType::File,
+            ..Default::default()
+        })
+        .await
+        .map_err(nats)?;
+    }
+    Ok(())
+}
+
+async fn connect(url: &str) -> Result<jetstream::Context, ReplicationError> {
+    let client = async_nats::ConnectOptions::new()
+        .request_timeout(Some(REQUEST_TIMEOUT))
+        .connect(url)
+        .await
+        .map_err(nats)?;
+    Ok(jetstream::new(client))
+}
+
+/// Central's writer. There is one per ledger; the expected-last-sequence header makes a second
+/// writer fail instead of forking the stream.
+pub struct Central {
+    js: jetstream::Context,
+}
+
+impl Central {
+    pub async fn connect(url: &str) -> Result<Self, ReplicationError> {
+        Ok(Self {
+            js: connect(url).await?,
+        })
+    }
+
+    pub async fn provision(&self) -> Result<(), ReplicationError> {
+        provision(&self.js).await
+    }
+
+    /// The last entry's seq and hash (`(0, zeroes)` for an empty ledger).
+    pub async fn head(&self) -> Result<(u64, Hash), ReplicationError> {
+        let mut stream = self.js.get_stream(ENTRY_STREAM).await.map_err(nats)?;
+        let last = stream.info().await.map_err(nats)?.state.last_sequence;
+        if last == 0 {
+            return Ok((0, [0; 32]));
+        }
+        let message = stream.get_raw_message(last).await.map_err(nats)?;
+        let entry =
+            Entry::decode(&message.payload).map_err(|e| ReplicationError::Head(e.to_string()))?;
+        if entry.seq != last {
+            return Err(ReplicationError::Head(format!(
+                "stream seq {last} holds entry {}",
+                entry.seq
+            )));
+        }
+        Ok((last, entry_hash(&message.payload)))
+    }
+
+    /// Appends entries after the head; returns the new head.
+    pub async fn append(
+        &self,
+        changes: Vec<Change>,
+        time: Timestamp,
+    ) -> Result<(u64, Hash), ReplicationError> {
+        let (mut seq, mut hash) = self.head().await?;
+        let mut pending = Vec::with_capacity(PUBLISH_WINDOW);
+        for change in changes {
+            let entry = Entry {
+                seq: seq + 1,
+                prev: hash,
+                time,
+                change,
+            };
+            let bytes = entry.encode();
+            hash = entry_hash(&bytes);
+            let publish = jetstream::message::PublishMessage::build()
+                .payload(bytes.into())
+                .expected_last_sequence(seq);
+            let ack = self
+                .js
+                .send_publish(ENTRY_SUBJECT, publish)
+                .await
+                .map_err(nats)?;
+            seq += 1;
+            pending.push((seq, ack));
+            if pending.len() >= PUBLISH_WINDOW {
+                await_acks(&mut pending).await?;
+            }
+        }
+        await_acks(&mut pending).await?;
+        Ok((seq, hash))
+    }
+
+    /// Signs the current head with the given roots and publishes the checkpoint.
+    pub async fn checkpoint(
+        &self,
+        roots: &[SigningKey],
+        time: Timestamp,
+    ) -> Result<Checkpoint, ReplicationError> {
+        let (size, root) = self.head().await?;
+        let checkpoint = Checkpoint { size, root, time };
+        self.publish_checkpoint(&SignedCheckpoint::sign(&checkpoint, roots))
+            .await?;
+        Ok(checkpoint)
+    }
+
+    /// Publishes an already signed checkpoint as it is.
+    pub async fn publish_checkpoint(
+        &self,
+        signed: &SignedCheckpoint,
+    ) -> Result<(), ReplicationError> {
+        self.js
+            .publish(CHECKPOINT_SUBJECT, signed.encode().into())
+            .await
+            .map_err(nats)?
+            .await
+            .map_err(nats)?;
+        Ok(())
+    }
+
+    /// Stores a snapshot as the latest one.
+    pub async fn put_snapshot(&self, snapshot: &Snapshot) -> Result<u64, ReplicationError> {
+        let bucket = self
+            .js
+            .get_object_store(SNAPSHOT_BUCKET)
+            .await
+            .map_err(nats)?;
+        let bytes = snapshot.encode();
+        let mut reader = bytes.as_slice();
+        bucket
+            .put(SNAPSHOT_OBJECT, &mut reader)
+            .await
+            .map_err(nats)?;
+        Ok(bytes.len() as u64)
+    }
+
+    /// Drops entries below `keep_from` from the stream (retention), as central does once a
+    /// snapshot covers them. The head entry is always kept: it is how central knows the hash to
+    /// chain the next entry to.
+    pub async fn trim(&self, keep_from: u64) -> Result<(), ReplicationError> {
+        let mut stream = self.js.get_stream(ENTRY_STREAM).await.map_err(nats)?;
+        let last = stream.info().await.map_err(nats)?.state.last_sequence;
+        stream
+            .purge()
+            .sequence(keep_from.min(last))
+            .await
+            .map_err(nats)?;
+        Ok(())
+    }
+}
+
+async fn await_acks(
+    pending: &mut Vec<(u64, jetstream::context::PublishAckFuture)>,
+) -> Result<(), ReplicationError> {
+    for (seq, ack) in pending.drain(..) {
+        let ack = ack.await.map_err(nats)?;
+        if ack.sequence != seq {
+            return Err(ReplicationError::Nats(format!(
+                "entry {seq} stored at stream sequence {}",
+                ack.sequence
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Exponential backoff with full jitter, for reconnects and failed rounds.
+#[derive(Clone, Debug)]
+pub struct Backoff {
+    pub initial: Duration,
+    pub max: Duration,
+    attempt: u32,
+}
+
+impl Backoff {
+    pub fn new(initial: Duration, max: Duration) -> Self {
+        Self {
+            initial,
+            max,
+            attempt: 0,
+        }
+    }
+
+    /// The next delay; grows until `max`.
+    pub fn next_delay(&mut self) -> Duration {
+        let ceiling = self
+            .initial
+            .saturating_mul(1u32 << self.attempt.min(16))
+            .min(self.max);
+        self.attempt = self.attempt.saturating_add(1);
+        ceiling.mul_f64(rand::random::<f64>().max(0.1))
+    }
+
+    pub fn reset(&mut self) {
+        self.attempt = 0;
+    }
+}
+
+/// The terminal side: pulls from its own cursor, verifies, applies.
+pub struct Replicator<S> {
+    js: jetstream::Context,
+    store: S,
+    roots: RootSet,
+    check: Arc<dyn PermitCheck + Send + Sync>,
+}
+
+impl<S: LedgerStore + Clone + Send + 'static> Replicator<S> {
+    pub async fn connect(
+        url: &str,
+        store: S,
+        roots: RootSet,
+        check: Arc<dyn PermitCheck + Send + Sync>,
+    ) -> Result<Self, ReplicationError> {
+        Ok(Self {
+            js: connect(url).await?,
+            store,
+            roots,
+            check,
+        })
+    }
+
+    /// One round: read the latest checkpoint, fetch what it covers beyond the cursor (from the
+    /// stream, or a snapshot if the stream no longer has it), verify, apply atomically.
+    pub async fn sync_once(&self) -> Result<ReplicationOutcome, ReplicationError> {
+        let checkpoint_stream = self.js.get_stream(CHECKPOINT_STREAM).await.map_err(nats)?;
+        let raw = match checkpoint_stream
+            .get_last_raw_message_by_subject(CHECKPOINT_SUBJECT)
+            .await
+        {
+            Ok(m) => m.payload.to_vec(),
+            Err(e) if e.kind() == stream::LastRawMessageErrorKind::NoMessageFound => {
+                return Ok(ReplicationOutcome::NoCheckpoint);
+            }
+            Err(e) => return Err(nats(e)),
+        };
+        let signed = SignedCheckpoint::decode(&raw)?;
+        let checkpoint = self.roots.verify(&signed)?;
+        let cursor = self.store.cursor()?;
+        if checkpoint.size < cursor.seq {
+            return Ok(ReplicationOutcome::UpToDate { seq: cursor.seq });
+        }
+        if checkpoint.size == cursor.seq {
+            if checkpoint.root != cursor.hash {
+                return Err(ReplicationError::Fork {
+                    size: checkpoint.size,
+                    applied: cursor.seq,
+                });
+            }
+            return Ok(ReplicationOutcome::UpToDate { seq: cursor.seq });
+        }
+        let mut entry_stream = self.js.get_stream(ENTRY_STREAM).await.map_err(nats)?;
+        let first = entry_stream
+            .info()
+            .await
+            .map_err(nats)?
+            .state
+            .first_sequence;
+        if cursor.seq + 1 < first {
+            return self.bootstrap(cursor).await;
+        }
+        let encoded = self
+            .fetch(&entry_stream, cursor.seq + 1, checkpoint.size)
+            .await?;
+        self.apply(cursor, encoded, checkpoint, raw).await?;
+        Ok(ReplicationOutcome::Applied {
+            from: cursor.seq + 1,
+            to: checkpoint.size,
+        })
+    }
+
+    async fn fetch(
+        &self,
+        stream: &stream::Stream,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<Vec<u8>>, ReplicationError> {
+        let consumer = stream
+            .create_consumer(consumer::pull::OrderedConfig {
+                filter_subject: ENTRY_SUBJECT.into(),
+                deliver_policy: consumer::DeliverPolicy::ByStartSequence {
+                    start_sequence: from,
+                },
+                ..Default::default()
+            })
+            .await
+            .map_err(nats)?;
+        let mut messages = consumer.messages().await.map_err(nats)?;
+        let mut out = Vec::with_capacity(usize::try_from(to - from + 1).unwrap_or(0));
+        let mut expected = from;
+        while expected <= to {
+            let message = tokio::time::timeout(FETCH_TIMEOUT, messages.next())
+                .await
+                .map_err(|_| ReplicationError::Missing { from: expected, to })?
+                .ok_or(ReplicationError::Missing { from: expected, to })?
+                .map_err(nats)?;
+            let stream_seq = message.info().map_err(nats)?.stream_sequence;
+            if stream_seq != expected {
+                // The stream was trimmed under us; the next round bootstraps.
+                return Err(ReplicationError::Missing {
+                    from: expected,
+                    to: stream_seq.min(to),
+                });
+            }
+            out.push(message.payload.to_vec());
+            expected += 1;
+        }
+        Ok(out)
+    }
+
+    async fn apply(
+        &self,
+        cursor: Cursor,
+        encoded: Vec<Vec<u8>>,
+        checkpoint: Checkpoint,
+        signed_checkpoint: Vec<u8>,
+    ) -> Result<(), ReplicationError> {
+        let store = self.store.clone();
+        let check = Arc::clone(&self.check);
+        // Verification and the sled transaction are CPU and disk work: keep them off the runtime.
+        tokio::task::spawn_blocking(move || {
+            let batch =
+                verify_batch(&cursor, encoded, checkpoint).map_err(LedgerStoreError::Chain)?;
+            store.apply(&batch, &signed_checkpoint, check.as_ref())
+        })
+        .await
+        .map_err(|e| ReplicationError::Nats(format!("apply task failed: {e}")))??;
+        Ok(())
+    }
+
+    async fn bootstrap(&self, cursor: Cursor) -> Result<ReplicationOutcome, ReplicationError> {
+        let bucket = self
+            .js
+            .get_object_store(SNAPSHOT_BUCKET)
+            .await
+            .map_err(nats)?;
+        let object = bucket.get(SNAPSHOT_OBJECT).await.map_err(nats)?;
+        let mut bytes = Vec::new();
+        object
+            .take(SNAPSHOT_BYTES_MAX)
+            .read_to_end(&mut bytes)
+            .await
+            .map_err(nats)?;
+        let snapshot = Snapshot::decode(&bytes)?;
+        let signed = SignedCheckpoint::decode(&snapshot.checkpoint)?;
+        let checkpoint = self.roots.verify(&signed)?;
+        if checkpoint.size <= cursor.seq {
+            let stream_first = cursor.seq + 1;
+            return Err(ReplicationError::Missing {
+                from: stream_first,
+                to: checkpoint.size.max(stream_first),
+            });
+        }
+        let skip =
+            usize::try_from(cursor.seq).map_err(|e| ReplicationError::Snapshot(e.to_string()))?;
+        let encoded = snapshot
+            .entries
+            .into_iter()
+            .skip(skip)
+            .map(|v| {
+                v.into_bytes()
+                    .map_err(|_| ReplicationError::Snapshot("entry is not a byte string".into()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        self.apply(cursor, encoded, checkpoint, snapshot.checkpoint)
+            .await?;
+        Ok(ReplicationOutcome::Bootstrapped {
+            to: checkpoint.size,
+        })
+    }
+
+    /// Replicates until a fatal error: a round every `interval`, backing off on transient
+    /// failures. Returns the fatal error (the caller raises the alert).
+    pub async fn follow(&self, interval: Duration, mut backoff: Backoff) -> ReplicationError {
+        loop {
+            match self.sync_once().await {
+                Ok(outcome) => {
+                    backoff.reset();
+                    tracing::debug!(?outcome, "ledger replication round");
+                    tokio::time::sleep(interval).await;
+                }
+                Err(e) if e.is_fatal() => return e,
+                Err(e) => {
+                    let delay = backoff.next_delay();
+                    tracing::warn!(error = %e, ?delay, "ledger replication failed; retrying");
+                    tokio::time::sleep(delay).await;
+                }
+            }
+        }
+    }
+
+    /// The replica being written.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+}
+
+impl From<ChainError> for ReplicationError {
+    fn from(e: ChainError) -> Self {
+        Self::Store(LedgerStoreError::Chain(e))
+    }
+}

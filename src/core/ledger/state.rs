@@ -1,0 +1,490 @@
+//! Applying entries to the replica state, as pure functions over the [`LedgerState`] trait.
+//!
+//! The adapter implements `LedgerState` over its storage transaction; [`MemoryState`] implements
+//! it over maps and is the model the store is tested against.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use jiff::civil::Date;
+use serde::{Deserialize, Serialize};
+
+use super::entry::{
+    AlertKind, AlertRaised, Change, Cti, Entry, IssuerKeyAdded, Kid, PermitIndex, Registration,
+    StayExtension, TerminalKeyAdded,
+};
+
+/// A permit as the replica keeps it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PermitRecord {
+    pub index: PermitIndex,
+    pub bp1: String,
+    /// Seq of the entry that issued it.
+    pub seq: u64,
+}
+
+/// An issuer key of the trust list; retired keys are kept with their retirement time.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IssuerKey {
+    pub key: IssuerKeyAdded,
+    pub retired_at: Option<Timestamp>,
+}
+
+/// A terminal's event-signing key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TerminalKey {
+    pub key: TerminalKeyAdded,
+    pub retired_at: Option<Timestamp>,
+}
+
+/// A raised, not yet lifted alert; `id` is the seq of the entry that raised it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Alert {
+    pub id: u64,
+    pub raised_at: Timestamp,
+    pub alert: AlertRaised,
+}
+
+impl Alert {
+    /// Whether the alert still applies on `day` (an entry ban ends after its `until` date).
+    pub fn is_active_on(&self, day: Date) -> bool {
+        match self.alert.alert {
+            AlertKind::EntryBan { until } => day <= until,
+            AlertKind::Lost | AlertKind::Stolen | AlertKind::Invalidated => true,
+        }
+    }
+}
+
+/// Why a (well-formed, correctly chained) entry cannot be applied to the current state.
+/// Central should never publish one; a replica that meets one stops replicating.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum Rejection {
+    #[error("permit {cti} was already issued")]
+    DuplicatePermit { cti: String },
+    #[error("permit {cti} failed its check: {reason}")]
+    PermitCheck { cti: String, reason: String },
+    #[error("issuer key {kid} is not a valid ed25519 key or is weak")]
+    BadIssuerKey { kid: String },
+    #[error("issuer key {kid} windows are out of order")]
+    IssuerKeyWindows { kid: String },
+    #[error("issuer key {kid} with that public key already exists")]
+    DuplicateIssuerKey { kid: String },
+    #[error("issuer key {kid} with that public key is unknown or already retired")]
+    UnknownIssuerKey { kid: String },
+    #[error("terminal key of {terminal} with that public key already exists")]
+    DuplicateTerminalKey { terminal: String },
+    #[error("terminal key of {terminal} with that public key is unknown or already retired")]
+    UnknownTerminalKey { terminal: String },
+    #[error("{field} starts after it ends")]
+    DateOrder { field: &'static str },
+    #[error("alert {id} is unknown or already lifted")]
+    UnknownAlert { id: u64 },
+}
+
+/// An apply failure: the entry is refused, or the store failed underneath.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ApplyFailure<E> {
+    #[error("entry {seq} rejected: {rejection}")]
+    Rejected { seq: u64, rejection: Rejection },
+    #[error("store failed: {0}")]
+    Store(E),
+}
+
+/// Read access to the trust list while a permit is being checked.
+pub trait IssuerTrust {
+    /// Every key (active or retired) with this kid.
+    fn keys_for(&self, kid: &Kid) -> Vec<IssuerKey>;
+}
+
+/// Apply-time check of a permit-issued entry. The BP1 signature check of `core::permit` plugs in
+/// here; [`IndexConsistency`] is the default.
+pub trait PermitCheck {
+    /// `Err(reason)` refuses the entry.
+    fn check(
+        &self,
+        bp1: &str,
+        index: &PermitIndex,
+        at: Timestamp,
+        trust: &dyn IssuerTrust,
+    ) -> Result<(), String>;
+}
+
+/// Checks that a permit's index fields are consistent on their own: a `BP1:` text, a non-zero
+/// cti and holder, and `valid_from <= valid_until`. It does not decode or verify the BP1 text.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct IndexConsistency;
+
+impl PermitCheck for IndexConsistency {
+    fn check(
+        &self,
+        bp1: &str,
+        index: &PermitIndex,
+        _at: Timestamp,
+        _trust: &dyn IssuerTrust,
+    ) -> Result<(), String> {
+        if !bp1.starts_with("BP1:") || bp1.len() <= "BP1:".len() {
+            return Err("bp1 text does not start with BP1: followed by a payload".into());
+        }
+        if index.cti == [0; 16] {
+            return Err("cti is all zeroes".into());
+        }
+        if index.holder == [0; 32] {
+            return Err("holder digest is all zeroes".into());
+        }
+        if index.valid_from > index.valid_until {
+            return Err("valid_from is after valid_until".into());
+        }
+        Ok(())
+    }
+}
+
+/// The replica state as `apply_entry` reads and writes it.
+pub trait LedgerState {
+    type Error;
+    fn permit(&self, cti: &Cti) -> Result<Option<PermitRecord>, Self::Error>;
+    /// Stores the permit and indexes it by holder.
+    fn insert_permit(&mut self, permit: &PermitRecord) -> Result<(), Self::Error>;
+    fn revoke(&mut self, cti: &Cti, seq: u64) -> Result<(), Self::Error>;
+    fn issuer_keys(&self, kid: &Kid) -> Result<Vec<IssuerKey>, Self::Error>;
+    fn set_issuer_keys(&mut self, kid: &Kid, keys: &[IssuerKey]) -> Result<(), Self::Error>;
+    fn terminal_keys(&self, terminal: &str) -> Result<Vec<TerminalKey>, Self::Error>;
+    fn set_terminal_keys(
+        &mut self,
+        terminal: &str,
+        keys: &[TerminalKey],
+    ) -> Result<(), Self::Error>;
+    fn alert(&self, id: u64) -> Result<Option<Alert>, Self::Error>;
+    /// Stores the alert and indexes it by holder.
+    fn insert_alert(&mut self, alert: &Alert) -> Result<(), Self::Error>;
+    /// Removes the alert and its holder index.
+    fn remove_alert(&mut self, alert: &Alert) -> Result<(), Self::Error>;
+    fn insert_extension(&mut self, seq: u64, extension: &StayExtension) -> Result<(), Self::Error>;
+    fn insert_registration(
+        &mut self,
+        seq: u64,
+        registration: &Registration,
+    ) -> Result<(), Self::Error>;
+}
+
+struct TrustView<'a, S: LedgerState> {
+    state: &'a S,
+    failure: RefCell<Option<S::Error>>,
+}
+
+impl<S: LedgerState> IssuerTrust for TrustView<'_, S> {
+    fn keys_for(&self, kid: &Kid) -> Vec<IssuerKey> {
+        match self.state.issuer_keys(kid) {
+            Ok(keys) => keys,
+            Err(e) => {
+                self.failure.borrow_mut().get_or_insert(e);
+                Vec::new()
+            }
+        }
+    }
+}
+
+/// Applies one entry (already chain-verified) to the state.
+pub fn apply_entry<S: LedgerState>(
+    state: &mut S,
+    entry: &Entry,
+    check: &dyn PermitCheck,
+) -> Result<(), ApplyFailure<S::Error>> {
+    let seq = entry.seq;
+    let reject = |rejection| ApplyFailure::Rejected { seq, rejection };
+    match &entry.change {
+        Change::PermitIssued(p) => {
+            let cti = hex::encode(p.index.cti);
+            if state
+                .permit(&p.index.cti)
+                .map_err(ApplyFailure::Store)?
+                .is_some()
+            {
+                return Err(reject(Rejection::DuplicatePermit { cti }));
+            }
+            let trust = TrustView {
+                state: &*state,
+                failure: RefCell::new(None),
+            };
+            let verdict = check.check(&p.bp1, &p.index, entry.time, &trust);
+            if let Some(e) = trust.failure.into_inner() {
+                return Err(ApplyFailure::Store(e));
+            }
+            verdict.map_err(|reason| reject(Rejection::PermitCheck { cti, reason }))?;
+            let record = PermitRecord {
+                index: p.index.clone(),
+                bp1: p.bp1.clone(),
+                seq,
+            };
+            state.insert_permit(&record).map_err(ApplyFailure::Store)
+        }
+        Change::PermitRevoked(r) => state.revoke(&r.cti, seq).map_err(ApplyFailure::Store),
+        Change::IssuerKeyAdded(k) => {
+            let kid = hex::encode(k.kid);
+            let weak = ed25519_dalek::VerifyingKey::from_bytes(&k.public_key)
+                .map(|v| v.is_weak())
+                .unwrap_or(true);
+            if weak {
+                return Err(reject(Rejection::BadIssuerKey { kid }));
+            }
+            if !(k.sign_from <= k.sign_until && k.sign_until <= k.verify_until) {
+                return Err(reject(Rejection::IssuerKeyWindows { kid }));
+            }
+            let mut keys = state.issuer_keys(&k.kid).map_err(ApplyFailure::Store)?;
+            if keys.iter().any(|e| e.key.public_key == k.public_key) {
+                return Err(reject(Rejection::DuplicateIssuerKey { kid }));
+            }
+            keys.push(IssuerKey {
+                key: k.clone(),
+                retired_at: None,
+            });
+            state
+                .set_issuer_keys(&k.kid, &keys)
+                .map_err(ApplyFailure::Store)
+        }
+        Change::IssuerKeyRetired(r) => {
+            let mut keys = state.issuer_keys(&r.kid).map_err(ApplyFailure::Store)?;
+            let Some(key) = keys
+                .iter_mut()
+                .find(|e| e.key.public_key == r.public_key && e.retired_at.is_none())
+            else {
+                return Err(reject(Rejection::UnknownIssuerKey {
+                    kid: hex::encode(r.kid),
+                }));
+            };
+            key.retired_at = Some(entry.time);
+            state
+                .set_issuer_keys(&r.kid, &keys)
+                .map_err(ApplyFailure::Store)
+        }
+        Change::TerminalKeyAdded(t) => {
+            if t.valid_from > t.valid_until {
+                return Err(reject(Rejection::DateOrder {
+                    field: "terminal key validity",
+                }));
+            }
+            let mut keys = state
+                .terminal_keys(&t.terminal_id)
+                .map_err(ApplyFailure::Store)?;
+            if keys.iter().any(|e| e.key.public_key == t.public_key) {
+                return Err(reject(Rejection::DuplicateTerminalKey {
+                    terminal: t.terminal_id.clone(),
+                }));
+            }
+            keys.push(TerminalKey {
+                key: t.clone(),
+                retired_at: None,
+            });
+            state
+                .set_terminal_keys(&t.terminal_id, &keys)
+                .map_err(ApplyFailure::Store)
+        }
+        Change::TerminalKeyRetired(r) => {
+            let mut keys = state
+                .terminal_keys(&r.terminal_id)
+                .map_err(ApplyFailure::Store)?;
+            let Some(key) = keys
+                .iter_mut()
+                .find(|e| e.key.public_key == r.public_key && e.retired_at.is_none())
+            else {
+                return Err(reject(Rejection::UnknownTerminalKey {
+                    terminal: r.terminal_id.clone(),
+                }));
+            };
+            key.retired_at = Some(entry.time);
+            state
+                .set_terminal_keys(&r.terminal_id, &keys)
+                .map_err(ApplyFailure::Store)
+        }
+        Change::StayExtension(s) => state.insert_extension(seq, s).map_err(ApplyFailure::Store),
+        Change::Registration(r) => {
+            if r.valid_from > r.valid_until {
+                return Err(reject(Rejection::DateOrder {
+                    field: "registration",
+                }));
+            }
+            state
+                .insert_registration(seq, r)
+                .map_err(ApplyFailure::Store)
+        }
+        Change::Alert(a) => {
+            let alert = Alert {
+                id: seq,
+                raised_at: entry.time,
+                alert: a.clone(),
+            };
+            state.insert_alert(&alert).map_err(ApplyFailure::Store)
+        }
+        Change::AlertLifted(l) => {
+            let Some(alert) = state.alert(l.alert_id).map_err(ApplyFailure::Store)? else {
+                return Err(reject(Rejection::UnknownAlert { id: l.alert_id }));
+            };
+            state.remove_alert(&alert).map_err(ApplyFailure::Store)
+        }
+    }
+}
+
+/// The replica state in maps: the model for store tests and the scratch state of `ledger verify`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MemoryState {
+    pub permits: BTreeMap<Cti, PermitRecord>,
+    pub revoked: BTreeMap<Cti, u64>,
+    pub issuer_keys: BTreeMap<Kid, Vec<IssuerKey>>,
+    pub terminal_keys: BTreeMap<String, Vec<TerminalKey>>,
+    pub alerts: BTreeMap<u64, Alert>,
+    pub extensions: BTreeMap<u64, StayExtension>,
+    pub registrations: BTreeMap<u64, Registration>,
+}
+
+impl LedgerState for MemoryState {
+    type Error = std::convert::Infallible;
+    fn permit(&self, cti: &Cti) -> Result<Option<PermitRecord>, Self::Error> {
+        Ok(self.permits.get(cti).cloned())
+    }
+    fn insert_permit(&mut self, permit: &PermitRecord) -> Result<(), Self::Error> {
+        self.permits.insert(permit.index.cti, permit.clone());
+        Ok(())
+    }
+    fn revoke(&mut self, cti: &Cti, seq: u64) -> Result<(), Self::Error> {
+        self.revoked.insert(*cti, seq);
+        Ok(())
+    }
+    fn issuer_keys(&self, kid: &Kid) -> Result<Vec<IssuerKey>, Self::Error> {
+        Ok(self.issuer_keys.get(kid).cloned().unwrap_or_default())
+    }
+    fn set_issuer_keys(&mut self, kid: &Kid, keys: &[IssuerKey]) -> Result<(), Self::Error> {
+        self.issuer_keys.insert(*kid, keys.to_vec());
+        Ok(())
+    }
+    fn terminal_keys(&self, terminal: &str) -> Result<Vec<TerminalKey>, Self::Error> {
+        Ok(self
+            .terminal_keys
+            .get(terminal)
+            .cloned()
+            .unwrap_or_default())
+    }
+    fn set_terminal_keys(
+        &mut self,
+        terminal: &str,
+        keys: &[TerminalKey],
+    ) -> Result<(), Self::Error> {
+        self.terminal_keys
+            .insert(terminal.to_owned(), keys.to_vec());
+        Ok(())
+    }
+    fn alert(&self, id: u64) -> Result<Option<Alert>, Self::Error> {
+        Ok(self.alerts.get(&id).cloned())
+    }
+    fn insert_alert(&mut self, alert: &Alert) -> Result<(), Self::Error> {
+        self.alerts.insert(alert.id, alert.clone());
+        Ok(())
+    }
+    fn remove_alert(&mut self, alert: &Alert) -> Result<(), Self::Error> {
+        self.alerts.remove(&alert.id);
+        Ok(())
+    }
+    fn insert_extension(&mut self, seq: u64, extension: &StayExtension) -> Result<(), Self::Error> {
+        self.extensions.insert(seq, extension.clone());
+        Ok(())
+    }
+    fn insert_registration(
+        &mut self,
+        seq: u64,
+        registration: &Registration,
+    ) -> Result<(), Self::Error> {
+        self.registrations.insert(seq, registration.clone());
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::ledger::entry::{AlertLifted, PermitIssued, PermitRevoked, PermitType};
+
+    fn at(seq: u64, change: Change) -> Entry {
+        Entry {
+            seq,
+            prev: [0; 32],
+            time: "2026-01-01T00:00:00Z".parse().expect("ts"),
+            change,
+        }
+    }
+
+    fn permit(cti: u8) -> Change {
+        Change::PermitIssued(PermitIssued {
+            bp1: "BP1:XYZ".into(),
+            index: PermitIndex {
+                cti: [cti; 16],
+                holder: [7; 32],
+                permit_type: PermitType::WorkPermit,
+                valid_from: "2026-01-01".parse().expect("date"),
+                valid_until: "2027-01-01".parse().expect("date"),
+            },
+        })
+    }
+
+    #[test]
+    fn permits_revocations_and_alerts_apply_in_order() {
+        let mut state = MemoryState::default();
+        apply_entry(&mut state, &at(1, permit(1)), &IndexConsistency).expect("issue");
+        assert_eq!(
+            apply_entry(&mut state, &at(2, permit(1)), &IndexConsistency),
+            Err(ApplyFailure::Rejected {
+                seq: 2,
+                rejection: Rejection::DuplicatePermit {
+                    cti: hex::encode([1u8; 16])
+                }
+            })
+        );
+        let revoke = Change::PermitRevoked(PermitRevoked {
+            cti: [1; 16],
+            reason: "x".into(),
+        });
+        apply_entry(&mut state, &at(3, revoke), &IndexConsistency).expect("revoke");
+        assert_eq!(state.revoked.get(&[1; 16]), Some(&3));
+        let lift = Change::AlertLifted(AlertLifted { alert_id: 3 });
+        assert!(matches!(
+            apply_entry(&mut state, &at(4, lift), &IndexConsistency),
+            Err(ApplyFailure::Rejected {
+                rejection: Rejection::UnknownAlert { id: 3 },
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn index_consistency_table() {
+        let base = match permit(1) {
+            Change::PermitIssued(p) => p,
+            _ => unreachable!("permit() builds a permit"),
+        };
+        let trust = MemoryTrust;
+        let ts: Timestamp = "2026-01-01T00:00:00Z".parse().expect("ts");
+        let mut backwards = base.index.clone();
+        backwards.valid_from = "2028-01-01".parse().expect("date");
+        let mut zero_cti = base.index.clone();
+        zero_cti.cti = [0; 16];
+        let table = [
+            ("BP1:XYZ", base.index.clone(), true),
+            ("BP2:XYZ", base.index.clone(), false),
+            ("BP1:", base.index.clone(), false),
+            ("BP1:XYZ", backwards, false),
+            ("BP1:XYZ", zero_cti, false),
+        ];
+        for (bp1, index, ok) in table {
+            assert_eq!(
+                IndexConsistency.check(bp1, &index, ts, &trust).is_ok(),
+                ok,
+                "{bp1} {index:?}"
+            );
+        }
+    }
+
+    struct MemoryTrust;
+    impl IssuerTrust for MemoryTrust {
+        fn keys_for(&self, _kid: &Kid) -> Vec<IssuerKey> {
+            Vec::new()
+        }
+    }
+}
