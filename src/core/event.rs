@@ -793,7 +793,8 @@ mod tests {
         audit.admit(&forked, EventHash::of(&forked_signed));
         audit.admit(&events[2].0, EventHash::of(&events[2].1));
         let report = audit.report();
-        assert_eq!(report.terminals[0].chain_breaks, vec![3]);
+        // The fork breaks the link into 3 and, from the forked 3, into the genuine 4.
+        assert_eq!(report.terminals[0].chain_breaks, vec![3, 4]);
         assert_eq!(report.terminals[0].conflicts, vec![3]);
     }
 

@@ -442,3 +442,117 @@ pub(super) fn decode_u64(bytes: &[u8], what: &str) -> Result<u64, FeedError> {
     })?;
     Ok(u64::from_be_bytes(array))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::sync::atomic::{AtomicI64, Ordering};
+    use std::time::Duration;
+
+    use super::*;
+    use crate::cli::feed::synthetic_crossing;
+    use crate::core::event::{FeedAudit, Verification, verify};
+
+    /// A settable wall clock, in seconds.
+    struct ManualClock(AtomicI64);
+
+    impl Clock for ManualClock {
+        fn now(&self) -> jiff::Timestamp {
+            jiff::Timestamp::from_second(self.0.load(Ordering::SeqCst)).expect("in range")
+        }
+        fn monotonic(&self) -> Duration {
+            Duration::ZERO
+        }
+    }
+
+    fn open(dir: &Path, clock: Arc<ManualClock>) -> Outbox {
+        let config = OutboxConfig {
+            terminal: TerminalId::new("T1").expect("valid"),
+            time_zone: jiff::tz::TimeZone::UTC,
+        };
+        Outbox::open(dir, config, SigningKey::from_bytes(&[1; 32]), clock).expect("open")
+    }
+
+    #[test]
+    fn sequence_chain_and_clock_mark_survive_restart() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let clock = Arc::new(ManualClock(AtomicI64::new(1_800_000_000)));
+        {
+            let outbox = open(dir.path(), Arc::clone(&clock));
+            for n in 0..3 {
+                let recorded = outbox.record(synthetic_crossing(n, "GYD")).expect("record");
+                assert_eq!(recorded.seq, n + 1);
+                assert!(!recorded.clock_suspect);
+            }
+        }
+        // The clock is set back an hour while the terminal is off.
+        clock.0.store(1_800_000_000 - 3600, Ordering::SeqCst);
+        let outbox = open(dir.path(), Arc::clone(&clock));
+        let recorded = outbox.record(synthetic_crossing(3, "GYD")).expect("record");
+        assert_eq!(recorded.seq, 4);
+        assert!(recorded.clock_suspect, "a clock behind its high-water mark is flagged");
+
+        let keys = HashMap::from([(TerminalId::new("T1").expect("id"), SigningKey::from_bytes(&[1; 32]).verifying_key())]);
+        let mut audit = FeedAudit::new();
+        let rows = outbox.pending(None, 10).expect("pending");
+        assert_eq!(rows.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
+        for row in &rows {
+            match verify(&row.signed, &keys) {
+                Verification::Valid(event, hash) => {
+                    if event.seq == 4 {
+                        assert_eq!(event.clock.behind_high_water_ms, Some(3_600_000));
+                    }
+                    audit.admit(&event, hash);
+                }
+                Verification::Rejected(r) => panic!("{r}"),
+            }
+        }
+        assert!(audit.report().is_clean(), "{:?}", audit.report());
+        outbox.acknowledge(1).expect("ack");
+        assert_eq!(outbox.depth(), 3);
+        assert_eq!(outbox.pending(Some(2), 10).expect("pending").len(), 2);
+    }
+
+    #[test]
+    fn concurrent_records_are_gapless_and_share_flushes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let outbox = open(dir.path(), Arc::new(ManualClock(AtomicI64::new(1_800_000_000))));
+        let mut seqs: Vec<u64> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..8)
+                .map(|worker| {
+                    let outbox = outbox.clone();
+                    scope.spawn(move || {
+                        (0..25)
+                            .map(|n| outbox.record(synthetic_crossing(worker * 25 + n, "GYD")).expect("record").seq)
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles.into_iter().flat_map(|h| h.join().expect("worker")).collect()
+        });
+        seqs.sort_unstable();
+        assert_eq!(seqs, (1..=200).collect::<Vec<_>>());
+        let index = outbox.movement_index();
+        let holder = synthetic_crossing(0, "GYD").traveller.holder_digest();
+        // Crossings 0 and 1 share a document (entry then exit).
+        assert_eq!(index.lookup(&holder).expect("lookup").len(), 2);
+    }
+
+    #[test]
+    fn prune_drops_movements_past_retention() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let clock = Arc::new(ManualClock(AtomicI64::new(1_700_000_000)));
+        let outbox = open(dir.path(), Arc::clone(&clock));
+        outbox.record(synthetic_crossing(0, "GYD")).expect("old");
+        clock.0.store(1_700_000_000 + 300 * 86_400, Ordering::SeqCst);
+        outbox.record(synthetic_crossing(1, "GYD")).expect("newer");
+        let index = outbox.movement_index();
+        let holder = synthetic_crossing(0, "GYD").traveller.holder_digest();
+        let now = jiff::Timestamp::from_second(1_700_000_000 + 450 * 86_400).expect("in range");
+        assert_eq!(index.prune(now, 400).expect("prune"), 1);
+        let left = index.lookup(&holder).expect("lookup");
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].seq, 2);
+        assert_eq!(index.prune(now, 400).expect("prune"), 0);
+    }
+}
