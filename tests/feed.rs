@@ -46,7 +46,10 @@ fn open(dir: &Path, id: &str, seed: u8, clock: Arc<dyn Clock>) -> (Outbox, Verif
         terminal: TerminalId::new(id).expect("valid id"),
         time_zone: jiff::tz::TimeZone::UTC,
     };
-    (Outbox::open(dir, config, key, clock).expect("open outbox"), public)
+    (
+        Outbox::open(dir, config, key, clock).expect("open outbox"),
+        public,
+    )
 }
 
 fn test_relay_config() -> RelayConfig {
@@ -81,7 +84,11 @@ fn spawn_relay(outbox: &Outbox, client: async_nats::Client) -> tokio::sync::ones
 async fn wait_drained(outbox: &Outbox) {
     let deadline = Instant::now() + DRAIN_TIMEOUT;
     while outbox.depth() > 0 {
-        assert!(Instant::now() < deadline, "outbox not drained: {} left", outbox.depth());
+        assert!(
+            Instant::now() < deadline,
+            "outbox not drained: {} left",
+            outbox.depth()
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -96,7 +103,10 @@ async fn stream_messages(url: &str) -> Vec<(u64, Vec<u8>)> {
     if last == 0 {
         return found;
     }
-    let consumer = stream.create_consumer(OrderedConfig::default()).await.expect("consumer");
+    let consumer = stream
+        .create_consumer(OrderedConfig::default())
+        .await
+        .expect("consumer");
     let mut messages = consumer.messages().await.expect("messages");
     while let Some(message) = messages.next().await {
         let message = message.expect("message");
@@ -164,7 +174,11 @@ async fn backlog_recorded_while_broker_down_arrives_once_and_in_order() {
 
     let count = 10_000;
     record_many(&outbox, count, 32);
-    assert_eq!(outbox.depth(), count as usize, "nothing leaves while the broker is down");
+    assert_eq!(
+        outbox.depth(),
+        count as usize,
+        "nothing leaves while the broker is down"
+    );
 
     server.restart();
     wait_drained(&outbox).await;
@@ -173,7 +187,10 @@ async fn backlog_recorded_while_broker_down_arrives_once_and_in_order() {
     let keys = HashMap::from([(TerminalId::new("T1").expect("id"), public)]);
     let seqs = sequences(&stream_messages(&server.url()).await, &keys);
     let expected: Vec<(String, u64)> = (1..=count).map(|seq| ("T1".to_string(), seq)).collect();
-    assert_eq!(seqs, expected, "every crossing exactly once, in sequence order");
+    assert_eq!(
+        seqs, expected,
+        "every crossing exactly once, in sequence order"
+    );
 
     let keys_file = dir.path().join("keys");
     write_keys(&keys_file, &[("T1", public)]);
@@ -230,7 +247,11 @@ async fn retry_after_a_lost_puback_is_deduplicated() {
             .payload(row.signed.into())
             .message_id(message_id(&terminal, row.seq));
         // The ack future is dropped unawaited: the PubAck is lost.
-        drop(js.send_publish(row.subject, publish).await.expect("publish"));
+        drop(
+            js.send_publish(row.subject, publish)
+                .await
+                .expect("publish"),
+        );
     }
     lost.flush().await.expect("flush");
     drop(lost);
@@ -245,11 +266,18 @@ async fn retry_after_a_lost_puback_is_deduplicated() {
         .into_iter()
         .map(|(_, seq)| seq)
         .collect();
-    assert_eq!(seqs, (1..=100).collect::<Vec<_>>(), "the 40 retried rows were deduplicated");
+    assert_eq!(
+        seqs,
+        (1..=100).collect::<Vec<_>>(),
+        "the 40 retried rows were deduplicated"
+    );
 }
 
 /// Days of stay from the index: each entry..exit (or ..today) counts both ends.
-fn stay_days(movements: &[checkpointd::ports::upstream::MovementRecord], today: jiff::civil::Date) -> i32 {
+fn stay_days(
+    movements: &[checkpointd::ports::upstream::MovementRecord],
+    today: jiff::civil::Date,
+) -> i32 {
     let mut days = 0;
     let mut entered: Option<jiff::civil::Date> = None;
     for movement in movements {
@@ -275,10 +303,18 @@ async fn two_terminals_exchange_movements_and_compute_stay_days() {
     let server = NatsServer::start();
     let dir = tempfile::tempdir().expect("tempdir");
     let at = |text: &str| text.parse::<jiff::Timestamp>().expect("timestamp");
-    let (airport, airport_key) =
-        open(&dir.path().join("a"), "AIRPORT1", 4, Arc::new(FixedClock(at("2026-10-01T09:00:00Z"))));
-    let (land, land_key) =
-        open(&dir.path().join("b"), "LAND7", 5, Arc::new(FixedClock(at("2026-10-11T17:00:00Z"))));
+    let (airport, airport_key) = open(
+        &dir.path().join("a"),
+        "AIRPORT1",
+        4,
+        Arc::new(FixedClock(at("2026-10-01T09:00:00Z"))),
+    );
+    let (land, land_key) = open(
+        &dir.path().join("b"),
+        "LAND7",
+        5,
+        Arc::new(FixedClock(at("2026-10-11T17:00:00Z"))),
+    );
     let keys: Arc<dyn TerminalKeys + Send + Sync> = Arc::new(HashMap::from([
         (TerminalId::new("AIRPORT1").expect("id"), airport_key),
         (TerminalId::new("LAND7").expect("id"), land_key),
@@ -291,9 +327,16 @@ async fn two_terminals_exchange_movements_and_compute_stay_days() {
         let index = outbox.movement_index();
         let (nats, keys) = (client(&server.url()).await, Arc::clone(&keys));
         tokio::spawn(async move {
-            run_index(index, nats, keys, IndexConfig::default(), system_clock(), async {
-                let _ = stopped.await;
-            })
+            run_index(
+                index,
+                nats,
+                keys,
+                IndexConfig::default(),
+                system_clock(),
+                async {
+                    let _ = stopped.await;
+                },
+            )
             .await
         });
         stops.push(stop);
@@ -304,7 +347,14 @@ async fn two_terminals_exchange_movements_and_compute_stay_days() {
     let traveller = entry.traveller.holder_digest();
     airport.record(entry).expect("record entry");
     // Its own event is in the airport's index at once.
-    assert_eq!(airport.movement_index().lookup(&traveller).expect("lookup").len(), 1);
+    assert_eq!(
+        airport
+            .movement_index()
+            .lookup(&traveller)
+            .expect("lookup")
+            .len(),
+        1
+    );
 
     let mut exit = synthetic_crossing(0, "ASTARA");
     exit.direction = Direction::Exit;
@@ -318,10 +368,17 @@ async fn two_terminals_exchange_movements_and_compute_stay_days() {
             if movements.len() == 2 {
                 assert_eq!(movements[0].checkpoint, "GYD");
                 assert_eq!(movements[1].checkpoint, "ASTARA");
-                assert_eq!(stay_days(&movements, today), 11, "1 Oct to 11 Oct inclusive");
+                assert_eq!(
+                    stay_days(&movements, today),
+                    11,
+                    "1 Oct to 11 Oct inclusive"
+                );
                 break;
             }
-            assert!(Instant::now() < deadline, "movement not exchanged: {movements:?}");
+            assert!(
+                Instant::now() < deadline,
+                "movement not exchanged: {movements:?}"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -366,14 +423,20 @@ async fn tampered_and_unsigned_events_are_rejected_by_the_consumer() {
     let keys_file = dir.path().join("keys");
     write_keys(&keys_file, &[("T1", public)]);
     let (clean, report) = audit_cli(&server.url(), &keys_file);
-    assert!(!clean, "a report with rejected messages is not clean: {report}");
+    assert!(
+        !clean,
+        "a report with rejected messages is not clean: {report}"
+    );
     assert_eq!(report["rejected"], 2, "{report}");
     assert_eq!(report["events"], 3, "{report}");
     assert_eq!(report["terminals"][0]["gaps"], serde_json::json!([]));
 
     // Unknown keys: every message is rejected.
     let other = dir.path().join("other-keys");
-    write_keys(&other, &[("T1", SigningKey::from_bytes(&[9; 32]).verifying_key())]);
+    write_keys(
+        &other,
+        &[("T1", SigningKey::from_bytes(&[9; 32]).verifying_key())],
+    );
     let (clean, report) = audit_cli(&server.url(), &other);
     assert!(!clean);
     assert_eq!(report["events"], 0, "{report}");

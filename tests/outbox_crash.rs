@@ -30,7 +30,10 @@ fn checkpointctl() -> Command {
     Command::new(env!("CARGO_BIN_EXE_checkpointctl"))
 }
 
-fn spawn_recorder(data: &Path, count: u64) -> (Child, Arc<Mutex<Vec<u64>>>, std::thread::JoinHandle<()>) {
+fn spawn_recorder(
+    data: &Path,
+    count: u64,
+) -> (Child, Arc<Mutex<Vec<u64>>>, std::thread::JoinHandle<()>) {
     let mut child = checkpointctl()
         .args(["feed", "record-test", "--threads", "4", "--count"])
         .arg(count.to_string())
@@ -121,8 +124,14 @@ fn kill_during_recording_keeps_every_acknowledged_crossing_once() {
     let report = audit(&data, &server.url());
     let terminal = &report["terminals"][0];
     let last_seq = terminal["last_seq"].as_u64().expect("last_seq");
-    let max_acked = *acknowledged.iter().max().expect("some crossings acknowledged");
-    assert!(last_seq >= max_acked, "acknowledged seq {max_acked} missing (last {last_seq})");
+    let max_acked = *acknowledged
+        .iter()
+        .max()
+        .expect("some crossings acknowledged");
+    assert!(
+        last_seq >= max_acked,
+        "acknowledged seq {max_acked} missing (last {last_seq})"
+    );
     // Clean audit: 1..=last_seq all present, chain unbroken; no seq stored twice.
     assert_eq!(report["events"].as_u64(), Some(last_seq));
     assert_eq!(stream_message_count(&server.url()), last_seq);
@@ -150,5 +159,9 @@ fn kill_during_relaying_delivers_every_crossing_exactly_once() {
 
     let report = audit(&data, &server.url());
     assert_eq!(report["events"].as_u64(), Some(count), "{report}");
-    assert_eq!(stream_message_count(&server.url()), count, "a crossing was stored twice");
+    assert_eq!(
+        stream_message_count(&server.url()),
+        count,
+        "a crossing was stored twice"
+    );
 }

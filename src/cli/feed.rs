@@ -114,12 +114,18 @@ pub fn run(args: Args) -> ExitCode {
         Command::Tail { source, follow } => runtime.block_on(tail(source, follow)),
         Command::Export { source, since } => runtime.block_on(export(source, since)),
         Command::Audit { source } => runtime.block_on(audit(source)),
-        Command::RecordTest { data, count, terminal, threads } => {
-            record_test(&data, count, &terminal, threads)
-        }
-        Command::Relay { data, nats, duplicate_window_hours, until_drained } => {
-            runtime.block_on(relay(&data, &nats, duplicate_window_hours, until_drained))
-        }
+        Command::RecordTest {
+            data,
+            count,
+            terminal,
+            threads,
+        } => record_test(&data, count, &terminal, threads),
+        Command::Relay {
+            data,
+            nats,
+            duplicate_window_hours,
+            until_drained,
+        } => runtime.block_on(relay(&data, &nats, duplicate_window_hours, until_drained)),
     };
     match result {
         Ok(code) => code,
@@ -147,7 +153,8 @@ pub fn read_keys(path: &Path) -> Result<HashMap<TerminalId, VerifyingKey>, Strin
         let mut bytes = [0u8; 32];
         hex::decode_to_slice(key.trim(), &mut bytes)
             .map_err(|e| format!("{where_}: public key: {e}"))?;
-        let key = VerifyingKey::from_bytes(&bytes).map_err(|e| format!("{where_}: public key: {e}"))?;
+        let key =
+            VerifyingKey::from_bytes(&bytes).map_err(|e| format!("{where_}: public key: {e}"))?;
         if key.is_weak() {
             return Err(format!("{where_}: weak (small-order) public key refused"));
         }
@@ -185,10 +192,16 @@ async fn read_stream(
         .create_consumer(OrderedConfig::default())
         .await
         .map_err(|e| format!("consumer: {e}"))?;
-    let mut messages = consumer.messages().await.map_err(|e| format!("consume: {e}"))?;
+    let mut messages = consumer
+        .messages()
+        .await
+        .map_err(|e| format!("consume: {e}"))?;
     while let Some(message) = messages.next().await {
         let message = message.map_err(|e| format!("consume: {e}"))?;
-        let seq = message.info().map_err(|e| format!("message info: {e}"))?.stream_sequence;
+        let seq = message
+            .info()
+            .map_err(|e| format!("message info: {e}"))?
+            .stream_sequence;
         each(seq, &message.payload)?;
         if !follow && seq >= last {
             break;
@@ -300,12 +313,19 @@ async fn audit(source: Source) -> Result<ExitCode, String> {
     let report = audit.report();
     let json = serde_json::to_string(&report).map_err(|e| format!("json: {e}"))?;
     println!("{json}");
-    Ok(if report.is_clean() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if report.is_clean() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 /// Loads `<data>/terminal.key` (hex seed) and `<data>/terminal.id`, creating both on first use,
 /// and writes `<data>/terminal.pub` (`<id> <hex public key>`, the keys-file format).
-pub fn terminal_identity(data: &Path, default_id: &str) -> Result<(TerminalId, SigningKey), String> {
+pub fn terminal_identity(
+    data: &Path,
+    default_id: &str,
+) -> Result<(TerminalId, SigningKey), String> {
     std::fs::create_dir_all(data).map_err(|e| format!("{}: {e}", data.display()))?;
     let key_path = data.join("terminal.key");
     let id_path = data.join("terminal.id");
@@ -314,13 +334,19 @@ pub fn terminal_identity(data: &Path, default_id: &str) -> Result<(TerminalId, S
         write_synced(&id_path, default_id.as_bytes())?;
         write_synced(&key_path, hex::encode(key.to_bytes()).as_bytes())?;
     }
-    let id = std::fs::read_to_string(&id_path).map_err(|e| format!("{}: {e}", id_path.display()))?;
+    let id =
+        std::fs::read_to_string(&id_path).map_err(|e| format!("{}: {e}", id_path.display()))?;
     let terminal = TerminalId::new(id.trim()).map_err(|e| e.to_string())?;
-    let seed = std::fs::read_to_string(&key_path).map_err(|e| format!("{}: {e}", key_path.display()))?;
+    let seed =
+        std::fs::read_to_string(&key_path).map_err(|e| format!("{}: {e}", key_path.display()))?;
     let mut bytes = [0u8; 32];
-    hex::decode_to_slice(seed.trim(), &mut bytes).map_err(|e| format!("{}: {e}", key_path.display()))?;
+    hex::decode_to_slice(seed.trim(), &mut bytes)
+        .map_err(|e| format!("{}: {e}", key_path.display()))?;
     let key = SigningKey::from_bytes(&bytes);
-    let public = format!("{terminal} {}\n", hex::encode(key.verifying_key().as_bytes()));
+    let public = format!(
+        "{terminal} {}\n",
+        hex::encode(key.verifying_key().as_bytes())
+    );
     write_synced(&data.join("terminal.pub"), public.as_bytes())?;
     Ok((terminal, key))
 }
@@ -339,7 +365,10 @@ pub fn open_outbox(data: &Path, default_id: &str) -> Result<Outbox, String> {
     let (terminal, key) = terminal_identity(data, default_id)?;
     Outbox::open(
         &data.join("outbox"),
-        OutboxConfig { terminal, time_zone: jiff::tz::TimeZone::UTC },
+        OutboxConfig {
+            terminal,
+            time_zone: jiff::tz::TimeZone::UTC,
+        },
         key,
         Arc::new(SystemClock::default()),
     )
@@ -351,7 +380,11 @@ pub fn synthetic_crossing(n: u64, checkpoint: &str) -> Crossing {
     Crossing {
         checkpoint: checkpoint.into(),
         lane: format!("{}", n % 8),
-        direction: if n % 2 == 0 { Direction::Entry } else { Direction::Exit },
+        direction: if n.is_multiple_of(2) {
+            Direction::Entry
+        } else {
+            Direction::Exit
+        },
         traveller: Traveller {
             document_type: "P".into(),
             issuing_state: "UTO".into(),
@@ -384,7 +417,9 @@ fn record_test(data: &Path, count: u64, terminal: &str, threads: u64) -> Result<
                     let recorded = outbox
                         .record(synthetic_crossing(n, "GYD"))
                         .map_err(|e| e.to_string())?;
-                    let mut out = stdout.lock().map_err(|_| "stdout lock poisoned".to_string())?;
+                    let mut out = stdout
+                        .lock()
+                        .map_err(|_| "stdout lock poisoned".to_string())?;
                     writeln!(out, "recorded {}", recorded.seq)
                         .and_then(|()| out.flush())
                         .map_err(|e| format!("stdout: {e}"))?;
@@ -395,12 +430,19 @@ fn record_test(data: &Path, count: u64, terminal: &str, threads: u64) -> Result<
         })
         .collect();
     for worker in workers {
-        worker.join().map_err(|_| "recorder thread panicked".to_string())??;
+        worker
+            .join()
+            .map_err(|_| "recorder thread panicked".to_string())??;
     }
     Ok(ExitCode::SUCCESS)
 }
 
-async fn relay(data: &Path, nats: &str, hours: u32, until_drained: bool) -> Result<ExitCode, String> {
+async fn relay(
+    data: &Path,
+    nats: &str,
+    hours: u32,
+    until_drained: bool,
+) -> Result<ExitCode, String> {
     let outbox = open_outbox(data, "T1")?;
     let client = async_nats::ConnectOptions::new()
         .retry_on_initial_connect()

@@ -5,8 +5,12 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
-use coset::{CborSerializable, CoseSign1, CoseSign1Builder, HeaderBuilder, TaggedCborSerializable, iana};
-use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use coset::{
+    CborSerializable, CoseSign1, CoseSign1Builder, HeaderBuilder, TaggedCborSerializable, iana,
+};
+use ed25519_dalek::{Signature, Signer};
+/// The key types of this module's API, re-exported so callers need not name ed25519-dalek.
+pub use ed25519_dalek::{SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -259,7 +263,10 @@ impl Crossing {
             ("document_number", t.document_number.expose()),
             ("evisa", self.grounds.evisa.as_deref().unwrap_or("")),
         ];
-        let codes = self.reason_codes.iter().map(|c| ("reason_codes", c.as_str()));
+        let codes = self
+            .reason_codes
+            .iter()
+            .map(|c| ("reason_codes", c.as_str()));
         for (field, value) in fields.into_iter().chain(codes) {
             if value.len() > FIELD_BYTES_MAX || value.chars().any(char::is_control) {
                 return Err(EventError::Field { field });
@@ -301,7 +308,10 @@ pub fn guard_clock(now: jiff::Timestamp, high_water: Option<jiff::Timestamp>) ->
                 behind_ms: Some(u64::try_from(behind).unwrap_or(u64::MAX)),
             }
         }
-        _ => ClockGuard { high_water: now, behind_ms: None },
+        _ => ClockGuard {
+            high_water: now,
+            behind_ms: None,
+        },
     }
 }
 
@@ -663,7 +673,11 @@ mod tests {
             wall_time: jiff::Timestamp::from_second(1_790_000_000 + seq as i64).expect("in range"),
             time_zone: "Asia/Baku".into(),
             utc_offset_s: 4 * 3600,
-            clock: ClockState { last_sync_age_s: Some(5), monotonic_ns: seq, behind_high_water_ms: None },
+            clock: ClockState {
+                last_sync_age_s: Some(5),
+                monotonic_ns: seq,
+                behind_high_water_ms: None,
+            },
             crossing: crossing("L898902C3"),
         }
     }
@@ -711,16 +725,56 @@ mod tests {
             s.payload = Some(payload);
             s.to_tagged_vec().expect("encode")
         };
-        let cases: Vec<(&str, Vec<u8>, HashMap<TerminalId, VerifyingKey>, Rejection)> = vec![
-            ("flipped signature bit", flipped, keys_for("T1", &signing), Rejection::BadSignature),
-            ("signature removed", unsigned, keys_for("T1", &signing), Rejection::BadSignature),
-            ("payload edited", tampered_payload, keys_for("T1", &signing), Rejection::BadSignature),
-            ("unknown terminal", signed.clone(), keys_for("T2", &signing), Rejection::UnknownTerminal("T1".into())),
-            ("other key", signed.clone(), keys_for("T1", &key(8)), Rejection::KeyIdMismatch),
-            ("too large", vec![0; EVENT_BYTES_MAX + 1], keys_for("T1", &signing), Rejection::TooLarge(EVENT_BYTES_MAX + 1)),
+        type Case = (
+            &'static str,
+            Vec<u8>,
+            HashMap<TerminalId, VerifyingKey>,
+            Rejection,
+        );
+        let cases: Vec<Case> = vec![
+            (
+                "flipped signature bit",
+                flipped,
+                keys_for("T1", &signing),
+                Rejection::BadSignature,
+            ),
+            (
+                "signature removed",
+                unsigned,
+                keys_for("T1", &signing),
+                Rejection::BadSignature,
+            ),
+            (
+                "payload edited",
+                tampered_payload,
+                keys_for("T1", &signing),
+                Rejection::BadSignature,
+            ),
+            (
+                "unknown terminal",
+                signed.clone(),
+                keys_for("T2", &signing),
+                Rejection::UnknownTerminal("T1".into()),
+            ),
+            (
+                "other key",
+                signed.clone(),
+                keys_for("T1", &key(8)),
+                Rejection::KeyIdMismatch,
+            ),
+            (
+                "too large",
+                vec![0; EVENT_BYTES_MAX + 1],
+                keys_for("T1", &signing),
+                Rejection::TooLarge(EVENT_BYTES_MAX + 1),
+            ),
         ];
         for (name, bytes, keys, expected) in cases {
-            assert_eq!(verify(&bytes, &keys), Verification::Rejected(expected), "{name}");
+            assert_eq!(
+                verify(&bytes, &keys),
+                Verification::Rejected(expected),
+                "{name}"
+            );
         }
         assert!(matches!(
             verify(b"not cbor", &keys_for("T1", &signing)),
@@ -745,17 +799,35 @@ mod tests {
         assert_eq!(sign(&e, &key(1)), Err(EventError::Field { field: "lane" }));
         let mut e = event(1, GENESIS_HASH);
         e.crossing.reason_codes = vec!["R".into(); REASON_CODES_MAX + 1];
-        assert_eq!(sign(&e, &key(1)), Err(EventError::TooManyReasonCodes(REASON_CODES_MAX + 1)));
+        assert_eq!(
+            sign(&e, &key(1)),
+            Err(EventError::TooManyReasonCodes(REASON_CODES_MAX + 1))
+        );
     }
 
     #[test]
     fn clock_guard_flags_backward_jumps_and_keeps_the_mark() {
         let t = |s| jiff::Timestamp::from_second(s).expect("in range");
-        assert_eq!(guard_clock(t(100), None), ClockGuard { high_water: t(100), behind_ms: None });
-        assert_eq!(guard_clock(t(100), Some(t(90))), ClockGuard { high_water: t(100), behind_ms: None });
+        assert_eq!(
+            guard_clock(t(100), None),
+            ClockGuard {
+                high_water: t(100),
+                behind_ms: None
+            }
+        );
+        assert_eq!(
+            guard_clock(t(100), Some(t(90))),
+            ClockGuard {
+                high_water: t(100),
+                behind_ms: None
+            }
+        );
         assert_eq!(
             guard_clock(t(100), Some(t(130))),
-            ClockGuard { high_water: t(130), behind_ms: Some(30_000) }
+            ClockGuard {
+                high_water: t(130),
+                behind_ms: Some(30_000)
+            }
         );
     }
 

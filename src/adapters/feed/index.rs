@@ -118,15 +118,17 @@ impl MovementIndex {
     pub fn apply(&self, stream_seq: u64, event: Option<&CrossingEvent>) -> Result<(), FeedError> {
         let entry = event.map(movement_entry);
         let t = &self.trees;
-        let result: Result<(), TransactionError<()>> = (&t.movements, &t.movements_by_time, &t.meta)
-            .transaction(|(movements, by_time, meta)| {
-                if let Some((key, time_key, value)) = &entry {
-                    movements.insert(key.as_slice(), value.as_slice())?;
-                    by_time.insert(time_key.as_slice(), &[][..])?;
-                }
-                meta.insert(META_INDEX_CURSOR, &stream_seq.to_be_bytes())?;
-                Ok::<(), ConflictableTransactionError<()>>(())
-            });
+        let result: Result<(), TransactionError<()>> =
+            (&t.movements, &t.movements_by_time, &t.meta).transaction(
+                |(movements, by_time, meta)| {
+                    if let Some((key, time_key, value)) = &entry {
+                        movements.insert(key.as_slice(), value.as_slice())?;
+                        by_time.insert(time_key.as_slice(), &[][..])?;
+                    }
+                    meta.insert(META_INDEX_CURSOR, &stream_seq.to_be_bytes())?;
+                    Ok::<(), ConflictableTransactionError<()>>(())
+                },
+            );
         result.map_err(|e| FeedError::Transaction(format!("{e:?}")))
     }
 
@@ -231,7 +233,9 @@ async fn consume(
     let cursor = index.cursor()?;
     let consumer = stream
         .create_consumer(OrderedConfig {
-            deliver_policy: DeliverPolicy::ByStartSequence { start_sequence: cursor + 1 },
+            deliver_policy: DeliverPolicy::ByStartSequence {
+                start_sequence: cursor + 1,
+            },
             ..OrderedConfig::default()
         })
         .await

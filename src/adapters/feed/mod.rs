@@ -9,10 +9,10 @@ mod outbox;
 mod relay;
 
 pub use index::{IndexConfig, MovementIndex, run_index};
-pub use outbox::{Outbox, OutboxConfig, OutboxRow, GROUP_COMMIT_MAX};
+pub use outbox::{GROUP_COMMIT_MAX, Outbox, OutboxConfig, OutboxRow};
 pub use relay::{
-    Heartbeat, HealthProbe, RelayConfig, backoff_delay, ensure_stream, event_subject, heartbeat_subject,
-    run_heartbeats, run_relay,
+    HealthProbe, Heartbeat, RelayConfig, backoff_delay, ensure_stream, event_subject,
+    heartbeat_subject, run_heartbeats, run_relay,
 };
 
 use crate::ports::upstream::UpstreamError;
@@ -59,7 +59,10 @@ pub enum FeedError {
 
 impl FeedError {
     fn nats(op: &'static str, error: impl std::fmt::Display) -> Self {
-        Self::Nats { op, why: error.to_string() }
+        Self::Nats {
+            op,
+            why: error.to_string(),
+        }
     }
 }
 

@@ -181,7 +181,13 @@ impl Outbox {
     pub fn pending(&self, after: Option<u64>, limit: usize) -> Result<Vec<OutboxRow>, FeedError> {
         let start = after.map_or(0, |seq| seq.saturating_add(1));
         let mut rows = Vec::new();
-        for entry in self.inner.trees.outbox.range(start.to_be_bytes()..).take(limit) {
+        for entry in self
+            .inner
+            .trees
+            .outbox
+            .range(start.to_be_bytes()..)
+            .take(limit)
+        {
             let (key, subject) = entry?;
             let seq = decode_u64(&key, "outbox key")?;
             let signed = self
@@ -197,7 +203,11 @@ impl Outbox {
                 what: format!("outbox[{seq}]"),
                 why: "subject is not UTF-8".into(),
             })?;
-            rows.push(OutboxRow { seq, subject, signed: signed.to_vec() });
+            rows.push(OutboxRow {
+                seq,
+                subject,
+                signed: signed.to_vec(),
+            });
         }
         Ok(rows)
     }
@@ -215,7 +225,12 @@ impl Outbox {
 
     /// The signed event with this sequence, if still kept.
     pub fn event(&self, seq: u64) -> Result<Option<Vec<u8>>, FeedError> {
-        Ok(self.inner.trees.events.get(seq.to_be_bytes())?.map(|v| v.to_vec()))
+        Ok(self
+            .inner
+            .trees
+            .events
+            .get(seq.to_be_bytes())?
+            .map(|v| v.to_vec()))
     }
 
     /// Persists acknowledgements (rows removed since the last flush).
@@ -336,7 +351,12 @@ impl Committer {
             seq: head.next_seq,
             prev_hash: head.last_hash,
             wall_time: now,
-            time_zone: self.config.time_zone.iana_name().unwrap_or("UTC").to_string(),
+            time_zone: self
+                .config
+                .time_zone
+                .iana_name()
+                .unwrap_or("UTC")
+                .to_string(),
             utc_offset_s: self.config.time_zone.to_offset(now).seconds(),
             clock: ClockState {
                 last_sync_age_s: crossing.clock_sync_age_s,
@@ -346,7 +366,11 @@ impl Committer {
             crossing,
         };
         if let Some(behind_ms) = guard.behind_ms {
-            tracing::warn!(behind_ms, seq = event.seq, "wall clock is behind its high-water mark");
+            tracing::warn!(
+                behind_ms,
+                seq = event.seq,
+                "wall clock is behind its high-water mark"
+            );
         }
         let signed = sign(&event, &self.key)?;
         let hash = EventHash::of(&signed);
@@ -419,20 +443,25 @@ fn read_head(meta: &sled::Tree) -> Result<ChainHead, FeedError> {
     };
     let clock_high_water = match meta.get(META_CLOCK_HIGH_WATER)? {
         Some(bytes) => {
-            let nanos = i128::from_be_bytes(bytes.as_ref().try_into().map_err(|_| {
-                FeedError::Corrupt {
+            let nanos =
+                i128::from_be_bytes(bytes.as_ref().try_into().map_err(|_| FeedError::Corrupt {
                     what: "meta.clock_high_water".into(),
                     why: format!("{} bytes, want 16", bytes.len()),
-                }
-            })?);
-            Some(jiff::Timestamp::from_nanosecond(nanos).map_err(|e| FeedError::Corrupt {
-                what: "meta.clock_high_water".into(),
-                why: e.to_string(),
-            })?)
+                })?);
+            Some(
+                jiff::Timestamp::from_nanosecond(nanos).map_err(|e| FeedError::Corrupt {
+                    what: "meta.clock_high_water".into(),
+                    why: e.to_string(),
+                })?,
+            )
         }
         None => None,
     };
-    Ok(ChainHead { next_seq, last_hash, clock_high_water })
+    Ok(ChainHead {
+        next_seq,
+        last_hash,
+        clock_high_water,
+    })
 }
 
 pub(super) fn decode_u64(bytes: &[u8], what: &str) -> Result<u64, FeedError> {
@@ -490,12 +519,21 @@ mod tests {
         let outbox = open(dir.path(), Arc::clone(&clock));
         let recorded = outbox.record(synthetic_crossing(3, "GYD")).expect("record");
         assert_eq!(recorded.seq, 4);
-        assert!(recorded.clock_suspect, "a clock behind its high-water mark is flagged");
+        assert!(
+            recorded.clock_suspect,
+            "a clock behind its high-water mark is flagged"
+        );
 
-        let keys = HashMap::from([(TerminalId::new("T1").expect("id"), SigningKey::from_bytes(&[1; 32]).verifying_key())]);
+        let keys = HashMap::from([(
+            TerminalId::new("T1").expect("id"),
+            SigningKey::from_bytes(&[1; 32]).verifying_key(),
+        )]);
         let mut audit = FeedAudit::new();
         let rows = outbox.pending(None, 10).expect("pending");
-        assert_eq!(rows.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
+        assert_eq!(
+            rows.iter().map(|r| r.seq).collect::<Vec<_>>(),
+            vec![1, 2, 3, 4]
+        );
         for row in &rows {
             match verify(&row.signed, &keys) {
                 Verification::Valid(event, hash) => {
@@ -516,19 +554,30 @@ mod tests {
     #[test]
     fn concurrent_records_are_gapless_and_share_flushes() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let outbox = open(dir.path(), Arc::new(ManualClock(AtomicI64::new(1_800_000_000))));
+        let outbox = open(
+            dir.path(),
+            Arc::new(ManualClock(AtomicI64::new(1_800_000_000))),
+        );
         let mut seqs: Vec<u64> = std::thread::scope(|scope| {
             let handles: Vec<_> = (0..8)
                 .map(|worker| {
                     let outbox = outbox.clone();
                     scope.spawn(move || {
                         (0..25)
-                            .map(|n| outbox.record(synthetic_crossing(worker * 25 + n, "GYD")).expect("record").seq)
+                            .map(|n| {
+                                outbox
+                                    .record(synthetic_crossing(worker * 25 + n, "GYD"))
+                                    .expect("record")
+                                    .seq
+                            })
                             .collect::<Vec<_>>()
                     })
                 })
                 .collect();
-            handles.into_iter().flat_map(|h| h.join().expect("worker")).collect()
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().expect("worker"))
+                .collect()
         });
         seqs.sort_unstable();
         assert_eq!(seqs, (1..=200).collect::<Vec<_>>());
@@ -544,7 +593,9 @@ mod tests {
         let clock = Arc::new(ManualClock(AtomicI64::new(1_700_000_000)));
         let outbox = open(dir.path(), Arc::clone(&clock));
         outbox.record(synthetic_crossing(0, "GYD")).expect("old");
-        clock.0.store(1_700_000_000 + 300 * 86_400, Ordering::SeqCst);
+        clock
+            .0
+            .store(1_700_000_000 + 300 * 86_400, Ordering::SeqCst);
         outbox.record(synthetic_crossing(1, "GYD")).expect("newer");
         let index = outbox.movement_index();
         let holder = synthetic_crossing(0, "GYD").traveller.holder_digest();

@@ -59,14 +59,23 @@ impl Default for RelayConfig {
 fn subject_token(text: &str) -> String {
     let token: String = text
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     if token.is_empty() { "_".into() } else { token }
 }
 
 /// `events.<checkpoint>.<terminal>`; characters that are not subject-safe become `_`.
 pub fn event_subject(checkpoint: &str, terminal: &TerminalId) -> String {
-    format!("{EVENT_SUBJECT_PREFIX}.{}.{terminal}", subject_token(checkpoint))
+    format!(
+        "{EVENT_SUBJECT_PREFIX}.{}.{terminal}",
+        subject_token(checkpoint)
+    )
 }
 
 /// `heartbeats.<terminal>`.
@@ -192,7 +201,11 @@ fn settle(outbox: &Outbox, done: Option<(u64, AckResult)>) -> Result<u64, FeedEr
     // A duplicate ack means an earlier copy is stored: success, the row may go.
     let ack = ack.map_err(|e| FeedError::nats("pub ack", e))?;
     if ack.duplicate {
-        tracing::debug!(seq, stream_seq = ack.sequence, "duplicate publish acknowledged");
+        tracing::debug!(
+            seq,
+            stream_seq = ack.sequence,
+            "duplicate publish acknowledged"
+        );
     }
     outbox.acknowledge(seq)?;
     Ok(1)
