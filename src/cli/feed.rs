@@ -1,17 +1,468 @@
-//! `checkpointctl feed`.
+//! `checkpointctl feed`: tail, export and audit the `EVENTS` stream as central does, plus hidden
+//! subcommands that run the outbox and relay as real processes for crash tests.
 
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ed25519_dalek::{SigningKey, VerifyingKey};
+use futures::StreamExt;
+
+use crate::adapters::feed::{Outbox, OutboxConfig, RelayConfig, STREAM_NAME, run_relay};
+use crate::adapters::system_clock::SystemClock;
+use crate::core::event::{
+    Crossing, CrossingEvent, Direction, FeedAudit, Grounds, Operator, TerminalId, Traveller,
+    Verdict, Verification, verify,
+};
+use crate::core::privacy::DocumentNumber;
 
 /// Arguments of `checkpointctl feed`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Arguments, not yet interpreted.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    pub rest: Vec<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, clap::Args)]
+struct Source {
+    /// NATS server URL.
+    #[arg(long, default_value = "nats://127.0.0.1:4222")]
+    nats: String,
+    /// Terminal keys: one `<terminal-id> <hex Ed25519 public key>` per line.
+    #[arg(long)]
+    keys: PathBuf,
+    /// Stream name.
+    #[arg(long, default_value = STREAM_NAME)]
+    stream: String,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Verify and print events (masked) as they arrive; `--follow` keeps waiting for new ones.
+    Tail {
+        #[command(flatten)]
+        source: Source,
+        /// Keep running after the current end of the stream.
+        #[arg(long)]
+        follow: bool,
+    },
+    /// Print verified, deduplicated events recorded at or after `--since` as JSON lines.
+    Export {
+        #[command(flatten)]
+        source: Source,
+        /// RFC 3339 instant (`2026-11-01T00:00:00Z`) or date (`2026-11-01`, UTC midnight).
+        #[arg(long)]
+        since: String,
+    },
+    /// Reference central consumer: read the whole stream, dedupe on (terminal, seq), verify
+    /// chains and signatures, print the report as JSON; exit 1 if anything is missing or wrong.
+    Audit {
+        #[command(flatten)]
+        source: Source,
+    },
+    /// Test helper: record N synthetic crossings, printing `recorded <seq>` after each flush.
+    #[command(hide = true)]
+    RecordTest {
+        /// Terminal data directory (key in `terminal.key`, outbox in `outbox/`).
+        #[arg(long)]
+        data: PathBuf,
+        /// Crossings to record.
+        #[arg(long)]
+        count: u64,
+        /// Terminal id (used when the directory is new).
+        #[arg(long, default_value = "T1")]
+        terminal: String,
+        /// Concurrent recorders (exercise group commit).
+        #[arg(long, default_value_t = 1)]
+        threads: u64,
+    },
+    /// Test helper: relay the outbox in `--data` to NATS until killed (or drained with `--until-drained`).
+    #[command(hide = true)]
+    Relay {
+        /// Terminal data directory.
+        #[arg(long)]
+        data: PathBuf,
+        /// NATS server URL.
+        #[arg(long)]
+        nats: String,
+        /// JetStream duplicate window in hours.
+        #[arg(long, default_value_t = 72)]
+        duplicate_window_hours: u32,
+        /// Exit once the outbox is empty.
+        #[arg(long)]
+        until_drained: bool,
+    },
 }
 
 /// Runs the subcommand.
 pub fn run(args: Args) -> ExitCode {
-    eprintln!("checkpointctl feed: not implemented yet ({:?})", args.rest);
-    ExitCode::from(2)
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("feed: cannot start runtime: {error}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = match args.command {
+        Command::Tail { source, follow } => runtime.block_on(tail(source, follow)),
+        Command::Export { source, since } => runtime.block_on(export(source, since)),
+        Command::Audit { source } => runtime.block_on(audit(source)),
+        Command::RecordTest {
+            data,
+            count,
+            terminal,
+            threads,
+        } => record_test(&data, count, &terminal, threads),
+        Command::Relay {
+            data,
+            nats,
+            duplicate_window_hours,
+            until_drained,
+        } => runtime.block_on(relay(&data, &nats, duplicate_window_hours, until_drained)),
+    };
+    match result {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("feed: {message}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Parses a keys file: `<terminal-id> <hex public key>` per line, `#` comments.
+pub fn read_keys(path: &Path) -> Result<HashMap<TerminalId, VerifyingKey>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut keys = HashMap::new();
+    for (number, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let where_ = format!("{}:{}", path.display(), number + 1);
+        let (id, key) = line
+            .split_once(char::is_whitespace)
+            .ok_or_else(|| format!("{where_}: want `<terminal-id> <hex public key>`"))?;
+        let terminal = TerminalId::new(id).map_err(|e| format!("{where_}: {e}"))?;
+        let mut bytes = [0u8; 32];
+        hex::decode_to_slice(key.trim(), &mut bytes)
+            .map_err(|e| format!("{where_}: public key: {e}"))?;
+        let key =
+            VerifyingKey::from_bytes(&bytes).map_err(|e| format!("{where_}: public key: {e}"))?;
+        if key.is_weak() {
+            return Err(format!("{where_}: weak (small-order) public key refused"));
+        }
+        keys.insert(terminal, key);
+    }
+    Ok(keys)
+}
+
+/// Reads every message of the stream up to its current end (or forever with `follow`),
+/// calling `each` with the stream sequence and payload.
+async fn read_stream(
+    source: &Source,
+    follow: bool,
+    mut each: impl FnMut(u64, &[u8]) -> Result<(), String>,
+) -> Result<(), String> {
+    use async_nats::jetstream::consumer::pull::OrderedConfig;
+    let client = async_nats::connect(&source.nats)
+        .await
+        .map_err(|e| format!("connect {}: {e}", source.nats))?;
+    let js = async_nats::jetstream::new(client);
+    let mut stream = js
+        .get_stream(&source.stream)
+        .await
+        .map_err(|e| format!("stream {}: {e}", source.stream))?;
+    let last = stream
+        .info()
+        .await
+        .map_err(|e| format!("stream info: {e}"))?
+        .state
+        .last_sequence;
+    if last == 0 && !follow {
+        return Ok(());
+    }
+    let consumer = stream
+        .create_consumer(OrderedConfig::default())
+        .await
+        .map_err(|e| format!("consumer: {e}"))?;
+    let mut messages = consumer
+        .messages()
+        .await
+        .map_err(|e| format!("consume: {e}"))?;
+    while let Some(message) = messages.next().await {
+        let message = message.map_err(|e| format!("consume: {e}"))?;
+        let seq = message
+            .info()
+            .map_err(|e| format!("message info: {e}"))?
+            .stream_sequence;
+        each(seq, &message.payload)?;
+        if !follow && seq >= last {
+            break;
+        }
+    }
+    Ok(())
+}
+
+async fn tail(source: Source, follow: bool) -> Result<ExitCode, String> {
+    let keys = read_keys(&source.keys)?;
+    let mut out = std::io::stdout().lock();
+    read_stream(&source, follow, |stream_seq, payload| {
+        let line = match verify(payload, &keys) {
+            Verification::Valid(event, hash) => {
+                let c = &event.crossing;
+                format!(
+                    "{stream_seq} {}:{} {} {:?} {}/{} {} {} {} {:?} {}",
+                    event.terminal,
+                    event.seq,
+                    event.wall_time,
+                    c.direction,
+                    c.checkpoint,
+                    c.lane,
+                    c.traveller.document_type,
+                    c.traveller.issuing_state,
+                    c.traveller.document_number,
+                    c.verdict,
+                    &hash.to_string()[..16],
+                )
+            }
+            Verification::Rejected(rejection) => format!("{stream_seq} REJECTED {rejection}"),
+        };
+        writeln!(out, "{line}").map_err(|e| format!("stdout: {e}"))
+    })
+    .await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn parse_since(text: &str) -> Result<jiff::Timestamp, String> {
+    if let Ok(ts) = text.parse::<jiff::Timestamp>() {
+        return Ok(ts);
+    }
+    let date: jiff::civil::Date = text
+        .parse()
+        .map_err(|e| format!("--since {text:?}: want an RFC 3339 instant or a date: {e}"))?;
+    date.to_zoned(jiff::tz::TimeZone::UTC)
+        .map(|zoned| zoned.timestamp())
+        .map_err(|e| format!("--since {text:?}: {e}"))
+}
+
+/// One line of `feed export`.
+#[derive(serde::Serialize)]
+struct ExportLine<'a> {
+    stream_seq: u64,
+    terminal: &'a TerminalId,
+    seq: u64,
+    event_hash: String,
+    event: &'a CrossingEvent,
+}
+
+async fn export(source: Source, since: String) -> Result<ExitCode, String> {
+    let since = parse_since(&since)?;
+    let keys = read_keys(&source.keys)?;
+    let mut audit = FeedAudit::new();
+    let mut out = std::io::stdout().lock();
+    read_stream(&source, false, |stream_seq, payload| {
+        match verify(payload, &keys) {
+            Verification::Valid(event, hash) => {
+                let new = audit.admit(&event, hash) == crate::core::event::Admission::New;
+                if new && event.wall_time >= since {
+                    let line = ExportLine {
+                        stream_seq,
+                        terminal: &event.terminal,
+                        seq: event.seq,
+                        event_hash: hash.to_string(),
+                        event: &event,
+                    };
+                    let json = serde_json::to_string(&line).map_err(|e| format!("json: {e}"))?;
+                    writeln!(out, "{json}").map_err(|e| format!("stdout: {e}"))?;
+                }
+            }
+            Verification::Rejected(rejection) => {
+                audit.reject();
+                eprintln!("stream seq {stream_seq}: rejected: {rejection}");
+            }
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn audit(source: Source) -> Result<ExitCode, String> {
+    let keys = read_keys(&source.keys)?;
+    let mut audit = FeedAudit::new();
+    read_stream(&source, false, |stream_seq, payload| {
+        match verify(payload, &keys) {
+            Verification::Valid(event, hash) => {
+                audit.admit(&event, hash);
+            }
+            Verification::Rejected(rejection) => {
+                audit.reject();
+                eprintln!("stream seq {stream_seq}: rejected: {rejection}");
+            }
+        }
+        Ok(())
+    })
+    .await?;
+    let report = audit.report();
+    let json = serde_json::to_string(&report).map_err(|e| format!("json: {e}"))?;
+    println!("{json}");
+    Ok(if report.is_clean() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// Loads `<data>/terminal.key` (hex seed) and `<data>/terminal.id`, creating both on first use,
+/// and writes `<data>/terminal.pub` (`<id> <hex public key>`, the keys-file format).
+pub fn terminal_identity(
+    data: &Path,
+    default_id: &str,
+) -> Result<(TerminalId, SigningKey), String> {
+    std::fs::create_dir_all(data).map_err(|e| format!("{}: {e}", data.display()))?;
+    let key_path = data.join("terminal.key");
+    let id_path = data.join("terminal.id");
+    if !key_path.exists() {
+        let key = SigningKey::generate(&mut rand::rngs::OsRng);
+        write_synced(&id_path, default_id.as_bytes())?;
+        write_synced(&key_path, hex::encode(key.to_bytes()).as_bytes())?;
+    }
+    let id =
+        std::fs::read_to_string(&id_path).map_err(|e| format!("{}: {e}", id_path.display()))?;
+    let terminal = TerminalId::new(id.trim()).map_err(|e| e.to_string())?;
+    let seed =
+        std::fs::read_to_string(&key_path).map_err(|e| format!("{}: {e}", key_path.display()))?;
+    let mut bytes = [0u8; 32];
+    hex::decode_to_slice(seed.trim(), &mut bytes)
+        .map_err(|e| format!("{}: {e}", key_path.display()))?;
+    let key = SigningKey::from_bytes(&bytes);
+    let public = format!(
+        "{terminal} {}\n",
+        hex::encode(key.verifying_key().as_bytes())
+    );
+    write_synced(&data.join("terminal.pub"), public.as_bytes())?;
+    Ok((terminal, key))
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    let tmp = path.with_extension("tmp");
+    let mut file = std::fs::File::create(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| format!("{}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Opens the outbox of a terminal data directory.
+pub fn open_outbox(data: &Path, default_id: &str) -> Result<Outbox, String> {
+    let (terminal, key) = terminal_identity(data, default_id)?;
+    Outbox::open(
+        &data.join("outbox"),
+        OutboxConfig {
+            terminal,
+            time_zone: jiff::tz::TimeZone::UTC,
+        },
+        key,
+        Arc::new(SystemClock::default()),
+    )
+    .map_err(|e| e.to_string())
+}
+
+/// A synthetic crossing for tests and benchmarks; `n` varies the document.
+pub fn synthetic_crossing(n: u64, checkpoint: &str) -> Crossing {
+    Crossing {
+        checkpoint: checkpoint.into(),
+        lane: format!("{}", n % 8),
+        direction: if n.is_multiple_of(2) {
+            Direction::Entry
+        } else {
+            Direction::Exit
+        },
+        traveller: Traveller {
+            document_type: "P".into(),
+            issuing_state: "UTO".into(),
+            nationality: "UTO".into(),
+            birth_date: "740812".into(),
+            sex: "F".into(),
+            document_number: DocumentNumber::new(format!("X{:08}", n / 2)),
+        },
+        grounds: Grounds::default(),
+        verdict: Verdict::Admit,
+        reason_codes: vec!["VISA_FREE".into()],
+        operator: Operator::Kiosk("K1".into()),
+        ledger_age_s: Some(30),
+        stay: None,
+        clock_sync_age_s: Some(1),
+    }
+}
+
+fn record_test(data: &Path, count: u64, terminal: &str, threads: u64) -> Result<ExitCode, String> {
+    let outbox = open_outbox(data, terminal)?;
+    let threads = threads.max(1);
+    let stdout = Arc::new(std::sync::Mutex::new(std::io::stdout()));
+    let workers: Vec<_> = (0..threads)
+        .map(|worker| {
+            let outbox = outbox.clone();
+            let stdout = Arc::clone(&stdout);
+            std::thread::spawn(move || -> Result<(), String> {
+                let mut n = worker;
+                while n < count {
+                    let recorded = outbox
+                        .record(synthetic_crossing(n, "GYD"))
+                        .map_err(|e| e.to_string())?;
+                    let mut out = stdout
+                        .lock()
+                        .map_err(|_| "stdout lock poisoned".to_string())?;
+                    writeln!(out, "recorded {}", recorded.seq)
+                        .and_then(|()| out.flush())
+                        .map_err(|e| format!("stdout: {e}"))?;
+                    n += threads;
+                }
+                Ok(())
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker
+            .join()
+            .map_err(|_| "recorder thread panicked".to_string())??;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn relay(
+    data: &Path,
+    nats: &str,
+    hours: u32,
+    until_drained: bool,
+) -> Result<ExitCode, String> {
+    let outbox = open_outbox(data, "T1")?;
+    let client = async_nats::ConnectOptions::new()
+        .retry_on_initial_connect()
+        .max_reconnects(None)
+        .connect(nats)
+        .await
+        .map_err(|e| format!("connect {nats}: {e}"))?;
+    let config = RelayConfig::with_duplicate_window_hours(hours);
+    let watched = outbox.clone();
+    let shutdown = async move {
+        if until_drained {
+            while watched.depth() > 0 {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    run_relay(outbox, client, config, shutdown)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(ExitCode::SUCCESS)
 }

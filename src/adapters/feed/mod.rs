@@ -1,1 +1,77 @@
-//! The crossing-record outbox (sled), the JetStream relay to central, and the movement index.
+//! The crossing-record outbox (sled), the JetStream relay to central, heartbeats, and the
+//! movement index fed by every terminal's events.
+//!
+//! The outbox lives in its own sled database (`<data>/outbox`), separate from the ledger replica:
+//! it holds the only data that originates on this terminal.
+
+mod index;
+mod outbox;
+mod relay;
+
+pub use index::{IndexConfig, MovementIndex, run_index};
+pub use outbox::{GROUP_COMMIT_MAX, Outbox, OutboxConfig, OutboxRow};
+pub use relay::{
+    HealthProbe, Heartbeat, RelayConfig, backoff_delay, ensure_stream, event_subject,
+    heartbeat_subject, run_heartbeats, run_relay,
+};
+
+use crate::ports::upstream::UpstreamError;
+
+/// Name of the JetStream stream holding every terminal's events.
+pub const STREAM_NAME: &str = "EVENTS";
+/// Subject prefix of events: `events.<checkpoint>.<terminal>`.
+pub const EVENT_SUBJECT_PREFIX: &str = "events";
+/// Subject prefix of heartbeats: `heartbeats.<terminal>` (outside the `EVENTS` stream).
+pub const HEARTBEAT_SUBJECT_PREFIX: &str = "heartbeats";
+
+/// Failures of the outbox, relay and index.
+#[derive(Debug, thiserror::Error)]
+pub enum FeedError {
+    /// sled failed.
+    #[error("outbox store: {0}")]
+    Store(#[from] sled::Error),
+    /// A sled transaction failed.
+    #[error("outbox transaction: {0}")]
+    Transaction(String),
+    /// A stored value is not what this version wrote.
+    #[error("outbox corrupt at {what}: {why}")]
+    Corrupt {
+        /// Which key or tree.
+        what: String,
+        /// What was wrong.
+        why: String,
+    },
+    /// The crossing could not be encoded or signed.
+    #[error("event: {0}")]
+    Event(#[from] crate::core::event::EventError),
+    /// The committer thread is gone.
+    #[error("outbox committer has stopped")]
+    Closed,
+    /// Talking to NATS failed.
+    #[error("nats {op}: {why}")]
+    Nats {
+        /// What was being done.
+        op: &'static str,
+        /// The client's error.
+        why: String,
+    },
+}
+
+impl FeedError {
+    fn nats(op: &'static str, error: impl std::fmt::Display) -> Self {
+        Self::Nats {
+            op,
+            why: error.to_string(),
+        }
+    }
+}
+
+impl From<FeedError> for UpstreamError {
+    fn from(error: FeedError) -> Self {
+        match error {
+            FeedError::Event(e) => UpstreamError::Invalid(e.to_string()),
+            FeedError::Closed => UpstreamError::Closed,
+            other => UpstreamError::Store(other.to_string()),
+        }
+    }
+}

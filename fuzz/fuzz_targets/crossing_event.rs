@@ -1,0 +1,15 @@
+//! Arbitrary bytes as a signed crossing event: verification must reject or accept, never panic.
+#![no_main]
+
+use std::collections::HashMap;
+
+use checkpointd::core::event::{SigningKey, TerminalId, Verification, verify};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let key = SigningKey::from_bytes(&[7; 32]).verifying_key();
+    let keys = HashMap::from([(TerminalId::new("T1").expect("valid id"), key)]);
+    if let Verification::Valid(event, _) = verify(data, &keys) {
+        assert_eq!(event.terminal.as_str(), "T1");
+    }
+});

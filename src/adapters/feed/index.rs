@@ -1,0 +1,274 @@
+//! The movement index: every terminal's crossings by holder digest, fed from `EVENTS` (verified
+//! against terminal keys) with its own cursor, and pruned past the longest stay rule.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use sha2::{Digest, Sha256};
+use sled::Transactional;
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+
+use super::outbox::{Trees, decode_u64};
+use super::relay::backoff_delay;
+use super::{FeedError, STREAM_NAME};
+use crate::core::document::HolderDigest;
+use crate::core::event::{CrossingEvent, TerminalKeys, Verification, verify};
+use crate::ports::clock::Clock;
+use crate::ports::upstream::{MovementHistory, MovementRecord, UpstreamError};
+
+const META_INDEX_CURSOR: &[u8] = b"index_cursor";
+/// Movements removed per prune transaction.
+const PRUNE_CHUNK: usize = 1024;
+/// Key layout: holder digest (32) ‖ time (8) ‖ terminal digest (8) ‖ seq (8).
+const MOVEMENT_KEY_BYTES: usize = 56;
+const DIGEST_BYTES: usize = 32;
+const SECONDS_IN_DAY: i64 = 86_400;
+
+/// How the index consumer runs.
+#[derive(Clone, Debug)]
+pub struct IndexConfig {
+    /// Stream to consume (`EVENTS`).
+    pub stream: String,
+    /// Movements older than this many days are pruned (the longest stay rule; default 400).
+    pub retention_days: u32,
+    /// How often to prune.
+    pub prune_every: Duration,
+}
+
+impl Default for IndexConfig {
+    fn default() -> Self {
+        Self {
+            stream: STREAM_NAME.into(),
+            retention_days: 400,
+            prune_every: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// The local index of movements by holder digest. Cheap to clone.
+#[derive(Clone)]
+pub struct MovementIndex {
+    db: sled::Db,
+    trees: Arc<Trees>,
+}
+
+fn time_key(at: jiff::Timestamp) -> [u8; 8] {
+    // Sign bit flipped so that big-endian bytes sort like the signed seconds.
+    ((at.as_second() as u64) ^ (1 << 63)).to_be_bytes()
+}
+
+/// (movement key, by-time key, CBOR value) of one event.
+pub(super) fn movement_entry(event: &CrossingEvent) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+    let digest = event.crossing.traveller.holder_digest();
+    let terminal: [u8; 32] = Sha256::digest(event.terminal.as_str().as_bytes()).into();
+    let time = time_key(event.wall_time);
+    let mut key = Vec::with_capacity(MOVEMENT_KEY_BYTES);
+    key.extend_from_slice(&digest.0);
+    key.extend_from_slice(&time);
+    key.extend_from_slice(&terminal[..8]);
+    key.extend_from_slice(&event.seq.to_be_bytes());
+    let mut by_time = Vec::with_capacity(MOVEMENT_KEY_BYTES);
+    by_time.extend_from_slice(&time);
+    by_time.extend_from_slice(&digest.0);
+    by_time.extend_from_slice(&terminal[..8]);
+    by_time.extend_from_slice(&event.seq.to_be_bytes());
+    let record = MovementRecord {
+        at: event.wall_time,
+        direction: event.crossing.direction,
+        checkpoint: event.crossing.checkpoint.clone(),
+        terminal: event.terminal.clone(),
+        seq: event.seq,
+    };
+    let mut value = Vec::new();
+    ciborium::into_writer(&record, &mut value).expect("a MovementRecord always encodes to CBOR");
+    (key, by_time, value)
+}
+
+impl MovementIndex {
+    pub(super) fn new(db: sled::Db, trees: Arc<Trees>) -> Self {
+        Self { db, trees }
+    }
+
+    /// Movements of one document, oldest first.
+    pub fn lookup(&self, holder: &HolderDigest) -> Result<Vec<MovementRecord>, FeedError> {
+        let mut found = Vec::new();
+        for entry in self.trees.movements.scan_prefix(holder.0) {
+            let (key, value) = entry?;
+            let record = ciborium::from_reader(value.as_ref()).map_err(|e| FeedError::Corrupt {
+                what: format!("movements[{}]", hex::encode(&key)),
+                why: e.to_string(),
+            })?;
+            found.push(record);
+        }
+        Ok(found)
+    }
+
+    /// The last `EVENTS` stream sequence applied (0: none).
+    pub fn cursor(&self) -> Result<u64, FeedError> {
+        match self.trees.meta.get(META_INDEX_CURSOR)? {
+            Some(bytes) => decode_u64(&bytes, "meta.index_cursor"),
+            None => Ok(0),
+        }
+    }
+
+    /// Applies stream message `stream_seq`: its movement (when it verified) and the cursor, in
+    /// one transaction. Re-applying an event is harmless: its key is (document, time, terminal, seq).
+    pub fn apply(&self, stream_seq: u64, event: Option<&CrossingEvent>) -> Result<(), FeedError> {
+        let entry = event.map(movement_entry);
+        let t = &self.trees;
+        let result: Result<(), TransactionError<()>> =
+            (&t.movements, &t.movements_by_time, &t.meta).transaction(
+                |(movements, by_time, meta)| {
+                    if let Some((key, time_key, value)) = &entry {
+                        movements.insert(key.as_slice(), value.as_slice())?;
+                        by_time.insert(time_key.as_slice(), &[][..])?;
+                    }
+                    meta.insert(META_INDEX_CURSOR, &stream_seq.to_be_bytes())?;
+                    Ok::<(), ConflictableTransactionError<()>>(())
+                },
+            );
+        result.map_err(|e| FeedError::Transaction(format!("{e:?}")))
+    }
+
+    /// Removes movements recorded before `now - retention_days`; returns how many.
+    pub fn prune(&self, now: jiff::Timestamp, retention_days: u32) -> Result<u64, FeedError> {
+        let horizon = now.as_second() - i64::from(retention_days) * SECONDS_IN_DAY;
+        let cutoff = jiff::Timestamp::from_second(horizon).unwrap_or(jiff::Timestamp::MIN);
+        let end = time_key(cutoff);
+        let mut removed = 0u64;
+        loop {
+            let keys: Vec<sled::IVec> = self
+                .trees
+                .movements_by_time
+                .range(..end)
+                .keys()
+                .take(PRUNE_CHUNK)
+                .collect::<Result<_, _>>()?;
+            if keys.is_empty() {
+                return Ok(removed);
+            }
+            let t = &self.trees;
+            let result: Result<(), TransactionError<()>> = (&t.movements, &t.movements_by_time)
+                .transaction(|(movements, by_time)| {
+                    for key in &keys {
+                        by_time.remove(key.as_ref())?;
+                        if key.len() == MOVEMENT_KEY_BYTES {
+                            let mut movement_key = Vec::with_capacity(MOVEMENT_KEY_BYTES);
+                            movement_key.extend_from_slice(&key[8..8 + DIGEST_BYTES]);
+                            movement_key.extend_from_slice(&key[..8]);
+                            movement_key.extend_from_slice(&key[8 + DIGEST_BYTES..]);
+                            movements.remove(movement_key)?;
+                        }
+                    }
+                    Ok::<(), ConflictableTransactionError<()>>(())
+                });
+            result.map_err(|e| FeedError::Transaction(format!("{e:?}")))?;
+            removed += keys.len() as u64;
+        }
+    }
+
+    /// Persists the index and cursor.
+    pub async fn flush_async(&self) -> Result<(), FeedError> {
+        self.db.flush_async().await?;
+        Ok(())
+    }
+}
+
+impl MovementHistory for MovementIndex {
+    fn movements(&self, holder: &HolderDigest) -> Result<Vec<MovementRecord>, UpstreamError> {
+        self.lookup(holder).map_err(UpstreamError::from)
+    }
+}
+
+/// Consumes `EVENTS` from all terminals into the index from its cursor, verifying each event
+/// against the terminal keys; prunes on schedule. Reconnects with backoff until `shutdown`.
+pub async fn run_index(
+    index: MovementIndex,
+    client: async_nats::Client,
+    keys: Arc<dyn TerminalKeys + Send + Sync>,
+    config: IndexConfig,
+    clock: Arc<dyn Clock>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), FeedError> {
+    let js = async_nats::jetstream::new(client);
+    tokio::pin!(shutdown);
+    let mut failures = 0u32;
+    let mut prune_tick = tokio::time::interval(config.prune_every);
+    loop {
+        let consumed = consume(&index, &js, keys.as_ref(), &config, &clock, &mut prune_tick);
+        tokio::select! {
+            () = &mut shutdown => {
+                index.flush_async().await?;
+                return Ok(());
+            }
+            result = consumed => {
+                if let Err(error) = result {
+                    failures = failures.saturating_add(1);
+                    tracing::warn!(%error, failures, "movement index consumer failed; retrying");
+                }
+            }
+        }
+        tokio::select! {
+            () = &mut shutdown => return Ok(()),
+            () = tokio::time::sleep(backoff_delay(failures, Duration::from_millis(100), Duration::from_secs(30))) => {}
+        }
+    }
+}
+
+async fn consume(
+    index: &MovementIndex,
+    js: &async_nats::jetstream::Context,
+    keys: &(dyn TerminalKeys + Send + Sync),
+    config: &IndexConfig,
+    clock: &Arc<dyn Clock>,
+    prune_tick: &mut tokio::time::Interval,
+) -> Result<(), FeedError> {
+    use async_nats::jetstream::consumer::{DeliverPolicy, pull::OrderedConfig};
+    let stream = js
+        .get_stream(&config.stream)
+        .await
+        .map_err(|e| FeedError::nats("get stream", e))?;
+    let cursor = index.cursor()?;
+    let consumer = stream
+        .create_consumer(OrderedConfig {
+            deliver_policy: DeliverPolicy::ByStartSequence {
+                start_sequence: cursor + 1,
+            },
+            ..OrderedConfig::default()
+        })
+        .await
+        .map_err(|e| FeedError::nats("create consumer", e))?;
+    let mut messages = consumer
+        .messages()
+        .await
+        .map_err(|e| FeedError::nats("consume", e))?;
+    loop {
+        tokio::select! {
+            _ = prune_tick.tick() => {
+                let pruned = index.prune(clock.now(), config.retention_days)?;
+                if pruned > 0 {
+                    tracing::info!(pruned, "pruned movements past retention");
+                }
+            }
+            next = messages.next() => {
+                let Some(message) = next else {
+                    return Err(FeedError::nats("consume", "message stream ended"));
+                };
+                let message = message.map_err(|e| FeedError::nats("consume", e))?;
+                let stream_seq = message
+                    .info()
+                    .map_err(|e| FeedError::nats("message info", e))?
+                    .stream_sequence;
+                match verify(&message.payload, keys) {
+                    Verification::Valid(event, _) => index.apply(stream_seq, Some(&event))?,
+                    Verification::Rejected(rejection) => {
+                        tracing::warn!(stream_seq, %rejection, "event rejected by movement index");
+                        index.apply(stream_seq, None)?;
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,295 @@
+//! The relay: publishes outbox rows in sequence order to JetStream with `Nats-Msg-Id =
+//! <terminal>:<seq>`, a bounded number of acks in flight, and removes a row only on its PubAck.
+//! Also the heartbeat publisher.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::{self, message::PublishMessage, stream};
+use futures::StreamExt;
+use futures::stream::FuturesOrdered;
+use rand::Rng;
+use serde::Serialize;
+
+use super::outbox::Outbox;
+use super::{EVENT_SUBJECT_PREFIX, FeedError, HEARTBEAT_SUBJECT_PREFIX, STREAM_NAME};
+use crate::core::event::{TerminalId, message_id};
+
+/// How the relay publishes.
+#[derive(Clone, Debug)]
+pub struct RelayConfig {
+    /// Stream name (`EVENTS`).
+    pub stream: String,
+    /// JetStream duplicate window; must cover the longest outage (hours, not the 2-min default).
+    pub duplicate_window: Duration,
+    /// Publishes awaiting their PubAck at once.
+    pub acks_in_flight_max: usize,
+    /// Rows read from the outbox per round.
+    pub rows_per_round: usize,
+    /// First retry delay after a failure.
+    pub backoff_min: Duration,
+    /// Longest retry delay.
+    pub backoff_max: Duration,
+    /// How long an idle relay waits before looking at the outbox again.
+    pub idle_poll: Duration,
+}
+
+impl RelayConfig {
+    /// Defaults with a duplicate window of `hours`.
+    pub fn with_duplicate_window_hours(hours: u32) -> Self {
+        Self {
+            stream: STREAM_NAME.into(),
+            duplicate_window: Duration::from_secs(u64::from(hours) * 3600),
+            acks_in_flight_max: 256,
+            rows_per_round: 2048,
+            backoff_min: Duration::from_millis(100),
+            backoff_max: Duration::from_secs(30),
+            idle_poll: Duration::from_secs(1),
+        }
+    }
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        Self::with_duplicate_window_hours(72)
+    }
+}
+
+fn subject_token(text: &str) -> String {
+    let token: String = text
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if token.is_empty() { "_".into() } else { token }
+}
+
+/// `events.<checkpoint>.<terminal>`; characters that are not subject-safe become `_`.
+pub fn event_subject(checkpoint: &str, terminal: &TerminalId) -> String {
+    format!(
+        "{EVENT_SUBJECT_PREFIX}.{}.{terminal}",
+        subject_token(checkpoint)
+    )
+}
+
+/// `heartbeats.<terminal>`.
+pub fn heartbeat_subject(terminal: &TerminalId) -> String {
+    format!("{HEARTBEAT_SUBJECT_PREFIX}.{terminal}")
+}
+
+/// Exponential backoff with full jitter: uniform in [min, min(max, min·2^failures)].
+pub fn backoff_delay(failures: u32, min: Duration, max: Duration) -> Duration {
+    let ceiling = min
+        .saturating_mul(1u32 << failures.min(16))
+        .min(max)
+        .max(min);
+    rand::thread_rng().gen_range(min..=ceiling)
+}
+
+/// Creates the `EVENTS` stream if missing (file storage, `events.>`, the configured duplicate
+/// window).
+pub async fn ensure_stream(js: &jetstream::Context, config: &RelayConfig) -> Result<(), FeedError> {
+    js.get_or_create_stream(stream::Config {
+        name: config.stream.clone(),
+        subjects: vec![format!("{EVENT_SUBJECT_PREFIX}.>")],
+        duplicate_window: config.duplicate_window,
+        storage: stream::StorageType::File,
+        ..stream::Config::default()
+    })
+    .await
+    .map_err(|e| FeedError::nats("create stream", e))?;
+    Ok(())
+}
+
+/// Relays the outbox to JetStream until `shutdown`, retrying with backoff and jitter.
+pub async fn run_relay(
+    outbox: Outbox,
+    client: async_nats::Client,
+    config: RelayConfig,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), FeedError> {
+    let js = jetstream::new(client);
+    tokio::pin!(shutdown);
+    let mut failures = 0u32;
+    let mut stream_ready = false;
+    loop {
+        let round = relay_round(&outbox, &js, &config, &mut stream_ready);
+        let wait = tokio::select! {
+            () = &mut shutdown => break,
+            result = round => match result {
+                Ok(0) => {
+                    failures = 0;
+                    None
+                }
+                Ok(_) => {
+                    failures = 0;
+                    continue;
+                }
+                Err(error) => {
+                    failures = failures.saturating_add(1);
+                    stream_ready = false;
+                    tracing::warn!(%error, failures, depth = outbox.depth(), "relay round failed; backing off");
+                    Some(backoff_delay(failures, config.backoff_min, config.backoff_max))
+                }
+            },
+        };
+        match wait {
+            Some(delay) => tokio::select! {
+                () = &mut shutdown => break,
+                () = tokio::time::sleep(delay) => {}
+            },
+            None => tokio::select! {
+                () = &mut shutdown => break,
+                () = outbox.appended() => {}
+                () = tokio::time::sleep(config.idle_poll) => {}
+            },
+        }
+    }
+    outbox.flush_async().await
+}
+
+async fn relay_round(
+    outbox: &Outbox,
+    js: &jetstream::Context,
+    config: &RelayConfig,
+    stream_ready: &mut bool,
+) -> Result<u64, FeedError> {
+    if !*stream_ready {
+        ensure_stream(js, config).await?;
+        *stream_ready = true;
+    }
+    let rows = outbox.pending(None, config.rows_per_round)?;
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let terminal = outbox.terminal().clone();
+    let mut in_flight = FuturesOrdered::new();
+    let mut acknowledged = 0u64;
+    for row in rows {
+        let publish = PublishMessage::build()
+            .payload(row.signed.into())
+            .message_id(message_id(&terminal, row.seq));
+        let ack = js
+            .send_publish(row.subject, publish)
+            .await
+            .map_err(|e| FeedError::nats("publish", e))?;
+        let seq = row.seq;
+        in_flight.push_back(async move { (seq, ack.await) });
+        if in_flight.len() >= config.acks_in_flight_max {
+            acknowledged += settle(outbox, in_flight.next().await)?;
+        }
+    }
+    while let Some(done) = in_flight.next().await {
+        acknowledged += settle(outbox, Some(done))?;
+    }
+    outbox.flush_async().await?;
+    Ok(acknowledged)
+}
+
+type AckResult = Result<jetstream::publish::PublishAck, jetstream::context::PublishError>;
+
+fn settle(outbox: &Outbox, done: Option<(u64, AckResult)>) -> Result<u64, FeedError> {
+    let Some((seq, ack)) = done else {
+        return Ok(0);
+    };
+    // A duplicate ack means an earlier copy is stored: success, the row may go.
+    let ack = ack.map_err(|e| FeedError::nats("pub ack", e))?;
+    if ack.duplicate {
+        tracing::debug!(
+            seq,
+            stream_seq = ack.sequence,
+            "duplicate publish acknowledged"
+        );
+    }
+    outbox.acknowledge(seq)?;
+    Ok(1)
+}
+
+/// Terminal health as reported in heartbeats.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Heartbeat {
+    /// The terminal.
+    pub terminal: String,
+    /// When this heartbeat was made.
+    pub at: Option<jiff::Timestamp>,
+    /// Devices currently up (names).
+    pub devices_up: Vec<String>,
+    /// Rows waiting for central.
+    pub outbox_depth: u64,
+    /// Age of the ledger replica, seconds.
+    pub ledger_age_s: Option<u64>,
+    /// Seconds since the last clock sync.
+    pub clock_sync_age_s: Option<u64>,
+    /// The wall clock has been seen behind its high-water mark.
+    pub clock_suspect: bool,
+}
+
+/// Supplies the parts of a heartbeat the feed does not know (devices, ledger, clock).
+pub trait HealthProbe: Send + Sync {
+    /// The current health; `terminal`, `at` and `outbox_depth` are filled in by the publisher.
+    fn health(&self) -> Heartbeat;
+}
+
+/// Publishes a heartbeat on `heartbeats.<terminal>` every `every` until `shutdown`.
+/// Heartbeats are best effort (core NATS): a missed one is itself the signal.
+pub async fn run_heartbeats(
+    outbox: Outbox,
+    client: async_nats::Client,
+    probe: Arc<dyn HealthProbe>,
+    clock: Arc<dyn crate::ports::clock::Clock>,
+    every: Duration,
+    shutdown: impl Future<Output = ()>,
+) {
+    tokio::pin!(shutdown);
+    let subject = heartbeat_subject(outbox.terminal());
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => return,
+            _ = tick.tick() => {}
+        }
+        let mut beat = probe.health();
+        beat.terminal = outbox.terminal().to_string();
+        beat.at = Some(clock.now());
+        beat.outbox_depth = outbox.depth() as u64;
+        match serde_json::to_vec(&beat) {
+            Ok(body) => {
+                if let Err(error) = client.publish(subject.clone(), body.into()).await {
+                    tracing::debug!(%error, "heartbeat not sent");
+                }
+            }
+            Err(error) => tracing::error!(%error, "heartbeat not encodable"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subjects_are_token_safe() {
+        let terminal = TerminalId::new("T1").expect("valid");
+        assert_eq!(event_subject("GYD", &terminal), "events.GYD.T1");
+        assert_eq!(event_subject("a.b *>", &terminal), "events.a_b___.T1");
+        assert_eq!(event_subject("", &terminal), "events._.T1");
+        assert_eq!(heartbeat_subject(&terminal), "heartbeats.T1");
+    }
+
+    #[test]
+    fn backoff_stays_within_bounds_and_grows() {
+        let (min, max) = (Duration::from_millis(100), Duration::from_secs(30));
+        for failures in 0..40 {
+            let delay = backoff_delay(failures, min, max);
+            assert!(delay >= min && delay <= max, "{failures}: {delay:?}");
+        }
+        let ceiling_at_3 = Duration::from_millis(800);
+        assert!((0..100).all(|_| backoff_delay(3, min, max) <= ceiling_at_3));
+    }
+}
