@@ -24,6 +24,7 @@ pub mod config;
 pub mod core;
 pub mod daemon;
 pub mod exit;
+pub mod lane;
 pub mod logging;
 pub mod ports;
 pub mod runtime;

@@ -1,0 +1,563 @@
+//! The lane: turns one traveller session's scans into a verdict, and a confirmed verdict into a
+//! crossing record.
+//!
+//! `assess` gathers the facts — MRZ report, permits (presented and held in the ledger), alerts,
+//! movement history, stay rules — and hands them to the pure `core::decision::decide`.
+//! It reads the ledger and the movement index through their ports and never writes anything;
+//! recording happens only in `crossing_for`'s caller, after a confirmation.
+
+use jiff::civil::Date;
+use jiff::{SignedDuration, Timestamp};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::core::decision::{
+    self, AlertFacts, DecisionInput, DocumentExpiry, DocumentFacts, LaneMode, MrzStatus,
+    PermitFacts, PermitKind, StayFacts, Verdict,
+};
+use crate::core::document::HolderDigest;
+use crate::core::event::{self, Crossing, Operator, Traveller};
+use crate::core::ledger::entry::{AlertKind, PermitType as LedgerPermitType};
+use crate::core::mrz::{self, MrzDate, MrzReport, ParseOptions, Sex};
+use crate::core::permit::{BirthDate, HolderFacts};
+use crate::core::permit::trust::{IssuerKey, TrustList};
+use crate::core::permit::{self, PermitType, PermitVerdict, RevocationCheck};
+use crate::core::session::TravellerSession;
+use crate::core::stay::policy::{
+    EVisaEntries, GroundKind, GroundOfStay, StayAssessment, StayBasis, StayPolicy,
+};
+use crate::core::stay::{self, Movement};
+use crate::ports::ledger::LedgerView;
+use crate::ports::upstream::MovementHistory;
+
+/// What the lane is configured to be.
+#[derive(Clone, Debug)]
+pub struct LaneSettings {
+    /// Checkpoint id stamped on records.
+    pub checkpoint: String,
+    /// Lane or booth.
+    pub lane: String,
+    /// Entry or exit lane.
+    pub direction: decision::Direction,
+    /// Officer or kiosk.
+    pub mode: LaneMode,
+    /// The checkpoint's time zone: days are counted in it.
+    pub time_zone: jiff::tz::TimeZone,
+    /// A ledger whose latest checkpoint is older than this makes decisions `ledger_stale`.
+    pub ledger_stale_after: SignedDuration,
+    /// Clock-skew allowance for permit validity times.
+    pub permit_clock_skew: SignedDuration,
+}
+
+/// A permit as verified for this traveller, for the screen and the record.
+#[derive(Clone, Debug, Serialize)]
+pub struct PermitView {
+    /// Permit type (stable string), when it could be decoded.
+    pub kind: Option<PermitType>,
+    /// Permit id (hex), when verified.
+    pub cti: Option<String>,
+    /// `None` when valid, else the stable rejection code.
+    pub rejection: Option<String>,
+    /// The sentence explaining a rejection.
+    pub message: Option<String>,
+    /// Whether its holder binding matches the passport.
+    pub holder_matches: bool,
+    /// Presented as a card at this lane (true) or found in the ledger (false).
+    pub presented: bool,
+    /// Valid-from and valid-until dates, when verified.
+    pub valid_from: Option<Date>,
+    /// Last valid day.
+    pub valid_until: Option<Date>,
+}
+
+/// The full assessment of one traveller session.
+#[derive(Clone, Debug)]
+pub struct Assessment {
+    /// The session this assessment is for.
+    pub session: u64,
+    /// The MRZ report of the main document.
+    pub report: MrzReport,
+    /// Holder digest, when the document number verified.
+    pub holder: Option<HolderDigest>,
+    /// Permits considered.
+    pub permits: Vec<PermitView>,
+    /// The stay engine's assessment, when it could run.
+    pub stay: Option<StayAssessment>,
+    /// The facts the decision weighed.
+    pub input: DecisionInput,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// Ledger age in seconds at decision time.
+    pub ledger_age_s: Option<u64>,
+}
+
+/// Why an assessment could not be made at all (as opposed to a refusal).
+#[derive(Debug, thiserror::Error)]
+pub enum LaneError {
+    /// The session holds no MRZ yet (only a permit card was scanned).
+    #[error("no travel document scanned yet")]
+    NoDocument,
+    /// The ledger replica could not be read.
+    #[error("ledger replica: {0}")]
+    Ledger(String),
+    /// The movement index could not be read.
+    #[error("movement history: {0}")]
+    Movements(String),
+}
+
+struct LedgerRevocations<'a>(&'a dyn LedgerView);
+
+impl RevocationCheck for LedgerRevocations<'_> {
+    fn is_revoked(&self, cti: &[u8; 16]) -> bool {
+        // A replica that cannot answer must not make a revoked permit look valid.
+        self.0.is_revoked(cti).unwrap_or(true)
+    }
+}
+
+/// Assesses the traveller of `session` at `now`.
+pub fn assess(
+    session: &TravellerSession,
+    settings: &LaneSettings,
+    ledger: &dyn LedgerView,
+    movements: &dyn MovementHistory,
+    policy: &StayPolicy,
+    now: Timestamp,
+    clock_trusted: bool,
+) -> Result<Assessment, LaneError> {
+    let text = session.main_mrz().ok_or(LaneError::NoDocument)?;
+    let today = stay::civil_date_in(now, &settings.time_zone);
+    let options = ParseOptions { mode: mrz::Mode::Tolerant, reference_date: today, french_national_id: false };
+    let report = mrz::parse(text, &options);
+    let key = report.document_key();
+    let holder = key.as_ref().map(|key| key.holder_digest());
+    let ledger_error = |error: crate::ports::ledger::LedgerStoreError| LaneError::Ledger(error.to_string());
+
+    let checkpoint_time = ledger.checkpoint_time().map_err(ledger_error)?;
+    let ledger_age = checkpoint_time.map(|time| now.duration_since(time));
+    let ledger_stale = ledger_age.is_none_or(|age| age > settings.ledger_stale_after);
+    let ledger_age_s = ledger_age.map(|age| u64::try_from(age.as_secs()).unwrap_or(0));
+
+    let history = match &holder {
+        Some(holder) => movements
+            .movements(holder)
+            .map_err(|error| LaneError::Movements(error.to_string()))?,
+        None => Vec::new(),
+    };
+    let stay_movements: Vec<Movement> = history
+        .iter()
+        .filter_map(|record| {
+            let direction = match record.direction {
+                event::Direction::Entry => stay::Direction::Entry,
+                event::Direction::Exit => stay::Direction::Exit,
+                event::Direction::RefusedEntry => return None,
+            };
+            Some(Movement { date: stay::civil_date_in(record.at, &settings.time_zone), direction })
+        })
+        .collect();
+
+    let alerts = match &holder {
+        Some(holder) => ledger.active_alerts(holder, today).map_err(ledger_error)?,
+        None => Vec::new(),
+    };
+    let alerts = alerts
+        .iter()
+        .map(|alert| match alert.alert.alert {
+            AlertKind::EntryBan { until } => AlertFacts::EntryBan { until: Some(until) },
+            AlertKind::Lost => AlertFacts::Lost,
+            AlertKind::Stolen => AlertFacts::Stolen,
+            AlertKind::Invalidated => AlertFacts::Invalidated,
+        })
+        .collect();
+
+    let holder_facts = report.document.as_ref().map(|document| HolderFacts {
+        issuing_state: document.issuing_state.value.clone(),
+        document_number: document.document_number.number.clone(),
+        birth_date: BirthDate::Mrz(document.birth_date.raw.clone()),
+        nationality: document.nationality.as_ref().map(|n| n.value.clone()).unwrap_or_default(),
+    });
+    let revocations = LedgerRevocations(ledger);
+    let mut permits = Vec::new();
+    let mut grounds = Vec::new();
+    let mut presented_ctis = Vec::new();
+    for text in session.qr_texts() {
+        let (view, ground) = check_permit(text, true, ledger, &revocations, holder_facts.as_ref(), &stay_movements, now, settings)?;
+        if let Some(cti) = &view.cti {
+            presented_ctis.push(cti.clone());
+        }
+        permits.push(view);
+        grounds.extend(ground);
+    }
+    if let Some(holder) = &holder {
+        for record in ledger.permits_by_holder(holder).map_err(ledger_error)? {
+            if presented_ctis.contains(&hex::encode(record.index.cti)) {
+                continue;
+            }
+            let (view, ground) = check_permit(&record.bp1, false, ledger, &revocations, holder_facts.as_ref(), &stay_movements, now, settings)?;
+            // A permit in the ledger that is no longer valid is simply no ground; it is not
+            // a forgery the officer must hear about.
+            if view.rejection.is_none() && view.holder_matches {
+                permits.push(view);
+                grounds.extend(ground);
+            }
+        }
+        for extension in ledger.stay_extensions(holder).map_err(ledger_error)? {
+            grounds.push(GroundOfStay {
+                kind: GroundKind::StayExtension { until: extension.until },
+                valid_from: Date::MIN,
+                valid_until: extension.until,
+            });
+        }
+        for registration in ledger.registrations(holder).map_err(ledger_error)? {
+            grounds.push(GroundOfStay {
+                kind: GroundKind::PlaceOfStayRegistration { registered_on: registration.valid_from },
+                valid_from: registration.valid_from,
+                valid_until: registration.valid_until,
+            });
+        }
+    }
+
+    let nationality = holder_facts.as_ref().map(|facts| facts.nationality.clone()).unwrap_or_default();
+    let stay = report
+        .document
+        .as_ref()
+        .map(|_| policy.assess(&nationality, &stay_movements, &grounds, today));
+    let visa_free = policy.rules().iter().any(|rule| rule.nationalities.contains(&nationality));
+
+    let document = match (&report.document, &key) {
+        (Some(document), Some(key)) => DocumentFacts {
+            key: key.clone(),
+            nationality: nationality.clone(),
+            mrz: mrz_status(&report),
+            expiry: match document.expiry_date.as_ref().map(|field| &field.value) {
+                Some(MrzDate::Known { date }) => DocumentExpiry::On(*date),
+                Some(MrzDate::NoExpiry) => DocumentExpiry::Never,
+                _ => DocumentExpiry::Unknown,
+            },
+        },
+        _ => DocumentFacts {
+            key: crate::core::document::DocumentKey {
+                issuing_state: String::new(),
+                document_code: String::new(),
+                number: crate::core::privacy::DocumentNumber::new(""),
+            },
+            nationality: nationality.clone(),
+            mrz: mrz_status(&report),
+            expiry: DocumentExpiry::Unknown,
+        },
+    };
+    let input = DecisionInput {
+        direction: settings.direction,
+        mode: settings.mode,
+        today,
+        document,
+        alerts,
+        permits: permits
+            .iter()
+            .filter_map(|view| {
+                Some(PermitFacts {
+                    kind: view.kind.map(permit_kind)?,
+                    rejection: view.rejection.clone(),
+                    holder_matches: view.holder_matches,
+                    already_used: false,
+                })
+            })
+            .chain(permits.iter().filter(|view| view.kind.is_none()).map(|view| PermitFacts {
+                // Undecodable card: still a rejection the officer must see.
+                kind: PermitKind::Registration,
+                rejection: view.rejection.clone(),
+                holder_matches: false,
+                already_used: false,
+            }))
+            .collect(),
+        visa_free,
+        stay: stay.as_ref().map(stay_facts),
+        ledger_stale,
+        clock_untrusted: !clock_trusted,
+    };
+    let mut input = input;
+    mark_used_evisas(&mut input, &permits, &stay_movements);
+    let verdict = decision::decide(&input);
+    Ok(Assessment {
+        session: session.id,
+        report,
+        holder,
+        permits,
+        stay,
+        input,
+        verdict,
+        ledger_age_s,
+    })
+}
+
+/// A single-entry e-visa is used once an entry was recorded within its validity.
+fn mark_used_evisas(input: &mut DecisionInput, permits: &[PermitView], movements: &[Movement]) {
+    let views = permits.iter().filter(|view| view.kind.is_some());
+    for (facts, view) in input.permits.iter_mut().zip(views) {
+        if facts.kind != PermitKind::EvisaSingle {
+            continue;
+        }
+        let (Some(from), Some(until)) = (view.valid_from, view.valid_until) else { continue };
+        facts.already_used = movements.iter().any(|movement| {
+            movement.direction == stay::Direction::Entry && from <= movement.date && movement.date <= until
+        });
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn check_permit(
+    text: &str,
+    presented: bool,
+    ledger: &dyn LedgerView,
+    revocations: &dyn RevocationCheck,
+    holder: Option<&HolderFacts>,
+    movements: &[Movement],
+    now: Timestamp,
+    settings: &LaneSettings,
+) -> Result<(PermitView, Option<GroundOfStay>), LaneError> {
+    let mut view = PermitView {
+        kind: None,
+        cti: None,
+        rejection: None,
+        message: None,
+        holder_matches: false,
+        presented,
+        valid_from: None,
+        valid_until: None,
+    };
+    let decoded = match permit::decode_unverified(text) {
+        Ok(decoded) => decoded,
+        Err(error) => {
+            let verdict_code = PermitVerdict::Invalid {
+                reason: permit::PermitRejection::from(&error),
+                message: error.to_string(),
+            };
+            view.rejection = Some(verdict_code.code().to_string());
+            view.message = Some(error.to_string());
+            return Ok((view, None));
+        }
+    };
+    view.kind = Some(decoded.body.permit_type);
+    let keys = ledger
+        .issuer_keys(&decoded.kid)
+        .map_err(|error| LaneError::Ledger(error.to_string()))?;
+    let trust_keys: Vec<IssuerKey> = keys
+        .iter()
+        .map(|key| IssuerKey {
+            kid: key.key.kid,
+            public_key: key.key.public_key,
+            sign_from: key.key.sign_from,
+            sign_until: key.key.sign_until,
+            // A retired key stops verifying from its retirement.
+            verify_until: key.retired_at.map_or(key.key.verify_until, |at| at.min(key.key.verify_until)),
+            permitted: key.key.permit_types.iter().map(|t| from_ledger_type(*t)).collect(),
+        })
+        .collect();
+    // A weak key in the ledger is refused by TrustList::new; with no usable key the permit's
+    // kid is simply unknown.
+    let trust = TrustList::new(trust_keys).unwrap_or_else(|_| TrustList::default());
+    match permit::verify(text, &trust, revocations, now, settings.permit_clock_skew) {
+        PermitVerdict::Valid(verified) => {
+            view.cti = Some(hex::encode(verified.claims.permit_id));
+            view.valid_from = Some(verified.body.valid_from);
+            view.valid_until = Some(verified.body.valid_until);
+            view.holder_matches = match holder {
+                Some(holder) => verified.check_holder(holder).is_ok(),
+                None => false,
+            };
+            if !view.holder_matches {
+                return Ok((view, None));
+            }
+            let ground = ground_of_stay(&verified.body, movements);
+            Ok((view, ground))
+        }
+        invalid @ PermitVerdict::Invalid { .. } => {
+            view.rejection = Some(invalid.code().to_string());
+            if let PermitVerdict::Invalid { message, .. } = invalid {
+                view.message = Some(message);
+            }
+            Ok((view, None))
+        }
+    }
+}
+
+fn ground_of_stay(body: &permit::PermitBody, movements: &[Movement]) -> Option<GroundOfStay> {
+    let kind = match body.permit_type {
+        PermitType::TemporaryResidence => GroundKind::TemporaryResidence,
+        PermitType::PermanentResidence => GroundKind::PermanentResidence,
+        PermitType::WorkPermit => GroundKind::WorkPermit,
+        PermitType::RefugeeStatus => GroundKind::RefugeeStatus,
+        PermitType::EvisaSingle | PermitType::EvisaMultiple => {
+            let entries = if body.permit_type == PermitType::EvisaSingle {
+                EVisaEntries::Single
+            } else {
+                EVisaEntries::Multiple
+            };
+            let used = entries == EVisaEntries::Single
+                && movements.iter().any(|movement| {
+                    movement.direction == stay::Direction::Entry
+                        && body.valid_from <= movement.date
+                        && movement.date <= body.valid_until
+                });
+            GroundKind::EVisa { entries, used }
+        }
+        PermitType::StayExtension => GroundKind::StayExtension { until: body.valid_until },
+        PermitType::Registration => GroundKind::PlaceOfStayRegistration { registered_on: body.valid_from },
+    };
+    Some(GroundOfStay { kind, valid_from: body.valid_from, valid_until: body.valid_until })
+}
+
+fn from_ledger_type(permit_type: LedgerPermitType) -> PermitType {
+    match permit_type {
+        LedgerPermitType::TemporaryResidence => PermitType::TemporaryResidence,
+        LedgerPermitType::PermanentResidence => PermitType::PermanentResidence,
+        LedgerPermitType::WorkPermit => PermitType::WorkPermit,
+        LedgerPermitType::RefugeeStatus => PermitType::RefugeeStatus,
+        LedgerPermitType::EvisaSingle => PermitType::EvisaSingle,
+        LedgerPermitType::EvisaMultiple => PermitType::EvisaMultiple,
+        LedgerPermitType::StayExtension => PermitType::StayExtension,
+        LedgerPermitType::Registration => PermitType::Registration,
+    }
+}
+
+fn permit_kind(permit_type: PermitType) -> PermitKind {
+    match permit_type {
+        PermitType::TemporaryResidence => PermitKind::TemporaryResidence,
+        PermitType::PermanentResidence => PermitKind::PermanentResidence,
+        PermitType::WorkPermit => PermitKind::WorkPermit,
+        PermitType::RefugeeStatus => PermitKind::RefugeeStatus,
+        PermitType::EvisaSingle => PermitKind::EvisaSingle,
+        PermitType::EvisaMultiple => PermitKind::EvisaMultiple,
+        PermitType::StayExtension => PermitKind::StayExtension,
+        PermitType::Registration => PermitKind::Registration,
+    }
+}
+
+fn mrz_status(report: &MrzReport) -> MrzStatus {
+    if !report.is_valid() {
+        let fields = report.invalid_fields().iter().map(|field| field.as_str().to_string()).collect();
+        MrzStatus::Invalid { fields }
+    } else if report.is_repaired() {
+        MrzStatus::Repaired { n_repairs: report.repairs.len() }
+    } else {
+        MrzStatus::Valid
+    }
+}
+
+fn stay_facts(assessment: &StayAssessment) -> StayFacts {
+    StayFacts {
+        days_used: assessment.days_used,
+        days_remaining: assessment.days_remaining,
+        overstay_days: assessment.overstay_days,
+        latest_legal_exit: assessment.latest_legal_exit,
+        limited: !matches!(assessment.basis, StayBasis::Residence { .. }),
+        binding_rule: assessment.binding_rule.clone(),
+        registration_overdue_since: assessment.registration.and_then(|r| r.overdue_since),
+        resident_abroad_too_long: assessment.residence_abroad.is_some_and(|r| r.flagged),
+    }
+}
+
+fn sex_letter(sex: Sex) -> String {
+    match sex {
+        Sex::Male => "M".into(),
+        Sex::Female => "F".into(),
+        Sex::X => "X".into(),
+        Sex::Unspecified | Sex::Invalid(_) => "<".into(),
+    }
+}
+
+impl Assessment {
+    /// The officer-screen JSON (`type: verdict`) documented in `docs/api.md`.
+    pub fn screen_json(&self) -> Value {
+        let document = self.report.document.as_ref().map(|document| {
+            json!({
+                "format": self.report.format.map(|format| format!("{format:?}").to_uppercase()),
+                "document_code": document.document_code.value,
+                "issuing_state": document.issuing_state.value,
+                "nationality": document.nationality.as_ref().map(|n| n.value.clone()),
+                "surname": document.name.surname.expose(),
+                "given_names": document.name.given_names.expose(),
+                "document_number": document.document_number.number.expose(),
+                "birth_date": document.birth_date.raw,
+                "sex": sex_letter(document.sex),
+                "expiry_date": document.expiry_date.as_ref().map(|field| field.raw.clone()),
+            })
+        });
+        json!({
+            "type": "verdict",
+            "session": self.session,
+            "direction": self.input.direction,
+            "document": document,
+            "permits": self.permits.iter().map(|view| json!({
+                "kind": view.kind, "rejection": view.rejection, "message": view.message,
+                "holder_matches": view.holder_matches, "presented": view.presented,
+                "valid_until": view.valid_until,
+            })).collect::<Vec<_>>(),
+            "verdict": self.verdict,
+            "stay": self.input.stay,
+            "stay_explanation": self.stay.as_ref().map(|stay| stay.explanation.clone()),
+            "ledger_age_s": self.ledger_age_s,
+        })
+    }
+
+    /// The crossing to record for this assessment, once confirmed. `None` when the document could
+    /// not be read well enough to identify it (nothing can be recorded without a document key).
+    pub fn crossing_for(
+        &self,
+        settings: &LaneSettings,
+        admitted: bool,
+        operator: Operator,
+        extra_codes: &[&str],
+    ) -> Option<Crossing> {
+        let document = self.report.document.as_ref()?;
+        self.report.document_key()?;
+        let direction = match (settings.direction, admitted) {
+            (decision::Direction::Entry, true) => event::Direction::Entry,
+            (decision::Direction::Entry, false) => event::Direction::RefusedEntry,
+            (decision::Direction::Exit, _) => event::Direction::Exit,
+        };
+        let verdict = match self.verdict.outcome {
+            decision::Outcome::Admit => event::Verdict::Admit,
+            decision::Outcome::Refer => event::Verdict::Refer,
+            decision::Outcome::Refuse => event::Verdict::Refuse,
+        };
+        let permit_cti = self
+            .permits
+            .iter()
+            .find(|view| view.rejection.is_none() && view.holder_matches && view.cti.is_some()
+                && !matches!(view.kind, Some(PermitType::EvisaSingle | PermitType::EvisaMultiple)))
+            .and_then(|view| view.cti.clone());
+        let evisa = self
+            .permits
+            .iter()
+            .find(|view| view.rejection.is_none() && view.holder_matches
+                && matches!(view.kind, Some(PermitType::EvisaSingle | PermitType::EvisaMultiple)))
+            .and_then(|view| view.cti.clone());
+        let mut reason_codes: Vec<String> =
+            self.verdict.reasons.iter().map(|reason| reason.code.as_str().to_string()).collect();
+        reason_codes.extend(extra_codes.iter().map(|code| (*code).to_string()));
+        Some(Crossing {
+            checkpoint: settings.checkpoint.clone(),
+            lane: settings.lane.clone(),
+            direction,
+            traveller: Traveller {
+                document_type: document.document_code.value.clone(),
+                issuing_state: document.issuing_state.value.clone(),
+                nationality: document.nationality.as_ref().map(|n| n.value.clone()).unwrap_or_default(),
+                birth_date: document.birth_date.raw.clone(),
+                sex: sex_letter(document.sex),
+                document_number: document.document_number.number.clone(),
+            },
+            grounds: event::Grounds { permit_cti, evisa },
+            verdict,
+            reason_codes,
+            operator,
+            ledger_age_s: self.ledger_age_s,
+            stay: self.input.stay.as_ref().map(|stay| event::StayFigures {
+                days_used: stay.days_used,
+                latest_legal_exit: stay.latest_legal_exit,
+                overstay_days: stay.overstay_days,
+            }),
+            clock_sync_age_s: None,
+        })
+    }
+}
