@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::core::frame::descriptor::ReportDescriptor;
 use crate::core::frame::hid_pos::HidPosLayout;
 use crate::core::frame::pipeline::{DevicePipeline, InputKind, ScanContent};
 use crate::core::frame::serial::Framing;
@@ -190,15 +191,16 @@ pub struct DeviceProfile {
 }
 
 impl DeviceProfile {
-    /// The input pipeline for a device of this profile.
-    pub fn pipeline(&self) -> DevicePipeline {
+    /// The input pipeline for a device of this profile; a HID POS layout comes from the
+    /// device's report descriptor when it sent one.
+    pub fn pipeline(&self, descriptor: Option<&ReportDescriptor>) -> DevicePipeline {
         let input = match self.transport {
             Transport::Serial => InputKind::Serial {
                 framing: self.framing.terminator,
                 ack_nak: self.framing.ack_nak,
             },
             Transport::ZebraSsi => InputKind::Ssi,
-            Transport::HidPos => InputKind::HidPos(HidPosLayout::default()),
+            Transport::HidPos => InputKind::HidPos(descriptor.map(HidPosLayout::from_descriptor).unwrap_or_default()),
             Transport::HidKeyboard => InputKind::Keyboard,
         };
         DevicePipeline::new(input, self.framing.aim, self.content, self.mrz_line_timeout)

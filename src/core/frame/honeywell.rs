@@ -69,16 +69,17 @@ impl MenuReplyReader {
         Self::default()
     }
 
-    /// Feeds bytes; returns the reply once complete. Bytes after it are ignored.
-    pub fn push(&mut self, bytes: &[u8]) -> Option<MenuReply> {
-        for &byte in bytes {
+    /// Feeds bytes; returns the reply once complete, with the number of bytes it took from
+    /// `bytes` (the rest belongs to what the scanner sends next).
+    pub fn push(&mut self, bytes: &[u8]) -> Option<(MenuReply, usize)> {
+        for (index, &byte) in bytes.iter().enumerate() {
             let after_status = matches!(self.buf.last(), Some(&(0x06 | ENQ | 0x15)));
             if self.buf.len() >= MENU_REPLY_BYTES_MAX {
                 self.buf.clear();
             }
             self.buf.push(byte);
             if after_status && matches!(byte, b'.' | b'!') {
-                return Some(parse_menu_reply(&std::mem::take(&mut self.buf)));
+                return Some((parse_menu_reply(&std::mem::take(&mut self.buf)), index + 1));
             }
         }
         None
@@ -135,7 +136,8 @@ mod tests {
             let mut reader = MenuReplyReader::new();
             let (head, tail) = wire.split_at(3);
             assert_eq!(reader.push(head), None);
-            let reply = reader.push(tail).expect("complete reply");
+            let (reply, used) = reader.push(tail).expect("complete reply");
+            assert_eq!(used, tail.len());
             let got: Vec<(&str, MenuStatus)> =
                 reply.entries.iter().map(|e| (e.text.as_str(), e.status)).collect();
             assert_eq!(got, *entries);
