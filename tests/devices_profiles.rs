@@ -2,7 +2,9 @@
 
 use std::path::Path;
 
-use checkpointd::adapters::devices::profile::{Transport, parse_profile, parse_programming, udev_rules};
+use checkpointd::adapters::devices::profile::{
+    Transport, parse_profile, parse_programming, udev_rules,
+};
 
 const RULES: &str = "systemd/70-checkpointd-scanners.rules";
 
@@ -17,8 +19,13 @@ fn profiles() -> Vec<checkpointd::adapters::devices::DeviceProfile> {
         .iter()
         .map(|file| {
             let text = std::fs::read_to_string(file).expect("readable");
-            let profile = parse_profile(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-            assert_eq!(Some(profile.name.as_str()), file.file_stem().and_then(|s| s.to_str()), "name = file stem");
+            let profile =
+                parse_profile(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+            assert_eq!(
+                Some(profile.name.as_str()),
+                file.file_stem().and_then(|s| s.to_str()),
+                "name = file stem"
+            );
             profile
         })
         .collect()
@@ -29,7 +36,8 @@ fn every_profile_is_valid_and_its_init_sequence_exists() {
     for profile in profiles() {
         if let Some(init) = &profile.init {
             let file = Path::new("firmware-config/scanners").join(format!("{init}.toml"));
-            let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+            let text = std::fs::read_to_string(&file)
+                .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
             parse_programming(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
         }
     }
@@ -38,7 +46,10 @@ fn every_profile_is_valid_and_its_init_sequence_exists() {
 #[test]
 fn the_required_models_and_modes_are_shipped() {
     let all = profiles();
-    let has = |name: &str, transport: Transport| all.iter().any(|p| p.name == name && p.transport == transport);
+    let has = |name: &str, transport: Transport| {
+        all.iter()
+            .any(|p| p.name == name && p.transport == transport)
+    };
     assert!(has("honeywell-2d-cdc", Transport::Serial));
     assert!(has("honeywell-2d-hidpos", Transport::HidPos));
     assert!(has("zebra-ssi", Transport::ZebraSsi));
@@ -56,10 +67,16 @@ fn udev_rules_match_the_profiles() {
         std::fs::write(RULES, &generated).expect("writable");
     }
     let shipped = std::fs::read_to_string(RULES).expect("rules shipped");
-    assert_eq!(shipped, generated, "run UPDATE_UDEV_RULES=1 cargo test --test devices_profiles");
+    assert_eq!(
+        shipped, generated,
+        "run UPDATE_UDEV_RULES=1 cargo test --test devices_profiles"
+    );
     for profile in profiles() {
         for id in &profile.usb {
-            let ids = format!("ATTRS{{idVendor}}==\"{:04x}\", ATTRS{{idProduct}}==\"{:04x}\"", id.vendor, id.product);
+            let ids = format!(
+                "ATTRS{{idVendor}}==\"{:04x}\", ATTRS{{idProduct}}==\"{:04x}\"",
+                id.vendor, id.product
+            );
             assert!(shipped.contains(&ids), "{} {ids}", profile.name);
         }
     }

@@ -9,7 +9,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use checkpointd::adapters::devices::{self, Backoff, DeviceSpec, DeviceTask, parse_profile, parse_programming};
+use checkpointd::adapters::devices::{
+    self, Backoff, DeviceSpec, DeviceTask, parse_profile, parse_programming,
+};
 use checkpointd::adapters::system_clock::SystemClock;
 use checkpointd::core::frame::ssi::{self, SsiDecoder, SsiPacket};
 use checkpointd::core::frame::{FrameError, Symbology};
@@ -23,7 +25,10 @@ const TD3: [&str; 2] = [
 const WAIT: Duration = Duration::from_secs(10);
 
 fn fast_backoff() -> Backoff {
-    Backoff { initial: Duration::from_millis(50), max: Duration::from_millis(200) }
+    Backoff {
+        initial: Duration::from_millis(50),
+        max: Duration::from_millis(200),
+    }
 }
 
 /// A PTY pair: the test writes to `master` as the scanner; the adapter opens `path`.
@@ -32,7 +37,11 @@ fn fast_backoff() -> Backoff {
 fn pty() -> (File, String, OwnedFd) {
     let pair = nix::pty::openpty(None, None).expect("openpty");
     let path = nix::unistd::ttyname(&pair.slave).expect("ttyname");
-    (File::from(pair.master), path.to_string_lossy().into_owned(), pair.slave)
+    (
+        File::from(pair.master),
+        path.to_string_lossy().into_owned(),
+        pair.slave,
+    )
 }
 
 fn profile_text(name: &str) -> String {
@@ -43,14 +52,23 @@ fn start(profile: &str, path: &str, init: bool) -> (DeviceTask, mpsc::Receiver<D
     let profile = parse_profile(profile).expect("valid profile");
     let programming = match (&profile.init, init) {
         (Some(name), true) => Some(
-            parse_programming(&std::fs::read_to_string(format!("firmware-config/scanners/{name}.toml")).expect("exists"))
-                .expect("valid"),
+            parse_programming(
+                &std::fs::read_to_string(format!("firmware-config/scanners/{name}.toml"))
+                    .expect("exists"),
+            )
+            .expect("valid"),
         ),
         _ => None,
     };
-    let spec = DeviceSpec { name: "desk".into(), profile, programming, path: Some(path.into()) };
+    let spec = DeviceSpec {
+        name: "desk".into(),
+        profile,
+        programming,
+        path: Some(path.into()),
+    };
     let (tx, rx) = mpsc::channel(64);
-    let task = devices::spawn(spec, Arc::new(SystemClock::default()), fast_backoff(), tx).expect("thread");
+    let task =
+        devices::spawn(spec, Arc::new(SystemClock::default()), fast_backoff(), tx).expect("thread");
     (task, rx)
 }
 
@@ -59,13 +77,18 @@ fn next(rx: &mut mpsc::Receiver<DeviceEvent>) -> DeviceEvent {
     loop {
         match rx.try_recv() {
             Ok(event) => return event,
-            Err(_) if std::time::Instant::now() < deadline => std::thread::sleep(Duration::from_millis(2)),
+            Err(_) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(2))
+            }
             Err(e) => panic!("no device event within {WAIT:?}: {e}"),
         }
     }
 }
 
-fn until<T>(rx: &mut mpsc::Receiver<DeviceEvent>, mut pick: impl FnMut(&DeviceEvent) -> Option<T>) -> T {
+fn until<T>(
+    rx: &mut mpsc::Receiver<DeviceEvent>,
+    mut pick: impl FnMut(&DeviceEvent) -> Option<T>,
+) -> T {
     loop {
         let event = next(rx);
         if let Some(found) = pick(&event) {
@@ -75,7 +98,9 @@ fn until<T>(rx: &mut mpsc::Receiver<DeviceEvent>, mut pick: impl FnMut(&DeviceEv
 }
 
 fn wait_up(rx: &mut mpsc::Receiver<DeviceEvent>) {
-    until(rx, |e| matches!(e, DeviceEvent::State(s) if s.link == Link::Up).then_some(()));
+    until(rx, |e| {
+        matches!(e, DeviceEvent::State(s) if s.link == Link::Up).then_some(())
+    });
 }
 
 fn scan(rx: &mut mpsc::Receiver<DeviceEvent>) -> checkpointd::ports::scanner::ScanEvent {
@@ -102,7 +127,11 @@ fn with_baud(text: &str, baud: u32) -> String {
 fn mrz_swipe_reader_line_by_line_byte_at_a_time_at_9600_and_115200() {
     for baud in [9600, 115_200] {
         let (mut master, path, _slave) = pty();
-        let (task, mut rx) = start(&with_baud(&profile_text("generic-mrz-rs232"), baud), &path, false);
+        let (task, mut rx) = start(
+            &with_baud(&profile_text("generic-mrz-rs232"), baud),
+            &path,
+            false,
+        );
         wait_up(&mut rx);
         for line in TD3 {
             for byte in line.bytes().chain(*b"\r\n") {
@@ -124,7 +153,10 @@ fn mrz_swipe_reader_line_by_line_byte_at_a_time_at_9600_and_115200() {
 fn stx_etx_qr_with_aim_and_garbage_and_crlf_framing() {
     let base = profile_text("honeywell-2d-cdc");
     let cases = [
-        ("terminator = \"stx-etx\"", b"noise\x02]Q1HC1:PERMIT\x03".to_vec()),
+        (
+            "terminator = \"stx-etx\"",
+            b"noise\x02]Q1HC1:PERMIT\x03".to_vec(),
+        ),
         ("terminator = \"crlf\"", b"]Q1HC1:PERMIT\r\n".to_vec()),
         ("terminator = \"cr\"", b"]Q1HC1:PERMIT\r".to_vec()),
     ];
@@ -146,14 +178,18 @@ fn wrong_line_settings_are_reported_as_garbled_and_the_device_keeps_running() {
     let (mut master, path, _slave) = pty();
     let (task, mut rx) = start(&profile_text("generic-mrz-rs232"), &path, false);
     wait_up(&mut rx);
-    master.write_all(&[0xf8, 0x80, 0xfe, 0x9e, 0xe6, b'\r']).expect("write");
+    master
+        .write_all(&[0xf8, 0x80, 0xfe, 0x9e, 0xe6, b'\r'])
+        .expect("write");
     let problem = until(&mut rx, |e| match e {
         DeviceEvent::Problem { problem, .. } => Some(problem.clone()),
         _ => None,
     });
     assert!(matches!(problem, FrameError::Garbled { .. }));
     assert!(problem.to_string().contains("check line settings"));
-    master.write_all(format!("{}\r{}\r", TD3[0], TD3[1]).as_bytes()).expect("write");
+    master
+        .write_all(format!("{}\r{}\r", TD3[0], TD3[1]).as_bytes())
+        .expect("write");
     assert!(matches!(scan(&mut rx).kind, ScanKind::Mrz(_)));
     task.stop();
 }
@@ -164,7 +200,9 @@ fn ack_nak_handshake_answers_each_frame() {
     let text = profile_text("generic-mrz-rs232").replace("ack_nak = false", "ack_nak = true");
     let (task, mut rx) = start(&text, &path, false);
     wait_up(&mut rx);
-    master.write_all(format!("{}\r", TD3[0]).as_bytes()).expect("write");
+    master
+        .write_all(format!("{}\r", TD3[0]).as_bytes())
+        .expect("write");
     let mut reply = [0u8; 1];
     master.read_exact(&mut reply).expect("ack");
     assert_eq!(reply, [0x06]);
@@ -179,17 +217,25 @@ fn peer_closing_mid_frame_reports_the_cut_and_the_device_goes_down() {
     let (mut master, path, _slave) = pty();
     let (task, mut rx) = start(&profile_text("generic-mrz-rs232"), &path, false);
     wait_up(&mut rx);
-    master.write_all(format!("{}\rL898902C3", TD3[0]).as_bytes()).expect("write");
+    master
+        .write_all(format!("{}\rL898902C3", TD3[0]).as_bytes())
+        .expect("write");
     std::thread::sleep(Duration::from_millis(100));
     drop(master);
     let mut cut = false;
     let mut partial = false;
     until(&mut rx, |e| match e {
-        DeviceEvent::Problem { problem: FrameError::Cut { .. }, .. } => {
+        DeviceEvent::Problem {
+            problem: FrameError::Cut { .. },
+            ..
+        } => {
             cut = true;
             None
         }
-        DeviceEvent::Problem { problem: FrameError::PartialMrz { .. }, .. } => {
+        DeviceEvent::Problem {
+            problem: FrameError::PartialMrz { .. },
+            ..
+        } => {
             partial = true;
             None
         }
@@ -205,7 +251,10 @@ fn peer_closing_mid_frame_reports_the_cut_and_the_device_goes_down() {
 fn socat(dir: &Path) -> Child {
     let child = Command::new("socat")
         .arg(format!("pty,raw,echo=0,link={}", dir.join("dev").display()))
-        .arg(format!("pty,raw,echo=0,link={}", dir.join("peer").display()))
+        .arg(format!(
+            "pty,raw,echo=0,link={}",
+            dir.join("peer").display()
+        ))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -226,24 +275,37 @@ fn replug_reconnects_and_each_scan_arrives_exactly_once() {
     let dev = dir.path().join("dev").to_string_lossy().into_owned();
     let (task, mut rx) = start(&profile_text("generic-mrz-rs232"), &dev, false);
     wait_up(&mut rx);
-    let mut peer = std::fs::OpenOptions::new().write(true).open(dir.path().join("peer")).expect("peer");
-    peer.write_all(format!("{}\r{}\r", TD3[0], TD3[1]).as_bytes()).expect("write");
+    let mut peer = std::fs::OpenOptions::new()
+        .write(true)
+        .open(dir.path().join("peer"))
+        .expect("peer");
+    peer.write_all(format!("{}\r{}\r", TD3[0], TD3[1]).as_bytes())
+        .expect("write");
     assert!(matches!(scan(&mut rx).kind, ScanKind::Mrz(_)));
     // Unplug: the PTYs vanish; the device must go down, then come back when replugged.
     first.kill().expect("kill socat");
     first.wait().expect("reap socat");
     drop(peer);
-    until(&mut rx, |e| matches!(e, DeviceEvent::State(s) if s.link == Link::Down).then_some(()));
+    until(&mut rx, |e| {
+        matches!(e, DeviceEvent::State(s) if s.link == Link::Down).then_some(())
+    });
     let _ = std::fs::remove_file(dir.path().join("dev"));
     let _ = std::fs::remove_file(dir.path().join("peer"));
     let mut second = socat(dir.path());
     wait_up(&mut rx);
-    let mut peer = std::fs::OpenOptions::new().write(true).open(dir.path().join("peer")).expect("peer");
-    peer.write_all(format!("{}\r{}\r", TD3[0], TD3[1]).as_bytes()).expect("write");
+    let mut peer = std::fs::OpenOptions::new()
+        .write(true)
+        .open(dir.path().join("peer"))
+        .expect("peer");
+    peer.write_all(format!("{}\r{}\r", TD3[0], TD3[1]).as_bytes())
+        .expect("write");
     assert!(matches!(scan(&mut rx).kind, ScanKind::Mrz(_)));
     std::thread::sleep(Duration::from_millis(200));
     while let Ok(event) = rx.try_recv() {
-        assert!(!matches!(event, DeviceEvent::Scan(_)), "duplicate scan: {event:?}");
+        assert!(
+            !matches!(event, DeviceEvent::Scan(_)),
+            "duplicate scan: {event:?}"
+        );
     }
     task.stop();
     second.kill().expect("kill socat");
@@ -265,7 +327,10 @@ fn honeywell_init_sequence_answered_by_a_scripted_peer() {
             pending.extend_from_slice(&buf[..n]);
             while let Some(end) = pending.iter().position(|&b| b == b'.' || b == b'!') {
                 let command: Vec<u8> = pending.drain(..=end).collect();
-                let body = command.strip_prefix(b"\x16M\r").expect("menu prefix").to_vec();
+                let body = command
+                    .strip_prefix(b"\x16M\r")
+                    .expect("menu prefix")
+                    .to_vec();
                 let (storage, tags) = body.split_last().expect("storage char");
                 let mut reply = tags.to_vec();
                 reply.push(0x06);
@@ -305,7 +370,9 @@ fn honeywell_nak_keeps_the_device_down_with_the_reason() {
     let (task, mut rx) = start(&profile_text("honeywell-2d-cdc"), &path, true);
     let error = until(&mut rx, |e| match e {
         DeviceEvent::State(s) if s.link == Link::Down => s.last_error.clone(),
-        DeviceEvent::State(s) if s.link == Link::Up => panic!("a NAKed init must not bring the device up"),
+        DeviceEvent::State(s) if s.link == Link::Up => {
+            panic!("a NAKed init must not bring the device up")
+        }
         _ => None,
     });
     assert!(error.contains("init sequence failed"), "{error}");
@@ -318,7 +385,12 @@ fn zebra_ssi_init_and_decode_data_are_acknowledged() {
     let mut reader = master.try_clone().expect("clone");
     let mut writer = master;
     let peer = std::thread::spawn(move || {
-        let ack = SsiPacket { opcode: ssi::OP_CMD_ACK, source: ssi::SOURCE_DECODER, status: 0, data: vec![] };
+        let ack = SsiPacket {
+            opcode: ssi::OP_CMD_ACK,
+            source: ssi::SOURCE_DECODER,
+            status: 0,
+            data: vec![],
+        };
         let mut decoder = SsiDecoder::new();
         let mut host = Vec::new();
         let mut buf = [0u8; 256];
@@ -329,7 +401,9 @@ fn zebra_ssi_init_and_decode_data_are_acknowledged() {
             for packet in packets {
                 let packet = packet.expect("valid host packet");
                 if host.len() < 2 {
-                    writer.write_all(&ack.encode().expect("small")).expect("ack");
+                    writer
+                        .write_all(&ack.encode().expect("small"))
+                        .expect("ack");
                     if host.len() == 1 {
                         let data = SsiPacket {
                             opcode: ssi::OP_DECODE_DATA,
@@ -337,7 +411,9 @@ fn zebra_ssi_init_and_decode_data_are_acknowledged() {
                             status: 0,
                             data: b"\x1cHC1:ZEBRA".to_vec(),
                         };
-                        writer.write_all(&data.encode().expect("small")).expect("decode data");
+                        writer
+                            .write_all(&data.encode().expect("small"))
+                            .expect("decode data");
                     }
                 }
                 host.push(packet.opcode);
@@ -351,6 +427,9 @@ fn zebra_ssi_init_and_decode_data_are_acknowledged() {
     assert_eq!(event.symbology, Some(Symbology::Qr));
     assert_eq!(event.payload, b"HC1:ZEBRA");
     let host = peer.join().expect("peer");
-    assert_eq!(host, [ssi::OP_PARAM_SEND, ssi::OP_SCAN_ENABLE, ssi::OP_CMD_ACK]);
+    assert_eq!(
+        host,
+        [ssi::OP_PARAM_SEND, ssi::OP_SCAN_ENABLE, ssi::OP_CMD_ACK]
+    );
     task.stop();
 }

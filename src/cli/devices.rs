@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
-use crate::adapters::devices::profile::{DeviceProfile, Transport, parse_profile, parse_programming};
+use crate::adapters::devices::profile::{
+    DeviceProfile, Transport, parse_profile, parse_programming,
+};
 use crate::adapters::devices::{self, Backoff, DeviceSpec, Programming};
 use crate::adapters::system_clock::SystemClock;
 use crate::ports::scanner::{DeviceEvent, Link, ScanEvent, ScanKind};
@@ -20,7 +22,11 @@ pub struct Args {
     #[arg(long, global = true, default_value = "/etc/checkpointd/devices")]
     pub profiles: PathBuf,
     /// Directory of scanner programming sequences.
-    #[arg(long, global = true, default_value = "/etc/checkpointd/firmware-config/scanners")]
+    #[arg(
+        long,
+        global = true,
+        default_value = "/etc/checkpointd/firmware-config/scanners"
+    )]
     pub firmware_config: PathBuf,
     /// The subcommand.
     #[command(subcommand)]
@@ -60,8 +66,15 @@ pub enum Command {
 pub fn run(args: Args) -> ExitCode {
     let result = match args.command {
         Command::List => list(&args.profiles),
-        Command::Probe { profile, path } => load_spec(&args.profiles, &args.firmware_config, &profile, path).and_then(probe),
-        Command::Listen { device, path, count, seconds } => load_spec(&args.profiles, &args.firmware_config, &device, path)
+        Command::Probe { profile, path } => {
+            load_spec(&args.profiles, &args.firmware_config, &profile, path).and_then(probe)
+        }
+        Command::Listen {
+            device,
+            path,
+            count,
+            seconds,
+        } => load_spec(&args.profiles, &args.firmware_config, &device, path)
             .and_then(|spec| listen(spec, count, seconds.map(Duration::from_secs))),
     };
     match result {
@@ -78,17 +91,28 @@ fn read_profile(path: &Path) -> Result<DeviceProfile, String> {
     parse_profile(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-fn load_spec(profiles: &Path, firmware: &Path, name: &str, path: Option<String>) -> Result<DeviceSpec, String> {
+fn load_spec(
+    profiles: &Path,
+    firmware: &Path,
+    name: &str,
+    path: Option<String>,
+) -> Result<DeviceSpec, String> {
     let profile = read_profile(&profiles.join(format!("{name}.toml")))?;
     let programming: Option<Programming> = match &profile.init {
         None => None,
         Some(init) => {
             let file = firmware.join(format!("{init}.toml"));
-            let text = std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+            let text =
+                std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
             Some(parse_programming(&text).map_err(|e| format!("{}: {e}", file.display()))?)
         }
     };
-    Ok(DeviceSpec { name: profile.name.clone(), profile, programming, path })
+    Ok(DeviceSpec {
+        name: profile.name.clone(),
+        profile,
+        programming,
+        path,
+    })
 }
 
 fn list(profiles: &Path) -> Result<ExitCode, String> {
@@ -99,7 +123,10 @@ fn list(profiles: &Path) -> Result<ExitCode, String> {
         .collect();
     files.sort();
     let usb_present = usb_ids_present();
-    println!("{:<24} {:<13} {:<8} where", "profile", "transport", "present");
+    println!(
+        "{:<24} {:<13} {:<8} where",
+        "profile", "transport", "present"
+    );
     let mut failed = false;
     for file in files {
         match read_profile(&file) {
@@ -109,14 +136,25 @@ fn list(profiles: &Path) -> Result<ExitCode, String> {
                         (Path::new(&serial.path).exists(), serial.path.clone())
                     }
                     _ => {
-                        let ids: Vec<String> =
-                            profile.usb.iter().map(|id| format!("{:04x}:{:04x}", id.vendor, id.product)).collect();
-                        let present = profile.usb.iter().any(|id| usb_present.contains(&(id.vendor, id.product)));
+                        let ids: Vec<String> = profile
+                            .usb
+                            .iter()
+                            .map(|id| format!("{:04x}:{:04x}", id.vendor, id.product))
+                            .collect();
+                        let present = profile
+                            .usb
+                            .iter()
+                            .any(|id| usb_present.contains(&(id.vendor, id.product)));
                         (present, format!("usb {}", ids.join(",")))
                     }
                 };
                 let transport = format!("{:?}", profile.transport).to_lowercase();
-                println!("{:<24} {:<13} {:<8} {place}", profile.name, transport, if present { "yes" } else { "no" });
+                println!(
+                    "{:<24} {:<13} {:<8} {place}",
+                    profile.name,
+                    transport,
+                    if present { "yes" } else { "no" }
+                );
             }
             Err(e) => {
                 failed = true;
@@ -124,13 +162,21 @@ fn list(profiles: &Path) -> Result<ExitCode, String> {
             }
         }
     }
-    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn usb_ids_present() -> Vec<(u16, u16)> {
     use rusb::UsbContext;
-    let Ok(context) = rusb::Context::new() else { return Vec::new() };
-    let Ok(list) = context.devices() else { return Vec::new() };
+    let Ok(context) = rusb::Context::new() else {
+        return Vec::new();
+    };
+    let Ok(list) = context.devices() else {
+        return Vec::new();
+    };
     list.iter()
         .filter_map(|d| d.device_descriptor().ok())
         .map(|d| (d.vendor_id(), d.product_id()))
@@ -138,9 +184,9 @@ fn usb_ids_present() -> Vec<(u16, u16)> {
 }
 
 fn probe(spec: DeviceSpec) -> Result<ExitCode, String> {
-    let (_session, _pipeline, steps) = devices::open_session(&spec).map_err(|e| format!("{}: {e}", spec.name))?;
+    let opened = devices::open_session(&spec).map_err(|e| format!("{}: {e}", spec.name))?;
     println!("{}: open", spec.name);
-    for step in steps {
+    for step in opened.init_replies {
         println!(
             "{} sent {} reply {}",
             step.note,
@@ -152,10 +198,19 @@ fn probe(spec: DeviceSpec) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn listen(spec: DeviceSpec, count: Option<usize>, seconds: Option<Duration>) -> Result<ExitCode, String> {
+fn listen(
+    spec: DeviceSpec,
+    count: Option<usize>,
+    seconds: Option<Duration>,
+) -> Result<ExitCode, String> {
     let (tx, mut rx) = mpsc::channel(64);
-    let task = devices::spawn(spec, Arc::new(SystemClock::default()), Backoff::default(), tx)
-        .map_err(|e| format!("cannot start the device thread: {e}"))?;
+    let task = devices::spawn(
+        spec,
+        Arc::new(SystemClock::default()),
+        Backoff::default(),
+        tx,
+    )
+    .map_err(|e| format!("cannot start the device thread: {e}"))?;
     let started = Instant::now();
     let mut scans = 0usize;
     while count.is_none_or(|c| scans < c) && seconds.is_none_or(|s| started.elapsed() < s) {
@@ -182,7 +237,11 @@ pub fn render(event: &DeviceEvent) -> String {
             state.device,
             if state.link == Link::Up { "up" } else { "down" },
             state.since,
-            state.last_error.as_ref().map(|e| format!(" last error: {e}")).unwrap_or_default()
+            state
+                .last_error
+                .as_ref()
+                .map(|e| format!(" last error: {e}"))
+                .unwrap_or_default()
         ),
         DeviceEvent::Problem { device, problem } => format!("problem {device} {problem}"),
     }
@@ -192,10 +251,17 @@ fn render_scan(scan: &ScanEvent) -> String {
     match &scan.kind {
         ScanKind::Mrz(lines) => format!("scan {} mrz {}", scan.device, lines.masked()),
         ScanKind::Symbol => {
-            let symbology = scan.symbology.map_or("unknown".to_owned(), |s| format!("{s:?}").to_lowercase());
+            let symbology = scan
+                .symbology
+                .map_or("unknown".to_owned(), |s| format!("{s:?}").to_lowercase());
             // A prefix (e.g. a payload scheme like `HC1:`) helps a technician; the rest may be personal.
             let head: Vec<u8> = scan.payload.iter().take(4).copied().collect();
-            format!("scan {} {symbology} {} bytes {}…", scan.device, scan.payload.len(), printable(&head))
+            format!(
+                "scan {} {symbology} {} bytes {}…",
+                scan.device,
+                scan.payload.len(),
+                printable(&head)
+            )
         }
     }
 }

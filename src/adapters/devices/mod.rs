@@ -16,7 +16,9 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-pub use profile::{DeviceProfile, ProfileError, Programming, Transport, parse_profile, parse_programming};
+pub use profile::{
+    DeviceProfile, ProfileError, Programming, Transport, parse_profile, parse_programming,
+};
 
 use crate::core::frame::pipeline::{DevicePipeline, PipelineOutput};
 use crate::ports::clock::Clock;
@@ -116,37 +118,73 @@ pub fn spawn(
     let thread_stop = Arc::clone(&stop);
     let thread = std::thread::Builder::new()
         .name(format!("device-{}", spec.name))
-        .spawn(move || Supervisor { spec, clock, backoff, events, stop: thread_stop }.run())?;
+        .spawn(move || {
+            Supervisor {
+                spec,
+                clock,
+                backoff,
+                events,
+                stop: thread_stop,
+            }
+            .run()
+        })?;
     Ok(DeviceTask { stop, thread })
 }
 
+/// An open, initialised device.
+pub struct OpenedDevice {
+    /// The transport session.
+    pub session: Box<dyn Session>,
+    /// The device's input pipeline.
+    pub pipeline: DevicePipeline,
+    /// What each init step sent and got back (printed by `devices probe`).
+    pub init_replies: Vec<serial::StepReport>,
+}
+
 /// Opens a device of any transport, runs its init sequence, and builds its pipeline.
-pub fn open_session(spec: &DeviceSpec) -> Result<(Box<dyn Session>, DevicePipeline, Vec<serial::StepReport>), DeviceError> {
+pub fn open_session(spec: &DeviceSpec) -> Result<OpenedDevice, DeviceError> {
     match spec.profile.transport {
         Transport::Serial | Transport::ZebraSsi => {
-            let (Some(path), Some(settings)) = (spec.serial_path(), spec.profile.serial.as_ref()) else {
-                return Err(DeviceError::Open { path: spec.name.clone(), why: "profile has no serial settings".into() });
+            let (Some(path), Some(settings)) = (spec.serial_path(), spec.profile.serial.as_ref())
+            else {
+                return Err(DeviceError::Open {
+                    path: spec.name.clone(),
+                    why: "profile has no serial settings".into(),
+                });
             };
-            let mut session: Box<dyn Session> = Box::new(serial::SerialSession::new(serial::open(path, settings)?));
+            let mut session: Box<dyn Session> =
+                Box::new(serial::SerialSession::new(serial::open(path, settings)?));
             let steps = match &spec.programming {
                 Some(programming) => serial::program(session.as_mut(), programming)?,
                 None => Vec::new(),
             };
-            Ok((session, spec.profile.pipeline(None), steps))
+            Ok(OpenedDevice {
+                session,
+                pipeline: spec.profile.pipeline(None),
+                init_replies: steps,
+            })
         }
         Transport::HidPos | Transport::HidKeyboard => {
             let session = usb::open(&spec.profile)?;
             if let Some(descriptor) = &session.descriptor {
                 let wants_keyboard = spec.profile.transport == Transport::HidKeyboard;
-                if wants_keyboard != descriptor.is_keyboard() && (wants_keyboard || !descriptor.is_pos_scanner()) {
+                if wants_keyboard != descriptor.is_keyboard()
+                    && (wants_keyboard || !descriptor.is_pos_scanner())
+                {
                     return Err(DeviceError::Open {
                         path: spec.name.clone(),
-                        why: "report descriptor does not match the profile's transport (wrong mode?)".into(),
+                        why:
+                            "report descriptor does not match the profile's transport (wrong mode?)"
+                                .into(),
                     });
                 }
             }
             let pipeline = spec.profile.pipeline(session.descriptor.as_ref());
-            Ok((Box::new(session), pipeline, Vec::new()))
+            Ok(OpenedDevice {
+                session: Box::new(session),
+                pipeline,
+                init_replies: Vec::new(),
+            })
         }
     }
 }
@@ -166,7 +204,11 @@ impl Supervisor {
         let mut reported_down = false;
         while !self.stopped() {
             let outcome = match open_session(&self.spec) {
-                Ok((mut session, mut pipeline, _)) => {
+                Ok(OpenedDevice {
+                    mut session,
+                    mut pipeline,
+                    ..
+                }) => {
                     delay = self.backoff.initial;
                     reported_down = false;
                     if !self.send_state(Link::Up, last_error.clone()) {
@@ -215,8 +257,15 @@ impl Supervisor {
     }
 
     /// Reads until stopped (`Ok`) or the device fails (`Err`).
-    fn read_loop(&self, session: &mut dyn Session, pipeline: &mut DevicePipeline) -> Result<(), DeviceError> {
-        let reports = matches!(self.spec.profile.transport, Transport::HidPos | Transport::HidKeyboard);
+    fn read_loop(
+        &self,
+        session: &mut dyn Session,
+        pipeline: &mut DevicePipeline,
+    ) -> Result<(), DeviceError> {
+        let reports = matches!(
+            self.spec.profile.transport,
+            Transport::HidPos | Transport::HidKeyboard
+        );
         let mut out = Vec::new();
         while !self.stopped() {
             let input = session.read()?;
@@ -257,7 +306,10 @@ impl Supervisor {
                 }
                 PipelineOutput::Problem(problem) => {
                     tracing::warn!(device = %self.spec.name, %problem, "input dropped");
-                    let event = DeviceEvent::Problem { device: self.spec.name.clone(), problem };
+                    let event = DeviceEvent::Problem {
+                        device: self.spec.name.clone(),
+                        problem,
+                    };
                     if self.events.blocking_send(event).is_err() {
                         return;
                     }

@@ -32,7 +32,10 @@ pub enum ProfileError {
 }
 
 fn invalid(field: &'static str, why: impl Into<String>) -> ProfileError {
-    ProfileError::Invalid { field, why: why.into() }
+    ProfileError::Invalid {
+        field,
+        why: why.into(),
+    }
 }
 
 /// How the device is connected.
@@ -200,7 +203,11 @@ impl DeviceProfile {
                 ack_nak: self.framing.ack_nak,
             },
             Transport::ZebraSsi => InputKind::Ssi,
-            Transport::HidPos => InputKind::HidPos(descriptor.map(HidPosLayout::from_descriptor).unwrap_or_default()),
+            Transport::HidPos => InputKind::HidPos(
+                descriptor
+                    .map(HidPosLayout::from_descriptor)
+                    .unwrap_or_default(),
+            ),
             Transport::HidKeyboard => InputKind::Keyboard,
         };
         DevicePipeline::new(input, self.framing.aim, self.content, self.mrz_line_timeout)
@@ -209,28 +216,51 @@ impl DeviceProfile {
 
 /// Parses and validates one profile (what the config validator calls for `devices/*.toml`).
 pub fn parse_profile(text: &str) -> Result<DeviceProfile, ProfileError> {
-    let raw: RawProfile = toml::from_str(text).map_err(|e| ProfileError::Syntax(e.message().to_owned()))?;
-    if raw.name.is_empty() || !raw.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
-        return Err(invalid("name", "must be lowercase letters, digits and dashes"));
+    let raw: RawProfile =
+        toml::from_str(text).map_err(|e| ProfileError::Syntax(e.message().to_owned()))?;
+    if raw.name.is_empty()
+        || !raw
+            .name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        return Err(invalid(
+            "name",
+            "must be lowercase letters, digits and dashes",
+        ));
     }
-    let timeout_ms = raw.mrz_line_timeout_ms.unwrap_or(MRZ_LINE_TIMEOUT_DEFAULT_MS);
+    let timeout_ms = raw
+        .mrz_line_timeout_ms
+        .unwrap_or(MRZ_LINE_TIMEOUT_DEFAULT_MS);
     if timeout_ms == 0 || timeout_ms > MRZ_LINE_TIMEOUT_MAX_MS {
-        return Err(invalid("mrz_line_timeout_ms", format!("must be 1..={MRZ_LINE_TIMEOUT_MAX_MS}")));
+        return Err(invalid(
+            "mrz_line_timeout_ms",
+            format!("must be 1..={MRZ_LINE_TIMEOUT_MAX_MS}"),
+        ));
     }
     let mut seen = BTreeSet::new();
     for id in &raw.usb {
         if !seen.insert((id.vendor, id.product)) {
-            return Err(invalid("usb", format!("{:04x}:{:04x} listed twice", id.vendor, id.product)));
+            return Err(invalid(
+                "usb",
+                format!("{:04x}:{:04x} listed twice", id.vendor, id.product),
+            ));
         }
     }
     match raw.transport {
         Transport::Serial | Transport::ZebraSsi => {
-            let serial = raw.serial.as_ref().ok_or_else(|| invalid("serial", "required by a serial transport"))?;
+            let serial = raw
+                .serial
+                .as_ref()
+                .ok_or_else(|| invalid("serial", "required by a serial transport"))?;
             if !serial.path.starts_with("/dev/") {
                 return Err(invalid("serial.path", "must be a /dev path"));
             }
             if !BAUD_RATES.contains(&serial.baud) {
-                return Err(invalid("serial.baud", format!("{} is not one of {BAUD_RATES:?}", serial.baud)));
+                return Err(invalid(
+                    "serial.baud",
+                    format!("{} is not one of {BAUD_RATES:?}", serial.baud),
+                ));
             }
             if !matches!(serial.data_bits, 7 | 8) {
                 return Err(invalid("serial.data_bits", "must be 7 or 8"));
@@ -241,13 +271,19 @@ pub fn parse_profile(text: &str) -> Result<DeviceProfile, ProfileError> {
             if !raw.usb.is_empty() && serial.path != format!("{SYMLINK_DIR}/{}", raw.name) {
                 return Err(invalid(
                     "serial.path",
-                    format!("a USB serial device must use the udev symlink {SYMLINK_DIR}/{}", raw.name),
+                    format!(
+                        "a USB serial device must use the udev symlink {SYMLINK_DIR}/{}",
+                        raw.name
+                    ),
                 ));
             }
         }
         Transport::HidPos | Transport::HidKeyboard => {
             if raw.usb.is_empty() {
-                return Err(invalid("usb", "a USB HID transport needs at least one vendor/product id"));
+                return Err(invalid(
+                    "usb",
+                    "a USB HID transport needs at least one vendor/product id",
+                ));
             }
             if raw.serial.is_some() {
                 return Err(invalid("serial", "not allowed for a USB HID transport"));
@@ -266,12 +302,18 @@ pub fn parse_profile(text: &str) -> Result<DeviceProfile, ProfileError> {
         (_, None) => {}
     }
     if raw.transport == Transport::ZebraSsi && raw.framing.aim {
-        return Err(invalid("framing.aim", "SSI carries the symbology in DECODE_DATA, not an AIM id"));
+        return Err(invalid(
+            "framing.aim",
+            "SSI carries the symbology in DECODE_DATA, not an AIM id",
+        ));
     }
-    if let Some(init) = &raw.init {
-        if init.is_empty() || init.contains('/') || init.contains("..") {
-            return Err(invalid("init", "must be a file stem under firmware-config/scanners"));
-        }
+    if let Some(init) = &raw.init
+        && (init.is_empty() || init.contains('/') || init.contains(".."))
+    {
+        return Err(invalid(
+            "init",
+            "must be a file stem under firmware-config/scanners",
+        ));
     }
     Ok(DeviceProfile {
         name: raw.name,
@@ -351,7 +393,8 @@ pub struct Programming {
 
 /// Parses and validates a programming sequence.
 pub fn parse_programming(text: &str) -> Result<Programming, ProfileError> {
-    let raw: RawProgramming = toml::from_str(text).map_err(|e| ProfileError::Syntax(e.message().to_owned()))?;
+    let raw: RawProgramming =
+        toml::from_str(text).map_err(|e| ProfileError::Syntax(e.message().to_owned()))?;
     if raw.reply_timeout_ms == 0 || raw.reply_timeout_ms > 10_000 {
         return Err(invalid("reply_timeout_ms", "must be 1..=10000"));
     }
@@ -359,7 +402,10 @@ pub fn parse_programming(text: &str) -> Result<Programming, ProfileError> {
         match (raw.protocol, &step.menu, step.opcode) {
             (ProgrammingProtocol::HoneywellMenu, Some(menu), None) if step.data.is_empty() => {
                 if !menu.ends_with(['.', '!']) {
-                    return Err(invalid("step.menu", format!("`{menu}` must end with a storage character . or !")));
+                    return Err(invalid(
+                        "step.menu",
+                        format!("`{menu}` must end with a storage character . or !"),
+                    ));
                 }
             }
             (ProgrammingProtocol::ZebraSsi, None, Some(_)) => {
@@ -367,7 +413,15 @@ pub fn parse_programming(text: &str) -> Result<Programming, ProfileError> {
                     return Err(invalid("step.data", "longer than one SSI packet"));
                 }
             }
-            _ => return Err(invalid("step", format!("`{}`: menu for honeywell-menu, opcode/data for zebra-ssi", step.note))),
+            _ => {
+                return Err(invalid(
+                    "step",
+                    format!(
+                        "`{}`: menu for honeywell-menu, opcode/data for zebra-ssi",
+                        step.note
+                    ),
+                ));
+            }
         }
     }
     Ok(Programming {
@@ -389,10 +443,16 @@ pub fn udev_rules(profiles: &[DeviceProfile]) -> String {
     for profile in profiles {
         let _ = writeln!(rules, "\n# {}: {}", profile.name, profile.description);
         if profile.usb.is_empty() {
-            let _ = writeln!(rules, "# no USB ids: a fixed serial port, access through the dialout group");
+            let _ = writeln!(
+                rules,
+                "# no USB ids: a fixed serial port, access through the dialout group"
+            );
         }
         for id in &profile.usb {
-            let m = format!("ATTRS{{idVendor}}==\"{:04x}\", ATTRS{{idProduct}}==\"{:04x}\"", id.vendor, id.product);
+            let m = format!(
+                "ATTRS{{idVendor}}==\"{:04x}\", ATTRS{{idProduct}}==\"{:04x}\"",
+                id.vendor, id.product
+            );
             let _ = writeln!(rules, "# mode {}", id.mode);
             match profile.transport {
                 Transport::Serial | Transport::ZebraSsi => {
@@ -409,7 +469,10 @@ pub fn udev_rules(profiles: &[DeviceProfile]) -> String {
                         "SUBSYSTEM==\"usb\", ENV{{DEVTYPE}}==\"usb_device\", {dev}, GROUP=\"{g}\", MODE=\"0660\", SYMLINK+=\"checkpointd/{}\"",
                         profile.name
                     );
-                    let _ = writeln!(rules, "SUBSYSTEM==\"hidraw\", {m}, GROUP=\"{g}\", MODE=\"0660\"");
+                    let _ = writeln!(
+                        rules,
+                        "SUBSYSTEM==\"hidraw\", {m}, GROUP=\"{g}\", MODE=\"0660\""
+                    );
                     if profile.transport == Transport::HidKeyboard {
                         let _ = writeln!(
                             rules,
@@ -457,8 +520,16 @@ aim = true
     fn invalid_profiles_name_the_field() {
         let cases: &[(&str, &str, &str)] = &[
             ("baud = 115200", "baud = 1234", "serial.baud"),
-            ("path = \"/dev/checkpointd/x-cdc\"", "path = \"/dev/ttyACM0\"", "serial.path"),
-            ("transport = \"serial\"", "transport = \"hid-keyboard\"", "serial"),
+            (
+                "path = \"/dev/checkpointd/x-cdc\"",
+                "path = \"/dev/ttyACM0\"",
+                "serial.path",
+            ),
+            (
+                "transport = \"serial\"",
+                "transport = \"hid-keyboard\"",
+                "serial",
+            ),
             ("name = \"x-cdc\"", "name = \"X CDC\"", "name"),
             ("aim = true", "aim = true\nbogus = 1", "syntax"),
         ];
@@ -484,7 +555,12 @@ mode = "keyboard"
 [keyboard]
 layout = "de"
 "#;
-        assert!(parse_profile(text).expect_err("de").to_string().contains("keyboard.layout"));
+        assert!(
+            parse_profile(text)
+                .expect_err("de")
+                .to_string()
+                .contains("keyboard.layout")
+        );
         assert!(parse_profile(&text.replace("\"de\"", "\"us\"")).is_ok());
     }
 

@@ -18,13 +18,21 @@ const READ_CHUNK_BYTES: usize = 512;
 /// Opens a serial port with the profile's line settings.
 pub fn open(path: &str, settings: &SerialSettings) -> Result<TTYPort, DeviceError> {
     let builder = serialport::new(path, settings.baud)
-        .data_bits(if settings.data_bits == 7 { DataBits::Seven } else { DataBits::Eight })
+        .data_bits(if settings.data_bits == 7 {
+            DataBits::Seven
+        } else {
+            DataBits::Eight
+        })
         .parity(match settings.parity {
             Parity::None => serialport::Parity::None,
             Parity::Even => serialport::Parity::Even,
             Parity::Odd => serialport::Parity::Odd,
         })
-        .stop_bits(if settings.stop_bits == 2 { StopBits::Two } else { StopBits::One })
+        .stop_bits(if settings.stop_bits == 2 {
+            StopBits::Two
+        } else {
+            StopBits::One
+        })
         .flow_control(match settings.flow {
             Flow::None => FlowControl::None,
             Flow::Software => FlowControl::Software,
@@ -66,7 +74,16 @@ impl Session for SerialSession {
         match self.port.read(&mut self.buf) {
             Ok(0) => Err(DeviceError::Gone("end of stream".into())),
             Ok(n) => Ok(self.buf.get(..n)),
-            Err(e) if matches!(e.kind(), io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => Ok(None),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::TimedOut
+                        | io::ErrorKind::WouldBlock
+                        | io::ErrorKind::Interrupted
+                ) =>
+            {
+                Ok(None)
+            }
             Err(e) => Err(DeviceError::Gone(e.to_string())),
         }
     }
@@ -97,15 +114,25 @@ pub struct StepReport {
 }
 
 /// Runs a programming sequence; stops at the first step whose reply is not as expected.
-pub fn program(session: &mut dyn Session, programming: &Programming) -> Result<Vec<StepReport>, DeviceError> {
+pub fn program(
+    session: &mut dyn Session,
+    programming: &Programming,
+) -> Result<Vec<StepReport>, DeviceError> {
     let mut reports = Vec::new();
     for step in &programming.steps {
         let sent = match (programming.protocol, &step.menu, step.opcode) {
             (ProgrammingProtocol::HoneywellMenu, Some(menu), _) => menu_command(menu),
-            (ProgrammingProtocol::ZebraSsi, _, Some(opcode)) => SsiPacket::host(opcode, step.data.clone())
-                .encode()
-                .map_err(|e| DeviceError::Init(e.to_string()))?,
-            _ => return Err(DeviceError::Init(format!("step `{}` does not match its protocol", step.note))),
+            (ProgrammingProtocol::ZebraSsi, _, Some(opcode)) => {
+                SsiPacket::host(opcode, step.data.clone())
+                    .encode()
+                    .map_err(|e| DeviceError::Init(e.to_string()))?
+            }
+            _ => {
+                return Err(DeviceError::Init(format!(
+                    "step `{}` does not match its protocol",
+                    step.note
+                )));
+            }
         };
         session.write(&sent)?;
         let (reply, ok) = match step.expect {
@@ -119,9 +146,16 @@ pub fn program(session: &mut dyn Session, programming: &Programming) -> Result<V
             }
         };
         let failed = !ok;
-        reports.push(StepReport { note: step.note.clone(), sent, reply, ok });
+        reports.push(StepReport {
+            note: step.note.clone(),
+            sent,
+            reply,
+            ok,
+        });
         if failed {
-            let last = reports.last().map(|r| r.reply.clone().unwrap_or_else(|| "no reply".into()));
+            let last = reports
+                .last()
+                .map(|r| r.reply.clone().unwrap_or_else(|| "no reply".into()));
             return Err(DeviceError::Init(format!(
                 "step `{}` not accepted: {}",
                 step.note,
@@ -144,7 +178,9 @@ fn await_reply(
     let mut waited = Duration::ZERO;
     while waited < timeout {
         waited += READ_POLL;
-        let Some(bytes) = session.read()? else { continue };
+        let Some(bytes) = session.read()? else {
+            continue;
+        };
         let bytes = bytes.to_vec();
         match programming.protocol {
             ProgrammingProtocol::HoneywellMenu => {
@@ -165,7 +201,11 @@ fn await_reply(
                 for (index, byte) in bytes.iter().enumerate() {
                     let mut packets = Vec::new();
                     ssi_decoder.push(std::slice::from_ref(byte), &mut packets);
-                    if let Some(packet) = packets.into_iter().flatten().find(|p| p.source == ssi::SOURCE_DECODER) {
+                    if let Some(packet) = packets
+                        .into_iter()
+                        .flatten()
+                        .find(|p| p.source == ssi::SOURCE_DECODER)
+                    {
                         reply = Some(packet);
                         session.unread(bytes.get(index + 1..).unwrap_or_default());
                         break;

@@ -35,12 +35,18 @@ pub fn open(profile: &DeviceProfile) -> Result<UsbSession, DeviceError> {
         path: "usb".into(),
         why: format!("no USB subsystem ({e})"),
     })?;
-    let devices = context.devices().map_err(|e| DeviceError::Gone(format!("usb enumeration: {e}")))?;
+    let devices = context
+        .devices()
+        .map_err(|e| DeviceError::Gone(format!("usb enumeration: {e}")))?;
     let device = devices
         .iter()
         .find(|d| {
-            d.device_descriptor()
-                .is_ok_and(|desc| profile.usb.iter().any(|id| id.vendor == desc.vendor_id() && id.product == desc.product_id()))
+            d.device_descriptor().is_ok_and(|desc| {
+                profile
+                    .usb
+                    .iter()
+                    .any(|id| id.vendor == desc.vendor_id() && id.product == desc.product_id())
+            })
         })
         .ok_or_else(|| DeviceError::Open {
             path: ids(profile),
@@ -48,32 +54,52 @@ pub fn open(profile: &DeviceProfile) -> Result<UsbSession, DeviceError> {
         })?;
     let config = device
         .active_config_descriptor()
-        .map_err(|e| DeviceError::Open { path: ids(profile), why: format!("config descriptor: {e}") })?;
+        .map_err(|e| DeviceError::Open {
+            path: ids(profile),
+            why: format!("config descriptor: {e}"),
+        })?;
     let (interface, endpoint, packet_len) = config
         .interfaces()
         .flat_map(|i| i.descriptors())
         .filter(|d| d.class_code() == HID_CLASS)
         .find_map(|d| {
             d.endpoint_descriptors()
-                .find(|e| e.direction() == Direction::In && e.transfer_type() == TransferType::Interrupt)
-                .map(|e| (d.interface_number(), e.address(), usize::from(e.max_packet_size())))
+                .find(|e| {
+                    e.direction() == Direction::In && e.transfer_type() == TransferType::Interrupt
+                })
+                .map(|e| {
+                    (
+                        d.interface_number(),
+                        e.address(),
+                        usize::from(e.max_packet_size()),
+                    )
+                })
         })
         .ok_or_else(|| DeviceError::Open {
             path: ids(profile),
-            why: "no HID interface with an interrupt IN endpoint: profile does not match the device".into(),
+            why:
+                "no HID interface with an interrupt IN endpoint: profile does not match the device"
+                    .into(),
         })?;
-    let handle = device
-        .open()
-        .map_err(|e| DeviceError::Open { path: ids(profile), why: format!("open: {e} (udev group access?)") })?;
+    let handle = device.open().map_err(|e| DeviceError::Open {
+        path: ids(profile),
+        why: format!("open: {e} (udev group access?)"),
+    })?;
     // Auto-detach would issue an ioctl that fails where no driver is bound; detach only when needed.
     if handle.kernel_driver_active(interface).unwrap_or(false) {
         handle
             .detach_kernel_driver(interface)
-            .map_err(|e| DeviceError::Open { path: ids(profile), why: format!("detach kernel driver: {e}") })?;
+            .map_err(|e| DeviceError::Open {
+                path: ids(profile),
+                why: format!("detach kernel driver: {e}"),
+            })?;
     }
     handle
         .claim_interface(interface)
-        .map_err(|e| DeviceError::Open { path: ids(profile), why: format!("claim interface {interface}: {e}") })?;
+        .map_err(|e| DeviceError::Open {
+            path: ids(profile),
+            why: format!("claim interface {interface}: {e}"),
+        })?;
     let descriptor = read_report_descriptor(&handle, interface);
     Ok(UsbSession {
         handle,
@@ -86,11 +112,25 @@ pub fn open(profile: &DeviceProfile) -> Result<UsbSession, DeviceError> {
 }
 
 /// GET_DESCRIPTOR(Report) on the interface; `None` when the device does not answer.
-fn read_report_descriptor(handle: &DeviceHandle<Context>, interface: u8) -> Option<ReportDescriptor> {
+fn read_report_descriptor(
+    handle: &DeviceHandle<Context>,
+    interface: u8,
+) -> Option<ReportDescriptor> {
     let mut buf = [0u8; 1024];
-    let request_type = rusb::request_type(Direction::In, rusb::RequestType::Standard, rusb::Recipient::Interface);
+    let request_type = rusb::request_type(
+        Direction::In,
+        rusb::RequestType::Standard,
+        rusb::Recipient::Interface,
+    );
     let n = handle
-        .read_control(request_type, 0x06, 0x2200, u16::from(interface), &mut buf, CONTROL_TIMEOUT)
+        .read_control(
+            request_type,
+            0x06,
+            0x2200,
+            u16::from(interface),
+            &mut buf,
+            CONTROL_TIMEOUT,
+        )
         .ok()?;
     match parse_report_descriptor(buf.get(..n)?) {
         Ok(descriptor) => Some(descriptor),
@@ -121,7 +161,9 @@ impl Session for UsbSession {
     }
 
     fn write(&mut self, _bytes: &[u8]) -> Result<(), DeviceError> {
-        Err(DeviceError::Init("writing to a HID scanner is not supported".into()))
+        Err(DeviceError::Init(
+            "writing to a HID scanner is not supported".into(),
+        ))
     }
 
     fn unread(&mut self, _bytes: &[u8]) {

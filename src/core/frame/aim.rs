@@ -62,7 +62,9 @@ impl AimId {
     /// Parses the three bytes `]cm`, if they are one.
     pub fn parse(bytes: &[u8]) -> Option<Self> {
         match bytes {
-            [b']', code, modifier, ..] if code.is_ascii_alphabetic() && modifier.is_ascii_alphanumeric() => {
+            [b']', code, modifier, ..]
+                if code.is_ascii_alphabetic() && modifier.is_ascii_alphanumeric() =>
+            {
                 Some(Self {
                     code: *code,
                     modifier: *modifier,

@@ -77,7 +77,9 @@ pub fn parse_report_descriptor(bytes: &[u8]) -> Result<ReportDescriptor, FrameEr
     let mut at = 0;
     while let Some(&prefix) = bytes.get(at) {
         if prefix == 0xfe {
-            let len = bytes.get(at + 1).ok_or_else(|| bad(at, "truncated long item"))?;
+            let len = bytes
+                .get(at + 1)
+                .ok_or_else(|| bad(at, "truncated long item"))?;
             at += 3 + usize::from(*len);
             continue;
         }
@@ -119,14 +121,24 @@ pub fn parse_report_descriptor(bytes: &[u8]) -> Result<ReportDescriptor, FrameEr
                     }
                     depth += 1;
                 }
-                0xc => depth = depth.checked_sub(1).ok_or_else(|| bad(at, "unbalanced end collection"))?,
+                0xc => {
+                    depth = depth
+                        .checked_sub(1)
+                        .ok_or_else(|| bad(at, "unbalanced end collection"))?
+                }
                 _ => {}
             },
             // Global items.
             1 => match prefix >> 4 {
-                0x0 => usage_page = u16::try_from(value).map_err(|_| bad(at, "usage page over 16 bits"))?,
+                0x0 => {
+                    usage_page =
+                        u16::try_from(value).map_err(|_| bad(at, "usage page over 16 bits"))?
+                }
                 0x7 => report_size = value,
-                0x8 => report_id = Some(u8::try_from(value).map_err(|_| bad(at, "report id over 8 bits"))?),
+                0x8 => {
+                    report_id =
+                        Some(u8::try_from(value).map_err(|_| bad(at, "report id over 8 bits"))?)
+                }
                 0x9 => report_count = value,
                 _ => {}
             },

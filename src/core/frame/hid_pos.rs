@@ -45,7 +45,7 @@ impl HidPosLayout {
                 layout.report_id = id;
             }
             let len = report.byte_len() + usize::from(report.report_id.is_some());
-            if len > layout.data_at && len >= layout.more_at + 1 {
+            if len > layout.data_at && len > layout.more_at {
                 layout.report_len = len;
                 layout.more_at = len - 1;
             }
@@ -113,7 +113,8 @@ impl HidPosAssembler {
             }
             Some(_) => {}
         }
-        let (Some(&len), Some(&more)) = (report.get(layout.length_at), report.get(layout.more_at)) else {
+        let (Some(&len), Some(&more)) = (report.get(layout.length_at), report.get(layout.more_at))
+        else {
             return bad(format!(
                 "report of {} bytes, expected {}",
                 report.len(),
@@ -128,7 +129,9 @@ impl HidPosAssembler {
                 layout.data_max()
             ));
         }
-        let data = report.get(layout.data_at..layout.data_at + len).unwrap_or_default();
+        let data = report
+            .get(layout.data_at..layout.data_at + len)
+            .unwrap_or_default();
         if !self.pending() {
             self.aim = report
                 .get(layout.aim_at..layout.aim_at + AimId::LEN)
@@ -193,10 +196,16 @@ mod tests {
     #[test]
     fn bad_reports_are_reported_not_fatal() {
         let mut assembler = HidPosAssembler::new(HidPosLayout::default());
-        assert!(matches!(assembler.push_report(&[0x02, 5]), Some(Err(FrameError::BadReport { .. }))));
+        assert!(matches!(
+            assembler.push_report(&[0x02, 5]),
+            Some(Err(FrameError::BadReport { .. }))
+        ));
         let mut long = report(b"]Q1", b"x", false);
         long[1] = 200;
-        assert!(matches!(assembler.push_report(&long), Some(Err(FrameError::BadReport { .. }))));
+        assert!(matches!(
+            assembler.push_report(&long),
+            Some(Err(FrameError::BadReport { .. }))
+        ));
         assert_eq!(assembler.push_report(&[0x05; 64]), None);
         assert!(assembler.push_report(&[]).is_some());
     }
@@ -205,7 +214,10 @@ mod tests {
     fn a_stuck_more_bit_is_bounded() {
         let mut assembler = HidPosAssembler::new(HidPosLayout::default());
         for _ in 0..(FRAME_BYTES_MAX / 56 + 2) {
-            assert_eq!(assembler.push_report(&report(b"]Q1", &[b'a'; 56], true)), None);
+            assert_eq!(
+                assembler.push_report(&report(b"]Q1", &[b'a'; 56], true)),
+                None
+            );
         }
         assert!(matches!(
             assembler.push_report(&report(b"]Q1", b"z", false)),

@@ -122,9 +122,14 @@ mod tests {
 
     #[test]
     fn replies_table() {
-        let cases: &[(&[u8], &[(&str, MenuStatus)], bool)] = &[
+        type Case<'a> = (&'a [u8], &'a [(&'a str, MenuStatus)], bool);
+        let cases: &[Case] = &[
             (b"REVINF\x06.", &[("REVINF", MenuStatus::Ack)], true),
-            (b"\x16M\r232BAD5\x06.", &[("232BAD5", MenuStatus::Ack)], true),
+            (
+                b"\x16M\r232BAD5\x06.",
+                &[("232BAD5", MenuStatus::Ack)],
+                true,
+            ),
             (
                 b"AIMENA1\x06;PREBK2\x15!",
                 &[("AIMENA1", MenuStatus::Ack), ("PREBK2", MenuStatus::Nak)],
@@ -138,8 +143,11 @@ mod tests {
             assert_eq!(reader.push(head), None);
             let (reply, used) = reader.push(tail).expect("complete reply");
             assert_eq!(used, tail.len());
-            let got: Vec<(&str, MenuStatus)> =
-                reply.entries.iter().map(|e| (e.text.as_str(), e.status)).collect();
+            let got: Vec<(&str, MenuStatus)> = reply
+                .entries
+                .iter()
+                .map(|e| (e.text.as_str(), e.status))
+                .collect();
             assert_eq!(got, *entries);
             assert_eq!(reply.accepted(), *accepted);
         }

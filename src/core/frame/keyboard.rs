@@ -20,7 +20,11 @@ fn us_char(usage: u8, shift: bool) -> Option<u8> {
     let c = match usage {
         0x04..=0x1d => {
             let letter = b'a' + (usage - 0x04);
-            if shift { letter.to_ascii_uppercase() } else { letter }
+            if shift {
+                letter.to_ascii_uppercase()
+            } else {
+                letter
+            }
         }
         0x1e..=0x27 => {
             let table = if shift { SHIFTED_DIGITS } else { DIGITS };
@@ -70,7 +74,10 @@ impl BootKeyboardDecoder {
     pub fn push_report(&mut self, report: &[u8], out: &mut Vec<KeyboardOutput>) {
         let Some(report) = report.get(..BOOT_REPORT_LEN) else {
             out.push(KeyboardOutput::Problem(FrameError::BadReport {
-                reason: format!("keyboard report of {} bytes, expected {BOOT_REPORT_LEN}", report.len()),
+                reason: format!(
+                    "keyboard report of {} bytes, expected {BOOT_REPORT_LEN}",
+                    report.len()
+                ),
             }));
             return;
         };
@@ -157,16 +164,30 @@ mod tests {
             [0x00, 0, 0x28, 0, 0, 0, 0, 0],
             [0; 8],
         ];
-        assert_eq!(decode(&reports), vec![KeyboardOutput::Line(b"P<D".to_vec())]);
+        assert_eq!(
+            decode(&reports),
+            vec![KeyboardOutput::Line(b"P<D".to_vec())]
+        );
     }
 
     #[test]
     fn repeated_letters_need_a_release_and_non_us_keys_are_reported() {
-        assert_eq!(decode(&type_text("P<<UTO")), vec![KeyboardOutput::Line(b"P<<UTO".to_vec())]);
+        assert_eq!(
+            decode(&type_text("P<<UTO")),
+            vec![KeyboardOutput::Line(b"P<<UTO".to_vec())]
+        );
         let out = decode(&[[0, 0, 0x64, 0, 0, 0, 0, 0], [0; 8]]);
-        assert_eq!(out, vec![KeyboardOutput::Problem(FrameError::UnknownKey { usage: 0x64 })]);
+        assert_eq!(
+            out,
+            vec![KeyboardOutput::Problem(FrameError::UnknownKey {
+                usage: 0x64
+            })]
+        );
         let out = decode(&[[0, 0, 0x01, 0x01, 0x01, 0x01, 0x01, 0x01]]);
-        assert!(matches!(out[0], KeyboardOutput::Problem(FrameError::BadReport { .. })));
+        assert!(matches!(
+            out[0],
+            KeyboardOutput::Problem(FrameError::BadReport { .. })
+        ));
     }
 
     proptest! {

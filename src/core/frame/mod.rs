@@ -42,7 +42,9 @@ pub enum FrameError {
     #[error("bad HID report: {reason}")]
     BadReport { reason: String },
     /// A key that the fixed US table cannot decode (scanner keyboard country not set to US?).
-    #[error("key usage 0x{usage:02x} not in the US keyboard table: set the scanner's keyboard country to US")]
+    #[error(
+        "key usage 0x{usage:02x} not in the US keyboard table: set the scanner's keyboard country to US"
+    )]
     UnknownKey { usage: u8 },
     /// A Zebra SSI packet with a bad length or checksum.
     #[error("bad SSI packet: {reason}")]

@@ -71,7 +71,11 @@ impl MrzLines {
             .first()
             .map(|line| line.chars().take(5).collect())
             .unwrap_or_default();
-        format!("{:?} {head}… ({} lines hidden)", self.format, self.lines.len())
+        format!(
+            "{:?} {head}… ({} lines hidden)",
+            self.format,
+            self.lines.len()
+        )
     }
 }
 
@@ -151,7 +155,10 @@ impl MrzAssembler {
     fn push_line(&mut self, line: &[u8], now: Duration, out: &mut Vec<MrzOutput>) {
         let Some(format) = MrzFormat::from_width(line.len()) else {
             out.push(MrzOutput::Problem(FrameError::PartialMrz {
-                reason: format!("line of {} characters is not an MRZ width (30, 36, 44)", line.len()),
+                reason: format!(
+                    "line of {} characters is not an MRZ width (30, 36, 44)",
+                    line.len()
+                ),
             }));
             return;
         };
@@ -166,7 +173,8 @@ impl MrzAssembler {
         }
         self.format = Some(format);
         // Checked by is_mrz_char: plain ASCII.
-        self.lines.push(line.iter().map(|&b| char::from(b)).collect());
+        self.lines
+            .push(line.iter().map(|&b| char::from(b)).collect());
         self.last_line_at = now;
         if self.lines.len() == format.line_count() {
             out.push(MrzOutput::Document(MrzLines {
@@ -258,7 +266,10 @@ mod tests {
     #[test]
     fn late_line_discards_the_partial_document() {
         let out = assemble(&[(TD3[0], 0), (TD3[1], 900)]);
-        assert!(matches!(&out[0], MrzOutput::Problem(FrameError::PartialMrz { .. })));
+        assert!(matches!(
+            &out[0],
+            MrzOutput::Problem(FrameError::PartialMrz { .. })
+        ));
         assert!(document(&out).is_none());
         let mut assembler = MrzAssembler::new(SECOND);
         let mut out = Vec::new();

@@ -83,8 +83,15 @@ pub enum PipelineOutput {
 
 #[derive(Debug, Clone)]
 enum Decoder {
-    Serial { framer: SerialFramer, ack_nak: bool },
-    Ssi { decoder: SsiDecoder, symbol: Vec<u8>, symbology: Option<Symbology> },
+    Serial {
+        framer: SerialFramer,
+        ack_nak: bool,
+    },
+    Ssi {
+        decoder: SsiDecoder,
+        symbol: Vec<u8>,
+        symbology: Option<Symbology>,
+    },
     HidPos(HidPosAssembler),
     Keyboard(BootKeyboardDecoder),
 }
@@ -100,7 +107,12 @@ pub struct DevicePipeline {
 
 impl DevicePipeline {
     /// A pipeline; `aim` says whether frames start with an AIM identifier to strip and route by.
-    pub fn new(input: InputKind, aim: bool, content: ScanContent, mrz_line_timeout: Duration) -> Self {
+    pub fn new(
+        input: InputKind,
+        aim: bool,
+        content: ScanContent,
+        mrz_line_timeout: Duration,
+    ) -> Self {
         let decoder = match input {
             InputKind::Serial { framing, ack_nak } => Decoder::Serial {
                 framer: SerialFramer::new(framing),
@@ -138,7 +150,9 @@ impl DevicePipeline {
     pub fn disconnected(&mut self, out: &mut Vec<PipelineOutput>) {
         let cut = match &mut self.decoder {
             Decoder::Serial { framer, .. } => framer.reset(),
-            Decoder::Ssi { decoder, symbol, .. } => {
+            Decoder::Ssi {
+                decoder, symbol, ..
+            } => {
                 let partial = std::mem::take(symbol).len();
                 decoder
                     .reset()
@@ -162,7 +176,11 @@ impl DevicePipeline {
                 framer.push(bytes, &mut events);
                 for event in events {
                     if *ack_nak {
-                        out.extend(event.handshake_reply().map(|b| PipelineOutput::Reply(vec![b])));
+                        out.extend(
+                            event
+                                .handshake_reply()
+                                .map(|b| PipelineOutput::Reply(vec![b])),
+                        );
                     }
                     match event {
                         SerialEvent::Frame(frame) => frames.push((None, frame)),
@@ -170,14 +188,21 @@ impl DevicePipeline {
                     }
                 }
             }
-            Decoder::Ssi { decoder, symbol, symbology } => {
+            Decoder::Ssi {
+                decoder,
+                symbol,
+                symbology,
+            } => {
                 let mut packets = Vec::new();
                 decoder.push(bytes, &mut packets);
                 for packet in packets {
                     match packet {
                         Ok(packet) if packet.opcode == ssi::OP_DECODE_DATA => {
                             out.push(ssi_reply(ssi::OP_CMD_ACK, vec![]));
-                            let (code, data) = packet.data.split_first().map_or((0, &[][..]), |(c, d)| (*c, d));
+                            let (code, data) = packet
+                                .data
+                                .split_first()
+                                .map_or((0, &[][..]), |(c, d)| (*c, d));
                             if symbol.is_empty() {
                                 *symbology = ssi::symbology_of(code);
                             }
@@ -226,7 +251,9 @@ impl DevicePipeline {
                 for line in lines {
                     match line {
                         KeyboardOutput::Line(line) => self.route(None, &line, now, out),
-                        KeyboardOutput::Problem(problem) => out.push(PipelineOutput::Problem(problem)),
+                        KeyboardOutput::Problem(problem) => {
+                            out.push(PipelineOutput::Problem(problem))
+                        }
                     }
                 }
             }
@@ -238,7 +265,13 @@ impl DevicePipeline {
         }
     }
 
-    fn route(&mut self, symbology: Option<Symbology>, frame: &[u8], now: Duration, out: &mut Vec<PipelineOutput>) {
+    fn route(
+        &mut self,
+        symbology: Option<Symbology>,
+        frame: &[u8],
+        now: Duration,
+        out: &mut Vec<PipelineOutput>,
+    ) {
         if symbology.is_none() && self.aim {
             let (aim, rest) = split_aim(frame);
             return self.route_content(aim.map(|a| a.symbology()), rest, now, out);
@@ -246,11 +279,19 @@ impl DevicePipeline {
         self.route_content(symbology, frame, now, out);
     }
 
-    fn route_content(&mut self, symbology: Option<Symbology>, data: &[u8], now: Duration, out: &mut Vec<PipelineOutput>) {
+    fn route_content(
+        &mut self,
+        symbology: Option<Symbology>,
+        data: &[u8],
+        now: Duration,
+        out: &mut Vec<PipelineOutput>,
+    ) {
         let mrz = match self.content {
             ScanContent::Mrz => true,
             ScanContent::Symbol => false,
-            ScanContent::Auto => symbology.is_none() && (self.mrz.deadline().is_some() || looks_like_mrz(data)),
+            ScanContent::Auto => {
+                symbology.is_none() && (self.mrz.deadline().is_some() || looks_like_mrz(data))
+            }
         };
         if mrz {
             let mut mrz_out = Vec::new();
@@ -271,8 +312,12 @@ fn looks_like_mrz(data: &[u8]) -> bool {
         .map(<[u8]>::trim_ascii)
         .filter(|line| !line.is_empty())
         .all(|line| {
-            let width_ok = MrzFormat::from_width(line.len()).is_some() || matches!(line.len(), 72 | 88 | 90);
-            width_ok && line.iter().all(|&b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'<')
+            let width_ok =
+                MrzFormat::from_width(line.len()).is_some() || matches!(line.len(), 72 | 88 | 90);
+            width_ok
+                && line
+                    .iter()
+                    .all(|&b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'<')
         })
         && !data.trim_ascii().is_empty()
 }
@@ -317,14 +362,22 @@ mod tests {
     #[test]
     fn serial_mrz_with_ack_nak() {
         let mut pipeline = DevicePipeline::new(
-            InputKind::Serial { framing: Framing::Cr, ack_nak: true },
+            InputKind::Serial {
+                framing: Framing::Cr,
+                ack_nak: true,
+            },
             false,
             ScanContent::Mrz,
             MS * 500,
         );
         let mut out = Vec::new();
         pipeline.push_bytes(TD3.as_bytes(), MS, &mut out);
-        assert_eq!(out.iter().filter(|o| **o == PipelineOutput::Reply(vec![ACK])).count(), 2);
+        assert_eq!(
+            out.iter()
+                .filter(|o| **o == PipelineOutput::Reply(vec![ACK]))
+                .count(),
+            2
+        );
         let found = scans(&out);
         assert_eq!(found.len(), 1);
         assert!(matches!(&found[0].kind, ScanKind::Mrz(lines) if lines.format() == MrzFormat::Td3));
@@ -336,7 +389,10 @@ mod tests {
     #[test]
     fn auto_content_routes_by_aim_and_shape() {
         let mut pipeline = DevicePipeline::new(
-            InputKind::Serial { framing: Framing::Crlf, ack_nak: false },
+            InputKind::Serial {
+                framing: Framing::Crlf,
+                ack_nak: false,
+            },
             true,
             ScanContent::Auto,
             MS * 500,
@@ -354,14 +410,31 @@ mod tests {
     #[test]
     fn ssi_decode_data_is_acked_and_assembled() {
         let mut pipeline = DevicePipeline::new(InputKind::Ssi, false, ScanContent::Symbol, MS);
-        let first = SsiPacket { opcode: ssi::OP_DECODE_DATA, source: 0, status: ssi::STATUS_CONTINUATION, data: b"\x1cHC1:".to_vec() };
-        let last = SsiPacket { opcode: ssi::OP_DECODE_DATA, source: 0, status: 0, data: b"\x1cXYZ".to_vec() };
+        let first = SsiPacket {
+            opcode: ssi::OP_DECODE_DATA,
+            source: 0,
+            status: ssi::STATUS_CONTINUATION,
+            data: b"\x1cHC1:".to_vec(),
+        };
+        let last = SsiPacket {
+            opcode: ssi::OP_DECODE_DATA,
+            source: 0,
+            status: 0,
+            data: b"\x1cXYZ".to_vec(),
+        };
         let mut out = Vec::new();
         for packet in [first, last] {
             pipeline.push_bytes(&packet.encode().expect("small"), MS, &mut out);
         }
-        let ack = SsiPacket::host(ssi::OP_CMD_ACK, vec![]).encode().expect("small");
-        assert_eq!(out.iter().filter(|o| **o == PipelineOutput::Reply(ack.clone())).count(), 2);
+        let ack = SsiPacket::host(ssi::OP_CMD_ACK, vec![])
+            .encode()
+            .expect("small");
+        assert_eq!(
+            out.iter()
+                .filter(|o| **o == PipelineOutput::Reply(ack.clone()))
+                .count(),
+            2
+        );
         let found = scans(&out);
         assert_eq!(found[0].payload, b"HC1:XYZ");
         assert_eq!(found[0].symbology, Some(Symbology::Qr));
@@ -370,15 +443,27 @@ mod tests {
     #[test]
     fn disconnect_mid_mrz_reports_and_forgets() {
         let mut pipeline = DevicePipeline::new(
-            InputKind::Serial { framing: Framing::Cr, ack_nak: false },
+            InputKind::Serial {
+                framing: Framing::Cr,
+                ack_nak: false,
+            },
             false,
             ScanContent::Mrz,
             MS * 500,
         );
         let mut out = Vec::new();
-        pipeline.push_bytes(b"P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<\rL8989", MS, &mut out);
+        pipeline.push_bytes(
+            b"P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<\rL8989",
+            MS,
+            &mut out,
+        );
         pipeline.disconnected(&mut out);
-        assert_eq!(out.iter().filter(|o| matches!(o, PipelineOutput::Problem(_))).count(), 2);
+        assert_eq!(
+            out.iter()
+                .filter(|o| matches!(o, PipelineOutput::Problem(_)))
+                .count(),
+            2
+        );
         assert_eq!(pipeline.deadline(), None);
         let shown = format!("{out:?}");
         assert!(!shown.contains("ERIKSSON"));

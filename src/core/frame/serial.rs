@@ -195,16 +195,26 @@ mod tests {
             (Framing::Cr, b"\r\r", vec![]),
             (Framing::Crlf, b"AB\r\nCD\r\n", vec![f(b"AB"), f(b"CD")]),
             (Framing::Crlf, b"L1\rL2\r\n", vec![f(b"L1\rL2")]),
-            (Framing::StxEtx, b"\x02AB\x03\x02CD\x03", vec![f(b"AB"), f(b"CD")]),
+            (
+                Framing::StxEtx,
+                b"\x02AB\x03\x02CD\x03",
+                vec![f(b"AB"), f(b"CD")],
+            ),
             (
                 Framing::StxEtx,
                 b"xy\x02AB\x03",
-                vec![SerialEvent::Problem(FrameError::Garbage { bytes: 2 }), f(b"AB")],
+                vec![
+                    SerialEvent::Problem(FrameError::Garbage { bytes: 2 }),
+                    f(b"AB"),
+                ],
             ),
             (
                 Framing::StxEtx,
                 b"\x02A\x02B\x03",
-                vec![SerialEvent::Problem(FrameError::Garbage { bytes: 2 }), f(b"B")],
+                vec![
+                    SerialEvent::Problem(FrameError::Garbage { bytes: 2 }),
+                    f(b"B"),
+                ],
             ),
         ];
         for (framing, input, expected) in cases {
@@ -234,7 +244,10 @@ mod tests {
     #[test]
     fn wrong_baud_rate_reads_as_garbled() {
         let out = frames(Framing::Cr, &[0xe0, 0xfe, 0x80, 0x9c, b'\r']);
-        assert!(matches!(out.as_slice(), [SerialEvent::Problem(FrameError::Garbled { .. })]));
+        assert!(matches!(
+            out.as_slice(),
+            [SerialEvent::Problem(FrameError::Garbled { .. })]
+        ));
     }
 
     #[test]

@@ -62,9 +62,10 @@ impl SsiPacket {
 
     /// Encodes the packet with its checksum.
     pub fn encode(&self) -> Result<Vec<u8>, FrameError> {
-        let len = u8::try_from(HEADER_LEN + self.data.len()).map_err(|_| FrameError::BadSsiPacket {
-            reason: format!("{} data bytes, at most {DATA_BYTES_MAX}", self.data.len()),
-        })?;
+        let len =
+            u8::try_from(HEADER_LEN + self.data.len()).map_err(|_| FrameError::BadSsiPacket {
+                reason: format!("{} data bytes, at most {DATA_BYTES_MAX}", self.data.len()),
+            })?;
         let mut bytes = vec![len, self.opcode, self.source, self.status];
         bytes.extend_from_slice(&self.data);
         bytes.extend_from_slice(&checksum(&bytes).to_be_bytes());
@@ -79,7 +80,9 @@ impl SsiPacket {
 
 /// The SSI checksum: two's complement of the 16-bit sum of the bytes.
 pub fn checksum(bytes: &[u8]) -> u16 {
-    let sum = bytes.iter().fold(0u16, |acc, &b| acc.wrapping_add(u16::from(b)));
+    let sum = bytes
+        .iter()
+        .fold(0u16, |acc, &b| acc.wrapping_add(u16::from(b)));
     sum.wrapping_neg()
 }
 
@@ -108,18 +111,20 @@ impl SsiDecoder {
             let Some(&len) = self.buf.first() else { return };
             let len = usize::from(len);
             if len < HEADER_LEN {
-                self.skip(format!("length byte {len} below the {HEADER_LEN}-byte header"), out);
+                self.skip(
+                    format!("length byte {len} below the {HEADER_LEN}-byte header"),
+                    out,
+                );
                 continue;
             }
-            let Some(packet) = self.buf.get(..len + 2) else { return };
+            let Some(packet) = self.buf.get(..len + 2) else {
+                return;
+            };
             let (body, sum) = packet.split_at(len);
             let expected = checksum(body);
             let got = u16::from_be_bytes([sum[0], sum[1]]);
             if got != expected {
-                self.skip(
-                    format!("checksum {got:04x}, expected {expected:04x}"),
-                    out,
-                );
+                self.skip(format!("checksum {got:04x}, expected {expected:04x}"), out);
                 continue;
             }
             out.push(Ok(SsiPacket {
@@ -162,7 +167,10 @@ mod tests {
     #[test]
     fn start_session_matches_the_programmers_guide() {
         let packet = SsiPacket::host(OP_START_SESSION, vec![]);
-        assert_eq!(packet.encode(), Ok(vec![0x04, 0xe4, 0x04, 0x00, 0xff, 0x14]));
+        assert_eq!(
+            packet.encode(),
+            Ok(vec![0x04, 0xe4, 0x04, 0x00, 0xff, 0x14])
+        );
     }
 
     #[test]
@@ -184,7 +192,11 @@ mod tests {
 
     #[test]
     fn oversized_data_is_an_error() {
-        assert!(SsiPacket::host(OP_PARAM_SEND, vec![0; 252]).encode().is_err());
+        assert!(
+            SsiPacket::host(OP_PARAM_SEND, vec![0; 252])
+                .encode()
+                .is_err()
+        );
     }
 
     proptest! {
