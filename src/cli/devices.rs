@@ -148,7 +148,7 @@ fn list(profiles: &Path) -> Result<ExitCode, String> {
                         (present, format!("usb {}", ids.join(",")))
                     }
                 };
-                let transport = format!("{:?}", profile.transport).to_lowercase();
+                let transport = profile.transport.as_str();
                 println!(
                     "{:<24} {:<13} {:<8} {place}",
                     profile.name,
@@ -194,7 +194,10 @@ fn probe(spec: DeviceSpec) -> Result<ExitCode, String> {
             step.reply.as_deref().unwrap_or("(none expected)")
         );
     }
-    println!("{}: init sequence accepted", spec.name);
+    match &spec.profile.init {
+        Some(init) => println!("{}: init sequence {init} accepted", spec.name),
+        None => println!("{}: profile has no init sequence", spec.name),
+    }
     Ok(ExitCode::SUCCESS)
 }
 

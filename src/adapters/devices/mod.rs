@@ -7,6 +7,7 @@
 
 pub mod profile;
 pub mod serial;
+pub mod spool;
 pub mod usb;
 
 use std::sync::Arc;

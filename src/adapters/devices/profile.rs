@@ -52,6 +52,18 @@ pub enum Transport {
     HidKeyboard,
 }
 
+impl Transport {
+    /// The name used in profiles.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Serial => "serial",
+            Self::ZebraSsi => "zebra-ssi",
+            Self::HidPos => "hid-pos",
+            Self::HidKeyboard => "hid-keyboard",
+        }
+    }
+}
+
 /// One USB identity of the device; the product id changes with the interface mode.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
