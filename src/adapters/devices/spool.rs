@@ -1,0 +1,177 @@
+//! Image spool directory of a full-page reader's vendor software: each image is claimed by an
+//! atomic rename (`incoming/` → `processing/`), and moved to `done/` or `failed/` only after the
+//! consumer has taken it, so a crash never loses an image; `recover` re-queues what a crash left
+//! in `processing/`, and the file name is the idempotency key that makes a replay harmless.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+/// Extensions the vendor software writes; anything else (temporary files) is left alone.
+const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "bmp", "webp"];
+/// An image is claimed only once its modification time is this old: vendors write in place.
+pub const SETTLE: Duration = Duration::from_millis(200);
+/// Largest image accepted; bigger files go to `failed/`.
+pub const IMAGE_BYTES_MAX: u64 = 32 * 1024 * 1024;
+
+/// A spool directory with its four sub-directories.
+#[derive(Debug, Clone)]
+pub struct Spool {
+    incoming: PathBuf,
+    processing: PathBuf,
+    done: PathBuf,
+    failed: PathBuf,
+}
+
+/// An image claimed for processing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claimed {
+    /// Its path under `processing/`.
+    pub path: PathBuf,
+    /// Its file name: the idempotency key of the scan it yields.
+    pub name: String,
+}
+
+impl Spool {
+    /// Opens (and creates) the spool under `root`.
+    pub fn open(root: &Path) -> io::Result<Self> {
+        let spool = Self {
+            incoming: root.join("incoming"),
+            processing: root.join("processing"),
+            done: root.join("done"),
+            failed: root.join("failed"),
+        };
+        for dir in [
+            &spool.incoming,
+            &spool.processing,
+            &spool.done,
+            &spool.failed,
+        ] {
+            fs::create_dir_all(dir)?;
+        }
+        Ok(spool)
+    }
+
+    /// Moves images a crash left in `processing/` back to `incoming/`; returns how many.
+    pub fn recover(&self) -> io::Result<usize> {
+        let mut moved = 0;
+        for entry in fs::read_dir(&self.processing)? {
+            let entry = entry?;
+            fs::rename(entry.path(), self.incoming.join(entry.file_name()))?;
+            moved += 1;
+        }
+        sync_dir(&self.incoming)?;
+        Ok(moved)
+    }
+
+    /// Claims the oldest settled image (by name, which vendors number in order), if any.
+    pub fn claim(&self, now: SystemTime) -> io::Result<Option<Claimed>> {
+        let mut candidates = Vec::new();
+        for entry in fs::read_dir(&self.incoming)? {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let is_image = Path::new(&name)
+                .extension()
+                .and_then(|x| x.to_str())
+                .is_some_and(|x| IMAGE_EXTENSIONS.contains(&x.to_ascii_lowercase().as_str()));
+            let meta = entry.metadata()?;
+            let settled = meta
+                .modified()
+                .is_ok_and(|m| now.duration_since(m).is_ok_and(|age| age >= SETTLE));
+            if is_image && !name.starts_with('.') && meta.is_file() && settled {
+                candidates.push(name);
+            }
+        }
+        candidates.sort();
+        for name in candidates {
+            let path = self.processing.join(&name);
+            match fs::rename(self.incoming.join(&name), &path) {
+                Ok(()) => {
+                    sync_dir(&self.processing)?;
+                    return Ok(Some(Claimed { path, name }));
+                }
+                // Another claimer won the race: try the next one.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(None)
+    }
+
+    /// The image's bytes, bounded by [`IMAGE_BYTES_MAX`].
+    pub fn read(&self, claimed: &Claimed) -> io::Result<Vec<u8>> {
+        let len = fs::metadata(&claimed.path)?.len();
+        if len > IMAGE_BYTES_MAX {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("image of {len} bytes exceeds {IMAGE_BYTES_MAX}"),
+            ));
+        }
+        fs::read(&claimed.path)
+    }
+
+    /// The scan from this image was taken by the consumer: move it to `done/`.
+    pub fn complete(&self, claimed: Claimed) -> io::Result<()> {
+        fs::rename(&claimed.path, self.done.join(&claimed.name))?;
+        sync_dir(&self.done)
+    }
+
+    /// The image yielded nothing usable: move it to `failed/` for a technician.
+    pub fn reject(&self, claimed: Claimed) -> io::Result<()> {
+        fs::rename(&claimed.path, self.failed.join(&claimed.name))?;
+        sync_dir(&self.failed)
+    }
+}
+
+/// Makes a rename durable.
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    fs::File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn later() -> SystemTime {
+        SystemTime::now() + SETTLE * 2
+    }
+
+    #[test]
+    fn each_image_is_claimed_once_and_completed() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let spool = Spool::open(root.path()).expect("open");
+        fs::write(root.path().join("incoming/0002.png"), b"b").expect("write");
+        fs::write(root.path().join("incoming/0001.png"), b"a").expect("write");
+        fs::write(root.path().join("incoming/0003.png.part"), b"c").expect("write");
+        assert_eq!(
+            spool.claim(SystemTime::UNIX_EPOCH).expect("claim"),
+            None,
+            "not settled yet"
+        );
+        let first = spool.claim(later()).expect("claim").expect("an image");
+        assert_eq!(first.name, "0001.png");
+        assert_eq!(spool.read(&first).expect("read"), b"a");
+        spool.complete(first).expect("complete");
+        let second = spool.claim(later()).expect("claim").expect("an image");
+        assert_eq!(second.name, "0002.png");
+        spool.reject(second).expect("reject");
+        assert_eq!(spool.claim(later()).expect("claim"), None);
+        assert!(root.path().join("done/0001.png").exists());
+        assert!(root.path().join("failed/0002.png").exists());
+    }
+
+    #[test]
+    fn a_crash_after_claiming_requeues_the_image() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let spool = Spool::open(root.path()).expect("open");
+        fs::write(root.path().join("incoming/a.jpg"), b"x").expect("write");
+        let claimed = spool.claim(later()).expect("claim").expect("an image");
+        // Crash: the claim is never completed; a new process recovers it.
+        drop(claimed);
+        let restarted = Spool::open(root.path()).expect("open");
+        assert_eq!(restarted.recover().expect("recover"), 1);
+        let again = restarted.claim(later()).expect("claim").expect("requeued");
+        assert_eq!(again.name, "a.jpg");
+    }
+}
