@@ -6,6 +6,8 @@
 //! It reads the ledger and the movement index through their ports and never writes anything;
 //! recording happens only in `crossing_for`'s caller, after a confirmation.
 
+pub mod driver;
+
 use jiff::civil::Date;
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
