@@ -32,13 +32,13 @@ CHARSETS = ["utf-8", "latin-1", "shift_jis", "gb18030", "cp1252", "iso-8859-2", 
 
 def expected_for(image: Path):
     """(bytes or None, text or None) expected for an image, or None when the corpus has none."""
-    for stem in (image.with_suffix(""),):
-        binary = stem.with_suffix(".bin")
-        text = stem.with_suffix(".txt")
-        if binary.exists():
-            return binary.read_bytes(), None
-        if text.exists():
-            return None, text.read_text(encoding="utf-8", errors="replace")
+    # Names such as `module-1.5px-p0.png` hold dots, so build the sibling names from the stem.
+    binary = image.parent / f"{image.stem}.bin"
+    text = image.parent / f"{image.stem}.txt"
+    if binary.exists():
+        return binary.read_bytes(), None
+    if text.exists():
+        return None, text.read_text(encoding="utf-8", errors="replace")
     return None
 
 
@@ -126,12 +126,13 @@ def main():
     parser.add_argument("--corpus", type=Path, default=corpus)
     parser.add_argument("--generated", type=Path, help="reuse a generated set instead of writing a new one")
     parser.add_argument("--dev", action="store_true", help="time a dev build (opt-level 2 deps) instead of the bench profile")
+    parser.add_argument("--exe", help="an already built qr_decode bench executable (skips the cargo build)")
     args = parser.parse_args()
 
     # `cargo bench` builds with the bench profile (release optimisation; panics unwind, so the
     # decoder chain's catch_unwind works); `--dev` uses the dev profile (deps at opt-level 2).
     command = ["cargo", "build", "--bench", "qr_decode"] if args.dev else ["cargo", "bench", "--bench", "qr_decode", "--no-run"]
-    exe = find_bench_exe(root, command)
+    exe = args.exe or find_bench_exe(root, command)
 
     generated = args.generated
     if generated is None:

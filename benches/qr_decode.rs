@@ -48,7 +48,10 @@ fn generate(dir: &Path) -> std::io::Result<usize> {
 fn time_files(list: &Path) -> std::io::Result<()> {
     let limits = DecodeLimits::default();
     let mut out = std::io::stdout().lock();
-    for path in std::fs::read_to_string(list)?.lines().filter(|l| !l.is_empty()) {
+    for path in std::fs::read_to_string(list)?
+        .lines()
+        .filter(|l| !l.is_empty())
+    {
         let loaded = std::fs::read(path)
             .map_err(|e| e.to_string())
             .and_then(|bytes| load_image(&bytes, &limits).map_err(|e| e.to_string()));
@@ -75,7 +78,11 @@ fn time_files(list: &Path) -> std::io::Result<()> {
             Some(Err(error)) => ("-".to_owned(), error.to_string()),
             None => ("-".to_owned(), String::new()),
         };
-        writeln!(out, "{path}\t{:.4}\t{codes}\t{error}", best.as_secs_f64() * 1e3)?;
+        writeln!(
+            out,
+            "{path}\t{:.4}\t{codes}\t{error}",
+            best.as_secs_f64() * 1e3
+        )?;
     }
     Ok(())
 }
@@ -83,11 +90,19 @@ fn time_files(list: &Path) -> std::io::Result<()> {
 fn decode_generated(c: &mut Criterion) {
     let payload = b"BP1:NCFOXN%TS3DH0YOJ58S S-F4:9VHK+O.T9 AN$9W5OJ4H1 7MNQ*KR86-CVT$E-PA:C2";
     let mut group = c.benchmark_group("qr_decode_image");
-    for name in ["clean-4px", "rotate-30", "module-1.5px", "low-contrast", "inverted", "clutter"] {
+    for name in [
+        "clean-4px",
+        "rotate-30",
+        "module-1.5px",
+        "low-contrast",
+        "inverted",
+        "clutter",
+    ] {
         let Some(condition) = conditions().into_iter().find(|c| c.name == name) else {
             continue;
         };
-        let image = DynamicImage::ImageLuma8(render(&symbol(payload, EcLevel::M), &condition.scene));
+        let image =
+            DynamicImage::ImageLuma8(render(&symbol(payload, EcLevel::M), &condition.scene));
         group.bench_function(name, |b| b.iter(|| decode_image(black_box(&image))));
     }
     group.finish();

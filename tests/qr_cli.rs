@@ -58,12 +58,17 @@ fn any_failure_is_reported_per_file_and_exits_1() {
     let not_image = not_image.display().to_string();
     let missing = dir.path().join("missing.png").display().to_string();
 
-    let output = checkpointctl(&["qr", "decode", "--json", &good, &blank, &not_image, &missing]);
+    let output = checkpointctl(&[
+        "qr", "decode", "--json", &good, &blank, &not_image, &missing,
+    ]);
     assert_eq!(output.status.code(), Some(1), "{output:?}");
     let reports = json_of(&output);
     let reports = reports.as_array().expect("an array");
     assert_eq!(reports.len(), 4);
-    assert_eq!(reports[0], json!({"file": good, "codes": ["OK"], "error": null}));
+    assert_eq!(
+        reports[0],
+        json!({"file": good, "codes": ["OK"], "error": null})
+    );
     for (report, file) in reports[1..].iter().zip([&blank, &not_image, &missing]) {
         assert_eq!(report["file"], json!(file));
         assert_eq!(report["codes"], json!([]));
@@ -72,15 +77,38 @@ fn any_failure_is_reported_per_file_and_exits_1() {
         let keys: Vec<&String> = report.as_object().expect("an object").keys().collect();
         assert_eq!(keys, ["codes", "error", "file"]);
     }
-    assert!(reports[1]["error"].as_str().unwrap_or_default().contains("no qr code found"));
-    assert!(reports[2]["error"].as_str().unwrap_or_default().contains("unreadable image"));
-    assert!(reports[3]["error"].as_str().unwrap_or_default().contains("cannot open file"));
+    assert!(
+        reports[1]["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("no qr code found")
+    );
+    assert!(
+        reports[2]["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("unreadable image")
+    );
+    assert!(
+        reports[3]["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("cannot open file")
+    );
 }
 
 #[test]
 fn usage_errors_exit_2() {
-    assert_eq!(checkpointctl(&["qr", "decode", "--json"]).status.code(), Some(2));
-    assert_eq!(checkpointctl(&["qr", "decode", "--bogus", "x.png"]).status.code(), Some(2));
+    assert_eq!(
+        checkpointctl(&["qr", "decode", "--json"]).status.code(),
+        Some(2)
+    );
+    assert_eq!(
+        checkpointctl(&["qr", "decode", "--bogus", "x.png"])
+            .status
+            .code(),
+        Some(2)
+    );
     assert_eq!(checkpointctl(&["qr"]).status.code(), Some(2));
 }
 
@@ -90,5 +118,8 @@ fn plain_output_lists_file_and_text() {
     let a = write_code(dir.path(), "a.png", b"HELLO");
     let output = checkpointctl(&["qr", "decode", &a]);
     assert_eq!(output.status.code(), Some(0));
-    assert_eq!(String::from_utf8_lossy(&output.stdout), format!("{a}: HELLO\n"));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        format!("{a}: HELLO\n")
+    );
 }

@@ -57,14 +57,21 @@ fn binary_payload_comes_back_byte_exact() {
 fn utf8_byte_payload_is_not_transcoded() {
     let payload = "Nová Ves — Überprüfung".as_bytes().to_vec();
     let image = render(&symbol(&payload, EcLevel::M), &Scene::default());
-    assert_eq!(decode_image(&DynamicImage::ImageLuma8(image)), Ok(vec![payload]));
+    assert_eq!(
+        decode_image(&DynamicImage::ImageLuma8(image)),
+        Ok(vec![payload])
+    );
 }
 
 #[test]
 fn finds_two_codes_in_one_image() {
     let left = render(&symbol(b"FIRST CODE", EcLevel::M), &Scene::default());
     let right = render(&symbol(b"SECOND CODE", EcLevel::M), &Scene::default());
-    let mut page = GrayImage::from_pixel(left.width() + right.width(), left.height().max(right.height()), image::Luma([255]));
+    let mut page = GrayImage::from_pixel(
+        left.width() + right.width(),
+        left.height().max(right.height()),
+        image::Luma([255]),
+    );
     imageops::overlay(&mut page, &left, 0, 0);
     imageops::overlay(&mut page, &right, i64::from(left.width()), 0);
     let mut codes = decode_image(&DynamicImage::ImageLuma8(page)).expect("both codes are clean");
@@ -76,12 +83,26 @@ fn finds_two_codes_in_one_image() {
 fn reads_every_supported_file_format_in_grey_and_colour() {
     let grey = render(&symbol(b"FORMAT CHECK", EcLevel::M), &Scene::default());
     let colour: RgbImage = DynamicImage::ImageLuma8(grey.clone()).to_rgb8();
-    for format in [ImageFormat::Png, ImageFormat::Jpeg, ImageFormat::Bmp, ImageFormat::WebP] {
-        for image in [DynamicImage::ImageLuma8(grey.clone()), DynamicImage::ImageRgb8(colour.clone())] {
+    for format in [
+        ImageFormat::Png,
+        ImageFormat::Jpeg,
+        ImageFormat::Bmp,
+        ImageFormat::WebP,
+    ] {
+        for image in [
+            DynamicImage::ImageLuma8(grey.clone()),
+            DynamicImage::ImageRgb8(colour.clone()),
+        ] {
             // WebP's encoder takes colour only.
-            let image = if format == ImageFormat::WebP { DynamicImage::ImageRgb8(image.to_rgb8()) } else { image };
+            let image = if format == ImageFormat::WebP {
+                DynamicImage::ImageRgb8(image.to_rgb8())
+            } else {
+                image
+            };
             let mut file = Vec::new();
-            image.write_to(&mut Cursor::new(&mut file), format).expect("encoding to memory works");
+            image
+                .write_to(&mut Cursor::new(&mut file), format)
+                .expect("encoding to memory works");
             assert_eq!(
                 decode_image_bytes(&file),
                 Ok(vec![b"FORMAT CHECK".to_vec()]),
@@ -96,14 +117,31 @@ fn reads_every_supported_file_format_in_grey_and_colour() {
 fn limits_are_enforced_before_decoding() {
     let image = DynamicImage::ImageLuma8(render(&symbol(b"LIMITS", EcLevel::M), &Scene::default()));
     let mut png = Vec::new();
-    image.write_to(&mut Cursor::new(&mut png), ImageFormat::Png).expect("encoding to memory works");
-    let small_file = DecodeLimits { file_bytes_max: 10, ..DecodeLimits::default() };
-    assert!(matches!(decode_image_bytes_with(&png, &small_file), Err(QrImageError::FileTooLarge { .. })));
-    let few_pixels = DecodeLimits { pixels_max: 100, ..DecodeLimits::default() };
-    assert!(matches!(decode_image_bytes_with(&png, &few_pixels), Err(QrImageError::TooLarge { .. })));
+    image
+        .write_to(&mut Cursor::new(&mut png), ImageFormat::Png)
+        .expect("encoding to memory works");
+    let small_file = DecodeLimits {
+        file_bytes_max: 10,
+        ..DecodeLimits::default()
+    };
+    assert!(matches!(
+        decode_image_bytes_with(&png, &small_file),
+        Err(QrImageError::FileTooLarge { .. })
+    ));
+    let few_pixels = DecodeLimits {
+        pixels_max: 100,
+        ..DecodeLimits::default()
+    };
+    assert!(matches!(
+        decode_image_bytes_with(&png, &few_pixels),
+        Err(QrImageError::TooLarge { .. })
+    ));
     // A blank page with a budget of one attempt stops after one attempt.
     let blank = DynamicImage::new_luma8(200, 200);
-    let one_attempt = DecodeLimits { attempts_max: 1, ..DecodeLimits::default() };
+    let one_attempt = DecodeLimits {
+        attempts_max: 1,
+        ..DecodeLimits::default()
+    };
     assert!(matches!(
         checkpointd::adapters::qr_image::decode_image_with(&blank, &one_attempt),
         Err(QrImageError::BudgetExhausted { attempts: 1, .. })

@@ -98,22 +98,24 @@ pub fn render(code: &QrCode, scene: &Scene) -> GrayImage {
                 for sx in 0..SUB {
                     let px = x as f32 + (sx as f32 + 0.5) / SUB as f32 - centre;
                     let py = y as f32 + (sy as f32 + 0.5) / SUB as f32 - centre;
-                    // Undo the rotation, then the perspective (a keystone: rows further down are wider).
+                    // Undo the rotation, then a projective keystone (rows further down look nearer and larger).
                     let rx = cos * px + sin * py;
                     let ry = -sin * px + cos * py;
                     let depth = 1.0 + scene.perspective * (ry / (code_px / 2.0));
                     let ux = rx / depth;
-                    let uy = ry;
+                    let uy = ry / depth;
                     if ux.abs() > code_extent || uy.abs() > code_extent {
                         continue;
                     }
                     inside = true;
                     let mx = (ux + code_px / 2.0) / scene.module_px - quiet;
                     let my = (uy + code_px / 2.0) / scene.module_px - quiet;
-                    if mx >= 0.0 && my >= 0.0 && (mx as usize) < modules && (my as usize) < modules {
-                        if colors[my as usize * modules + mx as usize] == Color::Dark {
-                            ink += 1.0;
-                        }
+                    let on_symbol = mx >= 0.0
+                        && my >= 0.0
+                        && (mx as usize) < modules
+                        && (my as usize) < modules;
+                    if on_symbol && colors[my as usize * modules + mx as usize] == Color::Dark {
+                        ink += 1.0;
                     }
                 }
             }
@@ -133,8 +135,11 @@ pub fn render(code: &QrCode, scene: &Scene) -> GrayImage {
     if scene.noise_sigma > 0.0 {
         for pixel in image.iter_mut() {
             // Sum of uniforms: close enough to Gaussian for a sensor-noise model.
-            let gauss: f32 = (0..6).map(|_| rng.gen_range(-1.0_f32..1.0)).sum::<f32>() / 2.0_f32.sqrt();
-            *pixel = (f32::from(*pixel) + gauss * scene.noise_sigma).round().clamp(0.0, 255.0) as u8;
+            let gauss: f32 =
+                (0..6).map(|_| rng.gen_range(-1.0_f32..1.0)).sum::<f32>() / 2.0_f32.sqrt();
+            *pixel = (f32::from(*pixel) + gauss * scene.noise_sigma)
+                .round()
+                .clamp(0.0, 255.0) as u8;
         }
     }
     if scene.inverted {
@@ -153,24 +158,141 @@ pub struct Condition {
 pub fn conditions() -> Vec<Condition> {
     let base = Scene::default();
     vec![
-        Condition { name: "clean-4px", scene: base },
-        Condition { name: "module-1px", scene: Scene { module_px: 1.0, ..base } },
-        Condition { name: "module-1.5px", scene: Scene { module_px: 1.5, ..base } },
-        Condition { name: "module-2.7px", scene: Scene { module_px: 2.7, ..base } },
-        Condition { name: "rotate-30", scene: Scene { rotate_deg: 30.0, ..base } },
-        Condition { name: "rotate-77", scene: Scene { rotate_deg: 77.0, module_px: 3.3, ..base } },
-        Condition { name: "perspective-10", scene: Scene { perspective: 0.1, ..base } },
-        Condition { name: "perspective-20-rot", scene: Scene { perspective: 0.2, rotate_deg: 12.0, module_px: 5.0, ..base } },
-        Condition { name: "blur-1", scene: Scene { blur_sigma: 1.0, ..base } },
-        Condition { name: "blur-1.5-big", scene: Scene { blur_sigma: 1.5, module_px: 6.0, ..base } },
-        Condition { name: "noise-25", scene: Scene { noise_sigma: 25.0, ..base } },
-        Condition { name: "noise-40", scene: Scene { noise_sigma: 40.0, ..base } },
-        Condition { name: "low-contrast", scene: Scene { dark: 110, light: 150, ..base } },
-        Condition { name: "low-contrast-noise", scene: Scene { dark: 100, light: 150, noise_sigma: 6.0, ..base } },
-        Condition { name: "inverted", scene: Scene { inverted: true, ..base } },
-        Condition { name: "inverted-rot", scene: Scene { inverted: true, rotate_deg: 20.0, ..base } },
-        Condition { name: "clutter", scene: Scene { clutter: true, module_px: 5.0, ..base } },
-        Condition { name: "clutter-rot-blur", scene: Scene { clutter: true, module_px: 5.0, rotate_deg: 15.0, blur_sigma: 1.0, ..base } },
+        Condition {
+            name: "clean-4px",
+            scene: base,
+        },
+        Condition {
+            name: "module-1px",
+            scene: Scene {
+                module_px: 1.0,
+                ..base
+            },
+        },
+        Condition {
+            name: "module-1.5px",
+            scene: Scene {
+                module_px: 1.5,
+                ..base
+            },
+        },
+        Condition {
+            name: "module-2.7px",
+            scene: Scene {
+                module_px: 2.7,
+                ..base
+            },
+        },
+        Condition {
+            name: "rotate-30",
+            scene: Scene {
+                rotate_deg: 30.0,
+                ..base
+            },
+        },
+        Condition {
+            name: "rotate-77",
+            scene: Scene {
+                rotate_deg: 77.0,
+                module_px: 3.3,
+                ..base
+            },
+        },
+        Condition {
+            name: "perspective-10",
+            scene: Scene {
+                perspective: 0.1,
+                ..base
+            },
+        },
+        Condition {
+            name: "perspective-20-rot",
+            scene: Scene {
+                perspective: 0.2,
+                rotate_deg: 12.0,
+                module_px: 5.0,
+                ..base
+            },
+        },
+        Condition {
+            name: "blur-1",
+            scene: Scene {
+                blur_sigma: 1.0,
+                ..base
+            },
+        },
+        Condition {
+            name: "blur-1.5-big",
+            scene: Scene {
+                blur_sigma: 1.5,
+                module_px: 6.0,
+                ..base
+            },
+        },
+        Condition {
+            name: "noise-25",
+            scene: Scene {
+                noise_sigma: 25.0,
+                ..base
+            },
+        },
+        Condition {
+            name: "noise-40",
+            scene: Scene {
+                noise_sigma: 40.0,
+                ..base
+            },
+        },
+        Condition {
+            name: "low-contrast",
+            scene: Scene {
+                dark: 110,
+                light: 150,
+                ..base
+            },
+        },
+        Condition {
+            name: "low-contrast-noise",
+            scene: Scene {
+                dark: 100,
+                light: 150,
+                noise_sigma: 6.0,
+                ..base
+            },
+        },
+        Condition {
+            name: "inverted",
+            scene: Scene {
+                inverted: true,
+                ..base
+            },
+        },
+        Condition {
+            name: "inverted-rot",
+            scene: Scene {
+                inverted: true,
+                rotate_deg: 20.0,
+                ..base
+            },
+        },
+        Condition {
+            name: "clutter",
+            scene: Scene {
+                clutter: true,
+                module_px: 5.0,
+                ..base
+            },
+        },
+        Condition {
+            name: "clutter-rot-blur",
+            scene: Scene {
+                clutter: true,
+                module_px: 5.0,
+                rotate_deg: 15.0,
+                blur_sigma: 1.0,
+                ..base
+            },
+        },
     ]
 }
 

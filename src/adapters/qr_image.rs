@@ -178,10 +178,10 @@ pub fn decode_image_with(
         return Ok(codes);
     }
     // Low-contrast prints defeat the binariser's minimum dynamic range: stretch first.
-    if let Some(stretched) = stretched(&grey) {
-        if let Some(codes) = chain.attempt(|| rxing_modern(&stretched, Binarizer::Hybrid)) {
-            return Ok(codes);
-        }
+    if let Some(stretched) = stretched(&grey)
+        && let Some(codes) = chain.attempt(|| rxing_modern(&stretched, Binarizer::Hybrid))
+    {
+        return Ok(codes);
     }
     let longest = grey.width().max(grey.height());
     if longest >= DOWNSCALE_SIDE_MIN {
@@ -292,8 +292,10 @@ fn rxing_modern(grey: &GrayImage, binarizer: Binarizer) -> Vec<Vec<u8>> {
     };
     let hints = qr_hints();
     let results = match binarizer {
-        Binarizer::Hybrid => QrReader
-            .decode_multiple_with_hints(&mut BinaryBitmap::new(HybridBinarizer::new(source)), &hints),
+        Binarizer::Hybrid => QrReader.decode_multiple_with_hints(
+            &mut BinaryBitmap::new(HybridBinarizer::new(source)),
+            &hints,
+        ),
         Binarizer::Global => QrReader.decode_multiple_with_hints(
             &mut BinaryBitmap::new(GlobalHistogramBinarizer::new(source)),
             &hints,
@@ -335,7 +337,9 @@ fn text_bytes(result: &RXingResult) -> Vec<u8> {
 
 /// Re-encodes text as ISO-8859-1, or `None` when a character is outside it.
 pub(crate) fn latin1_bytes(text: &str) -> Option<Vec<u8>> {
-    text.chars().map(|c| u8::try_from(u32::from(c)).ok()).collect()
+    text.chars()
+        .map(|c| u8::try_from(u32::from(c)).ok())
+        .collect()
 }
 
 fn rqrr_decode(grey: &GrayImage) -> Vec<Vec<u8>> {
@@ -412,11 +416,15 @@ mod tests {
 
     #[test]
     fn stretch_only_dull_images() {
-        let dull = GrayImage::from_fn(40, 40, |x, _| image::Luma([if x % 2 == 0 { 110 } else { 150 }]));
+        let dull = GrayImage::from_fn(40, 40, |x, _| {
+            image::Luma([if x % 2 == 0 { 110 } else { 150 }])
+        });
         let out = stretched(&dull).expect("a 110..150 image is dull");
         assert_eq!(out.get_pixel(0, 0).0[0], 0);
         assert_eq!(out.get_pixel(1, 0).0[0], 255);
-        let crisp = GrayImage::from_fn(40, 40, |x, _| image::Luma([if x % 2 == 0 { 0 } else { 255 }]));
+        let crisp = GrayImage::from_fn(40, 40, |x, _| {
+            image::Luma([if x % 2 == 0 { 0 } else { 255 }])
+        });
         assert!(stretched(&crisp).is_none());
     }
 
@@ -437,7 +445,10 @@ mod tests {
         );
         assert_eq!(
             decode_image(&DynamicImage::new_luma8(0, 5)),
-            Err(QrImageError::Empty { width: 0, height: 5 })
+            Err(QrImageError::Empty {
+                width: 0,
+                height: 5
+            })
         );
     }
 

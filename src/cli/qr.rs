@@ -77,8 +77,9 @@ fn run_decode(args: &DecodeArgs) -> ExitCode {
 
 fn decode_file(path: &PathBuf, limits: &DecodeLimits) -> FileReport {
     let file = path.display().to_string();
-    let result = read_bounded(path, limits.file_bytes_max)
-        .and_then(|bytes| qr_image::decode_image_bytes_with(&bytes, limits).map_err(|e| e.to_string()));
+    let result = read_bounded(path, limits.file_bytes_max).and_then(|bytes| {
+        qr_image::decode_image_bytes_with(&bytes, limits).map_err(|e| e.to_string())
+    });
     match result {
         Ok(codes) => FileReport {
             file,
