@@ -1,1 +1,475 @@
 //! QR decoding from images: a bounded chain of decoders with preprocessing and panic isolation.
+//! For readers that deliver a picture instead of text; payloads come back as their exact bytes.
+
+use std::io::Cursor;
+use std::panic::{self, AssertUnwindSafe};
+use std::time::{Duration, Instant};
+
+use image::{DynamicImage, GrayImage, ImageReader, imageops};
+use rxing::common::{GlobalHistogramBinarizer, HybridBinarizer};
+use rxing::multi::MultipleBarcodeReader;
+use rxing::qrcode::QRCodeReader;
+use rxing::qrcode::cpp_port::QrReader;
+use rxing::{BarcodeFormat, BinaryBitmap, DecodeHints, Luma8LuminanceSource, RXingResult, Reader};
+
+/// Largest image accepted, in pixels (about a 12-megapixel photo with margin).
+pub const IMAGE_PIXELS_MAX: u64 = 16_000_000;
+/// Largest encoded image file accepted, in bytes.
+pub const IMAGE_BYTES_MAX: usize = 32 * 1024 * 1024;
+/// Memory the image decoder may allocate for one image.
+pub const IMAGE_ALLOC_BYTES_MAX: u64 = 256 * 1024 * 1024;
+/// Default cap on decoder attempts per image.
+pub const ATTEMPTS_MAX: usize = 10;
+/// Default wall-clock budget per image; checked before each attempt starts.
+pub const TIME_BUDGET: Duration = Duration::from_secs(2);
+/// Longest side above which pages are also tried downscaled, where finder patterns are easier to see.
+const DOWNSCALE_SIDE_MIN: u32 = 1_000;
+/// Longest side up to which small images are also tried upscaled, so fractional modules get whole pixels.
+const UPSCALE_SIDE_MAX: u32 = 700;
+/// Luminance range below which an image is contrast-stretched before binarisation.
+const LOW_CONTRAST_RANGE: u8 = 160;
+
+/// Why an image gave no codes.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum QrImageError {
+    /// The bytes are not an image in a supported format (PNG, JPEG, WebP, BMP).
+    #[error("unreadable image: {0}")]
+    Unreadable(String),
+    /// The encoded file is larger than the configured limit.
+    #[error("image file is {bytes} bytes, more than the limit of {max}")]
+    FileTooLarge { bytes: usize, max: usize },
+    /// The image has more pixels than the configured limit.
+    #[error("image is {width}x{height} pixels, more than the limit of {max} pixels")]
+    TooLarge { width: u32, height: u32, max: u64 },
+    /// The image has no pixels.
+    #[error("image is empty ({width}x{height})")]
+    Empty { width: u32, height: u32 },
+    /// Every attempt ran and none found a code.
+    #[error("no qr code found after {attempts} decoder attempts{}", panic_note(*panics))]
+    NotFound { attempts: usize, panics: usize },
+    /// The per-image budget ran out before a code was found.
+    #[error("no qr code found within the budget ({attempts} attempts in {elapsed_ms} ms){}", panic_note(*panics))]
+    BudgetExhausted {
+        attempts: usize,
+        elapsed_ms: u128,
+        panics: usize,
+    },
+}
+
+fn panic_note(panics: usize) -> String {
+    if panics == 0 {
+        String::new()
+    } else {
+        format!("; {panics} decoder attempt(s) panicked and were contained")
+    }
+}
+
+/// Bounds on the work done for one image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecodeLimits {
+    /// Largest image accepted, in pixels.
+    pub pixels_max: u64,
+    /// Largest encoded file accepted by [`decode_image_bytes_with`], in bytes.
+    pub file_bytes_max: usize,
+    /// Most decoder attempts made on one image.
+    pub attempts_max: usize,
+    /// Wall-clock budget for one image; an attempt already running is not interrupted.
+    pub time_budget: Duration,
+}
+
+impl Default for DecodeLimits {
+    fn default() -> Self {
+        Self {
+            pixels_max: IMAGE_PIXELS_MAX,
+            file_bytes_max: IMAGE_BYTES_MAX,
+            attempts_max: ATTEMPTS_MAX,
+            time_budget: TIME_BUDGET,
+        }
+    }
+}
+
+/// Decodes every QR code found in an encoded image (PNG, JPEG, WebP, BMP) with default limits.
+pub fn decode_image_bytes(bytes: &[u8]) -> Result<Vec<Vec<u8>>, QrImageError> {
+    decode_image_bytes_with(bytes, &DecodeLimits::default())
+}
+
+/// Decodes every QR code found in an encoded image, within `limits`.
+pub fn decode_image_bytes_with(
+    bytes: &[u8],
+    limits: &DecodeLimits,
+) -> Result<Vec<Vec<u8>>, QrImageError> {
+    let image = load_image(bytes, limits)?;
+    decode_image_with(&image, limits)
+}
+
+/// Decodes an image file's bytes into pixels, enforcing the size limits before pixels are allocated.
+pub fn load_image(bytes: &[u8], limits: &DecodeLimits) -> Result<DynamicImage, QrImageError> {
+    if bytes.len() > limits.file_bytes_max {
+        return Err(QrImageError::FileTooLarge {
+            bytes: bytes.len(),
+            max: limits.file_bytes_max,
+        });
+    }
+    let mut reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|error| QrImageError::Unreadable(error.to_string()))?;
+    let (width, height) = reader
+        .into_dimensions()
+        .map_err(|error| QrImageError::Unreadable(error.to_string()))?;
+    check_dimensions(width, height, limits)?;
+    reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|error| QrImageError::Unreadable(error.to_string()))?;
+    let mut decoder_limits = image::Limits::default();
+    decoder_limits.max_image_width = Some(width);
+    decoder_limits.max_image_height = Some(height);
+    decoder_limits.max_alloc = Some(IMAGE_ALLOC_BYTES_MAX);
+    reader.limits(decoder_limits);
+    reader
+        .decode()
+        .map_err(|error| QrImageError::Unreadable(error.to_string()))
+}
+
+fn check_dimensions(width: u32, height: u32, limits: &DecodeLimits) -> Result<(), QrImageError> {
+    if width == 0 || height == 0 {
+        return Err(QrImageError::Empty { width, height });
+    }
+    if u64::from(width) * u64::from(height) > limits.pixels_max {
+        return Err(QrImageError::TooLarge {
+            width,
+            height,
+            max: limits.pixels_max,
+        });
+    }
+    Ok(())
+}
+
+/// Decodes every QR code found in an image with default limits.
+pub fn decode_image(image: &DynamicImage) -> Result<Vec<Vec<u8>>, QrImageError> {
+    decode_image_with(image, &DecodeLimits::default())
+}
+
+/// Decodes every QR code found in an image, within `limits`.
+///
+/// Attempts run in order of cost and strength and the first that finds a code wins:
+/// each is isolated with `catch_unwind`, so a decoder panic counts as a failed attempt.
+pub fn decode_image_with(
+    image: &DynamicImage,
+    limits: &DecodeLimits,
+) -> Result<Vec<Vec<u8>>, QrImageError> {
+    check_dimensions(image.width(), image.height(), limits)?;
+    let started = Instant::now();
+    let grey = image.to_luma8();
+    let mut chain = Chain {
+        limits,
+        started,
+        attempts: 0,
+        panics: 0,
+    };
+
+    if let Some(codes) = chain.attempt(|| rxing_modern(&grey, Binarizer::Hybrid)) {
+        return Ok(codes);
+    }
+    if let Some(codes) = chain.attempt(|| rxing_classic(&grey)) {
+        return Ok(codes);
+    }
+    let inverted = inverted(&grey);
+    if let Some(codes) = chain.attempt(|| rxing_modern(&inverted, Binarizer::Hybrid)) {
+        return Ok(codes);
+    }
+    // Low-contrast prints defeat the binariser's minimum dynamic range: stretch first.
+    if let Some(stretched) = stretched(&grey)
+        && let Some(codes) = chain.attempt(|| rxing_modern(&stretched, Binarizer::Hybrid))
+    {
+        return Ok(codes);
+    }
+    let longest = grey.width().max(grey.height());
+    if longest >= DOWNSCALE_SIDE_MIN {
+        let half = imageops::resize(
+            &grey,
+            grey.width().div_ceil(2),
+            grey.height().div_ceil(2),
+            imageops::FilterType::Triangle,
+        );
+        if let Some(codes) = chain.attempt(|| rxing_modern(&half, Binarizer::Hybrid)) {
+            return Ok(codes);
+        }
+    }
+    if longest <= UPSCALE_SIDE_MAX {
+        // Fractional module sizes (e.g. 1.5 px) sample badly; doubling gives each module whole pixels.
+        let double = imageops::resize(
+            &grey,
+            grey.width() * 2,
+            grey.height() * 2,
+            imageops::FilterType::Triangle,
+        );
+        if let Some(codes) = chain.attempt(|| rxing_modern(&double, Binarizer::Hybrid)) {
+            return Ok(codes);
+        }
+    }
+    // Smoothing helps against sensor noise; the global binariser copes with soft edges.
+    let smooth = imageops::blur(&grey, 1.0);
+    if let Some(codes) = chain.attempt(|| rxing_modern(&smooth, Binarizer::Global)) {
+        return Ok(codes);
+    }
+    // rqrr is a second opinion with its own detector and binariser (it reads low contrast well).
+    if let Some(codes) = chain.attempt(|| rqrr_decode(&grey)) {
+        return Ok(codes);
+    }
+    if let Some(codes) = chain.attempt(|| rqrr_decode(&inverted)) {
+        return Ok(codes);
+    }
+    Err(chain.failure())
+}
+
+/// Bookkeeping of the attempts made on one image.
+struct Chain<'l> {
+    limits: &'l DecodeLimits,
+    started: Instant,
+    attempts: usize,
+    panics: usize,
+}
+
+impl Chain<'_> {
+    /// Runs one attempt unless the budget is spent; `Some` only when it found at least one code.
+    fn attempt(&mut self, decoder: impl FnOnce() -> Vec<Vec<u8>>) -> Option<Vec<Vec<u8>>> {
+        if self.attempts >= self.limits.attempts_max
+            || self.started.elapsed() >= self.limits.time_budget
+        {
+            return None;
+        }
+        self.attempts += 1;
+        match panic::catch_unwind(AssertUnwindSafe(decoder)) {
+            Ok(codes) if !codes.is_empty() => Some(codes),
+            Ok(_) => None,
+            Err(_) => {
+                self.panics += 1;
+                tracing::warn!(attempt = self.attempts, "qr decoder panicked; contained");
+                None
+            }
+        }
+    }
+
+    fn failure(&self) -> QrImageError {
+        let budget_spent = self.attempts >= self.limits.attempts_max
+            || self.started.elapsed() >= self.limits.time_budget;
+        if budget_spent {
+            QrImageError::BudgetExhausted {
+                attempts: self.attempts,
+                elapsed_ms: self.started.elapsed().as_millis(),
+                panics: self.panics,
+            }
+        } else {
+            QrImageError::NotFound {
+                attempts: self.attempts,
+                panics: self.panics,
+            }
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Binarizer {
+    Hybrid,
+    Global,
+}
+
+fn qr_hints() -> DecodeHints {
+    DecodeHints {
+        TryHarder: Some(true),
+        PossibleFormats: Some([BarcodeFormat::QR_CODE].into_iter().collect()),
+        // Byte segments without ECI come back as Latin-1, which maps one-to-one onto bytes.
+        CharacterSet: Some("ISO-8859-1".to_owned()),
+        ..DecodeHints::default()
+    }
+}
+
+/// rxing's port of the zxing-cpp QR reader: finds every code; its raw bytes are the payload bytes.
+fn rxing_modern(grey: &GrayImage, binarizer: Binarizer) -> Vec<Vec<u8>> {
+    let Ok(source) = Luma8LuminanceSource::new(grey.as_raw().clone(), grey.width(), grey.height())
+    else {
+        return Vec::new();
+    };
+    let hints = qr_hints();
+    let results = match binarizer {
+        Binarizer::Hybrid => QrReader.decode_multiple_with_hints(
+            &mut BinaryBitmap::new(HybridBinarizer::new(source)),
+            &hints,
+        ),
+        Binarizer::Global => QrReader.decode_multiple_with_hints(
+            &mut BinaryBitmap::new(GlobalHistogramBinarizer::new(source)),
+            &hints,
+        ),
+    };
+    results
+        .map(|found| {
+            let mut codes: Vec<Vec<u8>> = Vec::new();
+            for result in found {
+                let bytes = result.getRawBytes().to_vec();
+                if !codes.contains(&bytes) {
+                    codes.push(bytes);
+                }
+            }
+            codes
+        })
+        .unwrap_or_default()
+}
+
+/// rxing's port of the Java ZXing QR reader: one code; its raw bytes are codewords, so use the text.
+fn rxing_classic(grey: &GrayImage) -> Vec<Vec<u8>> {
+    let Ok(source) = Luma8LuminanceSource::new(grey.as_raw().clone(), grey.width(), grey.height())
+    else {
+        return Vec::new();
+    };
+    QRCodeReader::new()
+        .decode_with_hints(
+            &mut BinaryBitmap::new(HybridBinarizer::new(source)),
+            &qr_hints(),
+        )
+        .map(|result| vec![text_bytes(&result)])
+        .unwrap_or_default()
+}
+
+/// Bytes of a text decoded as Latin-1; text that cannot be Latin-1 (a UTF-8 ECI) is kept as UTF-8.
+fn text_bytes(result: &RXingResult) -> Vec<u8> {
+    latin1_bytes(result.getText()).unwrap_or_else(|| result.getText().as_bytes().to_vec())
+}
+
+/// Re-encodes text as ISO-8859-1, or `None` when a character is outside it.
+pub(crate) fn latin1_bytes(text: &str) -> Option<Vec<u8>> {
+    text.chars()
+        .map(|c| u8::try_from(u32::from(c)).ok())
+        .collect()
+}
+
+fn rqrr_decode(grey: &GrayImage) -> Vec<Vec<u8>> {
+    let width = usize::try_from(grey.width()).unwrap_or(0);
+    let height = usize::try_from(grey.height()).unwrap_or(0);
+    let mut prepared = rqrr::PreparedImage::prepare_from_greyscale(width, height, |x, y| {
+        u32::try_from(x)
+            .ok()
+            .zip(u32::try_from(y).ok())
+            .and_then(|(x, y)| grey.get_pixel_checked(x, y))
+            .map_or(255, |pixel| pixel.0[0])
+    });
+    let mut codes: Vec<Vec<u8>> = Vec::new();
+    for grid in prepared.detect_grids() {
+        let mut bytes = Vec::new();
+        if grid.decode_to(&mut bytes).is_ok() && !codes.contains(&bytes) {
+            codes.push(bytes);
+        }
+    }
+    codes
+}
+
+fn inverted(grey: &GrayImage) -> GrayImage {
+    let mut out = grey.clone();
+    imageops::invert(&mut out);
+    out
+}
+
+/// A copy with the 1st..99th percentile luminance stretched to full range, if the image is dull.
+fn stretched(grey: &GrayImage) -> Option<GrayImage> {
+    let mut histogram = [0u64; 256];
+    for pixel in grey.as_raw() {
+        histogram[usize::from(*pixel)] += 1;
+    }
+    let total: u64 = histogram.iter().sum();
+    let clip = total / 100;
+    let low = percentile_index(histogram.iter(), clip)?;
+    let high = 255 - percentile_index(histogram.iter().rev(), clip)?;
+    if high <= low || high - low >= LOW_CONTRAST_RANGE {
+        return None;
+    }
+    let range = u32::from(high - low);
+    let mut out = grey.clone();
+    for pixel in out.iter_mut() {
+        let value = u32::from(pixel.saturating_sub(low)).min(range);
+        *pixel = u8::try_from(value * 255 / range).unwrap_or(u8::MAX);
+    }
+    Some(out)
+}
+
+/// Index of the first histogram bucket at which the running count exceeds `clip`.
+fn percentile_index<'h>(buckets: impl Iterator<Item = &'h u64>, clip: u64) -> Option<u8> {
+    let mut seen = 0u64;
+    for (index, count) in buckets.enumerate() {
+        seen += count;
+        if seen > clip {
+            return u8::try_from(index).ok();
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latin1_round_trips_every_byte() {
+        let all: Vec<u8> = (0..=255).collect();
+        let text: String = all.iter().map(|&b| char::from(b)).collect();
+        assert_eq!(latin1_bytes(&text), Some(all));
+        assert_eq!(latin1_bytes("€"), None);
+    }
+
+    #[test]
+    fn stretch_only_dull_images() {
+        let dull = GrayImage::from_fn(40, 40, |x, _| {
+            image::Luma([if x % 2 == 0 { 110 } else { 150 }])
+        });
+        let out = stretched(&dull).expect("a 110..150 image is dull");
+        assert_eq!(out.get_pixel(0, 0).0[0], 0);
+        assert_eq!(out.get_pixel(1, 0).0[0], 255);
+        let crisp = GrayImage::from_fn(40, 40, |x, _| {
+            image::Luma([if x % 2 == 0 { 0 } else { 255 }])
+        });
+        assert!(stretched(&crisp).is_none());
+    }
+
+    #[test]
+    fn limits_reject_oversized_and_empty_images() {
+        let limits = DecodeLimits {
+            pixels_max: 100,
+            ..DecodeLimits::default()
+        };
+        let image = DynamicImage::new_luma8(11, 10);
+        assert_eq!(
+            decode_image_with(&image, &limits),
+            Err(QrImageError::TooLarge {
+                width: 11,
+                height: 10,
+                max: 100
+            })
+        );
+        assert_eq!(
+            decode_image(&DynamicImage::new_luma8(0, 5)),
+            Err(QrImageError::Empty {
+                width: 0,
+                height: 5
+            })
+        );
+    }
+
+    #[test]
+    fn garbage_is_unreadable_not_a_panic() {
+        assert!(matches!(
+            decode_image_bytes(b"\x89PNG\r\n\x1a\nnot really"),
+            Err(QrImageError::Unreadable(_))
+        ));
+        assert!(matches!(
+            decode_image_bytes(b""),
+            Err(QrImageError::Unreadable(_))
+        ));
+    }
+
+    #[test]
+    fn blank_image_reports_not_found() {
+        let blank = DynamicImage::new_luma8(64, 64);
+        assert!(matches!(
+            decode_image(&blank),
+            Err(QrImageError::NotFound { .. })
+        ));
+    }
+}
