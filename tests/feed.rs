@@ -385,6 +385,39 @@ async fn two_terminals_exchange_movements_and_compute_stay_days() {
     for stop in stops {
         let _ = stop.send(());
     }
+
+    // Central's tools over the same stream.
+    let keys_file = dir.path().join("keys");
+    write_keys(&keys_file, &[("AIRPORT1", airport_key), ("LAND7", land_key)]);
+    let export = |since: &str| -> Vec<serde_json::Value> {
+        let output = Command::new(env!("CARGO_BIN_EXE_checkpointctl"))
+            .args(["feed", "export", "--nats", &server.url(), "--since", since, "--keys"])
+            .arg(&keys_file)
+            .output()
+            .expect("run export");
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout)
+            .expect("utf-8")
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("one JSON object per line"))
+            .collect()
+    };
+    assert_eq!(export("2026-09-30").len(), 2);
+    let later = export("2026-10-05T00:00:00Z");
+    assert_eq!(later.len(), 1);
+    assert_eq!(later[0]["terminal"], "LAND7");
+    assert_eq!(later[0]["seq"], 1);
+    assert_eq!(later[0]["event"]["crossing"]["direction"], "exit");
+
+    let tail = Command::new(env!("CARGO_BIN_EXE_checkpointctl"))
+        .args(["feed", "tail", "--nats", &server.url(), "--keys"])
+        .arg(&keys_file)
+        .output()
+        .expect("run tail");
+    let text = String::from_utf8(tail.stdout).expect("utf-8");
+    assert_eq!(text.lines().count(), 2, "{text}");
+    assert!(!text.contains("X00000000"), "tail masks document numbers: {text}");
+    assert!(text.contains("******00"), "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
