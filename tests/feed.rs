@@ -388,14 +388,29 @@ async fn two_terminals_exchange_movements_and_compute_stay_days() {
 
     // Central's tools over the same stream.
     let keys_file = dir.path().join("keys");
-    write_keys(&keys_file, &[("AIRPORT1", airport_key), ("LAND7", land_key)]);
+    write_keys(
+        &keys_file,
+        &[("AIRPORT1", airport_key), ("LAND7", land_key)],
+    );
     let export = |since: &str| -> Vec<serde_json::Value> {
         let output = Command::new(env!("CARGO_BIN_EXE_checkpointctl"))
-            .args(["feed", "export", "--nats", &server.url(), "--since", since, "--keys"])
+            .args([
+                "feed",
+                "export",
+                "--nats",
+                &server.url(),
+                "--since",
+                since,
+                "--keys",
+            ])
             .arg(&keys_file)
             .output()
             .expect("run export");
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         String::from_utf8(output.stdout)
             .expect("utf-8")
             .lines()
@@ -416,7 +431,10 @@ async fn two_terminals_exchange_movements_and_compute_stay_days() {
         .expect("run tail");
     let text = String::from_utf8(tail.stdout).expect("utf-8");
     assert_eq!(text.lines().count(), 2, "{text}");
-    assert!(!text.contains("X00000000"), "tail masks document numbers: {text}");
+    assert!(
+        !text.contains("X00000000"),
+        "tail masks document numbers: {text}"
+    );
     assert!(text.contains("******00"), "{text}");
 }
 

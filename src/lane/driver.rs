@@ -107,7 +107,9 @@ impl LaneDriver {
                         text: lines.expose().join("\n"),
                     },
                     ScanKind::Symbol => match String::from_utf8(scan.payload.clone()) {
-                        Ok(text) => SessionScan::Qr { text: text.trim().to_string() },
+                        Ok(text) => SessionScan::Qr {
+                            text: text.trim().to_string(),
+                        },
                         Err(_) => {
                             tracing::warn!(message = "binary symbol ignored", device = %scan.device);
                             return None;
@@ -166,7 +168,9 @@ impl LaneDriver {
             Err(super::LaneError::NoDocument) => return None,
             Err(error) => {
                 tracing::error!(message = "cannot assess traveller", %error);
-                let _ = self.events.send(json!({"type": "error", "message": error.to_string()}));
+                let _ = self
+                    .events
+                    .send(json!({"type": "error", "message": error.to_string()}));
                 return None;
             }
         };
@@ -174,7 +178,10 @@ impl LaneDriver {
         if self.settings.mode == LaneMode::Kiosk && !self.gate_ok {
             // A gate that does not answer keeps the kiosk referring until it recovers.
             assessment.verdict.outcome = assessment.verdict.outcome.max(Outcome::Refer);
-            assessment.verdict.explanation.push_str("gate_fault: the gate does not answer\n");
+            assessment
+                .verdict
+                .explanation
+                .push_str("gate_fault: the gate does not answer\n");
         }
         tracing::info!(message = "verdict", session = assessment.session,
             outcome = ?assessment.verdict.outcome, reasons = ?assessment.verdict.codes(),
@@ -185,7 +192,10 @@ impl LaneDriver {
         if self.settings.mode == LaneMode::Kiosk && assessment.verdict.outcome == Outcome::Admit {
             recorded_seq = self.kiosk_admit().await;
         }
-        Some(LaneReport { assessment, recorded_seq })
+        Some(LaneReport {
+            assessment,
+            recorded_seq,
+        })
     }
 
     /// Kiosk: check the gate, record durably, then open the gate.
@@ -209,7 +219,9 @@ impl LaneDriver {
             let opened = tokio::task::spawn_blocking(move || lock(&gate).open()).await;
             match opened {
                 Ok(Ok(())) => {
-                    let _ = self.events.send(json!({"type": "gate", "state": "open", "seq": seq}));
+                    let _ = self
+                        .events
+                        .send(json!({"type": "gate", "state": "open", "seq": seq}));
                 }
                 Ok(Err(error)) => self.set_gate(false, &format!("gate did not open: {error}")),
                 Err(error) => self.set_gate(false, &format!("gate task failed: {error}")),
@@ -224,7 +236,9 @@ impl LaneDriver {
         }
         self.gate_ok = ok;
         let state = if ok { "closed" } else { "fault" };
-        let _ = self.events.send(json!({"type": "gate", "state": state, "detail": detail}));
+        let _ = self
+            .events
+            .send(json!({"type": "gate", "state": state, "detail": detail}));
         self.publish_status();
     }
 
@@ -263,7 +277,10 @@ impl LaneDriver {
         &mut self,
         request: &crate::adapters::api::ConfirmRequest,
     ) -> Result<Value, ApiRefusal> {
-        let conflict = |message: &str| ApiRefusal { status: 409, message: message.to_string() };
+        let conflict = |message: &str| ApiRefusal {
+            status: 409,
+            message: message.to_string(),
+        };
         let Some(current) = &self.current else {
             return Err(conflict("no traveller to confirm"));
         };
@@ -271,19 +288,32 @@ impl LaneDriver {
             return Err(conflict("that traveller session is no longer current"));
         }
         if request.officer.trim().is_empty() {
-            return Err(ApiRefusal { status: 400, message: "officer id is required".into() });
+            return Err(ApiRefusal {
+                status: 400,
+                message: "officer id is required".into(),
+            });
         }
         let admit = request.decision == OfficerDecision::Admit;
         let against_verdict = admit && current.verdict.outcome == Outcome::Refuse;
-        let override_reason = request.override_reason.as_deref().map(str::trim).unwrap_or("");
+        let override_reason = request
+            .override_reason
+            .as_deref()
+            .map(str::trim)
+            .unwrap_or("");
         if against_verdict && override_reason.is_empty() {
             return Err(ApiRefusal {
                 status: 400,
                 message: "admitting against a refusal needs an override reason".into(),
             });
         }
-        let extra: &[&str] = if against_verdict { &["officer_override"] } else { &[] };
-        let answer = self.record(admit, Operator::Officer(request.officer.clone()), extra).await?;
+        let extra: &[&str] = if against_verdict {
+            &["officer_override"]
+        } else {
+            &[]
+        };
+        let answer = self
+            .record(admit, Operator::Officer(request.officer.clone()), extra)
+            .await?;
         if against_verdict {
             tracing::warn!(message = "officer override recorded", officer = %request.officer,
                 reason = %override_reason);
@@ -300,7 +330,10 @@ impl LaneDriver {
         extra_codes: &[&str],
     ) -> Result<Value, ApiRefusal> {
         let Some(current) = &self.current else {
-            return Err(ApiRefusal { status: 409, message: "no traveller to record".into() });
+            return Err(ApiRefusal {
+                status: 409,
+                message: "no traveller to record".into(),
+            });
         };
         let Some(crossing) = current.crossing_for(&self.settings, admitted, operator, extra_codes)
         else {
@@ -316,10 +349,16 @@ impl LaneDriver {
         let recorded = match recorded {
             Ok(Ok(recorded)) => recorded,
             Ok(Err(error)) => {
-                return Err(ApiRefusal { status: 503, message: format!("not recorded: {error}") });
+                return Err(ApiRefusal {
+                    status: 503,
+                    message: format!("not recorded: {error}"),
+                });
             }
             Err(error) => {
-                return Err(ApiRefusal { status: 503, message: format!("not recorded: {error}") });
+                return Err(ApiRefusal {
+                    status: 503,
+                    message: format!("not recorded: {error}"),
+                });
             }
         };
         if recorded.clock_suspect {
@@ -331,7 +370,12 @@ impl LaneDriver {
             "direction": direction, "event_id": hex::encode(recorded.event_hash.0),
             "outcome": if admitted { "admit" } else { "refuse" },
         });
-        tracing::info!(message = "crossing recorded", session, seq = recorded.seq, ?direction);
+        tracing::info!(
+            message = "crossing recorded",
+            session,
+            seq = recorded.seq,
+            ?direction
+        );
         let _ = self.events.send(answer.clone());
         self.publish_status();
         Ok(answer)
@@ -341,10 +385,15 @@ impl LaneDriver {
         &mut self,
         request: &crate::adapters::api::StayLookupRequest,
     ) -> Result<Value, ApiRefusal> {
-        let bad = |message: String| ApiRefusal { status: 400, message };
+        let bad = |message: String| ApiRefusal {
+            status: 400,
+            message,
+        };
         let today = crate::core::stay::civil_date_in(self.now(), &self.settings.time_zone);
         let on = match &request.on {
-            Some(text) => text.parse().map_err(|e| bad(format!("on: not a date: {e}")))?,
+            Some(text) => text
+                .parse()
+                .map_err(|e| bad(format!("on: not a date: {e}")))?,
             None => today,
         };
         let holder = crate::core::document::HolderDigest::of(
@@ -355,7 +404,10 @@ impl LaneDriver {
             .parts
             .movements
             .movements(&holder)
-            .map_err(|e| ApiRefusal { status: 503, message: e.to_string() })?;
+            .map_err(|e| ApiRefusal {
+                status: 503,
+                message: e.to_string(),
+            })?;
         let movements: Vec<_> = movements
             .iter()
             .filter_map(|record| {
@@ -368,7 +420,10 @@ impl LaneDriver {
                 Some(crate::core::stay::Movement { date, direction })
             })
             .collect();
-        let assessment = self.parts.policy.assess(&request.nationality, &movements, &[], on);
+        let assessment = self
+            .parts
+            .policy
+            .assess(&request.nationality, &movements, &[], on);
         serde_json::to_value(&assessment).map_err(|e| bad(e.to_string()))
     }
 
@@ -425,5 +480,6 @@ impl LaneDriver {
 fn lock(gate: &Mutex<SerialGate>) -> std::sync::MutexGuard<'_, SerialGate> {
     // A panic while holding the gate cannot leave it half-written in a way that matters: the
     // next exchange clears the input and resends.
-    gate.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    gate.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }

@@ -21,9 +21,9 @@ use crate::core::document::HolderDigest;
 use crate::core::event::{self, Crossing, Operator, Traveller};
 use crate::core::ledger::entry::{AlertKind, PermitType as LedgerPermitType};
 use crate::core::mrz::{self, MrzDate, MrzReport, ParseOptions, Sex};
-use crate::core::permit::{BirthDate, HolderFacts};
 use crate::core::permit::trust::{IssuerKey, TrustList};
 use crate::core::permit::{self, PermitType, PermitVerdict, RevocationCheck};
+use crate::core::permit::{BirthDate, HolderFacts};
 use crate::core::session::TravellerSession;
 use crate::core::stay::policy::{
     EVisaEntries, GroundKind, GroundOfStay, StayAssessment, StayBasis, StayPolicy,
@@ -128,11 +128,16 @@ pub fn assess(
 ) -> Result<Assessment, LaneError> {
     let text = session.main_mrz().ok_or(LaneError::NoDocument)?;
     let today = stay::civil_date_in(now, &settings.time_zone);
-    let options = ParseOptions { mode: mrz::Mode::Tolerant, reference_date: today, french_national_id: false };
+    let options = ParseOptions {
+        mode: mrz::Mode::Tolerant,
+        reference_date: today,
+        french_national_id: false,
+    };
     let report = mrz::parse(text, &options);
     let key = report.document_key();
     let holder = key.as_ref().map(|key| key.holder_digest());
-    let ledger_error = |error: crate::ports::ledger::LedgerStoreError| LaneError::Ledger(error.to_string());
+    let ledger_error =
+        |error: crate::ports::ledger::LedgerStoreError| LaneError::Ledger(error.to_string());
 
     let checkpoint_time = ledger.checkpoint_time().map_err(ledger_error)?;
     let ledger_age = checkpoint_time.map(|time| now.duration_since(time));
@@ -153,7 +158,10 @@ pub fn assess(
                 event::Direction::Exit => stay::Direction::Exit,
                 event::Direction::RefusedEntry => return None,
             };
-            Some(Movement { date: stay::civil_date_in(record.at, &settings.time_zone), direction })
+            Some(Movement {
+                date: stay::civil_date_in(record.at, &settings.time_zone),
+                direction,
+            })
         })
         .collect();
 
@@ -175,14 +183,27 @@ pub fn assess(
         issuing_state: document.issuing_state.value.clone(),
         document_number: document.document_number.number.clone(),
         birth_date: BirthDate::Mrz(document.birth_date.raw.clone()),
-        nationality: document.nationality.as_ref().map(|n| n.value.clone()).unwrap_or_default(),
+        nationality: document
+            .nationality
+            .as_ref()
+            .map(|n| n.value.clone())
+            .unwrap_or_default(),
     });
     let revocations = LedgerRevocations(ledger);
     let mut permits = Vec::new();
     let mut grounds = Vec::new();
     let mut presented_ctis = Vec::new();
     for text in session.qr_texts() {
-        let (view, ground) = check_permit(text, true, ledger, &revocations, holder_facts.as_ref(), &stay_movements, now, settings)?;
+        let (view, ground) = check_permit(
+            text,
+            true,
+            ledger,
+            &revocations,
+            holder_facts.as_ref(),
+            &stay_movements,
+            now,
+            settings,
+        )?;
         if let Some(cti) = &view.cti {
             presented_ctis.push(cti.clone());
         }
@@ -194,7 +215,16 @@ pub fn assess(
             if presented_ctis.contains(&hex::encode(record.index.cti)) {
                 continue;
             }
-            let (view, ground) = check_permit(&record.bp1, false, ledger, &revocations, holder_facts.as_ref(), &stay_movements, now, settings)?;
+            let (view, ground) = check_permit(
+                &record.bp1,
+                false,
+                ledger,
+                &revocations,
+                holder_facts.as_ref(),
+                &stay_movements,
+                now,
+                settings,
+            )?;
             // A permit in the ledger that is no longer valid is simply no ground; it is not
             // a forgery the officer must hear about.
             if view.rejection.is_none() && view.holder_matches {
@@ -204,26 +234,36 @@ pub fn assess(
         }
         for extension in ledger.stay_extensions(holder).map_err(ledger_error)? {
             grounds.push(GroundOfStay {
-                kind: GroundKind::StayExtension { until: extension.until },
+                kind: GroundKind::StayExtension {
+                    until: extension.until,
+                },
                 valid_from: Date::MIN,
                 valid_until: extension.until,
             });
         }
         for registration in ledger.registrations(holder).map_err(ledger_error)? {
             grounds.push(GroundOfStay {
-                kind: GroundKind::PlaceOfStayRegistration { registered_on: registration.valid_from },
+                kind: GroundKind::PlaceOfStayRegistration {
+                    registered_on: registration.valid_from,
+                },
                 valid_from: registration.valid_from,
                 valid_until: registration.valid_until,
             });
         }
     }
 
-    let nationality = holder_facts.as_ref().map(|facts| facts.nationality.clone()).unwrap_or_default();
+    let nationality = holder_facts
+        .as_ref()
+        .map(|facts| facts.nationality.clone())
+        .unwrap_or_default();
     let stay = report
         .document
         .as_ref()
         .map(|_| policy.assess(&nationality, &stay_movements, &grounds, today));
-    let visa_free = policy.rules().iter().any(|rule| rule.nationalities.contains(&nationality));
+    let visa_free = policy
+        .rules()
+        .iter()
+        .any(|rule| rule.nationalities.contains(&nationality));
 
     let document = match (&report.document, &key) {
         (Some(document), Some(key)) => DocumentFacts {
@@ -263,13 +303,18 @@ pub fn assess(
                     already_used: false,
                 })
             })
-            .chain(permits.iter().filter(|view| view.kind.is_none()).map(|view| PermitFacts {
-                // Undecodable card: still a rejection the officer must see.
-                kind: PermitKind::Registration,
-                rejection: view.rejection.clone(),
-                holder_matches: false,
-                already_used: false,
-            }))
+            .chain(
+                permits
+                    .iter()
+                    .filter(|view| view.kind.is_none())
+                    .map(|view| PermitFacts {
+                        // Undecodable card: still a rejection the officer must see.
+                        kind: PermitKind::Registration,
+                        rejection: view.rejection.clone(),
+                        holder_matches: false,
+                        already_used: false,
+                    }),
+            )
             .collect(),
         visa_free,
         stay: stay.as_ref().map(stay_facts),
@@ -298,9 +343,13 @@ fn mark_used_evisas(input: &mut DecisionInput, permits: &[PermitView], movements
         if facts.kind != PermitKind::EvisaSingle {
             continue;
         }
-        let (Some(from), Some(until)) = (view.valid_from, view.valid_until) else { continue };
+        let (Some(from), Some(until)) = (view.valid_from, view.valid_until) else {
+            continue;
+        };
         facts.already_used = movements.iter().any(|movement| {
-            movement.direction == stay::Direction::Entry && from <= movement.date && movement.date <= until
+            movement.direction == stay::Direction::Entry
+                && from <= movement.date
+                && movement.date <= until
         });
     }
 }
@@ -350,8 +399,15 @@ fn check_permit(
             sign_from: key.key.sign_from,
             sign_until: key.key.sign_until,
             // A retired key stops verifying from its retirement.
-            verify_until: key.retired_at.map_or(key.key.verify_until, |at| at.min(key.key.verify_until)),
-            permitted: key.key.permit_types.iter().map(|t| from_ledger_type(*t)).collect(),
+            verify_until: key
+                .retired_at
+                .map_or(key.key.verify_until, |at| at.min(key.key.verify_until)),
+            permitted: key
+                .key
+                .permit_types
+                .iter()
+                .map(|t| from_ledger_type(*t))
+                .collect(),
         })
         .collect();
     // A weak key in the ledger is refused by TrustList::new; with no usable key the permit's
@@ -402,10 +458,18 @@ fn ground_of_stay(body: &permit::PermitBody, movements: &[Movement]) -> Option<G
                 });
             GroundKind::EVisa { entries, used }
         }
-        PermitType::StayExtension => GroundKind::StayExtension { until: body.valid_until },
-        PermitType::Registration => GroundKind::PlaceOfStayRegistration { registered_on: body.valid_from },
+        PermitType::StayExtension => GroundKind::StayExtension {
+            until: body.valid_until,
+        },
+        PermitType::Registration => GroundKind::PlaceOfStayRegistration {
+            registered_on: body.valid_from,
+        },
     };
-    Some(GroundOfStay { kind, valid_from: body.valid_from, valid_until: body.valid_until })
+    Some(GroundOfStay {
+        kind,
+        valid_from: body.valid_from,
+        valid_until: body.valid_until,
+    })
 }
 
 fn from_ledger_type(permit_type: LedgerPermitType) -> PermitType {
@@ -436,10 +500,16 @@ fn permit_kind(permit_type: PermitType) -> PermitKind {
 
 fn mrz_status(report: &MrzReport) -> MrzStatus {
     if !report.is_valid() {
-        let fields = report.invalid_fields().iter().map(|field| field.as_str().to_string()).collect();
+        let fields = report
+            .invalid_fields()
+            .iter()
+            .map(|field| field.as_str().to_string())
+            .collect();
         MrzStatus::Invalid { fields }
     } else if report.is_repaired() {
-        MrzStatus::Repaired { n_repairs: report.repairs.len() }
+        MrzStatus::Repaired {
+            n_repairs: report.repairs.len(),
+        }
     } else {
         MrzStatus::Valid
     }
@@ -525,17 +595,34 @@ impl Assessment {
         let permit_cti = self
             .permits
             .iter()
-            .find(|view| view.rejection.is_none() && view.holder_matches && view.cti.is_some()
-                && !matches!(view.kind, Some(PermitType::EvisaSingle | PermitType::EvisaMultiple)))
+            .find(|view| {
+                view.rejection.is_none()
+                    && view.holder_matches
+                    && view.cti.is_some()
+                    && !matches!(
+                        view.kind,
+                        Some(PermitType::EvisaSingle | PermitType::EvisaMultiple)
+                    )
+            })
             .and_then(|view| view.cti.clone());
         let evisa = self
             .permits
             .iter()
-            .find(|view| view.rejection.is_none() && view.holder_matches
-                && matches!(view.kind, Some(PermitType::EvisaSingle | PermitType::EvisaMultiple)))
+            .find(|view| {
+                view.rejection.is_none()
+                    && view.holder_matches
+                    && matches!(
+                        view.kind,
+                        Some(PermitType::EvisaSingle | PermitType::EvisaMultiple)
+                    )
+            })
             .and_then(|view| view.cti.clone());
-        let mut reason_codes: Vec<String> =
-            self.verdict.reasons.iter().map(|reason| reason.code.as_str().to_string()).collect();
+        let mut reason_codes: Vec<String> = self
+            .verdict
+            .reasons
+            .iter()
+            .map(|reason| reason.code.as_str().to_string())
+            .collect();
         reason_codes.extend(extra_codes.iter().map(|code| (*code).to_string()));
         Some(Crossing {
             checkpoint: settings.checkpoint.clone(),
@@ -544,7 +631,11 @@ impl Assessment {
             traveller: Traveller {
                 document_type: document.document_code.value.clone(),
                 issuing_state: document.issuing_state.value.clone(),
-                nationality: document.nationality.as_ref().map(|n| n.value.clone()).unwrap_or_default(),
+                nationality: document
+                    .nationality
+                    .as_ref()
+                    .map(|n| n.value.clone())
+                    .unwrap_or_default(),
                 birth_date: document.birth_date.raw.clone(),
                 sex: sex_letter(document.sex),
                 document_number: document.document_number.number.clone(),

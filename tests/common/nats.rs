@@ -31,14 +31,21 @@ pub fn nats_server_binary() -> PathBuf {
 
 fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral loopback port");
-    listener.local_addr().expect("local address of a bound listener").port()
+    listener
+        .local_addr()
+        .expect("local address of a bound listener")
+        .port()
 }
 
 impl NatsServer {
     /// Starts a JetStream-enabled server on a free loopback port with a fresh store directory.
     pub fn start() -> Self {
         let store = tempfile::tempdir().expect("temp dir for the JetStream store");
-        let mut server = Self { child: None, port: free_port(), store };
+        let mut server = Self {
+            child: None,
+            port: free_port(),
+            store,
+        };
         server.spawn();
         server
     }
@@ -66,7 +73,11 @@ impl NatsServer {
         self.child = Some(child);
         let deadline = Instant::now() + START_TIMEOUT;
         while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "nats-server did not listen on {}", self.port);
+            assert!(
+                Instant::now() < deadline,
+                "nats-server did not listen on {}",
+                self.port
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
