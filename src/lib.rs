@@ -23,6 +23,7 @@ pub mod cli;
 pub mod config;
 pub mod core;
 pub mod daemon;
+pub mod demo;
 pub mod exit;
 pub mod lane;
 pub mod logging;

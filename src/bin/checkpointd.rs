@@ -1,11 +1,11 @@
 //! `checkpointd`: the checkpoint terminal daemon.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use checkpointd::config::{self, CONFIG_PATH_DEFAULT, LoadOptions};
+use checkpointd::config::{CONFIG_PATH_DEFAULT, LoadOptions};
 use checkpointd::daemon;
-use checkpointd::exit::Exit;
+use checkpointd::demo::DemoOptions;
 use checkpointd::logging::LogFormat;
 use clap::{Parser, Subcommand};
 
@@ -35,8 +35,19 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Show what the terminal does, on embedded defaults, without hardware or network.
-    Demo,
+    /// Run the whole terminal on embedded defaults in a temporary directory: keys, a signed
+    /// ledger, scanners on pseudo-terminals, a dozen travellers, the console on loopback.
+    Demo {
+        /// Stream the recorded crossings to this NATS server (JetStream stream EVENTS).
+        #[arg(long, value_name = "URL")]
+        nats: Option<String>,
+        /// Keep the console page up this many seconds after the last traveller.
+        #[arg(long, value_name = "SECONDS", default_value_t = 0)]
+        linger: u64,
+        /// Loopback address of the console page.
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+        http: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -48,47 +59,17 @@ fn main() -> ExitCode {
         return checkpointd::cli::config::check(&path, &load_options).into();
     }
     match cli.command {
-        Some(Command::Demo) => demo().into(),
+        Some(Command::Demo { nats, linger, http }) => checkpointd::demo::run(DemoOptions {
+            nats_url: nats,
+            linger: std::time::Duration::from_secs(linger),
+            http: Some(http),
+        })
+        .into(),
         None => daemon::run(daemon::Options {
             config_path: cli.config,
             load_options,
             log_format: cli.log_format,
         })
         .into(),
-    }
-}
-
-/// The shipped configuration, embedded so the demo runs from any directory of a checkout.
-const SHIPPED_CONFIG: &str = include_str!("../../firmware-config/checkpoint.toml");
-
-fn demo() -> Exit {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("firmware-config/checkpoint.toml");
-    match config::parse(SHIPPED_CONFIG, &path, &LoadOptions::default()) {
-        Ok(config) => {
-            let checkpoint = &config.checkpoint;
-            println!("checkpointd demo: the shipped configuration is valid.");
-            println!(
-                "  checkpoint {} ({:?}, {:?} mode), lane {}: {}",
-                checkpoint.id, checkpoint.kind, checkpoint.mode, checkpoint.lane, checkpoint.name
-            );
-            println!(
-                "  time zone {}",
-                checkpoint.time_zone.iana_name().unwrap_or("(unnamed)")
-            );
-            for device in &config.devices {
-                println!(
-                    "  device {}: profile {}, {:?}",
-                    device.name,
-                    device.profile_path.display(),
-                    device.connection
-                );
-            }
-            println!("The scan → verdict → record walkthrough is not yet available in this build.");
-            Exit::Success
-        }
-        Err(error) => {
-            eprintln!("checkpointd demo: the shipped configuration is invalid:\n{error}");
-            Exit::Config
-        }
     }
 }
