@@ -125,14 +125,20 @@ fn td1(holder: &Holder) -> [String; 3] {
 fn assert_round_trip(report: &mrz::MrzReport, holder: &Holder, format: Format) {
     assert!(report.is_valid(), "{:?}", report.errors);
     assert_eq!(report.format, Some(format));
-    let document = report.document.as_ref().expect("valid reports hold a document");
+    let document = report
+        .document
+        .as_ref()
+        .expect("valid reports hold a document");
     assert_eq!(document.document_number.number.expose(), holder.number);
     assert_eq!(document.name.surname.expose(), holder.surname);
     assert_eq!(document.name.given_names.expose(), holder.given);
     assert_eq!(document.issuing_state.value, holder.state);
     assert_eq!(document.birth_date.raw, holder.birth);
     assert_eq!(
-        document.expiry_date.as_ref().map(|field| field.raw.as_str()),
+        document
+            .expiry_date
+            .as_ref()
+            .map(|field| field.raw.as_str()),
         Some(holder.expiry.as_str())
     );
     let key = report.document_key().expect("verified number gives a key");

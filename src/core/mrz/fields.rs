@@ -279,9 +279,19 @@ mod tests {
         for (field, surname, given, truncated) in [
             ("ERIKSSON<<ANNA<MARIA<<<<<", "ERIKSSON", "ANNA MARIA", false),
             ("<<ANNA<<<<", "", "ANNA", false),
-            ("VAN<DER<BERG<<JAN<<PIET<<<", "VAN DER BERG", "JAN PIET", false),
+            (
+                "VAN<DER<BERG<<JAN<<PIET<<<",
+                "VAN DER BERG",
+                "JAN PIET",
+                false,
+            ),
             ("ERIKSSON<<<<", "ERIKSSON", "", false),
-            ("MUSTERMANN<<ERIKA<MARIA<ABC", "MUSTERMANN", "ERIKA MARIA ABC", true),
+            (
+                "MUSTERMANN<<ERIKA<MARIA<ABC",
+                "MUSTERMANN",
+                "ERIKA MARIA ABC",
+                true,
+            ),
             ("SINGLENAME<<<", "SINGLENAME", "", false),
         ] {
             let name = combined_name(field);
@@ -293,7 +303,9 @@ mod tests {
 
     #[test]
     fn birth_dates() {
-        let known = |y, m, d| MrzDate::Known { date: date(y, m, d) };
+        let known = |y, m, d| MrzDate::Known {
+            date: date(y, m, d),
+        };
         let impossible = MrzDate::Invalid {
             fault: DateFault::Impossible,
         };
@@ -349,9 +361,24 @@ mod tests {
     #[test]
     fn expiry_dates() {
         for (raw, expected) in [
-            ("120415", MrzDate::Known { date: date(2012, 4, 15) }),
-            ("350101", MrzDate::Known { date: date(2035, 1, 1) }),
-            ("800101", MrzDate::Known { date: date(1980, 1, 1) }),
+            (
+                "120415",
+                MrzDate::Known {
+                    date: date(2012, 4, 15),
+                },
+            ),
+            (
+                "350101",
+                MrzDate::Known {
+                    date: date(2035, 1, 1),
+                },
+            ),
+            (
+                "800101",
+                MrzDate::Known {
+                    date: date(1980, 1, 1),
+                },
+            ),
             ("<<<<<<", MrzDate::NoExpiry),
             (
                 "290229",

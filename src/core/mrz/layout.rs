@@ -109,7 +109,8 @@ pub struct Position {
 
 impl From<Range> for Position {
     fn from(range: Range) -> Self {
-        let to_u8 = |value: usize| u8::try_from(value).expect("MRZ lines are at most 44 characters");
+        let to_u8 =
+            |value: usize| u8::try_from(value).expect("MRZ lines are at most 44 characters");
         Self {
             line: to_u8(range.line + 1),
             start: to_u8(range.start + 1),

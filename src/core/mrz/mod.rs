@@ -28,8 +28,8 @@ pub use normalise::Normalisation;
 pub use parse::parse;
 pub use repair::{REPAIR_CANDIDATES_MAX, Repair, RepairedField};
 pub use report::{
-    CheckResult, CheckedField, DateField, DocumentNumberField, InvalidField, MrzDocument,
-    MrzFault, MrzReport, StateField, TextField, Warning,
+    CheckResult, CheckedField, DateField, DocumentNumberField, InvalidField, MrzDocument, MrzFault,
+    MrzReport, StateField, TextField, Warning,
 };
 pub use states::is_known_state_code;
 

@@ -154,7 +154,12 @@ pub(crate) fn tolerant_lines(text: &str, normalisations: &mut Vec<Normalisation>
 
 /// Pads a short line with fillers, or drops fillers beyond the width; anything else is left for
 /// the line-length check to report.
-fn fit_width(line: &mut String, width: usize, line_no: u8, normalisations: &mut Vec<Normalisation>) {
+fn fit_width(
+    line: &mut String,
+    width: usize,
+    line_no: u8,
+    normalisations: &mut Vec<Normalisation>,
+) {
     let n_chars = line.chars().count();
     let count = |n: usize| u8::try_from(n).unwrap_or(u8::MAX);
     if n_chars < width {
@@ -164,7 +169,12 @@ fn fit_width(line: &mut String, width: usize, line_no: u8, normalisations: &mut 
             line: line_no,
             count: count(missing),
         });
-    } else if n_chars > width && line.is_ascii() && line.as_bytes()[width..].iter().all(|&b| b == b'<')
+    } else if n_chars > width
+        && line.is_ascii()
+        && line
+            .as_bytes()
+            .get(width..)
+            .is_some_and(|excess| excess.iter().all(|&b| b == b'<'))
     {
         let excess = n_chars - width;
         line.truncate(width);

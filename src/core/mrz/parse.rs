@@ -235,7 +235,9 @@ fn read_fields(
             field: CheckedField::BirthDate,
             fault,
         }),
-        MrzDate::AmbiguousCentury { .. } => report.warnings.push(Warning::BirthDateCenturyAmbiguous),
+        MrzDate::AmbiguousCentury { .. } => {
+            report.warnings.push(Warning::BirthDateCenturyAmbiguous)
+        }
         _ => {}
     }
 
@@ -396,7 +398,8 @@ fn read_document_number(
         variant.push_str(head_text);
         variant.push('<');
         variant.push_str(extension);
-        if CheckOutcome::compare(check_digit(variant.as_bytes()), printed) == CheckOutcome::Verified {
+        if CheckOutcome::compare(check_digit(variant.as_bytes()), printed) == CheckOutcome::Verified
+        {
             report.warnings.push(Warning::LongNumberCheckDigitVariant);
             outcome = CheckOutcome::Verified;
         }

@@ -127,7 +127,11 @@ fn field_group(
     }
     let mut slots: Vec<(usize, usize, Vec<u8>)> = Vec::with_capacity(value.end - value.start + 1);
     for (offset, &byte) in value_bytes.iter().enumerate() {
-        slots.push((value.line, value.start + offset, alternatives(byte, numeric)?));
+        slots.push((
+            value.line,
+            value.start + offset,
+            alternatives(byte, numeric)?,
+        ));
     }
     slots.push((check.line, check.start, alternatives(check_byte, true)?));
     let n_combinations = slots
@@ -148,11 +152,13 @@ fn field_group(
             } else {
                 value_buffer.push(choice);
             }
-            if choice != zone.byte(Range {
-                line: *line,
-                start: *column,
-                end: column + 1,
-            }) {
+            if choice
+                != zone.byte(Range {
+                    line: *line,
+                    start: *column,
+                    end: column + 1,
+                })
+            {
                 changes.push((*line, *column, choice));
             }
         }
@@ -251,7 +257,12 @@ pub(crate) fn repair(zone: &mut Zone, format: Format, layout: &Layout) -> Repair
         [] => {}
         _ => outcome.ambiguous = true,
     }
-    repair_state_code(zone, layout.issuing_state, RepairedField::IssuingState, &mut outcome);
+    repair_state_code(
+        zone,
+        layout.issuing_state,
+        RepairedField::IssuingState,
+        &mut outcome,
+    );
     if let Some(nationality) = layout.nationality {
         repair_state_code(zone, nationality, RepairedField::Nationality, &mut outcome);
     }
@@ -278,7 +289,12 @@ fn apply(zone: &mut Zone, changes: &[(RepairedField, Change)], repairs: &mut Vec
 
 /// State codes hold letters only: a digit there is read as its look-alike letter when that
 /// yields a known code (no check digit covers these fields, the code list is the guard).
-fn repair_state_code(zone: &mut Zone, range: Range, field: RepairedField, outcome: &mut RepairOutcome) {
+fn repair_state_code(
+    zone: &mut Zone,
+    range: Range,
+    field: RepairedField,
+    outcome: &mut RepairOutcome,
+) {
     let code = zone.bytes(range);
     if !code.iter().any(u8::is_ascii_digit) {
         return;
@@ -287,7 +303,9 @@ fn repair_state_code(zone: &mut Zone, range: Range, field: RepairedField, outcom
         .iter()
         .map(|&byte| digit_to_letter(byte).unwrap_or(byte))
         .collect();
-    let repaired_text = std::str::from_utf8(&repaired).unwrap_or("").trim_end_matches('<');
+    let repaired_text = std::str::from_utf8(&repaired)
+        .unwrap_or("")
+        .trim_end_matches('<');
     if !is_known_state_code(repaired_text) {
         return;
     }

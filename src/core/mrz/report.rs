@@ -112,7 +112,9 @@ pub enum MrzFault {
         found: char,
     },
     /// A check digit that does not match its field.
-    #[error("{field:?} check digit at line {line} column {column}: expected {expected}, found {found:?}")]
+    #[error(
+        "{field:?} check digit at line {line} column {column}: expected {expected}, found {found:?}"
+    )]
     CheckDigit {
         /// The field.
         field: CheckedField,
@@ -126,7 +128,9 @@ pub enum MrzFault {
         found: char,
     },
     /// A long document number whose continuation in the optional data is missing.
-    #[error("document number fills its field and has no check digit, but the optional data does not continue it")]
+    #[error(
+        "document number fills its field and has no check digit, but the optional data does not continue it"
+    )]
     LongNumberWithoutContinuation,
     /// A date field that is not a date.
     #[error("{field:?} is not a valid date: {fault:?}")]
@@ -388,7 +392,9 @@ impl MrzReport {
         }
         information.push(char::from(document.document_number.check_char));
         information.push_str(&document.birth_date.raw);
-        information.push(char::from(b'0' + super::check_digit(document.birth_date.raw.as_bytes())));
+        information.push(char::from(
+            b'0' + super::check_digit(document.birth_date.raw.as_bytes()),
+        ));
         information.push_str(&expiry.raw);
         information.push(char::from(b'0' + super::check_digit(expiry.raw.as_bytes())));
         Some(information)

@@ -227,10 +227,7 @@ const ROWS: &[Row] = &[
     ),
     (
         "empty primary identifier",
-        &[
-            "P<UTO<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<<<<<<<<<",
-            TD3[1],
-        ],
+        &["P<UTO<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<<<<<<<<<", TD3[1]],
         true,
         &[],
         &[],
@@ -238,10 +235,7 @@ const ROWS: &[Row] = &[
     ),
     (
         "full name field",
-        &[
-            "P<UTOABCDEFGHIJKLMNOPQRSTUVWXYZ<<ABCDEFGHIJK",
-            TD3[1],
-        ],
+        &["P<UTOABCDEFGHIJKLMNOPQRSTUVWXYZ<<ABCDEFGHIJK", TD3[1]],
         true,
         &[],
         &["name_possibly_truncated"],
@@ -318,6 +312,17 @@ const ROWS: &[Row] = &[
         Some(Format::Td3),
     ),
     (
+        "azerbaijani FIN with the letter O",
+        &[
+            "P<AZEMAMMADOV<<ELVIN<<<<<<<<<<<<<<<<<<<<<<<<",
+            "C012345672AZE9001158M31052055HR2QO7<<<<<<<86",
+        ],
+        true,
+        &[],
+        &["fin_malformed"],
+        Some(Format::Td3),
+    ),
+    (
         "azerbaijani lifetime card, no expiry",
         &[
             "IAAZEAA123456785HR2QN7<<<<<<<<",
@@ -347,7 +352,13 @@ const ROWS: &[Row] = &[
             "0506932020438CHRISTIANE<<NI2906209F3",
         ],
         false,
-        &["document_number", "birth_date", "sex", "expiry_date", "composite"],
+        &[
+            "document_number",
+            "birth_date",
+            "sex",
+            "expiry_date",
+            "composite",
+        ],
         &["unknown_state_code", "name_possibly_truncated"],
         Some(Format::Td2),
     ),
@@ -415,7 +426,10 @@ fn td3_specimen_fields() {
     );
     assert_eq!(document.sex, Sex::Female);
     assert_eq!(
-        document.optional_data.as_ref().map(|field| field.value.as_str()),
+        document
+            .optional_data
+            .as_ref()
+            .map(|field| field.value.as_str()),
         Some("ZE184226B")
     );
     assert_eq!(
@@ -427,14 +441,23 @@ fn td3_specimen_fields() {
         }
     );
     assert_eq!(report.checks.len(), 5);
-    assert!(report.checks.iter().all(|check| check.outcome == CheckOutcome::Verified));
+    assert!(
+        report
+            .checks
+            .iter()
+            .all(|check| check.outcome == CheckOutcome::Verified)
+    );
     assert_eq!(
         report.mrz_information().as_deref(),
         Some("L898902C3674081221204159")
     );
     let key = report.document_key().expect("number verified");
     assert_eq!(
-        (key.issuing_state.as_str(), key.document_code.as_str(), key.number.expose()),
+        (
+            key.issuing_state.as_str(),
+            key.document_code.as_str(),
+            key.number.expose()
+        ),
         ("UTO", "P", "L898902C3")
     );
 }
@@ -467,7 +490,8 @@ fn td1_specimen_fields_and_long_number() {
         Some("")
     );
     assert_eq!(
-        long.document_key().map(|key| key.number.expose().to_owned()),
+        long.document_key()
+            .map(|key| key.number.expose().to_owned()),
         Some("D23145890734".to_owned())
     );
     let with_rest = strict(&[
@@ -532,7 +556,11 @@ fn french_card_is_opt_in_with_a_stated_reason() {
         },
     );
     assert_eq!(report.format, Some(Format::FrenchId));
-    assert!(report.format_reason.is_some_and(|reason| reason.contains("French")));
+    assert!(
+        report
+            .format_reason
+            .is_some_and(|reason| reason.contains("French"))
+    );
     assert!(report.is_valid(), "{:?}", report.errors);
     let document = report.document.as_ref().expect("parses");
     assert_eq!(document.name.surname.expose(), "DOUEL");
@@ -541,7 +569,11 @@ fn french_card_is_opt_in_with_a_stated_reason() {
     assert_eq!(document.birth_date.raw, "290620");
     assert!(document.expiry_date.is_none() && document.nationality.is_none());
     let as_td2 = parse(text, &options(Mode::Strict));
-    assert!(as_td2.format_reason.is_some_and(|reason| reason.contains("not enabled")));
+    assert!(
+        as_td2
+            .format_reason
+            .is_some_and(|reason| reason.contains("not enabled"))
+    );
 }
 
 #[test]
@@ -622,7 +654,9 @@ fn ocr_repairs_are_guided_by_check_digits_and_reported() {
     );
     assert!(warning_codes(&report).contains(&"ocr_repaired"));
     assert_eq!(
-        report.document.map(|d| d.document_number.number.expose().to_owned()),
+        report
+            .document
+            .map(|d| d.document_number.number.expose().to_owned()),
         Some("C01X00T47".to_owned())
     );
     // Strict mode never repairs.
@@ -639,7 +673,10 @@ fn ambiguous_repairs_are_refused() {
     // L8989O2C3: besides L898902C3, LB9890ZC3 and LB9B902C3 satisfy both the number's and the
     // composite check digits, so no repair is unique.
     let report = parse(
-        &format!("{}\n{}", TD3[0], "L8989O2C36UTO7408122F1204159ZE184226B<<<<<10"),
+        &format!(
+            "{}\n{}",
+            TD3[0], "L8989O2C36UTO7408122F1204159ZE184226B<<<<<10"
+        ),
         &options(Mode::Tolerant),
     );
     assert!(!report.is_valid());
@@ -650,7 +687,10 @@ fn ambiguous_repairs_are_refused() {
 #[test]
 fn repair_of_state_codes_needs_a_known_result() {
     let report = parse(
-        &format!("{}\n{}", "P<UT0ERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<", TD3[1]),
+        &format!(
+            "{}\n{}",
+            "P<UT0ERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<", TD3[1]
+        ),
         &options(Mode::Tolerant),
     );
     assert_eq!(
@@ -665,4 +705,15 @@ fn line_widths_for_the_line_assembler() {
     assert_eq!(LINE_WIDTHS, [30, 36, 44]);
     assert_eq!(Format::Td1.line_width() * Format::Td1.line_count(), 90);
     assert_eq!(Format::MrvB.line_width(), 36);
+}
+
+#[test]
+fn no_document_key_without_a_verified_number() {
+    let refuted = strict(&[TD3[0], "L898902C37UTO7408122F1204159ZE184226B<<<<<10"]);
+    assert!(refuted.document_key().is_none());
+    assert!(refuted.mrz_information().is_none());
+    assert!(strict(&[TD3[0]]).document_key().is_none());
+    // Visas carry no chip: no BAC/PACE information even when valid.
+    assert!(strict(&MRV_A).document_key().is_some());
+    assert!(strict(&MRV_A).mrz_information().is_none());
 }

@@ -40,7 +40,11 @@ impl Zone {
     }
 
     pub fn set(&mut self, line: usize, column: usize, byte: u8) {
-        if let Some(slot) = self.lines.get_mut(line).and_then(|line| line.get_mut(column)) {
+        if let Some(slot) = self
+            .lines
+            .get_mut(line)
+            .and_then(|line| line.get_mut(column))
+        {
             *slot = byte;
         }
     }
