@@ -19,12 +19,12 @@ fn run(args: &[&str], stdin: &str) -> (i32, String) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("checkpointctl starts");
-    child
+    // A usage error exits before reading stdin, so a broken pipe here is expected, not a failure.
+    let _ = child
         .stdin
         .take()
         .expect("stdin is piped")
-        .write_all(stdin.as_bytes())
-        .expect("stdin accepts the input");
+        .write_all(stdin.as_bytes());
     let output = child.wait_with_output().expect("checkpointctl ends");
     (
         output.status.code().unwrap_or(-1),

@@ -171,7 +171,10 @@ fn fit_width(
         });
     } else if n_chars > width
         && line.is_ascii()
-        && line.as_bytes()[width..].iter().all(|&b| b == b'<')
+        && line
+            .as_bytes()
+            .get(width..)
+            .is_some_and(|excess| excess.iter().all(|&b| b == b'<'))
     {
         let excess = n_chars - width;
         line.truncate(width);

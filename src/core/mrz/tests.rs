@@ -312,6 +312,17 @@ const ROWS: &[Row] = &[
         Some(Format::Td3),
     ),
     (
+        "azerbaijani FIN with the letter O",
+        &[
+            "P<AZEMAMMADOV<<ELVIN<<<<<<<<<<<<<<<<<<<<<<<<",
+            "C012345672AZE9001158M31052055HR2QO7<<<<<<<86",
+        ],
+        true,
+        &[],
+        &["fin_malformed"],
+        Some(Format::Td3),
+    ),
+    (
         "azerbaijani lifetime card, no expiry",
         &[
             "IAAZEAA123456785HR2QN7<<<<<<<<",
@@ -694,4 +705,15 @@ fn line_widths_for_the_line_assembler() {
     assert_eq!(LINE_WIDTHS, [30, 36, 44]);
     assert_eq!(Format::Td1.line_width() * Format::Td1.line_count(), 90);
     assert_eq!(Format::MrvB.line_width(), 36);
+}
+
+#[test]
+fn no_document_key_without_a_verified_number() {
+    let refuted = strict(&[TD3[0], "L898902C37UTO7408122F1204159ZE184226B<<<<<10"]);
+    assert!(refuted.document_key().is_none());
+    assert!(refuted.mrz_information().is_none());
+    assert!(strict(&[TD3[0]]).document_key().is_none());
+    // Visas carry no chip: no BAC/PACE information even when valid.
+    assert!(strict(&MRV_A).document_key().is_some());
+    assert!(strict(&MRV_A).mrz_information().is_none());
 }
