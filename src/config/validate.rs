@@ -434,7 +434,13 @@ fn checkpoint(table: &Spanned<RawCheckpoint>, report: &mut Report<'_>) -> Option
         .required(&raw.mode, at, name, "mode", "\"officer\" or \"kiosk\"")
         .map(|value| *value.get_ref());
     let direction = report
-        .required(&raw.direction, at, name, "direction", "\"entry\" or \"exit\"")
+        .required(
+            &raw.direction,
+            at,
+            name,
+            "direction",
+            "\"entry\" or \"exit\"",
+        )
         .map(|value| *value.get_ref());
     let time_zone = report
         .required(
@@ -938,10 +944,7 @@ fn ledger_roots(
             Ok(key) => roots.push(key),
             Err(why) => {
                 all_valid = false;
-                report.at(
-                    value.span().start,
-                    format!("ledger root `{text}`: {why}"),
-                );
+                report.at(value.span().start, format!("ledger root `{text}`: {why}"));
             }
         }
     }
@@ -1010,14 +1013,7 @@ fn lane(table: &Spanned<RawLane>, report: &mut Report<'_>) -> Option<Lane> {
             "session_window_ms",
             "milliseconds within which scans belong to one traveller",
         )
-        .and_then(|value| {
-            in_range(
-                value,
-                &SESSION_WINDOW_MS_RANGE,
-                "session_window_ms",
-                report,
-            )
-        })
+        .and_then(|value| in_range(value, &SESSION_WINDOW_MS_RANGE, "session_window_ms", report))
         .map(Duration::from_millis);
     let ledger_stale_after = report
         .required(
