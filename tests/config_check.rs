@@ -485,7 +485,7 @@ fn each_new_kind_of_problem_is_reported_at_its_line_and_column() {
             "keys/absent.key",
             27,
             16,
-            "No such file",
+            "is not readable: No such file",
         ),
         (
             "session_window_ms = 30000",

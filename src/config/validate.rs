@@ -953,17 +953,18 @@ fn ledger_roots(
 
 /// Reads at most [`SECRET_FILE_BYTES_MAX`] bytes of a regular file.
 fn read_small_file(path: &Path) -> Result<(std::fs::Metadata, String), String> {
-    let file = std::fs::File::open(path).map_err(|error| error.to_string())?;
-    let metadata = file.metadata().map_err(|error| error.to_string())?;
+    let unreadable = |error: std::io::Error| format!("is not readable: {error}");
+    let file = std::fs::File::open(path).map_err(unreadable)?;
+    let metadata = file.metadata().map_err(unreadable)?;
     if !metadata.is_file() {
-        return Err("not a regular file".to_string());
+        return Err("is not a regular file".to_string());
     }
     let mut text = String::new();
     file.take(SECRET_FILE_BYTES_MAX + 1)
         .read_to_string(&mut text)
-        .map_err(|error| error.to_string())?;
+        .map_err(unreadable)?;
     if text.len() as u64 > SECRET_FILE_BYTES_MAX {
-        return Err(format!("longer than {SECRET_FILE_BYTES_MAX} bytes"));
+        return Err(format!("is longer than {SECRET_FILE_BYTES_MAX} bytes"));
     }
     Ok((metadata, text))
 }
