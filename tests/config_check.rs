@@ -1,12 +1,13 @@
 //! `--check-config` and the configuration loader against real files: the shipped configuration
 //! passes; broken ones are refused with every problem listed at its line and column.
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use checkpointd::config::{self, ConfigError, Connection, LoadOptions};
+use checkpointd::config::{self, ConfigError, Connection, Direction, LoadOptions, Mode};
 
-/// A valid configuration with no devices; `{devices}` and `{extra}` are substituted.
+/// A valid kiosk configuration with no scanners; `@GROUP@` becomes the test's own group.
 const VALID: &str = r#"data_dir = "data"
 rules_file = "stay-rules.toml"
 
@@ -17,6 +18,7 @@ kind = "land"
 lane = "1"
 time_zone = "Asia/Baku"
 mode = "kiosk"
+direction = "entry"
 
 [ledger]
 cache_capacity_bytes = 8388608
@@ -24,17 +26,59 @@ flush_every_ms = 100
 
 [upstream]
 nats_url = "nats://127.0.0.1:4222"
-events_stream = "CROSSINGS"
-ledger_stream = "PERMITS"
+events_stream = "EVENTS"
+ledger_stream = "LEDGER"
+duplicate_window_hours = 72
+heartbeat_every_s = 30
 
 [keys]
-permit_issuers = ["keys/issuer.pub.pem"]
+ledger_roots = ["3505c95ea6d24a38bf5cfc4b9cf661c20f6720532432e2a1b1857f939f53c61b", "4e4a16636c3ec508c2ff2473df773003c66d0feef5764952c06b98afe192c1a8"]
+ledger_root_threshold = 1
+terminal_key = "keys/terminal.key"
 
 [limits]
 scan_frame_bytes_max = 4096
 outbox_events_max = 1000
 shutdown_grace_ms = 2000
+
+[lane]
+session_window_ms = 30000
+ledger_stale_after_s = 86400
+clock_backwards_tolerance_ms = 2000
+
+[api]
+socket = "api.sock"
+group = "@GROUP@"
+http = "127.0.0.1:8480"
+token_file = "keys/api.token"
+
+[gate]
+profile = "gate.toml"
+port = "/dev/ttyUSB0"
+
+[retention]
+movement_days = 400
 "#;
+
+const ROOT_1: &str = "3505c95ea6d24a38bf5cfc4b9cf661c20f6720532432e2a1b1857f939f53c61b";
+const ROOT_2: &str = "4e4a16636c3ec508c2ff2473df773003c66d0feef5764952c06b98afe192c1a8";
+/// A valid secret seed for the terminal key files the tests write.
+const SEED: &str = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60";
+const TOKEN: &str = "0123456789abcdef0123";
+
+/// The name of this process's group: the API group every test configuration can resolve.
+fn own_group() -> String {
+    nix::unistd::Group::from_gid(nix::unistd::getegid())
+        .expect("look up own group")
+        .expect("own group exists")
+        .name
+}
+
+/// Writes `text` at `path` with `mode`.
+fn write_with_mode(path: &Path, text: &str, mode: u32) {
+    std::fs::write(path, text).expect("write file");
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+}
 
 /// A checkout-like tree: `firmware-config/` (config, rules, keys) next to `devices/`.
 struct Tree {
@@ -45,15 +89,22 @@ impl Tree {
     fn new() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let firmware = dir.path().join("firmware-config");
-        std::fs::create_dir_all(firmware.join("keys")).expect("mkdir keys");
-        std::fs::create_dir_all(dir.path().join("devices")).expect("mkdir devices");
+        let keys = firmware.join("keys");
+        let devices = dir.path().join("devices");
+        std::fs::create_dir_all(&keys).expect("mkdir keys");
+        std::fs::create_dir_all(&devices).expect("mkdir devices");
         std::fs::write(firmware.join("stay-rules.toml"), "# rules\n").expect("rules");
-        std::fs::write(
-            firmware.join("keys/issuer.pub.pem"),
-            "-----BEGIN PUBLIC KEY-----\n",
+        write_with_mode(&keys.join("terminal.key"), &format!("{SEED}\n"), 0o600);
+        write_with_mode(&keys.join("open.key"), &format!("{SEED}\n"), 0o644);
+        write_with_mode(&keys.join("bad.key"), "not a key\n", 0o600);
+        write_with_mode(&keys.join("api.token"), &format!("  {TOKEN}\n"), 0o600);
+        write_with_mode(&keys.join("short.token"), "short\n", 0o600);
+        std::fs::write(devices.join("swipe.toml"), "# profile\n").expect("profile");
+        std::fs::copy(
+            repo_devices().join("gate-serial-relay.toml"),
+            devices.join("gate.toml"),
         )
-        .expect("key");
-        std::fs::write(dir.path().join("devices/swipe.toml"), "# profile\n").expect("profile");
+        .expect("gate profile");
         Self { dir }
     }
 
@@ -63,9 +114,42 @@ impl Tree {
 
     fn write(&self, text: &str) -> PathBuf {
         let path = self.config_path();
-        std::fs::write(&path, text).expect("write config");
+        std::fs::write(&path, text.replace("@GROUP@", &own_group())).expect("write config");
         path
     }
+}
+
+fn repo_devices() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("devices")
+}
+
+/// The shipped configuration made deployable in a temp dir: its deployment-specific values (the
+/// secrets under `/etc/checkpointd/` and the console group) point at files and a group the test
+/// owns; everything else is the shipped text unchanged.
+fn deployed_shipped_config() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let etc = dir.path().join("etc");
+    std::fs::create_dir_all(&etc).expect("mkdir etc");
+    write_with_mode(&etc.join("terminal.key"), &format!("{SEED}\n"), 0o600);
+    write_with_mode(&etc.join("api.token"), TOKEN, 0o600);
+    let shipped = std::fs::read_to_string(repo_config()).expect("read shipped config");
+    assert!(shipped.contains("\"/etc/checkpointd/terminal.key\""));
+    assert!(shipped.contains("\"/etc/checkpointd/api.token\""));
+    assert!(shipped.contains("group = \"checkpointd-console\""));
+    let text = shipped
+        .replace("\"/etc/checkpointd/", &format!("\"{}/", etc.display()))
+        .replace(
+            "group = \"checkpointd-console\"",
+            &format!("group = \"{}\"", own_group()),
+        );
+    std::fs::copy(
+        repo_config().with_file_name("stay-rules.toml"),
+        dir.path().join("stay-rules.toml"),
+    )
+    .expect("copy rules");
+    let path = dir.path().join("checkpoint.toml");
+    std::fs::write(&path, text).expect("write config");
+    (dir, path)
 }
 
 fn repo_config() -> PathBuf {
@@ -91,10 +175,16 @@ fn problems(path: &Path) -> Vec<(usize, String)> {
 }
 
 #[test]
-fn shipped_config_is_valid() {
-    let config = config::load(&repo_config(), &LoadOptions::default()).expect("shipped config");
+fn shipped_config_is_valid_once_deployed() {
+    let (_dir, path) = deployed_shipped_config();
+    let options = LoadOptions {
+        devices_dir: Some(repo_devices()),
+    };
+    let config = config::load(&path, &options).expect("shipped config");
     assert_eq!(config.checkpoint.id, "AZ-GYD-T1");
     assert_eq!(config.checkpoint.time_zone.iana_name(), Some("Asia/Baku"));
+    assert_eq!(config.checkpoint.direction, Direction::Entry);
+    assert_eq!(config.checkpoint.mode, Mode::Officer);
     assert_eq!(config.devices.len(), 2);
     assert_eq!(
         config.devices[1].connection,
@@ -103,17 +193,69 @@ fn shipped_config_is_valid() {
             product_id: 0x0720
         }
     );
+    assert_eq!(config.upstream.events_stream, "EVENTS");
+    assert_eq!(config.upstream.ledger_stream, "LEDGER");
+    assert_eq!(config.upstream.duplicate_window.as_secs(), 72 * 3600);
+    assert_eq!(config.keys.ledger_roots.len(), 2);
+    assert_eq!(config.keys.ledger_root_threshold.get(), 2);
+    assert_eq!(config.lane.session_window.as_millis(), 30_000);
+    assert_eq!(config.retention.movement_days, 400);
+    assert!(config.gate.is_none());
+    let http = config.api.http.as_ref().expect("http enabled");
+    assert_eq!(http.address.to_string(), "127.0.0.1:8480");
+    assert_eq!(http.token.expose(), TOKEN);
+    // Secrets stay out of Debug output.
+    let debug = format!("{config:?}");
+    assert!(!debug.contains(TOKEN), "token in {debug}");
+    assert!(!debug.contains(SEED), "seed in {debug}");
 }
 
 #[test]
-fn both_binaries_accept_the_shipped_config() {
-    let path = repo_config();
+fn both_binaries_accept_the_shipped_config_once_deployed() {
+    let (_dir, path) = deployed_shipped_config();
     let path = path.to_str().expect("utf-8 path");
-    let daemon = run(env!("CARGO_BIN_EXE_checkpointd"), &["--check-config", path]);
+    let devices = repo_devices();
+    let devices = devices.to_str().expect("utf-8 path");
+    let daemon = run(
+        env!("CARGO_BIN_EXE_checkpointd"),
+        &["--check-config", path, "--devices-dir", devices],
+    );
     assert_eq!(daemon.status.code(), Some(0), "{daemon:?}");
-    let ctl = run(env!("CARGO_BIN_EXE_checkpointctl"), &["check-config", path]);
+    let ctl = run(
+        env!("CARGO_BIN_EXE_checkpointctl"),
+        &["check-config", path, "--devices-dir", devices],
+    );
     assert_eq!(ctl.status.code(), Some(0), "{ctl:?}");
     assert!(String::from_utf8_lossy(&ctl.stdout).contains("valid"));
+}
+
+#[test]
+fn kiosk_gate_and_api_are_typed() {
+    let tree = Tree::new();
+    let config = config::load(&tree.write(VALID), &LoadOptions::default()).expect("valid");
+    let gate = config.gate.expect("kiosk has a gate");
+    assert_eq!(gate.port, PathBuf::from("/dev/ttyUSB0"));
+    assert_eq!(gate.profile.open_command, "OPEN\r");
+    assert_eq!(
+        config.api.gid,
+        nix::unistd::getegid().as_raw(),
+        "group resolved to its id"
+    );
+    assert_eq!(
+        config.api.socket,
+        tree.dir.path().join("firmware-config/api.sock")
+    );
+    let http = config.api.http.expect("http");
+    assert_eq!(
+        http.token.expose(),
+        TOKEN,
+        "token is the trimmed file content"
+    );
+    assert_eq!(hex::encode(config.keys.ledger_roots[1].as_bytes()), ROOT_2);
+    assert_eq!(
+        hex::encode(config.keys.terminal_key.signing_key().to_bytes()),
+        SEED
+    );
 }
 
 #[test]
@@ -158,7 +300,16 @@ fn device_profiles_are_found_in_the_sibling_devices_dir_or_the_override() {
         "{error}"
     );
     std::fs::write(elsewhere.path().join("swipe.toml"), "").expect("profile");
-    config::load(&path, &options).expect("profile in override dir");
+    std::fs::copy(
+        repo_devices().join("gate-serial-relay.toml"),
+        elsewhere.path().join("gate.toml"),
+    )
+    .expect("gate profile");
+    let config = config::load(&path, &options).expect("profiles in override dir");
+    assert_eq!(
+        config.gate.expect("gate").profile_path,
+        elsewhere.path().join("gate.toml")
+    );
 }
 
 /// One problem per case: (what to replace in VALID, replacement, line expected, message part).
@@ -189,7 +340,6 @@ fn each_kind_of_problem_is_reported_at_its_line() {
             9,
             "unknown time zone `Asia/Bakuu`",
         ),
-        ("keys/issuer.pub.pem", "keys/missing.pem", 22, "key file"),
         ("stay-rules.toml", "no-rules.toml", 2, "rules file"),
         (
             "id = \"AZ-TEST-1\"",
@@ -200,32 +350,26 @@ fn each_kind_of_problem_is_reported_at_its_line() {
         (
             "nats://127.0.0.1:4222",
             "http://central",
-            17,
+            18,
             "nats_url `http://central`",
         ),
         (
             "shutdown_grace_ms = 2000",
             "shutdown_grace_ms = 0",
-            27,
+            32,
             "out of range",
         ),
         (
             "flush_every_ms = 100\n",
             "",
-            12,
+            13,
             "missing key `ledger.flush_every_ms`",
         ),
-        ("[ledger]", "[ledgr]", 12, "unknown field `ledgr`"),
+        ("[ledger]", "[ledgr]", 13, "unknown field `ledgr`"),
         (
-            "permit_issuers = [\"keys/issuer.pub.pem\"]",
-            "permit_issuers = []",
-            22,
-            "is empty",
-        ),
-        (
-            "ledger_stream = \"PERMITS\"",
-            "ledger_stream = \"PER.MITS\"",
-            19,
+            "ledger_stream = \"LEDGER\"",
+            "ledger_stream = \"LED.GER\"",
+            20,
             "stream name",
         ),
     ];
@@ -239,6 +383,222 @@ fn each_kind_of_problem_is_reported_at_its_line() {
                 .iter()
                 .any(|(at, text)| at == line && text.contains(message)),
             "case {to:?}: expected line {line} `{message}`, got {found:?}"
+        );
+    }
+}
+
+/// The problems of the keys added for the lane, the API, the gate, the ledger roots, the
+/// terminal key and retention: (replace, with, line, column, message part).
+#[test]
+fn each_new_kind_of_problem_is_reported_at_its_line_and_column() {
+    let root_1 = format!("\"{ROOT_1}\"");
+    let root_2 = format!("\"{ROOT_2}\"");
+    let invalid_point = format!("\"02{}\"", "0".repeat(62));
+    let cases: Vec<(&str, &str, usize, usize, &str)> = vec![
+        (
+            "direction = \"entry\"",
+            "direction = \"sideways\"",
+            11,
+            13,
+            "unknown variant `sideways`",
+        ),
+        (
+            "direction = \"entry\"\n",
+            "",
+            4,
+            1,
+            "missing key `checkpoint.direction`",
+        ),
+        (
+            "duplicate_window_hours = 72",
+            "duplicate_window_hours = 0",
+            21,
+            26,
+            "duplicate_window_hours 0 is out of range",
+        ),
+        (
+            "heartbeat_every_s = 30\n",
+            "",
+            17,
+            1,
+            "missing key `upstream.heartbeat_every_s`",
+        ),
+        (
+            &root_1,
+            "\"abc\"",
+            25,
+            17,
+            "expected 64 hex characters, found 3",
+        ),
+        (
+            &root_2,
+            &invalid_point,
+            25,
+            85,
+            "not a point on the Ed25519 curve",
+        ),
+        (&root_2, &root_1, 25, 85, "listed twice"),
+        (
+            "ledger_roots = [",
+            "ledger_roots = [] #",
+            25,
+            16,
+            "ledger_roots is empty",
+        ),
+        (
+            "ledger_root_threshold = 1",
+            "ledger_root_threshold = 3",
+            26,
+            25,
+            "expected 1 to the number of ledger_roots (2)",
+        ),
+        (
+            "ledger_root_threshold = 1",
+            "ledger_root_threshold = 0",
+            26,
+            25,
+            "ledger_root_threshold 0 is out of range",
+        ),
+        (
+            "ledger_root_threshold = 1",
+            "ledger_root_threshold = 1\npermit_issuers = []",
+            27,
+            1,
+            "unknown field `permit_issuers`",
+        ),
+        (
+            "keys/terminal.key",
+            "keys/open.key",
+            27,
+            16,
+            "readable by group or others (mode 0644)",
+        ),
+        (
+            "keys/terminal.key",
+            "keys/bad.key",
+            27,
+            16,
+            "is not an Ed25519 secret seed",
+        ),
+        (
+            "keys/terminal.key",
+            "keys/absent.key",
+            27,
+            16,
+            "is not readable: No such file",
+        ),
+        (
+            "session_window_ms = 30000",
+            "session_window_ms = 10",
+            35,
+            21,
+            "session_window_ms 10 is out of range",
+        ),
+        (
+            "ledger_stale_after_s = 86400",
+            "ledger_stale_after_s = 0",
+            36,
+            24,
+            "ledger_stale_after_s 0 is out of range",
+        ),
+        (
+            "socket = \"api.sock\"",
+            "socket = \"api.sock\"\nsockett = 1",
+            41,
+            1,
+            "unknown field `sockett`",
+        ),
+        (
+            "group = \"@GROUP@\"",
+            "group = \"no-such-group-x\"",
+            41,
+            9,
+            "unknown group `no-such-group-x`",
+        ),
+        (
+            "http = \"127.0.0.1:8480\"",
+            "http = \"0.0.0.0:8480\"",
+            42,
+            8,
+            "not a loopback address",
+        ),
+        (
+            "http = \"127.0.0.1:8480\"",
+            "http = \"localhost\"",
+            42,
+            8,
+            "expected an address and port",
+        ),
+        (
+            "token_file = \"keys/api.token\"\n",
+            "",
+            42,
+            8,
+            "http needs token_file",
+        ),
+        (
+            "keys/api.token",
+            "keys/short.token",
+            43,
+            14,
+            "expected at least 16",
+        ),
+        (
+            "[gate]\nprofile = \"gate.toml\"\nport = \"/dev/ttyUSB0\"\n",
+            "",
+            10,
+            8,
+            "needs a [gate] table",
+        ),
+        (
+            "mode = \"kiosk\"",
+            "mode = \"officer\"",
+            45,
+            1,
+            "[gate] is for kiosk mode only",
+        ),
+        (
+            "profile = \"gate.toml\"",
+            "profile = \"swipe.toml\"",
+            46,
+            11,
+            "is not valid",
+        ),
+        (
+            "port = \"/dev/ttyUSB0\"",
+            "port = \"ttyUSB0\"",
+            47,
+            8,
+            "expected an absolute device path",
+        ),
+        (
+            "movement_days = 400",
+            "movement_days = 180",
+            50,
+            17,
+            "expected 366 (the longest stay window",
+        ),
+        (
+            "[retention]\nmovement_days = 400\n",
+            "",
+            1,
+            1,
+            "missing key `retention`",
+        ),
+    ];
+    for (from, to, line, column, message) in cases {
+        let tree = Tree::new();
+        assert!(VALID.contains(from), "case {from:?} does not apply");
+        let path = tree.write(&VALID.replacen(from, to, 1));
+        let found = match config::load(&path, &LoadOptions::default()) {
+            Err(ConfigError::Invalid(problems)) => problems.problems,
+            other => panic!("case {to:?}: expected problems, got {other:?}"),
+        };
+        assert!(
+            found.iter().any(|problem| problem.line == line
+                && problem.column == column
+                && problem.message.contains(message)),
+            "case {to:?}: expected {line}:{column} `{message}`, got {found:?}"
         );
     }
 }
@@ -278,13 +638,13 @@ fn every_problem_of_a_broken_file_is_listed_at_once_by_both_binaries() {
     let broken = VALID
         .replacen("mode = \"kiosk\"", "mode = \"kiosk\"\ncolour = \"blue\"", 1) // line 11
         .replacen("Asia/Baku", "Mars/Olympus", 1) // line 9
-        .replacen("flush_every_ms = 100", "flush_every_ms = \"fast\"", 1) // line 15
-        .replacen("keys/issuer.pub.pem", "keys/gone.pem", 1) // line 23
-        + "\n[[devices]]\nname = \"d\"\nprofile = \"gone.toml\"\nport = \"/dev/ttyS0\"\n"; // line 32
+        .replacen("flush_every_ms = 100", "flush_every_ms = \"fast\"", 1) // line 16
+        .replacen("keys/terminal.key", "keys/gone.key", 1) // line 28
+        + "\n[[devices]]\nname = \"d\"\nprofile = \"gone.toml\"\nport = \"/dev/ttyS0\"\n"; // line 55
     let path = tree.write(&broken);
     let found = problems(&path);
     let lines: Vec<usize> = found.iter().map(|(line, _)| *line).collect();
-    assert_eq!(lines, vec![9, 11, 15, 23, 32], "{found:?}");
+    assert_eq!(lines, vec![9, 11, 16, 28, 55], "{found:?}");
 
     let path = path.to_str().expect("utf-8 path");
     for output in [
@@ -293,7 +653,7 @@ fn every_problem_of_a_broken_file_is_listed_at_once_by_both_binaries() {
     ] {
         assert_eq!(output.status.code(), Some(78), "{output:?}");
         let stderr = String::from_utf8_lossy(&output.stderr);
-        for (line, column) in [(9, 13), (11, 1), (15, 18), (23, 19), (32, 11)] {
+        for (line, column) in [(9, 13), (11, 1), (16, 18), (28, 16), (55, 11)] {
             let position = format!("{path}:{line}:{column}: ");
             assert!(
                 stderr.contains(&position),

@@ -2,6 +2,7 @@
 //! Unix datagram socket this test owns. It checks READY, periodic WATCHDOG, reload on SIGHUP
 //! (bad kept out, good applied), STOPPING and a clean exit within 5 s of SIGTERM.
 
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -19,7 +20,8 @@ name = "Test checkpoint"
 kind = "land"
 lane = "1"
 time_zone = "Asia/Baku"
-mode = "kiosk"
+mode = "officer"
+direction = "exit"
 
 [ledger]
 cache_capacity_bytes = 8388608
@@ -27,16 +29,32 @@ flush_every_ms = 100
 
 [upstream]
 nats_url = "nats://127.0.0.1:4222"
-events_stream = "CROSSINGS"
-ledger_stream = "PERMITS"
+events_stream = "EVENTS"
+ledger_stream = "LEDGER"
+duplicate_window_hours = 72
+heartbeat_every_s = 30
 
 [keys]
-permit_issuers = ["keys/issuer.pub.pem"]
+ledger_roots = ["3505c95ea6d24a38bf5cfc4b9cf661c20f6720532432e2a1b1857f939f53c61b"]
+ledger_root_threshold = 1
+terminal_key = "keys/terminal.key"
 
 [limits]
 scan_frame_bytes_max = 4096
 outbox_events_max = 1000
 shutdown_grace_ms = 2000
+
+[lane]
+session_window_ms = 30000
+ledger_stale_after_s = 86400
+clock_backwards_tolerance_ms = 2000
+
+[api]
+socket = "api.sock"
+group = "@GROUP@"
+
+[retention]
+movement_days = 400
 "#;
 
 /// The watchdog timeout handed to the daemon; it must ping every half of it.
@@ -45,6 +63,15 @@ const WATCHDOG_USEC: u64 = 400_000;
 const NOTIFY_WAIT: Duration = Duration::from_secs(10);
 /// The issue's bound on a graceful stop.
 const STOP_BOUND: Duration = Duration::from_secs(5);
+
+/// The configuration text with `@GROUP@` replaced by this process's group, which the API
+/// group check can resolve on any machine.
+fn with_own_group(config: &str) -> String {
+    let group = nix::unistd::Group::from_gid(nix::unistd::getegid())
+        .expect("look up own group")
+        .expect("own group exists");
+    config.replace("@GROUP@", &group.name)
+}
 
 struct Daemon {
     dir: tempfile::TempDir,
@@ -59,8 +86,10 @@ impl Daemon {
         std::fs::create_dir_all(firmware.join("keys")).expect("mkdir");
         std::fs::create_dir_all(dir.path().join("devices")).expect("mkdir");
         std::fs::write(firmware.join("stay-rules.toml"), "# rules\n").expect("rules");
-        std::fs::write(firmware.join("keys/issuer.pub.pem"), "key\n").expect("key");
-        std::fs::write(firmware.join("checkpoint.toml"), config).expect("config");
+        let key = firmware.join("keys/terminal.key");
+        std::fs::write(&key, format!("{}\n", "7".repeat(64))).expect("key");
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        std::fs::write(firmware.join("checkpoint.toml"), with_own_group(config)).expect("config");
         let socket_path = dir.path().join("notify.sock");
         let socket = UnixDatagram::bind(&socket_path).expect("bind notify socket");
         socket
@@ -80,6 +109,10 @@ impl Daemon {
             .spawn()
             .expect("spawn checkpointd");
         Self { dir, socket, child }
+    }
+
+    fn write_config(&self, config: &str) {
+        std::fs::write(self.config_path(), with_own_group(config)).expect("write config");
     }
 
     fn config_path(&self) -> PathBuf {
@@ -166,11 +199,7 @@ fn ready_watchdog_reload_and_stop() {
     assert!((4..=12).contains(&n_pings), "{n_pings} pings in 1.5 s");
 
     // A bad reload is refused: the daemon keeps running and says so.
-    std::fs::write(
-        daemon.config_path(),
-        VALID.replace("Asia/Baku", "Mars/Olympus"),
-    )
-    .expect("write bad config");
+    daemon.write_config(&VALID.replace("Asia/Baku", "Mars/Olympus"));
     daemon.signal(Signal::SIGHUP);
     let refused = daemon.wait_for("STATUS=reload failed");
     assert!(
@@ -185,11 +214,7 @@ fn ready_watchdog_reload_and_stop() {
     assert!(daemon.log().contains("Mars/Olympus"), "{}", daemon.log());
 
     // A good reload is applied.
-    std::fs::write(
-        daemon.config_path(),
-        VALID.replace("lane = \"1\"", "lane = \"7\""),
-    )
-    .expect("write good config");
+    daemon.write_config(&VALID.replace("lane = \"1\"", "lane = \"7\""));
     daemon.signal(Signal::SIGHUP);
     let applied = daemon.wait_for("lane 7");
     assert!(

@@ -1,15 +1,21 @@
 //! The terminal configuration: TOML read into raw serde types, validated into a typed [`Config`].
-//! Every problem (syntax, unknown key, wrong type, missing profile, bad time zone, unreadable file)
-//! is collected and reported at once with `file:line:column`; startup and reload share this path.
+//! Every problem (syntax, unknown key, wrong type, missing profile, bad time zone, unreadable or
+//! badly protected key file, unknown group, bad public key) is collected and reported at once with
+//! `file:line:column`; startup and reload share this path.
 
 mod raw;
 mod validate;
 
 use std::fmt;
+use std::net::SocketAddr;
 use std::num::{NonZeroU64, NonZeroUsize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use ed25519_dalek::{SigningKey, VerifyingKey};
+
+pub use crate::adapters::gate::GateProfile;
+pub use crate::core::decision::Direction;
 pub use validate::parse;
 
 /// Where the daemon looks for its configuration when none is given.
@@ -36,12 +42,20 @@ pub struct Config {
     pub ledger: Ledger,
     /// Central NATS JetStream connection.
     pub upstream: Upstream,
-    /// Trust anchors.
+    /// Trust anchors of the ledger and this terminal's signing key.
     pub keys: Keys,
     /// The stay-rules file.
     pub rules_file: PathBuf,
     /// Bounds on buffers, queues and shutdown.
     pub limits: Limits,
+    /// Timing of the lane: traveller sessions, ledger staleness, clock checks.
+    pub lane: Lane,
+    /// The local API for the officer console and the kiosk screen.
+    pub api: Api,
+    /// The kiosk's gate; present exactly when `checkpoint.mode` is [`Mode::Kiosk`].
+    pub gate: Option<Gate>,
+    /// How long local history is kept.
+    pub retention: Retention,
 }
 
 /// The checkpoint identity of this terminal.
@@ -59,6 +73,8 @@ pub struct Checkpoint {
     pub time_zone: jiff::tz::TimeZone,
     /// Whether an officer attends the terminal.
     pub mode: Mode,
+    /// Which way travellers cross at this lane.
+    pub direction: Direction,
 }
 
 /// Kind of border crossing point.
@@ -128,13 +144,133 @@ pub struct Upstream {
     pub events_stream: String,
     /// Stream the permit ledger is replicated from.
     pub ledger_stream: String,
+    /// JetStream duplicate window of the events stream: a retry after an outage this long is
+    /// still recognised by its `Nats-Msg-Id` (the 2-minute server default is too short).
+    pub duplicate_window: Duration,
+    /// How often the terminal publishes its health heartbeat.
+    pub heartbeat_every: Duration,
 }
 
-/// Key files.
+/// Trust anchors and the terminal's own key. Permit issuers' keys are not here: they come from
+/// the replicated ledger, whose checkpoints these roots sign.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Keys {
-    /// Ed25519 public keys (PEM) of permit-card issuers; at least one.
-    pub permit_issuers: Vec<PathBuf>,
+    /// Pinned offline root public keys of the ledger, distinct; at least one.
+    pub ledger_roots: Vec<VerifyingKey>,
+    /// How many distinct roots must sign a ledger checkpoint (`1 <= k <= ledger_roots.len()`).
+    pub ledger_root_threshold: NonZeroUsize,
+    /// The file the terminal key was read from.
+    pub terminal_key_path: PathBuf,
+    /// The terminal's Ed25519 signing key for its crossing events.
+    pub terminal_key: TerminalKey,
+}
+
+/// The terminal's Ed25519 signing key. `Debug` shows only the public half.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TerminalKey(SigningKey);
+
+impl TerminalKey {
+    /// Wraps a signing key.
+    pub fn new(key: SigningKey) -> Self {
+        Self(key)
+    }
+
+    /// The secret key, for signing events.
+    pub fn signing_key(&self) -> &SigningKey {
+        &self.0
+    }
+
+    /// The public key, as published in the ledger.
+    pub fn verifying_key(&self) -> VerifyingKey {
+        self.0.verifying_key()
+    }
+}
+
+impl fmt::Debug for TerminalKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "TerminalKey(public {})",
+            hex::encode(self.0.verifying_key().as_bytes())
+        )
+    }
+}
+
+/// Timing of the lane.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lane {
+    /// Scans within this window of each other belong to one traveller session.
+    pub session_window: Duration,
+    /// Ledger age (since its latest verified checkpoint) beyond which decisions carry
+    /// `ledger_stale`.
+    pub ledger_stale_after: Duration,
+    /// How far the wall clock may step back (against the persisted high-water mark) before it
+    /// is flagged as untrusted.
+    pub clock_backwards_tolerance: Duration,
+}
+
+/// The local API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Api {
+    /// Path of the Unix socket.
+    pub socket: PathBuf,
+    /// Name of the group whose members may use the socket.
+    pub group: String,
+    /// That group's id, resolved when the configuration was validated.
+    pub gid: u32,
+    /// Loopback HTTP for the console page, if enabled.
+    pub http: Option<HttpApi>,
+}
+
+/// Loopback HTTP access to the API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpApi {
+    /// A loopback address and port, e.g. `127.0.0.1:8480`.
+    pub address: SocketAddr,
+    /// The file the token was read from.
+    pub token_file: PathBuf,
+    /// The bearer token HTTP clients must present.
+    pub token: ApiToken,
+}
+
+/// The API bearer token (trimmed file content). `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiToken(String);
+
+impl ApiToken {
+    /// Wraps a token.
+    pub fn new(token: String) -> Self {
+        Self(token)
+    }
+
+    /// The token in clear, for comparing with what a client presents.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ApiToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ApiToken(<{} characters>)", self.0.chars().count())
+    }
+}
+
+/// The kiosk's gate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Gate {
+    /// The gate profile file (in the devices directory).
+    pub profile_path: PathBuf,
+    /// The profile, parsed.
+    pub profile: GateProfile,
+    /// Serial port of the gate controller, e.g. `/dev/ttyUSB0`.
+    pub port: PathBuf,
+}
+
+/// Retention of local history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retention {
+    /// Days of movements kept in the local index; at least the longest stay window.
+    pub movement_days: u32,
 }
 
 /// Bounds, each with its unit last.

@@ -4,7 +4,7 @@
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::{CheckpointKind, Mode};
+use super::{CheckpointKind, Direction, Mode};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -19,6 +19,10 @@ pub(super) struct RawConfig {
     pub upstream: Option<Spanned<RawUpstream>>,
     pub keys: Option<Spanned<RawKeys>>,
     pub limits: Option<Spanned<RawLimits>>,
+    pub lane: Option<Spanned<RawLane>>,
+    pub api: Option<Spanned<RawApi>>,
+    pub gate: Option<Spanned<RawGate>>,
+    pub retention: Option<Spanned<RawRetention>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -30,6 +34,7 @@ pub(super) struct RawCheckpoint {
     pub lane: Option<Spanned<String>>,
     pub time_zone: Option<Spanned<String>>,
     pub mode: Option<Spanned<Mode>>,
+    pub direction: Option<Spanned<Direction>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -55,12 +60,46 @@ pub(super) struct RawUpstream {
     pub credentials_file: Option<Spanned<String>>,
     pub events_stream: Option<Spanned<String>>,
     pub ledger_stream: Option<Spanned<String>>,
+    pub duplicate_window_hours: Option<Spanned<u64>>,
+    pub heartbeat_every_s: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawKeys {
-    pub permit_issuers: Option<Spanned<Vec<Spanned<String>>>>,
+    pub ledger_roots: Option<Spanned<Vec<Spanned<String>>>>,
+    pub ledger_root_threshold: Option<Spanned<u64>>,
+    pub terminal_key: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawLane {
+    pub session_window_ms: Option<Spanned<u64>>,
+    pub ledger_stale_after_s: Option<Spanned<u64>>,
+    pub clock_backwards_tolerance_ms: Option<Spanned<u64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawApi {
+    pub socket: Option<Spanned<String>>,
+    pub group: Option<Spanned<String>>,
+    pub http: Option<Spanned<String>>,
+    pub token_file: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawGate {
+    pub profile: Option<Spanned<String>>,
+    pub port: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRetention {
+    pub movement_days: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Deserialize)]

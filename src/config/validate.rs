@@ -2,16 +2,24 @@
 //! the configuration names. Problems are collected, never returned one at a time.
 
 use std::collections::BTreeSet;
+use std::io::Read;
+use std::net::SocketAddr;
 use std::num::{NonZeroU64, NonZeroUsize};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
+use ed25519_dalek::{SigningKey, VerifyingKey};
 use toml::Spanned;
 
-use super::raw::{RawCheckpoint, RawConfig, RawDevice, RawKeys, RawLedger, RawLimits, RawUpstream};
+use super::raw::{
+    RawApi, RawCheckpoint, RawConfig, RawDevice, RawGate, RawKeys, RawLane, RawLedger, RawLimits,
+    RawRetention, RawUpstream,
+};
 use super::{
-    Checkpoint, Config, ConfigError, Connection, Device, Keys, Ledger, Limits, LoadOptions,
-    Problem, Problems, Upstream,
+    Api, ApiToken, Checkpoint, Config, ConfigError, Connection, Device, Gate, GateProfile, HttpApi,
+    Keys, Lane, Ledger, Limits, LoadOptions, Mode, Problem, Problems, Retention, TerminalKey,
+    Upstream,
 };
 
 /// Serde stops at the first problem; after each one the offending line is blanked and the text
@@ -27,6 +35,28 @@ const SHUTDOWN_GRACE_MS_RANGE: std::ops::RangeInclusive<u64> = 100..=20_000;
 const FLUSH_EVERY_MS_RANGE: std::ops::RangeInclusive<u64> = 1..=60_000;
 /// Accepted range of the ledger page cache.
 const CACHE_CAPACITY_BYTES_RANGE: std::ops::RangeInclusive<u64> = (1 << 20)..=(16 << 30);
+/// Accepted range of the traveller-session window: a few seconds between a passport and a
+/// permit card, at most a slow officer's pause.
+const SESSION_WINDOW_MS_RANGE: std::ops::RangeInclusive<u64> = 1_000..=600_000;
+/// Accepted range of the ledger staleness limit: a minute to 30 days.
+const LEDGER_STALE_AFTER_S_RANGE: std::ops::RangeInclusive<u64> = 60..=2_592_000;
+/// Accepted range of the backwards clock step tolerated before the clock is flagged.
+const CLOCK_BACKWARDS_TOLERANCE_MS_RANGE: std::ops::RangeInclusive<u64> = 0..=60_000;
+/// Accepted range of the JetStream duplicate window: at least an hour, at most 30 days.
+const DUPLICATE_WINDOW_HOURS_RANGE: std::ops::RangeInclusive<u64> = 1..=720;
+/// Accepted range of the heartbeat interval.
+const HEARTBEAT_EVERY_S_RANGE: std::ops::RangeInclusive<u64> = 1..=3_600;
+/// The longest stay window a rule may count over: a calendar-year rule reaches back up to 366
+/// days (a rolling 90/180 rule only 180), so movements must be kept at least that long.
+pub(super) const STAY_WINDOW_DAYS_LONGEST: u64 = 366;
+/// Accepted range of movement retention: the longest stay window to ten years.
+const MOVEMENT_DAYS_RANGE: std::ops::RangeInclusive<u64> = STAY_WINDOW_DAYS_LONGEST..=3_653;
+/// Shortest API token: shorter ones can be guessed.
+const API_TOKEN_CHARS_MIN: usize = 16;
+/// Largest key or token file read; anything longer is not one.
+const SECRET_FILE_BYTES_MAX: u64 = 4096;
+/// Hex characters of an Ed25519 public key or secret seed (32 bytes).
+const KEY_HEX_CHARS: usize = 64;
 
 /// Parses and validates configuration `text` read from `path`. Relative paths in it are resolved
 /// against `path`'s directory, and the files it names are checked to exist and be readable.
@@ -287,6 +317,53 @@ fn validate(
             None
         }
     };
+    let lane = match &raw.lane {
+        Some(table) => lane(table, report),
+        None => {
+            report.missing(0, "", "lane", "a [lane] table");
+            None
+        }
+    };
+    let api = match &raw.api {
+        Some(table) => api(table, config_dir, report),
+        None => {
+            report.missing(0, "", "api", "an [api] table");
+            None
+        }
+    };
+    let mode = raw
+        .checkpoint
+        .as_ref()
+        .and_then(|table| table.get_ref().mode.as_ref());
+    let gate = match (mode, &raw.gate) {
+        (Some(mode), None) if *mode.get_ref() == Mode::Kiosk => {
+            report.at(
+                mode.span().start,
+                "mode = \"kiosk\" needs a [gate] table (profile and port of the gate it opens)",
+            );
+            None
+        }
+        (Some(mode), Some(table)) if *mode.get_ref() == Mode::Officer => {
+            report.at(
+                table.span().start,
+                "[gate] is for kiosk mode only: remove it or set checkpoint.mode = \"kiosk\"",
+            );
+            None
+        }
+        (Some(_), Some(table)) => devices_dir
+            .as_deref()
+            .and_then(|dir| gate(table, dir, report))
+            .map(Some),
+        // Without a valid mode the missing or wrong mode is the problem already reported.
+        (_, _) => Some(None),
+    };
+    let retention = match &raw.retention {
+        Some(table) => retention(table, report),
+        None => {
+            report.missing(0, "", "retention", "a [retention] table");
+            None
+        }
+    };
     Some(Config {
         source: path.to_path_buf(),
         checkpoint: checkpoint?,
@@ -298,6 +375,10 @@ fn validate(
         keys: keys?,
         rules_file: rules_file?,
         limits: limits?,
+        lane: lane?,
+        api: api?,
+        gate: gate?,
+        retention: retention?,
     })
 }
 
@@ -352,6 +433,15 @@ fn checkpoint(table: &Spanned<RawCheckpoint>, report: &mut Report<'_>) -> Option
     let mode = report
         .required(&raw.mode, at, name, "mode", "\"officer\" or \"kiosk\"")
         .map(|value| *value.get_ref());
+    let direction = report
+        .required(
+            &raw.direction,
+            at,
+            name,
+            "direction",
+            "\"entry\" or \"exit\"",
+        )
+        .map(|value| *value.get_ref());
     let time_zone = report
         .required(
             &raw.time_zone,
@@ -380,6 +470,7 @@ fn checkpoint(table: &Spanned<RawCheckpoint>, report: &mut Report<'_>) -> Option
         lane: lane?,
         time_zone: time_zone?,
         mode: mode?,
+        direction: direction?,
     })
 }
 
@@ -483,19 +574,7 @@ fn device(
         )
         .and_then(|value| profile(value, devices_dir, report));
     let connection = match (&raw.port, &raw.usb) {
-        (Some(port), None) => {
-            let text = non_empty(port, "port", report)?;
-            if !Path::new(&text).is_absolute() {
-                report.at(
-                    port.span().start,
-                    format!(
-                        "port `{text}`: expected an absolute device path such as \"/dev/ttyACM0\""
-                    ),
-                );
-                return None;
-            }
-            Some(Connection::Port(PathBuf::from(text)))
-        }
+        (Some(port), None) => device_port(port, report).map(Connection::Port),
         (None, Some(usb)) => usb_ids(usb, report),
         (Some(_), Some(usb)) => {
             report.at(
@@ -517,6 +596,20 @@ fn device(
         profile_path: profile_path?,
         connection: connection?,
     })
+}
+
+/// A serial port: an absolute device path.
+fn device_port(value: &Spanned<String>, report: &mut Report<'_>) -> Option<PathBuf> {
+    let text = non_empty(value, "port", report)?;
+    if Path::new(&text).is_absolute() {
+        Some(PathBuf::from(text))
+    } else {
+        report.at(
+            value.span().start,
+            format!("port `{text}`: expected an absolute device path such as \"/dev/ttyACM0\""),
+        );
+        None
+    }
 }
 
 fn profile(
@@ -712,39 +805,466 @@ fn upstream(
             "a stream name",
         )
         .and_then(|value| stream_name(value, report));
+    let duplicate_window = report
+        .required(
+            &raw.duplicate_window_hours,
+            at,
+            "upstream",
+            "duplicate_window_hours",
+            "hours, at least the longest outage to ride out",
+        )
+        .and_then(|value| {
+            in_range(
+                value,
+                &DUPLICATE_WINDOW_HOURS_RANGE,
+                "duplicate_window_hours",
+                report,
+            )
+        })
+        .map(|hours| Duration::from_secs(hours * 3_600));
+    let heartbeat_every = report
+        .required(
+            &raw.heartbeat_every_s,
+            at,
+            "upstream",
+            "heartbeat_every_s",
+            "seconds",
+        )
+        .and_then(|value| in_range(value, &HEARTBEAT_EVERY_S_RANGE, "heartbeat_every_s", report))
+        .map(Duration::from_secs);
     Some(Upstream {
         nats_url: nats_url?,
         credentials_file: credentials_file?,
         events_stream: events_stream?,
         ledger_stream: ledger_stream?,
+        duplicate_window: duplicate_window?,
+        heartbeat_every: heartbeat_every?,
     })
 }
 
 fn keys(table: &Spanned<RawKeys>, config_dir: &Path, report: &mut Report<'_>) -> Option<Keys> {
     let at = table.span().start;
-    let list = report.required(
-        &table.get_ref().permit_issuers,
-        at,
-        "keys",
-        "permit_issuers",
-        "a list of public key files",
-    )?;
+    let raw = table.get_ref();
+    let ledger_roots = report
+        .required(
+            &raw.ledger_roots,
+            at,
+            "keys",
+            "ledger_roots",
+            "a list of Ed25519 public keys, 64 hex characters each",
+        )
+        .and_then(|list| ledger_roots(list, report));
+    let threshold = report
+        .required(
+            &raw.ledger_root_threshold,
+            at,
+            "keys",
+            "ledger_root_threshold",
+            "how many roots must sign a ledger checkpoint",
+        )
+        .and_then(|value| {
+            let n_roots = raw
+                .ledger_roots
+                .as_ref()
+                .map_or(0, |list| list.get_ref().len());
+            let threshold = usize::try_from(*value.get_ref())
+                .ok()
+                .and_then(NonZeroUsize::new)
+                .filter(|k| k.get() <= n_roots);
+            if threshold.is_none() {
+                report.at(
+                    value.span().start,
+                    format!(
+                        "ledger_root_threshold {} is out of range: expected 1 to the number of \
+                         ledger_roots ({n_roots})",
+                        value.get_ref()
+                    ),
+                );
+            }
+            threshold
+        });
+    let terminal_key = report
+        .required(
+            &raw.terminal_key,
+            at,
+            "keys",
+            "terminal_key",
+            "the path of the terminal's Ed25519 secret key file",
+        )
+        .and_then(|value| terminal_key(value, config_dir, report));
+    let (terminal_key_path, terminal_key) = terminal_key?;
+    Some(Keys {
+        ledger_roots: ledger_roots?,
+        ledger_root_threshold: threshold?,
+        terminal_key_path,
+        terminal_key,
+    })
+}
+
+/// 32 bytes from exactly [`KEY_HEX_CHARS`] hex characters.
+fn key_bytes(text: &str) -> Result<[u8; 32], String> {
+    if text.len() != KEY_HEX_CHARS {
+        return Err(format!(
+            "expected {KEY_HEX_CHARS} hex characters, found {}",
+            text.chars().count()
+        ));
+    }
+    let mut bytes = [0_u8; 32];
+    hex::decode_to_slice(text, &mut bytes).map_err(|error| format!("not hex: {error}"))?;
+    Ok(bytes)
+}
+
+fn ledger_roots(
+    list: &Spanned<Vec<Spanned<String>>>,
+    report: &mut Report<'_>,
+) -> Option<Vec<VerifyingKey>> {
     if list.get_ref().is_empty() {
         report.at(
             list.span().start,
-            "permit_issuers is empty: expected at least one public key file",
+            "ledger_roots is empty: expected at least one Ed25519 public key",
         );
         return None;
     }
-    let mut permit_issuers = Vec::with_capacity(list.get_ref().len());
-    let mut all_readable = true;
+    let mut roots: Vec<VerifyingKey> = Vec::with_capacity(list.get_ref().len());
+    let mut all_valid = true;
     for value in list.get_ref() {
-        match readable_file(value, config_dir, "key file", report) {
-            Some(path) => permit_issuers.push(path),
-            None => all_readable = false,
+        let text = value.get_ref().trim();
+        let parsed = key_bytes(text).and_then(|bytes| {
+            let key = VerifyingKey::from_bytes(&bytes)
+                .map_err(|_| "not a point on the Ed25519 curve".to_string())?;
+            if key.is_weak() {
+                return Err("a weak (small-order) key".to_string());
+            }
+            if roots.contains(&key) {
+                return Err("listed twice: each root counts once toward the threshold".to_string());
+            }
+            Ok(key)
+        });
+        match parsed {
+            Ok(key) => roots.push(key),
+            Err(why) => {
+                all_valid = false;
+                report.at(value.span().start, format!("ledger root `{text}`: {why}"));
+            }
         }
     }
-    all_readable.then_some(Keys { permit_issuers })
+    all_valid.then_some(roots)
+}
+
+/// Reads at most [`SECRET_FILE_BYTES_MAX`] bytes of a regular file.
+fn read_small_file(path: &Path) -> Result<(std::fs::Metadata, String), String> {
+    let unreadable = |error: std::io::Error| format!("is not readable: {error}");
+    let file = std::fs::File::open(path).map_err(unreadable)?;
+    let metadata = file.metadata().map_err(unreadable)?;
+    if !metadata.is_file() {
+        return Err("is not a regular file".to_string());
+    }
+    let mut text = String::new();
+    file.take(SECRET_FILE_BYTES_MAX + 1)
+        .read_to_string(&mut text)
+        .map_err(unreadable)?;
+    if text.len() as u64 > SECRET_FILE_BYTES_MAX {
+        return Err(format!("is longer than {SECRET_FILE_BYTES_MAX} bytes"));
+    }
+    Ok((metadata, text))
+}
+
+/// The terminal's signing key: a file of 64 hex characters (the secret seed) and an optional
+/// newline, readable by its owner only.
+fn terminal_key(
+    value: &Spanned<String>,
+    config_dir: &Path,
+    report: &mut Report<'_>,
+) -> Option<(PathBuf, TerminalKey)> {
+    let path = path_value(value, config_dir, report)?;
+    let checked = read_small_file(&path).and_then(|(metadata, text)| {
+        let mode = metadata.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(format!(
+                "is readable by group or others (mode {mode:04o}): expected owner-only access \
+                 such as 0600 (chmod 600)"
+            ));
+        }
+        let seed = text.strip_suffix('\n').unwrap_or(&text);
+        let bytes = key_bytes(seed).map_err(|why| {
+            format!("is not an Ed25519 secret seed ({why}, and an optional newline)")
+        })?;
+        Ok(TerminalKey::new(SigningKey::from_bytes(&bytes)))
+    });
+    match checked {
+        Ok(key) => Some((path, key)),
+        Err(why) => {
+            report.at(
+                value.span().start,
+                format!("terminal key {} {why}", path.display()),
+            );
+            None
+        }
+    }
+}
+
+fn lane(table: &Spanned<RawLane>, report: &mut Report<'_>) -> Option<Lane> {
+    let at = table.span().start;
+    let raw = table.get_ref();
+    let session_window = report
+        .required(
+            &raw.session_window_ms,
+            at,
+            "lane",
+            "session_window_ms",
+            "milliseconds within which scans belong to one traveller",
+        )
+        .and_then(|value| in_range(value, &SESSION_WINDOW_MS_RANGE, "session_window_ms", report))
+        .map(Duration::from_millis);
+    let ledger_stale_after = report
+        .required(
+            &raw.ledger_stale_after_s,
+            at,
+            "lane",
+            "ledger_stale_after_s",
+            "seconds of ledger age after which decisions carry ledger_stale",
+        )
+        .and_then(|value| {
+            in_range(
+                value,
+                &LEDGER_STALE_AFTER_S_RANGE,
+                "ledger_stale_after_s",
+                report,
+            )
+        })
+        .map(Duration::from_secs);
+    let clock_backwards_tolerance = report
+        .required(
+            &raw.clock_backwards_tolerance_ms,
+            at,
+            "lane",
+            "clock_backwards_tolerance_ms",
+            "milliseconds",
+        )
+        .and_then(|value| {
+            in_range(
+                value,
+                &CLOCK_BACKWARDS_TOLERANCE_MS_RANGE,
+                "clock_backwards_tolerance_ms",
+                report,
+            )
+        })
+        .map(Duration::from_millis);
+    Some(Lane {
+        session_window: session_window?,
+        ledger_stale_after: ledger_stale_after?,
+        clock_backwards_tolerance: clock_backwards_tolerance?,
+    })
+}
+
+fn api(table: &Spanned<RawApi>, config_dir: &Path, report: &mut Report<'_>) -> Option<Api> {
+    let at = table.span().start;
+    let raw = table.get_ref();
+    let socket = report
+        .required(
+            &raw.socket,
+            at,
+            "api",
+            "socket",
+            "the path of the Unix socket",
+        )
+        .and_then(|value| path_value(value, config_dir, report));
+    let group = report
+        .required(
+            &raw.group,
+            at,
+            "api",
+            "group",
+            "the name of the group allowed on the socket",
+        )
+        .and_then(|value| {
+            let name = non_empty(value, "group", report)?;
+            match nix::unistd::Group::from_name(&name) {
+                Ok(Some(group)) => Some((name, group.gid.as_raw())),
+                Ok(None) => {
+                    report.at(
+                        value.span().start,
+                        format!("unknown group `{name}`: expected a group of this system"),
+                    );
+                    None
+                }
+                Err(error) => {
+                    report.at(
+                        value.span().start,
+                        format!("group `{name}` cannot be looked up: {error}"),
+                    );
+                    None
+                }
+            }
+        });
+    let http = match (&raw.http, &raw.token_file) {
+        (None, None) => Some(None),
+        (None, Some(token_file)) => {
+            report.at(
+                token_file.span().start,
+                "token_file without http: set http or remove token_file",
+            );
+            None
+        }
+        (Some(http), token_file) => {
+            let address = loopback_address(http, report);
+            let token = match token_file {
+                Some(value) => api_token(value, config_dir, report),
+                None => {
+                    report.at(
+                        http.span().start,
+                        "http needs token_file: expected the path of a file holding the bearer \
+                         token",
+                    );
+                    None
+                }
+            };
+            let (token_file, token) = token?;
+            Some(Some(HttpApi {
+                address: address?,
+                token_file,
+                token,
+            }))
+        }
+    };
+    let (group, gid) = group?;
+    Some(Api {
+        socket: socket?,
+        group,
+        gid,
+        http: http?,
+    })
+}
+
+fn loopback_address(value: &Spanned<String>, report: &mut Report<'_>) -> Option<SocketAddr> {
+    let text = value.get_ref();
+    match text.parse::<SocketAddr>() {
+        Ok(address) if address.ip().is_loopback() => Some(address),
+        Ok(_) => {
+            report.at(
+                value.span().start,
+                format!(
+                    "http `{text}` is not a loopback address: expected 127.0.0.1:PORT or [::1]:PORT"
+                ),
+            );
+            None
+        }
+        Err(_) => {
+            report.at(
+                value.span().start,
+                format!("http `{text}`: expected an address and port such as \"127.0.0.1:8480\""),
+            );
+            None
+        }
+    }
+}
+
+/// The bearer token: the file's content, trimmed, printable ASCII without spaces.
+fn api_token(
+    value: &Spanned<String>,
+    config_dir: &Path,
+    report: &mut Report<'_>,
+) -> Option<(PathBuf, ApiToken)> {
+    let path = path_value(value, config_dir, report)?;
+    let checked = read_small_file(&path).and_then(|(_, text)| {
+        let token = text.trim();
+        if !token.chars().all(|c| c.is_ascii_graphic()) {
+            return Err("holds spaces or non-ASCII characters inside the token".to_string());
+        }
+        if token.len() < API_TOKEN_CHARS_MIN {
+            return Err(format!(
+                "holds a token of {} characters: expected at least {API_TOKEN_CHARS_MIN}",
+                token.len()
+            ));
+        }
+        Ok(ApiToken::new(token.to_string()))
+    });
+    match checked {
+        Ok(token) => Some((path, token)),
+        Err(why) => {
+            report.at(
+                value.span().start,
+                format!("token file {} {why}", path.display()),
+            );
+            None
+        }
+    }
+}
+
+fn gate(table: &Spanned<RawGate>, devices_dir: &Path, report: &mut Report<'_>) -> Option<Gate> {
+    let at = table.span().start;
+    let raw = table.get_ref();
+    let profile = report
+        .required(
+            &raw.profile,
+            at,
+            "gate",
+            "profile",
+            "a gate profile file name in the devices directory",
+        )
+        .and_then(|value| {
+            let path = profile(value, devices_dir, report)?;
+            let parsed = read_small_file(&path)
+                .and_then(|(_, text)| GateProfile::from_toml(&text).map_err(|e| e.to_string()));
+            match parsed {
+                Ok(parsed) => Some((path, parsed)),
+                Err(why) => {
+                    report.at(
+                        value.span().start,
+                        format!("gate profile {} is not valid: {why}", path.display()),
+                    );
+                    None
+                }
+            }
+        });
+    let port = report
+        .required(
+            &raw.port,
+            at,
+            "gate",
+            "port",
+            "the serial port of the gate, e.g. \"/dev/ttyUSB0\"",
+        )
+        .and_then(|value| device_port(value, report));
+    let (profile_path, profile) = profile?;
+    Some(Gate {
+        profile_path,
+        profile,
+        port: port?,
+    })
+}
+
+fn retention(table: &Spanned<RawRetention>, report: &mut Report<'_>) -> Option<Retention> {
+    let at = table.span().start;
+    let raw = table.get_ref();
+    let movement_days = report
+        .required(
+            &raw.movement_days,
+            at,
+            "retention",
+            "movement_days",
+            "days of movement history kept",
+        )
+        .and_then(|value| {
+            let days = *value.get_ref();
+            if MOVEMENT_DAYS_RANGE.contains(&days) {
+                u32::try_from(days).ok()
+            } else {
+                report.at(
+                    value.span().start,
+                    format!(
+                        "movement_days {days} is out of range: expected {} (the longest stay \
+                         window, a calendar year) to {}",
+                        MOVEMENT_DAYS_RANGE.start(),
+                        MOVEMENT_DAYS_RANGE.end()
+                    ),
+                );
+                None
+            }
+        });
+    Some(Retention {
+        movement_days: movement_days?,
+    })
 }
 
 fn limits(table: &Spanned<RawLimits>, report: &mut Report<'_>) -> Option<Limits> {
@@ -870,6 +1390,11 @@ mod tests {
                     Just("[checkpoint]".to_string()),
                     Just("[[devices]]".to_string()),
                     Just("[limits]".to_string()),
+                    Just("[keys]".to_string()),
+                    Just("[api]".to_string()),
+                    Just("[gate]".to_string()),
+                    Just("mode = \"kiosk\"".to_string()),
+                    Just("ledger_roots = [\"00\"]".to_string()),
                     "[a-z_]{1,12} = \"[ -~]{0,12}\"",
                     "[a-z_]{1,12} = [0-9]{1,6}",
                     "[a-z_]{1,12} = \\[\"[a-z]{0,5}\"",
