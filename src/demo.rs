@@ -10,8 +10,8 @@
 use std::fs::File;
 use std::io::Write;
 use std::os::fd::OwnedFd;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
@@ -20,7 +20,9 @@ use jiff::{SignedDuration, Timestamp, ToSpan};
 use serde_json::Value;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
-use crate::adapters::api::{self, ApiAccess, ApiCommand, ApiState, ConfirmRequest, OfficerDecision};
+use crate::adapters::api::{
+    self, ApiAccess, ApiCommand, ApiState, ConfirmRequest, OfficerDecision,
+};
 use crate::adapters::devices::{self, Backoff, DeviceSpec, parse_profile};
 use crate::adapters::feed::{Outbox, OutboxConfig, RelayConfig, run_relay};
 use crate::adapters::ledger::SledLedger;
@@ -72,7 +74,9 @@ struct DemoClock {
 impl Clock for DemoClock {
     fn now(&self) -> Timestamp {
         let offset = SignedDuration::from_secs(self.offset_s.load(Ordering::Relaxed));
-        Timestamp::now().checked_add(offset).unwrap_or_else(|_| Timestamp::now())
+        Timestamp::now()
+            .checked_add(offset)
+            .unwrap_or_else(|_| Timestamp::now())
     }
 
     fn monotonic(&self) -> Duration {
@@ -89,7 +93,11 @@ struct Traveller {
 
 /// Runs the demo; returns how the process should exit.
 pub fn run(options: DemoOptions) -> Exit {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("demo: cannot start the async runtime: {error}");
@@ -105,7 +113,16 @@ pub fn run(options: DemoOptions) -> Exit {
     }
 }
 
-fn td3(state: &str, surname: &str, given: &str, number: &str, nationality: &str, birth: &str, sex: char, expiry: &str) -> [String; 2] {
+fn td3(
+    state: &str,
+    surname: &str,
+    given: &str,
+    number: &str,
+    nationality: &str,
+    birth: &str,
+    sex: char,
+    expiry: &str,
+) -> [String; 2] {
     let name = format!("{surname}<<{}", given.replace(' ', "<"));
     let line1 = format!("P<{state}{name:<<39}");
     let line1: String = line1.chars().take(44).collect();
@@ -121,7 +138,12 @@ fn td3(state: &str, surname: &str, given: &str, number: &str, nationality: &str,
 }
 
 fn yymmdd(date: Date) -> String {
-    format!("{:02}{:02}{:02}", date.year() % 100, date.month(), date.day())
+    format!(
+        "{:02}{:02}{:02}",
+        date.year() % 100,
+        date.month(),
+        date.day()
+    )
 }
 
 struct Issuer {
@@ -130,9 +152,22 @@ struct Issuer {
 }
 
 impl Issuer {
-    fn card(&self, permit_type: PermitType, holder: &Traveller, birth: Date, from: Date, until: Date, now: Timestamp) -> (String, [u8; 16]) {
+    fn card(
+        &self,
+        permit_type: PermitType,
+        holder: &Traveller,
+        birth: Date,
+        from: Date,
+        until: Date,
+        now: Timestamp,
+    ) -> (String, [u8; 16]) {
         let line2 = &holder.mrz[1];
-        let number: String = line2.chars().take(9).collect::<String>().trim_end_matches('<').to_string();
+        let number: String = line2
+            .chars()
+            .take(9)
+            .collect::<String>()
+            .trim_end_matches('<')
+            .to_string();
         let state: String = holder.mrz[0].chars().skip(2).take(3).collect();
         let nationality: String = line2.chars().skip(10).take(3).collect();
         let body = PermitBody {
@@ -146,7 +181,8 @@ impl Issuer {
             },
             valid_from: from,
             valid_until: until,
-            employer: (permit_type == PermitType::WorkPermit).then(|| "Caspian Drilling LLC".to_string()),
+            employer: (permit_type == PermitType::WorkPermit)
+                .then(|| "Caspian Drilling LLC".to_string()),
             entries: matches!(permit_type, PermitType::EvisaSingle).then_some(1),
             region: None,
         };
@@ -156,10 +192,18 @@ impl Issuer {
             issuer: "AZ-SMS".into(),
             issued_at: now,
             not_before: now.checked_sub(1.hour()).unwrap_or(now),
-            expires_at: until.to_zoned(jiff::tz::TimeZone::UTC).map(|z| z.timestamp()).unwrap_or(now).checked_add(SignedDuration::from_hours(24)).unwrap_or(now),
+            expires_at: until
+                .to_zoned(jiff::tz::TimeZone::UTC)
+                .map(|z| z.timestamp())
+                .unwrap_or(now)
+                .checked_add(SignedDuration::from_hours(24))
+                .unwrap_or(now),
             permit_id: cti,
         };
-        (permit::sign_permit(&body, &claims, &self.key, self.kid), cti)
+        (
+            permit::sign_permit(&body, &claims, &self.key, self.kid),
+            cti,
+        )
     }
 }
 
@@ -191,13 +235,23 @@ struct Pty {
 fn pty() -> Result<Pty, String> {
     let pair = nix::pty::openpty(None, None).map_err(|e| format!("openpty: {e}"))?;
     let path = nix::unistd::ttyname(&pair.slave).map_err(|e| format!("ttyname: {e}"))?;
-    Ok(Pty { master: File::from(pair.master), path: path.to_string_lossy().into_owned(), _slave: pair.slave })
+    Ok(Pty {
+        master: File::from(pair.master),
+        path: path.to_string_lossy().into_owned(),
+        _slave: pair.slave,
+    })
 }
 
 async fn demo(options: DemoOptions) -> Result<(), String> {
-    let dir = tempfile::Builder::new().prefix("checkpointd-demo-").tempdir().map_err(|e| e.to_string())?;
+    let dir = tempfile::Builder::new()
+        .prefix("checkpointd-demo-")
+        .tempdir()
+        .map_err(|e| e.to_string())?;
     let time_zone = jiff::tz::TimeZone::get("Asia/Baku").map_err(|e| e.to_string())?;
-    let clock = Arc::new(DemoClock { offset_s: AtomicI64::new(0), origin: std::time::Instant::now() });
+    let clock = Arc::new(DemoClock {
+        offset_s: AtomicI64::new(0),
+        origin: std::time::Instant::now(),
+    });
     let real_now = Timestamp::now();
     let today = real_now.to_zoned(time_zone.clone()).date();
     let mut rng = rand::rngs::OsRng;
@@ -205,7 +259,10 @@ async fn demo(options: DemoOptions) -> Result<(), String> {
     println!("  working directory {}", dir.path().display());
 
     // Keys: two offline roots (2 of 2), one permit issuer, this terminal.
-    let root_keys = [SigningKey::generate(&mut rng), SigningKey::generate(&mut rng)];
+    let root_keys = [
+        SigningKey::generate(&mut rng),
+        SigningKey::generate(&mut rng),
+    ];
     let issuer = {
         let key = SigningKey::generate(&mut rng);
         let kid = permit::key_id(&key.verifying_key());
@@ -221,41 +278,191 @@ async fn demo(options: DemoOptions) -> Result<(), String> {
     let date = |days: i64| today.checked_add(days.days()).unwrap_or(today);
     let td = |label, state, surname, given, number, nat, birth: Date, sex| Traveller {
         label,
-        mrz: td3(state, surname, given, number, nat, &yymmdd(birth), sex, &yymmdd(date(2000))),
+        mrz: td3(
+            state,
+            surname,
+            given,
+            number,
+            nat,
+            &yymmdd(birth),
+            sex,
+            &yymmdd(date(2000)),
+        ),
         cards: vec![],
     };
     // The cast. Birth dates are plain; numbers are made up.
-    let georgian = td("visa-free traveller (GEO)", "GEO", "BERIDZE", "NINO", "13AB45678", "GEO", Date::constant(1990, 4, 12), 'F');
-    let russian = td("Russian citizen near the calendar-year limit", "RUS", "IVANOV", "PAVEL", "753412986", "RUS", Date::constant(1984, 9, 2), 'M');
-    let mut resident = td("temporary-residence permit holder (IND)", "IND", "SHARMA", "RAVI", "Z1234567", "IND", Date::constant(1987, 1, 30), 'M');
-    let mut evisa = td("e-visa holder (IND)", "IND", "KAPOOR", "ANITA", "Z7654321", "IND", Date::constant(1995, 6, 18), 'F');
-    let mut forged = td("forged permit card (IND)", "IND", "GUPTA", "VIKRAM", "Z5550001", "IND", Date::constant(1979, 11, 5), 'M');
-    let mut revoked = td("revoked work permit (IND)", "IND", "MEHTA", "ARJUN", "Z5550002", "IND", Date::constant(1983, 3, 21), 'M');
-    let banned = td("traveller under an entry ban (GEO)", "GEO", "KAPANADZE", "LEVAN", "15CD98765", "GEO", Date::constant(1975, 8, 8), 'M');
-    let lost = td("passport reported lost (GEO)", "GEO", "GELASHVILI", "TAMAR", "16EF11223", "GEO", Date::constant(1992, 12, 1), 'F');
-    let overstayer = td("overstayer leaving (UKR)", "UKR", "KOVALENKO", "OLEH", "FA123456", "UKR", Date::constant(1988, 5, 14), 'M');
-    let kazakh = td("Kazakh citizen leaving unregistered (KAZ)", "KAZ", "NURLANOV", "ASKAR", "N12345678", "KAZ", Date::constant(1991, 2, 27), 'M');
-    let mut damaged = td("damaged MRZ (GEO)", "GEO", "TSERETELI", "ANA", "17GH44556", "GEO", Date::constant(1999, 7, 7), 'F');
+    let georgian = td(
+        "visa-free traveller (GEO)",
+        "GEO",
+        "BERIDZE",
+        "NINO",
+        "13AB45678",
+        "GEO",
+        Date::constant(1990, 4, 12),
+        'F',
+    );
+    let russian = td(
+        "Russian citizen near the calendar-year limit",
+        "RUS",
+        "IVANOV",
+        "PAVEL",
+        "753412986",
+        "RUS",
+        Date::constant(1984, 9, 2),
+        'M',
+    );
+    let mut resident = td(
+        "temporary-residence permit holder (IND)",
+        "IND",
+        "SHARMA",
+        "RAVI",
+        "Z1234567",
+        "IND",
+        Date::constant(1987, 1, 30),
+        'M',
+    );
+    let mut evisa = td(
+        "e-visa holder (IND)",
+        "IND",
+        "KAPOOR",
+        "ANITA",
+        "Z7654321",
+        "IND",
+        Date::constant(1995, 6, 18),
+        'F',
+    );
+    let mut forged = td(
+        "forged permit card (IND)",
+        "IND",
+        "GUPTA",
+        "VIKRAM",
+        "Z5550001",
+        "IND",
+        Date::constant(1979, 11, 5),
+        'M',
+    );
+    let mut revoked = td(
+        "revoked work permit (IND)",
+        "IND",
+        "MEHTA",
+        "ARJUN",
+        "Z5550002",
+        "IND",
+        Date::constant(1983, 3, 21),
+        'M',
+    );
+    let banned = td(
+        "traveller under an entry ban (GEO)",
+        "GEO",
+        "KAPANADZE",
+        "LEVAN",
+        "15CD98765",
+        "GEO",
+        Date::constant(1975, 8, 8),
+        'M',
+    );
+    let lost = td(
+        "passport reported lost (GEO)",
+        "GEO",
+        "GELASHVILI",
+        "TAMAR",
+        "16EF11223",
+        "GEO",
+        Date::constant(1992, 12, 1),
+        'F',
+    );
+    let overstayer = td(
+        "overstayer leaving (UKR)",
+        "UKR",
+        "KOVALENKO",
+        "OLEH",
+        "FA123456",
+        "UKR",
+        Date::constant(1988, 5, 14),
+        'M',
+    );
+    let kazakh = td(
+        "Kazakh citizen leaving unregistered (KAZ)",
+        "KAZ",
+        "NURLANOV",
+        "ASKAR",
+        "N12345678",
+        "KAZ",
+        Date::constant(1991, 2, 27),
+        'M',
+    );
+    let mut damaged = td(
+        "damaged MRZ (GEO)",
+        "GEO",
+        "TSERETELI",
+        "ANA",
+        "17GH44556",
+        "GEO",
+        Date::constant(1999, 7, 7),
+        'F',
+    );
     // A scratched check digit: the composite no longer verifies.
-    damaged.mrz[1].replace_range(43..44, if damaged.mrz[1].ends_with('0') { "1" } else { "0" });
+    damaged.mrz[1].replace_range(
+        43..44,
+        if damaged.mrz[1].ends_with('0') {
+            "1"
+        } else {
+            "0"
+        },
+    );
 
     let now = real_now;
-    let (resident_card, _) = issuer.card(PermitType::TemporaryResidence, &resident, Date::constant(1987, 1, 30), date(-200), date(165), now);
-    let (evisa_card, _) = issuer.card(PermitType::EvisaSingle, &evisa, Date::constant(1995, 6, 18), date(-3), date(87), now);
-    let (forged_card, _) = forger.card(PermitType::TemporaryResidence, &forged, Date::constant(1979, 11, 5), date(-30), date(335), now);
-    let (revoked_card, revoked_cti) = issuer.card(PermitType::WorkPermit, &revoked, Date::constant(1983, 3, 21), date(-100), date(265), now);
+    let (resident_card, _) = issuer.card(
+        PermitType::TemporaryResidence,
+        &resident,
+        Date::constant(1987, 1, 30),
+        date(-200),
+        date(165),
+        now,
+    );
+    let (evisa_card, _) = issuer.card(
+        PermitType::EvisaSingle,
+        &evisa,
+        Date::constant(1995, 6, 18),
+        date(-3),
+        date(87),
+        now,
+    );
+    let (forged_card, _) = forger.card(
+        PermitType::TemporaryResidence,
+        &forged,
+        Date::constant(1979, 11, 5),
+        date(-30),
+        date(335),
+        now,
+    );
+    let (revoked_card, revoked_cti) = issuer.card(
+        PermitType::WorkPermit,
+        &revoked,
+        Date::constant(1983, 3, 21),
+        date(-100),
+        date(265),
+        now,
+    );
     resident.cards.push(resident_card.clone());
     evisa.cards.push(evisa_card.clone());
     forged.cards.push(forged_card);
     revoked.cards.push(revoked_card.clone());
 
     // The ledger, as central would publish it, verified and applied as a terminal does.
-    let ledger = Arc::new(SledLedger::open(&dir.path().join("ledger"), 32 * 1024 * 1024).map_err(|e| e.to_string())?);
+    let ledger = Arc::new(
+        SledLedger::open(&dir.path().join("ledger"), 32 * 1024 * 1024)
+            .map_err(|e| e.to_string())?,
+    );
     let index_of = |text: &str| -> Result<PermitIndex, String> {
         let decoded = permit::decode_unverified(text).map_err(|e| e.to_string())?;
         Ok(PermitIndex {
             cti: decoded.claims.permit_id,
-            holder: HolderDigest::of(&decoded.body.holder.issuing_state, decoded.body.holder.document_number.expose()).0,
+            holder: HolderDigest::of(
+                &decoded.body.holder.issuing_state,
+                decoded.body.holder.document_number.expose(),
+            )
+            .0,
             permit_type: ledger_type(decoded.body.permit_type),
             valid_from: decoded.body.valid_from,
             valid_until: decoded.body.valid_until,
@@ -265,43 +472,92 @@ async fn demo(options: DemoOptions) -> Result<(), String> {
         Change::IssuerKeyAdded(IssuerKeyAdded {
             kid: issuer.kid,
             public_key: issuer.key.verifying_key().to_bytes(),
-            sign_from: now.checked_sub(SignedDuration::from_hours(24 * 365)).unwrap_or(now),
-            sign_until: now.checked_add(SignedDuration::from_hours(24 * 365)).unwrap_or(now),
-            verify_until: now.checked_add(SignedDuration::from_hours(24 * 365 * 6)).unwrap_or(now),
+            sign_from: now
+                .checked_sub(SignedDuration::from_hours(24 * 365))
+                .unwrap_or(now),
+            sign_until: now
+                .checked_add(SignedDuration::from_hours(24 * 365))
+                .unwrap_or(now),
+            verify_until: now
+                .checked_add(SignedDuration::from_hours(24 * 365 * 6))
+                .unwrap_or(now),
             permit_types: LedgerPermitType::ALL.to_vec(),
         }),
         Change::TerminalKeyAdded(TerminalKeyAdded {
             terminal_id: TERMINAL_ID.into(),
             public_key: terminal_key.verifying_key().to_bytes(),
-            valid_from: now.checked_sub(SignedDuration::from_hours(24 * 400)).unwrap_or(now),
-            valid_until: now.checked_add(SignedDuration::from_hours(24 * 365 * 3)).unwrap_or(now),
+            valid_from: now
+                .checked_sub(SignedDuration::from_hours(24 * 400))
+                .unwrap_or(now),
+            valid_until: now
+                .checked_add(SignedDuration::from_hours(24 * 365 * 3))
+                .unwrap_or(now),
         }),
-        Change::PermitIssued(PermitIssued { index: index_of(&resident_card)?, bp1: resident_card }),
-        Change::PermitIssued(PermitIssued { index: index_of(&evisa_card)?, bp1: evisa_card }),
-        Change::PermitIssued(PermitIssued { index: index_of(&revoked_card)?, bp1: revoked_card }),
-        Change::PermitRevoked(PermitRevoked { cti: revoked_cti, reason: "employment ended".into() }),
-        Change::Alert(AlertRaised { holder: holder_of(&banned).0, alert: AlertKind::EntryBan { until: date(400) }, note: "unpaid overstay fine".into() }),
-        Change::Alert(AlertRaised { holder: holder_of(&lost).0, alert: AlertKind::Lost, note: "reported lost in Tbilisi".into() }),
+        Change::PermitIssued(PermitIssued {
+            index: index_of(&resident_card)?,
+            bp1: resident_card,
+        }),
+        Change::PermitIssued(PermitIssued {
+            index: index_of(&evisa_card)?,
+            bp1: evisa_card,
+        }),
+        Change::PermitIssued(PermitIssued {
+            index: index_of(&revoked_card)?,
+            bp1: revoked_card,
+        }),
+        Change::PermitRevoked(PermitRevoked {
+            cti: revoked_cti,
+            reason: "employment ended".into(),
+        }),
+        Change::Alert(AlertRaised {
+            holder: holder_of(&banned).0,
+            alert: AlertKind::EntryBan { until: date(400) },
+            note: "unpaid overstay fine".into(),
+        }),
+        Change::Alert(AlertRaised {
+            holder: holder_of(&lost).0,
+            alert: AlertKind::Lost,
+            note: "reported lost in Tbilisi".into(),
+        }),
     ];
     let n_changes = changes.len();
     let (encoded, head) = extend(0, [0; 32], changes, now);
-    let checkpoint = Checkpoint { size: n_changes as u64, root: head, time: now };
+    let checkpoint = Checkpoint {
+        size: n_changes as u64,
+        root: head,
+        time: now,
+    };
     let signed = SignedCheckpoint::sign(&checkpoint, &root_keys).encode();
     let roots = RootSet::new(
-        root_keys.iter().filter_map(|key| RootKey::from_bytes(&key.verifying_key().to_bytes()).ok()).collect(),
+        root_keys
+            .iter()
+            .filter_map(|key| RootKey::from_bytes(&key.verifying_key().to_bytes()).ok())
+            .collect(),
         2,
     )
     .map_err(|e| e.to_string())?;
     let verified = roots
         .verify(&SignedCheckpoint::decode(&signed).map_err(|e| e.to_string())?)
         .map_err(|e| e.to_string())?;
-    let batch = verify_batch(&ledger.cursor().map_err(|e| e.to_string())?, encoded, verified).map_err(|e| e.to_string())?;
-    ledger.apply(&batch, &signed, &IndexConsistency).map_err(|e| e.to_string())?;
-    println!("  ledger: {n_changes} entries applied under a 2-of-2 root checkpoint (issuer key, terminal key, 3 permits, 1 revocation, 2 alerts)");
+    let batch = verify_batch(
+        &ledger.cursor().map_err(|e| e.to_string())?,
+        encoded,
+        verified,
+    )
+    .map_err(|e| e.to_string())?;
+    ledger
+        .apply(&batch, &signed, &IndexConsistency)
+        .map_err(|e| e.to_string())?;
+    println!(
+        "  ledger: {n_changes} entries applied under a 2-of-2 root checkpoint (issuer key, terminal key, 3 permits, 1 revocation, 2 alerts)"
+    );
 
     let outbox = Outbox::open(
         &dir.path().join("outbox"),
-        OutboxConfig { terminal: TerminalId::new(TERMINAL_ID).map_err(|e| e.to_string())?, time_zone: time_zone.clone() },
+        OutboxConfig {
+            terminal: TerminalId::new(TERMINAL_ID).map_err(|e| e.to_string())?,
+            time_zone: time_zone.clone(),
+        },
         terminal_key,
         clock.clone(),
     )
@@ -330,8 +586,20 @@ async fn demo(options: DemoOptions) -> Result<(), String> {
     let (status_arrivals, status_view) = watch::channel(Value::Null);
     let (status_departures, _) = watch::channel(Value::Null);
     let window = SignedDuration::from_secs(30);
-    let mut arrivals = LaneDriver::new(settings("arrivals", Direction::Entry), parts.clone(), window, events.clone(), status_arrivals);
-    let mut departures = LaneDriver::new(settings("departures", Direction::Exit), parts, window, events.clone(), status_departures);
+    let mut arrivals = LaneDriver::new(
+        settings("arrivals", Direction::Entry),
+        parts.clone(),
+        window,
+        events.clone(),
+        status_arrivals,
+    );
+    let mut departures = LaneDriver::new(
+        settings("departures", Direction::Exit),
+        parts,
+        window,
+        events.clone(),
+        status_departures,
+    );
 
     // The console on loopback.
     let (commands, mut command_inbox) = mpsc::channel(api::API_COMMANDS_MAX);
@@ -339,19 +607,40 @@ async fn demo(options: DemoOptions) -> Result<(), String> {
     rand::RngCore::fill_bytes(&mut rng, &mut token_bytes);
     let token = hex::encode(token_bytes);
     let (stop_api, api_stopped) = oneshot::channel::<()>();
-    let listener = api::bind_http(options.http.as_deref().unwrap_or("127.0.0.1:0")).await.map_err(|e| e.to_string())?;
+    let listener = api::bind_http(options.http.as_deref().unwrap_or("127.0.0.1:0"))
+        .await
+        .map_err(|e| e.to_string())?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
-    let api_state = ApiState::new(events.clone(), commands, status_view, ApiAccess { token: Some(token.clone()), socket_gid: None });
-    let api_task = tokio::spawn(api::serve_http(listener, api_state, async { let _ = api_stopped.await; }));
+    let api_state = ApiState::new(
+        events.clone(),
+        commands,
+        status_view,
+        ApiAccess {
+            token: Some(token.clone()),
+            socket_gid: None,
+        },
+    );
+    let api_task = tokio::spawn(api::serve_http(listener, api_state, async {
+        let _ = api_stopped.await;
+    }));
     println!("  console: http://{address}/?token={token}");
 
     // Optional feed to central.
     let (stop_relay, relay_stopped) = oneshot::channel::<()>();
     let relay_task = match &options.nats_url {
         Some(url) => {
-            let client = async_nats::connect(url.as_str()).await.map_err(|e| format!("nats {url}: {e}"))?;
+            let client = async_nats::connect(url.as_str())
+                .await
+                .map_err(|e| format!("nats {url}: {e}"))?;
             println!("  feed: streaming crossings to {url} (stream EVENTS)");
-            Some(tokio::spawn(run_relay(outbox.clone(), client, RelayConfig::with_duplicate_window_hours(72), async { let _ = relay_stopped.await; })))
+            Some(tokio::spawn(run_relay(
+                outbox.clone(),
+                client,
+                RelayConfig::with_duplicate_window_hours(72),
+                async {
+                    let _ = relay_stopped.await;
+                },
+            )))
         }
         None => None,
     };
@@ -361,24 +650,74 @@ async fn demo(options: DemoOptions) -> Result<(), String> {
     let mut qr_pty = pty()?;
     let (device_events, mut device_inbox) = mpsc::channel(64);
     let mut tasks = Vec::new();
-    for (name, profile, path) in [("mrz-reader", MRZ_READER_PROFILE, &mrz_pty.path), ("qr-imager", QR_IMAGER_PROFILE, &qr_pty.path)] {
-        let spec = DeviceSpec { name: name.into(), profile: parse_profile(profile).map_err(|e| e.to_string())?, programming: None, path: Some(path.clone()) };
-        tasks.push(devices::spawn(spec, clock.clone(), Backoff::default(), device_events.clone()).map_err(|e| e.to_string())?);
+    for (name, profile, path) in [
+        ("mrz-reader", MRZ_READER_PROFILE, &mrz_pty.path),
+        ("qr-imager", QR_IMAGER_PROFILE, &qr_pty.path),
+    ] {
+        let spec = DeviceSpec {
+            name: name.into(),
+            profile: parse_profile(profile).map_err(|e| e.to_string())?,
+            programming: None,
+            path: Some(path.clone()),
+        };
+        tasks.push(
+            devices::spawn(
+                spec,
+                clock.clone(),
+                Backoff::default(),
+                device_events.clone(),
+            )
+            .map_err(|e| e.to_string())?,
+        );
     }
-    println!("  scanners: MRZ reader on {}, QR imager on {}\n", mrz_pty.path, qr_pty.path);
+    // Scans written before a reader has opened its port would be cooked by the tty's default
+    // line discipline: wait until both readers are up.
+    let mut n_up = 0;
+    while n_up < 2 {
+        let event = tokio::time::timeout(SCAN_WAIT, device_inbox.recv())
+            .await
+            .map_err(|_| "the scanners did not come up".to_string())?
+            .ok_or("device channel closed")?;
+        if let DeviceEvent::State(state) = &event
+            && state.link == crate::ports::scanner::Link::Up
+        {
+            n_up += 1;
+        }
+        arrivals.on_device(event.clone()).await;
+        departures.on_device(event).await;
+    }
+    println!(
+        "  scanners: MRZ reader on {}, QR imager on {}\n",
+        mrz_pty.path, qr_pty.path
+    );
 
     // History: earlier arrivals, recorded on their own dates (oldest first, so the clock only moves forward).
-    let history: [(i64, &Traveller, Direction); 4] = [
+    let history: [(i64, &Traveller, Direction); 6] = [
         (-266, &russian, Direction::Entry), // 2026-03-02 when today is 2026-11-23
+        (-190, &resident, Direction::Entry),
         (-185, &russian, Direction::Exit),
         (-100, &overstayer, Direction::Entry),
         (-40, &kazakh, Direction::Entry),
+        (-12, &resident, Direction::Exit),
     ];
     println!("history (recorded on past dates):");
     for (days, traveller, direction) in history {
         clock.offset_s.store(days * 86_400, Ordering::Relaxed);
-        let lane = if direction == Direction::Entry { &mut arrivals } else { &mut departures };
-        process(lane, traveller, &mut mrz_pty, &mut qr_pty, &mut device_inbox, &mut command_inbox, true).await?;
+        let lane = if direction == Direction::Entry {
+            &mut arrivals
+        } else {
+            &mut departures
+        };
+        process(
+            lane,
+            traveller,
+            &mut mrz_pty,
+            &mut qr_pty,
+            &mut device_inbox,
+            &mut command_inbox,
+            true,
+        )
+        .await?;
     }
     clock.offset_s.store(0, Ordering::Relaxed);
     let today_list: [(&Traveller, Direction); 11] = [
@@ -397,14 +736,36 @@ async fn demo(options: DemoOptions) -> Result<(), String> {
     println!("\ntoday:");
     let mut tally = [0usize; 3];
     for (traveller, direction) in today_list {
-        let lane = if direction == Direction::Entry { &mut arrivals } else { &mut departures };
-        let outcome = process(lane, traveller, &mut mrz_pty, &mut qr_pty, &mut device_inbox, &mut command_inbox, false).await?;
+        let lane = if direction == Direction::Entry {
+            &mut arrivals
+        } else {
+            &mut departures
+        };
+        let outcome = process(
+            lane,
+            traveller,
+            &mut mrz_pty,
+            &mut qr_pty,
+            &mut device_inbox,
+            &mut command_inbox,
+            false,
+        )
+        .await?;
         tally[outcome as usize] += 1;
     }
-    println!("\nsummary: {} admitted, {} referred to an officer, {} refused; {} crossings recorded, {} waiting for central",
-        tally[0], tally[1], tally[2], arrivals_recorded(&outbox), outbox.depth());
+    println!(
+        "\nsummary: {} admitted, {} referred to an officer, {} refused; {} crossings recorded, {} waiting for central",
+        tally[0],
+        tally[1],
+        tally[2],
+        arrivals_recorded(&outbox),
+        outbox.depth()
+    );
     if !options.linger.is_zero() {
-        println!("console stays up for {:?}: http://{address}/?token={token}", options.linger);
+        println!(
+            "console stays up for {:?}: http://{address}/?token={token}",
+            options.linger
+        );
         tokio::time::sleep(options.linger).await;
     }
     if let Some(task) = relay_task {
@@ -412,7 +773,10 @@ async fn demo(options: DemoOptions) -> Result<(), String> {
         while outbox.depth() > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        println!("feed: {} crossings still waiting for central", outbox.depth());
+        println!(
+            "feed: {} crossings still waiting for central",
+            outbox.depth()
+        );
         let _ = stop_relay.send(());
         let _ = task.await;
     }
@@ -427,7 +791,10 @@ async fn demo(options: DemoOptions) -> Result<(), String> {
 }
 
 fn arrivals_recorded(outbox: &Outbox) -> u64 {
-    outbox.pending(None, usize::MAX).map(|rows| rows.last().map_or(0, |row| row.seq)).unwrap_or(0)
+    outbox
+        .pending(None, usize::MAX)
+        .map(|rows| rows.last().map_or(0, |row| row.seq))
+        .unwrap_or(0)
 }
 
 /// Scans one traveller's documents, waits for the verdict, and plays the officer.
@@ -441,14 +808,21 @@ async fn process(
     quiet: bool,
 ) -> Result<Outcome, String> {
     let (closed_tx, _closed_rx) = oneshot::channel();
-    lane.on_api(ApiCommand::NewTraveller { reply: closed_tx }).await;
+    lane.on_api(ApiCommand::NewTraveller { reply: closed_tx })
+        .await;
     let mrz = format!("{}\r{}\r", traveller.mrz[0], traveller.mrz[1]);
-    mrz_pty.master.write_all(mrz.as_bytes()).map_err(|e| format!("pty write: {e}"))?;
+    mrz_pty
+        .master
+        .write_all(mrz.as_bytes())
+        .map_err(|e| format!("pty write: {e}"))?;
     for card in &traveller.cards {
         // A moment between documents, as a person takes the card out.
         tokio::time::sleep(Duration::from_millis(50)).await;
         let symbol = format!("]Q1{card}\r");
-        qr_pty.master.write_all(symbol.as_bytes()).map_err(|e| format!("pty write: {e}"))?;
+        qr_pty
+            .master
+            .write_all(symbol.as_bytes())
+            .map_err(|e| format!("pty write: {e}"))?;
     }
     let n_scans = 1 + traveller.cards.len();
     let mut report = None;
@@ -466,7 +840,9 @@ async fn process(
             report = Some(new);
         }
     }
-    let Some(report) = report else { return Err(format!("no verdict for {}", traveller.label)) };
+    let Some(report) = report else {
+        return Err(format!("no verdict for {}", traveller.label));
+    };
     let verdict = &report.assessment.verdict;
     let session = report.assessment.session;
     // The demo's officer: confirm admits and refusals; for a referral, let an exit through
@@ -479,28 +855,61 @@ async fn process(
     let mut recorded = String::from("not recorded (second line)");
     if let Some(decision) = decision {
         let (reply, answer) = oneshot::channel();
-        let request = ConfirmRequest { session, decision, override_reason: None, officer: "DEMO-OFFICER".into() };
+        let request = ConfirmRequest {
+            session,
+            decision,
+            override_reason: None,
+            officer: "DEMO-OFFICER".into(),
+        };
         lane.on_api(ApiCommand::Confirm { request, reply }).await;
         recorded = match answer.await {
-            Ok(Ok(value)) => format!("recorded {} #{}", value["direction"].as_str().unwrap_or("?"), value["seq"]),
+            Ok(Ok(value)) => format!(
+                "recorded {} #{}",
+                value["direction"].as_str().unwrap_or("?"),
+                value["seq"]
+            ),
             Ok(Err(refusal)) => format!("not recorded: {}", refusal.message),
             Err(_) => "not recorded: lane did not answer".into(),
         };
     }
     if !quiet || verdict.outcome != Outcome::Admit {
-        let figures = report.assessment.input.stay.as_ref().map(|stay| match lane_direction(&report) {
-            Direction::Entry => format!("days used {}, may stay until {}", stay.days_used, stay.latest_legal_exit.map_or("-".into(), |d| d.to_string())),
-            Direction::Exit => format!("days used {}, overstay {}", stay.days_used, stay.overstay_days),
-        });
-        println!("  {:<8} {:<46} {:<6} [{}] {}; {}",
+        let figures =
+            report
+                .assessment
+                .input
+                .stay
+                .as_ref()
+                .map(|stay| match lane_direction(&report) {
+                    Direction::Entry => format!(
+                        "days used {}, may stay until {}",
+                        stay.days_used,
+                        stay.latest_legal_exit.map_or("-".into(), |d| d.to_string())
+                    ),
+                    Direction::Exit => format!(
+                        "days used {}, overstay {}",
+                        stay.days_used, stay.overstay_days
+                    ),
+                });
+        println!(
+            "  {:<8} {:<46} {:<6} [{}] {}; {}",
             format!("{:?}", lane_direction(&report)).to_lowercase(),
             traveller.label,
             format!("{:?}", verdict.outcome).to_uppercase(),
-            verdict.codes().iter().map(|code| code.as_str()).collect::<Vec<_>>().join(", "),
+            verdict
+                .codes()
+                .iter()
+                .map(|code| code.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
             figures.unwrap_or_default(),
-            recorded);
+            recorded
+        );
     } else {
-        println!("  {:<8} {:<46} {recorded}", format!("{:?}", lane_direction(&report)).to_lowercase(), traveller.label);
+        println!(
+            "  {:<8} {:<46} {recorded}",
+            format!("{:?}", lane_direction(&report)).to_lowercase(),
+            traveller.label
+        );
     }
     Ok(verdict.outcome)
 }
@@ -508,4 +917,3 @@ async fn process(
 fn lane_direction(report: &crate::lane::driver::LaneReport) -> Direction {
     report.assessment.input.direction
 }
-
