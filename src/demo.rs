@@ -188,10 +188,12 @@ impl Issuer {
         };
         let mut cti = [0u8; 16];
         rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut cti);
+        // Signed on the first day of validity, so history on past dates sees a valid card.
+        let start = from.to_zoned(jiff::tz::TimeZone::UTC).map(|z| z.timestamp()).unwrap_or(now);
         let claims = PermitClaims {
             issuer: "AZ-SMS".into(),
-            issued_at: now,
-            not_before: now.checked_sub(1.hour()).unwrap_or(now),
+            issued_at: start,
+            not_before: start,
             expires_at: until
                 .to_zoned(jiff::tz::TimeZone::UTC)
                 .map(|z| z.timestamp())

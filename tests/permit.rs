@@ -801,6 +801,20 @@ fn holder_binding() {
     }
 }
 
+/// The kid of the fixture key (seed [1; 32]), computed independently with pyca/cryptography and
+/// the RFC 9679 CBOR written out by hand: `a3 01 01 20 06 21 58 20 || x`, SHA-256, first 8 bytes.
+#[test]
+fn kid_matches_an_independent_computation() {
+    assert_eq!(
+        hex::encode(issuer_key(1).verifying_key().to_bytes()),
+        "8a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c"
+    );
+    assert_eq!(
+        hex::encode(key_id(&issuer_key(1).verifying_key())),
+        "dd2fb4e18b5e1ce3"
+    );
+}
+
 #[test]
 fn trust_list_json_form() {
     let key = issuer_key(1);
