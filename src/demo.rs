@@ -189,7 +189,10 @@ impl Issuer {
         let mut cti = [0u8; 16];
         rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut cti);
         // Signed on the first day of validity, so history on past dates sees a valid card.
-        let start = from.to_zoned(jiff::tz::TimeZone::UTC).map(|z| z.timestamp()).unwrap_or(now);
+        let start = from
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .map(|z| z.timestamp())
+            .unwrap_or(now);
         let claims = PermitClaims {
             issuer: "AZ-SMS".into(),
             issued_at: start,
