@@ -9,11 +9,16 @@ use std::time::Duration;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 
+use std::sync::Arc;
+
 use crate::adapters::notify::Notifier;
+use crate::adapters::system_clock::SystemClock;
 use crate::config::{self, ConfigError, LoadOptions};
 use crate::exit::Exit;
 use crate::logging::{self, LogFormat};
+use crate::ports::clock::Clock;
 use crate::runtime::{INPUTS_MAX, Input, Runtime, Stopped};
+use crate::terminal;
 
 /// Worker threads of the tokio runtime: the loop, device readers and upstream are I/O bound.
 const WORKER_THREADS: usize = 2;
@@ -44,6 +49,9 @@ pub enum DaemonError {
     /// The runtime task panicked or ended without being asked to.
     #[error("the runtime ended unexpectedly: {0}")]
     RuntimeEnded(String),
+    /// The stores, devices or API could not be opened.
+    #[error("cannot open the terminal: {0}")]
+    Terminal(#[from] terminal::TerminalError),
     /// The graceful stop took longer than its bound.
     #[error("graceful stop did not finish within {0:?}")]
     StopOverran(Duration),
@@ -57,6 +65,7 @@ impl DaemonError {
             DaemonError::Logging(_)
             | DaemonError::Start(_)
             | DaemonError::RuntimeEnded(_)
+            | DaemonError::Terminal(_)
             | DaemonError::StopOverran(_) => Exit::Failure,
         }
     }
@@ -92,17 +101,27 @@ fn start(options: Options) -> Result<(), DaemonError> {
         .enable_all()
         .build()
         .map_err(DaemonError::Start)?;
-    let runtime = Runtime::new(config, options.load_options, notifier);
-    tokio_runtime.block_on(serve(runtime))
+    tokio_runtime.block_on(async move {
+        let (inputs, receiver) = mpsc::channel(INPUTS_MAX);
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock::default());
+        let terminal = terminal::open(&config, clock, inputs.clone())
+            .await
+            .inspect_err(|_| notifier.status("cannot open the terminal's stores or devices"))?;
+        let runtime = Runtime::new(config, options.load_options, notifier).with_terminal(terminal);
+        serve(runtime, inputs, receiver).await
+    })
 }
 
 /// Turns signals into runtime inputs, then bounds the graceful stop.
-async fn serve(runtime: Runtime) -> Result<(), DaemonError> {
+async fn serve(
+    runtime: Runtime,
+    inputs: mpsc::Sender<Input>,
+    receiver: mpsc::Receiver<Input>,
+) -> Result<(), DaemonError> {
     let mut terminate = signal(SignalKind::terminate()).map_err(DaemonError::Start)?;
     let mut interrupt = signal(SignalKind::interrupt()).map_err(DaemonError::Start)?;
     let mut hangup = signal(SignalKind::hangup()).map_err(DaemonError::Start)?;
     let shutdown_grace = runtime.config().limits.shutdown_grace;
-    let (inputs, receiver) = mpsc::channel(INPUTS_MAX);
     let mut task = tokio::spawn(runtime.run(receiver));
     loop {
         let input = tokio::select! {
@@ -117,7 +136,7 @@ async fn serve(runtime: Runtime) -> Result<(), DaemonError> {
             }
         };
         tracing::info!(message = "signal received", input = ?input);
-        let stop = input == Input::Shutdown;
+        let stop = matches!(input, Input::Shutdown);
         if inputs.send(input).await.is_err() {
             // The loop has ended; awaiting the task below reports why.
             break;

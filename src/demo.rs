@@ -29,11 +29,11 @@ use crate::adapters::ledger::SledLedger;
 use crate::core::decision::{Direction, LaneMode, Outcome};
 use crate::core::document::HolderDigest;
 use crate::core::event::TerminalId;
-use crate::core::ledger::state::IndexConsistency;
+use crate::core::ledger::permit_check::{Bp1Verification, index_of};
 use crate::core::ledger::{
-    AlertKind, AlertRaised, Change, Checkpoint, IssuerKeyAdded, PermitIndex, PermitIssued,
-    PermitRevoked, PermitType as LedgerPermitType, RootKey, RootSet, SignedCheckpoint,
-    TerminalKeyAdded, extend, verify_batch,
+    AlertKind, AlertRaised, Change, Checkpoint, IssuerKeyAdded, PermitIssued, PermitRevoked,
+    PermitType as LedgerPermitType, RootKey, RootSet, SignedCheckpoint, TerminalKeyAdded, extend,
+    verify_batch,
 };
 use crate::core::mrz::check_digit;
 use crate::core::permit::{self, PermitBody, PermitClaims, PermitHolder, PermitType};
@@ -209,19 +209,6 @@ impl Issuer {
             permit::sign_permit(&body, &claims, &self.key, self.kid),
             cti,
         )
-    }
-}
-
-fn ledger_type(permit_type: PermitType) -> LedgerPermitType {
-    match permit_type {
-        PermitType::TemporaryResidence => LedgerPermitType::TemporaryResidence,
-        PermitType::PermanentResidence => LedgerPermitType::PermanentResidence,
-        PermitType::WorkPermit => LedgerPermitType::WorkPermit,
-        PermitType::RefugeeStatus => LedgerPermitType::RefugeeStatus,
-        PermitType::EvisaSingle => LedgerPermitType::EvisaSingle,
-        PermitType::EvisaMultiple => LedgerPermitType::EvisaMultiple,
-        PermitType::StayExtension => LedgerPermitType::StayExtension,
-        PermitType::Registration => LedgerPermitType::Registration,
     }
 }
 
@@ -459,20 +446,7 @@ async fn demo(options: DemoOptions) -> Result<(), String> {
         SledLedger::open(&dir.path().join("ledger"), 32 * 1024 * 1024)
             .map_err(|e| e.to_string())?,
     );
-    let index_of = |text: &str| -> Result<PermitIndex, String> {
-        let decoded = permit::decode_unverified(text).map_err(|e| e.to_string())?;
-        Ok(PermitIndex {
-            cti: decoded.claims.permit_id,
-            holder: HolderDigest::of(
-                &decoded.body.holder.issuing_state,
-                decoded.body.holder.document_number.expose(),
-            )
-            .0,
-            permit_type: ledger_type(decoded.body.permit_type),
-            valid_from: decoded.body.valid_from,
-            valid_until: decoded.body.valid_until,
-        })
-    };
+    let index_of = |text: &str| index_of(text).map_err(|e| e.to_string());
     let changes = vec![
         Change::IssuerKeyAdded(IssuerKeyAdded {
             kid: issuer.kid,
@@ -551,7 +525,7 @@ async fn demo(options: DemoOptions) -> Result<(), String> {
     )
     .map_err(|e| e.to_string())?;
     ledger
-        .apply(&batch, &signed, &IndexConsistency)
+        .apply(&batch, &signed, &Bp1Verification)
         .map_err(|e| e.to_string())?;
     println!(
         "  ledger: {n_changes} entries applied under a 2-of-2 root checkpoint (issuer key, terminal key, 3 permits, 1 revocation, 2 alerts)"

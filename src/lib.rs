@@ -29,3 +29,4 @@ pub mod lane;
 pub mod logging;
 pub mod ports;
 pub mod runtime;
+pub mod terminal;

@@ -10,20 +10,27 @@ use std::future::pending;
 use tokio::sync::mpsc;
 use tokio::time::{Interval, MissedTickBehavior};
 
+use crate::adapters::api::ApiCommand;
 use crate::adapters::notify::Notifier;
 use crate::config::{self, Config, LoadOptions};
+use crate::ports::scanner::DeviceEvent;
+use crate::terminal::Terminal;
 
 /// Inputs queued for the loop at most; senders wait when it is full.
 pub const INPUTS_MAX: usize = 64;
 
 /// Everything that can make the runtime act. Closed on purpose: reading this enum tells what
 /// the terminal reacts to.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Input {
     /// SIGHUP: re-read the configuration file through the same validation as start-up.
     Reload,
     /// SIGTERM or SIGINT: stop gracefully.
     Shutdown,
+    /// A scanner delivered a scan, changed state, or dropped bad input.
+    Device(DeviceEvent),
+    /// The officer console or kiosk screen asked for something.
+    Api(ApiCommand),
 }
 
 /// How the loop ended.
@@ -41,7 +48,11 @@ pub struct Runtime {
     config: Config,
     load_options: LoadOptions,
     notifier: Notifier,
+    terminal: Option<Terminal>,
 }
+
+/// How often the lane refreshes its status and probes a faulted gate.
+pub const LANE_TICK: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Runtime {
     /// Wires a runtime around a validated configuration.
@@ -50,7 +61,14 @@ impl Runtime {
             config,
             load_options,
             notifier,
+            terminal: None,
         }
+    }
+
+    /// Attaches the assembled terminal (stores, devices, lane) the loop drives.
+    pub fn with_terminal(mut self, terminal: Terminal) -> Self {
+        self.terminal = Some(terminal);
+        self
     }
 
     /// The running configuration.
@@ -74,18 +92,37 @@ impl Runtime {
             watchdog_period_ms = self.notifier.watchdog_period().map(|period| period.as_millis()),
         );
         self.notifier.ready(&self.running_status());
+        let mut lane_tick = tokio::time::interval(LANE_TICK);
+        lane_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let stopped = loop {
             tokio::select! {
                 () = tick(&mut watchdog) => self.notifier.watchdog(),
+                _ = lane_tick.tick() => {
+                    if let Some(terminal) = self.terminal.as_mut() {
+                        terminal.lane.tick().await;
+                    }
+                }
                 input = inputs.recv() => match input {
                     Some(Input::Reload) => self.reload(),
                     Some(Input::Shutdown) => break Stopped::Requested,
+                    Some(Input::Device(event)) => {
+                        if let Some(terminal) = self.terminal.as_mut() {
+                            terminal.lane.on_device(event).await;
+                        }
+                    }
+                    Some(Input::Api(command)) => match self.terminal.as_mut() {
+                        Some(terminal) => terminal.lane.on_api(command).await,
+                        None => drop(command),
+                    },
                     None => break Stopped::InputsClosed,
                 },
             }
         };
         tracing::info!(message = "stopping", reason = ?stopped);
         self.notifier.stopping("stopping");
+        if let Some(terminal) = self.terminal.take() {
+            terminal.shutdown().await;
+        }
         stopped
     }
 

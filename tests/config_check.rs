@@ -93,7 +93,14 @@ impl Tree {
         let devices = dir.path().join("devices");
         std::fs::create_dir_all(&keys).expect("mkdir keys");
         std::fs::create_dir_all(&devices).expect("mkdir devices");
-        std::fs::write(firmware.join("stay-rules.toml"), "# rules\n").expect("rules");
+        std::fs::copy(
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/firmware-config/stay-rules.toml"
+            ),
+            firmware.join("stay-rules.toml"),
+        )
+        .expect("rules");
         write_with_mode(&keys.join("terminal.key"), &format!("{SEED}\n"), 0o600);
         write_with_mode(&keys.join("open.key"), &format!("{SEED}\n"), 0o644);
         write_with_mode(&keys.join("bad.key"), "not a key\n", 0o600);

@@ -85,7 +85,14 @@ impl Daemon {
         let firmware = dir.path().join("firmware-config");
         std::fs::create_dir_all(firmware.join("keys")).expect("mkdir");
         std::fs::create_dir_all(dir.path().join("devices")).expect("mkdir");
-        std::fs::write(firmware.join("stay-rules.toml"), "# rules\n").expect("rules");
+        std::fs::copy(
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/firmware-config/stay-rules.toml"
+            ),
+            firmware.join("stay-rules.toml"),
+        )
+        .expect("rules");
         let key = firmware.join("keys/terminal.key");
         std::fs::write(&key, format!("{}\n", "7".repeat(64))).expect("key");
         std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod");

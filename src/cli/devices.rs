@@ -157,8 +157,23 @@ fn list(profiles: &Path) -> Result<ExitCode, String> {
                 );
             }
             Err(e) => {
-                failed = true;
-                eprintln!("invalid profile {e}");
+                // The kiosk gate's relay profile lives beside the scanners but is an output.
+                let gate = std::fs::read_to_string(&file)
+                    .ok()
+                    .and_then(|text| crate::adapters::gate::GateProfile::from_toml(&text).ok());
+                match gate {
+                    Some(gate) => println!(
+                        "{:<24} {:<13} {:<8} {}",
+                        file_stem(&file),
+                        "gate",
+                        "-",
+                        gate.model
+                    ),
+                    None => {
+                        failed = true;
+                        eprintln!("invalid profile {e}");
+                    }
+                }
             }
         }
     }
@@ -271,4 +286,10 @@ fn render_scan(scan: &ScanEvent) -> String {
 
 fn printable(bytes: &[u8]) -> String {
     bytes.escape_ascii().to_string()
+}
+
+fn file_stem(path: &Path) -> String {
+    path.file_stem()
+        .map(|stem| stem.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }

@@ -280,7 +280,22 @@ fn validate(
         .and_then(|value| path_value(value, config_dir, report));
     let rules_file = report
         .required(&raw.rules_file, 0, "", "rules_file", "a file path")
-        .and_then(|value| readable_file(value, config_dir, "rules file", report));
+        .and_then(|value| {
+            let path = readable_file(value, config_dir, "rules file", report)?;
+            // The stay rules decide refusals: a terminal must not start with rules it cannot read.
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            match crate::core::stay::policy::StayPolicy::from_toml(&text) {
+                Ok(_) => Some(path),
+                Err(error) => {
+                    let why = error.to_string().replace('\n', " ");
+                    report.at(
+                        value.span().start,
+                        format!("rules file {} is invalid: {why}", path.display()),
+                    );
+                    None
+                }
+            }
+        });
     let devices_dir = match (&options.devices_dir, &raw.devices_dir) {
         (Some(dir), _) => Some(dir.clone()),
         (None, Some(value)) => path_value(value, config_dir, report),

@@ -19,7 +19,8 @@ use crate::core::decision::{
 };
 use crate::core::document::HolderDigest;
 use crate::core::event::{self, Crossing, Operator, Traveller};
-use crate::core::ledger::entry::{AlertKind, PermitType as LedgerPermitType};
+use crate::core::ledger::entry::AlertKind;
+use crate::core::ledger::permit_check::trust_key;
 use crate::core::mrz::{self, MrzDate, MrzReport, ParseOptions, Sex};
 use crate::core::permit::trust::{IssuerKey, TrustList};
 use crate::core::permit::{self, PermitType, PermitVerdict, RevocationCheck};
@@ -391,25 +392,7 @@ fn check_permit(
     let keys = ledger
         .issuer_keys(&decoded.kid)
         .map_err(|error| LaneError::Ledger(error.to_string()))?;
-    let trust_keys: Vec<IssuerKey> = keys
-        .iter()
-        .map(|key| IssuerKey {
-            kid: key.key.kid,
-            public_key: key.key.public_key,
-            sign_from: key.key.sign_from,
-            sign_until: key.key.sign_until,
-            // A retired key stops verifying from its retirement.
-            verify_until: key
-                .retired_at
-                .map_or(key.key.verify_until, |at| at.min(key.key.verify_until)),
-            permitted: key
-                .key
-                .permit_types
-                .iter()
-                .map(|t| from_ledger_type(*t))
-                .collect(),
-        })
-        .collect();
+    let trust_keys: Vec<IssuerKey> = keys.iter().map(trust_key).collect();
     // A weak key in the ledger is refused by TrustList::new; with no usable key the permit's
     // kid is simply unknown.
     let trust = TrustList::new(trust_keys).unwrap_or_else(|_| TrustList::default());
@@ -470,19 +453,6 @@ fn ground_of_stay(body: &permit::PermitBody, movements: &[Movement]) -> Option<G
         valid_from: body.valid_from,
         valid_until: body.valid_until,
     })
-}
-
-fn from_ledger_type(permit_type: LedgerPermitType) -> PermitType {
-    match permit_type {
-        LedgerPermitType::TemporaryResidence => PermitType::TemporaryResidence,
-        LedgerPermitType::PermanentResidence => PermitType::PermanentResidence,
-        LedgerPermitType::WorkPermit => PermitType::WorkPermit,
-        LedgerPermitType::RefugeeStatus => PermitType::RefugeeStatus,
-        LedgerPermitType::EvisaSingle => PermitType::EvisaSingle,
-        LedgerPermitType::EvisaMultiple => PermitType::EvisaMultiple,
-        LedgerPermitType::StayExtension => PermitType::StayExtension,
-        LedgerPermitType::Registration => PermitType::Registration,
-    }
 }
 
 fn permit_kind(permit_type: PermitType) -> PermitKind {

@@ -7,6 +7,7 @@ pub mod bytes;
 pub mod chain;
 pub mod checkpoint;
 pub mod entry;
+pub mod permit_check;
 pub mod state;
 
 pub use chain::{ChainError, Cursor, VerifiedBatch, extend, verify_batch};

@@ -1,0 +1,128 @@
+//! Apply-time verification of `permit_issued` entries: the BP1 payload must verify against the
+//! ledger's own issuer keys, and the entry's index fields must say what the signed payload says.
+//! Also the conversions between the ledger's and the permit layer's names for the same things.
+
+use jiff::{SignedDuration, Timestamp};
+
+use super::entry::{PermitIndex, PermitType as LedgerPermitType};
+use super::state::{IndexConsistency, IssuerKey, IssuerTrust, PermitCheck};
+use crate::core::document::HolderDigest;
+use crate::core::permit::{self, NoRevocations, PermitType, PermitVerdict, TrustList};
+
+/// Verifies the permit's signature and key periods, then its index fields.
+///
+/// The signature is checked as of the permit's own `nbf`: the ledger vouches for authenticity,
+/// while whether a permit is valid *today* is asked again at the lane, on use.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Bp1Verification;
+
+impl PermitCheck for Bp1Verification {
+    fn check(
+        &self,
+        bp1: &str,
+        index: &PermitIndex,
+        at: Timestamp,
+        trust: &dyn IssuerTrust,
+    ) -> Result<(), String> {
+        IndexConsistency.check(bp1, index, at, trust)?;
+        let decoded = permit::decode_unverified(bp1).map_err(|error| format!("bp1: {error}"))?;
+        let keys: Vec<permit::IssuerKey> =
+            trust.keys_for(&decoded.kid).iter().map(trust_key).collect();
+        let trust_list =
+            TrustList::new(keys).map_err(|error| format!("issuer keys for this kid: {error}"))?;
+        let checked_at = decoded.claims.not_before;
+        match permit::verify(
+            bp1,
+            &trust_list,
+            &NoRevocations,
+            checked_at,
+            SignedDuration::ZERO,
+        ) {
+            PermitVerdict::Valid(verified) => {
+                let body = &verified.body;
+                let holder = HolderDigest::of(
+                    &body.holder.issuing_state,
+                    body.holder.document_number.expose(),
+                );
+                let consistent = index.cti == verified.claims.permit_id
+                    && index.holder == holder.0
+                    && permit_type(index.permit_type) == body.permit_type
+                    && index.valid_from == body.valid_from
+                    && index.valid_until == body.valid_until;
+                if consistent {
+                    Ok(())
+                } else {
+                    Err("index fields differ from the signed permit".into())
+                }
+            }
+            PermitVerdict::Invalid { message, .. } => {
+                Err(format!("bp1 does not verify: {message}"))
+            }
+        }
+    }
+}
+
+/// The permit layer's view of an issuer key held in the ledger. A retired key stops verifying
+/// from its retirement.
+pub fn trust_key(key: &IssuerKey) -> permit::IssuerKey {
+    permit::IssuerKey {
+        kid: key.key.kid,
+        public_key: key.key.public_key,
+        sign_from: key.key.sign_from,
+        sign_until: key.key.sign_until,
+        verify_until: key
+            .retired_at
+            .map_or(key.key.verify_until, |at| at.min(key.key.verify_until)),
+        permitted: key
+            .key
+            .permit_types
+            .iter()
+            .map(|t| permit_type(*t))
+            .collect(),
+    }
+}
+
+/// The same permit type in the permit layer's enum.
+pub fn permit_type(permit_type: LedgerPermitType) -> PermitType {
+    match permit_type {
+        LedgerPermitType::TemporaryResidence => PermitType::TemporaryResidence,
+        LedgerPermitType::PermanentResidence => PermitType::PermanentResidence,
+        LedgerPermitType::WorkPermit => PermitType::WorkPermit,
+        LedgerPermitType::RefugeeStatus => PermitType::RefugeeStatus,
+        LedgerPermitType::EvisaSingle => PermitType::EvisaSingle,
+        LedgerPermitType::EvisaMultiple => PermitType::EvisaMultiple,
+        LedgerPermitType::StayExtension => PermitType::StayExtension,
+        LedgerPermitType::Registration => PermitType::Registration,
+    }
+}
+
+/// The same permit type in the ledger's enum.
+pub fn ledger_permit_type(permit_type: PermitType) -> LedgerPermitType {
+    match permit_type {
+        PermitType::TemporaryResidence => LedgerPermitType::TemporaryResidence,
+        PermitType::PermanentResidence => LedgerPermitType::PermanentResidence,
+        PermitType::WorkPermit => LedgerPermitType::WorkPermit,
+        PermitType::RefugeeStatus => LedgerPermitType::RefugeeStatus,
+        PermitType::EvisaSingle => LedgerPermitType::EvisaSingle,
+        PermitType::EvisaMultiple => LedgerPermitType::EvisaMultiple,
+        PermitType::StayExtension => LedgerPermitType::StayExtension,
+        PermitType::Registration => LedgerPermitType::Registration,
+    }
+}
+
+/// The index fields of a permit, read from its (not yet verified) payload: what central puts
+/// into a `permit_issued` entry.
+pub fn index_of(bp1: &str) -> Result<PermitIndex, permit::PermitDecodeError> {
+    let decoded = permit::decode_unverified(bp1)?;
+    Ok(PermitIndex {
+        cti: decoded.claims.permit_id,
+        holder: HolderDigest::of(
+            &decoded.body.holder.issuing_state,
+            decoded.body.holder.document_number.expose(),
+        )
+        .0,
+        permit_type: ledger_permit_type(decoded.body.permit_type),
+        valid_from: decoded.body.valid_from,
+        valid_until: decoded.body.valid_until,
+    })
+}
