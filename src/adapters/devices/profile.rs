@@ -13,7 +13,7 @@ use crate::core::frame::pipeline::{DevicePipeline, InputKind, ScanContent};
 use crate::core::frame::serial::Framing;
 
 /// Group that owns scanner device nodes (udev rules and the service's supplementary group).
-pub const DEVICE_GROUP: &str = "checkpointd";
+pub const DEVICE_GROUP: &str = "checkpointd-scanners";
 /// Directory of stable symlinks created by the udev rules: `/dev/checkpointd/<profile>`.
 pub const SYMLINK_DIR: &str = "/dev/checkpointd";
 const MRZ_LINE_TIMEOUT_DEFAULT_MS: u64 = 300;
