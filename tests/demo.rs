@@ -10,7 +10,11 @@ use common::nats::NatsServer;
 const DAEMON: &str = env!("CARGO_BIN_EXE_checkpointd");
 
 fn run_demo(extra: &[&str]) -> String {
-    let output = Command::new(DAEMON).arg("demo").args(extra).output().expect("demo runs");
+    let output = Command::new(DAEMON)
+        .arg("demo")
+        .args(extra)
+        .output()
+        .expect("demo runs");
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "demo failed:\n{stdout}\n{stderr}");
@@ -30,8 +34,16 @@ fn demo_decides_every_traveller_as_the_rules_say() {
     let stdout = run_demo(&[]);
     let expectations = [
         ("visa-free traveller (GEO)", "ADMIT", "may_stay_until"),
-        ("Russian citizen near the calendar-year limit", "ADMIT", "may stay until"),
-        ("temporary-residence permit holder (IND)", "ADMIT", "grounds_permit"),
+        (
+            "Russian citizen near the calendar-year limit",
+            "ADMIT",
+            "may stay until",
+        ),
+        (
+            "temporary-residence permit holder (IND)",
+            "ADMIT",
+            "grounds_permit",
+        ),
         ("e-visa holder (IND)", "ADMIT", "grounds_evisa"),
         ("forged permit card (IND)", "REFUSE", "permit_invalid"),
         ("revoked work permit (IND)", "REFUSE", "permit_invalid"),
@@ -39,15 +51,28 @@ fn demo_decides_every_traveller_as_the_rules_say() {
         ("passport reported lost (GEO)", "REFER", "document_lost"),
         ("damaged MRZ (GEO)", "REFER", "mrz_invalid"),
         ("overstayer leaving (UKR)", "REFER", "overstay 11"),
-        ("Kazakh citizen leaving unregistered (KAZ)", "REFER", "registration_overdue"),
+        (
+            "Kazakh citizen leaving unregistered (KAZ)",
+            "REFER",
+            "registration_overdue",
+        ),
     ];
     for (label, outcome, detail) in expectations {
         let line = line_of(&stdout, label);
-        assert!(line.contains(outcome) && line.contains(detail), "{label}: {line}");
+        assert!(
+            line.contains(outcome) && line.contains(detail),
+            "{label}: {line}"
+        );
     }
     // The Russian citizen has 82 days of this calendar year behind him: 8 days remain.
-    assert!(line_of(&stdout, "Russian citizen").contains("days used 82"), "{stdout}");
-    assert!(stdout.contains("summary: 4 admitted, 4 referred to an officer, 3 refused"), "{stdout}");
+    assert!(
+        line_of(&stdout, "Russian citizen").contains("days used 82"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("summary: 4 admitted, 4 referred to an officer, 3 refused"),
+        "{stdout}"
+    );
     assert!(stdout.contains("15 crossings recorded"), "{stdout}");
 }
 
@@ -55,5 +80,8 @@ fn demo_decides_every_traveller_as_the_rules_say() {
 fn demo_streams_every_crossing_to_central() {
     let server = NatsServer::start();
     let stdout = run_demo(&["--nats", &server.url()]);
-    assert!(stdout.contains("feed: 0 crossings still waiting for central"), "{stdout}");
+    assert!(
+        stdout.contains("feed: 0 crossings still waiting for central"),
+        "{stdout}"
+    );
 }

@@ -449,7 +449,7 @@ pub fn parse_programming(text: &str) -> Result<Programming, ProfileError> {
 pub fn udev_rules(profiles: &[DeviceProfile]) -> String {
     let mut rules = String::from(
         "# Generated from devices/*.toml (checked by tests/devices_profiles.rs): do not edit by hand.\n\
-         # Scanner device nodes for the checkpointd group; one block per profile and USB mode.\n",
+         # Scanner device nodes for the checkpointd-scanners group; one block per profile and USB mode.\n",
     );
     let g = DEVICE_GROUP;
     for profile in profiles {
