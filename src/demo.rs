@@ -32,8 +32,7 @@ use crate::core::event::TerminalId;
 use crate::core::ledger::permit_check::{Bp1Verification, index_of};
 use crate::core::ledger::{
     AlertKind, AlertRaised, Change, Checkpoint, IssuerKeyAdded, PermitIssued, PermitRevoked,
-    PermitType as LedgerPermitType, RootKey, RootSet, SignedCheckpoint, TerminalKeyAdded, extend,
-    verify_batch,
+    RootKey, RootSet, SignedCheckpoint, TerminalKeyAdded, extend, verify_batch,
 };
 use crate::core::mrz::check_digit;
 use crate::core::permit::{self, PermitBody, PermitClaims, PermitHolder, PermitType};
@@ -113,16 +112,31 @@ pub fn run(options: DemoOptions) -> Exit {
     }
 }
 
-fn td3(
-    state: &str,
-    surname: &str,
-    given: &str,
-    number: &str,
-    nationality: &str,
-    birth: &str,
+/// Holder fields of a demo passport; dates as printed (`YYMMDD`).
+#[derive(Clone, Copy)]
+struct Td3Fields<'a> {
+    state: &'a str,
+    surname: &'a str,
+    given: &'a str,
+    number: &'a str,
+    nationality: &'a str,
+    birth: &'a str,
     sex: char,
-    expiry: &str,
-) -> [String; 2] {
+    expiry: &'a str,
+}
+
+/// A TD3 passport MRZ with every check digit computed.
+fn td3(fields: &Td3Fields<'_>) -> [String; 2] {
+    let Td3Fields {
+        state,
+        surname,
+        given,
+        number,
+        nationality,
+        birth,
+        sex,
+        expiry,
+    } = *fields;
     let name = format!("{surname}<<{}", given.replace(' ', "<"));
     let line1 = format!("P<{state}{name:<<39}");
     let line1: String = line1.chars().take(44).collect();
@@ -270,16 +284,16 @@ async fn demo(options: DemoOptions) -> Result<(), String> {
     let date = |days: i64| today.checked_add(days.days()).unwrap_or(today);
     let td = |label, state, surname, given, number, nat, birth: Date, sex| Traveller {
         label,
-        mrz: td3(
+        mrz: td3(&Td3Fields {
             state,
             surname,
             given,
             number,
-            nat,
-            &yymmdd(birth),
+            nationality: nat,
+            birth: &yymmdd(birth),
             sex,
-            &yymmdd(date(2000)),
-        ),
+            expiry: &yymmdd(date(2000)),
+        }),
         cards: vec![],
     };
     // The cast. Birth dates are plain; numbers are made up.
@@ -460,7 +474,7 @@ async fn demo(options: DemoOptions) -> Result<(), String> {
             verify_until: now
                 .checked_add(SignedDuration::from_hours(24 * 365 * 6))
                 .unwrap_or(now),
-            permit_types: LedgerPermitType::ALL.to_vec(),
+            permit_types: PermitType::ALL.to_vec(),
         }),
         Change::TerminalKeyAdded(TerminalKeyAdded {
             terminal_id: TERMINAL_ID.into(),

@@ -111,10 +111,8 @@ impl TerminalKeys for LedgerTerminalKeys {
     }
 }
 
-fn stopped(mut stop: watch::Receiver<bool>) -> impl std::future::Future<Output = ()> + Send {
-    async move {
-        let _ = stop.wait_for(|stopped| *stopped).await;
-    }
+async fn stopped(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stopped| *stopped).await;
 }
 
 fn read(path: &Path) -> Result<String, TerminalError> {

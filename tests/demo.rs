@@ -24,8 +24,7 @@ fn run_demo(extra: &[&str]) -> String {
 fn line_of<'a>(stdout: &'a str, label: &str) -> &'a str {
     stdout
         .lines()
-        .filter(|line| line.contains(label))
-        .last()
+        .rfind(|line| line.contains(label))
         .unwrap_or_else(|| panic!("no line for {label}:\n{stdout}"))
 }
 

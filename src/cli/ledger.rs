@@ -376,7 +376,7 @@ fn lookup(
 fn permit_json(p: &crate::core::ledger::PermitRecord) -> serde_json::Value {
     json!({
         "cti": hex::encode(p.index.cti),
-        "permit_type": p.index.permit_type.as_str(),
+        "permit_type": p.index.permit_type.code(),
         "valid_from": p.index.valid_from,
         "valid_until": p.index.valid_until,
         "seq": p.seq,

@@ -42,52 +42,8 @@ pub enum EntryError {
     Field { field: &'static str, reason: String },
 }
 
-/// The permit types a ledger knows, by their stable wire names.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PermitType {
-    TemporaryResidence,
-    PermanentResidence,
-    WorkPermit,
-    RefugeeStatus,
-    EvisaSingle,
-    EvisaMultiple,
-    StayExtension,
-    Registration,
-}
-
-impl PermitType {
-    /// Every type, in wire-name order of declaration.
-    pub const ALL: [PermitType; 8] = [
-        Self::TemporaryResidence,
-        Self::PermanentResidence,
-        Self::WorkPermit,
-        Self::RefugeeStatus,
-        Self::EvisaSingle,
-        Self::EvisaMultiple,
-        Self::StayExtension,
-        Self::Registration,
-    ];
-
-    /// The stable wire name (`temporary_residence`, …).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::TemporaryResidence => "temporary_residence",
-            Self::PermanentResidence => "permanent_residence",
-            Self::WorkPermit => "work_permit",
-            Self::RefugeeStatus => "refugee_status",
-            Self::EvisaSingle => "evisa_single",
-            Self::EvisaMultiple => "evisa_multiple",
-            Self::StayExtension => "stay_extension",
-            Self::Registration => "registration",
-        }
-    }
-
-    /// Parses a wire name.
-    pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|t| t.as_str() == name)
-    }
-}
+/// The permit types a ledger knows: the permit layer's own enum, by its stable wire names.
+pub use crate::core::permit::PermitType;
 
 /// The index fields of a permit, carried next to its BP1 text so lookups never decode BP1.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -508,8 +464,8 @@ mod tests {
     fn permit_type_names_are_stable() {
         for t in PermitType::ALL {
             let json = serde_json::to_string(&t).expect("json");
-            assert_eq!(json, format!("\"{}\"", t.as_str()));
-            assert_eq!(PermitType::parse(t.as_str()), Some(t));
+            assert_eq!(json, format!("\"{}\"", t.code()));
+            assert_eq!(PermitType::parse(t.code()), Some(t));
         }
     }
 }

@@ -1,13 +1,12 @@
 //! Apply-time verification of `permit_issued` entries: the BP1 payload must verify against the
 //! ledger's own issuer keys, and the entry's index fields must say what the signed payload says.
-//! Also the conversions between the ledger's and the permit layer's names for the same things.
 
 use jiff::{SignedDuration, Timestamp};
 
-use super::entry::{PermitIndex, PermitType as LedgerPermitType};
+use super::entry::PermitIndex;
 use super::state::{IndexConsistency, IssuerKey, IssuerTrust, PermitCheck};
 use crate::core::document::HolderDigest;
-use crate::core::permit::{self, NoRevocations, PermitType, PermitVerdict, TrustList};
+use crate::core::permit::{self, NoRevocations, PermitVerdict, TrustList};
 
 /// Verifies the permit's signature and key periods, then its index fields.
 ///
@@ -46,7 +45,7 @@ impl PermitCheck for Bp1Verification {
                 );
                 let consistent = index.cti == verified.claims.permit_id
                     && index.holder == holder.0
-                    && permit_type(index.permit_type) == body.permit_type
+                    && index.permit_type == body.permit_type
                     && index.valid_from == body.valid_from
                     && index.valid_until == body.valid_until;
                 if consistent {
@@ -73,40 +72,7 @@ pub fn trust_key(key: &IssuerKey) -> permit::IssuerKey {
         verify_until: key
             .retired_at
             .map_or(key.key.verify_until, |at| at.min(key.key.verify_until)),
-        permitted: key
-            .key
-            .permit_types
-            .iter()
-            .map(|t| permit_type(*t))
-            .collect(),
-    }
-}
-
-/// The same permit type in the permit layer's enum.
-pub fn permit_type(permit_type: LedgerPermitType) -> PermitType {
-    match permit_type {
-        LedgerPermitType::TemporaryResidence => PermitType::TemporaryResidence,
-        LedgerPermitType::PermanentResidence => PermitType::PermanentResidence,
-        LedgerPermitType::WorkPermit => PermitType::WorkPermit,
-        LedgerPermitType::RefugeeStatus => PermitType::RefugeeStatus,
-        LedgerPermitType::EvisaSingle => PermitType::EvisaSingle,
-        LedgerPermitType::EvisaMultiple => PermitType::EvisaMultiple,
-        LedgerPermitType::StayExtension => PermitType::StayExtension,
-        LedgerPermitType::Registration => PermitType::Registration,
-    }
-}
-
-/// The same permit type in the ledger's enum.
-pub fn ledger_permit_type(permit_type: PermitType) -> LedgerPermitType {
-    match permit_type {
-        PermitType::TemporaryResidence => LedgerPermitType::TemporaryResidence,
-        PermitType::PermanentResidence => LedgerPermitType::PermanentResidence,
-        PermitType::WorkPermit => LedgerPermitType::WorkPermit,
-        PermitType::RefugeeStatus => LedgerPermitType::RefugeeStatus,
-        PermitType::EvisaSingle => LedgerPermitType::EvisaSingle,
-        PermitType::EvisaMultiple => LedgerPermitType::EvisaMultiple,
-        PermitType::StayExtension => LedgerPermitType::StayExtension,
-        PermitType::Registration => LedgerPermitType::Registration,
+        permitted: key.key.permit_types.clone(),
     }
 }
 
@@ -121,7 +87,7 @@ pub fn index_of(bp1: &str) -> Result<PermitIndex, permit::PermitDecodeError> {
             decoded.body.holder.document_number.expose(),
         )
         .0,
-        permit_type: ledger_permit_type(decoded.body.permit_type),
+        permit_type: decoded.body.permit_type,
         valid_from: decoded.body.valid_from,
         valid_until: decoded.body.valid_until,
     })

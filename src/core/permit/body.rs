@@ -58,6 +58,13 @@ impl PermitType {
             PermitType::Registration => "registration",
         }
     }
+
+    /// Parses a stable name.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|permit_type| permit_type.code() == name)
+    }
 }
 
 /// Whom the permit belongs to: the travel document it must be presented with.
