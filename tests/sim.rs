@@ -47,6 +47,8 @@ const TRAVELLERS: usize = 20;
 const STEPS: usize = 36;
 /// A ledger older than this must make verdicts `ledger_stale`.
 const LEDGER_STALE_AFTER_DAYS: i64 = 20;
+/// Tries (2 ms apart) to reopen the outbox while sled still holds the previous lock.
+const REOPEN_ATTEMPTS_MAX: u32 = 2_500;
 
 /// A wall clock the simulation sets; each reading drifts it forwards by a seeded amount.
 struct SimClock {
@@ -92,7 +94,10 @@ impl Traveller {
 }
 
 fn td3(state: &str, surname: &str, number: &str, birth: &str, sex: char) -> String {
-    let line1: String = format!("P<{state}{surname:<<39}").chars().take(44).collect();
+    let line1: String = format!("P<{state}{surname:<<39}")
+        .chars()
+        .take(44)
+        .collect();
     let number_field = format!("{number:<<9}");
     let expiry = "351231";
     let personal = "<".repeat(14);
@@ -144,16 +149,29 @@ fn settings(lane: &str, direction: Direction, time_zone: &jiff::tz::TimeZone) ->
 }
 
 fn open_terminal(world: &World) -> Terminal {
-    let outbox = Outbox::open(
-        &world.dir.path().join("outbox"),
-        OutboxConfig {
-            terminal: TerminalId::new(TERMINAL).expect("valid terminal id"),
-            time_zone: world.time_zone.clone(),
-        },
-        world.terminal_key.clone(),
-        world.clock.clone(),
-    )
-    .expect("outbox opens");
+    // sled releases its file lock from background I/O threads a moment after the last handle
+    // is dropped (a real restart is a new process): wait for it, boundedly.
+    let mut attempt = 0;
+    let outbox = loop {
+        let opened = Outbox::open(
+            &world.dir.path().join("outbox"),
+            OutboxConfig {
+                terminal: TerminalId::new(TERMINAL).expect("valid terminal id"),
+                time_zone: world.time_zone.clone(),
+            },
+            world.terminal_key.clone(),
+            world.clock.clone(),
+        );
+        match opened {
+            Ok(outbox) => break outbox,
+            Err(error) if attempt < REOPEN_ATTEMPTS_MAX => {
+                attempt += 1;
+                drop(error);
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            Err(error) => panic!("outbox does not reopen: {error}"),
+        }
+    };
     let depth = outbox.clone();
     let parts = LaneParts {
         ledger: world.ledger.clone(),
@@ -226,7 +244,9 @@ fn permit_card(
 fn build_world(rng: &mut StdRng) -> (World, Vec<Traveller>) {
     let dir = match Path::new("/dev/shm").is_dir() {
         // tmpfs: the outbox's flushes cost nothing, so hundreds of seeds stay fast.
-        true => tempfile::Builder::new().prefix("sim-").tempdir_in("/dev/shm"),
+        true => tempfile::Builder::new()
+            .prefix("sim-")
+            .tempdir_in("/dev/shm"),
         false => tempfile::tempdir(),
     }
     .expect("tempdir");
@@ -310,8 +330,8 @@ fn build_world(rng: &mut StdRng) -> (World, Vec<Traveller>) {
     let verified = root_set
         .verify(&SignedCheckpoint::decode(&signed).expect("decodes"))
         .expect("checkpoint verifies");
-    let batch = verify_batch(&ledger.cursor().expect("cursor"), encoded, verified)
-        .expect("batch verifies");
+    let batch =
+        verify_batch(&ledger.cursor().expect("cursor"), encoded, verified).expect("batch verifies");
     ledger
         .apply(&batch, &signed, &Bp1Verification)
         .expect("ledger applies");
@@ -366,14 +386,12 @@ async fn run_seed(seed: u64) -> usize {
     let (world, mut travellers) = build_world(&mut rng);
     let mut terminal = Some(open_terminal(&world));
     let mut confirmed: Vec<Confirmed> = Vec::new();
-    let mut n_restarts = 0;
     for _ in 0..STEPS {
         move_clock(&world.clock, &mut rng);
         if rng.gen_bool(0.08) {
             // A restart: every handle on the outbox goes, then it is reopened from disk.
             drop(terminal.take());
             terminal = Some(open_terminal(&world));
-            n_restarts += 1;
         }
         let t = terminal.as_mut().expect("terminal is open");
         let who = rng.gen_range(0..travellers.len());
@@ -384,7 +402,8 @@ async fn run_seed(seed: u64) -> usize {
             (0, &mut t.entry)
         };
         let (closed, _) = oneshot::channel();
-        lane.on_api(ApiCommand::NewTraveller { reply: closed }).await;
+        lane.on_api(ApiCommand::NewTraveller { reply: closed })
+            .await;
         // The lane reads the clock first thing in `on_scan`: this is the reading it decides on.
         let reading = world.clock.peek();
         let (last, distrust) = &mut t.seen[index];
@@ -443,7 +462,6 @@ async fn run_seed(seed: u64) -> usize {
     }
     let terminal = terminal.take().expect("terminal is open");
     check(&world, &terminal, &confirmed);
-    let _ = n_restarts;
     confirmed.len()
 }
 
@@ -559,7 +577,7 @@ fn recount(
     limit: u32,
 ) -> (u32, Option<Date>) {
     let Some(first) = history.first().map(|m| m.0).filter(|d| *d <= today) else {
-        return recount_from(today, today, &BTreeMap::new(), None, kind, limit);
+        return recount_from(today, &BTreeMap::new(), None, kind, limit);
     };
     // presence[d] and the start of the stay containing d.
     let mut presence: BTreeMap<Date, Option<Date>> = BTreeMap::new();
@@ -567,11 +585,7 @@ fn recount(
     let mut stay_start: Option<Date> = None;
     let mut day = first;
     while day <= today {
-        let moves: Vec<bool> = history
-            .iter()
-            .filter(|m| m.0 == day)
-            .map(|m| m.3)
-            .collect();
+        let moves: Vec<bool> = history.iter().filter(|m| m.0 == day).map(|m| m.3).collect();
         let mut present = inside;
         let mut stay_on_day = if inside { stay_start } else { None };
         for entry in moves {
@@ -594,11 +608,10 @@ fn recount(
         day = day.tomorrow().expect("date in range");
     }
     let start_today = if inside { stay_start } else { None };
-    recount_from(first, today, &presence, start_today, kind, limit)
+    recount_from(today, &presence, start_today, kind, limit)
 }
 
 fn recount_from(
-    first: Date,
     today: Date,
     presence: &BTreeMap<Date, Option<Date>>,
     ongoing_stay: Option<Date>,
@@ -624,7 +637,6 @@ fn recount_from(
         }
     };
     let used = count(presence, today);
-    let _ = first;
     // From today on the traveller is assumed present every day, in the stay going on today
     // (or one starting today).
     let mut assumed = presence.clone();
