@@ -141,13 +141,13 @@ fn officer_scan_verdict_confirm_record_feed() {
     // The crossing reached central, exactly once, and the outbox drained.
     assert_eq!(events_in_stream(&url, 1), 1, "log:\n{}", terminal.log());
     terminal.wait_status("the outbox to drain", |status| status["outbox_depth"] == 0);
-    // A second confirmation of the same session records nothing more.
-    let (code, _) = terminal.request(
+    // A second confirmation of the same session (a double click) records nothing more.
+    let (code, answer) = terminal.request(
         "POST",
         "/api/v1/confirm",
-        Some(&json!({"session": session + 1, "decision": "admit", "officer": "B-1"})),
+        Some(&json!({"session": session, "decision": "admit", "officer": "B-1"})),
     );
-    assert_eq!(code, 409);
+    assert_eq!(code, 409, "{answer}");
     assert_eq!(events_in_stream(&url, 2), 1);
 }
 
