@@ -1,0 +1,528 @@
+//! The real `checkpointd` binary as a lane terminal: a temp configuration with a PTY scanner
+//! (`devices/generic-mrz-rs232.toml`), loopback HTTP with a token, the Unix API socket and the
+//! nats_url of a real nats-server; plus raw HTTP/1.1 and SSE clients to talk to it.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use ed25519_dalek::SigningKey;
+use serde_json::Value;
+
+/// The API token written to the token file.
+pub const TOKEN: &str = "e2e-token-0123456789abcdef";
+/// Checkpoint id and lane in the configuration: the terminal id is `AZ-TEST-1-1`.
+pub const CHECKPOINT: &str = "AZ-TEST-1";
+/// The terminal id the daemon derives from checkpoint id and lane.
+pub const TERMINAL_ID: &str = "AZ-TEST-1-1";
+/// The seed of the terminal's signing key written to the key file.
+pub const TERMINAL_SEED: [u8; 32] = [7; 32];
+/// The seed of the single ledger root the configuration trusts.
+pub const ROOT_SEED: [u8; 32] = [9; 32];
+/// How long any one wait in these tests may take.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// A pseudo-terminal: the daemon opens `path` (the slave), the test drives `master`.
+pub struct Pty {
+    pub master: File,
+    pub path: String,
+    // Held so the master never sees the line hang up between daemon reopenings.
+    _slave: OwnedFd,
+}
+
+impl Pty {
+    pub fn open() -> Self {
+        let pair = nix::pty::openpty(None, None).expect("openpty");
+        let path = nix::unistd::ttyname(&pair.slave).expect("ttyname");
+        // Raw mode on the slave so CRs reach the reader as sent.
+        let mut attributes = nix::sys::termios::tcgetattr(&pair.slave).expect("tcgetattr");
+        nix::sys::termios::cfmakeraw(&mut attributes);
+        nix::sys::termios::tcsetattr(&pair.slave, nix::sys::termios::SetArg::TCSANOW, &attributes)
+            .expect("tcsetattr");
+        Self {
+            master: File::from(pair.master),
+            path: path.to_string_lossy().into_owned(),
+            _slave: pair.slave,
+        }
+    }
+}
+
+/// The terminal's signing key (the one in the key file).
+pub fn terminal_key() -> SigningKey {
+    SigningKey::from_bytes(&TERMINAL_SEED)
+}
+
+/// The ledger root the configuration pins (threshold 1).
+pub fn root_key() -> SigningKey {
+    SigningKey::from_bytes(&ROOT_SEED)
+}
+
+/// A TD3 passport MRZ with correct check digits.
+pub fn td3(
+    state: &str,
+    surname: &str,
+    given: &str,
+    number: &str,
+    nationality: &str,
+) -> [String; 2] {
+    let cd = |text: &str| char::from(b'0' + checkpointd::core::mrz::check_digit(text.as_bytes()));
+    let name = format!("{surname}<<{given}");
+    let line1: String = format!("P<{state}{name:<<39}").chars().take(44).collect();
+    let number_field = format!("{number:<<9}");
+    let birth = "850101";
+    let expiry = "340101";
+    let personal = "<".repeat(14);
+    let part1 = format!("{number_field}{}", cd(&number_field));
+    let part2 = format!("{birth}{}", cd(birth));
+    let part3 = format!("{expiry}{}{personal}{}", cd(expiry), cd(&personal));
+    let composite = cd(&format!("{part1}{part2}{part3}"));
+    let line2 = format!("{part1}{nationality}{part2}F{part3}{composite}");
+    [line1, line2]
+}
+
+/// How the terminal under test is set up.
+pub struct Setup<'a> {
+    pub nats_url: &'a str,
+    /// `officer` or `kiosk`.
+    pub mode: &'a str,
+    /// `entry` or `exit`.
+    pub direction: &'a str,
+    /// Serial port of the kiosk gate (kiosk mode only).
+    pub gate_port: Option<&'a str>,
+}
+
+/// A running `checkpointd` with its temp directory, scanner PTY and API addresses.
+pub struct Terminal {
+    pub dir: tempfile::TempDir,
+    pub scanner: Pty,
+    pub http: SocketAddr,
+    pub socket: PathBuf,
+    child: Child,
+}
+
+fn free_port() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    listener.local_addr().expect("local addr")
+}
+
+fn own_group() -> String {
+    nix::unistd::Group::from_gid(nix::unistd::getegid())
+        .expect("look up own group")
+        .expect("own group exists")
+        .name
+}
+
+fn write_secret(path: &Path, text: &str) {
+    std::fs::write(path, text).expect("write secret");
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).expect("chmod 600");
+}
+
+impl Terminal {
+    /// Writes the configuration and starts the daemon; returns once the HTTP API answers.
+    pub fn start(setup: &Setup<'_>) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let firmware = dir.path().join("firmware-config");
+        std::fs::create_dir_all(firmware.join("keys")).expect("mkdir");
+        std::fs::copy(
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/firmware-config/stay-rules.toml"
+            ),
+            firmware.join("stay-rules.toml"),
+        )
+        .expect("copy stay rules");
+        write_secret(
+            &firmware.join("keys/terminal.key"),
+            &format!("{}\n", hex::encode(TERMINAL_SEED)),
+        );
+        write_secret(&firmware.join("keys/api.token"), &format!("{TOKEN}\n"));
+        let scanner = Pty::open();
+        let http = free_port();
+        let gate = setup
+            .gate_port
+            .map(|port| {
+                format!("[gate]\nprofile = \"gate-serial-relay.toml\"\nport = \"{port}\"\n")
+            })
+            .unwrap_or_default();
+        let config = format!(
+            r#"data_dir = "data"
+rules_file = "stay-rules.toml"
+devices_dir = "{devices}"
+
+[checkpoint]
+id = "{CHECKPOINT}"
+name = "End-to-end test lane"
+kind = "land"
+lane = "1"
+time_zone = "Asia/Baku"
+mode = "{mode}"
+direction = "{direction}"
+
+[[devices]]
+name = "mrz"
+profile = "generic-mrz-rs232.toml"
+port = "{scanner}"
+
+[ledger]
+cache_capacity_bytes = 8388608
+flush_every_ms = 100
+
+[upstream]
+nats_url = "{nats}"
+events_stream = "EVENTS"
+ledger_stream = "LEDGER"
+duplicate_window_hours = 72
+heartbeat_every_s = 30
+
+[keys]
+ledger_roots = ["{root}"]
+ledger_root_threshold = 1
+terminal_key = "keys/terminal.key"
+
+[limits]
+scan_frame_bytes_max = 4096
+outbox_events_max = 1000
+shutdown_grace_ms = 2000
+
+[lane]
+session_window_ms = 30000
+ledger_stale_after_s = 86400
+clock_backwards_tolerance_ms = 2000
+
+[api]
+socket = "api.sock"
+group = "{group}"
+http = "{http}"
+token_file = "keys/api.token"
+
+{gate}
+[retention]
+movement_days = 400
+"#,
+            devices = concat!(env!("CARGO_MANIFEST_DIR"), "/devices"),
+            mode = setup.mode,
+            direction = setup.direction,
+            scanner = scanner.path,
+            nats = setup.nats_url,
+            root = hex::encode(root_key().verifying_key().to_bytes()),
+            group = own_group(),
+        );
+        std::fs::write(firmware.join("checkpoint.toml"), config).expect("write config");
+        let log = File::create(dir.path().join("daemon.log")).expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_checkpointd"))
+            .arg("--config")
+            .arg(firmware.join("checkpoint.toml"))
+            .args(["--log-format", "json"])
+            .env_remove("NOTIFY_SOCKET")
+            .env_remove("WATCHDOG_USEC")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn checkpointd");
+        let terminal = Self {
+            socket: firmware.join("api.sock"),
+            dir,
+            scanner,
+            http,
+            child,
+        };
+        terminal.wait_status("the HTTP API to answer", |_| true);
+        terminal
+    }
+
+    /// The daemon's log so far (for assertion messages).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("daemon.log")).unwrap_or_default()
+    }
+
+    /// Polls `GET /api/v1/status` until `ready` holds; panics with the log after [`WAIT`].
+    pub fn wait_status(&self, what: &str, ready: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + WAIT;
+        let mut last = Value::Null;
+        while Instant::now() < deadline {
+            if let Some((200, status)) =
+                try_http(self.http, "GET", "/api/v1/status", None, Some(TOKEN))
+            {
+                if ready(&status) {
+                    return status;
+                }
+                last = status;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "waited for {what}; last status {last}; log:\n{}",
+            self.log()
+        );
+    }
+
+    /// Writes a scanned MRZ into the scanner PTY as the reader sends it: CR-terminated lines.
+    pub fn scan(&mut self, mrz: &[String; 2]) {
+        let text = format!("{}\r{}\r", mrz[0], mrz[1]);
+        self.scanner
+            .master
+            .write_all(text.as_bytes())
+            .expect("write to scanner pty");
+    }
+
+    /// An HTTP request with the right token.
+    pub fn request(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
+        http(self.http, method, path, body, Some(TOKEN))
+    }
+
+    /// Opens the event stream with the right token.
+    pub fn stream(&self) -> EventStream {
+        EventStream::open(self.http, &format!("/api/v1/stream?token={TOKEN}"))
+    }
+}
+
+impl Drop for Terminal {
+    fn drop(&mut self) {
+        // Never leave a daemon behind when an assertion fails.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn request_text(method: &str, path: &str, body: Option<&Value>, token: Option<&str>) -> String {
+    let body = body.map(Value::to_string).unwrap_or_default();
+    let auth = token
+        .map(|token| format!("Authorization: Bearer {token}\r\n"))
+        .unwrap_or_default();
+    format!(
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\n{auth}Content-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// Status and JSON body of a `Connection: close` response (non-chunked or chunked).
+fn parse_response(raw: &[u8]) -> Option<(u16, Value)> {
+    let text = String::from_utf8_lossy(raw);
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let status = head.split(' ').nth(1)?.parse().ok()?;
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body.as_bytes())
+    } else {
+        body.to_string()
+    };
+    Some((status, serde_json::from_str(&body).unwrap_or(Value::Null)))
+}
+
+fn dechunk(mut raw: &[u8]) -> String {
+    let mut out = Vec::new();
+    while let Some(end) = raw.windows(2).position(|w| w == b"\r\n") {
+        let size =
+            usize::from_str_radix(String::from_utf8_lossy(&raw[..end]).trim(), 16).unwrap_or(0);
+        if size == 0 {
+            break;
+        }
+        let start = end + 2;
+        let Some(chunk) = raw.get(start..start + size) else {
+            break;
+        };
+        out.extend_from_slice(chunk);
+        raw = raw.get(start + size + 2..).unwrap_or_default();
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn try_http(
+    address: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+    token: Option<&str>,
+) -> Option<(u16, Value)> {
+    let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(1)).ok()?;
+    stream.set_read_timeout(Some(WAIT)).ok()?;
+    stream
+        .write_all(request_text(method, path, body, token).as_bytes())
+        .ok()?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).ok()?;
+    parse_response(&raw)
+}
+
+/// A loopback HTTP request; `token` goes into `Authorization: Bearer`.
+pub fn http(
+    address: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+    token: Option<&str>,
+) -> (u16, Value) {
+    try_http(address, method, path, body, token)
+        .unwrap_or_else(|| panic!("{method} {path}: no HTTP answer"))
+}
+
+/// An HTTP request over the Unix API socket (authorised by peer credentials, no token).
+pub fn unix_http(socket: &Path, method: &str, path: &str) -> (u16, Value) {
+    let mut stream = UnixStream::connect(socket).expect("connect to the api socket");
+    stream.set_read_timeout(Some(WAIT)).expect("timeout");
+    stream
+        .write_all(request_text(method, path, None, None).as_bytes())
+        .expect("write request");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).expect("read response");
+    parse_response(&raw).unwrap_or_else(|| panic!("unparsable answer {raw:?}"))
+}
+
+/// One server-sent event: its `event:` name, its JSON `data:`, and when it arrived.
+#[derive(Debug, Clone)]
+pub struct StreamEvent {
+    pub kind: String,
+    pub data: Value,
+    pub at: Instant,
+}
+
+/// The SSE stream read by a thread from a raw HTTP/1.1 connection.
+pub struct EventStream {
+    events: mpsc::Receiver<StreamEvent>,
+    /// Every event taken so far, in order.
+    pub seen: Vec<StreamEvent>,
+}
+
+impl EventStream {
+    /// Connects, checks the `200` head, and starts reading events.
+    pub fn open(address: SocketAddr, path: &str) -> Self {
+        let mut stream = TcpStream::connect(address).expect("connect for the stream");
+        stream
+            .write_all(
+                format!(
+                    "GET {path} HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n\r\n"
+                )
+                .as_bytes(),
+            )
+            .expect("write stream request");
+        let mut reader = BufReader::new(stream);
+        let mut head = String::new();
+        let mut chunked = false;
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).expect("read stream head");
+            if line
+                .to_ascii_lowercase()
+                .starts_with("transfer-encoding: chunked")
+            {
+                chunked = true;
+            }
+            if line == "\r\n" || line.is_empty() {
+                break;
+            }
+            head.push_str(&line);
+        }
+        assert!(head.starts_with("HTTP/1.1 200"), "stream refused: {head}");
+        let (sender, events) = mpsc::channel();
+        std::thread::spawn(move || read_events(reader, chunked, &sender));
+        Self {
+            events,
+            seen: Vec::new(),
+        }
+    }
+
+    /// The next event whose name is `kind` and whose data satisfy `matches`, skipping others
+    /// (they stay in `seen`); panics after [`WAIT`].
+    pub fn expect(&mut self, kind: &str, matches: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.events.recv_timeout(left) {
+                Ok(event) => {
+                    self.seen.push(event.clone());
+                    if event.kind == kind && matches(&event.data) {
+                        return event.data;
+                    }
+                }
+                Err(_) => panic!(
+                    "no {kind:?} event within {WAIT:?}; seen: {:?}",
+                    self.seen
+                        .iter()
+                        .map(|event| (&event.kind, event.data.to_string()))
+                        .collect::<Vec<_>>()
+                ),
+            }
+        }
+    }
+
+    /// Takes every event that arrives during `period`, into `seen`.
+    pub fn drain(&mut self, period: Duration) {
+        let deadline = Instant::now() + period;
+        while let Ok(event) = self
+            .events
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
+            self.seen.push(event);
+        }
+    }
+
+    /// Names of the events seen so far, in order.
+    pub fn kinds(&self) -> Vec<String> {
+        self.seen.iter().map(|event| event.kind.clone()).collect()
+    }
+}
+
+fn read_events(
+    mut reader: BufReader<TcpStream>,
+    chunked: bool,
+    sender: &mpsc::Sender<StreamEvent>,
+) {
+    let mut pending = String::new();
+    loop {
+        let mut piece = String::new();
+        if chunked {
+            let mut size_line = String::new();
+            if reader.read_line(&mut size_line).unwrap_or(0) == 0 {
+                return;
+            }
+            let Ok(size) = usize::from_str_radix(size_line.trim(), 16) else {
+                continue;
+            };
+            if size == 0 {
+                return;
+            }
+            let mut chunk = vec![0; size + 2];
+            if reader.read_exact(&mut chunk).is_err() {
+                return;
+            }
+            chunk.truncate(size);
+            piece.push_str(&String::from_utf8_lossy(&chunk));
+        } else if reader.read_line(&mut piece).unwrap_or(0) == 0 {
+            return;
+        }
+        pending.push_str(&piece);
+        while let Some(end) = pending.find("\n\n") {
+            let block: String = pending.drain(..end + 2).collect();
+            let mut kind = String::from("message");
+            let mut data = String::new();
+            for line in block.lines() {
+                if let Some(value) = line.strip_prefix("event:") {
+                    kind = value.trim().to_string();
+                } else if let Some(value) = line.strip_prefix("data:") {
+                    data.push_str(value.trim_start());
+                }
+            }
+            if data.is_empty() {
+                continue; // keep-alive comment
+            }
+            let event = StreamEvent {
+                kind,
+                data: serde_json::from_str(&data).unwrap_or(Value::String(data)),
+                at: Instant::now(),
+            };
+            if sender.send(event).is_err() {
+                return;
+            }
+        }
+    }
+}
