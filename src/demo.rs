@@ -562,6 +562,10 @@ async fn demo(options: DemoOptions) -> Result<(), String> {
         movements: Arc::new(outbox.movement_index()),
         recorder: Arc::new(outbox.clone()),
         outbox_depth: Arc::new(move || depth_outbox.depth()),
+        clock_high_water: {
+            let outbox = outbox.clone();
+            Arc::new(move || outbox.clock_high_water().ok().flatten())
+        },
         policy,
         clock: clock.clone(),
         gate: None,

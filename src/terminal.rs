@@ -356,6 +356,10 @@ pub async fn open(
         movements: Arc::new(outbox.movement_index()),
         recorder: Arc::new(outbox.clone()),
         outbox_depth: Arc::new(move || depth_outbox.depth()),
+        clock_high_water: {
+            let outbox = outbox.clone();
+            Arc::new(move || outbox.clock_high_water().ok().flatten())
+        },
         policy: Arc::new(policy),
         clock,
         gate: config.gate.as_ref().map(|gate| {

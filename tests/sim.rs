@@ -178,6 +178,10 @@ fn open_terminal(world: &World) -> Terminal {
         movements: Arc::new(outbox.movement_index()),
         recorder: Arc::new(outbox.clone()),
         outbox_depth: Arc::new(move || depth.depth()),
+        clock_high_water: {
+            let outbox = outbox.clone();
+            Arc::new(move || outbox.clock_high_water().ok().flatten())
+        },
         policy: world.policy.clone(),
         clock: world.clock.clone(),
         gate: None,

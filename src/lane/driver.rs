@@ -32,6 +32,8 @@ pub struct LaneParts {
     pub recorder: Arc<dyn CrossingRecorder>,
     /// How many crossings wait for central.
     pub outbox_depth: Arc<dyn Fn() -> usize + Send + Sync>,
+    /// The latest wall time recorded by this terminal (any lane, before any restart).
+    pub clock_high_water: Arc<dyn Fn() -> Option<Timestamp> + Send + Sync>,
     /// Stay rules.
     pub policy: Arc<StayPolicy>,
     /// The clock.
@@ -429,14 +431,19 @@ impl LaneDriver {
 
     fn now(&mut self) -> Timestamp {
         let now = self.parts.clock.now();
-        if let Some(last) = self.last_wall_time
-            && now < last
+        // Compare with this lane's readings and with what the terminal already recorded (another
+        // lane, or before a restart): a clock behind either has been set back.
+        let recorded = (self.parts.clock_high_water)();
+        let latest = self.last_wall_time.max(recorded);
+        if let Some(latest) = latest
+            && now < latest
         {
-            // The wall clock went backwards: dates and stay counts can no longer be trusted.
-            tracing::warn!(message = "clock went backwards", %last, %now);
+            if self.clock_trusted {
+                tracing::warn!(message = "clock is behind an earlier reading", %latest, %now);
+            }
             self.clock_trusted = false;
         }
-        self.last_wall_time = Some(now.max(self.last_wall_time.unwrap_or(now)));
+        self.last_wall_time = Some(latest.map_or(now, |latest| latest.max(now)));
         now
     }
 

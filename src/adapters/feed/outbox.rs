@@ -218,6 +218,12 @@ impl Outbox {
         Ok(())
     }
 
+    /// The latest wall time any recorded crossing carried (persisted across restarts): a clock
+    /// reading behind it must not be trusted for a decision.
+    pub fn clock_high_water(&self) -> Result<Option<jiff::Timestamp>, FeedError> {
+        Ok(read_head(&self.inner.trees.meta)?.clock_high_water)
+    }
+
     /// Rows still waiting for central.
     pub fn depth(&self) -> usize {
         self.inner.trees.outbox.len()
