@@ -536,3 +536,37 @@ fn calendar_year_limit_of_365_waits_for_a_leap_year() {
     // 2025, 2026 and 2027 have 365 days; 366th day of 2028 is 31 December 2028.
     assert_eq!(figures.latest_legal_exit, Some(date("2028-12-30")));
 }
+
+#[test]
+fn evaluating_rules_together_equals_evaluating_each() {
+    use checkpointd::core::stay::{
+        Direction, Movement, StayRule, StayRuleKind, evaluate, evaluate_all,
+    };
+    let date = |text: &str| text.parse::<jiff::civil::Date>().expect("date");
+    let movements = [
+        Movement {
+            date: date("2025-01-10"),
+            direction: Direction::Entry,
+        },
+        Movement {
+            date: date("2025-03-01"),
+            direction: Direction::Exit,
+        },
+        Movement {
+            date: date("2025-05-01"),
+            direction: Direction::Entry,
+        },
+    ];
+    let rules = [
+        StayRule::new(StayRuleKind::Rolling { window_days: 180 }, 90).expect("valid"),
+        StayRule::new(StayRuleKind::CalendarYear, 90).expect("valid"),
+        StayRule::new(StayRuleKind::PerStay, 90).expect("valid"),
+    ];
+    let check = date("2025-06-15");
+    let together = evaluate_all(&rules, &movements, check);
+    let each: Vec<_> = rules
+        .iter()
+        .map(|rule| evaluate(rule, &movements, check))
+        .collect();
+    assert_eq!(together, each);
+}

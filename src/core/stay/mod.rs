@@ -216,6 +216,23 @@ pub fn evaluate(rule: &StayRule, movements: &[Movement], check_date: Date) -> St
     evaluate_counted(rule, &counted)
 }
 
+/// Evaluates several rules over one movement history at `check_date`, reading the history once
+/// (what a nationality with several rules — per stay and per calendar year — needs).
+pub fn evaluate_all(
+    rules: &[StayRule],
+    movements: &[Movement],
+    check_date: Date,
+) -> Vec<StayFigures> {
+    let check = day_number(check_date);
+    let timeline = Timeline::read(movements, check);
+    let no_exemptions = Intervals::default();
+    let counted = Counted::new(&timeline, &no_exemptions);
+    rules
+        .iter()
+        .map(|rule| evaluate_counted(rule, &counted))
+        .collect()
+}
+
 /// A timeline with days under exempting grounds (residence permits) taken out.
 pub(crate) struct Counted<'timeline> {
     timeline: &'timeline Timeline,
