@@ -34,7 +34,7 @@ use crate::core::ledger::{
     AlertKind, AlertRaised, Change, Checkpoint, IssuerKeyAdded, PermitIssued, PermitRevoked,
     RootKey, RootSet, SignedCheckpoint, TerminalKeyAdded, extend, verify_batch,
 };
-use crate::core::mrz::check_digit;
+use crate::core::mrz::{Td3Fields, compose_td3};
 use crate::core::permit::{self, PermitBody, PermitClaims, PermitHolder, PermitType};
 use crate::core::privacy::{DocumentNumber, PersonName};
 use crate::core::stay::policy::StayPolicy;
@@ -110,45 +110,6 @@ pub fn run(options: DemoOptions) -> Exit {
             Exit::Failure
         }
     }
-}
-
-/// Holder fields of a demo passport; dates as printed (`YYMMDD`).
-#[derive(Clone, Copy)]
-struct Td3Fields<'a> {
-    state: &'a str,
-    surname: &'a str,
-    given: &'a str,
-    number: &'a str,
-    nationality: &'a str,
-    birth: &'a str,
-    sex: char,
-    expiry: &'a str,
-}
-
-/// A TD3 passport MRZ with every check digit computed.
-fn td3(fields: &Td3Fields<'_>) -> [String; 2] {
-    let Td3Fields {
-        state,
-        surname,
-        given,
-        number,
-        nationality,
-        birth,
-        sex,
-        expiry,
-    } = *fields;
-    let name = format!("{surname}<<{}", given.replace(' ', "<"));
-    let line1 = format!("P<{state}{name:<<39}");
-    let line1: String = line1.chars().take(44).collect();
-    let number_field = format!("{number:<<9}");
-    let personal = "<".repeat(14);
-    let cd = |text: &str| char::from(b'0' + check_digit(text.as_bytes()));
-    let part1 = format!("{number_field}{}", cd(&number_field));
-    let part2 = format!("{birth}{}", cd(birth));
-    let part3 = format!("{expiry}{}{personal}{}", cd(expiry), cd(&personal));
-    let composite = cd(&format!("{part1}{part2}{part3}"));
-    let line2 = format!("{part1}{nationality}{part2}{sex}{part3}{composite}");
-    [line1, line2]
 }
 
 fn yymmdd(date: Date) -> String {
@@ -284,7 +245,7 @@ async fn demo(options: DemoOptions) -> Result<(), String> {
     let date = |days: i64| today.checked_add(days.days()).unwrap_or(today);
     let td = |label, state, surname, given, number, nat, birth: Date, sex| Traveller {
         label,
-        mrz: td3(&Td3Fields {
+        mrz: compose_td3(&Td3Fields {
             state,
             surname,
             given,

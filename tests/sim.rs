@@ -22,7 +22,7 @@ use checkpointd::core::ledger::{
     Change, Checkpoint, IssuerKeyAdded, PermitIssued, PermitType as LedgerPermitType, RootKey,
     RootSet, SignedCheckpoint, TerminalKeyAdded, extend, verify_batch,
 };
-use checkpointd::core::mrz::check_digit;
+use checkpointd::core::mrz::{Td3Fields, compose_td3};
 use checkpointd::core::permit::{self, PermitBody, PermitClaims, PermitHolder, PermitType};
 use checkpointd::core::privacy::{DocumentNumber, PersonName};
 use checkpointd::core::session::SessionScan;
@@ -94,19 +94,17 @@ impl Traveller {
 }
 
 fn td3(state: &str, surname: &str, number: &str, birth: &str, sex: char) -> String {
-    let line1: String = format!("P<{state}{surname:<<39}")
-        .chars()
-        .take(44)
-        .collect();
-    let number_field = format!("{number:<<9}");
-    let expiry = "351231";
-    let personal = "<".repeat(14);
-    let cd = |text: &str| char::from(b'0' + check_digit(text.as_bytes()));
-    let part1 = format!("{number_field}{}", cd(&number_field));
-    let part2 = format!("{birth}{}", cd(birth));
-    let part3 = format!("{expiry}{}{personal}{}", cd(expiry), cd(&personal));
-    let composite = cd(&format!("{part1}{part2}{part3}"));
-    format!("{line1}\n{part1}{state}{part2}{sex}{part3}{composite}")
+    compose_td3(&Td3Fields {
+        state,
+        surname,
+        given: "",
+        number,
+        nationality: state,
+        birth,
+        sex,
+        expiry: "351231",
+    })
+    .join("\n")
 }
 
 /// What the simulation saw for one crossing the outbox confirmed.

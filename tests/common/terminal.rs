@@ -72,19 +72,16 @@ pub fn td3(
     number: &str,
     nationality: &str,
 ) -> [String; 2] {
-    let cd = |text: &str| char::from(b'0' + checkpointd::core::mrz::check_digit(text.as_bytes()));
-    let name = format!("{surname}<<{given}");
-    let line1: String = format!("P<{state}{name:<<39}").chars().take(44).collect();
-    let number_field = format!("{number:<<9}");
-    let birth = "850101";
-    let expiry = "340101";
-    let personal = "<".repeat(14);
-    let part1 = format!("{number_field}{}", cd(&number_field));
-    let part2 = format!("{birth}{}", cd(birth));
-    let part3 = format!("{expiry}{}{personal}{}", cd(expiry), cd(&personal));
-    let composite = cd(&format!("{part1}{part2}{part3}"));
-    let line2 = format!("{part1}{nationality}{part2}F{part3}{composite}");
-    [line1, line2]
+    checkpointd::core::mrz::compose_td3(&checkpointd::core::mrz::Td3Fields {
+        state,
+        surname,
+        given,
+        number,
+        nationality,
+        birth: "850101",
+        sex: 'F',
+        expiry: "340101",
+    })
 }
 
 /// How the terminal under test is set up.

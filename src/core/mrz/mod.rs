@@ -4,6 +4,7 @@
 //! digit judged, every warning and fault a value. It never fails and never panics on input.
 
 mod check_digit;
+mod compose;
 mod fields;
 mod layout;
 mod normalise;
@@ -17,6 +18,7 @@ mod zone;
 mod tests;
 
 pub use check_digit::{CheckOutcome, check_digit};
+pub use compose::{Td3Fields, compose_td3};
 pub use fields::{
     BIRTH_AGE_YEARS_UNAMBIGUOUS, DateFault, EXPIRY_YEARS_FROM_REFERENCE_MAX, FIN_CHARS, Fin,
     HolderName, MrzDate, Sex,
