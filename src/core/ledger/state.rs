@@ -99,7 +99,7 @@ pub trait IssuerTrust {
 
 /// Apply-time check of a permit-issued entry. The BP1 signature check of `core::permit` plugs in
 /// here; [`IndexConsistency`] is the default.
-pub trait PermitCheck {
+pub trait PermitCheck: Sync {
     /// `Err(reason)` refuses the entry.
     fn check(
         &self,
