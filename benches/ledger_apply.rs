@@ -121,7 +121,9 @@ fn apply(store: &SledLedger, roots: &RootSet, encoded: Vec<Vec<u8>>, signed: &[u
         .verify(&SignedCheckpoint::decode(signed).expect("decode"))
         .expect("verify");
     let batch = verify_batch(&store.cursor().expect("cursor"), encoded, checkpoint).expect("chain");
-    store.apply(&batch, signed, &Bp1Verification).expect("apply");
+    store
+        .apply(&batch, signed, &Bp1Verification)
+        .expect("apply");
 }
 
 fn status_kib(field: &str) -> u64 {

@@ -492,3 +492,134 @@ async fn tampered_and_unsigned_events_are_rejected_by_the_consumer() {
     assert!(!clean);
     assert_eq!(report["events"], 0, "{report}");
 }
+
+struct LaneHealth;
+
+impl checkpointd::adapters::feed::HealthProbe for LaneHealth {
+    fn health(&self) -> checkpointd::adapters::feed::Heartbeat {
+        checkpointd::adapters::feed::Heartbeat {
+            devices_up: vec!["mrz-reader".into()],
+            ledger_age_s: Some(42),
+            clock_sync_age_s: Some(3),
+            ..Default::default()
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heartbeats_carry_terminal_health_on_their_own_subject() {
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock: Arc<dyn Clock> = Arc::new(FixedClock(
+        "2026-11-23T08:00:00Z".parse().expect("timestamp"),
+    ));
+    let (outbox, _) = open(dir.path(), "HB-1", 31, Arc::clone(&clock));
+    outbox
+        .record(synthetic_crossing(0, "GYD"))
+        .expect("recorded while nothing relays");
+    let watcher = client(&server.url()).await;
+    let mut beats = watcher
+        .subscribe("heartbeats.HB-1")
+        .await
+        .expect("subscribe");
+    watcher.flush().await.expect("flush");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let publisher = tokio::spawn(checkpointd::adapters::feed::run_heartbeats(
+        outbox.clone(),
+        client(&server.url()).await,
+        Arc::new(LaneHealth),
+        clock,
+        Duration::from_millis(100),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let mut received = Vec::new();
+    while received.len() < 2 {
+        let message = tokio::time::timeout(Duration::from_secs(10), beats.next())
+            .await
+            .expect("a heartbeat within 10 s")
+            .expect("subscription open");
+        received.push(
+            serde_json::from_slice::<serde_json::Value>(&message.payload)
+                .expect("heartbeat is JSON"),
+        );
+    }
+    let _ = stop.send(());
+    publisher.await.expect("publisher stops");
+    for beat in &received {
+        assert_eq!(beat["terminal"], "HB-1");
+        assert_eq!(beat["at"], "2026-11-23T08:00:00Z");
+        assert_eq!(beat["outbox_depth"], 1, "the unrelayed crossing");
+        assert_eq!(beat["devices_up"], serde_json::json!(["mrz-reader"]));
+        assert_eq!(beat["ledger_age_s"], 42);
+        assert_eq!(beat["clock_suspect"], false);
+    }
+    let js = async_nats::jetstream::new(watcher);
+    if let Ok(mut events) = js.get_stream("EVENTS").await {
+        let info = events.info().await.expect("stream info");
+        assert_eq!(info.state.messages, 0, "heartbeats stay out of EVENTS");
+    }
+}
+
+/// Terminal keys as the ledger replica holds them: a key can arrive after the events it signs.
+#[derive(Default)]
+struct LaggingKeys(std::sync::RwLock<HashMap<TerminalId, VerifyingKey>>);
+
+impl TerminalKeys for LaggingKeys {
+    fn verifying_key(&self, terminal: &TerminalId) -> Option<VerifyingKey> {
+        self.0.read().ok()?.get(terminal).copied()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn movements_of_a_terminal_whose_key_arrives_late_are_indexed_when_it_does() {
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (land, _) = open(&dir.path().join("land"), "LAND9", 6, system_clock());
+    let (remote, remote_key) = open(&dir.path().join("remote"), "AIRPORT9", 7, system_clock());
+    let keys = Arc::new(LaggingKeys::default());
+    let stop_relay = spawn_relay(&remote, client(&server.url()).await);
+    let entry = synthetic_crossing(0, "GYD");
+    let traveller = entry.traveller.holder_digest();
+    remote.record(entry).expect("record");
+    wait_drained(&remote).await;
+
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let index = land.movement_index();
+    let consumer = tokio::spawn(run_index(
+        index.clone(),
+        client(&server.url()).await,
+        Arc::clone(&keys) as Arc<dyn TerminalKeys + Send + Sync>,
+        IndexConfig {
+            retry_parked_every: Duration::from_millis(100),
+            ..IndexConfig::default()
+        },
+        system_clock(),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while index.parked() == 0 {
+        assert!(Instant::now() < deadline, "event never parked");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(index.lookup(&traveller).expect("lookup").is_empty());
+
+    keys.0
+        .write()
+        .expect("lock")
+        .insert(TerminalId::new("AIRPORT9").expect("id"), remote_key);
+    while index.lookup(&traveller).expect("lookup").is_empty() {
+        assert!(Instant::now() < deadline, "parked event never indexed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(index.parked(), 0);
+    let _ = stop.send(());
+    let _ = stop_relay.send(());
+    consumer
+        .await
+        .expect("join")
+        .expect("consumer stops cleanly");
+}

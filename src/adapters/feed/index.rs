@@ -14,11 +14,16 @@ use super::outbox::{Trees, decode_u64};
 use super::relay::backoff_delay;
 use super::{FeedError, STREAM_NAME};
 use crate::core::document::HolderDigest;
-use crate::core::event::{CrossingEvent, TerminalKeys, Verification, verify};
+use crate::core::event::{
+    CrossingEvent, Rejection, TerminalId, TerminalKeys, Verification, verify,
+};
 use crate::ports::clock::Clock;
 use crate::ports::upstream::{MovementHistory, MovementRecord, UpstreamError};
 
 const META_INDEX_CURSOR: &[u8] = b"index_cursor";
+/// Events parked for a terminal key the ledger does not hold yet; past this, the oldest are
+/// dropped (with a warning) rather than letting the store grow without bound.
+const PARKED_MAX: usize = 100_000;
 /// Movements removed per prune transaction.
 const PRUNE_CHUNK: usize = 1024;
 /// Key layout: holder digest (32) ‖ time (8) ‖ terminal digest (8) ‖ seq (8).
@@ -35,6 +40,8 @@ pub struct IndexConfig {
     pub retention_days: u32,
     /// How often to prune.
     pub prune_every: Duration,
+    /// How often events parked for an unknown terminal key are verified again.
+    pub retry_parked_every: Duration,
 }
 
 impl Default for IndexConfig {
@@ -43,6 +50,7 @@ impl Default for IndexConfig {
             stream: STREAM_NAME.into(),
             retention_days: 400,
             prune_every: Duration::from_secs(3600),
+            retry_parked_every: Duration::from_secs(30),
         }
     }
 }
@@ -52,6 +60,16 @@ impl Default for IndexConfig {
 pub struct MovementIndex {
     db: sled::Db,
     trees: Arc<Trees>,
+    /// First bytes of SHA-256 of this terminal's id, as in movement keys: its own events may be
+    /// pruned from the outbox's `events` tree together with their movements.
+    own_terminal: [u8; 8],
+}
+
+fn terminal_digest(terminal: &str) -> [u8; 8] {
+    let digest: [u8; 32] = Sha256::digest(terminal.as_bytes()).into();
+    let mut short = [0u8; 8];
+    short.copy_from_slice(&digest[..8]);
+    short
 }
 
 fn time_key(at: jiff::Timestamp) -> [u8; 8] {
@@ -62,17 +80,17 @@ fn time_key(at: jiff::Timestamp) -> [u8; 8] {
 /// (movement key, by-time key, CBOR value) of one event.
 pub(super) fn movement_entry(event: &CrossingEvent) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
     let digest = event.crossing.traveller.holder_digest();
-    let terminal: [u8; 32] = Sha256::digest(event.terminal.as_str().as_bytes()).into();
+    let terminal = terminal_digest(event.terminal.as_str());
     let time = time_key(event.wall_time);
     let mut key = Vec::with_capacity(MOVEMENT_KEY_BYTES);
     key.extend_from_slice(&digest.0);
     key.extend_from_slice(&time);
-    key.extend_from_slice(&terminal[..8]);
+    key.extend_from_slice(&terminal);
     key.extend_from_slice(&event.seq.to_be_bytes());
     let mut by_time = Vec::with_capacity(MOVEMENT_KEY_BYTES);
     by_time.extend_from_slice(&time);
     by_time.extend_from_slice(&digest.0);
-    by_time.extend_from_slice(&terminal[..8]);
+    by_time.extend_from_slice(&terminal);
     by_time.extend_from_slice(&event.seq.to_be_bytes());
     let record = MovementRecord {
         at: event.wall_time,
@@ -87,8 +105,12 @@ pub(super) fn movement_entry(event: &CrossingEvent) -> (Vec<u8>, Vec<u8>, Vec<u8
 }
 
 impl MovementIndex {
-    pub(super) fn new(db: sled::Db, trees: Arc<Trees>) -> Self {
-        Self { db, trees }
+    pub(super) fn new(db: sled::Db, trees: Arc<Trees>, own_terminal: &TerminalId) -> Self {
+        Self {
+            db,
+            trees,
+            own_terminal: terminal_digest(own_terminal.as_str()),
+        }
     }
 
     /// Movements of one document, oldest first.
@@ -132,7 +154,72 @@ impl MovementIndex {
         result.map_err(|e| FeedError::Transaction(format!("{e:?}")))
     }
 
+    /// Parks stream message `stream_seq`, whose terminal has no key in the ledger yet (the
+    /// ledger may lag the feed), and moves the cursor past it; [`Self::retry_parked`] indexes it
+    /// once the key arrives.
+    pub fn park(&self, stream_seq: u64, signed: &[u8]) -> Result<(), FeedError> {
+        let t = &self.trees;
+        if t.movements_parked.len() >= PARKED_MAX
+            && let Some((oldest, _)) = t.movements_parked.pop_min()?
+        {
+            tracing::warn!(
+                stream_seq = decode_u64(&oldest, "parked key").unwrap_or_default(),
+                "parked events full; dropping the oldest"
+            );
+        }
+        let result: Result<(), TransactionError<()>> =
+            (&t.movements_parked, &t.meta).transaction(|(parked, meta)| {
+                parked.insert(&stream_seq.to_be_bytes(), signed)?;
+                meta.insert(META_INDEX_CURSOR, &stream_seq.to_be_bytes())?;
+                Ok::<(), ConflictableTransactionError<()>>(())
+            });
+        result.map_err(|e| FeedError::Transaction(format!("{e:?}")))
+    }
+
+    /// Events parked for an unknown terminal key.
+    pub fn parked(&self) -> usize {
+        self.trees.movements_parked.len()
+    }
+
+    /// Verifies parked events again: those whose key has arrived are indexed, those still
+    /// without a key stay, any other rejection drops the event. Returns how many were indexed.
+    pub fn retry_parked(&self, keys: &dyn TerminalKeys) -> Result<u64, FeedError> {
+        let mut indexed = 0;
+        for entry in self.trees.movements_parked.iter() {
+            let (key, signed) = entry?;
+            match verify(&signed, keys) {
+                Verification::Valid(event, _) => {
+                    let (movement_key, time_key, value) = movement_entry(&event);
+                    let t = &self.trees;
+                    let result: Result<(), TransactionError<()>> =
+                        (&t.movements, &t.movements_by_time, &t.movements_parked).transaction(
+                            |(movements, by_time, parked)| {
+                                movements.insert(movement_key.as_slice(), value.as_slice())?;
+                                by_time.insert(time_key.as_slice(), &[][..])?;
+                                parked.remove(key.as_ref())?;
+                                Ok::<(), ConflictableTransactionError<()>>(())
+                            },
+                        );
+                    result.map_err(|e| FeedError::Transaction(format!("{e:?}")))?;
+                    indexed += 1;
+                }
+                Verification::Rejected(Rejection::UnknownTerminal(_)) => {}
+                Verification::Rejected(rejection) => {
+                    tracing::warn!(
+                        stream_seq = decode_u64(&key, "parked key").unwrap_or_default(),
+                        %rejection,
+                        "parked event rejected; dropped"
+                    );
+                    self.trees.movements_parked.remove(key)?;
+                }
+            }
+        }
+        Ok(indexed)
+    }
+
     /// Removes movements recorded before `now - retention_days`; returns how many.
+    /// This terminal's own events of those movements leave the outbox's `events` tree too,
+    /// unless central has not acknowledged them yet.
     pub fn prune(&self, now: jiff::Timestamp, retention_days: u32) -> Result<u64, FeedError> {
         let horizon = now.as_second() - i64::from(retention_days) * SECONDS_IN_DAY;
         let cutoff = jiff::Timestamp::from_second(horizon).unwrap_or(jiff::Timestamp::MIN);
@@ -150,20 +237,29 @@ impl MovementIndex {
                 return Ok(removed);
             }
             let t = &self.trees;
-            let result: Result<(), TransactionError<()>> = (&t.movements, &t.movements_by_time)
-                .transaction(|(movements, by_time)| {
-                    for key in &keys {
-                        by_time.remove(key.as_ref())?;
-                        if key.len() == MOVEMENT_KEY_BYTES {
+            let own = self.own_terminal;
+            let result: Result<(), TransactionError<()>> =
+                (&t.movements, &t.movements_by_time, &t.events, &t.outbox).transaction(
+                    |(movements, by_time, events, outbox)| {
+                        for key in &keys {
+                            by_time.remove(key.as_ref())?;
+                            if key.len() != MOVEMENT_KEY_BYTES {
+                                continue;
+                            }
                             let mut movement_key = Vec::with_capacity(MOVEMENT_KEY_BYTES);
                             movement_key.extend_from_slice(&key[8..8 + DIGEST_BYTES]);
                             movement_key.extend_from_slice(&key[..8]);
                             movement_key.extend_from_slice(&key[8 + DIGEST_BYTES..]);
                             movements.remove(movement_key)?;
+                            let terminal = &key[8 + DIGEST_BYTES..8 + DIGEST_BYTES + 8];
+                            let seq = &key[8 + DIGEST_BYTES + 8..];
+                            if terminal == own && outbox.get(seq)?.is_none() {
+                                events.remove(seq)?;
+                            }
                         }
-                    }
-                    Ok::<(), ConflictableTransactionError<()>>(())
-                });
+                        Ok::<(), ConflictableTransactionError<()>>(())
+                    },
+                );
             result.map_err(|e| FeedError::Transaction(format!("{e:?}")))?;
             removed += keys.len() as u64;
         }
@@ -195,9 +291,12 @@ pub async fn run_index(
     let js = async_nats::jetstream::new(client);
     tokio::pin!(shutdown);
     let mut failures = 0u32;
-    let mut prune_tick = tokio::time::interval(config.prune_every);
+    let mut ticks = Ticks {
+        prune: tokio::time::interval(config.prune_every),
+        retry_parked: tokio::time::interval(config.retry_parked_every),
+    };
     loop {
-        let consumed = consume(&index, &js, keys.as_ref(), &config, &clock, &mut prune_tick);
+        let consumed = consume(&index, &js, keys.as_ref(), &config, &clock, &mut ticks);
         tokio::select! {
             () = &mut shutdown => {
                 index.flush_async().await?;
@@ -217,13 +316,18 @@ pub async fn run_index(
     }
 }
 
+struct Ticks {
+    prune: tokio::time::Interval,
+    retry_parked: tokio::time::Interval,
+}
+
 async fn consume(
     index: &MovementIndex,
     js: &async_nats::jetstream::Context,
     keys: &(dyn TerminalKeys + Send + Sync),
     config: &IndexConfig,
     clock: &Arc<dyn Clock>,
-    prune_tick: &mut tokio::time::Interval,
+    ticks: &mut Ticks,
 ) -> Result<(), FeedError> {
     use async_nats::jetstream::consumer::{DeliverPolicy, pull::OrderedConfig};
     let stream = js
@@ -246,7 +350,13 @@ async fn consume(
         .map_err(|e| FeedError::nats("consume", e))?;
     loop {
         tokio::select! {
-            _ = prune_tick.tick() => {
+            _ = ticks.retry_parked.tick() => {
+                let indexed = index.retry_parked(keys)?;
+                if indexed > 0 {
+                    tracing::info!(indexed, "indexed parked events whose terminal key arrived");
+                }
+            }
+            _ = ticks.prune.tick() => {
                 let pruned = index.prune(clock.now(), config.retention_days)?;
                 if pruned > 0 {
                     tracing::info!(pruned, "pruned movements past retention");
@@ -263,6 +373,10 @@ async fn consume(
                     .stream_sequence;
                 match verify(&message.payload, keys) {
                     Verification::Valid(event, _) => index.apply(stream_seq, Some(&event))?,
+                    Verification::Rejected(Rejection::UnknownTerminal(terminal)) => {
+                        tracing::info!(stream_seq, terminal, "no key for this terminal yet; event parked");
+                        index.park(stream_seq, &message.payload)?;
+                    }
                     Verification::Rejected(rejection) => {
                         tracing::warn!(stream_seq, %rejection, "event rejected by movement index");
                         index.apply(stream_seq, None)?;

@@ -64,6 +64,8 @@ pub(super) struct Trees {
     pub(super) meta: sled::Tree,
     pub(super) movements: sled::Tree,
     pub(super) movements_by_time: sled::Tree,
+    /// Other terminals' events whose key the ledger does not hold yet, by stream sequence.
+    pub(super) movements_parked: sled::Tree,
 }
 
 impl Trees {
@@ -74,6 +76,7 @@ impl Trees {
             meta: db.open_tree("meta")?,
             movements: db.open_tree("movements")?,
             movements_by_time: db.open_tree("movements_by_time")?,
+            movements_parked: db.open_tree("movements_parked")?,
         })
     }
 }
@@ -252,7 +255,11 @@ impl Outbox {
 
     /// The movement index stored alongside the outbox.
     pub fn movement_index(&self) -> MovementIndex {
-        MovementIndex::new(self.inner.db.clone(), Arc::clone(&self.inner.trees))
+        MovementIndex::new(
+            self.inner.db.clone(),
+            Arc::clone(&self.inner.trees),
+            &self.inner.terminal,
+        )
     }
 }
 
@@ -611,5 +618,79 @@ mod tests {
         assert_eq!(left.len(), 1);
         assert_eq!(left[0].seq, 2);
         assert_eq!(index.prune(now, 400).expect("prune"), 0);
+    }
+
+    #[test]
+    fn prune_drops_own_acknowledged_events_and_keeps_unacknowledged_ones() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let clock = Arc::new(ManualClock(AtomicI64::new(1_700_000_000)));
+        let outbox = open(dir.path(), Arc::clone(&clock));
+        outbox
+            .record(synthetic_crossing(0, "GYD"))
+            .expect("acknowledged");
+        outbox
+            .record(synthetic_crossing(1, "GYD"))
+            .expect("never acknowledged");
+        outbox.acknowledge(1).expect("ack");
+        clock
+            .0
+            .store(1_700_000_000 + 300 * 86_400, Ordering::SeqCst);
+        outbox.record(synthetic_crossing(2, "GYD")).expect("recent");
+        let now = jiff::Timestamp::from_second(1_700_000_000 + 450 * 86_400).expect("in range");
+        assert_eq!(outbox.movement_index().prune(now, 400).expect("prune"), 2);
+        assert_eq!(outbox.event(1).expect("read"), None, "acknowledged and old");
+        assert!(
+            outbox.event(2).expect("read").is_some(),
+            "still owed to central"
+        );
+        assert!(outbox.event(3).expect("read").is_some(), "recent");
+        assert_eq!(outbox.pending(None, 10).expect("pending").len(), 2);
+    }
+
+    #[test]
+    fn events_of_a_terminal_without_a_key_yet_are_parked_then_indexed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let clock = Arc::new(ManualClock(AtomicI64::new(1_700_000_000)));
+        let outbox = open(dir.path(), Arc::clone(&clock));
+        let other_dir = tempfile::tempdir().expect("tempdir");
+        let other_key = SigningKey::from_bytes(&[2; 32]);
+        let other = Outbox::open(
+            other_dir.path(),
+            OutboxConfig {
+                terminal: TerminalId::new("T2").expect("valid"),
+                time_zone: jiff::tz::TimeZone::UTC,
+            },
+            other_key.clone(),
+            clock,
+        )
+        .expect("open");
+        other.record(synthetic_crossing(4, "EVX")).expect("record");
+        let signed = other.event(1).expect("read").expect("kept");
+        let index = outbox.movement_index();
+        index.park(7, &signed).expect("park");
+        assert_eq!((index.parked(), index.cursor().expect("cursor")), (1, 7));
+
+        let holder = synthetic_crossing(4, "EVX").traveller.holder_digest();
+        let mut keys: HashMap<TerminalId, ed25519_dalek::VerifyingKey> = HashMap::new();
+        assert_eq!(index.retry_parked(&keys).expect("retry"), 0);
+        assert_eq!(index.parked(), 1, "still no key: stays parked");
+        assert!(index.lookup(&holder).expect("lookup").is_empty());
+
+        keys.insert(
+            TerminalId::new("T2").expect("valid"),
+            other_key.verifying_key(),
+        );
+        assert_eq!(index.retry_parked(&keys).expect("retry"), 1);
+        assert_eq!(index.parked(), 0);
+        let found = index.lookup(&holder).expect("lookup");
+        assert_eq!((found.len(), found[0].terminal.as_str()), (1, "T2"));
+
+        index.park(8, &signed).expect("park");
+        keys.insert(
+            TerminalId::new("T2").expect("valid"),
+            SigningKey::from_bytes(&[3; 32]).verifying_key(),
+        );
+        assert_eq!(index.retry_parked(&keys).expect("retry"), 0);
+        assert_eq!(index.parked(), 0, "a wrong key drops the event");
     }
 }

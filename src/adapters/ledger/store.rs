@@ -174,7 +174,10 @@ fn take<'a, const N: usize>(
 ) -> Result<([u8; N], &'a [u8]), LedgerStoreError> {
     match bytes.split_first_chunk::<N>() {
         Some((head, rest)) => Ok((*head, rest)),
-        None => Err(corrupt(what, format!("value cut short: {} bytes", bytes.len()))),
+        None => Err(corrupt(
+            what,
+            format!("value cut short: {} bytes", bytes.len()),
+        )),
     }
 }
 
@@ -813,7 +816,9 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = SledLedger::open(dir.path(), CACHE_CAPACITY_DEFAULT).expect("open");
         let first = batch(&Cursor::EMPTY, vec![permit(1), permit(2)]);
-        store.apply(&first, b"cp1", &IndexConsistency).expect("apply");
+        store
+            .apply(&first, b"cp1", &IndexConsistency)
+            .expect("apply");
         let alert = AlertRaised {
             holder: [1; 32],
             alert: AlertKind::Lost,
@@ -842,13 +847,23 @@ mod tests {
         assert!(store.permits_by_holder(&h(3)).expect("lookup").is_empty());
         assert_eq!(store.permit(&[3; 16]).expect("lookup"), None);
         assert!(!store.is_revoked(&[1; 16]).expect("revoked"));
-        assert_eq!(store.signed_checkpoint().expect("cp"), Some(b"cp1".to_vec()));
+        assert_eq!(
+            store.signed_checkpoint().expect("cp"),
+            Some(b"cp1".to_vec())
+        );
 
-        store.apply(&second, b"cp2", &IndexConsistency).expect("reapply");
+        store
+            .apply(&second, b"cp2", &IndexConsistency)
+            .expect("reapply");
         assert_eq!(store.permits_by_holder(&h(3)).expect("lookup").len(), 1);
         assert!(store.is_revoked(&[1; 16]).expect("revoked"));
         let today = "2026-06-01".parse().expect("date");
-        assert!(store.active_alerts(&h(1), today).expect("alerts").is_empty());
+        assert!(
+            store
+                .active_alerts(&h(1), today)
+                .expect("alerts")
+                .is_empty()
+        );
         assert_eq!(store.entries(1, u64::MAX).expect("entries").len(), 6);
     }
 }
