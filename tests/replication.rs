@@ -432,3 +432,116 @@ async fn kill_9_while_applying_leaves_a_checkpoint_boundary() {
         Ok(u64::from(published))
     );
 }
+
+/// Central issues a permit card with its own issuer key, publishes the BP1 file (checked against
+/// its replica first), and a terminal's replica verifies and serves it; a card signed by a key the
+/// ledger does not know is refused before anything is published.
+#[test]
+fn cli_publishes_permits_from_bp1_files() {
+    let server = NatsServer::start();
+    let url = server.url();
+    let work = tempfile::tempdir().expect("tempdir");
+    let path = |name: &str| work.path().join(name).to_str().expect("utf-8").to_owned();
+    let (central, replica) = (path("central"), path("replica"));
+    ctl(&["ledger", "init", "--central", &central, "--nats", &url]);
+    let roots = format!("{central}/roots.pub");
+    let replicate = |data: &str| {
+        ctl(&[
+            "ledger",
+            "replicate",
+            "--data",
+            data,
+            "--nats",
+            &url,
+            "--roots",
+            &roots,
+        ])
+    };
+    ctl(&[
+        "ledger",
+        "checkpoint",
+        "--central",
+        &central,
+        "--nats",
+        &url,
+    ]);
+    replicate(&replica);
+    std::fs::write(
+        path("body.toml"),
+        "type = \"work_permit\"\nfrom = \"2026-01-01\"\nuntil = \"2027-12-31\"\nemployer = \"Caspian Drilling LLC\"\n[holder]\nstate = \"UTO\"\ndoc = \"L898902C3\"\ndob = \"1974-08-12\"\nnat = \"UTO\"\nname = \"ERIKSSON ANNA MARIA\"\n",
+    )
+    .expect("write body");
+    let issue = |key: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_checkpointctl"))
+            .args([
+                "permit",
+                "issue",
+                "--key",
+                key,
+                "--body",
+                &path("body.toml"),
+            ])
+            .output()
+            .expect("run permit issue");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8")
+    };
+    let card = issue(&format!("{central}/issuer-1.key"));
+    std::fs::write(path("card.bp1"), &card).expect("write card");
+
+    let out = Command::new(env!("CARGO_BIN_EXE_checkpointctl"))
+        .args(["permit", "keygen", "--out", &path("rogue.key")])
+        .output()
+        .expect("keygen");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::write(path("rogue.bp1"), issue(&path("rogue.key"))).expect("write rogue");
+    let refused = Command::new(env!("CARGO_BIN_EXE_checkpointctl"))
+        .args(["ledger", "publish", "--nats", &url, "--data", &replica])
+        .args(["--bp1", &path("card.bp1"), "--bp1", &path("rogue.bp1")])
+        .output()
+        .expect("publish");
+    assert!(!refused.status.success());
+    let why = String::from_utf8_lossy(&refused.stderr);
+    assert!(why.contains("would be refused by terminals"), "{why}");
+
+    let published = ctl(&[
+        "ledger",
+        "publish",
+        "--nats",
+        &url,
+        "--data",
+        &replica,
+        "--bp1",
+        &path("card.bp1"),
+    ]);
+    assert_eq!(published["head_seq"], 2, "the rogue card was not published");
+    ctl(&[
+        "ledger",
+        "checkpoint",
+        "--central",
+        &central,
+        "--nats",
+        &url,
+    ]);
+    assert_eq!(replicate(&path("terminal"))["applied_seq"], 2);
+    let found = ctl(&[
+        "ledger",
+        "lookup",
+        "--data",
+        &path("terminal"),
+        "--document",
+        "UTO:L898902C3",
+        "--on",
+        "2026-05-01",
+    ]);
+    assert_eq!(found["permits"][0]["permit_type"], "work_permit", "{found}");
+    assert_eq!(found["permits"][0]["revoked"], false, "{found}");
+}

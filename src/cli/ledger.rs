@@ -16,9 +16,14 @@ use crate::adapters::ledger::{
     Backoff, CACHE_CAPACITY_DEFAULT, Central, Replicator, SledLedger, Snapshot,
 };
 use crate::core::document::HolderDigest;
-use crate::core::ledger::state::{IndexConsistency, MemoryState, apply_entry};
+use crate::core::ledger::permit_check::{Bp1Verification, index_of};
+use crate::core::ledger::state::{
+    IndexConsistency, IssuerKey as LedgerIssuerKey, IssuerTrust, MemoryState, PermitCheck,
+    apply_entry,
+};
 use crate::core::ledger::{
-    Change, Cursor, IssuerKeyAdded, PermitType, RootKey, RootSet, SignedCheckpoint, verify_batch,
+    Change, Cursor, IssuerKeyAdded, Kid, PermitIssued, PermitType, RootKey, RootSet,
+    SignedCheckpoint, verify_batch,
 };
 use crate::ports::ledger::{LedgerStore, LedgerView};
 
@@ -43,12 +48,20 @@ pub enum Command {
         #[arg(long, default_value_t = 3)]
         roots: usize,
     },
-    /// Central: append entries read as JSON lines (`{"kind":…,"body":{…}}`) from FILE ("-": stdin).
+    /// Central: append entries read as JSON lines (`{"kind":…,"body":{…}}`) from FILE ("-": stdin)
+    /// and permits from BP1 files (one or more `BP1:` texts per file, one per line).
     Publish {
         #[arg(long)]
         nats: String,
+        #[arg(long, required_unless_present = "bp1")]
+        entries: Option<PathBuf>,
+        /// A file of BP1 texts (as `checkpointctl permit issue` writes them); repeatable.
         #[arg(long)]
-        entries: PathBuf,
+        bp1: Vec<PathBuf>,
+        /// Central's replica: every BP1 permit is first checked against its issuer keys as a
+        /// terminal will check it on apply, and nothing is published if one fails.
+        #[arg(long)]
+        data: Option<PathBuf>,
     },
     /// Central: sign the current head with the root keys in DIR and publish the checkpoint.
     Checkpoint {
@@ -157,23 +170,21 @@ async fn dispatch(command: Command) -> Result<ExitCode, String> {
             nats,
             roots,
         } => init(&central, &nats, roots, now).await,
-        Command::Publish { nats, entries } => {
-            let text = if entries.as_os_str() == "-" {
-                std::io::read_to_string(std::io::stdin())
-                    .map_err(|e| format!("reading stdin: {e}"))?
-            } else {
-                std::fs::read_to_string(&entries)
-                    .map_err(|e| format!("reading {}: {e}", entries.display()))?
-            };
+        Command::Publish {
+            nats,
+            entries,
+            bp1,
+            data,
+        } => {
             let mut changes = Vec::new();
-            for (n, line) in text
-                .lines()
-                .enumerate()
-                .filter(|(_, l)| !l.trim().is_empty())
-            {
-                let change: Change =
-                    serde_json::from_str(line).map_err(|e| format!("line {}: {e}", n + 1))?;
-                changes.push(change);
+            if let Some(entries) = entries {
+                changes.extend(read_entries(&entries)?);
+            }
+            for file in &bp1 {
+                changes.extend(read_bp1(file)?);
+            }
+            if let Some(data) = data {
+                precheck_permits(&open(&data)?, &changes, now)?;
             }
             let central = Central::connect(&nats).await.map_err(|e| e.to_string())?;
             let (seq, hash) = central
@@ -303,6 +314,83 @@ fn open(data: &Path) -> Result<SledLedger, String> {
 
 /// Recomputes the whole chain from entry 1 and checks it against the stored, re-verified
 /// checkpoint and the cursor; replays the state to catch entries that would be refused.
+fn read_entries(path: &Path) -> Result<Vec<Change>, String> {
+    let text = if path.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin()).map_err(|e| format!("reading stdin: {e}"))?
+    } else {
+        std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?
+    };
+    let mut changes = Vec::new();
+    for (n, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let change: Change = serde_json::from_str(line)
+            .map_err(|e| format!("{} line {}: {e}", path.display(), n + 1))?;
+        changes.push(change);
+    }
+    Ok(changes)
+}
+
+/// `permit_issued` changes from a file of BP1 texts; the index fields are read from each payload.
+fn read_bp1(path: &Path) -> Result<Vec<Change>, String> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    let mut changes = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let bp1 = line.trim();
+        if bp1.is_empty() {
+            continue;
+        }
+        let index = index_of(bp1).map_err(|e| format!("{} line {}: {e}", path.display(), n + 1))?;
+        changes.push(Change::PermitIssued(PermitIssued {
+            bp1: bp1.to_owned(),
+            index,
+        }));
+    }
+    if changes.is_empty() {
+        return Err(format!("{}: no BP1 text in the file", path.display()));
+    }
+    Ok(changes)
+}
+
+/// Refuses the whole publication if a permit would be refused by the terminals (a refused entry
+/// stops every terminal's replication): each BP1 must verify against the replica's issuer keys.
+fn precheck_permits(store: &SledLedger, changes: &[Change], now: Timestamp) -> Result<(), String> {
+    struct ReplicaTrust<'a>(&'a SledLedger);
+    impl IssuerTrust for ReplicaTrust<'_> {
+        fn keys_for(&self, kid: &Kid) -> Vec<LedgerIssuerKey> {
+            self.0.issuer_keys(kid).unwrap_or_default()
+        }
+    }
+    for (n, change) in changes.iter().enumerate() {
+        if let Change::PermitIssued(p) = change {
+            if store
+                .permit(&p.index.cti)
+                .map_err(|e| e.to_string())?
+                .is_some()
+            {
+                return Err(format!(
+                    "permit {} (change {}) is already in the ledger",
+                    hex::encode(p.index.cti),
+                    n + 1
+                ));
+            }
+            Bp1Verification
+                .check(&p.bp1, &p.index, now, &ReplicaTrust(store))
+                .map_err(|reason| {
+                    format!(
+                        "permit {} (change {}) would be refused by terminals: {reason}; nothing published",
+                        hex::encode(p.index.cti),
+                        n + 1
+                    )
+                })?;
+        }
+    }
+    Ok(())
+}
+
 pub fn verify_replica(store: &dyn LedgerStore, roots: &RootSet) -> Result<u64, String> {
     let cursor = store.cursor().map_err(|e| e.to_string())?;
     let Some(raw) = store.signed_checkpoint().map_err(|e| e.to_string())? else {
@@ -481,10 +569,12 @@ async fn init(
     write_secret(&central_dir.join("issuer-1.key"), &issuer)?;
     let public_key = issuer.verifying_key().to_bytes();
     let year = jiff::SignedDuration::from_hours(24 * 365);
+    // CWT times are whole seconds: a card signed in this very second must fall inside.
+    let sign_from = Timestamp::from_second(now.as_second()).map_err(|e| e.to_string())?;
     let change = Change::IssuerKeyAdded(IssuerKeyAdded {
         kid: issuer_kid(&public_key),
         public_key,
-        sign_from: now,
+        sign_from,
         sign_until: now.checked_add(year).map_err(|e| e.to_string())?,
         verify_until: now.checked_add(year * 2).map_err(|e| e.to_string())?,
         permit_types: PermitType::ALL.to_vec(),

@@ -10,7 +10,8 @@ use crate::core::permit::{self, NoRevocations, PermitVerdict, TrustList};
 
 /// Verifies the permit's signature and key periods, then its index fields.
 ///
-/// The signature is checked as of the permit's own `nbf`: the ledger vouches for authenticity,
+/// The signature is checked as of the permit's own `nbf` or `iat`, whichever is later: the ledger
+/// vouches for authenticity,
 /// while whether a permit is valid *today* is asked again at the lane, on use.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Bp1Verification;
@@ -29,7 +30,9 @@ impl PermitCheck for Bp1Verification {
             trust.keys_for(&decoded.kid).iter().map(trust_key).collect();
         let trust_list =
             TrustList::new(keys).map_err(|error| format!("issuer keys for this kid: {error}"))?;
-        let checked_at = decoded.claims.not_before;
+        // A card is often signed after the first day it is valid (nbf): judged at nbf alone, its
+        // iat would be "in the future". Whichever is later is when it had to be good.
+        let checked_at = decoded.claims.not_before.max(decoded.claims.issued_at);
         match permit::verify(
             bp1,
             &trust_list,
