@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
+use crate::adapters::devices::image_spool::SpoolDevice;
 use crate::adapters::devices::profile::{
     DeviceProfile, Transport, parse_profile, parse_programming,
 };
-use crate::adapters::devices::image_spool::SpoolDevice;
 use crate::adapters::devices::spool::Spool;
 use crate::adapters::devices::{self, Backoff, DeviceSpec, Programming};
 use crate::adapters::system_clock::SystemClock;

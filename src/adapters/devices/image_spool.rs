@@ -2,10 +2,11 @@
 //! each image with the `qr_image` decoder chain, and sends each code as the scan a QR scanner
 //! would have sent.
 //!
-//! Delivery is at-least-once: an image is completed (moved to `done/`) only after its scans were
-//! handed to the daemon, and an image a crash left in `processing/` is decoded again at start-up.
-//! A lost permit card would be silent; a repeated one is harmless — within a session the decision
-//! layer drops a scan equal to the previous one, and a scan alone records no crossing.
+//! Delivery is at-least-once: an image is completed (moved to `done/`) only after all its scans
+//! were queued to the daemon, and an image a stop or crash left in `processing/` is decoded again
+//! at start-up. A lost permit card would be silent; a repeated one is harmless — within a session
+//! the decision layer drops a scan equal to the previous one, and a scan alone records no
+//! crossing. (Scans already queued when the process dies are lost like any reader's.)
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -23,6 +24,9 @@ use crate::ports::scanner::{DeviceEvent, DeviceState, Link, ScanEvent, ScanKind,
 /// Pause between two images of a pile, so that decoding a backlog never monopolises a core
 /// another reader's thread or the decision loop needs.
 const BACKLOG_PAUSE: Duration = Duration::from_millis(5);
+
+/// Wait before retrying a scan the daemon's full queue did not take.
+const FULL_QUEUE_PAUSE: Duration = Duration::from_millis(10);
 
 /// How the spool device is set up.
 #[derive(Debug, Clone)]
@@ -202,7 +206,7 @@ impl Runner {
                         payload,
                         kind: ScanKind::Symbol,
                     });
-                    if self.events.blocking_send(event).is_err() {
+                    if !self.deliver(event) {
                         return Ok(Outcome::Closed);
                     }
                 }
@@ -214,6 +218,25 @@ impl Runner {
                 tracing::warn!(device = %self.device.name, %reason, "image moved to failed/");
                 spool.reject(claimed, &reason)?;
                 Ok(Outcome::Failed(reason))
+            }
+        }
+    }
+
+    /// Queues a scan for the daemon, waiting while the queue is full but not past a stop (a
+    /// stopping daemon may no longer drain it): `false` when it was not queued.
+    fn deliver(&self, event: DeviceEvent) -> bool {
+        let mut event = event;
+        loop {
+            match self.events.try_send(event) {
+                Ok(()) => return true,
+                Err(mpsc::error::TrySendError::Closed(_)) => return false,
+                Err(mpsc::error::TrySendError::Full(back)) => {
+                    if self.stop.load(Ordering::Relaxed) {
+                        return false;
+                    }
+                    event = back;
+                    std::thread::sleep(FULL_QUEUE_PAUSE);
+                }
             }
         }
     }

@@ -405,8 +405,7 @@ fn spool_settings(raw: &RawProfile) -> Result<Option<SpoolSettings>, ProfileErro
         (_, Some(_)) => return Err(invalid("spool", "only for the image-spool transport")),
         (_, None) => return Ok(None),
     };
-    if !raw.usb.is_empty() || raw.serial.is_some() || raw.keyboard.is_some() || raw.init.is_some()
-    {
+    if !raw.usb.is_empty() || raw.serial.is_some() || raw.keyboard.is_some() || raw.init.is_some() {
         return Err(invalid(
             "spool",
             "an image spool has no usb, serial, keyboard or init settings",
@@ -686,6 +685,70 @@ layout = "de"
                 .contains("keyboard.layout")
         );
         assert!(parse_profile(&text.replace("\"de\"", "\"us\"")).is_ok());
+    }
+
+    #[test]
+    fn image_spool_profiles_need_a_spool_and_nothing_of_a_scanner() {
+        let text = r#"
+name = "page"
+description = "t"
+transport = "image-spool"
+content = "symbol"
+[spool]
+path = "/var/spool/x"
+"#;
+        let profile = parse_profile(text).expect("valid");
+        let spool = profile.spool.expect("spool");
+        assert_eq!(
+            spool.poll_interval,
+            Duration::from_millis(SPOOL_POLL_DEFAULT_MS)
+        );
+        assert_eq!(spool.settle, Duration::from_millis(SPOOL_SETTLE_DEFAULT_MS));
+        assert!(
+            udev_rules(&[parse_profile(text).expect("valid")])
+                .lines()
+                .all(|l| l.starts_with('#'))
+        );
+        let cases: &[(&str, &str, &str)] = &[
+            ("path = \"/var/spool/x\"", "path = \"spool\"", "spool.path"),
+            (
+                "path = \"/var/spool/x\"",
+                "path = \"/x\"\nsettle_ms = 0",
+                "spool.settle_ms",
+            ),
+            (
+                "path = \"/var/spool/x\"",
+                "path = \"/x\"\npoll_interval_ms = 60000",
+                "spool.poll_interval_ms",
+            ),
+            ("[spool]", "[framing]\n[spool]", "framing"),
+            ("content = \"symbol\"", "content = \"mrz\"", "content"),
+            (
+                "content = \"symbol\"",
+                "content = \"symbol\"\ninit = \"x\"",
+                "spool",
+            ),
+        ];
+        for (from, to, field) in cases {
+            let err = parse_profile(&text.replace(from, to))
+                .expect_err(to)
+                .to_string();
+            assert!(err.contains(field), "{to}: {err}");
+        }
+        let serial_with_spool = format!("{SERIAL}[spool]\npath = \"/x\"\n");
+        assert!(
+            parse_profile(&serial_with_spool)
+                .expect_err("spool on serial")
+                .to_string()
+                .contains("only for the image-spool transport")
+        );
+        let no_spool = text.replace("[spool]\npath = \"/var/spool/x\"\n", "");
+        assert!(
+            parse_profile(&no_spool)
+                .expect_err("no spool")
+                .to_string()
+                .contains("spool")
+        );
     }
 
     #[test]
