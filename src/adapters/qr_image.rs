@@ -296,42 +296,12 @@ enum Effort {
     Harder,
 }
 
-/// The image as 8-bit luma, borrowed when it already is; colour is converted with integer
-/// BT.601 weights (the `image` crate's float conversion costs more than a plain decode).
+/// The image as 8-bit luma, borrowed when it already is.
 fn luma(image: &DynamicImage) -> Cow<'_, GrayImage> {
-    fn weigh(r: u8, g: u8, b: u8) -> u8 {
-        let y = (u32::from(r) * 77 + u32::from(g) * 150 + u32::from(b) * 29 + 128) >> 8;
-        u8::try_from(y).unwrap_or(u8::MAX)
+    match image {
+        DynamicImage::ImageLuma8(grey) => Cow::Borrowed(grey),
+        _ => Cow::Owned(image.to_luma8()),
     }
-    let (width, height) = (image.width(), image.height());
-    let converted = match image {
-        DynamicImage::ImageLuma8(grey) => return Cow::Borrowed(grey),
-        DynamicImage::ImageRgb8(rgb) => {
-            let pixels = rgb
-                .as_raw()
-                .chunks_exact(3)
-                .map(|pixel| match *pixel {
-                    [r, g, b] => weigh(r, g, b),
-                    _ => 0,
-                })
-                .collect();
-            GrayImage::from_raw(width, height, pixels)
-        }
-        DynamicImage::ImageRgba8(rgba) => {
-            // Transparent pixels count as their colour, as `to_luma8` does.
-            let pixels = rgba
-                .as_raw()
-                .chunks_exact(4)
-                .map(|pixel| match *pixel {
-                    [r, g, b, _] => weigh(r, g, b),
-                    _ => 0,
-                })
-                .collect();
-            GrayImage::from_raw(width, height, pixels)
-        }
-        _ => None,
-    };
-    Cow::Owned(converted.unwrap_or_else(|| image.to_luma8()))
 }
 
 fn qr_hints(effort: Effort) -> DecodeHints {
