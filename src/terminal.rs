@@ -202,7 +202,7 @@ pub async fn open(
         }
     }));
 
-    // Devices: each in its own thread, events forwarded to the loop.
+    // Devices: each in its own thread (an image spool's decoding too), events forwarded to the loop.
     let (device_events, mut device_inbox) = mpsc::channel(DEVICE_EVENTS_MAX);
     let mut device_tasks = Vec::new();
     let scanners_dir = config.source.parent().map(|dir| dir.join("scanners"));
@@ -225,7 +225,7 @@ pub async fn open(
             _ => None,
         };
         let path = match &device.connection {
-            Connection::Port(path) => Some(path.display().to_string()),
+            Connection::Port(path) | Connection::Spool(path) => Some(path.display().to_string()),
             Connection::Usb { .. } => None,
         };
         let spec = DeviceSpec {

@@ -8,9 +8,11 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
+use crate::adapters::devices::image_spool::SpoolDevice;
 use crate::adapters::devices::profile::{
     DeviceProfile, Transport, parse_profile, parse_programming,
 };
+use crate::adapters::devices::spool::Spool;
 use crate::adapters::devices::{self, Backoff, DeviceSpec, Programming};
 use crate::adapters::system_clock::SystemClock;
 use crate::ports::scanner::{DeviceEvent, Link, ScanEvent, ScanKind};
@@ -135,6 +137,10 @@ fn list(profiles: &Path) -> Result<ExitCode, String> {
                     (Some(serial), Transport::Serial | Transport::ZebraSsi) => {
                         (Path::new(&serial.path).exists(), serial.path.clone())
                     }
+                    (_, Transport::ImageSpool) => {
+                        let dir = profile.spool.as_ref().map_or("", |s| s.path.as_str());
+                        (Path::new(dir).is_dir(), format!("spool {dir}"))
+                    }
                     _ => {
                         let ids: Vec<String> = profile
                             .usb
@@ -199,6 +205,9 @@ fn usb_ids_present() -> Vec<(u16, u16)> {
 }
 
 fn probe(spec: DeviceSpec) -> Result<ExitCode, String> {
+    if spec.profile.transport == Transport::ImageSpool {
+        return probe_spool(&spec);
+    }
     let opened = devices::open_session(&spec).map_err(|e| format!("{}: {e}", spec.name))?;
     println!("{}: open", spec.name);
     for step in opened.init_replies {
@@ -213,6 +222,18 @@ fn probe(spec: DeviceSpec) -> Result<ExitCode, String> {
         Some(init) => println!("{}: init sequence {init} accepted", spec.name),
         None => println!("{}: profile has no init sequence", spec.name),
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// An image spool has no init sequence: open its directories and count what waits.
+fn probe_spool(spec: &DeviceSpec) -> Result<ExitCode, String> {
+    let device = SpoolDevice::from_spec(spec).map_err(|e| format!("{}: {e}", spec.name))?;
+    let spool = Spool::open(&device.root)
+        .and_then(|spool| spool.counts().map(|counts| (spool, counts)))
+        .map_err(|e| format!("{}: {}: {e}", spec.name, device.root.display()));
+    let (_, (incoming, processing)) = spool?;
+    println!("{}: spool {} open", spec.name, device.root.display());
+    println!("{incoming} image(s) waiting in incoming/, {processing} left in processing/");
     Ok(ExitCode::SUCCESS)
 }
 

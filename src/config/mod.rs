@@ -122,6 +122,8 @@ pub enum Connection {
         /// USB product id.
         product_id: u16,
     },
+    /// The spool directory a full-page reader's vendor software writes images into.
+    Spool(PathBuf),
 }
 
 /// Options of the local sled ledger replica; sled's defaults are never relied on.

@@ -44,6 +44,7 @@ pub(super) struct RawDevice {
     pub profile: Option<Spanned<String>>,
     pub port: Option<Spanned<String>>,
     pub usb: Option<Spanned<String>>,
+    pub spool: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

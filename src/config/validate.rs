@@ -588,20 +588,26 @@ fn device(
             "a profile file name in the devices directory",
         )
         .and_then(|value| profile(value, devices_dir, report));
-    let connection = match (&raw.port, &raw.usb) {
-        (Some(port), None) => device_port(port, report).map(Connection::Port),
-        (None, Some(usb)) => usb_ids(usb, report),
-        (Some(_), Some(usb)) => {
+    let connection = match (&raw.port, &raw.usb, &raw.spool) {
+        (Some(port), None, None) => device_port(port, report).map(Connection::Port),
+        (None, Some(usb), None) => usb_ids(usb, report),
+        (None, None, Some(spool)) => spool_dir(spool, report).map(Connection::Spool),
+        (None, None, None) => {
             report.at(
-                usb.span().start,
-                "device has both `port` and `usb`: expected exactly one",
+                at,
+                "device has neither `port` nor `usb` nor `spool`: expected \"/dev/…\", \"vvvv:pppp\" or a spool directory",
             );
             None
         }
-        (None, None) => {
+        (port, usb, spool) => {
+            let second = [port, usb, spool]
+                .into_iter()
+                .flatten()
+                .nth(1)
+                .map_or(at, |value| value.span().start);
             report.at(
-                at,
-                "device has neither `port` nor `usb`: expected \"/dev/…\" or \"vvvv:pppp\"",
+                second,
+                "device has more than one of `port`, `usb` and `spool`: expected exactly one",
             );
             None
         }
@@ -611,6 +617,22 @@ fn device(
         profile_path: profile_path?,
         connection: connection?,
     })
+}
+
+/// An image spool: an absolute directory path (created by the daemon when missing).
+fn spool_dir(value: &Spanned<String>, report: &mut Report<'_>) -> Option<PathBuf> {
+    let text = non_empty(value, "spool", report)?;
+    if Path::new(&text).is_absolute() {
+        Some(PathBuf::from(text))
+    } else {
+        report.at(
+            value.span().start,
+            format!(
+                "spool `{text}`: expected an absolute directory such as \"/var/spool/checkpointd/fullpage\""
+            ),
+        );
+        None
+    }
 }
 
 /// A serial port: an absolute device path.

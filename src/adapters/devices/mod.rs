@@ -1,10 +1,13 @@
-//! Scanner transports: serial ports (plain framing or Zebra SSI) and USB HID (POS and keyboard
-//! wedge) read in blocking threads, each device under a supervisor that reconnects with backoff
-//! and re-runs the init sequence, reporting scans and state changes on one channel.
+//! Scanner transports: serial ports (plain framing or Zebra SSI), USB HID (POS and keyboard
+//! wedge) and image spool directories, read in blocking threads, each device under a supervisor
+//! that reconnects with backoff and re-runs the init sequence, reporting scans and state changes
+//! on one channel.
 //!
-//! Architecture invariant: only this module opens serial ports and USB devices; it moves bytes
-//! into `core::frame` and sends the results on a channel, and decides nothing about documents.
+//! Architecture invariant: only this module opens serial ports, USB devices and spool
+//! directories; it moves bytes into `core::frame` (images into `qr_image`) and sends the results
+//! on a channel, and decides nothing about documents.
 
+pub mod image_spool;
 pub mod profile;
 pub mod serial;
 pub mod spool;
@@ -59,7 +62,8 @@ pub struct DeviceSpec {
     pub profile: DeviceProfile,
     /// Its init sequence, loaded from `firmware-config/scanners/<profile.init>.toml`.
     pub programming: Option<Programming>,
-    /// A serial path replacing the profile's (e.g. `/dev/ttyS1` for a second swipe reader).
+    /// A serial path replacing the profile's (e.g. `/dev/ttyS1` for a second swipe reader), or
+    /// the spool directory of an image-spool device.
     pub path: Option<String>,
 }
 
@@ -115,6 +119,11 @@ pub fn spawn(
     backoff: Backoff,
     events: mpsc::Sender<DeviceEvent>,
 ) -> std::io::Result<DeviceTask> {
+    if spec.profile.transport == Transport::ImageSpool {
+        let device = image_spool::SpoolDevice::from_spec(&spec)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
+        return image_spool::spawn(device, clock, backoff, events);
+    }
     let stop = Arc::new(AtomicBool::new(false));
     let thread_stop = Arc::clone(&stop);
     let thread = std::thread::Builder::new()
@@ -187,6 +196,10 @@ pub fn open_session(spec: &DeviceSpec) -> Result<OpenedDevice, DeviceError> {
                 init_replies: Vec::new(),
             })
         }
+        Transport::ImageSpool => Err(DeviceError::Open {
+            path: spec.name.clone(),
+            why: "an image spool is a directory watched by its own runner, not a session".into(),
+        }),
     }
 }
 

@@ -19,6 +19,12 @@ pub const SYMLINK_DIR: &str = "/dev/checkpointd";
 const MRZ_LINE_TIMEOUT_DEFAULT_MS: u64 = 300;
 const MRZ_LINE_TIMEOUT_MAX_MS: u64 = 10_000;
 const BAUD_RATES: &[u32] = &[1200, 2400, 4800, 9600, 19_200, 38_400, 57_600, 115_200];
+/// Spool poll interval when the profile sets none.
+const SPOOL_POLL_DEFAULT_MS: u64 = 250;
+/// Settle time when the profile sets none: the vendor software may write an image in place.
+const SPOOL_SETTLE_DEFAULT_MS: u64 = 500;
+/// Bounds of both spool durations: never a busy loop, never a reader that looks dead.
+const SPOOL_MS_RANGE: std::ops::RangeInclusive<u64> = 10..=10_000;
 
 /// Why a profile or programming sequence was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -50,6 +56,8 @@ pub enum Transport {
     HidPos,
     /// USB HID boot keyboard wedge read through libusb.
     HidKeyboard,
+    /// A spool directory into which a full-page reader's vendor software writes images.
+    ImageSpool,
 }
 
 impl Transport {
@@ -60,6 +68,7 @@ impl Transport {
             Self::ZebraSsi => "zebra-ssi",
             Self::HidPos => "hid-pos",
             Self::HidKeyboard => "hid-keyboard",
+            Self::ImageSpool => "image-spool",
         }
     }
 }
@@ -164,6 +173,27 @@ pub struct KeyboardSettings {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawSpool {
+    path: String,
+    #[serde(default)]
+    poll_interval_ms: Option<u64>,
+    #[serde(default)]
+    settle_ms: Option<u64>,
+}
+
+/// Where and how an image-spool device is watched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpoolSettings {
+    /// The spool root (`incoming/`, `processing/`, `done/`, `failed/` below it).
+    pub path: String,
+    /// How often `incoming/` is looked at when it was empty.
+    pub poll_interval: Duration,
+    /// How long an image must be left unmodified before it is claimed.
+    pub settle: Duration,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawProfile {
     name: String,
     description: String,
@@ -177,7 +207,10 @@ struct RawProfile {
     usb: Vec<UsbId>,
     #[serde(default)]
     serial: Option<SerialSettings>,
-    framing: FramingSettings,
+    #[serde(default)]
+    spool: Option<RawSpool>,
+    #[serde(default)]
+    framing: Option<FramingSettings>,
     #[serde(default)]
     keyboard: Option<KeyboardSettings>,
 }
@@ -201,7 +234,9 @@ pub struct DeviceProfile {
     pub usb: Vec<UsbId>,
     /// Serial settings (serial and SSI transports).
     pub serial: Option<SerialSettings>,
-    /// Framing.
+    /// Spool settings (image-spool transport).
+    pub spool: Option<SpoolSettings>,
+    /// Framing (an image spool has none: the defaults, unused).
     pub framing: FramingSettings,
 }
 
@@ -221,6 +256,11 @@ impl DeviceProfile {
                     .unwrap_or_default(),
             ),
             Transport::HidKeyboard => InputKind::Keyboard,
+            // Images are decoded whole, never framed; the pipeline is not used for them.
+            Transport::ImageSpool => InputKind::Serial {
+                framing: self.framing.terminator,
+                ack_nak: false,
+            },
         };
         DevicePipeline::new(input, self.framing.aim, self.content, self.mrz_line_timeout)
     }
@@ -290,6 +330,7 @@ pub fn parse_profile(text: &str) -> Result<DeviceProfile, ProfileError> {
                 ));
             }
         }
+        Transport::ImageSpool => {}
         Transport::HidPos | Transport::HidKeyboard => {
             if raw.usb.is_empty() {
                 return Err(invalid(
@@ -313,7 +354,20 @@ pub fn parse_profile(text: &str) -> Result<DeviceProfile, ProfileError> {
         (_, Some(_)) => return Err(invalid("keyboard", "only for the hid-keyboard transport")),
         (_, None) => {}
     }
-    if raw.transport == Transport::ZebraSsi && raw.framing.aim {
+    let spool = spool_settings(&raw)?;
+    let framing = match (raw.transport, raw.framing) {
+        (Transport::ImageSpool, None) => FramingSettings {
+            terminator: default_terminator(),
+            aim: false,
+            ack_nak: false,
+        },
+        (Transport::ImageSpool, Some(_)) => {
+            return Err(invalid("framing", "an image spool has no framing"));
+        }
+        (_, Some(framing)) => framing,
+        (_, None) => return Err(invalid("framing", "required by a scanner transport")),
+    };
+    if raw.transport == Transport::ZebraSsi && framing.aim {
         return Err(invalid(
             "framing.aim",
             "SSI carries the symbology in DECODE_DATA, not an AIM id",
@@ -336,8 +390,60 @@ pub fn parse_profile(text: &str) -> Result<DeviceProfile, ProfileError> {
         mrz_line_timeout: Duration::from_millis(timeout_ms),
         usb: raw.usb,
         serial: raw.serial,
-        framing: raw.framing,
+        spool,
+        framing,
     })
+}
+
+/// The `[spool]` table: required by, and only allowed for, the image-spool transport.
+fn spool_settings(raw: &RawProfile) -> Result<Option<SpoolSettings>, ProfileError> {
+    let spool = match (raw.transport, &raw.spool) {
+        (Transport::ImageSpool, Some(spool)) => spool,
+        (Transport::ImageSpool, None) => {
+            return Err(invalid("spool", "required by the image-spool transport"));
+        }
+        (_, Some(_)) => return Err(invalid("spool", "only for the image-spool transport")),
+        (_, None) => return Ok(None),
+    };
+    if !raw.usb.is_empty() || raw.serial.is_some() || raw.keyboard.is_some() || raw.init.is_some() {
+        return Err(invalid(
+            "spool",
+            "an image spool has no usb, serial, keyboard or init settings",
+        ));
+    }
+    if raw.content == ScanContent::Mrz {
+        return Err(invalid(
+            "content",
+            "an image spool yields qr codes: `symbol` or `auto`",
+        ));
+    }
+    if !spool.path.starts_with('/') {
+        return Err(invalid("spool.path", "must be an absolute directory path"));
+    }
+    let millis = |value: Option<u64>, default: u64, field: &'static str| {
+        let ms = value.unwrap_or(default);
+        if SPOOL_MS_RANGE.contains(&ms) {
+            Ok(Duration::from_millis(ms))
+        } else {
+            Err(invalid(
+                field,
+                format!(
+                    "must be {}..={} ms",
+                    SPOOL_MS_RANGE.start(),
+                    SPOOL_MS_RANGE.end()
+                ),
+            ))
+        }
+    };
+    Ok(Some(SpoolSettings {
+        path: spool.path.clone(),
+        poll_interval: millis(
+            spool.poll_interval_ms,
+            SPOOL_POLL_DEFAULT_MS,
+            "spool.poll_interval_ms",
+        )?,
+        settle: millis(spool.settle_ms, SPOOL_SETTLE_DEFAULT_MS, "spool.settle_ms")?,
+    }))
 }
 
 /// The protocol a programming sequence speaks.
@@ -452,7 +558,11 @@ pub fn udev_rules(profiles: &[DeviceProfile]) -> String {
          # Scanner device nodes for the checkpointd-scanners group; one block per profile and USB mode.\n",
     );
     let g = DEVICE_GROUP;
-    for profile in profiles {
+    // An image spool is a directory, not a device node: no rule.
+    for profile in profiles
+        .iter()
+        .filter(|p| p.transport != Transport::ImageSpool)
+    {
         let _ = writeln!(rules, "\n# {}: {}", profile.name, profile.description);
         if profile.usb.is_empty() {
             let _ = writeln!(
@@ -474,6 +584,7 @@ pub fn udev_rules(profiles: &[DeviceProfile]) -> String {
                         profile.name
                     );
                 }
+                Transport::ImageSpool => {}
                 Transport::HidPos | Transport::HidKeyboard => {
                     let dev = m.replace("ATTRS", "ATTR");
                     let _ = writeln!(
@@ -574,6 +685,70 @@ layout = "de"
                 .contains("keyboard.layout")
         );
         assert!(parse_profile(&text.replace("\"de\"", "\"us\"")).is_ok());
+    }
+
+    #[test]
+    fn image_spool_profiles_need_a_spool_and_nothing_of_a_scanner() {
+        let text = r#"
+name = "page"
+description = "t"
+transport = "image-spool"
+content = "symbol"
+[spool]
+path = "/var/spool/x"
+"#;
+        let profile = parse_profile(text).expect("valid");
+        let spool = profile.spool.expect("spool");
+        assert_eq!(
+            spool.poll_interval,
+            Duration::from_millis(SPOOL_POLL_DEFAULT_MS)
+        );
+        assert_eq!(spool.settle, Duration::from_millis(SPOOL_SETTLE_DEFAULT_MS));
+        assert!(
+            udev_rules(&[parse_profile(text).expect("valid")])
+                .lines()
+                .all(|l| l.starts_with('#'))
+        );
+        let cases: &[(&str, &str, &str)] = &[
+            ("path = \"/var/spool/x\"", "path = \"spool\"", "spool.path"),
+            (
+                "path = \"/var/spool/x\"",
+                "path = \"/x\"\nsettle_ms = 0",
+                "spool.settle_ms",
+            ),
+            (
+                "path = \"/var/spool/x\"",
+                "path = \"/x\"\npoll_interval_ms = 60000",
+                "spool.poll_interval_ms",
+            ),
+            ("[spool]", "[framing]\n[spool]", "framing"),
+            ("content = \"symbol\"", "content = \"mrz\"", "content"),
+            (
+                "content = \"symbol\"",
+                "content = \"symbol\"\ninit = \"x\"",
+                "spool",
+            ),
+        ];
+        for (from, to, field) in cases {
+            let err = parse_profile(&text.replace(from, to))
+                .expect_err(to)
+                .to_string();
+            assert!(err.contains(field), "{to}: {err}");
+        }
+        let serial_with_spool = format!("{SERIAL}[spool]\npath = \"/x\"\n");
+        assert!(
+            parse_profile(&serial_with_spool)
+                .expect_err("spool on serial")
+                .to_string()
+                .contains("only for the image-spool transport")
+        );
+        let no_spool = text.replace("[spool]\npath = \"/var/spool/x\"\n", "");
+        assert!(
+            parse_profile(&no_spool)
+                .expect_err("no spool")
+                .to_string()
+                .contains("spool")
+        );
     }
 
     #[test]

@@ -2,6 +2,9 @@
 //! atomic rename (`incoming/` → `processing/`), and moved to `done/` or `failed/` only after the
 //! consumer has taken it, so a crash never loses an image; `recover` re-queues what a crash left
 //! in `processing/`, and the file name is the idempotency key that makes a replay harmless.
+//! A half-written image is never claimed: only image extensions are looked at (a vendor that
+//! writes `scan.png.part` then renames is safe at once) and only once unmodified for the settle
+//! time (a vendor that writes in place is safe once it has stopped writing).
 
 use std::fs;
 use std::io;
@@ -10,7 +13,7 @@ use std::time::{Duration, SystemTime};
 
 /// Extensions the vendor software writes; anything else (temporary files) is left alone.
 const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "bmp", "webp"];
-/// An image is claimed only once its modification time is this old: vendors write in place.
+/// Default settle time: an image is claimed only once its modification time is this old.
 pub const SETTLE: Duration = Duration::from_millis(200);
 /// Largest image accepted; bigger files go to `failed/`.
 pub const IMAGE_BYTES_MAX: u64 = 32 * 1024 * 1024;
@@ -22,6 +25,7 @@ pub struct Spool {
     processing: PathBuf,
     done: PathBuf,
     failed: PathBuf,
+    settle: Duration,
 }
 
 /// An image claimed for processing.
@@ -41,6 +45,7 @@ impl Spool {
             processing: root.join("processing"),
             done: root.join("done"),
             failed: root.join("failed"),
+            settle: SETTLE,
         };
         for dir in [
             &spool.incoming,
@@ -51,6 +56,11 @@ impl Spool {
             fs::create_dir_all(dir)?;
         }
         Ok(spool)
+    }
+
+    /// The same spool with another settle time.
+    pub fn with_settle(self, settle: Duration) -> Self {
+        Self { settle, ..self }
     }
 
     /// Moves images a crash left in `processing/` back to `incoming/`; returns how many.
@@ -78,7 +88,7 @@ impl Spool {
             let meta = entry.metadata()?;
             let settled = meta
                 .modified()
-                .is_ok_and(|m| now.duration_since(m).is_ok_and(|age| age >= SETTLE));
+                .is_ok_and(|m| now.duration_since(m).is_ok_and(|age| age >= self.settle));
             if is_image && !name.starts_with('.') && meta.is_file() && settled {
                 candidates.push(name);
             }
@@ -117,10 +127,21 @@ impl Spool {
         sync_dir(&self.done)
     }
 
-    /// The image yielded nothing usable: move it to `failed/` for a technician.
-    pub fn reject(&self, claimed: Claimed) -> io::Result<()> {
+    /// The image yielded nothing usable: move it to `failed/` for a technician, with the reason
+    /// beside it in `<name>.reason` (written first, so a crash never leaves an unexplained image).
+    pub fn reject(&self, claimed: Claimed, reason: &str) -> io::Result<()> {
+        let reason_path = self.failed.join(format!("{}.reason", claimed.name));
+        fs::write(&reason_path, format!("{reason}\n"))?;
         fs::rename(&claimed.path, self.failed.join(&claimed.name))?;
         sync_dir(&self.failed)
+    }
+
+    /// Images waiting in `incoming/` and left in `processing/` (for `devices probe`).
+    pub fn counts(&self) -> io::Result<(usize, usize)> {
+        Ok((
+            fs::read_dir(&self.incoming)?.count(),
+            fs::read_dir(&self.processing)?.count(),
+        ))
     }
 }
 
@@ -155,10 +176,14 @@ mod tests {
         spool.complete(first).expect("complete");
         let second = spool.claim(later()).expect("claim").expect("an image");
         assert_eq!(second.name, "0002.png");
-        spool.reject(second).expect("reject");
+        spool.reject(second, "no qr code").expect("reject");
         assert_eq!(spool.claim(later()).expect("claim"), None);
         assert!(root.path().join("done/0001.png").exists());
         assert!(root.path().join("failed/0002.png").exists());
+        assert_eq!(
+            fs::read_to_string(root.path().join("failed/0002.png.reason")).expect("reason"),
+            "no qr code\n"
+        );
     }
 
     #[test]

@@ -1,0 +1,266 @@
+//! The image-spool device: watches a full-page reader's spool directory, decodes the QR codes in
+//! each image with the `qr_image` decoder chain, and sends each code as the scan a QR scanner
+//! would have sent.
+//!
+//! Delivery is at-least-once: an image is completed (moved to `done/`) only after all its scans
+//! were queued to the daemon, and an image a stop or crash left in `processing/` is decoded again
+//! at start-up. A lost permit card would be silent; a repeated one is harmless — within a session
+//! the decision layer drops a scan equal to the previous one, and a scan alone records no
+//! crossing. (Scans already queued when the process dies are lost like any reader's.)
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::mpsc;
+
+use super::spool::{Claimed, Spool};
+use super::{Backoff, DeviceError, DeviceSpec, DeviceTask};
+use crate::adapters::qr_image::{self, DecodeLimits};
+use crate::ports::clock::Clock;
+use crate::ports::scanner::{DeviceEvent, DeviceState, Link, ScanEvent, ScanKind, Symbology};
+
+/// Pause between two images of a pile, so that decoding a backlog never monopolises a core
+/// another reader's thread or the decision loop needs.
+const BACKLOG_PAUSE: Duration = Duration::from_millis(5);
+
+/// Wait before retrying a scan the daemon's full queue did not take.
+const FULL_QUEUE_PAUSE: Duration = Duration::from_millis(10);
+
+/// How the spool device is set up.
+#[derive(Debug, Clone)]
+pub struct SpoolDevice {
+    /// The configured device name.
+    pub name: String,
+    /// The spool root.
+    pub root: PathBuf,
+    /// How often an empty `incoming/` is looked at again.
+    pub poll_interval: Duration,
+    /// How long an image must be unmodified before it is claimed.
+    pub settle: Duration,
+    /// Work bounds for one image.
+    pub limits: DecodeLimits,
+}
+
+impl SpoolDevice {
+    /// The spool device of a spec whose profile has the image-spool transport; the spec's path
+    /// (from the terminal configuration) replaces the profile's spool directory.
+    pub fn from_spec(spec: &DeviceSpec) -> Result<Self, DeviceError> {
+        let Some(settings) = spec.profile.spool.as_ref() else {
+            return Err(DeviceError::Open {
+                path: spec.name.clone(),
+                why: "profile has no spool settings".into(),
+            });
+        };
+        Ok(Self {
+            name: spec.name.clone(),
+            root: PathBuf::from(spec.path.as_deref().unwrap_or(&settings.path)),
+            poll_interval: settings.poll_interval,
+            settle: settings.settle,
+            limits: DecodeLimits::default(),
+        })
+    }
+}
+
+/// Starts the spool device in its own thread (decoding is CPU-bound and must stay off the async
+/// runtime); events go to `events` like any reader's.
+pub fn spawn(
+    device: SpoolDevice,
+    clock: Arc<dyn Clock>,
+    backoff: Backoff,
+    events: mpsc::Sender<DeviceEvent>,
+) -> std::io::Result<DeviceTask> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let thread_stop = Arc::clone(&stop);
+    let thread = std::thread::Builder::new()
+        .name(format!("spool-{}", device.name))
+        .spawn(move || {
+            Runner {
+                device,
+                clock,
+                backoff,
+                events,
+                stop: thread_stop,
+            }
+            .run()
+        })?;
+    Ok(DeviceTask { stop, thread })
+}
+
+/// What became of one claimed image.
+enum Outcome {
+    /// Its scans were sent and it was moved to `done/`.
+    Done,
+    /// It was moved to `failed/` with this reason.
+    Failed(String),
+    /// The daemon stopped listening: the image stays in `processing/` for the next start.
+    Closed,
+}
+
+struct Runner {
+    device: SpoolDevice,
+    clock: Arc<dyn Clock>,
+    backoff: Backoff,
+    events: mpsc::Sender<DeviceEvent>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Runner {
+    fn run(self) {
+        let mut delay = self.backoff.initial;
+        let mut last_error: Option<String> = None;
+        let mut reported_down = false;
+        while !self.stopped() {
+            let outcome = match self.open() {
+                Ok(spool) => {
+                    delay = self.backoff.initial;
+                    reported_down = false;
+                    let since = self.clock.now();
+                    if !self.send_state(Link::Up, since, last_error.clone()) {
+                        return;
+                    }
+                    tracing::info!(device = %self.device.name, "image spool up");
+                    self.watch(&spool, since, &mut last_error)
+                }
+                Err(e) => Err(e),
+            };
+            match outcome {
+                Ok(()) => return,
+                Err(e) => {
+                    let message = e.to_string();
+                    if !reported_down || last_error.as_deref() != Some(&message) {
+                        tracing::warn!(device = %self.device.name, error = %message, "image spool down");
+                        last_error = Some(message);
+                        if !self.send_state(Link::Down, self.clock.now(), last_error.clone()) {
+                            return;
+                        }
+                        reported_down = true;
+                    }
+                }
+            }
+            self.sleep(delay);
+            delay = (delay * 2).min(self.backoff.max);
+        }
+    }
+
+    /// Opens the spool and re-queues what a crash left in `processing/`.
+    fn open(&self) -> Result<Spool, DeviceError> {
+        let fail = |e: std::io::Error| DeviceError::Open {
+            path: self.device.root.display().to_string(),
+            why: e.to_string(),
+        };
+        let spool = Spool::open(&self.device.root)
+            .map_err(fail)?
+            .with_settle(self.device.settle);
+        let recovered = spool.recover().map_err(fail)?;
+        if recovered > 0 {
+            tracing::warn!(device = %self.device.name, images = recovered,
+                "images left in processing by an earlier run are decoded again");
+        }
+        Ok(spool)
+    }
+
+    /// Claims and handles images until stopped (`Ok`) or the directory fails (`Err`).
+    fn watch(
+        &self,
+        spool: &Spool,
+        up_since: jiff::Timestamp,
+        last_error: &mut Option<String>,
+    ) -> Result<(), DeviceError> {
+        let gone = |e: std::io::Error| DeviceError::Gone(format!("spool directory: {e}"));
+        while !self.stopped() {
+            let Some(claimed) = spool.claim(SystemTime::now()).map_err(gone)? else {
+                self.sleep(self.device.poll_interval);
+                continue;
+            };
+            match self.handle(spool, claimed).map_err(gone)? {
+                Outcome::Done => {}
+                Outcome::Failed(reason) => {
+                    // The link stays up; the state carries the reason for a technician.
+                    *last_error = Some(reason);
+                    if !self.send_state(Link::Up, up_since, last_error.clone()) {
+                        return Ok(());
+                    }
+                }
+                Outcome::Closed => return Ok(()),
+            }
+            self.sleep(BACKLOG_PAUSE);
+        }
+        Ok(())
+    }
+
+    fn handle(&self, spool: &Spool, claimed: Claimed) -> std::io::Result<Outcome> {
+        let decoded = match spool.read(&claimed) {
+            Ok(bytes) => qr_image::decode_image_bytes_with(&bytes, &self.device.limits)
+                .map_err(|e| e.to_string()),
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => Err(e.to_string()),
+            Err(e) => return Err(e),
+        };
+        match decoded {
+            Ok(codes) => {
+                for payload in codes {
+                    let event = DeviceEvent::Scan(ScanEvent {
+                        device: self.device.name.clone(),
+                        symbology: Some(Symbology::Qr),
+                        payload,
+                        kind: ScanKind::Symbol,
+                    });
+                    if !self.deliver(event) {
+                        return Ok(Outcome::Closed);
+                    }
+                }
+                spool.complete(claimed)?;
+                Ok(Outcome::Done)
+            }
+            Err(why) => {
+                let reason = format!("image {}: {why}", claimed.name);
+                tracing::warn!(device = %self.device.name, %reason, "image moved to failed/");
+                spool.reject(claimed, &reason)?;
+                Ok(Outcome::Failed(reason))
+            }
+        }
+    }
+
+    /// Queues a scan for the daemon, waiting while the queue is full but not past a stop (a
+    /// stopping daemon may no longer drain it): `false` when it was not queued.
+    fn deliver(&self, event: DeviceEvent) -> bool {
+        let mut event = event;
+        loop {
+            match self.events.try_send(event) {
+                Ok(()) => return true,
+                Err(mpsc::error::TrySendError::Closed(_)) => return false,
+                Err(mpsc::error::TrySendError::Full(back)) => {
+                    if self.stop.load(Ordering::Relaxed) {
+                        return false;
+                    }
+                    event = back;
+                    std::thread::sleep(FULL_QUEUE_PAUSE);
+                }
+            }
+        }
+    }
+
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed) || self.events.is_closed()
+    }
+
+    fn sleep(&self, total: Duration) {
+        let step = Duration::from_millis(20).min(total);
+        let mut slept = Duration::ZERO;
+        while slept < total && !self.stopped() {
+            std::thread::sleep(step);
+            slept += step;
+        }
+    }
+
+    fn send_state(&self, link: Link, since: jiff::Timestamp, last_error: Option<String>) -> bool {
+        let state = DeviceState {
+            device: self.device.name.clone(),
+            link,
+            since,
+            last_error,
+        };
+        self.events.blocking_send(DeviceEvent::State(state)).is_ok()
+    }
+}
