@@ -21,6 +21,8 @@ use crate::ports::clock::Clock;
 use crate::ports::upstream::{MovementHistory, MovementRecord, UpstreamError};
 
 const META_INDEX_CURSOR: &[u8] = b"index_cursor";
+/// Stream messages applied per index transaction at most.
+const INDEX_BATCH_MAX: usize = 256;
 /// Events parked for a terminal key the ledger does not hold yet; past this, the oldest are
 /// dropped (with a warning) rather than letting the store grow without bound.
 const PARKED_MAX: usize = 100_000;
@@ -53,6 +55,22 @@ impl Default for IndexConfig {
             retry_parked_every: Duration::from_secs(30),
         }
     }
+}
+
+/// What one `EVENTS` message means for the index.
+pub enum IndexMessage<'a> {
+    /// A verified event: index its movement.
+    Movement(&'a CrossingEvent),
+    /// Signed by a terminal whose key the ledger does not hold yet: keep the bytes.
+    Parked(&'a [u8]),
+    /// Rejected: only the cursor moves past it.
+    Skip,
+}
+
+enum Row<'a> {
+    Movement((Vec<u8>, Vec<u8>, Vec<u8>)),
+    Parked(u64, &'a [u8]),
+    Skip,
 }
 
 /// The local index of movements by holder digest. Cheap to clone.
@@ -138,19 +156,62 @@ impl MovementIndex {
     /// Applies stream message `stream_seq`: its movement (when it verified) and the cursor, in
     /// one transaction. Re-applying an event is harmless: its key is (document, time, terminal, seq).
     pub fn apply(&self, stream_seq: u64, event: Option<&CrossingEvent>) -> Result<(), FeedError> {
-        let entry = event.map(movement_entry);
+        let message = match event {
+            Some(event) => IndexMessage::Movement(event),
+            None => IndexMessage::Skip,
+        };
+        self.apply_batch(&[(stream_seq, message)])
+    }
+
+    /// Applies consecutive stream messages in one transaction, the cursor moving to the last.
+    pub fn apply_batch(&self, messages: &[(u64, IndexMessage<'_>)]) -> Result<(), FeedError> {
+        let Some((last, _)) = messages.last() else {
+            return Ok(());
+        };
         let t = &self.trees;
-        let result: Result<(), TransactionError<()>> =
-            (&t.movements, &t.movements_by_time, &t.meta).transaction(
-                |(movements, by_time, meta)| {
-                    if let Some((key, time_key, value)) = &entry {
-                        movements.insert(key.as_slice(), value.as_slice())?;
-                        by_time.insert(time_key.as_slice(), &[][..])?;
-                    }
-                    meta.insert(META_INDEX_CURSOR, &stream_seq.to_be_bytes())?;
-                    Ok::<(), ConflictableTransactionError<()>>(())
-                },
+        let parking = messages
+            .iter()
+            .filter(|(_, m)| matches!(m, IndexMessage::Parked(_)))
+            .count();
+        while parking > 0 && t.movements_parked.len() + parking > PARKED_MAX {
+            let Some((oldest, _)) = t.movements_parked.pop_min()? else {
+                break;
+            };
+            tracing::warn!(
+                stream_seq = decode_u64(&oldest, "parked key").unwrap_or_default(),
+                "parked events full; dropping the oldest"
             );
+        }
+        let rows: Vec<_> = messages
+            .iter()
+            .map(|(seq, message)| match message {
+                IndexMessage::Movement(event) => Row::Movement(movement_entry(event)),
+                IndexMessage::Parked(signed) => Row::Parked(*seq, signed),
+                IndexMessage::Skip => Row::Skip,
+            })
+            .collect();
+        let result: Result<(), TransactionError<()>> = (
+            &t.movements,
+            &t.movements_by_time,
+            &t.movements_parked,
+            &t.meta,
+        )
+            .transaction(|(movements, by_time, parked, meta)| {
+                for row in &rows {
+                    match row {
+                        Row::Movement((key, time_key, value)) => {
+                            movements.insert(key.as_slice(), value.as_slice())?;
+                            by_time.insert(time_key.as_slice(), &[][..])?;
+                        }
+                        Row::Parked(seq, signed) => {
+                            parked.insert(&seq.to_be_bytes(), *signed)?;
+                        }
+                        Row::Skip => {}
+                    }
+                }
+                meta.insert(META_INDEX_CURSOR, &last.to_be_bytes())?;
+                Ok::<(), ConflictableTransactionError<()>>(())
+            });
         result.map_err(|e| FeedError::Transaction(format!("{e:?}")))
     }
 
@@ -158,22 +219,7 @@ impl MovementIndex {
     /// ledger may lag the feed), and moves the cursor past it; [`Self::retry_parked`] indexes it
     /// once the key arrives.
     pub fn park(&self, stream_seq: u64, signed: &[u8]) -> Result<(), FeedError> {
-        let t = &self.trees;
-        if t.movements_parked.len() >= PARKED_MAX
-            && let Some((oldest, _)) = t.movements_parked.pop_min()?
-        {
-            tracing::warn!(
-                stream_seq = decode_u64(&oldest, "parked key").unwrap_or_default(),
-                "parked events full; dropping the oldest"
-            );
-        }
-        let result: Result<(), TransactionError<()>> =
-            (&t.movements_parked, &t.meta).transaction(|(parked, meta)| {
-                parked.insert(&stream_seq.to_be_bytes(), signed)?;
-                meta.insert(META_INDEX_CURSOR, &stream_seq.to_be_bytes())?;
-                Ok::<(), ConflictableTransactionError<()>>(())
-            });
-        result.map_err(|e| FeedError::Transaction(format!("{e:?}")))
+        self.apply_batch(&[(stream_seq, IndexMessage::Parked(signed))])
     }
 
     /// Events parked for an unknown terminal key.
@@ -344,10 +390,13 @@ async fn consume(
         })
         .await
         .map_err(|e| FeedError::nats("create consumer", e))?;
+    // Whatever has arrived is applied in one transaction (a catch-up after an outage is
+    // thousands of messages), at most this many at a time.
     let mut messages = consumer
         .messages()
         .await
-        .map_err(|e| FeedError::nats("consume", e))?;
+        .map_err(|e| FeedError::nats("consume", e))?
+        .ready_chunks(INDEX_BATCH_MAX);
     loop {
         tokio::select! {
             _ = ticks.retry_parked.tick() => {
@@ -363,25 +412,37 @@ async fn consume(
                 }
             }
             next = messages.next() => {
-                let Some(message) = next else {
+                let Some(ready) = next else {
                     return Err(FeedError::nats("consume", "message stream ended"));
                 };
-                let message = message.map_err(|e| FeedError::nats("consume", e))?;
-                let stream_seq = message
-                    .info()
-                    .map_err(|e| FeedError::nats("message info", e))?
-                    .stream_sequence;
-                match verify(&message.payload, keys) {
-                    Verification::Valid(event, _) => index.apply(stream_seq, Some(&event))?,
-                    Verification::Rejected(Rejection::UnknownTerminal(terminal)) => {
-                        tracing::info!(stream_seq, terminal, "no key for this terminal yet; event parked");
-                        index.park(stream_seq, &message.payload)?;
-                    }
-                    Verification::Rejected(rejection) => {
-                        tracing::warn!(stream_seq, %rejection, "event rejected by movement index");
-                        index.apply(stream_seq, None)?;
-                    }
+                let mut received = Vec::with_capacity(ready.len());
+                for message in ready {
+                    let message = message.map_err(|e| FeedError::nats("consume", e))?;
+                    let stream_seq = message
+                        .info()
+                        .map_err(|e| FeedError::nats("message info", e))?
+                        .stream_sequence;
+                    let verification = verify(&message.payload, keys);
+                    received.push((stream_seq, message, verification));
                 }
+                let batch: Vec<(u64, IndexMessage<'_>)> = received
+                    .iter()
+                    .map(|(stream_seq, message, verification)| {
+                        let meaning = match verification {
+                            Verification::Valid(event, _) => IndexMessage::Movement(event),
+                            Verification::Rejected(Rejection::UnknownTerminal(terminal)) => {
+                                tracing::info!(stream_seq, terminal, "no key for this terminal yet; event parked");
+                                IndexMessage::Parked(&message.payload)
+                            }
+                            Verification::Rejected(rejection) => {
+                                tracing::warn!(stream_seq, %rejection, "event rejected by movement index");
+                                IndexMessage::Skip
+                            }
+                        };
+                        (*stream_seq, meaning)
+                    })
+                    .collect();
+                index.apply_batch(&batch)?;
             }
         }
     }

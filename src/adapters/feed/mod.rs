@@ -8,7 +8,7 @@ mod index;
 mod outbox;
 mod relay;
 
-pub use index::{IndexConfig, MovementIndex, run_index};
+pub use index::{IndexConfig, IndexMessage, MovementIndex, run_index};
 pub use outbox::{GROUP_COMMIT_MAX, Outbox, OutboxConfig, OutboxRow};
 pub use relay::{
     HealthProbe, Heartbeat, RelayConfig, backoff_delay, ensure_stream, event_subject,
