@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
-use checkpointd::core::frame::pipeline::{InputKind, PipelineOutput, ScanKind};
 use checkpointd::core::frame::hid_pos::HidPosLayout;
+use checkpointd::core::frame::pipeline::{InputKind, PipelineOutput, ScanKind};
 use checkpointd::core::frame::serial::Framing;
 use checkpointd::core::frame::{DevicePipeline, FRAME_BYTES_MAX, ScanContent};
 use checkpointd::core::mrz::{self, Mode, ParseOptions};
@@ -20,9 +20,18 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let input = match setup % 6 {
-        0 => InputKind::Serial { framing: Framing::Cr, ack_nak: setup & 0x08 != 0 },
-        1 => InputKind::Serial { framing: Framing::Crlf, ack_nak: setup & 0x08 != 0 },
-        2 => InputKind::Serial { framing: Framing::StxEtx, ack_nak: setup & 0x08 != 0 },
+        0 => InputKind::Serial {
+            framing: Framing::Cr,
+            ack_nak: setup & 0x08 != 0,
+        },
+        1 => InputKind::Serial {
+            framing: Framing::Crlf,
+            ack_nak: setup & 0x08 != 0,
+        },
+        2 => InputKind::Serial {
+            framing: Framing::StxEtx,
+            ack_nak: setup & 0x08 != 0,
+        },
         3 => InputKind::Ssi,
         4 => InputKind::HidPos(HidPosLayout::default()),
         _ => InputKind::Keyboard,
@@ -60,7 +69,11 @@ fuzz_target!(|data: &[u8]| {
     };
     for output in &out {
         if let PipelineOutput::Scan(scan) = output {
-            assert!(scan.payload.len() <= FRAME_BYTES_MAX, "scan of {} bytes", scan.payload.len());
+            assert!(
+                scan.payload.len() <= FRAME_BYTES_MAX,
+                "scan of {} bytes",
+                scan.payload.len()
+            );
             if let ScanKind::Mrz(lines) = &scan.kind {
                 let _ = mrz::parse(&lines.expose().join("\n"), &options).is_valid();
             }

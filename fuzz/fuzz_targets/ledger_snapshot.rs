@@ -7,11 +7,11 @@ use std::sync::OnceLock;
 
 use checkpointd::adapters::ledger::Snapshot;
 use checkpointd::core::event::SigningKey;
+use checkpointd::core::ledger::permit_check::Bp1Verification;
 use checkpointd::core::ledger::{
     Checkpoint, Cursor, MemoryState, RootKey, RootSet, SignedCheckpoint, apply_entry, entry_hash,
     verify_batch,
 };
-use checkpointd::core::ledger::permit_check::Bp1Verification;
 use libfuzzer_sys::fuzz_target;
 
 /// The seed corpus is signed by the root with seed [9; 32].

@@ -10,7 +10,9 @@ use checkpointd::core::frame::ssi::SsiDecoder;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&cut, bytes)) = data.split_first() else { return };
+    let Some((&cut, bytes)) = data.split_first() else {
+        return;
+    };
     let cut = usize::from(cut).min(bytes.len());
     for framing in [Framing::Cr, Framing::Crlf, Framing::StxEtx] {
         let mut whole = Vec::new();
@@ -22,7 +24,11 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(whole, split);
         for event in &whole {
             if let SerialEvent::Frame(frame) = event {
-                assert!(frame.len() <= FRAME_BYTES_MAX, "frame of {} bytes", frame.len());
+                assert!(
+                    frame.len() <= FRAME_BYTES_MAX,
+                    "frame of {} bytes",
+                    frame.len()
+                );
             }
         }
     }

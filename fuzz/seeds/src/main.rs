@@ -96,7 +96,12 @@ fn bp1(permit_type: PermitType, permit_id: u8) -> String {
         expires_at: at("2027-06-30T23:59:59Z"),
         permit_id: [permit_id; 16],
     };
-    sign_permit(&permit_body(permit_type), &claims, &key, key_id(&key.verifying_key()))
+    sign_permit(
+        &permit_body(permit_type),
+        &claims,
+        &key,
+        key_id(&key.verifying_key()),
+    )
 }
 
 fn crossing_event(seq: u64, prev_hash: EventHash) -> CrossingEvent {
@@ -117,7 +122,11 @@ fn crossing_event(seq: u64, prev_hash: EventHash) -> CrossingEvent {
         crossing: Crossing {
             checkpoint: "GYD".into(),
             lane: "3".into(),
-            direction: if seq % 2 == 1 { Direction::Entry } else { Direction::Exit },
+            direction: if seq % 2 == 1 {
+                Direction::Entry
+            } else {
+                Direction::Exit
+            },
             traveller: Traveller {
                 document_type: "P".into(),
                 issuing_state: "UTO".into(),
@@ -180,7 +189,9 @@ fn ledger_changes() -> Vec<Change> {
         }),
         Change::Alert(AlertRaised {
             holder,
-            alert: AlertKind::EntryBan { until: date("2027-01-01") },
+            alert: AlertKind::EntryBan {
+                until: date("2027-01-01"),
+            },
             note: "court order 17/2026".into(),
         }),
         Change::AlertLifted(AlertLifted { alert_id: 6 }),
@@ -232,17 +243,27 @@ fn qr_png(text: &str, module_px: u32) -> Vec<u8> {
         .module_dimensions(module_px, module_px)
         .build();
     let mut bytes = std::io::Cursor::new(Vec::new());
-    image.write_to(&mut bytes, ImageFormat::Png).expect("encode a PNG in memory");
+    image
+        .write_to(&mut bytes, ImageFormat::Png)
+        .expect("encode a PNG in memory");
     bytes.into_inner()
 }
 
 fn main() {
-    let root = std::env::args().nth(1).map_or_else(|| PathBuf::from("fuzz/corpus"), PathBuf::from);
+    let root = std::env::args()
+        .nth(1)
+        .map_or_else(|| PathBuf::from("fuzz/corpus"), PathBuf::from);
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let out = Out { root };
 
     // MRZ text as the OCR reader delivers it (LF or CR line ends).
-    for (name, text) in [("td3", TD3), ("td1", TD1), ("td2", TD2), ("mrv-a", MRV_A), ("fr-id", FRENCH_ID)] {
+    for (name, text) in [
+        ("td3", TD3),
+        ("td1", TD1),
+        ("td2", TD2),
+        ("mrv-a", MRV_A),
+        ("fr-id", FRENCH_ID),
+    ] {
         out.write("mrz", name, text);
     }
     out.write("mrz", "td3-cr", format!("{}\r", TD3.replace('\n', "\r")));
@@ -250,36 +271,88 @@ fn main() {
     // Byte streams: CR-framed MRZ with AIM-prefixed QR, STX/ETX frames, SSI decode data.
     let bp1_short = bp1(PermitType::EvisaSingle, 3);
     let cr_stream = format!("{}\r]Q1{bp1_short}\r", TD3.replace('\n', "\r"));
-    let stx_stream = [&[STX][..], b"]Q1HELLO", &[ETX], &[STX], TD1.replace('\n', "\r").as_bytes(), &[ETX]].concat();
+    let stx_stream = [
+        &[STX][..],
+        b"]Q1HELLO",
+        &[ETX],
+        &[STX],
+        TD1.replace('\n', "\r").as_bytes(),
+        &[ETX],
+    ]
+    .concat();
     let ssi_stream = {
         let mut packet = SsiPacket::host(ssi::OP_DECODE_DATA, [&[0x1b][..], b"HELLO-SSI"].concat());
         packet.source = ssi::SOURCE_DECODER;
         let mut first = packet.clone();
         first.status = ssi::STATUS_CONTINUATION;
-        [first.encode().expect("fits"), packet.encode().expect("fits")].concat()
+        [
+            first.encode().expect("fits"),
+            packet.encode().expect("fits"),
+        ]
+        .concat()
     };
     let menu_reply = b"\x16M\r232BAD5\x06;AIMENA1\x06.".to_vec();
-    out.write("serial_framer", "cr-mrz-qr", [&[17][..], cr_stream.as_bytes()].concat());
-    out.write("serial_framer", "stx-etx", [&[5][..], &stx_stream[..]].concat());
+    out.write(
+        "serial_framer",
+        "cr-mrz-qr",
+        [&[17][..], cr_stream.as_bytes()].concat(),
+    );
+    out.write(
+        "serial_framer",
+        "stx-etx",
+        [&[5][..], &stx_stream[..]].concat(),
+    );
     out.write("serial_framer", "ssi", [&[3][..], &ssi_stream[..]].concat());
-    out.write("serial_framer", "crlf", [&[9][..], b"]C1ABC123\r\n]Q1XYZ\r\n".as_slice()].concat());
-    out.write("serial_framer", "menu-reply", [&[4][..], &menu_reply[..]].concat());
+    out.write(
+        "serial_framer",
+        "crlf",
+        [&[9][..], b"]C1ABC123\r\n]Q1XYZ\r\n".as_slice()].concat(),
+    );
+    out.write(
+        "serial_framer",
+        "menu-reply",
+        [&[4][..], &menu_reply[..]].concat(),
+    );
 
     // Pipeline set-up byte: low 3 bits input kind (0 CR, 1 CRLF, 2 STX/ETX, 3 SSI, 4 HID POS,
     // 5 keyboard), 0x08 ACK/NAK, 0x10 AIM, bits 5.. content (0 symbol, 1 MRZ, 2 auto).
     let auto = 2 << 5;
     let mrz = 1 << 5;
-    out.write("device_pipeline", "serial-cr-auto", pipeline_seed(auto | 0x10 | 0x08, 63, cr_stream.as_bytes()));
-    out.write("device_pipeline", "serial-cr-mrz-lines-late", pipeline_seed(mrz, 0xc0 | 44, TD3.replace('\n', "\r").as_bytes()));
-    out.write("device_pipeline", "serial-stx", pipeline_seed(2 | auto | 0x10, 7, &stx_stream));
-    out.write("device_pipeline", "ssi", pipeline_seed(3 | auto, 15, &ssi_stream));
+    out.write(
+        "device_pipeline",
+        "serial-cr-auto",
+        pipeline_seed(auto | 0x10 | 0x08, 63, cr_stream.as_bytes()),
+    );
+    out.write(
+        "device_pipeline",
+        "serial-cr-mrz-lines-late",
+        pipeline_seed(mrz, 0xc0 | 44, TD3.replace('\n', "\r").as_bytes()),
+    );
+    out.write(
+        "device_pipeline",
+        "serial-stx",
+        pipeline_seed(2 | auto | 0x10, 7, &stx_stream),
+    );
+    out.write(
+        "device_pipeline",
+        "ssi",
+        pipeline_seed(3 | auto, 15, &ssi_stream),
+    );
     let hid = [
         hid_pos_report(b"]Q1", b"BP1:PART-ONE-", true),
         hid_pos_report(b"]Q1", b"PART-TWO", false),
     ]
     .concat();
-    out.write("device_pipeline", "hid-pos", pipeline_seed(4 | auto, 63, &hid));
-    out.write("device_pipeline", "keyboard-td3", pipeline_seed(5 | auto, 7, &keyboard_reports(TD3)));
+    out.write(
+        "device_pipeline",
+        "hid-pos",
+        pipeline_seed(4 | auto, 63, &hid),
+    );
+    out.write(
+        "device_pipeline",
+        "keyboard-td3",
+        pipeline_seed(5 | auto, 7, &keyboard_reports(TD3)),
+    );
 
     // HID: a HID POS descriptor plus reports, and keyboard reports.
     let pos_descriptor: &[u8] = &[
@@ -296,7 +369,11 @@ fn main() {
     out.write("hid_report", "pos-descriptor", pos_descriptor);
     out.write("hid_report", "boot-keyboard-descriptor", boot_keyboard);
     out.write("hid_report", "pos-reports", &hid);
-    out.write("hid_report", "keyboard-reports", keyboard_reports("L898902C36UTO"));
+    out.write(
+        "hid_report",
+        "keyboard-reports",
+        keyboard_reports("L898902C36UTO"),
+    );
 
     // BP1: signed by the issuer the target trusts.
     out.write("bp1", "work-permit", bp1(PermitType::WorkPermit, 7));
@@ -309,7 +386,9 @@ fn main() {
         let code = qrcode::QrCode::new(b"BMP").expect("fits");
         let image = code.render::<Luma<u8>>().module_dimensions(2, 2).build();
         let mut bytes = std::io::Cursor::new(Vec::new());
-        image.write_to(&mut bytes, ImageFormat::Bmp).expect("encode a BMP in memory");
+        image
+            .write_to(&mut bytes, ImageFormat::Bmp)
+            .expect("encode a BMP in memory");
         out.write("qr_image", "bmp.bmp", bytes.into_inner());
     }
 
@@ -328,40 +407,135 @@ fn main() {
     out.write("ledger_entry", "checkpoint", signed.encode());
     let snapshot = Snapshot {
         checkpoint: signed.encode(),
-        entries: entries.iter().cloned().map(checkpointd_value_bytes).collect(),
+        entries: entries
+            .iter()
+            .cloned()
+            .map(checkpointd_value_bytes)
+            .collect(),
     };
     out.write("ledger_snapshot", "snapshot", snapshot.encode());
-    let first_two = extend(0, [0; 32], ledger_changes().into_iter().take(3).collect(), at("2026-11-01T00:00:00Z"));
+    let first_two = extend(
+        0,
+        [0; 32],
+        ledger_changes().into_iter().take(3).collect(),
+        at("2026-11-01T00:00:00Z"),
+    );
     let small = SignedCheckpoint::sign(
-        &Checkpoint { size: 3, root: first_two.1, time: at("2026-11-01T00:00:01Z") },
+        &Checkpoint {
+            size: 3,
+            root: first_two.1,
+            time: at("2026-11-01T00:00:01Z"),
+        },
         std::slice::from_ref(&root_key),
     );
     let snapshot = Snapshot {
         checkpoint: small.encode(),
-        entries: first_two.0.into_iter().map(checkpointd_value_bytes).collect(),
+        entries: first_two
+            .0
+            .into_iter()
+            .map(checkpointd_value_bytes)
+            .collect(),
     };
     out.write("ledger_snapshot", "snapshot-3", snapshot.encode());
 
     // Crossing events: a chain of two signed by T1's key.
     let terminal_key = event::SigningKey::from_bytes(&TERMINAL_SEED);
     let first = event::sign(&crossing_event(1, event::GENESIS_HASH), &terminal_key).expect("sign");
-    let second = event::sign(&crossing_event(2, EventHash::of(&first)), &terminal_key).expect("sign");
+    let second =
+        event::sign(&crossing_event(2, EventHash::of(&first)), &terminal_key).expect("sign");
     out.write("crossing_event", "event-1", &first);
     out.write("crossing_event", "event-2", &second);
 
+    check_seeds(&snapshot_bytes(&out), &first);
+
     // Configuration files as shipped.
     out.copy("config", &repo.join("firmware-config/checkpoint.toml"));
-    out.copy("stay_rules_toml", &repo.join("firmware-config/stay-rules.toml"));
+    out.copy(
+        "stay_rules_toml",
+        &repo.join("firmware-config/stay-rules.toml"),
+    );
     for entry in fs::read_dir(repo.join("devices")).expect("devices/") {
         let path = entry.expect("a directory entry").path();
         if path.extension().is_some_and(|e| e == "toml") {
             out.copy("device_profile", &path);
         }
     }
-    for entry in fs::read_dir(repo.join("firmware-config/scanners")).expect("firmware-config/scanners/") {
+    for entry in
+        fs::read_dir(repo.join("firmware-config/scanners")).expect("firmware-config/scanners/")
+    {
         let path = entry.expect("a directory entry").path();
-        out.write("device_profile", &format!("programming-{}", path.file_name().expect("name").to_string_lossy()), fs::read(&path).expect("read"));
+        out.write(
+            "device_profile",
+            &format!(
+                "programming-{}",
+                path.file_name().expect("name").to_string_lossy()
+            ),
+            fs::read(&path).expect("read"),
+        );
     }
+}
+
+fn snapshot_bytes(out: &Out) -> Vec<u8> {
+    fs::read(out.root.join("ledger_snapshot/snapshot")).expect("the snapshot seed was written")
+}
+
+/// The seeds must be valid all the way through, or the targets never reach the deep code.
+fn check_seeds(snapshot: &[u8], event_bytes: &[u8]) {
+    use checkpointd::core::ledger::permit_check::Bp1Verification;
+    use checkpointd::core::ledger::{
+        Cursor, MemoryState, RootKey, RootSet, apply_entry, verify_batch,
+    };
+    use checkpointd::core::permit::{IssuerKey, NoRevocations, PermitVerdict, TrustList, verify};
+
+    let root = event::SigningKey::from_bytes(&ROOT_SEED)
+        .verifying_key()
+        .to_bytes();
+    let roots = RootSet::new(vec![RootKey::from_bytes(&root).expect("root")], 1).expect("roots");
+    let snapshot = Snapshot::decode(snapshot).expect("the snapshot seed decodes");
+    let signed = SignedCheckpoint::decode(&snapshot.checkpoint).expect("its checkpoint decodes");
+    let checkpoint = roots.verify(&signed).expect("its checkpoint verifies");
+    let encoded = snapshot
+        .entries
+        .into_iter()
+        .map(|v| v.into_bytes().expect("entries are byte strings"))
+        .collect();
+    let batch = verify_batch(&Cursor::EMPTY, encoded, checkpoint).expect("the chain verifies");
+    let mut state = MemoryState::default();
+    for (entry, _) in &batch.entries {
+        apply_entry(&mut state, entry, &Bp1Verification).expect("every seed entry applies");
+    }
+
+    let issuer = event::SigningKey::from_bytes(&ISSUER_SEED).verifying_key();
+    let trust = TrustList::new(vec![IssuerKey {
+        kid: key_id(&issuer),
+        public_key: issuer.to_bytes(),
+        sign_from: at("2000-01-01T00:00:00Z"),
+        sign_until: at("2100-01-01T00:00:00Z"),
+        verify_until: at("2100-01-01T00:00:00Z"),
+        permitted: Vec::new(),
+    }])
+    .expect("trust list");
+    let verdict = verify(
+        &bp1(PermitType::WorkPermit, 7),
+        &trust,
+        &NoRevocations,
+        at("2026-11-23T08:00:00Z"),
+        jiff::SignedDuration::from_secs(300),
+    );
+    assert!(
+        matches!(verdict, PermitVerdict::Valid(_)),
+        "the BP1 seed verifies"
+    );
+
+    let terminal = event::SigningKey::from_bytes(&TERMINAL_SEED).verifying_key();
+    let keys = std::collections::HashMap::from([(TerminalId::new("T1").expect("id"), terminal)]);
+    assert!(
+        matches!(
+            event::verify(event_bytes, &keys),
+            event::Verification::Valid(..)
+        ),
+        "the event seed verifies"
+    );
 }
 
 /// A snapshot carries each entry as a CBOR byte string.
