@@ -13,7 +13,8 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let path = Path::new("/nonexistent/firmware-config/checkpoint.toml");
-    if let Err(ConfigError::Invalid(problems)) = config::parse(text, path, &LoadOptions::default()) {
+    if let Err(ConfigError::Invalid(problems)) = config::parse(text, path, &LoadOptions::default())
+    {
         assert!(!problems.problems.is_empty());
         let n_lines = text.matches('\n').count() + 1;
         for problem in &problems.problems {

@@ -7,9 +7,9 @@ use checkpointd::core::stay::StayPolicy;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(text) = std::str::from_utf8(data) {
-        if let Err(error) = StayPolicy::from_toml(text) {
-            assert!(!error.to_string().is_empty());
-        }
+    if let Ok(text) = std::str::from_utf8(data)
+        && let Err(error) = StayPolicy::from_toml(text)
+    {
+        assert!(!error.to_string().is_empty());
     }
 });
