@@ -9,111 +9,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use checkpointd::adapters::ledger::{CACHE_CAPACITY_DEFAULT, SledLedger};
-use checkpointd::core::document::HolderDigest;
-use checkpointd::core::ledger::permit_check::{Bp1Verification, index_of};
-use checkpointd::core::ledger::{
-    Change, Checkpoint, IssuerKeyAdded, PermitIssued, PermitType, RootKey, RootSet,
-    SignedCheckpoint, extend, verify_batch,
-};
-use checkpointd::core::permit::{PermitBody, PermitClaims, PermitHolder, key_id, sign_permit};
-use checkpointd::core::privacy::{DocumentNumber, PersonName};
+use checkpointd::core::ledger::permit_check::Bp1Verification;
+use checkpointd::core::ledger::{RootSet, SignedCheckpoint, verify_batch};
 use checkpointd::ports::ledger::{LedgerStore, LedgerView};
-use ed25519_dalek::SigningKey;
-use jiff::Timestamp;
 use rand::{Rng, SeedableRng};
+
+#[path = "support/central.rs"]
+mod central;
+use central::{Central, holder};
 
 /// Entries per checkpoint, as central would publish them during a bootstrap.
 const BATCH: u32 = 20_000;
 const LOOKUPS: usize = 100_000;
-
-fn ts(s: &str) -> Timestamp {
-    s.parse().expect("timestamp")
-}
-
-fn document_number(i: u32) -> String {
-    format!("N{i:08}")
-}
-
-fn holder(i: u32) -> HolderDigest {
-    HolderDigest::of("UTO", &document_number(i))
-}
-
-struct Central {
-    root_keys: Vec<SigningKey>,
-    issuer: SigningKey,
-    seq: u64,
-    head: [u8; 32],
-    rng: rand::rngs::StdRng,
-}
-
-impl Central {
-    fn issuer_key(&self) -> Change {
-        Change::IssuerKeyAdded(IssuerKeyAdded {
-            kid: key_id(&self.issuer.verifying_key()),
-            public_key: self.issuer.verifying_key().to_bytes(),
-            sign_from: ts("2025-01-01T00:00:00Z"),
-            sign_until: ts("2028-01-01T00:00:00Z"),
-            verify_until: ts("2032-01-01T00:00:00Z"),
-            permit_types: PermitType::ALL.to_vec(),
-        })
-    }
-
-    /// A real signed work permit for holder `i`, with a random cti as central issues them.
-    fn permit(&mut self, i: u32) -> Change {
-        let body = PermitBody {
-            permit_type: PermitType::WorkPermit,
-            holder: PermitHolder {
-                issuing_state: "UTO".into(),
-                document_number: DocumentNumber::new(document_number(i)),
-                birth_date: "1990-01-01".parse().expect("date"),
-                nationality: "UTO".into(),
-                name: PersonName::new("ERIKSSON ANNA MARIA"),
-            },
-            valid_from: "2026-01-01".parse().expect("date"),
-            valid_until: "2027-01-01".parse().expect("date"),
-            employer: Some("Caspian Drilling LLC".into()),
-            entries: None,
-            region: None,
-        };
-        let claims = PermitClaims {
-            issuer: "AZ-SMS".into(),
-            issued_at: ts("2026-01-01T00:00:00Z"),
-            not_before: ts("2026-01-01T00:00:00Z"),
-            expires_at: ts("2027-01-02T00:00:00Z"),
-            permit_id: self.rng.r#gen(),
-        };
-        let bp1 = sign_permit(
-            &body,
-            &claims,
-            &self.issuer,
-            key_id(&self.issuer.verifying_key()),
-        );
-        let index = index_of(&bp1).expect("own permit decodes");
-        Change::PermitIssued(PermitIssued { bp1, index })
-    }
-
-    /// Builds the next checkpointed batch (central's work, not timed).
-    fn next(&mut self, changes: Vec<Change>) -> (Vec<Vec<u8>>, Vec<u8>) {
-        let time = ts("2026-05-01T00:00:00Z");
-        let (encoded, head) = extend(self.seq, self.head, changes, time);
-        self.seq += encoded.len() as u64;
-        self.head = head;
-        let checkpoint = Checkpoint {
-            size: self.seq,
-            root: head,
-            time,
-        };
-        (
-            encoded,
-            SignedCheckpoint::sign(&checkpoint, &self.root_keys[..2]).encode(),
-        )
-    }
-
-    fn permits(&mut self, from: u32, n: u32) -> (Vec<Vec<u8>>, Vec<u8>) {
-        let changes = (from..from + n).map(|i| self.permit(i)).collect();
-        self.next(changes)
-    }
-}
 
 /// Verifies the checkpoint and chain and applies with the BP1 check, as a terminal does.
 fn apply(store: &SledLedger, roots: &RootSet, encoded: Vec<Vec<u8>>, signed: &[u8]) {
@@ -186,24 +93,8 @@ fn main() {
         probe(&dir, total);
         return;
     }
-    let root_keys: Vec<_> = (1..=3u8)
-        .map(|s| SigningKey::from_bytes(&[s; 32]))
-        .collect();
-    let roots = RootSet::new(
-        root_keys
-            .iter()
-            .map(|k| RootKey::from_bytes(&k.verifying_key().to_bytes()).expect("root"))
-            .collect(),
-        2,
-    )
-    .expect("roots");
-    let mut central = Central {
-        root_keys,
-        issuer: SigningKey::from_bytes(&[42; 32]),
-        seq: 0,
-        head: [0; 32],
-        rng: rand::rngs::StdRng::seed_from_u64(1),
-    };
+    let mut central = Central::default();
+    let roots = central.roots();
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Arc::new(SledLedger::open(dir.path(), CACHE_CAPACITY_DEFAULT).expect("open"));
     let key = central.issuer_key();
