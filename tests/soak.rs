@@ -549,14 +549,19 @@ impl Lane {
                 return Outcome::Abandoned("scanner pty write failed".into());
             }
         }
+        // A permit in the ledger already shows on the passport's verdict; the card's own
+        // verdict comes after its scan event (confirming before it would leave the card to
+        // the next traveller's session).
+        if person.card.is_some()
+            && stream
+                .next_matching("scan", VERDICT_WAIT, |scan| scan["kind"] != "mrz")
+                .is_none()
+        {
+            return Outcome::Abandoned("no card scan".into());
+        }
         let number = person.number.clone();
-        let with_card = person.card.is_some();
         let Some(verdict) = stream.next_matching("verdict", VERDICT_WAIT, |verdict| {
             verdict["document"]["document_number"] == number.as_str()
-                && (!with_card
-                    || verdict["permits"]
-                        .as_array()
-                        .is_some_and(|permits| !permits.is_empty()))
         }) else {
             return Outcome::Abandoned("no verdict".into());
         };
