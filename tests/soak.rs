@@ -1711,8 +1711,17 @@ fn soak_four_terminals_under_faults_lose_nothing() {
     ]);
     assert!(export_ok, "feed export failed: {export_err}");
     let mut central: HashMap<(String, u64), CentralCrossing> = HashMap::new();
+    let ahead = Timestamp::now() + SignedDuration::from_mins(30);
+    let mut recorded_ahead = 0u64;
     for line in export_out.lines() {
         let line: Value = serde_json::from_str(line).expect("export line is JSON");
+        if line["event"]["wall_time"]
+            .as_str()
+            .and_then(|time| time.parse::<Timestamp>().ok())
+            .is_some_and(|time| time > ahead)
+        {
+            recorded_ahead += 1;
+        }
         let key = (
             line["terminal"].as_str().unwrap_or("").to_string(),
             line["seq"].as_u64().unwrap_or(0),
@@ -1886,6 +1895,11 @@ fn soak_four_terminals_under_faults_lose_nothing() {
         )
         .expect("string");
     }
+    writeln!(
+        w,
+        "\nCrossings recorded while a terminal's clock ran ahead (wall time in the future at central): {recorded_ahead}."
+    )
+    .expect("string");
     writeln!(w, "\n## Checks\n").expect("string");
     let check = |ok: bool| if ok { "ok" } else { "FAILED" };
     writeln!(
@@ -2083,6 +2097,12 @@ fn soak_four_terminals_under_faults_lose_nothing() {
         record.stay_checked > 0,
         "SOAK_SEED={seed}: no exit was checked"
     );
+    if tally.faults.keys().any(|kind| kind.contains("forward")) {
+        assert!(
+            recorded_ahead > 0,
+            "SOAK_SEED={seed}: the clock jump did not reach any event"
+        );
+    }
     let acked_at_lanes = record
         .acks
         .iter()
