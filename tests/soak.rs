@@ -1787,7 +1787,7 @@ fn soak_four_terminals_under_faults_lose_nothing() {
     // Resource bounds: per process incarnation, after warm-up, nothing keeps growing.
     let samples = lock(&samples).clone();
     let mut resource_problems = Vec::new();
-    for site in 0..SITES.len() {
+    for (site, lane) in SITES.iter().enumerate() {
         let mut by_start: BTreeMap<u32, Vec<&Sample>> = BTreeMap::new();
         for sample in samples.iter().filter(|s| s.site == site) {
             by_start.entry(sample.starts).or_default().push(sample);
@@ -1807,7 +1807,7 @@ fn soak_four_terminals_under_faults_lose_nothing() {
             if grew_fds > FD_SLACK || grew_threads > THREAD_SLACK {
                 resource_problems.push(format!(
                     "{} (start {start}): fds {} -> {}, threads {} -> {} between t={:.0}s and t={:.0}s",
-                    SITES[site].terminal_id(),
+                    lane.terminal_id(),
                     warm.fds,
                     last.fds,
                     warm.threads,
