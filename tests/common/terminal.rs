@@ -104,7 +104,8 @@ pub struct Terminal {
     child: Child,
 }
 
-fn free_port() -> SocketAddr {
+/// A free loopback address for the daemon's HTTP API.
+pub fn free_port() -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
     listener.local_addr().expect("local addr")
 }
@@ -121,50 +122,70 @@ fn write_secret(path: &Path, text: &str) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).expect("chmod 600");
 }
 
-impl Terminal {
-    /// Writes the configuration and starts the daemon; returns once the HTTP API answers.
-    pub fn start(setup: &Setup<'_>) -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let firmware = dir.path().join("firmware-config");
-        std::fs::create_dir_all(firmware.join("keys")).expect("mkdir");
-        std::fs::copy(
-            concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/firmware-config/stay-rules.toml"
-            ),
-            firmware.join("stay-rules.toml"),
-        )
-        .expect("copy stay rules");
-        write_secret(
-            &firmware.join("keys/terminal.key"),
-            &format!("{}\n", hex::encode(TERMINAL_SEED)),
-        );
-        write_secret(&firmware.join("keys/api.token"), &format!("{TOKEN}\n"));
-        let scanner = Pty::open();
-        let http = free_port();
-        let gate = setup
-            .gate_port
-            .map(|port| {
-                format!("[gate]\nprofile = \"gate-serial-relay.toml\"\nport = \"{port}\"\n")
-            })
-            .unwrap_or_default();
-        let config = format!(
-            r#"data_dir = "data"
+/// Everything that varies between the lane terminals a test runs.
+pub struct LaneConfig<'a> {
+    pub nats_url: &'a str,
+    /// Checkpoint id; the terminal id is `<checkpoint>-<lane>`.
+    pub checkpoint: &'a str,
+    /// `airport`, `land` or `sea`.
+    pub kind: &'a str,
+    pub lane: &'a str,
+    /// `officer` or `kiosk`.
+    pub mode: &'a str,
+    /// `entry` or `exit`.
+    pub direction: &'a str,
+    /// Path the scanner is opened at (a PTY slave, or a symlink to one).
+    pub scanner_port: &'a str,
+    /// A profile file name in `devices/`.
+    pub scanner_profile: &'a str,
+    /// Serial port of the kiosk gate (kiosk mode only).
+    pub gate_port: Option<&'a str>,
+    /// Seed of the terminal's signing key.
+    pub terminal_seed: [u8; 32],
+    /// The single pinned ledger root (threshold 1).
+    pub ledger_root: [u8; 32],
+    pub http: SocketAddr,
+}
+
+/// Writes `<dir>/firmware-config/` (configuration, stay rules, terminal key, API token) with the
+/// data directory at `<dir>/firmware-config/data`; returns the configuration file's path.
+pub fn write_firmware(dir: &Path, lane: &LaneConfig<'_>) -> PathBuf {
+    let firmware = dir.join("firmware-config");
+    std::fs::create_dir_all(firmware.join("keys")).expect("mkdir");
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/firmware-config/stay-rules.toml"
+        ),
+        firmware.join("stay-rules.toml"),
+    )
+    .expect("copy stay rules");
+    write_secret(
+        &firmware.join("keys/terminal.key"),
+        &format!("{}\n", hex::encode(lane.terminal_seed)),
+    );
+    write_secret(&firmware.join("keys/api.token"), &format!("{TOKEN}\n"));
+    let gate = lane
+        .gate_port
+        .map(|port| format!("[gate]\nprofile = \"gate-serial-relay.toml\"\nport = \"{port}\"\n"))
+        .unwrap_or_default();
+    let config = format!(
+        r#"data_dir = "data"
 rules_file = "stay-rules.toml"
 devices_dir = "{devices}"
 
 [checkpoint]
-id = "{CHECKPOINT}"
+id = "{checkpoint}"
 name = "End-to-end test lane"
-kind = "land"
-lane = "1"
+kind = "{kind}"
+lane = "{lane}"
 time_zone = "Asia/Baku"
 mode = "{mode}"
 direction = "{direction}"
 
 [[devices]]
 name = "mrz"
-profile = "generic-mrz-rs232.toml"
+profile = "{profile}"
 port = "{scanner}"
 
 [ledger]
@@ -203,28 +224,73 @@ token_file = "keys/api.token"
 [retention]
 movement_days = 400
 "#,
-            devices = concat!(env!("CARGO_MANIFEST_DIR"), "/devices"),
-            mode = setup.mode,
-            direction = setup.direction,
-            scanner = scanner.path,
-            nats = setup.nats_url,
-            root = hex::encode(root_key().verifying_key().to_bytes()),
-            group = own_group(),
+        devices = concat!(env!("CARGO_MANIFEST_DIR"), "/devices"),
+        checkpoint = lane.checkpoint,
+        kind = lane.kind,
+        lane = lane.lane,
+        mode = lane.mode,
+        direction = lane.direction,
+        profile = lane.scanner_profile,
+        scanner = lane.scanner_port,
+        nats = lane.nats_url,
+        root = hex::encode(lane.ledger_root),
+        group = own_group(),
+        http = lane.http,
+    );
+    let path = firmware.join("checkpoint.toml");
+    std::fs::write(&path, config).expect("write config");
+    path
+}
+
+/// Starts `checkpointd --config <config>` with JSON logs appended to `log` (so a restarted
+/// daemon keeps its predecessor's log); `env` is added to its environment.
+pub fn spawn_daemon(config: &Path, log: &Path, env: &[(&str, &str)]) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .expect("log file");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_checkpointd"));
+    command
+        .arg("--config")
+        .arg(config)
+        .args(["--log-format", "json"])
+        .env_remove("NOTIFY_SOCKET")
+        .env_remove("WATCHDOG_USEC")
+        .stdout(Stdio::null())
+        .stderr(log);
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command.spawn().expect("spawn checkpointd")
+}
+
+impl Terminal {
+    /// Writes the configuration and starts the daemon; returns once the HTTP API answers.
+    pub fn start(setup: &Setup<'_>) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let scanner = Pty::open();
+        let http = free_port();
+        let config = write_firmware(
+            dir.path(),
+            &LaneConfig {
+                nats_url: setup.nats_url,
+                checkpoint: CHECKPOINT,
+                kind: "land",
+                lane: "1",
+                mode: setup.mode,
+                direction: setup.direction,
+                scanner_port: &scanner.path,
+                scanner_profile: "generic-mrz-rs232.toml",
+                gate_port: setup.gate_port,
+                terminal_seed: TERMINAL_SEED,
+                ledger_root: root_key().verifying_key().to_bytes(),
+                http,
+            },
         );
-        std::fs::write(firmware.join("checkpoint.toml"), config).expect("write config");
-        let log = File::create(dir.path().join("daemon.log")).expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_checkpointd"))
-            .arg("--config")
-            .arg(firmware.join("checkpoint.toml"))
-            .args(["--log-format", "json"])
-            .env_remove("NOTIFY_SOCKET")
-            .env_remove("WATCHDOG_USEC")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn checkpointd");
+        let child = spawn_daemon(&config, &dir.path().join("daemon.log"), &[]);
         let terminal = Self {
-            socket: firmware.join("api.sock"),
+            socket: config.with_file_name("api.sock"),
             dir,
             scanner,
             http,
@@ -334,7 +400,8 @@ fn dechunk(mut raw: &[u8]) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn try_http(
+/// A loopback HTTP request, `None` when nothing (parsable) answers.
+pub fn try_http(
     address: SocketAddr,
     method: &str,
     path: &str,
@@ -393,7 +460,14 @@ pub struct EventStream {
 impl EventStream {
     /// Connects, checks the `200` head, and starts reading events.
     pub fn open(address: SocketAddr, path: &str) -> Self {
-        let mut stream = TcpStream::connect(address).expect("connect for the stream");
+        Self::try_open(address, path).expect("open the event stream")
+    }
+
+    /// As [`EventStream::open`], but `None` when the daemon does not answer with `200`
+    /// (for tests that kill and restart it).
+    pub fn try_open(address: SocketAddr, path: &str) -> Option<Self> {
+        let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(1)).ok()?;
+        stream.set_read_timeout(Some(WAIT)).ok()?;
         stream
             .write_all(
                 format!(
@@ -401,13 +475,13 @@ impl EventStream {
                 )
                 .as_bytes(),
             )
-            .expect("write stream request");
+            .ok()?;
         let mut reader = BufReader::new(stream);
         let mut head = String::new();
         let mut chunked = false;
         loop {
             let mut line = String::new();
-            reader.read_line(&mut line).expect("read stream head");
+            reader.read_line(&mut line).ok()?;
             if line
                 .to_ascii_lowercase()
                 .starts_with("transfer-encoding: chunked")
@@ -419,12 +493,34 @@ impl EventStream {
             }
             head.push_str(&line);
         }
-        assert!(head.starts_with("HTTP/1.1 200"), "stream refused: {head}");
+        if !head.starts_with("HTTP/1.1 200") {
+            return None;
+        }
+        // Idle streams only carry keep-alives; a dead daemon must not block the reader forever.
+        reader.get_ref().set_read_timeout(None).ok()?;
         let (sender, events) = mpsc::channel();
         std::thread::spawn(move || read_events(reader, chunked, &sender));
-        Self {
+        Some(Self {
             events,
             seen: Vec::new(),
+        })
+    }
+
+    /// The next event named `kind` whose data satisfy `matches` within `timeout`, skipping (and
+    /// forgetting) others; `None` on timeout or when the connection closed.
+    pub fn next_matching(
+        &mut self,
+        kind: &str,
+        timeout: Duration,
+        matches: impl Fn(&Value) -> bool,
+    ) -> Option<Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let event = self.events.recv_timeout(left).ok()?;
+            if event.kind == kind && matches(&event.data) {
+                return Some(event.data);
+            }
         }
     }
 
