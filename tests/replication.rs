@@ -545,3 +545,45 @@ fn cli_publishes_permits_from_bp1_files() {
     assert_eq!(found["permits"][0]["permit_type"], "work_permit", "{found}");
     assert_eq!(found["permits"][0]["revoked"], false, "{found}");
 }
+
+/// A ledger with no new entries stays fresh: central's newer checkpoint over the same head is
+/// kept, so the terminal's ledger age follows central's signing, not its last entry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newer_checkpoint_over_the_same_head_refreshes_the_ledger_age() {
+    let server = NatsServer::start();
+    let central = central(&server).await;
+    let (keys, _) = roots();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let terminal = replicator(&server, dir.path()).await;
+    central.append(permits(0, 3), now()).await.expect("append");
+    central
+        .checkpoint(&keys[..2], now())
+        .await
+        .expect("checkpoint");
+    terminal.sync_once().await.expect("round");
+    let later: Timestamp = "2026-05-03T10:00:00Z".parse().expect("time");
+    central
+        .checkpoint(&keys[..2], later)
+        .await
+        .expect("checkpoint");
+    assert_eq!(
+        terminal.sync_once().await.expect("round"),
+        ReplicationOutcome::UpToDate { seq: 3 }
+    );
+    let store = terminal.store();
+    assert_eq!(store.checkpoint_time().expect("age"), Some(later));
+    assert_eq!(store.cursor().expect("cursor").seq, 3);
+    let roots = roots().1;
+    assert_eq!(
+        verify_replica(store, &roots),
+        Ok(3),
+        "the stored signed checkpoint is the newer one and still verifies"
+    );
+    // An older re-signing does not move the age back.
+    central
+        .checkpoint(&keys[..2], now())
+        .await
+        .expect("checkpoint");
+    terminal.sync_once().await.expect("round");
+    assert_eq!(store.checkpoint_time().expect("age"), Some(later));
+}

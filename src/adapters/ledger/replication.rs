@@ -403,6 +403,11 @@ impl<S: LedgerStore + Clone + Send + 'static> Replicator<S> {
                     applied: cursor.seq,
                 });
             }
+            // Central re-signs an unchanged head to say "nothing new": keeping that checkpoint
+            // is what keeps a quiet ledger's age (and the stale flag) honest.
+            if cursor.checkpoint.is_none_or(|c| checkpoint.time > c.time) {
+                self.apply(cursor, Vec::new(), checkpoint, raw).await?;
+            }
             return Ok(ReplicationOutcome::UpToDate { seq: cursor.seq });
         }
         let mut entry_stream = self.js.get_stream(ENTRY_STREAM).await.map_err(nats)?;
