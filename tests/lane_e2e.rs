@@ -261,7 +261,9 @@ fn kiosk(url: &str, relay: &Relay) -> Terminal {
         gate_port: Some(&relay.pty.path),
     });
     terminal.wait_status("scanner up and ledger replicated", |status| {
-        devices_up(status) && status["ledger"]["stale"] == false
+        devices_up(status)
+            && status["ledger"]["stale"] == false
+            && status["ledger"]["applied_seq"].as_u64() >= Some(1)
     });
     terminal
 }

@@ -470,7 +470,11 @@ impl LaneDriver {
             "direction": self.settings.direction,
             "mode": self.settings.mode,
             "devices": devices,
-            "ledger": { "age_seconds": age.map(|age| age.as_secs()), "stale": stale },
+            "ledger": {
+                "applied_seq": self.parts.ledger.applied_seq().ok().flatten(),
+                "age_seconds": age.map(|age| age.as_secs()),
+                "stale": stale,
+            },
             "outbox_depth": (self.parts.outbox_depth)(),
             "recorded": self.n_recorded,
             "clock": { "trusted": self.clock_trusted },

@@ -52,6 +52,8 @@ pub trait LedgerView {
     /// Time of the latest verified checkpoint applied; `None` before the first one.
     /// The ledger's age is `now - this`.
     fn checkpoint_time(&self) -> Result<Option<Timestamp>, LedgerStoreError>;
+    /// The last entry applied; `None` where the view keeps no cursor (the in-memory model).
+    fn applied_seq(&self) -> Result<Option<u64>, LedgerStoreError>;
 }
 
 /// The replica as replication drives it.
@@ -132,6 +134,9 @@ impl LedgerView for MemoryState {
             .unwrap_or_default())
     }
     fn checkpoint_time(&self) -> Result<Option<Timestamp>, LedgerStoreError> {
+        Ok(None)
+    }
+    fn applied_seq(&self) -> Result<Option<u64>, LedgerStoreError> {
         Ok(None)
     }
 }

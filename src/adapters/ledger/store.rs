@@ -713,6 +713,9 @@ impl LedgerView for SledLedger {
     fn checkpoint_time(&self) -> Result<Option<Timestamp>, LedgerStoreError> {
         Ok(self.applied().cursor.checkpoint.map(|c| c.time))
     }
+    fn applied_seq(&self) -> Result<Option<u64>, LedgerStoreError> {
+        Ok(Some(self.applied_seq.load(Ordering::Acquire)))
+    }
 }
 
 impl LedgerStore for SledLedger {
