@@ -151,6 +151,7 @@ pub async fn open(
         Arc::clone(&clock),
     )
     .map_err(|e| store_error("outbox")(e.to_string()))?;
+    outbox.set_rows_max(config.limits.outbox_events_max.get());
     let policy =
         StayPolicy::from_toml(&read(&config.rules_file)?).map_err(|e| TerminalError::File {
             path: config.rules_file.display().to_string(),

@@ -129,4 +129,3 @@ impl Central {
         self.next(changes)
     }
 }
-

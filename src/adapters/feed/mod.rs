@@ -47,6 +47,17 @@ pub enum FeedError {
     /// The committer thread is gone.
     #[error("outbox committer has stopped")]
     Closed,
+    /// As many crossings as the configured limit wait for central: recording stops until the
+    /// relay drains some (the disk must not fill during a long outage).
+    #[error(
+        "outbox holds {depth} crossings not yet acknowledged by central (limit {max}); record this crossing by the fallback procedure"
+    )]
+    Full {
+        /// Rows waiting.
+        depth: usize,
+        /// The configured limit.
+        max: u64,
+    },
     /// Talking to NATS failed.
     #[error("nats {op}: {why}")]
     Nats {

@@ -3,6 +3,7 @@
 //! "recorded".
 
 use std::path::Path;
+use std::sync::atomic::AtomicU64;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -88,6 +89,8 @@ struct Inner {
     requests: Mutex<Option<mpsc::SyncSender<Request>>>,
     committer: Mutex<Option<JoinHandle<()>>>,
     appended: Arc<tokio::sync::Notify>,
+    /// Most rows that may wait for central (`limits.outbox_events_max`).
+    rows_max: AtomicU64,
 }
 
 impl Drop for Inner {
@@ -153,8 +156,17 @@ impl Outbox {
                 requests: Mutex::new(Some(sender)),
                 committer: Mutex::new(Some(handle)),
                 appended,
+                rows_max: AtomicU64::new(u64::MAX),
             }),
         })
+    }
+
+    /// Refuses new crossings while `max` rows wait for central. Concurrent records may pass the
+    /// limit by the few that were already queued.
+    pub fn set_rows_max(&self, max: u64) {
+        self.inner
+            .rows_max
+            .store(max, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// This terminal's id.
@@ -166,6 +178,14 @@ impl Outbox {
     /// else is waiting).
     pub fn record(&self, crossing: Crossing) -> Result<Recorded, FeedError> {
         crossing.validate()?;
+        let max = self
+            .inner
+            .rows_max
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let depth = self.depth();
+        if depth as u64 >= max {
+            return Err(FeedError::Full { depth, max });
+        }
         let sender = self
             .inner
             .requests
@@ -692,5 +712,24 @@ mod tests {
         );
         assert_eq!(index.retry_parked(&keys).expect("retry"), 0);
         assert_eq!(index.parked(), 0, "a wrong key drops the event");
+    }
+
+    #[test]
+    fn recording_stops_at_the_row_limit_and_resumes_when_central_acknowledges() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let clock = Arc::new(ManualClock(AtomicI64::new(1_700_000_000)));
+        let outbox = open(dir.path(), clock);
+        outbox.set_rows_max(2);
+        outbox.record(synthetic_crossing(0, "GYD")).expect("first");
+        outbox.record(synthetic_crossing(1, "GYD")).expect("second");
+        assert!(matches!(
+            outbox.record(synthetic_crossing(2, "GYD")),
+            Err(FeedError::Full { depth: 2, max: 2 })
+        ));
+        outbox.acknowledge(1).expect("ack");
+        let third = outbox
+            .record(synthetic_crossing(2, "GYD"))
+            .expect("room again");
+        assert_eq!(third.seq, 3, "the refused crossing took no sequence number");
     }
 }
