@@ -303,6 +303,8 @@ fn main() {
             Arc::clone(&applied),
         );
         std::thread::spawn(move || {
+            // At the priority the replicator gives its apply thread.
+            checkpointd::adapters::ledger::lower_priority();
             let started = Instant::now();
             for batch in background {
                 apply(&ledger, &roots, batch, &Bp1Verification);

@@ -478,14 +478,22 @@ impl<S: LedgerStore + Clone + Send + 'static> Replicator<S> {
     ) -> Result<(), ReplicationError> {
         let store = self.store.clone();
         let check = Arc::clone(&self.check);
-        // Verification and the sled transaction are CPU and disk work: keep them off the runtime.
-        tokio::task::spawn_blocking(move || {
-            let batch =
-                verify_batch(&cursor, encoded, checkpoint).map_err(LedgerStoreError::Chain)?;
-            store.apply(&batch, &signed_checkpoint, check.as_ref())
-        })
-        .await
-        .map_err(|e| ReplicationError::Nats(format!("apply task failed: {e}")))??;
+        // Verification and writing are CPU and disk work: off the runtime, on a thread of lower
+        // priority (its helper threads inherit it), so a catch-up never delays a lane's verdict.
+        let (done, result) = tokio::sync::oneshot::channel();
+        std::thread::Builder::new()
+            .name("ledger-apply".into())
+            .spawn(move || {
+                lower_priority();
+                let applied = verify_batch(&cursor, encoded, checkpoint)
+                    .map_err(LedgerStoreError::Chain)
+                    .and_then(|batch| store.apply(&batch, &signed_checkpoint, check.as_ref()));
+                let _ = done.send(applied);
+            })
+            .map_err(|e| ReplicationError::Nats(format!("apply thread not started: {e}")))?;
+        result
+            .await
+            .map_err(|_| ReplicationError::Nats("apply thread ended without an answer".into()))??;
         Ok(())
     }
 
@@ -559,5 +567,45 @@ impl<S: LedgerStore + Clone + Send + 'static> Replicator<S> {
 impl From<ChainError> for ReplicationError {
     fn from(e: ChainError) -> Self {
         Self::Store(LedgerStoreError::Chain(e))
+    }
+}
+
+/// Lowers the calling thread's scheduling priority (on Linux the nice value is per thread, and
+/// threads it starts inherit it). The replicator applies every batch on such a thread.
+pub fn lower_priority() {
+    if let Err(error) = rustix::process::nice(APPLY_NICE) {
+        tracing::debug!(%error, "ledger apply keeps normal priority");
+    }
+}
+
+/// Scheduling niceness added for ledger application.
+const APPLY_NICE: i32 = 10;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nice_of_this_thread() -> i64 {
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").expect("stat");
+        // Field 19 is the nice value; fields after the parenthesised name are space-separated.
+        let after_name = &stat[stat.rfind(')').expect("name") + 2..];
+        after_name
+            .split(' ')
+            .nth(16)
+            .and_then(|n| n.parse().ok())
+            .expect("nice field")
+    }
+
+    #[test]
+    fn lowering_priority_affects_only_the_calling_thread() {
+        let before = nice_of_this_thread();
+        let lowered = std::thread::spawn(|| {
+            lower_priority();
+            nice_of_this_thread()
+        })
+        .join()
+        .expect("thread");
+        assert_eq!(lowered, (before + i64::from(APPLY_NICE)).min(19));
+        assert_eq!(nice_of_this_thread(), before);
     }
 }
