@@ -8,8 +8,12 @@ use std::time::Duration;
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
 use sled::Transactional;
-use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::transaction::{
+    ConflictableTransactionError, ConflictableTransactionResult, TransactionError,
+    TransactionalTree,
+};
 
+use super::movement_list;
 use super::outbox::{Trees, decode_u64};
 use super::relay::backoff_delay;
 use super::{FeedError, STREAM_NAME};
@@ -68,7 +72,7 @@ pub enum IndexMessage<'a> {
 }
 
 enum Row<'a> {
-    Movement((Vec<u8>, Vec<u8>, Vec<u8>)),
+    Movement(MovementRow),
     Parked(u64, &'a [u8]),
     Skip,
 }
@@ -95,16 +99,22 @@ fn time_key(at: jiff::Timestamp) -> [u8; 8] {
     ((at.as_second() as u64) ^ (1 << 63)).to_be_bytes()
 }
 
-/// (movement key, by-time key, CBOR value) of one event.
-pub(super) fn movement_entry(event: &CrossingEvent) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+/// Where one event goes in the index: the document's list and the by-time key that prunes it.
+pub(super) struct MovementRow {
+    holder: [u8; DIGEST_BYTES],
+    by_time: Vec<u8>,
+    element: Vec<u8>,
+}
+
+/// The index rows of one event.
+pub(super) fn movement_entry(event: &CrossingEvent) -> MovementRow {
     let digest = event.crossing.traveller.holder_digest();
     let terminal = terminal_digest(event.terminal.as_str());
     let time = time_key(event.wall_time);
-    let mut key = Vec::with_capacity(MOVEMENT_KEY_BYTES);
-    key.extend_from_slice(&digest.0);
-    key.extend_from_slice(&time);
-    key.extend_from_slice(&terminal);
-    key.extend_from_slice(&event.seq.to_be_bytes());
+    let mut id = [0u8; movement_list::ID_BYTES];
+    id[..8].copy_from_slice(&time);
+    id[8..16].copy_from_slice(&terminal);
+    id[16..].copy_from_slice(&event.seq.to_be_bytes());
     let mut by_time = Vec::with_capacity(MOVEMENT_KEY_BYTES);
     by_time.extend_from_slice(&time);
     by_time.extend_from_slice(&digest.0);
@@ -117,9 +127,32 @@ pub(super) fn movement_entry(event: &CrossingEvent) -> (Vec<u8>, Vec<u8>, Vec<u8
         terminal: event.terminal.clone(),
         seq: event.seq,
     };
-    let mut value = Vec::new();
-    ciborium::into_writer(&record, &mut value).expect("a MovementRecord always encodes to CBOR");
-    (key, by_time, value)
+    MovementRow {
+        holder: digest.0,
+        by_time,
+        element: movement_list::element(id, &record),
+    }
+}
+
+/// Adds a movement inside a transaction over (`movements`, `movements_by_time`).
+pub(super) fn put_movement(
+    movements: &TransactionalTree,
+    by_time: &TransactionalTree,
+    row: &MovementRow,
+) -> ConflictableTransactionResult<(), ()> {
+    let current = movements.get(row.holder)?;
+    match movement_list::insert(current.as_deref(), &row.element) {
+        Ok(Some(list)) => {
+            movements.insert(&row.holder[..], list)?;
+        }
+        Ok(None) => {}
+        Err(error) => {
+            tracing::error!(%error, "movement list unreadable; not changed");
+            return Err(ConflictableTransactionError::Abort(()));
+        }
+    }
+    by_time.insert(row.by_time.as_slice(), &[][..])?;
+    Ok(())
 }
 
 impl MovementIndex {
@@ -133,16 +166,13 @@ impl MovementIndex {
 
     /// Movements of one document, oldest first.
     pub fn lookup(&self, holder: &HolderDigest) -> Result<Vec<MovementRecord>, FeedError> {
-        let mut found = Vec::new();
-        for entry in self.trees.movements.scan_prefix(holder.0) {
-            let (key, value) = entry?;
-            let record = ciborium::from_reader(value.as_ref()).map_err(|e| FeedError::Corrupt {
-                what: format!("movements[{}]", hex::encode(&key)),
+        match self.trees.movements.get(holder.0)? {
+            Some(list) => movement_list::decode(&list).map_err(|e| FeedError::Corrupt {
+                what: format!("movements[{}]", hex::encode(holder.0)),
                 why: e.to_string(),
-            })?;
-            found.push(record);
+            }),
+            None => Ok(Vec::new()),
         }
-        Ok(found)
     }
 
     /// The last `EVENTS` stream sequence applied (0: none).
@@ -199,10 +229,7 @@ impl MovementIndex {
             .transaction(|(movements, by_time, parked, meta)| {
                 for row in &rows {
                     match row {
-                        Row::Movement((key, time_key, value)) => {
-                            movements.insert(key.as_slice(), value.as_slice())?;
-                            by_time.insert(time_key.as_slice(), &[][..])?;
-                        }
+                        Row::Movement(row) => put_movement(movements, by_time, row)?,
                         Row::Parked(seq, signed) => {
                             parked.insert(&seq.to_be_bytes(), *signed)?;
                         }
@@ -235,13 +262,12 @@ impl MovementIndex {
             let (key, signed) = entry?;
             match verify(&signed, keys) {
                 Verification::Valid(event, _) => {
-                    let (movement_key, time_key, value) = movement_entry(&event);
+                    let row = movement_entry(&event);
                     let t = &self.trees;
                     let result: Result<(), TransactionError<()>> =
                         (&t.movements, &t.movements_by_time, &t.movements_parked).transaction(
                             |(movements, by_time, parked)| {
-                                movements.insert(movement_key.as_slice(), value.as_slice())?;
-                                by_time.insert(time_key.as_slice(), &[][..])?;
+                                put_movement(movements, by_time, &row)?;
                                 parked.remove(key.as_ref())?;
                                 Ok::<(), ConflictableTransactionError<()>>(())
                             },
@@ -284,28 +310,45 @@ impl MovementIndex {
             }
             let t = &self.trees;
             let own = self.own_terminal;
-            let result: Result<(), TransactionError<()>> =
-                (&t.movements, &t.movements_by_time, &t.events, &t.outbox).transaction(
-                    |(movements, by_time, events, outbox)| {
-                        for key in &keys {
-                            by_time.remove(key.as_ref())?;
-                            if key.len() != MOVEMENT_KEY_BYTES {
-                                continue;
-                            }
-                            let mut movement_key = Vec::with_capacity(MOVEMENT_KEY_BYTES);
-                            movement_key.extend_from_slice(&key[8..8 + DIGEST_BYTES]);
-                            movement_key.extend_from_slice(&key[..8]);
-                            movement_key.extend_from_slice(&key[8 + DIGEST_BYTES..]);
-                            movements.remove(movement_key)?;
-                            let terminal = &key[8 + DIGEST_BYTES..8 + DIGEST_BYTES + 8];
-                            let seq = &key[8 + DIGEST_BYTES + 8..];
-                            if terminal == own && outbox.get(seq)?.is_none() {
-                                events.remove(seq)?;
+            let result: Result<(), TransactionError<()>> = (
+                &t.movements,
+                &t.movements_by_time,
+                &t.events,
+                &t.outbox,
+            )
+                .transaction(|(movements, by_time, events, outbox)| {
+                    for key in &keys {
+                        by_time.remove(key.as_ref())?;
+                        if key.len() != MOVEMENT_KEY_BYTES {
+                            continue;
+                        }
+                        let holder = &key[8..8 + DIGEST_BYTES];
+                        let mut id = [0u8; movement_list::ID_BYTES];
+                        id[..8].copy_from_slice(&key[..8]);
+                        id[8..].copy_from_slice(&key[8 + DIGEST_BYTES..]);
+                        if let Some(list) = movements.get(holder)? {
+                            match movement_list::remove(&list, &id) {
+                                Ok(Some(Some(rest))) => {
+                                    movements.insert(holder, rest)?;
+                                }
+                                Ok(Some(None)) => {
+                                    movements.remove(holder)?;
+                                }
+                                Ok(None) => {}
+                                Err(error) => {
+                                    tracing::error!(%error, "movement list unreadable; not pruned");
+                                    return Err(ConflictableTransactionError::Abort(()));
+                                }
                             }
                         }
-                        Ok::<(), ConflictableTransactionError<()>>(())
-                    },
-                );
+                        let terminal = &key[8 + DIGEST_BYTES..8 + DIGEST_BYTES + 8];
+                        let seq = &key[8 + DIGEST_BYTES + 8..];
+                        if terminal == own && outbox.get(seq)?.is_none() {
+                            events.remove(seq)?;
+                        }
+                    }
+                    Ok::<(), ConflictableTransactionError<()>>(())
+                });
             result.map_err(|e| FeedError::Transaction(format!("{e:?}")))?;
             removed += keys.len() as u64;
         }

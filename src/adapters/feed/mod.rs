@@ -5,6 +5,7 @@
 //! it holds the only data that originates on this terminal.
 
 mod index;
+mod movement_list;
 mod outbox;
 mod relay;
 

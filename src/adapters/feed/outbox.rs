@@ -12,7 +12,7 @@ use ed25519_dalek::SigningKey;
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
-use super::index::{MovementIndex, movement_entry};
+use super::index::{MovementIndex, MovementRow, movement_entry, put_movement};
 use super::{FeedError, event_subject};
 use crate::core::event::{
     ClockState, Crossing, CrossingEvent, EVENT_FORMAT_VERSION, EventHash, GENESIS_HASH, TerminalId,
@@ -75,7 +75,7 @@ impl Trees {
             events: db.open_tree("events")?,
             outbox: db.open_tree("outbox")?,
             meta: db.open_tree("meta")?,
-            movements: db.open_tree("movements")?,
+            movements: db.open_tree("movement_lists")?,
             movements_by_time: db.open_tree("movements_by_time")?,
             movements_parked: db.open_tree("movements_parked")?,
         })
@@ -310,7 +310,7 @@ struct Staged {
     seq: u64,
     signed: Vec<u8>,
     subject: String,
-    movement: (Vec<u8>, Vec<u8>, Vec<u8>),
+    movement: MovementRow,
     recorded: Recorded,
 }
 
@@ -443,9 +443,7 @@ impl Committer {
                     let key = item.seq.to_be_bytes();
                     events.insert(&key, item.signed.as_slice())?;
                     outbox.insert(&key, item.subject.as_bytes())?;
-                    let (movement_key, time_key, value) = &item.movement;
-                    movements.insert(movement_key.as_slice(), value.as_slice())?;
-                    by_time.insert(time_key.as_slice(), &[][..])?;
+                    put_movement(movements, by_time, &item.movement)?;
                 }
                 meta.insert(META_NEXT_SEQ, &head.next_seq.to_be_bytes())?;
                 meta.insert(META_LAST_HASH, &head.last_hash.0)?;

@@ -1,0 +1,252 @@
+//! One value per document in the `movements` tree: all its retained movements, in order, so a
+//! lookup is one read and no per-movement decoding of CBOR.
+//!
+//! Value: `version (1) | element*`, element: `len u16 BE | id (24) | at ns i128 BE (16) |
+//! direction u8 | terminal len u16 BE | terminal | checkpoint len u16 BE | checkpoint`, where
+//! `id = time key (8) | terminal digest (8) | seq u64 BE (8)` orders the list and names an element.
+
+use crate::core::event::{Direction, TerminalId};
+use crate::ports::upstream::MovementRecord;
+
+const LIST_VERSION: u8 = 1;
+/// Bytes of an element's id.
+pub(super) const ID_BYTES: usize = 24;
+
+/// Why a stored list cannot be read.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("movement list corrupt at byte {at}: {why}")]
+pub struct ListError {
+    /// Offset in the value.
+    pub at: usize,
+    /// What was wrong.
+    pub why: &'static str,
+}
+
+fn direction_byte(direction: Direction) -> u8 {
+    match direction {
+        Direction::Entry => 0,
+        Direction::Exit => 1,
+        Direction::RefusedEntry => 2,
+    }
+}
+
+/// The element for `record` under `id`.
+pub(super) fn element(id: [u8; ID_BYTES], record: &MovementRecord) -> Vec<u8> {
+    let terminal = record.terminal.as_str().as_bytes();
+    let checkpoint = record.checkpoint.as_bytes();
+    // Terminal ids and checkpoint codes are short; a longer one is cut rather than corrupting
+    // the list.
+    let terminal = &terminal[..terminal.len().min(usize::from(u16::MAX))];
+    let checkpoint = &checkpoint[..checkpoint.len().min(usize::from(u16::MAX))];
+    let mut body = Vec::with_capacity(ID_BYTES + 21 + terminal.len() + checkpoint.len());
+    body.extend_from_slice(&id);
+    body.extend_from_slice(&record.at.as_nanosecond().to_be_bytes());
+    body.push(direction_byte(record.direction));
+    for text in [terminal, checkpoint] {
+        body.extend_from_slice(&(text.len() as u16).to_be_bytes());
+        body.extend_from_slice(text);
+    }
+    let mut out = Vec::with_capacity(body.len() + 2);
+    out.extend_from_slice(&(body.len() as u16).to_be_bytes());
+    out.extend_from_slice(&body);
+    out
+}
+
+/// The elements of a stored list, each without its length prefix, with their offsets.
+fn elements(list: &[u8]) -> Result<Vec<(usize, &[u8])>, ListError> {
+    let Some((&version, mut rest)) = list.split_first() else {
+        return Err(ListError {
+            at: 0,
+            why: "empty value",
+        });
+    };
+    if version != LIST_VERSION {
+        return Err(ListError {
+            at: 0,
+            why: "unknown list version",
+        });
+    }
+    let mut at = 1;
+    let mut out = Vec::new();
+    while !rest.is_empty() {
+        let Some((len, tail)) = rest.split_first_chunk::<2>() else {
+            return Err(ListError {
+                at,
+                why: "element length cut short",
+            });
+        };
+        let len = usize::from(u16::from_be_bytes(*len));
+        if len < ID_BYTES || tail.len() < len {
+            return Err(ListError {
+                at,
+                why: "element longer than the value or shorter than its id",
+            });
+        }
+        let (body, tail) = tail.split_at(len);
+        out.push((at, body));
+        at += 2 + len;
+        rest = tail;
+    }
+    Ok(out)
+}
+
+/// `list` with `element` inserted in order; `None` when an element with its id is already
+/// there (re-applying an event is harmless).
+pub(super) fn insert(list: Option<&[u8]>, element: &[u8]) -> Result<Option<Vec<u8>>, ListError> {
+    let id = element.get(2..2 + ID_BYTES).ok_or(ListError {
+        at: 0,
+        why: "new element shorter than its id",
+    })?;
+    let Some(list) = list else {
+        let mut out = vec![LIST_VERSION];
+        out.extend_from_slice(element);
+        return Ok(Some(out));
+    };
+    let mut position = list.len();
+    for (at, body) in elements(list)? {
+        match body[..ID_BYTES].cmp(id) {
+            std::cmp::Ordering::Less => {}
+            std::cmp::Ordering::Equal => return Ok(None),
+            std::cmp::Ordering::Greater => {
+                position = at;
+                break;
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(list.len() + element.len());
+    out.extend_from_slice(&list[..position]);
+    out.extend_from_slice(element);
+    out.extend_from_slice(&list[position..]);
+    Ok(Some(out))
+}
+
+/// `list` without the element `id`: `Some(None)` when the list is now empty, `None` when `id`
+/// was not in it.
+pub(super) fn remove(list: &[u8], id: &[u8]) -> Result<Option<Option<Vec<u8>>>, ListError> {
+    for (at, body) in elements(list)? {
+        if &body[..ID_BYTES] == id {
+            let end = at + 2 + body.len();
+            if list.len() - (end - at) == 1 {
+                return Ok(Some(None));
+            }
+            let mut out = Vec::with_capacity(list.len() - (end - at));
+            out.extend_from_slice(&list[..at]);
+            out.extend_from_slice(&list[end..]);
+            return Ok(Some(Some(out)));
+        }
+    }
+    Ok(None)
+}
+
+/// The movements of a stored list, in order.
+pub(super) fn decode(list: &[u8]) -> Result<Vec<MovementRecord>, ListError> {
+    let parts = elements(list)?;
+    let mut out = Vec::with_capacity(parts.len());
+    for (at, body) in parts {
+        let bad = |why| ListError { at, why };
+        let seq = u64::from_be_bytes(body[16..ID_BYTES].try_into().expect("8 bytes"));
+        let rest = &body[ID_BYTES..];
+        let (nanos, rest) = rest
+            .split_first_chunk::<16>()
+            .ok_or(bad("time cut short"))?;
+        let at_time = jiff::Timestamp::from_nanosecond(i128::from_be_bytes(*nanos))
+            .map_err(|_| bad("time out of range"))?;
+        let (&direction, rest) = rest.split_first().ok_or(bad("direction missing"))?;
+        let direction = match direction {
+            0 => Direction::Entry,
+            1 => Direction::Exit,
+            2 => Direction::RefusedEntry,
+            _ => return Err(bad("unknown direction")),
+        };
+        let (terminal, rest) = text(rest).ok_or(bad("terminal cut short"))?;
+        let (checkpoint, rest) = text(rest).ok_or(bad("checkpoint cut short"))?;
+        if !rest.is_empty() {
+            return Err(bad("trailing bytes in element"));
+        }
+        out.push(MovementRecord {
+            at: at_time,
+            direction,
+            checkpoint: checkpoint.to_owned(),
+            terminal: TerminalId::new(terminal).map_err(|_| bad("invalid terminal id"))?,
+            seq,
+        });
+    }
+    Ok(out)
+}
+
+fn text(bytes: &[u8]) -> Option<(&str, &[u8])> {
+    let (len, rest) = bytes.split_first_chunk::<2>()?;
+    let len = usize::from(u16::from_be_bytes(*len));
+    if rest.len() < len {
+        return None;
+    }
+    let (text, rest) = rest.split_at(len);
+    Some((std::str::from_utf8(text).ok()?, rest))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(seq: u64, second: i64) -> ([u8; ID_BYTES], Vec<u8>) {
+        let mut id = [0u8; ID_BYTES];
+        id[..8].copy_from_slice(&second.to_be_bytes());
+        id[16..].copy_from_slice(&seq.to_be_bytes());
+        let record = MovementRecord {
+            at: jiff::Timestamp::from_second(second).expect("in range"),
+            direction: if seq % 2 == 0 {
+                Direction::Entry
+            } else {
+                Direction::Exit
+            },
+            checkpoint: "GYD".into(),
+            terminal: TerminalId::new("AZ-GYD-A1").expect("valid"),
+            seq,
+        };
+        (id, element(id, &record))
+    }
+
+    #[test]
+    fn insert_keeps_order_ignores_repeats_and_remove_empties() {
+        let (id3, third) = record(3, 300);
+        let (id1, first) = record(1, 100);
+        let (id2, second) = record(2, 200);
+        let list = insert(None, &third).expect("insert").expect("new");
+        let list = insert(Some(&list), &first).expect("insert").expect("new");
+        let list = insert(Some(&list), &second).expect("insert").expect("new");
+        assert_eq!(insert(Some(&list), &second).expect("insert"), None);
+        let seqs: Vec<u64> = decode(&list)
+            .expect("decode")
+            .iter()
+            .map(|m| m.seq)
+            .collect();
+        assert_eq!(seqs, [1, 2, 3]);
+        let list = remove(&list, &id2)
+            .expect("remove")
+            .expect("found")
+            .expect("left");
+        assert_eq!(remove(&list, &id2).expect("remove"), None);
+        let list = remove(&list, &id1)
+            .expect("remove")
+            .expect("found")
+            .expect("left");
+        assert_eq!(remove(&list, &id3).expect("remove"), Some(None));
+    }
+
+    #[test]
+    fn every_truncation_of_a_list_is_an_error_not_a_panic() {
+        let (_, a) = record(1, 100);
+        let (_, b) = record(2, 200);
+        let list = insert(None, &a).expect("insert").expect("new");
+        let list = insert(Some(&list), &b).expect("insert").expect("new");
+        for cut in 0..list.len() {
+            let truncated = &list[..cut];
+            if cut == 1 || cut == 1 + a.len() {
+                // Whole elements: a shorter but well-formed list.
+                assert!(decode(truncated).is_ok(), "cut at {cut}");
+            } else {
+                assert!(decode(truncated).is_err(), "cut at {cut}");
+            }
+        }
+    }
+}
