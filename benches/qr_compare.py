@@ -14,6 +14,7 @@ Per set and decoder it prints passes (the exact expected payload) and two median
   into `decode_image_with`, Pillow's grey pixels into `zxingcpp.read_barcodes` and `pyzbar.decode`.
 
 Passes are counted on the `file` run's result (the grey pixels are the same in both runs).
+After the sets come two summary rows: `corpus` (every corpus folder) and `all` (corpus + generated).
 
 Needs: pip install zxing-cpp pyzbar pillow numpy; apt install libzbar0.
 Run from the repository root:  python3 benches/qr_compare.py [--corpus DIR] [--generated DIR] [--dev]
@@ -172,7 +173,7 @@ def main():
     header = f"{'set':<20} {'n':>4}  " + "  ".join(f"{d + ' pass  file/decode ms':>{cell_width}}" for d in decoders)
     print(header)
     print("-" * len(header))
-    totals = {d: [0, [], []] for d in decoders}
+    per_set = {d: {} for d in decoders}
 
     def cell(passes, count, file_times, decode_times):
         def median(times):
@@ -193,14 +194,19 @@ def main():
             passes = sum(1 for _, _, ok in rows if ok)
             file_times = [f for f, _, _ in rows if f == f]
             decode_times = [d for _, d, _ in rows if d == d]
-            totals[decoder][0] += passes
-            totals[decoder][1] += file_times
-            totals[decoder][2] += decode_times
+            per_set[decoder][name] = rows
             cells.append(cell(passes, len(images), file_times, decode_times))
         print(f"{name:<20} {len(images):>4}  " + "  ".join(f"{c:>{cell_width}}" for c in cells), flush=True)
-    count = sum(len(images) for _, images in sets)
     print("-" * len(header))
-    print(f"{'all':<20} {count:>4}  " + "  ".join(f"{cell(totals[d][0], count, totals[d][1], totals[d][2]):>{cell_width}}" for d in decoders))
+    # Corpus only, then everything (the generated set included).
+    for label, names in (("corpus", [n for n, _ in sets if n != "generated"]), ("all", [n for n, _ in sets])):
+        count = sum(len(images) for n, images in sets if n in names)
+        cells = []
+        for decoder in decoders:
+            rows = [r for n, _ in sets if n in names for r in per_set[decoder].get(n, [])]
+            cells.append(cell(sum(1 for _, _, ok in rows if ok), count,
+                              [f for f, _, _ in rows if f == f], [d for _, d, _ in rows if d == d]))
+        print(f"{label:<20} {count:>4}  " + "  ".join(f"{c:>{cell_width}}" for c in cells))
 
 
 def find_bench_exe(root, command):
