@@ -3,14 +3,25 @@
 
 Sets: a generated set of distorted images (written by `benches/qr_decode.rs` in QR_BENCH_GENERATE
 mode, >= 200 images) and every folder of the public corpus (default ../shared/qr-corpus).
-Per set and decoder it prints passes (the exact expected payload) and the median decode time
-(best of 3 per image, one thread, image loading excluded).
+Per set and decoder it prints passes (the exact expected payload) and two median times per image
+(best of 3 runs per image, one thread, files already read into memory):
+
+- `file`: from the image file's bytes to decoded texts, each decoder doing its own work: image
+  decoding and grey conversion included. checkpointd: `decode_image_bytes_with` (its own PNG/JPEG/
+  WebP/BMP decoding and grey conversion). zxing-cpp and zbar: Pillow's `Image.open` + `convert("L")`,
+  then the decoder (Pillow is what a Python caller of these libraries would use).
+- `decode`: decode only, from an already-decoded grey pixel buffer: checkpointd's own grey pixels
+  into `decode_image_with`, Pillow's grey pixels into `zxingcpp.read_barcodes` and `pyzbar.decode`.
+
+Passes are counted on the `file` run's result (the grey pixels are the same in both runs).
+After the sets come two summary rows: `corpus` (every corpus folder) and `all` (corpus + generated).
 
 Needs: pip install zxing-cpp pyzbar pillow numpy; apt install libzbar0.
 Run from the repository root:  python3 benches/qr_compare.py [--corpus DIR] [--generated DIR] [--dev]
 """
 
 import argparse
+import io
 import json
 import os
 import statistics
@@ -69,21 +80,35 @@ def time_best(fn):
     return best * 1e3, result
 
 
+def pillow_grey(data: bytes):
+    """Decodes an image file's bytes with Pillow and converts it to 8-bit grey."""
+    return Image.open(io.BytesIO(data)).convert("L")
+
+
 def run_zxingcpp(images):
+    """path -> (file ms, decode ms, passed)."""
+    qr = zxingcpp.BarcodeFormat.QRCode
     out = {}
     for path, expected in images:
-        grey = numpy.asarray(Image.open(path).convert("L"))
-        ms, found = time_best(lambda: zxingcpp.read_barcodes(grey, formats=zxingcpp.BarcodeFormat.QRCode))
-        out[path] = (ms, any(matches(expected, bytes(r.bytes), r.text) for r in found))
+        data = path.read_bytes()
+        file_ms, found = time_best(lambda: zxingcpp.read_barcodes(numpy.asarray(pillow_grey(data)), formats=qr))
+        grey = numpy.asarray(pillow_grey(data))
+        decode_ms, _ = time_best(lambda: zxingcpp.read_barcodes(grey, formats=qr))
+        out[path] = (file_ms, decode_ms, any(matches(expected, bytes(r.bytes), r.text) for r in found))
     return out
 
 
 def run_zbar(images):
+    """path -> (file ms, decode ms, passed)."""
+    qr = [pyzbar.ZBarSymbol.QRCODE]
     out = {}
     for path, expected in images:
-        grey = Image.open(path).convert("L")
-        ms, found = time_best(lambda: pyzbar.decode(grey, symbols=[pyzbar.ZBarSymbol.QRCODE]))
-        out[path] = (ms, any(matches(expected, r.data, None) for r in found))
+        data = path.read_bytes()
+        file_ms, found = time_best(lambda: pyzbar.decode(pillow_grey(data), symbols=qr))
+        grey = pillow_grey(data)
+        pixels = (grey.tobytes(), grey.width, grey.height)
+        decode_ms, _ = time_best(lambda: pyzbar.decode(pixels, symbols=qr))
+        out[path] = (file_ms, decode_ms, any(matches(expected, r.data, None) for r in found))
     return out
 
 
@@ -99,12 +124,12 @@ def run_ours(images, cargo_args):
     out = {}
     for line in proc.stdout.splitlines():
         fields = line.split("\t")
-        if len(fields) < 3 or Path(fields[0]) not in by_path:
+        if len(fields) < 4 or Path(fields[0]) not in by_path:
             continue
         path = Path(fields[0])
-        ms = float(fields[1])
-        codes = [] if fields[2] == "-" else [bytes.fromhex(h) for h in fields[2].split(",")]
-        out[path] = (ms if ms >= 0 else float("nan"), any(matches(by_path[path], c, None) for c in codes))
+        file_ms, decode_ms = (float(f) if float(f) >= 0 else float("nan") for f in fields[1:3])
+        codes = [] if fields[3] == "-" else [bytes.fromhex(h) for h in fields[3].split(",")]
+        out[path] = (file_ms, decode_ms, any(matches(by_path[path], c, None) for c in codes))
     return out
 
 
@@ -144,10 +169,17 @@ def main():
         sets += [(folder.name, collect(folder)) for folder in sorted(args.corpus.iterdir()) if folder.is_dir()]
 
     decoders = ["checkpointd", "zxing-cpp", "zbar"]
-    header = f"{'set':<20} {'n':>4}  " + "  ".join(f"{d:>22}" for d in decoders)
+    cell_width = 29
+    header = f"{'set':<20} {'n':>4}  " + "  ".join(f"{d + ' pass  file/decode ms':>{cell_width}}" for d in decoders)
     print(header)
     print("-" * len(header))
-    totals = {d: [0, []] for d in decoders}
+    per_set = {d: {} for d in decoders}
+
+    def cell(passes, count, file_times, decode_times):
+        def median(times):
+            return statistics.median(times) if times else float("nan")
+        return f"{passes:>4}/{count:<4} {median(file_times):>8.2f} {median(decode_times):>8.2f} ms"
+
     for name, images in sets:
         if not images:
             continue
@@ -158,19 +190,23 @@ def main():
         }
         cells = []
         for decoder in decoders:
-            rows = results[decoder]
-            passes = sum(1 for ok in (rows.get(p, (0, False))[1] for p, _ in images) if ok)
-            times = [rows[p][0] for p, _ in images if p in rows and rows[p][0] == rows[p][0]]
-            median = statistics.median(times) if times else float("nan")
-            totals[decoder][0] += passes
-            totals[decoder][1] += times
-            cells.append(f"{passes:>4}/{len(images):<4} {median:>8.2f} ms")
-        print(f"{name:<20} {len(images):>4}  " + "  ".join(f"{c:>22}" for c in cells))
-    count = sum(len(images) for _, images in sets)
+            rows = [results[decoder][p] for p, _ in images if p in results[decoder]]
+            passes = sum(1 for _, _, ok in rows if ok)
+            file_times = [f for f, _, _ in rows if f == f]
+            decode_times = [d for _, d, _ in rows if d == d]
+            per_set[decoder][name] = rows
+            cells.append(cell(passes, len(images), file_times, decode_times))
+        print(f"{name:<20} {len(images):>4}  " + "  ".join(f"{c:>{cell_width}}" for c in cells), flush=True)
     print("-" * len(header))
-    print(f"{'all':<20} {count:>4}  " + "  ".join(
-        f"{totals[d][0]:>4}/{count:<4} {statistics.median(totals[d][1]) if totals[d][1] else float('nan'):>8.2f} ms"
-        for d in decoders))
+    # Corpus only, then everything (the generated set included).
+    for label, names in (("corpus", [n for n, _ in sets if n != "generated"]), ("all", [n for n, _ in sets])):
+        count = sum(len(images) for n, images in sets if n in names)
+        cells = []
+        for decoder in decoders:
+            rows = [r for n, _ in sets if n in names for r in per_set[decoder].get(n, [])]
+            cells.append(cell(sum(1 for _, _, ok in rows if ok), count,
+                              [f for f, _, _ in rows if f == f], [d for _, d, _ in rows if d == d]))
+        print(f"{label:<20} {count:>4}  " + "  ".join(f"{c:>{cell_width}}" for c in cells))
 
 
 def find_bench_exe(root, command):

@@ -12,6 +12,8 @@ use rxing::multi::MultipleBarcodeReader;
 use rxing::qrcode::QRCodeReader;
 use rxing::qrcode::cpp_port::QrReader;
 use rxing::{BarcodeFormat, BinaryBitmap, DecodeHints, Luma8LuminanceSource, RXingResult, Reader};
+use zune_jpeg::zune_core::colorspace::ColorSpace;
+use zune_jpeg::zune_core::options::DecoderOptions;
 
 /// Largest image accepted, in pixels (about a 12-megapixel photo with margin).
 pub const IMAGE_PIXELS_MAX: u64 = 16_000_000;
@@ -99,11 +101,15 @@ pub fn decode_image_bytes_with(
     bytes: &[u8],
     limits: &DecodeLimits,
 ) -> Result<Vec<Vec<u8>>, QrImageError> {
-    let image = load_image(bytes, limits)?;
-    decode_image_with(&image, limits)
+    let grey = load_image(bytes, limits)?;
+    decode_image_with(&grey, limits)
 }
 
-/// Decodes an image file's bytes into pixels, enforcing the size limits before pixels are allocated.
+/// Decodes an image file's bytes into the 8-bit grey pixels the decoders read, enforcing the size
+/// limits before pixels are allocated.
+///
+/// JPEGs are decoded straight to their luma (Y) plane; other formats are decoded by `image` and
+/// grey ones kept as they are (moved, not copied), colour ones converted with its `to_luma8`.
 pub fn load_image(bytes: &[u8], limits: &DecodeLimits) -> Result<DynamicImage, QrImageError> {
     if bytes.len() > limits.file_bytes_max {
         return Err(QrImageError::FileTooLarge {
@@ -111,6 +117,46 @@ pub fn load_image(bytes: &[u8], limits: &DecodeLimits) -> Result<DynamicImage, Q
             max: limits.file_bytes_max,
         });
     }
+    if bytes.starts_with(JPEG_MAGIC) {
+        return load_jpeg_luma(bytes, limits).map(DynamicImage::ImageLuma8);
+    }
+    let grey = match load_other(bytes, limits)? {
+        DynamicImage::ImageLuma8(grey) => grey,
+        // `image`'s own conversion: the global-threshold attempt is tuned on its output.
+        colour => colour.to_luma8(),
+    };
+    Ok(DynamicImage::ImageLuma8(grey))
+}
+
+/// Start of every JPEG file: SOI followed by the first marker's 0xFF.
+const JPEG_MAGIC: &[u8] = &[0xFF, 0xD8, 0xFF];
+
+/// A JPEG's luma (Y) plane, without the YCbCr-to-RGB-to-grey round trip.
+fn load_jpeg_luma(bytes: &[u8], limits: &DecodeLimits) -> Result<GrayImage, QrImageError> {
+    let unreadable =
+        |error: zune_jpeg::errors::DecodeErrors| QrImageError::Unreadable(format!("jpeg: {error}"));
+    // Lenient like `image`'s own JPEG decoder, so the same files are readable.
+    let options = DecoderOptions::default()
+        .set_strict_mode(false)
+        .jpeg_set_out_colorspace(ColorSpace::Luma);
+    let mut decoder = zune_jpeg::JpegDecoder::new_with_options(bytes, options);
+    decoder.decode_headers().map_err(unreadable)?;
+    let (width, height) = decoder
+        .dimensions()
+        .ok_or_else(|| QrImageError::Unreadable("jpeg: no frame header".to_owned()))?;
+    let width = u32::try_from(width).unwrap_or(u32::MAX);
+    let height = u32::try_from(height).unwrap_or(u32::MAX);
+    check_dimensions(width, height, limits)?;
+    let pixels = decoder.decode().map_err(unreadable)?;
+    GrayImage::from_raw(width, height, pixels).ok_or_else(|| {
+        QrImageError::Unreadable(format!(
+            "jpeg: decoder returned the wrong pixel count for {width}x{height}"
+        ))
+    })
+}
+
+/// Decodes a non-JPEG file with `image`, enforcing the size limits before pixels are allocated.
+fn load_other(bytes: &[u8], limits: &DecodeLimits) -> Result<DynamicImage, QrImageError> {
     let mut reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|error| QrImageError::Unreadable(error.to_string()))?;
@@ -435,6 +481,43 @@ fn percentile_index<'h>(buckets: impl Iterator<Item = &'h u64>, clip: u64) -> Op
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn jpeg_decodes_straight_to_luma() {
+        let grey = GrayImage::from_fn(64, 48, |x, y| image::Luma([((x * 4) ^ (y * 5)) as u8]));
+        let mut jpeg = Vec::new();
+        DynamicImage::ImageLuma8(grey.clone())
+            .write_to(&mut Cursor::new(&mut jpeg), image::ImageFormat::Jpeg)
+            .expect("encoding to memory cannot fail");
+        let loaded = load_image(&jpeg, &DecodeLimits::default()).expect("a valid jpeg");
+        let DynamicImage::ImageLuma8(loaded) = loaded else {
+            panic!("jpeg not loaded as grey");
+        };
+        assert_eq!(loaded.dimensions(), (64, 48));
+        let close = loaded
+            .as_raw()
+            .iter()
+            .zip(grey.as_raw())
+            .filter(|(a, b)| a.abs_diff(**b) <= 24)
+            .count();
+        assert!(
+            close * 10 >= grey.as_raw().len() * 9,
+            "{close} close pixels"
+        );
+        let small = DecodeLimits {
+            pixels_max: 64 * 47,
+            ..DecodeLimits::default()
+        };
+        assert!(matches!(
+            load_image(&jpeg, &small),
+            Err(QrImageError::TooLarge { .. })
+        ));
+        // A JPEG start followed by garbage is refused by zune-jpeg, not a panic.
+        assert!(matches!(
+            load_image(b"\xFF\xD8\xFF\xE0 not a jpeg", &DecodeLimits::default()),
+            Err(QrImageError::Unreadable(_))
+        ));
+    }
 
     #[test]
     fn latin1_round_trips_every_byte() {
