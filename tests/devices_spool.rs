@@ -150,6 +150,9 @@ fn images_become_qr_scans_in_name_order_and_move_to_done() {
         encode(&page(b"LEFT", b"RIGHT"), ImageFormat::Png),
     )
     .expect("write");
+    // All three settled before the device starts: otherwise 0002 may be ready while 0001 still
+    // counts as being written, and order by name only holds among settled files.
+    std::thread::sleep(Duration::from_millis(150));
     let (task, mut rx) = start(root.path(), Duration::from_millis(50), 16);
     let (payloads, states) = scans(&mut rx, 4);
     assert_eq!(payloads[0], card, "oldest name first");
