@@ -194,7 +194,7 @@ mod tests {
         id[16..].copy_from_slice(&seq.to_be_bytes());
         let record = MovementRecord {
             at: jiff::Timestamp::from_second(second).expect("in range"),
-            direction: if seq % 2 == 0 {
+            direction: if seq.is_multiple_of(2) {
                 Direction::Entry
             } else {
                 Direction::Exit
