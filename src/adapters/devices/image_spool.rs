@@ -71,21 +71,16 @@ pub fn spawn(
     backoff: Backoff,
     events: mpsc::Sender<DeviceEvent>,
 ) -> std::io::Result<DeviceTask> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let thread_stop = Arc::clone(&stop);
-    let thread = std::thread::Builder::new()
-        .name(format!("spool-{}", device.name))
-        .spawn(move || {
-            Runner {
-                device,
-                clock,
-                backoff,
-                events,
-                stop: thread_stop,
-            }
-            .run()
-        })?;
-    Ok(DeviceTask { stop, thread })
+    DeviceTask::start(format!("spool-{}", device.name), move |stop| {
+        Runner {
+            device,
+            clock,
+            backoff,
+            events,
+            stop,
+        }
+        .run()
+    })
 }
 
 /// What became of one claimed image.

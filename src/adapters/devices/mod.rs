@@ -101,6 +101,19 @@ pub struct DeviceTask {
 }
 
 impl DeviceTask {
+    /// Runs `body` on a thread named `name`; `body` gets the flag that [`Self::stop`] raises.
+    pub(crate) fn start(
+        name: String,
+        body: impl FnOnce(Arc<AtomicBool>) + Send + 'static,
+    ) -> std::io::Result<Self> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread_stop = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name(name)
+            .spawn(move || body(thread_stop))?;
+        Ok(Self { stop, thread })
+    }
+
     /// Asks the device thread to stop, and waits for it (at most one poll interval plus backoff step).
     pub fn stop(self) {
         self.stop.store(true, Ordering::Relaxed);
@@ -124,21 +137,16 @@ pub fn spawn(
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
         return image_spool::spawn(device, clock, backoff, events);
     }
-    let stop = Arc::new(AtomicBool::new(false));
-    let thread_stop = Arc::clone(&stop);
-    let thread = std::thread::Builder::new()
-        .name(format!("device-{}", spec.name))
-        .spawn(move || {
-            Supervisor {
-                spec,
-                clock,
-                backoff,
-                events,
-                stop: thread_stop,
-            }
-            .run()
-        })?;
-    Ok(DeviceTask { stop, thread })
+    DeviceTask::start(format!("device-{}", spec.name), move |stop| {
+        Supervisor {
+            spec,
+            clock,
+            backoff,
+            events,
+            stop,
+        }
+        .run()
+    })
 }
 
 /// An open, initialised device.
