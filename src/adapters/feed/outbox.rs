@@ -3,7 +3,7 @@
 //! "recorded".
 
 use std::path::Path;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -91,6 +91,8 @@ struct Inner {
     appended: Arc<tokio::sync::Notify>,
     /// Most rows that may wait for central (`limits.outbox_events_max`).
     rows_max: AtomicU64,
+    /// Rows waiting for central, counted here because sled counts a tree by walking it.
+    depth: Arc<AtomicUsize>,
 }
 
 impl Drop for Inner {
@@ -133,6 +135,7 @@ impl Outbox {
             .open()?;
         let trees = Arc::new(Trees::open(&db)?);
         let head = read_head(&trees.meta)?;
+        let depth = Arc::new(AtomicUsize::new(trees.outbox.len()));
         let appended = Arc::new(tokio::sync::Notify::new());
         let (sender, receiver) = mpsc::sync_channel(QUEUE_DEPTH_MAX);
         let committer = Committer {
@@ -143,6 +146,7 @@ impl Outbox {
             clock,
             head,
             appended: Arc::clone(&appended),
+            depth: Arc::clone(&depth),
         };
         let handle = std::thread::Builder::new()
             .name("outbox-commit".into())
@@ -157,6 +161,7 @@ impl Outbox {
                 committer: Mutex::new(Some(handle)),
                 appended,
                 rows_max: AtomicU64::new(u64::MAX),
+                depth,
             }),
         })
     }
@@ -237,7 +242,9 @@ impl Outbox {
 
     /// Central acknowledged `seq`: its row leaves the outbox (the event stays for audit).
     pub fn acknowledge(&self, seq: u64) -> Result<(), FeedError> {
-        self.inner.trees.outbox.remove(seq.to_be_bytes())?;
+        if self.inner.trees.outbox.remove(seq.to_be_bytes())?.is_some() {
+            self.inner.depth.fetch_sub(1, Ordering::Relaxed);
+        }
         Ok(())
     }
 
@@ -249,7 +256,7 @@ impl Outbox {
 
     /// Rows still waiting for central.
     pub fn depth(&self) -> usize {
-        self.inner.trees.outbox.len()
+        self.inner.depth.load(Ordering::Relaxed)
     }
 
     /// The signed event with this sequence, if still kept.
@@ -297,6 +304,7 @@ struct Committer {
     clock: Arc<dyn Clock>,
     head: ChainHead,
     appended: Arc<tokio::sync::Notify>,
+    depth: Arc<AtomicUsize>,
 }
 
 /// Why a batch was not confirmed: before or after its transaction applied.
@@ -355,6 +363,7 @@ impl Committer {
             // The transaction applied (after a failed flush it is still in sled's memory and
             // reaches disk later): the next event must link to it.
             self.head = head;
+            self.depth.fetch_add(staged.len(), Ordering::Relaxed);
         }
         match result {
             Ok(()) => {
