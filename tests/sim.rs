@@ -1,26 +1,37 @@
-//! Deterministic simulation of the real lane and recording code: seeded travellers crossing an
-//! entry lane and an exit lane of one terminal, a clock that drifts and jumps both ways, and
-//! restarts that drop the lanes and the outbox and reopen it; checkers run after every seed.
+//! Deterministic simulation of the real lane, recording, relay and replication code: seeded
+//! travellers crossing an entry lane and an exit lane of one terminal; a clock that drifts and
+//! jumps both ways; restarts that drop the lanes and the outbox and reopen it; a disk whose
+//! writes fail or whose answers are cut off; central issuing and revoking permits, re-signing,
+//! snapshotting and trimming its ledger; a network that drops connections, loses messages and
+//! acks, stalls fetches, serves old checkpoints and tampers with entries. Checkers run during
+//! and after every seed.
 //!
 //! `SIM_SEEDS=N` runs seeds 0..N (default 200); `SIM_SEED=S` replays seed S alone.
 //! A failure names its seed.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use checkpointd::adapters::api::{ApiCommand, ConfirmRequest, OfficerDecision};
-use checkpointd::adapters::feed::{Outbox, OutboxConfig};
-use checkpointd::adapters::ledger::SledLedger;
+use checkpointd::adapters::feed::{
+    FeedError, FeedSink, Outbox, OutboxConfig, RelayConfig, SinkAck, relay_round,
+};
+use checkpointd::adapters::ledger::{
+    LedgerSource, ReplicationError, Replicator, SledLedger, Snapshot,
+};
 use checkpointd::core::decision::{Direction, LaneMode, Outcome};
 use checkpointd::core::document::HolderDigest;
-use checkpointd::core::event::{self, FeedAudit, TerminalId, Verification, VerifyingKey};
+use checkpointd::core::event::{
+    self, Crossing, FeedAudit, TerminalId, Verification, VerifyingKey, message_id,
+};
 use checkpointd::core::ledger::permit_check::{Bp1Verification, index_of};
 use checkpointd::core::ledger::{
-    Change, Checkpoint, IssuerKeyAdded, PermitIssued, PermitType as LedgerPermitType, RootKey,
-    RootSet, SignedCheckpoint, TerminalKeyAdded, extend, verify_batch,
+    Change, Checkpoint, Hash, IssuerKeyAdded, PermitIssued, PermitRevoked,
+    PermitType as LedgerPermitType, RootKey, RootSet, SignedCheckpoint, TerminalKeyAdded,
+    entry_hash, extend,
 };
 use checkpointd::core::mrz::{Td3Fields, compose_td3};
 use checkpointd::core::permit::{self, PermitBody, PermitClaims, PermitHolder, PermitType};
@@ -31,7 +42,8 @@ use checkpointd::core::stay::{StayRuleKind, civil_date_in};
 use checkpointd::lane::LaneSettings;
 use checkpointd::lane::driver::{LaneDriver, LaneParts, LaneReport};
 use checkpointd::ports::clock::Clock;
-use checkpointd::ports::ledger::LedgerStore;
+use checkpointd::ports::ledger::{LedgerStore, LedgerView};
+use checkpointd::ports::upstream::{CrossingRecorder, Recorded, UpstreamError};
 use ed25519_dalek::SigningKey;
 use jiff::civil::Date;
 use jiff::{SignedDuration, Timestamp, ToSpan};
@@ -49,6 +61,8 @@ const STEPS: usize = 36;
 const LEDGER_STALE_AFTER_DAYS: i64 = 20;
 /// Tries (2 ms apart) to reopen the outbox while sled still holds the previous lock.
 const REOPEN_ATTEMPTS_MAX: u32 = 2_500;
+/// Times an officer retries a confirmation that came back "not recorded".
+const CONFIRM_ATTEMPTS: usize = 4;
 
 /// A wall clock the simulation sets; each reading drifts it forwards by a seeded amount.
 struct SimClock {
@@ -85,6 +99,8 @@ struct Traveller {
     mrz: String,
     /// Inside the territory, by the crossings recorded for them.
     inside: bool,
+    /// The permit central has issued them and not revoked.
+    permit: Option<[u8; 16]>,
 }
 
 impl Traveller {
@@ -115,14 +131,311 @@ struct Confirmed {
     report: LaneReport,
 }
 
+/// Seeded fault decisions, on their own generator so that switching faults off for the final
+/// drain does not change anything else a seed does.
+struct Faults {
+    rng: Mutex<StdRng>,
+    on: AtomicBool,
+}
+
+impl Faults {
+    /// True with probability `p` while faults are on.
+    fn roll(&self, p: f64) -> bool {
+        self.on.load(Ordering::SeqCst) && self.rng.lock().expect("faults lock").gen_bool(p)
+    }
+
+    /// A uniform draw in `0..n` (n > 0).
+    fn pick(&self, n: usize) -> usize {
+        self.rng.lock().expect("faults lock").gen_range(0..n)
+    }
+}
+
+/// What fault-counting the simulation reports at the end.
+#[derive(Default)]
+struct FaultCounts {
+    writes_failed: u64,
+    writes_in_doubt: u64,
+    publish_dropped: u64,
+    messages_lost: u64,
+    acks_lost: u64,
+    ledger_dropped: u64,
+    ledger_stalled: u64,
+    ledger_forged: u64,
+    ledger_stale_served: u64,
+    snapshots_taken: u64,
+    bootstraps: u64,
+    /// Events central stored after a later sequence of the same terminal (a message lost in
+    /// flight and re-sent): the consumer orders by sequence.
+    stored_out_of_order: u64,
+}
+
+impl FaultCounts {
+    fn add(&mut self, other: &FaultCounts) {
+        self.writes_failed += other.writes_failed;
+        self.writes_in_doubt += other.writes_in_doubt;
+        self.publish_dropped += other.publish_dropped;
+        self.messages_lost += other.messages_lost;
+        self.acks_lost += other.acks_lost;
+        self.ledger_dropped += other.ledger_dropped;
+        self.ledger_stalled += other.ledger_stalled;
+        self.ledger_forged += other.ledger_forged;
+        self.ledger_stale_served += other.ledger_stale_served;
+        self.snapshots_taken += other.snapshots_taken;
+        self.bootstraps += other.bootstraps;
+        self.stored_out_of_order += other.stored_out_of_order;
+    }
+
+    fn summary(&self) -> String {
+        format!(
+            "{} writes failed, {} writes in doubt, {} publishes dropped, {} messages lost, {} acks lost, \
+             {} ledger reads dropped, {} fetches stalled, {} tampered batches refused, {} old checkpoints served, \
+             {} snapshots + trims, {} bootstraps, {} events stored after a later one",
+            self.writes_failed,
+            self.writes_in_doubt,
+            self.publish_dropped,
+            self.messages_lost,
+            self.acks_lost,
+            self.ledger_dropped,
+            self.ledger_stalled,
+            self.ledger_forged,
+            self.ledger_stale_served,
+            self.snapshots_taken,
+            self.bootstraps,
+            self.stored_out_of_order
+        )
+    }
+}
+
+/// Central's ledger: the entry stream (trimmed below `first_seq` once a snapshot covers it),
+/// every checkpoint it signed, and the latest snapshot.
+struct CentralLedger {
+    entries: Vec<Vec<u8>>,
+    hashes: Vec<Hash>,
+    head: (u64, Hash),
+    checkpoints: Vec<Vec<u8>>,
+    checkpoint_size: u64,
+    first_seq: u64,
+    snapshot: Option<Vec<u8>>,
+    roots: [SigningKey; 2],
+}
+
+impl CentralLedger {
+    fn append(&mut self, changes: Vec<Change>, time: Timestamp) {
+        let (encoded, head) = extend(self.head.0, self.head.1, changes, time);
+        for entry in encoded {
+            self.hashes.push(entry_hash(&entry));
+            self.entries.push(entry);
+        }
+        self.head = (self.entries.len() as u64, head);
+    }
+
+    fn checkpoint(&mut self, time: Timestamp) {
+        let checkpoint = Checkpoint {
+            size: self.head.0,
+            root: self.head.1,
+            time,
+        };
+        self.checkpoints
+            .push(SignedCheckpoint::sign(&checkpoint, &self.roots).encode());
+        self.checkpoint_size = self.head.0;
+    }
+
+    /// Snapshot at the latest checkpoint, then drop the stream below it.
+    fn snapshot_and_trim(&mut self) {
+        let Some(signed) = self.checkpoints.last() else {
+            return;
+        };
+        let covered = usize::try_from(self.checkpoint_size).expect("small ledger");
+        let snapshot = Snapshot {
+            checkpoint: signed.clone(),
+            entries: self.entries[..covered]
+                .iter()
+                .map(|e| ciborium::Value::Bytes(e.clone()))
+                .collect(),
+        };
+        self.snapshot = Some(snapshot.encode());
+        self.first_seq = self.checkpoint_size.max(1);
+    }
+
+    /// Hash of the entry at `seq` (zeroes for 0).
+    fn hash_at(&self, seq: u64) -> Hash {
+        match seq {
+            0 => [0; 32],
+            n => self.hashes[usize::try_from(n - 1).expect("small ledger")],
+        }
+    }
+}
+
+fn upstream_down(what: &str) -> ReplicationError {
+    ReplicationError::Nats(format!("simulated: connection dropped during {what}"))
+}
+
+/// The ledger as a terminal reads it through a faulty network: dropped connections, stalled
+/// fetches, a lagging server that serves an older checkpoint, and a tampering middlebox.
+struct SimLedgerSource {
+    central: Arc<Mutex<CentralLedger>>,
+    faults: Arc<Faults>,
+    counts: Arc<Mutex<FaultCounts>>,
+}
+
+impl SimLedgerSource {
+    fn count(&self, f: impl FnOnce(&mut FaultCounts)) {
+        f(&mut self.counts.lock().expect("counts lock"));
+    }
+}
+
+impl LedgerSource for SimLedgerSource {
+    async fn latest_checkpoint(&self) -> Result<Option<Vec<u8>>, ReplicationError> {
+        if self.faults.roll(0.08) {
+            self.count(|c| c.ledger_dropped += 1);
+            return Err(upstream_down("checkpoint read"));
+        }
+        let central = self.central.lock().expect("central lock");
+        if central.checkpoints.len() > 1 && self.faults.roll(0.06) {
+            self.count(|c| c.ledger_stale_served += 1);
+            let older = self.faults.pick(central.checkpoints.len() - 1);
+            return Ok(Some(central.checkpoints[older].clone()));
+        }
+        Ok(central.checkpoints.last().cloned())
+    }
+
+    async fn first_seq(&self) -> Result<u64, ReplicationError> {
+        Ok(self.central.lock().expect("central lock").first_seq)
+    }
+
+    async fn entries(&self, from: u64, to: u64) -> Result<Vec<Vec<u8>>, ReplicationError> {
+        if self.faults.roll(0.08) {
+            self.count(|c| c.ledger_stalled += 1);
+            return Err(ReplicationError::Missing { from, to });
+        }
+        let central = self.central.lock().expect("central lock");
+        if from < central.first_seq || to > central.head.0 {
+            return Err(ReplicationError::Missing { from, to });
+        }
+        let range = usize::try_from(from - 1).expect("small")..usize::try_from(to).expect("small");
+        let mut entries = central.entries[range].to_vec();
+        if self.faults.roll(0.03) {
+            self.count(|c| c.ledger_forged += 1);
+            let victim = self.faults.pick(entries.len());
+            let byte = self.faults.pick(entries[victim].len());
+            entries[victim][byte] ^= 0x20;
+        }
+        Ok(entries)
+    }
+
+    async fn snapshot(&self) -> Result<Vec<u8>, ReplicationError> {
+        if self.faults.roll(0.08) {
+            self.count(|c| c.ledger_dropped += 1);
+            return Err(upstream_down("snapshot read"));
+        }
+        self.count(|c| c.bootstraps += 1);
+        let central = self.central.lock().expect("central lock");
+        central
+            .snapshot
+            .clone()
+            .ok_or_else(|| ReplicationError::Snapshot("no snapshot".into()))
+    }
+}
+
+/// Central's `EVENTS` stream: stores by message id within the duplicate window as JetStream
+/// does, while the network drops connections, loses messages in flight and loses acks.
+struct SimEventStream {
+    /// (message id, payload) in the order the stream stored them.
+    stored: Mutex<Vec<(String, Vec<u8>)>>,
+    faults: Arc<Faults>,
+    counts: Arc<Mutex<FaultCounts>>,
+}
+
+impl FeedSink for SimEventStream {
+    type Ack = std::future::Ready<Result<SinkAck, FeedError>>;
+
+    async fn prepare(&self) -> Result<(), FeedError> {
+        Ok(())
+    }
+
+    async fn send(
+        &self,
+        _subject: String,
+        message_id: String,
+        payload: Vec<u8>,
+    ) -> Result<Self::Ack, FeedError> {
+        let lost = |why: &str| {
+            std::future::ready(Err(FeedError::Nats {
+                op: "pub ack",
+                why: why.into(),
+            }))
+        };
+        if self.faults.roll(0.03) {
+            self.counts.lock().expect("counts").publish_dropped += 1;
+            return Err(FeedError::Nats {
+                op: "publish",
+                why: "simulated: connection dropped".into(),
+            });
+        }
+        if self.faults.roll(0.03) {
+            self.counts.lock().expect("counts").messages_lost += 1;
+            return Ok(lost("simulated: message lost in flight, ack timed out"));
+        }
+        let mut stored = self.stored.lock().expect("stream lock");
+        let earlier = stored.iter().position(|(id, _)| *id == message_id);
+        let stream_seq = match earlier {
+            Some(at) => at as u64 + 1,
+            None => {
+                stored.push((message_id, payload));
+                stored.len() as u64
+            }
+        };
+        if self.faults.roll(0.03) {
+            self.counts.lock().expect("counts").acks_lost += 1;
+            return Ok(lost("simulated: stored, ack lost"));
+        }
+        Ok(std::future::ready(Ok(SinkAck {
+            duplicate: earlier.is_some(),
+            stream_seq,
+        })))
+    }
+}
+
+/// The outbox behind a disk that sometimes fails a write (nothing stored) or cuts the answer
+/// off after the flush (stored, but the lane is told it failed: the crossing is in doubt).
+struct FaultyRecorder {
+    outbox: Outbox,
+    faults: Arc<Faults>,
+    counts: Arc<Mutex<FaultCounts>>,
+    in_doubt: Arc<Mutex<Vec<u64>>>,
+}
+
+impl CrossingRecorder for FaultyRecorder {
+    fn record(&self, crossing: Crossing) -> Result<Recorded, UpstreamError> {
+        if self.faults.roll(0.05) {
+            self.counts.lock().expect("counts").writes_failed += 1;
+            return Err(UpstreamError::Store("simulated: write failed".into()));
+        }
+        let recorded = self.outbox.record(crossing)?;
+        if self.faults.roll(0.04) {
+            self.counts.lock().expect("counts").writes_in_doubt += 1;
+            self.in_doubt.lock().expect("in doubt").push(recorded.seq);
+            return Err(UpstreamError::Store(
+                "simulated: flush answer cut off".into(),
+            ));
+        }
+        Ok(recorded)
+    }
+}
+
 struct World {
     dir: tempfile::TempDir,
     clock: Arc<SimClock>,
     ledger: Arc<SledLedger>,
+    central: Arc<Mutex<CentralLedger>>,
+    root_set: RootSet,
+    issuer: SigningKey,
     policy: Arc<StayPolicy>,
     terminal_key: SigningKey,
-    checkpoint_time: Timestamp,
     time_zone: jiff::tz::TimeZone,
+    faults: Arc<Faults>,
+    counts: Arc<Mutex<FaultCounts>>,
+    in_doubt: Arc<Mutex<Vec<u64>>>,
 }
 
 struct Terminal {
@@ -174,7 +487,12 @@ fn open_terminal(world: &World) -> Terminal {
     let parts = LaneParts {
         ledger: world.ledger.clone(),
         movements: Arc::new(outbox.movement_index()),
-        recorder: Arc::new(outbox.clone()),
+        recorder: Arc::new(FaultyRecorder {
+            outbox: outbox.clone(),
+            faults: world.faults.clone(),
+            counts: world.counts.clone(),
+            in_doubt: world.in_doubt.clone(),
+        }),
         outbox_depth: Arc::new(move || depth.depth()),
         clock_high_water: {
             let outbox = outbox.clone();
@@ -204,13 +522,14 @@ fn open_terminal(world: &World) -> Terminal {
     }
 }
 
+/// A residence permit card for `traveller` and the card's permit id.
 fn permit_card(
     issuer: &SigningKey,
     traveller: &Traveller,
     from: Date,
     until: Date,
     rng: &mut StdRng,
-) -> String {
+) -> (String, [u8; 16]) {
     let kid = permit::key_id(&issuer.verifying_key());
     let body = PermitBody {
         permit_type: PermitType::TemporaryResidence,
@@ -232,17 +551,35 @@ fn permit_card(
             .expect("date in range")
             .timestamp()
     };
+    let permit_id: [u8; 16] = rng.r#gen();
     let claims = PermitClaims {
         issuer: "AZ-SMS".into(),
         issued_at: at(from),
         not_before: at(from),
         expires_at: at(until),
-        permit_id: rng.r#gen(),
+        permit_id,
     };
-    permit::sign_permit(&body, &claims, issuer, kid)
+    (permit::sign_permit(&body, &claims, issuer, kid), permit_id)
 }
 
-/// Keys, a population and a signed ledger holding their residence permits.
+fn issue_permit(
+    issuer: &SigningKey,
+    traveller: &Traveller,
+    today: Date,
+    rng: &mut StdRng,
+) -> (Change, [u8; 16]) {
+    let from = today.checked_sub(300.days()).expect("date in range");
+    let until = today.checked_add(900.days()).expect("date in range");
+    let (card, cti) = permit_card(issuer, traveller, from, until, rng);
+    let change = Change::PermitIssued(PermitIssued {
+        index: index_of(&card).expect("own card indexes"),
+        bp1: card,
+    });
+    (change, cti)
+}
+
+/// Keys, a population, central's signed ledger holding their residence permits, and an empty
+/// replica that the first fault-free replication round fills.
 fn build_world(rng: &mut StdRng) -> (World, Vec<Traveller>) {
     let dir = match Path::new("/dev/shm").is_dir() {
         // tmpfs: the outbox's flushes cost nothing, so hundreds of seeds stay fast.
@@ -278,6 +615,7 @@ fn build_world(rng: &mut StdRng) -> (World, Vec<Traveller>) {
             number,
             mrz,
             inside: false,
+            permit: None,
         });
     }
 
@@ -302,25 +640,13 @@ fn build_world(rng: &mut StdRng) -> (World, Vec<Traveller>) {
         }),
     ];
     // Most Indian travellers hold a residence permit; the rest have no ground of stay.
-    for traveller in travellers.iter().filter(|t| t.state == "IND") {
+    for traveller in travellers.iter_mut().filter(|t| t.state == "IND") {
         if rng.gen_bool(0.7) {
-            let from = today.checked_sub(300.days()).expect("date in range");
-            let until = today.checked_add(900.days()).expect("date in range");
-            let card = permit_card(&issuer, traveller, from, until, rng);
-            changes.push(Change::PermitIssued(PermitIssued {
-                index: index_of(&card).expect("own card indexes"),
-                bp1: card,
-            }));
+            let (change, cti) = issue_permit(&issuer, traveller, today, rng);
+            changes.push(change);
+            traveller.permit = Some(cti);
         }
     }
-    let n_changes = changes.len() as u64;
-    let (encoded, head) = extend(0, [0; 32], changes, start);
-    let checkpoint = Checkpoint {
-        size: n_changes,
-        root: head,
-        time: start,
-    };
-    let signed = SignedCheckpoint::sign(&checkpoint, &roots).encode();
     let root_set = RootSet::new(
         roots
             .iter()
@@ -329,23 +655,35 @@ fn build_world(rng: &mut StdRng) -> (World, Vec<Traveller>) {
         2,
     )
     .expect("root set");
-    let verified = root_set
-        .verify(&SignedCheckpoint::decode(&signed).expect("decodes"))
-        .expect("checkpoint verifies");
-    let batch =
-        verify_batch(&ledger.cursor().expect("cursor"), encoded, verified).expect("batch verifies");
-    ledger
-        .apply(&batch, &signed, &Bp1Verification)
-        .expect("ledger applies");
+    let mut central = CentralLedger {
+        entries: Vec::new(),
+        hashes: Vec::new(),
+        head: (0, [0; 32]),
+        checkpoints: Vec::new(),
+        checkpoint_size: 0,
+        first_seq: 1,
+        snapshot: None,
+        roots,
+    };
+    central.append(changes, start);
+    central.checkpoint(start);
 
     let world = World {
         dir,
         clock,
         ledger,
+        central: Arc::new(Mutex::new(central)),
+        root_set,
+        issuer,
         policy: Arc::new(StayPolicy::from_toml(STAY_RULES).expect("stay rules parse")),
         terminal_key,
-        checkpoint_time: start,
         time_zone,
+        faults: Arc::new(Faults {
+            rng: Mutex::new(StdRng::seed_from_u64(rng.r#gen())),
+            on: AtomicBool::new(true),
+        }),
+        counts: Arc::new(Mutex::new(FaultCounts::default())),
+        in_doubt: Arc::new(Mutex::new(Vec::new())),
     };
     (world, travellers)
 }
@@ -366,36 +704,136 @@ fn move_clock(clock: &SimClock, rng: &mut StdRng) -> Option<SignedDuration> {
     }
 }
 
+/// The officer confirms; a "not recorded" answer (503) is retried a few times as an officer
+/// would. Returns the sequence of the crossing once one is acknowledged.
 async fn confirm(lane: &mut LaneDriver, session: u64, decision: OfficerDecision) -> Option<u64> {
-    let (reply, answer) = oneshot::channel();
-    let request = ConfirmRequest {
-        session,
-        decision,
-        override_reason: None,
-        officer: "SIM-OFFICER".into(),
-    };
-    lane.on_api(ApiCommand::Confirm { request, reply }).await;
-    match answer.await {
-        Ok(Ok(value)) => value["seq"].as_u64(),
-        Ok(Err(refusal)) => panic!("confirm refused: {}", refusal.message),
-        Err(_) => panic!("lane did not answer"),
+    for _ in 0..CONFIRM_ATTEMPTS {
+        let (reply, answer) = oneshot::channel();
+        let request = ConfirmRequest {
+            session,
+            decision,
+            override_reason: None,
+            officer: "SIM-OFFICER".into(),
+        };
+        lane.on_api(ApiCommand::Confirm { request, reply }).await;
+        match answer.await {
+            Ok(Ok(value)) => return Some(value["seq"].as_u64().expect("recorded has a seq")),
+            Ok(Err(refusal)) if refusal.status == 503 => continue,
+            Ok(Err(refusal)) => panic!("confirm refused: {}", refusal.message),
+            Err(_) => panic!("lane did not answer"),
+        }
+    }
+    None
+}
+
+/// Central's work between crossings: issue or revoke a permit, re-sign an unchanged head, or
+/// snapshot and trim the stream.
+fn central_step(world: &World, travellers: &mut [Traveller], rng: &mut StdRng) {
+    let now = world.clock.peek();
+    let today = civil_date_in(now, &world.time_zone);
+    let mut central = world.central.lock().expect("central lock");
+    let roll: f64 = rng.r#gen();
+    if roll < 0.25 {
+        let who = rng.gen_range(0..travellers.len());
+        let traveller = &mut travellers[who];
+        let change = match traveller.permit.take() {
+            Some(cti) => Change::PermitRevoked(PermitRevoked {
+                cti,
+                reason: "simulated revocation".into(),
+            }),
+            None => {
+                let (change, cti) = issue_permit(&world.issuer, traveller, today, rng);
+                traveller.permit = Some(cti);
+                change
+            }
+        };
+        central.append(vec![change], now);
+        central.checkpoint(now);
+    } else if roll < 0.55 {
+        central.checkpoint(now);
+    } else if roll < 0.60 {
+        central.snapshot_and_trim();
+        world.counts.lock().expect("counts").snapshots_taken += 1;
     }
 }
 
+/// One replication round through the faulty network. Checker 6: whatever happens, the replica
+/// is exactly central's ledger at some checkpoint central signed: never partial, never forged.
+async fn replicate(world: &World, replicator: &Replicator<SledLedger, SimLedgerSource>) {
+    let before = world.ledger.cursor().expect("cursor");
+    let outcome = replicator.sync_once().await;
+    let after = world.ledger.cursor().expect("cursor");
+    if let Err(error) = &outcome {
+        assert_eq!(
+            (after.seq, after.hash),
+            (before.seq, before.hash),
+            "a failed round ({error}) moved the replica"
+        );
+    }
+    let central = world.central.lock().expect("central lock");
+    assert!(after.seq <= central.head.0, "replica ahead of central");
+    assert_eq!(
+        after.hash,
+        central.hash_at(after.seq),
+        "replica diverged at {}",
+        after.seq
+    );
+    let checkpoint = after.checkpoint.expect("the replica applied a checkpoint");
+    assert_eq!(checkpoint.size, after.seq, "replica between checkpoints");
+}
+
 /// One seed: the run, then the checkers. Returns how many crossings were recorded.
-async fn run_seed(seed: u64) -> usize {
+async fn run_seed(seed: u64) -> (usize, FaultCounts) {
     let mut rng = StdRng::seed_from_u64(seed);
     let (world, mut travellers) = build_world(&mut rng);
+    let replicator = Replicator::new(
+        SimLedgerSource {
+            central: world.central.clone(),
+            faults: world.faults.clone(),
+            counts: world.counts.clone(),
+        },
+        (*world.ledger).clone(),
+        world.root_set.clone(),
+        Arc::new(Bp1Verification),
+    );
+    let stream = SimEventStream {
+        stored: Mutex::new(Vec::new()),
+        faults: world.faults.clone(),
+        counts: world.counts.clone(),
+    };
+    let relay_config = RelayConfig {
+        rows_per_round: 6,
+        acks_in_flight_max: 3,
+        ..RelayConfig::default()
+    };
+    let mut stream_ready = false;
+    // The terminal starts with an empty replica: replicate until it holds central's ledger.
+    world.faults.on.store(false, Ordering::SeqCst);
+    replicate(&world, &replicator).await;
+    world.faults.on.store(true, Ordering::SeqCst);
+
     let mut terminal = Some(open_terminal(&world));
     let mut confirmed: Vec<Confirmed> = Vec::new();
     for _ in 0..STEPS {
         move_clock(&world.clock, &mut rng);
+        central_step(&world, &mut travellers, &mut rng);
+        if rng.gen_bool(0.6) {
+            replicate(&world, &replicator).await;
+        }
         if rng.gen_bool(0.08) {
             // A restart: every handle on the outbox goes, then it is reopened from disk.
             drop(terminal.take());
             terminal = Some(open_terminal(&world));
         }
         let t = terminal.as_mut().expect("terminal is open");
+        if rng.gen_bool(0.5)
+            && relay_round(&t.outbox, &stream, &relay_config, &mut stream_ready)
+                .await
+                .is_err()
+        {
+            // As run_relay does: the next round prepares the stream again.
+            stream_ready = false;
+        }
         let who = rng.gen_range(0..travellers.len());
         let traveller = &mut travellers[who];
         let (index, lane) = if traveller.inside {
@@ -408,6 +846,11 @@ async fn run_seed(seed: u64) -> usize {
             .await;
         // The lane reads the clock first thing in `on_scan`: this is the reading it decides on.
         let reading = world.clock.peek();
+        let ledger_time = world
+            .ledger
+            .checkpoint_time()
+            .expect("replica readable")
+            .expect("replica has a checkpoint");
         let (last, distrust) = &mut t.seen[index];
         if last.is_some_and(|last| reading < last) {
             *distrust = true;
@@ -427,8 +870,8 @@ async fn run_seed(seed: u64) -> usize {
             !*distrust || input.clock_untrusted,
             "lane {index} decided on a clock that went backwards as trusted"
         );
-        // Checker 5: a ledger older than the limit is flagged stale.
-        let age = reading.duration_since(world.checkpoint_time);
+        // Checker 5: a replica older than the limit is flagged stale, and only then.
+        let age = reading.duration_since(ledger_time);
         assert_eq!(
             input.ledger_stale,
             age > SignedDuration::from_hours(24 * LEDGER_STALE_AFTER_DAYS),
@@ -442,9 +885,10 @@ async fn run_seed(seed: u64) -> usize {
         };
         let admitted = decision == OfficerDecision::Admit;
         let session = report.assessment.session;
-        let seq = confirm(lane, session, decision)
-            .await
-            .expect("a recorded crossing has a sequence");
+        let Some(seq) = confirm(lane, session, decision).await else {
+            // The disk kept failing: the officer falls back to the paper procedure.
+            continue;
+        };
         let direction = match (index, admitted) {
             (0, true) => event::Direction::Entry,
             (0, false) => event::Direction::RefusedEntry,
@@ -462,48 +906,124 @@ async fn run_seed(seed: u64) -> usize {
             report,
         });
     }
+    // The network heals: the relay drains the outbox and the replica catches up.
+    world.faults.on.store(false, Ordering::SeqCst);
     let terminal = terminal.take().expect("terminal is open");
-    check(&world, &terminal, &confirmed);
-    confirmed.len()
+    let mut stream_ready = false;
+    while terminal.outbox.depth() > 0 {
+        let sent = relay_round(&terminal.outbox, &stream, &relay_config, &mut stream_ready)
+            .await
+            .expect("a healed network relays");
+        assert!(
+            sent > 0,
+            "relay made no progress with {} rows waiting",
+            terminal.outbox.depth()
+        );
+    }
+    replicate(&world, &replicator).await;
+    let central = world.central.lock().expect("central lock");
+    let cursor = world.ledger.cursor().expect("cursor");
+    assert_eq!(
+        (cursor.seq, cursor.hash),
+        (
+            central.checkpoint_size,
+            central.hash_at(central.checkpoint_size)
+        ),
+        "replica at central's latest checkpoint after healing"
+    );
+    drop(central);
+    let stored = stream.stored.into_inner().expect("stream lock");
+    check(&world, &terminal, &confirmed, &stored);
+    let counts = std::mem::take(&mut *world.counts.lock().expect("counts"));
+    (confirmed.len(), counts)
 }
 
-fn check(world: &World, terminal: &Terminal, confirmed: &[Confirmed]) {
-    // Checker 1: every confirmed crossing is stored exactly once, gapless and in order.
-    let rows = terminal
-        .outbox
-        .pending(None, usize::MAX)
-        .expect("outbox reads");
-    let seqs: Vec<u64> = rows.iter().map(|row| row.seq).collect();
-    let expected: Vec<u64> = (1..=confirmed.len() as u64).collect();
-    assert_eq!(seqs, expected, "outbox sequences");
-    let confirmed_seqs: Vec<u64> = confirmed.iter().map(|c| c.seq).collect();
-    assert_eq!(confirmed_seqs, expected, "sequences the lanes were given");
-
-    // Checker 2: every event verifies under the terminal key and the chain links.
+fn check(
+    world: &World,
+    terminal: &Terminal,
+    confirmed: &[Confirmed],
+    stored: &[(String, Vec<u8>)],
+) {
     let terminal_id = TerminalId::new(TERMINAL).expect("valid terminal id");
     let keys: std::collections::HashMap<TerminalId, VerifyingKey> =
-        [(terminal_id, world.terminal_key.verifying_key())].into();
-    let mut audit = FeedAudit::new();
+        [(terminal_id.clone(), world.terminal_key.verifying_key())].into();
+
+    // Checker 1: central holds every acknowledged crossing exactly once, each under the message
+    // id of its own sequence; the only others are crossings stored while the lane was told the
+    // write failed (in doubt); the per-terminal sequence is gapless.
+    assert_eq!(terminal.outbox.depth(), 0, "outbox drained");
     let mut events = Vec::new();
-    for row in &rows {
-        match event::verify(&row.signed, &keys) {
+    let mut audit = FeedAudit::new();
+    let mut ids = HashSet::new();
+    for (id, signed) in stored {
+        assert!(ids.insert(id.clone()), "message id {id} stored twice");
+        match event::verify(signed, &keys) {
             Verification::Valid(event, hash) => {
+                assert_eq!(
+                    *id,
+                    message_id(&terminal_id, event.seq),
+                    "message id of seq {}",
+                    event.seq
+                );
                 audit.admit(&event, hash);
                 events.push(*event);
             }
-            Verification::Rejected(why) => panic!("event {} rejected: {why}", row.seq),
+            Verification::Rejected(why) => panic!("event {id} rejected: {why}"),
         }
     }
+    let mut latest = 0;
+    for event in &events {
+        if event.seq < latest {
+            world.counts.lock().expect("counts").stored_out_of_order += 1;
+        }
+        latest = latest.max(event.seq);
+    }
+    events.sort_by_key(|e| e.seq);
+    let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
+    let in_doubt: HashSet<u64> = world
+        .in_doubt
+        .lock()
+        .expect("in doubt")
+        .iter()
+        .copied()
+        .collect();
+    let acknowledged: HashSet<u64> = confirmed.iter().map(|c| c.seq).collect();
+    assert_eq!(
+        acknowledged.len(),
+        confirmed.len(),
+        "a sequence acknowledged twice"
+    );
+    assert!(
+        acknowledged.is_disjoint(&in_doubt),
+        "in doubt and acknowledged"
+    );
+    let expected: Vec<u64> = (1..=(acknowledged.len() + in_doubt.len()) as u64).collect();
+    assert_eq!(seqs, expected, "sequences at central");
+    assert!(
+        seqs.iter()
+            .all(|s| acknowledged.contains(s) || in_doubt.contains(s)),
+        "a crossing at central that no lane acknowledged and no write left in doubt"
+    );
+    let mut order: Vec<u64> = confirmed.iter().map(|c| c.seq).collect();
+    order.sort_unstable();
+    assert_eq!(
+        order,
+        confirmed.iter().map(|c| c.seq).collect::<Vec<_>>(),
+        "acknowledged out of order"
+    );
+
+    // Checker 2: every event verifies under the terminal key and the chain links.
     let report = audit.report();
     assert!(report.is_clean(), "audit: {report:?}");
-    assert_eq!(report.events, confirmed.len() as u64);
-    assert_eq!(report.duplicates, 0);
+    assert_eq!(report.events, seqs.len() as u64);
 
+    let by_seq: HashMap<u64, &Confirmed> = confirmed.iter().map(|c| (c.seq, c)).collect();
     let mut high_water: Option<Timestamp> = None;
-    for (event, seen) in events.iter().zip(confirmed) {
-        assert_eq!(event.seq, seen.seq);
-        assert_eq!(event.crossing.direction, seen.direction, "seq {}", seen.seq);
-        assert_eq!(event.crossing.traveller.holder_digest(), seen.holder);
+    for event in &events {
+        if let Some(seen) = by_seq.get(&event.seq) {
+            assert_eq!(event.crossing.direction, seen.direction, "seq {}", seen.seq);
+            assert_eq!(event.crossing.traveller.holder_digest(), seen.holder);
+        }
         // Checker 3 (outbox): a wall time behind everything recorded before is flagged, and
         // nothing else is.
         let behind = high_water.is_some_and(|mark| event.wall_time < mark);
@@ -544,9 +1064,17 @@ fn check(world: &World, terminal: &Terminal, confirmed: &[Confirmed]) {
             continue;
         };
         let today = assessment.input.today;
+        // The verdict was made before the officer's first try: the writes left in doubt by the
+        // failed tries just before this one are the same crossing, not history it saw.
+        let mut decided_before = seen.seq;
+        while in_doubt.contains(&(decided_before - 1)) {
+            decided_before -= 1;
+        }
         let mut history: Vec<(Date, Timestamp, u64, bool)> = events
             .iter()
-            .filter(|e| e.seq < seen.seq && e.crossing.traveller.holder_digest() == seen.holder)
+            .filter(|e| {
+                e.seq < decided_before && e.crossing.traveller.holder_digest() == seen.holder
+            })
             .filter_map(|e| {
                 let entry = match e.crossing.direction {
                     event::Direction::Entry => true,
@@ -585,6 +1113,9 @@ fn recount(
     let mut presence: BTreeMap<Date, Option<Date>> = BTreeMap::new();
     let mut inside = false;
     let mut stay_start: Option<Date> = None;
+    // The date the latest stay ended: a repeated exit on it (a crossing recorded twice, as when
+    // the lane was told a write failed) adds nothing.
+    let mut last_end: Option<Date> = None;
     let mut day = first;
     while day <= today {
         let moves: Vec<bool> = history.iter().filter(|m| m.0 == day).map(|m| m.3).collect();
@@ -599,8 +1130,10 @@ fn recount(
                 }
             } else if inside {
                 inside = false;
-            } else {
+                last_end = Some(day);
+            } else if last_end != Some(day) {
                 stay_start = Some(day);
+                last_end = Some(day);
             }
             stay_on_day = stay_start;
         }
@@ -673,7 +1206,7 @@ fn seeds() -> Vec<u64> {
 }
 
 #[test]
-fn simulated_terminal_keeps_every_crossing_under_clock_jumps_and_restarts() {
+fn simulated_terminal_keeps_every_crossing_under_clock_store_and_network_faults() {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -681,12 +1214,16 @@ fn simulated_terminal_keeps_every_crossing_under_clock_jumps_and_restarts() {
     let seeds = seeds();
     let started = std::time::Instant::now();
     let mut n_crossings = 0;
+    let mut faults = FaultCounts::default();
     for &seed in &seeds {
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             runtime.block_on(run_seed(seed))
         }));
         match outcome {
-            Ok(n) => n_crossings += n,
+            Ok((n, counts)) => {
+                n_crossings += n;
+                faults.add(&counts);
+            }
             Err(panic) => {
                 eprintln!("simulation failed at seed {seed}: replay with SIM_SEED={seed}");
                 std::panic::resume_unwind(panic);
@@ -694,8 +1231,9 @@ fn simulated_terminal_keeps_every_crossing_under_clock_jumps_and_restarts() {
         }
     }
     eprintln!(
-        "sim: {} seeds, {n_crossings} crossings, {:?}",
+        "sim: {} seeds, {n_crossings} crossings acknowledged, {:?}; faults: {}",
         seeds.len(),
-        started.elapsed()
+        started.elapsed(),
+        faults.summary()
     );
 }

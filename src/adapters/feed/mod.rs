@@ -12,8 +12,8 @@ mod relay;
 pub use index::{IndexConfig, IndexMessage, MovementIndex, run_index};
 pub use outbox::{GROUP_COMMIT_MAX, Outbox, OutboxConfig, OutboxRow};
 pub use relay::{
-    HealthProbe, Heartbeat, RelayConfig, backoff_delay, ensure_stream, event_subject,
-    heartbeat_subject, run_heartbeats, run_relay,
+    FeedSink, HealthProbe, Heartbeat, JetStreamSink, RelayConfig, SinkAck, backoff_delay,
+    ensure_stream, event_subject, heartbeat_subject, relay_round, run_heartbeats, run_relay,
 };
 
 use crate::ports::upstream::UpstreamError;

@@ -107,6 +107,78 @@ pub async fn ensure_stream(js: &jetstream::Context, config: &RelayConfig) -> Res
     Ok(())
 }
 
+/// What central's stream answered for one stored publish.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SinkAck {
+    /// The stream already held this message id (an earlier copy was stored).
+    pub duplicate: bool,
+    /// Where the stream holds it.
+    pub stream_seq: u64,
+}
+
+/// Central's event stream as the relay sees it: a publish with a message id, answered later by
+/// an ack. [`JetStreamSink`] is the real one; the deterministic simulation supplies one that
+/// drops connections, loses messages and acks, and stores duplicates as JetStream does.
+pub trait FeedSink: Send + Sync {
+    /// The future of one publish's ack.
+    type Ack: Future<Output = Result<SinkAck, FeedError>> + Send;
+    /// Makes sure the stream exists (once per connection).
+    fn prepare(&self) -> impl Future<Output = Result<(), FeedError>> + Send;
+    /// Sends one message; the ack follows. An error here means the connection is gone.
+    fn send(
+        &self,
+        subject: String,
+        message_id: String,
+        payload: Vec<u8>,
+    ) -> impl Future<Output = Result<Self::Ack, FeedError>> + Send;
+}
+
+/// The `EVENTS` stream on JetStream.
+pub struct JetStreamSink {
+    js: jetstream::Context,
+    config: RelayConfig,
+}
+
+impl JetStreamSink {
+    pub fn new(client: async_nats::Client, config: RelayConfig) -> Self {
+        Self {
+            js: jetstream::new(client),
+            config,
+        }
+    }
+}
+
+impl FeedSink for JetStreamSink {
+    type Ack = std::pin::Pin<Box<dyn Future<Output = Result<SinkAck, FeedError>> + Send>>;
+
+    async fn prepare(&self) -> Result<(), FeedError> {
+        ensure_stream(&self.js, &self.config).await
+    }
+
+    async fn send(
+        &self,
+        subject: String,
+        message_id: String,
+        payload: Vec<u8>,
+    ) -> Result<Self::Ack, FeedError> {
+        let publish = PublishMessage::build()
+            .payload(payload.into())
+            .message_id(message_id);
+        let ack = self
+            .js
+            .send_publish(subject, publish)
+            .await
+            .map_err(|e| FeedError::nats("publish", e))?;
+        Ok(Box::pin(async move {
+            let ack = ack.await.map_err(|e| FeedError::nats("pub ack", e))?;
+            Ok(SinkAck {
+                duplicate: ack.duplicate,
+                stream_seq: ack.sequence,
+            })
+        }))
+    }
+}
+
 /// Relays the outbox to JetStream until `shutdown`, retrying with backoff and jitter.
 pub async fn run_relay(
     outbox: Outbox,
@@ -114,12 +186,12 @@ pub async fn run_relay(
     config: RelayConfig,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), FeedError> {
-    let js = jetstream::new(client);
+    let sink = JetStreamSink::new(client, config.clone());
     tokio::pin!(shutdown);
     let mut failures = 0u32;
     let mut stream_ready = false;
     loop {
-        let round = relay_round(&outbox, &js, &config, &mut stream_ready);
+        let round = relay_round(&outbox, &sink, &config, &mut stream_ready);
         let wait = tokio::select! {
             () = &mut shutdown => break,
             result = round => match result {
@@ -154,14 +226,18 @@ pub async fn run_relay(
     outbox.flush_async().await
 }
 
-async fn relay_round(
+/// One relay round: publishes up to `rows_per_round` pending rows in sequence order with at
+/// most `acks_in_flight_max` unanswered, removes each row on its ack, and returns how many
+/// left the outbox. Any failure ends the round; the rows not acknowledged stay for the next.
+/// `stream_ready` is cleared by the caller after a failure so the next round prepares again.
+pub async fn relay_round<K: FeedSink>(
     outbox: &Outbox,
-    js: &jetstream::Context,
+    sink: &K,
     config: &RelayConfig,
     stream_ready: &mut bool,
 ) -> Result<u64, FeedError> {
     if !*stream_ready {
-        ensure_stream(js, config).await?;
+        sink.prepare().await?;
         *stream_ready = true;
     }
     let rows = outbox.pending(None, config.rows_per_round)?;
@@ -172,13 +248,9 @@ async fn relay_round(
     let mut in_flight = FuturesOrdered::new();
     let mut acknowledged = 0u64;
     for row in rows {
-        let publish = PublishMessage::build()
-            .payload(row.signed.into())
-            .message_id(message_id(&terminal, row.seq));
-        let ack = js
-            .send_publish(row.subject, publish)
-            .await
-            .map_err(|e| FeedError::nats("publish", e))?;
+        let ack = sink
+            .send(row.subject, message_id(&terminal, row.seq), row.signed)
+            .await?;
         let seq = row.seq;
         in_flight.push_back(async move { (seq, ack.await) });
         if in_flight.len() >= config.acks_in_flight_max {
@@ -192,18 +264,19 @@ async fn relay_round(
     Ok(acknowledged)
 }
 
-type AckResult = Result<jetstream::publish::PublishAck, jetstream::context::PublishError>;
-
-fn settle(outbox: &Outbox, done: Option<(u64, AckResult)>) -> Result<u64, FeedError> {
+fn settle(
+    outbox: &Outbox,
+    done: Option<(u64, Result<SinkAck, FeedError>)>,
+) -> Result<u64, FeedError> {
     let Some((seq, ack)) = done else {
         return Ok(0);
     };
     // A duplicate ack means an earlier copy is stored: success, the row may go.
-    let ack = ack.map_err(|e| FeedError::nats("pub ack", e))?;
+    let ack = ack?;
     if ack.duplicate {
         tracing::debug!(
             seq,
-            stream_seq = ack.sequence,
+            stream_seq = ack.stream_seq,
             "duplicate publish acknowledged"
         );
     }

@@ -5,7 +5,7 @@ pub mod store;
 
 pub use replication::{
     Backoff, CHECKPOINT_STREAM, CHECKPOINT_SUBJECT, Central, ENTRY_STREAM, ENTRY_SUBJECT,
-    ReplicationError, ReplicationOutcome, Replicator, SNAPSHOT_BUCKET, SNAPSHOT_OBJECT, Snapshot,
-    lower_priority,
+    JetStreamSource, LedgerSource, ReplicationError, ReplicationOutcome, Replicator,
+    SNAPSHOT_BUCKET, SNAPSHOT_OBJECT, Snapshot, lower_priority,
 };
 pub use store::{CACHE_CAPACITY_DEFAULT, SledLedger};

@@ -2,6 +2,7 @@
 //! = entry seq, guarded by the expected-last-sequence header) and signed checkpoints to
 //! `LEDGER_CHECKPOINTS`; a terminal pulls from its own cursor, verifies, and applies.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -353,89 +354,64 @@ impl Backoff {
     }
 }
 
-/// The terminal side: pulls from its own cursor, verifies, applies.
-pub struct Replicator<S> {
-    js: jetstream::Context,
-    store: S,
-    roots: RootSet,
-    check: Arc<dyn PermitCheck + Send + Sync>,
+/// Where a terminal reads central's ledger from. [`JetStreamSource`] is the real one; the
+/// deterministic simulation supplies one that drops, stalls and trims on a seeded schedule.
+pub trait LedgerSource: Send + Sync {
+    /// The latest signed checkpoint as published (`None` before central has published one).
+    fn latest_checkpoint(
+        &self,
+    ) -> impl Future<Output = Result<Option<Vec<u8>>, ReplicationError>> + Send;
+    /// The first entry seq the source still holds (entries below it are only in a snapshot).
+    fn first_seq(&self) -> impl Future<Output = Result<u64, ReplicationError>> + Send;
+    /// Entries `from..=to`, in order; [`ReplicationError::Missing`] when the source lacks some.
+    fn entries(
+        &self,
+        from: u64,
+        to: u64,
+    ) -> impl Future<Output = Result<Vec<Vec<u8>>, ReplicationError>> + Send;
+    /// The latest snapshot's bytes, read up to [`SNAPSHOT_BYTES_MAX`].
+    fn snapshot(&self) -> impl Future<Output = Result<Vec<u8>, ReplicationError>> + Send;
 }
 
-impl<S: LedgerStore + Clone + Send + 'static> Replicator<S> {
-    pub async fn connect(
-        url: &str,
-        store: S,
-        roots: RootSet,
-        check: Arc<dyn PermitCheck + Send + Sync>,
-    ) -> Result<Self, ReplicationError> {
+/// Central's streams and snapshot bucket on JetStream, read with an ordered pull consumer from
+/// the terminal's own cursor (no per-terminal state on the server).
+pub struct JetStreamSource {
+    js: jetstream::Context,
+}
+
+impl JetStreamSource {
+    pub async fn connect(url: &str) -> Result<Self, ReplicationError> {
         Ok(Self {
             js: connect(url).await?,
-            store,
-            roots,
-            check,
         })
     }
+}
 
-    /// One round: read the latest checkpoint, fetch what it covers beyond the cursor (from the
-    /// stream, or a snapshot if the stream no longer has it), verify, apply atomically.
-    pub async fn sync_once(&self) -> Result<ReplicationOutcome, ReplicationError> {
+impl LedgerSource for JetStreamSource {
+    async fn latest_checkpoint(&self) -> Result<Option<Vec<u8>>, ReplicationError> {
         let checkpoint_stream = self.js.get_stream(CHECKPOINT_STREAM).await.map_err(nats)?;
-        let raw = match checkpoint_stream
+        match checkpoint_stream
             .get_last_raw_message_by_subject(CHECKPOINT_SUBJECT)
             .await
         {
-            Ok(m) => m.payload.to_vec(),
-            Err(e) if e.kind() == stream::LastRawMessageErrorKind::NoMessageFound => {
-                return Ok(ReplicationOutcome::NoCheckpoint);
-            }
-            Err(e) => return Err(nats(e)),
-        };
-        let signed = SignedCheckpoint::decode(&raw)?;
-        let checkpoint = self.roots.verify(&signed)?;
-        let cursor = self.store.cursor()?;
-        if checkpoint.size < cursor.seq {
-            return Ok(ReplicationOutcome::UpToDate { seq: cursor.seq });
+            Ok(m) => Ok(Some(m.payload.to_vec())),
+            Err(e) if e.kind() == stream::LastRawMessageErrorKind::NoMessageFound => Ok(None),
+            Err(e) => Err(nats(e)),
         }
-        if checkpoint.size == cursor.seq {
-            if checkpoint.root != cursor.hash {
-                return Err(ReplicationError::Fork {
-                    size: checkpoint.size,
-                    applied: cursor.seq,
-                });
-            }
-            // Central re-signs an unchanged head to say "nothing new": keeping that checkpoint
-            // is what keeps a quiet ledger's age (and the stale flag) honest.
-            if cursor.checkpoint.is_none_or(|c| checkpoint.time > c.time) {
-                self.apply(cursor, Vec::new(), checkpoint, raw).await?;
-            }
-            return Ok(ReplicationOutcome::UpToDate { seq: cursor.seq });
-        }
+    }
+
+    async fn first_seq(&self) -> Result<u64, ReplicationError> {
         let mut entry_stream = self.js.get_stream(ENTRY_STREAM).await.map_err(nats)?;
-        let first = entry_stream
+        Ok(entry_stream
             .info()
             .await
             .map_err(nats)?
             .state
-            .first_sequence;
-        if cursor.seq + 1 < first {
-            return self.bootstrap(cursor).await;
-        }
-        let encoded = self
-            .fetch(&entry_stream, cursor.seq + 1, checkpoint.size)
-            .await?;
-        self.apply(cursor, encoded, checkpoint, raw).await?;
-        Ok(ReplicationOutcome::Applied {
-            from: cursor.seq + 1,
-            to: checkpoint.size,
-        })
+            .first_sequence)
     }
 
-    async fn fetch(
-        &self,
-        stream: &stream::Stream,
-        from: u64,
-        to: u64,
-    ) -> Result<Vec<Vec<u8>>, ReplicationError> {
+    async fn entries(&self, from: u64, to: u64) -> Result<Vec<Vec<u8>>, ReplicationError> {
+        let stream = self.js.get_stream(ENTRY_STREAM).await.map_err(nats)?;
         let consumer = stream
             .create_consumer(consumer::pull::OrderedConfig {
                 filter_subject: ENTRY_SUBJECT.into(),
@@ -469,6 +445,100 @@ impl<S: LedgerStore + Clone + Send + 'static> Replicator<S> {
         Ok(out)
     }
 
+    async fn snapshot(&self) -> Result<Vec<u8>, ReplicationError> {
+        let bucket = self
+            .js
+            .get_object_store(SNAPSHOT_BUCKET)
+            .await
+            .map_err(nats)?;
+        let object = bucket.get(SNAPSHOT_OBJECT).await.map_err(nats)?;
+        let mut bytes = Vec::new();
+        object
+            .take(SNAPSHOT_BYTES_MAX)
+            .read_to_end(&mut bytes)
+            .await
+            .map_err(nats)?;
+        Ok(bytes)
+    }
+}
+
+/// The terminal side: pulls from its own cursor, verifies, applies.
+pub struct Replicator<S, U = JetStreamSource> {
+    source: U,
+    store: S,
+    roots: RootSet,
+    check: Arc<dyn PermitCheck + Send + Sync>,
+}
+
+impl<S: LedgerStore + Clone + Send + 'static> Replicator<S> {
+    /// A replicator reading central's JetStream streams at `url`.
+    pub async fn connect(
+        url: &str,
+        store: S,
+        roots: RootSet,
+        check: Arc<dyn PermitCheck + Send + Sync>,
+    ) -> Result<Self, ReplicationError> {
+        Ok(Self::new(
+            JetStreamSource::connect(url).await?,
+            store,
+            roots,
+            check,
+        ))
+    }
+}
+
+impl<S: LedgerStore + Clone + Send + 'static, U: LedgerSource> Replicator<S, U> {
+    pub fn new(
+        source: U,
+        store: S,
+        roots: RootSet,
+        check: Arc<dyn PermitCheck + Send + Sync>,
+    ) -> Self {
+        Self {
+            source,
+            store,
+            roots,
+            check,
+        }
+    }
+
+    /// One round: read the latest checkpoint, fetch what it covers beyond the cursor (from the
+    /// stream, or a snapshot if the stream no longer has it), verify, apply atomically.
+    pub async fn sync_once(&self) -> Result<ReplicationOutcome, ReplicationError> {
+        let Some(raw) = self.source.latest_checkpoint().await? else {
+            return Ok(ReplicationOutcome::NoCheckpoint);
+        };
+        let signed = SignedCheckpoint::decode(&raw)?;
+        let checkpoint = self.roots.verify(&signed)?;
+        let cursor = self.store.cursor()?;
+        if checkpoint.size < cursor.seq {
+            return Ok(ReplicationOutcome::UpToDate { seq: cursor.seq });
+        }
+        if checkpoint.size == cursor.seq {
+            if checkpoint.root != cursor.hash {
+                return Err(ReplicationError::Fork {
+                    size: checkpoint.size,
+                    applied: cursor.seq,
+                });
+            }
+            // Central re-signs an unchanged head to say "nothing new": keeping that checkpoint
+            // is what keeps a quiet ledger's age (and the stale flag) honest.
+            if cursor.checkpoint.is_none_or(|c| checkpoint.time > c.time) {
+                self.apply(cursor, Vec::new(), checkpoint, raw).await?;
+            }
+            return Ok(ReplicationOutcome::UpToDate { seq: cursor.seq });
+        }
+        if cursor.seq + 1 < self.source.first_seq().await? {
+            return self.bootstrap(cursor).await;
+        }
+        let encoded = self.source.entries(cursor.seq + 1, checkpoint.size).await?;
+        self.apply(cursor, encoded, checkpoint, raw).await?;
+        Ok(ReplicationOutcome::Applied {
+            from: cursor.seq + 1,
+            to: checkpoint.size,
+        })
+    }
+
     async fn apply(
         &self,
         cursor: Cursor,
@@ -498,18 +568,7 @@ impl<S: LedgerStore + Clone + Send + 'static> Replicator<S> {
     }
 
     async fn bootstrap(&self, cursor: Cursor) -> Result<ReplicationOutcome, ReplicationError> {
-        let bucket = self
-            .js
-            .get_object_store(SNAPSHOT_BUCKET)
-            .await
-            .map_err(nats)?;
-        let object = bucket.get(SNAPSHOT_OBJECT).await.map_err(nats)?;
-        let mut bytes = Vec::new();
-        object
-            .take(SNAPSHOT_BYTES_MAX)
-            .read_to_end(&mut bytes)
-            .await
-            .map_err(nats)?;
+        let bytes = self.source.snapshot().await?;
         let snapshot = Snapshot::decode(&bytes)?;
         let signed = SignedCheckpoint::decode(&snapshot.checkpoint)?;
         let checkpoint = self.roots.verify(&signed)?;
