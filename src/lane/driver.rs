@@ -371,6 +371,7 @@ impl LaneDriver {
             "type": "recorded", "session": session, "seq": recorded.seq,
             "direction": direction, "event_id": hex::encode(recorded.event_hash.0),
             "outcome": if admitted { "admit" } else { "refuse" },
+            "recorded_at": recorded.wall_time.to_zoned(self.settings.time_zone.clone()).to_string(),
         });
         tracing::info!(
             message = "crossing recorded",

@@ -528,6 +528,7 @@ impl Assessment {
             "type": "verdict",
             "session": self.session,
             "direction": self.input.direction,
+            "date": self.input.today,
             "document": document,
             "permits": self.permits.iter().map(|view| json!({
                 "kind": view.kind, "rejection": view.rejection, "message": view.message,

@@ -206,7 +206,7 @@ terminal_key = "keys/terminal.key"
 
 [limits]
 scan_frame_bytes_max = 4096
-outbox_events_max = 1000
+outbox_events_max = 1000000
 shutdown_grace_ms = 2000
 
 [lane]
