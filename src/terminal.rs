@@ -301,6 +301,7 @@ pub async fn open(
                 .unwrap_or(u32::MAX)
                 .max(1);
         let retention_days = config.retention.movement_days;
+        let prune_every = config.retention.prune_every;
         tasks.push(tokio::spawn(async move {
             let options = async_nats::ConnectOptions::new().retry_on_initial_connect();
             let client = match options.connect(url.as_str()).await {
@@ -318,6 +319,7 @@ pub async fn open(
             );
             let index_config = IndexConfig {
                 retention_days,
+                prune_every,
                 ..IndexConfig::default()
             };
             let index = run_index(

@@ -207,6 +207,11 @@ fn shipped_config_is_valid_once_deployed() {
     assert_eq!(config.keys.ledger_root_threshold.get(), 2);
     assert_eq!(config.lane.session_window.as_millis(), 30_000);
     assert_eq!(config.retention.movement_days, 400);
+    assert_eq!(
+        config.retention.prune_every.as_secs(),
+        3600,
+        "default when absent"
+    );
     assert!(config.gate.is_none());
     let http = config.api.http.as_ref().expect("http enabled");
     assert_eq!(http.address.to_string(), "127.0.0.1:8480");
@@ -584,6 +589,13 @@ fn each_new_kind_of_problem_is_reported_at_its_line_and_column() {
             50,
             17,
             "expected 366 (the longest stay window",
+        ),
+        (
+            "movement_days = 400",
+            "movement_days = 400\nprune_every_s = 0",
+            51,
+            17,
+            "prune_every_s 0 is out of range",
         ),
         (
             "[retention]\nmovement_days = 400\n",

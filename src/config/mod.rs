@@ -273,6 +273,8 @@ pub struct Gate {
 pub struct Retention {
     /// Days of movements kept in the local index; at least the longest stay window.
     pub movement_days: u32,
+    /// How often movements past retention are pruned (default hourly).
+    pub prune_every: Duration,
 }
 
 /// Bounds, each with its unit last.

@@ -101,6 +101,7 @@ pub(super) struct RawGate {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawRetention {
     pub movement_days: Option<Spanned<u64>>,
+    pub prune_every_s: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -49,6 +49,9 @@ const HEARTBEAT_EVERY_S_RANGE: std::ops::RangeInclusive<u64> = 1..=3_600;
 /// The longest stay window a rule may count over: a calendar-year rule reaches back up to 366
 /// days (a rolling 90/180 rule only 180), so movements must be kept at least that long.
 pub(super) const STAY_WINDOW_DAYS_LONGEST: u64 = 366;
+/// Accepted range of the prune interval, seconds, and its default.
+const PRUNE_EVERY_S_RANGE: std::ops::RangeInclusive<u64> = 1..=86_400;
+const PRUNE_EVERY_S_DEFAULT: u64 = 3_600;
 /// Accepted range of movement retention: the longest stay window to ten years.
 const MOVEMENT_DAYS_RANGE: std::ops::RangeInclusive<u64> = STAY_WINDOW_DAYS_LONGEST..=3_653;
 /// Shortest API token: shorter ones can be guessed.
@@ -1299,8 +1302,16 @@ fn retention(table: &Spanned<RawRetention>, report: &mut Report<'_>) -> Option<R
                 None
             }
         });
+    // Optional: hourly by default; the retention soak prunes every few seconds.
+    let prune_every = match &raw.prune_every_s {
+        Some(value) => {
+            in_range(value, &PRUNE_EVERY_S_RANGE, "prune_every_s", report).map(Duration::from_secs)
+        }
+        None => Some(Duration::from_secs(PRUNE_EVERY_S_DEFAULT)),
+    };
     Some(Retention {
         movement_days: movement_days?,
+        prune_every: prune_every?,
     })
 }
 
