@@ -1,6 +1,8 @@
 //! Deterministic simulation of the real lane, recording, relay and replication code: seeded
 //! travellers crossing an entry lane and an exit lane of one terminal; a clock that drifts and
-//! jumps both ways; restarts that drop the lanes and the outbox and reopen it; a disk whose
+//! jumps both ways; passport readers whose bytes go through the real device pipeline in random
+//! pieces, sometimes hit by noise, a late line or a pulled cable; restarts that drop the lanes
+//! and the outbox and reopen it; a disk whose
 //! writes fail or whose answers are cut off; central issuing and revoking permits, re-signing,
 //! snapshotting and trimming its ledger; a network that drops connections, loses messages and
 //! acks, stalls fetches, serves old checkpoints and tampers with entries. Checkers run during
@@ -27,6 +29,9 @@ use checkpointd::core::document::HolderDigest;
 use checkpointd::core::event::{
     self, Crossing, FeedAudit, TerminalId, Verification, VerifyingKey, message_id,
 };
+use checkpointd::core::frame::pipeline::{InputKind, ScanKind};
+use checkpointd::core::frame::serial::Framing;
+use checkpointd::core::frame::{DevicePipeline, PipelineOutput, ScanContent};
 use checkpointd::core::ledger::permit_check::{Bp1Verification, index_of};
 use checkpointd::core::ledger::{
     Change, Checkpoint, Hash, IssuerKeyAdded, PermitIssued, PermitRevoked,
@@ -36,13 +41,13 @@ use checkpointd::core::ledger::{
 use checkpointd::core::mrz::{Td3Fields, compose_td3};
 use checkpointd::core::permit::{self, PermitBody, PermitClaims, PermitHolder, PermitType};
 use checkpointd::core::privacy::{DocumentNumber, PersonName};
-use checkpointd::core::session::SessionScan;
 use checkpointd::core::stay::policy::StayPolicy;
 use checkpointd::core::stay::{StayRuleKind, civil_date_in};
 use checkpointd::lane::LaneSettings;
 use checkpointd::lane::driver::{LaneDriver, LaneParts, LaneReport};
 use checkpointd::ports::clock::Clock;
 use checkpointd::ports::ledger::{LedgerStore, LedgerView};
+use checkpointd::ports::scanner::{DeviceEvent, ScanEvent};
 use checkpointd::ports::upstream::{CrossingRecorder, Recorded, UpstreamError};
 use ed25519_dalek::SigningKey;
 use jiff::civil::Date;
@@ -164,6 +169,10 @@ struct FaultCounts {
     ledger_stale_served: u64,
     snapshots_taken: u64,
     bootstraps: u64,
+    /// Swipes the simulated reader spoiled (noise, a late line, the cable pulled mid-swipe).
+    swipes_spoiled: u64,
+    /// Input the device pipeline reported and dropped.
+    scanner_problems: u64,
     /// Events central stored after a later sequence of the same terminal (a message lost in
     /// flight and re-sent): the consumer orders by sequence.
     stored_out_of_order: u64,
@@ -182,6 +191,8 @@ impl FaultCounts {
         self.ledger_stale_served += other.ledger_stale_served;
         self.snapshots_taken += other.snapshots_taken;
         self.bootstraps += other.bootstraps;
+        self.swipes_spoiled += other.swipes_spoiled;
+        self.scanner_problems += other.scanner_problems;
         self.stored_out_of_order += other.stored_out_of_order;
     }
 
@@ -189,7 +200,8 @@ impl FaultCounts {
         format!(
             "{} writes failed, {} writes in doubt, {} publishes dropped, {} messages lost, {} acks lost, \
              {} ledger reads dropped, {} fetches stalled, {} tampered batches refused, {} old checkpoints served, \
-             {} snapshots + trims, {} bootstraps, {} events stored after a later one",
+             {} snapshots + trims, {} bootstraps, {} events stored after a later one, \
+             {} swipes spoiled ({} scanner problems reported)",
             self.writes_failed,
             self.writes_in_doubt,
             self.publish_dropped,
@@ -201,7 +213,9 @@ impl FaultCounts {
             self.ledger_stale_served,
             self.snapshots_taken,
             self.bootstraps,
-            self.stored_out_of_order
+            self.stored_out_of_order,
+            self.swipes_spoiled,
+            self.scanner_problems
         )
     }
 }
@@ -442,9 +456,186 @@ struct Terminal {
     outbox: Outbox,
     entry: LaneDriver,
     exit: LaneDriver,
+    /// The lanes' passport readers (entry, exit); a restart opens them afresh.
+    scanners: [SimScanner; 2],
     /// Per lane (entry, exit): the latest clock reading it decided on, and whether it has
     /// reason to distrust the clock (a reading that went backwards, or a suspect record).
     seen: [(Option<Timestamp>, bool); 2],
+}
+
+/// The reader's inter-line timeout (as in `devices/generic-mrz-rs232.toml`).
+const MRZ_LINE_TIMEOUT: Duration = Duration::from_millis(500);
+/// Swipes an officer tries before the document is read cleanly (faults permitting).
+const SWIPES_MAX: usize = 8;
+
+/// What happened to one swipe on its way from the reader.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Swipe {
+    /// Every byte arrived, in whatever pieces.
+    Clean,
+    /// The two lines arrived without the CR between them (some readers send the whole zone).
+    RunTogether,
+    /// A byte on the line was hit by noise (a character no MRZ has).
+    Noise,
+    /// The second line came after the inter-line timeout.
+    LateLine,
+    /// The cable was pulled part-way through.
+    Unplugged,
+}
+
+/// A generic RS-232 MRZ swipe reader (CR after each line) feeding the real device pipeline:
+/// the bytes of a swipe arrive in random pieces at random moments, sometimes spoiled.
+struct SimScanner {
+    pipeline: DevicePipeline,
+    /// The device loop's monotonic clock.
+    now: Duration,
+}
+
+impl SimScanner {
+    fn new() -> Self {
+        Self {
+            pipeline: DevicePipeline::new(
+                InputKind::Serial {
+                    framing: Framing::Cr,
+                    ack_nak: false,
+                },
+                false,
+                ScanContent::Mrz,
+                MRZ_LINE_TIMEOUT,
+            ),
+            now: Duration::ZERO,
+        }
+    }
+
+    fn advance(&mut self, by: Duration, out: &mut Vec<PipelineOutput>) {
+        self.now += by;
+        // The device loop polls after every read timeout.
+        self.pipeline.poll(self.now, out);
+    }
+
+    /// One swipe of the two-line `mrz` (lines joined by `\n`); returns what the pipeline put out,
+    /// including the expiry of anything left pending once the officer has looked up.
+    fn swipe(&mut self, mrz: &str, how: Swipe, rng: &mut StdRng) -> Vec<PipelineOutput> {
+        let mut lines: Vec<Vec<u8>> = mrz.split('\n').map(|l| l.as_bytes().to_vec()).collect();
+        if how == Swipe::Noise {
+            let line = rng.gen_range(0..lines.len());
+            let at = rng.gen_range(0..lines[line].len());
+            lines[line][at] = *[b'a', b'#', 0xc3, 0x00]
+                .get(rng.gen_range(0..4))
+                .unwrap_or(&b'a');
+        }
+        let pieces: Vec<(Vec<u8>, bool)> = if how == Swipe::RunTogether {
+            vec![([lines.concat(), b"\r".to_vec()].concat(), false)]
+        } else {
+            lines
+                .iter()
+                .enumerate()
+                .map(|(i, line)| ([line.as_slice(), b"\r"].concat(), i > 0))
+                .collect()
+        };
+        let total: usize = pieces.iter().map(|(bytes, _)| bytes.len()).sum();
+        let cut_at = (how == Swipe::Unplugged).then(|| rng.gen_range(1..total));
+        let mut out = Vec::new();
+        let mut sent = 0usize;
+        'swipe: for (bytes, later_line) in pieces {
+            if later_line {
+                let gap = if how == Swipe::LateLine {
+                    rng.gen_range(MRZ_LINE_TIMEOUT.as_millis() as u64 + 1..2_000)
+                } else {
+                    rng.gen_range(0..MRZ_LINE_TIMEOUT.as_millis() as u64 / 2)
+                };
+                self.advance(Duration::from_millis(gap), &mut out);
+            }
+            let mut rest = bytes.as_slice();
+            while !rest.is_empty() {
+                let mut n = rng.gen_range(1..=rest.len().min(24));
+                if let Some(cut) = cut_at
+                    && sent + n >= cut
+                {
+                    n = cut - sent;
+                    self.pipeline.push_bytes(&rest[..n], self.now, &mut out);
+                    self.pipeline.disconnected(&mut out);
+                    break 'swipe;
+                }
+                self.pipeline.push_bytes(&rest[..n], self.now, &mut out);
+                sent += n;
+                rest = &rest[n..];
+                // 9600 baud: about a millisecond a byte.
+                self.advance(Duration::from_millis(n as u64), &mut out);
+            }
+        }
+        // The officer looks at the screen before swiping again.
+        self.advance(Duration::from_millis(rng.gen_range(1_000..3_000)), &mut out);
+        out
+    }
+}
+
+/// Swipes the traveller's passport until the reader delivers it (a spoiled swipe is reported
+/// by the pipeline and swiped again) and hands the scan to the lane as the daemon does.
+/// Checker 0 (scanner): a spoiled swipe yields no document and a clean one exactly the
+/// traveller's zone, never a splice of two swipes or a truncated one.
+async fn swipe_passport(
+    lane: &mut LaneDriver,
+    scanner: &mut SimScanner,
+    mrz: &str,
+    world: &World,
+    rng: &mut StdRng,
+) -> Option<LaneReport> {
+    for attempt in 0..SWIPES_MAX {
+        let how = if attempt + 1 == SWIPES_MAX || !world.faults.roll(0.25) {
+            if world.faults.roll(0.2) {
+                Swipe::RunTogether
+            } else {
+                Swipe::Clean
+            }
+        } else {
+            [Swipe::Noise, Swipe::LateLine, Swipe::Unplugged][world.faults.pick(3)]
+        };
+        let out = scanner.swipe(mrz, how, rng);
+        let mut scans = Vec::new();
+        for output in out {
+            match output {
+                PipelineOutput::Scan(scan) => scans.push(scan),
+                PipelineOutput::Problem(_) => {
+                    world.counts.lock().expect("counts").scanner_problems += 1
+                }
+                PipelineOutput::Reply(_) => panic!("the reader has no ACK/NAK handshake"),
+            }
+        }
+        let clean = matches!(how, Swipe::Clean | Swipe::RunTogether);
+        if !clean {
+            world.counts.lock().expect("counts").swipes_spoiled += 1;
+            assert!(
+                scans.is_empty(),
+                "a {how:?} swipe produced a document: {scans:?}"
+            );
+            continue;
+        }
+        assert_eq!(
+            scans.len(),
+            1,
+            "a {how:?} swipe produced {} documents",
+            scans.len()
+        );
+        let scan = scans.remove(0);
+        let ScanKind::Mrz(lines) = &scan.kind else {
+            panic!("an MRZ reader produced a symbol");
+        };
+        assert_eq!(
+            lines.expose().join("\n"),
+            mrz,
+            "the {how:?} swipe was assembled wrongly"
+        );
+        return lane
+            .on_device(DeviceEvent::Scan(ScanEvent {
+                device: "mrz-reader".into(),
+                symbology: scan.symbology,
+                payload: scan.payload,
+                kind: scan.kind,
+            }))
+            .await;
+    }
+    unreachable!("the last swipe is always clean")
 }
 
 fn settings(lane: &str, direction: Direction, time_zone: &jiff::tz::TimeZone) -> LaneSettings {
@@ -517,6 +708,7 @@ fn open_terminal(world: &World) -> Terminal {
     Terminal {
         entry: lane("arrivals", Direction::Entry),
         exit: lane("departures", Direction::Exit),
+        scanners: [SimScanner::new(), SimScanner::new()],
         outbox,
         seen: [(None, false), (None, false)],
     }
@@ -836,10 +1028,10 @@ async fn run_seed(seed: u64) -> (usize, FaultCounts) {
         }
         let who = rng.gen_range(0..travellers.len());
         let traveller = &mut travellers[who];
-        let (index, lane) = if traveller.inside {
-            (1, &mut t.exit)
+        let (index, lane, scanner) = if traveller.inside {
+            (1, &mut t.exit, &mut t.scanners[1])
         } else {
-            (0, &mut t.entry)
+            (0, &mut t.entry, &mut t.scanners[0])
         };
         let (closed, _) = oneshot::channel();
         lane.on_api(ApiCommand::NewTraveller { reply: closed })
@@ -856,12 +1048,7 @@ async fn run_seed(seed: u64) -> (usize, FaultCounts) {
             *distrust = true;
         }
         *last = Some(last.map_or(reading, |last| last.max(reading)));
-        let scan = SessionScan::Mrz {
-            text: traveller.mrz.clone(),
-            line_width: 44,
-        };
-        let report = lane
-            .on_scan("mrz-reader", scan)
+        let report = swipe_passport(lane, scanner, &traveller.mrz, &world, &mut rng)
             .await
             .expect("a valid passport gets a verdict");
         let input = &report.assessment.input;
