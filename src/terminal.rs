@@ -141,7 +141,7 @@ pub async fn open(
         config.checkpoint.id, config.checkpoint.lane
     ))
     .map_err(|e| store_error("terminal id")(e.to_string()))?;
-    let outbox = Outbox::open(
+    let outbox = Outbox::open_with_cache(
         &config.data_dir.join("outbox"),
         OutboxConfig {
             terminal: terminal_id,
@@ -149,6 +149,7 @@ pub async fn open(
         },
         config.keys.terminal_key.signing_key().clone(),
         Arc::clone(&clock),
+        config.retention.cache_capacity_bytes.get(),
     )
     .map_err(|e| store_error("outbox")(e.to_string()))?;
     outbox.set_rows_max(config.limits.outbox_events_max.get());

@@ -598,6 +598,13 @@ fn each_new_kind_of_problem_is_reported_at_its_line_and_column() {
             "prune_every_s 0 is out of range",
         ),
         (
+            "movement_days = 400",
+            "movement_days = 400\ncache_capacity_bytes = 0",
+            51,
+            24,
+            "cache_capacity_bytes 0 is out of range",
+        ),
+        (
             "[retention]\nmovement_days = 400\n",
             "",
             1,

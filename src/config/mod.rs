@@ -275,6 +275,9 @@ pub struct Retention {
     pub movement_days: u32,
     /// How often movements past retention are pruned (default hourly).
     pub prune_every: Duration,
+    /// Page cache of the crossings database (outbox, events, movement index); enough to hold
+    /// the retained movements keeps stay look-ups in memory.
+    pub cache_capacity_bytes: NonZeroU64,
 }
 
 /// Bounds, each with its unit last.

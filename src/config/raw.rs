@@ -102,6 +102,7 @@ pub(super) struct RawGate {
 pub(super) struct RawRetention {
     pub movement_days: Option<Spanned<u64>>,
     pub prune_every_s: Option<Spanned<u64>>,
+    pub cache_capacity_bytes: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Deserialize)]

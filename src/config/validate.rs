@@ -1309,9 +1309,20 @@ fn retention(table: &Spanned<RawRetention>, report: &mut Report<'_>) -> Option<R
         }
         None => Some(Duration::from_secs(PRUNE_EVERY_S_DEFAULT)),
     };
+    let cache_capacity_bytes = match &raw.cache_capacity_bytes {
+        Some(value) => in_range(
+            value,
+            &CACHE_CAPACITY_BYTES_RANGE,
+            "cache_capacity_bytes",
+            report,
+        )
+        .and_then(NonZeroU64::new),
+        None => NonZeroU64::new(crate::adapters::feed::CACHE_CAPACITY_BYTES_DEFAULT),
+    };
     Some(Retention {
         movement_days: movement_days?,
         prune_every: prune_every?,
+        cache_capacity_bytes: cache_capacity_bytes?,
     })
 }
 

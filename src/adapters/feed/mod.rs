@@ -10,7 +10,7 @@ mod outbox;
 mod relay;
 
 pub use index::{IndexConfig, IndexMessage, MovementIndex, run_index};
-pub use outbox::{GROUP_COMMIT_MAX, Outbox, OutboxConfig, OutboxRow};
+pub use outbox::{CACHE_CAPACITY_BYTES_DEFAULT, GROUP_COMMIT_MAX, Outbox, OutboxConfig, OutboxRow};
 pub use relay::{
     FeedSink, HealthProbe, Heartbeat, JetStreamSink, RelayConfig, SinkAck, backoff_delay,
     ensure_stream, event_subject, heartbeat_subject, relay_round, run_heartbeats, run_relay,

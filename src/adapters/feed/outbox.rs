@@ -25,8 +25,10 @@ use crate::ports::upstream::{CrossingRecorder, Recorded, UpstreamError};
 pub const GROUP_COMMIT_MAX: usize = 256;
 /// Requests that may wait for the committer before `record` blocks.
 const QUEUE_DEPTH_MAX: usize = 4096;
-/// sled page cache; the outbox is small and mostly appended.
-const CACHE_BYTES: u64 = 64 * 1024 * 1024;
+/// sled page cache of the crossings database by default. The outbox is small and appended, but
+/// the movement index is read on every decision: with 1,000,000 movements retained it needs
+/// about 200 MiB to answer from memory (`benches/feed.rs`).
+pub const CACHE_CAPACITY_BYTES_DEFAULT: u64 = 256 * 1024 * 1024;
 
 const META_NEXT_SEQ: &[u8] = b"next_seq";
 const META_LAST_HASH: &[u8] = b"last_hash";
@@ -122,16 +124,29 @@ struct ChainHead {
 }
 
 impl Outbox {
-    /// Opens (or creates) the outbox database in `dir` and starts its committer thread.
+    /// Opens (or creates) the outbox database in `dir` with the default page cache and starts
+    /// its committer thread.
     pub fn open(
         dir: &Path,
         config: OutboxConfig,
         key: SigningKey,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, FeedError> {
+        Self::open_with_cache(dir, config, key, clock, CACHE_CAPACITY_BYTES_DEFAULT)
+    }
+
+    /// As [`Outbox::open`], with a page cache of `cache_capacity_bytes`
+    /// (`[retention] cache_capacity_bytes`).
+    pub fn open_with_cache(
+        dir: &Path,
+        config: OutboxConfig,
+        key: SigningKey,
+        clock: Arc<dyn Clock>,
+        cache_capacity_bytes: u64,
+    ) -> Result<Self, FeedError> {
         let db = sled::Config::new()
             .path(dir)
-            .cache_capacity(CACHE_BYTES)
+            .cache_capacity(cache_capacity_bytes)
             .open()?;
         let trees = Arc::new(Trees::open(&db)?);
         let head = read_head(&trees.meta)?;
