@@ -220,6 +220,13 @@ fn main() {
         );
     }
 
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    for field in ["VmRSS:", "VmHWM:"] {
+        if let Some(line) = status.lines().find(|l| l.starts_with(field)) {
+            println!("movement index process {line}");
+        }
+    }
+
     let mut criterion = Criterion::default().configure_from_args();
     criterion.bench_function("movement_lookup_1m", |b| {
         b.iter(|| {
