@@ -134,6 +134,9 @@ struct Confirmed {
     holder: HolderDigest,
     direction: event::Direction,
     report: LaneReport,
+    /// Writes of this same crossing left in doubt by the officer's failed tries before it
+    /// was acknowledged: made after the verdict, so not history the verdict saw.
+    retries_in_doubt: Vec<u64>,
 }
 
 /// Seeded fault decisions, on their own generator so that switching faults off for the final
@@ -1072,10 +1075,14 @@ async fn run_seed(seed: u64) -> (usize, FaultCounts) {
         };
         let admitted = decision == OfficerDecision::Admit;
         let session = report.assessment.session;
+        let doubts_before = world.in_doubt.lock().expect("in doubt").len();
         let Some(seq) = confirm(lane, session, decision).await else {
-            // The disk kept failing: the officer falls back to the paper procedure.
+            // The disk kept failing: the officer falls back to the paper procedure. Writes
+            // left in doubt meanwhile stay on the record (central gets them): later verdicts
+            // rightly count them as history.
             continue;
         };
+        let retries_in_doubt = world.in_doubt.lock().expect("in doubt")[doubts_before..].to_vec();
         let direction = match (index, admitted) {
             (0, true) => event::Direction::Entry,
             (0, false) => event::Direction::RefusedEntry,
@@ -1091,6 +1098,7 @@ async fn run_seed(seed: u64) -> (usize, FaultCounts) {
             holder: traveller.holder(),
             direction,
             report,
+            retries_in_doubt,
         });
     }
     // The network heals: the relay drains the outbox and the replica catches up.
@@ -1251,16 +1259,14 @@ fn check(
             continue;
         };
         let today = assessment.input.today;
-        // The verdict was made before the officer's first try: the writes left in doubt by the
-        // failed tries just before this one are the same crossing, not history it saw.
-        let mut decided_before = seen.seq;
-        while in_doubt.contains(&(decided_before - 1)) {
-            decided_before -= 1;
-        }
+        // The verdict was made before the officer's first try: the writes its failed tries left
+        // in doubt are the same crossing, not history it saw.
         let mut history: Vec<(Date, Timestamp, u64, bool)> = events
             .iter()
             .filter(|e| {
-                e.seq < decided_before && e.crossing.traveller.holder_digest() == seen.holder
+                e.seq < seen.seq
+                    && !seen.retries_in_doubt.contains(&e.seq)
+                    && e.crossing.traveller.holder_digest() == seen.holder
             })
             .filter_map(|e| {
                 let entry = match e.crossing.direction {
