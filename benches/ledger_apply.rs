@@ -69,15 +69,41 @@ fn lookups(store: &SledLedger, total: u32, seed: u64) -> Vec<Duration> {
     samples
 }
 
+/// A permit's use after its lookup: the signed text read from the replica (the lane then verifies
+/// it, 50-60 µs of signature check).
+fn text_reads(store: &SledLedger, total: u32, seed: u64) -> Vec<Duration> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut samples = Vec::with_capacity(LOOKUPS / 10);
+    for _ in 0..LOOKUPS / 10 {
+        let digest = holder(rng.gen_range(0..total));
+        let found = store.permits_by_holder(&digest).expect("lookup");
+        let started = Instant::now();
+        let text = store.permit_text(found[0].seq).expect("read");
+        samples.push(started.elapsed());
+        assert!(text.is_some());
+    }
+    samples
+}
+
 /// The child process: opens the replica with the daemon's cache size, looks up as a lane does,
 /// and reports its own peak RSS.
 fn probe(dir: &str, total: u32) {
+    let started = Instant::now();
     let store = SledLedger::open(dir.as_ref(), CACHE_CAPACITY_DEFAULT).expect("open");
+    println!(
+        "open (directory rebuilt from the replica): {:.2?}",
+        started.elapsed()
+    );
     let before = status_kib("VmRSS:");
     let samples = lookups(&store, total, 7);
     percentiles("lookup by holder, alone (fresh process)", samples);
+    percentiles(
+        "signed text read for a permit's use (fresh process)",
+        text_reads(&store, total, 8),
+    );
     println!(
-        "rss of a process holding the replica: {} KiB after open, {} KiB peak after {LOOKUPS} lookups (cache_capacity {} MiB)",
+        "rss of a process holding the replica ({} permits): {} KiB after open, {} KiB peak after {LOOKUPS} lookups (cache_capacity {} MiB)",
+        store.permit_count(),
         before,
         status_kib("VmHWM:"),
         CACHE_CAPACITY_DEFAULT >> 20

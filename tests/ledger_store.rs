@@ -205,6 +205,18 @@ fn assert_same(store: &SledLedger, model: &MemoryState, on: jiff::civil::Date) {
         got.sort_by_key(|p| p.index.cti);
         want.sort_by_key(|p| p.index.cti);
         assert_eq!(got, want, "permits of holder {h}");
+        for held in &got {
+            assert_eq!(
+                store.permit_text(held.seq).expect("text"),
+                LedgerView::permit_text(model, held.seq).expect("model"),
+                "signed text of entry {}",
+                held.seq
+            );
+            assert_eq!(
+                store.permit(&held.index.cti).expect("permit"),
+                LedgerView::permit(model, &held.index.cti).expect("model")
+            );
+        }
         assert_eq!(
             store.active_alerts(&holder, on).expect("alerts"),
             LedgerView::active_alerts(model, &holder, on).expect("model")

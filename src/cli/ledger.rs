@@ -239,6 +239,7 @@ async fn dispatch(command: Command) -> Result<ExitCode, String> {
             print(json!({
                 "applied_seq": cursor.seq,
                 "applied_hash": hex::encode(cursor.hash),
+                "permits": store.permit_count(),
                 "checkpoint_size": cursor.checkpoint.map(|c| c.size),
                 "checkpoint_time": cursor.checkpoint.map(|c| c.time.to_string()),
                 "age_seconds": age,
@@ -435,7 +436,7 @@ fn lookup(
             "cti": hex::encode(cti),
             "found": permit.is_some(),
             "revoked": store.is_revoked(&cti).map_err(err)?,
-            "permit": permit.map(|p| permit_json(&p)),
+            "permit": permit.map(|p| permit_json(&p.held())),
         }));
         return Ok(ExitCode::SUCCESS);
     }
@@ -461,7 +462,7 @@ fn lookup(
     Ok(ExitCode::SUCCESS)
 }
 
-fn permit_json(p: &crate::core::ledger::PermitRecord) -> serde_json::Value {
+fn permit_json(p: &crate::core::ledger::HeldPermit) -> serde_json::Value {
     json!({
         "cti": hex::encode(p.index.cti),
         "permit_type": p.index.permit_type.code(),

@@ -30,7 +30,7 @@ use crate::core::stay::policy::{
     EVisaEntries, GroundKind, GroundOfStay, StayAssessment, StayBasis, StayPolicy,
 };
 use crate::core::stay::{self, Movement};
-use crate::ports::ledger::LedgerView;
+use crate::ports::ledger::{LedgerStoreError, LedgerView};
 use crate::ports::upstream::MovementHistory;
 
 /// What the lane is configured to be.
@@ -137,8 +137,7 @@ pub fn assess(
     let report = mrz::parse(text, &options);
     let key = report.document_key();
     let holder = key.as_ref().map(|key| key.holder_digest());
-    let ledger_error =
-        |error: crate::ports::ledger::LedgerStoreError| LaneError::Ledger(error.to_string());
+    let ledger_error = |error: LedgerStoreError| LaneError::Ledger(error.to_string());
 
     let checkpoint_time = ledger.checkpoint_time().map_err(ledger_error)?;
     let ledger_age = checkpoint_time.map(|time| now.duration_since(time));
@@ -212,12 +211,22 @@ pub fn assess(
         grounds.extend(ground);
     }
     if let Some(holder) = &holder {
-        for record in ledger.permits_by_holder(holder).map_err(ledger_error)? {
-            if presented_ctis.contains(&hex::encode(record.index.cti)) {
+        for held in ledger.permits_by_holder(holder).map_err(ledger_error)? {
+            if presented_ctis.contains(&hex::encode(held.index.cti)) {
                 continue;
             }
+            // The signed text is read only for a permit about to be used, and verified again.
+            let bp1 = ledger
+                .permit_text(held.seq)
+                .map_err(ledger_error)?
+                .ok_or_else(|| {
+                    ledger_error(LedgerStoreError::Corrupt {
+                        what: "permit",
+                        reason: format!("entry {} issues no permit", held.seq),
+                    })
+                })?;
             let (view, ground) = check_permit(
-                &record.bp1,
+                &bp1,
                 false,
                 ledger,
                 &revocations,

@@ -7,7 +7,7 @@ use jiff::civil::Date;
 
 use crate::core::document::HolderDigest;
 use crate::core::ledger::state::{
-    Alert, IssuerKey, MemoryState, PermitCheck, PermitRecord, Rejection, TerminalKey,
+    Alert, HeldPermit, IssuerKey, MemoryState, PermitCheck, PermitRecord, Rejection, TerminalKey,
 };
 use crate::core::ledger::{ChainError, Cursor, Kid, Registration, StayExtension, VerifiedBatch};
 
@@ -28,11 +28,13 @@ pub enum LedgerStoreError {
 
 /// Read-only queries the decision layer makes.
 pub trait LedgerView {
-    /// Permits issued to this holder (revoked ones included; ask [`Self::is_revoked`]).
-    fn permits_by_holder(
-        &self,
-        holder: &HolderDigest,
-    ) -> Result<Vec<PermitRecord>, LedgerStoreError>;
+    /// Permits issued to this holder (revoked ones included; ask [`Self::is_revoked`]), oldest
+    /// first. This is the lookup every traveller costs, so it answers without the signed text.
+    fn permits_by_holder(&self, holder: &HolderDigest)
+    -> Result<Vec<HeldPermit>, LedgerStoreError>;
+    /// The signed BP1 text of the permit issued by entry `seq`, read when the permit is used;
+    /// `None` if that entry is not an applied permit issue.
+    fn permit_text(&self, seq: u64) -> Result<Option<String>, LedgerStoreError>;
     fn permit(&self, cti: &[u8; 16]) -> Result<Option<PermitRecord>, LedgerStoreError>;
     fn is_revoked(&self, cti: &[u8; 16]) -> Result<bool, LedgerStoreError>;
     /// Alerts not lifted and still in force on `day`.
@@ -78,13 +80,22 @@ impl LedgerView for MemoryState {
     fn permits_by_holder(
         &self,
         holder: &HolderDigest,
-    ) -> Result<Vec<PermitRecord>, LedgerStoreError> {
-        Ok(self
+    ) -> Result<Vec<HeldPermit>, LedgerStoreError> {
+        let mut held: Vec<HeldPermit> = self
             .permits
             .values()
             .filter(|p| p.index.holder == holder.0)
-            .cloned()
-            .collect())
+            .map(PermitRecord::held)
+            .collect();
+        held.sort_by_key(|p| p.seq);
+        Ok(held)
+    }
+    fn permit_text(&self, seq: u64) -> Result<Option<String>, LedgerStoreError> {
+        Ok(self
+            .permits
+            .values()
+            .find(|p| p.seq == seq)
+            .map(|p| p.bp1.clone()))
     }
     fn permit(&self, cti: &[u8; 16]) -> Result<Option<PermitRecord>, LedgerStoreError> {
         Ok(self.permits.get(cti).cloned())

@@ -1,5 +1,6 @@
 //! The sled-backed permit ledger replica and its replication from central over JetStream.
 
+mod directory;
 pub mod replication;
 pub mod store;
 

@@ -28,10 +28,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sled::Tree;
 
+use super::directory::HolderDirectory;
 use crate::core::document::HolderDigest;
 use crate::core::ledger::state::{
-    Alert, ApplyFailure, IssuerKey, IssuerTrust, LedgerState, PermitCheck, PermitRecord,
-    TerminalKey, apply_entry,
+    Alert, ApplyFailure, HeldPermit, IssuerKey, IssuerTrust, LedgerState, PermitCheck,
+    PermitRecord, TerminalKey, apply_entry,
 };
 use crate::core::ledger::{
     Change, Cti, Cursor, Entry, Kid, PermitIndex, Registration, StayExtension, VerifiedBatch,
@@ -45,23 +46,27 @@ const VALUE_VERSION: u8 = 2;
 /// Length marker of an absent side of a row.
 const ABSENT: u32 = u32::MAX;
 const META_APPLIED: &[u8] = b"applied";
+/// Which set of trees and values the replica holds; a replica of another layout is cleared on
+/// open and replicated again (it is only a copy of central's ledger).
+const META_LAYOUT: &[u8] = b"layout";
+const LAYOUT: &[u8] = b"3";
+/// Trees of earlier layouts, dropped with them.
+const RETIRED_TREES: [&str; 1] = ["permits_by_holder"];
 
 // Tree positions inside `SledLedger::trees`.
 const ENTRIES: usize = 0;
 const PERMITS: usize = 1;
-const PERMITS_BY_HOLDER: usize = 2;
-const REVOKED: usize = 3;
-const ISSUER_KEYS: usize = 4;
-const TERMINAL_KEYS: usize = 5;
-const ALERTS: usize = 6;
-const ALERTS_BY_HOLDER: usize = 7;
-const EXTENSIONS: usize = 8;
-const REGISTRATIONS: usize = 9;
-const META: usize = 10;
-const TREE_NAMES: [&str; 11] = [
+const REVOKED: usize = 2;
+const ISSUER_KEYS: usize = 3;
+const TERMINAL_KEYS: usize = 4;
+const ALERTS: usize = 5;
+const ALERTS_BY_HOLDER: usize = 6;
+const EXTENSIONS: usize = 7;
+const REGISTRATIONS: usize = 8;
+const META: usize = 9;
+const TREE_NAMES: [&str; 10] = [
     "entries",
     "permits",
-    "permits_by_holder",
     "revoked",
     "issuer_keys",
     "terminal_keys",
@@ -87,6 +92,8 @@ pub struct SledLedger {
     /// `applied.cursor.seq`, read on every lookup without taking the lock.
     applied_seq: Arc<AtomicU64>,
     applied: Arc<RwLock<Applied>>,
+    /// The applied permits by holder, for the lookup every traveller costs.
+    directory: Arc<HolderDirectory>,
 }
 
 fn backend(e: impl std::fmt::Display) -> LedgerStoreError {
@@ -201,9 +208,32 @@ fn side<'a>(
     Ok((Some(value), rest))
 }
 
-/// The `permits` tree's value: where the permit sits in `permits_by_holder`.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct HolderOf(#[serde(with = "crate::core::ledger::bytes")] [u8; 32]);
+/// Permits read from sled per insert into the directory while the replica is opened.
+const DIRECTORY_LOAD_CHUNK: usize = 65_536;
+
+/// Clears a replica written in another layout (replication fills it again) and marks the layout.
+fn clear_other_layout(db: &sled::Db) -> Result<(), LedgerStoreError> {
+    let meta = db.open_tree(TREE_NAMES[META]).map_err(backend)?;
+    let layout = meta.get(META_LAYOUT).map_err(backend)?;
+    if layout.as_deref() == Some(LAYOUT) {
+        return Ok(());
+    }
+    if meta.get(META_APPLIED).map_err(backend)?.is_some() {
+        tracing::warn!(
+            layout = %String::from_utf8_lossy(layout.as_deref().unwrap_or(b"2")),
+            "ledger replica written in an older layout: cleared, replication rebuilds it"
+        );
+        for name in TREE_NAMES.iter().chain(&RETIRED_TREES) {
+            db.drop_tree(name).map_err(backend)?;
+        }
+    }
+    db.open_tree(TREE_NAMES[META])
+        .map_err(backend)?
+        .insert(META_LAYOUT, LAYOUT)
+        .map_err(backend)?;
+    db.flush().map_err(backend)?;
+    Ok(())
+}
 
 fn holder_key(holder: &[u8; 32], tail: &[u8]) -> Vec<u8> {
     [holder.as_slice(), tail].concat()
@@ -246,6 +276,7 @@ impl SledLedger {
             .mode(sled::Mode::HighThroughput)
             .open()
             .map_err(backend)?;
+        clear_other_layout(&db)?;
         let trees = TREE_NAMES
             .iter()
             .map(|name| db.open_tree(name))
@@ -258,12 +289,31 @@ impl SledLedger {
                 signed_checkpoint: None,
             },
         };
+        let directory = HolderDirectory::default();
+        let mut held = Vec::new();
+        for kv in trees[PERMITS].iter() {
+            let (_, v) = kv.map_err(backend)?;
+            if let Some(bytes) = Row::decode("permit", &v)?.at(applied.cursor.seq) {
+                held.push(decode::<HeldPermit>("permit", bytes)?);
+            }
+            if held.len() == DIRECTORY_LOAD_CHUNK {
+                directory.insert(&held);
+                held.clear();
+            }
+        }
+        directory.insert(&held);
         Ok(Self {
             db,
             trees: trees.into(),
             applied_seq: Arc::new(AtomicU64::new(applied.cursor.seq)),
             applied: Arc::new(RwLock::new(applied)),
+            directory: Arc::new(directory),
         })
+    }
+
+    /// Permits in the replica (revoked ones included).
+    pub fn permit_count(&self) -> usize {
+        self.directory.count()
     }
 
     /// Bytes sled uses on disk.
@@ -333,15 +383,20 @@ struct PendingRow {
     before: Option<Vec<u8>>,
 }
 
+/// A batch's rows by (tree, key), in the order they are written.
+type PendingRows = BTreeMap<(usize, Vec<u8>), PendingRow>;
+
 /// `LedgerState` over the visible store plus the rows of the batch being checked; nothing reaches
 /// sled until every entry of the batch has been accepted.
 struct Overlay<'a> {
     store: &'a SledLedger,
     applied: u64,
     /// Ordered by tree and key so that the write phase inserts in key order.
-    rows: BTreeMap<(usize, Vec<u8>), PendingRow>,
+    rows: PendingRows,
     /// Issuer keys decoded once per batch: every permit check reads them.
     issuer_keys: RefCell<HashMap<Kid, Vec<IssuerKey>>>,
+    /// The batch's permits, for the directory once the batch is published.
+    permits: Vec<HeldPermit>,
 }
 
 impl Overlay<'_> {
@@ -394,21 +449,15 @@ impl Overlay<'_> {
 
 impl LedgerState for Overlay<'_> {
     type Error = LedgerStoreError;
-    fn permit(&self, cti: &Cti) -> Result<Option<PermitRecord>, LedgerStoreError> {
-        let Some(HolderOf(holder)) = self.get(PERMITS, cti, "permit")? else {
-            return Ok(None);
-        };
-        self.get(PERMITS_BY_HOLDER, &holder_key(&holder, cti), "permit")
+    fn has_permit(&self, cti: &Cti) -> Result<bool, LedgerStoreError> {
+        Ok(self.get::<HeldPermit>(PERMITS, cti, "permit")?.is_some())
     }
     fn insert_permit(&mut self, permit: &PermitRecord) -> Result<(), LedgerStoreError> {
-        // `apply_entry` refuses a cti that is already visible, so both keys are new.
-        let index = &permit.index;
-        self.put_new(PERMITS, index.cti.to_vec(), &HolderOf(index.holder));
-        self.put_new(
-            PERMITS_BY_HOLDER,
-            holder_key(&index.holder, &index.cti),
-            permit,
-        );
+        // `apply_entry` refuses a cti that is already visible, so the key is new. The signed
+        // text stays in `entries` only: it is read when the permit is used.
+        let held = permit.held();
+        self.put_new(PERMITS, permit.index.cti.to_vec(), &held);
+        self.permits.push(held);
         Ok(())
     }
     fn revoke(&mut self, cti: &Cti, seq: u64) -> Result<(), LedgerStoreError> {
@@ -538,17 +587,19 @@ impl PermitCheck for Prechecked<'_> {
 }
 
 impl SledLedger {
-    /// Checks every entry of `batch` against the visible state and returns the rows to write.
+    /// Checks every entry of `batch` against the visible state and returns the rows to write
+    /// and the batch's permits.
     fn check(
         &self,
         batch: &VerifiedBatch,
         check: &dyn PermitCheck,
-    ) -> Result<BTreeMap<(usize, Vec<u8>), PendingRow>, LedgerStoreError> {
+    ) -> Result<(PendingRows, Vec<HeldPermit>), LedgerStoreError> {
         let mut overlay = Overlay {
             store: self,
             applied: self.applied_seq.load(Ordering::Acquire),
             rows: BTreeMap::new(),
             issuer_keys: RefCell::new(HashMap::new()),
+            permits: Vec::new(),
         };
         let check = Prechecked {
             inner: check,
@@ -562,7 +613,7 @@ impl SledLedger {
                 ApplyFailure::Store(e) => e,
             })?;
         }
-        Ok(overlay.rows)
+        Ok((overlay.rows, overlay.permits))
     }
 
     /// Checks the batch's permits (the signature checks: most of the work) on every core at once,
@@ -610,7 +661,7 @@ impl SledLedger {
     fn stage(
         &self,
         batch: &VerifiedBatch,
-        rows: &BTreeMap<(usize, Vec<u8>), PendingRow>,
+        rows: &PendingRows,
         last: u64,
     ) -> Result<(), LedgerStoreError> {
         // The entries and the index rows go to different trees: write them side by side.
@@ -665,18 +716,46 @@ impl LedgerView for SledLedger {
     fn permits_by_holder(
         &self,
         holder: &HolderDigest,
-    ) -> Result<Vec<PermitRecord>, LedgerStoreError> {
-        self.scan_holder(PERMITS_BY_HOLDER, holder, "permit")
+    ) -> Result<Vec<HeldPermit>, LedgerStoreError> {
+        Ok(self.directory.permits_of(holder))
     }
-    fn permit(&self, cti: &[u8; 16]) -> Result<Option<PermitRecord>, LedgerStoreError> {
-        let Some(HolderOf(holder)) = self.visible(PERMITS, cti, "permit")? else {
+    fn permit_text(&self, seq: u64) -> Result<Option<String>, LedgerStoreError> {
+        // Entries past the cursor may be left over from a batch cut off by a crash.
+        if seq > self.applied_seq.load(Ordering::Acquire) {
+            return Ok(None);
+        }
+        let Some(bytes) = self.trees[ENTRIES]
+            .get(seq.to_be_bytes())
+            .map_err(backend)?
+        else {
             return Ok(None);
         };
-        match self.visible(PERMITS_BY_HOLDER, &holder_key(&holder, cti), "permit")? {
-            Some(permit) => Ok(Some(permit)),
+        match Entry::decode(&bytes) {
+            Ok(Entry {
+                change: Change::PermitIssued(p),
+                ..
+            }) => Ok(Some(p.bp1)),
+            Ok(_) => Ok(None),
+            Err(e) => Err(corrupt("entry", format!("entry {seq}: {e}"))),
+        }
+    }
+    fn permit(&self, cti: &[u8; 16]) -> Result<Option<PermitRecord>, LedgerStoreError> {
+        let Some(held) = self.visible::<HeldPermit>(PERMITS, cti, "permit")? else {
+            return Ok(None);
+        };
+        match self.permit_text(held.seq)? {
+            Some(bp1) => Ok(Some(PermitRecord {
+                index: held.index,
+                bp1,
+                seq: held.seq,
+            })),
             None => Err(corrupt(
                 "permit index",
-                format!("indexed permit {} is missing", hex::encode(cti)),
+                format!(
+                    "permit {} names entry {}, which issues no permit",
+                    hex::encode(cti),
+                    held.seq
+                ),
             )),
         }
     }
@@ -740,9 +819,12 @@ impl LedgerStore for SledLedger {
                 found: applied,
             });
         }
-        let rows = self.check(batch, check)?;
+        let (rows, permits) = self.check(batch, check)?;
         self.stage(batch, &rows, batch.next.seq)?;
-        self.publish(&batch.next, signed_checkpoint)
+        self.publish(&batch.next, signed_checkpoint)?;
+        // Only now, with the cursor durable: a lookup never sees a permit a crash could take back.
+        self.directory.insert(&permits);
+        Ok(())
     }
 
     fn entries(&self, from: u64, to: u64) -> Result<Vec<Vec<u8>>, LedgerStoreError> {
@@ -799,6 +881,46 @@ mod tests {
         verify_batch(cursor, encoded, checkpoint).expect("chain")
     }
 
+    /// A replica of an earlier layout (a `permits_by_holder` tree, no layout mark) is cleared
+    /// on open, so replication starts it again from the first entry.
+    #[test]
+    fn a_replica_of_an_older_layout_is_cleared_on_open() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SledLedger::open(dir.path(), CACHE_CAPACITY_DEFAULT).expect("open");
+        let first = batch(&Cursor::EMPTY, vec![permit(1)]);
+        store
+            .apply(&first, b"cp1", &IndexConsistency)
+            .expect("apply");
+        store.trees[META].remove(META_LAYOUT).expect("unmark");
+        store
+            .db
+            .open_tree("permits_by_holder")
+            .expect("old tree")
+            .insert(b"k", b"v")
+            .expect("insert");
+        store.db.flush().expect("flush");
+        drop(store);
+
+        let store = SledLedger::open(dir.path(), CACHE_CAPACITY_DEFAULT).expect("reopen");
+        assert_eq!(store.cursor().expect("cursor"), Cursor::EMPTY);
+        assert_eq!(store.permit_count(), 0);
+        assert!(store.entries(1, u64::MAX).expect("entries").is_empty());
+        assert!(
+            !store
+                .db
+                .tree_names()
+                .iter()
+                .any(|n| n == b"permits_by_holder")
+        );
+        store
+            .apply(&first, b"cp1", &IndexConsistency)
+            .expect("replicated again");
+        drop(store);
+        let store = SledLedger::open(dir.path(), CACHE_CAPACITY_DEFAULT).expect("reopen");
+        assert_eq!(store.cursor().expect("cursor"), first.next, "marked: kept");
+        assert_eq!(store.permit_count(), 1);
+    }
+
     #[test]
     fn rows_round_trip_and_truncation_is_reported() {
         let row = Row::encode(7, Some(b"now"), None);
@@ -839,7 +961,7 @@ mod tests {
                 Change::AlertLifted(AlertLifted { alert_id: 5 }),
             ],
         );
-        let rows = store.check(&second, &IndexConsistency).expect("check");
+        let (rows, _) = store.check(&second, &IndexConsistency).expect("check");
         store.stage(&second, &rows, second.next.seq).expect("stage");
         drop(store);
 

@@ -20,6 +20,6 @@ pub use entry::{
     Registration, StayExtension, TerminalKeyAdded, TerminalKeyRetired, entry_hash,
 };
 pub use state::{
-    Alert, ApplyFailure, IndexConsistency, IssuerKey, LedgerState, MemoryState, PermitCheck,
-    PermitRecord, Rejection, TerminalKey, apply_entry,
+    Alert, ApplyFailure, HeldPermit, IndexConsistency, IssuerKey, LedgerState, MemoryState,
+    PermitCheck, PermitRecord, Rejection, TerminalKey, apply_entry,
 };

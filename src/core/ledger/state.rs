@@ -24,6 +24,25 @@ pub struct PermitRecord {
     pub seq: u64,
 }
 
+impl PermitRecord {
+    /// What a lookup by holder answers: the index fields, without the signed text.
+    pub fn held(&self) -> HeldPermit {
+        HeldPermit {
+            index: self.index.clone(),
+            seq: self.seq,
+        }
+    }
+}
+
+/// A permit a document holds, as the lookup by holder answers it: the index fields and the seq
+/// of the issuing entry, where its signed BP1 text is read on use.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldPermit {
+    pub index: PermitIndex,
+    /// Seq of the entry that issued it.
+    pub seq: u64,
+}
+
 /// An issuer key of the trust list; retired keys are kept with their retirement time.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IssuerKey {
@@ -142,7 +161,8 @@ impl PermitCheck for IndexConsistency {
 /// The replica state as `apply_entry` reads and writes it.
 pub trait LedgerState {
     type Error;
-    fn permit(&self, cti: &Cti) -> Result<Option<PermitRecord>, Self::Error>;
+    /// Whether a permit with this cti has been issued (revoked or not).
+    fn has_permit(&self, cti: &Cti) -> Result<bool, Self::Error>;
     /// Stores the permit and indexes it by holder.
     fn insert_permit(&mut self, permit: &PermitRecord) -> Result<(), Self::Error>;
     fn revoke(&mut self, cti: &Cti, seq: u64) -> Result<(), Self::Error>;
@@ -196,9 +216,8 @@ pub fn apply_entry<S: LedgerState>(
         Change::PermitIssued(p) => {
             let cti = hex::encode(p.index.cti);
             if state
-                .permit(&p.index.cti)
+                .has_permit(&p.index.cti)
                 .map_err(ApplyFailure::Store)?
-                .is_some()
             {
                 return Err(reject(Rejection::DuplicatePermit { cti }));
             }
@@ -338,8 +357,8 @@ pub struct MemoryState {
 
 impl LedgerState for MemoryState {
     type Error = std::convert::Infallible;
-    fn permit(&self, cti: &Cti) -> Result<Option<PermitRecord>, Self::Error> {
-        Ok(self.permits.get(cti).cloned())
+    fn has_permit(&self, cti: &Cti) -> Result<bool, Self::Error> {
+        Ok(self.permits.contains_key(cti))
     }
     fn insert_permit(&mut self, permit: &PermitRecord) -> Result<(), Self::Error> {
         self.permits.insert(permit.index.cti, permit.clone());
