@@ -223,7 +223,8 @@ impl Supervisor {
     fn run(self) {
         let mut delay = self.backoff.initial;
         let mut last_error: Option<String> = None;
-        let mut reported_down = false;
+        // When the current outage began: a later report of it (another reason) keeps this time.
+        let mut down_since: Option<jiff::Timestamp> = None;
         while !self.stopped() {
             let outcome = match open_session(&self.spec) {
                 Ok(OpenedDevice {
@@ -232,8 +233,8 @@ impl Supervisor {
                     ..
                 }) => {
                     delay = self.backoff.initial;
-                    reported_down = false;
-                    if !self.send_state(Link::Up, last_error.clone()) {
+                    down_since = None;
+                    if !self.send_state(Link::Up, self.clock.now(), last_error.clone()) {
                         return;
                     }
                     tracing::info!(device = %self.spec.name, "device up");
@@ -250,13 +251,13 @@ impl Supervisor {
                 Err(e) => {
                     let message = e.to_string();
                     // Report each outage once, and again only when the reason changes.
-                    if !reported_down || last_error.as_deref() != Some(&message) {
+                    if down_since.is_none() || last_error.as_deref() != Some(&message) {
                         tracing::warn!(device = %self.spec.name, error = %message, "device down");
                         last_error = Some(message);
-                        if !self.send_state(Link::Down, last_error.clone()) {
+                        let since = *down_since.get_or_insert_with(|| self.clock.now());
+                        if !self.send_state(Link::Down, since, last_error.clone()) {
                             return;
                         }
-                        reported_down = true;
                     }
                 }
             }
@@ -340,11 +341,11 @@ impl Supervisor {
         }
     }
 
-    fn send_state(&self, link: Link, last_error: Option<String>) -> bool {
+    fn send_state(&self, link: Link, since: jiff::Timestamp, last_error: Option<String>) -> bool {
         let state = DeviceState {
             device: self.spec.name.clone(),
             link,
-            since: self.clock.now(),
+            since,
             last_error,
         };
         self.events.blocking_send(DeviceEvent::State(state)).is_ok()
