@@ -105,12 +105,13 @@ impl Runner {
     fn run(self) {
         let mut delay = self.backoff.initial;
         let mut last_error: Option<String> = None;
-        let mut reported_down = false;
+        // When the current outage began: a later report of it (another reason) keeps this time.
+        let mut down_since: Option<jiff::Timestamp> = None;
         while !self.stopped() {
             let outcome = match self.open() {
                 Ok(spool) => {
                     delay = self.backoff.initial;
-                    reported_down = false;
+                    down_since = None;
                     let since = self.clock.now();
                     if !self.send_state(Link::Up, since, last_error.clone()) {
                         return;
@@ -124,13 +125,13 @@ impl Runner {
                 Ok(()) => return,
                 Err(e) => {
                     let message = e.to_string();
-                    if !reported_down || last_error.as_deref() != Some(&message) {
+                    if down_since.is_none() || last_error.as_deref() != Some(&message) {
                         tracing::warn!(device = %self.device.name, error = %message, "image spool down");
                         last_error = Some(message);
-                        if !self.send_state(Link::Down, self.clock.now(), last_error.clone()) {
+                        let since = *down_since.get_or_insert_with(|| self.clock.now());
+                        if !self.send_state(Link::Down, since, last_error.clone()) {
                             return;
                         }
-                        reported_down = true;
                     }
                 }
             }
