@@ -17,7 +17,7 @@
 //! entries: the chain fixes them) overwrites.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -397,6 +397,8 @@ struct Overlay<'a> {
     issuer_keys: RefCell<HashMap<Kid, Vec<IssuerKey>>>,
     /// The batch's permits, for the directory once the batch is published.
     permits: Vec<HeldPermit>,
+    /// Ctis found without a visible permit ahead of this pass.
+    unissued: HashSet<Cti>,
 }
 
 impl Overlay<'_> {
@@ -450,6 +452,12 @@ impl Overlay<'_> {
 impl LedgerState for Overlay<'_> {
     type Error = LedgerStoreError;
     fn has_permit(&self, cti: &Cti) -> Result<bool, LedgerStoreError> {
+        if let Some(row) = self.rows.get(&(PERMITS, cti.to_vec())) {
+            return Ok(row.now.is_some());
+        }
+        if self.unissued.contains(cti) {
+            return Ok(false);
+        }
         Ok(self.get::<HeldPermit>(PERMITS, cti, "permit")?.is_some())
     }
     fn insert_permit(&mut self, permit: &PermitRecord) -> Result<(), LedgerStoreError> {
@@ -561,6 +569,15 @@ impl IssuerTrust for RecordingTrust<'_> {
 /// batch, with the keys each check saw.
 type Passed = HashMap<Cti, Vec<(Kid, Vec<IssuerKey>)>>;
 
+/// What the batch's permits were found to be ahead of the sequential pass, on every core.
+#[derive(Default)]
+struct Precheck {
+    passed: Passed,
+    /// Ctis no visible permit has: the sequential pass need not read sled for them (a random
+    /// read over a million permits pages a leaf in).
+    unissued: HashSet<Cti>,
+}
+
 /// Replays a check made ahead of the sequential pass when the keys it saw are still the keys
 /// the sequential pass sees (a key added or retired earlier in the same batch changes them);
 /// otherwise checks again. The outcome is exactly that of checking in order.
@@ -594,16 +611,19 @@ impl SledLedger {
         batch: &VerifiedBatch,
         check: &dyn PermitCheck,
     ) -> Result<(PendingRows, Vec<HeldPermit>), LedgerStoreError> {
+        let applied = self.applied_seq.load(Ordering::Acquire);
+        let precheck = self.precheck(batch, check, applied);
         let mut overlay = Overlay {
             store: self,
-            applied: self.applied_seq.load(Ordering::Acquire),
+            applied,
             rows: BTreeMap::new(),
             issuer_keys: RefCell::new(HashMap::new()),
             permits: Vec::new(),
+            unissued: precheck.unissued,
         };
         let check = Prechecked {
             inner: check,
-            passed: self.precheck(batch, check),
+            passed: precheck.passed,
         };
         for (entry, _) in &batch.entries {
             apply_entry(&mut overlay, entry, &check).map_err(|f| match f {
@@ -617,8 +637,8 @@ impl SledLedger {
     }
 
     /// Checks the batch's permits (the signature checks: most of the work) on every core at once,
-    /// against the trust list visible before the batch.
-    fn precheck(&self, batch: &VerifiedBatch, check: &dyn PermitCheck) -> Passed {
+    /// against the trust list visible before the batch, and looks their ctis up.
+    fn precheck(&self, batch: &VerifiedBatch, check: &dyn PermitCheck, applied: u64) -> Precheck {
         let permits: Vec<&Entry> = batch
             .entries
             .iter()
@@ -632,28 +652,35 @@ impl SledLedger {
                 .chunks(chunk)
                 .map(|entries| {
                     scope.spawn(move || {
-                        let mut passed = Vec::new();
+                        let mut found = Precheck::default();
                         for entry in entries {
                             let Change::PermitIssued(p) = &entry.change else {
                                 continue;
                             };
+                            let cti = p.index.cti;
+                            // A failed read only costs the shortcut: the pass reads again.
+                            if let Ok(None) = self.visible_raw(PERMITS, &cti, applied, "permit") {
+                                found.unissued.insert(cti);
+                            }
                             let trust = RecordingTrust {
                                 store: self,
                                 asked: RefCell::new(Vec::new()),
                             };
                             if check.check(&p.bp1, &p.index, entry.time, &trust).is_ok() {
-                                passed.push((p.index.cti, trust.asked.into_inner()));
+                                found.passed.insert(cti, trust.asked.into_inner());
                             }
                         }
-                        passed
+                        found
                     })
                 })
                 .collect();
-            workers
-                .into_iter()
-                // A worker that panicked only loses its shortcuts.
-                .flat_map(|w| w.join().unwrap_or_default())
-                .collect()
+            let mut all = Precheck::default();
+            // A worker that panicked only loses its shortcuts.
+            for found in workers.into_iter().filter_map(|w| w.join().ok()) {
+                all.passed.extend(found.passed);
+                all.unissued.extend(found.unissued);
+            }
+            all
         })
     }
 
@@ -919,6 +946,35 @@ mod tests {
         let store = SledLedger::open(dir.path(), CACHE_CAPACITY_DEFAULT).expect("reopen");
         assert_eq!(store.cursor().expect("cursor"), first.next, "marked: kept");
         assert_eq!(store.permit_count(), 1);
+    }
+
+    /// A cti issued before, in an earlier batch or earlier in the same one, is refused and the
+    /// store stays where it was.
+    #[test]
+    fn a_permit_issued_twice_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SledLedger::open(dir.path(), CACHE_CAPACITY_DEFAULT).expect("open");
+        let first = batch(&Cursor::EMPTY, vec![permit(1)]);
+        store
+            .apply(&first, b"cp1", &IndexConsistency)
+            .expect("apply");
+        let again = |changes| batch(&first.next, changes);
+        for changes in [vec![permit(2), permit(1)], vec![permit(2), permit(2)]] {
+            let refused = store.apply(&again(changes), b"cp2", &IndexConsistency);
+            assert!(
+                matches!(
+                    refused,
+                    Err(LedgerStoreError::Rejected {
+                        seq: 3,
+                        rejection: crate::core::ledger::Rejection::DuplicatePermit { .. }
+                    })
+                ),
+                "{refused:?}"
+            );
+            assert_eq!(store.cursor().expect("cursor"), first.next);
+            assert!(store.permit(&[2; 16]).expect("lookup").is_none());
+            assert_eq!(store.permit_count(), 1);
+        }
     }
 
     #[test]
