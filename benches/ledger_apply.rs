@@ -88,8 +88,12 @@ fn text_reads(store: &SledLedger, total: u32, seed: u64) -> Vec<Duration> {
 /// The child process: opens the replica with the daemon's cache size, looks up as a lane does,
 /// and reports its own peak RSS.
 fn probe(dir: &str, total: u32) {
+    let cache = std::env::var("LEDGER_BENCH_CACHE_MIB")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .map_or(CACHE_CAPACITY_DEFAULT, |mib| mib << 20);
     let started = Instant::now();
-    let store = SledLedger::open(dir.as_ref(), CACHE_CAPACITY_DEFAULT).expect("open");
+    let store = SledLedger::open(dir.as_ref(), cache).expect("open");
     println!(
         "open (directory rebuilt from the replica): {:.2?}",
         started.elapsed()
@@ -106,7 +110,7 @@ fn probe(dir: &str, total: u32) {
         store.permit_count(),
         before,
         status_kib("VmHWM:"),
-        CACHE_CAPACITY_DEFAULT >> 20
+        cache >> 20
     );
 }
 
@@ -116,13 +120,24 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(200_000);
     if let Ok(dir) = std::env::var("LEDGER_BENCH_PROBE") {
+        // LEDGER_BENCH_PROBE=DIR alone re-measures a replica left by an earlier run
+        // (LEDGER_BENCH_KEEP=DIR keeps it), e.g. with another LEDGER_BENCH_CACHE_MIB.
         probe(&dir, total);
         return;
     }
     let mut central = Central::default();
     let roots = central.roots();
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = Arc::new(SledLedger::open(dir.path(), CACHE_CAPACITY_DEFAULT).expect("open"));
+    let dir = match std::env::var_os("LEDGER_BENCH_KEEP") {
+        Some(keep) => {
+            std::fs::create_dir_all(&keep).expect("keep dir");
+            tempfile::TempDir::with_prefix_in("ledger-", &keep)
+                .expect("kept dir")
+                .keep()
+        }
+        None => dir.path().to_path_buf(),
+    };
+    let store = Arc::new(SledLedger::open(&dir, CACHE_CAPACITY_DEFAULT).expect("open"));
     let key = central.issuer_key();
     let (encoded, signed) = central.next(vec![key]);
     apply(&store, &roots, encoded, &signed);
@@ -182,7 +197,7 @@ fn main() {
     );
     drop(store);
     let out = Command::new(std::env::current_exe().expect("own path"))
-        .env("LEDGER_BENCH_PROBE", dir.path())
+        .env("LEDGER_BENCH_PROBE", &dir)
         .env("LEDGER_BENCH_PERMITS", total.to_string())
         .output()
         .expect("probe");
