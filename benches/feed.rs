@@ -1,7 +1,8 @@
 //! Feed benchmarks: durable record latency (p50/p99 incl. flush), relay throughput and
 //! 100,000-event backlog drain to a local nats-server, movement lookup with 1,000,000 movements.
 //! Run: `NATS_SERVER_BIN=… cargo bench --bench feed` (figures are printed; criterion measures
-//! the lookup; `FEED_BENCH_LOOKUP_ONLY=1` runs the lookup part alone).
+//! the lookup; `FEED_BENCH_LOOKUP_ONLY=1` runs the movement index part alone, which also takes
+//! `FEED_BENCH_CACHE_BYTES` and `FEED_BENCH_FLUSH_EVERY_BYTES`).
 
 // Only start() and url() are used here.
 #[allow(dead_code)]
@@ -11,7 +12,10 @@ mod nats;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use checkpointd::adapters::feed::{MovementIndex, Outbox, OutboxConfig, RelayConfig, run_relay};
+use checkpointd::adapters::feed::{
+    CACHE_CAPACITY_BYTES_DEFAULT, FLUSH_EVERY_BYTES_DEFAULT, INDEX_BATCH_MAX, IndexMessage,
+    MovementIndex, Outbox, OutboxConfig, RelayConfig, run_relay,
+};
 use checkpointd::adapters::system_clock::SystemClock;
 use checkpointd::cli::feed::synthetic_crossing;
 use checkpointd::core::document::HolderDigest;
@@ -28,6 +32,8 @@ const BACKLOG: u64 = 100_000;
 const MOVEMENTS: u64 = 1_000_000;
 const MOVEMENTS_PER_DOCUMENT: u64 = 10;
 const LOOKUP_SAMPLES: usize = 100_000;
+/// RSS is printed every this many movements while the index is built.
+const MOVEMENTS_SAMPLE_EVERY: u64 = 100_000;
 
 fn open(dir: &std::path::Path) -> Outbox {
     let config = OutboxConfig {
@@ -150,9 +156,43 @@ fn backlog_drain() {
     );
 }
 
+/// A field of `/proc/self/status` in MiB (0 where there is none).
+fn status_mib(field: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kib| kib.parse::<u64>().ok())
+        .map_or(0, |kib| kib / 1024)
+}
+
+fn env_u64(name: &str) -> Option<u64> {
+    std::env::var(name).ok().and_then(|v| v.parse().ok())
+}
+
+/// Builds the index the way `run_index` does while catching up on a backlog: batches of
+/// `INDEX_BATCH_MAX` messages through `apply_batch`, each followed by `flush_if_due`.
 fn movement_index(dir: &std::path::Path) -> (MovementIndex, Vec<HolderDigest>) {
-    let outbox = open(dir);
-    let index = outbox.movement_index();
+    // FEED_BENCH_CACHE_BYTES: the page cache (`[retention] cache_capacity_bytes`);
+    // FEED_BENCH_FLUSH_EVERY_BYTES: the index's flush interval (0: after every batch).
+    let cache = env_u64("FEED_BENCH_CACHE_BYTES").unwrap_or(CACHE_CAPACITY_BYTES_DEFAULT);
+    let flush_every = env_u64("FEED_BENCH_FLUSH_EVERY_BYTES").unwrap_or(FLUSH_EVERY_BYTES_DEFAULT);
+    let outbox = Outbox::open_with_cache(
+        dir,
+        OutboxConfig {
+            terminal: TerminalId::new("BENCH1").expect("valid id"),
+            time_zone: jiff::tz::TimeZone::UTC,
+        },
+        SigningKey::from_bytes(&[7; 32]),
+        Arc::new(SystemClock::default()),
+        cache,
+    )
+    .expect("open outbox");
+    let index = outbox.movement_index().with_flush_every_bytes(flush_every);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
     let template = CrossingEvent {
         v: EVENT_FORMAT_VERSION,
         event_id: String::new(),
@@ -169,21 +209,58 @@ fn movement_index(dir: &std::path::Path) -> (MovementIndex, Vec<HolderDigest>) {
         },
         crossing: synthetic_crossing(0, "GYD"),
     };
-    let documents = MOVEMENTS / MOVEMENTS_PER_DOCUMENT;
+    // FEED_BENCH_MOVEMENTS and FEED_BENCH_BATCH: a longer build, or the smaller batches of a
+    // consumer that is not behind.
+    let movements = env_u64("FEED_BENCH_MOVEMENTS").unwrap_or(MOVEMENTS);
+    let batch_max = env_u64("FEED_BENCH_BATCH").map_or(INDEX_BATCH_MAX, |b| b.max(1) as usize);
+    let documents = movements / MOVEMENTS_PER_DOCUMENT;
+    println!(
+        "building a {movements}-movement index: cache_capacity {} MiB, flush every {} KiB written, batches of {batch_max}",
+        cache >> 20,
+        flush_every >> 10
+    );
     let start = Instant::now();
-    let mut event = template;
-    for seq in 1..=MOVEMENTS {
-        let document = seq % documents;
-        event.seq = seq;
-        event.wall_time =
-            jiff::Timestamp::from_second(1_790_000_000 + (seq / documents) as i64 * 86_400)
-                .expect("in range");
-        event.crossing.traveller.document_number = DocumentNumber::new(format!("D{document:08}"));
-        index.apply(seq, Some(&event)).expect("apply");
+    let mut flushes = 0u64;
+    let mut events = Vec::with_capacity(batch_max);
+    let mut seq = 1;
+    while seq <= movements {
+        events.clear();
+        for stream_seq in seq..(seq + batch_max as u64).min(movements + 1) {
+            let document = stream_seq % documents;
+            let mut event = template.clone();
+            event.seq = stream_seq;
+            event.wall_time = jiff::Timestamp::from_second(
+                1_790_000_000 + (stream_seq / documents) as i64 * 86_400,
+            )
+            .expect("in range");
+            event.crossing.traveller.document_number =
+                DocumentNumber::new(format!("D{document:08}"));
+            events.push((stream_seq, event));
+        }
+        let batch: Vec<(u64, IndexMessage<'_>)> = events
+            .iter()
+            .map(|(seq, event)| (*seq, IndexMessage::Movement(event)))
+            .collect();
+        index.apply_batch(&batch).expect("apply");
+        if runtime.block_on(index.flush_if_due()).expect("flush") {
+            flushes += 1;
+        }
+        let next = seq + events.len() as u64;
+        if next / MOVEMENTS_SAMPLE_EVERY != seq / MOVEMENTS_SAMPLE_EVERY {
+            println!(
+                "  {:>9} movements  {:>6.1} s  VmRSS {} MiB",
+                next - 1,
+                start.elapsed().as_secs_f64(),
+                status_mib("VmRSS:")
+            );
+        }
+        seq = next;
     }
     println!(
-        "built a {MOVEMENTS}-movement index in {:?}",
-        start.elapsed()
+        "built a {movements}-movement index in {:?} ({flushes} flushes); VmRSS {} MiB, VmHWM {} MiB",
+        start.elapsed(),
+        status_mib("VmRSS:"),
+        status_mib("VmHWM:")
     );
     let holders = (0..documents)
         .map(|d| HolderDigest::of("UTO", &format!("D{d:08}")))
@@ -215,17 +292,19 @@ fn main() {
             })
             .collect();
         report(
-            &format!("movement lookup (10 movements per document, 1,000,000 total, {pass})"),
+            &format!(
+                "movement lookup ({MOVEMENTS_PER_DOCUMENT} movements per document, {} total, {pass})",
+                holders.len() as u64 * MOVEMENTS_PER_DOCUMENT
+            ),
             samples,
         );
     }
 
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    for field in ["VmRSS:", "VmHWM:"] {
-        if let Some(line) = status.lines().find(|l| l.starts_with(field)) {
-            println!("movement index process {line}");
-        }
-    }
+    println!(
+        "movement index process after the lookups: VmRSS {} MiB, VmHWM {} MiB",
+        status_mib("VmRSS:"),
+        status_mib("VmHWM:")
+    );
 
     let mut criterion = Criterion::default().configure_from_args();
     criterion.bench_function("movement_lookup_1m", |b| {

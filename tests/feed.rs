@@ -10,7 +10,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use checkpointd::adapters::feed::{
-    IndexConfig, Outbox, OutboxConfig, RelayConfig, event_subject, run_index, run_relay,
+    IndexConfig, IndexMessage, Outbox, OutboxConfig, RelayConfig, event_subject, run_index,
+    run_relay,
 };
 use checkpointd::cli::feed::synthetic_crossing;
 use checkpointd::core::event::{
@@ -622,4 +623,106 @@ async fn movements_of_a_terminal_whose_key_arrives_late_are_indexed_when_it_does
         .await
         .expect("join")
         .expect("consumer stops cleanly");
+}
+
+/// Copies a directory tree: the files of a database still open in this process, as a crash
+/// would leave them.
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).expect("copy");
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_index_batch_flushed_by_the_consumer_survives_a_crash_with_its_cursor() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (land, _) = open(&dir.path().join("land"), "LAND8", 8, system_clock());
+    let (remote, remote_key) = open(&dir.path().join("remote"), "REMOTE8", 9, system_clock());
+    let (stranger, _) = open(
+        &dir.path().join("stranger"),
+        "STRANGER8",
+        10,
+        system_clock(),
+    );
+    let mut payloads = Vec::new();
+    for n in 0..6 {
+        let recorded = remote.record(synthetic_crossing(n, "EVX")).expect("record");
+        payloads.push(remote.event(recorded.seq).expect("read").expect("kept"));
+    }
+    stranger
+        .record(synthetic_crossing(20, "EVX"))
+        .expect("record");
+    payloads.push(stranger.event(1).expect("read").expect("kept"));
+    payloads.push(b"not an event".to_vec());
+    let mut keys: HashMap<TerminalId, VerifyingKey> = HashMap::new();
+    keys.insert(TerminalId::new("REMOTE8").expect("id"), remote_key);
+    // Stream messages 1..=8 as the consumer reads them: six movements, one event without a key
+    // (parked), one rejected.
+    let verified: Vec<Verification> = payloads.iter().map(|p| verify(p, &keys)).collect();
+    let batch: Vec<(u64, IndexMessage<'_>)> = verified
+        .iter()
+        .zip(&payloads)
+        .zip(1u64..)
+        .map(|((verification, payload), stream_seq)| {
+            let meaning = match verification {
+                Verification::Valid(event, _) => IndexMessage::Movement(event),
+                Verification::Rejected(checkpointd::core::event::Rejection::UnknownTerminal(_)) => {
+                    IndexMessage::Parked(payload)
+                }
+                Verification::Rejected(_) => IndexMessage::Skip,
+            };
+            (stream_seq, meaning)
+        })
+        .collect();
+    let holders: Vec<_> = (0..6)
+        .step_by(2)
+        .map(|n| synthetic_crossing(n, "EVX").traveller.holder_digest())
+        .collect();
+
+    // Below its flush interval the consumer leaves the batch to sled's flusher...
+    let index = land.movement_index();
+    index.apply_batch(&batch[..1]).expect("apply");
+    assert!(!index.flush_if_due().await.expect("flush"));
+    assert!(index.unflushed_bytes() > 0);
+    // ...past it, the consumer flushes before it takes the next batch.
+    let index = index.with_flush_every_bytes(1);
+    index.apply_batch(&batch).expect("apply");
+    assert!(index.flush_if_due().await.expect("flush"));
+    assert_eq!(index.unflushed_bytes(), 0);
+
+    // The files as a crash would leave them now, opened by a new process.
+    let image = dir.path().join("land-after-crash");
+    copy_tree(&dir.path().join("land"), &image);
+    let (reopened, _) = open(&image, "LAND8", 8, system_clock());
+    let index = reopened.movement_index();
+    assert_eq!(index.cursor().expect("cursor"), 8);
+    assert_eq!(index.parked(), 1);
+    for holder in &holders {
+        let found = index.lookup(holder).expect("lookup");
+        let directions: Vec<Direction> = found.iter().map(|m| m.direction).collect();
+        assert_eq!(directions, [Direction::Entry, Direction::Exit]);
+    }
+
+    // The stream delivered again from an earlier cursor: every movement stays single.
+    index.apply_batch(&batch[2..]).expect("apply again");
+    index.apply_batch(&batch).expect("apply again");
+    assert_eq!(index.cursor().expect("cursor"), 8);
+    assert_eq!(index.parked(), 1);
+    for holder in &holders {
+        assert_eq!(index.lookup(holder).expect("lookup").len(), 2);
+    }
+
+    // And it prunes as before.
+    let later = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24 * 500);
+    assert_eq!(index.prune(later, 400).expect("prune"), 6);
+    for holder in &holders {
+        assert!(index.lookup(holder).expect("lookup").is_empty());
+    }
 }

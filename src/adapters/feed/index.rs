@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -26,7 +27,23 @@ use crate::ports::upstream::{MovementHistory, MovementRecord, UpstreamError};
 
 const META_INDEX_CURSOR: &[u8] = b"index_cursor";
 /// Stream messages applied per index transaction at most.
-const INDEX_BATCH_MAX: usize = 256;
+pub const INDEX_BATCH_MAX: usize = 256;
+/// Bytes the index writes (about: keys and values put, keys removed) before its consumer
+/// flushes the database (`MovementIndex::flush_if_due`).
+///
+/// sled keeps what was written but not flushed in memory, and its background flusher does not
+/// keep up with a consumer catching up on a backlog in small transactions: without these
+/// flushes the process grows with the volume written, whatever the page cache size
+/// (`benches/feed.rs`, 1,000,000 one-event batches: 4.9 GB; flushed every MiB: 372 MiB).
+/// The flushes are for memory, not durability: the cursor moves in the same transaction as the
+/// movements, sled recovers a prefix of its transactions, and re-applying an event is harmless,
+/// so a crash between two flushes only makes the consumer read the stream again from an earlier
+/// cursor (the index is rebuildable from it). Hence by bytes rather than after every batch: a
+/// trickle of one-event batches costs no fsync per event (flushing every batch halved the rate
+/// of a one-event-batch catch-up), while a catch-up leaves about this much at most for sled to
+/// write, which also limits what an outbox group commit (flushing the same database, on the
+/// lane's path) may find to write before its own rows.
+pub const FLUSH_EVERY_BYTES_DEFAULT: u64 = 1024 * 1024;
 /// Events parked for a terminal key the ledger does not hold yet; past this, the oldest are
 /// dropped (with a warning) rather than letting the store grow without bound.
 const PARKED_MAX: usize = 100_000;
@@ -85,6 +102,10 @@ pub struct MovementIndex {
     /// First bytes of SHA-256 of this terminal's id, as in movement keys: its own events may be
     /// pruned from the outbox's `events` tree together with their movements.
     own_terminal: [u8; 8],
+    /// Bytes written through this index (and its clones) and not yet flushed by it.
+    unflushed: Arc<AtomicU64>,
+    /// Flush once this many bytes were written (`FLUSH_EVERY_BYTES_DEFAULT`).
+    flush_every_bytes: u64,
 }
 
 fn terminal_digest(terminal: &str) -> [u8; 8] {
@@ -134,15 +155,18 @@ pub(super) fn movement_entry(event: &CrossingEvent) -> MovementRow {
     }
 }
 
-/// Adds a movement inside a transaction over (`movements`, `movements_by_time`).
+/// Adds a movement inside a transaction over (`movements`, `movements_by_time`); returns about
+/// how many bytes it wrote.
 pub(super) fn put_movement(
     movements: &TransactionalTree,
     by_time: &TransactionalTree,
     row: &MovementRow,
-) -> ConflictableTransactionResult<(), ()> {
+) -> ConflictableTransactionResult<u64, ()> {
     let current = movements.get(row.holder)?;
+    let mut written = row.by_time.len();
     match movement_list::insert(current.as_deref(), &row.element) {
         Ok(Some(list)) => {
+            written += DIGEST_BYTES + list.len();
             movements.insert(&row.holder[..], list)?;
         }
         Ok(None) => {}
@@ -152,7 +176,7 @@ pub(super) fn put_movement(
         }
     }
     by_time.insert(row.by_time.as_slice(), &[][..])?;
-    Ok(())
+    Ok(written as u64)
 }
 
 impl MovementIndex {
@@ -161,7 +185,25 @@ impl MovementIndex {
             db,
             trees,
             own_terminal: terminal_digest(own_terminal.as_str()),
+            unflushed: Arc::new(AtomicU64::new(0)),
+            flush_every_bytes: FLUSH_EVERY_BYTES_DEFAULT,
         }
+    }
+
+    /// This index flushing once `bytes` were written instead of [`FLUSH_EVERY_BYTES_DEFAULT`]
+    /// (0: after every write).
+    pub fn with_flush_every_bytes(mut self, bytes: u64) -> Self {
+        self.flush_every_bytes = bytes;
+        self
+    }
+
+    fn wrote(&self, bytes: u64) {
+        self.unflushed.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// Bytes written through this index since its last flush (about).
+    pub fn unflushed_bytes(&self) -> u64 {
+        self.unflushed.load(Ordering::Relaxed)
     }
 
     /// Movements of one document, oldest first.
@@ -220,26 +262,31 @@ impl MovementIndex {
                 IndexMessage::Skip => Row::Skip,
             })
             .collect();
-        let result: Result<(), TransactionError<()>> = (
+        let result: Result<u64, TransactionError<()>> = (
             &t.movements,
             &t.movements_by_time,
             &t.movements_parked,
             &t.meta,
         )
             .transaction(|(movements, by_time, parked, meta)| {
+                let mut written = 0;
                 for row in &rows {
                     match row {
-                        Row::Movement(row) => put_movement(movements, by_time, row)?,
+                        Row::Movement(row) => written += put_movement(movements, by_time, row)?,
                         Row::Parked(seq, signed) => {
                             parked.insert(&seq.to_be_bytes(), *signed)?;
+                            written += 8 + signed.len() as u64;
                         }
                         Row::Skip => {}
                     }
                 }
                 meta.insert(META_INDEX_CURSOR, &last.to_be_bytes())?;
-                Ok::<(), ConflictableTransactionError<()>>(())
+                written += (META_INDEX_CURSOR.len() + 8) as u64;
+                Ok::<u64, ConflictableTransactionError<()>>(written)
             });
-        result.map_err(|e| FeedError::Transaction(format!("{e:?}")))
+        let written = result.map_err(|e| FeedError::Transaction(format!("{e:?}")))?;
+        self.wrote(written);
+        Ok(())
     }
 
     /// Parks stream message `stream_seq`, whose terminal has no key in the ledger yet (the
@@ -264,15 +311,18 @@ impl MovementIndex {
                 Verification::Valid(event, _) => {
                     let row = movement_entry(&event);
                     let t = &self.trees;
-                    let result: Result<(), TransactionError<()>> =
-                        (&t.movements, &t.movements_by_time, &t.movements_parked).transaction(
-                            |(movements, by_time, parked)| {
-                                put_movement(movements, by_time, &row)?;
-                                parked.remove(key.as_ref())?;
-                                Ok::<(), ConflictableTransactionError<()>>(())
-                            },
-                        );
-                    result.map_err(|e| FeedError::Transaction(format!("{e:?}")))?;
+                    let result: Result<u64, TransactionError<()>> = (
+                        &t.movements,
+                        &t.movements_by_time,
+                        &t.movements_parked,
+                    )
+                        .transaction(|(movements, by_time, parked)| {
+                            let written = put_movement(movements, by_time, &row)?;
+                            parked.remove(key.as_ref())?;
+                            Ok::<u64, ConflictableTransactionError<()>>(written + key.len() as u64)
+                        });
+                    let written = result.map_err(|e| FeedError::Transaction(format!("{e:?}")))?;
+                    self.wrote(written);
                     indexed += 1;
                 }
                 Verification::Rejected(Rejection::UnknownTerminal(_)) => {}
@@ -282,7 +332,8 @@ impl MovementIndex {
                         %rejection,
                         "parked event rejected; dropped"
                     );
-                    self.trees.movements_parked.remove(key)?;
+                    self.trees.movements_parked.remove(&key)?;
+                    self.wrote(key.len() as u64);
                 }
             }
         }
@@ -310,15 +361,17 @@ impl MovementIndex {
             }
             let t = &self.trees;
             let own = self.own_terminal;
-            let result: Result<(), TransactionError<()>> = (
+            let result: Result<u64, TransactionError<()>> = (
                 &t.movements,
                 &t.movements_by_time,
                 &t.events,
                 &t.outbox,
             )
                 .transaction(|(movements, by_time, events, outbox)| {
+                    let mut written = 0;
                     for key in &keys {
                         by_time.remove(key.as_ref())?;
+                        written += key.len();
                         if key.len() != MOVEMENT_KEY_BYTES {
                             continue;
                         }
@@ -329,9 +382,11 @@ impl MovementIndex {
                         if let Some(list) = movements.get(holder)? {
                             match movement_list::remove(&list, &id) {
                                 Ok(Some(Some(rest))) => {
+                                    written += holder.len() + rest.len();
                                     movements.insert(holder, rest)?;
                                 }
                                 Ok(Some(None)) => {
+                                    written += holder.len();
                                     movements.remove(holder)?;
                                 }
                                 Ok(None) => {}
@@ -345,19 +400,41 @@ impl MovementIndex {
                         let seq = &key[8 + DIGEST_BYTES + 8..];
                         if terminal == own && outbox.get(seq)?.is_none() {
                             events.remove(seq)?;
+                            written += seq.len();
                         }
                     }
-                    Ok::<(), ConflictableTransactionError<()>>(())
+                    Ok::<u64, ConflictableTransactionError<()>>(written as u64)
                 });
-            result.map_err(|e| FeedError::Transaction(format!("{e:?}")))?;
+            let written = result.map_err(|e| FeedError::Transaction(format!("{e:?}")))?;
+            self.wrote(written);
             removed += keys.len() as u64;
         }
     }
 
-    /// Persists the index and cursor.
+    /// Persists the index and cursor (and whatever else the database holds unflushed), on
+    /// sled's flusher threads.
     pub async fn flush_async(&self) -> Result<(), FeedError> {
+        // Bytes written while this flush runs may miss it and stay counted.
+        let written = self.unflushed.load(Ordering::Relaxed);
         self.db.flush_async().await?;
+        // Saturating: two clones flushing at once both subtract what they saw.
+        let _ = self
+            .unflushed
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |now| {
+                Some(now.saturating_sub(written))
+            });
         Ok(())
+    }
+
+    /// Flushes when [`FLUSH_EVERY_BYTES_DEFAULT`] (or the configured amount) were written since
+    /// the last flush; returns whether it did. The consumer calls it after each batch, so that
+    /// memory stays bounded while it catches up.
+    pub async fn flush_if_due(&self) -> Result<bool, FeedError> {
+        if self.unflushed_bytes() < self.flush_every_bytes.max(1) {
+            return Ok(false);
+        }
+        self.flush_async().await?;
+        Ok(true)
     }
 }
 
@@ -447,12 +524,14 @@ async fn consume(
                 if indexed > 0 {
                     tracing::info!(indexed, "indexed parked events whose terminal key arrived");
                 }
+                index.flush_if_due().await?;
             }
             _ = ticks.prune.tick() => {
                 let pruned = index.prune(clock.now(), config.retention_days)?;
                 if pruned > 0 {
                     tracing::info!(pruned, "pruned movements past retention");
                 }
+                index.flush_if_due().await?;
             }
             next = messages.next() => {
                 let Some(ready) = next else {
@@ -486,6 +565,9 @@ async fn consume(
                     })
                     .collect();
                 index.apply_batch(&batch)?;
+                // Waiting for the flush holds the next batch back: a catch-up goes no faster
+                // than the disk takes it, instead of growing sled's unflushed memory.
+                index.flush_if_due().await?;
             }
         }
     }

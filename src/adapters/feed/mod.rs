@@ -9,7 +9,9 @@ mod movement_list;
 mod outbox;
 mod relay;
 
-pub use index::{IndexConfig, IndexMessage, MovementIndex, run_index};
+pub use index::{
+    FLUSH_EVERY_BYTES_DEFAULT, INDEX_BATCH_MAX, IndexConfig, IndexMessage, MovementIndex, run_index,
+};
 pub use outbox::{CACHE_CAPACITY_BYTES_DEFAULT, GROUP_COMMIT_MAX, Outbox, OutboxConfig, OutboxRow};
 pub use relay::{
     FeedSink, HealthProbe, Heartbeat, JetStreamSink, RelayConfig, SinkAck, backoff_delay,
