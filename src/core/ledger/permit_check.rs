@@ -1,12 +1,16 @@
 //! Apply-time verification of `permit_issued` entries: the BP1 payload must verify against the
 //! ledger's own issuer keys, and the entry's index fields must say what the signed payload says.
 
+use std::cell::RefCell;
+
 use jiff::{SignedDuration, Timestamp};
 
 use super::entry::PermitIndex;
 use super::state::{IndexConsistency, IssuerKey, IssuerTrust, PermitCheck};
 use crate::core::document::HolderDigest;
-use crate::core::permit::{self, NoRevocations, PermitVerdict, TrustList};
+use crate::core::permit::{
+    self, NoRevocations, PermitVerdict, TrustList, decode_envelope, verify_envelope,
+};
 
 /// Verifies the permit's signature and key periods, then its index fields.
 ///
@@ -15,6 +19,27 @@ use crate::core::permit::{self, NoRevocations, PermitVerdict, TrustList};
 /// while whether a permit is valid *today* is asked again at the lane, on use.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Bp1Verification;
+
+thread_local! {
+    /// The trust list built for the last kid's keys on this thread: a batch's permits share a
+    /// handful of issuer keys, and building one decompresses and checks every point.
+    static TRUST_LISTS: RefCell<Option<(Vec<IssuerKey>, TrustList)>> = const { RefCell::new(None) };
+}
+
+/// The trust list for `keys`, built once per distinct key set on this thread.
+fn trust_list_for(keys: Vec<IssuerKey>) -> Result<TrustList, String> {
+    TRUST_LISTS.with_borrow_mut(|cached| {
+        if let Some((cached_keys, list)) = cached.as_ref()
+            && *cached_keys == keys
+        {
+            return Ok(list.clone());
+        }
+        let list = TrustList::new(keys.iter().map(trust_key).collect())
+            .map_err(|error| format!("issuer keys for this kid: {error}"))?;
+        *cached = Some((keys, list.clone()));
+        Ok(list)
+    })
+}
 
 impl PermitCheck for Bp1Verification {
     fn check(
@@ -25,19 +50,16 @@ impl PermitCheck for Bp1Verification {
         trust: &dyn IssuerTrust,
     ) -> Result<(), String> {
         IndexConsistency.check(bp1, index, at, trust)?;
-        let decoded = permit::decode_unverified(bp1).map_err(|error| format!("bp1: {error}"))?;
-        let keys: Vec<permit::IssuerKey> =
-            trust.keys_for(&decoded.kid).iter().map(trust_key).collect();
-        let trust_list =
-            TrustList::new(keys).map_err(|error| format!("issuer keys for this kid: {error}"))?;
+        // Decoded once: its kid picks the keys, then it is verified as decoded.
+        let envelope = decode_envelope(bp1).map_err(|error| format!("bp1: {error}"))?;
+        let trust_list = trust_list_for(trust.keys_for(&envelope.kid))?;
         // A card is often signed after the first day it is valid (nbf): judged at nbf alone, its
         // iat would be "in the future". Whichever is later is when it had to be good.
-        let checked_at = decoded.claims.not_before.max(decoded.claims.issued_at);
-        match permit::verify(
-            bp1,
+        match verify_envelope(
+            envelope,
             &trust_list,
             &NoRevocations,
-            checked_at,
+            |claims| claims.not_before.max(claims.issued_at),
             SignedDuration::ZERO,
         ) {
             PermitVerdict::Valid(verified) => {

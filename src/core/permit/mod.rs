@@ -9,6 +9,7 @@ pub mod trust;
 mod verify;
 
 pub use body::{BodyError, PermitBody, PermitClaims, PermitHolder, PermitType};
+pub(crate) use codec::decode_envelope;
 pub use codec::{
     BP1_PREFIX, BP1_TEXT_CHARS_MAX, COSE_BYTES_MAX, DecodedPermit, PermitDecodeError,
     decode_unverified,
@@ -16,6 +17,7 @@ pub use codec::{
 pub use holder::{BirthDate, HolderFacts, HolderMismatch};
 pub use issue::{generate_permit_id, sign_permit};
 pub use trust::{IssuerKey, TrustList, TrustListError, key_id};
+pub(crate) use verify::verify_envelope;
 pub use verify::{
     NoRevocations, PermitRejection, PermitVerdict, RevocationCheck, RevocationList, VerifiedPermit,
     verify,

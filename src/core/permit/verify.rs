@@ -6,7 +6,7 @@ use ed25519_dalek::Signature;
 use jiff::{SignedDuration, Timestamp};
 
 use super::body::{PermitBody, PermitClaims};
-use super::codec::{PermitDecodeError, decode_claims, decode_envelope};
+use super::codec::{Envelope, PermitDecodeError, decode_claims, decode_envelope};
 use super::holder::{HolderFacts, HolderMismatch, check_holder};
 use super::trust::{IssuerKey, TrustList};
 
@@ -258,10 +258,22 @@ pub fn verify(
     now: Timestamp,
     skew: SignedDuration,
 ) -> PermitVerdict {
-    let envelope = match decode_envelope(text) {
-        Ok(envelope) => envelope,
-        Err(error) => return PermitVerdict::invalid(PermitRejection::from(&error), error),
-    };
+    match decode_envelope(text) {
+        Ok(envelope) => verify_envelope(envelope, trust, revocations, |_| now, skew),
+        Err(error) => PermitVerdict::invalid(PermitRejection::from(&error), error),
+    }
+}
+
+/// [`verify`] from the signature check on, for a caller that decoded the envelope to read its
+/// kid. The time the claims are judged at may come from the claims themselves (known only once
+/// the signature verified): the ledger checks a permit as of its own `nbf` or `iat`.
+pub(crate) fn verify_envelope(
+    envelope: Envelope,
+    trust: &TrustList,
+    revocations: &dyn RevocationCheck,
+    judged_at: impl FnOnce(&PermitClaims) -> Timestamp,
+    skew: SignedDuration,
+) -> PermitVerdict {
     let kid_hex = hex::encode(envelope.kid);
     let mut candidates = trust.candidates(&envelope.kid).peekable();
     if candidates.peek().is_none() {
@@ -297,6 +309,7 @@ pub fn verify(
         Ok(decoded) => decoded,
         Err(error) => return PermitVerdict::invalid(PermitRejection::from(&error), error),
     };
+    let now = judged_at(&claims);
     let late = add(now, skew);
     let early = add(now, -skew);
     if claims.issued_at > late {
