@@ -684,38 +684,27 @@ impl SledLedger {
         })
     }
 
-    /// Writes the batch's entries and rows, invisible until the cursor reaches `last`.
-    fn stage(
-        &self,
-        batch: &VerifiedBatch,
-        rows: &PendingRows,
-        last: u64,
-    ) -> Result<(), LedgerStoreError> {
-        // The entries and the index rows go to different trees: write them side by side.
-        let (entries, rows) = std::thread::scope(|scope| {
-            let entries = scope.spawn(|| -> Result<(), LedgerStoreError> {
-                for (entry, bytes) in &batch.entries {
-                    self.trees[ENTRIES]
-                        .insert(entry.seq.to_be_bytes(), bytes.as_slice())
-                        .map_err(backend)?;
-                }
-                Ok(())
-            });
-            let rows = (|| -> Result<(), LedgerStoreError> {
-                for ((tree, key), row) in rows {
-                    self.trees[*tree]
-                        .insert(
-                            key.as_slice(),
-                            Row::encode(last, row.now.as_deref(), row.before.as_deref()),
-                        )
-                        .map_err(backend)?;
-                }
-                Ok(())
-            })();
-            (entries.join(), rows)
-        });
-        entries.map_err(|_| backend("the entry writer panicked"))??;
-        rows?;
+    /// Writes the batch's entries past the cursor, where no reader looks.
+    fn write_entries(&self, batch: &VerifiedBatch) -> Result<(), LedgerStoreError> {
+        for (entry, bytes) in &batch.entries {
+            self.trees[ENTRIES]
+                .insert(entry.seq.to_be_bytes(), bytes.as_slice())
+                .map_err(backend)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the batch's rows, invisible until the cursor reaches `last`, and flushes them with
+    /// the entries.
+    fn stage(&self, rows: &PendingRows, last: u64) -> Result<(), LedgerStoreError> {
+        for ((tree, key), row) in rows {
+            self.trees[*tree]
+                .insert(
+                    key.as_slice(),
+                    Row::encode(last, row.now.as_deref(), row.before.as_deref()),
+                )
+                .map_err(backend)?;
+        }
         self.db.flush().map_err(backend)?;
         Ok(())
     }
@@ -846,8 +835,16 @@ impl LedgerStore for SledLedger {
                 found: applied,
             });
         }
-        let (rows, permits) = self.check(batch, check)?;
-        self.stage(batch, &rows, batch.next.seq)?;
+        // The chain has proved the entries and no reader looks past the cursor: they are written
+        // while the permits are checked (a refused batch leaves them there, unseen, as a crash
+        // would, for the next attempt to overwrite).
+        let (checked, written) = std::thread::scope(|scope| {
+            let written = scope.spawn(|| self.write_entries(batch));
+            (self.check(batch, check), written.join())
+        });
+        let (rows, permits) = checked?;
+        written.map_err(|_| backend("the entry writer panicked"))??;
+        self.stage(&rows, batch.next.seq)?;
         self.publish(&batch.next, signed_checkpoint)?;
         // Only now, with the cursor durable: a lookup never sees a permit a crash could take back.
         self.directory.insert(&permits);
@@ -1018,7 +1015,8 @@ mod tests {
             ],
         );
         let (rows, _) = store.check(&second, &IndexConsistency).expect("check");
-        store.stage(&second, &rows, second.next.seq).expect("stage");
+        store.write_entries(&second).expect("entries");
+        store.stage(&rows, second.next.seq).expect("stage");
         drop(store);
 
         let store = SledLedger::open(dir.path(), CACHE_CAPACITY_DEFAULT).expect("reopen");
