@@ -64,6 +64,8 @@ async fn replicator(server: &NatsServer, dir: &Path) -> Replicator<SledLedger> {
     Replicator::connect(&server.url(), store, roots().1, Arc::new(IndexConsistency))
         .await
         .expect("connect terminal")
+        // A catch-up or bootstrap here spans several chunks, fetched and staged one by one.
+        .with_run_chunk_entries(1_500)
 }
 
 fn now() -> Timestamp {

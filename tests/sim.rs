@@ -990,7 +990,9 @@ async fn run_seed(seed: u64) -> (usize, FaultCounts) {
         (*world.ledger).clone(),
         world.root_set.clone(),
         Arc::new(Bp1Verification),
-    );
+    )
+    // Runs of a few entries span several chunks, so stalls and tampering reach them mid-run.
+    .with_run_chunk_entries(3);
     let stream = SimEventStream {
         stored: Mutex::new(Vec::new()),
         faults: world.faults.clone(),

@@ -9,7 +9,9 @@ use crate::core::document::HolderDigest;
 use crate::core::ledger::state::{
     Alert, HeldPermit, IssuerKey, MemoryState, PermitCheck, PermitRecord, Rejection, TerminalKey,
 };
-use crate::core::ledger::{ChainError, Cursor, Kid, Registration, StayExtension, VerifiedBatch};
+use crate::core::ledger::{
+    ChainError, Checkpoint, Cursor, Kid, Registration, StayExtension, VerifiedBatch,
+};
 
 /// A failure of the replica (not an outcome: a missing permit is `Ok(None)`).
 #[derive(Debug, thiserror::Error)]
@@ -70,10 +72,30 @@ pub trait LedgerStore: LedgerView {
         signed_checkpoint: &[u8],
         check: &dyn PermitCheck,
     ) -> Result<(), LedgerStoreError>;
+    /// Starts applying the entries after `cursor()` up to `checkpoint` (already verified) as one
+    /// unit that arrives in chunks: a catch-up or a bootstrap too long to hold in memory at once.
+    fn begin_run(
+        &self,
+        checkpoint: Checkpoint,
+        signed_checkpoint: Vec<u8>,
+    ) -> Result<Box<dyn LedgerRun + Send>, LedgerStoreError>;
     /// The exact encoded entries `from ..= to` that the store holds.
     fn entries(&self, from: u64, to: u64) -> Result<Vec<Vec<u8>>, LedgerStoreError>;
     /// The encoded signed checkpoint the cursor was applied under.
     fn signed_checkpoint(&self) -> Result<Option<Vec<u8>>, LedgerStoreError>;
+}
+
+/// A run of entries being applied chunk by chunk; dropped unfinished, it leaves the store as it
+/// was (to readers).
+pub trait LedgerRun {
+    /// Chain-checks, checks and stages the next entries of the run, in order.
+    fn push(
+        &mut self,
+        encoded: Vec<Vec<u8>>,
+        check: &dyn PermitCheck,
+    ) -> Result<(), LedgerStoreError>;
+    /// Checks the run ended at its checkpoint and makes all of it visible at once.
+    fn finish(self: Box<Self>) -> Result<Cursor, LedgerStoreError>;
 }
 
 impl LedgerView for MemoryState {

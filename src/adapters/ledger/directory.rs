@@ -101,6 +101,16 @@ fn shard_of(holder: &[u8]) -> usize {
     usize::from(u16::from_be_bytes([holder[0], holder[1]]))
 }
 
+/// Permits of a run not yet published, packed as the directory will hold them.
+#[derive(Default)]
+pub struct PendingPermits(Vec<Packed>);
+
+impl PendingPermits {
+    pub fn add(&mut self, permits: &[HeldPermit]) {
+        self.0.extend(permits.iter().map(Packed::new));
+    }
+}
+
 /// The applied permits by holder.
 pub struct HolderDirectory {
     shards: Box<[RwLock<Box<[Packed]>>]>,
@@ -119,7 +129,14 @@ impl Default for HolderDirectory {
 impl HolderDirectory {
     /// Adds applied permits (again: harmless). A reader waits at most for one small shard's merge.
     pub fn insert(&self, permits: &[HeldPermit]) {
-        let mut packed: Vec<Packed> = permits.iter().map(Packed::new).collect();
+        let mut pending = PendingPermits::default();
+        pending.add(permits);
+        self.insert_pending(pending);
+    }
+
+    /// Adds a published run's permits.
+    pub fn insert_pending(&self, pending: PendingPermits) {
+        let mut packed = pending.0;
         packed.sort_unstable();
         let mut rest = packed.as_slice();
         while let Some(first) = rest.first() {

@@ -16,7 +16,7 @@ use tokio::io::AsyncReadExt;
 use crate::core::ledger::state::PermitCheck;
 use crate::core::ledger::{
     ChainError, Change, Checkpoint, CheckpointError, Cursor, Entry, Hash, RootSet,
-    SignedCheckpoint, entry_hash, verify_batch,
+    SignedCheckpoint, entry_hash,
 };
 use crate::ports::ledger::{LedgerStore, LedgerStoreError};
 
@@ -37,6 +37,9 @@ const PUBLISH_WINDOW: usize = 512;
 const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
 /// Bound on one request to the server.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Entries fetched and applied per chunk of a run: a catch-up after days offline or a bootstrap
+/// is checked and staged this many at a time, so memory does not grow with the run.
+pub const RUN_CHUNK_ENTRIES: usize = 20_000;
 
 /// Why replication failed. [`Self::is_fatal`] says whether retrying could help.
 #[derive(Debug, thiserror::Error)]
@@ -462,12 +465,22 @@ impl LedgerSource for JetStreamSource {
     }
 }
 
+/// What the feed of a run sends to the thread applying it.
+enum RunChunk {
+    /// The next entries, in order.
+    Entries(Vec<Vec<u8>>),
+    /// Every entry was sent: finish the run.
+    End,
+}
+
 /// The terminal side: pulls from its own cursor, verifies, applies.
 pub struct Replicator<S, U = JetStreamSource> {
     source: U,
     store: S,
     roots: RootSet,
     check: Arc<dyn PermitCheck + Send + Sync>,
+    /// Entries per chunk of a run ([`RUN_CHUNK_ENTRIES`] unless a test asks for fewer).
+    run_chunk_entries: usize,
 }
 
 impl<S: LedgerStore + Clone + Send + 'static> Replicator<S> {
@@ -499,7 +512,14 @@ impl<S: LedgerStore + Clone + Send + 'static, U: LedgerSource> Replicator<S, U> 
             store,
             roots,
             check,
+            run_chunk_entries: RUN_CHUNK_ENTRIES,
         }
+    }
+
+    /// Applies runs in chunks of `entries` (at least one): tests make runs span many chunks.
+    pub fn with_run_chunk_entries(mut self, entries: usize) -> Self {
+        self.run_chunk_entries = entries.max(1);
+        self
     }
 
     /// One round: read the latest checkpoint, fetch what it covers beyond the cursor (from the
@@ -524,52 +544,99 @@ impl<S: LedgerStore + Clone + Send + 'static, U: LedgerSource> Replicator<S, U> 
             // Central re-signs an unchanged head to say "nothing new": keeping that checkpoint
             // is what keeps a quiet ledger's age (and the stale flag) honest.
             if cursor.checkpoint.is_none_or(|c| checkpoint.time > c.time) {
-                self.apply(cursor, Vec::new(), checkpoint, raw).await?;
+                self.apply_run(checkpoint, raw, |_| async { Ok(()) })
+                    .await?;
             }
             return Ok(ReplicationOutcome::UpToDate { seq: cursor.seq });
         }
         if cursor.seq + 1 < self.source.first_seq().await? {
             return self.bootstrap(cursor).await;
         }
-        let encoded = self.source.entries(cursor.seq + 1, checkpoint.size).await?;
-        self.apply(cursor, encoded, checkpoint, raw).await?;
+        let (from, to) = (cursor.seq + 1, checkpoint.size);
+        let chunk = u64::try_from(self.run_chunk_entries).unwrap_or(u64::MAX);
+        self.apply_run(checkpoint, raw, |chunks| async move {
+            let mut next = from;
+            while next <= to {
+                let last = to.min(next.saturating_add(chunk - 1));
+                let encoded = self.source.entries(next, last).await?;
+                if chunks.send(RunChunk::Entries(encoded)).await.is_err() {
+                    // The run stopped (it refused an entry): its error is the answer.
+                    break;
+                }
+                next = last + 1;
+            }
+            Ok(())
+        })
+        .await?;
         Ok(ReplicationOutcome::Applied {
             from: cursor.seq + 1,
             to: checkpoint.size,
         })
     }
 
-    async fn apply(
-        &self,
-        cursor: Cursor,
-        encoded: Vec<Vec<u8>>,
+    /// Applies the run of entries up to `checkpoint` that `feed` sends in chunks (none: only the
+    /// newer checkpoint is kept). Verification and writing are CPU and disk work: they run off
+    /// the runtime, on a thread of lower priority (its helper threads inherit it), so a catch-up
+    /// never delays a lane's verdict. Nothing is visible until the whole run has been checked.
+    async fn apply_run<'a, F, Fut>(
+        &'a self,
         checkpoint: Checkpoint,
         signed_checkpoint: Vec<u8>,
-    ) -> Result<(), ReplicationError> {
+        feed: F,
+    ) -> Result<(), ReplicationError>
+    where
+        F: FnOnce(tokio::sync::mpsc::Sender<RunChunk>) -> Fut,
+        Fut: Future<Output = Result<(), ReplicationError>> + 'a,
+    {
         let store = self.store.clone();
         let check = Arc::clone(&self.check);
-        // Verification and writing are CPU and disk work: off the runtime, on a thread of lower
-        // priority (its helper threads inherit it), so a catch-up never delays a lane's verdict.
+        // One chunk in flight beside the one being applied: fetching overlaps applying.
+        let (chunks, mut received) = tokio::sync::mpsc::channel::<RunChunk>(1);
         let (done, result) = tokio::sync::oneshot::channel();
         std::thread::Builder::new()
             .name("ledger-apply".into())
             .spawn(move || {
                 lower_priority();
-                let applied = verify_batch(&cursor, encoded, checkpoint)
-                    .map_err(LedgerStoreError::Chain)
-                    .and_then(|batch| store.apply(&batch, &signed_checkpoint, check.as_ref()));
+                let applied = (|| {
+                    let mut run = store.begin_run(checkpoint, signed_checkpoint)?;
+                    while let Some(chunk) = received.blocking_recv() {
+                        match chunk {
+                            RunChunk::Entries(encoded) => run.push(encoded, check.as_ref())?,
+                            RunChunk::End => return run.finish().map(Some),
+                        }
+                    }
+                    // The feed failed: the run is dropped unfinished, and nothing of it is seen.
+                    Ok(None)
+                })();
                 let _ = done.send(applied);
             })
             .map_err(|e| ReplicationError::Nats(format!("apply thread not started: {e}")))?;
-        result
+        let fed = feed(chunks.clone()).await;
+        if fed.is_ok() {
+            // A closed channel means the run already stopped: its result says why.
+            let _ = chunks.send(RunChunk::End).await;
+        }
+        drop(chunks);
+        let applied = result
             .await
-            .map_err(|_| ReplicationError::Nats("apply thread ended without an answer".into()))??;
-        Ok(())
+            .map_err(|_| ReplicationError::Nats("apply thread ended without an answer".into()))?;
+        match (fed, applied) {
+            // A refused entry explains a feed cut short.
+            (
+                _,
+                Err(refused @ (LedgerStoreError::Rejected { .. } | LedgerStoreError::Chain(_))),
+            ) => Err(refused.into()),
+            (Err(failed), _) => Err(failed),
+            (Ok(()), Err(failed)) => Err(failed.into()),
+            (Ok(()), Ok(Some(_))) => Ok(()),
+            (Ok(()), Ok(None)) => Err(ReplicationError::Nats(
+                "the run's feed ended without finishing it".into(),
+            )),
+        }
     }
 
     async fn bootstrap(&self, cursor: Cursor) -> Result<ReplicationOutcome, ReplicationError> {
-        let bytes = self.source.snapshot().await?;
-        let snapshot = Snapshot::decode(&bytes)?;
+        let snapshot = Snapshot::decode(&self.source.snapshot().await?)?;
         let signed = SignedCheckpoint::decode(&snapshot.checkpoint)?;
         let checkpoint = self.roots.verify(&signed)?;
         if checkpoint.size <= cursor.seq {
@@ -581,17 +648,25 @@ impl<S: LedgerStore + Clone + Send + 'static, U: LedgerSource> Replicator<S, U> 
         }
         let skip =
             usize::try_from(cursor.seq).map_err(|e| ReplicationError::Snapshot(e.to_string()))?;
-        let encoded = snapshot
-            .entries
-            .into_iter()
-            .skip(skip)
-            .map(|v| {
-                v.into_bytes()
-                    .map_err(|_| ReplicationError::Snapshot("entry is not a byte string".into()))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        self.apply(cursor, encoded, checkpoint, snapshot.checkpoint)
-            .await?;
+        let mut entries = snapshot.entries.into_iter().skip(skip);
+        let chunk = self.run_chunk_entries;
+        self.apply_run(checkpoint, snapshot.checkpoint, |chunks| async move {
+            loop {
+                let encoded = entries
+                    .by_ref()
+                    .take(chunk)
+                    .map(|v| {
+                        v.into_bytes().map_err(|_| {
+                            ReplicationError::Snapshot("entry is not a byte string".into())
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                if encoded.is_empty() || chunks.send(RunChunk::Entries(encoded)).await.is_err() {
+                    return Ok(());
+                }
+            }
+        })
+        .await?;
         Ok(ReplicationOutcome::Bootstrapped {
             to: checkpoint.size,
         })

@@ -28,21 +28,22 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sled::Tree;
 
-use super::directory::HolderDirectory;
+use super::directory::{HolderDirectory, PendingPermits};
 use crate::core::document::HolderDigest;
 use crate::core::ledger::state::{
     Alert, ApplyFailure, HeldPermit, IssuerKey, IssuerTrust, LedgerState, PermitCheck,
     PermitRecord, TerminalKey, apply_entry,
 };
 use crate::core::ledger::{
-    Change, Cti, Cursor, Entry, Kid, PermitIndex, Registration, StayExtension, VerifiedBatch,
+    ChainCheck, Change, Checkpoint, Cti, Cursor, Entry, Kid, PermitIndex, Registration,
+    StayExtension, VerifiedBatch,
 };
-use crate::ports::ledger::{LedgerStore, LedgerStoreError, LedgerView};
+use crate::ports::ledger::{LedgerRun, LedgerStore, LedgerStoreError, LedgerView};
 
 /// Default page cache; sled's own default (1 GiB) would dwarf a terminal's memory budget.
 pub const CACHE_CAPACITY_DEFAULT: u64 = 64 * 1024 * 1024;
 /// First byte of every stored value; bump when a record's shape changes.
-const VALUE_VERSION: u8 = 2;
+const VALUE_VERSION: u8 = 3;
 /// Length marker of an absent side of a row.
 const ABSENT: u32 = u32::MAX;
 const META_APPLIED: &[u8] = b"applied";
@@ -118,20 +119,23 @@ fn decode<T: DeserializeOwned>(what: &'static str, bytes: &[u8]) -> Result<T, Le
 }
 
 /// A stored row: `now` is what readers at or after `seq` see, `before` what earlier readers see.
-/// Both sides are CBOR; `None` means "no such record".
+/// Both sides are CBOR; `None` means "no such record". `run` names the apply run that wrote it,
+/// so that a long run reads back its own rows (and not those a crashed run left behind).
 struct Row<'a> {
     seq: u64,
+    run: u64,
     now: Option<&'a [u8]>,
     before: Option<&'a [u8]>,
 }
 
 impl<'a> Row<'a> {
-    /// `version | seq u64 BE | now_len u32 BE | now | before_len u32 BE | before`.
-    fn encode(seq: u64, now: Option<&[u8]>, before: Option<&[u8]>) -> Vec<u8> {
+    /// `version | seq u64 BE | run u64 BE | now_len u32 BE | now | before_len u32 BE | before`.
+    fn encode(stamp: &RunStamp, now: Option<&[u8]>, before: Option<&[u8]>) -> Vec<u8> {
         let side_len = |s: Option<&[u8]>| s.map_or(0, <[u8]>::len);
-        let mut out = Vec::with_capacity(17 + side_len(now) + side_len(before));
+        let mut out = Vec::with_capacity(25 + side_len(now) + side_len(before));
         out.push(VALUE_VERSION);
-        out.extend_from_slice(&seq.to_be_bytes());
+        out.extend_from_slice(&stamp.last.to_be_bytes());
+        out.extend_from_slice(&stamp.run.to_be_bytes());
         for side in [now, before] {
             match side {
                 Some(bytes) => {
@@ -153,6 +157,7 @@ impl<'a> Row<'a> {
             return Err(corrupt(what, format!("unknown value version {version}")));
         }
         let (seq, rest) = take::<8>(what, rest)?;
+        let (run, rest) = take::<8>(what, rest)?;
         let (now, rest) = side(what, rest)?;
         let (before, rest) = side(what, rest)?;
         if !rest.is_empty() {
@@ -160,6 +165,7 @@ impl<'a> Row<'a> {
         }
         Ok(Self {
             seq: u64::from_be_bytes(seq),
+            run: u64::from_be_bytes(run),
             now,
             before,
         })
@@ -171,6 +177,27 @@ impl<'a> Row<'a> {
             self.now
         } else {
             self.before
+        }
+    }
+}
+
+/// What every row of one apply run is written with, and what the run reads rows against.
+#[derive(Clone, Copy, Debug)]
+struct RunStamp {
+    /// The cursor the run started from: readers see each row's side for it until the run ends.
+    applied: u64,
+    /// The run's last entry: readers at or past it see the rows' new side.
+    last: u64,
+    /// Random per run: a row with this stamp was staged by this run.
+    run: u64,
+}
+
+impl RunStamp {
+    fn new(applied: u64, last: u64) -> Self {
+        Self {
+            applied,
+            last,
+            run: rand::random(),
         }
     }
 }
@@ -329,18 +356,26 @@ impl SledLedger {
         }
     }
 
-    /// The CBOR a reader at `applied` sees under `key`, if any.
-    fn visible_raw(
+    /// The CBOR under `key` as the run sees it (its own staged value, else the value visible at
+    /// the cursor it started from), and as readers see it until the run ends.
+    fn run_sides(
         &self,
         tree: usize,
         key: &[u8],
-        applied: u64,
+        stamp: &RunStamp,
         what: &'static str,
-    ) -> Result<Option<Vec<u8>>, LedgerStoreError> {
-        match self.trees[tree].get(key).map_err(backend)? {
-            Some(v) => Ok(Row::decode(what, &v)?.at(applied).map(<[u8]>::to_vec)),
-            None => Ok(None),
-        }
+    ) -> Result<RowSides, LedgerStoreError> {
+        let Some(v) = self.trees[tree].get(key).map_err(backend)? else {
+            return Ok(RowSides::default());
+        };
+        let row = Row::decode(what, &v)?;
+        let visible = row.at(stamp.applied).map(<[u8]>::to_vec);
+        let current = if row.seq == stamp.last && row.run == stamp.run {
+            row.now.map(<[u8]>::to_vec)
+        } else {
+            visible.clone()
+        };
+        Ok(RowSides { current, visible })
     }
 
     fn visible<T: DeserializeOwned>(
@@ -377,6 +412,13 @@ impl SledLedger {
     }
 }
 
+/// A key's value as an apply run sees it and as readers see it.
+#[derive(Default)]
+struct RowSides {
+    current: Option<Vec<u8>>,
+    visible: Option<Vec<u8>>,
+}
+
 /// A row the batch being applied will write: the new value and the one visible before it.
 struct PendingRow {
     now: Option<Vec<u8>>,
@@ -386,18 +428,18 @@ struct PendingRow {
 /// A batch's rows by (tree, key), in the order they are written.
 type PendingRows = BTreeMap<(usize, Vec<u8>), PendingRow>;
 
-/// `LedgerState` over the visible store plus the rows of the batch being checked; nothing reaches
-/// sled until every entry of the batch has been accepted.
+/// `LedgerState` over the store as the run has left it plus the rows of the chunk being checked;
+/// nothing of the chunk reaches sled until every entry of it has been accepted.
 struct Overlay<'a> {
     store: &'a SledLedger,
-    applied: u64,
+    stamp: RunStamp,
     /// Ordered by tree and key so that the write phase inserts in key order.
     rows: PendingRows,
-    /// Issuer keys decoded once per batch: every permit check reads them.
+    /// Issuer keys as the run has left them, decoded once: every permit check reads them.
     issuer_keys: RefCell<HashMap<Kid, Vec<IssuerKey>>>,
-    /// The batch's permits, for the directory once the batch is published.
+    /// The chunk's permits, for the directory once the run is published.
     permits: Vec<HeldPermit>,
-    /// Ctis found without a visible permit ahead of this pass.
+    /// Ctis found unissued (as the run stands before this chunk) ahead of this pass.
     unissued: HashSet<Cti>,
 }
 
@@ -410,7 +452,7 @@ impl Overlay<'_> {
     ) -> Result<Option<T>, LedgerStoreError> {
         let raw = match self.rows.get(&(tree, key.to_vec())) {
             Some(row) => row.now.clone(),
-            None => self.store.visible_raw(tree, key, self.applied, what)?,
+            None => self.store.run_sides(tree, key, &self.stamp, what)?.current,
         };
         raw.map(|bytes| decode(what, &bytes)).transpose()
     }
@@ -428,15 +470,15 @@ impl Overlay<'_> {
         match self.rows.get_mut(&(tree, key.clone())) {
             Some(row) => row.now = now,
             None => {
-                let before = self.store.visible_raw(tree, &key, self.applied, what)?;
+                let before = self.store.run_sides(tree, &key, &self.stamp, what)?.visible;
                 self.rows.insert((tree, key), PendingRow { now, before });
             }
         }
         Ok(())
     }
 
-    /// Sets a row that has no visible value: its key is new in this batch (a new cti, a seq past
-    /// the cursor), so there is nothing to read first.
+    /// Sets a row that has no value: its key is new in this run (a new cti, a seq past the
+    /// cursor), so there is nothing to read first.
     fn put_new<T: Serialize>(&mut self, tree: usize, key: Vec<u8>, value: &T) {
         let now = Some(encode(value));
         match self.rows.get_mut(&(tree, key.clone())) {
@@ -603,21 +645,70 @@ impl PermitCheck for Prechecked<'_> {
     }
 }
 
+/// One apply run in progress: what its chunks have staged so far.
+struct Staging {
+    stamp: RunStamp,
+    /// Issuer keys as the run has left them.
+    issuer_keys: HashMap<Kid, Vec<IssuerKey>>,
+    /// The run's permits, for the directory once the run is published.
+    permits: PendingPermits,
+}
+
+impl Staging {
+    fn new(applied: u64, last: u64) -> Self {
+        Self {
+            stamp: RunStamp::new(applied, last),
+            issuer_keys: HashMap::new(),
+            permits: PendingPermits::default(),
+        }
+    }
+}
+
+/// A chunk that passed its checks: the rows to write, its permits and the issuer keys as it
+/// leaves them.
+struct CheckedChunk {
+    rows: PendingRows,
+    permits: Vec<HeldPermit>,
+    issuer_keys: HashMap<Kid, Vec<IssuerKey>>,
+}
+
 impl SledLedger {
-    /// Checks every entry of `batch` against the visible state and returns the rows to write
-    /// and the batch's permits.
+    /// Checks and stages one chunk of a run: every entry against the store as the run has left
+    /// it, then the chunk's entries and rows written and flushed, invisible until the run ends.
+    fn stage_chunk(
+        &self,
+        staging: &mut Staging,
+        entries: &[(Entry, Vec<u8>)],
+        check: &dyn PermitCheck,
+    ) -> Result<(), LedgerStoreError> {
+        // The chain has proved the entries and no reader looks past the cursor: they are written
+        // while the permits are checked (a refused run leaves them there, unseen, as a crash
+        // would, for the next attempt to overwrite).
+        let (checked, written) = std::thread::scope(|scope| {
+            let written = scope.spawn(|| self.write_entries(entries));
+            (self.check(staging, entries, check), written.join())
+        });
+        let checked = checked?;
+        written.map_err(|_| backend("the entry writer panicked"))??;
+        self.stage(&checked.rows, &staging.stamp)?;
+        staging.permits.add(&checked.permits);
+        staging.issuer_keys = checked.issuer_keys;
+        Ok(())
+    }
+
+    /// Checks every entry of a chunk in order.
     fn check(
         &self,
-        batch: &VerifiedBatch,
+        staging: &Staging,
+        entries: &[(Entry, Vec<u8>)],
         check: &dyn PermitCheck,
-    ) -> Result<(PendingRows, Vec<HeldPermit>), LedgerStoreError> {
-        let applied = self.applied_seq.load(Ordering::Acquire);
-        let precheck = self.precheck(batch, check, applied);
+    ) -> Result<CheckedChunk, LedgerStoreError> {
+        let precheck = self.precheck(entries, check, &staging.stamp);
         let mut overlay = Overlay {
             store: self,
-            applied,
+            stamp: staging.stamp,
             rows: BTreeMap::new(),
-            issuer_keys: RefCell::new(HashMap::new()),
+            issuer_keys: RefCell::new(staging.issuer_keys.clone()),
             permits: Vec::new(),
             unissued: precheck.unissued,
         };
@@ -625,7 +716,7 @@ impl SledLedger {
             inner: check,
             passed: precheck.passed,
         };
-        for (entry, _) in &batch.entries {
+        for (entry, _) in entries {
             apply_entry(&mut overlay, entry, &check).map_err(|f| match f {
                 ApplyFailure::Rejected { seq, rejection } => {
                     LedgerStoreError::Rejected { seq, rejection }
@@ -633,14 +724,22 @@ impl SledLedger {
                 ApplyFailure::Store(e) => e,
             })?;
         }
-        Ok((overlay.rows, overlay.permits))
+        Ok(CheckedChunk {
+            rows: overlay.rows,
+            permits: overlay.permits,
+            issuer_keys: overlay.issuer_keys.into_inner(),
+        })
     }
 
-    /// Checks the batch's permits (the signature checks: most of the work) on every core at once,
-    /// against the trust list visible before the batch, and looks their ctis up.
-    fn precheck(&self, batch: &VerifiedBatch, check: &dyn PermitCheck, applied: u64) -> Precheck {
-        let permits: Vec<&Entry> = batch
-            .entries
+    /// Checks a chunk's permits (the signature checks: most of the work) on every core at once,
+    /// against the trust list visible before the run, and looks their ctis up.
+    fn precheck(
+        &self,
+        entries: &[(Entry, Vec<u8>)],
+        check: &dyn PermitCheck,
+        stamp: &RunStamp,
+    ) -> Precheck {
+        let permits: Vec<&Entry> = entries
             .iter()
             .map(|(entry, _)| entry)
             .filter(|entry| matches!(entry.change, Change::PermitIssued(_)))
@@ -659,7 +758,9 @@ impl SledLedger {
                             };
                             let cti = p.index.cti;
                             // A failed read only costs the shortcut: the pass reads again.
-                            if let Ok(None) = self.visible_raw(PERMITS, &cti, applied, "permit") {
+                            if let Ok(RowSides { current: None, .. }) =
+                                self.run_sides(PERMITS, &cti, stamp, "permit")
+                            {
                                 found.unissued.insert(cti);
                             }
                             let trust = RecordingTrust {
@@ -684,9 +785,9 @@ impl SledLedger {
         })
     }
 
-    /// Writes the batch's entries past the cursor, where no reader looks.
-    fn write_entries(&self, batch: &VerifiedBatch) -> Result<(), LedgerStoreError> {
-        for (entry, bytes) in &batch.entries {
+    /// Writes entries past the cursor, where no reader looks.
+    fn write_entries(&self, entries: &[(Entry, Vec<u8>)]) -> Result<(), LedgerStoreError> {
+        for (entry, bytes) in entries {
             self.trees[ENTRIES]
                 .insert(entry.seq.to_be_bytes(), bytes.as_slice())
                 .map_err(backend)?;
@@ -694,14 +795,14 @@ impl SledLedger {
         Ok(())
     }
 
-    /// Writes the batch's rows, invisible until the cursor reaches `last`, and flushes them with
-    /// the entries.
-    fn stage(&self, rows: &PendingRows, last: u64) -> Result<(), LedgerStoreError> {
+    /// Writes a chunk's rows, invisible until the cursor reaches the run's last entry, and
+    /// flushes them with the entries.
+    fn stage(&self, rows: &PendingRows, stamp: &RunStamp) -> Result<(), LedgerStoreError> {
         for ((tree, key), row) in rows {
             self.trees[*tree]
                 .insert(
                     key.as_slice(),
-                    Row::encode(last, row.now.as_deref(), row.before.as_deref()),
+                    Row::encode(stamp, row.now.as_deref(), row.before.as_deref()),
                 )
                 .map_err(backend)?;
         }
@@ -709,8 +810,21 @@ impl SledLedger {
         Ok(())
     }
 
-    /// Moves the cursor: one value, so the batch becomes visible (and durable) in one step.
-    fn publish(&self, next: &Cursor, signed_checkpoint: &[u8]) -> Result<(), LedgerStoreError> {
+    /// Ends a run: moves the cursor (one value, so the whole run becomes visible, and durable,
+    /// in one step), then lets lookups see its permits.
+    fn publish(
+        &self,
+        staging: Staging,
+        next: &Cursor,
+        signed_checkpoint: &[u8],
+    ) -> Result<(), LedgerStoreError> {
+        let applied = self.applied_seq.load(Ordering::Acquire);
+        if applied != staging.stamp.applied {
+            return Err(LedgerStoreError::CursorMoved {
+                expected: staging.stamp.applied,
+                found: applied,
+            });
+        }
         self.trees[META]
             .insert(META_APPLIED, encode_applied(next, signed_checkpoint))
             .map_err(backend)?;
@@ -724,7 +838,53 @@ impl SledLedger {
             Err(poisoned) => *poisoned.into_inner() = applied,
         }
         self.applied_seq.store(next.seq, Ordering::Release);
+        // Only now, with the cursor durable: a lookup never sees a permit a crash could take back.
+        self.directory.insert_pending(staging.permits);
         Ok(())
+    }
+
+    fn check_cursor(&self, expected: u64) -> Result<u64, LedgerStoreError> {
+        let applied = self.applied_seq.load(Ordering::Acquire);
+        if applied == expected {
+            Ok(applied)
+        } else {
+            Err(LedgerStoreError::CursorMoved {
+                expected,
+                found: applied,
+            })
+        }
+    }
+}
+
+/// A run of entries applied chunk by chunk (a catch-up or a bootstrap too long to hold at once):
+/// each chunk is chain-checked, checked and staged as it arrives; nothing is visible until
+/// [`LedgerRun::finish`] has checked the run ends at its checkpoint and moved the cursor.
+pub struct SledRun {
+    store: SledLedger,
+    chain: ChainCheck,
+    staging: Staging,
+    signed_checkpoint: Vec<u8>,
+}
+
+impl LedgerRun for SledRun {
+    fn push(
+        &mut self,
+        encoded: Vec<Vec<u8>>,
+        check: &dyn PermitCheck,
+    ) -> Result<(), LedgerStoreError> {
+        let mut entries = Vec::with_capacity(encoded.len());
+        for bytes in encoded {
+            let entry = self.chain.push(&bytes)?;
+            entries.push((entry, bytes));
+        }
+        self.store.stage_chunk(&mut self.staging, &entries, check)
+    }
+
+    fn finish(self: Box<Self>) -> Result<Cursor, LedgerStoreError> {
+        let next = self.chain.finish()?;
+        self.store
+            .publish(self.staging, &next, &self.signed_checkpoint)?;
+        Ok(next)
     }
 }
 
@@ -824,31 +984,29 @@ impl LedgerStore for SledLedger {
         signed_checkpoint: &[u8],
         check: &dyn PermitCheck,
     ) -> Result<(), LedgerStoreError> {
-        let applied = self.applied_seq.load(Ordering::Acquire);
         let first = batch
             .entries
             .first()
             .map_or(batch.next.seq, |(e, _)| e.seq - 1);
-        if applied != first {
-            return Err(LedgerStoreError::CursorMoved {
-                expected: first,
-                found: applied,
-            });
-        }
-        // The chain has proved the entries and no reader looks past the cursor: they are written
-        // while the permits are checked (a refused batch leaves them there, unseen, as a crash
-        // would, for the next attempt to overwrite).
-        let (checked, written) = std::thread::scope(|scope| {
-            let written = scope.spawn(|| self.write_entries(batch));
-            (self.check(batch, check), written.join())
-        });
-        let (rows, permits) = checked?;
-        written.map_err(|_| backend("the entry writer panicked"))??;
-        self.stage(&rows, batch.next.seq)?;
-        self.publish(&batch.next, signed_checkpoint)?;
-        // Only now, with the cursor durable: a lookup never sees a permit a crash could take back.
-        self.directory.insert(&permits);
-        Ok(())
+        let applied = self.check_cursor(first)?;
+        let mut staging = Staging::new(applied, batch.next.seq);
+        self.stage_chunk(&mut staging, &batch.entries, check)?;
+        self.publish(staging, &batch.next, signed_checkpoint)
+    }
+
+    fn begin_run(
+        &self,
+        checkpoint: Checkpoint,
+        signed_checkpoint: Vec<u8>,
+    ) -> Result<Box<dyn LedgerRun + Send>, LedgerStoreError> {
+        let cursor = self.cursor()?;
+        let chain = ChainCheck::new(&cursor, checkpoint)?;
+        Ok(Box::new(SledRun {
+            store: self.clone(),
+            chain,
+            staging: Staging::new(cursor.seq, checkpoint.size),
+            signed_checkpoint,
+        }))
     }
 
     fn entries(&self, from: u64, to: u64) -> Result<Vec<Vec<u8>>, LedgerStoreError> {
@@ -873,8 +1031,8 @@ mod tests {
     use super::*;
     use crate::core::ledger::state::IndexConsistency;
     use crate::core::ledger::{
-        AlertKind, AlertLifted, AlertRaised, Change, Checkpoint, PermitIndex, PermitIssued,
-        PermitRevoked, PermitType, extend, verify_batch,
+        AlertKind, AlertLifted, AlertRaised, ChainError, Change, Checkpoint, PermitIndex,
+        PermitIssued, PermitRevoked, PermitType, extend, verify_batch,
     };
 
     fn time() -> Timestamp {
@@ -903,6 +1061,163 @@ mod tests {
             time: time(),
         };
         verify_batch(cursor, encoded, checkpoint).expect("chain")
+    }
+
+    /// Encoded entries after `cursor` and the checkpoint that covers them.
+    fn encoded(cursor: &Cursor, changes: Vec<Change>) -> (Vec<Vec<u8>>, Checkpoint) {
+        let (encoded, head) = extend(cursor.seq, cursor.hash, changes, time());
+        let checkpoint = Checkpoint {
+            size: cursor.seq + encoded.len() as u64,
+            root: head,
+            time: time(),
+        };
+        (encoded, checkpoint)
+    }
+
+    fn revoke(n: u8) -> Change {
+        Change::PermitRevoked(PermitRevoked {
+            cti: [n; 16],
+            reason: "x".into(),
+        })
+    }
+
+    fn raise(n: u8) -> Change {
+        Change::Alert(AlertRaised {
+            holder: [n; 32],
+            alert: AlertKind::Lost,
+            note: "reported".into(),
+        })
+    }
+
+    /// What a reader sees of holders 1..=9.
+    fn seen(store: &SledLedger) -> Vec<String> {
+        let today = "2026-06-01".parse().expect("date");
+        (1..=9u8)
+            .map(|n| {
+                let h = HolderDigest([n; 32]);
+                format!(
+                    "{n}: permits {:?} revoked {} alerts {:?}",
+                    store.permits_by_holder(&h).expect("permits"),
+                    store.is_revoked(&[n; 16]).expect("revoked"),
+                    store.active_alerts(&h, today).expect("alerts"),
+                )
+            })
+            .collect()
+    }
+
+    /// A run applied in chunks, whose later chunks depend on earlier ones (a revocation, an
+    /// alert lifted, a duplicate), ends exactly where the same entries applied at once end.
+    #[test]
+    fn a_run_in_chunks_ends_where_one_batch_ends() {
+        let changes = vec![
+            permit(1),
+            permit(2),
+            raise(1),
+            permit(3),
+            revoke(1),
+            Change::AlertLifted(AlertLifted { alert_id: 3 }),
+            raise(2),
+            permit(4),
+        ];
+        let whole = tempfile::tempdir().expect("tempdir");
+        let whole = SledLedger::open(whole.path(), CACHE_CAPACITY_DEFAULT).expect("open");
+        let one = batch(&Cursor::EMPTY, changes.clone());
+        whole
+            .apply(&one, b"cp", &IndexConsistency)
+            .expect("one batch");
+
+        for split in [vec![1, 1, 1, 1, 1, 1, 1, 1], vec![3, 2, 3], vec![5, 3]] {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let store = SledLedger::open(dir.path(), CACHE_CAPACITY_DEFAULT).expect("open");
+            let (encoded, checkpoint) = encoded(&Cursor::EMPTY, changes.clone());
+            let mut run = store.begin_run(checkpoint, b"cp".to_vec()).expect("begin");
+            let mut rest = encoded.into_iter();
+            for n in &split {
+                run.push(rest.by_ref().take(*n).collect(), &IndexConsistency)
+                    .expect("chunk");
+                assert_eq!(store.cursor().expect("cursor"), Cursor::EMPTY, "unseen yet");
+                assert!(seen(&store).iter().all(|s| s.contains("permits []")));
+            }
+            assert_eq!(run.finish().expect("finish"), one.next);
+            assert_eq!(seen(&store), seen(&whole), "split {split:?}");
+            assert_eq!(
+                store.entries(1, u64::MAX).expect("entries"),
+                whole.entries(1, u64::MAX).expect("entries")
+            );
+            drop(store);
+            let store = SledLedger::open(dir.path(), CACHE_CAPACITY_DEFAULT).expect("reopen");
+            assert_eq!(seen(&store), seen(&whole), "after reopen");
+        }
+    }
+
+    /// A run refused in its second chunk, or dropped unfinished, or whose entries do not reach
+    /// its checkpoint's root, leaves nothing a reader sees; the next run is not misled by the
+    /// rows it left.
+    #[test]
+    fn a_run_that_does_not_finish_leaves_nothing_seen() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SledLedger::open(dir.path(), CACHE_CAPACITY_DEFAULT).expect("open");
+        let first = batch(&Cursor::EMPTY, vec![permit(1)]);
+        store
+            .apply(&first, b"cp1", &IndexConsistency)
+            .expect("apply");
+        let before = seen(&store);
+
+        let changes = vec![permit(2), raise(2), permit(3), revoke(1)];
+        let (good, checkpoint) = encoded(&first.next, changes.clone());
+
+        // Refused: the second chunk issues cti 2 again.
+        let (dup, dup_checkpoint) = encoded(&first.next, vec![permit(2), raise(2), permit(2)]);
+        let mut run = store
+            .begin_run(dup_checkpoint, b"x".to_vec())
+            .expect("begin");
+        run.push(dup[..2].to_vec(), &IndexConsistency)
+            .expect("first chunk");
+        let refused = run.push(dup[2..].to_vec(), &IndexConsistency);
+        assert!(
+            matches!(refused, Err(LedgerStoreError::Rejected { seq: 4, .. })),
+            "{refused:?}"
+        );
+        drop(run);
+        assert_eq!(seen(&store), before);
+
+        // Dropped after a chunk, as a crash would.
+        let mut run = store.begin_run(checkpoint, b"x".to_vec()).expect("begin");
+        run.push(good[..3].to_vec(), &IndexConsistency)
+            .expect("chunk");
+        drop(run);
+        assert_eq!(seen(&store), before);
+
+        // Entries that do not hash to the checkpoint's root.
+        let forged = Checkpoint {
+            root: [7; 32],
+            ..checkpoint
+        };
+        let mut run = store.begin_run(forged, b"x".to_vec()).expect("begin");
+        run.push(good.clone(), &IndexConsistency).expect("chunk");
+        assert!(matches!(
+            run.finish(),
+            Err(LedgerStoreError::Chain(ChainError::RootMismatch { .. }))
+        ));
+        assert_eq!(seen(&store), before);
+        assert_eq!(store.cursor().expect("cursor"), first.next);
+
+        // The honest run after all of that.
+        let mut run = store.begin_run(checkpoint, b"cp2".to_vec()).expect("begin");
+        run.push(good[..1].to_vec(), &IndexConsistency)
+            .expect("chunk");
+        run.push(good[1..].to_vec(), &IndexConsistency)
+            .expect("chunk");
+        run.finish().expect("finish");
+        let whole = tempfile::tempdir().expect("tempdir");
+        let whole = SledLedger::open(whole.path(), CACHE_CAPACITY_DEFAULT).expect("open");
+        whole
+            .apply(&first, b"cp1", &IndexConsistency)
+            .expect("apply");
+        whole
+            .apply(&batch(&first.next, changes), b"cp2", &IndexConsistency)
+            .expect("apply");
+        assert_eq!(seen(&store), seen(&whole));
     }
 
     /// A replica of an earlier layout (a `permits_by_holder` tree, no layout mark) is cleared
@@ -976,7 +1291,12 @@ mod tests {
 
     #[test]
     fn rows_round_trip_and_truncation_is_reported() {
-        let row = Row::encode(7, Some(b"now"), None);
+        let stamp = RunStamp {
+            applied: 6,
+            last: 7,
+            run: 9,
+        };
+        let row = Row::encode(&stamp, Some(b"now"), None);
         let decoded = Row::decode("t", &row).expect("decode");
         assert_eq!((decoded.at(7), decoded.at(6)), (Some(&b"now"[..]), None));
         for cut in 0..row.len() {
@@ -1014,9 +1334,10 @@ mod tests {
                 Change::AlertLifted(AlertLifted { alert_id: 5 }),
             ],
         );
-        let (rows, _) = store.check(&second, &IndexConsistency).expect("check");
-        store.write_entries(&second).expect("entries");
-        store.stage(&rows, second.next.seq).expect("stage");
+        let mut staging = Staging::new(first.next.seq, second.next.seq);
+        store
+            .stage_chunk(&mut staging, &second.entries, &IndexConsistency)
+            .expect("stage");
         drop(store);
 
         let store = SledLedger::open(dir.path(), CACHE_CAPACITY_DEFAULT).expect("reopen");

@@ -54,25 +54,36 @@ pub struct VerifiedBatch {
     pub next: Cursor,
 }
 
-/// Checks `encoded` (entries `cursor.seq + 1 ..= checkpoint.size`, in order) against the cursor
-/// and the (already signature-verified) checkpoint.
-pub fn verify_batch(
-    cursor: &Cursor,
-    encoded: Vec<Vec<u8>>,
+/// Checks a run of entries as they arrive, one at a time: each must follow the one before it
+/// (from the cursor on), and the run must end exactly at the (already signature-verified)
+/// checkpoint. A run too long to hold in memory is checked and applied chunk by chunk.
+#[derive(Clone, Debug)]
+pub struct ChainCheck {
     checkpoint: Checkpoint,
-) -> Result<VerifiedBatch, ChainError> {
-    if checkpoint.size < cursor.seq {
-        return Err(ChainError::Behind {
-            size: checkpoint.size,
-            applied: cursor.seq,
-        });
+    seq: u64,
+    hash: Hash,
+}
+
+impl ChainCheck {
+    /// Starts a run after `cursor` towards `checkpoint`.
+    pub fn new(cursor: &Cursor, checkpoint: Checkpoint) -> Result<Self, ChainError> {
+        if checkpoint.size < cursor.seq {
+            return Err(ChainError::Behind {
+                size: checkpoint.size,
+                applied: cursor.seq,
+            });
+        }
+        Ok(Self {
+            checkpoint,
+            seq: cursor.seq,
+            hash: cursor.hash,
+        })
     }
-    let mut hash = cursor.hash;
-    let mut seq = cursor.seq;
-    let mut entries = Vec::with_capacity(encoded.len());
-    for bytes in encoded {
-        let expected = seq + 1;
-        let entry = Entry::decode(&bytes).map_err(|source| ChainError::Entry {
+
+    /// Checks the next entry and returns it decoded.
+    pub fn push(&mut self, bytes: &[u8]) -> Result<Entry, ChainError> {
+        let expected = self.seq + 1;
+        let entry = Entry::decode(bytes).map_err(|source| ChainError::Entry {
             seq: expected,
             source,
         })?;
@@ -82,36 +93,67 @@ pub fn verify_batch(
                 found: entry.seq,
             });
         }
-        if entry.prev != hash {
+        if entry.prev != self.hash {
             return Err(ChainError::PrevMismatch { seq: expected });
         }
-        hash = entry_hash(&bytes);
-        seq = expected;
-        entries.push((entry, bytes));
-        if seq > checkpoint.size {
+        if expected > self.checkpoint.size {
             return Err(ChainError::Incomplete {
-                size: checkpoint.size,
-                last: seq,
+                size: self.checkpoint.size,
+                last: expected,
             });
         }
+        self.hash = entry_hash(bytes);
+        self.seq = expected;
+        Ok(entry)
     }
-    if seq != checkpoint.size {
-        return Err(ChainError::Incomplete {
-            size: checkpoint.size,
-            last: seq,
-        });
+
+    /// The last entry checked so far.
+    pub fn seq(&self) -> u64 {
+        self.seq
     }
-    if hash != checkpoint.root {
-        return Err(ChainError::RootMismatch { size: seq });
+
+    /// The checkpoint the run must end at.
+    pub fn checkpoint(&self) -> &Checkpoint {
+        &self.checkpoint
     }
+
+    /// Ends the run: it must have reached the checkpoint and hashed to its root.
+    pub fn finish(self) -> Result<Cursor, ChainError> {
+        if self.seq != self.checkpoint.size {
+            return Err(ChainError::Incomplete {
+                size: self.checkpoint.size,
+                last: self.seq,
+            });
+        }
+        if self.hash != self.checkpoint.root {
+            return Err(ChainError::RootMismatch { size: self.seq });
+        }
+        Ok(Cursor {
+            seq: self.seq,
+            hash: self.hash,
+            checkpoint: Some(self.checkpoint),
+        })
+    }
+}
+
+/// Checks `encoded` (entries `cursor.seq + 1 ..= checkpoint.size`, in order) against the cursor
+/// and the (already signature-verified) checkpoint.
+pub fn verify_batch(
+    cursor: &Cursor,
+    encoded: Vec<Vec<u8>>,
+    checkpoint: Checkpoint,
+) -> Result<VerifiedBatch, ChainError> {
+    let mut chain = ChainCheck::new(cursor, checkpoint)?;
+    let mut entries = Vec::with_capacity(encoded.len());
+    for bytes in encoded {
+        let entry = chain.push(&bytes)?;
+        entries.push((entry, bytes));
+    }
+    let next = chain.finish()?;
     Ok(VerifiedBatch {
         entries,
         checkpoint,
-        next: Cursor {
-            seq,
-            hash,
-            checkpoint: Some(checkpoint),
-        },
+        next,
     })
 }
 

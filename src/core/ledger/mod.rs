@@ -10,7 +10,7 @@ pub mod entry;
 pub mod permit_check;
 pub mod state;
 
-pub use chain::{ChainError, Cursor, VerifiedBatch, extend, verify_batch};
+pub use chain::{ChainCheck, ChainError, Cursor, VerifiedBatch, extend, verify_batch};
 pub use checkpoint::{
     CHECKPOINT_BYTES_MAX, Checkpoint, CheckpointError, RootKey, RootSet, SignedCheckpoint,
 };
