@@ -1,6 +1,7 @@
-//! Ledger figures: apply rate with full verification (checkpoint signatures, hash chain, every
-//! permit's BP1 issuer signature), lookup latency by holder alone and while a batch is applied,
-//! the RSS of a process that opens the replica as the daemon does, and disk bytes per permit.
+//! Ledger figures: a bootstrap from a snapshot in a fresh process, as a terminal's replicator
+//! does it (checkpoint signatures, hash chain, every permit's BP1 issuer signature; chunk by
+//! chunk), with its time, rate and peak RSS; lookup latency by holder alone and while a batch is
+//! applied; the RSS of a process that opens the replica as the daemon does; disk bytes per permit.
 //!
 //! `LEDGER_BENCH_PERMITS=1000000 cargo bench --bench ledger_apply` (default 200,000).
 
@@ -8,7 +9,10 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use checkpointd::adapters::ledger::{CACHE_CAPACITY_DEFAULT, SledLedger};
+use checkpointd::adapters::ledger::{
+    CACHE_CAPACITY_DEFAULT, LedgerSource, ReplicationError, ReplicationOutcome, Replicator,
+    SledLedger, Snapshot,
+};
 use checkpointd::core::ledger::permit_check::Bp1Verification;
 use checkpointd::core::ledger::{RootSet, SignedCheckpoint, verify_batch};
 use checkpointd::ports::ledger::{LedgerStore, LedgerView};
@@ -114,6 +118,67 @@ fn probe(dir: &str, total: u32) {
     );
 }
 
+/// The snapshot central would have put in its object store, read from a file; the stream holds
+/// nothing below the snapshot's end, so the replicator bootstraps.
+struct SnapshotFile {
+    path: std::path::PathBuf,
+    checkpoint: Vec<u8>,
+    size: u64,
+}
+
+impl LedgerSource for SnapshotFile {
+    async fn latest_checkpoint(&self) -> Result<Option<Vec<u8>>, ReplicationError> {
+        Ok(Some(self.checkpoint.clone()))
+    }
+    async fn first_seq(&self) -> Result<u64, ReplicationError> {
+        Ok(self.size + 1)
+    }
+    async fn entries(&self, from: u64, to: u64) -> Result<Vec<Vec<u8>>, ReplicationError> {
+        Err(ReplicationError::Missing { from, to })
+    }
+    async fn snapshot_into(&self, into: &std::path::Path) -> Result<u64, ReplicationError> {
+        std::fs::copy(&self.path, into).map_err(|e| ReplicationError::Nats(e.to_string()))
+    }
+}
+
+/// The child process that bootstraps: a fresh terminal replica, the real replicator.
+fn bootstrap(snapshot: &str, replica: &str, total: u32) {
+    let bytes = std::fs::read(snapshot).expect("snapshot");
+    let parsed = Snapshot::decode(&bytes).expect("snapshot decodes");
+    let size = parsed.entries.len() as u64;
+    let source = SnapshotFile {
+        path: snapshot.into(),
+        checkpoint: parsed.checkpoint,
+        size,
+    };
+    drop((bytes, parsed.entries));
+    let store = SledLedger::open(replica.as_ref(), CACHE_CAPACITY_DEFAULT).expect("open");
+    let replicator = Replicator::new(
+        source,
+        store,
+        Central::default().roots(),
+        Arc::new(Bp1Verification),
+    )
+    .with_snapshot_dir(std::path::Path::new(replica).parent().expect("a parent"));
+    let before = status_kib("VmRSS:");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let started = Instant::now();
+    let outcome = runtime.block_on(replicator.sync_once()).expect("bootstrap");
+    let took = started.elapsed();
+    assert_eq!(outcome, ReplicationOutcome::Bootstrapped { to: size });
+    println!(
+        "bootstrap from a snapshot of {total} permits ({size} entries; snapshot read, decoded, \
+         verified and applied in chunks, fresh process): {took:.2?} = {:.0} entries/s; \
+         RSS {} MiB before, {} MiB peak",
+        size as f64 / took.as_secs_f64(),
+        before >> 10,
+        status_kib("VmHWM:") >> 10
+    );
+}
+
 fn main() {
     let total: u32 = std::env::var("LEDGER_BENCH_PERMITS")
         .ok()
@@ -125,9 +190,14 @@ fn main() {
         probe(&dir, total);
         return;
     }
-    let mut central = Central::default();
-    let roots = central.roots();
-    let dir = tempfile::tempdir().expect("tempdir");
+    if let (Ok(snapshot), Ok(replica)) = (
+        std::env::var("LEDGER_BENCH_SNAPSHOT"),
+        std::env::var("LEDGER_BENCH_REPLICA"),
+    ) {
+        bootstrap(&snapshot, &replica, total);
+        return;
+    }
+    let work = tempfile::tempdir().expect("tempdir");
     let dir = match std::env::var_os("LEDGER_BENCH_KEEP") {
         Some(keep) => {
             std::fs::create_dir_all(&keep).expect("keep dir");
@@ -135,28 +205,42 @@ fn main() {
                 .expect("kept dir")
                 .keep()
         }
-        None => dir.path().to_path_buf(),
+        None => work.path().join("replica"),
     };
-    let store = Arc::new(SledLedger::open(&dir, CACHE_CAPACITY_DEFAULT).expect("open"));
-    let key = central.issuer_key();
-    let (encoded, signed) = central.next(vec![key]);
-    apply(&store, &roots, encoded, &signed);
 
-    let mut applying = Duration::ZERO;
+    // Central's side, not timed: the issuer key and the permits, then the snapshot.
+    let mut central = Central::default();
+    let roots = central.roots();
+    let (mut entries, _) = central.next(vec![central.issuer_key()]);
+    let mut checkpoint = Vec::new();
     let mut done = 0;
     while done < total {
         let n = BATCH.min(total - done);
         let (encoded, signed) = central.permits(done, n);
-        let started = Instant::now();
-        apply(&store, &roots, encoded, &signed);
-        applying += started.elapsed();
+        entries.extend(encoded);
+        checkpoint = signed;
         done += n;
     }
-    let rate = f64::from(total) / applying.as_secs_f64();
-    println!(
-        "apply with full verification: {total} permits in {applying:.2?} = {rate:.0} entries/s"
-    );
+    let snapshot = Snapshot {
+        checkpoint,
+        entries: entries.into_iter().map(ciborium::Value::Bytes).collect(),
+    }
+    .encode();
+    let snapshot_path = work.path().join("snapshot.cbor");
+    std::fs::write(&snapshot_path, &snapshot).expect("write snapshot");
+    println!("snapshot: {} MiB for {total} permits", snapshot.len() >> 20);
+    drop(snapshot);
+    let out = Command::new(std::env::current_exe().expect("own path"))
+        .env("LEDGER_BENCH_SNAPSHOT", &snapshot_path)
+        .env("LEDGER_BENCH_REPLICA", &dir)
+        .env("LEDGER_BENCH_PERMITS", total.to_string())
+        .output()
+        .expect("bootstrap");
+    print!("{}", String::from_utf8_lossy(&out.stdout));
+    eprint!("{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "bootstrap failed");
 
+    let store = Arc::new(SledLedger::open(&dir, CACHE_CAPACITY_DEFAULT).expect("open"));
     percentiles(
         &format!("lookup by holder ({total} permits, alone)"),
         lookups(&store, total, 3),
@@ -190,10 +274,6 @@ fn main() {
     println!(
         "disk: {bytes} bytes = {:.0} bytes/permit",
         bytes as f64 / f64::from(total + BATCH)
-    );
-    println!(
-        "rss of this benchmark (it also holds central's batches): {} KiB peak",
-        status_kib("VmHWM:")
     );
     drop(store);
     let out = Command::new(std::env::current_exe().expect("own path"))

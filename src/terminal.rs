@@ -274,11 +274,13 @@ pub async fn open(
     {
         let ledger = ledger.clone();
         let url = url.clone();
+        let snapshot_dir = config.data_dir.clone();
         tasks.push(tokio::spawn(async move {
             let mut backoff = ReplicationBackoff::new(Duration::from_millis(500), Duration::from_secs(30));
             loop {
                 match Replicator::connect(&url, ledger.clone(), roots.clone(), Arc::new(Bp1Verification)).await {
                     Ok(replicator) => {
+                        let replicator = replicator.with_snapshot_dir(&snapshot_dir);
                         let fatal = replicator.follow(LEDGER_POLL, backoff).await;
                         tracing::error!(message = "ledger replication stopped: replica kept at its last good state", error = %fatal);
                         return;

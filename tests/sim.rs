@@ -340,17 +340,21 @@ impl LedgerSource for SimLedgerSource {
         Ok(entries)
     }
 
-    async fn snapshot(&self) -> Result<Vec<u8>, ReplicationError> {
+    async fn snapshot_into(&self, into: &Path) -> Result<u64, ReplicationError> {
         if self.faults.roll(0.08) {
             self.count(|c| c.ledger_dropped += 1);
             return Err(upstream_down("snapshot read"));
         }
         self.count(|c| c.bootstraps += 1);
-        let central = self.central.lock().expect("central lock");
-        central
+        let snapshot = self
+            .central
+            .lock()
+            .expect("central lock")
             .snapshot
             .clone()
-            .ok_or_else(|| ReplicationError::Snapshot("no snapshot".into()))
+            .ok_or_else(|| ReplicationError::Snapshot("no snapshot".into()))?;
+        std::fs::write(into, &snapshot).expect("the test's own directory");
+        Ok(snapshot.len() as u64)
     }
 }
 

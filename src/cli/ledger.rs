@@ -282,7 +282,8 @@ async fn dispatch(command: Command) -> Result<ExitCode, String> {
             let store = open(&data)?;
             let replicator = Replicator::connect(&nats, store, roots, Arc::new(IndexConsistency))
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| e.to_string())?
+                .with_snapshot_dir(&data);
             if follow {
                 let backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(10));
                 let error = replicator

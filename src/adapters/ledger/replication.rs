@@ -3,6 +3,7 @@
 //! `LEDGER_CHECKPOINTS`; a terminal pulls from its own cursor, verifies, and applies.
 
 use std::future::Future;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,8 +16,8 @@ use tokio::io::AsyncReadExt;
 
 use crate::core::ledger::state::PermitCheck;
 use crate::core::ledger::{
-    ChainError, Change, Checkpoint, CheckpointError, Cursor, Entry, Hash, RootSet,
-    SignedCheckpoint, entry_hash,
+    CHECKPOINT_BYTES_MAX, ChainError, Change, Checkpoint, CheckpointError, Cursor, ENTRY_BYTES_MAX,
+    Entry, Hash, RootSet, SignedCheckpoint, entry_hash,
 };
 use crate::ports::ledger::{LedgerStore, LedgerStoreError};
 
@@ -29,8 +30,10 @@ pub const CHECKPOINT_SUBJECT: &str = "ledger.checkpoints";
 /// Object-store bucket and object holding the latest snapshot.
 pub const SNAPSHOT_BUCKET: &str = "LEDGER_SNAPSHOTS";
 pub const SNAPSHOT_OBJECT: &str = "latest";
-/// Largest snapshot a terminal will read (1,000,000 permits is about 400 MB of entries).
+/// Largest snapshot a terminal will read (1,000,000 permits is about 700 MB of entries).
 pub const SNAPSHOT_BYTES_MAX: u64 = 2 * 1024 * 1024 * 1024;
+/// The file a snapshot is downloaded to, in the replicator's snapshot directory.
+const SNAPSHOT_FILE: &str = "ledger-snapshot.partial";
 /// Publishes in flight before central waits for acks.
 const PUBLISH_WINDOW: usize = 512;
 /// How long a terminal waits for the next entry of a range the stream should hold.
@@ -58,6 +61,8 @@ pub enum ReplicationError {
     Snapshot(String),
     #[error("central head entry is malformed: {0}")]
     Head(String),
+    #[error("snapshot file: {0}")]
+    Scratch(String),
 }
 
 impl ReplicationError {
@@ -69,13 +74,17 @@ impl ReplicationError {
                 e,
                 LedgerStoreError::Backend(_) | LedgerStoreError::CursorMoved { .. }
             ),
-            Self::Nats(_) | Self::Missing { .. } => false,
+            Self::Nats(_) | Self::Missing { .. } | Self::Scratch(_) => false,
         }
     }
 }
 
 fn nats(e: impl std::fmt::Display) -> ReplicationError {
     ReplicationError::Nats(e.to_string())
+}
+
+fn scratch_error(path: &Path, e: impl std::fmt::Display) -> ReplicationError {
+    ReplicationError::Scratch(format!("{}: {e}", path.display()))
 }
 
 /// What one replication round did.
@@ -139,8 +148,149 @@ impl Snapshot {
         out
     }
 
+    /// Decodes a whole snapshot in memory (tools and tests; a terminal reads one with
+    /// [`SnapshotReader`], entry by entry).
     pub fn decode(bytes: &[u8]) -> Result<Self, ReplicationError> {
-        ciborium::from_reader(bytes).map_err(|e| ReplicationError::Snapshot(e.to_string()))
+        let mut reader = SnapshotReader::new(bytes)?;
+        let mut entries = Vec::new();
+        while let Some(entry) = reader.next_entry()? {
+            entries.push(ciborium::Value::Bytes(entry));
+        }
+        Ok(Self {
+            checkpoint: reader.checkpoint,
+            entries,
+        })
+    }
+}
+
+/// Reads a snapshot as it arrives: the signed checkpoint first (it must precede the entries, as
+/// [`Snapshot::encode`] writes it), then one entry at a time, so that bootstrapping a million
+/// permits never holds them all.
+pub struct SnapshotReader<R: std::io::Read> {
+    decoder: ciborium_ll::Decoder<R>,
+    /// The signed checkpoint the snapshot ends at.
+    pub checkpoint: Vec<u8>,
+    /// Entries not read yet.
+    remaining: u64,
+    read: u64,
+}
+
+fn snapshot_error(why: impl std::fmt::Display) -> ReplicationError {
+    ReplicationError::Snapshot(why.to_string())
+}
+
+impl<R: std::io::Read> SnapshotReader<R> {
+    /// Reads the snapshot's head: `{"checkpoint": bytes, "entries": [` with a definite length.
+    pub fn new(reader: R) -> Result<Self, ReplicationError> {
+        let mut decoder = ciborium_ll::Decoder::from(reader);
+        match pull(&mut decoder)? {
+            ciborium_ll::Header::Map(Some(2)) => {}
+            other => {
+                return Err(snapshot_error(format!(
+                    "expected a map of two fields, found {other:?}"
+                )));
+            }
+        }
+        expect_key(&mut decoder, "checkpoint")?;
+        let checkpoint = read_bytes(&mut decoder, CHECKPOINT_BYTES_MAX, "checkpoint")?;
+        expect_key(&mut decoder, "entries")?;
+        let remaining = match pull(&mut decoder)? {
+            ciborium_ll::Header::Array(Some(n)) => u64::try_from(n).map_err(snapshot_error)?,
+            other => {
+                return Err(snapshot_error(format!(
+                    "entries: expected an array of definite length, found {other:?}"
+                )));
+            }
+        };
+        Ok(Self {
+            decoder,
+            checkpoint,
+            remaining,
+            read: 0,
+        })
+    }
+
+    /// Entries the snapshot holds (read or not).
+    pub fn len(&self) -> u64 {
+        self.read + self.remaining
+    }
+
+    /// Whether the snapshot holds no entry.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The next entry's exact bytes, or `None` after the last.
+    pub fn next_entry(&mut self) -> Result<Option<Vec<u8>>, ReplicationError> {
+        if self.remaining == 0 {
+            return Ok(None);
+        }
+        let what = format!("entry {}", self.read + 1);
+        let entry = read_bytes(&mut self.decoder, ENTRY_BYTES_MAX, &what)?;
+        self.remaining -= 1;
+        self.read += 1;
+        Ok(Some(entry))
+    }
+}
+
+fn pull<R: std::io::Read>(
+    decoder: &mut ciborium_ll::Decoder<R>,
+) -> Result<ciborium_ll::Header, ReplicationError> {
+    let offset = decoder.offset();
+    decoder.pull().map_err(|e| match e {
+        ciborium_ll::Error::Io(io) => snapshot_error(format!("read at byte {offset}: {io}")),
+        ciborium_ll::Error::Syntax(at) => snapshot_error(format!("not CBOR at byte {at}")),
+    })
+}
+
+fn read_exact<R: std::io::Read>(
+    decoder: &mut ciborium_ll::Decoder<R>,
+    len: usize,
+    cap: usize,
+    what: &str,
+) -> Result<Vec<u8>, ReplicationError> {
+    if len > cap {
+        return Err(snapshot_error(format!(
+            "{what} is {len} bytes, more than {cap}"
+        )));
+    }
+    let offset = decoder.offset();
+    let mut out = vec![0; len];
+    ciborium_io::Read::read_exact(decoder, &mut out)
+        .map_err(|e| snapshot_error(format!("{what} cut short at byte {offset}: {e}")))?;
+    Ok(out)
+}
+
+fn read_bytes<R: std::io::Read>(
+    decoder: &mut ciborium_ll::Decoder<R>,
+    cap: usize,
+    what: &str,
+) -> Result<Vec<u8>, ReplicationError> {
+    match pull(decoder)? {
+        ciborium_ll::Header::Bytes(Some(len)) => read_exact(decoder, len, cap, what),
+        other => Err(snapshot_error(format!(
+            "{what}: expected a byte string of definite length, found {other:?}"
+        ))),
+    }
+}
+
+fn expect_key<R: std::io::Read>(
+    decoder: &mut ciborium_ll::Decoder<R>,
+    key: &str,
+) -> Result<(), ReplicationError> {
+    let found = match pull(decoder)? {
+        ciborium_ll::Header::Text(Some(len)) => read_exact(decoder, len, key.len(), "field name")
+            .map(|name| String::from_utf8_lossy(&name).into_owned()),
+        other => Err(snapshot_error(format!(
+            "expected field {key:?}, found {other:?}"
+        ))),
+    }?;
+    if found == key {
+        Ok(())
+    } else {
+        Err(snapshot_error(format!(
+            "expected field {key:?}, found {found:?}"
+        )))
     }
 }
 
@@ -372,8 +522,12 @@ pub trait LedgerSource: Send + Sync {
         from: u64,
         to: u64,
     ) -> impl Future<Output = Result<Vec<Vec<u8>>, ReplicationError>> + Send;
-    /// The latest snapshot's bytes, read up to [`SNAPSHOT_BYTES_MAX`].
-    fn snapshot(&self) -> impl Future<Output = Result<Vec<u8>, ReplicationError>> + Send;
+    /// Writes the latest snapshot into the file `into` (created or truncated), up to
+    /// [`SNAPSHOT_BYTES_MAX`] bytes, and returns its length.
+    fn snapshot_into(
+        &self,
+        into: &Path,
+    ) -> impl Future<Output = Result<u64, ReplicationError>> + Send;
 }
 
 /// Central's streams and snapshot bucket on JetStream, read with an ordered pull consumer from
@@ -448,20 +602,19 @@ impl LedgerSource for JetStreamSource {
         Ok(out)
     }
 
-    async fn snapshot(&self) -> Result<Vec<u8>, ReplicationError> {
+    async fn snapshot_into(&self, into: &Path) -> Result<u64, ReplicationError> {
         let bucket = self
             .js
             .get_object_store(SNAPSHOT_BUCKET)
             .await
             .map_err(nats)?;
         let object = bucket.get(SNAPSHOT_OBJECT).await.map_err(nats)?;
-        let mut bytes = Vec::new();
-        object
-            .take(SNAPSHOT_BYTES_MAX)
-            .read_to_end(&mut bytes)
+        let mut file = tokio::fs::File::create(into)
             .await
-            .map_err(nats)?;
-        Ok(bytes)
+            .map_err(|e| scratch_error(into, e))?;
+        tokio::io::copy(&mut object.take(SNAPSHOT_BYTES_MAX), &mut file)
+            .await
+            .map_err(nats)
     }
 }
 
@@ -481,6 +634,9 @@ pub struct Replicator<S, U = JetStreamSource> {
     check: Arc<dyn PermitCheck + Send + Sync>,
     /// Entries per chunk of a run ([`RUN_CHUNK_ENTRIES`] unless a test asks for fewer).
     run_chunk_entries: usize,
+    /// Where a snapshot is downloaded before it is read (the replica's disk, not memory); `None`:
+    /// a temporary file of its own.
+    snapshot_dir: Option<PathBuf>,
 }
 
 impl<S: LedgerStore + Clone + Send + 'static> Replicator<S> {
@@ -513,7 +669,15 @@ impl<S: LedgerStore + Clone + Send + 'static, U: LedgerSource> Replicator<S, U> 
             roots,
             check,
             run_chunk_entries: RUN_CHUNK_ENTRIES,
+            snapshot_dir: None,
         }
+    }
+
+    /// Downloads snapshots into `dir` (the data directory: a snapshot of a million permits is
+    /// about 700 MB, and a temporary directory may be memory).
+    pub fn with_snapshot_dir(mut self, dir: &Path) -> Self {
+        self.snapshot_dir = Some(dir.to_path_buf());
+        self
     }
 
     /// Applies runs in chunks of `entries` (at least one): tests make runs span many chunks.
@@ -635,9 +799,46 @@ impl<S: LedgerStore + Clone + Send + 'static, U: LedgerSource> Replicator<S, U> 
         }
     }
 
+    /// Bootstraps from central's snapshot: downloaded to a file, then read, verified and applied
+    /// a chunk at a time, so memory does not grow with the ledger.
     async fn bootstrap(&self, cursor: Cursor) -> Result<ReplicationOutcome, ReplicationError> {
-        let snapshot = Snapshot::decode(&self.source.snapshot().await?)?;
-        let signed = SignedCheckpoint::decode(&snapshot.checkpoint)?;
+        // In the data directory the name is fixed, so a file a crash left is overwritten by the
+        // next bootstrap rather than piling up.
+        let temporary;
+        let path = match &self.snapshot_dir {
+            Some(dir) => dir.join(SNAPSHOT_FILE),
+            None => {
+                temporary = tempfile::NamedTempFile::new()
+                    .map_err(|e| scratch_error(&std::env::temp_dir(), e))?
+                    .into_temp_path();
+                temporary.to_path_buf()
+            }
+        };
+        let result = match self.source.snapshot_into(&path).await {
+            Ok(_) => self.bootstrap_from(&path, cursor).await,
+            Err(error) => Err(error),
+        };
+        if let Err(error) = tokio::fs::remove_file(&path).await
+            && error.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(%error, path = %path.display(), "snapshot file not removed");
+        }
+        result
+    }
+
+    async fn bootstrap_from(
+        &self,
+        path: &Path,
+        cursor: Cursor,
+    ) -> Result<ReplicationOutcome, ReplicationError> {
+        let file = path.to_path_buf();
+        let mut reader = tokio::task::spawn_blocking(move || {
+            let opened = std::fs::File::open(&file).map_err(|e| scratch_error(&file, e))?;
+            SnapshotReader::new(std::io::BufReader::new(opened))
+        })
+        .await
+        .map_err(|e| scratch_error(path, e))??;
+        let signed = SignedCheckpoint::decode(&reader.checkpoint)?;
         let checkpoint = self.roots.verify(&signed)?;
         if checkpoint.size <= cursor.seq {
             let stream_first = cursor.seq + 1;
@@ -646,27 +847,40 @@ impl<S: LedgerStore + Clone + Send + 'static, U: LedgerSource> Replicator<S, U> 
                 to: checkpoint.size.max(stream_first),
             });
         }
-        let skip =
-            usize::try_from(cursor.seq).map_err(|e| ReplicationError::Snapshot(e.to_string()))?;
-        let mut entries = snapshot.entries.into_iter().skip(skip);
+        if reader.len() != checkpoint.size {
+            return Err(ReplicationError::Snapshot(format!(
+                "it holds {} entries but its checkpoint covers {}",
+                reader.len(),
+                checkpoint.size
+            )));
+        }
         let chunk = self.run_chunk_entries;
-        self.apply_run(checkpoint, snapshot.checkpoint, |chunks| async move {
-            loop {
-                let encoded = entries
-                    .by_ref()
-                    .take(chunk)
-                    .map(|v| {
-                        v.into_bytes().map_err(|_| {
-                            ReplicationError::Snapshot("entry is not a byte string".into())
-                        })
-                    })
-                    .collect::<Result<Vec<_>, _>>()?;
-                if encoded.is_empty() || chunks.send(RunChunk::Entries(encoded)).await.is_err() {
-                    return Ok(());
+        let signed_checkpoint = reader.checkpoint.clone();
+        let read = |chunks: tokio::sync::mpsc::Sender<RunChunk>| async move {
+            tokio::task::spawn_blocking(move || {
+                // The replica already holds the entries up to its cursor.
+                for _ in 0..cursor.seq {
+                    reader.next_entry()?;
                 }
-            }
-        })
-        .await?;
+                loop {
+                    let mut encoded = Vec::with_capacity(chunk);
+                    while encoded.len() < chunk {
+                        match reader.next_entry()? {
+                            Some(entry) => encoded.push(entry),
+                            None => break,
+                        }
+                    }
+                    if encoded.is_empty()
+                        || chunks.blocking_send(RunChunk::Entries(encoded)).is_err()
+                    {
+                        return Ok(());
+                    }
+                }
+            })
+            .await
+            .map_err(|e| ReplicationError::Snapshot(format!("reader stopped: {e}")))?
+        };
+        self.apply_run(checkpoint, signed_checkpoint, read).await?;
         Ok(ReplicationOutcome::Bootstrapped {
             to: checkpoint.size,
         })
@@ -728,6 +942,76 @@ mod tests {
             .nth(16)
             .and_then(|n| n.parse().ok())
             .expect("nice field")
+    }
+
+    fn snapshot_of(entries: &[&[u8]]) -> Vec<u8> {
+        Snapshot {
+            checkpoint: b"signed checkpoint".to_vec(),
+            entries: entries
+                .iter()
+                .map(|e| ciborium::Value::Bytes(e.to_vec()))
+                .collect(),
+        }
+        .encode()
+    }
+
+    #[test]
+    fn a_snapshot_is_read_entry_by_entry_and_every_cut_is_an_error() {
+        let bytes = snapshot_of(&[b"one", b"", b"three"]);
+        let mut reader = SnapshotReader::new(bytes.as_slice()).expect("head");
+        assert_eq!(reader.checkpoint, b"signed checkpoint");
+        assert_eq!(reader.len(), 3);
+        let mut read = Vec::new();
+        while let Some(entry) = reader.next_entry().expect("entry") {
+            read.push(entry);
+        }
+        assert_eq!(read, [b"one".to_vec(), Vec::new(), b"three".to_vec()]);
+        let decoded = Snapshot::decode(&bytes).expect("decode");
+        assert_eq!(decoded.entries.len(), 3);
+
+        for cut in 0..bytes.len() {
+            let whole = SnapshotReader::new(&bytes[..cut]).and_then(|mut reader| {
+                while reader.next_entry()?.is_some() {}
+                Ok(())
+            });
+            assert!(whole.is_err(), "cut at {cut} read as a whole snapshot");
+        }
+    }
+
+    #[test]
+    fn a_snapshot_out_of_shape_is_refused_with_the_reason() {
+        let refused = |bytes: &[u8]| match SnapshotReader::new(bytes).and_then(|mut reader| {
+            while reader.next_entry()?.is_some() {}
+            Ok(())
+        }) {
+            Err(ReplicationError::Snapshot(why)) => why,
+            other => panic!("expected a refusal, got {other:?}"),
+        };
+        let cbor = |value: &ciborium::Value| {
+            let mut out = Vec::new();
+            ciborium::into_writer(value, &mut out).expect("encode");
+            out
+        };
+        use ciborium::Value::{Array, Bytes, Map, Text};
+        let entries_first = Map(vec![
+            (Text("entries".into()), Array(vec![])),
+            (Text("checkpoint".into()), Bytes(vec![1])),
+        ]);
+        assert!(refused(&cbor(&entries_first)).contains("expected field \"checkpoint\""));
+        let text_entry = Map(vec![
+            (Text("checkpoint".into()), Bytes(vec![1])),
+            (Text("entries".into()), Array(vec![Text("x".into())])),
+        ]);
+        assert!(refused(&cbor(&text_entry)).contains("entry 1: expected a byte string"));
+        let huge = Map(vec![
+            (Text("checkpoint".into()), Bytes(vec![1])),
+            (
+                Text("entries".into()),
+                Array(vec![Bytes(vec![0; ENTRY_BYTES_MAX + 1])]),
+            ),
+        ]);
+        assert!(refused(&cbor(&huge)).contains("more than"));
+        assert!(refused(b"\xff").contains("expected a map"));
     }
 
     #[test]
