@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use checkpointd::adapters::ledger::{
     CACHE_CAPACITY_DEFAULT, LedgerSource, ReplicationError, ReplicationOutcome, Replicator,
-    SledLedger, Snapshot,
+    SledLedger, Snapshot, SnapshotReader,
 };
 use checkpointd::core::ledger::permit_check::Bp1Verification;
 use checkpointd::core::ledger::{RootSet, SignedCheckpoint, verify_batch};
@@ -143,15 +143,17 @@ impl LedgerSource for SnapshotFile {
 
 /// The child process that bootstraps: a fresh terminal replica, the real replicator.
 fn bootstrap(snapshot: &str, replica: &str, total: u32) {
-    let bytes = std::fs::read(snapshot).expect("snapshot");
-    let parsed = Snapshot::decode(&bytes).expect("snapshot decodes");
-    let size = parsed.entries.len() as u64;
+    // Only the snapshot's head is read here: the replicator reads the rest.
+    let head = SnapshotReader::new(std::io::BufReader::new(
+        std::fs::File::open(snapshot).expect("snapshot"),
+    ))
+    .expect("snapshot head");
+    let size = head.len();
     let source = SnapshotFile {
         path: snapshot.into(),
-        checkpoint: parsed.checkpoint,
+        checkpoint: head.checkpoint,
         size,
     };
-    drop((bytes, parsed.entries));
     let store = SledLedger::open(replica.as_ref(), CACHE_CAPACITY_DEFAULT).expect("open");
     let replicator = Replicator::new(
         source,
@@ -226,7 +228,13 @@ fn main() {
         entries: entries.into_iter().map(ciborium::Value::Bytes).collect(),
     }
     .encode();
-    let snapshot_path = work.path().join("snapshot.cbor");
+    // LEDGER_BENCH_SNAPSHOT=FILE LEDGER_BENCH_REPLICA=DIR alone re-runs the bootstrap; with
+    // LEDGER_BENCH_KEEP the snapshot is kept beside the replica for that.
+    let snapshot_path = dir
+        .parent()
+        .filter(|_| std::env::var_os("LEDGER_BENCH_KEEP").is_some())
+        .unwrap_or(work.path())
+        .join("snapshot.cbor");
     std::fs::write(&snapshot_path, &snapshot).expect("write snapshot");
     println!("snapshot: {} MiB for {total} permits", snapshot.len() >> 20);
     drop(snapshot);

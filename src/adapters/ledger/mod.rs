@@ -7,6 +7,6 @@ pub mod store;
 pub use replication::{
     Backoff, CHECKPOINT_STREAM, CHECKPOINT_SUBJECT, Central, ENTRY_STREAM, ENTRY_SUBJECT,
     JetStreamSource, LedgerSource, ReplicationError, ReplicationOutcome, Replicator,
-    SNAPSHOT_BUCKET, SNAPSHOT_OBJECT, Snapshot, lower_priority,
+    SNAPSHOT_BUCKET, SNAPSHOT_OBJECT, Snapshot, SnapshotReader, lower_priority,
 };
 pub use store::{CACHE_CAPACITY_DEFAULT, SledLedger};
