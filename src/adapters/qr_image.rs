@@ -7,13 +7,15 @@ use std::panic::{self, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
 use image::{DynamicImage, GrayImage, ImageReader, Rgb32FImage, imageops};
-use rxing::common::{GlobalHistogramBinarizer, HybridBinarizer};
 use rxing::multi::MultipleBarcodeReader;
 use rxing::qrcode::QRCodeReader;
 use rxing::qrcode::cpp_port::QrReader;
-use rxing::{BarcodeFormat, BinaryBitmap, DecodeHints, Luma8LuminanceSource, RXingResult, Reader};
+use rxing::{BarcodeFormat, BinaryBitmap, DecodeHints, Luma8Source, RXingResult, Reader};
 use zune_jpeg::zune_core::colorspace::ColorSpace;
 use zune_jpeg::zune_core::options::DecoderOptions;
+
+mod binarize;
+use binarize::{Method, Packed};
 
 /// Largest image accepted, in pixels (about a 12-megapixel photo with margin).
 pub const IMAGE_PIXELS_MAX: u64 = 16_000_000;
@@ -445,22 +447,18 @@ fn qr_hints(effort: Effort) -> DecodeHints {
 
 /// rxing's port of the zxing-cpp QR reader: finds every code; its raw bytes are the payload bytes.
 fn rxing_modern(grey: &GrayImage, binarizer: Binarizer, effort: Effort) -> Vec<Vec<u8>> {
-    let Ok(source) = Luma8LuminanceSource::new(grey.as_raw().clone(), grey.width(), grey.height())
-    else {
+    let Ok(source) = Luma8Source::new_with_slice(grey.as_raw(), grey.width(), grey.height()) else {
         return Vec::new();
     };
-    let hints = qr_hints(effort);
-    let results = match binarizer {
-        Binarizer::Hybrid => QrReader.decode_multiple_with_hints(
-            &mut BinaryBitmap::new(HybridBinarizer::new(source)),
-            &hints,
-        ),
-        Binarizer::Global => QrReader.decode_multiple_with_hints(
-            &mut BinaryBitmap::new(GlobalHistogramBinarizer::new(source)),
-            &hints,
-        ),
+    let method = match binarizer {
+        Binarizer::Hybrid => Method::Hybrid,
+        Binarizer::Global => Method::Global,
     };
-    results
+    QrReader
+        .decode_multiple_with_hints(
+            &mut BinaryBitmap::new(Packed::new(source, method)),
+            &qr_hints(effort),
+        )
         .map(|found| {
             let mut codes: Vec<Vec<u8>> = Vec::new();
             for result in found {
@@ -476,13 +474,12 @@ fn rxing_modern(grey: &GrayImage, binarizer: Binarizer, effort: Effort) -> Vec<V
 
 /// rxing's port of the Java ZXing QR reader: one code; its raw bytes are codewords, so use the text.
 fn rxing_classic(grey: &GrayImage) -> Vec<Vec<u8>> {
-    let Ok(source) = Luma8LuminanceSource::new(grey.as_raw().clone(), grey.width(), grey.height())
-    else {
+    let Ok(source) = Luma8Source::new_with_slice(grey.as_raw(), grey.width(), grey.height()) else {
         return Vec::new();
     };
     QRCodeReader::new()
         .decode_with_hints(
-            &mut BinaryBitmap::new(HybridBinarizer::new(source)),
+            &mut BinaryBitmap::new(Packed::new(source, Method::Hybrid)),
             &qr_hints(Effort::Harder),
         )
         .map(|result| vec![text_bytes(&result)])
