@@ -129,37 +129,35 @@ pub fn load_image(bytes: &[u8], limits: &DecodeLimits) -> Result<DynamicImage, Q
 }
 
 /// The image as 8-bit grey, pixel for pixel what `image`'s `to_luma8` returns (the global-threshold
-/// attempt is tuned on its output), but for 8-bit RGB and RGBA computed with lookup tables.
+/// attempt is tuned on its output), but for 8-bit RGB and RGBA computed a few times faster.
 ///
 /// `to_luma8` expands each channel to `f32`, sums `channel / 255 * coefficient` in R, G, B order
-/// with the coefficients of the image's colour space, and rounds `sum * 255`, one `roundf` call and
-/// a round trip through a float buffer per pixel: that was a quarter of the time from a PNG's bytes
-/// to decoded codes. The products depend on one channel each, so they are tabulated once per image
-/// (the coefficients are read back from `image` itself by converting the three unit colours), and
-/// the sum and rounding are the same `f32` operations in the same order.
+/// with the coefficients of the image's colour space and rounds `sum * 255`, through a float
+/// buffer and a `roundf` call per pixel: a quarter of the time from a PNG's bytes to decoded codes.
+/// [`LumaFormula`] reads the coefficients back from `image` and computes the same rounded values.
 fn grey_from(image: DynamicImage) -> GrayImage {
     match image {
         DynamicImage::ImageLuma8(grey) => grey,
-        colour => tabulated_luma(&colour).unwrap_or_else(|| colour.to_luma8()),
+        colour => fast_luma(&colour).unwrap_or_else(|| colour.to_luma8()),
     }
 }
 
-/// `to_luma8` of an 8-bit RGB or RGBA image through [`LumaTables`]; `None` for other pixel types.
-fn tabulated_luma(image: &DynamicImage) -> Option<GrayImage> {
+/// `to_luma8` of an 8-bit RGB or RGBA image through [`LumaFormula`]; `None` for other pixel types.
+fn fast_luma(image: &DynamicImage) -> Option<GrayImage> {
     let (width, height) = (image.width(), image.height());
     let pixels = match image {
         DynamicImage::ImageRgb8(rgb) => {
-            let tables = luma_tables(image)?;
+            let formula = LumaFormula::of(image)?;
             rgb.as_raw()
                 .chunks_exact(3)
-                .map(|p| tables.luma(p[0], p[1], p[2]))
+                .map(|p| formula.luma(p[0], p[1], p[2]))
                 .collect()
         }
         DynamicImage::ImageRgba8(rgba) => {
-            let tables = luma_tables(image)?;
+            let formula = LumaFormula::of(image)?;
             rgba.as_raw()
                 .chunks_exact(4)
-                .map(|p| tables.luma(p[0], p[1], p[2]))
+                .map(|p| formula.luma(p[0], p[1], p[2]))
                 .collect()
         }
         _ => return None,
@@ -167,40 +165,78 @@ fn tabulated_luma(image: &DynamicImage) -> Option<GrayImage> {
     GrayImage::from_raw(width, height, pixels)
 }
 
-/// Per-channel products `channel / 255 * coefficient` of `to_luma8`.
-struct LumaTables([[f32; 256]; 3]);
+/// Fixed-point fraction bits of [`LumaFormula`]'s tables.
+const LUMA_FIXED_BITS: u32 = 20;
+const LUMA_HALF: u32 = 1 << (LUMA_FIXED_BITS - 1);
+/// `2^-10` of a grey level: ten times the largest difference between `to_luma8`'s `f32` sum and the
+/// exact `r*kr + g*kg + b*kb` (six roundings of at most 2^-24 relative on values below 256, under
+/// 1e-4), plus the tables' rounding (under 2e-6).
+const LUMA_NEAR_HALF: u32 = 1 << (LUMA_FIXED_BITS - 10);
 
-impl LumaTables {
-    #[inline(always)]
-    fn luma(&self, r: u8, g: u8, b: u8) -> u8 {
-        let [red, green, blue] = &self.0;
-        let sum = 0.0 + red[usize::from(r)] + green[usize::from(g)] + blue[usize::from(b)];
-        round_to_u8(sum * 255.0)
-    }
+/// `to_luma8`'s grey level of an 8-bit colour in one colour space.
+///
+/// The exact `r*kr + g*kg + b*kb` is summed from per-channel tables in 20-bit fixed point; where it
+/// is not within `LUMA_NEAR_HALF` of a half, the float sum rounds the same way, and that is the
+/// answer. The rare colours near a half (about 0.2%) are computed with `to_luma8`'s own `f32`
+/// operations in its order.
+struct LumaFormula {
+    coefficients: [f32; 3],
+    fixed: [[u32; 256]; 3],
 }
 
-/// The tables for `image`'s colour space, or `None` if `image` cannot say its coefficients.
-fn luma_tables(image: &DynamicImage) -> Option<LumaTables> {
-    // `to_luma32f` of the unit colours: no scaling or rounding, so exactly the coefficients.
-    let mut probe = DynamicImage::ImageRgb32F(Rgb32FImage::from_raw(
-        3,
-        1,
-        vec![1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0],
-    )?);
-    probe.set_color_space(image.color_space()).ok()?;
-    let probe = probe.to_luma32f();
-    let coefficients = probe.as_raw();
-    if coefficients.len() != 3 {
-        return None;
+impl LumaFormula {
+    /// The formula for `image`'s colour space, or `None` if `image` cannot say its coefficients.
+    fn of(image: &DynamicImage) -> Option<Self> {
+        // `to_luma32f` of the unit colours: no scaling or rounding, so exactly the coefficients.
+        let mut probe = DynamicImage::ImageRgb32F(Rgb32FImage::from_raw(
+            3,
+            1,
+            vec![1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0],
+        )?);
+        probe.set_color_space(image.color_space()).ok()?;
+        let probe = probe.to_luma32f();
+        let coefficients: [f32; 3] = probe.as_raw().as_slice().try_into().ok()?;
+        // Luminance coefficients are fractions; anything else is left to `to_luma8`.
+        if !coefficients.iter().all(|k| (0.0..=1.0).contains(k)) {
+            return None;
+        }
+        let mut fixed = [[0u32; 256]; 3];
+        for (table, &coefficient) in fixed.iter_mut().zip(&coefficients) {
+            for (value, entry) in table.iter_mut().enumerate() {
+                // Exact in f64 (8 bits times 24), then rounded to the nearest 2^-20.
+                let scaled =
+                    value as f64 * f64::from(coefficient) * f64::from(1u32 << LUMA_FIXED_BITS);
+                *entry = scaled.round() as u32;
+            }
+        }
+        Some(Self {
+            coefficients,
+            fixed,
+        })
     }
-    let mut tables = [[0.0f32; 256]; 3];
-    for (table, &coefficient) in tables.iter_mut().zip(coefficients) {
-        for (value, product) in table.iter_mut().enumerate() {
-            // `image` expands a channel as `value as f32 * (1.0 / 255.0)`.
-            *product = value as f32 * (1.0 / 255.0) * coefficient;
+
+    #[inline(always)]
+    fn luma(&self, r: u8, g: u8, b: u8) -> u8 {
+        let [red, green, blue] = &self.fixed;
+        let sum = red[usize::from(r)] + green[usize::from(g)] + blue[usize::from(b)];
+        let fraction = sum & ((1 << LUMA_FIXED_BITS) - 1);
+        if fraction.abs_diff(LUMA_HALF) > LUMA_NEAR_HALF {
+            u8::try_from((sum + LUMA_HALF) >> LUMA_FIXED_BITS).unwrap_or(u8::MAX)
+        } else {
+            self.float_luma(r, g, b)
         }
     }
-    Some(LumaTables(tables))
+
+    /// `to_luma8`'s own arithmetic: `channel as f32 * (1.0 / 255.0)`, times the coefficient, added
+    /// to the sum in R, G, B order, the sum times 255 rounded.
+    #[cold]
+    #[inline(never)]
+    fn float_luma(&self, r: u8, g: u8, b: u8) -> u8 {
+        let expand = |value: u8| f32::from(value) * (1.0 / 255.0);
+        let [kr, kg, kb] = self.coefficients;
+        let sum = 0.0 + expand(r) * kr + expand(g) * kg + expand(b) * kb;
+        round_to_u8(sum * 255.0)
+    }
 }
 
 /// `value.round() as u8` (half away from zero, saturating) without a call to `roundf`: the
@@ -431,7 +467,7 @@ enum Effort {
 fn luma(image: &DynamicImage) -> Cow<'_, GrayImage> {
     match image {
         DynamicImage::ImageLuma8(grey) => Cow::Borrowed(grey),
-        _ => Cow::Owned(tabulated_luma(image).unwrap_or_else(|| image.to_luma8())),
+        _ => Cow::Owned(fast_luma(image).unwrap_or_else(|| image.to_luma8())),
     }
 }
 
@@ -607,8 +643,29 @@ mod tests {
             [(c >> 16) as u8, (c >> 8) as u8, c as u8]
         };
         let rgb = image::RgbImage::from_fn(1024, 1024, |x, y| image::Rgb(colour(y * 1024 + x)));
-        let expected = DynamicImage::ImageRgb8(rgb.clone()).to_luma8();
-        assert_eq!(grey_from(DynamicImage::ImageRgb8(rgb)), expected);
+        let rgb = DynamicImage::ImageRgb8(rgb);
+        let expected = rgb.to_luma8();
+        // Both of the formula's paths alone, then the shortcut with its fallback.
+        let formula = LumaFormula::of(&rgb).expect("sRGB coefficients");
+        let DynamicImage::ImageRgb8(pixels) = &rgb else {
+            unreachable!("built as RGB");
+        };
+        let float: Vec<u8> = pixels
+            .pixels()
+            .map(|p| formula.float_luma(p[0], p[1], p[2]))
+            .collect();
+        assert!(float == *expected.as_raw(), "the f32 path differs");
+        let near_half = pixels
+            .pixels()
+            .filter(|p| {
+                let [red, green, blue] = &formula.fixed;
+                let sum =
+                    red[usize::from(p[0])] + green[usize::from(p[1])] + blue[usize::from(p[2])];
+                (sum & ((1 << LUMA_FIXED_BITS) - 1)).abs_diff(LUMA_HALF) <= LUMA_NEAR_HALF
+            })
+            .count();
+        assert!(near_half > 100, "{near_half} colours take the f32 path");
+        assert_eq!(grey_from(rgb), expected);
         let rgba = image::RgbaImage::from_fn(300, 200, |x, y| {
             let [r, g, b] = colour(y * 300 + x + 7);
             image::Rgba([r, g, b, (x ^ y) as u8])
