@@ -123,9 +123,8 @@ pub fn load_image(bytes: &[u8], limits: &DecodeLimits) -> Result<DynamicImage, Q
     if bytes.starts_with(JPEG_MAGIC) {
         return load_jpeg_luma(bytes, limits).map(DynamicImage::ImageLuma8);
     }
-    Ok(DynamicImage::ImageLuma8(grey_from(load_other(
-        bytes, limits,
-    )?)))
+    let decoded = load_other(bytes, limits)?;
+    Ok(DynamicImage::ImageLuma8(grey_from(decoded)))
 }
 
 /// The image as 8-bit grey, pixel for pixel what `image`'s `to_luma8` returns (the global-threshold
@@ -168,9 +167,9 @@ fn fast_luma(image: &DynamicImage) -> Option<GrayImage> {
 /// Fixed-point fraction bits of [`LumaFormula`]'s tables.
 const LUMA_FIXED_BITS: u32 = 20;
 const LUMA_HALF: u32 = 1 << (LUMA_FIXED_BITS - 1);
-/// `2^-10` of a grey level: ten times the largest difference between `to_luma8`'s `f32` sum and the
-/// exact `r*kr + g*kg + b*kb` (six roundings of at most 2^-24 relative on values below 256, under
-/// 1e-4), plus the tables' rounding (under 2e-6).
+/// `2^-10` of a grey level, about ten times the most by which the tables' sum can differ from
+/// `to_luma8`'s `f32` sum: six `f32` roundings of at most 2^-24 relative on values below 256 (under
+/// 1e-4) plus the tables' own rounding (under 2e-6).
 const LUMA_NEAR_HALF: u32 = 1 << (LUMA_FIXED_BITS - 10);
 
 /// `to_luma8`'s grey level of an 8-bit colour in one colour space.
