@@ -15,6 +15,7 @@ Per set and decoder it prints passes (the exact expected payload) and two median
 
 Passes are counted on the `file` run's result (the grey pixels are the same in both runs).
 After the sets come two summary rows: `corpus` (every corpus folder) and `all` (corpus + generated).
+The last column divides checkpointd's median times by zxing-cpp's (issue #4's target: at most 2x).
 
 Needs: pip install zxing-cpp pyzbar pillow numpy; apt install libzbar0.
 Run from the repository root:  python3 benches/qr_compare.py [--corpus DIR] [--generated DIR] [--dev]
@@ -170,15 +171,27 @@ def main():
 
     decoders = ["checkpointd", "zxing-cpp", "zbar"]
     cell_width = 29
-    header = f"{'set':<20} {'n':>4}  " + "  ".join(f"{d + ' pass  file/decode ms':>{cell_width}}" for d in decoders)
+    header = (f"{'set':<20} {'n':>4}  " + "  ".join(f"{d + ' pass  file/decode ms':>{cell_width}}" for d in decoders)
+              + "  ours/zxing-cpp file/decode")
     print(header)
     print("-" * len(header))
     per_set = {d: {} for d in decoders}
 
+    def median(times):
+        return statistics.median(times) if times else float("nan")
+
     def cell(passes, count, file_times, decode_times):
-        def median(times):
-            return statistics.median(times) if times else float("nan")
         return f"{passes:>4}/{count:<4} {median(file_times):>8.2f} {median(decode_times):>8.2f} ms"
+
+    def ratios(rows_by_decoder):
+        """checkpointd's median times over zxing-cpp's (the issue's target: at most 2x)."""
+        ours, theirs = rows_by_decoder["checkpointd"], rows_by_decoder["zxing-cpp"]
+        out = []
+        for column in (0, 1):
+            a = median([r[column] for r in ours if r[column] == r[column]])
+            b = median([r[column] for r in theirs if r[column] == r[column]])
+            out.append(a / b if b else float("nan"))
+        return f"  {out[0]:>13.2f}x {out[1]:>5.2f}x"
 
     for name, images in sets:
         if not images:
@@ -196,17 +209,20 @@ def main():
             decode_times = [d for _, d, _ in rows if d == d]
             per_set[decoder][name] = rows
             cells.append(cell(passes, len(images), file_times, decode_times))
-        print(f"{name:<20} {len(images):>4}  " + "  ".join(f"{c:>{cell_width}}" for c in cells), flush=True)
+        print(f"{name:<20} {len(images):>4}  " + "  ".join(f"{c:>{cell_width}}" for c in cells)
+              + ratios({d: per_set[d][name] for d in decoders}), flush=True)
     print("-" * len(header))
     # Corpus only, then everything (the generated set included).
     for label, names in (("corpus", [n for n, _ in sets if n != "generated"]), ("all", [n for n, _ in sets])):
         count = sum(len(images) for n, images in sets if n in names)
         cells = []
+        summary = {}
         for decoder in decoders:
             rows = [r for n, _ in sets if n in names for r in per_set[decoder].get(n, [])]
+            summary[decoder] = rows
             cells.append(cell(sum(1 for _, _, ok in rows if ok), count,
                               [f for f, _, _ in rows if f == f], [d for _, d, _ in rows if d == d]))
-        print(f"{label:<20} {count:>4}  " + "  ".join(f"{c:>{cell_width}}" for c in cells))
+        print(f"{label:<20} {count:>4}  " + "  ".join(f"{c:>{cell_width}}" for c in cells) + ratios(summary))
 
 
 def find_bench_exe(root, command):
