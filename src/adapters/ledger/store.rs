@@ -595,13 +595,28 @@ impl LedgerState for Overlay<'_> {
 /// The issuer keys visible at the cursor, recording what a permit check asked for.
 struct RecordingTrust<'a> {
     store: &'a SledLedger,
+    stamp: &'a RunStamp,
+    /// Keys this worker has read, as the run stands before the chunk (a bootstrap adds its
+    /// issuer keys in the same run as the permits they sign).
+    known: &'a RefCell<HashMap<Kid, Vec<IssuerKey>>>,
     asked: RefCell<Vec<(Kid, Vec<IssuerKey>)>>,
 }
 
 impl IssuerTrust for RecordingTrust<'_> {
     fn keys_for(&self, kid: &Kid) -> Vec<IssuerKey> {
-        // A store failure here only costs the shortcut: the permit is checked again in order.
-        let keys = self.store.issuer_keys(kid).unwrap_or_default();
+        let known = self.known.borrow().get(kid).cloned();
+        let keys = known.unwrap_or_else(|| {
+            // A store failure here only costs the shortcut: the permit is checked again in order.
+            let keys: Vec<IssuerKey> = self
+                .store
+                .run_sides(ISSUER_KEYS, kid, self.stamp, "issuer keys")
+                .ok()
+                .and_then(|sides| sides.current)
+                .and_then(|bytes| decode("issuer keys", &bytes).ok())
+                .unwrap_or_default();
+            self.known.borrow_mut().insert(*kid, keys.clone());
+            keys
+        });
         self.asked.borrow_mut().push((*kid, keys.clone()));
         keys
     }
@@ -732,7 +747,7 @@ impl SledLedger {
     }
 
     /// Checks a chunk's permits (the signature checks: most of the work) on every core at once,
-    /// against the trust list visible before the run, and looks their ctis up.
+    /// against the trust list as the run stands before the chunk, and looks their ctis up.
     fn precheck(
         &self,
         entries: &[(Entry, Vec<u8>)],
@@ -752,6 +767,7 @@ impl SledLedger {
                 .map(|entries| {
                     scope.spawn(move || {
                         let mut found = Precheck::default();
+                        let known = RefCell::new(HashMap::new());
                         for entry in entries {
                             let Change::PermitIssued(p) = &entry.change else {
                                 continue;
@@ -765,6 +781,8 @@ impl SledLedger {
                             }
                             let trust = RecordingTrust {
                                 store: self,
+                                stamp,
+                                known: &known,
                                 asked: RefCell::new(Vec::new()),
                             };
                             if check.check(&p.bp1, &p.index, entry.time, &trust).is_ok() {
@@ -1148,6 +1166,66 @@ mod tests {
             let store = SledLedger::open(dir.path(), CACHE_CAPACITY_DEFAULT).expect("reopen");
             assert_eq!(seen(&store), seen(&whole), "after reopen");
         }
+    }
+
+    /// Asks for the keys of kid 9 and passes when there are some; counts its calls.
+    #[derive(Default)]
+    struct NeedsKey(std::sync::atomic::AtomicUsize);
+
+    impl PermitCheck for NeedsKey {
+        fn check(
+            &self,
+            _bp1: &str,
+            _index: &PermitIndex,
+            _at: Timestamp,
+            trust: &dyn IssuerTrust,
+        ) -> Result<(), String> {
+            self.0.fetch_add(1, Ordering::Relaxed);
+            if trust.keys_for(&[9; 8]).is_empty() {
+                Err("no key".into())
+            } else {
+                Ok(())
+            }
+        }
+    }
+
+    /// A bootstrap adds its issuer key in the same run as the permits it signs: the checks made
+    /// ahead on every core must see it from the next chunk on, or every permit would be checked a
+    /// second time, in order, on one core.
+    #[test]
+    fn a_run_checks_each_permit_once_after_the_chunk_that_adds_its_key() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SledLedger::open(dir.path(), CACHE_CAPACITY_DEFAULT).expect("open");
+        let key = Change::IssuerKeyAdded(crate::core::ledger::IssuerKeyAdded {
+            kid: [9; 8],
+            public_key: ed25519_dalek::SigningKey::from_bytes(&[9; 32])
+                .verifying_key()
+                .to_bytes(),
+            sign_from: time(),
+            sign_until: time(),
+            verify_until: time(),
+            permit_types: vec![PermitType::WorkPermit],
+        });
+        let mut changes = vec![key, permit(1)];
+        changes.extend((2..=7).map(permit));
+        let (encoded, checkpoint) = encoded(&Cursor::EMPTY, changes);
+        let check = NeedsKey::default();
+        let mut run = store.begin_run(checkpoint, b"cp".to_vec()).expect("begin");
+        run.push(encoded[..2].to_vec(), &check)
+            .expect("key and permit 1");
+        // Permit 1 was checked ahead without the key (not staged yet), then again in order.
+        assert_eq!(check.0.load(Ordering::Relaxed), 2);
+        run.push(encoded[2..5].to_vec(), &check)
+            .expect("permits 2-4");
+        run.push(encoded[5..].to_vec(), &check)
+            .expect("permits 5-7");
+        run.finish().expect("finish");
+        assert_eq!(
+            check.0.load(Ordering::Relaxed),
+            2 + 6,
+            "one check per later permit"
+        );
+        assert_eq!(store.permit_count(), 7);
     }
 
     /// A run refused in its second chunk, or dropped unfinished, or whose entries do not reach
