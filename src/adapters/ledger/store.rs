@@ -1084,6 +1084,17 @@ mod tests {
         verify_batch(cursor, encoded, checkpoint).expect("chain")
     }
 
+    /// A replica holding permit 1, applied under checkpoint `cp1`.
+    fn with_permit_1() -> (tempfile::TempDir, SledLedger, VerifiedBatch) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SledLedger::open(dir.path(), CACHE_CAPACITY_DEFAULT).expect("open");
+        let first = batch(&Cursor::EMPTY, vec![permit(1)]);
+        store
+            .apply(&first, b"cp1", &IndexConsistency)
+            .expect("apply");
+        (dir, store, first)
+    }
+
     /// Encoded entries after `cursor` and the checkpoint that covers them.
     fn encoded(cursor: &Cursor, changes: Vec<Change>) -> (Vec<Vec<u8>>, Checkpoint) {
         let (encoded, head) = extend(cursor.seq, cursor.hash, changes, time());
@@ -1236,12 +1247,7 @@ mod tests {
     /// rows it left.
     #[test]
     fn a_run_that_does_not_finish_leaves_nothing_seen() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = SledLedger::open(dir.path(), CACHE_CAPACITY_DEFAULT).expect("open");
-        let first = batch(&Cursor::EMPTY, vec![permit(1)]);
-        store
-            .apply(&first, b"cp1", &IndexConsistency)
-            .expect("apply");
+        let (_dir, store, first) = with_permit_1();
         let before = seen(&store);
 
         let changes = vec![permit(2), raise(2), permit(3), revoke(1)];
@@ -1305,12 +1311,7 @@ mod tests {
     /// on open, so replication starts it again from the first entry.
     #[test]
     fn a_replica_of_an_older_layout_is_cleared_on_open() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = SledLedger::open(dir.path(), CACHE_CAPACITY_DEFAULT).expect("open");
-        let first = batch(&Cursor::EMPTY, vec![permit(1)]);
-        store
-            .apply(&first, b"cp1", &IndexConsistency)
-            .expect("apply");
+        let (dir, store, first) = with_permit_1();
         store.trees[META].remove(META_LAYOUT).expect("unmark");
         store
             .db
@@ -1345,12 +1346,7 @@ mod tests {
     /// store stays where it was.
     #[test]
     fn a_permit_issued_twice_is_refused() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = SledLedger::open(dir.path(), CACHE_CAPACITY_DEFAULT).expect("open");
-        let first = batch(&Cursor::EMPTY, vec![permit(1)]);
-        store
-            .apply(&first, b"cp1", &IndexConsistency)
-            .expect("apply");
+        let (_dir, store, first) = with_permit_1();
         let again = |changes| batch(&first.next, changes);
         for changes in [vec![permit(2), permit(1)], vec![permit(2), permit(2)]] {
             let refused = store.apply(&again(changes), b"cp2", &IndexConsistency);
