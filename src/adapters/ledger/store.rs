@@ -839,13 +839,7 @@ impl SledLedger {
         next: &Cursor,
         signed_checkpoint: &[u8],
     ) -> Result<(), LedgerStoreError> {
-        let applied = self.applied_seq.load(Ordering::Acquire);
-        if applied != staging.stamp.applied {
-            return Err(LedgerStoreError::CursorMoved {
-                expected: staging.stamp.applied,
-                found: applied,
-            });
-        }
+        self.check_cursor(staging.stamp.applied)?;
         self.trees[META]
             .insert(META_APPLIED, encode_applied(next, signed_checkpoint))
             .map_err(backend)?;
