@@ -1,6 +1,8 @@
-//! The sled-backed permit ledger replica and its replication from central over JetStream.
+//! The permit ledger replica (sled and append-only files) and its replication from central over
+//! JetStream.
 
 mod directory;
+mod files;
 pub mod replication;
 pub mod store;
 

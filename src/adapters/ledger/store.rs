@@ -1,4 +1,5 @@
-//! The replica in sled: one tree per entity, fixed-width big-endian keys, versioned values, and
+//! The replica: the ledger's mutable state in sled (one tree per entity, fixed-width big-endian
+//! keys, versioned values), its entries and permit records in append-only files beside it, and
 //! each verified batch made visible all at once by the cursor.
 //!
 //! Why not one sled transaction per batch: sled 0.34 guards every read in the process with one
@@ -7,14 +8,15 @@
 //! 1.3 ms, worst 1.6 s). A batch is applied in three steps instead:
 //! 1. every entry is checked against an in-memory overlay of the visible state, so a rejected
 //!    entry writes nothing at all;
-//! 2. the batch's rows are written stamped with the batch's last seq, each row keeping the value
-//!    readers saw before it, and flushed;
-//! 3. the cursor (one value: seq, hash, checkpoint and the signed checkpoint) is written and
-//!    flushed.
+//! 2. the batch's entries and permit records are written to the files past what the cursor covers,
+//!    and its rows to sled stamped with the batch's last seq, each row keeping the value readers
+//!    saw before it; all of it synced;
+//! 3. the cursor (one value: seq, hash, checkpoint, permit count and the signed checkpoint) is
+//!    written and flushed.
 //!
-//! Readers take from each row the value for the applied cursor, so the whole batch becomes visible
-//! in one step. A crash before step 3 leaves rows nobody sees, which the re-applied batch (the same
-//! entries: the chain fixes them) overwrites.
+//! Readers take from each row the value for the applied cursor and read the files only up to it,
+//! so the whole batch becomes visible in one step. A crash before step 3 leaves rows and bytes
+//! nobody sees, which the re-applied batch (the same entries: the chain fixes them) overwrites.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -28,49 +30,45 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sled::Tree;
 
-use super::directory::{HolderDirectory, PendingPermits};
+use super::directory::{HolderDirectory, PendingPermits, RECORD_BYTES};
+use super::files::AppendFiles;
 use crate::core::document::HolderDigest;
 use crate::core::ledger::state::{
     Alert, ApplyFailure, HeldPermit, IssuerKey, IssuerTrust, LedgerState, PermitCheck,
     PermitRecord, TerminalKey, apply_entry,
 };
 use crate::core::ledger::{
-    ChainCheck, Change, Checkpoint, Cti, Cursor, Entry, Kid, PermitIndex, Registration,
-    StayExtension, VerifiedBatch,
+    ChainCheck, Change, Checkpoint, Cti, Cursor, Entry, Kid, PermitIndex, PermitIssued,
+    Registration, StayExtension, VerifiedBatch,
 };
 use crate::ports::ledger::{LedgerRun, LedgerStore, LedgerStoreError, LedgerView};
 
-/// Default page cache; sled's own default (1 GiB) would dwarf a terminal's memory budget. Lookups
-/// by holder answer from the in-memory directory and the rest of a replica is read at random (a
-/// permit's text, a holder's alerts), so a larger cache buys little: with 1,000,000 permits the
-/// daemon holds 181 MiB at 16 MiB and 242 MiB at 64 MiB.
+/// Default page cache; sled's own default (1 GiB) would dwarf a terminal's memory budget. Sled
+/// holds only the mutable state (revocations, keys, alerts, extensions, registrations): lookups by
+/// holder and cti answer from the in-memory directory and entries are read from their file.
 pub const CACHE_CAPACITY_DEFAULT: u64 = 16 * 1024 * 1024;
 /// First byte of every stored value; bump when a record's shape changes.
-const VALUE_VERSION: u8 = 3;
+const VALUE_VERSION: u8 = 4;
 /// Length marker of an absent side of a row.
 const ABSENT: u32 = u32::MAX;
 const META_APPLIED: &[u8] = b"applied";
 /// Which set of trees and values the replica holds; a replica of another layout is cleared on
 /// open and replicated again (it is only a copy of central's ledger).
 const META_LAYOUT: &[u8] = b"layout";
-const LAYOUT: &[u8] = b"3";
-/// Trees of earlier layouts, dropped with them.
-const RETIRED_TREES: [&str; 1] = ["permits_by_holder"];
+const LAYOUT: &[u8] = b"4";
+/// Trees of earlier layouts, dropped with them (entries and permits moved to files in layout 4).
+const RETIRED_TREES: [&str; 3] = ["permits_by_holder", "entries", "permits"];
 
 // Tree positions inside `SledLedger::trees`.
-const ENTRIES: usize = 0;
-const PERMITS: usize = 1;
-const REVOKED: usize = 2;
-const ISSUER_KEYS: usize = 3;
-const TERMINAL_KEYS: usize = 4;
-const ALERTS: usize = 5;
-const ALERTS_BY_HOLDER: usize = 6;
-const EXTENSIONS: usize = 7;
-const REGISTRATIONS: usize = 8;
-const META: usize = 9;
-const TREE_NAMES: [&str; 10] = [
-    "entries",
-    "permits",
+const REVOKED: usize = 0;
+const ISSUER_KEYS: usize = 1;
+const TERMINAL_KEYS: usize = 2;
+const ALERTS: usize = 3;
+const ALERTS_BY_HOLDER: usize = 4;
+const EXTENSIONS: usize = 5;
+const REGISTRATIONS: usize = 6;
+const META: usize = 7;
+const TREE_NAMES: [&str; 8] = [
     "revoked",
     "issuer_keys",
     "terminal_keys",
@@ -85,6 +83,8 @@ const TREE_NAMES: [&str; 10] = [
 #[derive(Clone, Debug)]
 struct Applied {
     cursor: Cursor,
+    /// Permit records in the permit file that the cursor covers.
+    permits: u64,
     signed_checkpoint: Option<Vec<u8>>,
 }
 
@@ -96,8 +96,10 @@ pub struct SledLedger {
     /// `applied.cursor.seq`, read on every lookup without taking the lock.
     applied_seq: Arc<AtomicU64>,
     applied: Arc<RwLock<Applied>>,
-    /// The applied permits by holder, for the lookup every traveller costs.
+    /// The applied permits by holder and by cti, for the lookup every traveller costs.
     directory: Arc<HolderDirectory>,
+    /// Entries and permit records, read up to the cursor.
+    files: Arc<AppendFiles<RECORD_BYTES>>,
 }
 
 fn backend(e: impl std::fmt::Display) -> LedgerStoreError {
@@ -238,9 +240,6 @@ fn side<'a>(
     Ok((Some(value), rest))
 }
 
-/// Permits read from sled per insert into the directory while the replica is opened.
-const DIRECTORY_LOAD_CHUNK: usize = 65_536;
-
 /// Clears a replica written in another layout (replication fills it again) and marks the layout.
 fn clear_other_layout(db: &sled::Db) -> Result<(), LedgerStoreError> {
     let meta = db.open_tree(TREE_NAMES[META]).map_err(backend)?;
@@ -269,11 +268,12 @@ fn holder_key(holder: &[u8; 32], tail: &[u8]) -> Vec<u8> {
     [holder.as_slice(), tail].concat()
 }
 
-/// `version | cursor length u32 BE | cursor CBOR | signed checkpoint`.
-fn encode_applied(cursor: &Cursor, signed_checkpoint: &[u8]) -> Vec<u8> {
+/// `version | permits u64 BE | cursor length u32 BE | cursor CBOR | signed checkpoint`.
+fn encode_applied(cursor: &Cursor, permits: u64, signed_checkpoint: &[u8]) -> Vec<u8> {
     let cursor = encode(cursor);
     let len = u32::try_from(cursor.len()).expect("a cursor is a few dozen bytes");
     let mut out = vec![VALUE_VERSION];
+    out.extend_from_slice(&permits.to_be_bytes());
     out.extend_from_slice(&len.to_be_bytes());
     out.extend_from_slice(&cursor);
     out.extend_from_slice(signed_checkpoint);
@@ -288,11 +288,13 @@ fn decode_applied(bytes: &[u8]) -> Result<Applied, LedgerStoreError> {
     if version != VALUE_VERSION {
         return Err(corrupt(WHAT, format!("unknown value version {version}")));
     }
+    let (permits, rest) = take::<8>(WHAT, rest)?;
     let (Some(cursor), signed) = side(WHAT, rest)? else {
         return Err(corrupt(WHAT, "no cursor"));
     };
     Ok(Applied {
         cursor: decode(WHAT, cursor)?,
+        permits: u64::from_be_bytes(permits),
         signed_checkpoint: Some(signed.to_vec()),
     })
 }
@@ -316,28 +318,29 @@ impl SledLedger {
             Some(v) => decode_applied(&v)?,
             None => Applied {
                 cursor: Cursor::EMPTY,
+                permits: 0,
                 signed_checkpoint: None,
             },
         };
+        let files = AppendFiles::open(path)?;
+        // Drops what a run cut off by a crash (or refused) wrote past the cursor.
+        files.settle(applied.cursor.seq, applied.permits)?;
         let directory = HolderDirectory::default();
-        let mut held = Vec::new();
-        for kv in trees[PERMITS].iter() {
-            let (_, v) = kv.map_err(backend)?;
-            if let Some(bytes) = Row::decode("permit", &v)?.at(applied.cursor.seq) {
-                held.push(decode::<HeldPermit>("permit", bytes)?);
-            }
-            if held.len() == DIRECTORY_LOAD_CHUNK {
-                directory.insert(&held);
-                held.clear();
-            }
-        }
-        directory.insert(&held);
+        let mut first = 0;
+        files.read_permits(applied.permits, |records| {
+            directory
+                .insert_records(first, applied.cursor.seq, records)
+                .map_err(|reason| corrupt("permit file", reason))?;
+            first += records.len() as u64;
+            Ok(())
+        })?;
         Ok(Self {
             db,
             trees: trees.into(),
             applied_seq: Arc::new(AtomicU64::new(applied.cursor.seq)),
             applied: Arc::new(RwLock::new(applied)),
             directory: Arc::new(directory),
+            files: Arc::new(files),
         })
     }
 
@@ -346,9 +349,36 @@ impl SledLedger {
         self.directory.count()
     }
 
-    /// Bytes sled uses on disk.
+    /// Bytes the replica uses on disk: sled's and the files'.
     pub fn size_on_disk(&self) -> Result<u64, LedgerStoreError> {
-        self.db.size_on_disk().map_err(backend)
+        Ok(self.db.size_on_disk().map_err(backend)? + self.files.size()?)
+    }
+
+    /// The applied permit issue of this cti, if any: the directory names candidate entries by
+    /// the cti's first bytes and the entry itself settles it.
+    fn issued(&self, cti: &Cti) -> Result<Option<(u64, PermitIssued)>, LedgerStoreError> {
+        for seq in self.directory.seqs_of_cti(cti) {
+            if let Some(p) = self.permit_issue(seq)?
+                && p.index.cti == *cti
+            {
+                return Ok(Some((seq, p)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The permit issue entry `seq` holds (`None` for another kind of entry). The caller knows
+    /// `seq` is applied.
+    fn permit_issue(&self, seq: u64) -> Result<Option<PermitIssued>, LedgerStoreError> {
+        let bytes = self.files.read_entry(seq)?;
+        match Entry::decode(&bytes) {
+            Ok(Entry {
+                change: Change::PermitIssued(p),
+                ..
+            }) => Ok(Some(p)),
+            Ok(_) => Ok(None),
+            Err(e) => Err(corrupt("entry", format!("entry {seq}: {e}"))),
+        }
     }
 
     fn applied(&self) -> Applied {
@@ -442,8 +472,10 @@ struct Overlay<'a> {
     issuer_keys: RefCell<HashMap<Kid, Vec<IssuerKey>>>,
     /// The chunk's permits, for the directory once the run is published.
     permits: Vec<HeldPermit>,
-    /// Ctis found unissued (as the run stands before this chunk) ahead of this pass.
-    unissued: HashSet<Cti>,
+    /// Ctis issued by earlier chunks of the run.
+    run_ctis: &'a HashSet<Cti>,
+    /// Ctis issued by this chunk.
+    chunk_ctis: HashSet<Cti>,
 }
 
 impl Overlay<'_> {
@@ -497,20 +529,16 @@ impl Overlay<'_> {
 impl LedgerState for Overlay<'_> {
     type Error = LedgerStoreError;
     fn has_permit(&self, cti: &Cti) -> Result<bool, LedgerStoreError> {
-        if let Some(row) = self.rows.get(&(PERMITS, cti.to_vec())) {
-            return Ok(row.now.is_some());
+        if self.chunk_ctis.contains(cti) || self.run_ctis.contains(cti) {
+            return Ok(true);
         }
-        if self.unissued.contains(cti) {
-            return Ok(false);
-        }
-        Ok(self.get::<HeldPermit>(PERMITS, cti, "permit")?.is_some())
+        // The directory holds exactly the permits visible when the run began.
+        Ok(self.store.issued(cti)?.is_some())
     }
     fn insert_permit(&mut self, permit: &PermitRecord) -> Result<(), LedgerStoreError> {
-        // `apply_entry` refuses a cti that is already visible, so the key is new. The signed
-        // text stays in `entries` only: it is read when the permit is used.
-        let held = permit.held();
-        self.put_new(PERMITS, permit.index.cti.to_vec(), &held);
-        self.permits.push(held);
+        // The signed text stays in its entry only: it is read when the permit is used.
+        self.chunk_ctis.insert(permit.index.cti);
+        self.permits.push(permit.held());
         Ok(())
     }
     fn revoke(&mut self, cti: &Cti, seq: u64) -> Result<(), LedgerStoreError> {
@@ -629,15 +657,6 @@ impl IssuerTrust for RecordingTrust<'_> {
 /// batch, with the keys each check saw.
 type Passed = HashMap<Cti, Vec<(Kid, Vec<IssuerKey>)>>;
 
-/// What the batch's permits were found to be ahead of the sequential pass, on every core.
-#[derive(Default)]
-struct Precheck {
-    passed: Passed,
-    /// Ctis no visible permit has: the sequential pass need not read sled for them (a random
-    /// read over a million permits pages a leaf in).
-    unissued: HashSet<Cti>,
-}
-
 /// Replays a check made ahead of the sequential pass when the keys it saw are still the keys
 /// the sequential pass sees (a key added or retired earlier in the same batch changes them);
 /// otherwise checks again. The outcome is exactly that of checking in order.
@@ -670,15 +689,29 @@ struct Staging {
     issuer_keys: HashMap<Kid, Vec<IssuerKey>>,
     /// The run's permits, for the directory once the run is published.
     permits: PendingPermits,
+    /// The run's ctis, so that a cti issued twice in one run is refused.
+    ctis: HashSet<Cti>,
+    /// Where the next entry goes in the entry file.
+    entries_end: u64,
+    /// Permit records the cursor covered when the run began.
+    permits_before: u64,
 }
 
 impl Staging {
-    fn new(applied: u64, last: u64) -> Self {
+    fn new(applied: &Applied, last: u64, entries_end: u64) -> Self {
         Self {
-            stamp: RunStamp::new(applied, last),
+            stamp: RunStamp::new(applied.cursor.seq, last),
             issuer_keys: HashMap::new(),
             permits: PendingPermits::default(),
+            ctis: HashSet::new(),
+            entries_end,
+            permits_before: applied.permits,
         }
+    }
+
+    /// Permit records the cursor will cover once the run is published.
+    fn permits_after(&self) -> u64 {
+        self.permits_before + self.permits.len() as u64
     }
 }
 
@@ -699,17 +732,36 @@ impl SledLedger {
         entries: &[(Entry, Vec<u8>)],
         check: &dyn PermitCheck,
     ) -> Result<(), LedgerStoreError> {
+        let Some((first, _)) = entries.first() else {
+            return Ok(());
+        };
         // The chain has proved the entries and no reader looks past the cursor: they are written
         // while the permits are checked (a refused run leaves them there, unseen, as a crash
         // would, for the next attempt to overwrite).
         let (checked, written) = std::thread::scope(|scope| {
-            let written = scope.spawn(|| self.write_entries(entries));
+            let written = scope.spawn(|| {
+                self.files.write_entries(
+                    first.seq,
+                    staging.entries_end,
+                    entries.iter().map(|(_, bytes)| bytes.as_slice()),
+                )
+            });
             (self.check(staging, entries, check), written.join())
         });
         let checked = checked?;
-        written.map_err(|_| backend("the entry writer panicked"))??;
+        let entries_end = written.map_err(|_| backend("the entry writer panicked"))??;
+        let mut permits = PendingPermits::default();
+        permits.add(&checked.permits);
+        let records: Vec<[u8; RECORD_BYTES]> = permits.records().collect();
+        self.files
+            .write_permits(staging.permits_after(), &records)?;
+        self.files.sync()?;
         self.stage(&checked.rows, &staging.stamp)?;
-        staging.permits.add(&checked.permits);
+        staging.entries_end = entries_end;
+        staging.permits.extend(permits);
+        staging
+            .ctis
+            .extend(checked.permits.iter().map(|p| p.index.cti));
         staging.issuer_keys = checked.issuer_keys;
         Ok(())
     }
@@ -721,18 +773,19 @@ impl SledLedger {
         entries: &[(Entry, Vec<u8>)],
         check: &dyn PermitCheck,
     ) -> Result<CheckedChunk, LedgerStoreError> {
-        let precheck = self.precheck(entries, check, &staging.stamp);
+        let passed = self.precheck(entries, check, &staging.stamp);
         let mut overlay = Overlay {
             store: self,
             stamp: staging.stamp,
             rows: BTreeMap::new(),
             issuer_keys: RefCell::new(staging.issuer_keys.clone()),
             permits: Vec::new(),
-            unissued: precheck.unissued,
+            run_ctis: &staging.ctis,
+            chunk_ctis: HashSet::new(),
         };
         let check = Prechecked {
             inner: check,
-            passed: precheck.passed,
+            passed,
         };
         for (entry, _) in entries {
             apply_entry(&mut overlay, entry, &check).map_err(|f| match f {
@@ -750,13 +803,13 @@ impl SledLedger {
     }
 
     /// Checks a chunk's permits (the signature checks: most of the work) on every core at once,
-    /// against the trust list as the run stands before the chunk, and looks their ctis up.
+    /// against the trust list as the run stands before the chunk.
     fn precheck(
         &self,
         entries: &[(Entry, Vec<u8>)],
         check: &dyn PermitCheck,
         stamp: &RunStamp,
-    ) -> Precheck {
+    ) -> Passed {
         let permits: Vec<&Entry> = entries
             .iter()
             .map(|(entry, _)| entry)
@@ -769,19 +822,12 @@ impl SledLedger {
                 .chunks(chunk)
                 .map(|entries| {
                     scope.spawn(move || {
-                        let mut found = Precheck::default();
+                        let mut found = Passed::new();
                         let known = RefCell::new(HashMap::new());
                         for entry in entries {
                             let Change::PermitIssued(p) = &entry.change else {
                                 continue;
                             };
-                            let cti = p.index.cti;
-                            // A failed read only costs the shortcut: the pass reads again.
-                            if let Ok(RowSides { current: None, .. }) =
-                                self.run_sides(PERMITS, &cti, stamp, "permit")
-                            {
-                                found.unissued.insert(cti);
-                            }
                             let trust = RecordingTrust {
                                 store: self,
                                 stamp,
@@ -789,35 +835,24 @@ impl SledLedger {
                                 asked: RefCell::new(Vec::new()),
                             };
                             if check.check(&p.bp1, &p.index, entry.time, &trust).is_ok() {
-                                found.passed.insert(cti, trust.asked.into_inner());
+                                found.insert(p.index.cti, trust.asked.into_inner());
                             }
                         }
                         found
                     })
                 })
                 .collect();
-            let mut all = Precheck::default();
+            let mut all = Passed::new();
             // A worker that panicked only loses its shortcuts.
             for found in workers.into_iter().filter_map(|w| w.join().ok()) {
-                all.passed.extend(found.passed);
-                all.unissued.extend(found.unissued);
+                all.extend(found);
             }
             all
         })
     }
 
-    /// Writes entries past the cursor, where no reader looks.
-    fn write_entries(&self, entries: &[(Entry, Vec<u8>)]) -> Result<(), LedgerStoreError> {
-        for (entry, bytes) in entries {
-            self.trees[ENTRIES]
-                .insert(entry.seq.to_be_bytes(), bytes.as_slice())
-                .map_err(backend)?;
-        }
-        Ok(())
-    }
-
     /// Writes a chunk's rows, invisible until the cursor reaches the run's last entry, and
-    /// flushes them with the entries.
+    /// flushes them.
     fn stage(&self, rows: &PendingRows, stamp: &RunStamp) -> Result<(), LedgerStoreError> {
         for ((tree, key), row) in rows {
             self.trees[*tree]
@@ -840,12 +875,17 @@ impl SledLedger {
         signed_checkpoint: &[u8],
     ) -> Result<(), LedgerStoreError> {
         self.check_cursor(staging.stamp.applied)?;
+        let permits = staging.permits_after();
         self.trees[META]
-            .insert(META_APPLIED, encode_applied(next, signed_checkpoint))
+            .insert(
+                META_APPLIED,
+                encode_applied(next, permits, signed_checkpoint),
+            )
             .map_err(backend)?;
         self.db.flush().map_err(backend)?;
         let applied = Applied {
             cursor: *next,
+            permits,
             signed_checkpoint: Some(signed_checkpoint.to_vec()),
         };
         match self.applied.write() {
@@ -912,43 +952,17 @@ impl LedgerView for SledLedger {
     }
     fn permit_text(&self, seq: u64) -> Result<Option<String>, LedgerStoreError> {
         // Entries past the cursor may be left over from a batch cut off by a crash.
-        if seq > self.applied_seq.load(Ordering::Acquire) {
+        if seq == 0 || seq > self.applied_seq.load(Ordering::Acquire) {
             return Ok(None);
         }
-        let Some(bytes) = self.trees[ENTRIES]
-            .get(seq.to_be_bytes())
-            .map_err(backend)?
-        else {
-            return Ok(None);
-        };
-        match Entry::decode(&bytes) {
-            Ok(Entry {
-                change: Change::PermitIssued(p),
-                ..
-            }) => Ok(Some(p.bp1)),
-            Ok(_) => Ok(None),
-            Err(e) => Err(corrupt("entry", format!("entry {seq}: {e}"))),
-        }
+        Ok(self.permit_issue(seq)?.map(|p| p.bp1))
     }
     fn permit(&self, cti: &[u8; 16]) -> Result<Option<PermitRecord>, LedgerStoreError> {
-        let Some(held) = self.visible::<HeldPermit>(PERMITS, cti, "permit")? else {
-            return Ok(None);
-        };
-        match self.permit_text(held.seq)? {
-            Some(bp1) => Ok(Some(PermitRecord {
-                index: held.index,
-                bp1,
-                seq: held.seq,
-            })),
-            None => Err(corrupt(
-                "permit index",
-                format!(
-                    "permit {} names entry {}, which issues no permit",
-                    hex::encode(cti),
-                    held.seq
-                ),
-            )),
-        }
+        Ok(self.issued(cti)?.map(|(seq, p)| PermitRecord {
+            index: p.index,
+            bp1: p.bp1,
+            seq,
+        }))
     }
     fn is_revoked(&self, cti: &[u8; 16]) -> Result<bool, LedgerStoreError> {
         Ok(self.visible::<u64>(REVOKED, cti, "revocation")?.is_some())
@@ -1003,8 +1017,10 @@ impl LedgerStore for SledLedger {
             .entries
             .first()
             .map_or(batch.next.seq, |(e, _)| e.seq - 1);
-        let applied = self.check_cursor(first)?;
-        let mut staging = Staging::new(applied, batch.next.seq);
+        self.check_cursor(first)?;
+        let applied = self.applied();
+        let entries_end = self.files.entry_end(applied.cursor.seq)?;
+        let mut staging = Staging::new(&applied, batch.next.seq, entries_end);
         self.stage_chunk(&mut staging, &batch.entries, check)?;
         self.publish(staging, &batch.next, signed_checkpoint)
     }
@@ -1014,12 +1030,13 @@ impl LedgerStore for SledLedger {
         checkpoint: Checkpoint,
         signed_checkpoint: Vec<u8>,
     ) -> Result<Box<dyn LedgerRun + Send>, LedgerStoreError> {
-        let cursor = self.cursor()?;
-        let chain = ChainCheck::new(&cursor, checkpoint)?;
+        let applied = self.applied();
+        let chain = ChainCheck::new(&applied.cursor, checkpoint)?;
+        let entries_end = self.files.entry_end(applied.cursor.seq)?;
         Ok(Box::new(SledRun {
             store: self.clone(),
             chain,
-            staging: Staging::new(cursor.seq, checkpoint.size),
+            staging: Staging::new(&applied, checkpoint.size, entries_end),
             signed_checkpoint,
         }))
     }
@@ -1027,13 +1044,7 @@ impl LedgerStore for SledLedger {
     fn entries(&self, from: u64, to: u64) -> Result<Vec<Vec<u8>>, LedgerStoreError> {
         // Entries past the cursor may be left over from a batch cut off by a crash.
         let to = to.min(self.applied_seq.load(Ordering::Acquire));
-        if from > to {
-            return Ok(Vec::new());
-        }
-        self.trees[ENTRIES]
-            .range(from.to_be_bytes()..=to.to_be_bytes())
-            .map(|kv| kv.map(|(_, v)| v.to_vec()).map_err(backend))
-            .collect()
+        self.files.read_entries(from.max(1), to)
     }
 
     fn signed_checkpoint(&self) -> Result<Option<Vec<u8>>, LedgerStoreError> {
@@ -1299,6 +1310,81 @@ mod tests {
             .apply(&batch(&first.next, changes), b"cp2", &IndexConsistency)
             .expect("apply");
         assert_eq!(seen(&store), seen(&whole));
+        assert_eq!(
+            store.entries(1, 9).expect("entries"),
+            whole.entries(1, 9).expect("entries")
+        );
+    }
+
+    /// A refused run that staged more permit records than the next run writes leaves records
+    /// past the published ones, with seqs the cursor covers: the cursor's permit count, not the
+    /// seqs, says which records are applied, across a restart too.
+    #[test]
+    fn records_a_refused_run_left_are_not_read_back() {
+        let (dir, store, first) = with_permit_1();
+        let (refused, checkpoint) = encoded(
+            &first.next,
+            vec![permit(2), permit(3), permit(4), permit(2)],
+        );
+        let mut run = store.begin_run(checkpoint, b"x".to_vec()).expect("begin");
+        run.push(refused[..3].to_vec(), &IndexConsistency)
+            .expect("three permits staged");
+        assert!(run.push(refused[3..].to_vec(), &IndexConsistency).is_err());
+        drop(run);
+
+        // The published run: an alert (entry 2) and permit 5 (entry 3), so the refused run's
+        // record of permit 3 (entry 3) sits after permit 5's, at a seq the cursor covers.
+        let next = batch(&first.next, vec![raise(1), permit(5)]);
+        store
+            .apply(&next, b"cp2", &IndexConsistency)
+            .expect("apply");
+        let want = seen(&store);
+        assert_eq!(store.permit_count(), 2);
+        drop(store);
+        let store = SledLedger::open(dir.path(), CACHE_CAPACITY_DEFAULT).expect("reopen");
+        assert_eq!(store.permit_count(), 2);
+        assert_eq!(seen(&store), want);
+        assert!(store.permit(&[3; 16]).expect("lookup").is_none());
+        assert_eq!(
+            store.permit(&[5; 16]).expect("lookup").map(|p| p.seq),
+            Some(3)
+        );
+    }
+
+    /// Files cut shorter than the cursor needs, or a permit record gone bad, make the open fail
+    /// with the file and the reason; nothing panics.
+    #[test]
+    fn a_damaged_file_is_reported_on_open() {
+        use super::super::files::{ENDS_FILE, ENTRIES_FILE, PERMITS_FILE};
+        for (file, damage, want) in [
+            (ENTRIES_FILE, Damage::Cut(1), "entries.log"),
+            (ENDS_FILE, Damage::Cut(1), "entries.end"),
+            (PERMITS_FILE, Damage::Cut(1), "permits.rec"),
+            (PERMITS_FILE, Damage::Byte(48, 0xff), "permit type code 255"),
+            (PERMITS_FILE, Damage::Byte(23, 0x09), "names entry 9"),
+        ] {
+            let (dir, store, _) = with_permit_1();
+            drop(store);
+            let path = dir.path().join(file);
+            let mut bytes = std::fs::read(&path).expect("read");
+            match damage {
+                Damage::Cut(n) => bytes.truncate(bytes.len() - n),
+                Damage::Byte(at, value) => bytes[at] = value,
+            }
+            std::fs::write(&path, bytes).expect("write");
+            match SledLedger::open(dir.path(), CACHE_CAPACITY_DEFAULT) {
+                Err(e @ LedgerStoreError::Corrupt { .. }) => {
+                    assert!(e.to_string().contains(want), "{file}: {e}");
+                }
+                Err(e) => panic!("{file}: not reported as corrupt: {e}"),
+                Ok(_) => panic!("{file}: damage not noticed"),
+            }
+        }
+    }
+
+    enum Damage {
+        Cut(usize),
+        Byte(usize, u8),
     }
 
     /// A replica of an earlier layout (a `permits_by_holder` tree, no layout mark) is cleared
@@ -1405,7 +1491,9 @@ mod tests {
                 Change::AlertLifted(AlertLifted { alert_id: 5 }),
             ],
         );
-        let mut staging = Staging::new(first.next.seq, second.next.seq);
+        let applied = store.applied();
+        let entries_end = store.files.entry_end(first.next.seq).expect("end");
+        let mut staging = Staging::new(&applied, second.next.seq, entries_end);
         store
             .stage_chunk(&mut staging, &second.entries, &IndexConsistency)
             .expect("stage");
