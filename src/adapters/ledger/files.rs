@@ -58,11 +58,16 @@ fn file_len(file: &File, name: &'static str) -> Result<u64, LedgerStoreError> {
 impl<const RECORD: usize> AppendFiles<RECORD> {
     /// Opens (or creates) the files in the replica's directory.
     pub fn open(dir: &Path) -> Result<Self, LedgerStoreError> {
-        Ok(Self {
+        let files = Self {
             entries: open_file(dir, ENTRIES_FILE)?,
             ends: open_file(dir, ENDS_FILE)?,
             permits: open_file(dir, PERMITS_FILE)?,
-        })
+        };
+        // A file just created must still be there after a power cut once the cursor counts on it.
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| LedgerStoreError::Backend(format!("syncing {}: {e}", dir.display())))?;
+        Ok(files)
     }
 
     /// Cuts the files to what the cursor covers (`entries` entries and `permits` permit
