@@ -238,12 +238,12 @@ impl PendingPermits {
 
 /// The applied permits by holder and by cti.
 #[derive(Default)]
-pub struct HolderDirectory {
+pub struct PermitDirectory {
     by_holder: Shards<Packed>,
     by_cti: Shards<CtiSeq>,
 }
 
-impl HolderDirectory {
+impl PermitDirectory {
     /// Adds applied permits (again: harmless).
     #[cfg(test)]
     fn insert(&self, permits: &[HeldPermit]) {
@@ -333,7 +333,7 @@ mod tests {
 
     #[test]
     fn every_field_round_trips_and_holders_stay_apart() {
-        let directory = HolderDirectory::default();
+        let directory = PermitDirectory::default();
         let mut permits = Vec::new();
         for (i, permit_type) in PermitType::ALL.into_iter().enumerate() {
             let n = u8::try_from(i).expect("few types");
@@ -364,7 +364,7 @@ mod tests {
 
     #[test]
     fn ctis_find_their_entries_and_records_round_trip_through_the_file_form() {
-        let directory = HolderDirectory::default();
+        let directory = PermitDirectory::default();
         let a = held(1, 1, 10, PermitType::WorkPermit);
         let mut b = held(2, 1, 11, PermitType::RefugeeStatus);
         b.index.cti[15] = 0xee; // shares a's first 8 cti bytes: both are candidates
@@ -380,7 +380,7 @@ mod tests {
 
     #[test]
     fn a_bad_record_is_reported_with_its_position() {
-        let directory = HolderDirectory::default();
+        let directory = PermitDirectory::default();
         let good = Packed::new(&held(1, 1, 5, PermitType::WorkPermit)).0;
         let mut bad_type = good;
         bad_type[48] = 200;
@@ -402,7 +402,7 @@ mod tests {
 
     #[test]
     fn neighbours_in_one_shard_are_told_apart() {
-        let directory = HolderDirectory::default();
+        let directory = PermitDirectory::default();
         let mut a = held(1, 1, 1, PermitType::WorkPermit);
         let mut b = held(1, 2, 2, PermitType::WorkPermit);
         a.index.holder[15] = 0x10;

@@ -30,7 +30,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sled::Tree;
 
-use super::directory::{HolderDirectory, PendingPermits, RECORD_BYTES};
+use super::directory::{PendingPermits, PermitDirectory, RECORD_BYTES};
 use super::files::AppendFiles;
 use crate::core::document::HolderDigest;
 use crate::core::ledger::state::{
@@ -97,7 +97,7 @@ pub struct SledLedger {
     applied_seq: Arc<AtomicU64>,
     applied: Arc<RwLock<Applied>>,
     /// The applied permits by holder and by cti, for the lookup every traveller costs.
-    directory: Arc<HolderDirectory>,
+    directory: Arc<PermitDirectory>,
     /// Entries and permit records, read up to the cursor.
     files: Arc<AppendFiles<RECORD_BYTES>>,
 }
@@ -325,7 +325,7 @@ impl SledLedger {
         let files = AppendFiles::open(path)?;
         // Drops what a run cut off by a crash (or refused) wrote past the cursor.
         files.settle(applied.cursor.seq, applied.permits)?;
-        let directory = HolderDirectory::default();
+        let directory = PermitDirectory::default();
         let mut first = 0;
         files.read_permits(applied.permits, |records| {
             directory
