@@ -144,10 +144,11 @@ impl Outbox {
         clock: Arc<dyn Clock>,
         cache_capacity_bytes: u64,
     ) -> Result<Self, FeedError> {
-        let db = sled::Config::new()
-            .path(dir)
-            .cache_capacity(cache_capacity_bytes)
-            .open()?;
+        let db = crate::adapters::open_sled(
+            &sled::Config::new()
+                .path(dir)
+                .cache_capacity(cache_capacity_bytes),
+        )?;
         let trees = Arc::new(Trees::open(&db)?);
         let head = read_head(&trees.meta)?;
         let depth = Arc::new(AtomicUsize::new(trees.outbox.len()));

@@ -302,12 +302,13 @@ fn decode_applied(bytes: &[u8]) -> Result<Applied, LedgerStoreError> {
 impl SledLedger {
     /// Opens (or creates) the replica at `path`. Open once per process and share the handle.
     pub fn open(path: &Path, cache_capacity: u64) -> Result<Self, LedgerStoreError> {
-        let db = sled::Config::new()
-            .path(path)
-            .cache_capacity(cache_capacity)
-            .mode(sled::Mode::HighThroughput)
-            .open()
-            .map_err(backend)?;
+        let db = crate::adapters::open_sled(
+            &sled::Config::new()
+                .path(path)
+                .cache_capacity(cache_capacity)
+                .mode(sled::Mode::HighThroughput),
+        )
+        .map_err(backend)?;
         clear_other_layout(&db)?;
         let trees = TREE_NAMES
             .iter()
