@@ -1,6 +1,7 @@
 //! `checkpointctl ledger`: central tools (init, publish, checkpoint, snapshot) and the terminal's
 //! replica tools (status, verify, lookup, and the hidden `replicate` the daemon's tests drive).
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -18,12 +19,12 @@ use crate::adapters::ledger::{
 use crate::core::document::HolderDigest;
 use crate::core::ledger::permit_check::{Bp1Verification, index_of};
 use crate::core::ledger::state::{
-    IndexConsistency, IssuerKey as LedgerIssuerKey, IssuerTrust, MemoryState, PermitCheck,
-    apply_entry,
+    Alert, IndexConsistency, IssuerKey as LedgerIssuerKey, IssuerTrust, LedgerState, MemoryState,
+    PermitCheck, PermitRecord, TerminalKey, apply_entry,
 };
 use crate::core::ledger::{
-    Change, Cursor, IssuerKeyAdded, Kid, PermitIssued, PermitType, RootKey, RootSet,
-    SignedCheckpoint, verify_batch,
+    ChainCheck, Change, Cti, Cursor, IssuerKeyAdded, Kid, PermitIssued, PermitType, Registration,
+    RootKey, RootSet, SignedCheckpoint, StayExtension,
 };
 use crate::ports::ledger::{LedgerStore, LedgerView};
 
@@ -393,6 +394,13 @@ fn precheck_permits(store: &SledLedger, changes: &[Change], now: Timestamp) -> R
     Ok(())
 }
 
+/// Entries read and checked at a time by [`verify_replica`]: memory stays flat however long the
+/// ledger is.
+const VERIFY_CHUNK: u64 = 20_000;
+
+/// Recomputes the replica's chain from entry 1 to its cursor against the checkpoint it was applied
+/// under (signed by the pinned roots), applies every entry's rules again, and checks that the
+/// lookup by holder answers every permit the chain issued, as issued. Returns the cursor's seq.
 pub fn verify_replica(store: &dyn LedgerStore, roots: &RootSet) -> Result<u64, String> {
     let cursor = store.cursor().map_err(|e| e.to_string())?;
     let Some(raw) = store.signed_checkpoint().map_err(|e| e.to_string())? else {
@@ -404,19 +412,104 @@ pub fn verify_replica(store: &dyn LedgerStore, roots: &RootSet) -> Result<u64, S
     };
     let signed = SignedCheckpoint::decode(&raw).map_err(|e| e.to_string())?;
     let checkpoint = roots.verify(&signed).map_err(|e| e.to_string())?;
-    let entries = store.entries(1, u64::MAX).map_err(|e| e.to_string())?;
-    let batch = verify_batch(&Cursor::EMPTY, entries, checkpoint).map_err(|e| e.to_string())?;
-    if batch.next != cursor {
+    let mut chain = ChainCheck::new(&Cursor::EMPTY, checkpoint).map_err(|e| e.to_string())?;
+    let mut rules = RuleCheck::default();
+    while chain.seq() < cursor.seq {
+        let from = chain.seq() + 1;
+        let entries = store
+            .entries(from, from.saturating_add(VERIFY_CHUNK - 1))
+            .map_err(|e| e.to_string())?;
+        if entries.is_empty() {
+            return Err(format!(
+                "the replica holds no entry {from}, its cursor is at {}",
+                cursor.seq
+            ));
+        }
+        for bytes in &entries {
+            let entry = chain.push(bytes).map_err(|e| e.to_string())?;
+            apply_entry(&mut rules, &entry, &IndexConsistency).map_err(|e| e.to_string())?;
+            if let Change::PermitIssued(p) = &entry.change {
+                let held = store
+                    .permits_by_holder(&HolderDigest(p.index.holder))
+                    .map_err(|e| e.to_string())?;
+                if !held
+                    .iter()
+                    .any(|h| h.seq == entry.seq && h.index == p.index)
+                {
+                    return Err(format!(
+                        "entry {}: permit {} is not answered by the lookup by holder as issued",
+                        entry.seq,
+                        hex::encode(p.index.cti)
+                    ));
+                }
+            }
+        }
+    }
+    let next = chain.finish().map_err(|e| e.to_string())?;
+    if next != cursor {
         return Err(format!(
             "cursor {} does not match the recomputed chain",
             cursor.seq
         ));
     }
-    let mut state = MemoryState::default();
-    for (entry, _) in &batch.entries {
-        apply_entry(&mut state, entry, &IndexConsistency).map_err(|e| e.to_string())?;
-    }
     Ok(cursor.seq)
+}
+
+/// The ledger's rules over a replayed chain, holding of each permit only its cti (a million
+/// signed texts need not be in memory to check that no cti is issued twice).
+#[derive(Default)]
+struct RuleCheck {
+    permits: HashSet<Cti>,
+    rest: MemoryState,
+}
+
+impl LedgerState for RuleCheck {
+    type Error = std::convert::Infallible;
+    fn has_permit(&self, cti: &Cti) -> Result<bool, Self::Error> {
+        Ok(self.permits.contains(cti))
+    }
+    fn insert_permit(&mut self, permit: &PermitRecord) -> Result<(), Self::Error> {
+        self.permits.insert(permit.index.cti);
+        Ok(())
+    }
+    fn revoke(&mut self, cti: &Cti, seq: u64) -> Result<(), Self::Error> {
+        self.rest.revoke(cti, seq)
+    }
+    fn issuer_keys(&self, kid: &Kid) -> Result<Vec<LedgerIssuerKey>, Self::Error> {
+        LedgerState::issuer_keys(&self.rest, kid)
+    }
+    fn set_issuer_keys(&mut self, kid: &Kid, keys: &[LedgerIssuerKey]) -> Result<(), Self::Error> {
+        self.rest.set_issuer_keys(kid, keys)
+    }
+    fn terminal_keys(&self, terminal: &str) -> Result<Vec<TerminalKey>, Self::Error> {
+        LedgerState::terminal_keys(&self.rest, terminal)
+    }
+    fn set_terminal_keys(
+        &mut self,
+        terminal: &str,
+        keys: &[TerminalKey],
+    ) -> Result<(), Self::Error> {
+        self.rest.set_terminal_keys(terminal, keys)
+    }
+    fn alert(&self, id: u64) -> Result<Option<Alert>, Self::Error> {
+        self.rest.alert(id)
+    }
+    fn insert_alert(&mut self, alert: &Alert) -> Result<(), Self::Error> {
+        self.rest.insert_alert(alert)
+    }
+    fn remove_alert(&mut self, alert: &Alert) -> Result<(), Self::Error> {
+        self.rest.remove_alert(alert)
+    }
+    fn insert_extension(&mut self, seq: u64, extension: &StayExtension) -> Result<(), Self::Error> {
+        self.rest.insert_extension(seq, extension)
+    }
+    fn insert_registration(
+        &mut self,
+        seq: u64,
+        registration: &Registration,
+    ) -> Result<(), Self::Error> {
+        self.rest.insert_registration(seq, registration)
+    }
 }
 
 fn lookup(
