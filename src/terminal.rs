@@ -131,11 +131,18 @@ pub async fn open(
     let store_error = |what| move |message: String| TerminalError::Store { what, message };
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|e| store_error("data directory")(e.to_string()))?;
-    let ledger = SledLedger::open(
+    let (ledger, set_aside) = SledLedger::open_or_set_aside(
         &config.data_dir.join("ledger"),
         config.ledger.cache_capacity_bytes.get(),
     )
     .map_err(|e| store_error("ledger replica")(e.to_string()))?;
+    if let Some((aside, why)) = set_aside {
+        tracing::error!(
+            message = "ledger replica corrupt: moved aside, replicating again from central",
+            aside = %aside.display(),
+            error = %why
+        );
+    }
     let terminal_id = TerminalId::new(format!(
         "{}-{}",
         config.checkpoint.id, config.checkpoint.lane

@@ -81,8 +81,16 @@ struct Daemon {
 
 impl Daemon {
     fn start(config: &str) -> Self {
+        Self::start_over(config, |_| {})
+    }
+
+    /// Starts the daemon after `prepare` has been given its data directory.
+    fn start_over(config: &str, prepare: impl FnOnce(&Path)) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let firmware = dir.path().join("firmware-config");
+        let data = firmware.join("data");
+        std::fs::create_dir_all(&data).expect("mkdir data");
+        prepare(&data);
         std::fs::create_dir_all(firmware.join("keys")).expect("mkdir");
         std::fs::create_dir_all(dir.path().join("devices")).expect("mkdir");
         std::fs::copy(
@@ -264,4 +272,56 @@ fn invalid_config_exits_with_the_config_code_and_never_says_ready() {
         daemon.log()
     );
     assert!(Path::new(env!("CARGO_BIN_EXE_checkpointd")).exists());
+}
+
+/// A ledger replica that no longer opens (a file cut short under it) does not keep the terminal
+/// down: it is moved aside, the daemon comes up on an empty replica that replication fills again,
+/// and the log says what happened.
+#[test]
+fn a_corrupt_ledger_replica_is_set_aside_and_the_daemon_comes_up() {
+    use checkpointd::adapters::ledger::{CACHE_CAPACITY_DEFAULT, SledLedger};
+    use checkpointd::core::ledger::state::IndexConsistency;
+    use checkpointd::core::ledger::{
+        AlertKind, AlertRaised, Change, Checkpoint, Cursor, extend, verify_batch,
+    };
+    use checkpointd::ports::ledger::LedgerStore;
+
+    let mut daemon = Daemon::start_over(VALID, |data| {
+        let replica = data.join("ledger");
+        let store = SledLedger::open(&replica, CACHE_CAPACITY_DEFAULT).expect("replica");
+        let time = "2026-05-01T00:00:00Z".parse().expect("time");
+        let changes = vec![Change::Alert(AlertRaised {
+            holder: [1; 32],
+            alert: AlertKind::Lost,
+            note: "reported".into(),
+        })];
+        let (encoded, head) = extend(0, [0; 32], changes, time);
+        let checkpoint = Checkpoint {
+            size: 1,
+            root: head,
+            time,
+        };
+        let batch = verify_batch(&Cursor::EMPTY, encoded, checkpoint).expect("chain");
+        store
+            .apply(&batch, b"cp", &IndexConsistency)
+            .expect("applied");
+        drop(store);
+        std::fs::write(replica.join("entries.end"), b"").expect("cut");
+    });
+    daemon.wait_for("READY=1");
+    let log = daemon.log();
+    assert!(
+        log.contains("ledger replica corrupt: moved aside") && log.contains("entries.end"),
+        "{log}"
+    );
+    assert!(
+        daemon
+            .dir
+            .path()
+            .join("firmware-config/data/ledger.corrupt/entries.log")
+            .exists()
+    );
+    daemon.signal(Signal::SIGTERM);
+    let (code, _) = daemon.wait_exit();
+    assert_eq!(code, Some(0), "log:\n{}", daemon.log());
 }

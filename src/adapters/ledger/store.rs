@@ -345,6 +345,39 @@ impl SledLedger {
         })
     }
 
+    /// Opens the replica at `path`; if it is corrupt, moves it aside to `<path>.corrupt`
+    /// (replacing an earlier one) and opens an empty replica in its place, which replication
+    /// fills again: the replica is only a copy of central's ledger, and a terminal that would not
+    /// start over it is worse than one that refers travellers until it has caught up. Returns
+    /// what was set aside and why. Other failures (the disk, a lock another process holds) are
+    /// returned as they are.
+    pub fn open_or_set_aside(
+        path: &Path,
+        cache_capacity: u64,
+    ) -> Result<(Self, Option<(std::path::PathBuf, LedgerStoreError)>), LedgerStoreError> {
+        match Self::open(path, cache_capacity) {
+            Err(corruption @ LedgerStoreError::Corrupt { .. }) => {
+                let mut aside = path.as_os_str().to_owned();
+                aside.push(".corrupt");
+                let aside = std::path::PathBuf::from(aside);
+                if aside.exists() {
+                    std::fs::remove_dir_all(&aside)
+                        .map_err(|e| backend(format!("removing {}: {e}", aside.display())))?;
+                }
+                std::fs::rename(path, &aside).map_err(|e| {
+                    backend(format!(
+                        "moving {} aside to {}: {e}",
+                        path.display(),
+                        aside.display()
+                    ))
+                })?;
+                let store = Self::open(path, cache_capacity)?;
+                Ok((store, Some((aside, corruption))))
+            }
+            opened => opened.map(|store| (store, None)),
+        }
+    }
+
     /// Permits in the replica (revoked ones included).
     pub fn permit_count(&self) -> usize {
         self.directory.count()
@@ -1381,6 +1414,48 @@ mod tests {
                 Ok(_) => panic!("{file}: damage not noticed"),
             }
         }
+    }
+
+    /// A corrupt replica is moved aside and an empty one opens in its place; an intact one opens
+    /// as it is.
+    #[test]
+    fn a_corrupt_replica_is_set_aside_and_replicated_again() {
+        let (dir, store, first) = with_permit_1();
+        drop(store);
+        let path = dir.path().join("replica");
+        std::fs::create_dir(&path).expect("dir");
+        for name in std::fs::read_dir(dir.path()).expect("list").flatten() {
+            if name.file_name() != "replica" {
+                std::fs::rename(name.path(), path.join(name.file_name())).expect("move");
+            }
+        }
+        let (store, aside) =
+            SledLedger::open_or_set_aside(&path, CACHE_CAPACITY_DEFAULT).expect("intact");
+        assert!(aside.is_none());
+        assert_eq!(store.cursor().expect("cursor"), first.next);
+        drop(store);
+
+        let ends = path.join(super::super::files::ENDS_FILE);
+        let len = std::fs::metadata(&ends).expect("meta").len();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&ends)
+            .and_then(|f| f.set_len(len - 1))
+            .expect("cut");
+        let (store, aside) =
+            SledLedger::open_or_set_aside(&path, CACHE_CAPACITY_DEFAULT).expect("set aside");
+        let (aside, why) = aside.expect("corruption reported");
+        assert_eq!(aside, dir.path().join("replica.corrupt"));
+        assert!(why.to_string().contains("entries.end"), "{why}");
+        assert!(
+            aside.join(super::super::files::ENDS_FILE).exists(),
+            "kept for diagnosis"
+        );
+        assert_eq!(store.cursor().expect("cursor"), Cursor::EMPTY);
+        store
+            .apply(&first, b"cp1", &IndexConsistency)
+            .expect("replicated again");
+        assert_eq!(store.permit_count(), 1);
     }
 
     enum Damage {
