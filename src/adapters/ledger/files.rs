@@ -12,6 +12,7 @@ use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
+use crate::core::ledger::ENTRY_BYTES_MAX;
 use crate::ports::ledger::LedgerStoreError;
 
 /// Entry bytes back to back, in seq order.
@@ -29,6 +30,37 @@ fn io(file: &'static str, doing: &str, e: std::io::Error) -> LedgerStoreError {
 
 fn short(file: &'static str, reason: String) -> LedgerStoreError {
     LedgerStoreError::Corrupt { what: file, reason }
+}
+
+/// `count` items of `width` bytes, as a file length or offset; past u64 is corruption.
+fn span(file: &'static str, count: u64, width: u64) -> Result<u64, LedgerStoreError> {
+    count
+        .checked_mul(width)
+        .ok_or_else(|| short(file, format!("{count} items of {width} bytes overflow")))
+}
+
+/// Fills `buf` from `offset`; a file that ends first is corrupt (the cursor covers what is read).
+fn read_at(
+    file: &File,
+    name: &'static str,
+    buf: &mut [u8],
+    offset: u64,
+    what: impl FnOnce() -> String,
+) -> Result<(), LedgerStoreError> {
+    file.read_exact_at(buf, offset).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::UnexpectedEof {
+            short(
+                name,
+                format!(
+                    "{} ({} bytes at {offset}): the file ends first",
+                    what(),
+                    buf.len()
+                ),
+            )
+        } else {
+            io(name, &format!("reading {} in", what()), e)
+        }
+    })
 }
 
 /// The three files; `RECORD` is the size of one permit record.
@@ -74,7 +106,7 @@ impl<const RECORD: usize> AppendFiles<RECORD> {
     /// records), dropping what a run cut off by a crash or refused left past it. A file shorter
     /// than the cursor needs is corrupt: it was synced before the cursor moved.
     pub fn settle(&self, entries: u64, permits: u64) -> Result<(), LedgerStoreError> {
-        let ends_len = entries * END_BYTES;
+        let ends_len = span(ENDS_FILE, entries, END_BYTES)?;
         let have = file_len(&self.ends, ENDS_FILE)?;
         if have < ends_len {
             return Err(short(
@@ -90,7 +122,7 @@ impl<const RECORD: usize> AppendFiles<RECORD> {
                 format!("{have} bytes, the cursor at entry {entries} needs {log_len}"),
             ));
         }
-        let records_len = permits * RECORD as u64;
+        let records_len = span(PERMITS_FILE, permits, RECORD as u64)?;
         let have = file_len(&self.permits, PERMITS_FILE)?;
         if have < records_len {
             return Err(short(
@@ -114,9 +146,13 @@ impl<const RECORD: usize> AppendFiles<RECORD> {
             return Ok(0);
         }
         let mut end = [0u8; 8];
-        self.ends
-            .read_exact_at(&mut end, (seq - 1) * END_BYTES)
-            .map_err(|e| io(ENDS_FILE, &format!("reading entry {seq}'s end in"), e))?;
+        read_at(
+            &self.ends,
+            ENDS_FILE,
+            &mut end,
+            span(ENDS_FILE, seq - 1, END_BYTES)?,
+            || format!("entry {seq}'s end"),
+        )?;
         Ok(u64::from_be_bytes(end))
     }
 
@@ -127,50 +163,48 @@ impl<const RECORD: usize> AppendFiles<RECORD> {
         }
         let start = self.entry_end(from - 1)?;
         let count = usize::try_from(to - from + 1)
-            .map_err(|_| short(ENDS_FILE, format!("range {from}..={to} too long")))?;
+            .ok()
+            .filter(|n| n.checked_mul(END_BYTES as usize).is_some())
+            .ok_or_else(|| short(ENDS_FILE, format!("range {from}..={to} too long")))?;
         let mut ends = vec![0u8; count * END_BYTES as usize];
-        self.ends
-            .read_exact_at(&mut ends, (from - 1) * END_BYTES)
-            .map_err(|e| {
-                io(
-                    ENDS_FILE,
-                    &format!("reading the ends of {from}..={to} in"),
-                    e,
-                )
-            })?;
-        let ends: Vec<u64> = ends
-            .chunks_exact(END_BYTES as usize)
-            .map(|b| u64::from_be_bytes(b.try_into().expect("chunks of 8 bytes")))
-            .collect();
-        let last = ends.last().copied().unwrap_or(start);
-        let total = last
-            .checked_sub(start)
-            .and_then(|n| usize::try_from(n).ok())
-            .ok_or_else(|| short(ENDS_FILE, format!("entry {to} ends before entry {from}")))?;
-        let mut bytes = vec![0u8; total];
-        self.entries.read_exact_at(&mut bytes, start).map_err(|e| {
-            io(
-                ENTRIES_FILE,
-                &format!("reading entries {from}..={to} from"),
-                e,
-            )
-        })?;
-        let mut out = Vec::with_capacity(count);
+        read_at(
+            &self.ends,
+            ENDS_FILE,
+            &mut ends,
+            span(ENDS_FILE, from - 1, END_BYTES)?,
+            || format!("the ends of entries {from}..={to}"),
+        )?;
+        // Every length checked before anything is allocated from them: a damaged end must come
+        // out as an error, not as a huge allocation.
+        let mut lengths = Vec::with_capacity(count);
         let mut at = start;
-        for (seq, end) in (from..).zip(ends) {
-            let slice = end
-                .checked_sub(start)
-                .and_then(|e| usize::try_from(e).ok())
-                .zip(usize::try_from(at - start).ok())
-                .and_then(|(e, s)| bytes.get(s..e))
+        for (seq, end) in (from..).zip(ends.chunks_exact(END_BYTES as usize)) {
+            let end = u64::from_be_bytes(end.try_into().expect("chunks of 8 bytes"));
+            let len = end
+                .checked_sub(at)
+                .and_then(|n| usize::try_from(n).ok())
+                .filter(|n| *n <= ENTRY_BYTES_MAX)
                 .ok_or_else(|| {
                     short(
                         ENDS_FILE,
-                        format!("entry {seq} ends at {end}, before it starts at {at}"),
+                        format!(
+                            "entry {seq} starts at {at} and ends at {end}: not an entry of at most {ENTRY_BYTES_MAX} bytes"
+                        ),
                     )
                 })?;
-            out.push(slice.to_vec());
+            lengths.push(len);
             at = end;
+        }
+        let mut bytes = vec![0u8; lengths.iter().sum()];
+        read_at(&self.entries, ENTRIES_FILE, &mut bytes, start, || {
+            format!("entries {from}..={to}")
+        })?;
+        let mut out = Vec::with_capacity(count);
+        let mut rest = bytes.as_slice();
+        for len in lengths {
+            let (entry, tail) = rest.split_at(len);
+            out.push(entry.to_vec());
+            rest = tail;
         }
         Ok(out)
     }
@@ -204,7 +238,7 @@ impl<const RECORD: usize> AppendFiles<RECORD> {
             .write_all_at(&bytes, start)
             .map_err(|e| io(ENTRIES_FILE, "writing", e))?;
         self.ends
-            .write_all_at(&ends, (first - 1) * END_BYTES)
+            .write_all_at(&ends, span(ENDS_FILE, first - 1, END_BYTES)?)
             .map_err(|e| io(ENDS_FILE, "writing", e))?;
         Ok(start + bytes.len() as u64)
     }
@@ -213,7 +247,7 @@ impl<const RECORD: usize> AppendFiles<RECORD> {
     pub fn write_permits(&self, at: u64, records: &[[u8; RECORD]]) -> Result<(), LedgerStoreError> {
         let bytes = records.concat();
         self.permits
-            .write_all_at(&bytes, at * RECORD as u64)
+            .write_all_at(&bytes, span(PERMITS_FILE, at, RECORD as u64)?)
             .map_err(|e| io(PERMITS_FILE, "writing", e))
     }
 
@@ -229,9 +263,13 @@ impl<const RECORD: usize> AppendFiles<RECORD> {
         while at < count {
             let n = CHUNK.min(count - at);
             buf.resize(n as usize * RECORD, 0);
-            self.permits
-                .read_exact_at(&mut buf, at * RECORD as u64)
-                .map_err(|e| io(PERMITS_FILE, "reading", e))?;
+            read_at(
+                &self.permits,
+                PERMITS_FILE,
+                &mut buf,
+                span(PERMITS_FILE, at, RECORD as u64)?,
+                || format!("permit records {at}..{}", at + n),
+            )?;
             let records: Vec<[u8; RECORD]> = buf
                 .chunks_exact(RECORD)
                 .map(|r| r.try_into().expect("chunks of RECORD bytes"))
@@ -335,6 +373,48 @@ mod tests {
         match files.settle(2, 2) {
             Err(LedgerStoreError::Corrupt { what, .. }) => assert_eq!(what, PERMITS_FILE),
             other => panic!("a short permit file must be corrupt, got {other:?}"),
+        }
+    }
+
+    /// A damaged end, earlier than the cursor's own (which `settle` checks), is an error naming
+    /// the entry when it is read, never a huge allocation or a panic.
+    #[test]
+    fn a_damaged_end_is_reported_when_read() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let files = Files::open(dir.path()).expect("open");
+        files
+            .write_entries(1, 0, [b"aa".as_slice(), b"bbb", b"c"])
+            .expect("write");
+        files.settle(3, 0).expect("settle");
+        let ends = dir.path().join(ENDS_FILE);
+        let pristine = std::fs::read(&ends).expect("read");
+        for (at, value) in [(0, 0x80), (0, 0x40), (7, 0x09)] {
+            let mut bytes = pristine.clone();
+            bytes[at] = value;
+            std::fs::write(&ends, &bytes).expect("damage");
+            for read in [
+                files.read_entries(1, 3).map(|_| ()),
+                files.read_entry(2).map(|_| ()),
+            ] {
+                match read {
+                    Err(LedgerStoreError::Corrupt { what, reason }) => {
+                        assert_eq!(what, ENDS_FILE);
+                        assert!(reason.contains(" and ends at "), "{reason}");
+                    }
+                    other => panic!("damage at byte {at} not reported: {other:?}"),
+                }
+            }
+        }
+        // An end past the entry file.
+        let mut bytes = pristine;
+        bytes[23] = 0x20;
+        std::fs::write(&ends, &bytes).expect("damage");
+        match files.read_entry(3) {
+            Err(LedgerStoreError::Corrupt { what, reason }) => {
+                assert_eq!(what, ENTRIES_FILE);
+                assert!(reason.contains("the file ends first"), "{reason}");
+            }
+            other => panic!("an end past the file not reported: {other:?}"),
         }
     }
 
