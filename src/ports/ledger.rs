@@ -26,6 +26,10 @@ pub enum LedgerStoreError {
     Chain(#[from] ChainError),
     #[error("cursor moved underneath: expected entry {expected}, store is at {found}")]
     CursorMoved { expected: u64, found: u64 },
+    #[error("another apply run is writing to the replica")]
+    Busy,
+    #[error("the apply run failed at an earlier chunk and cannot be finished")]
+    RunFailed,
 }
 
 /// Read-only queries the decision layer makes.
@@ -62,6 +66,8 @@ pub trait LedgerView {
 
 /// The replica as replication drives it.
 pub trait LedgerStore: LedgerView {
+    /// Permits the replica answers lookups with (revoked ones included).
+    fn permit_count(&self) -> usize;
     /// What has been applied.
     fn cursor(&self) -> Result<Cursor, LedgerStoreError>;
     /// Applies a verified batch atomically with the cursor, then makes it durable.

@@ -72,7 +72,9 @@ impl ReplicationError {
             Self::Checkpoint(_) | Self::Fork { .. } | Self::Snapshot(_) | Self::Head(_) => true,
             Self::Store(e) => !matches!(
                 e,
-                LedgerStoreError::Backend(_) | LedgerStoreError::CursorMoved { .. }
+                LedgerStoreError::Backend(_)
+                    | LedgerStoreError::CursorMoved { .. }
+                    | LedgerStoreError::Busy
             ),
             Self::Nats(_) | Self::Missing { .. } | Self::Scratch(_) => false,
         }

@@ -21,7 +21,7 @@
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use jiff::Timestamp;
@@ -100,6 +100,27 @@ pub struct SledLedger {
     directory: Arc<PermitDirectory>,
     /// Entries and permit records, read up to the cursor.
     files: Arc<AppendFiles<RECORD_BYTES>>,
+    /// Set while an apply run (or `apply`) writes: one writer at a time, or a second one would
+    /// write rows and file bytes from a cursor the first is moving.
+    writing: Arc<AtomicBool>,
+}
+
+/// The replica's one writer, for as long as it lives.
+struct WriterGuard(Arc<AtomicBool>);
+
+impl WriterGuard {
+    fn take(writing: &Arc<AtomicBool>) -> Result<Self, LedgerStoreError> {
+        writing
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .map(|_| Self(Arc::clone(writing)))
+            .map_err(|_| LedgerStoreError::Busy)
+    }
+}
+
+impl Drop for WriterGuard {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
 }
 
 fn backend(e: impl std::fmt::Display) -> LedgerStoreError {
@@ -247,14 +268,16 @@ fn clear_other_layout(db: &sled::Db) -> Result<(), LedgerStoreError> {
     if layout.as_deref() == Some(LAYOUT) {
         return Ok(());
     }
-    if meta.get(META_APPLIED).map_err(backend)?.is_some() {
+    if layout.is_some() || meta.get(META_APPLIED).map_err(backend)?.is_some() {
         tracing::warn!(
             layout = %String::from_utf8_lossy(layout.as_deref().unwrap_or(b"2")),
             "ledger replica written in an older layout: cleared, replication rebuilds it"
         );
-        for name in TREE_NAMES.iter().chain(&RETIRED_TREES) {
-            db.drop_tree(name).map_err(backend)?;
-        }
+    }
+    // Every tree, even without a cursor: a first catch-up cut off before its cursor moved has
+    // left rows of the old layout behind.
+    for name in TREE_NAMES.iter().chain(&RETIRED_TREES) {
+        db.drop_tree(name).map_err(backend)?;
     }
     db.open_tree(TREE_NAMES[META])
         .map_err(backend)?
@@ -342,6 +365,7 @@ impl SledLedger {
             applied: Arc::new(RwLock::new(applied)),
             directory: Arc::new(directory),
             files: Arc::new(files),
+            writing: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -371,16 +395,17 @@ impl SledLedger {
                         aside.display()
                     ))
                 })?;
+                if let Some(parent) = path.parent() {
+                    // The move outlives a power cut, or the replica would be set aside again.
+                    std::fs::File::open(parent)
+                        .and_then(|d| d.sync_all())
+                        .map_err(|e| backend(format!("syncing {}: {e}", parent.display())))?;
+                }
                 let store = Self::open(path, cache_capacity)?;
                 Ok((store, Some((aside, corruption))))
             }
             opened => opened.map(|store| (store, None)),
         }
-    }
-
-    /// Permits in the replica (revoked ones included).
-    pub fn permit_count(&self) -> usize {
-        self.directory.count()
     }
 
     /// Bytes the replica uses on disk: sled's and the files'.
@@ -953,6 +978,9 @@ pub struct SledRun {
     chain: ChainCheck,
     staging: Staging,
     signed_checkpoint: Vec<u8>,
+    /// A chunk failed: the chain has moved past entries that were not staged.
+    failed: bool,
+    _writer: WriterGuard,
 }
 
 impl LedgerRun for SledRun {
@@ -961,15 +989,25 @@ impl LedgerRun for SledRun {
         encoded: Vec<Vec<u8>>,
         check: &dyn PermitCheck,
     ) -> Result<(), LedgerStoreError> {
+        if self.failed {
+            return Err(LedgerStoreError::RunFailed);
+        }
+        // Failed until this chunk is staged: the chain moves past entries as it checks them.
+        self.failed = true;
         let mut entries = Vec::with_capacity(encoded.len());
         for bytes in encoded {
             let entry = self.chain.push(&bytes)?;
             entries.push((entry, bytes));
         }
-        self.store.stage_chunk(&mut self.staging, &entries, check)
+        self.store.stage_chunk(&mut self.staging, &entries, check)?;
+        self.failed = false;
+        Ok(())
     }
 
     fn finish(self: Box<Self>) -> Result<Cursor, LedgerStoreError> {
+        if self.failed {
+            return Err(LedgerStoreError::RunFailed);
+        }
         let next = self.chain.finish()?;
         self.store
             .publish(self.staging, &next, &self.signed_checkpoint)?;
@@ -1037,6 +1075,10 @@ impl LedgerView for SledLedger {
 }
 
 impl LedgerStore for SledLedger {
+    fn permit_count(&self) -> usize {
+        self.directory.count()
+    }
+
     fn cursor(&self) -> Result<Cursor, LedgerStoreError> {
         Ok(self.applied().cursor)
     }
@@ -1051,8 +1093,14 @@ impl LedgerStore for SledLedger {
             .entries
             .first()
             .map_or(batch.next.seq, |(e, _)| e.seq - 1);
-        self.check_cursor(first)?;
+        let _writer = WriterGuard::take(&self.writing)?;
         let applied = self.applied();
+        if applied.cursor.seq != first {
+            return Err(LedgerStoreError::CursorMoved {
+                expected: first,
+                found: applied.cursor.seq,
+            });
+        }
         let entries_end = self.files.entry_end(applied.cursor.seq)?;
         let mut staging = Staging::new(&applied, batch.next.seq, entries_end);
         self.stage_chunk(&mut staging, &batch.entries, check)?;
@@ -1064,6 +1112,7 @@ impl LedgerStore for SledLedger {
         checkpoint: Checkpoint,
         signed_checkpoint: Vec<u8>,
     ) -> Result<Box<dyn LedgerRun + Send>, LedgerStoreError> {
+        let writer = WriterGuard::take(&self.writing)?;
         let applied = self.applied();
         let chain = ChainCheck::new(&applied.cursor, checkpoint)?;
         let entries_end = self.files.entry_end(applied.cursor.seq)?;
@@ -1072,6 +1121,8 @@ impl LedgerStore for SledLedger {
             chain,
             staging: Staging::new(&applied, checkpoint.size, entries_end),
             signed_checkpoint,
+            failed: false,
+            _writer: writer,
         }))
     }
 
@@ -1456,6 +1507,81 @@ mod tests {
             .apply(&first, b"cp1", &IndexConsistency)
             .expect("replicated again");
         assert_eq!(store.permit_count(), 1);
+    }
+
+    /// One writer at a time: a second run or batch is refused while a run is open, and a run
+    /// whose chunk failed cannot be finished (its chain moved past entries never staged).
+    #[test]
+    fn one_writer_at_a_time_and_a_failed_run_never_finishes() {
+        let (_dir, store, first) = with_permit_1();
+        let (good, checkpoint) = encoded(&first.next, vec![permit(2), raise(2)]);
+        let mut run = store.begin_run(checkpoint, b"cp2".to_vec()).expect("begin");
+        assert!(matches!(
+            store.begin_run(checkpoint, b"cp2".to_vec()),
+            Err(LedgerStoreError::Busy)
+        ));
+        assert!(matches!(
+            store.apply(
+                &batch(&first.next, vec![permit(3)]),
+                b"x",
+                &IndexConsistency
+            ),
+            Err(LedgerStoreError::Busy)
+        ));
+        run.push(good.clone(), &IndexConsistency).expect("chunk");
+        run.finish().expect("finish");
+        assert_eq!(store.permit_count(), 2);
+
+        let (refused, checkpoint) = encoded(
+            &store.cursor().expect("cursor"),
+            vec![permit(4), permit(1), permit(5)],
+        );
+        let mut run = store.begin_run(checkpoint, b"x".to_vec()).expect("begin");
+        assert!(matches!(
+            run.push(refused[..2].to_vec(), &IndexConsistency),
+            Err(LedgerStoreError::Rejected { .. })
+        ));
+        assert!(matches!(
+            run.push(refused[2..].to_vec(), &IndexConsistency),
+            Err(LedgerStoreError::RunFailed)
+        ));
+        assert!(matches!(run.finish(), Err(LedgerStoreError::RunFailed)));
+        assert_eq!(store.permit_count(), 2);
+        assert!(store.permit(&[4; 16]).expect("lookup").is_none());
+        // The writer is free again once the run is gone.
+        store
+            .apply(
+                &batch(&store.cursor().expect("cursor"), vec![permit(6)]),
+                b"cp3",
+                &IndexConsistency,
+            )
+            .expect("next writer");
+    }
+
+    /// A replica of the older layout whose first catch-up was cut off (rows staged, no cursor)
+    /// is cleared too: its rows would not decode in this layout.
+    #[test]
+    fn an_older_replica_without_a_cursor_is_cleared_too() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let db = sled::Config::new().path(dir.path()).open().expect("db");
+            db.open_tree(TREE_NAMES[META])
+                .expect("meta")
+                .insert(META_LAYOUT, b"3")
+                .expect("layout");
+            db.open_tree(TREE_NAMES[REVOKED])
+                .expect("revoked")
+                .insert([1; 16], vec![3u8, 0, 0])
+                .expect("old row");
+            db.flush().expect("flush");
+        }
+        let store = SledLedger::open(dir.path(), CACHE_CAPACITY_DEFAULT).expect("open");
+        assert!(!store.is_revoked(&[1; 16]).expect("no old row left"));
+        let first = batch(&Cursor::EMPTY, vec![permit(1), revoke(1)]);
+        store
+            .apply(&first, b"cp1", &IndexConsistency)
+            .expect("replicated");
+        assert!(store.is_revoked(&[1; 16]).expect("revoked"));
     }
 
     enum Damage {
