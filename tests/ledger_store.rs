@@ -428,12 +428,49 @@ fn verify_finds_a_tampered_entry_or_permit_record_on_disk() {
         ("entries.log", None, "prev"),
         // The second record's holder prefix: the permit of entry 2 moves to another holder.
         ("permits.rec", Some(49), "entry 2: permit"),
+        // A record added (a copy of the first for another holder), with the cursor's count.
+        (
+            "permits.rec",
+            Some(usize::MAX),
+            "answers lookups with 4 permits, the chain issued 3",
+        ),
     ] {
         for (name, bytes) in &pristine {
             std::fs::write(dir.path().join(name), bytes).expect("restore");
         }
         let path = dir.path().join(file);
         let mut bytes = std::fs::read(&path).expect("read");
+        if at == Some(usize::MAX) {
+            let mut forged = bytes[..49].to_vec();
+            forged[0] ^= 0xff;
+            forged[24] ^= 0xff;
+            bytes.extend_from_slice(&forged);
+            std::fs::write(&path, &bytes).expect("append");
+            {
+                // The store dropped just before may hold sled's lock for a few milliseconds.
+                let db = (0..200)
+                    .find_map(|_| {
+                        sled::open(dir.path())
+                            .inspect_err(|_| {
+                                std::thread::sleep(std::time::Duration::from_millis(10))
+                            })
+                            .ok()
+                    })
+                    .expect("sled");
+                let meta = db.open_tree("meta").expect("meta");
+                let mut applied = meta.get("applied").expect("get").expect("cursor").to_vec();
+                applied[8] += 1; // the permit count's low byte
+                meta.insert("applied", applied).expect("count");
+                db.flush().expect("flush");
+            }
+            let store = SledLedger::open(dir.path(), CACHE_CAPACITY_DEFAULT).expect("open");
+            let verdict = verify_replica(&store, &pinned);
+            assert!(
+                verdict.as_ref().is_err_and(|e| e.contains(want)),
+                "extra record: {verdict:?}"
+            );
+            continue;
+        }
         let at = at.unwrap_or_else(|| {
             let second = bytes
                 .windows(4)

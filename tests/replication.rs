@@ -513,6 +513,18 @@ fn cli_publishes_permits_from_bp1_files() {
     assert!(!refused.status.success());
     let why = String::from_utf8_lossy(&refused.stderr);
     assert!(why.contains("would be refused by terminals"), "{why}");
+    // The same card twice in one publication: terminals would stop at the second.
+    let refused = Command::new(env!("CARGO_BIN_EXE_checkpointctl"))
+        .args(["ledger", "publish", "--nats", &url, "--data", &replica])
+        .args(["--bp1", &path("card.bp1"), "--bp1", &path("card.bp1")])
+        .output()
+        .expect("publish");
+    assert!(!refused.status.success());
+    let why = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        why.contains("(change 2) is issued twice in this publication"),
+        "{why}"
+    );
 
     let published = ctl(&[
         "ledger",

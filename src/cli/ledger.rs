@@ -367,8 +367,17 @@ fn precheck_permits(store: &SledLedger, changes: &[Change], now: Timestamp) -> R
             self.0.issuer_keys(kid).unwrap_or_default()
         }
     }
+    let mut publishing = HashSet::new();
     for (n, change) in changes.iter().enumerate() {
         if let Change::PermitIssued(p) = change {
+            // Terminals refuse the second issue of a cti and stop replicating there.
+            if !publishing.insert(p.index.cti) {
+                return Err(format!(
+                    "permit {} (change {}) is issued twice in this publication; nothing published",
+                    hex::encode(p.index.cti),
+                    n + 1
+                ));
+            }
             if store
                 .permit(&p.index.cti)
                 .map_err(|e| e.to_string())?
@@ -400,7 +409,8 @@ const VERIFY_CHUNK: u64 = 20_000;
 
 /// Recomputes the replica's chain from entry 1 to its cursor against the checkpoint it was applied
 /// under (signed by the pinned roots), applies every entry's rules again, and checks that the
-/// lookup by holder answers every permit the chain issued, as issued. Returns the cursor's seq.
+/// lookup by holder answers every permit the chain issued, as issued, and no other. Returns the
+/// cursor's seq.
 pub fn verify_replica(store: &dyn LedgerStore, roots: &RootSet) -> Result<u64, String> {
     let cursor = store.cursor().map_err(|e| e.to_string())?;
     let Some(raw) = store.signed_checkpoint().map_err(|e| e.to_string())? else {
@@ -414,6 +424,7 @@ pub fn verify_replica(store: &dyn LedgerStore, roots: &RootSet) -> Result<u64, S
     let checkpoint = roots.verify(&signed).map_err(|e| e.to_string())?;
     let mut chain = ChainCheck::new(&Cursor::EMPTY, checkpoint).map_err(|e| e.to_string())?;
     let mut rules = RuleCheck::default();
+    let mut issued = 0usize;
     while chain.seq() < cursor.seq {
         let from = chain.seq() + 1;
         let entries = store
@@ -429,6 +440,7 @@ pub fn verify_replica(store: &dyn LedgerStore, roots: &RootSet) -> Result<u64, S
             let entry = chain.push(bytes).map_err(|e| e.to_string())?;
             apply_entry(&mut rules, &entry, &IndexConsistency).map_err(|e| e.to_string())?;
             if let Change::PermitIssued(p) = &entry.change {
+                issued += 1;
                 let held = store
                     .permits_by_holder(&HolderDigest(p.index.holder))
                     .map_err(|e| e.to_string())?;
@@ -446,6 +458,12 @@ pub fn verify_replica(store: &dyn LedgerStore, roots: &RootSet) -> Result<u64, S
         }
     }
     let next = chain.finish().map_err(|e| e.to_string())?;
+    let answered = store.permit_count();
+    if answered != issued {
+        return Err(format!(
+            "the replica answers lookups with {answered} permits, the chain issued {issued}"
+        ));
+    }
     if next != cursor {
         return Err(format!(
             "cursor {} does not match the recomputed chain",
