@@ -713,8 +713,25 @@ impl IssuerTrust for RecordingTrust<'_> {
 }
 
 /// The permits of a batch that passed their check against the trust list as it was before the
-/// batch, with the keys each check saw.
-type Passed = HashMap<Cti, Vec<(Kid, Vec<IssuerKey>)>>;
+/// batch, by what the check was given, with the keys each check saw.
+type Passed = HashMap<CheckInput, Vec<(Kid, Vec<IssuerKey>)>>;
+
+/// A digest of everything a permit check is given but the trust list: two entries issuing the
+/// same cti (the second is refused) are told apart, so a check replays only for its own input.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct CheckInput([u8; 32]);
+
+impl CheckInput {
+    fn of(bp1: &str, index: &PermitIndex, at: Timestamp) -> Self {
+        use sha2::Digest;
+        let mut hash = sha2::Sha256::new();
+        for part in [bp1.as_bytes(), &encode(index), at.to_string().as_bytes()] {
+            hash.update((part.len() as u64).to_be_bytes());
+            hash.update(part);
+        }
+        Self(hash.finalize().into())
+    }
+}
 
 /// Replays a check made ahead of the sequential pass when the keys it saw are still the keys
 /// the sequential pass sees (a key added or retired earlier in the same batch changes them);
@@ -732,7 +749,7 @@ impl PermitCheck for Prechecked<'_> {
         at: Timestamp,
         trust: &dyn IssuerTrust,
     ) -> Result<(), String> {
-        if let Some(asked) = self.passed.get(&index.cti)
+        if let Some(asked) = self.passed.get(&CheckInput::of(bp1, index, at))
             && asked.iter().all(|(kid, keys)| trust.keys_for(kid) == *keys)
         {
             return Ok(());
@@ -894,7 +911,10 @@ impl SledLedger {
                                 asked: RefCell::new(Vec::new()),
                             };
                             if check.check(&p.bp1, &p.index, entry.time, &trust).is_ok() {
-                                found.insert(p.index.cti, trust.asked.into_inner());
+                                found.insert(
+                                    CheckInput::of(&p.bp1, &p.index, entry.time),
+                                    trust.asked.into_inner(),
+                                );
                             }
                         }
                         found
@@ -1587,6 +1607,55 @@ mod tests {
     enum Damage {
         Cut(usize),
         Byte(usize, u8),
+    }
+
+    /// Refuses the permit whose text says "bad".
+    struct RefusesBad;
+
+    impl PermitCheck for RefusesBad {
+        fn check(
+            &self,
+            bp1: &str,
+            _index: &PermitIndex,
+            _at: Timestamp,
+            _trust: &dyn IssuerTrust,
+        ) -> Result<(), String> {
+            if bp1.contains("bad") {
+                Err("bad signature".into())
+            } else {
+                Ok(())
+            }
+        }
+    }
+
+    /// Two entries of one chunk issue the same cti, the first with a text that fails its check:
+    /// the run is refused at the first, for its check (the second's passing check made ahead
+    /// must not stand in for it).
+    #[test]
+    fn a_check_made_ahead_replays_only_for_its_own_entry() {
+        let (_dir, store, first) = with_permit_1();
+        let Change::PermitIssued(good) = permit(2) else {
+            unreachable!("permit() issues a permit")
+        };
+        let bad = Change::PermitIssued(PermitIssued {
+            bp1: "BP1:bad".into(),
+            ..good.clone()
+        });
+        let refused = store.apply(
+            &batch(&first.next, vec![bad, Change::PermitIssued(good)]),
+            b"cp2",
+            &RefusesBad,
+        );
+        assert!(
+            matches!(
+                refused,
+                Err(LedgerStoreError::Rejected {
+                    seq: 2,
+                    rejection: crate::core::ledger::Rejection::PermitCheck { .. }
+                })
+            ),
+            "{refused:?}"
+        );
     }
 
     /// A replica of an earlier layout (a `permits_by_holder` tree, no layout mark) is cleared
