@@ -505,22 +505,20 @@ fn cli_publishes_permits_from_bp1_files() {
         String::from_utf8_lossy(&out.stderr)
     );
     std::fs::write(path("rogue.bp1"), issue(&path("rogue.key"))).expect("write rogue");
-    let refused = Command::new(env!("CARGO_BIN_EXE_checkpointctl"))
-        .args(["ledger", "publish", "--nats", &url, "--data", &replica])
-        .args(["--bp1", &path("card.bp1"), "--bp1", &path("rogue.bp1")])
-        .output()
-        .expect("publish");
-    assert!(!refused.status.success());
-    let why = String::from_utf8_lossy(&refused.stderr);
+    // Publishes two cards, which must be refused; returns why.
+    let refused = |first: &str, second: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_checkpointctl"))
+            .args(["ledger", "publish", "--nats", &url, "--data", &replica])
+            .args(["--bp1", &path(first), "--bp1", &path(second)])
+            .output()
+            .expect("publish");
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let why = refused("card.bp1", "rogue.bp1");
     assert!(why.contains("would be refused by terminals"), "{why}");
     // The same card twice in one publication: terminals would stop at the second.
-    let refused = Command::new(env!("CARGO_BIN_EXE_checkpointctl"))
-        .args(["ledger", "publish", "--nats", &url, "--data", &replica])
-        .args(["--bp1", &path("card.bp1"), "--bp1", &path("card.bp1")])
-        .output()
-        .expect("publish");
-    assert!(!refused.status.success());
-    let why = String::from_utf8_lossy(&refused.stderr);
+    let why = refused("card.bp1", "card.bp1");
     assert!(
         why.contains("(change 2) is issued twice in this publication"),
         "{why}"
