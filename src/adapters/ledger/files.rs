@@ -161,25 +161,38 @@ impl<const RECORD: usize> AppendFiles<RECORD> {
         if from == 0 || from > to {
             return Ok(Vec::new());
         }
-        let start = self.entry_end(from - 1)?;
         let count = usize::try_from(to - from + 1)
             .ok()
-            .filter(|n| n.checked_mul(END_BYTES as usize).is_some())
+            .filter(|n| {
+                n.checked_add(1)
+                    .and_then(|n| n.checked_mul(END_BYTES as usize))
+                    .is_some()
+            })
             .ok_or_else(|| short(ENDS_FILE, format!("range {from}..={to} too long")))?;
-        let mut ends = vec![0u8; count * END_BYTES as usize];
+        // The end of entry `from − 1` (where `from` starts) comes in the same read, unless `from`
+        // is the first entry.
+        let before = usize::from(from > 1);
+        let mut ends = vec![0u8; (before + count) * END_BYTES as usize];
         read_at(
             &self.ends,
             ENDS_FILE,
             &mut ends,
-            span(ENDS_FILE, from - 1, END_BYTES)?,
+            span(ENDS_FILE, from - 1 - before as u64, END_BYTES)?,
             || format!("the ends of entries {from}..={to}"),
         )?;
+        let mut ends = ends
+            .chunks_exact(END_BYTES as usize)
+            .map(|b| u64::from_be_bytes(b.try_into().expect("chunks of 8 bytes")));
+        let start = if before == 1 {
+            ends.next().unwrap_or(0)
+        } else {
+            0
+        };
         // Every length checked before anything is allocated from them: a damaged end must come
         // out as an error, not as a huge allocation.
         let mut lengths = Vec::with_capacity(count);
         let mut at = start;
-        for (seq, end) in (from..).zip(ends.chunks_exact(END_BYTES as usize)) {
-            let end = u64::from_be_bytes(end.try_into().expect("chunks of 8 bytes"));
+        for (seq, end) in (from..).zip(ends) {
             let len = end
                 .checked_sub(at)
                 .and_then(|n| usize::try_from(n).ok())
