@@ -266,6 +266,38 @@ fn residence_permit_holder_abroad_is_flagged() {
     assert!(!home.residence_abroad.expect("resident").flagged);
 }
 
+/// A first arrival on a new work permit is not a return from abroad: absence counts only from
+/// the permit's first use (rows: history, check date, days abroad, flagged).
+#[test]
+fn residence_absence_counts_from_the_permits_first_use() {
+    let permit = ground(GroundKind::WorkPermit, "2026-01-10", "2027-01-09");
+    let rows: &[(&str, &str, u32, bool)] = &[
+        // No history at all: the traveller arriving now has never used the permit.
+        ("", "2026-11-20", 0, false),
+        // Earlier visa-free visits ended before the permit began: still no use of it.
+        ("+2025-03-01 -2025-03-20", "2026-11-20", 0, false),
+        // First came in on the permit on 2026-10-01 and never left: nothing abroad.
+        ("+2026-10-01", "2026-11-20", 0, false),
+        // In on 2026-02-01, out 2026-03-01, back 2026-11-20: away all the 180-day window but today.
+        (
+            "+2026-02-01 -2026-03-01 +2026-11-20",
+            "2026-11-20",
+            179,
+            true,
+        ),
+    ];
+    for (history, on, days, flagged) in rows {
+        let status = assess("IND", history, &[permit], on)
+            .residence_abroad
+            .expect("permit holder");
+        assert_eq!(
+            (status.days_abroad, status.flagged),
+            (*days, *flagged),
+            "history {history:?} on {on}"
+        );
+    }
+}
+
 #[test]
 fn extension_moves_the_limit() {
     let extension = ground(

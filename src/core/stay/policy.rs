@@ -520,8 +520,23 @@ impl StayPolicy {
             StayRuleKind::Rolling { window_days } => window_days,
             StayRuleKind::CalendarYear | StayRuleKind::PerStay => 0,
         };
-        // Absence before the permit was issued is not absence of a permit holder.
-        let first = (check - day_offset(window_days) + 1).max(day_number(ground.valid_from));
+        // Absence counts only from the permit's first use: before it was issued, or before the
+        // holder first came in on it, nobody was away from a residence they held. A first
+        // arrival on a new permit is an arrival, not a return from abroad.
+        let window_first = check - day_offset(window_days) + 1;
+        let first_use = timeline
+            .stays
+            .iter()
+            .find(|(_, end)| *end >= day_number(ground.valid_from))
+            .map(|(start, _)| (*start).max(day_number(ground.valid_from)));
+        let Some(first_use) = first_use.filter(|day| *day <= check) else {
+            return ResidenceAbroad {
+                days_abroad: 0,
+                window_first: date_of(window_first.max(day_number(ground.valid_from))),
+                flagged: false,
+            };
+        };
+        let first = window_first.max(first_use);
         let present = timeline.presence().count(first, check);
         let days_abroad = span_days(first, check).saturating_sub(present);
         ResidenceAbroad {
