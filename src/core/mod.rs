@@ -4,6 +4,7 @@
 //! `std::fs`, `std::net` or reads a clock (`SystemTime::now`, `Instant::now`, `jiff::Timestamp::now`).
 //! Every function that depends on time takes it as an argument.
 
+pub mod chip;
 pub mod decision;
 pub mod document;
 pub mod event;
