@@ -11,6 +11,7 @@ pub mod feed;
 pub mod gate;
 pub mod ledger;
 pub mod notify;
+pub mod pcsc_reader;
 pub mod qr_image;
 pub mod system_clock;
 
