@@ -53,7 +53,8 @@ pub enum KeyKind {
 
 /// The key of `kind` for `slot` (one key per kind and slot, made once per test binary).
 pub fn key(kind: KeyKind, slot: u8) -> PKey<Private> {
-    static KEYS: OnceLock<Mutex<HashMap<(KeyKind, u8), PKey<Private>>>> = OnceLock::new();
+    type Keys = Mutex<HashMap<(KeyKind, u8), PKey<Private>>>;
+    static KEYS: OnceLock<Keys> = OnceLock::new();
     let keys = KEYS.get_or_init(|| Mutex::new(HashMap::new()));
     let mut keys = keys.lock().expect("key cache");
     keys.entry((kind, slot))
@@ -502,6 +503,26 @@ struct LdsSecurityObject {
     hashes: Vec<DataGroupHash>,
 }
 
+/// An LDSSecurityObject (version 0) over `groups` (number, file bytes), DER.
+pub fn lds_security_object(groups: &[(u8, &[u8])], hash: Hash) -> Vec<u8> {
+    let hashes: Vec<DataGroupHash> = groups
+        .iter()
+        .map(|(number, bytes)| DataGroupHash {
+            number: *number,
+            hash: OctetString::new(hash.digest(bytes)).expect("hash"),
+        })
+        .collect();
+    let object = LdsSecurityObject {
+        version: 0,
+        hash_algorithm: AlgorithmIdentifierOwned {
+            oid: hash.oid(),
+            parameters: None,
+        },
+        hashes,
+    };
+    object.to_der().expect("LDS security object")
+}
+
 /// EF.SOD over `groups` (number, file bytes), signed by `dsc`.
 pub fn sod(
     groups: &[(u8, &[u8])],
@@ -509,29 +530,19 @@ pub fn sod(
     dsc_key: &PKey<Private>,
     spec: &SignedSpec,
 ) -> Vec<u8> {
-    let hashes: Vec<DataGroupHash> = groups
-        .iter()
-        .map(|(number, bytes)| DataGroupHash {
-            number: *number,
-            hash: OctetString::new(spec.hash.digest(bytes)).expect("hash"),
-        })
-        .collect();
-    let object = LdsSecurityObject {
-        version: 0,
-        hash_algorithm: AlgorithmIdentifierOwned {
-            oid: spec.hash.oid(),
-            parameters: None,
-        },
-        hashes,
-    };
-    let content = object.to_der().expect("LDS security object");
+    let content = lds_security_object(groups, spec.hash);
     let info = signed_data("2.23.136.1.1.1", &content, dsc, dsc_key, spec);
+    wrap_sod(info)
+}
+
+/// A CMS ContentInfo wrapped in EF.SOD's tag 77.
+pub fn wrap_sod(content_info: Vec<u8>) -> Vec<u8> {
     Any::new(
         Tag::Application {
             constructed: true,
             number: TagNumber::N23,
         },
-        info,
+        content_info,
     )
     .expect("EF.SOD")
     .to_der()
@@ -586,19 +597,24 @@ pub fn crl(
     .expect("CRL")
 }
 
-/// A CSCA master list of `certificates` (DER, duplicates kept as given), signed by `signer`.
+/// A CscaMasterList (version 0) of `certificates` (DER, duplicates kept as given), DER.
+pub fn master_list_content(certificates: &[Vec<u8>]) -> Vec<u8> {
+    let set = Any::new(Tag::Set, certificates.concat()).expect("certList");
+    let mut body = 0u8.to_der().expect("version");
+    body.extend(set.to_der().expect("certList"));
+    Any::new(Tag::Sequence, body)
+        .expect("CscaMasterList")
+        .to_der()
+        .expect("CscaMasterList")
+}
+
+/// A CSCA master list of `certificates`, signed by `signer`.
 pub fn master_list(
     certificates: &[Vec<u8>],
     signer: &X509,
     key: &PKey<Private>,
     spec: &SignedSpec,
 ) -> Vec<u8> {
-    let set = Any::new(Tag::Set, certificates.concat()).expect("certList");
-    let mut body = 0u8.to_der().expect("version");
-    body.extend(set.to_der().expect("certList"));
-    let content = Any::new(Tag::Sequence, body)
-        .expect("CscaMasterList")
-        .to_der()
-        .expect("CscaMasterList");
+    let content = master_list_content(certificates);
     signed_data("2.23.136.1.1.2", &content, signer, key, spec)
 }

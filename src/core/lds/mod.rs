@@ -61,5 +61,10 @@ impl std::fmt::Display for DataGroup {
     }
 }
 
+/// The test PKI of `tests/chip_pki`, loaded once for the unit tests of this module and of
+/// `core::passive_auth`.
+#[cfg(test)]
+#[path = "../../../tests/chip_pki/mod.rs"]
+pub(crate) mod chip_pki;
 #[cfg(test)]
 mod tests;

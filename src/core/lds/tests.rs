@@ -1,8 +1,5 @@
 use super::*;
 
-#[path = "../../../tests/chip_pki/mod.rs"]
-mod chip_pki;
-
 use chip_pki::{CertSpec, Hash, KeyKind, SignedSpec, Style};
 
 #[test]

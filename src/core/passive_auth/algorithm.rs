@@ -287,7 +287,7 @@ fn pss_scheme(algorithm: &AlgorithmIdentifierOwned) -> Result<SignatureScheme, U
 
 /// A plain r‖s ECDSA signature as DER, when it splits into two equal halves.
 fn plain_to_der(signature: &[u8]) -> Option<Vec<u8>> {
-    if signature.is_empty() || signature.len() % 2 != 0 {
+    if signature.is_empty() || !signature.len().is_multiple_of(2) {
         return None;
     }
     let (r, s) = signature.split_at(signature.len() / 2);

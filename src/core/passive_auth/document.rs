@@ -148,10 +148,10 @@ pub fn verify(files: &ChipFiles<'_>, trust: &TrustStore, options: &VerifyOptions
             check_signature(&sod, trust, options, &mut report);
         }
     }
-    if let Some(printed) = options.printed_mrz {
-        if dg1_zone.as_deref() != Some(zone_characters(printed).as_str()) {
-            report.fail(PaError::MrzMismatch, "the printed MRZ differs from DG1's");
-        }
+    if let Some(printed) = options.printed_mrz
+        && dg1_zone.as_deref() != Some(zone_characters(printed).as_str())
+    {
+        report.fail(PaError::MrzMismatch, "the printed MRZ differs from DG1's");
     }
     report.errors.sort();
     report

@@ -7,10 +7,7 @@ use openssl::x509::X509;
 use super::*;
 use crate::core::lds::DataGroup;
 
-#[path = "../../../tests/chip_pki/mod.rs"]
-mod chip_pki;
-
-use chip_pki::{CertSpec, Hash, KeyKind, SignedSpec, Style, Y2020, YEAR};
+use crate::core::lds::chip_pki::{self, CertSpec, Hash, KeyKind, SignedSpec, Style, Y2020, YEAR};
 
 /// 2026-01-01, the default check date of these tests.
 fn check_date() -> jiff::civil::Date {
