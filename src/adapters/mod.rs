@@ -5,11 +5,13 @@
 //! only `devices` opens serial ports and USB devices, only `system_clock` reads the clock.
 
 pub mod api;
+pub mod chip_sim;
 pub mod devices;
 pub mod feed;
 pub mod gate;
 pub mod ledger;
 pub mod notify;
+pub mod pcsc_reader;
 pub mod qr_image;
 pub mod system_clock;
 

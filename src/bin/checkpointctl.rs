@@ -36,6 +36,8 @@ enum Command {
     Feed(cli::feed::Args),
     /// Scanner devices: list, probe, listen.
     Devices(cli::devices::Args),
+    /// eMRTD chips: master lists and passive authentication.
+    Chip(cli::chip::Args),
 }
 
 fn main() -> ExitCode {
@@ -56,5 +58,6 @@ fn main() -> ExitCode {
         Command::Ledger(args) => cli::ledger::run(args),
         Command::Feed(args) => cli::feed::run(args),
         Command::Devices(args) => cli::devices::run(args),
+        Command::Chip(args) => cli::chip::run(args),
     }
 }

@@ -113,9 +113,10 @@ fn split_documents(text: &str) -> Vec<String> {
     documents
 }
 
-/// The contract's JSON object; fields the format does not have are omitted.
+/// The contract's JSON object; fields the format does not have are omitted. `chip verify`
+/// prints DG1's MRZ as the same object.
 #[derive(Serialize)]
-struct JsonReport<'a> {
+pub(crate) struct JsonReport<'a> {
     valid: bool,
     format: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -4,6 +4,7 @@
 //! deterministically from a seed. Architecture invariant: a port names no technology
 //! (no sled, NATS, serial or USB types in its signatures).
 
+pub mod chip;
 pub mod clock;
 pub mod ledger;
 pub mod scanner;

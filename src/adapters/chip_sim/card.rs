@@ -1,0 +1,354 @@
+//! The simulated chip's command processing: selection, access conditions, BAC, PACE, secure
+//! messaging and the requested faults.
+
+use rand::RngCore;
+use rand::rngs::OsRng;
+
+use super::{ChipProfile, Faults};
+use crate::core::chip::apdu::{Command, Response, parse_command};
+use crate::core::chip::bac::{self, BacKeys};
+use crate::core::chip::card_access;
+use crate::core::chip::lds::LdsFile;
+use crate::core::chip::pace::{ChipPace, Password};
+use crate::core::chip::reader::EMRTD_AID;
+use crate::core::chip::sm::SecureMessaging;
+use crate::core::chip::tlv;
+use crate::ports::chip::{CardChannel, ChannelError};
+
+/// A simulated eMRTD chip (test and demo double).
+pub struct SimulatedChip {
+    profile: ChipProfile,
+    card_access: Option<Vec<u8>>,
+    app_selected: bool,
+    current: Option<LdsFile>,
+    sm: Option<SecureMessaging>,
+    challenge: Option<[u8; 8]>,
+    pace: Option<(ChipPace, Password)>,
+    protected_responses: usize,
+    removed: bool,
+    rng: Box<dyn RngCore + Send>,
+}
+
+impl SimulatedChip {
+    /// A chip in the field, freshly powered.
+    pub fn new(profile: ChipProfile) -> Self {
+        let card_access = profile
+            .pace
+            .as_ref()
+            .map(|info| card_access::encode(std::slice::from_ref(info)));
+        Self {
+            profile,
+            card_access,
+            app_selected: false,
+            current: None,
+            sm: None,
+            challenge: None,
+            pace: None,
+            protected_responses: 0,
+            removed: false,
+            rng: Box::new(OsRng),
+        }
+    }
+
+    /// Power cycle: back to the master file, no session (a removed card stays removed).
+    pub fn reset(&mut self) {
+        self.app_selected = false;
+        self.current = None;
+        self.sm = None;
+        self.challenge = None;
+        self.pace = None;
+    }
+
+    /// Whether the chip has "left the field" (after a lost-field fault).
+    pub fn is_removed(&self) -> bool {
+        self.removed
+    }
+
+    /// The ATR of a contactless ISO 14443-4 card as PC/SC readers synthesise it.
+    pub fn atr(&self) -> Vec<u8> {
+        vec![0x3B, 0x80, 0x80, 0x01, 0x01]
+    }
+
+    /// Answers one APDU; `Err(CardRemoved)` once the card has left the field.
+    pub fn process(&mut self, raw: &[u8]) -> Result<Vec<u8>, ChannelError> {
+        if self.removed {
+            return Err(ChannelError::CardRemoved);
+        }
+        let Ok(command) = parse_command(raw) else {
+            return Ok(status(0x6700));
+        };
+        if command.cla & 0x0C == 0x0C {
+            return self.process_protected(&command);
+        }
+        // A plain command ends any secure-messaging session, as on real chips.
+        self.sm = None;
+        let (response, next_sm) = self.handle(&command)?;
+        if let Some(sm) = next_sm {
+            self.sm = Some(sm);
+        }
+        Ok(response.encode())
+    }
+
+    fn process_protected(&mut self, command: &Command) -> Result<Vec<u8>, ChannelError> {
+        let Some(sm) = self.sm.as_mut() else {
+            return Ok(status(0x6988));
+        };
+        let inner = match sm.unprotect_command(command) {
+            Ok(Some(inner)) => inner,
+            _ => {
+                self.sm = None;
+                return Ok(status(0x6988));
+            }
+        };
+        let (response, _) = self.handle(&inner)?;
+        let Some(sm) = self.sm.as_mut() else {
+            return Ok(status(0x6988));
+        };
+        let mut wire = sm
+            .protect_response(&response)
+            .map_err(|e| ChannelError::Transport(e.to_string()))?;
+        self.protected_responses += 1;
+        if self.profile.faults.wrong_mac_at_response == Some(self.protected_responses) {
+            // The MAC is the 8 bytes before the status word.
+            let at = wire.len() - 3;
+            wire[at] ^= 0x55;
+        }
+        Ok(wire)
+    }
+
+    /// One command in the clear; returns the answer and, after a successful access control,
+    /// the session that starts once the answer is sent.
+    fn handle(
+        &mut self,
+        command: &Command,
+    ) -> Result<(Response, Option<SecureMessaging>), ChannelError> {
+        let answer = match command.ins {
+            0xA4 => self.select(command),
+            0xB0 => return self.read_binary(command).map(|r| (r, None)),
+            0x84 => self.get_challenge(),
+            0x82 => return Ok(self.external_authenticate(command)),
+            0x22 => self.set_at(command),
+            0x86 => return Ok(self.general_authenticate(command)),
+            _ => status_only(0x6D00),
+        };
+        Ok((answer, None))
+    }
+
+    fn select(&mut self, command: &Command) -> Response {
+        match (command.p1, command.data.as_slice()) {
+            (0x04, aid) if aid == EMRTD_AID => {
+                self.app_selected = true;
+                self.current = None;
+                status_only(0x9000)
+            }
+            (0x04, _) => status_only(0x6A82),
+            (0x00 | 0x02, &[hi, lo]) => {
+                let fid = u16::from_be_bytes([hi, lo]);
+                let found = if self.app_selected {
+                    self.profile.files.keys().copied().find(|f| f.fid() == fid)
+                } else {
+                    (fid == LdsFile::CardAccess.fid() && self.card_access.is_some())
+                        .then_some(LdsFile::CardAccess)
+                };
+                match found {
+                    Some(file) => {
+                        self.current = Some(file);
+                        status_only(0x9000)
+                    }
+                    None => status_only(0x6A82),
+                }
+            }
+            _ => status_only(0x6A86),
+        }
+    }
+
+    fn file_bytes(&self, file: LdsFile) -> Option<Vec<u8>> {
+        let mut bytes = match file {
+            LdsFile::CardAccess => self.card_access.clone()?,
+            other => self.profile.files.get(&other)?.clone(),
+        };
+        if self.profile.faults.huge_length_in == Some(file) && bytes.len() >= 2 {
+            // Header 84 01000000: 16 MiB announced.
+            bytes.splice(
+                1..crate::core::chip::lds::header_len(&bytes, file).unwrap_or(2),
+                [0x84, 0x01, 0, 0, 0],
+            );
+        }
+        Some(bytes)
+    }
+
+    fn read_binary(&mut self, command: &Command) -> Result<Response, ChannelError> {
+        let Some(file) = self.current else {
+            return Ok(status_only(0x6986));
+        };
+        if file != LdsFile::CardAccess && self.sm.is_none() {
+            return Ok(status_only(0x6982));
+        }
+        let faults: &Faults = &self.profile.faults;
+        let offset = usize::from(u16::from_be_bytes([command.p1 & 0x7F, command.p2]));
+        if offset > 0 && faults.lose_field_in == Some(file) {
+            self.removed = true;
+            self.sm = None;
+            return Err(ChannelError::CardRemoved);
+        }
+        let le = command.le.unwrap_or(256);
+        if faults.fail_long_reads && le > 223 {
+            return Ok(status_only(0x6700));
+        }
+        if le > 256 && !self.profile.extended_length {
+            return Ok(status_only(0x6700));
+        }
+        let end_6282 = faults.end_of_file_6282;
+        let Some(bytes) = self.file_bytes(file) else {
+            return Ok(status_only(0x6A82));
+        };
+        if offset > bytes.len() {
+            return Ok(status_only(0x6B00));
+        }
+        let end = bytes.len().min(offset + le);
+        let sw = if end - offset < le && end_6282 {
+            0x6282
+        } else {
+            0x9000
+        };
+        Ok(Response {
+            data: bytes[offset..end].to_vec(),
+            sw,
+        })
+    }
+
+    fn get_challenge(&mut self) -> Response {
+        if !self.profile.bac {
+            return status_only(0x6D00);
+        }
+        let mut challenge = [0; 8];
+        self.rng.fill_bytes(&mut challenge);
+        self.challenge = Some(challenge);
+        Response {
+            data: challenge.to_vec(),
+            sw: 0x9000,
+        }
+    }
+
+    fn external_authenticate(&mut self, command: &Command) -> (Response, Option<SecureMessaging>) {
+        let Some(challenge) = self.challenge.take() else {
+            return (status_only(0x6985), None);
+        };
+        let keys = BacKeys::from_mrz_information(&self.profile.mrz_information);
+        let mut k_ic = [0; 16];
+        self.rng.fill_bytes(&mut k_ic);
+        match bac::chip_answer(&keys, &challenge, &k_ic, &command.data) {
+            Ok(Some((answer, sm))) => (
+                Response {
+                    data: answer,
+                    sw: 0x9000,
+                },
+                Some(sm),
+            ),
+            _ => (status_only(0x6300), None),
+        }
+    }
+
+    fn set_at(&mut self, command: &Command) -> Response {
+        let Some(info) = self
+            .profile
+            .pace
+            .clone()
+            .filter(|_| !self.profile.faults.fail_pace)
+        else {
+            return status_only(0x6A80);
+        };
+        let Ok(objects) = tlv::primitives(&command.data, &[0x80, 0x83, 0x84], "MSE:Set AT") else {
+            return status_only(0x6A80);
+        };
+        let find = |tag| {
+            objects
+                .iter()
+                .find(|(t, _)| *t == tag)
+                .map(|(_, v)| v.as_slice())
+        };
+        if find(0x80) != Some(info.protocol.as_bytes()) {
+            return status_only(0x6A80);
+        }
+        let password = match find(0x83) {
+            Some([1]) => Password::Mrz(self.profile.mrz_information.clone()),
+            Some([2]) => match &self.profile.can {
+                Some(can) => Password::Can(can.clone()),
+                None => return status_only(0x6A88),
+            },
+            _ => return status_only(0x6A80),
+        };
+        match ChipPace::new(info, &mut *self.rng) {
+            Ok(run) => {
+                self.pace = Some((run, password));
+                status_only(0x9000)
+            }
+            Err(_) => status_only(0x6A80),
+        }
+    }
+
+    fn general_authenticate(&mut self, command: &Command) -> (Response, Option<SecureMessaging>) {
+        let Some((run, password)) = self.pace.as_mut() else {
+            return (status_only(0x6985), None);
+        };
+        let failed = (status_only(0x6300), None);
+        // 7C holding one data object (or nothing, for the nonce): its tag says the step.
+        let tag_at = if command.data.get(1) == Some(&0x81) {
+            3
+        } else {
+            2
+        };
+        let template = match (command.data.first(), command.data.get(tag_at)) {
+            (Some(0x7C), None) => Vec::new(),
+            (Some(0x7C), Some(&tag)) => {
+                match tlv::dynamic_auth_value(&command.data, tag, "GENERAL AUTHENTICATE") {
+                    Ok(value) => [vec![tag], value].concat(),
+                    Err(_) => return failed,
+                }
+            }
+            _ => return failed,
+        };
+        let answer = match template.split_first() {
+            None => run.encrypted_nonce(password).map(|n| (0x80, n)),
+            Some((0x81, key)) => run.map(key).map(|k| (0x82, k)),
+            Some((0x83, key)) => run.agree(key).map(|k| (0x84, k)),
+            Some((0x85, token)) => match run.confirm(token) {
+                Ok(Some((token, sm))) => {
+                    self.pace = None;
+                    let data = tlv::encode(&[0x7C], &tlv::encode(&[0x86], &token));
+                    return (Response { data, sw: 0x9000 }, Some(sm));
+                }
+                _ => return failed,
+            },
+            Some(_) => return failed,
+        };
+        match answer {
+            Ok((tag, value)) => {
+                let data = tlv::encode(&[0x7C], &tlv::encode(&[tag], &value));
+                (Response { data, sw: 0x9000 }, None)
+            }
+            Err(_) => failed,
+        }
+    }
+}
+
+impl CardChannel for SimulatedChip {
+    fn transmit(&mut self, command: &[u8]) -> Result<Vec<u8>, ChannelError> {
+        self.process(command)
+    }
+
+    fn extended_length(&self) -> bool {
+        self.profile.extended_length
+    }
+}
+
+fn status_only(sw: u16) -> Response {
+    Response {
+        data: Vec::new(),
+        sw,
+    }
+}
+
+fn status(sw: u16) -> Vec<u8> {
+    sw.to_be_bytes().to_vec()
+}

@@ -1,0 +1,133 @@
+//! A software eMRTD chip: a test and demo double, never used on a real lane.
+//!
+//! [`SimulatedChip`] answers APDUs like a passport chip (EF.CardAccess, the eMRTD application
+//! with its files, BAC, PACE, secure messaging) and misbehaves on request (a wrong response
+//! MAC, the card leaving the field in the middle of a file, 6282 at end of file, a huge
+//! announced length, failing long reads). In process it is a [`crate::ports::chip::CardChannel`];
+//! [`vpcd`] serves it on the socket of vsmartcard's virtual reader so the real PC/SC stack
+//! (pcscd) sees it as a card.
+
+mod card;
+pub mod vpcd;
+
+pub use card::SimulatedChip;
+
+use std::collections::BTreeMap;
+
+use der::asn1::ObjectIdentifier;
+
+use crate::core::chip::card_access::{Mapping, PaceInfo};
+use crate::core::chip::crypto::Cipher;
+use crate::core::chip::lds::LdsFile;
+
+/// What the simulated chip holds and how it behaves.
+#[derive(Debug, Clone)]
+pub struct ChipProfile {
+    /// The MRZ information its BAC and PACE-MRZ keys come from.
+    pub mrz_information: String,
+    /// Its card access number, if PACE with a CAN is possible.
+    pub can: Option<String>,
+    /// The PACEInfo it offers in EF.CardAccess (none: no EF.CardAccess, BAC only).
+    pub pace: Option<PaceInfo>,
+    /// Whether it still answers BAC.
+    pub bac: bool,
+    /// The files of the eMRTD application, raw with their outer tag.
+    pub files: BTreeMap<LdsFile, Vec<u8>>,
+    /// Whether it accepts extended-length APDUs.
+    pub extended_length: bool,
+    /// Misbehaviour on request.
+    pub faults: Faults,
+}
+
+/// Ways the simulated chip misbehaves, each off by default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Faults {
+    /// The MAC of this protected response (counting from 1) is corrupted.
+    pub wrong_mac_at_response: Option<usize>,
+    /// The card leaves the field at the first READ BINARY past offset 0 of this file.
+    pub lose_field_in: Option<LdsFile>,
+    /// Reads reaching past the end answer the remaining bytes with 6282.
+    pub end_of_file_6282: bool,
+    /// This file's header announces 16 MiB.
+    pub huge_length_in: Option<LdsFile>,
+    /// PACE is advertised but MSE:Set AT fails with 6A80.
+    pub fail_pace: bool,
+    /// READ BINARY with Le over 223 fails with 6700 (chips that cannot send long answers).
+    pub fail_long_reads: bool,
+}
+
+impl ChipProfile {
+    /// A chip with the given MRZ information and files that offers PACE (ECDH generic mapping
+    /// on brainpoolP256r1, AES-128) and BAC.
+    pub fn new(mrz_information: &str, files: BTreeMap<LdsFile, Vec<u8>>) -> Self {
+        Self {
+            mrz_information: mrz_information.to_owned(),
+            can: None,
+            pace: Some(pace_info(Cipher::Aes128, 13)),
+            bac: true,
+            files,
+            extended_length: false,
+            faults: Faults::default(),
+        }
+    }
+}
+
+/// id-PACE-ECDH-GM-3DES, -AES-CBC-CMAC-128, -192, -256.
+const PACE_ECDH_GM: [ObjectIdentifier; 4] = [
+    ObjectIdentifier::new_unwrap("0.4.0.127.0.7.2.2.4.2.1"),
+    ObjectIdentifier::new_unwrap("0.4.0.127.0.7.2.2.4.2.2"),
+    ObjectIdentifier::new_unwrap("0.4.0.127.0.7.2.2.4.2.3"),
+    ObjectIdentifier::new_unwrap("0.4.0.127.0.7.2.2.4.2.4"),
+];
+
+/// A PACEInfo for ECDH generic mapping with this cipher and standardised curve.
+pub fn pace_info(cipher: Cipher, parameter_id: u32) -> PaceInfo {
+    let arc = match cipher {
+        Cipher::Tdes => 0,
+        Cipher::Aes128 => 1,
+        Cipher::Aes192 => 2,
+        Cipher::Aes256 => 3,
+    };
+    PaceInfo {
+        protocol: PACE_ECDH_GM[arc],
+        elliptic: true,
+        mapping: Mapping::Generic,
+        cipher,
+        version: 2,
+        parameter_id: Some(parameter_id),
+    }
+}
+
+/// Sample LDS files for tests and the demo: DG1 holding `dg1_mrz`, DG2 with `dg2_len` bytes
+/// of filler face data, the given SOD bytes, and EF.COM listing the data groups.
+pub fn sample_files(dg1_mrz: &str, dg2_len: usize, sod: Vec<u8>) -> BTreeMap<LdsFile, Vec<u8>> {
+    use crate::core::chip::tlv::encode;
+    let dg2_body: Vec<u8> = (0..dg2_len).map(|i| (i % 251) as u8).collect();
+    let mut files = BTreeMap::from([
+        (
+            LdsFile::Dg(1),
+            encode(&[0x61], &encode(&[0x5F, 0x1F], dg1_mrz.as_bytes())),
+        ),
+        (
+            LdsFile::Dg(2),
+            encode(&[0x75], &encode(&[0x7F, 0x61], &dg2_body)),
+        ),
+        (LdsFile::Sod, sod),
+    ]);
+    files.insert(LdsFile::Com, ef_com(&files));
+    files
+}
+
+/// EF.COM (LDS 1.7, Unicode 4.0.0) listing the data groups among `files`.
+pub fn ef_com(files: &BTreeMap<LdsFile, Vec<u8>>) -> Vec<u8> {
+    use crate::core::chip::tlv::encode;
+    let tags: Vec<u8> = files
+        .keys()
+        .filter(|file| matches!(file, LdsFile::Dg(_)))
+        .map(|file| file.outer_tag())
+        .collect();
+    let mut body = encode(&[0x5F, 0x01], b"0107");
+    body.extend(encode(&[0x5F, 0x36], b"040000"));
+    body.extend(encode(&[0x5C], &tags));
+    encode(&[0x60], &body)
+}

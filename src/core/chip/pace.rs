@@ -1,0 +1,430 @@
+//! PACE (Doc 9303-11 section 4.4, BSI TR-03110-2): ECDH with generic mapping, password from the
+//! MRZ information or the CAN, session keys for 3DES or AES. The terminal side runs over a
+//! [`Link`]; the chip side ([`ChipPace`]) serves the simulator.
+
+use der::asn1::ObjectIdentifier;
+use rand::RngCore;
+
+use super::apdu::Command;
+use super::card_access::{Mapping, PaceInfo};
+use super::crypto::{Cipher, KeyPurpose, kdf, sha1};
+use super::ec::{Curve, x_coordinate};
+use super::link::Link;
+use super::sm::SecureMessaging;
+use super::{ChipError, tlv};
+
+/// The password PACE starts from.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Password {
+    /// The MRZ information (document number, birth and expiry dates with check digits).
+    Mrz(String),
+    /// The card access number printed on the document.
+    Can(String),
+}
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Both are personal data: the kind only.
+        f.write_str(match self {
+            Self::Mrz(_) => "Password::Mrz(..)",
+            Self::Can(_) => "Password::Can(..)",
+        })
+    }
+}
+
+impl Password {
+    /// The password reference of MSE:Set AT (1 MRZ, 2 CAN).
+    fn reference(&self) -> u8 {
+        match self {
+            Self::Mrz(_) => 1,
+            Self::Can(_) => 2,
+        }
+    }
+
+    /// K_pi = KDF(f(pi), 3): f is SHA-1 of the MRZ information, or the CAN itself.
+    pub fn key(&self, cipher: Cipher) -> Vec<u8> {
+        match self {
+            Self::Mrz(information) => {
+                kdf(cipher, &sha1(information.as_bytes()), KeyPurpose::Password)
+            }
+            Self::Can(can) => kdf(cipher, can.as_bytes(), KeyPurpose::Password),
+        }
+    }
+}
+
+/// The curve of a PACEInfo this reader can run, or why not.
+pub fn supported_curve(info: &PaceInfo) -> Result<Curve, ChipError> {
+    if !info.elliptic || info.mapping != Mapping::Generic {
+        return Err(ChipError::PaceUnsupported {
+            what: format!(
+                "{} mapping over {}",
+                info.mapping.code(),
+                if info.elliptic { "ECDH" } else { "DH" }
+            ),
+        });
+    }
+    let id = info
+        .parameter_id
+        .ok_or_else(|| ChipError::PaceUnsupported {
+            what: "proprietary domain parameters".into(),
+        })?;
+    Curve::from_parameter_id(id).ok_or_else(|| ChipError::PaceUnsupported {
+        what: format!("domain parameters {id}"),
+    })
+}
+
+/// The authentication token input: public key template 7F49 { 06 OID, 86 point }.
+fn token_input(protocol: &ObjectIdentifier, point: &[u8]) -> Vec<u8> {
+    let mut inner = tlv::encode(&[0x06], protocol.as_bytes());
+    inner.extend(tlv::encode(&[0x86], point));
+    tlv::encode(&[0x7F, 0x49], &inner)
+}
+
+/// Session keys from the shared secret's x coordinate; SSC starts at zero.
+fn session(cipher: Cipher, shared_x: &[u8]) -> (SecureMessaging, Vec<u8>) {
+    let ks_mac = kdf(cipher, shared_x, KeyPurpose::Mac);
+    let sm = SecureMessaging::new(
+        cipher,
+        kdf(cipher, shared_x, KeyPurpose::Enc),
+        ks_mac.clone(),
+        vec![0; cipher.block_size()],
+    );
+    (sm, ks_mac)
+}
+
+fn general_authenticate(
+    link: &mut Link<'_>,
+    tag: u8,
+    value: &[u8],
+    last: bool,
+    step: &'static str,
+    answer_tag: u8,
+) -> Result<Vec<u8>, ChipError> {
+    let cla = if last { 0x00 } else { 0x10 };
+    let data = tlv::encode(&[0x7C], &tlv::encode(&[tag], value));
+    let command = Command::new(cla, 0x86, 0, 0).with_data(data).with_le(256);
+    let answer = link.exchange_ok(&command, step)?;
+    tlv::dynamic_auth_value(&answer, answer_tag, step)
+}
+
+/// Runs PACE with the given PACEInfo and starts secure messaging.
+pub fn authenticate(
+    link: &mut Link<'_>,
+    info: &PaceInfo,
+    password: &Password,
+    ambiguous: bool,
+    rng: &mut dyn RngCore,
+) -> Result<(), ChipError> {
+    let curve = supported_curve(info)?;
+    let mut set_at = tlv::encode(&[0x80], info.protocol.as_bytes());
+    set_at.extend(tlv::encode(&[0x83], &[password.reference()]));
+    if ambiguous {
+        // With several PACEInfos the chip needs to be told which domain parameters.
+        set_at.extend(tlv::encode(
+            &[0x84],
+            &[u8::try_from(curve.parameter_id()).unwrap_or(0)],
+        ));
+    }
+    link.exchange_ok(
+        &Command::new(0x00, 0x22, 0xC1, 0xA4).with_data(set_at),
+        "PACE MSE:Set AT",
+    )?;
+
+    let command = Command::new(0x10, 0x86, 0, 0)
+        .with_data(vec![0x7C, 0x00])
+        .with_le(256);
+    let answer = link.exchange_ok(&command, "PACE encrypted nonce")?;
+    let encrypted = tlv::dynamic_auth_value(&answer, 0x80, "PACE encrypted nonce")?;
+    let k_pi = password.key(info.cipher);
+    let nonce = info
+        .cipher
+        .cbc_decrypt(&k_pi, &vec![0; info.cipher.block_size()], &encrypted)?;
+
+    let map_key = curve.random_private_key(rng);
+    let chip_map = general_authenticate(
+        link,
+        0x81,
+        &curve.mul_generator(&map_key)?,
+        false,
+        "PACE mapping",
+        0x82,
+    )?;
+    let generator = curve.map_generator(&nonce, &curve.mul(&chip_map, &map_key)?)?;
+
+    let ephemeral = curve.random_private_key(rng);
+    let own_public = curve.mul(&generator, &ephemeral)?;
+    let chip_public =
+        general_authenticate(link, 0x83, &own_public, false, "PACE key agreement", 0x84)?;
+    if chip_public == own_public {
+        return Err(ChipError::ChipNotAuthenticated { protocol: "PACE" });
+    }
+    let shared = curve.mul(&chip_public, &ephemeral)?;
+    let (sm, ks_mac) = session(info.cipher, x_coordinate(&shared)?);
+
+    let token = info
+        .cipher
+        .mac(&ks_mac, &token_input(&info.protocol, &chip_public))?;
+    let chip_token =
+        general_authenticate(link, 0x85, &token, true, "PACE mutual authentication", 0x86)?;
+    let expected = info
+        .cipher
+        .mac(&ks_mac, &token_input(&info.protocol, &own_public))?;
+    if chip_token != expected {
+        return Err(ChipError::ChipNotAuthenticated { protocol: "PACE" });
+    }
+    link.start_secure_messaging(sm);
+    Ok(())
+}
+
+/// The chip's side of one PACE run (generic mapping, ECDH), step by step.
+pub struct ChipPace {
+    info: PaceInfo,
+    curve: Curve,
+    nonce: Vec<u8>,
+    map_key: Vec<u8>,
+    ephemeral: Vec<u8>,
+    generator: Option<Vec<u8>>,
+    terminal_public: Option<Vec<u8>>,
+    own_public: Option<Vec<u8>>,
+}
+
+impl ChipPace {
+    /// A run for the PACEInfo, with fresh nonce and keys.
+    pub fn new(info: PaceInfo, rng: &mut dyn RngCore) -> Result<Self, ChipError> {
+        let curve = supported_curve(&info)?;
+        let mut nonce = vec![0; info.cipher.block_size()];
+        rng.fill_bytes(&mut nonce);
+        let map_key = curve.random_private_key(rng);
+        let ephemeral = curve.random_private_key(rng);
+        Ok(Self {
+            info,
+            curve,
+            nonce,
+            map_key,
+            ephemeral,
+            generator: None,
+            terminal_public: None,
+            own_public: None,
+        })
+    }
+
+    /// Step 1: the nonce encrypted under K_pi of the chip's password.
+    pub fn encrypted_nonce(&self, password: &Password) -> Result<Vec<u8>, ChipError> {
+        let cipher = self.info.cipher;
+        cipher.cbc_encrypt(
+            &password.key(cipher),
+            &vec![0; cipher.block_size()],
+            &self.nonce,
+        )
+    }
+
+    /// Step 2: the chip's mapping key for the terminal's; maps the generator.
+    pub fn map(&mut self, terminal_map: &[u8]) -> Result<Vec<u8>, ChipError> {
+        let shared = self.curve.mul(terminal_map, &self.map_key)?;
+        self.generator = Some(self.curve.map_generator(&self.nonce, &shared)?);
+        self.curve.mul_generator(&self.map_key)
+    }
+
+    /// Step 3: the chip's ephemeral key on the mapped generator.
+    pub fn agree(&mut self, terminal_public: &[u8]) -> Result<Vec<u8>, ChipError> {
+        let generator = self.generator.as_ref().ok_or(ChipError::Crypto {
+            why: "PACE steps out of order",
+        })?;
+        let own = self.curve.mul(generator, &self.ephemeral)?;
+        self.terminal_public = Some(terminal_public.to_vec());
+        self.own_public = Some(own.clone());
+        Ok(own)
+    }
+
+    /// Step 4: checks the terminal's token; `None` when it does not verify (wrong password).
+    pub fn confirm(
+        &self,
+        terminal_token: &[u8],
+    ) -> Result<Option<(Vec<u8>, SecureMessaging)>, ChipError> {
+        let (Some(terminal), Some(own)) = (&self.terminal_public, &self.own_public) else {
+            return Err(ChipError::Crypto {
+                why: "PACE steps out of order",
+            });
+        };
+        let shared = self.curve.mul(terminal, &self.ephemeral)?;
+        let (sm, ks_mac) = session(self.info.cipher, x_coordinate(&shared)?);
+        let expected = self
+            .info
+            .cipher
+            .mac(&ks_mac, &token_input(&self.info.protocol, own))?;
+        if expected[..] != *terminal_token {
+            return Ok(None);
+        }
+        let token = self
+            .info
+            .cipher
+            .mac(&ks_mac, &token_input(&self.info.protocol, terminal))?;
+        Ok(Some((token.to_vec(), sm)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::chip::card_access;
+    use crate::ports::chip::{CardChannel, ChannelError};
+
+    fn hex(s: &str) -> Vec<u8> {
+        hex::decode(s).expect("hex")
+    }
+
+    /// A card that answers a fixed script and checks each command against it.
+    struct ScriptedCard(Vec<(Vec<u8>, Vec<u8>)>);
+
+    impl CardChannel for ScriptedCard {
+        fn transmit(&mut self, command: &[u8]) -> Result<Vec<u8>, ChannelError> {
+            let (expected, answer) = self.0.remove(0);
+            assert_eq!(hex::encode_upper(command), hex::encode_upper(expected));
+            Ok(answer)
+        }
+    }
+
+    /// Hands out fixed bytes as "random" ones: the worked example's private keys.
+    struct FixedBytes(Vec<u8>);
+
+    impl RngCore for FixedBytes {
+        fn next_u32(&mut self) -> u32 {
+            0
+        }
+        fn next_u64(&mut self) -> u64 {
+            0
+        }
+        fn fill_bytes(&mut self, dest: &mut [u8]) {
+            let taken: Vec<u8> = self.0.drain(..dest.len()).collect();
+            dest.copy_from_slice(&taken);
+        }
+        fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand::Error> {
+            self.fill_bytes(dest);
+            Ok(())
+        }
+    }
+
+    const TERMINAL_MAP_KEY: &str =
+        "7F4EF07B9EA82FD78AD689B38D0BC78CF21F249D953BC46F4C6E19259C010F99";
+    const TERMINAL_EPHEMERAL_KEY: &str =
+        "A73FB703AC1436A18E0CFA5ABB3F7BEC7A070E7A6788486BEE230C4A22762595";
+
+    #[test]
+    fn doc9303_appendix_g1_password_and_nonce() {
+        let password = Password::Mrz("T22000129364081251010318".into());
+        assert_eq!(
+            password.key(Cipher::Aes128),
+            hex("89DED1B26624EC1E634C1989302849DD")
+        );
+        let nonce = Cipher::Aes128
+            .cbc_decrypt(
+                &password.key(Cipher::Aes128),
+                &[0; 16],
+                &hex("95A3A016522EE98D01E76CB6B98B42C3"),
+            )
+            .expect("decrypt");
+        assert_eq!(nonce, hex("3F00C4D39D153F2B2A214A078D899B22"));
+    }
+
+    #[test]
+    fn doc9303_appendix_g1_generic_mapping() {
+        let curve = Curve::BrainpoolP256r1;
+        let shared = hex(
+            "0460332EF2450B5D247EF6D3868397D398852ED6E8CAF6FFEEF6BF85CA57057FD50840CA7415BAF3E43BD414D35AA4608B93A2CAF3A4E3EA4E82C9C13D03EB7181",
+        );
+        let mapped = curve
+            .map_generator(&hex("3F00C4D39D153F2B2A214A078D899B22"), &shared)
+            .expect("map");
+        assert_eq!(
+            mapped,
+            hex(
+                "048CED63C91426D4F0EB1435E7CB1D74A46723A0AF21C89634F65A9AE87A9265E28C879506743F8611AC33645C5B985C80B5F09A0B83407C1B6A4D857AE76FE522"
+            )
+        );
+    }
+
+    #[test]
+    fn doc9303_appendix_g1_full_exchange() {
+        let info = card_access::parse(&hex("31143012060A04007F0007020204020202010202010D"))
+            .expect("card access")
+            .remove(0);
+        let mut card = ScriptedCard(vec![
+            (hex("0022C1A40F800A04007F00070202040202830101"), hex("9000")),
+            (
+                hex("10860000027C0000"),
+                hex("7C12801095A3A016522EE98D01E76CB6B98B42C39000"),
+            ),
+            (
+                hex(
+                    "10860000457C438141047ACF3EFC982EC45565A4B155129EFBC74650DCBFA6362D896FC70262E0C2CC5E544552DCB6725218799115B55C9BAA6D9F6BC3A9618E70C25AF71777A9C4922D00",
+                ),
+                hex(
+                    "7C43824104824FBA91C9CBE26BEF53A0EBE7342A3BF178CEA9F45DE0B70AA601651FBA3F5730D8C879AAA9C9F73991E61B58F4D52EB87A0A0C709A49DC63719363CCD13C549000",
+                ),
+            ),
+            (
+                hex(
+                    "10860000457C438341042DB7A64C0355044EC9DF190514C625CBA2CEA48754887122F3A5EF0D5EDD301C3556F3B3B186DF10B857B58F6A7EB80F20BA5DC7BE1D43D9BF850149FBB3646200",
+                ),
+                hex(
+                    "7C438441049E880F842905B8B3181F7AF7CAA9F0EFB743847F44A306D2D28C1D9EC65DF6DB7764B22277A2EDDC3C265A9F018F9CB852E111B768B326904B59A0193776F0949000",
+                ),
+            ),
+            (
+                hex("008600000C7C0A8508C2B0BD78D94BA86600"),
+                hex("7C0A86083ABB9674BCE93C089000"),
+            ),
+        ]);
+        let mut rng = FixedBytes([hex(TERMINAL_MAP_KEY), hex(TERMINAL_EPHEMERAL_KEY)].concat());
+        let password = Password::Mrz("T22000129364081251010318".into());
+        let mut link = Link::new(&mut card);
+        authenticate(&mut link, &info, &password, false, &mut rng).expect("PACE");
+        let sm = link.secure_messaging().expect("secure messaging started");
+        assert_eq!(sm.cipher(), Cipher::Aes128);
+        assert_eq!(sm.ssc(), [0; 16]);
+        assert!(card.0.is_empty());
+    }
+
+    #[test]
+    fn a_wrong_chip_token_is_refused() {
+        let info = card_access::parse(&hex("31143012060A04007F0007020204020202010202010D"))
+            .expect("card access")
+            .remove(0);
+        let mut card = ScriptedCard(vec![
+            (hex("0022C1A40F800A04007F00070202040202830101"), hex("9000")),
+            (
+                hex("10860000027C0000"),
+                hex("7C12801095A3A016522EE98D01E76CB6B98B42C39000"),
+            ),
+            (
+                hex(
+                    "10860000457C438141047ACF3EFC982EC45565A4B155129EFBC74650DCBFA6362D896FC70262E0C2CC5E544552DCB6725218799115B55C9BAA6D9F6BC3A9618E70C25AF71777A9C4922D00",
+                ),
+                hex(
+                    "7C43824104824FBA91C9CBE26BEF53A0EBE7342A3BF178CEA9F45DE0B70AA601651FBA3F5730D8C879AAA9C9F73991E61B58F4D52EB87A0A0C709A49DC63719363CCD13C549000",
+                ),
+            ),
+            (
+                hex(
+                    "10860000457C438341042DB7A64C0355044EC9DF190514C625CBA2CEA48754887122F3A5EF0D5EDD301C3556F3B3B186DF10B857B58F6A7EB80F20BA5DC7BE1D43D9BF850149FBB3646200",
+                ),
+                hex(
+                    "7C438441049E880F842905B8B3181F7AF7CAA9F0EFB743847F44A306D2D28C1D9EC65DF6DB7764B22277A2EDDC3C265A9F018F9CB852E111B768B326904B59A0193776F0949000",
+                ),
+            ),
+            (
+                hex("008600000C7C0A8508C2B0BD78D94BA86600"),
+                hex("7C0A86083ABB9674BCE93C099000"),
+            ),
+        ]);
+        let mut rng = FixedBytes([hex(TERMINAL_MAP_KEY), hex(TERMINAL_EPHEMERAL_KEY)].concat());
+        let password = Password::Mrz("T22000129364081251010318".into());
+        let mut link = Link::new(&mut card);
+        let result = authenticate(&mut link, &info, &password, false, &mut rng);
+        assert_eq!(
+            result,
+            Err(ChipError::ChipNotAuthenticated { protocol: "PACE" })
+        );
+        assert!(link.secure_messaging().is_none());
+    }
+}

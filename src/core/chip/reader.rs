@@ -1,0 +1,320 @@
+//! Reading a chip end to end: access control (PACE first when EF.CardAccess offers it, BAC as
+//! fallback unless refused), then the LDS files with READ BINARY sizes that adapt to the chip.
+
+use rand::RngCore;
+
+use super::ChipError;
+use super::apdu::Command;
+use super::bac::{self, BacKeys};
+use super::card_access::{self, Mapping, PaceInfo};
+use super::lds::{self, LdsFile};
+use super::link::Link;
+use super::pace::{self, Password};
+use crate::ports::chip::CardChannel;
+
+/// The eMRTD application identifier (LDS1).
+pub const EMRTD_AID: [u8; 7] = [0xA0, 0x00, 0x00, 0x02, 0x47, 0x10, 0x01];
+
+/// The largest plain chunk a short READ BINARY carries under secure messaging: 223 bytes pad
+/// to 224, and DO'87' + DO'99' + DO'8E' then still fit a 256-byte response.
+pub const SHORT_CHUNK: usize = 223;
+
+/// The plain chunk of an extended-length READ BINARY (its protected answer stays below 32 KB).
+pub const EXTENDED_CHUNK: usize = 0x7F00 - 64;
+
+/// READ BINARY with INS B0 addresses offsets up to 15 bits.
+const MAX_B0_OFFSET: usize = 0x7FFF;
+
+/// What a read is allowed to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadSettings {
+    /// Refuse BAC when the chip offers PACE (a silent downgrade is a security hole).
+    pub refuse_bac_fallback: bool,
+    /// The largest file accepted; a larger announced length is refused before reading it.
+    pub max_file_bytes: usize,
+}
+
+impl Default for ReadSettings {
+    fn default() -> Self {
+        Self {
+            refuse_bac_fallback: false,
+            max_file_bytes: 256 * 1024,
+        }
+    }
+}
+
+/// The access control that opened the session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// PACE with its mapping.
+    Pace(Mapping),
+    /// Basic access control.
+    Bac,
+}
+
+impl Access {
+    /// `PACE` or `BAC`, as reports name it.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Pace(_) => "PACE",
+            Self::Bac => "BAC",
+        }
+    }
+}
+
+/// Everything read from one chip.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChipRead {
+    /// How the session was opened.
+    pub access: Access,
+    /// EF.CardAccess as read, if the chip has one.
+    pub card_access: Option<Vec<u8>>,
+    /// The files read from the eMRTD application (EF.COM, EF.SOD, data groups), in reading
+    /// order, raw with their outer tag.
+    pub files: Vec<(LdsFile, Vec<u8>)>,
+    /// APDUs exchanged in all.
+    pub apdus: usize,
+    /// File bytes received.
+    pub bytes_read: usize,
+}
+
+impl ChipRead {
+    /// A file's bytes, if read.
+    pub fn file(&self, file: LdsFile) -> Option<&[u8]> {
+        self.files
+            .iter()
+            .find(|(f, _)| *f == file)
+            .map(|(_, bytes)| bytes.as_slice())
+    }
+}
+
+/// Opens a session and reads the chip's files.
+pub fn read_chip(
+    channel: &mut dyn CardChannel,
+    password: &Password,
+    settings: &ReadSettings,
+    rng: &mut dyn RngCore,
+) -> Result<ChipRead, ChipError> {
+    let mut link = Link::new(channel);
+    let mut files = FileReader::new(settings.max_file_bytes);
+    let card_access = files.read(&mut link, LdsFile::CardAccess)?;
+    let access = open(&mut link, card_access.as_deref(), password, settings, rng)?;
+    let com = files.read(&mut link, LdsFile::Com)?;
+    let mut wanted = match &com {
+        Some(com) => lds::com_data_groups(com)?,
+        None => [1, 2, 11, 12, 14, 15].map(LdsFile::Dg).to_vec(),
+    };
+    // DG3 and DG4 need terminal authentication, which a border terminal without a CVCA link
+    // cannot do: they are never read.
+    wanted.retain(|f| !matches!(f, LdsFile::Dg(3 | 4)));
+    let mut read = Vec::new();
+    if let Some(com) = com {
+        read.push((LdsFile::Com, com));
+    }
+    for file in std::iter::once(LdsFile::Sod).chain(wanted) {
+        if let Some(bytes) = files.read(&mut link, file)? {
+            read.push((file, bytes));
+        }
+    }
+    Ok(ChipRead {
+        access,
+        card_access,
+        files: read,
+        apdus: link.apdus(),
+        bytes_read: files.bytes_read,
+    })
+}
+
+/// Runs PACE when offered (BAC on failure unless refused) or BAC, then selects the eMRTD
+/// application.
+fn open(
+    link: &mut Link<'_>,
+    card_access: Option<&[u8]>,
+    password: &Password,
+    settings: &ReadSettings,
+    rng: &mut dyn RngCore,
+) -> Result<Access, ChipError> {
+    let infos = match card_access {
+        Some(bytes) => card_access::parse(bytes)?,
+        None => Vec::new(),
+    };
+    let select_app = Command::new(0x00, 0xA4, 0x04, 0x0C).with_data(EMRTD_AID.to_vec());
+    if !infos.is_empty() {
+        let pace_error = match run_pace(link, &infos, password, rng) {
+            Ok(mapping) => {
+                link.exchange_ok(&select_app, "SELECT eMRTD application")?;
+                return Ok(Access::Pace(mapping));
+            }
+            Err(e) => e,
+        };
+        if settings.refuse_bac_fallback {
+            return Err(ChipError::BacFallbackRefused {
+                pace: pace_error.to_string(),
+            });
+        }
+        link.stop_secure_messaging();
+        if !matches!(password, Password::Mrz(_)) {
+            return Err(pace_error);
+        }
+    }
+    let Password::Mrz(information) = password else {
+        return Err(ChipError::Password {
+            why: "the chip offers no PACE and BAC needs the MRZ, not a CAN",
+        });
+    };
+    link.exchange_ok(&select_app, "SELECT eMRTD application")?;
+    bac::authenticate(link, &BacKeys::from_mrz_information(information), rng)?;
+    Ok(Access::Bac)
+}
+
+/// PACE with the first offered PACEInfo this reader supports.
+fn run_pace(
+    link: &mut Link<'_>,
+    infos: &[PaceInfo],
+    password: &Password,
+    rng: &mut dyn RngCore,
+) -> Result<Mapping, ChipError> {
+    let info = infos
+        .iter()
+        .find(|info| pace::supported_curve(info).is_ok())
+        .ok_or_else(|| match infos.first().map(pace::supported_curve) {
+            Some(Err(e)) => e,
+            _ => ChipError::PaceUnsupported {
+                what: "PACEInfo".into(),
+            },
+        })?;
+    pace::authenticate(link, info, password, infos.len() > 1, rng)?;
+    Ok(info.mapping)
+}
+
+/// Reads files with a chunk size that adapts to what the chip accepts.
+struct FileReader {
+    max_file_bytes: usize,
+    chunk: Option<usize>,
+    bytes_read: usize,
+}
+
+impl FileReader {
+    fn new(max_file_bytes: usize) -> Self {
+        Self {
+            max_file_bytes,
+            chunk: None,
+            bytes_read: 0,
+        }
+    }
+
+    /// Selects and reads a whole file; `None` when the chip has no such file.
+    fn read(&mut self, link: &mut Link<'_>, file: LdsFile) -> Result<Option<Vec<u8>>, ChipError> {
+        let fid = file.fid().to_be_bytes().to_vec();
+        let select = link.exchange(&Command::new(0x00, 0xA4, 0x02, 0x0C).with_data(fid))?;
+        match select.sw {
+            0x9000 => {}
+            0x6A82 | 0x6A88 => return Ok(None),
+            // Access conditions not met: the file exists but this session may not read it.
+            0x6982 if file == LdsFile::CardAccess => return Ok(None),
+            sw => {
+                return Err(ChipError::Status {
+                    step: "SELECT file",
+                    sw,
+                });
+            }
+        }
+        let mut content = self.read_range(link, file, 0, 4)?;
+        let header_len = lds::header_len(&content, file)?;
+        if content.len() < header_len {
+            content.extend(self.read_range(
+                link,
+                file,
+                content.len(),
+                header_len - content.len(),
+            )?);
+        }
+        let total = lds::announced_len(&content, file)?;
+        if total > self.max_file_bytes {
+            return Err(ChipError::FileTooLarge {
+                file: file.name(),
+                announced: total,
+                limit: self.max_file_bytes,
+            });
+        }
+        content.truncate(total);
+        while content.len() < total {
+            let part = self.read_range(link, file, content.len(), total - content.len())?;
+            if part.is_empty() {
+                return Err(ChipError::FileHeader {
+                    file: file.name(),
+                    why: "file ends before its announced length",
+                });
+            }
+            content.extend(part);
+        }
+        content.truncate(total);
+        Ok(Some(content))
+    }
+
+    fn chunk(&mut self, link: &Link<'_>) -> usize {
+        *self.chunk.get_or_insert(if link.extended_length() {
+            EXTENDED_CHUNK
+        } else {
+            SHORT_CHUNK
+        })
+    }
+
+    /// One READ BINARY of up to `wanted` bytes at `offset`, shrinking the chunk when the chip
+    /// refuses the length, following 6CXX, and taking 6282 (end of file) as a short answer.
+    fn read_range(
+        &mut self,
+        link: &mut Link<'_>,
+        file: LdsFile,
+        offset: usize,
+        wanted: usize,
+    ) -> Result<Vec<u8>, ChipError> {
+        if offset > MAX_B0_OFFSET {
+            return Err(ChipError::ReadFailed {
+                file: file.name(),
+                offset,
+                sw: 0x6B00,
+            });
+        }
+        let [p1, p2] = u16::try_from(offset).unwrap_or(0).to_be_bytes();
+        let mut le = wanted.min(self.chunk(link));
+        for _ in 0..8 {
+            let response = link.exchange(&Command::new(0x00, 0xB0, p1, p2).with_le(le))?;
+            match response.sw {
+                0x9000 | 0x6282 if !response.data.is_empty() || response.sw == 0x6282 => {
+                    let mut data = response.data;
+                    data.truncate(wanted);
+                    self.bytes_read += data.len();
+                    return Ok(data);
+                }
+                sw if sw >> 8 == 0x6C => {
+                    // 6CXX: the chip says how many bytes it has (00 = 256).
+                    let exact = usize::from(sw.to_be_bytes()[1]);
+                    le = if exact == 0 { 256 } else { exact.min(wanted) };
+                }
+                // Wrong length, or a chip that fails long reads: smaller chunks from now on.
+                0x6700 | 0x6B00 | 0x6F00 | 0x6A86 if le > 16 => {
+                    let smaller = if le > SHORT_CHUNK {
+                        SHORT_CHUNK
+                    } else {
+                        le / 2
+                    };
+                    self.chunk = Some(smaller);
+                    le = smaller;
+                }
+                sw => {
+                    return Err(ChipError::ReadFailed {
+                        file: file.name(),
+                        offset,
+                        sw,
+                    });
+                }
+            }
+        }
+        Err(ChipError::ReadFailed {
+            file: file.name(),
+            offset,
+            sw: 0x6700,
+        })
+    }
+}

@@ -1,0 +1,215 @@
+//! Reading a simulated chip in process through the card-channel port: PACE and BAC, the BAC
+//! fallback switch, adaptive READ BINARY, and the misbehaviours a reader must survive.
+
+use checkpointd::adapters::chip_sim::{
+    ChipProfile, Faults, SimulatedChip, pace_info, sample_files,
+};
+use checkpointd::core::chip::ChipError;
+use checkpointd::core::chip::card_access::Mapping;
+use checkpointd::core::chip::crypto::Cipher;
+use checkpointd::core::chip::lds::LdsFile;
+use checkpointd::core::chip::pace::Password;
+use checkpointd::core::chip::reader::{Access, ReadSettings, read_chip};
+use checkpointd::ports::chip::ChannelError;
+
+const MRZ_INFORMATION: &str = "L898902C<369080619406236";
+const DG1: &str =
+    "P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<L898902C36UTO7408122F1204159ZE184226B<<<<<10";
+
+fn profile(dg2_len: usize) -> ChipProfile {
+    ChipProfile::new(
+        MRZ_INFORMATION,
+        sample_files(DG1, dg2_len, vec![0x77, 0x03, 1, 2, 3]),
+    )
+}
+
+fn read(
+    profile: ChipProfile,
+    password: &Password,
+    settings: &ReadSettings,
+) -> Result<checkpointd::core::chip::reader::ChipRead, ChipError> {
+    let mut chip = SimulatedChip::new(profile.clone());
+    read_chip(&mut chip, password, settings, &mut rand::thread_rng())
+}
+
+fn mrz() -> Password {
+    Password::Mrz(MRZ_INFORMATION.into())
+}
+
+#[test]
+fn pace_is_used_when_offered_and_every_file_arrives_intact() {
+    let profile = profile(20_000);
+    let read = read(profile.clone(), &mrz(), &ReadSettings::default()).expect("read");
+    assert_eq!(read.access, Access::Pace(Mapping::Generic));
+    for (file, bytes) in &profile.files {
+        assert_eq!(read.file(*file), Some(bytes.as_slice()), "{}", file.name());
+    }
+    let card_access = read.card_access.as_ref().map_or(0, Vec::len);
+    let total: usize = profile.files.values().map(Vec::len).sum();
+    assert_eq!(read.bytes_read, total + card_access, "every byte read once");
+}
+
+#[test]
+fn every_pace_cipher_and_both_curves_work_with_mrz_and_can() {
+    for (cipher, curve) in [
+        (Cipher::Tdes, 13),
+        (Cipher::Aes128, 12),
+        (Cipher::Aes192, 13),
+        (Cipher::Aes256, 12),
+    ] {
+        let mut profile = profile(300);
+        profile.pace = Some(pace_info(cipher, curve));
+        profile.can = Some("123456".into());
+        let read = read(profile.clone(), &mrz(), &ReadSettings::default()).expect("read with MRZ");
+        assert_eq!(read.access, Access::Pace(Mapping::Generic), "{cipher:?}");
+        let read = read_can(profile, "123456").expect("read with CAN");
+        assert_eq!(
+            read.file(LdsFile::Dg(1)).map(<[u8]>::len),
+            Some(DG1.len() + 5)
+        );
+    }
+}
+
+fn read_can(
+    profile: ChipProfile,
+    can: &str,
+) -> Result<checkpointd::core::chip::reader::ChipRead, ChipError> {
+    read(
+        profile,
+        &Password::Can(can.into()),
+        &ReadSettings::default(),
+    )
+}
+
+#[test]
+fn a_chip_without_pace_is_read_with_bac() {
+    let mut profile = profile(1000);
+    profile.pace = None;
+    let read = read(profile, &mrz(), &ReadSettings::default()).expect("read");
+    assert_eq!(read.access, Access::Bac);
+    assert!(read.card_access.is_none());
+}
+
+#[test]
+fn falling_back_to_bac_happens_only_when_allowed() {
+    // A wrong CAN makes PACE fail: with the MRZ BAC would work, with a CAN nothing can.
+    let mut profile = profile(100);
+    profile.can = Some("111111".into());
+    let error = read_can(profile.clone(), "999999").expect_err("wrong CAN");
+    assert!(
+        matches!(
+            error,
+            ChipError::ChipNotAuthenticated { protocol: "PACE" } | ChipError::Status { .. }
+        ),
+        "{error}"
+    );
+
+    // A chip that advertises PACE but fails it (MSE:Set AT answers 6A80), then BAC.
+    let mut failing = profile;
+    failing.faults = Faults {
+        fail_pace: true,
+        ..Faults::default()
+    };
+    let refused = ReadSettings {
+        refuse_bac_fallback: true,
+        ..ReadSettings::default()
+    };
+    let error = read(failing.clone(), &mrz(), &refused).expect_err("refused");
+    assert!(
+        matches!(error, ChipError::BacFallbackRefused { .. }),
+        "{error}"
+    );
+    let read = read(failing, &mrz(), &ReadSettings::default()).expect("BAC");
+    assert_eq!(read.access, Access::Bac);
+}
+
+#[test]
+fn a_wrong_mrz_is_refused() {
+    let mut profile = profile(100);
+    profile.pace = None;
+    let error = read(
+        profile,
+        &Password::Mrz("L898902C<369080619406237".into()),
+        &ReadSettings::default(),
+    )
+    .expect_err("wrong MRZ");
+    assert_eq!(
+        error,
+        ChipError::Status {
+            step: "BAC EXTERNAL AUTHENTICATE",
+            sw: 0x6300
+        }
+    );
+}
+
+#[test]
+fn a_response_with_a_wrong_mac_ends_the_read() {
+    let mut profile = profile(5000);
+    profile.faults = Faults {
+        wrong_mac_at_response: Some(6),
+        ..Faults::default()
+    };
+    assert_eq!(
+        read(profile, &mrz(), &ReadSettings::default()).expect_err("wrong MAC"),
+        ChipError::ResponseMacInvalid
+    );
+}
+
+#[test]
+fn losing_the_field_mid_dg2_is_an_error() {
+    let mut profile = profile(20_000);
+    profile.faults = Faults {
+        lose_field_in: Some(LdsFile::Dg(2)),
+        ..Faults::default()
+    };
+    let error = read(profile, &mrz(), &ReadSettings::default()).expect_err("lost field");
+    assert_eq!(error, ChipError::Channel(ChannelError::CardRemoved));
+}
+
+#[test]
+fn end_of_file_6282_and_failing_long_reads_are_followed() {
+    let mut profile = profile(3000);
+    profile.extended_length = true;
+    profile.faults = Faults {
+        end_of_file_6282: true,
+        fail_long_reads: true,
+        ..Faults::default()
+    };
+    let read = read(profile.clone(), &mrz(), &ReadSettings::default()).expect("read");
+    assert_eq!(
+        read.file(LdsFile::Dg(2)),
+        profile.files.get(&LdsFile::Dg(2)).map(Vec::as_slice)
+    );
+}
+
+#[test]
+fn extended_length_reads_take_fewer_round_trips() {
+    let short = read(profile(20_000), &mrz(), &ReadSettings::default()).expect("short");
+    let mut extended = profile(20_000);
+    extended.extended_length = true;
+    let long = read(extended.clone(), &mrz(), &ReadSettings::default()).expect("extended");
+    assert_eq!(
+        long.file(LdsFile::Dg(2)),
+        extended.files.get(&LdsFile::Dg(2)).map(Vec::as_slice)
+    );
+    assert!(
+        long.apdus * 4 < short.apdus,
+        "{} vs {}",
+        long.apdus,
+        short.apdus
+    );
+}
+
+#[test]
+fn a_huge_announced_length_is_refused_before_reading() {
+    let mut profile = profile(1000);
+    profile.faults = Faults {
+        huge_length_in: Some(LdsFile::Dg(2)),
+        ..Faults::default()
+    };
+    let error = read(profile, &mrz(), &ReadSettings::default()).expect_err("huge");
+    assert!(
+        matches!(error, ChipError::FileTooLarge { announced, .. } if announced > 16_000_000),
+        "{error}"
+    );
+}
