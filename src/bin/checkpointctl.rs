@@ -36,6 +36,8 @@ enum Command {
     Feed(cli::feed::Args),
     /// Scanner devices: list, probe, listen.
     Devices(cli::devices::Args),
+    /// Person alerts: screen travellers against a list by name, birth date and nationality.
+    Watchlist(cli::watchlist::Args),
 }
 
 fn main() -> ExitCode {
@@ -56,5 +58,6 @@ fn main() -> ExitCode {
         Command::Ledger(args) => cli::ledger::run(args),
         Command::Feed(args) => cli::feed::run(args),
         Command::Devices(args) => cli::devices::run(args),
+        Command::Watchlist(args) => cli::watchlist::run(args),
     }
 }
