@@ -1,13 +1,13 @@
 //! Name against name: word similarity on phonetic keys and skeletons, and the order-free pairing
 //! of a traveller's words with an alert's.
 
-use super::normalise::{PreparedName, Word, skeleton_into};
+use super::normalise::{PreparedName, Role, Word, skeleton_into};
 
 /// Words compared per name; a longer name's extra words are ignored (bounds the pairing work).
 pub const NAME_TOKENS_MAX: usize = 8;
 
 /// A pair of words below this similarity is no evidence at all (`ELNUR` / `ELMIR`).
-const TOKEN_SIMILARITY_MIN: f64 = 0.7;
+const TOKEN_SIMILARITY_MIN: f64 = 0.76;
 
 /// Weight of a word one name has and the other lacks (a middle name, a patronymic): a little
 /// doubt, not a mismatch.
@@ -60,9 +60,10 @@ pub fn word_similarity(
         return 0.95;
     }
     let mut best = normalised_levenshtein(traveller.key.as_bytes(), alert.key.as_bytes());
-    skeleton_into(traveller.key, &mut scratch.left);
-    skeleton_into(alert.key, &mut scratch.right);
-    if traveller.abjad || alert.abjad {
+    let abjad = traveller.abjad || alert.abjad;
+    skeleton_into(traveller.key, abjad, &mut scratch.left);
+    skeleton_into(alert.key, abjad, &mut scratch.right);
+    if abjad {
         // Arabic script writes no short vowels: the consonants are the whole comparison.
         if scratch.left.len() >= 2 && scratch.right.len() >= 2 {
             let skeleton = normalised_levenshtein(&scratch.left, &scratch.right);
@@ -73,6 +74,15 @@ pub fn word_similarity(
         best = best.max(0.88);
     }
     best
+}
+
+/// A father's name (`ORXAN FARID OGLU`) never stands for the other name's own given name
+/// (`FARID`): that is the son.
+fn fathers_name_for_own(left: Role, right: Role) -> bool {
+    matches!(
+        (left, right),
+        (Role::Patronymic, Role::FirstGiven) | (Role::FirstGiven, Role::Patronymic)
+    )
 }
 
 fn normalised_levenshtein(a: &[u8], b: &[u8]) -> f64 {
@@ -107,6 +117,9 @@ pub fn compare_names(
     for (i, word) in left.iter().enumerate() {
         let cut = traveller.possibly_truncated && i + 1 == traveller.tokens.len();
         for (j, other) in right.iter().enumerate() {
+            if fathers_name_for_own(word.role, other.role) {
+                continue;
+            }
             let similarity = word_similarity(word.word(), *other, cut, scratch);
             if similarity >= TOKEN_SIMILARITY_MIN {
                 similarities.push((similarity, i, j));

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 
 use super::compare::{NAME_TOKENS_MAX, Scratch};
-use super::normalise::{self, PreparedName, Word};
+use super::normalise::{self, PreparedName, Role, Word};
 use super::person::{AlertKind, BirthDate, PersonAlert, Sex, Traveller};
 use super::score::{self, AlertFacts, AlertNameView, Assessment, TravellerFacts};
 
@@ -27,6 +27,7 @@ struct WordRecord {
     mrz_len: u8,
     key_len: u8,
     abjad: bool,
+    role: Role,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -106,7 +107,8 @@ pub fn prepare_traveller(traveller: &Traveller) -> TravellerFacts {
 }
 
 fn blocking_key(key: &str, skeleton: &mut Vec<u8>) -> u64 {
-    normalise::skeleton_into(key, skeleton);
+    // `V` dropped on both sides, so Arabic-script words block with their Latin spellings.
+    normalise::skeleton_into(key, true, skeleton);
     let mut hasher = DefaultHasher::new();
     if skeleton.len() >= 2 {
         skeleton.hash(&mut hasher);
@@ -205,6 +207,7 @@ impl Watchlist {
                 mrz_len: mrz.len() as u8,
                 key_len: key.len() as u8,
                 abjad: token.abjad,
+                role: token.role,
             });
         }
         self.names.push(NameRecord {
@@ -337,6 +340,7 @@ impl Watchlist {
                     mrz: &self.text[start..middle],
                     key: &self.text[middle..middle + w.key_len as usize],
                     abjad: w.abjad,
+                    role: w.role,
                 }
             })
             .collect();

@@ -25,6 +25,17 @@ const JOINED_PREFIXES: [&str; 8] = [
     "ABD", "ABDUL", "ABDEL", "ABDOL", "ABDOUL", "AL", "EL", "ABU",
 ];
 
+/// What a word is in its name: the person's own given name must not be taken for a father's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Surname,
+    /// The first word of the given names: the person's own name.
+    FirstGiven,
+    OtherGiven,
+    /// A father's name: before `OGLU`/`QIZI`, or an East Slavic `-OVICH`/`-OVNA`.
+    Patronymic,
+}
+
 /// One name word, ready to compare.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Token {
@@ -34,13 +45,19 @@ pub struct Token {
     pub key: String,
     /// Written in Arabic script: no short vowels, compared by skeleton.
     pub abjad: bool,
+    pub role: Role,
 }
 
 impl Token {
     /// Builds a token from one MRZ word.
-    pub fn new(mrz: String, abjad: bool) -> Token {
+    pub fn new(mrz: String, abjad: bool, role: Role) -> Token {
         let key = phonetic_key(&mrz);
-        Token { mrz, key, abjad }
+        Token {
+            mrz,
+            key,
+            abjad,
+            role,
+        }
     }
 
     /// The token borrowed, as the comparison reads it.
@@ -49,6 +66,7 @@ impl Token {
             mrz: &self.mrz,
             key: &self.key,
             abjad: self.abjad,
+            role: self.role,
         }
     }
 }
@@ -60,6 +78,7 @@ pub struct Word<'a> {
     pub mrz: &'a str,
     pub key: &'a str,
     pub abjad: bool,
+    pub role: Role,
 }
 
 /// A name ready to compare: its tokens (surname words first) and what it says about the sex.
@@ -92,22 +111,39 @@ pub fn prepare(surname: &str, given_names: &str, from_mrz: bool) -> PreparedName
     let mut tokens = Vec::new();
     let surname_abjad = surname.chars().any(transliterate::is_abjad);
     for word in join_prefixes(surname_words) {
-        note_sex(&mut sex, surname_sex(&word));
+        note_sex(&mut sex, form_sex(&word));
         if let Some(particle) = particle_sex(&word) {
             note_sex(&mut sex, Some(particle));
             continue;
         }
-        tokens.push(Token::new(abjad_vowels(word, surname_abjad), surname_abjad));
+        let mrz = abjad_vowels(word, surname_abjad);
+        tokens.push(Token::new(mrz, surname_abjad, Role::Surname));
     }
     let surname_tokens = tokens.len();
     let given_abjad = given_names.chars().any(transliterate::is_abjad);
-    for word in join_prefixes(given_words) {
-        if let Some(particle) = particle_sex(&word) {
+    let given_words = join_prefixes(given_words);
+    let mut own_name_seen = false;
+    for (i, word) in given_words.iter().enumerate() {
+        if let Some(particle) = particle_sex(word) {
             note_sex(&mut sex, Some(particle));
             continue;
         }
-        note_sex(&mut sex, patronymic_sex(&word));
-        tokens.push(Token::new(abjad_vowels(word, given_abjad), given_abjad));
+        note_sex(&mut sex, form_sex(word));
+        let patronymic = patronymic_sex(word).is_some()
+            || given_words
+                .get(i + 1)
+                .is_some_and(|next| particle_sex(next).is_some());
+        note_sex(&mut sex, patronymic_sex(word));
+        let role = if patronymic && own_name_seen {
+            Role::Patronymic
+        } else if !own_name_seen {
+            own_name_seen = true;
+            Role::FirstGiven
+        } else {
+            Role::OtherGiven
+        };
+        let mrz = abjad_vowels(word.clone(), given_abjad);
+        tokens.push(Token::new(mrz, given_abjad, role));
     }
     PreparedName {
         tokens,
@@ -191,15 +227,17 @@ fn particle_sex(word: &str) -> Option<Sex> {
     }
 }
 
-/// The sex of a Slavic or Azerbaijani-Russian surname form (`-OV`/`-OVA`, `-SKI`/`-SKA`).
-fn surname_sex(word: &str) -> Option<Sex> {
-    const FEMALE: [&str; 9] = [
-        "OVA", "EVA", "YEVA", "INA", "YNA", "SKA", "SKAYA", "SKAIA", "CKA",
+/// The sex a Slavic or Azerbaijani-Russian word form tells: surnames (`-OV`/`-OVA`,
+/// `-SKI`/`-SKA`, `-INA`) and given names (`-II`/`-IIA`: `YEVGENII`/`YEVGENIIA`). Looked for in
+/// every word, since lists swap surname and given names.
+fn form_sex(word: &str) -> Option<Sex> {
+    const FEMALE: [&str; 11] = [
+        "OVA", "EVA", "YEVA", "INA", "YNA", "SKA", "SKAYA", "SKAIA", "CKA", "IIA", "IYA",
     ];
-    const MALE: [&str; 10] = [
-        "OV", "EV", "IN", "YN", "SKI", "SKII", "SKIY", "SKY", "OFF", "EFF",
+    const MALE: [&str; 11] = [
+        "OV", "EV", "SKI", "SKII", "SKIY", "SKY", "OFF", "EFF", "II", "IY", "IJ",
     ];
-    if word.len() < 5 {
+    if word.len() < 5 || (word.len() < 6 && (word.ends_with("IYA") || word.ends_with('I'))) {
         return None;
     }
     if FEMALE.iter().any(|end| word.ends_with(end)) {
@@ -226,8 +264,10 @@ fn patronymic_sex(word: &str) -> Option<Sex> {
 }
 
 /// Multi-letter spellings of one sound, longest first; `$` anchors a rule at the word's end.
-const CLUSTERS: [(&str, &str); 29] = [
+const CLUSTERS: [(&str, &str); 32] = [
     ("TSCH", "C"),
+    ("IJ$", "I"),
+    ("YJ$", "I"),
     ("SHCH", "S"),
     ("OFF$", "OV"),
     ("EFF$", "EV"),
@@ -242,6 +282,7 @@ const CLUSTERS: [(&str, &str); 29] = [
     ("CH", "C"),
     ("TS", "C"),
     ("TZ", "C"),
+    ("CZ", "C"),
     ("KS", "H"),
     ("PH", "F"),
     ("TH", "T"),
@@ -261,6 +302,8 @@ const CLUSTERS: [(&str, &str); 29] = [
 /// Vowels after `I` that iotated spellings (`YA`, `IA`, `JA`) write with a glide.
 const IOTATED: [u8; 4] = [b'A', b'E', b'O', b'U'];
 
+const VOWELS: [u8; 5] = [b'A', b'E', b'I', b'O', b'U'];
+
 /// The phonetic key of one MRZ word: clusters folded, doubled letters single, glides dropped.
 pub fn phonetic_key(word: &str) -> String {
     let folded = fold_clusters(word.as_bytes());
@@ -271,14 +314,18 @@ pub fn phonetic_key(word: &str) -> String {
         }
     }
     let mut key = String::with_capacity(single.len());
-    let mut i = 0;
-    while i < single.len() {
-        let b = single[i];
-        let glide = b == b'I' && single.get(i + 1).is_some_and(|n| IOTATED.contains(n));
-        if !glide {
-            key.push(char::from(b));
+    for (i, &b) in single.iter().enumerate() {
+        let next = single.get(i + 1).copied();
+        let glide = b == b'I' && next.is_some_and(|n| IOTATED.contains(&n));
+        if glide {
+            continue;
         }
-        i += 1;
+        // `J` after a vowel and before a consonant is the short `Й` (ZAJCEV, ZAITSEV).
+        let short_i = b == b'J'
+            && i > 0
+            && VOWELS.contains(&single[i - 1])
+            && !next.is_some_and(|n| VOWELS.contains(&n));
+        key.push(if short_i { 'I' } else { char::from(b) });
     }
     key
 }
@@ -307,17 +354,25 @@ fn fold_clusters(word: &[u8]) -> Vec<u8> {
 
 /// The consonant skeleton of a phonetic key: vowels dropped, and the consonants that
 /// transliterations of one letter still disagree on (`K`/`H` for `Q`, `C`/`J`/`Z` for Azerbaijani
-/// `c`) merged. Written into `out`, which is cleared first.
-pub fn skeleton_into(key: &str, out: &mut Vec<u8>) {
+/// `c`) merged. `abjad` reads the key against an Arabic-script spelling, whose letters Latin
+/// spellings render several ways: `و` as a vowel or `V`/`W` (MUSAVI, MAHMOUD) so `V` drops, a
+/// final `ه`/`ة` is silent (ABDULLA, FATIMA), `ث` is `TH` or `S` (OTHMAN, OSMAN) and `ش` is `SH`
+/// or the French `CH`, so `T`, `C` and `S` merge. Written into `out`, which is cleared first.
+pub fn skeleton_into(key: &str, abjad: bool, out: &mut Vec<u8>) {
     out.clear();
     for b in key.bytes() {
         let mapped = match b {
             b'A' | b'E' | b'I' | b'O' | b'U' => continue,
+            b'V' if abjad => continue,
+            b'T' | b'C' if abjad => b'S',
             b'K' => b'H',
             b'J' | b'Z' => b'C',
             other => other,
         };
         out.push(mapped);
+    }
+    if abjad && out.len() > 2 && out.last() == Some(&b'H') {
+        out.pop();
     }
 }
 
@@ -327,7 +382,7 @@ mod tests {
 
     #[test]
     fn transliteration_variants_meet_at_one_key() {
-        let groups: [&[&str]; 12] = [
+        let groups: [&[&str]; 13] = [
             &["MAMMADOV", "MAMADOV"],
             &["HUSEYNOV", "GUSEINOV", "GUSEYNOV", "HUSEINOV", "HUESEYNOV"],
             &["ALIYEV", "ALIEV"],
@@ -340,6 +395,7 @@ mod tests {
             &["SHCHUKIN", "SCHUKIN", "SHUKIN"],
             &["ALEKSANDR", "ALEXANDR"],
             &["MUELLER", "MULLER"],
+            &["ZAJCZEV", "ZAITSEV", "ZAYTSEV"],
         ];
         for group in groups {
             let key = phonetic_key(group[0]);
@@ -367,12 +423,12 @@ mod tests {
         let name = prepare("عبد الرحمن", "محمود", false);
         assert_eq!(name.tokens.len(), 2);
         let mut skeleton = Vec::new();
-        skeleton_into(&name.tokens[1].key, &mut skeleton);
+        skeleton_into(&name.tokens[1].key, true, &mut skeleton);
         assert_eq!(skeleton, b"MHMD");
         let latin = prepare("ABDUL RAHMAN", "MAHMOUD", true);
         assert_eq!(latin.tokens.len(), 2);
         let mut other = Vec::new();
-        skeleton_into(&latin.tokens[1].key, &mut other);
+        skeleton_into(&latin.tokens[1].key, true, &mut other);
         assert_eq!(skeleton, other);
     }
 

@@ -157,8 +157,8 @@ fn georgian(c: char) -> Option<&'static str> {
 }
 
 /// Arabic and Persian letters: the consonants of Doc 9303 part 3's Arabic table. Short vowels
-/// are not written in the script, so long-vowel letters (`ا و ي`) give `A W Y`, and the table's
-/// reversible codes for hamza and ain are dropped as passport offices do; the comparison reads
+/// are not written in the script, so long-vowel letters (`ا و ي`) give `A W Y`, and hamza is
+/// dropped and ain written `A` as passport offices do; the comparison reads
 /// Arabic-script names by their consonant skeleton.
 fn arabic(c: char) -> Option<&'static str> {
     Some(match c {
@@ -187,13 +187,14 @@ fn arabic(c: char) -> Option<&'static str> {
         'ن' => "N",
         'و' | 'ؤ' => "W",
         'ي' | 'ی' | 'ئ' => "Y",
-        'ة' => "A",
+        // Ain carries a vowel in every Latin spelling (ABD, OMAR, JAAFAR); taa marbuta reads -A.
+        'ة' | 'ع' => "A",
         'پ' => "P",
         'چ' => "CH",
         'ژ' => "ZH",
         'گ' => "G",
-        // Hamza, ain, tatweel and the short-vowel marks (harakat, shadda, sukun) are not written.
-        'ء' | 'ع' | 'ـ' | '\u{064B}'..='\u{0652}' | '\u{0670}' => "",
+        // Hamza, tatweel and the short-vowel marks (harakat, shadda, sukun) are not written.
+        'ء' | 'ـ' | '\u{064B}'..='\u{0652}' | '\u{0670}' => "",
         _ => return None,
     })
 }
@@ -260,6 +261,7 @@ mod tests {
             ("გიორგი ბერიძე", "GIORGI BERIDZE"),
             ("ჯაფარიძე", "JAPARIDZE"),
             ("محمد حسين", "MHMD HSYN"),
+            ("عبد الله", "ABD ALLH"),
             ("Müller-Lüdenscheidt", "MUELLER LUEDENSCHEIDT"),
             ("O'Neill", "O NEILL"),
             ("ERIKSSON<<ANNA<MARIA", "ERIKSSON ANNA MARIA"),
