@@ -126,8 +126,13 @@ pub fn compare_names(
             }
         }
     }
-    // Greedy pairing, best first; ties keep the earlier words together.
-    similarities.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+    // Greedy pairing, best first; ties are broken by the words' text, not their positions, so
+    // the order of the words never changes the outcome.
+    similarities.sort_by(|a, b| {
+        b.0.total_cmp(&a.0)
+            .then_with(|| left[a.1].mrz.cmp(&left[b.1].mrz))
+            .then_with(|| right[a.2].mrz.cmp(right[b.2].mrz))
+    });
     let (mut used_left, mut used_right) = (0u32, 0u32);
     let mut pairs = Vec::new();
     for &(similarity, i, j) in &similarities {

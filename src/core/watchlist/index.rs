@@ -106,14 +106,16 @@ pub fn prepare_traveller(traveller: &Traveller) -> TravellerFacts {
     }
 }
 
-fn blocking_key(key: &str, skeleton: &mut Vec<u8>) -> u64 {
-    // `V` dropped on both sides, so Arabic-script words block with their Latin spellings.
-    normalise::skeleton_into(key, true, skeleton);
+/// The blocking key of a word: its skeleton, read as Latin or against an Arabic-script spelling
+/// (the two kinds never share a key). A skeleton of one consonant (ALI → L) blocks too much, so
+/// the whole phonetic key stands in for it.
+fn blocking_key(key: &str, abjad: bool, skeleton: &mut Vec<u8>) -> u64 {
+    normalise::skeleton_into(key, abjad, skeleton);
     let mut hasher = DefaultHasher::new();
+    abjad.hash(&mut hasher);
     if skeleton.len() >= 2 {
         skeleton.hash(&mut hasher);
     } else {
-        // A skeleton of one consonant (ALI → L) blocks too much: the whole key is used.
         (0xffu8, key).hash(&mut hasher);
     }
     hasher.finish()
@@ -155,7 +157,7 @@ impl Watchlist {
             let prepared = normalise::prepare(&name.surname, &name.given_names, false);
             all_single &= prepared.tokens.len() <= 1;
             for token in prepared.tokens.iter().take(NAME_TOKENS_MAX) {
-                keys.push(blocking_key(&token.key, &mut skeleton));
+                keys.push(blocking_key(&token.key, token.abjad, &mut skeleton));
             }
             self.push_name(&prepared);
         }
@@ -351,16 +353,18 @@ impl Watchlist {
     }
 
     /// Alerts sharing at least two word skeletons with the traveller (one when the traveller's
-    /// name is one word), plus one-word alerts sharing one.
+    /// name is one word), plus one-word alerts sharing one. Each traveller word is looked up by
+    /// its Latin skeleton and by its skeleton read against Arabic script.
     fn candidates(&self, traveller: &TravellerFacts) -> Vec<u32> {
         let mut skeleton = Vec::new();
-        let mut keys: Vec<u64> = traveller
-            .name
-            .tokens
-            .iter()
-            .take(NAME_TOKENS_MAX)
-            .map(|t| blocking_key(&t.key, &mut skeleton))
-            .collect();
+        let words = &traveller.name.tokens[..traveller.name.tokens.len().min(NAME_TOKENS_MAX)];
+        let mut keys: Vec<u64> = Vec::with_capacity(words.len() * 2);
+        for token in words {
+            keys.push(blocking_key(&token.key, token.abjad, &mut skeleton));
+            if !token.abjad {
+                keys.push(blocking_key(&token.key, true, &mut skeleton));
+            }
+        }
         keys.sort_unstable();
         keys.dedup();
         let mut lists: Vec<&[u32]> = keys
@@ -369,7 +373,7 @@ impl Watchlist {
             .collect();
         lists.sort_by_key(|list| list.len());
         let mut found: Vec<u32> = Vec::new();
-        if keys.len() == 1 {
+        if words.len() <= 1 {
             found.extend(lists.iter().flat_map(|l| l.iter().copied()));
         } else {
             for (i, short) in lists.iter().enumerate() {

@@ -264,11 +264,12 @@ fn patronymic_sex(word: &str) -> Option<Sex> {
 }
 
 /// Multi-letter spellings of one sound, longest first; `$` anchors a rule at the word's end.
-const CLUSTERS: [(&str, &str); 32] = [
+const CLUSTERS: [(&str, &str); 33] = [
     ("TSCH", "C"),
     ("IJ$", "I"),
     ("YJ$", "I"),
     ("SHCH", "S"),
+    ("SHH", "S"),
     ("OFF$", "OV"),
     ("EFF$", "EV"),
     ("SCH", "S"),
@@ -357,7 +358,8 @@ fn fold_clusters(word: &[u8]) -> Vec<u8> {
 /// `c`) merged. `abjad` reads the key against an Arabic-script spelling, whose letters Latin
 /// spellings render several ways: `و` as a vowel or `V`/`W` (MUSAVI, MAHMOUD) so `V` drops, a
 /// final `ه`/`ة` is silent (ABDULLA, FATIMA), `ث` is `TH` or `S` (OTHMAN, OSMAN) and `ش` is `SH`
-/// or the French `CH`, so `T`, `C` and `S` merge. Written into `out`, which is cleared first.
+/// or the French `CH`, so `T`, `C` and `S` merge; `ض` is `D` or `Z` (RIDA, REZA), so `D` joins
+/// `Z`. Written into `out`, which is cleared first.
 pub fn skeleton_into(key: &str, abjad: bool, out: &mut Vec<u8>) {
     out.clear();
     for b in key.bytes() {
@@ -365,6 +367,7 @@ pub fn skeleton_into(key: &str, abjad: bool, out: &mut Vec<u8>) {
             b'A' | b'E' | b'I' | b'O' | b'U' => continue,
             b'V' if abjad => continue,
             b'T' | b'C' if abjad => b'S',
+            b'D' if abjad => b'C',
             b'K' => b'H',
             b'J' | b'Z' => b'C',
             other => other,
