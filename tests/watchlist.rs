@@ -4,7 +4,7 @@
 
 use checkpointd::core::watchlist::{
     self, AlertKind, AlertName, BirthDate, DEFAULT_THRESHOLD, PersonAlert, Sex, Traveller,
-    Watchlist, transliterate,
+    WatchlistBuilder, transliterate,
 };
 use proptest::prelude::*;
 use serde_json::Value;
@@ -38,8 +38,9 @@ fn traveller(surname: &str, given: &str, birth: Option<&str>, sex: Option<Sex>) 
 }
 
 fn score(traveller: &Traveller, alert: &PersonAlert) -> f64 {
-    let mut list = Watchlist::new();
+    let mut list = WatchlistBuilder::new();
     list.insert(alert).expect("stored");
+    let list = list.finish();
     let facts = watchlist::prepare_traveller(traveller);
     list.screen(&facts, 0.0, None)
         .first()
@@ -414,9 +415,10 @@ fn stated_sex_contradicting_is_strong_evidence() {
 
 #[test]
 fn matched_parts_name_what_agreed() {
-    let mut list = Watchlist::new();
+    let mut list = WatchlistBuilder::new();
     list.insert(&alert(&[("Мамедов", "Эльчин")], Some("1980-07-05"), None))
         .expect("stored");
+    let list = list.finish();
     let facts = watchlist::prepare_traveller(&traveller(
         "MAMMADOV",
         "ELCHIN",
@@ -477,10 +479,11 @@ proptest! {
         let given = given.join(" ");
         let (mrz_surname, mrz_given) = (transliterate::to_mrz(&surname), transliterate::to_mrz(&given));
         prop_assume!(!mrz_surname.is_empty() && !mrz_given.is_empty());
-        let mut list = Watchlist::new();
+        let mut list = WatchlistBuilder::new();
         let mut listed = alert(&[(&surname, &given)], None, None);
         listed.birth_date = Some(birth);
         list.insert(&listed).expect("stored");
+        let list = list.finish();
         let facts = watchlist::prepare_traveller(&Traveller {
             surname: mrz_surname,
             given_names: mrz_given,
@@ -537,8 +540,8 @@ fn text(value: &Value, field: &str) -> String {
 #[test]
 fn labelled_set_precision_and_recall() {
     let alerts = fixture("alerts.jsonl");
-    let mut list = Watchlist::new();
-    let mut padded = Watchlist::new();
+    let mut list = WatchlistBuilder::new();
+    let mut padded = WatchlistBuilder::new();
     for value in &alerts {
         let names: Vec<(String, String)> = value["names"]
             .as_array()
@@ -593,6 +596,7 @@ fn labelled_set_precision_and_recall() {
             (text(t, "id"), traveller)
         })
         .collect();
+    let (list, padded) = (list.finish(), padded.finish());
     for (label, screened) in [("exhaustive", &list), ("blocked", &padded)] {
         let (mut tp, mut fp, mut fn_) = (0u32, 0u32, 0u32);
         let mut wrong = Vec::new();

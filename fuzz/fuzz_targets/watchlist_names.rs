@@ -5,7 +5,7 @@
 #![no_main]
 
 use checkpointd::core::watchlist::{
-    self, AlertKind, AlertName, PersonAlert, Traveller, Watchlist, normalise, transliterate,
+    self, AlertKind, AlertName, PersonAlert, Traveller, WatchlistBuilder, normalise, transliterate,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -21,7 +21,7 @@ fuzz_target!(|data: &[u8]| {
         assert!(!token.mrz.is_empty());
         assert!(token.key.bytes().all(|b| b.is_ascii_uppercase()));
     }
-    let mut list = Watchlist::new();
+    let mut list = WatchlistBuilder::new();
     let alert = PersonAlert {
         alert_id: "fuzz".to_owned(),
         names: vec![AlertName {
@@ -37,6 +37,7 @@ fuzz_target!(|data: &[u8]| {
     if list.insert(&alert).is_err() {
         return;
     }
+    let list = list.finish();
     let traveller = watchlist::prepare_traveller(&Traveller {
         surname: mrz.clone(),
         given_names: given.to_owned(),

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use serde_json::{Map, Value, json};
 
 use crate::core::watchlist::{
-    self, AlertKind, AlertName, BirthDate, PersonAlert, Sex, Traveller, Watchlist,
+    self, AlertKind, AlertName, BirthDate, PersonAlert, Sex, Traveller, Watchlist, WatchlistBuilder,
 };
 
 /// Exit status: a write to stdout failed.
@@ -162,7 +162,7 @@ pub fn load_alerts(path: &Path) -> Result<Watchlist, String> {
     let file = File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let name = format!("alerts file {}", path.display());
     let mut lines = JsonLines::new(BufReader::new(file), &name);
-    let mut list = Watchlist::new();
+    let mut list = WatchlistBuilder::new();
     while let Some((line, object)) = lines.next_object()? {
         let alert = parse_alert(&object).map_err(|(field, why)| {
             LineError {
@@ -176,9 +176,11 @@ pub fn load_alerts(path: &Path) -> Result<Watchlist, String> {
         list.insert(&alert)
             .map_err(|e| format!("{name} line {line}: {e}"))?;
     }
-    list.shrink_to_fit();
-    Ok(list)
+    Ok(list.finish())
 }
+
+/// A JSON object and the line it was read from (1-based).
+type NumberedObject = (usize, Map<String, Value>);
 
 /// JSON objects one per line; blank lines are skipped, anything else that is not an object is
 /// refused with its line number.
@@ -199,7 +201,7 @@ impl<R: BufRead> JsonLines<R> {
         }
     }
 
-    fn next_object(&mut self) -> Result<Option<(usize, Map<String, Value>)>, String> {
+    fn next_object(&mut self) -> Result<Option<NumberedObject>, String> {
         loop {
             self.buffer.clear();
             self.line += 1;

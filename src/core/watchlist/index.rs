@@ -67,10 +67,69 @@ pub struct Watchlist {
     names: Vec<NameRecord>,
     alerts: Vec<AlertRecord>,
     nationalities: Vec<Nationality>,
-    /// Skeleton hash → alerts with a name word of that skeleton, ascending, each alert once.
-    postings: HashMap<u64, Vec<u32>>,
+    /// Skeleton hash → alerts with a name word of that skeleton, each alert once, as
+    /// [`posting`]s in ascending order: by birth year, then position.
+    postings: HashMap<u64, Vec<u64>>,
     /// The same for alerts whose every name is one word (two shared words cannot be asked).
-    single_word: HashMap<u64, Vec<u32>>,
+    single_word: HashMap<u64, Vec<u64>>,
+}
+
+/// A posting: the alert's birth year (0 when unknown) above its position, so one list holds the
+/// alerts of a year range contiguously and an alert has the same posting in every list.
+fn posting(year: Option<i16>, position: u32) -> u64 {
+    let year = year.map_or(0, |y| u64::from(y.max(1) as u16));
+    (year << 32) | u64::from(position)
+}
+
+/// Postings of alerts born in `years` (inclusive), and of alerts with no birth date.
+fn year_ranges(list: &[u64], years: (i16, i16)) -> [&[u64]; 2] {
+    let unknown = list.partition_point(|&p| p < posting(Some(1), 0));
+    let from = list.partition_point(|&p| p < posting(Some(years.0), 0));
+    let to = list.partition_point(|&p| p < posting(Some(years.1.saturating_add(1)), 0));
+    [&list[..unknown], &list[from.max(unknown)..to.max(unknown)]]
+}
+
+/// The postings to search: within the years around the traveller's and of unknown years, or
+/// all of them (as the first of the two).
+fn narrow(list: &[u64], years: Option<(i16, i16)>) -> [&[u64]; 2] {
+    match years {
+        Some(years) => year_ranges(list, years),
+        None => [list, &[]],
+    }
+}
+
+/// Builds a [`Watchlist`] alert by alert; [`WatchlistBuilder::finish`] orders the index.
+#[derive(Debug, Default)]
+pub struct WatchlistBuilder {
+    list: Watchlist,
+}
+
+impl WatchlistBuilder {
+    /// An empty builder.
+    pub fn new() -> WatchlistBuilder {
+        WatchlistBuilder::default()
+    }
+
+    /// Prepares and stores one alert; returns its position (insertion order).
+    pub fn insert(&mut self, alert: &PersonAlert) -> Result<usize, WatchlistError> {
+        self.list.insert(alert)
+    }
+
+    /// Alerts stored so far.
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    /// True when no alert is stored yet.
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    /// Orders every posting list and releases spare capacity.
+    pub fn finish(mut self) -> Watchlist {
+        self.list.finish();
+        self.list
+    }
 }
 
 /// Why an alert could not be stored.
@@ -122,11 +181,6 @@ fn blocking_key(key: &str, abjad: bool, skeleton: &mut Vec<u8>) -> u64 {
 }
 
 impl Watchlist {
-    /// An empty list.
-    pub fn new() -> Watchlist {
-        Watchlist::default()
-    }
-
     /// Number of alerts held.
     pub fn len(&self) -> usize {
         self.alerts.len()
@@ -137,8 +191,7 @@ impl Watchlist {
         self.alerts.is_empty()
     }
 
-    /// Prepares and stores one alert; its position is [`Watchlist::len`] before the call.
-    pub fn insert(&mut self, alert: &PersonAlert) -> Result<usize, WatchlistError> {
+    fn insert(&mut self, alert: &PersonAlert) -> Result<usize, WatchlistError> {
         let position = self.alerts.len();
         if position >= u32::MAX as usize || self.text.len() >= (u32::MAX as usize) / 2 {
             return Err(WatchlistError::Full { max: position });
@@ -188,8 +241,9 @@ impl Watchlist {
         } else {
             &mut self.postings
         };
+        let entry = posting(alert.birth_date.map(|b| b.year), position as u32);
         for key in keys {
-            postings.entry(key).or_default().push(position as u32);
+            postings.entry(key).or_default().push(entry);
         }
         Ok(position)
     }
@@ -219,8 +273,7 @@ impl Watchlist {
         });
     }
 
-    /// Releases the spare capacity growth left behind; call once after the last insert.
-    pub fn shrink_to_fit(&mut self) {
+    fn finish(&mut self) {
         self.text.shrink_to_fit();
         self.words.shrink_to_fit();
         self.names.shrink_to_fit();
@@ -231,6 +284,7 @@ impl Watchlist {
             .values_mut()
             .chain(self.single_word.values_mut())
         {
+            list.sort_unstable();
             list.shrink_to_fit();
         }
         self.postings.shrink_to_fit();
@@ -244,7 +298,7 @@ impl Watchlist {
             .postings
             .values()
             .chain(self.single_word.values())
-            .map(|list| list.capacity() * size_of::<u32>())
+            .map(|list| list.capacity() * size_of::<u64>())
             .sum();
         let slots = self.postings.capacity() + self.single_word.capacity();
         self.text.capacity()
@@ -253,7 +307,7 @@ impl Watchlist {
             + self.alerts.capacity() * size_of::<AlertRecord>()
             + self.nationalities.capacity() * size_of::<Nationality>()
             + postings
-            + slots * (size_of::<u64>() + size_of::<Vec<u32>>() + 1)
+            + slots * (size_of::<u64>() + size_of::<Vec<u64>>() + 1)
     }
 
     /// The id of the alert at `position`.
@@ -280,7 +334,13 @@ impl Watchlist {
         let candidates: Vec<u32> = if self.alerts.len() <= EXHAUSTIVE_ALERTS_MAX {
             (0..self.alerts.len() as u32).collect()
         } else {
-            self.candidates(traveller)
+            // Birth years two or more apart always conflict, and a conflict cannot score above
+            // BIRTH_YEAR_CONFLICT_SCORE_MAX: above it, only the years around the traveller's count.
+            let years = traveller
+                .birth_date
+                .filter(|_| threshold > score::BIRTH_YEAR_CONFLICT_SCORE_MAX)
+                .map(|b| (b.year.saturating_sub(1), b.year.saturating_add(1)));
+            self.candidates(traveller, years)
         };
         let mut hits = Vec::new();
         for position in candidates {
@@ -355,7 +415,7 @@ impl Watchlist {
     /// Alerts sharing at least two word skeletons with the traveller (one when the traveller's
     /// name is one word), plus one-word alerts sharing one. Each traveller word is looked up by
     /// its Latin skeleton and by its skeleton read against Arabic script.
-    fn candidates(&self, traveller: &TravellerFacts) -> Vec<u32> {
+    fn candidates(&self, traveller: &TravellerFacts, years: Option<(i16, i16)>) -> Vec<u32> {
         let mut skeleton = Vec::new();
         let words = &traveller.name.tokens[..traveller.name.tokens.len().min(NAME_TOKENS_MAX)];
         let mut keys: Vec<u64> = Vec::with_capacity(words.len() * 2);
@@ -367,34 +427,38 @@ impl Watchlist {
         }
         keys.sort_unstable();
         keys.dedup();
-        let mut lists: Vec<&[u32]> = keys
-            .iter()
-            .filter_map(|k| self.postings.get(k).map(Vec::as_slice))
-            .collect();
-        lists.sort_by_key(|list| list.len());
-        let mut found: Vec<u32> = Vec::new();
-        if words.len() <= 1 {
-            found.extend(lists.iter().flat_map(|l| l.iter().copied()));
-        } else {
-            for (i, short) in lists.iter().enumerate() {
-                for long in &lists[i + 1..] {
-                    intersect_into(short, long, &mut found);
+        let mut found: Vec<u64> = Vec::new();
+        for range in 0..2 {
+            let mut lists: Vec<&[u64]> = keys
+                .iter()
+                .filter_map(|k| self.postings.get(k).map(|list| narrow(list, years)[range]))
+                .filter(|list| !list.is_empty())
+                .collect();
+            lists.sort_by_key(|list| list.len());
+            if words.len() <= 1 {
+                found.extend(lists.iter().flat_map(|l| l.iter().copied()));
+            } else {
+                for (i, short) in lists.iter().enumerate() {
+                    for long in &lists[i + 1..] {
+                        intersect_into(short, long, &mut found);
+                    }
+                }
+            }
+            for key in &keys {
+                if let Some(list) = self.single_word.get(key) {
+                    found.extend_from_slice(narrow(list, years)[range]);
                 }
             }
         }
-        for key in &keys {
-            if let Some(list) = self.single_word.get(key) {
-                found.extend_from_slice(list);
-            }
-        }
-        found.sort_unstable();
-        found.dedup();
-        found
+        let mut positions: Vec<u32> = found.iter().map(|&p| p as u32).collect();
+        positions.sort_unstable();
+        positions.dedup();
+        positions
     }
 }
 
 /// Appends the elements of `short` also in `long` (both ascending), galloping through `long`.
-fn intersect_into(short: &[u32], long: &[u32], out: &mut Vec<u32>) {
+fn intersect_into(short: &[u64], long: &[u64], out: &mut Vec<u64>) {
     let mut rest = long;
     for &value in short {
         let at = rest.partition_point(|&x| x < value);
@@ -439,7 +503,7 @@ mod tests {
 
     #[test]
     fn blocking_finds_what_the_exhaustive_scan_finds() {
-        let mut list = Watchlist::new();
+        let mut list = WatchlistBuilder::new();
         list.insert(&alert("a1", "Məmmədov", "Elçin", "1980-05-07"))
             .expect("stored");
         for i in 0..EXHAUSTIVE_ALERTS_MAX {
@@ -450,7 +514,7 @@ mod tests {
             .expect("stored");
         list.insert(&alert("solo", "Mammadov", "", "1980"))
             .expect("stored");
-        list.shrink_to_fit();
+        let list = list.finish();
         let facts = traveller("MAMEDOV", "ELCHIN", "1980-05-07");
         let hits = list.screen(&facts, 0.7, None);
         let ids: Vec<&str> = hits.iter().map(|h| list.alert_id(h.position)).collect();
@@ -465,10 +529,11 @@ mod tests {
 
     #[test]
     fn expired_bans_are_skipped_on_a_date() {
-        let mut list = Watchlist::new();
+        let mut list = WatchlistBuilder::new();
         let mut expired = alert("old", "Aliyev", "Rashad", "1975");
         expired.until = Some(jiff::civil::date(2020, 1, 1));
         list.insert(&expired).expect("stored");
+        let list = list.finish();
         let facts = traveller("ALIYEV", "RASHAD", "1975");
         assert_eq!(list.screen(&facts, 0.5, None).len(), 1);
         let on = Some(jiff::civil::date(2026, 12, 7));

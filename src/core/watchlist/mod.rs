@@ -14,6 +14,8 @@ pub mod person;
 pub mod score;
 pub mod transliterate;
 
-pub use index::{Hit, Watchlist, WatchlistError, nationality_code, prepare_traveller};
+pub use index::{
+    Hit, Watchlist, WatchlistBuilder, WatchlistError, nationality_code, prepare_traveller,
+};
 pub use person::{AlertKind, AlertName, BirthDate, BirthDateError, PersonAlert, Sex, Traveller};
 pub use score::{Assessment, DEFAULT_THRESHOLD, TravellerFacts};

@@ -3,7 +3,7 @@
 //!
 //! The phonetic key folds together what different transliteration systems write for one letter
 //! (KH/H/X/G/Q, ZH/J/DZH, TS/C/CH, SHCH/SCH/SH/S, YA/IA, YU/IU/JU, YE/IE/E, -OFF/-OV, umlauts as
-//! AE/A, doubled letters), so two systems' spellings of one name meet at one key or one edit apart.
+//! OE/O and UE/U, doubled letters; AE stays, it is the Russian -AEV), so two systems' spellings of one name meet at one key or one edit apart.
 
 use super::person::Sex;
 use super::transliterate::{self, NAME_TEXT_BYTES_MAX};
@@ -264,7 +264,7 @@ fn patronymic_sex(word: &str) -> Option<Sex> {
 }
 
 /// Multi-letter spellings of one sound, longest first; `$` anchors a rule at the word's end.
-const CLUSTERS: [(&str, &str); 33] = [
+const CLUSTERS: [(&str, &str); 32] = [
     ("TSCH", "C"),
     ("IJ$", "I"),
     ("YJ$", "I"),
@@ -289,7 +289,6 @@ const CLUSTERS: [(&str, &str); 33] = [
     ("TH", "T"),
     ("DH", "Z"),
     ("JU", "IU"),
-    ("AE", "A"),
     ("OE", "O"),
     ("UE", "U"),
     ("OU", "U"),
@@ -427,7 +426,7 @@ mod tests {
         assert_eq!(name.tokens.len(), 2);
         let mut skeleton = Vec::new();
         skeleton_into(&name.tokens[1].key, true, &mut skeleton);
-        assert_eq!(skeleton, b"MHMD");
+        assert_eq!(skeleton, b"MHMC");
         let latin = prepare("ABDUL RAHMAN", "MAHMOUD", true);
         assert_eq!(latin.tokens.len(), 2);
         let mut other = Vec::new();

@@ -21,6 +21,11 @@ const BIRTH_DATE_CONFLICT_FACTOR: f64 = 0.45;
 /// Sexes (stated or told by the name's grammar) that contradict: another person.
 const SEX_CONFLICT_FACTOR: f64 = 0.5;
 
+/// The highest score a pair whose birth dates conflict can reach: the index may skip alerts
+/// born two or more years from the traveller when the threshold is above it.
+pub const BIRTH_YEAR_CONFLICT_SCORE_MAX: f64 =
+    (NAME_WEIGHT + NATIONALITY_WEIGHT) * BIRTH_DATE_CONFLICT_FACTOR;
+
 /// Nationality is supporting evidence only: people hold several, lists often lack it.
 const NATIONALITY_WEIGHT: f64 = 0.04;
 
