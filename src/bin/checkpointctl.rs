@@ -38,6 +38,8 @@ enum Command {
     Devices(cli::devices::Args),
     /// eMRTD chips: master lists and passive authentication.
     Chip(cli::chip::Args),
+    /// Person alerts: screen travellers against a list by name, birth date and nationality.
+    Watchlist(cli::watchlist::Args),
 }
 
 fn main() -> ExitCode {
@@ -59,5 +61,6 @@ fn main() -> ExitCode {
         Command::Feed(args) => cli::feed::run(args),
         Command::Devices(args) => cli::devices::run(args),
         Command::Chip(args) => cli::chip::run(args),
+        Command::Watchlist(args) => cli::watchlist::run(args),
     }
 }

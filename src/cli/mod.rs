@@ -10,3 +10,4 @@ pub mod mrz;
 pub mod permit;
 pub mod qr;
 pub mod stay;
+pub mod watchlist;

@@ -17,3 +17,4 @@ pub mod permit;
 pub mod privacy;
 pub mod session;
 pub mod stay;
+pub mod watchlist;

@@ -1,0 +1,195 @@
+//! Name against name: word similarity on phonetic keys and skeletons, and the order-free pairing
+//! of a traveller's words with an alert's.
+
+use super::normalise::{PreparedName, Role, Word, skeleton_into};
+
+/// Words compared per name; a longer name's extra words are ignored (bounds the pairing work).
+pub const NAME_TOKENS_MAX: usize = 8;
+
+/// A pair of words below this similarity is no evidence at all (`ELNUR` / `ELMIR`).
+const TOKEN_SIMILARITY_MIN: f64 = 0.76;
+
+/// Weight of a word one name has and the other lacks (a middle name, a patronymic): a little
+/// doubt, not a mismatch.
+const UNPAIRED_WEIGHT: f64 = 0.1;
+
+/// A name of one word on either side proves little: its score is capped here.
+const SINGLE_WORD_CAP: f64 = 0.8;
+
+/// How one traveller word met one alert word.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WordPair {
+    /// Index into the traveller's tokens.
+    pub traveller: usize,
+    /// Index into the alert name's tokens.
+    pub alert: usize,
+    pub similarity: f64,
+}
+
+/// The outcome of comparing two names.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NameComparison {
+    /// In [0, 1]: paired similarity over the shorter name's words, lightly lowered per extra word.
+    pub score: f64,
+    pub pairs: Vec<WordPair>,
+}
+
+/// Scratch buffers reused across comparisons (skeletons are built per word pair).
+#[derive(Debug, Default)]
+pub struct Scratch {
+    left: Vec<u8>,
+    right: Vec<u8>,
+    similarities: Vec<(f64, usize, usize)>,
+}
+
+/// How alike two words are, in [0, 1]. `cut` says the traveller's word may have been truncated
+/// at the MRZ field's end, so a prefix of the alert's word counts.
+pub fn word_similarity(
+    traveller: Word<'_>,
+    alert: Word<'_>,
+    cut: bool,
+    scratch: &mut Scratch,
+) -> f64 {
+    if traveller.mrz == alert.mrz {
+        return 1.0;
+    }
+    if traveller.key == alert.key {
+        return 0.96;
+    }
+    if cut && traveller.mrz.len() >= 2 && alert.mrz.starts_with(traveller.mrz) {
+        return 0.95;
+    }
+    let mut best = normalised_levenshtein(traveller.key.as_bytes(), alert.key.as_bytes());
+    let abjad = traveller.abjad || alert.abjad;
+    skeleton_into(traveller.key, abjad, &mut scratch.left);
+    skeleton_into(alert.key, abjad, &mut scratch.right);
+    if abjad {
+        // Arabic script writes no short vowels: the consonants are the whole comparison.
+        if scratch.left.len() >= 2 && scratch.right.len() >= 2 {
+            let skeleton = normalised_levenshtein(&scratch.left, &scratch.right);
+            best = best.max(0.93 * skeleton);
+        }
+    } else if scratch.left.len() >= 3 && scratch.left == scratch.right {
+        // Same consonants, vowels spelled differently (MAMMADOV / MAMEDOV).
+        best = best.max(0.88);
+    }
+    best
+}
+
+/// A father's name (`ORXAN FARID OGLU`) never stands for the other name's own given name
+/// (`FARID`): that is the son.
+fn fathers_name_for_own(left: Role, right: Role) -> bool {
+    matches!(
+        (left, right),
+        (Role::Patronymic, Role::FirstGiven) | (Role::FirstGiven, Role::Patronymic)
+    )
+}
+
+fn normalised_levenshtein(a: &[u8], b: &[u8]) -> f64 {
+    let longest = a.len().max(b.len());
+    if longest == 0 {
+        return 1.0;
+    }
+    // Keys and skeletons are ASCII (MRZ letters), so they are always valid UTF-8.
+    let distance = strsim::levenshtein(
+        std::str::from_utf8(a).unwrap_or_default(),
+        std::str::from_utf8(b).unwrap_or_default(),
+    );
+    1.0 - distance as f64 / longest as f64
+}
+
+/// Compares a traveller's name with one of an alert's names, without regard to word order.
+pub fn compare_names(
+    traveller: &PreparedName,
+    alert: &[Word<'_>],
+    scratch: &mut Scratch,
+) -> NameComparison {
+    let left = &traveller.tokens[..traveller.tokens.len().min(NAME_TOKENS_MAX)];
+    let right = &alert[..alert.len().min(NAME_TOKENS_MAX)];
+    if left.is_empty() || right.is_empty() {
+        return NameComparison {
+            score: 0.0,
+            pairs: Vec::new(),
+        };
+    }
+    let mut similarities = std::mem::take(&mut scratch.similarities);
+    similarities.clear();
+    for (i, word) in left.iter().enumerate() {
+        let cut = traveller.possibly_truncated && i + 1 == traveller.tokens.len();
+        for (j, other) in right.iter().enumerate() {
+            if fathers_name_for_own(word.role, other.role) {
+                continue;
+            }
+            let similarity = word_similarity(word.word(), *other, cut, scratch);
+            if similarity >= TOKEN_SIMILARITY_MIN {
+                similarities.push((similarity, i, j));
+            }
+        }
+    }
+    // Greedy pairing, best first; ties are broken by the words' text, not their positions, so
+    // the order of the words never changes the outcome.
+    similarities.sort_by(|a, b| {
+        b.0.total_cmp(&a.0)
+            .then_with(|| left[a.1].mrz.cmp(&left[b.1].mrz))
+            .then_with(|| right[a.2].mrz.cmp(right[b.2].mrz))
+    });
+    let (mut used_left, mut used_right) = (0u32, 0u32);
+    let mut pairs = Vec::new();
+    for &(similarity, i, j) in &similarities {
+        if used_left & (1 << i) == 0 && used_right & (1 << j) == 0 {
+            used_left |= 1 << i;
+            used_right |= 1 << j;
+            pairs.push(WordPair {
+                traveller: i,
+                alert: j,
+                similarity,
+            });
+        }
+    }
+    scratch.similarities = similarities;
+    let shorter = left.len().min(right.len());
+    let unpaired = left.len().max(right.len()) - shorter;
+    let total: f64 = pairs.iter().map(|p| p.similarity).sum();
+    let mut score = total / (shorter as f64 + UNPAIRED_WEIGHT * unpaired as f64);
+    if shorter == 1 {
+        score = score.min(SINGLE_WORD_CAP);
+    }
+    NameComparison {
+        score: score.clamp(0.0, 1.0),
+        pairs,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::normalise::prepare;
+    use super::*;
+
+    fn score(a: (&str, &str), b: (&str, &str)) -> f64 {
+        let mut scratch = Scratch::default();
+        let alert = prepare(b.0, b.1, false);
+        compare_names(&prepare(a.0, a.1, true), &alert.words(), &mut scratch).score
+    }
+
+    #[test]
+    fn order_free_and_middle_names_optional() {
+        let same = score(("MAMMADOV", "ELCHIN"), ("Məmmədov", "Elçin"));
+        assert!(same > 0.9, "{same}");
+        let swapped = score(("ELCHIN", "MAMMADOV"), ("Məmmədov", "Elçin"));
+        assert!((swapped - same).abs() < 1e-9);
+        let middle = score(("MAMMADOV", "ELCHIN"), ("Məmmədov", "Elçin Ramiz oğlu"));
+        assert!(middle > 0.85, "{middle}");
+    }
+
+    #[test]
+    fn different_given_name_is_half_a_match_at_most() {
+        let other = score(("MAMMADOV", "RASHAD"), ("Məmmədov", "Elçin"));
+        assert!(other <= 0.5, "{other}");
+    }
+
+    #[test]
+    fn arabic_script_by_skeleton() {
+        let s = score(("HUSSEIN", "MAHMOUD"), ("حسين", "محمود"));
+        assert!(s > 0.85, "{s}");
+    }
+}
