@@ -19,7 +19,11 @@ use crate::adapters::devices::{
 use crate::adapters::feed::{IndexConfig, Outbox, OutboxConfig, RelayConfig, run_index, run_relay};
 use crate::adapters::gate::SerialGate;
 use crate::adapters::ledger::SledLedger;
-use crate::adapters::ledger::replication::{Backoff as ReplicationBackoff, Replicator};
+use crate::adapters::ledger::replication::{
+    Backoff as ReplicationBackoff, JetStreamSource, REQUEST_TIMEOUT as LEDGER_REQUEST_TIMEOUT,
+    Replicator,
+};
+use crate::adapters::nats_transport;
 use crate::config::{Config, Connection, Mode};
 use crate::core::decision::LaneMode;
 use crate::core::event::{TerminalId, TerminalKeys};
@@ -267,7 +271,7 @@ pub async fn open(
 
     // Upstream: ledger replication, crossing relay, movement index. Each retries on its own;
     // the lane decides from what is local whether or not central is reachable.
-    let url = config.upstream.nats_url.clone();
+    let upstream = config.upstream.clone();
     let roots = RootSet::new(
         config
             .keys
@@ -280,13 +284,15 @@ pub async fn open(
     .map_err(|e| store_error("ledger roots")(e.to_string()))?;
     {
         let ledger = ledger.clone();
-        let url = url.clone();
+        let upstream = upstream.clone();
         let snapshot_dir = config.data_dir.clone();
         tasks.push(tokio::spawn(async move {
             let mut backoff = ReplicationBackoff::new(Duration::from_millis(500), Duration::from_secs(30));
             loop {
-                match Replicator::connect(&url, ledger.clone(), roots.clone(), Arc::new(Bp1Verification)).await {
-                    Ok(replicator) => {
+                let options = async_nats::ConnectOptions::new().request_timeout(Some(LEDGER_REQUEST_TIMEOUT));
+                match nats_transport::connect_with(options, &upstream).await {
+                    Ok(client) => {
+                        let replicator = Replicator::new(JetStreamSource::from_client(client), ledger.clone(), roots.clone(), Arc::new(Bp1Verification));
                         let replicator = replicator.with_snapshot_dir(&snapshot_dir);
                         let fatal = replicator.follow(LEDGER_POLL, backoff).await;
                         tracing::error!(message = "ledger replication stopped: replica kept at its last good state", error = %fatal);
@@ -310,11 +316,15 @@ pub async fn open(
             u32::try_from(config.upstream.duplicate_window.as_secs() / 3600)
                 .unwrap_or(u32::MAX)
                 .max(1);
+        let relay_config = RelayConfig {
+            replicas: config.upstream.stream_replicas,
+            ..RelayConfig::with_duplicate_window_hours(duplicate_window_hours)
+        };
         let retention_days = config.retention.movement_days;
         let prune_every = config.retention.prune_every;
         tasks.push(tokio::spawn(async move {
             let options = async_nats::ConnectOptions::new().retry_on_initial_connect();
-            let client = match options.connect(url.as_str()).await {
+            let client = match nats_transport::connect_with(options, &upstream).await {
                 Ok(client) => client,
                 Err(error) => {
                     tracing::error!(message = "cannot connect to central", %error);
@@ -324,7 +334,7 @@ pub async fn open(
             let relay = run_relay(
                 outbox.clone(),
                 client.clone(),
-                RelayConfig::with_duplicate_window_hours(duplicate_window_hours),
+                relay_config,
                 stopped(stop.clone()),
             );
             let index_config = IndexConfig {

@@ -704,3 +704,92 @@ fn syntax_errors_and_missing_files_are_config_errors() {
     );
     assert_eq!(output.status.code(), Some(78), "{output:?}");
 }
+
+/// `[upstream]` with seed URLs and TLS in place of the single `nats_url`.
+fn with_transport(keys: &str) -> String {
+    VALID.replacen(
+        "nats_url = \"nats://127.0.0.1:4222\"\n",
+        &format!("{keys}\n"),
+        1,
+    )
+}
+
+#[test]
+fn seed_urls_tls_and_replicas_are_typed_and_checked() {
+    let tree = Tree::new();
+    let keys = tree.dir.path().join("firmware-config/keys");
+    std::fs::write(
+        keys.join("central-ca.pem"),
+        "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+    )
+    .expect("ca");
+    std::fs::write(
+        keys.join("terminal.pem"),
+        "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+    )
+    .expect("cert");
+    write_with_mode(
+        &keys.join("terminal-tls.key"),
+        "-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n",
+        0o600,
+    );
+    write_with_mode(
+        &keys.join("open-tls.key"),
+        "-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n",
+        0o644,
+    );
+    let full = with_transport(
+        "urls = [\"tls://10.0.0.1:4222\", \"tls://10.0.0.2:4222\", \"tls://10.0.0.3:4222\"]\n\
+         ca_file = \"keys/central-ca.pem\"\nclient_cert_file = \"keys/terminal.pem\"\n\
+         client_key_file = \"keys/terminal-tls.key\"\nstream_replicas = 3",
+    );
+    let config = config::load(&tree.write(&full), &LoadOptions::default()).expect("valid");
+    let upstream = config.upstream;
+    assert_eq!(upstream.urls.len(), 3);
+    assert_eq!(upstream.nats_url, "tls://10.0.0.1:4222");
+    assert_eq!(upstream.stream_replicas, 3);
+    let tls = upstream.tls.expect("tls");
+    assert!(tls.ca_file.ends_with("keys/central-ca.pem"));
+    let client = tls.client_certificate.expect("client certificate");
+    assert!(client.key_file.ends_with("keys/terminal-tls.key"));
+
+    let cases = [
+        (
+            "urls = [\"tls://10.0.0.1:4222\"]",
+            "a tls:// URL needs ca_file",
+        ),
+        ("urls = []", "expected 1 to 16 seed URLs"),
+        ("urls = [\"http://central\"]", "urls `http://central`"),
+        (
+            "nats_url = \"nats://a:4222\"\nurls = [\"nats://b:4222\"]",
+            "nats_url and urls both given",
+        ),
+        (
+            "urls = [\"tls://a:4222\"]\nca_file = \"keys/api.token\"",
+            "holds no PEM block `-----BEGIN CERTIFICATE-----`",
+        ),
+        (
+            "urls = [\"tls://a:4222\"]\nca_file = \"keys/central-ca.pem\"\nclient_cert_file = \"keys/terminal.pem\"",
+            "client_cert_file and client_key_file go together",
+        ),
+        (
+            "urls = [\"tls://a:4222\"]\nca_file = \"keys/central-ca.pem\"\nclient_cert_file = \"keys/terminal.pem\"\nclient_key_file = \"keys/open-tls.key\"",
+            "is readable by group or others",
+        ),
+        (
+            "urls = [\"nats://a:4222\"]\nclient_cert_file = \"keys/terminal.pem\"\nclient_key_file = \"keys/terminal-tls.key\"",
+            "a client certificate needs TLS",
+        ),
+        (
+            "urls = [\"nats://a:4222\"]\nstream_replicas = 7",
+            "stream_replicas 7 is out of range",
+        ),
+    ];
+    for (keys, message) in cases {
+        let found = problems(&tree.write(&with_transport(keys)));
+        assert!(
+            found.iter().any(|(_, text)| text.contains(message)),
+            "case {keys:?}: expected `{message}`, got {found:?}"
+        );
+    }
+}

@@ -76,7 +76,7 @@ fn events_in_stream(url: &str, expected: u64) -> u64 {
 fn publish_fresh_ledger(url: &str) {
     runtime().block_on(async {
         let central = Central::connect(url).await.expect("central connects");
-        central.provision().await.expect("provision streams");
+        central.provision(1).await.expect("provision streams");
         let now = Timestamp::now();
         let change = Change::TerminalKeyAdded(TerminalKeyAdded {
             terminal_id: TERMINAL_ID.into(),

@@ -55,7 +55,7 @@ async fn central(server: &NatsServer) -> Central {
     let central = Central::connect(&server.url())
         .await
         .expect("connect central");
-    central.provision().await.expect("provision");
+    central.provision(1).await.expect("provision");
     central
 }
 

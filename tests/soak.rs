@@ -926,7 +926,7 @@ fn publish(url: &str, changes: Vec<Change>) -> Result<(u64, Timestamp), String> 
     runtime().block_on(async {
         let work = async {
             let central = Central::connect(url).await.map_err(|e| e.to_string())?;
-            central.provision().await.map_err(|e| e.to_string())?;
+            central.provision(1).await.map_err(|e| e.to_string())?;
             let now = Timestamp::now();
             let seq = if changes.is_empty() {
                 central.head().await.map_err(|e| e.to_string())?.0

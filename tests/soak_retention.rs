@@ -128,7 +128,7 @@ fn stay_days(lane: &Lane, number: &str) -> Option<u64> {
 fn publish_ledger(url: &str, terminal_id: &str, terminal: &SigningKey) {
     runtime().block_on(async {
         let central = Central::connect(url).await.expect("central connects");
-        central.provision().await.expect("provision streams");
+        central.provision(1).await.expect("provision streams");
         let now = Timestamp::now();
         let change = Change::TerminalKeyAdded(TerminalKeyAdded {
             terminal_id: terminal_id.into(),

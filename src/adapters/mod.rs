@@ -1,7 +1,7 @@
 //! Adapters: the thin edge that talks to the world, one module per technology.
 //!
 //! Architecture invariant: adapters move bytes and call the core; they make no decisions.
-//! Only `ledger` and `feed` name sled, only `feed` and `ledger::replication` speak NATS,
+//! Only `ledger` and `feed` name sled, only `feed`, `ledger::replication` and `nats_transport` speak NATS,
 //! only `devices` opens serial ports and USB devices, only `system_clock` reads the clock.
 
 pub mod api;
@@ -10,6 +10,7 @@ pub mod devices;
 pub mod feed;
 pub mod gate;
 pub mod ledger;
+pub mod nats_transport;
 pub mod notify;
 pub mod pcsc_reader;
 pub mod qr_image;

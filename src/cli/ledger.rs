@@ -48,6 +48,10 @@ pub enum Command {
         /// Number of root keys to create.
         #[arg(long, default_value_t = 3)]
         roots: usize,
+        /// Replicas of `LEDGER`, the checkpoint stream and the snapshot bucket (3 on a
+        /// three-node cluster).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=5))]
+        replicas: u8,
     },
     /// Central: append entries read as JSON lines (`{"kind":…,"body":{…}}`) from FILE ("-": stdin)
     /// and permits from BP1 files (one or more `BP1:` texts per file, one per line).
@@ -170,7 +174,8 @@ async fn dispatch(command: Command) -> Result<ExitCode, String> {
             central,
             nats,
             roots,
-        } => init(&central, &nats, roots, now).await,
+            replicas,
+        } => init(&central, &nats, roots, usize::from(replicas), now).await,
         Command::Publish {
             nats,
             entries,
@@ -659,6 +664,7 @@ async fn init(
     central_dir: &Path,
     url: &str,
     n_roots: usize,
+    replicas: usize,
     now: Timestamp,
 ) -> Result<ExitCode, String> {
     if n_roots == 0 {
@@ -693,7 +699,10 @@ async fn init(
         permit_types: PermitType::ALL.to_vec(),
     });
     let central = Central::connect(url).await.map_err(|e| e.to_string())?;
-    central.provision().await.map_err(|e| e.to_string())?;
+    central
+        .provision(replicas)
+        .await
+        .map_err(|e| e.to_string())?;
     let (seq, _) = central
         .append(vec![change], now)
         .await

@@ -138,8 +138,16 @@ pub struct Ledger {
 /// The central NATS JetStream connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Upstream {
-    /// `nats://` or `tls://` URL.
+    /// The first seed URL (`nats://` or `tls://`).
     pub nats_url: String,
+    /// Every seed URL, `nats_url` first: the client tries them in turn and learns the rest of
+    /// central's cluster from the server it reaches.
+    pub urls: Vec<String>,
+    /// TLS to central with its CA pinned; `None`: plain NATS (a lab or a loopback broker).
+    pub tls: Option<UpstreamTls>,
+    /// Replicas of the streams the terminal creates when missing (`EVENTS`): 3 on a three-node
+    /// cluster.
+    pub stream_replicas: usize,
     /// NATS credentials file, if central requires one.
     pub credentials_file: Option<PathBuf>,
     /// Stream crossing events are published to.
@@ -151,6 +159,24 @@ pub struct Upstream {
     pub duplicate_window: Duration,
     /// How often the terminal publishes its health heartbeat.
     pub heartbeat_every: Duration,
+}
+
+/// TLS to central: only certificates chaining to `ca_file` are accepted (no system roots).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamTls {
+    /// Central's CA certificate(s), PEM.
+    pub ca_file: PathBuf,
+    /// The terminal's certificate for mutual TLS, when central asks for one.
+    pub client_certificate: Option<ClientCertificate>,
+}
+
+/// A client certificate and its private key (owner-only), PEM.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientCertificate {
+    /// The certificate chain.
+    pub certificate_file: PathBuf,
+    /// The private key.
+    pub key_file: PathBuf,
 }
 
 /// Trust anchors and the terminal's own key. Permit issuers' keys are not here: they come from

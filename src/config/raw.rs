@@ -58,6 +58,11 @@ pub(super) struct RawLedger {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawUpstream {
     pub nats_url: Option<Spanned<String>>,
+    pub urls: Option<Spanned<Vec<Spanned<String>>>>,
+    pub ca_file: Option<Spanned<String>>,
+    pub client_cert_file: Option<Spanned<String>>,
+    pub client_key_file: Option<Spanned<String>>,
+    pub stream_replicas: Option<Spanned<u64>>,
     pub credentials_file: Option<Spanned<String>>,
     pub events_stream: Option<Spanned<String>>,
     pub ledger_stream: Option<Spanned<String>>,

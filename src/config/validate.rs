@@ -24,6 +24,9 @@ use super::{
 
 /// Serde stops at the first problem; after each one the offending line is blanked and the text
 /// read again, at most this many times, so one file reports many problems.
+#[path = "transport.rs"]
+mod transport;
+
 const SERDE_PASSES_MAX: usize = 64;
 /// Longest checkpoint id: it is stamped on every crossing record.
 const CHECKPOINT_ID_CHARS_MAX: usize = 32;
@@ -795,34 +798,7 @@ fn upstream(
 ) -> Option<Upstream> {
     let at = table.span().start;
     let raw = table.get_ref();
-    let nats_url = report
-        .required(
-            &raw.nats_url,
-            at,
-            "upstream",
-            "nats_url",
-            "\"nats://host:4222\"",
-        )
-        .and_then(|value| {
-            let url = value.get_ref();
-            let host = url
-                .strip_prefix("nats://")
-                .or_else(|| url.strip_prefix("tls://"));
-            match host {
-                Some(host) if !host.is_empty() && !host.contains(char::is_whitespace) => {
-                    Some(url.clone())
-                }
-                _ => {
-                    report.at(
-                        value.span().start,
-                        format!(
-                            "nats_url `{url}`: expected \"nats://host:port\" or \"tls://host:port\""
-                        ),
-                    );
-                    None
-                }
-            }
-        });
+    let transport = transport::transport(raw, at, config_dir, report);
     let credentials_file = match &raw.credentials_file {
         None => Some(None),
         Some(value) => readable_file(value, config_dir, "credentials file", report).map(Some),
@@ -872,8 +848,12 @@ fn upstream(
         )
         .and_then(|value| in_range(value, &HEARTBEAT_EVERY_S_RANGE, "heartbeat_every_s", report))
         .map(Duration::from_secs);
+    let transport = transport?;
     Some(Upstream {
-        nats_url: nats_url?,
+        nats_url: transport.urls[0].clone(),
+        urls: transport.urls,
+        tls: transport.tls,
+        stream_replicas: transport.stream_replicas,
         credentials_file: credentials_file?,
         events_stream: events_stream?,
         ledger_stream: ledger_stream?,

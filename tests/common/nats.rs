@@ -15,6 +15,8 @@ pub struct NatsServer {
     /// The loopback port it listens on; kept across restarts.
     pub port: u16,
     store: tempfile::TempDir,
+    /// A server configuration file (`-c`), e.g. the users it requires.
+    config: Option<std::path::PathBuf>,
 }
 
 /// Where the README's test command installs nats-server, or whatever `PATH` has.
@@ -45,6 +47,23 @@ impl NatsServer {
             child: None,
             port: free_port(),
             store,
+            config: None,
+        };
+        server.spawn();
+        server
+    }
+
+    /// As [`NatsServer::start`], with `config` as the server's configuration file (written into
+    /// its store directory): e.g. an `authorization` block the clients must satisfy.
+    pub fn start_with_config(config: &str) -> Self {
+        let store = tempfile::tempdir().expect("temp dir for the JetStream store");
+        let path = store.path().join("server.conf");
+        std::fs::write(&path, config).expect("write the server configuration");
+        let mut server = Self {
+            child: None,
+            port: free_port(),
+            store,
+            config: Some(path),
         };
         server.spawn();
         server
@@ -61,7 +80,11 @@ impl NatsServer {
     }
 
     fn spawn(&mut self) {
-        let child = Command::new(nats_server_binary())
+        let mut command = Command::new(nats_server_binary());
+        if let Some(config) = &self.config {
+            command.arg("-c").arg(config);
+        }
+        let child = command
             .args(["-js", "-a", "127.0.0.1", "-p"])
             .arg(self.port.to_string())
             .arg("-sd")
@@ -121,5 +144,123 @@ impl NatsServer {
 impl Drop for NatsServer {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// Three JetStream servers routed into one cluster on loopback (free client and route ports,
+/// a store each), any of which a test may kill with SIGKILL and restart on the same store.
+pub struct NatsCluster {
+    nodes: Vec<ClusterNode>,
+    route_ports: Vec<u16>,
+}
+
+struct ClusterNode {
+    child: Option<Child>,
+    port: u16,
+    store: tempfile::TempDir,
+}
+
+/// Nodes of a test cluster.
+pub const CLUSTER_NODES: usize = 3;
+
+impl NatsCluster {
+    /// Starts the three nodes; JetStream is usable once the cluster has elected its meta leader
+    /// (callers retry their first stream creation).
+    pub fn start() -> Self {
+        let route_ports: Vec<u16> = (0..CLUSTER_NODES).map(|_| free_port()).collect();
+        let nodes = (0..CLUSTER_NODES)
+            .map(|_| ClusterNode {
+                child: None,
+                port: free_port(),
+                store: tempfile::tempdir().expect("temp dir for a node's store"),
+            })
+            .collect();
+        let mut cluster = Self { nodes, route_ports };
+        for node in 0..CLUSTER_NODES {
+            cluster.spawn(node);
+        }
+        for node in 0..CLUSTER_NODES {
+            cluster.wait_listening(node);
+        }
+        cluster
+    }
+
+    /// Every node's client URL (the seed list a terminal is configured with).
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes
+            .iter()
+            .map(|n| format!("nats://127.0.0.1:{}", n.port))
+            .collect()
+    }
+
+    /// The server name of node `node` (as stream info names the leader).
+    pub fn name(node: usize) -> String {
+        format!("n{node}")
+    }
+
+    /// Which node a server name is.
+    pub fn node_named(name: &str) -> Option<usize> {
+        name.strip_prefix('n')?.parse().ok()
+    }
+
+    fn spawn(&mut self, node: usize) {
+        let routes: Vec<String> = self
+            .route_ports
+            .iter()
+            .enumerate()
+            .filter(|(other, _)| *other != node)
+            .map(|(_, port)| format!("nats://127.0.0.1:{port}"))
+            .collect();
+        let child = Command::new(nats_server_binary())
+            .args(["-js", "-a", "127.0.0.1", "-p"])
+            .arg(self.nodes[node].port.to_string())
+            .arg("-sd")
+            .arg(self.nodes[node].store.path())
+            .arg("--cluster")
+            .arg(format!("nats://127.0.0.1:{}", self.route_ports[node]))
+            .arg("--routes")
+            .arg(routes.join(","))
+            .args(["--cluster_name", "central", "--server_name"])
+            .arg(Self::name(node))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start nats-server (run ./scripts/test once to install it)");
+        self.nodes[node].child = Some(child);
+    }
+
+    fn wait_listening(&self, node: usize) {
+        let port = self.nodes[node].port;
+        let deadline = Instant::now() + START_TIMEOUT;
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "node {node} did not listen on {port}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGKILL of one node (no clean shutdown).
+    pub fn kill(&mut self, node: usize) {
+        if let Some(mut child) = self.nodes[node].child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts a killed node again on its ports and store.
+    pub fn restart(&mut self, node: usize) {
+        self.kill(node);
+        self.spawn(node);
+        self.wait_listening(node);
+    }
+}
+
+impl Drop for NatsCluster {
+    fn drop(&mut self) {
+        for node in 0..CLUSTER_NODES {
+            self.kill(node);
+        }
     }
 }

@@ -1,20 +1,20 @@
 //! The movement index: every terminal's crossings by holder digest, fed from `EVENTS` (verified
 //! against terminal keys) with its own cursor, and pruned past the longest stay rule.
+//!
+//! The lists live in `movement_log` (segment files and an in-memory directory); the cursor and
+//! the files' extent are checkpointed in the outbox's sled `meta` tree, and events whose terminal
+//! key has not arrived yet wait in its `movements_parked` tree.
 
 use std::future::Future;
+use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
-use sled::Transactional;
-use sled::transaction::{
-    ConflictableTransactionError, ConflictableTransactionResult, TransactionError,
-    TransactionalTree,
-};
 
 use super::movement_list;
+use super::movement_log::{LogState, MovementLog};
 use super::outbox::{Trees, decode_u64};
 use super::relay::backoff_delay;
 use super::{FeedError, STREAM_NAME};
@@ -25,33 +25,28 @@ use crate::core::event::{
 use crate::ports::clock::Clock;
 use crate::ports::upstream::{MovementHistory, MovementRecord, UpstreamError};
 
-const META_INDEX_CURSOR: &[u8] = b"index_cursor";
-/// Stream messages applied per index transaction at most.
+/// The index's checkpointed [`LogState`] in the `meta` tree.
+const META_INDEX_STATE: &[u8] = b"movement_index";
+/// What versions before the segment files kept in sled: dropped on open (the index is rebuilt
+/// from the stream and the outbox's own events).
+const LEGACY_TREES: [&str; 2] = ["movement_lists", "movements_by_time"];
+const LEGACY_CURSOR: &[u8] = b"index_cursor";
+/// The directory of the segment files, inside the outbox's directory.
+const LOG_DIR: &str = "movement-lists";
+/// Stream messages applied per index batch at most.
 pub const INDEX_BATCH_MAX: usize = 256;
-/// Bytes the index writes (about: keys and values put, keys removed) before its consumer
-/// flushes the database (`MovementIndex::flush_if_due`).
+/// Bytes the index writes before its consumer checkpoints it (`MovementIndex::flush_if_due`):
+/// syncs the segment files and stores the cursor.
 ///
-/// sled keeps what was written but not flushed in memory, and its background flusher does not
-/// keep up with a consumer catching up on a backlog in small transactions: without these
-/// flushes the process grows with the volume written, whatever the page cache size
-/// (`benches/feed.rs`, 1,000,000 one-event batches: 4.9 GB; flushed every MiB: 372 MiB).
-/// The flushes are for memory, not durability: the cursor moves in the same transaction as the
-/// movements, sled recovers a prefix of its transactions, and re-applying an event is harmless,
-/// so a crash between two flushes only makes the consumer read the stream again from an earlier
-/// cursor (the index is rebuildable from it). Hence by bytes rather than after every batch: a
-/// trickle of one-event batches costs no fsync per event (flushing every batch halved the rate
-/// of a one-event-batch catch-up), while a catch-up leaves about this much at most for sled to
-/// write, which also limits what an outbox group commit (flushing the same database, on the
-/// lane's path) may find to write before its own rows.
-pub const FLUSH_EVERY_BYTES_DEFAULT: u64 = 1024 * 1024;
+/// The checkpoint is for durability of the cursor, not memory: the lists are written straight to
+/// the files and the process keeps only their directory. A crash loses at most what was written
+/// since the last checkpoint, which the consumer reads again from the stream (and the outbox's
+/// own events again from its `events` tree). By bytes rather than after every batch, so that a
+/// trickle of one-event batches costs no fsync per event and a catch-up one per few MiB.
+pub const FLUSH_EVERY_BYTES_DEFAULT: u64 = 4 * 1024 * 1024;
 /// Events parked for a terminal key the ledger does not hold yet; past this, the oldest are
 /// dropped (with a warning) rather than letting the store grow without bound.
 const PARKED_MAX: usize = 100_000;
-/// Movements removed per prune transaction.
-const PRUNE_CHUNK: usize = 1024;
-/// Key layout: holder digest (32) ‖ time (8) ‖ terminal digest (8) ‖ seq (8).
-const MOVEMENT_KEY_BYTES: usize = 56;
-const DIGEST_BYTES: usize = 32;
 const SECONDS_IN_DAY: i64 = 86_400;
 
 /// How the index consumer runs.
@@ -88,23 +83,16 @@ pub enum IndexMessage<'a> {
     Skip,
 }
 
-enum Row<'a> {
-    Movement(MovementRow),
-    Parked(u64, &'a [u8]),
-    Skip,
-}
-
-/// The local index of movements by holder digest. Cheap to clone.
+/// The local index of movements by holder digest. Cheap to clone; clones share one index.
 #[derive(Clone)]
 pub struct MovementIndex {
     db: sled::Db,
     trees: Arc<Trees>,
-    /// First bytes of SHA-256 of this terminal's id, as in movement keys: its own events may be
-    /// pruned from the outbox's `events` tree together with their movements.
-    own_terminal: [u8; 8],
-    /// Bytes written through this index (and its clones) and not yet flushed by it.
-    unflushed: Arc<AtomicU64>,
-    /// Flush once this many bytes were written (`FLUSH_EVERY_BYTES_DEFAULT`).
+    log: Arc<MovementLog>,
+    /// This terminal: its own events may be pruned from the outbox's `events` tree together
+    /// with their movements.
+    own_terminal: TerminalId,
+    /// Checkpoint once this many bytes were written (`FLUSH_EVERY_BYTES_DEFAULT`).
     flush_every_bytes: u64,
 }
 
@@ -120,27 +108,20 @@ fn time_key(at: jiff::Timestamp) -> [u8; 8] {
     ((at.as_second() as u64) ^ (1 << 63)).to_be_bytes()
 }
 
-/// Where one event goes in the index: the document's list and the by-time key that prunes it.
+/// Where one event goes in the index: the document and its list element.
+#[derive(Clone)]
 pub(super) struct MovementRow {
-    holder: [u8; DIGEST_BYTES],
-    by_time: Vec<u8>,
+    holder: [u8; 32],
     element: Vec<u8>,
 }
 
-/// The index rows of one event.
+/// The index row of one event.
 pub(super) fn movement_entry(event: &CrossingEvent) -> MovementRow {
     let digest = event.crossing.traveller.holder_digest();
-    let terminal = terminal_digest(event.terminal.as_str());
-    let time = time_key(event.wall_time);
     let mut id = [0u8; movement_list::ID_BYTES];
-    id[..8].copy_from_slice(&time);
-    id[8..16].copy_from_slice(&terminal);
+    id[..8].copy_from_slice(&time_key(event.wall_time));
+    id[8..16].copy_from_slice(&terminal_digest(event.terminal.as_str()));
     id[16..].copy_from_slice(&event.seq.to_be_bytes());
-    let mut by_time = Vec::with_capacity(MOVEMENT_KEY_BYTES);
-    by_time.extend_from_slice(&time);
-    by_time.extend_from_slice(&digest.0);
-    by_time.extend_from_slice(&terminal);
-    by_time.extend_from_slice(&event.seq.to_be_bytes());
     let record = MovementRecord {
         at: event.wall_time,
         direction: event.crossing.direction,
@@ -150,83 +131,100 @@ pub(super) fn movement_entry(event: &CrossingEvent) -> MovementRow {
     };
     MovementRow {
         holder: digest.0,
-        by_time,
         element: movement_list::element(id, &record),
     }
 }
 
-/// Adds a movement inside a transaction over (`movements`, `movements_by_time`); returns about
-/// how many bytes it wrote.
-pub(super) fn put_movement(
-    movements: &TransactionalTree,
-    by_time: &TransactionalTree,
-    row: &MovementRow,
-) -> ConflictableTransactionResult<u64, ()> {
-    let current = movements.get(row.holder)?;
-    let mut written = row.by_time.len();
-    match movement_list::insert(current.as_deref(), &row.element) {
-        Ok(Some(list)) => {
-            written += DIGEST_BYTES + list.len();
-            movements.insert(&row.holder[..], list)?;
-        }
-        Ok(None) => {}
+fn rows_of<'a>(rows: impl IntoIterator<Item = &'a MovementRow>) -> Vec<([u8; 32], &'a [u8])> {
+    rows.into_iter()
+        .map(|row| (row.holder, row.element.as_slice()))
+        .collect()
+}
+
+/// Opens the segment files in `dir` at the state checkpointed in `meta`. Files that do not open
+/// are set aside: the index starts empty and is read again from the stream (it is a copy).
+pub(super) fn open_log(dir: &Path, db: &sled::Db, trees: &Trees) -> Result<MovementLog, FeedError> {
+    for tree in LEGACY_TREES {
+        db.drop_tree(tree)?;
+    }
+    trees.meta.remove(LEGACY_CURSOR)?;
+    let dir = dir.join(LOG_DIR);
+    let state = match trees.meta.get(META_INDEX_STATE)? {
+        Some(bytes) => LogState::decode(&bytes)?,
+        None => LogState::default(),
+    };
+    match MovementLog::open(&dir, state) {
+        Ok(log) => Ok(log),
         Err(error) => {
-            tracing::error!(%error, "movement list unreadable; not changed");
-            return Err(ConflictableTransactionError::Abort(()));
+            tracing::error!(%error, "movement index files unusable; rebuilding the index from the stream");
+            std::fs::remove_dir_all(&dir)
+                .map_err(|e| FeedError::Files(format!("removing {}: {e}", dir.display())))?;
+            let fresh = LogState {
+                pruned_before: state.pruned_before,
+                ..LogState::default()
+            };
+            trees.meta.insert(META_INDEX_STATE, &fresh.encode()[..])?;
+            db.flush()?;
+            MovementLog::open(&dir, fresh)
         }
     }
-    by_time.insert(row.by_time.as_slice(), &[][..])?;
-    Ok(written as u64)
 }
 
 impl MovementIndex {
-    pub(super) fn new(db: sled::Db, trees: Arc<Trees>, own_terminal: &TerminalId) -> Self {
+    pub(super) fn new(
+        db: sled::Db,
+        trees: Arc<Trees>,
+        log: Arc<MovementLog>,
+        own_terminal: &TerminalId,
+    ) -> Self {
         Self {
             db,
             trees,
-            own_terminal: terminal_digest(own_terminal.as_str()),
-            unflushed: Arc::new(AtomicU64::new(0)),
+            log,
+            own_terminal: own_terminal.clone(),
             flush_every_bytes: FLUSH_EVERY_BYTES_DEFAULT,
         }
     }
 
-    /// This index flushing once `bytes` were written instead of [`FLUSH_EVERY_BYTES_DEFAULT`]
-    /// (0: after every write).
+    /// This index checkpointing once `bytes` were written instead of
+    /// [`FLUSH_EVERY_BYTES_DEFAULT`] (0: after every write).
     pub fn with_flush_every_bytes(mut self, bytes: u64) -> Self {
         self.flush_every_bytes = bytes;
         self
     }
 
-    fn wrote(&self, bytes: u64) {
-        self.unflushed.fetch_add(bytes, Ordering::Relaxed);
-    }
-
-    /// Bytes written through this index since its last flush (about).
+    /// Bytes written to the index since its last checkpoint.
     pub fn unflushed_bytes(&self) -> u64 {
-        self.unflushed.load(Ordering::Relaxed)
+        self.log.unflushed_bytes()
     }
 
     /// Movements of one document, oldest first.
     pub fn lookup(&self, holder: &HolderDigest) -> Result<Vec<MovementRecord>, FeedError> {
-        match self.trees.movements.get(holder.0)? {
-            Some(list) => movement_list::decode(&list).map_err(|e| FeedError::Corrupt {
-                what: format!("movements[{}]", hex::encode(holder.0)),
-                why: e.to_string(),
-            }),
-            None => Ok(Vec::new()),
-        }
+        self.log.lookup(&holder.0)
+    }
+
+    /// Documents with at least one retained movement.
+    pub fn documents(&self) -> usize {
+        self.log.holders()
+    }
+
+    /// Bytes of the index's files (live lists and superseded copies not yet reclaimed).
+    pub fn file_bytes(&self) -> u64 {
+        self.log.file_bytes()
     }
 
     /// The last `EVENTS` stream sequence applied (0: none).
     pub fn cursor(&self) -> Result<u64, FeedError> {
-        match self.trees.meta.get(META_INDEX_CURSOR)? {
-            Some(bytes) => decode_u64(&bytes, "meta.index_cursor"),
-            None => Ok(0),
-        }
+        Ok(self.log.state().cursor)
     }
 
-    /// Applies stream message `stream_seq`: its movement (when it verified) and the cursor, in
-    /// one transaction. Re-applying an event is harmless: its key is (document, time, terminal, seq).
+    /// The last of this terminal's own events indexed by the outbox.
+    pub(super) fn own_seq(&self) -> u64 {
+        self.log.state().own_seq
+    }
+
+    /// Applies stream message `stream_seq`: its movement (when it verified) and the cursor.
+    /// Re-applying an event is harmless: it is named by (time, terminal, seq) in its document's list.
     pub fn apply(&self, stream_seq: u64, event: Option<&CrossingEvent>) -> Result<(), FeedError> {
         let message = match event {
             Some(event) => IndexMessage::Movement(event),
@@ -235,7 +233,7 @@ impl MovementIndex {
         self.apply_batch(&[(stream_seq, message)])
     }
 
-    /// Applies consecutive stream messages in one transaction, the cursor moving to the last.
+    /// Applies consecutive stream messages, the cursor moving to the last (never back).
     pub fn apply_batch(&self, messages: &[(u64, IndexMessage<'_>)]) -> Result<(), FeedError> {
         let Some((last, _)) = messages.last() else {
             return Ok(());
@@ -254,38 +252,25 @@ impl MovementIndex {
                 "parked events full; dropping the oldest"
             );
         }
-        let rows: Vec<_> = messages
-            .iter()
-            .map(|(seq, message)| match message {
-                IndexMessage::Movement(event) => Row::Movement(movement_entry(event)),
-                IndexMessage::Parked(signed) => Row::Parked(*seq, signed),
-                IndexMessage::Skip => Row::Skip,
-            })
-            .collect();
-        let result: Result<u64, TransactionError<()>> = (
-            &t.movements,
-            &t.movements_by_time,
-            &t.movements_parked,
-            &t.meta,
-        )
-            .transaction(|(movements, by_time, parked, meta)| {
-                let mut written = 0;
-                for row in &rows {
-                    match row {
-                        Row::Movement(row) => written += put_movement(movements, by_time, row)?,
-                        Row::Parked(seq, signed) => {
-                            parked.insert(&seq.to_be_bytes(), *signed)?;
-                            written += 8 + signed.len() as u64;
-                        }
-                        Row::Skip => {}
-                    }
+        let mut rows = Vec::new();
+        for (seq, message) in messages {
+            match message {
+                IndexMessage::Movement(event) => rows.push(movement_entry(event)),
+                // Parked before the cursor that passes them is checkpointed; parking again
+                // after a crash rewrites the same key.
+                IndexMessage::Parked(signed) => {
+                    t.movements_parked.insert(seq.to_be_bytes(), *signed)?;
                 }
-                meta.insert(META_INDEX_CURSOR, &last.to_be_bytes())?;
-                written += (META_INDEX_CURSOR.len() + 8) as u64;
-                Ok::<u64, ConflictableTransactionError<()>>(written)
-            });
-        let written = result.map_err(|e| FeedError::Transaction(format!("{e:?}")))?;
-        self.wrote(written);
+                IndexMessage::Skip => {}
+            }
+        }
+        self.log.add(&rows_of(&rows), Some(*last), None)?;
+        Ok(())
+    }
+
+    /// Indexes this terminal's own events up to `last_seq` (the outbox does, once they are durable).
+    pub(super) fn add_own(&self, rows: &[MovementRow], last_seq: u64) -> Result<(), FeedError> {
+        self.log.add(&rows_of(rows), None, Some(last_seq))?;
         Ok(())
     }
 
@@ -303,27 +288,16 @@ impl MovementIndex {
 
     /// Verifies parked events again: those whose key has arrived are indexed, those still
     /// without a key stay, any other rejection drops the event. Returns how many were indexed.
+    /// An indexed event leaves the parked tree only after the index is checkpointed.
     pub fn retry_parked(&self, keys: &dyn TerminalKeys) -> Result<u64, FeedError> {
-        let mut indexed = 0;
+        let mut rows = Vec::new();
+        let mut done = Vec::new();
         for entry in self.trees.movements_parked.iter() {
             let (key, signed) = entry?;
             match verify(&signed, keys) {
                 Verification::Valid(event, _) => {
-                    let row = movement_entry(&event);
-                    let t = &self.trees;
-                    let result: Result<u64, TransactionError<()>> = (
-                        &t.movements,
-                        &t.movements_by_time,
-                        &t.movements_parked,
-                    )
-                        .transaction(|(movements, by_time, parked)| {
-                            let written = put_movement(movements, by_time, &row)?;
-                            parked.remove(key.as_ref())?;
-                            Ok::<u64, ConflictableTransactionError<()>>(written + key.len() as u64)
-                        });
-                    let written = result.map_err(|e| FeedError::Transaction(format!("{e:?}")))?;
-                    self.wrote(written);
-                    indexed += 1;
+                    rows.push(movement_entry(&event));
+                    done.push(key);
                 }
                 Verification::Rejected(Rejection::UnknownTerminal(_)) => {}
                 Verification::Rejected(rejection) => {
@@ -332,108 +306,77 @@ impl MovementIndex {
                         %rejection,
                         "parked event rejected; dropped"
                     );
-                    self.trees.movements_parked.remove(&key)?;
-                    self.wrote(key.len() as u64);
+                    done.push(key);
                 }
             }
         }
-        Ok(indexed)
+        if done.is_empty() {
+            return Ok(0);
+        }
+        self.log.add(&rows_of(&rows), None, None)?;
+        self.checkpoint()?;
+        for key in done {
+            self.trees.movements_parked.remove(key)?;
+        }
+        self.db.flush()?;
+        Ok(rows.len() as u64)
     }
 
     /// Removes movements recorded before `now - retention_days`; returns how many.
     /// This terminal's own events of those movements leave the outbox's `events` tree too,
     /// unless central has not acknowledged them yet.
     pub fn prune(&self, now: jiff::Timestamp, retention_days: u32) -> Result<u64, FeedError> {
-        let horizon = now.as_second() - i64::from(retention_days) * SECONDS_IN_DAY;
-        let cutoff = jiff::Timestamp::from_second(horizon).unwrap_or(jiff::Timestamp::MIN);
-        let end = time_key(cutoff);
-        let mut removed = 0u64;
-        loop {
-            let keys: Vec<sled::IVec> = self
-                .trees
-                .movements_by_time
-                .range(..end)
-                .keys()
-                .take(PRUNE_CHUNK)
-                .collect::<Result<_, _>>()?;
-            if keys.is_empty() {
-                return Ok(removed);
+        let horizon = (now.as_second() - i64::from(retention_days) * SECONDS_IN_DAY)
+            .max(jiff::Timestamp::MIN.as_second());
+        let removed = self.log.prune(horizon)?;
+        self.checkpoint()?;
+        let mut batch = sled::Batch::default();
+        for movement in &removed {
+            let seq = movement.seq.to_be_bytes();
+            if movement.terminal == self.own_terminal && self.trees.outbox.get(seq)?.is_none() {
+                batch.remove(&seq);
             }
-            let t = &self.trees;
-            let own = self.own_terminal;
-            let result: Result<u64, TransactionError<()>> = (
-                &t.movements,
-                &t.movements_by_time,
-                &t.events,
-                &t.outbox,
-            )
-                .transaction(|(movements, by_time, events, outbox)| {
-                    let mut written = 0;
-                    for key in &keys {
-                        by_time.remove(key.as_ref())?;
-                        written += key.len();
-                        if key.len() != MOVEMENT_KEY_BYTES {
-                            continue;
-                        }
-                        let holder = &key[8..8 + DIGEST_BYTES];
-                        let mut id = [0u8; movement_list::ID_BYTES];
-                        id[..8].copy_from_slice(&key[..8]);
-                        id[8..].copy_from_slice(&key[8 + DIGEST_BYTES..]);
-                        if let Some(list) = movements.get(holder)? {
-                            match movement_list::remove(&list, &id) {
-                                Ok(Some(Some(rest))) => {
-                                    written += holder.len() + rest.len();
-                                    movements.insert(holder, rest)?;
-                                }
-                                Ok(Some(None)) => {
-                                    written += holder.len();
-                                    movements.remove(holder)?;
-                                }
-                                Ok(None) => {}
-                                Err(error) => {
-                                    tracing::error!(%error, "movement list unreadable; not pruned");
-                                    return Err(ConflictableTransactionError::Abort(()));
-                                }
-                            }
-                        }
-                        let terminal = &key[8 + DIGEST_BYTES..8 + DIGEST_BYTES + 8];
-                        let seq = &key[8 + DIGEST_BYTES + 8..];
-                        if terminal == own && outbox.get(seq)?.is_none() {
-                            events.remove(seq)?;
-                            written += seq.len();
-                        }
-                    }
-                    Ok::<u64, ConflictableTransactionError<()>>(written as u64)
-                });
-            let written = result.map_err(|e| FeedError::Transaction(format!("{e:?}")))?;
-            self.wrote(written);
-            removed += keys.len() as u64;
         }
+        self.trees.events.apply_batch(batch)?;
+        Ok(removed.len() as u64)
     }
 
-    /// Persists the index and cursor (and whatever else the database holds unflushed), on
-    /// sled's flusher threads.
+    /// Makes the index durable: syncs the files written since the last checkpoint, then stores
+    /// the cursor and the files' extent and flushes sled. Blocking.
+    pub fn checkpoint(&self) -> Result<(), FeedError> {
+        self.log.checkpoint(|state| {
+            self.trees
+                .meta
+                .insert(META_INDEX_STATE, &state.encode()[..])?;
+            self.db.flush()?;
+            Ok(())
+        })
+    }
+
+    /// [`Self::checkpoint`] on a blocking thread.
     pub async fn flush_async(&self) -> Result<(), FeedError> {
-        // Bytes written while this flush runs may miss it and stay counted.
-        let written = self.unflushed.load(Ordering::Relaxed);
-        self.db.flush_async().await?;
-        // Saturating: two clones flushing at once both subtract what they saw.
-        let _ = self
-            .unflushed
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |now| {
-                Some(now.saturating_sub(written))
-            });
-        Ok(())
+        let index = self.clone();
+        tokio::task::spawn_blocking(move || index.checkpoint())
+            .await
+            .map_err(|e| FeedError::Files(format!("checkpoint task: {e}")))?
     }
 
-    /// Flushes when [`FLUSH_EVERY_BYTES_DEFAULT`] (or the configured amount) were written since
-    /// the last flush; returns whether it did. The consumer calls it after each batch, so that
-    /// memory stays bounded while it catches up.
+    /// Checkpoints when [`FLUSH_EVERY_BYTES_DEFAULT`] (or the configured amount) were written
+    /// since the last checkpoint; returns whether it did. The consumer calls it after each batch.
     pub async fn flush_if_due(&self) -> Result<bool, FeedError> {
         if self.unflushed_bytes() < self.flush_every_bytes.max(1) {
             return Ok(false);
         }
         self.flush_async().await?;
+        Ok(true)
+    }
+
+    /// As [`Self::flush_if_due`], on this thread (the outbox's committer).
+    pub(super) fn checkpoint_if_due(&self) -> Result<bool, FeedError> {
+        if self.unflushed_bytes() < self.flush_every_bytes.max(1) {
+            return Ok(false);
+        }
+        self.checkpoint()?;
         Ok(true)
     }
 }

@@ -6,6 +6,7 @@
 
 mod index;
 mod movement_list;
+mod movement_log;
 mod outbox;
 mod relay;
 
@@ -33,6 +34,9 @@ pub enum FeedError {
     /// sled failed.
     #[error("outbox store: {0}")]
     Store(#[from] sled::Error),
+    /// The movement index's files failed.
+    #[error("movement index files: {0}")]
+    Files(String),
     /// A sled transaction failed.
     #[error("outbox transaction: {0}")]
     Transaction(String),

@@ -1,5 +1,5 @@
-//! One value per document in the `movements` tree: all its retained movements, in order, so a
-//! lookup is one read and no per-movement decoding of CBOR.
+//! One list per document: all its retained movements, in order, so a lookup is one read and no
+//! per-movement decoding of CBOR (`movement_log` stores the lists).
 //!
 //! Value: `version (1) | element*`, element: `len u16 BE | id (24) | at ns i128 BE (16) |
 //! direction u8 | terminal len u16 BE | terminal | checkpoint len u16 BE | checkpoint`, where
@@ -120,24 +120,6 @@ pub(super) fn insert(list: Option<&[u8]>, element: &[u8]) -> Result<Option<Vec<u
     Ok(Some(out))
 }
 
-/// `list` without the element `id`: `Some(None)` when the list is now empty, `None` when `id`
-/// was not in it.
-pub(super) fn remove(list: &[u8], id: &[u8]) -> Result<Option<Option<Vec<u8>>>, ListError> {
-    for (at, body) in elements(list)? {
-        if &body[..ID_BYTES] == id {
-            let end = at + 2 + body.len();
-            if list.len() - (end - at) == 1 {
-                return Ok(Some(None));
-            }
-            let mut out = Vec::with_capacity(list.len() - (end - at));
-            out.extend_from_slice(&list[..at]);
-            out.extend_from_slice(&list[end..]);
-            return Ok(Some(Some(out)));
-        }
-    }
-    Ok(None)
-}
-
 /// The movements of a stored list, in order.
 pub(super) fn decode(list: &[u8]) -> Result<Vec<MovementRecord>, ListError> {
     let parts = elements(list)?;
@@ -174,6 +156,46 @@ pub(super) fn decode(list: &[u8]) -> Result<Vec<MovementRecord>, ListError> {
     Ok(out)
 }
 
+/// The time keys (first 8 bytes of the id) of a list's first and last movement.
+pub(super) fn time_bounds(list: &[u8]) -> Result<([u8; 8], [u8; 8]), ListError> {
+    let parts = elements(list)?;
+    let (Some((_, first)), Some((_, last))) = (parts.first(), parts.last()) else {
+        return Err(ListError {
+            at: 1,
+            why: "list without movements",
+        });
+    };
+    let key = |body: &[u8]| {
+        let mut out = [0u8; 8];
+        out.copy_from_slice(&body[..8]);
+        out
+    };
+    Ok((key(first), key(last)))
+}
+
+/// Splits off the movements whose time key is below `time_key`: the list of those left (`None`
+/// when none is) and the movements split off. Elements are in id order, and ids begin with the
+/// time key, so those split off are a prefix.
+pub(super) fn split_before(
+    list: &[u8],
+    time_key: [u8; 8],
+) -> Result<(Option<Vec<u8>>, Vec<MovementRecord>), ListError> {
+    let parts = elements(list)?;
+    let cut = parts
+        .iter()
+        .find(|(_, body)| body[..8] >= time_key[..])
+        .map_or(list.len(), |(at, _)| *at);
+    let mut gone = vec![LIST_VERSION];
+    gone.extend_from_slice(&list[1..cut]);
+    let gone = decode(&gone)?;
+    if cut == list.len() {
+        return Ok((None, gone));
+    }
+    let mut rest = vec![LIST_VERSION];
+    rest.extend_from_slice(&list[cut..]);
+    Ok((Some(rest), gone))
+}
+
 fn text(bytes: &[u8]) -> Option<(&str, &[u8])> {
     let (len, rest) = bytes.split_first_chunk::<2>()?;
     let len = usize::from(u16::from_be_bytes(*len));
@@ -207,9 +229,9 @@ mod tests {
     }
 
     #[test]
-    fn insert_keeps_order_ignores_repeats_and_remove_empties() {
-        let (id3, third) = record(3, 300);
-        let (id1, first) = record(1, 100);
+    fn insert_keeps_order_ignores_repeats_and_split_before_cuts_a_prefix() {
+        let (_, third) = record(3, 300);
+        let (_, first) = record(1, 100);
         let (id2, second) = record(2, 200);
         let list = insert(None, &third).expect("insert").expect("new");
         let list = insert(Some(&list), &first).expect("insert").expect("new");
@@ -221,16 +243,19 @@ mod tests {
             .map(|m| m.seq)
             .collect();
         assert_eq!(seqs, [1, 2, 3]);
-        let list = remove(&list, &id2)
-            .expect("remove")
-            .expect("found")
-            .expect("left");
-        assert_eq!(remove(&list, &id2).expect("remove"), None);
-        let list = remove(&list, &id1)
-            .expect("remove")
-            .expect("found")
-            .expect("left");
-        assert_eq!(remove(&list, &id3).expect("remove"), Some(None));
+        let (oldest, newest) = time_bounds(&list).expect("bounds");
+        assert_eq!(
+            (oldest, newest),
+            (100i64.to_be_bytes(), 300i64.to_be_bytes())
+        );
+        let (rest, gone) = split_before(&list, id2[..8].try_into().expect("8")).expect("split");
+        assert_eq!(gone.iter().map(|m| m.seq).collect::<Vec<_>>(), [1]);
+        let rest = rest.expect("two left");
+        assert_eq!(decode(&rest).expect("decode").len(), 2);
+        let (rest, gone) = split_before(&rest, 400i64.to_be_bytes()).expect("split");
+        assert_eq!((rest, gone.len()), (None, 2));
+        let (rest, gone) = split_before(&list, 0i64.to_be_bytes()).expect("split");
+        assert_eq!((rest.as_deref(), gone.len()), (Some(list.as_slice()), 0));
     }
 
     #[test]

@@ -12,7 +12,8 @@ use ed25519_dalek::SigningKey;
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
-use super::index::{MovementIndex, MovementRow, movement_entry, put_movement};
+use super::index::{MovementIndex, MovementRow, movement_entry, open_log};
+use super::movement_log::MovementLog;
 use super::{FeedError, event_subject};
 use crate::core::event::{
     ClockState, Crossing, CrossingEvent, EVENT_FORMAT_VERSION, EventHash, GENESIS_HASH, TerminalId,
@@ -25,10 +26,9 @@ use crate::ports::upstream::{CrossingRecorder, Recorded, UpstreamError};
 pub const GROUP_COMMIT_MAX: usize = 256;
 /// Requests that may wait for the committer before `record` blocks.
 const QUEUE_DEPTH_MAX: usize = 4096;
-/// sled page cache of the crossings database by default. The outbox is small and appended, but
-/// the movement index is read on every decision: with 1,000,000 movements retained it needs
-/// about 200 MiB to answer from memory (`benches/feed.rs`).
-pub const CACHE_CAPACITY_BYTES_DEFAULT: u64 = 256 * 1024 * 1024;
+/// sled page cache of the crossings database by default. It holds the outbox, this terminal's
+/// events and the index's cursor; the movement lists are in the index's own files.
+pub const CACHE_CAPACITY_BYTES_DEFAULT: u64 = 64 * 1024 * 1024;
 
 const META_NEXT_SEQ: &[u8] = b"next_seq";
 const META_LAST_HASH: &[u8] = b"last_hash";
@@ -65,8 +65,6 @@ pub(super) struct Trees {
     pub(super) events: sled::Tree,
     pub(super) outbox: sled::Tree,
     pub(super) meta: sled::Tree,
-    pub(super) movements: sled::Tree,
-    pub(super) movements_by_time: sled::Tree,
     /// Other terminals' events whose key the ledger does not hold yet, by stream sequence.
     pub(super) movements_parked: sled::Tree,
 }
@@ -77,8 +75,6 @@ impl Trees {
             events: db.open_tree("events")?,
             outbox: db.open_tree("outbox")?,
             meta: db.open_tree("meta")?,
-            movements: db.open_tree("movement_lists")?,
-            movements_by_time: db.open_tree("movements_by_time")?,
             movements_parked: db.open_tree("movements_parked")?,
         })
     }
@@ -87,6 +83,7 @@ impl Trees {
 struct Inner {
     db: sled::Db,
     trees: Arc<Trees>,
+    log: Arc<MovementLog>,
     terminal: TerminalId,
     requests: Mutex<Option<mpsc::SyncSender<Request>>>,
     committer: Mutex<Option<JoinHandle<()>>>,
@@ -150,6 +147,14 @@ impl Outbox {
                 .cache_capacity(cache_capacity_bytes),
         )?;
         let trees = Arc::new(Trees::open(&db)?);
+        let log = Arc::new(open_log(dir, &db, &trees)?);
+        let index = MovementIndex::new(
+            db.clone(),
+            Arc::clone(&trees),
+            Arc::clone(&log),
+            &config.terminal,
+        );
+        index_own_events(&index, &trees, &config.terminal, &key)?;
         let head = read_head(&trees.meta)?;
         let depth = Arc::new(AtomicUsize::new(trees.outbox.len()));
         let appended = Arc::new(tokio::sync::Notify::new());
@@ -157,6 +162,7 @@ impl Outbox {
         let committer = Committer {
             db: db.clone(),
             trees: Arc::clone(&trees),
+            index,
             config: config.clone(),
             key,
             clock,
@@ -172,6 +178,7 @@ impl Outbox {
             inner: Arc::new(Inner {
                 db,
                 trees,
+                log,
                 terminal: config.terminal,
                 requests: Mutex::new(Some(sender)),
                 committer: Mutex::new(Some(handle)),
@@ -301,6 +308,7 @@ impl Outbox {
         MovementIndex::new(
             self.inner.db.clone(),
             Arc::clone(&self.inner.trees),
+            Arc::clone(&self.inner.log),
             &self.inner.terminal,
         )
     }
@@ -315,6 +323,7 @@ impl CrossingRecorder for Outbox {
 struct Committer {
     db: sled::Db,
     trees: Arc<Trees>,
+    index: MovementIndex,
     config: OutboxConfig,
     key: SigningKey,
     clock: Arc<dyn Clock>,
@@ -383,6 +392,7 @@ impl Committer {
         }
         match result {
             Ok(()) => {
+                self.index_movements(&staged);
                 self.appended.notify_one();
                 for (item, reply) in staged.into_iter().zip(replies) {
                     let _ = reply.send(Ok(item.recorded));
@@ -456,19 +466,12 @@ impl Committer {
         let high_water = head
             .clock_high_water
             .map(|ts| ts.as_nanosecond().to_be_bytes().to_vec());
-        let result: Result<(), TransactionError<()>> = (
-            &t.events,
-            &t.outbox,
-            &t.meta,
-            &t.movements,
-            &t.movements_by_time,
-        )
-            .transaction(|(events, outbox, meta, movements, by_time)| {
+        let result: Result<(), TransactionError<()>> =
+            (&t.events, &t.outbox, &t.meta).transaction(|(events, outbox, meta)| {
                 for item in staged {
                     let key = item.seq.to_be_bytes();
                     events.insert(&key, item.signed.as_slice())?;
                     outbox.insert(&key, item.subject.as_bytes())?;
-                    put_movement(movements, by_time, &item.movement)?;
                 }
                 meta.insert(META_NEXT_SEQ, &head.next_seq.to_be_bytes())?;
                 meta.insert(META_LAST_HASH, &head.last_hash.0)?;
@@ -483,6 +486,58 @@ impl Committer {
             .map_err(|e| WriteFailure::NotFlushed(FeedError::Store(e)))?;
         Ok(())
     }
+}
+
+impl Committer {
+    /// Adds a durable batch's movements to the index, so that the next decision sees them before
+    /// central echoes them back. A failure here loses nothing: the index picks them up from the
+    /// `events` tree when the outbox is next opened, and from the stream meanwhile.
+    fn index_movements(&self, staged: &[Staged]) {
+        let Some(last) = staged.last() else {
+            return;
+        };
+        let rows: Vec<MovementRow> = staged.iter().map(|item| item.movement.clone()).collect();
+        if let Err(error) = self
+            .index
+            .add_own(&rows, last.seq)
+            .and_then(|()| self.index.checkpoint_if_due().map(|_| ()))
+        {
+            tracing::error!(%error, "recorded crossings not added to the movement index yet");
+        }
+    }
+}
+
+/// Indexes this terminal's events past the index's checkpointed own sequence: those a crash
+/// took from the index after they were recorded.
+fn index_own_events(
+    index: &MovementIndex,
+    trees: &Trees,
+    terminal: &TerminalId,
+    key: &SigningKey,
+) -> Result<(), FeedError> {
+    let keys = std::collections::HashMap::from([(terminal.clone(), key.verifying_key())]);
+    let from = index.own_seq().saturating_add(1);
+    let mut rows = Vec::new();
+    let mut last = None;
+    for entry in trees.events.range(from.to_be_bytes()..) {
+        let (seq, signed) = entry?;
+        let seq = decode_u64(&seq, "events key")?;
+        match crate::core::event::verify(&signed, &keys) {
+            crate::core::event::Verification::Valid(event, _) => rows.push(movement_entry(&event)),
+            crate::core::event::Verification::Rejected(rejection) => {
+                return Err(FeedError::Corrupt {
+                    what: format!("events[{seq}]"),
+                    why: rejection.to_string(),
+                });
+            }
+        }
+        last = Some(seq);
+    }
+    if let Some(last) = last {
+        index.add_own(&rows, last)?;
+        index.checkpoint()?;
+    }
+    Ok(())
 }
 
 fn read_head(meta: &sled::Tree) -> Result<ChainHead, FeedError> {
@@ -641,6 +696,38 @@ mod tests {
         let holder = synthetic_crossing(0, "GYD").traveller.holder_digest();
         // Crossings 0 and 1 share a document (entry then exit).
         assert_eq!(index.lookup(&holder).expect("lookup").len(), 2);
+    }
+
+    #[test]
+    fn own_movements_left_out_of_the_index_by_a_crash_are_indexed_on_open() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let clock = Arc::new(ManualClock(AtomicI64::new(1_700_000_000)));
+        let holder = synthetic_crossing(0, "GYD").traveller.holder_digest();
+        {
+            let outbox = open(dir.path(), Arc::clone(&clock));
+            outbox.record(synthetic_crossing(0, "GYD")).expect("entry");
+            outbox.movement_index().checkpoint().expect("checkpoint");
+            outbox.record(synthetic_crossing(1, "GYD")).expect("exit");
+            assert_eq!(
+                outbox
+                    .movement_index()
+                    .lookup(&holder)
+                    .expect("lookup")
+                    .len(),
+                2
+            );
+            // Dropped without a checkpoint: the index files count only the entry.
+        }
+        let outbox = open(dir.path(), clock);
+        let index = outbox.movement_index();
+        let seqs: Vec<u64> = index
+            .lookup(&holder)
+            .expect("lookup")
+            .iter()
+            .map(|m| m.seq)
+            .collect();
+        assert_eq!(seqs, [1, 2]);
+        assert_eq!(index.own_seq(), 2);
     }
 
     #[test]

@@ -33,6 +33,8 @@ pub struct RelayConfig {
     pub backoff_max: Duration,
     /// How long an idle relay waits before looking at the outbox again.
     pub idle_poll: Duration,
+    /// Replicas of the stream when the relay creates it (3 on a three-node cluster).
+    pub replicas: usize,
 }
 
 impl RelayConfig {
@@ -46,6 +48,7 @@ impl RelayConfig {
             backoff_min: Duration::from_millis(100),
             backoff_max: Duration::from_secs(30),
             idle_poll: Duration::from_secs(1),
+            replicas: 1,
         }
     }
 }
@@ -93,13 +96,14 @@ pub fn backoff_delay(failures: u32, min: Duration, max: Duration) -> Duration {
 }
 
 /// Creates the `EVENTS` stream if missing (file storage, `events.>`, the configured duplicate
-/// window).
+/// window and replica count).
 pub async fn ensure_stream(js: &jetstream::Context, config: &RelayConfig) -> Result<(), FeedError> {
     js.get_or_create_stream(stream::Config {
         name: config.stream.clone(),
         subjects: vec![format!("{EVENT_SUBJECT_PREFIX}.>")],
         duplicate_window: config.duplicate_window,
         storage: stream::StorageType::File,
+        num_replicas: config.replicas,
         ..stream::Config::default()
     })
     .await

@@ -39,7 +39,7 @@ const PUBLISH_WINDOW: usize = 512;
 /// How long a terminal waits for the next entry of a range the stream should hold.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
 /// Bound on one request to the server.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Entries fetched and applied per chunk of a run: a catch-up after days offline or a bootstrap
 /// is checked and staged this many at a time, so memory does not grow with the run.
 pub const RUN_CHUNK_ENTRIES: usize = 20_000;
@@ -296,8 +296,9 @@ fn expect_key<R: std::io::Read>(
     }
 }
 
-/// Creates the streams and the snapshot bucket if missing (file storage, limits retention).
-pub async fn provision(js: &jetstream::Context) -> Result<(), ReplicationError> {
+/// Creates the streams and the snapshot bucket if missing (file storage, limits retention,
+/// `replicas` copies each: 3 on a three-node cluster).
+pub async fn provision(js: &jetstream::Context, replicas: usize) -> Result<(), ReplicationError> {
     for (name, subject) in [
         (ENTRY_STREAM, ENTRY_SUBJECT),
         (CHECKPOINT_STREAM, CHECKPOINT_SUBJECT),
@@ -307,6 +308,7 @@ pub async fn provision(js: &jetstream::Context) -> Result<(), ReplicationError> 
             subjects: vec![subject.into()],
             storage: stream::StorageType::File,
             retention: stream::RetentionPolicy::Limits,
+            num_replicas: replicas,
             ..Default::default()
         })
         .await
@@ -316,6 +318,7 @@ pub async fn provision(js: &jetstream::Context) -> Result<(), ReplicationError> 
         js.create_object_store(jetstream::object_store::Config {
             bucket: SNAPSHOT_BUCKET.into(),
             storage: stream::StorageType::File,
+            num_replicas: replicas,
             ..Default::default()
         })
         .await
@@ -346,8 +349,9 @@ impl Central {
         })
     }
 
-    pub async fn provision(&self) -> Result<(), ReplicationError> {
-        provision(&self.js).await
+    /// Creates the streams and bucket with `replicas` copies each (see [`provision`]).
+    pub async fn provision(&self, replicas: usize) -> Result<(), ReplicationError> {
+        provision(&self.js, replicas).await
     }
 
     /// The last entry's seq and hash (`(0, zeroes)` for an empty ledger).
@@ -543,6 +547,13 @@ impl JetStreamSource {
         Ok(Self {
             js: connect(url).await?,
         })
+    }
+
+    /// Central's streams over a client already connected (the terminal's, with its transport).
+    pub fn from_client(client: async_nats::Client) -> Self {
+        Self {
+            js: jetstream::new(client),
+        }
     }
 }
 
