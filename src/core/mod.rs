@@ -8,6 +8,7 @@ pub mod decision;
 pub mod document;
 pub mod event;
 pub mod frame;
+pub mod health;
 pub mod ledger;
 pub mod mrz;
 pub mod permit;

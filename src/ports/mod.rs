@@ -7,4 +7,5 @@
 pub mod clock;
 pub mod ledger;
 pub mod scanner;
+pub mod telemetry;
 pub mod upstream;
