@@ -3,9 +3,11 @@
 
 pub mod config;
 pub mod devices;
+pub mod docs;
 pub mod feed;
 pub mod ledger;
 pub mod mrz;
 pub mod permit;
 pub mod qr;
 pub mod stay;
+pub mod terminal;
