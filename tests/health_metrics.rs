@@ -16,7 +16,7 @@ use checkpointd::core::ledger::{Change, TerminalKeyAdded};
 use common::nats::NatsServer;
 use common::terminal::{
     EventStream, LaneConfig, Pty, TERMINAL_ID, TOKEN, WAIT, free_port, root_key, spawn_daemon, td3,
-    terminal_key, try_http, unix_http, write_firmware,
+    try_http, unix_http, write_firmware,
 };
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
