@@ -16,14 +16,18 @@ use crate::adapters::api::{self, ApiAccess, ApiState};
 use crate::adapters::devices::{
     self, Backoff, DeviceSpec, DeviceTask, parse_profile, parse_programming,
 };
-use crate::adapters::feed::{IndexConfig, Outbox, OutboxConfig, RelayConfig, run_index, run_relay};
+use crate::adapters::feed::{
+    IndexConfig, Outbox, OutboxConfig, RelayConfig, run_index, run_relay_metered,
+};
 use crate::adapters::gate::SerialGate;
+use crate::adapters::health::{self, Probe};
 use crate::adapters::ledger::SledLedger;
 use crate::adapters::ledger::replication::{
     Backoff as ReplicationBackoff, JetStreamSource, REQUEST_TIMEOUT as LEDGER_REQUEST_TIMEOUT,
     Replicator,
 };
 use crate::adapters::nats_transport;
+use crate::adapters::metrics::Telemetry;
 use crate::config::{Config, Connection, Mode};
 use crate::core::decision::LaneMode;
 use crate::core::event::{TerminalId, TerminalKeys};
@@ -34,6 +38,7 @@ use crate::lane::LaneSettings;
 use crate::lane::driver::{LaneDriver, LaneParts};
 use crate::ports::clock::Clock;
 use crate::ports::ledger::LedgerView;
+use crate::ports::telemetry::{RelayMeter, ReplicationMeter};
 use crate::runtime::Input;
 
 /// Clock-skew allowance for permit `nbf`/`exp`.
@@ -185,7 +190,19 @@ pub async fn open(
             .map(|http| http.token.expose().to_string()),
         socket_gid: Some(config.api.gid),
     };
-    let api_state = ApiState::new(events.clone(), commands, status_view, access);
+    let telemetry = Telemetry::new(config.devices.iter().map(|device| device.name.clone()));
+    let probe = Probe {
+        telemetry: telemetry.clone(),
+        outbox: outbox.clone(),
+        ledger: Arc::new(ledger.clone()),
+        terminal_key: config.keys.terminal_key.signing_key().verifying_key(),
+        data_dir: config.data_dir.clone(),
+        outbox_max: config.limits.outbox_events_max.get(),
+        ledger_stale_after: config.lane.ledger_stale_after,
+        clock: Arc::clone(&clock),
+    };
+    let api_state = ApiState::new(events.clone(), commands, status_view, access)
+        .with_open_routes(health::routes(probe));
     if let Some(parent) = config.api.socket.parent() {
         let _ = std::fs::create_dir_all(parent);
     }
@@ -286,6 +303,7 @@ pub async fn open(
         let ledger = ledger.clone();
         let upstream = upstream.clone();
         let snapshot_dir = config.data_dir.clone();
+        let meter: Arc<dyn ReplicationMeter> = Arc::new(telemetry.clone());
         tasks.push(tokio::spawn(async move {
             let mut backoff = ReplicationBackoff::new(Duration::from_millis(500), Duration::from_secs(30));
             loop {
@@ -293,12 +311,15 @@ pub async fn open(
                 match nats_transport::connect_with(options, &upstream).await {
                     Ok(client) => {
                         let replicator = Replicator::new(JetStreamSource::from_client(client), ledger.clone(), roots.clone(), Arc::new(Bp1Verification));
-                        let replicator = replicator.with_snapshot_dir(&snapshot_dir);
+                        let replicator = replicator
+                            .with_snapshot_dir(&snapshot_dir)
+                            .with_meter(Arc::clone(&meter));
                         let fatal = replicator.follow(LEDGER_POLL, backoff).await;
                         tracing::error!(message = "ledger replication stopped: replica kept at its last good state", error = %fatal);
                         return;
                     }
                     Err(error) => {
+                        meter.replication_failed(false);
                         let delay = backoff.next_delay();
                         tracing::warn!(message = "central unreachable for the ledger", %error, ?delay);
                         tokio::time::sleep(delay).await;
@@ -322,6 +343,7 @@ pub async fn open(
         };
         let retention_days = config.retention.movement_days;
         let prune_every = config.retention.prune_every;
+        let meter: Arc<dyn RelayMeter> = Arc::new(telemetry.clone());
         tasks.push(tokio::spawn(async move {
             let options = async_nats::ConnectOptions::new().retry_on_initial_connect();
             let client = match nats_transport::connect_with(options, &upstream).await {
@@ -331,10 +353,11 @@ pub async fn open(
                     return;
                 }
             };
-            let relay = run_relay(
+            let relay = run_relay_metered(
                 outbox.clone(),
                 client.clone(),
                 relay_config,
+                Some(meter),
                 stopped(stop.clone()),
             );
             let index_config = IndexConfig {
@@ -394,7 +417,8 @@ pub async fn open(
     };
     let window = SignedDuration::try_from(config.lane.session_window)
         .unwrap_or(SignedDuration::from_secs(30));
-    let lane = LaneDriver::new(settings, parts, window, events, status);
+    let lane =
+        LaneDriver::new(settings, parts, window, events, status).with_meter(Arc::new(telemetry));
     Ok(Terminal {
         lane,
         devices: device_tasks,

@@ -121,6 +121,8 @@ pub struct ApiState {
     commands: mpsc::Sender<ApiCommand>,
     status: watch::Receiver<Value>,
     access: ApiAccess,
+    /// Routes served without authorisation (`/healthz`, `/metrics`: no personal data).
+    open_routes: Router,
 }
 
 impl ApiState {
@@ -136,7 +138,14 @@ impl ApiState {
             commands,
             status,
             access,
+            open_routes: Router::new(),
         }
+    }
+
+    /// Adds routes that need no token or group (`adapters::health::routes`).
+    pub fn with_open_routes(mut self, routes: Router) -> Self {
+        self.open_routes = routes;
+        self
     }
 }
 
@@ -199,6 +208,7 @@ impl Connected<IncomingStream<'_, TcpListener>> for Peer {
 
 /// The router with every route, authorisation applied.
 pub fn router(state: ApiState) -> Router {
+    let open_routes = state.open_routes.clone();
     Router::new()
         .route("/", get(console))
         .route("/api/v1/status", get(status))
@@ -208,6 +218,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/stay", get(stay))
         .layer(middleware::from_fn_with_state(state.clone(), authorise))
         .with_state(state)
+        .merge(open_routes)
 }
 
 /// Serves the API on a Unix socket, mode 0660, until `shutdown` resolves.

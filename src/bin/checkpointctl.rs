@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use checkpointd::cli;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -40,6 +40,20 @@ enum Command {
     Chip(cli::chip::Args),
     /// Person alerts: screen travellers against a list by name, birth date and nationality.
     Watchlist(cli::watchlist::Args),
+    /// Set this terminal up: its key, API token and console group; print what to publish.
+    Terminal(cli::terminal::Args),
+    /// Print the shell completion script for checkpointctl.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: cli::docs::Shell,
+    },
+    /// Write the man pages of checkpointctl (one per subcommand) into a directory.
+    Man {
+        /// The directory to write `checkpointctl.1` and `checkpointctl-*.1` into.
+        #[arg(long, value_name = "DIR")]
+        out: std::path::PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -62,5 +76,29 @@ fn main() -> ExitCode {
         Command::Devices(args) => cli::devices::run(args),
         Command::Chip(args) => cli::chip::run(args),
         Command::Watchlist(args) => cli::watchlist::run(args),
+        Command::Terminal(args) => cli::terminal::run(args),
+        Command::Completions { shell } => {
+            cli::docs::write_completions(shell, Cli::command(), &mut std::io::stdout());
+            ExitCode::SUCCESS
+        }
+        Command::Man { out } => match cli::docs::write_man_pages(Cli::command(), &out) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("checkpointctl man: {}: {error}", out.display());
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_argument_has_help_text() {
+        Cli::command().debug_assert();
+        let missing = cli::docs::undocumented_arguments(&Cli::command());
+        assert!(missing.is_empty(), "arguments without help: {missing:?}");
     }
 }

@@ -7,7 +7,7 @@ use checkpointd::config::{CONFIG_PATH_DEFAULT, LoadOptions};
 use checkpointd::daemon;
 use checkpointd::demo::DemoOptions;
 use checkpointd::logging::LogFormat;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -29,6 +29,12 @@ struct Cli {
     /// Log output: journald under systemd and text on a terminal by default.
     #[arg(long, value_enum, default_value_t = LogFormat::Auto)]
     log_format: LogFormat,
+    /// Print the shell completion script for checkpointd and exit (packaging).
+    #[arg(long, value_enum, value_name = "SHELL", hide = true)]
+    completions: Option<checkpointd::cli::docs::Shell>,
+    /// Write the man page checkpointd.1 (and one per subcommand) into DIR and exit (packaging).
+    #[arg(long, value_name = "DIR", hide = true)]
+    man: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -55,6 +61,19 @@ fn main() -> ExitCode {
     let load_options = LoadOptions {
         devices_dir: cli.devices_dir,
     };
+    if let Some(shell) = cli.completions {
+        checkpointd::cli::docs::write_completions(shell, Cli::command(), &mut std::io::stdout());
+        return ExitCode::SUCCESS;
+    }
+    if let Some(dir) = cli.man {
+        return match checkpointd::cli::docs::write_man_pages(Cli::command(), &dir) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("checkpointd --man: {}: {error}", dir.display());
+                ExitCode::FAILURE
+            }
+        };
+    }
     if let Some(path) = cli.check_config {
         return checkpointd::cli::config::check(&path, &load_options).into();
     }
@@ -71,5 +90,17 @@ fn main() -> ExitCode {
             log_format: cli.log_format,
         })
         .into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_argument_has_help_text() {
+        Cli::command().debug_assert();
+        let missing = checkpointd::cli::docs::undocumented_arguments(&Cli::command());
+        assert!(missing.is_empty(), "arguments without help: {missing:?}");
     }
 }

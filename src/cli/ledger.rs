@@ -41,8 +41,10 @@ pub enum Command {
     /// Central: create root keys and an issuer key in DIR, provision the streams, publish the
     /// issuer key and a first checkpoint.
     Init {
+        /// Directory for central's keys: root secrets, `roots.pub`, the issuer key (created).
         #[arg(long)]
         central: PathBuf,
+        /// Central's NATS server (JetStream), e.g. `nats://127.0.0.1:4222`.
         #[arg(long)]
         nats: String,
         /// Number of root keys to create.
@@ -56,8 +58,10 @@ pub enum Command {
     /// Central: append entries read as JSON lines (`{"kind":…,"body":{…}}`) from FILE ("-": stdin)
     /// and permits from BP1 files (one or more `BP1:` texts per file, one per line).
     Publish {
+        /// Central's NATS server (JetStream).
         #[arg(long)]
         nats: String,
+        /// JSON lines of ledger changes to append (`-`: standard input).
         #[arg(long, required_unless_present = "bp1")]
         entries: Option<PathBuf>,
         /// A file of BP1 texts (as `checkpointctl permit issue` writes them); repeatable.
@@ -70,8 +74,10 @@ pub enum Command {
     },
     /// Central: sign the current head with the root keys in DIR and publish the checkpoint.
     Checkpoint {
+        /// Directory holding the root secret keys (as `init` wrote it).
         #[arg(long)]
         central: PathBuf,
+        /// Central's NATS server (JetStream).
         #[arg(long)]
         nats: String,
         /// Sign with only the first N root keys (default: all).
@@ -81,15 +87,19 @@ pub enum Command {
     /// Central: publish a snapshot of the replica at DATA; with --trim, drop the entries it
     /// covers from the stream.
     Snapshot {
+        /// Central's replica directory to take the snapshot from.
         #[arg(long)]
         data: PathBuf,
+        /// Central's NATS server (JetStream).
         #[arg(long)]
         nats: String,
+        /// Drop the stream entries the snapshot covers.
         #[arg(long)]
         trim: bool,
     },
     /// Terminal: the replica's cursor and age, as JSON.
     Status {
+        /// The replica directory (the terminal's `<data_dir>/ledger`).
         #[arg(long)]
         data: PathBuf,
         /// Age limit in seconds past which the replica counts as stale.
@@ -98,6 +108,7 @@ pub enum Command {
     },
     /// Terminal: recompute the hash chain and the checkpoint of the replica.
     Verify {
+        /// The replica directory (the terminal's `<data_dir>/ledger`).
         #[arg(long)]
         data: PathBuf,
         #[command(flatten)]
@@ -105,10 +116,13 @@ pub enum Command {
     },
     /// Terminal: look up by document (`STATE:NUMBER`) or permit id (hex cti).
     Lookup {
+        /// The replica directory (the terminal's `<data_dir>/ledger`).
         #[arg(long)]
         data: PathBuf,
+        /// The travel document as `ISSUING_STATE:NUMBER` (e.g. `AZE:C01234567`).
         #[arg(long, conflicts_with = "cti", required_unless_present = "cti")]
         document: Option<String>,
+        /// The permit id (CWT `cti`), in hex.
         #[arg(long)]
         cti: Option<String>,
         /// Day alerts are judged on (default: today, UTC).
@@ -118,8 +132,10 @@ pub enum Command {
     /// Terminal: replicate from central into the replica at DATA.
     #[command(hide = true)]
     Replicate {
+        /// The replica directory to write.
         #[arg(long)]
         data: PathBuf,
+        /// Central's NATS server (JetStream).
         #[arg(long)]
         nats: String,
         #[command(flatten)]
@@ -127,6 +143,7 @@ pub enum Command {
         /// Keep following instead of one round.
         #[arg(long)]
         follow: bool,
+        /// Milliseconds between rounds when following.
         #[arg(long, default_value_t = 500)]
         interval_ms: u64,
     },

@@ -4,6 +4,7 @@
 pub mod chip;
 pub mod config;
 pub mod devices;
+pub mod docs;
 pub mod feed;
 pub mod ledger;
 pub mod mrz;
@@ -11,3 +12,4 @@ pub mod permit;
 pub mod qr;
 pub mod stay;
 pub mod watchlist;
+pub mod terminal;

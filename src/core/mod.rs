@@ -10,6 +10,7 @@ pub mod document;
 pub mod event;
 pub mod frame;
 pub mod lds;
+pub mod health;
 pub mod ledger;
 pub mod mrz;
 pub mod passive_auth;

@@ -19,6 +19,7 @@ use crate::core::stay::policy::StayPolicy;
 use crate::ports::clock::Clock;
 use crate::ports::ledger::LedgerView;
 use crate::ports::scanner::{DeviceEvent, DeviceState, Link, ScanKind};
+use crate::ports::telemetry::LaneMeter;
 use crate::ports::upstream::{CrossingRecorder, MovementHistory};
 
 /// What the lane's adapters are.
@@ -55,6 +56,7 @@ pub struct LaneDriver {
     clock_trusted: bool,
     last_wall_time: Option<Timestamp>,
     n_recorded: u64,
+    meter: Option<Arc<dyn LaneMeter>>,
 }
 
 /// A verdict published, with what was recorded for it (kiosk) — for callers that drive the
@@ -89,9 +91,17 @@ impl LaneDriver {
             clock_trusted: true,
             last_wall_time: None,
             n_recorded: 0,
+            meter: None,
         };
         driver.publish_status();
         driver
+    }
+
+    /// Reports scans, verdicts, records, device links and the clock to `meter`.
+    pub fn with_meter(mut self, meter: Arc<dyn LaneMeter>) -> Self {
+        meter.clock_trusted(self.clock_trusted);
+        self.meter = Some(meter);
+        self
     }
 
     /// The current assessment, if a traveller is being processed.
@@ -103,6 +113,13 @@ impl LaneDriver {
     pub async fn on_device(&mut self, event: DeviceEvent) -> Option<LaneReport> {
         match event {
             DeviceEvent::Scan(scan) => {
+                if let Some(meter) = &self.meter {
+                    let kind = match scan.kind {
+                        ScanKind::Mrz(_) => "mrz",
+                        ScanKind::Symbol => "symbol",
+                    };
+                    meter.scanned(&scan.device, kind);
+                }
                 let session_scan = match &scan.kind {
                     ScanKind::Mrz(lines) => SessionScan::Mrz {
                         line_width: lines.expose().first().map_or(0, String::len),
@@ -123,6 +140,9 @@ impl LaneDriver {
             DeviceEvent::State(state) => {
                 tracing::info!(message = "device state", device = %state.device, link = ?state.link,
                     last_error = ?state.last_error);
+                if let Some(meter) = &self.meter {
+                    meter.device_state(&state);
+                }
                 self.devices.insert(state.device.clone(), state);
                 self.publish_status();
                 None
@@ -139,6 +159,7 @@ impl LaneDriver {
 
     /// Handles one scan: groups it into the traveller session and re-decides.
     pub async fn on_scan(&mut self, device: &str, scan: SessionScan) -> Option<LaneReport> {
+        let taken = std::time::Instant::now();
         let now = self.now();
         let kind = match scan {
             SessionScan::Mrz { .. } => "mrz",
@@ -189,6 +210,9 @@ impl LaneDriver {
             outcome = ?assessment.verdict.outcome, reasons = ?assessment.verdict.codes(),
             document = ?assessment.report.document_key().map(|key| key.number));
         let _ = self.events.send(assessment.screen_json());
+        if let Some(meter) = &self.meter {
+            meter.decided(&assessment.verdict, taken.elapsed());
+        }
         self.current = Some(assessment.clone());
         let mut recorded_seq = None;
         if self.settings.mode == LaneMode::Kiosk && assessment.verdict.outcome == Outcome::Admit {
@@ -367,6 +391,9 @@ impl LaneDriver {
             self.clock_trusted = false;
         }
         self.n_recorded += 1;
+        if let Some(meter) = &self.meter {
+            meter.recorded(admitted);
+        }
         let answer = json!({
             "type": "recorded", "session": session, "seq": recorded.seq,
             "direction": direction, "event_id": hex::encode(recorded.event_hash.0),
@@ -449,6 +476,9 @@ impl LaneDriver {
     }
 
     fn publish_status(&self) {
+        if let Some(meter) = &self.meter {
+            meter.clock_trusted(self.clock_trusted);
+        }
         let devices: Vec<Value> = self
             .devices
             .values()

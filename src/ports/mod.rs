@@ -8,4 +8,5 @@ pub mod chip;
 pub mod clock;
 pub mod ledger;
 pub mod scanner;
+pub mod telemetry;
 pub mod upstream;

@@ -40,6 +40,15 @@ pub struct Pty {
 impl Pty {
     pub fn open() -> Self {
         let pair = nix::pty::openpty(None, None).expect("openpty");
+        // openpty(3) sets no close-on-exec: a daemon spawned later would inherit the master and
+        // the line would never hang up when the test closes it (an unplug).
+        for fd in [&pair.master, &pair.slave] {
+            nix::fcntl::fcntl(
+                fd,
+                nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+            )
+            .expect("set close-on-exec");
+        }
         let path = nix::unistd::ttyname(&pair.slave).expect("ttyname");
         // Raw mode on the slave so CRs reach the reader as sent.
         let mut attributes = nix::sys::termios::tcgetattr(&pair.slave).expect("tcgetattr");

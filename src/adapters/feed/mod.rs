@@ -17,6 +17,7 @@ pub use outbox::{CACHE_CAPACITY_BYTES_DEFAULT, GROUP_COMMIT_MAX, Outbox, OutboxC
 pub use relay::{
     FeedSink, HealthProbe, Heartbeat, JetStreamSink, RelayConfig, SinkAck, backoff_delay,
     ensure_stream, event_subject, heartbeat_subject, relay_round, run_heartbeats, run_relay,
+    run_relay_metered,
 };
 
 use crate::ports::upstream::UpstreamError;

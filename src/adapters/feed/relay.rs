@@ -15,6 +15,7 @@ use serde::Serialize;
 use super::outbox::Outbox;
 use super::{EVENT_SUBJECT_PREFIX, FeedError, HEARTBEAT_SUBJECT_PREFIX, STREAM_NAME};
 use crate::core::event::{TerminalId, message_id};
+use crate::ports::telemetry::RelayMeter;
 
 /// How the relay publishes.
 #[derive(Clone, Debug)]
@@ -190,6 +191,17 @@ pub async fn run_relay(
     config: RelayConfig,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), FeedError> {
+    run_relay_metered(outbox, client, config, None, shutdown).await
+}
+
+/// [`run_relay`], reporting each round's acknowledgements and failures to `meter`.
+pub async fn run_relay_metered(
+    outbox: Outbox,
+    client: async_nats::Client,
+    config: RelayConfig,
+    meter: Option<Arc<dyn RelayMeter>>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), FeedError> {
     let sink = JetStreamSink::new(client, config.clone());
     tokio::pin!(shutdown);
     let mut failures = 0u32;
@@ -201,14 +213,23 @@ pub async fn run_relay(
             result = round => match result {
                 Ok(0) => {
                     failures = 0;
+                    if let Some(meter) = &meter {
+                        meter.relayed(0);
+                    }
                     None
                 }
-                Ok(_) => {
+                Ok(acknowledged) => {
                     failures = 0;
+                    if let Some(meter) = &meter {
+                        meter.relayed(acknowledged);
+                    }
                     continue;
                 }
                 Err(error) => {
                     failures = failures.saturating_add(1);
+                    if let Some(meter) = &meter {
+                        meter.relay_failed();
+                    }
                     stream_ready = false;
                     tracing::warn!(%error, failures, depth = outbox.depth(), "relay round failed; backing off");
                     Some(backoff_delay(failures, config.backoff_min, config.backoff_max))

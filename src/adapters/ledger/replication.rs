@@ -20,6 +20,7 @@ use crate::core::ledger::{
     Entry, Hash, RootSet, SignedCheckpoint, entry_hash,
 };
 use crate::ports::ledger::{LedgerStore, LedgerStoreError};
+use crate::ports::telemetry::ReplicationMeter;
 
 /// The entry stream; its sequence numbers are the entry seqs.
 pub const ENTRY_STREAM: &str = "LEDGER";
@@ -104,6 +105,17 @@ pub enum ReplicationOutcome {
     Bootstrapped {
         to: u64,
     },
+}
+
+impl ReplicationOutcome {
+    /// Entries this round applied (a bootstrap counts the snapshot's entries).
+    pub fn entries_applied(&self) -> u64 {
+        match *self {
+            Self::NoCheckpoint | Self::UpToDate { .. } => 0,
+            Self::Applied { from, to } => (to + 1).saturating_sub(from),
+            Self::Bootstrapped { to } => to,
+        }
+    }
 }
 
 /// A snapshot: every entry up to a signed checkpoint. It is trusted through that checkpoint.
@@ -650,6 +662,8 @@ pub struct Replicator<S, U = JetStreamSource> {
     /// Where a snapshot is downloaded before it is read (the replica's disk, not memory); `None`:
     /// a temporary file of its own.
     snapshot_dir: Option<PathBuf>,
+    /// Where `follow` reports its rounds for monitoring.
+    meter: Option<Arc<dyn ReplicationMeter>>,
 }
 
 impl<S: LedgerStore + Clone + Send + 'static> Replicator<S> {
@@ -683,7 +697,14 @@ impl<S: LedgerStore + Clone + Send + 'static, U: LedgerSource> Replicator<S, U> 
             check,
             run_chunk_entries: RUN_CHUNK_ENTRIES,
             snapshot_dir: None,
+            meter: None,
         }
+    }
+
+    /// Reports every round of [`Replicator::follow`] to `meter`.
+    pub fn with_meter(mut self, meter: Arc<dyn ReplicationMeter>) -> Self {
+        self.meter = Some(meter);
+        self
     }
 
     /// Downloads snapshots into `dir` (the data directory: a snapshot of a million permits is
@@ -906,11 +927,22 @@ impl<S: LedgerStore + Clone + Send + 'static, U: LedgerSource> Replicator<S, U> 
             match self.sync_once().await {
                 Ok(outcome) => {
                     backoff.reset();
+                    if let Some(meter) = &self.meter {
+                        meter.replicated(outcome.entries_applied());
+                    }
                     tracing::debug!(?outcome, "ledger replication round");
                     tokio::time::sleep(interval).await;
                 }
-                Err(e) if e.is_fatal() => return e,
+                Err(e) if e.is_fatal() => {
+                    if let Some(meter) = &self.meter {
+                        meter.replication_failed(true);
+                    }
+                    return e;
+                }
                 Err(e) => {
+                    if let Some(meter) = &self.meter {
+                        meter.replication_failed(false);
+                    }
                     let delay = backoff.next_delay();
                     tracing::warn!(error = %e, ?delay, "ledger replication failed; retrying");
                     tokio::time::sleep(delay).await;
