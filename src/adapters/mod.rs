@@ -9,6 +9,7 @@ pub mod devices;
 pub mod feed;
 pub mod gate;
 pub mod ledger;
+pub mod listener;
 pub mod notify;
 pub mod qr_image;
 pub mod system_clock;
