@@ -14,6 +14,11 @@ use tracing_subscriber::layer::SubscriberExt;
 pub const LOG_FILTER_ENV: &str = "CHECKPOINTD_LOG";
 /// Filter used when [`LOG_FILTER_ENV`] is unset or invalid.
 pub const LOG_FILTER_DEFAULT: &str = "info";
+/// Most verbose level any dependency may log at, whatever [`LOG_FILTER_ENV`] says: below it
+/// async-nats, hyper and friends log payloads (crossing events carry document numbers).
+pub const DEPENDENCY_LEVEL_MAX: tracing::Level = tracing::Level::INFO;
+/// Characters of free text (a client's path, a file name, a decoder's message) a log line keeps.
+pub const FREE_TEXT_CHARS_MAX: usize = 200;
 
 /// Where and how log lines are written.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -66,7 +71,10 @@ pub fn init(format: LogFormat) -> Result<LogFormat, LoggingError> {
 fn journald() -> Result<Box<dyn Subscriber + Send + Sync>, LoggingError> {
     let journald = tracing_journald::layer().map_err(LoggingError::Journald)?;
     Ok(Box::new(
-        tracing_subscriber::registry().with(filter()).with(journald),
+        tracing_subscriber::registry()
+            .with(filter())
+            .with(dependency_cap())
+            .with(journald),
     ))
 }
 
@@ -80,12 +88,64 @@ where
         .with_env_filter(filter())
         .with_writer(writer);
     match format {
-        LogFormat::Json => Box::new(builder.json().flatten_event(true).finish()),
+        LogFormat::Json => Box::new(
+            builder
+                .json()
+                .flatten_event(true)
+                .finish()
+                .with(dependency_cap()),
+        ),
         LogFormat::Auto | LogFormat::Text | LogFormat::Journald => Box::new(
             builder
                 .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-                .finish(),
+                .finish()
+                .with(dependency_cap()),
         ),
+    }
+}
+
+/// Lets this crate log at any level the filter allows, and every other crate at most at
+/// [`DEPENDENCY_LEVEL_MAX`].
+fn dependency_cap<S: Subscriber>() -> impl tracing_subscriber::Layer<S> {
+    tracing_subscriber::filter::filter_fn(|metadata| {
+        metadata.target().starts_with("checkpointd") || *metadata.level() <= DEPENDENCY_LEVEL_MAX
+    })
+}
+
+/// Free text from outside (a request path, a file name, an error message quoting input) as a log
+/// field: control characters, newlines and escape bytes escaped, at most
+/// [`FREE_TEXT_CHARS_MAX`] characters, so it can neither forge a line nor fill the journal.
+#[derive(Clone, Copy)]
+pub struct Escaped<'a>(&'a str);
+
+impl<'a> Escaped<'a> {
+    /// Wraps `text` for logging.
+    pub fn new(text: &'a str) -> Self {
+        Self(text)
+    }
+}
+
+impl std::fmt::Display for Escaped<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut chars = self.0.chars();
+        for c in chars.by_ref().take(FREE_TEXT_CHARS_MAX) {
+            if c.is_control() || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}') {
+                write!(f, "{}", c.escape_default())?;
+            } else {
+                write!(f, "{c}")?;
+            }
+        }
+        let rest = chars.as_str().len();
+        if rest > 0 {
+            write!(f, "…({rest} more bytes)")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for Escaped<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "\"{self}\"")
     }
 }
 
@@ -108,5 +168,25 @@ fn stderr_is_journal() -> bool {
     match nix::sys::stat::fstat(std::io::stderr().as_fd()) {
         Ok(stat) => stat.st_dev == device && stat.st_ino == inode,
         Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn free_text_is_escaped_and_bounded() {
+        let forged = "x.png\n2026-01-01 INFO crossing recorded \u{1b}[31m\u{202e}";
+        let shown = Escaped::new(forged).to_string();
+        assert!(!shown.chars().any(char::is_control), "{shown}");
+        assert!(shown.contains("\\n") && shown.contains("\\u{1b}") && shown.contains("\\u{202e}"));
+        let long = "a".repeat(2_000_000);
+        let shown = Escaped::new(&long).to_string();
+        assert!(shown.len() < FREE_TEXT_CHARS_MAX + 40, "{}", shown.len());
+        assert!(shown.ends_with(&format!(
+            "…({} more bytes)",
+            2_000_000 - FREE_TEXT_CHARS_MAX
+        )));
     }
 }

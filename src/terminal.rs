@@ -125,7 +125,7 @@ async fn stopped(mut stop: watch::Receiver<bool>) {
 }
 
 fn read(path: &Path) -> Result<String, TerminalError> {
-    std::fs::read_to_string(path).map_err(|error| TerminalError::File {
+    crate::config::read_named_file(path).map_err(|error| TerminalError::File {
         path: path.display().to_string(),
         message: error.to_string(),
     })
@@ -204,13 +204,16 @@ pub async fn open(
     let api_state = ApiState::new(events.clone(), commands, status_view, access)
         .with_open_routes(health::routes(probe));
     if let Some(parent) = config.api.socket.parent() {
+        // Under systemd `RuntimeDirectory=` made it; a failure here shows as the bind's error.
         let _ = std::fs::create_dir_all(parent);
     }
-    let socket = config.api.socket.clone();
+    // A socket that cannot be bound or given to the console's group is fatal: a terminal whose
+    // console cannot connect must not report READY.
+    let unix_listener = api::bind_unix(&config.api.socket, Some(config.api.gid))?;
     let unix_state = api_state.clone();
     let unix_stop = stopped(stop_receiver.clone());
     tasks.push(tokio::spawn(async move {
-        if let Err(error) = api::serve_unix(&socket, unix_state, unix_stop).await {
+        if let Err(error) = api::serve_unix(unix_listener, unix_state, unix_stop).await {
             tracing::error!(message = "api socket failed", %error);
         }
     }));

@@ -793,3 +793,89 @@ fn seed_urls_tls_and_replicas_are_typed_and_checked() {
         );
     }
 }
+
+#[test]
+fn a_token_file_readable_by_others_is_refused_like_a_key() {
+    let tree = Tree::new();
+    let keys = tree.dir.path().join("firmware-config/keys");
+    write_with_mode(&keys.join("api.token"), &format!("{TOKEN}\n"), 0o644);
+    let found = problems(&tree.write(VALID));
+    assert!(
+        found
+            .iter()
+            .any(|(_, message)| message.contains("api.token")
+                && message.contains("readable by group or others (mode 0644)")),
+        "{found:?}"
+    );
+}
+
+/// `checkpointd --check-config` on `config`, killed if it has not answered within 10 s.
+fn check_config_within_deadline(config: &Path) -> Output {
+    let child = Command::new(env!("CARGO_BIN_EXE_checkpointd"))
+        .arg("--check-config")
+        .arg(config)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn checkpointd");
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid fits"));
+    let (done, finished) = std::sync::mpsc::channel();
+    let waiter = std::thread::spawn(move || {
+        let output = child.wait_with_output();
+        let _ = done.send(());
+        output
+    });
+    if finished
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .is_err()
+    {
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+        panic!(
+            "--check-config {} hung (killed after 10 s)",
+            config.display()
+        );
+    }
+    waiter
+        .join()
+        .expect("waiter thread")
+        .expect("checkpointd output")
+}
+
+#[test]
+fn a_fifo_named_anywhere_is_refused_without_hanging() {
+    let tree = Tree::new();
+    let fifo = tree.dir.path().join("firmware-config/keys/fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).expect("mkfifo");
+
+    let output = check_config_within_deadline(&fifo);
+    assert_eq!(output.status.code(), Some(78), "{output:?}");
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("not a regular file (a FIFO)"),
+        "{output:?}"
+    );
+
+    for (setting, value) in [
+        (
+            "terminal_key = \"keys/terminal.key\"",
+            "terminal_key = \"keys/fifo\"",
+        ),
+        (
+            "token_file = \"keys/api.token\"",
+            "token_file = \"keys/fifo\"",
+        ),
+        (
+            "rules_file = \"stay-rules.toml\"",
+            "rules_file = \"keys/fifo\"",
+        ),
+    ] {
+        assert!(VALID.contains(setting), "{setting}");
+        let path = tree.write(&VALID.replace(setting, value));
+        let output = check_config_within_deadline(&path);
+        assert_eq!(output.status.code(), Some(78), "{value}: {output:?}");
+        assert!(
+            String::from_utf8_lossy(&output.stdout).contains("not a regular file (a FIFO)")
+                || String::from_utf8_lossy(&output.stderr).contains("not a regular file (a FIFO)"),
+            "{value}: {output:?}"
+        );
+    }
+}

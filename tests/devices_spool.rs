@@ -356,3 +356,96 @@ fn an_unusable_spool_directory_reports_the_device_down() {
     );
     task.stop();
 }
+
+/// A `side`² PNG of seeded grey noise: what made rqrr's grid search run for minutes.
+fn noise_png(side: u32, seed: u64) -> Vec<u8> {
+    let mut state = seed | 1;
+    let noise = GrayImage::from_fn(side, side, |_, _| {
+        // xorshift64: deterministic, and cheap enough for nine million pixels.
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        Luma([(state >> 56) as u8])
+    });
+    encode(&noise, ImageFormat::Png)
+}
+
+#[test]
+fn a_noise_image_costs_its_budget_then_goes_to_failed_and_stop_does_not_wait() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let incoming = root.path().join("incoming");
+    std::fs::create_dir_all(&incoming).expect("incoming");
+    std::fs::write(incoming.join("0001-noise.png"), noise_png(3000, 24)).expect("w");
+    std::fs::write(
+        incoming.join("0002-card.png"),
+        encode(&qr(b"BEHIND-THE-NOISE"), ImageFormat::Png),
+    )
+    .expect("w");
+    std::thread::sleep(Duration::from_millis(100));
+
+    let started = Instant::now();
+    let (task, mut rx) = start(root.path(), Duration::from_millis(50), 16);
+    let (payloads, states) = scans(&mut rx, 1);
+    let waited = started.elapsed();
+    assert_eq!(payloads, [b"BEHIND-THE-NOISE".to_vec()]);
+    println!("the card behind a 3000x3000 noise image was scanned after {waited:?}");
+    let reason = std::fs::read_to_string(root.path().join("failed/0001-noise.png.reason"))
+        .expect("the noise image is in failed/ with its reason");
+    assert!(
+        reason.contains("budget"),
+        "timed out against the budget: {reason}"
+    );
+    assert!(
+        states.iter().all(|state| state.link == Link::Up),
+        "{states:?}"
+    );
+
+    // A second noise image is being decoded when the device is told to stop: stop kills the
+    // worker instead of waiting, and the image stays in processing/ for the next start.
+    std::fs::write(incoming.join("0003-noise.png"), noise_png(3000, 25)).expect("w");
+    appears(&root.path().join("processing/0003-noise.png"));
+    std::thread::sleep(Duration::from_millis(300));
+    let stopping = Instant::now();
+    task.stop();
+    let stop_took = stopping.elapsed();
+    println!("stop during a noise decode took {stop_took:?}");
+    assert!(
+        stop_took < Duration::from_secs(5),
+        "stop waited for the decode: {stop_took:?}"
+    );
+    assert_eq!(names(&root.path().join("processing")), ["0003-noise.png"]);
+}
+
+#[test]
+fn a_file_that_vanishes_after_listing_is_not_the_device_s_problem() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let incoming = root.path().join("incoming");
+    std::fs::create_dir_all(&incoming).expect("incoming");
+    // A long settle time: the churning files are only ever listed, never claimed.
+    let (task, mut rx) = start(root.path(), Duration::from_secs(30), 64);
+    // Image names that appear and are renamed away while the device lists `incoming/`.
+    let until = Instant::now() + Duration::from_millis(1500);
+    let mut n = 0u32;
+    while Instant::now() < until {
+        let image = incoming.join(format!("{n:06}.png"));
+        std::fs::write(&image, b"x").expect("write");
+        std::fs::rename(&image, incoming.join(format!("{n:06}.png.part"))).expect("rename");
+        n += 1;
+    }
+    let card = incoming.join("9999-card.png");
+    std::fs::write(&card, encode(&qr(b"STILL-UP"), ImageFormat::Png)).expect("w");
+    // Settled long ago, as far as the spool can tell.
+    std::fs::File::options()
+        .write(true)
+        .open(&card)
+        .expect("open card")
+        .set_modified(std::time::SystemTime::now() - Duration::from_secs(60))
+        .expect("set mtime");
+    let (payloads, states) = scans(&mut rx, 1);
+    assert_eq!(payloads, [b"STILL-UP".to_vec()]);
+    assert!(
+        states.iter().all(|state| state.link == Link::Up),
+        "{n} renames; {states:?}"
+    );
+    task.stop();
+}

@@ -6,23 +6,26 @@
 //! bounded channel and relays what the lane publishes; every request is authorised first.
 
 use std::convert::Infallible;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::connect_info::{ConnectInfo, Connected};
+use axum::extract::connect_info::ConnectInfo;
 use axum::extract::{Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::serve::IncomingStream;
 use futures::Stream;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::net::{TcpListener, UnixListener};
-use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::sync::{Semaphore, broadcast, mpsc, oneshot, watch};
+
+use crate::adapters::listener::{self, Incoming, RefusalLimiter};
 
 /// Capacity of the live event stream; a console that falls this far behind is told it lagged.
 pub const API_STREAM_EVENTS_MAX: usize = 256;
@@ -30,6 +33,8 @@ pub const API_STREAM_EVENTS_MAX: usize = 256;
 pub const API_COMMANDS_MAX: usize = 32;
 /// How long a request waits for the lane to answer a command.
 pub const API_COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
+/// Event streams open at once (both listeners together); one more is answered `503`.
+pub const API_STREAMS_MAX: usize = 16;
 
 /// The console page, served at `/`.
 const CONSOLE_HTML: &str = include_str!("console.html");
@@ -123,6 +128,8 @@ pub struct ApiState {
     access: ApiAccess,
     /// Routes served without authorisation (`/healthz`, `/metrics`: no personal data).
     open_routes: Router,
+    streams: Arc<Semaphore>,
+    refusals: Arc<RefusalLimiter>,
 }
 
 impl ApiState {
@@ -139,6 +146,8 @@ impl ApiState {
             status,
             access,
             open_routes: Router::new(),
+            streams: Arc::new(Semaphore::new(API_STREAMS_MAX)),
+            refusals: Arc::default(),
         }
     }
 
@@ -160,7 +169,7 @@ pub enum ApiError {
         /// The cause.
         source: std::io::Error,
     },
-    /// The socket's permissions could not be set.
+    /// The socket's permissions or group could not be set.
     #[error("cannot set permissions of {path}: {source}")]
     Permissions {
         /// The socket path.
@@ -170,7 +179,7 @@ pub enum ApiError {
     },
 }
 
-/// Peer of a request: the Unix credentials, or none for loopback HTTP.
+/// Peer of a request: the Unix credentials, or the loopback address for HTTP.
 #[derive(Debug, Clone, Copy)]
 pub enum Peer {
     /// A Unix-socket client with its credentials.
@@ -181,12 +190,28 @@ pub enum Peer {
         gid: u32,
     },
     /// A loopback TCP client: authorised by token.
-    Tcp,
+    Tcp(IpAddr),
 }
 
-impl Connected<IncomingStream<'_, UnixListener>> for Peer {
-    fn connect_info(stream: IncomingStream<'_, UnixListener>) -> Self {
-        match stream.io().peer_cred() {
+impl Peer {
+    /// The key the refusal limiter counts this peer under.
+    fn key(&self) -> String {
+        match self {
+            Peer::Unix { uid, .. } => format!("uid {uid}"),
+            Peer::Tcp(address) => address.to_string(),
+        }
+    }
+}
+
+/// The Unix socket as a source of connections with peer credentials.
+struct UnixIncoming(UnixListener);
+
+impl Incoming for UnixIncoming {
+    type Io = tokio::net::UnixStream;
+    type Peer = Peer;
+    async fn accept(&self) -> std::io::Result<(Self::Io, Peer)> {
+        let (stream, _) = self.0.accept().await?;
+        let peer = match stream.peer_cred() {
             Ok(credentials) => Peer::Unix {
                 uid: credentials.uid(),
                 gid: credentials.gid(),
@@ -196,13 +221,20 @@ impl Connected<IncomingStream<'_, UnixListener>> for Peer {
                 uid: u32::MAX,
                 gid: u32::MAX,
             },
-        }
+        };
+        Ok((stream, peer))
     }
 }
 
-impl Connected<IncomingStream<'_, TcpListener>> for Peer {
-    fn connect_info(_stream: IncomingStream<'_, TcpListener>) -> Self {
-        Peer::Tcp
+/// The loopback HTTP listener as a source of connections.
+struct TcpIncoming(TcpListener);
+
+impl Incoming for TcpIncoming {
+    type Io = tokio::net::TcpStream;
+    type Peer = Peer;
+    async fn accept(&self) -> std::io::Result<(Self::Io, Peer)> {
+        let (stream, address) = self.0.accept().await?;
+        Ok((stream, Peer::Tcp(address.ip())))
     }
 }
 
@@ -221,37 +253,40 @@ pub fn router(state: ApiState) -> Router {
         .merge(open_routes)
 }
 
-/// Serves the API on a Unix socket, mode 0660, until `shutdown` resolves.
-pub async fn serve_unix(
-    path: &Path,
-    state: ApiState,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> Result<(), ApiError> {
+/// Binds the API's Unix socket, mode 0660 and owned by `group` (the console's group), so that
+/// a failure to set either is a start-up failure rather than a socket nobody may use.
+pub fn bind_unix(path: &Path, group: Option<u32>) -> Result<UnixListener, ApiError> {
     // A socket left by a killed daemon would make bind fail; it is ours to remove.
     let _ = std::fs::remove_file(path);
     let listener = UnixListener::bind(path).map_err(|source| ApiError::Bind {
         place: path.display().to_string(),
         source,
     })?;
-    set_socket_mode(path)?;
-    let service = router(state).into_make_service_with_connect_info::<Peer>();
-    axum::serve(listener, service)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|source| ApiError::Bind {
-            place: path.display().to_string(),
-            source,
-        })
+    set_socket_mode(path, group)?;
+    Ok(listener)
 }
 
-fn set_socket_mode(path: &Path) -> Result<(), ApiError> {
+/// Serves the API on a bound Unix socket until `shutdown` resolves.
+pub async fn serve_unix(
+    listener: UnixListener,
+    state: ApiState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), ApiError> {
+    listener::serve(UnixIncoming(listener), router(state), shutdown).await;
+    Ok(())
+}
+
+fn set_socket_mode(path: &Path, group: Option<u32>) -> Result<(), ApiError> {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660)).map_err(|source| {
-        ApiError::Permissions {
-            path: path.to_path_buf(),
-            source,
-        }
-    })
+    let failed = |source: std::io::Error| ApiError::Permissions {
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Some(gid) = group {
+        nix::unistd::chown(path, None, Some(nix::unistd::Gid::from_raw(gid)))
+            .map_err(|errno| failed(errno.into()))?;
+    }
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660)).map_err(failed)
 }
 
 /// Binds loopback HTTP. Returns the listener so the caller learns the port before serving.
@@ -281,15 +316,8 @@ pub async fn serve_http(
     state: ApiState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ApiError> {
-    let place = listener
-        .local_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
-    let service = router(state).into_make_service_with_connect_info::<Peer>();
-    axum::serve(listener, service)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|source| ApiError::Bind { place, source })
+    listener::serve(TcpIncoming(listener), router(state), shutdown).await;
+    Ok(())
 }
 
 async fn authorise(
@@ -301,18 +329,55 @@ async fn authorise(
     let allowed = match peer {
         Peer::Unix { uid, gid } => {
             let own_uid = nix::unistd::getuid().as_raw();
-            uid == 0 || uid == own_uid || state.access.socket_gid == Some(gid)
+            uid == 0 || uid == own_uid || in_group(uid, gid, state.access.socket_gid)
         }
-        Peer::Tcp => token_matches(&state.access, request.headers(), request.uri().query()),
+        Peer::Tcp(_) => token_matches(&state.access, request.headers(), request.uri().query()),
     };
-    if !allowed {
-        tracing::warn!(message = "api request refused", ?peer, path = %request.uri().path());
-        return refusal(
+    if allowed {
+        return next.run(request).await;
+    }
+    let refused = state.refusals.refuse(&peer.key(), Instant::now());
+    if let Some(suppressed) = refused.log {
+        // The path is the client's text: escaped and bounded before it reaches the log.
+        tracing::warn!(message = "api request refused", ?peer,
+            path = %crate::logging::Escaped::new(request.uri().path()), suppressed);
+    }
+    let mut answer = if refused.too_many {
+        refusal(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many refused requests: slow down",
+        )
+    } else {
+        refusal(
             StatusCode::FORBIDDEN,
             "not authorised: wrong group or token",
-        );
+        )
+    };
+    // A refused client gets no kept-alive connection to hold.
+    answer.headers_mut().insert(
+        header::CONNECTION,
+        header::HeaderValue::from_static("close"),
+    );
+    answer
+}
+
+/// Whether a socket peer belongs to the API group, by its primary group or as a supplementary
+/// member in the account database (`getgrouplist`).
+fn in_group(uid: u32, gid: u32, group: Option<u32>) -> bool {
+    let Some(group) = group else {
+        return false;
+    };
+    if gid == group {
+        return true;
     }
-    next.run(request).await
+    let Ok(Some(user)) = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)) else {
+        return false;
+    };
+    let Ok(name) = std::ffi::CString::new(user.name) else {
+        return false;
+    };
+    nix::unistd::getgrouplist(&name, nix::unistd::Gid::from_raw(gid))
+        .is_ok_and(|groups| groups.iter().any(|member| member.as_raw() == group))
 }
 
 /// Accepts `Authorization: Bearer T`, or `?token=T` (so the console page can be opened by URL and
@@ -325,15 +390,23 @@ fn token_matches(access: &ApiAccess, headers: &HeaderMap, query: Option<&str>) -
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.strip_prefix("Bearer "));
+    let from_header = from_header.map(|given| given.as_bytes().to_vec());
     let from_query = query.and_then(|query| {
         query
             .split('&')
             .find_map(|pair| pair.strip_prefix("token="))
+            .map(query_value)
     });
     [from_header, from_query]
         .into_iter()
         .flatten()
-        .any(|given| constant_time_eq(given.as_bytes(), expected.as_bytes()))
+        .any(|given| constant_time_eq(&given, expected.as_bytes()))
+}
+
+/// A query value percent-decoded, with `+` kept as itself: a token never holds a space, and a
+/// base64 token pasted into a URL by hand keeps its `+` (`%2B` decodes to the same byte).
+fn query_value(raw: &str) -> Vec<u8> {
+    percent_encoding::percent_decode_str(raw).collect()
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -352,15 +425,27 @@ async fn status(State(state): State<ApiState>) -> axum::Json<Value> {
     axum::Json(state.status.borrow().clone())
 }
 
-async fn stream(
-    State(state): State<ApiState>,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+async fn stream(State(state): State<ApiState>) -> Response {
+    match Arc::clone(&state.streams).try_acquire_owned() {
+        Ok(permit) => event_stream(&state, permit).into_response(),
+        Err(_) => refusal(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many event streams open: close one and retry",
+        ),
+    }
+}
+
+/// The event stream; `permit` holds its place among [`API_STREAMS_MAX`] until it ends.
+fn event_stream(
+    state: &ApiState,
+    permit: tokio::sync::OwnedSemaphorePermit,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>> + use<>> {
     let receiver = state.events.subscribe();
     let initial = state.status.borrow().clone();
     let first = futures::stream::once(async move {
         Ok(Event::default().event("status").data(initial.to_string()))
     });
-    let rest = futures::stream::unfold(receiver, |mut receiver| async move {
+    let rest = futures::stream::unfold((receiver, permit), |(mut receiver, permit)| async move {
         let event = match receiver.recv().await {
             Ok(value) => {
                 let kind = value
@@ -374,7 +459,7 @@ async fn stream(
                 .data(json!({ "type": "lagged", "missed": n_missed }).to_string()),
             Err(broadcast::error::RecvError::Closed) => return None,
         };
-        Some((Ok(event), receiver))
+        Some((Ok(event), (receiver, permit)))
     });
     Sse::new(futures::StreamExt::chain(first, rest)).keep_alive(KeepAlive::default())
 }
@@ -443,6 +528,21 @@ mod tests {
             "Bearer s3cret".parse().expect("ascii header"),
         );
         assert!(token_matches(&access, &headers, None));
+    }
+
+    #[test]
+    fn query_token_is_compared_percent_decoded() {
+        let access = ApiAccess {
+            token: Some("a+b/c=".into()),
+            socket_gid: None,
+        };
+        let headers = HeaderMap::new();
+        for query in ["token=a%2Bb%2Fc%3D", "token=a+b/c=", "x=1&token=a%2bb/c%3d"] {
+            assert!(token_matches(&access, &headers, Some(query)), "{query}");
+        }
+        for query in ["token=a%20b%2Fc%3D", "token=a+b/c", "token=a%2"] {
+            assert!(!token_matches(&access, &headers, Some(query)), "{query}");
+        }
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod health;
 pub mod ledger;
 pub mod nats_transport;
 pub mod metrics;
+pub mod listener;
 pub mod notify;
 pub mod pcsc_reader;
 pub mod qr_image;

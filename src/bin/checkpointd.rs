@@ -54,6 +54,15 @@ enum Command {
         #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
         http: String,
     },
+    /// Internal: decode one spooled image in a worker process the daemon can kill at the budget.
+    #[command(name = "decode-image-worker", hide = true)]
+    DecodeImageWorker {
+        /// The image file.
+        path: PathBuf,
+        /// The per-image budget, after which the worker stops trying (the daemon kills it then).
+        #[arg(long, value_name = "MS")]
+        time_budget_ms: u64,
+    },
 }
 
 fn main() -> ExitCode {
@@ -84,12 +93,33 @@ fn main() -> ExitCode {
             http: Some(http),
         })
         .into(),
+        Some(Command::DecodeImageWorker {
+            path,
+            time_budget_ms,
+        }) => decode_image_worker(&path, time_budget_ms),
         None => daemon::run(daemon::Options {
             config_path: cli.config,
             load_options,
             log_format: cli.log_format,
         })
         .into(),
+    }
+}
+
+/// The decode worker: codes on stdout as hex lines, or the reason on stderr and exit status
+/// `EXIT_NO_CODES`.
+fn decode_image_worker(path: &std::path::Path, time_budget_ms: u64) -> ExitCode {
+    use checkpointd::adapters::devices::decode_worker::{self, EXIT_NO_CODES};
+    let limits = checkpointd::adapters::qr_image::DecodeLimits {
+        time_budget: std::time::Duration::from_millis(time_budget_ms),
+        ..Default::default()
+    };
+    match decode_worker::run_worker(path, &limits, &mut std::io::stdout().lock()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(reason) => {
+            eprintln!("{reason}");
+            ExitCode::from(u8::try_from(EXIT_NO_CODES).unwrap_or(1))
+        }
     }
 }
 

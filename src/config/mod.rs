@@ -386,6 +386,49 @@ pub enum ConfigError {
     Invalid(Problems),
 }
 
+/// Opens a file the configuration names for reading, without ever blocking: the open is
+/// non-blocking (a FIFO or a device answers at once instead of waiting for a writer) and anything
+/// but a regular file is refused.
+pub fn open_regular_file(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::fcntl::OFlag::O_NONBLOCK.bits())
+        .open(path)?;
+    let kind = file.metadata()?.file_type();
+    if kind.is_file() {
+        Ok(file)
+    } else {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("not a regular file ({})", describe_kind(kind)),
+        ))
+    }
+}
+
+fn describe_kind(kind: std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if kind.is_dir() {
+        "a directory"
+    } else if kind.is_fifo() {
+        "a FIFO"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_char_device() || kind.is_block_device() {
+        "a device"
+    } else {
+        "not a file"
+    }
+}
+
+/// Reads a whole file the configuration names, through [`open_regular_file`].
+pub fn read_named_file(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    open_regular_file(path)?.read_to_string(&mut text)?;
+    Ok(text)
+}
+
 /// Reads and validates the configuration at `path`.
 pub fn load(path: &Path, options: &LoadOptions) -> Result<Config, ConfigError> {
     use std::io::Read;
@@ -393,7 +436,7 @@ pub fn load(path: &Path, options: &LoadOptions) -> Result<Config, ConfigError> {
         path: path.to_path_buf(),
         source,
     };
-    let file = std::fs::File::open(path).map_err(read_error)?;
+    let file = open_regular_file(path).map_err(read_error)?;
     let mut text = String::new();
     // One byte more than the limit tells "exactly at the limit" from "over it".
     file.take(CONFIG_BYTES_MAX + 1)

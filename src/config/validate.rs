@@ -289,7 +289,7 @@ fn validate(
         .and_then(|value| {
             let path = readable_file(value, config_dir, "rules file", report)?;
             // The stay rules decide refusals: a terminal must not start with rules it cannot read.
-            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            let text = super::read_named_file(&path).unwrap_or_default();
             match crate::core::stay::policy::StayPolicy::from_toml(&text) {
                 Ok(_) => Some(path),
                 Err(error) => {
@@ -512,13 +512,9 @@ fn path_value(
 
 /// Checks that the file exists and can be opened for reading.
 fn check_readable(path: &Path) -> Result<(), String> {
-    let file = std::fs::File::open(path).map_err(|error| error.to_string())?;
-    let metadata = file.metadata().map_err(|error| error.to_string())?;
-    if metadata.is_file() {
-        Ok(())
-    } else {
-        Err("not a regular file".to_string())
-    }
+    super::open_regular_file(path)
+        .map(drop)
+        .map_err(|error| error.to_string())
 }
 
 fn readable_file(
@@ -974,11 +970,8 @@ fn ledger_roots(
 /// Reads at most [`SECRET_FILE_BYTES_MAX`] bytes of a regular file.
 fn read_small_file(path: &Path) -> Result<(std::fs::Metadata, String), String> {
     let unreadable = |error: std::io::Error| format!("is not readable: {error}");
-    let file = std::fs::File::open(path).map_err(unreadable)?;
+    let file = super::open_regular_file(path).map_err(unreadable)?;
     let metadata = file.metadata().map_err(unreadable)?;
-    if !metadata.is_file() {
-        return Err("is not a regular file".to_string());
-    }
     let mut text = String::new();
     file.take(SECRET_FILE_BYTES_MAX + 1)
         .read_to_string(&mut text)
@@ -987,6 +980,18 @@ fn read_small_file(path: &Path) -> Result<(std::fs::Metadata, String), String> {
         return Err(format!("is longer than {SECRET_FILE_BYTES_MAX} bytes"));
     }
     Ok((metadata, text))
+}
+
+/// Secrets (the terminal key, the API token) are readable by their owner only.
+fn owner_only(metadata: &std::fs::Metadata) -> Result<(), String> {
+    let mode = metadata.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(format!(
+            "is readable by group or others (mode {mode:04o}): expected owner-only access \
+             such as 0600 (chmod 600)"
+        ));
+    }
+    Ok(())
 }
 
 /// The terminal's signing key: a file of 64 hex characters (the secret seed) and an optional
@@ -998,13 +1003,7 @@ fn terminal_key(
 ) -> Option<(PathBuf, TerminalKey)> {
     let path = path_value(value, config_dir, report)?;
     let checked = read_small_file(&path).and_then(|(metadata, text)| {
-        let mode = metadata.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            return Err(format!(
-                "is readable by group or others (mode {mode:04o}): expected owner-only access \
-                 such as 0600 (chmod 600)"
-            ));
-        }
+        owner_only(&metadata)?;
         let seed = text.strip_suffix('\n').unwrap_or(&text);
         let bytes = key_bytes(seed).map_err(|why| {
             format!("is not an Ed25519 secret seed ({why}, and an optional newline)")
@@ -1186,7 +1185,8 @@ fn api_token(
     report: &mut Report<'_>,
 ) -> Option<(PathBuf, ApiToken)> {
     let path = path_value(value, config_dir, report)?;
-    let checked = read_small_file(&path).and_then(|(_, text)| {
+    let checked = read_small_file(&path).and_then(|(metadata, text)| {
+        owner_only(&metadata)?;
         let token = text.trim();
         if !token.chars().all(|c| c.is_ascii_graphic()) {
             return Err("holds spaces or non-ASCII characters inside the token".to_string());

@@ -160,6 +160,50 @@ pub enum Verdict {
     Refuse,
 }
 
+/// Longest officer id accepted (characters, all ASCII).
+pub const OFFICER_ID_CHARS_MAX: usize = 32;
+
+/// Why an officer id was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OfficerIdError {
+    /// Empty or only spaces.
+    #[error("officer id is required")]
+    Empty,
+    /// Longer than [`OFFICER_ID_CHARS_MAX`].
+    #[error("officer id is {0} bytes long (at most {OFFICER_ID_CHARS_MAX} characters)")]
+    TooLong(usize),
+    /// A character outside `A-Z a-z 0-9 . _ -`.
+    #[error(
+        "officer id has character {character} at position {position}: only ASCII letters, digits, '.', '_' and '-' are allowed"
+    )]
+    Character {
+        /// The offending character, escaped (`\u{200b}`), so an invisible one shows.
+        character: String,
+        /// Its position (in characters, from 1).
+        position: usize,
+    },
+}
+
+/// Checks an officer (badge) id: 1 to [`OFFICER_ID_CHARS_MAX`] characters from
+/// `A-Z a-z 0-9 . _ -`. Plain ASCII only, so no zero-width, bidirectional or full-width character
+/// can make one id look like another's in a record or a log.
+pub fn check_officer_id(id: &str) -> Result<(), OfficerIdError> {
+    if id.is_empty() {
+        return Err(OfficerIdError::Empty);
+    }
+    if id.len() > OFFICER_ID_CHARS_MAX {
+        return Err(OfficerIdError::TooLong(id.len()));
+    }
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    match id.chars().enumerate().find(|(_, c)| !allowed(*c)) {
+        Some((index, character)) => Err(OfficerIdError::Character {
+            character: character.escape_default().to_string(),
+            position: index + 1,
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Who confirmed the crossing.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "id", rename_all = "snake_case")]
@@ -630,6 +674,36 @@ impl FeedAudit {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn officer_ids_are_plain_ascii_and_short() {
+        for good in [
+            "O-17",
+            "badge.0042",
+            "A_b-9",
+            &"x".repeat(OFFICER_ID_CHARS_MAX),
+        ] {
+            assert_eq!(check_officer_id(good), Ok(()), "{good}");
+        }
+        assert_eq!(check_officer_id(""), Err(OfficerIdError::Empty));
+        assert_eq!(
+            check_officer_id(&"7".repeat(10_240)),
+            Err(OfficerIdError::TooLong(10_240))
+        );
+        // Zero-width space, right-to-left override, full-width digit, space, newline.
+        for (bad, position) in [
+            ("O-1\u{200b}7", 4),
+            ("\u{202e}O-17", 1),
+            ("O-\u{ff11}7", 3),
+            ("O 17", 2),
+            ("O-17\n", 5),
+        ] {
+            assert!(
+                matches!(check_officer_id(bad), Err(OfficerIdError::Character { position: p, .. }) if p == position),
+                "{bad:?}"
+            );
+        }
+    }
     use proptest::prelude::*;
 
     fn terminal(id: &str) -> TerminalId {

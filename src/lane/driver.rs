@@ -307,17 +307,17 @@ impl LaneDriver {
             status: 409,
             message: message.to_string(),
         };
+        if let Err(error) = crate::core::event::check_officer_id(&request.officer) {
+            return Err(ApiRefusal {
+                status: 400,
+                message: error.to_string(),
+            });
+        }
         let Some(current) = &self.current else {
             return Err(conflict("no traveller to confirm"));
         };
         if current.session != request.session {
             return Err(conflict("that traveller session is no longer current"));
-        }
-        if request.officer.trim().is_empty() {
-            return Err(ApiRefusal {
-                status: 400,
-                message: "officer id is required".into(),
-            });
         }
         let admit = request.decision == OfficerDecision::Admit;
         let against_verdict = admit && current.verdict.outcome == Outcome::Refuse;
@@ -341,8 +341,10 @@ impl LaneDriver {
             .record(admit, Operator::Officer(request.officer.clone()), extra)
             .await?;
         if against_verdict {
+            // The reason is free text an officer typed (it may hold personal data): the signed
+            // record is its place, the log only says how long it was.
             tracing::warn!(message = "officer override recorded", officer = %request.officer,
-                reason = %override_reason);
+                reason_chars = override_reason.chars().count());
         }
         self.tracker.close();
         self.current = None;

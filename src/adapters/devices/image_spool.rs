@@ -7,7 +7,13 @@
 //! at start-up. A lost permit card would be silent; a repeated one is harmless — within a session
 //! the decision layer drops a scan equal to the previous one, and a scan alone records no
 //! crossing. (Scans already queued when the process dies are lost like any reader's.)
+//!
+//! Each image is decoded in a worker process (`decode_worker`) killed at the per-image budget or
+//! when the daemon stops, so a hostile image costs at most its budget and never holds shutdown;
+//! an image that times out, cannot be read or crashes its worker goes to `failed/` with the
+//! reason and is never decoded again. Images are claimed from one sorted listing per batch.
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,9 +21,11 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::mpsc;
 
+use super::decode_worker::{DecodeWorker, Decoded};
 use super::spool::{Claimed, Spool};
 use super::{Backoff, DeviceError, DeviceSpec, DeviceTask};
-use crate::adapters::qr_image::{self, DecodeLimits};
+use crate::adapters::qr_image::DecodeLimits;
+use crate::logging::Escaped;
 use crate::ports::clock::Clock;
 use crate::ports::scanner::{DeviceEvent, DeviceState, Link, ScanEvent, ScanKind, Symbology};
 
@@ -39,8 +47,10 @@ pub struct SpoolDevice {
     pub poll_interval: Duration,
     /// How long an image must be unmodified before it is claimed.
     pub settle: Duration,
-    /// Work bounds for one image.
+    /// Work bounds for one image; its `time_budget` is a hard wall-clock limit.
     pub limits: DecodeLimits,
+    /// The program images are decoded in.
+    pub worker: DecodeWorker,
 }
 
 impl SpoolDevice {
@@ -59,6 +69,10 @@ impl SpoolDevice {
             poll_interval: settings.poll_interval,
             settle: settings.settle,
             limits: DecodeLimits::default(),
+            worker: DecodeWorker::locate().map_err(|e| DeviceError::Open {
+                path: spec.name.clone(),
+                why: e.to_string(),
+            })?,
         })
     }
 }
@@ -89,7 +103,8 @@ enum Outcome {
     Done,
     /// It was moved to `failed/` with this reason.
     Failed(String),
-    /// The daemon stopped listening: the image stays in `processing/` for the next start.
+    /// The daemon stopped (or stopped listening): the image stays in `processing/` for the next
+    /// start.
     Closed,
 }
 
@@ -165,9 +180,16 @@ impl Runner {
         last_error: &mut Option<String>,
     ) -> Result<(), DeviceError> {
         let gone = |e: std::io::Error| DeviceError::Gone(format!("spool directory: {e}"));
+        let mut batch = VecDeque::new();
         while !self.stopped() {
-            let Some(claimed) = spool.claim(SystemTime::now()).map_err(gone)? else {
+            if batch.is_empty() {
+                batch = spool.settled(SystemTime::now()).map_err(gone)?.into();
+            }
+            let Some(name) = batch.pop_front() else {
                 self.sleep(self.device.poll_interval);
+                continue;
+            };
+            let Some(claimed) = spool.claim_named(&name).map_err(gone)? else {
                 continue;
             };
             match self.handle(spool, claimed).map_err(gone)? {
@@ -186,15 +208,19 @@ impl Runner {
         Ok(())
     }
 
+    /// Decodes one claimed image. `Err` only when the spool itself fails (the image cannot be
+    /// moved, no worker can be started); anything wrong with the image sends it to `failed/`.
     fn handle(&self, spool: &Spool, claimed: Claimed) -> std::io::Result<Outcome> {
-        let decoded = match spool.read(&claimed) {
-            Ok(bytes) => qr_image::decode_image_bytes_with(&bytes, &self.device.limits)
-                .map_err(|e| e.to_string()),
-            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => Err(e.to_string()),
-            Err(e) => return Err(e),
+        let decoded = match spool.check_size(&claimed) {
+            Ok(()) => self
+                .device
+                .worker
+                .decode(&claimed.path, &self.device.limits, &self.stop)?,
+            Err(e) => Decoded::Failed(format!("cannot read image: {e}")),
         };
         match decoded {
-            Ok(codes) => {
+            Decoded::Stopped => Ok(Outcome::Closed),
+            Decoded::Codes(codes) => {
                 for payload in codes {
                     let event = DeviceEvent::Scan(ScanEvent {
                         device: self.device.name.clone(),
@@ -209,9 +235,10 @@ impl Runner {
                 spool.complete(claimed)?;
                 Ok(Outcome::Done)
             }
-            Err(why) => {
+            Decoded::Failed(why) => {
                 let reason = format!("image {}: {why}", claimed.name);
-                tracing::warn!(device = %self.device.name, %reason, "image moved to failed/");
+                tracing::warn!(device = %self.device.name, reason = %Escaped::new(&reason),
+                    "image moved to failed/");
                 spool.reject(claimed, &reason)?;
                 Ok(Outcome::Failed(reason))
             }

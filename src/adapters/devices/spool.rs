@@ -77,6 +77,18 @@ impl Spool {
 
     /// Claims the oldest settled image (by name, which vendors number in order), if any.
     pub fn claim(&self, now: SystemTime) -> io::Result<Option<Claimed>> {
+        for name in self.settled(now)? {
+            if let Some(claimed) = self.claim_named(&name)? {
+                return Ok(Some(claimed));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The settled images in `incoming/`, in name order: one listing serves a whole batch of
+    /// claims. An entry that vanishes or cannot be inspected while listed (a `.part` renamed
+    /// meanwhile) is skipped: it is that file's problem, not the spool's.
+    pub fn settled(&self, now: SystemTime) -> io::Result<Vec<String>> {
         let mut candidates = Vec::new();
         for entry in fs::read_dir(&self.incoming)? {
             let entry = entry?;
@@ -85,32 +97,48 @@ impl Spool {
                 .extension()
                 .and_then(|x| x.to_str())
                 .is_some_and(|x| IMAGE_EXTENSIONS.contains(&x.to_ascii_lowercase().as_str()));
-            let meta = entry.metadata()?;
+            if !is_image || name.starts_with('.') {
+                continue;
+            }
+            let Ok(meta) = entry.metadata() else {
+                continue;
+            };
             let settled = meta
                 .modified()
                 .is_ok_and(|m| now.duration_since(m).is_ok_and(|age| age >= self.settle));
-            if is_image && !name.starts_with('.') && meta.is_file() && settled {
+            if meta.is_file() && settled {
                 candidates.push(name);
             }
         }
         candidates.sort();
-        for name in candidates {
-            let path = self.processing.join(&name);
-            match fs::rename(self.incoming.join(&name), &path) {
-                Ok(()) => {
-                    sync_dir(&self.processing)?;
-                    return Ok(Some(Claimed { path, name }));
-                }
-                // Another claimer won the race: try the next one.
-                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(e),
+        Ok(candidates)
+    }
+
+    /// Claims the image `name` from `incoming/`; `None` when it is no longer there (another
+    /// claimer won the race, or the vendor took it back).
+    pub fn claim_named(&self, name: &str) -> io::Result<Option<Claimed>> {
+        let path = self.processing.join(name);
+        match fs::rename(self.incoming.join(name), &path) {
+            Ok(()) => {
+                sync_dir(&self.processing)?;
+                Ok(Some(Claimed {
+                    path,
+                    name: name.to_string(),
+                }))
             }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
         }
-        Ok(None)
     }
 
     /// The image's bytes, bounded by [`IMAGE_BYTES_MAX`].
     pub fn read(&self, claimed: &Claimed) -> io::Result<Vec<u8>> {
+        self.check_size(claimed)?;
+        fs::read(&claimed.path)
+    }
+
+    /// Refuses an image larger than [`IMAGE_BYTES_MAX`] (`InvalidData`) before anything reads it.
+    pub fn check_size(&self, claimed: &Claimed) -> io::Result<()> {
         let len = fs::metadata(&claimed.path)?.len();
         if len > IMAGE_BYTES_MAX {
             return Err(io::Error::new(
@@ -118,7 +146,7 @@ impl Spool {
                 format!("image of {len} bytes exceeds {IMAGE_BYTES_MAX}"),
             ));
         }
-        fs::read(&claimed.path)
+        Ok(())
     }
 
     /// The scan from this image was taken by the consumer: move it to `done/`.
@@ -132,7 +160,12 @@ impl Spool {
     pub fn reject(&self, claimed: Claimed, reason: &str) -> io::Result<()> {
         let reason_path = self.failed.join(format!("{}.reason", claimed.name));
         fs::write(&reason_path, format!("{reason}\n"))?;
-        fs::rename(&claimed.path, self.failed.join(&claimed.name))?;
+        if let Err(e) = fs::rename(&claimed.path, self.failed.join(&claimed.name)) {
+            // Removed from `processing/` by someone else: the reason still says what happened.
+            if claimed.path.exists() {
+                return Err(e);
+            }
+        }
         sync_dir(&self.failed)
     }
 
@@ -184,6 +217,25 @@ mod tests {
             fs::read_to_string(root.path().join("failed/0002.png.reason")).expect("reason"),
             "no qr code\n"
         );
+    }
+
+    #[test]
+    fn a_batch_is_listed_once_and_vanished_entries_are_skipped() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let spool = Spool::open(root.path()).expect("open");
+        for name in ["3.png", "1.png", "2.png"] {
+            fs::write(root.path().join("incoming").join(name), b"x").expect("write");
+        }
+        let batch = spool.settled(later()).expect("list");
+        assert_eq!(batch, ["1.png", "2.png", "3.png"]);
+        // The vendor takes one back between the listing and its claim.
+        fs::remove_file(root.path().join("incoming/2.png")).expect("remove");
+        let claimed: Vec<_> = batch
+            .iter()
+            .filter_map(|name| spool.claim_named(name).expect("claim"))
+            .map(|claimed| claimed.name)
+            .collect();
+        assert_eq!(claimed, ["1.png", "3.png"]);
     }
 
     #[test]

@@ -1,0 +1,415 @@
+//! The red-team findings of issue 24 against the real `checkpointd` binary: a token with `+` and
+//! `/`, officer ids, a flood of idle connections under a 1024-descriptor limit, the API socket's
+//! group and bind failures, and trace logging with a NATS upstream.
+
+mod common;
+
+use std::net::{SocketAddr, TcpStream};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::nats::NatsServer;
+use common::terminal::{
+    EventStream, LaneConfig, Pty, TERMINAL_SEED, free_port, root_key, td3, try_http, write_firmware,
+};
+use serde_json::{Value, json};
+
+/// A base64 token (the README's `head -c 24 /dev/urandom | base64`) with `+` and `/`.
+const TOKEN: &str = "q+Zb/9kT+2xW/Lm0r+Pe/4sVnA3h";
+/// The same token as a browser's `encodeURIComponent` writes it into a URL.
+const TOKEN_IN_URL: &str = "q%2BZb%2F9kT%2B2xW%2FLm0r%2BPe%2F4sVnA3h";
+/// Longest wait for anything in these tests.
+const WAIT: Duration = Duration::from_secs(20);
+/// Unreachable upstream for tests that need none (the lane decides without central).
+const NO_NATS: &str = "nats://127.0.0.1:9";
+
+/// A configured (not yet started) lane terminal.
+struct Lane {
+    dir: tempfile::TempDir,
+    scanner: Pty,
+    http: SocketAddr,
+    config: PathBuf,
+}
+
+impl Lane {
+    /// The e2e configuration with [`TOKEN`], a second device (an image spool), and `edit` applied
+    /// to the configuration text.
+    fn new(nats_url: &str, edit: impl Fn(String) -> String) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let scanner = Pty::open();
+        let http = free_port();
+        let config = write_firmware(
+            dir.path(),
+            &LaneConfig {
+                nats_url,
+                checkpoint: "AZ-TEST-1",
+                kind: "land",
+                lane: "1",
+                mode: "officer",
+                direction: "entry",
+                scanner_port: &scanner.path,
+                scanner_profile: "generic-mrz-rs232.toml",
+                gate_port: None,
+                terminal_seed: TERMINAL_SEED,
+                ledger_root: root_key().verifying_key().to_bytes(),
+                http,
+            },
+        );
+        let token = config.with_file_name("keys/api.token");
+        std::fs::write(&token, format!("{TOKEN}\n")).expect("token");
+        std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        let spool = dir.path().join("spool");
+        let text = std::fs::read_to_string(&config).expect("config").replace(
+            "[ledger]",
+            &format!(
+                "[[devices]]\nname = \"pages\"\nprofile = \"fullpage-image-spool.toml\"\nspool = \"{}\"\n\n[ledger]",
+                spool.display()
+            ),
+        );
+        std::fs::write(&config, edit(text)).expect("config");
+        Self {
+            dir,
+            scanner,
+            http,
+            config,
+        }
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.path().join("daemon.log")
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// Starts the daemon, behind `wrapper` (e.g. `prlimit …`) when given.
+    fn spawn(&self, wrapper: &[&str], env: &[(&str, &str)]) -> Daemon {
+        let log = std::fs::File::create(self.log_path()).expect("log");
+        let daemon = env!("CARGO_BIN_EXE_checkpointd");
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(daemon);
+                command
+            }
+            None => Command::new(daemon),
+        };
+        command
+            .arg("--config")
+            .arg(&self.config)
+            .args(["--log-format", "json"])
+            .env_remove("NOTIFY_SOCKET")
+            .env_remove("WATCHDOG_USEC")
+            .stdout(Stdio::null())
+            .stderr(log);
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        Daemon(command.spawn().expect("spawn checkpointd"))
+    }
+
+    fn status(&self) -> Option<Value> {
+        match try_http(self.http, "GET", "/api/v1/status", None, Some(TOKEN)) {
+            Some((200, status)) => Some(status),
+            _ => None,
+        }
+    }
+
+    /// Polls the status until `ready` holds.
+    fn wait_status(&self, what: &str, ready: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + WAIT;
+        while Instant::now() < deadline {
+            if let Some(status) = self.status().filter(|status| ready(status)) {
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("waited for {what}; log:\n{}", self.log());
+    }
+
+    fn scan(&mut self, mrz: &[String; 2]) {
+        use std::io::Write;
+        let text = format!("{}\r{}\r", mrz[0], mrz[1]);
+        self.scanner
+            .master
+            .write_all(text.as_bytes())
+            .expect("write to the scanner");
+    }
+
+    fn confirm(&self, body: &Value) -> (u16, Value) {
+        try_http(
+            self.http,
+            "POST",
+            "/api/v1/confirm",
+            Some(body),
+            Some(TOKEN),
+        )
+        .unwrap_or_else(|| panic!("no answer to confirm; log:\n{}", self.log()))
+    }
+}
+
+/// A daemon killed when the test ends, however it ends.
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn device_up(status: &Value, name: &str) -> bool {
+    status["devices"].as_array().is_some_and(|devices| {
+        devices
+            .iter()
+            .any(|device| device["name"] == name && device["state"] == "up")
+    })
+}
+
+fn both_devices_up(status: &Value) -> bool {
+    device_up(status, "mrz") && device_up(status, "pages")
+}
+
+/// An expired Georgian passport: the verdict at entry is a refusal.
+fn expired_passport() -> [String; 2] {
+    checkpointd::core::mrz::compose_td3(&checkpointd::core::mrz::Td3Fields {
+        state: "GEO",
+        surname: "BERIDZE",
+        given: "NINO",
+        number: "13AB45678",
+        nationality: "GEO",
+        birth: "850101",
+        sex: 'F',
+        expiry: "200101",
+    })
+}
+
+#[test]
+fn a_token_with_plus_and_slash_opens_status_and_stream_from_a_url() {
+    let lane = Lane::new(NO_NATS, |text| text);
+    let _daemon = lane.spawn(&[], &[]);
+    lane.wait_status("the API", |_| true);
+    for query in [TOKEN_IN_URL, TOKEN] {
+        let path = format!("/api/v1/status?token={query}");
+        let answer = try_http(lane.http, "GET", &path, None, None);
+        assert_eq!(answer.map(|(code, _)| code), Some(200), "{path}");
+        let mut stream = EventStream::try_open(lane.http, &format!("/api/v1/stream?token={query}"))
+            .unwrap_or_else(|| panic!("stream refused with ?token={query}"));
+        stream.expect("status", |_| true);
+    }
+    let wrong = "q%20Zb%2F9kT%2B2xW%2FLm0r%2BPe%2F4sVnA3h";
+    let answer = try_http(
+        lane.http,
+        "GET",
+        &format!("/api/v1/status?token={wrong}"),
+        None,
+        None,
+    );
+    assert_eq!(answer.map(|(code, _)| code), Some(403));
+}
+
+#[test]
+fn officer_ids_outside_the_documented_set_are_refused_with_400() {
+    let mut lane = Lane::new(NO_NATS, |text| text);
+    let _daemon = lane.spawn(&[], &[]);
+    lane.wait_status("the scanner", |status| device_up(status, "mrz"));
+    let mut stream = EventStream::open(lane.http, &format!("/api/v1/stream?token={TOKEN_IN_URL}"));
+    lane.scan(&td3("GEO", "BERIDZE", "NINO", "13AB45678", "GEO"));
+    let verdict = stream.expect("verdict", |_| true);
+    let session = verdict["session"].as_u64().expect("session");
+    let long = "7".repeat(10 * 1024);
+    for officer in [
+        long.as_str(),
+        "B-1\u{200b}",
+        "\u{202e}1-B",
+        "B-\u{ff11}",
+        "B 1",
+        "",
+    ] {
+        let (code, answer) =
+            lane.confirm(&json!({"session": session, "decision": "refuse", "officer": officer}));
+        assert_eq!(code, 400, "{officer:?}: {answer}");
+        assert!(
+            answer["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("officer id")),
+            "{answer}"
+        );
+    }
+    // Nothing was recorded; the plain id still confirms the same session.
+    let (code, answer) =
+        lane.confirm(&json!({"session": session, "decision": "refuse", "officer": "B-1"}));
+    assert_eq!(code, 200, "{answer}");
+    assert_eq!(answer["seq"], 1, "{answer}");
+}
+
+/// Raises this process's descriptor limit so it can hold the flood itself.
+fn raise_own_descriptor_limit(wanted: u64) {
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+    let maximum = limit.maximum.unwrap_or(u64::MAX);
+    rustix::process::setrlimit(
+        rustix::process::Resource::Nofile,
+        rustix::process::Rlimit {
+            current: Some(wanted.min(maximum)),
+            maximum: limit.maximum,
+        },
+    )
+    .expect("raise RLIMIT_NOFILE");
+}
+
+#[test]
+fn two_thousand_idle_connections_leave_the_api_and_the_spool_up() {
+    raise_own_descriptor_limit(8192);
+    let lane = Lane::new(NO_NATS, |text| text);
+    let _daemon = lane.spawn(&["prlimit", "--nofile=1024:1024", "--"], &[]);
+    lane.wait_status("both devices", both_devices_up);
+
+    // Idle connections that never send a byte, and slow ones that never finish their headers.
+    let mut idle = Vec::new();
+    for n in 0..2000 {
+        if let Ok(mut stream) = TcpStream::connect_timeout(&lane.http, Duration::from_secs(2)) {
+            if n % 2 == 0 {
+                use std::io::Write;
+                let _ = stream.write_all(b"GET /api/v1/status HTTP/1.1\r\nHost: x\r\n");
+            }
+            idle.push(stream);
+        }
+    }
+    println!("{} idle connections open", idle.len());
+
+    let asked = Instant::now();
+    let answer = try_http(lane.http, "GET", "/api/v1/status", None, Some(TOKEN));
+    println!(
+        "status answered after {:?} under the flood",
+        asked.elapsed()
+    );
+    let status = answer;
+    assert!(
+        matches!(&status, Some((200, _))),
+        "status during the flood: {status:?}; log:\n{}",
+        lane.log()
+    );
+    let (_, status) = status.expect("checked");
+    assert!(both_devices_up(&status), "{status}");
+    // The spool still opens its files and decodes.
+    let image = lane.dir.path().join("spool/incoming/0001.png");
+    std::fs::write(&image, b"\x89PNG\r\n\x1a\nnot an image").expect("write image");
+    let reason = lane.dir.path().join("spool/failed/0001.png.reason");
+    let deadline = Instant::now() + WAIT;
+    while !reason.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "spool stalled; log:\n{}",
+            lane.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let status = lane.wait_status("the status", |_| true);
+    assert!(both_devices_up(&status), "{status}");
+    assert!(
+        !lane.log().contains("Too many open files"),
+        "descriptors ran out; log:\n{}",
+        lane.log()
+    );
+    drop(idle);
+}
+
+fn other_group() -> (String, u32) {
+    let own = nix::unistd::getegid();
+    ["daemon", "nogroup", "users", "adm"]
+        .iter()
+        .find_map(|name| {
+            let group = nix::unistd::Group::from_name(name).ok()??;
+            (group.gid != own).then(|| (group.name, group.gid.as_raw()))
+        })
+        .expect("a group other than the test's own")
+}
+
+#[test]
+fn the_api_socket_is_given_to_the_api_group_and_a_bind_failure_is_fatal() {
+    // Only root may give a file to a group it is not in.
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "this test runs as root (as CI does)"
+    );
+    let (group, gid) = other_group();
+    let lane = Lane::new(NO_NATS, |text| {
+        let start = text.find("group = \"").expect("group line");
+        let end = start + text[start..].find('\n').expect("end of line");
+        format!("{}group = \"{group}\"{}", &text[..start], &text[end..])
+    });
+    let _daemon = lane.spawn(&[], &[]);
+    lane.wait_status("the API", |_| true);
+    let socket = lane.config.with_file_name("api.sock");
+    let metadata = std::fs::metadata(&socket).expect("socket");
+    assert_eq!(metadata.gid(), gid, "socket group");
+    assert_eq!(metadata.mode() & 0o777, 0o660, "socket mode");
+
+    // A socket path under a regular file cannot be bound: the daemon must not start.
+    let blocked = Lane::new(NO_NATS, |text| {
+        text.replace("socket = \"api.sock\"", "socket = \"not-a-dir/api.sock\"")
+    });
+    std::fs::write(blocked.config.with_file_name("not-a-dir"), b"").expect("file");
+    let mut daemon = blocked.spawn(&[], &[]);
+    let deadline = Instant::now() + WAIT;
+    let code = loop {
+        if let Some(status) = daemon.0.try_wait().expect("wait") {
+            break status.code();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the daemon runs without its socket; log:\n{}",
+            blocked.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_ne!(code, Some(0), "log:\n{}", blocked.log());
+    assert!(
+        blocked.log().contains("not-a-dir"),
+        "log:\n{}",
+        blocked.log()
+    );
+}
+
+#[test]
+fn trace_logging_shows_no_document_number_override_reason_or_dependency_payloads() {
+    let nats = NatsServer::start();
+    let url = nats.url();
+    let mut lane = Lane::new(&url, |text| text);
+    let _daemon = lane.spawn(&[], &[("CHECKPOINTD_LOG", "trace")]);
+    lane.wait_status("the scanner", |status| device_up(status, "mrz"));
+    let mut stream = EventStream::open(lane.http, &format!("/api/v1/stream?token={TOKEN_IN_URL}"));
+    lane.scan(&expired_passport());
+    let verdict = stream.expect("verdict", |_| true);
+    assert_eq!(verdict["verdict"]["outcome"], "refuse", "{verdict}");
+    let session = verdict["session"].as_u64().expect("session");
+    let reason = "settled at the booth\n{\"level\":\"INFO\",\"message\":\"forged line\"} \u{1b}[2J";
+    let (code, answer) = lane.confirm(&json!({"session": session, "decision": "admit",
+        "officer": "B-1", "override_reason": reason}));
+    assert_eq!(code, 200, "{answer}");
+    // Published to central: async-nats had the payload in hand.
+    lane.wait_status("the outbox to drain", |status| status["outbox_depth"] == 0);
+    std::thread::sleep(Duration::from_millis(300));
+    let log = lane.log();
+    assert!(log.contains("crossing recorded"), "{log}");
+    assert!(log.contains("officer override recorded"), "{log}");
+    assert!(!log.contains("13AB45678"), "document number in the log");
+    assert!(
+        !log.contains("forged line") && !log.contains("booth"),
+        "override reason in the log"
+    );
+    let dependency_detail: Vec<&str> = log
+        .lines()
+        .filter(|line| {
+            let line: Value = serde_json::from_str(line).unwrap_or(Value::Null);
+            let target = line["target"].as_str().unwrap_or("checkpointd");
+            let level = line["level"].as_str().unwrap_or("INFO");
+            !target.starts_with("checkpointd") && matches!(level, "DEBUG" | "TRACE")
+        })
+        .take(3)
+        .collect();
+    assert!(dependency_detail.is_empty(), "{dependency_detail:?}");
+}
