@@ -22,7 +22,7 @@ direction = "entry"
 
 [ledger]
 cache_capacity_bytes = 8388608
-flush_every_ms = 100
+# the replica is flushed after every applied batch: no flush interval
 
 [upstream]
 nats_url = "nats://127.0.0.1:4222"
@@ -372,10 +372,10 @@ fn each_kind_of_problem_is_reported_at_its_line() {
             "out of range",
         ),
         (
-            "flush_every_ms = 100\n",
-            "",
-            13,
-            "missing key `ledger.flush_every_ms`",
+            "cache_capacity_bytes = 8388608\n",
+            "cache_capacity_bytes = 8388608\nflush_every_ms = 100\n",
+            16,
+            "unknown field `flush_every_ms`",
         ),
         ("[ledger]", "[ledgr]", 13, "unknown field `ledgr`"),
         (
@@ -664,7 +664,11 @@ fn every_problem_of_a_broken_file_is_listed_at_once_by_both_binaries() {
     let broken = VALID
         .replacen("mode = \"kiosk\"", "mode = \"kiosk\"\ncolour = \"blue\"", 1) // line 11
         .replacen("Asia/Baku", "Mars/Olympus", 1) // line 9
-        .replacen("flush_every_ms = 100", "flush_every_ms = \"fast\"", 1) // line 16
+        .replacen(
+            "# the replica is flushed after every applied batch: no flush interval",
+            "cache_capacity_bytes = \"fast\"",
+            1,
+        ) // line 16
         .replacen("keys/terminal.key", "keys/gone.key", 1) // line 28
         + "\n[[devices]]\nname = \"d\"\nprofile = \"gone.toml\"\nport = \"/dev/ttyS0\"\n"; // line 55
     let path = tree.write(&broken);
@@ -679,7 +683,7 @@ fn every_problem_of_a_broken_file_is_listed_at_once_by_both_binaries() {
     ] {
         assert_eq!(output.status.code(), Some(78), "{output:?}");
         let stderr = String::from_utf8_lossy(&output.stderr);
-        for (line, column) in [(9, 13), (11, 1), (16, 18), (28, 16), (55, 11)] {
+        for (line, column) in [(9, 13), (11, 1), (16, 1), (28, 16), (55, 11)] {
             let position = format!("{path}:{line}:{column}: ");
             assert!(
                 stderr.contains(&position),

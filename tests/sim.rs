@@ -654,6 +654,7 @@ fn settings(lane: &str, direction: Direction, time_zone: &jiff::tz::TimeZone) ->
         time_zone: time_zone.clone(),
         ledger_stale_after: SignedDuration::from_hours(24 * LEDGER_STALE_AFTER_DAYS),
         permit_clock_skew: SignedDuration::from_mins(5),
+        clock_backwards_tolerance: SignedDuration::from_secs(2),
     }
 }
 
@@ -699,6 +700,10 @@ fn open_terminal(world: &World) -> Terminal {
         policy: world.policy.clone(),
         clock: world.clock.clone(),
         gate: None,
+        replication: tokio::sync::watch::channel(
+            checkpointd::ports::ledger::ReplicationState::Running,
+        )
+        .1,
     };
     let (events, _) = broadcast::channel(64);
     let window = SignedDuration::from_secs(30);

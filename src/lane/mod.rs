@@ -30,7 +30,7 @@ use crate::core::stay::policy::{
     EVisaEntries, GroundKind, GroundOfStay, StayAssessment, StayBasis, StayPolicy,
 };
 use crate::core::stay::{self, Movement};
-use crate::ports::ledger::{LedgerStoreError, LedgerView};
+use crate::ports::ledger::{LedgerStoreError, LedgerView, ReplicationState};
 use crate::ports::upstream::MovementHistory;
 
 /// What the lane is configured to be.
@@ -50,6 +50,9 @@ pub struct LaneSettings {
     pub ledger_stale_after: SignedDuration,
     /// Clock-skew allowance for permit validity times.
     pub permit_clock_skew: SignedDuration,
+    /// A wall clock further behind an earlier reading than this is untrusted; a smaller step
+    /// back is a correction (`[lane] clock_backwards_tolerance_ms`).
+    pub clock_backwards_tolerance: SignedDuration,
 }
 
 /// A permit as verified for this traveller, for the screen and the record.
@@ -117,11 +120,31 @@ impl RevocationCheck for LedgerRevocations<'_> {
     }
 }
 
+/// How current the replica is: the age of its latest checkpoint, and whether decisions must
+/// carry `ledger_stale` — the checkpoint is older than the limit, or replication stopped longer
+/// ago than the limit (a stopped replica will not learn of revocations however recent its
+/// last checkpoint was).
+pub fn ledger_freshness(
+    checkpoint_time: Option<Timestamp>,
+    replication: &ReplicationState,
+    now: Timestamp,
+    limit: SignedDuration,
+) -> (Option<SignedDuration>, bool) {
+    let age = checkpoint_time.map(|time| now.duration_since(time));
+    let stopped_too_long = match replication {
+        ReplicationState::Stopped { since, .. } => now.duration_since(*since) > limit,
+        ReplicationState::Connecting { .. } | ReplicationState::Running => false,
+    };
+    (age, stopped_too_long || age.is_none_or(|age| age > limit))
+}
+
 /// Assesses the traveller of `session` at `now`.
+#[allow(clippy::too_many_arguments)]
 pub fn assess(
     session: &TravellerSession,
     settings: &LaneSettings,
     ledger: &dyn LedgerView,
+    replication: &ReplicationState,
     movements: &dyn MovementHistory,
     policy: &StayPolicy,
     now: Timestamp,
@@ -140,8 +163,12 @@ pub fn assess(
     let ledger_error = |error: LedgerStoreError| LaneError::Ledger(error.to_string());
 
     let checkpoint_time = ledger.checkpoint_time().map_err(ledger_error)?;
-    let ledger_age = checkpoint_time.map(|time| now.duration_since(time));
-    let ledger_stale = ledger_age.is_none_or(|age| age > settings.ledger_stale_after);
+    let (ledger_age, ledger_stale) = ledger_freshness(
+        checkpoint_time,
+        replication,
+        now,
+        settings.ledger_stale_after,
+    );
     let ledger_age_s = ledger_age.map(|age| u64::try_from(age.as_secs()).unwrap_or(0));
 
     let history = match &holder {

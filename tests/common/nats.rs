@@ -15,6 +15,8 @@ pub struct NatsServer {
     /// The loopback port it listens on; kept across restarts.
     pub port: u16,
     store: tempfile::TempDir,
+    /// A server configuration file (`-c`), e.g. the users it requires.
+    config: Option<std::path::PathBuf>,
 }
 
 /// Where the README's test command installs nats-server, or whatever `PATH` has.
@@ -45,6 +47,23 @@ impl NatsServer {
             child: None,
             port: free_port(),
             store,
+            config: None,
+        };
+        server.spawn();
+        server
+    }
+
+    /// As [`NatsServer::start`], with `config` as the server's configuration file (written into
+    /// its store directory): e.g. an `authorization` block the clients must satisfy.
+    pub fn start_with_config(config: &str) -> Self {
+        let store = tempfile::tempdir().expect("temp dir for the JetStream store");
+        let path = store.path().join("server.conf");
+        std::fs::write(&path, config).expect("write the server configuration");
+        let mut server = Self {
+            child: None,
+            port: free_port(),
+            store,
+            config: Some(path),
         };
         server.spawn();
         server
@@ -61,7 +80,11 @@ impl NatsServer {
     }
 
     fn spawn(&mut self) {
-        let child = Command::new(nats_server_binary())
+        let mut command = Command::new(nats_server_binary());
+        if let Some(config) = &self.config {
+            command.arg("-c").arg(config);
+        }
+        let child = command
             .args(["-js", "-a", "127.0.0.1", "-p"])
             .arg(self.port.to_string())
             .arg("-sd")

@@ -14,8 +14,8 @@ pub use index::{
 };
 pub use outbox::{CACHE_CAPACITY_BYTES_DEFAULT, GROUP_COMMIT_MAX, Outbox, OutboxConfig, OutboxRow};
 pub use relay::{
-    FeedSink, HealthProbe, Heartbeat, JetStreamSink, RelayConfig, SinkAck, backoff_delay,
-    ensure_stream, event_subject, heartbeat_subject, relay_round, run_heartbeats, run_relay,
+    FeedSink, HealthProbe, JetStreamSink, RelayConfig, SinkAck, backoff_delay, ensure_stream,
+    event_subject, heartbeat, heartbeat_subject, relay_round, run_heartbeats, run_relay,
 };
 
 use crate::ports::upstream::UpstreamError;

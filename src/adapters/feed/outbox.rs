@@ -95,6 +95,8 @@ struct Inner {
     rows_max: AtomicU64,
     /// Rows waiting for central, counted here because sled counts a tree by walking it.
     depth: Arc<AtomicUsize>,
+    /// A backwards clock step larger than this marks a crossing `clock_suspect` (ms).
+    clock_tolerance_ms: Arc<AtomicU64>,
 }
 
 impl Drop for Inner {
@@ -153,6 +155,7 @@ impl Outbox {
         let head = read_head(&trees.meta)?;
         let depth = Arc::new(AtomicUsize::new(trees.outbox.len()));
         let appended = Arc::new(tokio::sync::Notify::new());
+        let clock_tolerance_ms = Arc::new(AtomicU64::new(0));
         let (sender, receiver) = mpsc::sync_channel(QUEUE_DEPTH_MAX);
         let committer = Committer {
             db: db.clone(),
@@ -163,6 +166,7 @@ impl Outbox {
             head,
             appended: Arc::clone(&appended),
             depth: Arc::clone(&depth),
+            clock_tolerance_ms: Arc::clone(&clock_tolerance_ms),
         };
         let handle = std::thread::Builder::new()
             .name("outbox-commit".into())
@@ -178,6 +182,7 @@ impl Outbox {
                 appended,
                 rows_max: AtomicU64::new(u64::MAX),
                 depth,
+                clock_tolerance_ms,
             }),
         })
     }
@@ -188,6 +193,15 @@ impl Outbox {
         self.inner
             .rows_max
             .store(max, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Marks a crossing `clock_suspect` only when the wall clock is more than `tolerance` behind
+    /// the latest recorded time (`[lane] clock_backwards_tolerance_ms`); zero until set.
+    pub fn set_clock_backwards_tolerance(&self, tolerance: std::time::Duration) {
+        let ms = u64::try_from(tolerance.as_millis()).unwrap_or(u64::MAX);
+        self.inner
+            .clock_tolerance_ms
+            .store(ms, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// This terminal's id.
@@ -321,6 +335,7 @@ struct Committer {
     head: ChainHead,
     appended: Arc<tokio::sync::Notify>,
     depth: Arc<AtomicUsize>,
+    clock_tolerance_ms: Arc<AtomicU64>,
 }
 
 /// Why a batch was not confirmed: before or after its transaction applied.
@@ -400,7 +415,11 @@ impl Committer {
 
     fn stage(&self, head: &mut ChainHead, crossing: Crossing) -> Result<Staged, FeedError> {
         let now = self.clock.now();
-        let guard = guard_clock(now, head.clock_high_water);
+        let tolerance = std::time::Duration::from_millis(
+            self.clock_tolerance_ms
+                .load(std::sync::atomic::Ordering::Relaxed),
+        );
+        let guard = guard_clock(now, head.clock_high_water, tolerance);
         let monotonic_ns = u64::try_from(self.clock.monotonic().as_nanos()).unwrap_or(u64::MAX);
         let event = CrossingEvent {
             v: EVENT_FORMAT_VERSION,
@@ -446,7 +465,7 @@ impl Committer {
                 seq: event.seq,
                 event_hash: hash,
                 wall_time: now,
-                clock_suspect: guard.behind_ms.is_some(),
+                clock_suspect: guard.suspect,
             },
         })
     }
