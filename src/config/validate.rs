@@ -301,7 +301,8 @@ fn validate(
     let devices_dir = match (&options.devices_dir, &raw.devices_dir) {
         (Some(dir), _) => Some(dir.clone()),
         (None, Some(value)) => path_value(value, config_dir, report),
-        (None, None) => Some(config_dir.join("..").join("devices")),
+        // The same default as `checkpointctl devices` (`/etc/checkpointd/devices`).
+        (None, None) => Some(config_dir.join("devices")),
     };
     let devices = devices_dir
         .as_deref()
