@@ -228,9 +228,15 @@ fn shipped_config_is_valid_once_deployed() {
 fn both_binaries_accept_the_shipped_config_once_deployed() {
     let (_dir, path) = deployed_shipped_config();
     let path_text = path.to_str().expect("utf-8 path");
-    let daemon = run(env!("CARGO_BIN_EXE_checkpointd"), &["--check-config", path_text]);
+    let daemon = run(
+        env!("CARGO_BIN_EXE_checkpointd"),
+        &["--check-config", path_text],
+    );
     assert_eq!(daemon.status.code(), Some(0), "{daemon:?}");
-    let ctl = run(env!("CARGO_BIN_EXE_checkpointctl"), &["check-config", path_text]);
+    let ctl = run(
+        env!("CARGO_BIN_EXE_checkpointctl"),
+        &["check-config", path_text],
+    );
     assert_eq!(ctl.status.code(), Some(0), "{ctl:?}");
     assert!(String::from_utf8_lossy(&ctl.stdout).contains("valid"));
 
@@ -238,19 +244,29 @@ fn both_binaries_accept_the_shipped_config_once_deployed() {
     // configuration error (78), not a daemon that starts and exits 1 in a restart loop.
     let etc = path.parent().expect("config dir");
     for (file, text) in [
-        ("devices/generic-mrz-rs232.toml", "transport = \"carrier-pigeon\"\n"),
+        (
+            "devices/generic-mrz-rs232.toml",
+            "transport = \"carrier-pigeon\"\n",
+        ),
         ("scanners/honeywell-2d.toml", "[[command]]\nsend = 42\n"),
     ] {
         let original = std::fs::read_to_string(etc.join(file)).expect("read");
         std::fs::write(etc.join(file), text).expect("break the file");
         for (binary, arguments) in [
-            (env!("CARGO_BIN_EXE_checkpointd"), ["--check-config", path_text]),
-            (env!("CARGO_BIN_EXE_checkpointctl"), ["check-config", path_text]),
+            (
+                env!("CARGO_BIN_EXE_checkpointd"),
+                ["--check-config", path_text],
+            ),
+            (
+                env!("CARGO_BIN_EXE_checkpointctl"),
+                ["check-config", path_text],
+            ),
         ] {
             let output = run(binary, &arguments);
             assert_eq!(output.status.code(), Some(78), "{file}: {output:?}");
             assert!(
-                String::from_utf8_lossy(&output.stderr).contains(file.split('/').nth(1).unwrap_or(file)),
+                String::from_utf8_lossy(&output.stderr)
+                    .contains(file.split('/').nth(1).unwrap_or(file)),
                 "{file}: {output:?}"
             );
         }

@@ -661,3 +661,35 @@ impl Assessment {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stopped_replication_makes_the_ledger_stale_after_the_limit() {
+        let t = |s| Timestamp::from_second(s).expect("in range");
+        let limit = SignedDuration::from_hours(24);
+        let day = 86_400;
+        let checkpoint = Some(t(10 * day));
+        let running = ReplicationState::Running;
+        assert_eq!(
+            ledger_freshness(checkpoint, &running, t(10 * day + 60), limit),
+            (Some(SignedDuration::from_secs(60)), false)
+        );
+        assert!(ledger_freshness(checkpoint, &running, t(11 * day + 1), limit).1);
+        assert!(ledger_freshness(None, &running, t(10 * day), limit).1);
+        // Central checkpoints a minute before the replica stopped: fresh within the limit,
+        // stale once the replica has been stopped longer than it, whatever the checkpoint's
+        // time says (here a checkpoint stamped in the future by a skewed central).
+        let stopped = ReplicationState::Stopped {
+            reason: "the ledger forked".into(),
+            since: t(10 * day),
+        };
+        let skewed = Some(t(12 * day));
+        assert!(!ledger_freshness(skewed, &stopped, t(10 * day + 60), limit).1);
+        assert!(ledger_freshness(skewed, &stopped, t(11 * day + 1), limit).1);
+        assert!(!ledger_freshness(skewed, &running, t(11 * day + 1), limit).1);
+        assert_eq!(stopped.to_string(), "stopped: the ledger forked");
+    }
+}

@@ -578,6 +578,24 @@ mod tests {
     }
 
     #[test]
+    fn a_step_back_within_the_tolerance_is_not_suspect() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let clock = Arc::new(ManualClock(AtomicI64::new(1_800_000_000)));
+        let outbox = open(dir.path(), Arc::clone(&clock));
+        outbox.set_clock_backwards_tolerance(std::time::Duration::from_secs(2));
+        outbox.record(synthetic_crossing(0, "GYD")).expect("record");
+        clock.0.store(1_800_000_000 - 2, Ordering::SeqCst);
+        let within = outbox.record(synthetic_crossing(1, "GYD")).expect("record");
+        assert!(
+            !within.clock_suspect,
+            "two seconds back is within the tolerance"
+        );
+        clock.0.store(1_800_000_000 - 3, Ordering::SeqCst);
+        let beyond = outbox.record(synthetic_crossing(2, "GYD")).expect("record");
+        assert!(beyond.clock_suspect, "three seconds back is beyond it");
+    }
+
+    #[test]
     fn sequence_chain_and_clock_mark_survive_restart() {
         let dir = tempfile::tempdir().expect("tempdir");
         let clock = Arc::new(ManualClock(AtomicI64::new(1_800_000_000)));
