@@ -164,10 +164,6 @@ fn deployed_shipped_config() -> (tempfile::TempDir, PathBuf) {
     (dir, path)
 }
 
-fn repo_config() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("firmware-config/checkpoint.toml")
-}
-
 fn run(binary: &str, arguments: &[&str]) -> Output {
     Command::new(binary)
         .args(arguments)
