@@ -146,17 +146,18 @@ pub fn run(args: Args) -> ExitCode {
         .build()
     {
         Ok(rt) => rt,
-        Err(e) => return fail(2, &format!("cannot start the async runtime: {e}")),
+        Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
     };
     match runtime.block_on(dispatch(args.command)) {
         Ok(code) => code,
-        Err(message) => fail(2, &message),
+        // A failure at run time (central unreachable, a file unreadable): 1, not the usage 2.
+        Err(message) => fail(&message),
     }
 }
 
-fn fail(code: u8, message: &str) -> ExitCode {
+fn fail(message: &str) -> ExitCode {
     eprintln!("checkpointctl ledger: {message}");
-    ExitCode::from(code)
+    crate::exit::Exit::Failure.into()
 }
 
 fn print(value: serde_json::Value) {
