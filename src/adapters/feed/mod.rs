@@ -8,6 +8,7 @@ mod index;
 mod movement_list;
 mod outbox;
 mod relay;
+mod subjects;
 
 pub use index::{
     FLUSH_EVERY_BYTES_DEFAULT, INDEX_BATCH_MAX, IndexConfig, IndexMessage, MovementIndex, run_index,
@@ -15,8 +16,9 @@ pub use index::{
 pub use outbox::{CACHE_CAPACITY_BYTES_DEFAULT, GROUP_COMMIT_MAX, Outbox, OutboxConfig, OutboxRow};
 pub use relay::{
     FeedSink, HealthProbe, JetStreamSink, RelayConfig, SinkAck, backoff_delay, ensure_stream,
-    event_subject, heartbeat, heartbeat_subject, relay_round, run_heartbeats, run_relay,
+    heartbeat, relay_round, run_heartbeats, run_relay,
 };
+pub use subjects::{event_subject, heartbeat_subject};
 
 use crate::ports::upstream::UpstreamError;
 

@@ -13,7 +13,8 @@ use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use super::index::{MovementIndex, MovementRow, movement_entry, put_movement};
-use super::{FeedError, event_subject};
+use super::FeedError;
+use super::subjects::event_subject;
 use crate::core::event::{
     ClockState, Crossing, CrossingEvent, EVENT_FORMAT_VERSION, EventHash, GENESIS_HASH, TerminalId,
     guard_clock, sign,

@@ -12,7 +12,8 @@ use futures::stream::FuturesOrdered;
 use rand::Rng;
 
 use super::outbox::Outbox;
-use super::{EVENT_SUBJECT_PREFIX, FeedError, HEARTBEAT_SUBJECT_PREFIX, STREAM_NAME};
+use super::subjects::heartbeat_subject;
+use super::{EVENT_SUBJECT_PREFIX, FeedError, STREAM_NAME};
 use crate::core::event::{TerminalId, message_id};
 
 /// How the relay publishes.
@@ -53,33 +54,6 @@ impl Default for RelayConfig {
     fn default() -> Self {
         Self::with_duplicate_window_hours(72)
     }
-}
-
-fn subject_token(text: &str) -> String {
-    let token: String = text
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if token.is_empty() { "_".into() } else { token }
-}
-
-/// `events.<checkpoint>.<terminal>`; characters that are not subject-safe become `_`.
-pub fn event_subject(checkpoint: &str, terminal: &TerminalId) -> String {
-    format!(
-        "{EVENT_SUBJECT_PREFIX}.{}.{terminal}",
-        subject_token(checkpoint)
-    )
-}
-
-/// `heartbeats.<terminal>`.
-pub fn heartbeat_subject(terminal: &TerminalId) -> String {
-    format!("{HEARTBEAT_SUBJECT_PREFIX}.{terminal}")
 }
 
 /// Exponential backoff with full jitter: uniform in [min, min(max, min·2^failures)].
@@ -346,15 +320,6 @@ pub async fn run_heartbeats(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn subjects_are_token_safe() {
-        let terminal = TerminalId::new("T1").expect("valid");
-        assert_eq!(event_subject("GYD", &terminal), "events.GYD.T1");
-        assert_eq!(event_subject("a.b *>", &terminal), "events.a_b___.T1");
-        assert_eq!(event_subject("", &terminal), "events._.T1");
-        assert_eq!(heartbeat_subject(&terminal), "heartbeats.T1");
-    }
 
     #[test]
     fn backoff_stays_within_bounds_and_grows() {
