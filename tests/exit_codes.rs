@@ -131,3 +131,38 @@ fn feed_tail_fails_when_every_event_is_rejected() {
     assert_eq!(output.status.code(), Some(1), "{output:?}");
     assert!(String::from_utf8_lossy(&output.stdout).contains("REJECTED"));
 }
+
+#[test]
+fn ledger_reads_never_create_a_replica() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let absent = dir.path().join("ledger");
+    let roots = dir.path().join("roots.pub");
+    std::fs::write(&roots, format!("{}\n", "11".repeat(32))).expect("roots");
+    let absent_text = absent.to_str().expect("utf-8 path");
+    for arguments in [
+        vec!["ledger", "status", "--data", absent_text],
+        vec![
+            "ledger",
+            "verify",
+            "--data",
+            absent_text,
+            "--roots",
+            roots.to_str().expect("utf-8 path"),
+            "--threshold",
+            "1",
+        ],
+        vec!["ledger", "lookup", "--data", absent_text, "--cti", "00"],
+    ] {
+        let output = run(CTL, &arguments);
+        assert_eq!(output.status.code(), Some(1), "{arguments:?}: {output:?}");
+        assert!(
+            String::from_utf8_lossy(&output.stderr).contains("holds no ledger replica"),
+            "{output:?}"
+        );
+        assert!(
+            !absent.exists(),
+            "{arguments:?} created {}",
+            absent.display()
+        );
+    }
+}

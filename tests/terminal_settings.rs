@@ -118,6 +118,18 @@ fn nkey_credentials_log_in_and_heartbeats_carry_the_status() {
         }
         assert!(js.get_stream("EVENTS").await.is_err(), "EVENTS was made");
     });
+    // The replica the daemon holds is not fought over, nor a new one made beside it.
+    let replica = terminal.dir.path().join("firmware-config/data/ledger");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_checkpointctl"))
+        .args(["ledger", "status", "--data"])
+        .arg(&replica)
+        .output()
+        .expect("run checkpointctl");
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("held by a running checkpointd"),
+        "{output:?}"
+    );
 }
 
 /// Central publishes a ledger holding the terminal's key, with a fresh checkpoint.

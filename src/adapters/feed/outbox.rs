@@ -12,8 +12,8 @@ use ed25519_dalek::SigningKey;
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
-use super::index::{MovementIndex, MovementRow, movement_entry, put_movement};
 use super::FeedError;
+use super::index::{MovementIndex, MovementRow, movement_entry, put_movement};
 use super::subjects::event_subject;
 use crate::core::event::{
     ClockState, Crossing, CrossingEvent, EVENT_FORMAT_VERSION, EventHash, GENESIS_HASH, TerminalId,
