@@ -34,6 +34,7 @@ fn rig() -> Rig {
         profile,
         programming: None,
         path: Some(path.to_string_lossy().into_owned()),
+        frame_bytes_max: checkpointd::core::frame::FRAME_BYTES_MAX,
     };
     let (tx, mut rx) = mpsc::channel(64);
     let task = devices::spawn(

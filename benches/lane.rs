@@ -213,6 +213,10 @@ fn main() {
         policy: Arc::new(StayPolicy::from_toml(STAY_RULES).expect("stay rules")),
         clock: Arc::clone(&clock),
         gate: None,
+        replication: tokio::sync::watch::channel(
+            checkpointd::ports::ledger::ReplicationState::Running,
+        )
+        .1,
     };
     let (events, mut stream) = broadcast::channel::<Value>(1024);
     let (status, _) = watch::channel(Value::Null);
@@ -225,6 +229,7 @@ fn main() {
             time_zone: jiff::tz::TimeZone::get("Asia/Baku").expect("tz"),
             ledger_stale_after: SignedDuration::from_hours(24 * 365),
             permit_clock_skew: SignedDuration::from_mins(5),
+            clock_backwards_tolerance: SignedDuration::from_secs(2),
         },
         parts,
         SignedDuration::from_secs(30),

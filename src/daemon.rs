@@ -18,7 +18,7 @@ use crate::exit::Exit;
 use crate::logging::{self, LogFormat};
 use crate::ports::clock::Clock;
 use crate::runtime::{INPUTS_MAX, Input, Runtime, Stopped};
-use crate::terminal;
+use crate::terminal::{self, Terminal};
 
 /// Worker threads of the tokio runtime: the loop, device readers and upstream are I/O bound.
 const WORKER_THREADS: usize = 2;
@@ -62,6 +62,7 @@ impl DaemonError {
     pub fn exit(&self) -> Exit {
         match self {
             DaemonError::Config(_) => Exit::Config,
+            DaemonError::Terminal(error) if error.is_configuration() => Exit::Config,
             DaemonError::Logging(_)
             | DaemonError::Start(_)
             | DaemonError::RuntimeEnded(_)
@@ -104,10 +105,10 @@ fn start(options: Options) -> Result<(), DaemonError> {
     tokio_runtime.block_on(async move {
         let (inputs, receiver) = mpsc::channel(INPUTS_MAX);
         let clock: Arc<dyn Clock> = Arc::new(SystemClock::default());
-        let terminal = terminal::open(&config, clock, inputs.clone())
+        let terminal = Terminal::open(&config, clock)
             .await
             .inspect_err(|_| notifier.status("cannot open the terminal's stores or devices"))?;
-        let runtime = Runtime::new(config, options.load_options, notifier).with_terminal(terminal);
+        let runtime = Runtime::new(config, options.load_options, notifier, terminal);
         serve(runtime, inputs, receiver).await
     })
 }

@@ -530,6 +530,7 @@ async fn demo(options: DemoOptions) -> Result<(), String> {
         policy,
         clock: clock.clone(),
         gate: None,
+        replication: tokio::sync::watch::channel(crate::ports::ledger::ReplicationState::Running).1,
     };
     let settings = |lane: &str, direction| LaneSettings {
         checkpoint: "AZ-DEMO".into(),
@@ -539,6 +540,7 @@ async fn demo(options: DemoOptions) -> Result<(), String> {
         time_zone: time_zone.clone(),
         ledger_stale_after: SignedDuration::from_hours(24),
         permit_clock_skew: SignedDuration::from_mins(5),
+        clock_backwards_tolerance: SignedDuration::from_secs(2),
     };
     let (events, _) = broadcast::channel(api::API_STREAM_EVENTS_MAX);
     let (status_arrivals, status_view) = watch::channel(Value::Null);
@@ -617,6 +619,7 @@ async fn demo(options: DemoOptions) -> Result<(), String> {
             profile: parse_profile(profile).map_err(|e| e.to_string())?,
             programming: None,
             path: Some(path.clone()),
+            frame_bytes_max: crate::core::frame::FRAME_BYTES_MAX,
         };
         tasks.push(
             devices::spawn(

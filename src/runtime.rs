@@ -1,6 +1,7 @@
-//! The runtime: the one event loop that wires scanners, the ledger, the outbox and the API to
-//! the core. Everything that makes it act arrives as an [`Input`]; the loop also pings the
-//! systemd watchdog, so a wedged loop stops pinging and gets the service restarted.
+//! The runtime: the one event loop that drives the assembled terminal. It acts on the process's
+//! [`Input`]s (reload, shutdown) and on what the terminal's devices and API deliver
+//! ([`Arrival`]); it also pings the systemd watchdog, so a wedged loop stops pinging and gets
+//! the service restarted.
 //!
 //! Architecture Invariant: the loop never blocks on a device or the network; adapters run in
 //! their own tasks and send inputs. Only the loop touches the running [`Config`].
@@ -10,27 +11,22 @@ use std::future::pending;
 use tokio::sync::mpsc;
 use tokio::time::{Interval, MissedTickBehavior};
 
-use crate::adapters::api::ApiCommand;
 use crate::adapters::notify::Notifier;
 use crate::config::{self, Config, LoadOptions};
-use crate::ports::scanner::DeviceEvent;
-use crate::terminal::Terminal;
+use crate::terminal::{Arrival, Terminal};
 
 /// Inputs queued for the loop at most; senders wait when it is full.
 pub const INPUTS_MAX: usize = 64;
 
-/// Everything that can make the runtime act. Closed on purpose: reading this enum tells what
-/// the terminal reacts to.
+/// What the process asks of the runtime (besides the terminal's own [`Arrival`]s). Closed on
+/// purpose: with `Arrival`, reading it tells what the terminal reacts to.
 #[derive(Debug)]
 pub enum Input {
-    /// SIGHUP: re-read the configuration file through the same validation as start-up.
+    /// SIGHUP: re-read the configuration file through the same validation as start-up and
+    /// apply it.
     Reload,
     /// SIGTERM or SIGINT: stop gracefully.
     Shutdown,
-    /// A scanner delivered a scan, changed state, or dropped bad input.
-    Device(DeviceEvent),
-    /// The officer console or kiosk screen asked for something.
-    Api(ApiCommand),
 }
 
 /// How the loop ended.
@@ -48,27 +44,29 @@ pub struct Runtime {
     config: Config,
     load_options: LoadOptions,
     notifier: Notifier,
-    terminal: Option<Terminal>,
+    terminal: Terminal,
+    /// Changed keys waiting for a restart (empty when none), repeated in STATUS=.
+    restart_required: Vec<&'static str>,
 }
 
 /// How often the lane refreshes its status and probes a faulted gate.
 pub const LANE_TICK: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Runtime {
-    /// Wires a runtime around a validated configuration.
-    pub fn new(config: Config, load_options: LoadOptions, notifier: Notifier) -> Self {
+    /// A runtime driving `terminal`, which was assembled from `config`.
+    pub fn new(
+        config: Config,
+        load_options: LoadOptions,
+        notifier: Notifier,
+        terminal: Terminal,
+    ) -> Self {
         Self {
             config,
             load_options,
             notifier,
-            terminal: None,
+            terminal,
+            restart_required: Vec::new(),
         }
-    }
-
-    /// Attaches the assembled terminal (stores, devices, lane) the loop drives.
-    pub fn with_terminal(mut self, terminal: Terminal) -> Self {
-        self.terminal = Some(terminal);
-        self
     }
 
     /// The running configuration.
@@ -97,59 +95,70 @@ impl Runtime {
         let stopped = loop {
             tokio::select! {
                 () = tick(&mut watchdog) => self.notifier.watchdog(),
-                _ = lane_tick.tick() => {
-                    if let Some(terminal) = self.terminal.as_mut() {
-                        terminal.lane.tick().await;
+                _ = lane_tick.tick() => self.terminal.lane.tick().await,
+                arrival = self.terminal.next_arrival() => match arrival {
+                    Some(Arrival::Device(event)) => {
+                        self.terminal.lane.on_device(event).await;
                     }
-                }
+                    Some(Arrival::Api(command)) => self.terminal.lane.on_api(command).await,
+                    None => break Stopped::InputsClosed,
+                },
                 input = inputs.recv() => match input {
-                    Some(Input::Reload) => self.reload(),
+                    Some(Input::Reload) => self.reload().await,
                     Some(Input::Shutdown) => break Stopped::Requested,
-                    Some(Input::Device(event)) => {
-                        if let Some(terminal) = self.terminal.as_mut() {
-                            terminal.lane.on_device(event).await;
-                        }
-                    }
-                    Some(Input::Api(command)) => match self.terminal.as_mut() {
-                        Some(terminal) => terminal.lane.on_api(command).await,
-                        None => drop(command),
-                    },
                     None => break Stopped::InputsClosed,
                 },
             }
         };
         tracing::info!(message = "stopping", reason = ?stopped);
         self.notifier.stopping("stopping");
-        if let Some(terminal) = self.terminal.take() {
-            terminal.shutdown().await;
-        }
+        self.terminal.shutdown().await;
         stopped
     }
 
     fn running_status(&self) -> String {
         let checkpoint = &self.config.checkpoint;
-        format!(
+        let mut status = format!(
             "running: checkpoint {} lane {}, {} device(s) configured, config {}",
             checkpoint.id,
             checkpoint.lane,
             self.config.devices.len(),
             self.config.source.display()
-        )
+        );
+        if !self.restart_required.is_empty() {
+            status.push_str(&format!(
+                "; restart required: {}",
+                self.restart_required.join(", ")
+            ));
+        }
+        status
     }
 
-    /// Re-reads the configuration; a bad one is logged and the running one kept. The file is
-    /// small and local, so reading it inside the loop stalls it for well under a watchdog period.
-    fn reload(&mut self) {
+    /// Re-reads the configuration and applies it to the terminal; a bad one is logged and the
+    /// running one kept. The file is small and local, so reading it inside the loop stalls it
+    /// for well under a watchdog period.
+    async fn reload(&mut self) {
         self.notifier.reloading();
-        match config::load(&self.config.source, &self.load_options) {
-            Ok(config) => {
-                let changed = config != self.config;
+        let applied = match config::load(&self.config.source, &self.load_options) {
+            Ok(config) => match self.terminal.reload(config.clone()).await {
+                Ok(reloaded) => Ok((config, reloaded)),
+                Err(error) => Err(error.to_string()),
+            },
+            Err(error) => Err(error.to_string()),
+        };
+        match applied {
+            Ok((config, reloaded)) => {
                 self.config = config;
-                tracing::info!(message = "configuration reloaded", changed);
+                self.restart_required = reloaded.restart_required.clone();
+                tracing::info!(message = "configuration reloaded", result = %reloaded.summary());
+                if !reloaded.restart_required.is_empty() {
+                    let keys = reloaded.restart_required.join(", ");
+                    tracing::warn!(message = %format!("restart required: {keys}"));
+                }
                 self.notifier.ready(&self.running_status());
             }
             Err(error) => {
-                for line in error.to_string().lines() {
+                for line in error.lines() {
                     tracing::error!(message = "reload refused", problem = %line);
                 }
                 tracing::warn!(message = "reload failed: keeping the running configuration");

@@ -22,7 +22,7 @@ direction = "entry"
 
 [ledger]
 cache_capacity_bytes = 8388608
-flush_every_ms = 100
+# the replica is flushed after every applied batch: no flush interval
 
 [upstream]
 nats_url = "nats://127.0.0.1:4222"
@@ -90,7 +90,7 @@ impl Tree {
         let dir = tempfile::tempdir().expect("temp dir");
         let firmware = dir.path().join("firmware-config");
         let keys = firmware.join("keys");
-        let devices = dir.path().join("devices");
+        let devices = firmware.join("devices");
         std::fs::create_dir_all(&keys).expect("mkdir keys");
         std::fs::create_dir_all(&devices).expect("mkdir devices");
         std::fs::copy(
@@ -130,16 +130,27 @@ fn repo_devices() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("devices")
 }
 
-/// The shipped configuration made deployable in a temp dir: its deployment-specific values (the
-/// secrets under `/etc/checkpointd/` and the console group) point at files and a group the test
-/// owns; everything else is the shipped text unchanged.
+/// The shipped configuration deployed by the README's install lines, with `/etc/checkpointd`
+/// a temp dir: `cp -r firmware-config/* devices` into it, the two secrets created there, the
+/// console group the test's own. Everything else is the shipped text unchanged.
 fn deployed_shipped_config() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let etc = dir.path().join("etc");
+    let etc = dir.path().join("etc/checkpointd");
     std::fs::create_dir_all(&etc).expect("mkdir etc");
-    write_with_mode(&etc.join("terminal.key"), &format!("{SEED}\n"), 0o600);
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg("cp -r firmware-config/* \"$1\"/ && cp -r devices \"$1\"/")
+        .arg("install")
+        .arg(&etc)
+        .current_dir(repo)
+        .status()
+        .expect("run cp");
+    assert!(status.success(), "README install lines failed");
+    write_with_mode(&etc.join("terminal.key"), SEED, 0o600);
     write_with_mode(&etc.join("api.token"), TOKEN, 0o600);
-    let shipped = std::fs::read_to_string(repo_config()).expect("read shipped config");
+    let path = etc.join("checkpoint.toml");
+    let shipped = std::fs::read_to_string(&path).expect("read shipped config");
     assert!(shipped.contains("\"/etc/checkpointd/terminal.key\""));
     assert!(shipped.contains("\"/etc/checkpointd/api.token\""));
     assert!(shipped.contains("group = \"checkpointd-console\""));
@@ -149,18 +160,8 @@ fn deployed_shipped_config() -> (tempfile::TempDir, PathBuf) {
             "group = \"checkpointd-console\"",
             &format!("group = \"{}\"", own_group()),
         );
-    std::fs::copy(
-        repo_config().with_file_name("stay-rules.toml"),
-        dir.path().join("stay-rules.toml"),
-    )
-    .expect("copy rules");
-    let path = dir.path().join("checkpoint.toml");
     std::fs::write(&path, text).expect("write config");
     (dir, path)
-}
-
-fn repo_config() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("firmware-config/checkpoint.toml")
 }
 
 fn run(binary: &str, arguments: &[&str]) -> Output {
@@ -184,10 +185,7 @@ fn problems(path: &Path) -> Vec<(usize, String)> {
 #[test]
 fn shipped_config_is_valid_once_deployed() {
     let (_dir, path) = deployed_shipped_config();
-    let options = LoadOptions {
-        devices_dir: Some(repo_devices()),
-    };
-    let config = config::load(&path, &options).expect("shipped config");
+    let config = config::load(&path, &LoadOptions::default()).expect("shipped config");
     assert_eq!(config.checkpoint.id, "AZ-GYD-T1");
     assert_eq!(config.checkpoint.time_zone.iana_name(), Some("Asia/Baku"));
     assert_eq!(config.checkpoint.direction, Direction::Entry);
@@ -225,20 +223,51 @@ fn shipped_config_is_valid_once_deployed() {
 #[test]
 fn both_binaries_accept_the_shipped_config_once_deployed() {
     let (_dir, path) = deployed_shipped_config();
-    let path = path.to_str().expect("utf-8 path");
-    let devices = repo_devices();
-    let devices = devices.to_str().expect("utf-8 path");
+    let path_text = path.to_str().expect("utf-8 path");
     let daemon = run(
         env!("CARGO_BIN_EXE_checkpointd"),
-        &["--check-config", path, "--devices-dir", devices],
+        &["--check-config", path_text],
     );
     assert_eq!(daemon.status.code(), Some(0), "{daemon:?}");
     let ctl = run(
         env!("CARGO_BIN_EXE_checkpointctl"),
-        &["check-config", path, "--devices-dir", devices],
+        &["check-config", path_text],
     );
     assert_eq!(ctl.status.code(), Some(0), "{ctl:?}");
     assert!(String::from_utf8_lossy(&ctl.stdout).contains("valid"));
+
+    // Whatever start-up parses, the check parses: a broken profile or programming file is a
+    // configuration error (78), not a daemon that starts and exits 1 in a restart loop.
+    let etc = path.parent().expect("config dir");
+    for (file, text) in [
+        (
+            "devices/generic-mrz-rs232.toml",
+            "transport = \"carrier-pigeon\"\n",
+        ),
+        ("scanners/honeywell-2d.toml", "[[command]]\nsend = 42\n"),
+    ] {
+        let original = std::fs::read_to_string(etc.join(file)).expect("read");
+        std::fs::write(etc.join(file), text).expect("break the file");
+        for (binary, arguments) in [
+            (
+                env!("CARGO_BIN_EXE_checkpointd"),
+                ["--check-config", path_text],
+            ),
+            (
+                env!("CARGO_BIN_EXE_checkpointctl"),
+                ["check-config", path_text],
+            ),
+        ] {
+            let output = run(binary, &arguments);
+            assert_eq!(output.status.code(), Some(78), "{file}: {output:?}");
+            assert!(
+                String::from_utf8_lossy(&output.stderr)
+                    .contains(file.split('/').nth(1).unwrap_or(file)),
+                "{file}: {output:?}"
+            );
+        }
+        std::fs::write(etc.join(file), original).expect("restore");
+    }
 }
 
 #[test]
@@ -287,17 +316,16 @@ fn zero_devices_is_valid_and_paths_resolve_against_the_config_dir() {
 }
 
 #[test]
-fn device_profiles_are_found_in_the_sibling_devices_dir_or_the_override() {
+fn device_profiles_are_found_in_the_devices_dir_beside_the_file_or_the_override() {
     let tree = Tree::new();
     let text = format!(
         "{VALID}\n[[devices]]\nname = \"swipe\"\nprofile = \"swipe.toml\"\nport = \"/dev/ttyS0\"\n"
     );
     let path = tree.write(&text);
     let config = config::load(&path, &LoadOptions::default()).expect("valid");
-    assert!(
-        config.devices[0]
-            .profile_path
-            .ends_with("devices/swipe.toml")
+    assert_eq!(
+        config.devices[0].profile_path,
+        tree.dir.path().join("firmware-config/devices/swipe.toml")
     );
 
     let elsewhere = tempfile::tempdir().expect("temp dir");
@@ -372,10 +400,10 @@ fn each_kind_of_problem_is_reported_at_its_line() {
             "out of range",
         ),
         (
-            "flush_every_ms = 100\n",
-            "",
-            13,
-            "missing key `ledger.flush_every_ms`",
+            "cache_capacity_bytes = 8388608\n",
+            "cache_capacity_bytes = 8388608\nflush_every_ms = 100\n",
+            15,
+            "unknown field `flush_every_ms`",
         ),
         ("[ledger]", "[ledgr]", 13, "unknown field `ledgr`"),
         (
@@ -664,13 +692,17 @@ fn every_problem_of_a_broken_file_is_listed_at_once_by_both_binaries() {
     let broken = VALID
         .replacen("mode = \"kiosk\"", "mode = \"kiosk\"\ncolour = \"blue\"", 1) // line 11
         .replacen("Asia/Baku", "Mars/Olympus", 1) // line 9
-        .replacen("flush_every_ms = 100", "flush_every_ms = \"fast\"", 1) // line 16
+.replacen(
+            "cache_capacity_bytes = 8388608",
+            "cache_capacity_bytes = \"fast\"",
+            1,
+        ) // line 15
         .replacen("keys/terminal.key", "keys/gone.key", 1) // line 28
         + "\n[[devices]]\nname = \"d\"\nprofile = \"gone.toml\"\nport = \"/dev/ttyS0\"\n"; // line 55
     let path = tree.write(&broken);
     let found = problems(&path);
     let lines: Vec<usize> = found.iter().map(|(line, _)| *line).collect();
-    assert_eq!(lines, vec![9, 11, 16, 28, 55], "{found:?}");
+    assert_eq!(lines, vec![9, 11, 15, 28, 55], "{found:?}");
 
     let path = path.to_str().expect("utf-8 path");
     for output in [
@@ -679,7 +711,7 @@ fn every_problem_of_a_broken_file_is_listed_at_once_by_both_binaries() {
     ] {
         assert_eq!(output.status.code(), Some(78), "{output:?}");
         let stderr = String::from_utf8_lossy(&output.stderr);
-        for (line, column) in [(9, 13), (11, 1), (16, 18), (28, 16), (55, 11)] {
+        for (line, column) in [(9, 13), (11, 1), (15, 24), (28, 16), (55, 11)] {
             let position = format!("{path}:{line}:{column}: ");
             assert!(
                 stderr.contains(&position),

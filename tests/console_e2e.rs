@@ -49,8 +49,7 @@ fn missing_tool() -> Option<String> {
 #[test]
 fn console_shows_verdict_and_records_confirmation() {
     if let Some(reason) = missing_tool() {
-        println!("skipped: {reason} (scripts/test installs it)");
-        return;
+        panic!("{reason}: run ./scripts/test once to install it");
     }
     let nats = NatsServer::start();
     let url = nats.url();

@@ -25,7 +25,6 @@ direction = "exit"
 
 [ledger]
 cache_capacity_bytes = 8388608
-flush_every_ms = 100
 
 [upstream]
 nats_url = "nats://127.0.0.1:4222"

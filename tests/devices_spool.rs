@@ -57,6 +57,7 @@ fn spec(root: &Path, settle: Duration) -> DeviceSpec {
         profile,
         programming: None,
         path: Some(root.display().to_string()),
+        frame_bytes_max: checkpointd::core::frame::FRAME_BYTES_MAX,
     }
 }
 

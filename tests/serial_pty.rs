@@ -65,6 +65,7 @@ fn start(profile: &str, path: &str, init: bool) -> (DeviceTask, mpsc::Receiver<D
         profile,
         programming,
         path: Some(path.into()),
+        frame_bytes_max: checkpointd::core::frame::FRAME_BYTES_MAX,
     };
     let (tx, rx) = mpsc::channel(64);
     let task =

@@ -159,7 +159,7 @@ impl Faults {
 }
 
 /// What fault-counting the simulation reports at the end.
-#[derive(Default)]
+#[derive(Default, Debug)]
 struct FaultCounts {
     writes_failed: u64,
     writes_in_doubt: u64,
@@ -197,6 +197,30 @@ impl FaultCounts {
         self.swipes_spoiled += other.swipes_spoiled;
         self.scanner_problems += other.scanner_problems;
         self.stored_out_of_order += other.stored_out_of_order;
+    }
+
+    /// The kinds of fault the simulation injects that never happened: a sweep of many seeds
+    /// must have injected each (a fault switched off by a change would otherwise go unnoticed).
+    fn missing(&self) -> Vec<&'static str> {
+        [
+            ("writes failed", self.writes_failed),
+            ("writes in doubt", self.writes_in_doubt),
+            ("publishes dropped", self.publish_dropped),
+            ("messages lost", self.messages_lost),
+            ("acks lost", self.acks_lost),
+            ("ledger reads dropped", self.ledger_dropped),
+            ("fetches stalled", self.ledger_stalled),
+            ("tampered batches", self.ledger_forged),
+            ("old checkpoints served", self.ledger_stale_served),
+            ("snapshots + trims", self.snapshots_taken),
+            ("bootstraps", self.bootstraps),
+            ("swipes spoiled", self.swipes_spoiled),
+            ("scanner problems", self.scanner_problems),
+            ("events stored after a later one", self.stored_out_of_order),
+        ]
+        .into_iter()
+        .filter_map(|(kind, n)| (n == 0).then_some(kind))
+        .collect()
     }
 
     fn summary(&self) -> String {
@@ -654,6 +678,7 @@ fn settings(lane: &str, direction: Direction, time_zone: &jiff::tz::TimeZone) ->
         time_zone: time_zone.clone(),
         ledger_stale_after: SignedDuration::from_hours(24 * LEDGER_STALE_AFTER_DAYS),
         permit_clock_skew: SignedDuration::from_mins(5),
+        clock_backwards_tolerance: SignedDuration::from_secs(2),
     }
 }
 
@@ -699,6 +724,10 @@ fn open_terminal(world: &World) -> Terminal {
         policy: world.policy.clone(),
         clock: world.clock.clone(),
         gate: None,
+        replication: tokio::sync::watch::channel(
+            checkpointd::ports::ledger::ReplicationState::Running,
+        )
+        .1,
     };
     let (events, _) = broadcast::channel(64);
     let window = SignedDuration::from_secs(30);
@@ -981,8 +1010,44 @@ async fn replicate(world: &World, replicator: &Replicator<SledLedger, SimLedgerS
     assert_eq!(checkpoint.size, after.seq, "replica between checkpoints");
 }
 
-/// One seed: the run, then the checkers. Returns how many crossings were recorded.
-async fn run_seed(seed: u64) -> (usize, FaultCounts) {
+/// What one seed did, for replay: every verdict and record, the faults injected, what central
+/// stored (by message id), and where the replica ended. Event ids and signatures are left out:
+/// they are random by design.
+struct SeedRun {
+    crossings: usize,
+    counts: FaultCounts,
+    digest: [u8; 32],
+}
+
+fn trace_digest(
+    confirmed: &[Confirmed],
+    counts: &FaultCounts,
+    stored: &[(String, Vec<u8>)],
+    ledger_seq: u64,
+) -> [u8; 32] {
+    use sha2::Digest;
+    let mut trace = sha2::Sha256::new();
+    for crossing in confirmed {
+        let verdict = &crossing.report.assessment.verdict;
+        trace.update(format!(
+            "{} {:?} {:?} {:?} {:?}\n",
+            crossing.seq,
+            crossing.direction,
+            verdict.outcome,
+            verdict.codes(),
+            crossing.retries_in_doubt
+        ));
+    }
+    trace.update(format!("{counts:?}\n"));
+    for (id, _) in stored {
+        trace.update(format!("{id}\n"));
+    }
+    trace.update(ledger_seq.to_be_bytes());
+    trace.finalize().into()
+}
+
+/// One seed: the run, then the checkers.
+async fn run_seed(seed: u64) -> SeedRun {
     let mut rng = StdRng::seed_from_u64(seed);
     let (world, mut travellers) = build_world(&mut rng);
     let replicator = Replicator::new(
@@ -1136,7 +1201,11 @@ async fn run_seed(seed: u64) -> (usize, FaultCounts) {
     let stored = stream.stored.into_inner().expect("stream lock");
     check(&world, &terminal, &confirmed, &stored);
     let counts = std::mem::take(&mut *world.counts.lock().expect("counts"));
-    (confirmed.len(), counts)
+    SeedRun {
+        crossings: confirmed.len(),
+        digest: trace_digest(&confirmed, &counts, &stored, cursor.seq),
+        counts,
+    }
 }
 
 fn check(
@@ -1404,12 +1473,19 @@ fn seeds() -> Vec<u64> {
     (0..n).collect()
 }
 
-#[test]
-fn simulated_terminal_keeps_every_crossing_under_clock_store_and_network_faults() {
-    let runtime = tokio::runtime::Builder::new_current_thread()
+fn sim_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .expect("runtime");
+        .expect("runtime")
+}
+
+/// Seeds below this many are a replay or a spot check, not a sweep expected to hit every fault.
+const SWEEP_SEEDS_MIN: usize = 50;
+
+#[test]
+fn simulated_terminal_keeps_every_crossing_under_clock_store_and_network_faults() {
+    let runtime = sim_runtime();
     let seeds = seeds();
     let started = std::time::Instant::now();
     let mut n_crossings = 0;
@@ -1419,9 +1495,12 @@ fn simulated_terminal_keeps_every_crossing_under_clock_store_and_network_faults(
             runtime.block_on(run_seed(seed))
         }));
         match outcome {
-            Ok((n, counts)) => {
-                n_crossings += n;
-                faults.add(&counts);
+            Ok(run) => {
+                n_crossings += run.crossings;
+                faults.add(&run.counts);
+                if seeds.len() == 1 {
+                    eprintln!("SIM_SEED={seed} trace digest {}", hex::encode(run.digest));
+                }
             }
             Err(panic) => {
                 eprintln!("simulation failed at seed {seed}: replay with SIM_SEED={seed}");
@@ -1434,5 +1513,32 @@ fn simulated_terminal_keeps_every_crossing_under_clock_store_and_network_faults(
         seeds.len(),
         started.elapsed(),
         faults.summary()
+    );
+    if seeds.len() >= SWEEP_SEEDS_MIN {
+        assert_eq!(
+            faults.missing(),
+            Vec::<&str>::new(),
+            "kinds of fault the simulation plans but never injected in {} seeds",
+            seeds.len()
+        );
+    }
+}
+
+#[test]
+fn a_seed_replays_to_the_same_trace() {
+    let seed = std::env::var("SIM_SEED")
+        .ok()
+        .and_then(|seed| seed.trim().parse().ok())
+        .unwrap_or(7);
+    let runtime = sim_runtime();
+    let first = runtime.block_on(run_seed(seed));
+    let second = runtime.block_on(run_seed(seed));
+    assert!(first.crossings > 0, "seed {seed} recorded nothing");
+    assert_eq!(
+        hex::encode(first.digest),
+        hex::encode(second.digest),
+        "SIM_SEED={seed} is not replayable: {:?} then {:?}",
+        first.counts,
+        second.counts
     );
 }

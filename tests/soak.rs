@@ -149,8 +149,15 @@ fn today() -> Date {
     Timestamp::now().to_zoned(baku()).date()
 }
 
+/// libfaketime is required, not optional: a soak that quietly left out its clock jumps would
+/// pass without testing them.
 fn faketime_available() -> bool {
-    Path::new(FAKETIME_LIB).exists()
+    assert!(
+        Path::new(FAKETIME_LIB).exists(),
+        "libfaketime is not installed ({FAKETIME_LIB}): run ./scripts/test once, or \
+         apt-get install libfaketime"
+    );
+    true
 }
 
 fn yymmdd(date: Date) -> String {
@@ -1892,13 +1899,6 @@ fn soak_four_terminals_under_faults_lose_nothing() {
     for (kind, n) in &tally.faults {
         writeln!(w, "| {kind} | {n} |").expect("string");
     }
-    if !faketime_available() {
-        writeln!(
-            w,
-            "| terminal clock jump | not injected: libfaketime is not installed and the daemon has no time offset (see the notes) |"
-        )
-        .expect("string");
-    }
     writeln!(
         w,
         "\nCrossings recorded while a terminal's clock ran ahead (wall time in the future at central): {recorded_ahead}."
@@ -2029,8 +2029,8 @@ fn soak_four_terminals_under_faults_lose_nothing() {
          over `EVENTS` from another terminal); the verdict's `days_used` must equal the civil days from that entry.\n\
          - Clock jumps: the daemon's configuration has no time offset or simulated clock, so when Debian's \
          `libfaketime` is installed every terminal runs under it (`LD_PRELOAD`, an offset file, the monotonic clock \
-         left alone) and one terminal's wall clock runs 3 h ahead and is then set back; without it this fault is \
-         skipped. The deterministic simulation (tests/sim.rs) covers clock faults in depth.\n\
+         left alone) and one terminal's wall clock runs 3 h ahead and is then set back; the soak fails without it. \
+         The deterministic simulation (tests/sim.rs) covers clock faults in depth.\n\
          - Replication is read from the status's `ledger.applied_seq`; while it waits for the replicas, the soak \
          publishes a harmless entry every 8 s so that a terminal that missed a round has a newer checkpoint to take."
     )

@@ -231,10 +231,11 @@ fn cross(lane: &mut Lane, stream: &mut EventStream, number: &str, session: &mut 
 
 #[test]
 fn retention_pruning_keeps_memory_and_disk_flat() {
-    if !Path::new(FAKETIME_LIB).exists() {
-        eprintln!("soak_retention: libfaketime is not installed; ./scripts/test installs it");
-        return;
-    }
+    assert!(
+        Path::new(FAKETIME_LIB).exists(),
+        "libfaketime is not installed ({FAKETIME_LIB}): run ./scripts/test once, or \
+         apt-get install libfaketime"
+    );
     let secs = env_u64("RETENTION_SOAK_SECS").unwrap_or(SHORT_SECS);
     let days_per_sec = env_u64("RETENTION_SOAK_DAYS_PER_SEC").unwrap_or(if secs <= 120 {
         SHORT_DAYS_PER_SEC

@@ -1,4 +1,4 @@
-//! `checkpointctl stay` as a process: the `--json` contract and the policy mode.
+//! `checkpointctl stay` as a process: the `--rule` contract and the policy mode.
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
@@ -43,7 +43,7 @@ fn json_contract_from_stdin() {
         "movements": [{"date": "2014-08-15", "dir": "entry"}, {"date": "2014-09-30", "dir": "exit"},
                       {"date": "2014-11-01", "dir": "entry"}, {"date": "2014-11-30", "dir": "exit"}],
         "check_date": "2014-11-30"}"#;
-    let output = json_output(&checkpointctl(&["--json", "-"], input));
+    let output = json_output(&checkpointctl(&["--rule", "-"], input));
     let object = output.as_object().expect("an object");
     let mut keys: Vec<&str> = object.keys().map(String::as_str).collect();
     keys.sort_unstable();
@@ -83,7 +83,7 @@ fn json_contract_from_file_with_overstay_and_flags() {
     )
     .expect("write request");
     let output = json_output(&checkpointctl(
-        &["--json", path.to_str().expect("utf-8")],
+        &["--rule", path.to_str().expect("utf-8")],
         "",
     ));
     assert_eq!(output["days_used"], 95);
@@ -98,7 +98,7 @@ fn json_calendar_year() {
     let input = r#"{"rule": {"kind": "calendar_year", "limit_days": 90},
         "movements": [{"date": "2024-12-01", "dir": "entry"}, {"date": "2025-01-10", "dir": "exit"}],
         "check_date": "2025-01-10"}"#;
-    let output = json_output(&checkpointctl(&["--json", "-"], input));
+    let output = json_output(&checkpointctl(&["--rule", "-"], input));
     assert_eq!(output["days_used"], 10);
     assert_eq!(output["latest_legal_exit"], "2025-03-31");
 }
@@ -134,13 +134,13 @@ fn bad_input_exits_2_with_a_specific_error() {
         ),
     ];
     for (name, input, needle) in cases {
-        let output = checkpointctl(&["--json", "-"], input);
+        let output = checkpointctl(&["--rule", "-"], input);
         assert_eq!(output.status.code(), Some(2), "case {name}");
         assert!(output.stdout.is_empty(), "case {name}");
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains(needle), "case {name}: {stderr}");
     }
-    let missing = checkpointctl(&["--json", "/nonexistent/request.json"], "");
+    let missing = checkpointctl(&["--rule", "/nonexistent/request.json"], "");
     assert_eq!(missing.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot read"));
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use checkpointd::adapters::feed::{Outbox, OutboxConfig, RelayConfig, run_relay};
-use checkpointd::adapters::nats_transport::connect_with;
+use checkpointd::adapters::nats::transport_options;
 use checkpointd::cli::feed::synthetic_crossing;
 use checkpointd::config::{ClientCertificate, Upstream, UpstreamTls};
 use checkpointd::core::event::TerminalId;
@@ -123,6 +123,16 @@ fn upstream(url: &str, ca_file: PathBuf, client: Option<(PathBuf, PathBuf)>) -> 
         duplicate_window: Duration::from_secs(3600),
         heartbeat_every: Duration::from_secs(30),
     }
+}
+
+/// Connects once with the terminal's transport options and no retry, so a refusal surfaces.
+async fn connect_with(
+    options: async_nats::ConnectOptions,
+    upstream: &Upstream,
+) -> Result<async_nats::Client, async_nats::ConnectError> {
+    transport_options(options, upstream)
+        .connect(upstream.urls.as_slice())
+        .await
 }
 
 async fn refused(upstream: &Upstream, why: &str) {

@@ -19,15 +19,16 @@ use std::time::Duration;
 const CTL: &str = env!("CARGO_BIN_EXE_checkpointctl");
 const FIXTURES: &str = "tests/fixtures/usb";
 
-fn umockdev_run() -> bool {
+/// umockdev-run is required: a missing tool fails the test with the install hint.
+fn require_umockdev_run() {
     let found = Command::new("umockdev-run")
         .arg("--version")
         .output()
         .is_ok();
-    if !found {
-        eprintln!("SKIPPED: umockdev-run is not installed (scripts/test installs it)");
-    }
-    found
+    assert!(
+        found,
+        "umockdev-run is not installed: run ./scripts/test once, or apt-get install umockdev"
+    );
 }
 
 fn listen(fixture: &str, node: &str, profiles: &Path, profile: &str) -> String {
@@ -63,9 +64,7 @@ fn listen_replay(device: &str, replay: &str, node: &str, profiles: &Path, profil
 
 #[test]
 fn keyboard_wedge_delivers_a_td1_mrz_masked() {
-    if !umockdev_run() {
-        return;
-    }
+    require_umockdev_run();
     let stdout = listen(
         "kbd-mrz",
         "/dev/bus/usb/001/005",
@@ -104,9 +103,7 @@ fn hid_pos_profiles() -> tempfile::TempDir {
 
 #[test]
 fn hid_pos_scanner_assembles_a_two_report_qr() {
-    if !umockdev_run() {
-        return;
-    }
+    require_umockdev_run();
     let profiles = hid_pos_profiles();
     let stdout = listen(
         "hidpos-qr",
@@ -122,9 +119,7 @@ fn hid_pos_scanner_assembles_a_two_report_qr() {
 
 #[test]
 fn hid_pos_scanner_delivers_a_td3_mrz_over_two_reports_masked() {
-    if !umockdev_run() {
-        return;
-    }
+    require_umockdev_run();
     let profiles = hid_pos_profiles();
     let stdout = listen_replay(
         "hidpos-qr",
@@ -148,9 +143,7 @@ fn hid_pos_scanner_delivers_a_td3_mrz_over_two_reports_masked() {
 
 #[test]
 fn keyboard_wedge_types_a_bp1_permit_text_masked() {
-    if !umockdev_run() {
-        return;
-    }
+    require_umockdev_run();
     let stdout = listen_replay(
         "kbd-mrz",
         "kbd-qr",
@@ -170,7 +163,8 @@ fn keyboard_wedge_types_a_bp1_permit_text_masked() {
     );
 }
 
-fn replug_driver() -> bool {
+/// The replug driver's Python bindings are required, as umockdev-run is.
+fn require_replug_driver() {
     let found = Command::new("/usr/bin/python3")
         .args([
             "-c",
@@ -178,12 +172,11 @@ fn replug_driver() -> bool {
         ])
         .output()
         .is_ok_and(|o| o.status.success());
-    if !found {
-        eprintln!(
-            "SKIPPED: python3-gi and gir1.2-umockdev-1.0 are not installed (scripts/test installs them)"
-        );
-    }
-    found
+    assert!(
+        found,
+        "python3-gi and gir1.2-umockdev-1.0 are not installed: run ./scripts/test once, or \
+         apt-get install python3-gi gir1.2-umockdev-1.0"
+    );
 }
 
 /// One line of `listen`'s output, as the driver's transcript shows it.
@@ -260,9 +253,8 @@ fn replug(
 
 #[test]
 fn keyboard_wedge_unplugged_and_replugged_reconnects_with_backoff_without_duplicate_scans() {
-    if !umockdev_run() || !replug_driver() {
-        return;
-    }
+    require_umockdev_run();
+    require_replug_driver();
     let (lines, transcript) = replug(
         "kbd-mrz",
         &[
@@ -323,9 +315,8 @@ fn keyboard_wedge_unplugged_and_replugged_reconnects_with_backoff_without_duplic
 
 #[test]
 fn hid_pos_symbol_cut_by_a_power_cycle_is_reported_dropped_and_the_next_read_whole() {
-    if !umockdev_run() || !replug_driver() {
-        return;
-    }
+    require_umockdev_run();
+    require_replug_driver();
     let profiles = hid_pos_profiles();
     let (lines, transcript) = replug(
         "hidpos-qr",

@@ -1,7 +1,8 @@
 //! Adapters: the thin edge that talks to the world, one module per technology.
 //!
 //! Architecture invariant: adapters move bytes and call the core; they make no decisions.
-//! Only `ledger` and `feed` name sled, only `feed`, `ledger::replication` and `nats_transport` speak NATS,
+//! Only `ledger` and `feed` name sled, only `feed`, `ledger::replication` and `nats` (the
+//! connect options) speak NATS,
 //! only `devices` opens serial ports and USB devices, only `system_clock` reads the clock.
 
 pub mod api;
@@ -11,9 +12,9 @@ pub mod feed;
 pub mod gate;
 pub mod health;
 pub mod ledger;
-pub mod nats_transport;
-pub mod metrics;
 pub mod listener;
+pub mod metrics;
+pub mod nats;
 pub mod notify;
 pub mod pcsc_reader;
 pub mod qr_image;

@@ -25,11 +25,21 @@ pub fn run(args: Args) -> ExitCode {
     check(&args.path, &options).into()
 }
 
-/// Validates `path`: a summary on stdout and [`Exit::Success`], or every problem on stderr as
-/// `file:line:column: message` and [`Exit::Config`]. Shared by `checkpointd --check-config`.
+/// Validates `path` and parses every file start-up parses (device profiles, scanner programming,
+/// stay rules, credentials): a summary on stdout and [`Exit::Success`], or every problem on
+/// stderr as `file:line:column: message` (or `file: message`) and [`Exit::Config`]. Shared by
+/// `checkpointd --check-config`, so a file that passes starts.
 pub fn check(path: &Path, options: &LoadOptions) -> Exit {
     match config::load(path, options) {
         Ok(config) => {
+            if let Err(error) = crate::terminal::check_files(&config) {
+                eprintln!("{error}");
+                eprintln!(
+                    "{}: invalid: a file it names does not parse",
+                    path.display()
+                );
+                return Exit::Config;
+            }
             println!(
                 "{}: valid (checkpoint {}, lane {}, {} device(s))",
                 path.display(),

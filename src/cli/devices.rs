@@ -114,6 +114,7 @@ fn load_spec(
         profile,
         programming,
         path,
+        frame_bytes_max: crate::core::frame::FRAME_BYTES_MAX,
     })
 }
 

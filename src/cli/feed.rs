@@ -18,6 +18,7 @@ use crate::core::event::{
     Verdict, Verification, verify,
 };
 use crate::core::privacy::DocumentNumber;
+use crate::exit::Exit;
 
 /// Arguments of `checkpointctl feed`.
 #[derive(Debug, clap::Args)]
@@ -53,9 +54,10 @@ enum Command {
     Export {
         #[command(flatten)]
         source: Source,
-        /// RFC 3339 instant (`2026-11-01T00:00:00Z`) or date (`2026-11-01`, UTC midnight).
-        #[arg(long)]
-        since: String,
+        /// RFC 3339 instant (`2026-11-01T00:00:00Z`) or date (`2026-11-01`, UTC midnight); anything
+        /// else is a usage error (exit 2).
+        #[arg(long, value_parser = parse_since)]
+        since: jiff::Timestamp,
     },
     /// Reference central consumer: read the whole stream, dedupe on (terminal, seq), verify
     /// chains and signatures, print the report as JSON; exit 1 if anything is missing or wrong.
@@ -213,9 +215,11 @@ async fn read_stream(
 async fn tail(source: Source, follow: bool) -> Result<ExitCode, String> {
     let keys = read_keys(&source.keys)?;
     let mut out = std::io::stdout().lock();
+    let (mut valid, mut rejected) = (0u64, 0u64);
     read_stream(&source, follow, |stream_seq, payload| {
         let line = match verify(payload, &keys) {
             Verification::Valid(event, hash) => {
+                valid += 1;
                 let c = &event.crossing;
                 format!(
                     "{stream_seq} {}:{} {} {:?} {}/{} {} {} {} {:?} {}",
@@ -232,11 +236,19 @@ async fn tail(source: Source, follow: bool) -> Result<ExitCode, String> {
                     &hash.to_string()[..16],
                 )
             }
-            Verification::Rejected(rejection) => format!("{stream_seq} REJECTED {rejection}"),
+            Verification::Rejected(rejection) => {
+                rejected += 1;
+                format!("{stream_seq} REJECTED {rejection}")
+            }
         };
         writeln!(out, "{line}").map_err(|e| format!("stdout: {e}"))
     })
     .await?;
+    if rejected > 0 && valid == 0 {
+        // Nothing verified: wrong keys, or a stream of forgeries. Not a success.
+        eprintln!("feed: every one of the {rejected} events was rejected");
+        return Ok(ExitCode::from(Exit::Failure.code()));
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -262,8 +274,7 @@ struct ExportLine<'a> {
     event: &'a CrossingEvent,
 }
 
-async fn export(source: Source, since: String) -> Result<ExitCode, String> {
-    let since = parse_since(&since)?;
+async fn export(source: Source, since: jiff::Timestamp) -> Result<ExitCode, String> {
     let keys = read_keys(&source.keys)?;
     let mut audit = FeedAudit::new();
     let mut out = std::io::stdout().lock();

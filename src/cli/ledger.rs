@@ -167,17 +167,18 @@ pub fn run(args: Args) -> ExitCode {
         .build()
     {
         Ok(rt) => rt,
-        Err(e) => return fail(2, &format!("cannot start the async runtime: {e}")),
+        Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
     };
     match runtime.block_on(dispatch(args.command)) {
         Ok(code) => code,
-        Err(message) => fail(2, &message),
+        // A failure at run time (central unreachable, a file unreadable): 1, not the usage 2.
+        Err(message) => fail(&message),
     }
 }
 
-fn fail(code: u8, message: &str) -> ExitCode {
+fn fail(message: &str) -> ExitCode {
     eprintln!("checkpointctl ledger: {message}");
-    ExitCode::from(code)
+    crate::exit::Exit::Failure.into()
 }
 
 fn print(value: serde_json::Value) {
@@ -254,7 +255,7 @@ async fn dispatch(command: Command) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Status { data, max_age_secs } => {
-            let store = open(&data)?;
+            let store = open_existing(&data)?;
             let cursor = store.cursor().map_err(|e| e.to_string())?;
             let age = cursor
                 .checkpoint
@@ -272,7 +273,7 @@ async fn dispatch(command: Command) -> Result<ExitCode, String> {
         }
         Command::Verify { data, roots } => {
             let roots = load_roots(&roots)?;
-            let store = open(&data)?;
+            let store = open_existing(&data)?;
             match verify_replica(&store, &roots) {
                 Ok(seq) => {
                     print(json!({"ok": true, "applied_seq": seq}));
@@ -290,7 +291,7 @@ async fn dispatch(command: Command) -> Result<ExitCode, String> {
             cti,
             on,
         } => {
-            let store = open(&data)?;
+            let store = open_existing(&data)?;
             let day = on.unwrap_or_else(|| now.to_zoned(jiff::tz::TimeZone::UTC).date());
             lookup(&store, document.as_deref(), cti.as_deref(), day)
         }
@@ -335,6 +336,30 @@ async fn dispatch(command: Command) -> Result<ExitCode, String> {
 fn open(data: &Path) -> Result<SledLedger, String> {
     SledLedger::open(data, CACHE_CAPACITY_DEFAULT)
         .map_err(|e| format!("opening {}: {e}", data.display()))
+}
+
+/// Opens a replica that exists for reading (`status`, `verify`, `lookup`): a directory that holds
+/// none is refused rather than made into a new empty one, and a replica a running daemon holds
+/// is named as such.
+fn open_existing(data: &Path) -> Result<SledLedger, String> {
+    // sled keeps its configuration in `conf` beside its log: a replica has one.
+    if !data.join("conf").is_file() {
+        return Err(format!(
+            "{} holds no ledger replica (a terminal's is <data_dir>/ledger); nothing was created",
+            data.display()
+        ));
+    }
+    SledLedger::open(data, CACHE_CAPACITY_DEFAULT).map_err(|e| {
+        if e.to_string().contains("could not acquire lock") {
+            format!(
+                "{} is held by a running checkpointd: read its replica's state from the daemon \
+                 (GET /api/v1/status, `ledger`) instead",
+                data.display()
+            )
+        } else {
+            format!("opening {}: {e}", data.display())
+        }
+    })
 }
 
 /// Recomputes the whole chain from entry 1 and checks it against the stored, re-verified

@@ -1,5 +1,5 @@
-//! `checkpointctl stay`: stay-limit figures for one rule (`--json`) or for a nationality under the
-//! configured policy (`--nationality … --history … --on …`).
+//! `checkpointctl stay`: stay-limit figures, as JSON, for one rule (`--rule FILE`) or for a
+//! nationality under the configured policy (`--nationality … --history … --on …`).
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -22,13 +22,13 @@ const EXIT_BAD_INPUT: u8 = 2;
 /// Arguments of `checkpointctl stay`.
 #[derive(Debug, clap::Args)]
 #[command(group(
-    clap::ArgGroup::new("mode").required(true).args(["json", "nationality"])
+    clap::ArgGroup::new("mode").required(true).args(["rule", "nationality"])
 ))]
 pub struct Args {
     /// Evaluate one rule: read {"rule", "movements", "check_date"} from FILE ("-" for stdin)
     /// and print the figures as JSON.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["nationality", "history", "on", "rules"])]
-    pub json: Option<String>,
+    pub rule: Option<String>,
     /// ICAO 9303 nationality code of the traveller, e.g. RUS.
     #[arg(long, value_name = "CODE", requires_all = ["history", "on"])]
     pub nationality: Option<String>,
@@ -44,7 +44,7 @@ pub struct Args {
     pub rules: Option<PathBuf>,
 }
 
-/// Input of `--json`, exactly the documented contract.
+/// Input of `--rule`, exactly the documented contract.
 #[derive(Debug, Deserialize)]
 struct RuleRequest {
     rule: StayRule,
@@ -92,13 +92,13 @@ enum StayCliError {
 
 /// Runs the subcommand.
 pub fn run(args: Args) -> ExitCode {
-    let outcome = match (&args.json, &args.nationality) {
+    let outcome = match (&args.rule, &args.nationality) {
         (Some(path), _) => run_rule(path),
         (None, Some(nationality)) => run_policy(nationality, &args),
         // clap's required "mode" group makes this unreachable; answer as bad input anyway.
         (None, None) => Err(StayCliError::Read {
             path: "(none)".to_owned(),
-            source: std::io::Error::other("give --json FILE or --nationality"),
+            source: std::io::Error::other("give --rule FILE or --nationality"),
         }),
     };
     match outcome {

@@ -126,13 +126,12 @@ pub enum Connection {
     Spool(PathBuf),
 }
 
-/// Options of the local sled ledger replica; sled's defaults are never relied on.
+/// Options of the local sled ledger replica. There is no flush interval: the ledger flushes
+/// every applied batch before its cursor moves, so a periodic flush would add nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ledger {
     /// Page cache size in bytes.
     pub cache_capacity_bytes: NonZeroU64,
-    /// Background flush interval.
-    pub flush_every: Duration,
 }
 
 /// The central NATS JetStream connection.

@@ -51,7 +51,6 @@ pub(super) struct RawDevice {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawLedger {
     pub cache_capacity_bytes: Option<Spanned<u64>>,
-    pub flush_every_ms: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -35,7 +35,6 @@ const SCAN_FRAME_BYTES_RANGE: std::ops::RangeInclusive<u64> = 16..=65_536;
 /// Accepted range of the graceful-stop bound; the unit's TimeoutStopSec must stay above it.
 const SHUTDOWN_GRACE_MS_RANGE: std::ops::RangeInclusive<u64> = 100..=20_000;
 /// Accepted range of the ledger flush interval.
-const FLUSH_EVERY_MS_RANGE: std::ops::RangeInclusive<u64> = 1..=60_000;
 /// Accepted range of the ledger page cache.
 const CACHE_CAPACITY_BYTES_RANGE: std::ops::RangeInclusive<u64> = (1 << 20)..=(16 << 30);
 /// Accepted range of the traveller-session window: a few seconds between a passport and a
@@ -305,7 +304,8 @@ fn validate(
     let devices_dir = match (&options.devices_dir, &raw.devices_dir) {
         (Some(dir), _) => Some(dir.clone()),
         (None, Some(value)) => path_value(value, config_dir, report),
-        (None, None) => Some(config_dir.join("..").join("devices")),
+        // The same default as `checkpointctl devices` (`/etc/checkpointd/devices`).
+        (None, None) => Some(config_dir.join("devices")),
     };
     let devices = devices_dir
         .as_deref()
@@ -755,19 +755,8 @@ fn ledger(table: &Spanned<RawLedger>, report: &mut Report<'_>) -> Option<Ledger>
             )
         })
         .and_then(NonZeroU64::new);
-    let flush_every = report
-        .required(
-            &raw.flush_every_ms,
-            at,
-            "ledger",
-            "flush_every_ms",
-            "milliseconds",
-        )
-        .and_then(|value| in_range(value, &FLUSH_EVERY_MS_RANGE, "flush_every_ms", report))
-        .map(Duration::from_millis);
     Some(Ledger {
         cache_capacity_bytes: cache_capacity_bytes?,
-        flush_every: flush_every?,
     })
 }
 
@@ -797,7 +786,20 @@ fn upstream(
     let transport = transport::transport(raw, at, config_dir, report);
     let credentials_file = match &raw.credentials_file {
         None => Some(None),
-        Some(value) => readable_file(value, config_dir, "credentials file", report).map(Some),
+        Some(value) => {
+            readable_file(value, config_dir, "credentials file", report).and_then(|path| {
+                match crate::adapters::nats::read_credentials(&path) {
+                    Ok(_) => Some(Some(path)),
+                    Err(why) => {
+                        report.at(
+                            value.span().start,
+                            format!("credentials file {} {why}", path.display()),
+                        );
+                        None
+                    }
+                }
+            })
+        }
     };
     let events_stream = report
         .required(

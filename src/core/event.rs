@@ -339,22 +339,31 @@ pub struct ClockGuard {
     pub high_water: jiff::Timestamp,
     /// How far the reading is behind the previous mark, if it is.
     pub behind_ms: Option<u64>,
+    /// The reading is further behind than the tolerance: the clock was set back, not merely
+    /// corrected by a small step (`[lane] clock_backwards_tolerance_ms`).
+    pub suspect: bool,
 }
 
-/// Compares a wall-clock reading to the previous high-water mark: a clock that went backwards is
-/// flagged, and the mark never moves back.
-pub fn guard_clock(now: jiff::Timestamp, high_water: Option<jiff::Timestamp>) -> ClockGuard {
+/// Compares a wall-clock reading to the previous high-water mark: a clock that went backwards
+/// further than `tolerance` is flagged, and the mark never moves back.
+pub fn guard_clock(
+    now: jiff::Timestamp,
+    high_water: Option<jiff::Timestamp>,
+    tolerance: std::time::Duration,
+) -> ClockGuard {
     match high_water {
         Some(mark) if now < mark => {
-            let behind = mark.duration_since(now).as_millis();
+            let behind = mark.duration_since(now).unsigned_abs();
             ClockGuard {
                 high_water: mark,
-                behind_ms: Some(u64::try_from(behind).unwrap_or(u64::MAX)),
+                behind_ms: Some(u64::try_from(behind.as_millis()).unwrap_or(u64::MAX)),
+                suspect: behind > tolerance,
             }
         }
         _ => ClockGuard {
             high_water: now,
             behind_ms: None,
+            suspect: false,
         },
     }
 }
@@ -882,26 +891,32 @@ mod tests {
     #[test]
     fn clock_guard_flags_backward_jumps_and_keeps_the_mark() {
         let t = |s| jiff::Timestamp::from_second(s).expect("in range");
+        let tolerance = std::time::Duration::from_secs(2);
+        let guard = |high_water, behind_ms, suspect| ClockGuard {
+            high_water,
+            behind_ms,
+            suspect,
+        };
         assert_eq!(
-            guard_clock(t(100), None),
-            ClockGuard {
-                high_water: t(100),
-                behind_ms: None
-            }
+            guard_clock(t(100), None, tolerance),
+            guard(t(100), None, false)
         );
         assert_eq!(
-            guard_clock(t(100), Some(t(90))),
-            ClockGuard {
-                high_water: t(100),
-                behind_ms: None
-            }
+            guard_clock(t(100), Some(t(90)), tolerance),
+            guard(t(100), None, false)
         );
         assert_eq!(
-            guard_clock(t(100), Some(t(130))),
-            ClockGuard {
-                high_water: t(130),
-                behind_ms: Some(30_000)
-            }
+            guard_clock(t(100), Some(t(130)), tolerance),
+            guard(t(130), Some(30_000), true)
+        );
+        // A step back within the tolerance is noted but does not make the clock suspect.
+        assert_eq!(
+            guard_clock(t(100), Some(t(102)), tolerance),
+            guard(t(102), Some(2_000), false)
+        );
+        assert_eq!(
+            guard_clock(t(100), Some(t(102)), std::time::Duration::ZERO),
+            guard(t(102), Some(2_000), true)
         );
     }
 

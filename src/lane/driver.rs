@@ -17,7 +17,7 @@ use crate::core::event::Operator;
 use crate::core::session::{SessionChange, SessionScan, SessionTracker};
 use crate::core::stay::policy::StayPolicy;
 use crate::ports::clock::Clock;
-use crate::ports::ledger::LedgerView;
+use crate::ports::ledger::{LedgerView, ReplicationState};
 use crate::ports::scanner::{DeviceEvent, DeviceState, Link, ScanKind};
 use crate::ports::telemetry::LaneMeter;
 use crate::ports::upstream::{CrossingRecorder, MovementHistory};
@@ -41,6 +41,8 @@ pub struct LaneParts {
     pub clock: Arc<dyn Clock>,
     /// The kiosk gate, if any.
     pub gate: Option<Arc<Mutex<SerialGate>>>,
+    /// How the replica follows central (the replicator's task updates it).
+    pub replication: watch::Receiver<ReplicationState>,
 }
 
 /// The lane's state between inputs.
@@ -57,6 +59,8 @@ pub struct LaneDriver {
     last_wall_time: Option<Timestamp>,
     n_recorded: u64,
     meter: Option<Arc<dyn LaneMeter>>,
+    /// Changed settings that only a restart applies (shown in the status until then).
+    restart_required: Vec<String>,
 }
 
 /// A verdict published, with what was recorded for it (kiosk) — for callers that drive the
@@ -92,6 +96,7 @@ impl LaneDriver {
             last_wall_time: None,
             n_recorded: 0,
             meter: None,
+            restart_required: Vec::new(),
         };
         driver.publish_status();
         driver
@@ -102,6 +107,26 @@ impl LaneDriver {
         meter.clock_trusted(self.clock_trusted);
         self.meter = Some(meter);
         self
+    }
+
+    /// Applies settings changed by a reload (lane, direction, mode, time zone, timing): the
+    /// traveller in progress is dropped, the next scan starts a session under the new settings.
+    pub fn reconfigure(&mut self, settings: LaneSettings, session_window: SignedDuration) {
+        self.settings = settings;
+        self.tracker = SessionTracker::new(session_window);
+        self.current = None;
+        self.publish_status();
+    }
+
+    /// Replaces the stay rules (a reloaded rules file).
+    pub fn set_policy(&mut self, policy: Arc<StayPolicy>) {
+        self.parts.policy = policy;
+    }
+
+    /// Records the changed settings that wait for a restart, shown in the status.
+    pub fn set_restart_required(&mut self, keys: Vec<String>) {
+        self.restart_required = keys;
+        self.publish_status();
     }
 
     /// The current assessment, if a traveller is being processed.
@@ -182,6 +207,7 @@ impl LaneDriver {
             &session,
             &self.settings,
             self.parts.ledger.as_ref(),
+            &self.parts.replication.borrow(),
             self.parts.movements.as_ref(),
             &self.parts.policy,
             now,
@@ -466,7 +492,7 @@ impl LaneDriver {
         let recorded = (self.parts.clock_high_water)();
         let latest = self.last_wall_time.max(recorded);
         if let Some(latest) = latest
-            && now < latest
+            && latest.duration_since(now) > self.settings.clock_backwards_tolerance
         {
             if self.clock_trusted {
                 tracing::warn!(message = "clock is behind an earlier reading", %latest, %now);
@@ -494,8 +520,13 @@ impl LaneDriver {
             .collect();
         let checkpoint_time = self.parts.ledger.checkpoint_time().ok().flatten();
         let now = self.parts.clock.now();
-        let age = checkpoint_time.map(|time| now.duration_since(time));
-        let stale = age.is_none_or(|age| age > self.settings.ledger_stale_after);
+        let replication = self.parts.replication.borrow().clone();
+        let (age, stale) = super::ledger_freshness(
+            checkpoint_time,
+            &replication,
+            now,
+            self.settings.ledger_stale_after,
+        );
         let status = json!({
             "type": "status",
             "checkpoint": self.settings.checkpoint,
@@ -507,11 +538,13 @@ impl LaneDriver {
                 "applied_seq": self.parts.ledger.applied_seq().ok().flatten(),
                 "age_seconds": age.map(|age| age.as_secs()),
                 "stale": stale,
+                "replication": replication.to_string(),
             },
             "outbox_depth": (self.parts.outbox_depth)(),
             "recorded": self.n_recorded,
             "clock": { "trusted": self.clock_trusted },
             "gate": self.parts.gate.as_ref().map(|_| if self.gate_ok { "ok" } else { "fault" }),
+            "restart_required": self.restart_required,
         });
         let changed = *self.status.borrow() != status;
         if changed {

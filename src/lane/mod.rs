@@ -30,7 +30,7 @@ use crate::core::stay::policy::{
     EVisaEntries, GroundKind, GroundOfStay, StayAssessment, StayBasis, StayPolicy,
 };
 use crate::core::stay::{self, Movement};
-use crate::ports::ledger::{LedgerStoreError, LedgerView};
+use crate::ports::ledger::{LedgerStoreError, LedgerView, ReplicationState};
 use crate::ports::upstream::MovementHistory;
 
 /// What the lane is configured to be.
@@ -50,6 +50,9 @@ pub struct LaneSettings {
     pub ledger_stale_after: SignedDuration,
     /// Clock-skew allowance for permit validity times.
     pub permit_clock_skew: SignedDuration,
+    /// A wall clock further behind an earlier reading than this is untrusted; a smaller step
+    /// back is a correction (`[lane] clock_backwards_tolerance_ms`).
+    pub clock_backwards_tolerance: SignedDuration,
 }
 
 /// A permit as verified for this traveller, for the screen and the record.
@@ -117,11 +120,31 @@ impl RevocationCheck for LedgerRevocations<'_> {
     }
 }
 
+/// How current the replica is: the age of its latest checkpoint, and whether decisions must
+/// carry `ledger_stale` — the checkpoint is older than the limit, or replication stopped longer
+/// ago than the limit (a stopped replica will not learn of revocations however recent its
+/// last checkpoint was).
+pub fn ledger_freshness(
+    checkpoint_time: Option<Timestamp>,
+    replication: &ReplicationState,
+    now: Timestamp,
+    limit: SignedDuration,
+) -> (Option<SignedDuration>, bool) {
+    let age = checkpoint_time.map(|time| now.duration_since(time));
+    let stopped_too_long = match replication {
+        ReplicationState::Stopped { since, .. } => now.duration_since(*since) > limit,
+        ReplicationState::Connecting { .. } | ReplicationState::Running => false,
+    };
+    (age, stopped_too_long || age.is_none_or(|age| age > limit))
+}
+
 /// Assesses the traveller of `session` at `now`.
+#[allow(clippy::too_many_arguments)]
 pub fn assess(
     session: &TravellerSession,
     settings: &LaneSettings,
     ledger: &dyn LedgerView,
+    replication: &ReplicationState,
     movements: &dyn MovementHistory,
     policy: &StayPolicy,
     now: Timestamp,
@@ -140,8 +163,12 @@ pub fn assess(
     let ledger_error = |error: LedgerStoreError| LaneError::Ledger(error.to_string());
 
     let checkpoint_time = ledger.checkpoint_time().map_err(ledger_error)?;
-    let ledger_age = checkpoint_time.map(|time| now.duration_since(time));
-    let ledger_stale = ledger_age.is_none_or(|age| age > settings.ledger_stale_after);
+    let (ledger_age, ledger_stale) = ledger_freshness(
+        checkpoint_time,
+        replication,
+        now,
+        settings.ledger_stale_after,
+    );
     let ledger_age_s = ledger_age.map(|age| u64::try_from(age.as_secs()).unwrap_or(0));
 
     let history = match &holder {
@@ -632,5 +659,37 @@ impl Assessment {
             }),
             clock_sync_age_s: None,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stopped_replication_makes_the_ledger_stale_after_the_limit() {
+        let t = |s| Timestamp::from_second(s).expect("in range");
+        let limit = SignedDuration::from_hours(24);
+        let day = 86_400;
+        let checkpoint = Some(t(10 * day));
+        let running = ReplicationState::Running;
+        assert_eq!(
+            ledger_freshness(checkpoint, &running, t(10 * day + 60), limit),
+            (Some(SignedDuration::from_secs(60)), false)
+        );
+        assert!(ledger_freshness(checkpoint, &running, t(11 * day + 1), limit).1);
+        assert!(ledger_freshness(None, &running, t(10 * day), limit).1);
+        // Central checkpoints a minute before the replica stopped: fresh within the limit,
+        // stale once the replica has been stopped longer than it, whatever the checkpoint's
+        // time says (here a checkpoint stamped in the future by a skewed central).
+        let stopped = ReplicationState::Stopped {
+            reason: "the ledger forked".into(),
+            since: t(10 * day),
+        };
+        let skewed = Some(t(12 * day));
+        assert!(!ledger_freshness(skewed, &stopped, t(10 * day + 60), limit).1);
+        assert!(ledger_freshness(skewed, &stopped, t(11 * day + 1), limit).1);
+        assert!(!ledger_freshness(skewed, &running, t(11 * day + 1), limit).1);
+        assert_eq!(stopped.to_string(), "stopped: the ledger forked");
     }
 }

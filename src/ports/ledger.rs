@@ -179,3 +179,36 @@ impl LedgerView for MemoryState {
         Ok(None)
     }
 }
+
+/// How the replica follows central's ledger, as the status, the heartbeats and the console
+/// show it (`Display`: `connecting`, `running`, `stopped: <reason>`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReplicationState {
+    /// Not yet answered by central, or retrying after a transient failure (the last one).
+    Connecting {
+        /// The failure being retried, if any.
+        last_error: Option<String>,
+    },
+    /// Following central: the last round succeeded.
+    Running,
+    /// Stopped for good (a fork, a refused checkpoint): the replica keeps its last good state.
+    Stopped {
+        /// Why.
+        reason: String,
+        /// When it stopped: decisions are `ledger_stale` once this is older than the limit.
+        since: Timestamp,
+    },
+}
+
+impl std::fmt::Display for ReplicationState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReplicationState::Connecting { last_error: None } => f.write_str("connecting"),
+            ReplicationState::Connecting {
+                last_error: Some(error),
+            } => write!(f, "connecting: {error}"),
+            ReplicationState::Running => f.write_str("running"),
+            ReplicationState::Stopped { reason, .. } => write!(f, "stopped: {reason}"),
+        }
+    }
+}

@@ -199,7 +199,6 @@ port = "{scanner}"
 
 [ledger]
 cache_capacity_bytes = 8388608
-flush_every_ms = 100
 
 [upstream]
 nats_url = "{nats}"
@@ -277,6 +276,12 @@ pub fn spawn_daemon(config: &Path, log: &Path, env: &[(&str, &str)]) -> Child {
 impl Terminal {
     /// Writes the configuration and starts the daemon; returns once the HTTP API answers.
     pub fn start(setup: &Setup<'_>) -> Self {
+        Self::start_edited(setup, |_, text| text)
+    }
+
+    /// As [`Terminal::start`], with the configuration text passed through `edit` (which gets
+    /// the configuration's directory, to write files the edit names) before the daemon reads it.
+    pub fn start_edited(setup: &Setup<'_>, edit: impl FnOnce(&Path, String) -> String) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let scanner = Pty::open();
         let http = free_port();
@@ -297,6 +302,9 @@ impl Terminal {
                 http,
             },
         );
+        let text = std::fs::read_to_string(&config).expect("read config");
+        let firmware = config.parent().expect("config dir").to_path_buf();
+        std::fs::write(&config, edit(&firmware, text)).expect("write edited config");
         let child = spawn_daemon(&config, &dir.path().join("daemon.log"), &[]);
         let terminal = Self {
             socket: config.with_file_name("api.sock"),
@@ -307,6 +315,23 @@ impl Terminal {
         };
         terminal.wait_status("the HTTP API to answer", |_| true);
         terminal
+    }
+
+    /// The configuration file the daemon reads.
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("firmware-config/checkpoint.toml")
+    }
+
+    /// Rewrites the configuration with `edit` and sends SIGHUP.
+    pub fn reload(&self, edit: impl FnOnce(String) -> String) {
+        let path = self.config_path();
+        let text = std::fs::read_to_string(&path).expect("read config");
+        std::fs::write(&path, edit(text)).expect("write config");
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).expect("pid")),
+            nix::sys::signal::Signal::SIGHUP,
+        )
+        .expect("send SIGHUP");
     }
 
     /// The daemon's log so far (for assertion messages).

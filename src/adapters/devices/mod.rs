@@ -66,6 +66,8 @@ pub struct DeviceSpec {
     /// A serial path replacing the profile's (e.g. `/dev/ttyS1` for a second swipe reader), or
     /// the spool directory of an image-spool device.
     pub path: Option<String>,
+    /// Longest frame or symbol kept, in bytes (`[limits] scan_frame_bytes_max`).
+    pub frame_bytes_max: usize,
 }
 
 impl DeviceSpec {
@@ -179,7 +181,10 @@ pub fn open_session(spec: &DeviceSpec) -> Result<OpenedDevice, DeviceError> {
             };
             Ok(OpenedDevice {
                 session,
-                pipeline: spec.profile.pipeline(None),
+                pipeline: spec
+                    .profile
+                    .pipeline(None)
+                    .with_frame_bytes_max(spec.frame_bytes_max),
                 init_replies: steps,
             })
         }
@@ -198,7 +203,10 @@ pub fn open_session(spec: &DeviceSpec) -> Result<OpenedDevice, DeviceError> {
                     });
                 }
             }
-            let pipeline = spec.profile.pipeline(session.descriptor.as_ref());
+            let pipeline = spec
+                .profile
+                .pipeline(session.descriptor.as_ref())
+                .with_frame_bytes_max(spec.frame_bytes_max);
             Ok(OpenedDevice {
                 session: Box::new(session),
                 pipeline,

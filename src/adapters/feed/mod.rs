@@ -9,16 +9,17 @@ mod movement_list;
 mod movement_log;
 mod outbox;
 mod relay;
+mod subjects;
 
 pub use index::{
     FLUSH_EVERY_BYTES_DEFAULT, INDEX_BATCH_MAX, IndexConfig, IndexMessage, MovementIndex, run_index,
 };
 pub use outbox::{CACHE_CAPACITY_BYTES_DEFAULT, GROUP_COMMIT_MAX, Outbox, OutboxConfig, OutboxRow};
 pub use relay::{
-    FeedSink, HealthProbe, Heartbeat, JetStreamSink, RelayConfig, SinkAck, backoff_delay,
-    ensure_stream, event_subject, heartbeat_subject, relay_round, run_heartbeats, run_relay,
-    run_relay_metered,
+    FeedSink, HealthProbe, JetStreamSink, RelayConfig, SinkAck, backoff_delay, ensure_stream,
+    heartbeat, relay_round, run_heartbeats, run_relay, run_relay_metered,
 };
+pub use subjects::{event_subject, heartbeat_subject};
 
 use crate::ports::upstream::UpstreamError;
 

@@ -12,9 +12,10 @@ use ed25519_dalek::SigningKey;
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 
+use super::FeedError;
 use super::index::{MovementIndex, MovementRow, movement_entry, open_log};
 use super::movement_log::MovementLog;
-use super::{FeedError, event_subject};
+use super::subjects::event_subject;
 use crate::core::event::{
     ClockState, Crossing, CrossingEvent, EVENT_FORMAT_VERSION, EventHash, GENESIS_HASH, TerminalId,
     guard_clock, sign,
@@ -92,6 +93,8 @@ struct Inner {
     rows_max: AtomicU64,
     /// Rows waiting for central, counted here because sled counts a tree by walking it.
     depth: Arc<AtomicUsize>,
+    /// A backwards clock step larger than this marks a crossing `clock_suspect` (ms).
+    clock_tolerance_ms: Arc<AtomicU64>,
 }
 
 impl Drop for Inner {
@@ -158,6 +161,7 @@ impl Outbox {
         let head = read_head(&trees.meta)?;
         let depth = Arc::new(AtomicUsize::new(trees.outbox.len()));
         let appended = Arc::new(tokio::sync::Notify::new());
+        let clock_tolerance_ms = Arc::new(AtomicU64::new(0));
         let (sender, receiver) = mpsc::sync_channel(QUEUE_DEPTH_MAX);
         let committer = Committer {
             db: db.clone(),
@@ -169,6 +173,7 @@ impl Outbox {
             head,
             appended: Arc::clone(&appended),
             depth: Arc::clone(&depth),
+            clock_tolerance_ms: Arc::clone(&clock_tolerance_ms),
         };
         let handle = std::thread::Builder::new()
             .name("outbox-commit".into())
@@ -185,6 +190,7 @@ impl Outbox {
                 appended,
                 rows_max: AtomicU64::new(u64::MAX),
                 depth,
+                clock_tolerance_ms,
             }),
         })
     }
@@ -195,6 +201,15 @@ impl Outbox {
         self.inner
             .rows_max
             .store(max, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Marks a crossing `clock_suspect` only when the wall clock is more than `tolerance` behind
+    /// the latest recorded time (`[lane] clock_backwards_tolerance_ms`); zero until set.
+    pub fn set_clock_backwards_tolerance(&self, tolerance: std::time::Duration) {
+        let ms = u64::try_from(tolerance.as_millis()).unwrap_or(u64::MAX);
+        self.inner
+            .clock_tolerance_ms
+            .store(ms, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// This terminal's id.
@@ -330,6 +345,7 @@ struct Committer {
     head: ChainHead,
     appended: Arc<tokio::sync::Notify>,
     depth: Arc<AtomicUsize>,
+    clock_tolerance_ms: Arc<AtomicU64>,
 }
 
 /// Why a batch was not confirmed: before or after its transaction applied.
@@ -410,7 +426,11 @@ impl Committer {
 
     fn stage(&self, head: &mut ChainHead, crossing: Crossing) -> Result<Staged, FeedError> {
         let now = self.clock.now();
-        let guard = guard_clock(now, head.clock_high_water);
+        let tolerance = std::time::Duration::from_millis(
+            self.clock_tolerance_ms
+                .load(std::sync::atomic::Ordering::Relaxed),
+        );
+        let guard = guard_clock(now, head.clock_high_water, tolerance);
         let monotonic_ns = u64::try_from(self.clock.monotonic().as_nanos()).unwrap_or(u64::MAX);
         let event = CrossingEvent {
             v: EVENT_FORMAT_VERSION,
@@ -456,7 +476,7 @@ impl Committer {
                 seq: event.seq,
                 event_hash: hash,
                 wall_time: now,
-                clock_suspect: guard.behind_ms.is_some(),
+                clock_suspect: guard.suspect,
             },
         })
     }
@@ -611,6 +631,24 @@ mod tests {
             time_zone: jiff::tz::TimeZone::UTC,
         };
         Outbox::open(dir, config, SigningKey::from_bytes(&[1; 32]), clock).expect("open")
+    }
+
+    #[test]
+    fn a_step_back_within_the_tolerance_is_not_suspect() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let clock = Arc::new(ManualClock(AtomicI64::new(1_800_000_000)));
+        let outbox = open(dir.path(), Arc::clone(&clock));
+        outbox.set_clock_backwards_tolerance(std::time::Duration::from_secs(2));
+        outbox.record(synthetic_crossing(0, "GYD")).expect("record");
+        clock.0.store(1_800_000_000 - 2, Ordering::SeqCst);
+        let within = outbox.record(synthetic_crossing(1, "GYD")).expect("record");
+        assert!(
+            !within.clock_suspect,
+            "two seconds back is within the tolerance"
+        );
+        clock.0.store(1_800_000_000 - 3, Ordering::SeqCst);
+        let beyond = outbox.record(synthetic_crossing(2, "GYD")).expect("record");
+        assert!(beyond.clock_suspect, "three seconds back is beyond it");
     }
 
     #[test]

@@ -10,10 +10,10 @@ use async_nats::jetstream::{self, message::PublishMessage, stream};
 use futures::StreamExt;
 use futures::stream::FuturesOrdered;
 use rand::Rng;
-use serde::Serialize;
 
 use super::outbox::Outbox;
-use super::{EVENT_SUBJECT_PREFIX, FeedError, HEARTBEAT_SUBJECT_PREFIX, STREAM_NAME};
+use super::subjects::heartbeat_subject;
+use super::{EVENT_SUBJECT_PREFIX, FeedError, STREAM_NAME};
 use crate::core::event::{TerminalId, message_id};
 use crate::ports::telemetry::RelayMeter;
 
@@ -58,33 +58,6 @@ impl Default for RelayConfig {
     fn default() -> Self {
         Self::with_duplicate_window_hours(72)
     }
-}
-
-fn subject_token(text: &str) -> String {
-    let token: String = text
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if token.is_empty() { "_".into() } else { token }
-}
-
-/// `events.<checkpoint>.<terminal>`; characters that are not subject-safe become `_`.
-pub fn event_subject(checkpoint: &str, terminal: &TerminalId) -> String {
-    format!(
-        "{EVENT_SUBJECT_PREFIX}.{}.{terminal}",
-        subject_token(checkpoint)
-    )
-}
-
-/// `heartbeats.<terminal>`.
-pub fn heartbeat_subject(terminal: &TerminalId) -> String {
-    format!("{HEARTBEAT_SUBJECT_PREFIX}.{terminal}")
 }
 
 /// Exponential backoff with full jitter: uniform in [min, min(max, min·2^failures)].
@@ -309,29 +282,29 @@ fn settle(
     Ok(1)
 }
 
-/// Terminal health as reported in heartbeats.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct Heartbeat {
-    /// The terminal.
-    pub terminal: String,
-    /// When this heartbeat was made.
-    pub at: Option<jiff::Timestamp>,
-    /// Devices currently up (names).
-    pub devices_up: Vec<String>,
-    /// Rows waiting for central.
-    pub outbox_depth: u64,
-    /// Age of the ledger replica, seconds.
-    pub ledger_age_s: Option<u64>,
-    /// Seconds since the last clock sync.
-    pub clock_sync_age_s: Option<u64>,
-    /// The wall clock has been seen behind its high-water mark.
-    pub clock_suspect: bool,
+/// Supplies the terminal's health for its heartbeats: a JSON object (the lane's status:
+/// devices, ledger seq, age and replication state, clock, restart-required settings).
+pub trait HealthProbe: Send + Sync {
+    /// The current health; `type`, `terminal`, `at` and `outbox_depth` are set by the publisher.
+    fn health(&self) -> serde_json::Value;
 }
 
-/// Supplies the parts of a heartbeat the feed does not know (devices, ledger, clock).
-pub trait HealthProbe: Send + Sync {
-    /// The current health; `terminal`, `at` and `outbox_depth` are filled in by the publisher.
-    fn health(&self) -> Heartbeat;
+/// One heartbeat: the probe's object with the publisher's fields set.
+pub fn heartbeat(
+    health: serde_json::Value,
+    terminal: &TerminalId,
+    at: jiff::Timestamp,
+    outbox_depth: usize,
+) -> serde_json::Value {
+    let mut beat = match health {
+        serde_json::Value::Object(map) => map,
+        other => serde_json::Map::from_iter([("health".to_string(), other)]),
+    };
+    beat.insert("type".into(), "heartbeat".into());
+    beat.insert("terminal".into(), terminal.to_string().into());
+    beat.insert("at".into(), at.to_string().into());
+    beat.insert("outbox_depth".into(), outbox_depth.into());
+    serde_json::Value::Object(beat)
 }
 
 /// Publishes a heartbeat on `heartbeats.<terminal>` every `every` until `shutdown`.
@@ -352,10 +325,12 @@ pub async fn run_heartbeats(
             () = &mut shutdown => return,
             _ = tick.tick() => {}
         }
-        let mut beat = probe.health();
-        beat.terminal = outbox.terminal().to_string();
-        beat.at = Some(clock.now());
-        beat.outbox_depth = outbox.depth() as u64;
+        let beat = heartbeat(
+            probe.health(),
+            outbox.terminal(),
+            clock.now(),
+            outbox.depth(),
+        );
         match serde_json::to_vec(&beat) {
             Ok(body) => {
                 if let Err(error) = client.publish(subject.clone(), body.into()).await {
@@ -370,15 +345,6 @@ pub async fn run_heartbeats(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn subjects_are_token_safe() {
-        let terminal = TerminalId::new("T1").expect("valid");
-        assert_eq!(event_subject("GYD", &terminal), "events.GYD.T1");
-        assert_eq!(event_subject("a.b *>", &terminal), "events.a_b___.T1");
-        assert_eq!(event_subject("", &terminal), "events._.T1");
-        assert_eq!(heartbeat_subject(&terminal), "heartbeats.T1");
-    }
 
     #[test]
     fn backoff_stays_within_bounds_and_grows() {

@@ -8,7 +8,7 @@ pub mod store;
 
 pub use replication::{
     Backoff, CHECKPOINT_STREAM, CHECKPOINT_SUBJECT, Central, ENTRY_STREAM, ENTRY_SUBJECT,
-    JetStreamSource, LedgerSource, ReplicationError, ReplicationOutcome, Replicator,
+    JetStreamSource, LedgerSource, LedgerStreams, ReplicationError, ReplicationOutcome, Replicator,
     SNAPSHOT_BUCKET, SNAPSHOT_OBJECT, Snapshot, SnapshotReader, lower_priority,
 };
 pub use store::{CACHE_CAPACITY_DEFAULT, SledLedger};

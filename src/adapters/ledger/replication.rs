@@ -548,30 +548,67 @@ pub trait LedgerSource: Send + Sync {
     ) -> impl Future<Output = Result<u64, ReplicationError>> + Send;
 }
 
+/// The names of central's ledger streams and snapshot bucket as a terminal reads them:
+/// `[upstream] ledger_stream` names the entry stream, the others are derived from it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LedgerStreams {
+    /// The entry stream (`LEDGER`).
+    pub entries: String,
+    /// The checkpoint stream (`<entries>_CHECKPOINTS`).
+    pub checkpoints: String,
+    /// The snapshot bucket (`<entries>_SNAPSHOTS`).
+    pub snapshots: String,
+}
+
+impl LedgerStreams {
+    /// The streams of the ledger whose entry stream is `entries`.
+    pub fn named(entries: &str) -> Self {
+        Self {
+            entries: entries.to_string(),
+            checkpoints: format!("{entries}_CHECKPOINTS"),
+            snapshots: format!("{entries}_SNAPSHOTS"),
+        }
+    }
+}
+
+impl Default for LedgerStreams {
+    fn default() -> Self {
+        Self::named(ENTRY_STREAM)
+    }
+}
+
 /// Central's streams and snapshot bucket on JetStream, read with an ordered pull consumer from
 /// the terminal's own cursor (no per-terminal state on the server).
 pub struct JetStreamSource {
     js: jetstream::Context,
+    streams: LedgerStreams,
 }
 
 impl JetStreamSource {
     pub async fn connect(url: &str) -> Result<Self, ReplicationError> {
         Ok(Self {
             js: connect(url).await?,
+            streams: LedgerStreams::default(),
         })
     }
 
-    /// Central's streams over a client already connected (the terminal's, with its transport).
-    pub fn from_client(client: async_nats::Client) -> Self {
+    /// A source reading `streams` over an open connection (the terminal's, with its
+    /// credentials).
+    pub fn from_client(client: async_nats::Client, streams: LedgerStreams) -> Self {
         Self {
             js: jetstream::new(client),
+            streams,
         }
     }
 }
 
 impl LedgerSource for JetStreamSource {
     async fn latest_checkpoint(&self) -> Result<Option<Vec<u8>>, ReplicationError> {
-        let checkpoint_stream = self.js.get_stream(CHECKPOINT_STREAM).await.map_err(nats)?;
+        let checkpoint_stream = self
+            .js
+            .get_stream(&self.streams.checkpoints)
+            .await
+            .map_err(nats)?;
         match checkpoint_stream
             .get_last_raw_message_by_subject(CHECKPOINT_SUBJECT)
             .await
@@ -583,7 +620,11 @@ impl LedgerSource for JetStreamSource {
     }
 
     async fn first_seq(&self) -> Result<u64, ReplicationError> {
-        let mut entry_stream = self.js.get_stream(ENTRY_STREAM).await.map_err(nats)?;
+        let mut entry_stream = self
+            .js
+            .get_stream(&self.streams.entries)
+            .await
+            .map_err(nats)?;
         Ok(entry_stream
             .info()
             .await
@@ -593,7 +634,11 @@ impl LedgerSource for JetStreamSource {
     }
 
     async fn entries(&self, from: u64, to: u64) -> Result<Vec<Vec<u8>>, ReplicationError> {
-        let stream = self.js.get_stream(ENTRY_STREAM).await.map_err(nats)?;
+        let stream = self
+            .js
+            .get_stream(&self.streams.entries)
+            .await
+            .map_err(nats)?;
         let consumer = stream
             .create_consumer(consumer::pull::OrderedConfig {
                 filter_subject: ENTRY_SUBJECT.into(),
@@ -630,7 +675,7 @@ impl LedgerSource for JetStreamSource {
     async fn snapshot_into(&self, into: &Path) -> Result<u64, ReplicationError> {
         let bucket = self
             .js
-            .get_object_store(SNAPSHOT_BUCKET)
+            .get_object_store(&self.streams.snapshots)
             .await
             .map_err(nats)?;
         let object = bucket.get(SNAPSHOT_OBJECT).await.map_err(nats)?;

@@ -74,6 +74,7 @@ pub struct HidPosAssembler {
     aim: Option<AimId>,
     data: Vec<u8>,
     overflow: bool,
+    limit: usize,
 }
 
 impl HidPosAssembler {
@@ -84,7 +85,14 @@ impl HidPosAssembler {
             aim: None,
             data: Vec::new(),
             overflow: false,
+            limit: FRAME_BYTES_MAX,
         }
+    }
+
+    /// The same assembler keeping symbols of at most `limit` bytes.
+    pub fn with_limit(mut self, limit: usize) -> Self {
+        self.limit = limit;
+        self
     }
 
     /// True while a multi-report symbol is incomplete.
@@ -97,7 +105,7 @@ impl HidPosAssembler {
         let cut = self.pending().then_some(FrameError::Cut {
             bytes: self.data.len(),
         });
-        *self = Self::new(self.layout);
+        *self = Self::new(self.layout).with_limit(self.limit);
         cut
     }
 
@@ -137,7 +145,7 @@ impl HidPosAssembler {
                 .get(layout.aim_at..layout.aim_at + AimId::LEN)
                 .and_then(AimId::parse);
         }
-        if self.data.len() + data.len() > FRAME_BYTES_MAX {
+        if self.data.len() + data.len() > self.limit {
             self.overflow = true;
         } else {
             self.data.extend_from_slice(data);
@@ -151,7 +159,7 @@ impl HidPosAssembler {
         };
         if std::mem::take(&mut self.overflow) {
             return Some(Err(FrameError::Overlong {
-                limit: FRAME_BYTES_MAX,
+                limit: self.limit,
                 dropped: symbol.data.len(),
             }));
         }

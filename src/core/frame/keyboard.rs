@@ -50,11 +50,23 @@ pub enum KeyboardOutput {
 }
 
 /// Turns press/release reports into lines of text.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct BootKeyboardDecoder {
     pressed: [u8; 6],
     line: Vec<u8>,
     overflow: usize,
+    limit: usize,
+}
+
+impl Default for BootKeyboardDecoder {
+    fn default() -> Self {
+        Self {
+            pressed: [0; 6],
+            line: Vec::new(),
+            overflow: 0,
+            limit: FRAME_BYTES_MAX,
+        }
+    }
 }
 
 impl BootKeyboardDecoder {
@@ -63,10 +75,16 @@ impl BootKeyboardDecoder {
         Self::default()
     }
 
+    /// The same decoder keeping lines of at most `limit` bytes.
+    pub fn with_limit(mut self, limit: usize) -> Self {
+        self.limit = limit;
+        self
+    }
+
     /// Drops a partial line (after a disconnect), reporting it.
     pub fn reset(&mut self) -> Option<FrameError> {
         let bytes = self.line.len() + self.overflow;
-        *self = Self::new();
+        *self = Self::new().with_limit(self.limit);
         (bytes > 0).then_some(FrameError::Cut { bytes })
     }
 
@@ -104,7 +122,7 @@ impl BootKeyboardDecoder {
             let line = std::mem::take(&mut self.line);
             if std::mem::take(&mut self.overflow) > 0 {
                 out.push(KeyboardOutput::Problem(FrameError::Overlong {
-                    limit: FRAME_BYTES_MAX,
+                    limit: self.limit,
                     dropped: line.len(),
                 }));
             } else if !line.is_empty() {
@@ -113,7 +131,7 @@ impl BootKeyboardDecoder {
             return;
         }
         match us_char(usage, shift) {
-            Some(_) if self.line.len() >= FRAME_BYTES_MAX => self.overflow += 1,
+            Some(_) if self.line.len() >= self.limit => self.overflow += 1,
             Some(c) => self.line.push(c),
             None => out.push(KeyboardOutput::Problem(FrameError::UnknownKey { usage })),
         }

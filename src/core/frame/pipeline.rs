@@ -103,6 +103,8 @@ pub struct DevicePipeline {
     aim: bool,
     content: ScanContent,
     mrz: MrzAssembler,
+    /// Longest frame or symbol kept, in bytes.
+    frame_bytes_max: usize,
 }
 
 impl DevicePipeline {
@@ -131,7 +133,24 @@ impl DevicePipeline {
             aim,
             content,
             mrz: MrzAssembler::new(mrz_line_timeout),
+            frame_bytes_max: FRAME_BYTES_MAX,
         }
+    }
+
+    /// The same pipeline keeping frames and symbols of at most `limit` bytes (the terminal's
+    /// `[limits] scan_frame_bytes_max`); longer input is dropped and reported as `Overlong`.
+    pub fn with_frame_bytes_max(mut self, limit: usize) -> Self {
+        self.frame_bytes_max = limit;
+        self.decoder = match self.decoder {
+            Decoder::Serial { framer, ack_nak } => Decoder::Serial {
+                framer: framer.with_limit(limit),
+                ack_nak,
+            },
+            Decoder::HidPos(assembler) => Decoder::HidPos(assembler.with_limit(limit)),
+            Decoder::Keyboard(decoder) => Decoder::Keyboard(decoder.with_limit(limit)),
+            ssi @ Decoder::Ssi { .. } => ssi,
+        };
+        self
     }
 
     /// When [`DevicePipeline::poll`] must next be called (a partial MRZ is pending).
@@ -206,7 +225,7 @@ impl DevicePipeline {
                             if symbol.is_empty() {
                                 *symbology = ssi::symbology_of(code);
                             }
-                            if symbol.len() + data.len() <= FRAME_BYTES_MAX {
+                            if symbol.len() + data.len() <= self.frame_bytes_max {
                                 symbol.extend_from_slice(data);
                             }
                             if !packet.continued() {

@@ -60,6 +60,8 @@ pub struct SerialFramer {
     garbage: usize,
     /// The previous byte ended a frame with CR (so a following LF is part of the terminator).
     after_cr: bool,
+    /// Longest frame kept, in bytes.
+    limit: usize,
 }
 
 impl SerialFramer {
@@ -72,7 +74,14 @@ impl SerialFramer {
             overflow: 0,
             garbage: 0,
             after_cr: false,
+            limit: FRAME_BYTES_MAX,
         }
+    }
+
+    /// The same framer keeping frames of at most `limit` bytes (`[limits] scan_frame_bytes_max`).
+    pub fn with_limit(mut self, limit: usize) -> Self {
+        self.limit = limit;
+        self
     }
 
     /// Feeds bytes; appends complete frames and problems to `out`.
@@ -90,7 +99,7 @@ impl SerialFramer {
     /// Drops an unfinished frame, e.g. after a disconnect; reports it when there was one.
     pub fn reset(&mut self) -> Option<FrameError> {
         let pending = self.pending();
-        *self = Self::new(self.framing);
+        *self = Self::new(self.framing).with_limit(self.limit);
         (pending > 0).then_some(FrameError::Cut { bytes: pending })
     }
 
@@ -138,7 +147,7 @@ impl SerialFramer {
     }
 
     fn take(&mut self, byte: u8) {
-        if self.overflow > 0 || self.frame.len() >= FRAME_BYTES_MAX {
+        if self.overflow > 0 || self.frame.len() >= self.limit {
             self.overflow += 1;
         } else {
             self.frame.push(byte);
@@ -159,7 +168,7 @@ impl SerialFramer {
         let frame = std::mem::take(&mut self.frame);
         if self.overflow > 0 {
             out.push(SerialEvent::Problem(FrameError::Overlong {
-                limit: FRAME_BYTES_MAX,
+                limit: self.limit,
                 dropped: frame.len() + self.overflow,
             }));
             self.overflow = 0;
@@ -248,6 +257,23 @@ mod tests {
             out.as_slice(),
             [SerialEvent::Problem(FrameError::Garbled { .. })]
         ));
+    }
+
+    #[test]
+    fn a_configured_limit_replaces_the_default() {
+        let mut framer = SerialFramer::new(Framing::Cr).with_limit(16);
+        let mut out = Vec::new();
+        framer.push(b"0123456789abcdefXYZ\rshort\r", &mut out);
+        assert_eq!(
+            out,
+            vec![
+                SerialEvent::Problem(FrameError::Overlong {
+                    limit: 16,
+                    dropped: 19
+                }),
+                SerialEvent::Frame(b"short".to_vec()),
+            ]
+        );
     }
 
     #[test]

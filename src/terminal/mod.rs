@@ -1,0 +1,394 @@
+//! The assembled terminal: opens the stores, starts the devices, the local API and the upstream
+//! tasks (ledger replication, crossing relay, movement index, heartbeats) from a validated
+//! `Config`, builds the lane the runtime drives, and on reload applies what changed —
+//! restarting the component that owns a setting, or naming the settings only a restart applies.
+//! Everything here is wiring; the work is elsewhere.
+
+mod parts;
+mod reload;
+mod upstream;
+
+use std::sync::{Arc, Mutex};
+
+use serde_json::Value;
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::adapters::api::{self, ApiAccess, ApiCommand, ApiState};
+use crate::adapters::devices::{self, Backoff, DeviceTask};
+use crate::adapters::feed::{Outbox, OutboxConfig};
+use crate::adapters::gate::SerialGate;
+use crate::adapters::health::{self, Probe};
+use crate::adapters::ledger::SledLedger;
+use crate::adapters::metrics::Telemetry;
+use crate::config::Config;
+use crate::lane::driver::{LaneDriver, LaneParts};
+use crate::ports::clock::Clock;
+use crate::ports::ledger::ReplicationState;
+use crate::ports::scanner::DeviceEvent;
+
+pub use parts::{
+    PERMIT_CLOCK_SKEW, check_files, device_specs, lane_settings, scanners_dir, session_window,
+    stay_policy, terminal_id,
+};
+pub use reload::Reloaded;
+pub use upstream::{LEDGER_POLL, root_set};
+
+/// Device events queued before a reader waits.
+pub const DEVICE_EVENTS_MAX: usize = 64;
+
+/// Why the terminal could not be assembled.
+#[derive(Debug, thiserror::Error)]
+pub enum TerminalError {
+    /// A store could not be opened.
+    #[error("{what}: {message}")]
+    Store {
+        /// Which store.
+        what: &'static str,
+        /// Why.
+        message: String,
+    },
+    /// A file named by the configuration could not be used.
+    #[error("{path}: {message}")]
+    File {
+        /// The file.
+        path: String,
+        /// Why.
+        message: String,
+    },
+    /// The local API could not listen.
+    #[error(transparent)]
+    Api(#[from] api::ApiError),
+    /// The connection to central could not be set up (credentials).
+    #[error("upstream: {0}")]
+    Upstream(String),
+}
+
+impl TerminalError {
+    /// True when the configuration's files are at fault (exit 78), not the machine's state.
+    pub fn is_configuration(&self) -> bool {
+        matches!(
+            self,
+            TerminalError::File { .. } | TerminalError::Upstream(_)
+        )
+    }
+}
+
+/// What arrives from the terminal's components for the runtime loop.
+#[derive(Debug)]
+pub enum Arrival {
+    /// A scanner delivered a scan, changed state, or dropped bad input.
+    Device(DeviceEvent),
+    /// The officer console or kiosk screen asked for something.
+    Api(ApiCommand),
+}
+
+/// A group of tasks started together and stopped together.
+struct Component {
+    tasks: Vec<JoinHandle<()>>,
+    stop: watch::Sender<bool>,
+}
+
+impl Component {
+    fn new() -> (Self, watch::Receiver<bool>) {
+        let (stop, receiver) = watch::channel(false);
+        (
+            Self {
+                tasks: Vec::new(),
+                stop,
+            },
+            receiver,
+        )
+    }
+
+    /// Signals the tasks, aborts them, and waits until they are gone (so a listener's port or
+    /// socket is free when this returns).
+    async fn stop(self) {
+        let _ = self.stop.send(true);
+        for task in &self.tasks {
+            task.abort();
+        }
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+/// The stores and channels every component is built around; they live as long as the process.
+struct Core {
+    clock: Arc<dyn Clock>,
+    ledger: SledLedger,
+    outbox: Outbox,
+    events: broadcast::Sender<Value>,
+    status: watch::Receiver<Value>,
+    commands: mpsc::Sender<ApiCommand>,
+    device_events: mpsc::Sender<DeviceEvent>,
+    replication: Arc<watch::Sender<ReplicationState>>,
+    /// Counters and gauges for `/metrics`, fed by the lane, relay, replicator and devices.
+    telemetry: Telemetry,
+}
+
+/// The running terminal's parts that outlive start-up.
+pub struct Terminal {
+    /// The lane the runtime drives.
+    pub lane: LaneDriver,
+    core: Core,
+    /// The configuration the stores were opened with (only a restart changes those).
+    started: Config,
+    /// The configuration the components run with now.
+    current: Config,
+    api: Component,
+    upstream: Component,
+    devices: Vec<DeviceTask>,
+    device_inbox: mpsc::Receiver<DeviceEvent>,
+    command_inbox: mpsc::Receiver<ApiCommand>,
+}
+
+impl std::fmt::Debug for Terminal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Terminal")
+            .field("devices", &self.devices.len())
+            .finish_non_exhaustive()
+    }
+}
+
+async fn stopped(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stopped| *stopped).await;
+}
+
+fn store_error(what: &'static str) -> impl Fn(String) -> TerminalError {
+    move |message| TerminalError::Store { what, message }
+}
+
+/// Opens the ledger replica (setting a corrupt one aside) and the outbox.
+fn open_stores(
+    config: &Config,
+    clock: &Arc<dyn Clock>,
+) -> Result<(SledLedger, Outbox), TerminalError> {
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| store_error("data directory")(e.to_string()))?;
+    let (ledger, set_aside) = SledLedger::open_or_set_aside(
+        &config.data_dir.join("ledger"),
+        config.ledger.cache_capacity_bytes.get(),
+    )
+    .map_err(|e| store_error("ledger replica")(e.to_string()))?;
+    if let Some((aside, why)) = set_aside {
+        tracing::error!(
+            message = "ledger replica corrupt: moved aside, replicating again from central",
+            aside = %aside.display(),
+            error = %why
+        );
+    }
+    let outbox = Outbox::open_with_cache(
+        &config.data_dir.join("outbox"),
+        OutboxConfig {
+            terminal: terminal_id(config)?,
+            time_zone: config.checkpoint.time_zone.clone(),
+        },
+        config.keys.terminal_key.signing_key().clone(),
+        Arc::clone(clock),
+        config.retention.cache_capacity_bytes.get(),
+    )
+    .map_err(|e| store_error("outbox")(e.to_string()))?;
+    outbox.set_rows_max(config.limits.outbox_events_max.get());
+    outbox.set_clock_backwards_tolerance(config.lane.clock_backwards_tolerance);
+    Ok((ledger, outbox))
+}
+
+impl Terminal {
+    /// Opens everything the configuration names: stores, API, devices, upstream, lane.
+    pub async fn open(config: &Config, clock: Arc<dyn Clock>) -> Result<Self, TerminalError> {
+        let id = terminal_id(config)?;
+        tracing::info!(
+            message = "terminal identity",
+            terminal = %id,
+            public_key = %hex::encode(config.keys.terminal_key.verifying_key().to_bytes()),
+        );
+        let policy = stay_policy(config)?;
+        let specs = device_specs(config)?;
+        let (ledger, outbox) = open_stores(config, &clock)?;
+        let (events, _) = broadcast::channel(api::API_STREAM_EVENTS_MAX);
+        let (status_sender, status) = watch::channel(Value::Null);
+        let (commands, command_inbox) = mpsc::channel(api::API_COMMANDS_MAX);
+        let (device_events, device_inbox) = mpsc::channel(DEVICE_EVENTS_MAX);
+        let (replication, replication_view) =
+            watch::channel(ReplicationState::Connecting { last_error: None });
+        let core = Core {
+            clock,
+            ledger,
+            outbox,
+            events,
+            status,
+            commands,
+            device_events,
+            replication: Arc::new(replication),
+            telemetry: Telemetry::new(config.devices.iter().map(|device| device.name.clone())),
+        };
+        let lane = LaneDriver::new(
+            lane_settings(config),
+            lane_parts(config, &core, policy, replication_view),
+            session_window(config),
+            core.events.clone(),
+            status_sender,
+        )
+        .with_meter(Arc::new(core.telemetry.clone()));
+        let api = start_api(config, &core).await?;
+        let upstream = start_upstream(config, &core).await?;
+        let devices = start_devices(specs, &core)?;
+        Ok(Self {
+            lane,
+            core,
+            started: config.clone(),
+            current: config.clone(),
+            api,
+            upstream,
+            devices,
+            device_inbox,
+            command_inbox,
+        })
+    }
+
+    /// The next device event or API command; `None` once neither can arrive any more.
+    pub async fn next_arrival(&mut self) -> Option<Arrival> {
+        tokio::select! {
+            Some(event) = self.device_inbox.recv() => Some(Arrival::Device(event)),
+            Some(command) = self.command_inbox.recv() => Some(Arrival::Api(command)),
+            else => None,
+        }
+    }
+
+    /// Stops devices and background tasks and flushes the outbox.
+    pub async fn shutdown(self) {
+        stop_devices(self.devices).await;
+        self.api.stop().await;
+        self.upstream.stop().await;
+        if let Err(error) = self.core.outbox.flush_async().await {
+            tracing::error!(message = "outbox flush at shutdown failed", %error);
+        }
+    }
+}
+
+fn lane_parts(
+    config: &Config,
+    core: &Core,
+    policy: crate::core::stay::policy::StayPolicy,
+    replication: watch::Receiver<ReplicationState>,
+) -> LaneParts {
+    let depth_outbox = core.outbox.clone();
+    let mark_outbox = core.outbox.clone();
+    LaneParts {
+        ledger: Arc::new(core.ledger.clone()),
+        movements: Arc::new(core.outbox.movement_index()),
+        recorder: Arc::new(core.outbox.clone()),
+        outbox_depth: Arc::new(move || depth_outbox.depth()),
+        clock_high_water: Arc::new(move || mark_outbox.clock_high_water().ok().flatten()),
+        policy: Arc::new(policy),
+        clock: Arc::clone(&core.clock),
+        gate: config.gate.as_ref().map(|gate| {
+            Arc::new(Mutex::new(SerialGate::new(
+                gate.port.clone(),
+                gate.profile.clone(),
+            )))
+        }),
+        replication,
+    }
+}
+
+/// The Unix socket and, if configured, the loopback HTTP listener.
+async fn start_api(config: &Config, core: &Core) -> Result<Component, TerminalError> {
+    let access = ApiAccess {
+        token: config
+            .api
+            .http
+            .as_ref()
+            .map(|http| http.token.expose().to_string()),
+        socket_gid: Some(config.api.gid),
+    };
+    let probe = Probe {
+        telemetry: core.telemetry.clone(),
+        outbox: core.outbox.clone(),
+        ledger: Arc::new(core.ledger.clone()),
+        terminal_key: config.keys.terminal_key.signing_key().verifying_key(),
+        data_dir: config.data_dir.clone(),
+        outbox_max: config.limits.outbox_events_max.get(),
+        ledger_stale_after: config.lane.ledger_stale_after,
+        clock: Arc::clone(&core.clock),
+    };
+    let state = ApiState::new(
+        core.events.clone(),
+        core.commands.clone(),
+        core.status.clone(),
+        access,
+    )
+    .with_open_routes(health::routes(probe));
+    if let Some(parent) = config.api.socket.parent() {
+        // Under systemd `RuntimeDirectory=` made it; a failure here shows as the bind's error.
+        let _ = std::fs::create_dir_all(parent);
+    }
+    let (mut component, stop) = Component::new();
+    // Bind HTTP first: a listener that cannot bind fails the start (or the reload) as a whole.
+    let listener = match &config.api.http {
+        Some(http) => Some(api::bind_http(&http.address.to_string()).await?),
+        None => None,
+    };
+    // A socket that cannot be bound or given to the console's group is fatal: a terminal whose
+    // console cannot connect must not report READY.
+    let unix_listener = api::bind_unix(&config.api.socket, Some(config.api.gid))?;
+    let unix_state = state.clone();
+    let unix_stop = stopped(stop.clone());
+    component.tasks.push(tokio::spawn(async move {
+        if let Err(error) = api::serve_unix(unix_listener, unix_state, unix_stop).await {
+            tracing::error!(message = "api socket failed", %error);
+        }
+    }));
+    if let Some(listener) = listener {
+        let http_stop = stopped(stop);
+        component.tasks.push(tokio::spawn(async move {
+            if let Err(error) = api::serve_http(listener, state, http_stop).await {
+                tracing::error!(message = "api http failed", %error);
+            }
+        }));
+    }
+    Ok(component)
+}
+
+async fn start_upstream(config: &Config, core: &Core) -> Result<Component, TerminalError> {
+    let (mut component, stop) = Component::new();
+    let parts = upstream::UpstreamParts {
+        ledger: core.ledger.clone(),
+        outbox: core.outbox.clone(),
+        clock: Arc::clone(&core.clock),
+        replication: Arc::clone(&core.replication),
+        status: core.status.clone(),
+        telemetry: core.telemetry.clone(),
+    };
+    component.tasks = upstream::start(config, parts, stop).await?;
+    Ok(component)
+}
+
+/// Devices: each in its own thread (an image spool's decoding too).
+fn start_devices(
+    specs: Vec<devices::DeviceSpec>,
+    core: &Core,
+) -> Result<Vec<DeviceTask>, TerminalError> {
+    let mut tasks = Vec::with_capacity(specs.len());
+    for spec in specs {
+        let name = spec.name.clone();
+        let task = devices::spawn(
+            spec,
+            Arc::clone(&core.clock),
+            Backoff::default(),
+            core.device_events.clone(),
+        )
+        .map_err(|e| store_error("device thread")(format!("{name}: {e}")))?;
+        tasks.push(task);
+    }
+    Ok(tasks)
+}
+
+async fn stop_devices(devices: Vec<DeviceTask>) {
+    for device in devices {
+        // Joining a device thread blocks for at most one poll interval.
+        let _ = tokio::task::spawn_blocking(move || device.stop()).await;
+    }
+}
