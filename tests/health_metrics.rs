@@ -203,7 +203,7 @@ fn runtime() -> tokio::runtime::Runtime {
 fn publish_ledger(url: &str, terminal: &str, seed: [u8; 32], at: Timestamp) {
     runtime().block_on(async {
         let central = Central::connect(url).await.expect("central connects");
-        central.provision().await.expect("provision streams");
+        central.provision(1).await.expect("provision streams");
         let change = Change::TerminalKeyAdded(TerminalKeyAdded {
             terminal_id: terminal.into(),
             public_key: ed25519_dalek::SigningKey::from_bytes(&seed)

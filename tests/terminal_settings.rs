@@ -136,7 +136,7 @@ fn nkey_credentials_log_in_and_heartbeats_carry_the_status() {
 fn publish_ledger(url: &str) {
     runtime().block_on(async {
         let central = Central::connect(url).await.expect("central connects");
-        central.provision().await.expect("provision streams");
+        central.provision(1).await.expect("provision streams");
         let now = Timestamp::now();
         let change = Change::TerminalKeyAdded(TerminalKeyAdded {
             terminal_id: TERMINAL_ID.into(),

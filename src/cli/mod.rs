@@ -11,5 +11,5 @@ pub mod mrz;
 pub mod permit;
 pub mod qr;
 pub mod stay;
-pub mod watchlist;
 pub mod terminal;
+pub mod watchlist;
