@@ -13,6 +13,7 @@ use futures::StreamExt;
 
 use crate::adapters::feed::{Outbox, OutboxConfig, RelayConfig, STREAM_NAME, run_relay};
 use crate::adapters::system_clock::SystemClock;
+use crate::cli::progress::Progress;
 use crate::core::event::{
     Crossing, CrossingEvent, Direction, FeedAudit, Grounds, Operator, TerminalId, Traveller,
     Verdict, Verification, verify,
@@ -168,6 +169,7 @@ pub fn read_keys(path: &Path) -> Result<HashMap<TerminalId, VerifyingKey>, Strin
 async fn read_stream(
     source: &Source,
     follow: bool,
+    progress: &Progress,
     mut each: impl FnMut(u64, &[u8]) -> Result<(), String>,
 ) -> Result<(), String> {
     use async_nats::jetstream::consumer::pull::OrderedConfig;
@@ -188,6 +190,7 @@ async fn read_stream(
     if last == 0 && !follow {
         return Ok(());
     }
+    progress.set_total(last);
     let consumer = stream
         .create_consumer(OrderedConfig::default())
         .await
@@ -203,6 +206,7 @@ async fn read_stream(
             .map_err(|e| format!("message info: {e}"))?
             .stream_sequence;
         each(seq, &message.payload)?;
+        progress.set_position(seq);
         if !follow && seq >= last {
             break;
         }
@@ -213,29 +217,34 @@ async fn read_stream(
 async fn tail(source: Source, follow: bool) -> Result<ExitCode, String> {
     let keys = read_keys(&source.keys)?;
     let mut out = std::io::stdout().lock();
-    read_stream(&source, follow, |stream_seq, payload| {
-        let line = match verify(payload, &keys) {
-            Verification::Valid(event, hash) => {
-                let c = &event.crossing;
-                format!(
-                    "{stream_seq} {}:{} {} {:?} {}/{} {} {} {} {:?} {}",
-                    event.terminal,
-                    event.seq,
-                    event.wall_time,
-                    c.direction,
-                    c.checkpoint,
-                    c.lane,
-                    c.traveller.document_type,
-                    c.traveller.issuing_state,
-                    c.traveller.document_number,
-                    c.verdict,
-                    &hash.to_string()[..16],
-                )
-            }
-            Verification::Rejected(rejection) => format!("{stream_seq} REJECTED {rejection}"),
-        };
-        writeln!(out, "{line}").map_err(|e| format!("stdout: {e}"))
-    })
+    read_stream(
+        &source,
+        follow,
+        &Progress::hidden(),
+        |stream_seq, payload| {
+            let line = match verify(payload, &keys) {
+                Verification::Valid(event, hash) => {
+                    let c = &event.crossing;
+                    format!(
+                        "{stream_seq} {}:{} {} {:?} {}/{} {} {} {} {:?} {}",
+                        event.terminal,
+                        event.seq,
+                        event.wall_time,
+                        c.direction,
+                        c.checkpoint,
+                        c.lane,
+                        c.traveller.document_type,
+                        c.traveller.issuing_state,
+                        c.traveller.document_number,
+                        c.verdict,
+                        &hash.to_string()[..16],
+                    )
+                }
+                Verification::Rejected(rejection) => format!("{stream_seq} REJECTED {rejection}"),
+            };
+            writeln!(out, "{line}").map_err(|e| format!("stdout: {e}"))
+        },
+    )
     .await?;
     Ok(ExitCode::SUCCESS)
 }
@@ -267,7 +276,8 @@ async fn export(source: Source, since: String) -> Result<ExitCode, String> {
     let keys = read_keys(&source.keys)?;
     let mut audit = FeedAudit::new();
     let mut out = std::io::stdout().lock();
-    read_stream(&source, false, |stream_seq, payload| {
+    let progress = Progress::new("exporting", "messages", 0, false);
+    read_stream(&source, false, &progress, |stream_seq, payload| {
         match verify(payload, &keys) {
             Verification::Valid(event, hash) => {
                 let new = audit.admit(&event, hash) == crate::core::event::Admission::New;
@@ -291,13 +301,15 @@ async fn export(source: Source, since: String) -> Result<ExitCode, String> {
         Ok(())
     })
     .await?;
+    progress.finish();
     Ok(ExitCode::SUCCESS)
 }
 
 async fn audit(source: Source) -> Result<ExitCode, String> {
     let keys = read_keys(&source.keys)?;
     let mut audit = FeedAudit::new();
-    read_stream(&source, false, |stream_seq, payload| {
+    let progress = Progress::new("auditing", "messages", 0, false);
+    read_stream(&source, false, &progress, |stream_seq, payload| {
         match verify(payload, &keys) {
             Verification::Valid(event, hash) => {
                 audit.admit(&event, hash);
@@ -310,6 +322,7 @@ async fn audit(source: Source) -> Result<ExitCode, String> {
         Ok(())
     })
     .await?;
+    progress.finish();
     let report = audit.report();
     let json = serde_json::to_string(&report).map_err(|e| format!("json: {e}"))?;
     println!("{json}");
