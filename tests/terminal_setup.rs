@@ -1,11 +1,14 @@
 //! `checkpointctl terminal init|show`, `completions` and `man` through the real binaries: the
 //! shipped configuration gets its key and token created once (owner-only, never overwritten),
 //! passes `--check-config` afterwards, and the printed publication line is a valid ledger entry
-//! for the terminal's public key; completion scripts parse in bash (and zsh, fish).
+//! for the terminal's public key; completion scripts parse in bash, zsh and fish; `feed export`
+//! draws progress only on a terminal.
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+mod common;
 
 use checkpointd::core::ledger::Change;
 use ed25519_dalek::SigningKey;
@@ -221,4 +224,71 @@ fn completion_scripts_parse_and_man_pages_are_written() {
     }
     let init = std::fs::read_to_string(man.join("checkpointctl-terminal-init.1")).expect("page");
     assert!(init.contains("configuration file"), "{init}");
+}
+
+/// `feed export` draws its progress bar on a terminal (a pseudo-terminal from script(1)) and
+/// nothing when standard error is a pipe; the exported lines are the same either way.
+#[test]
+fn feed_export_shows_progress_only_on_a_terminal() {
+    let nats = common::nats::NatsServer::start();
+    let url = nats.url();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("terminal");
+    let data_arg = data.to_str().expect("utf-8");
+    assert_ok(&ctl(&[
+        "feed",
+        "record-test",
+        "--count",
+        "300",
+        "--data",
+        data_arg,
+    ]));
+    assert_ok(&ctl(&[
+        "feed",
+        "relay",
+        "--nats",
+        &url,
+        "--data",
+        data_arg,
+        "--until-drained",
+    ]));
+    let keys = data.join("terminal.pub");
+    let export = format!(
+        "{CTL} feed export --nats {url} --since 2000-01-01 --keys {}",
+        keys.display()
+    );
+
+    let piped = ctl(&[
+        "feed",
+        "export",
+        "--nats",
+        &url,
+        "--since",
+        "2000-01-01",
+        "--keys",
+        keys.to_str().expect("utf-8"),
+    ]);
+    assert_ok(&piped);
+    assert_eq!(stdout(&piped).lines().count(), 300);
+    assert!(
+        piped.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&piped.stderr)
+    );
+
+    let lines = dir.path().join("export.jsonl");
+    let on_terminal = Command::new("script")
+        .args(["-q", "-e", "-c"])
+        .arg(format!("{export} > {}", lines.display()))
+        .arg("/dev/null")
+        .output()
+        .expect("script(1) from util-linux");
+    assert_ok(&on_terminal);
+    let drawn = stdout(&on_terminal);
+    assert!(
+        drawn.contains("exporting") && drawn.contains("messages"),
+        "{drawn:?}"
+    );
+    let exported = std::fs::read_to_string(&lines).expect("exported lines");
+    assert_eq!(exported.lines().count(), 300);
 }

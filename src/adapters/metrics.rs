@@ -167,7 +167,25 @@ fn families() -> Families {
 }
 
 fn register(registry: &mut Registry, f: &Families) {
-    let lane = registry.sub_registry_with_prefix("checkpointd");
+    let terminal = registry.sub_registry_with_prefix("checkpointd");
+    register_lane(terminal, f);
+    register_upstream(terminal, f);
+    let process = registry.sub_registry_with_prefix("process");
+    process.register_with_unit(
+        "resident_memory",
+        "Resident memory of the daemon",
+        prometheus_client::registry::Unit::Bytes,
+        f.resident_memory.clone(),
+    );
+    process.register(
+        "open_fds",
+        "Open file descriptors of the daemon",
+        f.open_fds.clone(),
+    );
+}
+
+/// What the lane and its devices report.
+fn register_lane(lane: &mut Registry, f: &Families) {
     lane.register(
         "scans",
         "Scans received, by device and kind (mrz, symbol)",
@@ -195,53 +213,6 @@ fn register(registry: &mut Registry, f: &Families) {
         f.records.clone(),
     );
     lane.register(
-        "outbox_depth",
-        "Crossings waiting for central's acknowledgement",
-        f.outbox_depth.clone(),
-    );
-    lane.register_with_unit(
-        "outbox_oldest_pending_age",
-        "How long the oldest crossing in the outbox has waited (0 when empty)",
-        prometheus_client::registry::Unit::Seconds,
-        f.outbox_oldest_pending.clone(),
-    );
-    lane.register(
-        "relay_acks",
-        "Crossings central acknowledged",
-        f.relay_acks.clone(),
-    );
-    lane.register(
-        "relay_retries",
-        "Relay rounds that failed and were retried",
-        f.relay_retries.clone(),
-    );
-    lane.register(
-        "relay_connected",
-        "1 when the last relay round reached central",
-        f.relay_connected.clone(),
-    );
-    lane.register(
-        "ledger_applied_seq",
-        "The ledger replica's applied sequence number",
-        f.ledger_applied_seq.clone(),
-    );
-    lane.register_with_unit(
-        "ledger_age",
-        "Age of the applied ledger checkpoint (-1 when none was ever applied)",
-        prometheus_client::registry::Unit::Seconds,
-        f.ledger_age.clone(),
-    );
-    lane.register(
-        "ledger_entries_applied",
-        "Ledger entries applied by replication (rate() gives the apply rate)",
-        f.ledger_entries_applied.clone(),
-    );
-    lane.register(
-        "replication_state",
-        "1 for the state ledger replication is in (connecting, following, stopped)",
-        f.replication_state.clone(),
-    );
-    lane.register(
         "device_up",
         "1 when the device is open and initialised",
         f.device_up.clone(),
@@ -262,17 +233,56 @@ fn register(registry: &mut Registry, f: &Families) {
         prometheus_client::registry::Unit::Bytes,
         f.disk_free.clone(),
     );
-    let process = registry.sub_registry_with_prefix("process");
-    process.register_with_unit(
-        "resident_memory",
-        "Resident memory of the daemon",
-        prometheus_client::registry::Unit::Bytes,
-        f.resident_memory.clone(),
+}
+
+/// What the outbox, the relay and ledger replication report.
+fn register_upstream(upstream: &mut Registry, f: &Families) {
+    upstream.register(
+        "outbox_depth",
+        "Crossings waiting for central's acknowledgement",
+        f.outbox_depth.clone(),
     );
-    process.register(
-        "open_fds",
-        "Open file descriptors of the daemon",
-        f.open_fds.clone(),
+    upstream.register_with_unit(
+        "outbox_oldest_pending_age",
+        "How long the oldest crossing in the outbox has waited (0 when empty)",
+        prometheus_client::registry::Unit::Seconds,
+        f.outbox_oldest_pending.clone(),
+    );
+    upstream.register(
+        "relay_acks",
+        "Crossings central acknowledged",
+        f.relay_acks.clone(),
+    );
+    upstream.register(
+        "relay_retries",
+        "Relay rounds that failed and were retried",
+        f.relay_retries.clone(),
+    );
+    upstream.register(
+        "relay_connected",
+        "1 when the last relay round reached central",
+        f.relay_connected.clone(),
+    );
+    upstream.register(
+        "ledger_applied_seq",
+        "The ledger replica's applied sequence number",
+        f.ledger_applied_seq.clone(),
+    );
+    upstream.register_with_unit(
+        "ledger_age",
+        "Age of the applied ledger checkpoint (-1 when none was ever applied)",
+        prometheus_client::registry::Unit::Seconds,
+        f.ledger_age.clone(),
+    );
+    upstream.register(
+        "ledger_entries_applied",
+        "Ledger entries applied by replication (rate() gives the apply rate)",
+        f.ledger_entries_applied.clone(),
+    );
+    upstream.register(
+        "replication_state",
+        "1 for the state ledger replication is in (connecting, following, stopped)",
+        f.replication_state.clone(),
     );
 }
 

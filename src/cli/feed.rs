@@ -13,6 +13,7 @@ use futures::StreamExt;
 
 use crate::adapters::feed::{Outbox, OutboxConfig, RelayConfig, STREAM_NAME, run_relay};
 use crate::adapters::system_clock::SystemClock;
+use crate::cli::progress::Progress;
 use crate::core::event::{
     Crossing, CrossingEvent, Direction, FeedAudit, Grounds, Operator, TerminalId, Traveller,
     Verdict, Verification, verify,
@@ -170,6 +171,7 @@ pub fn read_keys(path: &Path) -> Result<HashMap<TerminalId, VerifyingKey>, Strin
 async fn read_stream(
     source: &Source,
     follow: bool,
+    progress: &Progress,
     mut each: impl FnMut(u64, &[u8]) -> Result<(), String>,
 ) -> Result<(), String> {
     use async_nats::jetstream::consumer::pull::OrderedConfig;
@@ -190,6 +192,7 @@ async fn read_stream(
     if last == 0 && !follow {
         return Ok(());
     }
+    progress.set_total(last);
     let consumer = stream
         .create_consumer(OrderedConfig::default())
         .await
@@ -205,6 +208,7 @@ async fn read_stream(
             .map_err(|e| format!("message info: {e}"))?
             .stream_sequence;
         each(seq, &message.payload)?;
+        progress.set_position(seq);
         if !follow && seq >= last {
             break;
         }
@@ -216,33 +220,38 @@ async fn tail(source: Source, follow: bool) -> Result<ExitCode, String> {
     let keys = read_keys(&source.keys)?;
     let mut out = std::io::stdout().lock();
     let (mut valid, mut rejected) = (0u64, 0u64);
-    read_stream(&source, follow, |stream_seq, payload| {
-        let line = match verify(payload, &keys) {
-            Verification::Valid(event, hash) => {
-                valid += 1;
-                let c = &event.crossing;
-                format!(
-                    "{stream_seq} {}:{} {} {:?} {}/{} {} {} {} {:?} {}",
-                    event.terminal,
-                    event.seq,
-                    event.wall_time,
-                    c.direction,
-                    c.checkpoint,
-                    c.lane,
-                    c.traveller.document_type,
-                    c.traveller.issuing_state,
-                    c.traveller.document_number,
-                    c.verdict,
-                    &hash.to_string()[..16],
-                )
-            }
-            Verification::Rejected(rejection) => {
-                rejected += 1;
-                format!("{stream_seq} REJECTED {rejection}")
-            }
-        };
-        writeln!(out, "{line}").map_err(|e| format!("stdout: {e}"))
-    })
+    read_stream(
+        &source,
+        follow,
+        &Progress::hidden(),
+        |stream_seq, payload| {
+            let line = match verify(payload, &keys) {
+                Verification::Valid(event, hash) => {
+                    valid += 1;
+                    let c = &event.crossing;
+                    format!(
+                        "{stream_seq} {}:{} {} {:?} {}/{} {} {} {} {:?} {}",
+                        event.terminal,
+                        event.seq,
+                        event.wall_time,
+                        c.direction,
+                        c.checkpoint,
+                        c.lane,
+                        c.traveller.document_type,
+                        c.traveller.issuing_state,
+                        c.traveller.document_number,
+                        c.verdict,
+                        &hash.to_string()[..16],
+                    )
+                }
+                Verification::Rejected(rejection) => {
+                    rejected += 1;
+                    format!("{stream_seq} REJECTED {rejection}")
+                }
+            };
+            writeln!(out, "{line}").map_err(|e| format!("stdout: {e}"))
+        },
+    )
     .await?;
     if rejected > 0 && valid == 0 {
         // Nothing verified: wrong keys, or a stream of forgeries. Not a success.
@@ -278,7 +287,8 @@ async fn export(source: Source, since: jiff::Timestamp) -> Result<ExitCode, Stri
     let keys = read_keys(&source.keys)?;
     let mut audit = FeedAudit::new();
     let mut out = std::io::stdout().lock();
-    read_stream(&source, false, |stream_seq, payload| {
+    let progress = Progress::new("exporting", "messages", 0, false);
+    read_stream(&source, false, &progress, |stream_seq, payload| {
         match verify(payload, &keys) {
             Verification::Valid(event, hash) => {
                 let new = audit.admit(&event, hash) == crate::core::event::Admission::New;
@@ -302,13 +312,15 @@ async fn export(source: Source, since: jiff::Timestamp) -> Result<ExitCode, Stri
         Ok(())
     })
     .await?;
+    progress.finish();
     Ok(ExitCode::SUCCESS)
 }
 
 async fn audit(source: Source) -> Result<ExitCode, String> {
     let keys = read_keys(&source.keys)?;
     let mut audit = FeedAudit::new();
-    read_stream(&source, false, |stream_seq, payload| {
+    let progress = Progress::new("auditing", "messages", 0, false);
+    read_stream(&source, false, &progress, |stream_seq, payload| {
         match verify(payload, &keys) {
             Verification::Valid(event, hash) => {
                 audit.admit(&event, hash);
@@ -321,6 +333,7 @@ async fn audit(source: Source) -> Result<ExitCode, String> {
         Ok(())
     })
     .await?;
+    progress.finish();
     let report = audit.report();
     let json = serde_json::to_string(&report).map_err(|e| format!("json: {e}"))?;
     println!("{json}");

@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 use crate::adapters::ledger::{
     Backoff, CACHE_CAPACITY_DEFAULT, Central, Replicator, SledLedger, Snapshot,
 };
+use crate::cli::progress::Progress;
 use crate::core::document::HolderDigest;
 use crate::core::ledger::permit_check::{Bp1Verification, index_of};
 use crate::core::ledger::state::{
@@ -274,7 +275,8 @@ async fn dispatch(command: Command) -> Result<ExitCode, String> {
         Command::Verify { data, roots } => {
             let roots = load_roots(&roots)?;
             let store = open_existing(&data)?;
-            match verify_replica(&store, &roots) {
+            let progress = Progress::new("verifying", "entries", 0, false);
+            match verify_replica_with_progress(&store, &roots, &progress) {
                 Ok(seq) => {
                     print(json!({"ok": true, "applied_seq": seq}));
                     Ok(ExitCode::SUCCESS)
@@ -459,6 +461,15 @@ const VERIFY_CHUNK: u64 = 20_000;
 /// lookup by holder answers every permit the chain issued, as issued, and no other. Returns the
 /// cursor's seq.
 pub fn verify_replica(store: &dyn LedgerStore, roots: &RootSet) -> Result<u64, String> {
+    verify_replica_with_progress(store, roots, &Progress::hidden())
+}
+
+/// [`verify_replica`], showing the entries checked of the cursor's on `progress`.
+pub fn verify_replica_with_progress(
+    store: &dyn LedgerStore,
+    roots: &RootSet,
+    progress: &Progress,
+) -> Result<u64, String> {
     let cursor = store.cursor().map_err(|e| e.to_string())?;
     let Some(raw) = store.signed_checkpoint().map_err(|e| e.to_string())? else {
         return if cursor == Cursor::EMPTY {
@@ -472,7 +483,9 @@ pub fn verify_replica(store: &dyn LedgerStore, roots: &RootSet) -> Result<u64, S
     let mut chain = ChainCheck::new(&Cursor::EMPTY, checkpoint).map_err(|e| e.to_string())?;
     let mut rules = RuleCheck::default();
     let mut issued = 0usize;
+    progress.set_total(cursor.seq);
     while chain.seq() < cursor.seq {
+        progress.set_position(chain.seq());
         let from = chain.seq() + 1;
         let entries = store
             .entries(from, from.saturating_add(VERIFY_CHUNK - 1))
@@ -504,6 +517,7 @@ pub fn verify_replica(store: &dyn LedgerStore, roots: &RootSet) -> Result<u64, S
             }
         }
     }
+    progress.finish();
     let next = chain.finish().map_err(|e| e.to_string())?;
     let answered = store.permit_count();
     if answered != issued {

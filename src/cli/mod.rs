@@ -9,6 +9,7 @@ pub mod feed;
 pub mod ledger;
 pub mod mrz;
 pub mod permit;
+pub mod progress;
 pub mod qr;
 pub mod stay;
 pub mod terminal;
