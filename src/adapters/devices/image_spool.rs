@@ -166,7 +166,10 @@ impl Runner {
     ) -> Result<(), DeviceError> {
         let gone = |e: std::io::Error| DeviceError::Gone(format!("spool directory: {e}"));
         while !self.stopped() {
-            let Some(claimed) = spool.claim(SystemTime::now()).map_err(gone)? else {
+            // Time only through the clock port (the system clock in the daemon, against which
+            // the kernel stamps the images' mtimes).
+            let now = SystemTime::from(self.clock.now());
+            let Some(claimed) = spool.claim(now).map_err(gone)? else {
                 self.sleep(self.device.poll_interval);
                 continue;
             };
