@@ -5,6 +5,7 @@
 //! (no sled, NATS, serial or USB types in its signatures).
 
 pub mod clock;
+pub mod gate;
 pub mod ledger;
 pub mod scanner;
 pub mod upstream;

@@ -22,6 +22,7 @@ use crate::adapters::ledger::SledLedger;
 use crate::config::Config;
 use crate::lane::driver::{LaneDriver, LaneParts};
 use crate::ports::clock::Clock;
+use crate::ports::gate::Gate;
 use crate::ports::ledger::ReplicationState;
 use crate::ports::scanner::DeviceEvent;
 
@@ -279,10 +280,11 @@ fn lane_parts(
         policy: Arc::new(policy),
         clock: Arc::clone(&core.clock),
         gate: config.gate.as_ref().map(|gate| {
-            Arc::new(Mutex::new(SerialGate::new(
+            let gate: Arc<Mutex<dyn Gate>> = Arc::new(Mutex::new(SerialGate::new(
                 gate.port.clone(),
                 gate.profile.clone(),
-            )))
+            )));
+            gate
         }),
         replication,
     }
