@@ -133,7 +133,9 @@ pub fn ledger_freshness(
     let age = checkpoint_time.map(|time| now.duration_since(time));
     let stopped_too_long = match replication {
         ReplicationState::Stopped { since, .. } => now.duration_since(*since) > limit,
-        ReplicationState::Connecting { .. } | ReplicationState::Running => false,
+        ReplicationState::Connecting { .. }
+        | ReplicationState::Running
+        | ReplicationState::Bootstrapping { .. } => false,
     };
     (age, stopped_too_long || age.is_none_or(|age| age > limit))
 }

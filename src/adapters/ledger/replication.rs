@@ -691,7 +691,12 @@ pub struct Replicator<S, U = JetStreamSource> {
     /// Where a snapshot is downloaded before it is read (the replica's disk, not memory); `None`:
     /// a temporary file of its own.
     snapshot_dir: Option<PathBuf>,
+    /// Told `(entries read, entries in the snapshot)` as a bootstrap goes.
+    progress: Option<BootstrapProgress>,
 }
+
+/// A bootstrap's progress callback: `(entries read, entries in the snapshot)`.
+pub type BootstrapProgress = Arc<dyn Fn(u64, u64) + Send + Sync>;
 
 impl<S: LedgerStore + Clone + Send + 'static> Replicator<S> {
     /// A replicator reading central's JetStream streams at `url`.
@@ -724,6 +729,7 @@ impl<S: LedgerStore + Clone + Send + 'static, U: LedgerSource> Replicator<S, U> 
             check,
             run_chunk_entries: RUN_CHUNK_ENTRIES,
             snapshot_dir: None,
+            progress: None,
         }
     }
 
@@ -731,6 +737,13 @@ impl<S: LedgerStore + Clone + Send + 'static, U: LedgerSource> Replicator<S, U> 
     /// about 700 MB, and a temporary directory may be memory).
     pub fn with_snapshot_dir(mut self, dir: &Path) -> Self {
         self.snapshot_dir = Some(dir.to_path_buf());
+        self
+    }
+
+    /// Tells `progress` how far a bootstrap has read, after every chunk (the status shows
+    /// `bootstrapping n/N`).
+    pub fn with_bootstrap_progress(mut self, progress: BootstrapProgress) -> Self {
+        self.progress = Some(progress);
         self
     }
 
@@ -910,12 +923,14 @@ impl<S: LedgerStore + Clone + Send + 'static, U: LedgerSource> Replicator<S, U> 
         }
         let chunk = self.run_chunk_entries;
         let signed_checkpoint = reader.checkpoint.clone();
+        let progress = self.progress.clone();
         let read = |chunks: tokio::sync::mpsc::Sender<RunChunk>| async move {
             tokio::task::spawn_blocking(move || {
                 // The replica already holds the entries up to its cursor.
                 for _ in 0..cursor.seq {
                     reader.next_entry()?;
                 }
+                let mut done = cursor.seq;
                 loop {
                     let mut encoded = Vec::with_capacity(chunk);
                     while encoded.len() < chunk {
@@ -924,10 +939,14 @@ impl<S: LedgerStore + Clone + Send + 'static, U: LedgerSource> Replicator<S, U> 
                             None => break,
                         }
                     }
+                    done += encoded.len() as u64;
                     if encoded.is_empty()
                         || chunks.blocking_send(RunChunk::Entries(encoded)).is_err()
                     {
                         return Ok(());
+                    }
+                    if let Some(progress) = &progress {
+                        progress(done, checkpoint.size);
                     }
                 }
             })
