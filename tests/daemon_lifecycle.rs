@@ -233,8 +233,10 @@ fn ready_watchdog_reload_and_stop() {
     daemon.signal(Signal::SIGHUP);
     let applied = daemon.wait_for("restart required: checkpoint.lane");
     assert!(
-        applied.iter().any(|message| message.contains("READY=1")),
-        "{applied:?}"
+        applied
+            .iter()
+            .any(|message| message.contains("READY=1") && message.contains("lane 1,")),
+        "the terminal runs as lane 1 until restarted: {applied:?}"
     );
     assert!(
         daemon.log().contains("restart required: checkpoint.lane"),

@@ -243,6 +243,12 @@ impl Terminal {
         })
     }
 
+    /// The checkpoint id and lane the terminal runs as (a reload changes them only after a
+    /// restart).
+    pub fn identity(&self) -> (&str, &str) {
+        (&self.started.checkpoint.id, &self.started.checkpoint.lane)
+    }
+
     /// The next device event or API command; `None` once neither can arrive any more.
     pub async fn next_arrival(&mut self) -> Option<Arrival> {
         tokio::select! {
