@@ -81,7 +81,6 @@ direction = "entry"
 
 [ledger]
 cache_capacity_bytes = {ledger_cache}
-flush_every_ms = 200
 
 [upstream]
 nats_url = "nats://127.0.0.1:9"

@@ -117,11 +117,9 @@ impl Runtime {
     }
 
     fn running_status(&self) -> String {
-        let checkpoint = &self.config.checkpoint;
+        let (checkpoint, lane) = self.terminal.identity();
         let mut status = format!(
-            "running: checkpoint {} lane {}, {} device(s) configured, config {}",
-            checkpoint.id,
-            checkpoint.lane,
+            "running: checkpoint {checkpoint} lane {lane}, {} device(s) configured, config {}",
             self.config.devices.len(),
             self.config.source.display()
         );

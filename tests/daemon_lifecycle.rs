@@ -227,13 +227,21 @@ fn ready_watchdog_reload_and_stop() {
     );
     assert!(daemon.log().contains("Mars/Olympus"), "{}", daemon.log());
 
-    // A good reload is applied.
+    // A good reload is applied; a new lane (the terminal id) waits for a restart, and STATUS=
+    // says so.
     daemon.write_config(&VALID.replace("lane = \"1\"", "lane = \"7\""));
     daemon.signal(Signal::SIGHUP);
-    let applied = daemon.wait_for("lane 7");
+    let applied = daemon.wait_for("restart required: checkpoint.lane");
     assert!(
-        applied.iter().any(|message| message.contains("READY=1")),
-        "{applied:?}"
+        applied
+            .iter()
+            .any(|message| message.contains("READY=1") && message.contains("lane 1,")),
+        "the terminal runs as lane 1 until restarted: {applied:?}"
+    );
+    assert!(
+        daemon.log().contains("restart required: checkpoint.lane"),
+        "{}",
+        daemon.log()
     );
 
     daemon.signal(Signal::SIGTERM);

@@ -148,10 +148,22 @@ async fn bootstraps_from_snapshot_when_the_stream_was_trimmed() {
     central.checkpoint(&keys, now()).await.expect("checkpoint");
 
     let dir = tempfile::tempdir().expect("tempdir");
-    let terminal = replicator(&server, dir.path()).await;
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let terminal = replicator(&server, dir.path())
+        .await
+        .with_run_chunk_entries(100)
+        .with_bootstrap_progress({
+            let seen = Arc::clone(&seen);
+            Arc::new(move |done, total| seen.lock().expect("progress").push((done, total)))
+        });
     assert_eq!(
         terminal.sync_once().await.expect("bootstrap"),
         ReplicationOutcome::Bootstrapped { to: 300 }
+    );
+    assert_eq!(
+        *seen.lock().expect("progress"),
+        vec![(100, 300), (200, 300), (300, 300)],
+        "the status's bootstrapping n/N"
     );
     assert_eq!(
         terminal.sync_once().await.expect("tail"),

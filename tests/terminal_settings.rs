@@ -65,6 +65,15 @@ fn nkey_credentials_log_in_and_heartbeats_carry_the_status() {
             )
         },
     );
+    // The terminal says who it is at start: the id the feed carries and the key to publish.
+    let public_key = hex::encode(terminal_key().verifying_key().to_bytes());
+    let log = terminal.log();
+    assert!(
+        log.lines().any(|line| line.contains("terminal identity")
+            && line.contains(TERMINAL_ID)
+            && line.contains(&public_key)),
+        "{log}"
+    );
     runtime().block_on(async {
         assert!(
             async_nats::connect(url.as_str()).await.is_err(),

@@ -187,6 +187,16 @@ impl SerialGate {
     }
 }
 
+impl crate::ports::gate::Gate for SerialGate {
+    fn ping(&mut self) -> Result<(), String> {
+        SerialGate::ping(self).map_err(|error| error.to_string())
+    }
+
+    fn open(&mut self) -> Result<(), String> {
+        SerialGate::open(self).map_err(|error| error.to_string())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

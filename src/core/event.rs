@@ -368,6 +368,84 @@ pub fn guard_clock(
     }
 }
 
+/// Where a terminal's chain of events stands between two records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChainHead {
+    /// The sequence the next event gets (1 for the first).
+    pub next_seq: u64,
+    /// The hash of the last event's signed bytes ([`GENESIS_HASH`] before the first).
+    pub last_hash: EventHash,
+    /// The latest wall time recorded; the clock is judged against it.
+    pub clock_high_water: Option<jiff::Timestamp>,
+}
+
+/// What the terminal read when it recorded a crossing: its clocks, a fresh event id, its zone.
+#[derive(Clone, Debug)]
+pub struct Stamp<'a> {
+    /// The wall clock.
+    pub now: jiff::Timestamp,
+    /// The monotonic clock, nanoseconds.
+    pub monotonic_ns: u64,
+    /// A random id for this event (hex).
+    pub event_id: String,
+    /// The checkpoint's time zone.
+    pub time_zone: &'a jiff::tz::TimeZone,
+    /// How far back the wall clock may step before the event is marked suspect.
+    pub clock_tolerance: std::time::Duration,
+}
+
+/// One crossing chained to the terminal's previous event and signed.
+#[derive(Clone, Debug)]
+pub struct Chained {
+    /// The event.
+    pub event: CrossingEvent,
+    /// Its COSE_Sign1 bytes.
+    pub signed: Vec<u8>,
+    /// The hash of those bytes (the next event's `prev_hash`).
+    pub hash: EventHash,
+    /// The wall clock was further behind the high-water mark than the tolerance.
+    pub clock_suspect: bool,
+}
+
+/// Chains `crossing` to `head` — next sequence, previous hash, the clock judged against the
+/// high-water mark — signs it, and moves `head` past it.
+pub fn chain(
+    head: &mut ChainHead,
+    terminal: &TerminalId,
+    crossing: Crossing,
+    stamp: &Stamp<'_>,
+    key: &SigningKey,
+) -> Result<Chained, EventError> {
+    let guard = guard_clock(stamp.now, head.clock_high_water, stamp.clock_tolerance);
+    let event = CrossingEvent {
+        v: EVENT_FORMAT_VERSION,
+        event_id: stamp.event_id.clone(),
+        terminal: terminal.clone(),
+        seq: head.next_seq,
+        prev_hash: head.last_hash,
+        wall_time: stamp.now,
+        time_zone: stamp.time_zone.iana_name().unwrap_or("UTC").to_string(),
+        utc_offset_s: stamp.time_zone.to_offset(stamp.now).seconds(),
+        clock: ClockState {
+            last_sync_age_s: crossing.clock_sync_age_s,
+            monotonic_ns: stamp.monotonic_ns,
+            behind_high_water_ms: guard.behind_ms,
+        },
+        crossing,
+    };
+    let signed = sign(&event, key)?;
+    let hash = EventHash::of(&signed);
+    head.next_seq += 1;
+    head.last_hash = hash;
+    head.clock_high_water = Some(guard.high_water);
+    Ok(Chained {
+        event,
+        signed,
+        hash,
+        clock_suspect: guard.suspect,
+    })
+}
+
 /// The signed content of one crossing record.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CrossingEvent {
@@ -918,6 +996,62 @@ mod tests {
             guard_clock(t(100), Some(t(102)), std::time::Duration::ZERO),
             guard(t(102), Some(2_000), true)
         );
+    }
+
+    #[test]
+    fn chaining_links_each_event_to_the_last_and_judges_the_clock() {
+        let key = key(1);
+        let terminal = TerminalId::new("T1").expect("id");
+        let zone = jiff::tz::TimeZone::get("Asia/Baku").expect("zone");
+        let t = |s| jiff::Timestamp::from_second(s).expect("in range");
+        let stamp = |now| Stamp {
+            now,
+            monotonic_ns: 0,
+            event_id: "00".into(),
+            time_zone: &zone,
+            clock_tolerance: std::time::Duration::from_secs(2),
+        };
+        let mut head = ChainHead {
+            next_seq: 1,
+            last_hash: GENESIS_HASH,
+            clock_high_water: None,
+        };
+        let first = super::chain(
+            &mut head,
+            &terminal,
+            event(1, GENESIS_HASH).crossing,
+            &stamp(t(1_800_000_000)),
+            &key,
+        )
+        .expect("chained");
+        let second = super::chain(
+            &mut head,
+            &terminal,
+            event(2, GENESIS_HASH).crossing,
+            &stamp(t(1_800_000_000 - 1)),
+            &key,
+        )
+        .expect("chained");
+        let third = super::chain(
+            &mut head,
+            &terminal,
+            event(3, GENESIS_HASH).crossing,
+            &stamp(t(1_800_000_000 - 60)),
+            &key,
+        )
+        .expect("chained");
+        assert_eq!(
+            (first.event.seq, second.event.seq, third.event.seq),
+            (1, 2, 3)
+        );
+        assert_eq!(first.event.prev_hash, GENESIS_HASH);
+        assert_eq!(second.event.prev_hash, first.hash);
+        assert_eq!(third.event.prev_hash, second.hash);
+        assert!(!first.clock_suspect && !second.clock_suspect && third.clock_suspect);
+        assert_eq!(second.event.clock.behind_high_water_ms, Some(1_000));
+        assert_eq!(head.next_seq, 4);
+        assert_eq!(head.last_hash, third.hash);
+        assert_eq!(head.clock_high_water, Some(t(1_800_000_000)));
     }
 
     fn chain(n: u64, signing: &SigningKey) -> Vec<(CrossingEvent, Vec<u8>)> {

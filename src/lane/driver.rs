@@ -11,12 +11,12 @@ use tokio::sync::{broadcast, watch};
 
 use super::{Assessment, LaneSettings, assess};
 use crate::adapters::api::{ApiCommand, ApiRefusal, OfficerDecision};
-use crate::adapters::gate::SerialGate;
 use crate::core::decision::{LaneMode, Outcome};
 use crate::core::event::Operator;
 use crate::core::session::{SessionChange, SessionScan, SessionTracker};
 use crate::core::stay::policy::StayPolicy;
 use crate::ports::clock::Clock;
+use crate::ports::gate::Gate;
 use crate::ports::ledger::{LedgerView, ReplicationState};
 use crate::ports::scanner::{DeviceEvent, DeviceState, Link, ScanKind};
 use crate::ports::telemetry::LaneMeter;
@@ -40,7 +40,7 @@ pub struct LaneParts {
     /// The clock.
     pub clock: Arc<dyn Clock>,
     /// The kiosk gate, if any.
-    pub gate: Option<Arc<Mutex<SerialGate>>>,
+    pub gate: Option<Arc<Mutex<dyn Gate>>>,
     /// How the replica follows central (the replicator's task updates it).
     pub replication: watch::Receiver<ReplicationState>,
 }
@@ -554,7 +554,7 @@ impl LaneDriver {
     }
 }
 
-fn lock(gate: &Mutex<SerialGate>) -> std::sync::MutexGuard<'_, SerialGate> {
+fn lock(gate: &Mutex<dyn Gate>) -> std::sync::MutexGuard<'_, dyn Gate + 'static> {
     // A panic while holding the gate cannot leave it half-written in a way that matters: the
     // next exchange clears the input and resends.
     gate.lock()

@@ -31,7 +31,7 @@ use crate::core::stay::policy::{
 };
 use crate::core::stay::{self, Movement};
 use crate::ports::ledger::{LedgerStoreError, LedgerView, ReplicationState};
-use crate::ports::upstream::MovementHistory;
+use crate::ports::upstream::{MovementHistory, MovementRecord};
 
 /// What the lane is configured to be.
 #[derive(Clone, Debug)]
@@ -133,7 +133,9 @@ pub fn ledger_freshness(
     let age = checkpoint_time.map(|time| now.duration_since(time));
     let stopped_too_long = match replication {
         ReplicationState::Stopped { since, .. } => now.duration_since(*since) > limit,
-        ReplicationState::Connecting { .. } | ReplicationState::Running => false,
+        ReplicationState::Connecting { .. }
+        | ReplicationState::Running
+        | ReplicationState::Bootstrapping { .. } => false,
     };
     (age, stopped_too_long || age.is_none_or(|age| age > limit))
 }
@@ -160,7 +162,6 @@ pub fn assess(
     let report = mrz::parse(text, &options);
     let key = report.document_key();
     let holder = key.as_ref().map(|key| key.holder_digest());
-    let ledger_error = |error: LedgerStoreError| LaneError::Ledger(error.to_string());
 
     let checkpoint_time = ledger.checkpoint_time().map_err(ledger_error)?;
     let (ledger_age, ledger_stale) = ledger_freshness(
@@ -169,125 +170,25 @@ pub fn assess(
         now,
         settings.ledger_stale_after,
     );
-    let ledger_age_s = ledger_age.map(|age| u64::try_from(age.as_secs()).unwrap_or(0));
-
     let history = match &holder {
         Some(holder) => movements
             .movements(holder)
             .map_err(|error| LaneError::Movements(error.to_string()))?,
         None => Vec::new(),
     };
-    let stay_movements: Vec<Movement> = history
-        .iter()
-        .filter_map(|record| {
-            let direction = match record.direction {
-                event::Direction::Entry => stay::Direction::Entry,
-                event::Direction::Exit => stay::Direction::Exit,
-                event::Direction::RefusedEntry => return None,
-            };
-            Some(Movement {
-                date: stay::civil_date_in(record.at, &settings.time_zone),
-                direction,
-            })
-        })
-        .collect();
-
+    let stay_movements = stay_movements(&history, &settings.time_zone);
     let alerts = match &holder {
         Some(holder) => ledger.active_alerts(holder, today).map_err(ledger_error)?,
         None => Vec::new(),
     };
-    let alerts = alerts
-        .iter()
-        .map(|alert| match alert.alert.alert {
-            AlertKind::EntryBan { until } => AlertFacts::EntryBan { until: Some(until) },
-            AlertKind::Lost => AlertFacts::Lost,
-            AlertKind::Stolen => AlertFacts::Stolen,
-            AlertKind::Invalidated => AlertFacts::Invalidated,
-        })
-        .collect();
-
-    let holder_facts = report.document.as_ref().map(|document| HolderFacts {
-        issuing_state: document.issuing_state.value.clone(),
-        document_number: document.document_number.number.clone(),
-        birth_date: BirthDate::Mrz(document.birth_date.raw.clone()),
-        nationality: document
-            .nationality
-            .as_ref()
-            .map(|n| n.value.clone())
-            .unwrap_or_default(),
-    });
-    let revocations = LedgerRevocations(ledger);
-    let mut permits = Vec::new();
-    let mut grounds = Vec::new();
-    let mut presented_ctis = Vec::new();
-    for text in session.qr_texts() {
-        let (view, ground) = check_permit(
-            text,
-            true,
-            ledger,
-            &revocations,
-            holder_facts.as_ref(),
-            &stay_movements,
-            now,
-            settings,
-        )?;
-        if let Some(cti) = &view.cti {
-            presented_ctis.push(cti.clone());
-        }
-        permits.push(view);
-        grounds.extend(ground);
-    }
-    if let Some(holder) = &holder {
-        for held in ledger.permits_by_holder(holder).map_err(ledger_error)? {
-            if presented_ctis.contains(&hex::encode(held.index.cti)) {
-                continue;
-            }
-            // The signed text is read only for a permit about to be used, and verified again.
-            let bp1 = ledger
-                .permit_text(held.seq)
-                .map_err(ledger_error)?
-                .ok_or_else(|| {
-                    ledger_error(LedgerStoreError::Corrupt {
-                        what: "permit",
-                        reason: format!("entry {} issues no permit", held.seq),
-                    })
-                })?;
-            let (view, ground) = check_permit(
-                &bp1,
-                false,
-                ledger,
-                &revocations,
-                holder_facts.as_ref(),
-                &stay_movements,
-                now,
-                settings,
-            )?;
-            // A permit in the ledger that is no longer valid is simply no ground; it is not
-            // a forgery the officer must hear about.
-            if view.rejection.is_none() && view.holder_matches {
-                permits.push(view);
-                grounds.extend(ground);
-            }
-        }
-        for extension in ledger.stay_extensions(holder).map_err(ledger_error)? {
-            grounds.push(GroundOfStay {
-                kind: GroundKind::StayExtension {
-                    until: extension.until,
-                },
-                valid_from: Date::MIN,
-                valid_until: extension.until,
-            });
-        }
-        for registration in ledger.registrations(holder).map_err(ledger_error)? {
-            grounds.push(GroundOfStay {
-                kind: GroundKind::PlaceOfStayRegistration {
-                    registered_on: registration.valid_from,
-                },
-                valid_from: registration.valid_from,
-                valid_until: registration.valid_until,
-            });
-        }
-    }
+    let holder_facts = holder_facts(&report);
+    let traveller = PresentedBy {
+        session,
+        holder: holder.as_ref(),
+        facts: holder_facts.as_ref(),
+        movements: &stay_movements,
+    };
+    let (permits, grounds) = permits_and_grounds(&traveller, ledger, now, settings)?;
 
     let nationality = holder_facts
         .as_ref()
@@ -301,12 +202,189 @@ pub fn assess(
         .rules()
         .iter()
         .any(|rule| rule.nationalities.contains(&nationality));
+    let mut input = DecisionInput {
+        direction: settings.direction,
+        mode: settings.mode,
+        today,
+        document: document_facts(&report, key.as_ref(), &nationality),
+        alerts: alerts
+            .iter()
+            .map(|alert| alert_facts(&alert.alert.alert))
+            .collect(),
+        permits: permit_facts(&permits),
+        visa_free,
+        stay: stay.as_ref().map(stay_facts),
+        ledger_stale,
+        clock_untrusted: !clock_trusted,
+    };
+    mark_used_evisas(&mut input, &permits, &stay_movements);
+    let verdict = decision::decide(&input);
+    Ok(Assessment {
+        session: session.id,
+        report,
+        holder,
+        permits,
+        stay,
+        input,
+        verdict,
+        ledger_age_s: ledger_age.map(|age| u64::try_from(age.as_secs()).unwrap_or(0)),
+    })
+}
 
-    let document = match (&report.document, &key) {
+fn ledger_error(error: LedgerStoreError) -> LaneError {
+    LaneError::Ledger(error.to_string())
+}
+
+/// Recorded crossings as stay movements, on civil dates in the checkpoint's zone (a refused
+/// entry is no movement).
+fn stay_movements(history: &[MovementRecord], time_zone: &jiff::tz::TimeZone) -> Vec<Movement> {
+    history
+        .iter()
+        .filter_map(|record| {
+            let direction = match record.direction {
+                event::Direction::Entry => stay::Direction::Entry,
+                event::Direction::Exit => stay::Direction::Exit,
+                event::Direction::RefusedEntry => return None,
+            };
+            Some(Movement {
+                date: stay::civil_date_in(record.at, time_zone),
+                direction,
+            })
+        })
+        .collect()
+}
+
+fn alert_facts(alert: &AlertKind) -> AlertFacts {
+    match alert {
+        AlertKind::EntryBan { until } => AlertFacts::EntryBan {
+            until: Some(*until),
+        },
+        AlertKind::Lost => AlertFacts::Lost,
+        AlertKind::Stolen => AlertFacts::Stolen,
+        AlertKind::Invalidated => AlertFacts::Invalidated,
+    }
+}
+
+/// What a permit must match: the document's issuing state, number, birth date, nationality.
+fn holder_facts(report: &MrzReport) -> Option<HolderFacts> {
+    report.document.as_ref().map(|document| HolderFacts {
+        issuing_state: document.issuing_state.value.clone(),
+        document_number: document.document_number.number.clone(),
+        birth_date: BirthDate::Mrz(document.birth_date.raw.clone()),
+        nationality: document
+            .nationality
+            .as_ref()
+            .map(|n| n.value.clone())
+            .unwrap_or_default(),
+    })
+}
+
+/// The traveller as the permit checks see them.
+struct PresentedBy<'a> {
+    session: &'a TravellerSession,
+    holder: Option<&'a HolderDigest>,
+    facts: Option<&'a HolderFacts>,
+    movements: &'a [Movement],
+}
+
+/// Every permit presented or held in the ledger, verified, and the grounds of stay they and the
+/// ledger's extensions and registrations give.
+fn permits_and_grounds(
+    traveller: &PresentedBy<'_>,
+    ledger: &dyn LedgerView,
+    now: Timestamp,
+    settings: &LaneSettings,
+) -> Result<(Vec<PermitView>, Vec<GroundOfStay>), LaneError> {
+    let revocations = LedgerRevocations(ledger);
+    let check = |text: &str, presented: bool| {
+        check_permit(
+            text,
+            presented,
+            ledger,
+            &revocations,
+            traveller.facts,
+            traveller.movements,
+            now,
+            settings,
+        )
+    };
+    let mut permits = Vec::new();
+    let mut grounds = Vec::new();
+    let mut presented_ctis = Vec::new();
+    for text in traveller.session.qr_texts() {
+        let (view, ground) = check(text, true)?;
+        if let Some(cti) = &view.cti {
+            presented_ctis.push(cti.clone());
+        }
+        permits.push(view);
+        grounds.extend(ground);
+    }
+    let Some(holder) = traveller.holder else {
+        return Ok((permits, grounds));
+    };
+    for held in ledger.permits_by_holder(holder).map_err(ledger_error)? {
+        if presented_ctis.contains(&hex::encode(held.index.cti)) {
+            continue;
+        }
+        // The signed text is read only for a permit about to be used, and verified again.
+        let bp1 = ledger
+            .permit_text(held.seq)
+            .map_err(ledger_error)?
+            .ok_or_else(|| {
+                ledger_error(LedgerStoreError::Corrupt {
+                    what: "permit",
+                    reason: format!("entry {} issues no permit", held.seq),
+                })
+            })?;
+        let (view, ground) = check(&bp1, false)?;
+        // A permit in the ledger that is no longer valid is simply no ground; it is not
+        // a forgery the officer must hear about.
+        if view.rejection.is_none() && view.holder_matches {
+            permits.push(view);
+            grounds.extend(ground);
+        }
+    }
+    grounds.extend(ledger_grounds(ledger, holder)?);
+    Ok((permits, grounds))
+}
+
+/// Stay extensions and place-of-stay registrations the ledger holds for the holder.
+fn ledger_grounds(
+    ledger: &dyn LedgerView,
+    holder: &HolderDigest,
+) -> Result<Vec<GroundOfStay>, LaneError> {
+    let mut grounds = Vec::new();
+    for extension in ledger.stay_extensions(holder).map_err(ledger_error)? {
+        grounds.push(GroundOfStay {
+            kind: GroundKind::StayExtension {
+                until: extension.until,
+            },
+            valid_from: Date::MIN,
+            valid_until: extension.until,
+        });
+    }
+    for registration in ledger.registrations(holder).map_err(ledger_error)? {
+        grounds.push(GroundOfStay {
+            kind: GroundKind::PlaceOfStayRegistration {
+                registered_on: registration.valid_from,
+            },
+            valid_from: registration.valid_from,
+            valid_until: registration.valid_until,
+        });
+    }
+    Ok(grounds)
+}
+
+fn document_facts(
+    report: &MrzReport,
+    key: Option<&crate::core::document::DocumentKey>,
+    nationality: &str,
+) -> DocumentFacts {
+    match (&report.document, key) {
         (Some(document), Some(key)) => DocumentFacts {
             key: key.clone(),
-            nationality: nationality.clone(),
-            mrz: mrz_status(&report),
+            nationality: nationality.to_string(),
+            mrz: mrz_status(report),
             expiry: match document.expiry_date.as_ref().map(|field| &field.value) {
                 Some(MrzDate::Known { date }) => DocumentExpiry::On(*date),
                 Some(MrzDate::NoExpiry) => DocumentExpiry::Never,
@@ -319,58 +397,38 @@ pub fn assess(
                 document_code: String::new(),
                 number: crate::core::privacy::DocumentNumber::new(""),
             },
-            nationality: nationality.clone(),
-            mrz: mrz_status(&report),
+            nationality: nationality.to_string(),
+            mrz: mrz_status(report),
             expiry: DocumentExpiry::Unknown,
         },
-    };
-    let input = DecisionInput {
-        direction: settings.direction,
-        mode: settings.mode,
-        today,
-        document,
-        alerts,
-        permits: permits
-            .iter()
-            .filter_map(|view| {
-                Some(PermitFacts {
-                    kind: view.kind.map(permit_kind)?,
-                    rejection: view.rejection.clone(),
-                    holder_matches: view.holder_matches,
-                    already_used: false,
-                })
+    }
+}
+
+/// The decision's view of the permits: decodable ones first, then undecodable cards (still a
+/// rejection the officer must see).
+fn permit_facts(permits: &[PermitView]) -> Vec<PermitFacts> {
+    permits
+        .iter()
+        .filter_map(|view| {
+            Some(PermitFacts {
+                kind: view.kind.map(permit_kind)?,
+                rejection: view.rejection.clone(),
+                holder_matches: view.holder_matches,
+                already_used: false,
             })
-            .chain(
-                permits
-                    .iter()
-                    .filter(|view| view.kind.is_none())
-                    .map(|view| PermitFacts {
-                        // Undecodable card: still a rejection the officer must see.
-                        kind: PermitKind::Registration,
-                        rejection: view.rejection.clone(),
-                        holder_matches: false,
-                        already_used: false,
-                    }),
-            )
-            .collect(),
-        visa_free,
-        stay: stay.as_ref().map(stay_facts),
-        ledger_stale,
-        clock_untrusted: !clock_trusted,
-    };
-    let mut input = input;
-    mark_used_evisas(&mut input, &permits, &stay_movements);
-    let verdict = decision::decide(&input);
-    Ok(Assessment {
-        session: session.id,
-        report,
-        holder,
-        permits,
-        stay,
-        input,
-        verdict,
-        ledger_age_s,
-    })
+        })
+        .chain(
+            permits
+                .iter()
+                .filter(|view| view.kind.is_none())
+                .map(|view| PermitFacts {
+                    kind: PermitKind::Registration,
+                    rejection: view.rejection.clone(),
+                    holder_matches: false,
+                    already_used: false,
+                }),
+        )
+        .collect()
 }
 
 /// A single-entry e-visa is used once an entry was recorded within its validity.

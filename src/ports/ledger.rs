@@ -181,7 +181,7 @@ impl LedgerView for MemoryState {
 }
 
 /// How the replica follows central's ledger, as the status, the heartbeats and the console
-/// show it (`Display`: `connecting`, `running`, `stopped: <reason>`).
+/// show it (`Display`: `connecting`, `running`, `bootstrapping n/N`, `stopped: <reason>`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ReplicationState {
     /// Not yet answered by central, or retrying after a transient failure (the last one).
@@ -191,6 +191,13 @@ pub enum ReplicationState {
     },
     /// Following central: the last round succeeded.
     Running,
+    /// Filling an empty or far-behind replica from central's snapshot.
+    Bootstrapping {
+        /// Entries read so far.
+        done: u64,
+        /// Entries in the snapshot.
+        total: u64,
+    },
     /// Stopped for good (a fork, a refused checkpoint): the replica keeps its last good state.
     Stopped {
         /// Why.
@@ -208,6 +215,9 @@ impl std::fmt::Display for ReplicationState {
                 last_error: Some(error),
             } => write!(f, "connecting: {error}"),
             ReplicationState::Running => f.write_str("running"),
+            ReplicationState::Bootstrapping { done, total } => {
+                write!(f, "bootstrapping {done}/{total}")
+            }
             ReplicationState::Stopped { reason, .. } => write!(f, "stopped: {reason}"),
         }
     }

@@ -6,6 +6,7 @@
 
 pub mod chip;
 pub mod clock;
+pub mod gate;
 pub mod ledger;
 pub mod scanner;
 pub mod telemetry;

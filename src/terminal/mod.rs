@@ -24,6 +24,7 @@ use crate::adapters::metrics::Telemetry;
 use crate::config::Config;
 use crate::lane::driver::{LaneDriver, LaneParts};
 use crate::ports::clock::Clock;
+use crate::ports::gate::Gate;
 use crate::ports::ledger::ReplicationState;
 use crate::ports::scanner::DeviceEvent;
 
@@ -248,6 +249,12 @@ impl Terminal {
         })
     }
 
+    /// The checkpoint id and lane the terminal runs as (a reload changes them only after a
+    /// restart).
+    pub fn identity(&self) -> (&str, &str) {
+        (&self.started.checkpoint.id, &self.started.checkpoint.lane)
+    }
+
     /// The next device event or API command; `None` once neither can arrive any more.
     pub async fn next_arrival(&mut self) -> Option<Arrival> {
         tokio::select! {
@@ -285,10 +292,11 @@ fn lane_parts(
         policy: Arc::new(policy),
         clock: Arc::clone(&core.clock),
         gate: config.gate.as_ref().map(|gate| {
-            Arc::new(Mutex::new(SerialGate::new(
+            let gate: Arc<Mutex<dyn Gate>> = Arc::new(Mutex::new(SerialGate::new(
                 gate.port.clone(),
                 gate.profile.clone(),
-            )))
+            )));
+            gate
         }),
         replication,
     }

@@ -49,7 +49,7 @@ impl Reloaded {
 
 /// Keys whose values the stores or the process were started with, compared with `started`.
 fn restart_required(started: &Config, new: &Config) -> Vec<&'static str> {
-    let checks: [(&'static str, bool); 8] = [
+    let checks: [(&'static str, bool); 9] = [
         ("checkpoint.id", started.checkpoint.id != new.checkpoint.id),
         (
             "checkpoint.lane",
@@ -72,6 +72,11 @@ fn restart_required(started: &Config, new: &Config) -> Vec<&'static str> {
                     != new.keys.terminal_key.verifying_key(),
         ),
         ("gate", started.gate != new.gate),
+        (
+            // The daemon bounds its stop with the value it started with.
+            "limits.shutdown_grace_ms",
+            started.limits.shutdown_grace != new.limits.shutdown_grace,
+        ),
     ];
     checks
         .into_iter()
@@ -100,7 +105,10 @@ fn live_changes(old: &Config, new: &Config) -> Vec<&'static str> {
         ),
         ("lane", old.lane != new.lane),
         ("rules_file", old.rules_file != new.rules_file),
-        ("limits", old.limits != new.limits),
+        (
+            "limits.outbox_events_max",
+            old.limits.outbox_events_max != new.limits.outbox_events_max,
+        ),
     ];
     checks
         .into_iter()

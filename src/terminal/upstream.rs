@@ -94,13 +94,17 @@ pub async fn start(
         .await
         .map_err(|e| super::TerminalError::Upstream(e.to_string()))?;
     let streams = LedgerStreams::named(&config.upstream.ledger_stream);
+    let bootstrap_state = Arc::clone(&parts.replication);
     let replicator = Replicator::new(
         JetStreamSource::from_client(client.clone(), streams),
         parts.ledger.clone(),
         roots,
         Arc::new(Bp1Verification),
     )
-    .with_snapshot_dir(&config.data_dir);
+    .with_snapshot_dir(&config.data_dir)
+    .with_bootstrap_progress(Arc::new(move |done, total| {
+        bootstrap_state.send_replace(ReplicationState::Bootstrapping { done, total });
+    }));
     let mut tasks = vec![tokio::spawn(replicate(
         replicator,
         Arc::new(parts.telemetry.clone()),

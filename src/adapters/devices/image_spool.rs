@@ -183,7 +183,10 @@ impl Runner {
         let mut batch = VecDeque::new();
         while !self.stopped() {
             if batch.is_empty() {
-                batch = spool.settled(SystemTime::now()).map_err(gone)?.into();
+                // Time only through the clock port (the system clock in the daemon, against
+                // which the kernel stamps the images' mtimes).
+                let now = SystemTime::from(self.clock.now());
+                batch = spool.settled(now).map_err(gone)?.into();
             }
             let Some(name) = batch.pop_front() else {
                 self.sleep(self.device.poll_interval);

@@ -16,10 +16,7 @@ use super::FeedError;
 use super::index::{MovementIndex, MovementRow, movement_entry, open_log};
 use super::movement_log::MovementLog;
 use super::subjects::event_subject;
-use crate::core::event::{
-    ClockState, Crossing, CrossingEvent, EVENT_FORMAT_VERSION, EventHash, GENESIS_HASH, TerminalId,
-    guard_clock, sign,
-};
+use crate::core::event::{ChainHead, Crossing, EventHash, GENESIS_HASH, Stamp, TerminalId, chain};
 use crate::ports::clock::Clock;
 use crate::ports::upstream::{CrossingRecorder, Recorded, UpstreamError};
 
@@ -114,13 +111,6 @@ impl Drop for Inner {
 #[derive(Clone)]
 pub struct Outbox {
     inner: Arc<Inner>,
-}
-
-/// The chain state the committer carries from one batch to the next.
-struct ChainHead {
-    next_seq: u64,
-    last_hash: EventHash,
-    clock_high_water: Option<jiff::Timestamp>,
 }
 
 impl Outbox {
@@ -378,11 +368,7 @@ impl Committer {
     }
 
     fn commit(&mut self, batch: Vec<Request>) {
-        let mut head = ChainHead {
-            next_seq: self.head.next_seq,
-            last_hash: self.head.last_hash,
-            clock_high_water: self.head.clock_high_water,
-        };
+        let mut head = self.head;
         let mut staged = Vec::with_capacity(batch.len());
         let mut replies = Vec::with_capacity(batch.len());
         for request in batch {
@@ -425,59 +411,36 @@ impl Committer {
     }
 
     fn stage(&self, head: &mut ChainHead, crossing: Crossing) -> Result<Staged, FeedError> {
-        let now = self.clock.now();
-        let tolerance = std::time::Duration::from_millis(
-            self.clock_tolerance_ms
-                .load(std::sync::atomic::Ordering::Relaxed),
-        );
-        let guard = guard_clock(now, head.clock_high_water, tolerance);
-        let monotonic_ns = u64::try_from(self.clock.monotonic().as_nanos()).unwrap_or(u64::MAX);
-        let event = CrossingEvent {
-            v: EVENT_FORMAT_VERSION,
+        let stamp = Stamp {
+            now: self.clock.now(),
+            monotonic_ns: u64::try_from(self.clock.monotonic().as_nanos()).unwrap_or(u64::MAX),
             event_id: hex::encode(rand::random::<[u8; 16]>()),
-            terminal: self.config.terminal.clone(),
-            seq: head.next_seq,
-            prev_hash: head.last_hash,
-            wall_time: now,
-            time_zone: self
-                .config
-                .time_zone
-                .iana_name()
-                .unwrap_or("UTC")
-                .to_string(),
-            utc_offset_s: self.config.time_zone.to_offset(now).seconds(),
-            clock: ClockState {
-                last_sync_age_s: crossing.clock_sync_age_s,
-                monotonic_ns,
-                behind_high_water_ms: guard.behind_ms,
-            },
-            crossing,
+            time_zone: &self.config.time_zone,
+            clock_tolerance: std::time::Duration::from_millis(
+                self.clock_tolerance_ms
+                    .load(std::sync::atomic::Ordering::Relaxed),
+            ),
         };
-        if let Some(behind_ms) = guard.behind_ms {
+        let chained = chain(head, &self.config.terminal, crossing, &stamp, &self.key)?;
+        let event = &chained.event;
+        if let Some(behind_ms) = event.clock.behind_high_water_ms {
             tracing::warn!(
                 behind_ms,
                 seq = event.seq,
                 "wall clock is behind its high-water mark"
             );
         }
-        let signed = sign(&event, &self.key)?;
-        let hash = EventHash::of(&signed);
-        let subject = event_subject(&event.crossing.checkpoint, &event.terminal);
-        let movement = movement_entry(&event);
-        head.next_seq += 1;
-        head.last_hash = hash;
-        head.clock_high_water = Some(guard.high_water);
         Ok(Staged {
             seq: event.seq,
-            signed,
-            subject,
-            movement,
+            subject: event_subject(&event.crossing.checkpoint, &event.terminal),
+            movement: movement_entry(event),
             recorded: Recorded {
                 seq: event.seq,
-                event_hash: hash,
-                wall_time: now,
-                clock_suspect: guard.suspect,
+                event_hash: chained.hash,
+                wall_time: stamp.now,
+                clock_suspect: chained.clock_suspect,
             },
+            signed: chained.signed,
         })
     }
 

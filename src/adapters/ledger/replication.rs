@@ -20,7 +20,6 @@ use crate::core::ledger::{
     Entry, Hash, RootSet, SignedCheckpoint, entry_hash,
 };
 use crate::ports::ledger::{LedgerStore, LedgerStoreError};
-use crate::ports::telemetry::ReplicationMeter;
 
 /// The entry stream; its sequence numbers are the entry seqs.
 pub const ENTRY_STREAM: &str = "LEDGER";
@@ -707,9 +706,12 @@ pub struct Replicator<S, U = JetStreamSource> {
     /// Where a snapshot is downloaded before it is read (the replica's disk, not memory); `None`:
     /// a temporary file of its own.
     snapshot_dir: Option<PathBuf>,
-    /// Where `follow` reports its rounds for monitoring.
-    meter: Option<Arc<dyn ReplicationMeter>>,
+    /// Told `(entries read, entries in the snapshot)` as a bootstrap goes.
+    progress: Option<BootstrapProgress>,
 }
+
+/// A bootstrap's progress callback: `(entries read, entries in the snapshot)`.
+pub type BootstrapProgress = Arc<dyn Fn(u64, u64) + Send + Sync>;
 
 impl<S: LedgerStore + Clone + Send + 'static> Replicator<S> {
     /// A replicator reading central's JetStream streams at `url`.
@@ -742,20 +744,22 @@ impl<S: LedgerStore + Clone + Send + 'static, U: LedgerSource> Replicator<S, U> 
             check,
             run_chunk_entries: RUN_CHUNK_ENTRIES,
             snapshot_dir: None,
-            meter: None,
+            progress: None,
         }
     }
 
-    /// Reports every round of [`Replicator::follow`] to `meter`.
-    pub fn with_meter(mut self, meter: Arc<dyn ReplicationMeter>) -> Self {
-        self.meter = Some(meter);
-        self
-    }
 
     /// Downloads snapshots into `dir` (the data directory: a snapshot of a million permits is
     /// about 700 MB, and a temporary directory may be memory).
     pub fn with_snapshot_dir(mut self, dir: &Path) -> Self {
         self.snapshot_dir = Some(dir.to_path_buf());
+        self
+    }
+
+    /// Tells `progress` how far a bootstrap has read, after every chunk (the status shows
+    /// `bootstrapping n/N`).
+    pub fn with_bootstrap_progress(mut self, progress: BootstrapProgress) -> Self {
+        self.progress = Some(progress);
         self
     }
 
@@ -935,12 +939,14 @@ impl<S: LedgerStore + Clone + Send + 'static, U: LedgerSource> Replicator<S, U> 
         }
         let chunk = self.run_chunk_entries;
         let signed_checkpoint = reader.checkpoint.clone();
+        let progress = self.progress.clone();
         let read = |chunks: tokio::sync::mpsc::Sender<RunChunk>| async move {
             tokio::task::spawn_blocking(move || {
                 // The replica already holds the entries up to its cursor.
                 for _ in 0..cursor.seq {
                     reader.next_entry()?;
                 }
+                let mut done = cursor.seq;
                 loop {
                     let mut encoded = Vec::with_capacity(chunk);
                     while encoded.len() < chunk {
@@ -949,10 +955,14 @@ impl<S: LedgerStore + Clone + Send + 'static, U: LedgerSource> Replicator<S, U> 
                             None => break,
                         }
                     }
+                    done += encoded.len() as u64;
                     if encoded.is_empty()
                         || chunks.blocking_send(RunChunk::Entries(encoded)).is_err()
                     {
                         return Ok(());
+                    }
+                    if let Some(progress) = &progress {
+                        progress(done, checkpoint.size);
                     }
                 }
             })
@@ -972,22 +982,11 @@ impl<S: LedgerStore + Clone + Send + 'static, U: LedgerSource> Replicator<S, U> 
             match self.sync_once().await {
                 Ok(outcome) => {
                     backoff.reset();
-                    if let Some(meter) = &self.meter {
-                        meter.replicated(outcome.entries_applied());
-                    }
                     tracing::debug!(?outcome, "ledger replication round");
                     tokio::time::sleep(interval).await;
                 }
-                Err(e) if e.is_fatal() => {
-                    if let Some(meter) = &self.meter {
-                        meter.replication_failed(true);
-                    }
-                    return e;
-                }
+                Err(e) if e.is_fatal() => return e,
                 Err(e) => {
-                    if let Some(meter) = &self.meter {
-                        meter.replication_failed(false);
-                    }
                     let delay = backoff.next_delay();
                     tracing::warn!(error = %e, ?delay, "ledger replication failed; retrying");
                     tokio::time::sleep(delay).await;
