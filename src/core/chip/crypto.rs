@@ -134,7 +134,7 @@ impl Cipher {
     }
 
     fn check_blocks(self, data: &[u8]) -> Result<(), ChipError> {
-        if data.len() % self.block_size() == 0 {
+        if data.len().is_multiple_of(self.block_size()) {
             Ok(())
         } else {
             Err(ChipError::Crypto {
@@ -198,7 +198,7 @@ pub fn unpad(data: &[u8]) -> Result<&[u8], ChipError> {
 /// ISO/IEC 9797-1 MAC algorithm 3 with DES (the "retail MAC"): DES-CBC under Ka over all blocks,
 /// then decrypt under Kb and encrypt under Ka. `data` must already be padded.
 pub fn retail_mac(key: &[u8], data: &[u8]) -> Result<[u8; 8], ChipError> {
-    if key.len() != 16 || data.is_empty() || data.len() % 8 != 0 {
+    if key.len() != 16 || data.is_empty() || !data.len().is_multiple_of(8) {
         return Err(ChipError::Crypto {
             why: "retail MAC needs a 16-byte key and whole blocks",
         });
