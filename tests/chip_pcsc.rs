@@ -137,7 +137,8 @@ fn chip_read(stack: &Stack, extra: &[&str]) -> (i32, Value, String) {
     (output.status.code().unwrap_or(-1), json, stderr)
 }
 
-/// A chip holding the specimen DG1, a 20 KB DG2 and an EF.SOD signed by a test DSC; returns
+/// A chip holding the specimen DG1, a 20 KB DG2, DG15 with its active-authentication key and
+/// an EF.SOD signed by a test DSC; returns
 /// it with the CSCA's PEM path and the MRZ file in `root`.
 fn document(root: &Path, dg1_zone: &str) -> (ChipProfile, String, String) {
     let csca_key = chip_pki::key(KeyKind::P256, 0);
@@ -151,10 +152,14 @@ fn document(root: &Path, dg1_zone: &str) -> (ChipProfile, String, String) {
     let dg1 = chip_pki::dg1(chip_pki::SPECIMEN_TD3);
     let dg2 = chip_pki::data_group(0x75, 20_000, 0x11);
     let spec = SignedSpec::new(Hash::Sha256, Style::Ecdsa, Some(Y2020 + 5 * YEAR));
-    let sod = chip_pki::sod(&[(1, &dg1), (2, &dg2)], &dsc, &dsc_key, &spec);
+    let aa_key = chip_pki::key(KeyKind::P256, 5);
+    let dg15 =
+        checkpointd::core::chip::tlv::encode(&[0x6F], &aa_key.public_key_to_der().expect("SPKI"));
+    let sod = chip_pki::sod(&[(1, &dg1), (2, &dg2), (15, &dg15)], &dsc, &dsc_key, &spec);
     let mut files = std::collections::BTreeMap::from([
         (LdsFile::Dg(1), chip_pki::dg1(dg1_zone)),
         (LdsFile::Dg(2), dg2),
+        (LdsFile::Dg(15), dg15),
         (LdsFile::Sod, sod),
     ]);
     files.insert(LdsFile::Com, ef_com(&files));
@@ -163,11 +168,9 @@ fn document(root: &Path, dg1_zone: &str) -> (ChipProfile, String, String) {
     let mrz_path = root.join("mrz.txt");
     std::fs::write(&mrz_path, format!("{}\n", chip_pki::SPECIMEN_TD3)).expect("MRZ file");
     let path = |p: PathBuf| p.to_str().expect("UTF-8").to_owned();
-    (
-        ChipProfile::new(MRZ_INFORMATION, files),
-        path(csca_path),
-        path(mrz_path),
-    )
+    let mut profile = ChipProfile::new(MRZ_INFORMATION, files);
+    profile.aa_key = Some(aa_key);
+    (profile, path(csca_path), path(mrz_path))
 }
 
 #[test]
@@ -185,6 +188,8 @@ fn a_genuine_chip_reads_with_pace_and_verifies_and_saves_its_files() {
     assert_eq!(json["data_groups"]["DG1"], "valid");
     assert_eq!(json["data_groups"]["DG2"], "valid");
     assert_eq!(json["chip_authentication"], "not_supported");
+    assert_eq!(json["active_authentication"], "valid");
+    assert_eq!(json["data_groups"]["DG15"], "valid");
     assert!(json["apdus"].as_u64().is_some_and(|n| n > 90), "{json}");
     assert!(
         json["bytes_read"].as_u64().is_some_and(|n| n > 20_000),
@@ -225,6 +230,21 @@ fn a_bac_only_chip_with_an_altered_dg1_reads_with_bac_and_fails_passive_authenti
         errors.contains("dg_hash_mismatch") && errors.contains("mrz_mismatch"),
         "{errors}"
     );
+}
+
+#[test]
+fn a_cloned_chip_passes_passive_authentication_but_fails_active_authentication() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let (mut profile, csca, _) = document(root.path(), chip_pki::SPECIMEN_TD3);
+    // The clone copied every file, DG15 included, but not the chip's private key.
+    profile.aa_key = Some(chip_pki::key(KeyKind::P256, 6));
+    profile.can = Some("123456".into());
+    let stack = start(profile);
+    let (code, json, stderr) = chip_read(&stack, &["--can", "123456", "--csca", &csca]);
+    assert_eq!(code, 1, "{json} {stderr}");
+    assert_eq!(json["access"], "PACE", "the CAN opens PACE");
+    assert_eq!(json["passive_authentication"], "valid");
+    assert_eq!(json["active_authentication"], "failed");
 }
 
 #[test]

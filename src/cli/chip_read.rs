@@ -15,6 +15,7 @@ use super::chip::{
 };
 use crate::adapters::pcsc_reader::PcscReader;
 use crate::adapters::system_clock::SystemClock;
+use crate::core::chip::active_auth;
 use crate::core::chip::lds::LdsFile;
 use crate::core::chip::pace::Password;
 use crate::core::chip::reader::{Access, ChipRead, ReadSettings, read_chip};
@@ -142,6 +143,28 @@ fn save(dir: &Path, read: &ChipRead) -> Result<(), String> {
     Ok(())
 }
 
+/// AA counts only once passive authentication has vouched for DG15: otherwise a clone could
+/// bring its own DG15 and key.
+fn active_authentication(read: &ChipRead, pa: &passive_auth::PaReport) -> &'static str {
+    let (Some(attempt), Some(dg15)) = (&read.active_authentication, read.file(LdsFile::Dg(15)))
+    else {
+        return "not_supported";
+    };
+    let vouched = pa.is_valid()
+        && DataGroup::from_file_name("DG15")
+            .and_then(|group| pa.data_groups.get(&group))
+            .is_some_and(|status| *status == passive_auth::DataGroupStatus::Valid);
+    let verified = active_auth::verify(dg15, attempt).unwrap_or_else(|error| {
+        eprintln!("checkpointctl chip read: active authentication: {error}");
+        false
+    });
+    if vouched && verified {
+        "valid"
+    } else {
+        "failed"
+    }
+}
+
 /// The contract's `chip read` object: `chip verify`'s plus how the chip was read.
 #[derive(Serialize)]
 struct ReadJson<'a> {
@@ -199,9 +222,9 @@ fn report(
             Access::Pace(mapping) => Some(mapping.code()),
             Access::Bac => None,
         },
-        // This reader does not run chip or active authentication yet.
+        // This reader does not run chip authentication yet.
         chip_authentication: "not_supported",
-        active_authentication: "not_supported",
+        active_authentication: active_authentication(read, &pa),
         apdus: read.apdus,
         bytes_read: read.bytes_read,
         elapsed_ms,
@@ -224,7 +247,9 @@ fn report(
         )
     };
     written.map_err(|error| format!("cannot write stdout: {error}"))?;
-    Ok(if pa.is_valid() {
+    // A chip that fails active authentication is a suspected clone, whatever its files say.
+    let clone_suspected = json.active_authentication == "failed";
+    Ok(if pa.is_valid() && !clone_suspected {
         EXIT_VALID
     } else {
         EXIT_INVALID

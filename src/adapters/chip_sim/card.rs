@@ -5,6 +5,7 @@ use rand::RngCore;
 use rand::rngs::OsRng;
 
 use super::{ChipProfile, Faults};
+use crate::core::chip::active_auth;
 use crate::core::chip::apdu::{Command, Response, parse_command};
 use crate::core::chip::bac::{self, BacKeys};
 use crate::core::chip::card_access;
@@ -129,6 +130,7 @@ impl SimulatedChip {
             0x82 => return Ok(self.external_authenticate(command)),
             0x22 => self.set_at(command),
             0x86 => return Ok(self.general_authenticate(command)),
+            0x88 => self.internal_authenticate(command),
             _ => status_only(0x6D00),
         };
         Ok((answer, None))
@@ -215,6 +217,22 @@ impl SimulatedChip {
             data: bytes[offset..end].to_vec(),
             sw,
         })
+    }
+
+    fn internal_authenticate(&mut self, command: &Command) -> Response {
+        let Some(key) = self.profile.aa_key.clone() else {
+            return status_only(0x6D00);
+        };
+        if self.sm.is_none() {
+            return status_only(0x6982);
+        }
+        match active_auth::sign(&key, &command.data, &mut *self.rng) {
+            Ok(signature) => Response {
+                data: signature,
+                sw: 0x9000,
+            },
+            Err(_) => status_only(0x6F00),
+        }
     }
 
     fn get_challenge(&mut self) -> Response {

@@ -4,6 +4,7 @@
 use rand::RngCore;
 
 use super::ChipError;
+use super::active_auth;
 use super::apdu::Command;
 use super::bac::{self, BacKeys};
 use super::card_access::{self, Mapping, PaceInfo};
@@ -76,6 +77,9 @@ pub struct ChipRead {
     pub apdus: usize,
     /// File bytes received.
     pub bytes_read: usize,
+    /// The active-authentication exchange, when the chip has DG15 (verified by the caller
+    /// once passive authentication has vouched for DG15).
+    pub active_authentication: Option<active_auth::Attempt>,
 }
 
 impl ChipRead {
@@ -116,12 +120,18 @@ pub fn read_chip(
             read.push((file, bytes));
         }
     }
+    let active_authentication = if read.iter().any(|(file, _)| *file == LdsFile::Dg(15)) {
+        Some(active_auth::challenge_chip(&mut link, rng)?)
+    } else {
+        None
+    };
     Ok(ChipRead {
         access,
         card_access,
         files: read,
         apdus: link.apdus(),
         bytes_read: files.bytes_read,
+        active_authentication,
     })
 }
 
