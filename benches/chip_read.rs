@@ -12,10 +12,15 @@ use checkpointd::core::chip::reader::{ReadSettings, read_chip};
 use criterion::{Criterion, criterion_group, criterion_main};
 
 const MRZ_INFORMATION: &str = "L898902C<369080619406236";
-const DG1: &str = "P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<L898902C36UTO7408122F1204159ZE184226B<<<<<10";
+const DG1: &str =
+    "P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<L898902C36UTO7408122F1204159ZE184226B<<<<<10";
 
 fn profile(extended_length: bool, pace: bool) -> ChipProfile {
-    let files: BTreeMap<LdsFile, Vec<u8>> = sample_files(DG1, 20_000, [vec![0x77, 0x82, 0x05, 0xDC], vec![0x30; 1500]].concat());
+    let files: BTreeMap<LdsFile, Vec<u8>> = sample_files(
+        DG1,
+        20_000,
+        [vec![0x77, 0x82, 0x05, 0xDC], vec![0x30; 1500]].concat(),
+    );
     let mut profile = ChipProfile::new(MRZ_INFORMATION, files);
     profile.extended_length = extended_length;
     if !pace {
@@ -26,8 +31,13 @@ fn profile(extended_length: bool, pace: bool) -> ChipProfile {
 
 fn one_read(profile: &ChipProfile) -> (usize, usize) {
     let mut chip = SimulatedChip::new(profile.clone());
-    let read = read_chip(&mut chip, &Password::Mrz(MRZ_INFORMATION.into()), &ReadSettings::default(), &mut rand::thread_rng())
-        .expect("read");
+    let read = read_chip(
+        &mut chip,
+        &Password::Mrz(MRZ_INFORMATION.into()),
+        &ReadSettings::default(),
+        &mut rand::thread_rng(),
+    )
+    .expect("read");
     (read.apdus, read.bytes_read)
 }
 
