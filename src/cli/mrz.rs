@@ -25,7 +25,8 @@ pub struct Args {
     /// repaired under check-digit control (all reported).
     #[arg(long)]
     pub tolerant: bool,
-    /// Read `IDFRA` 2 × 36 zones as the pre-2021 French identity card.
+    /// Read `IDFRA` 2 × 36 zones as the pre-2021 French identity card (without it, such a zone
+    /// is still read as the French card when its check digits verify there and not as TD2).
     #[arg(long)]
     pub french_id: bool,
     /// Date against which two-digit years are resolved (default: today, UTC).
@@ -182,13 +183,13 @@ impl<'a> From<&'a MrzReport> for JsonReport<'a> {
     }
 }
 
-/// The sex as printed, the filler stripped like every other value (`<` becomes empty).
+/// The sex as printed. Unlike other fields its filler is kept: `<` is the value "unspecified".
 fn sex_text(sex: Sex) -> String {
     match sex {
         Sex::Male => "M".to_owned(),
         Sex::Female => "F".to_owned(),
         Sex::X => "X".to_owned(),
-        Sex::Unspecified => String::new(),
+        Sex::Unspecified => "<".to_owned(),
         Sex::Invalid(found) => found.to_string(),
     }
 }
@@ -202,5 +203,11 @@ mod tests {
         let documents = split_documents("A\nB\n\n  \nC\r\nD\n\n\n");
         assert_eq!(documents, ["A\nB\n", "C\r\nD\n"]);
         assert!(split_documents("\n \n").is_empty());
+    }
+
+    #[test]
+    fn sex_keeps_its_filler() {
+        assert_eq!(sex_text(Sex::Unspecified), "<");
+        assert_eq!(sex_text(Sex::Female), "F");
     }
 }

@@ -5,6 +5,10 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+/// The tests' own chip PKI (CSCA, document signer, EF.SOD, CRL, master list).
+#[path = "../../../tests/chip_pki/mod.rs"]
+mod chip_pki;
+
 use checkpointd::adapters::ledger::Snapshot;
 use checkpointd::core::event::{
     self, ClockState, Crossing, CrossingEvent, Direction, EventHash, Grounds, Operator,
@@ -447,6 +451,7 @@ fn main() {
     out.write("crossing_event", "event-2", &second);
 
     check_seeds(&snapshot_bytes(&out), &first);
+    chip_seeds(&out);
 
     // Configuration files as shipped.
     out.copy("config", &repo.join("firmware-config/checkpoint.toml"));
@@ -472,6 +477,40 @@ fn main() {
             ),
             fs::read(&path).expect("read"),
         );
+    }
+}
+
+/// EF.SOD (ECDSA and RSA-PSS), a master list, a CSCA and a CRL for `chip_sod`; DG1 of each
+/// chip-bearing format for `chip_dg`. Keys are made afresh: the targets trust none.
+fn chip_seeds(out: &Out) {
+    use chip_pki::{CertSpec, Hash, KeyKind, SignedSpec, Style};
+    let dg1 = chip_pki::dg1(TD3);
+    for (name, kind, style) in [
+        ("sod-brainpool", KeyKind::Brainpool256, Style::Ecdsa),
+        ("sod-rsa-pss", KeyKind::Rsa2048, Style::Pss),
+    ] {
+        let csca_key = chip_pki::key(kind, 0);
+        let csca = chip_pki::certificate(&CertSpec::csca("UT", 1), &csca_key, None);
+        let dsc_key = chip_pki::key(kind, 1);
+        let dsc =
+            chip_pki::certificate(&CertSpec::dsc("UT", 2), &dsc_key, Some((&csca, &csca_key)));
+        let spec = SignedSpec::new(Hash::Sha256, style, Some(chip_pki::Y2020 + 5 * chip_pki::YEAR));
+        out.write("chip_sod", name, chip_pki::sod(&[(1, &dg1)], &dsc, &dsc_key, &spec));
+        if kind == KeyKind::Brainpool256 {
+            let list = chip_pki::master_list(
+                &[csca.to_der().expect("DER")],
+                &dsc,
+                &dsc_key,
+                &spec,
+            );
+            out.write("chip_sod", "master-list", list);
+            out.write("chip_sod", "csca.pem", csca.to_pem().expect("PEM"));
+            let crl = chip_pki::crl(&csca, &csca_key, &[2], chip_pki::Y2020);
+            out.write("chip_sod", "crl", crl);
+        }
+    }
+    for (name, zone) in [("dg1-td3", TD3), ("dg1-td1", TD1), ("dg1-td2", TD2)] {
+        out.write("chip_dg", name, chip_pki::dg1(zone));
     }
 }
 

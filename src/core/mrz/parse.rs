@@ -40,6 +40,9 @@ fn parse_lines<S: AsRef<str>>(lines: &[S], options: &ParseOptions, report: &mut 
     let (format, reason) = detect_format(&zone, lines.len(), line_width(lines), options);
     report.format = Some(format);
     report.format_reason = Some(reason);
+    if reason == REASON_FRENCH_DETECTED {
+        report.warnings.push(Warning::FrenchIdDetected);
+    }
     if options.mode == Mode::Tolerant {
         let outcome = repair::repair(&mut zone, format, format.layout());
         if outcome.ambiguous {
@@ -118,7 +121,12 @@ fn check_structure<S: AsRef<str>>(lines: &[S]) -> Result<(), Vec<MrzFault>> {
 const REASON_TD1: &str = "3 lines of 30 characters: TD1";
 const REASON_TD2: &str = "2 lines of 36 characters, document code not V: TD2";
 const REASON_TD2_NOT_FRENCH: &str = "2 lines of 36 characters starting IDFRA, read as TD2 because \
-     the French national layout is not enabled";
+     the French national layout is not enabled and the French card's check digits do not all \
+     verify where TD2's fail";
+const REASON_FRENCH_DETECTED: &str = "2 lines of 36 characters starting IDFRA whose check digits \
+     all verify in the pre-2021 French identity card layout (12-character number, check digit at \
+     line 2 column 13) and not in TD2's: read as the French card without the national layout \
+     enabled";
 const REASON_FRENCH: &str = "2 lines of 36 characters starting IDFRA with the French national \
      layout enabled: pre-2021 French identity card (12-character number at line 2 columns 1-12, \
      check digit at column 13), not TD2 (9-character number, check digit at column 10)";
@@ -145,9 +153,33 @@ fn detect_format(
         (_, TD3_LINE_WIDTH) => (Format::Td3, REASON_TD3),
         _ if is_visa => (Format::MrvB, REASON_MRVB),
         _ if code == b"IDFRA" && options.french_national_id => (Format::FrenchId, REASON_FRENCH),
+        _ if code == b"IDFRA"
+            && checks_verify(zone, Format::FrenchId)
+            && !checks_verify(zone, Format::Td2) =>
+        {
+            (Format::FrenchId, REASON_FRENCH_DETECTED)
+        }
         _ if code == b"IDFRA" => (Format::Td2, REASON_TD2_NOT_FRENCH),
         _ => (Format::Td2, REASON_TD2),
     }
+}
+
+/// Whether every check digit of `format`'s layout verifies over `zone`: the evidence that tells
+/// the French card from TD2 when the national layout is not enabled.
+fn checks_verify(zone: &Zone, format: Format) -> bool {
+    let layout = format.layout();
+    let verifies = |value: u8, check: Range| {
+        CheckOutcome::compare(value, zone.byte(check)) == CheckOutcome::Verified
+    };
+    let number = verifies(check_digit(zone.bytes(layout.number)), layout.number_check);
+    let birth = verifies(check_digit(zone.bytes(layout.birth)), layout.birth_check);
+    let expiry = layout
+        .expiry
+        .is_none_or(|(expiry, check)| verifies(check_digit(zone.bytes(expiry)), check));
+    let composite = layout
+        .composite
+        .is_none_or(|(check, covered)| verifies(zone.check_digit_over(covered), check));
+    number && birth && expiry && composite
 }
 
 fn text_field(zone: &Zone, range: Range) -> TextField {
@@ -344,6 +376,9 @@ fn read_document_number(
         .number_continuation
         .filter(|_| printed_check == b'<' && head.last().is_some_and(|&b| b != b'<'));
     let Some(continuation) = long_continuation else {
+        if head.iter().all(|&byte| byte == b'<') {
+            report.errors.push(MrzFault::DocumentNumberEmpty);
+        }
         let outcome = record_check(
             report,
             CheckedField::DocumentNumber,

@@ -132,6 +132,9 @@ pub enum MrzFault {
         "document number fills its field and has no check digit, but the optional data does not continue it"
     )]
     LongNumberWithoutContinuation,
+    /// A document number made only of fillers: no document has none.
+    #[error("document number is only fillers")]
+    DocumentNumberEmpty,
     /// A date field that is not a date.
     #[error("{field:?} is not a valid date: {fault:?}")]
     Date {
@@ -156,7 +159,9 @@ impl MrzFault {
             Self::LineLength { .. } => InvalidField::LineLength,
             Self::BadCharacter { .. } => InvalidField::Charset,
             Self::CheckDigit { field, .. } | Self::Date { field, .. } => field.invalid_field(),
-            Self::LongNumberWithoutContinuation => InvalidField::DocumentNumber,
+            Self::LongNumberWithoutContinuation | Self::DocumentNumberEmpty => {
+                InvalidField::DocumentNumber
+            }
             Self::Sex { .. } => InvalidField::Sex,
         }
     }
@@ -203,6 +208,9 @@ pub enum Warning {
     RepairAmbiguous,
     /// The tolerant mode rewrote the input.
     Normalised(Normalisation),
+    /// An `IDFRA` 2 × 36 zone read as the pre-2021 French card without the national layout
+    /// enabled, because its check digits verify there and not as TD2 (see `format_reason`).
+    FrenchIdDetected,
 }
 
 impl Warning {
@@ -220,6 +228,7 @@ impl Warning {
             Self::OcrRepaired => "ocr_repaired",
             Self::RepairAmbiguous => "repair_ambiguous",
             Self::Normalised(normalisation) => normalisation.code(),
+            Self::FrenchIdDetected => "french_id_detected",
         }
     }
 }

@@ -346,10 +346,21 @@ const ROWS: &[Row] = &[
         Some(Format::Td2),
     ),
     (
-        "french card read as td2 without the national layout",
+        "french card recognised by its check digits without the national layout",
         &[
             "IDFRADOUEL<<<<<<<<<<<<<<<<<<<<932013",
             "0506932020438CHRISTIANE<<NI2906209F3",
+        ],
+        true,
+        &[],
+        &["french_id_detected", "name_possibly_truncated"],
+        Some(Format::FrenchId),
+    ),
+    (
+        "IDFRA zone whose french check digits fail stays td2",
+        &[
+            "IDFRADOUEL<<<<<<<<<<<<<<<<<<<<932013",
+            "0506932020438CHRISTIANE<<NI2906209F4",
         ],
         false,
         &[
@@ -361,6 +372,22 @@ const ROWS: &[Row] = &[
         ],
         &["unknown_state_code", "name_possibly_truncated"],
         Some(Format::Td2),
+    ),
+    (
+        "document number of fillers only",
+        &[TD3[0], "<<<<<<<<<0UTO7408122F1204159ZE184226B<<<<<12"],
+        false,
+        &["document_number"],
+        &[],
+        Some(Format::Td3),
+    ),
+    (
+        "sex unspecified",
+        &[TD3[0], "L898902C36UTO7408122<1204159ZE184226B<<<<<10"],
+        true,
+        &[],
+        &[],
+        Some(Format::Td3),
     ),
     ("no lines", &[], false, &["line_count"], &[], None),
     ("one line", &[TD3[0]], false, &["line_count"], &[], None),
@@ -568,7 +595,19 @@ fn french_card_is_opt_in_with_a_stated_reason() {
     assert_eq!(document.document_number.number.expose(), "050693202043");
     assert_eq!(document.birth_date.raw, "290620");
     assert!(document.expiry_date.is_none() && document.nationality.is_none());
-    let as_td2 = parse(text, &options(Mode::Strict));
+    let detected = parse(text, &options(Mode::Strict));
+    assert_eq!(detected.format, Some(Format::FrenchId));
+    assert_eq!(
+        warning_codes(&detected),
+        ["french_id_detected", "name_possibly_truncated"]
+    );
+    assert!(
+        detected
+            .format_reason
+            .is_some_and(|reason| reason.contains("and not in TD2's"))
+    );
+    let broken = text.replace("F3", "F4");
+    let as_td2 = parse(&broken, &options(Mode::Strict));
     assert!(
         as_td2
             .format_reason
