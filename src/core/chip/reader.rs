@@ -220,8 +220,9 @@ impl FileReader {
         match select.sw {
             0x9000 => {}
             0x6A82 | 0x6A88 => return Ok(None),
-            // Access conditions not met: the file exists but this session may not read it.
-            0x6982 if file == LdsFile::CardAccess => return Ok(None),
+            // Chips without PACE answer the master file's EF.CardAccess with all kinds of
+            // errors (6982, 6986, 6D00...): any refusal means no PACE, and BAC follows.
+            _ if file == LdsFile::CardAccess => return Ok(None),
             sw => {
                 return Err(ChipError::Status {
                     step: "SELECT file",
