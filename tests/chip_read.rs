@@ -252,3 +252,13 @@ fn active_authentication_answers_the_challenge_and_a_clone_cannot() {
         Ok(false)
     );
 }
+
+#[test]
+fn files_over_32_kb_are_read_past_offset_32767_with_read_binary_b1() {
+    let profile = profile(45_000);
+    let read = read(profile.clone(), &mrz(), &ReadSettings::default()).expect("read");
+    assert_eq!(
+        read.file(LdsFile::Dg(2)),
+        profile.files.get(&LdsFile::Dg(2)).map(Vec::as_slice)
+    );
+}

@@ -126,6 +126,7 @@ impl SimulatedChip {
         let answer = match command.ins {
             0xA4 => self.select(command),
             0xB0 => return self.read_binary(command).map(|r| (r, None)),
+            0xB1 => return self.read_binary_odd(command).map(|r| (r, None)),
             0x84 => self.get_challenge(),
             0x82 => return Ok(self.external_authenticate(command)),
             0x22 => self.set_at(command),
@@ -180,6 +181,11 @@ impl SimulatedChip {
     }
 
     fn read_binary(&mut self, command: &Command) -> Result<Response, ChannelError> {
+        let offset = usize::from(u16::from_be_bytes([command.p1 & 0x7F, command.p2]));
+        self.read_binary_at(command.le.unwrap_or(256), offset)
+    }
+
+    fn read_binary_at(&mut self, le: usize, offset: usize) -> Result<Response, ChannelError> {
         let Some(file) = self.current else {
             return Ok(status_only(0x6986));
         };
@@ -187,13 +193,11 @@ impl SimulatedChip {
             return Ok(status_only(0x6982));
         }
         let faults: &Faults = &self.profile.faults;
-        let offset = usize::from(u16::from_be_bytes([command.p1 & 0x7F, command.p2]));
         if offset > 0 && faults.lose_field_in == Some(file) {
             self.removed = true;
             self.sm = None;
             return Err(ChannelError::CardRemoved);
         }
-        let le = command.le.unwrap_or(256);
         if faults.fail_long_reads && le > 223 {
             return Ok(status_only(0x6700));
         }
@@ -233,6 +237,28 @@ impl SimulatedChip {
             },
             Err(_) => status_only(0x6F00),
         }
+    }
+
+    /// READ BINARY B1: the offset in DO'54', the answer in DO'53'.
+    fn read_binary_odd(&mut self, command: &Command) -> Result<Response, ChannelError> {
+        let Ok(objects) = tlv::primitives(&command.data, &[0x54], "READ BINARY B1") else {
+            return Ok(status_only(0x6A80));
+        };
+        let Some((_, offset)) = objects.first().filter(|(_, v)| (1..=3).contains(&v.len())) else {
+            return Ok(status_only(0x6A80));
+        };
+        let offset = offset
+            .iter()
+            .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
+        let le = command.le.unwrap_or(256).saturating_sub(4).max(1);
+        let answer = self.read_binary_at(le, offset)?;
+        if answer.data.is_empty() {
+            return Ok(answer);
+        }
+        Ok(Response {
+            data: tlv::encode(&[0x53], &answer.data),
+            sw: answer.sw,
+        })
     }
 
     fn get_challenge(&mut self) -> Response {

@@ -93,7 +93,10 @@ impl SecureMessaging {
         self.next_ssc();
         let cla = command.cla | 0x0C;
         let mut body = Vec::new();
-        if !command.data.is_empty() {
+        if !command.data.is_empty() && command.ins % 2 == 1 {
+            // Odd INS (READ BINARY B1): BER-TLV data go in DO'85', without padding indicator.
+            body.extend(tlv::encode(&[0x85], &self.encrypt(&command.data)?));
+        } else if !command.data.is_empty() {
             let mut value = vec![0x01];
             value.extend(self.encrypt(&command.data)?);
             body.extend(tlv::encode(&[0x87], &value));
@@ -181,7 +184,11 @@ impl SecureMessaging {
     /// not verify (the chip answers 6988 and drops the session).
     pub fn unprotect_command(&mut self, command: &Command) -> Result<Option<Command>, ChipError> {
         self.next_ssc();
-        let objects = tlv::primitives(&command.data, &[0x87, 0x97, 0x8E], "protected command")?;
+        let objects = tlv::primitives(
+            &command.data,
+            &[0x85, 0x87, 0x97, 0x8E],
+            "protected command",
+        )?;
         let find = |tag| objects.iter().find(|(t, _)| *t == tag).map(|(_, v)| v);
         let Some(mac) = find(0x8E) else {
             return Ok(None);
@@ -192,10 +199,11 @@ impl SecureMessaging {
         if !constant_time_eq(mac, &self.mac(&mac_input)?) {
             return Ok(None);
         }
-        let data = match find(0x87) {
-            Some(value) if value.first() == Some(&0x01) => self.decrypt(&value[1..])?,
-            Some(_) => return Ok(None),
-            None => Vec::new(),
+        let data = match (find(0x87), find(0x85)) {
+            (Some(value), _) if value.first() == Some(&0x01) => self.decrypt(&value[1..])?,
+            (Some(_), _) => return Ok(None),
+            (None, Some(value)) => self.decrypt(value)?,
+            (None, None) => Vec::new(),
         };
         let le = find(0x97).map(|le| match le[..] {
             [0] => 256,
