@@ -213,3 +213,52 @@ fn a_huge_announced_length_is_refused_before_reading() {
         "{error}"
     );
 }
+
+#[test]
+fn active_authentication_answers_the_challenge_and_a_clone_cannot() {
+    use checkpointd::core::chip::active_auth;
+    use openssl::ec::{EcGroup, EcKey};
+    use openssl::nid::Nid;
+    use openssl::pkey::PKey;
+    let key = |nid| {
+        PKey::from_ec_key(
+            EcKey::generate(&EcGroup::from_curve_name(nid).expect("curve")).expect("key"),
+        )
+        .expect("pkey")
+    };
+    let genuine = key(Nid::X9_62_PRIME256V1);
+    let dg15 =
+        checkpointd::core::chip::tlv::encode(&[0x6F], &genuine.public_key_to_der().expect("SPKI"));
+    let mut profile = profile(500);
+    profile.files.insert(LdsFile::Dg(15), dg15.clone());
+    profile.files.insert(
+        LdsFile::Com,
+        checkpointd::adapters::chip_sim::ef_com(&profile.files),
+    );
+    profile.aa_key = Some(genuine);
+    let read = read(profile.clone(), &mrz(), &ReadSettings::default()).expect("read");
+    let attempt = read.active_authentication.expect("AA attempted");
+    assert_eq!(active_auth::verify(&dg15, &attempt), Ok(true));
+    profile.aa_key = Some(key(Nid::BRAINPOOL_P256R1));
+    let clone = read_chip(
+        &mut SimulatedChip::new(profile),
+        &mrz(),
+        &ReadSettings::default(),
+        &mut rand::thread_rng(),
+    )
+    .expect("read");
+    assert_eq!(
+        active_auth::verify(&dg15, &clone.active_authentication.expect("AA attempted")),
+        Ok(false)
+    );
+}
+
+#[test]
+fn files_over_32_kb_are_read_past_offset_32767_with_read_binary_b1() {
+    let profile = profile(45_000);
+    let read = read(profile.clone(), &mrz(), &ReadSettings::default()).expect("read");
+    assert_eq!(
+        read.file(LdsFile::Dg(2)),
+        profile.files.get(&LdsFile::Dg(2)).map(Vec::as_slice)
+    );
+}

@@ -35,6 +35,8 @@ pub enum Command {
     Masterlist(MasterlistArgs),
     /// Passive authentication of the files read from a chip (EF.SOD, DG1, DG2…).
     Verify(VerifyArgs),
+    /// Read a chip through a PC/SC reader (PACE or BAC), then passive authentication.
+    Read(super::chip_read::ReadArgs),
 }
 
 /// Arguments of `checkpointctl chip masterlist`.
@@ -73,9 +75,9 @@ pub struct VerifyArgs {
 }
 
 /// Exit status: valid.
-const EXIT_VALID: u8 = 0;
+pub(super) const EXIT_VALID: u8 = 0;
 /// Exit status: invalid (passive authentication failed, or the master list's signature).
-const EXIT_INVALID: u8 = 1;
+pub(super) const EXIT_INVALID: u8 = 1;
 /// Exit status: usage or I/O problem (clap uses 2 for usage errors too).
 const EXIT_USAGE: u8 = 2;
 
@@ -84,6 +86,7 @@ pub fn run(args: Args) -> ExitCode {
     let outcome = match args.command {
         Command::Masterlist(args) => run_masterlist(&args),
         Command::Verify(args) => run_verify(&args),
+        Command::Read(args) => super::chip_read::run(&args),
     };
     match outcome {
         Ok(code) => ExitCode::from(code),
@@ -163,10 +166,10 @@ fn run_verify(args: &VerifyArgs) -> Result<u8, String> {
 }
 
 /// Largest printed-MRZ file read (three lines of 30 with line ends and some slack).
-const MRZ_FILE_BYTES_MAX: usize = 4096;
+pub(super) const MRZ_FILE_BYTES_MAX: usize = 4096;
 
 /// The CSCAs and CRLs the arguments name.
-fn load_trust(args: &VerifyArgs) -> Result<TrustStore, String> {
+pub(super) fn load_trust(args: &VerifyArgs) -> Result<TrustStore, String> {
     let mut trust = TrustStore::new();
     for path in &args.masterlist {
         let list = passive_auth::read_master_list(&read_limited(path, MASTER_LIST_BYTES_MAX)?);
@@ -232,7 +235,7 @@ fn read_chip_dir(dir: &Path) -> Result<ChipDir, String> {
 }
 
 /// A file's bytes, refusing more than `max`.
-fn read_limited(path: &Path, max: usize) -> Result<Vec<u8>, String> {
+pub(super) fn read_limited(path: &Path, max: usize) -> Result<Vec<u8>, String> {
     let file = File::open(path).map_err(|error| format!("{}: {error}", path.display()))?;
     let mut bytes = Vec::new();
     let limit = u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1);
@@ -278,7 +281,7 @@ impl<'a> From<&'a MasterList> for MasterListJson<'a> {
 
 /// The contract's `chip verify` object.
 #[derive(Serialize)]
-struct VerifyJson<'a> {
+pub(super) struct VerifyJson<'a> {
     passive_authentication: &'static str,
     errors: Vec<&'static str>,
     data_groups: DataGroupsJson<'a>,

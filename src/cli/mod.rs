@@ -2,6 +2,7 @@
 //! `run(Args) -> ExitCode`; the binary only dispatches.
 
 pub mod chip;
+pub mod chip_read;
 pub mod config;
 pub mod devices;
 pub mod docs;

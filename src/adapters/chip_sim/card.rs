@@ -5,6 +5,7 @@ use rand::RngCore;
 use rand::rngs::OsRng;
 
 use super::{ChipProfile, Faults};
+use crate::core::chip::active_auth;
 use crate::core::chip::apdu::{Command, Response, parse_command};
 use crate::core::chip::bac::{self, BacKeys};
 use crate::core::chip::card_access;
@@ -125,10 +126,12 @@ impl SimulatedChip {
         let answer = match command.ins {
             0xA4 => self.select(command),
             0xB0 => return self.read_binary(command).map(|r| (r, None)),
+            0xB1 => return self.read_binary_odd(command).map(|r| (r, None)),
             0x84 => self.get_challenge(),
             0x82 => return Ok(self.external_authenticate(command)),
             0x22 => self.set_at(command),
             0x86 => return Ok(self.general_authenticate(command)),
+            0x88 => self.internal_authenticate(command),
             _ => status_only(0x6D00),
         };
         Ok((answer, None))
@@ -178,6 +181,11 @@ impl SimulatedChip {
     }
 
     fn read_binary(&mut self, command: &Command) -> Result<Response, ChannelError> {
+        let offset = usize::from(u16::from_be_bytes([command.p1 & 0x7F, command.p2]));
+        self.read_binary_at(command.le.unwrap_or(256), offset)
+    }
+
+    fn read_binary_at(&mut self, le: usize, offset: usize) -> Result<Response, ChannelError> {
         let Some(file) = self.current else {
             return Ok(status_only(0x6986));
         };
@@ -185,13 +193,11 @@ impl SimulatedChip {
             return Ok(status_only(0x6982));
         }
         let faults: &Faults = &self.profile.faults;
-        let offset = usize::from(u16::from_be_bytes([command.p1 & 0x7F, command.p2]));
         if offset > 0 && faults.lose_field_in == Some(file) {
             self.removed = true;
             self.sm = None;
             return Err(ChannelError::CardRemoved);
         }
-        let le = command.le.unwrap_or(256);
         if faults.fail_long_reads && le > 223 {
             return Ok(status_only(0x6700));
         }
@@ -214,6 +220,44 @@ impl SimulatedChip {
         Ok(Response {
             data: bytes[offset..end].to_vec(),
             sw,
+        })
+    }
+
+    fn internal_authenticate(&mut self, command: &Command) -> Response {
+        let Some(key) = self.profile.aa_key.clone() else {
+            return status_only(0x6D00);
+        };
+        if self.sm.is_none() {
+            return status_only(0x6982);
+        }
+        match active_auth::sign(&key, &command.data, &mut *self.rng) {
+            Ok(signature) => Response {
+                data: signature,
+                sw: 0x9000,
+            },
+            Err(_) => status_only(0x6F00),
+        }
+    }
+
+    /// READ BINARY B1: the offset in DO'54', the answer in DO'53'.
+    fn read_binary_odd(&mut self, command: &Command) -> Result<Response, ChannelError> {
+        let Ok(objects) = tlv::primitives(&command.data, &[0x54], "READ BINARY B1") else {
+            return Ok(status_only(0x6A80));
+        };
+        let Some((_, offset)) = objects.first().filter(|(_, v)| (1..=3).contains(&v.len())) else {
+            return Ok(status_only(0x6A80));
+        };
+        let offset = offset
+            .iter()
+            .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
+        let le = command.le.unwrap_or(256).saturating_sub(4).max(1);
+        let answer = self.read_binary_at(le, offset)?;
+        if answer.data.is_empty() {
+            return Ok(answer);
+        }
+        Ok(Response {
+            data: tlv::encode(&[0x53], &answer.data),
+            sw: answer.sw,
         })
     }
 

@@ -35,6 +35,9 @@ pub struct ChipProfile {
     pub files: BTreeMap<LdsFile, Vec<u8>>,
     /// Whether it accepts extended-length APDUs.
     pub extended_length: bool,
+    /// The active-authentication private key (its public half belongs in DG15; a clone has
+    /// DG15 copied but another key, or none).
+    pub aa_key: Option<openssl::pkey::PKey<openssl::pkey::Private>>,
     /// Misbehaviour on request.
     pub faults: Faults,
 }
@@ -67,6 +70,7 @@ impl ChipProfile {
             bac: true,
             files,
             extended_length: false,
+            aa_key: None,
             faults: Faults::default(),
         }
     }

@@ -9,10 +9,16 @@ use std::time::Duration;
 
 use super::SimulatedChip;
 
-/// Connects to vpcd and answers until vpcd closes the connection or the simulated card leaves
-/// the field (then the socket is closed, which vpcd reports to pcscd as a removed card).
+/// Connects to a listening vpcd (its default mode) and serves the chip there.
 pub fn serve(chip: &mut SimulatedChip, vpcd: SocketAddr) -> io::Result<()> {
-    let mut stream = TcpStream::connect_timeout(&vpcd, Duration::from_secs(5))?;
+    let stream = TcpStream::connect_timeout(&vpcd, Duration::from_secs(5))?;
+    serve_stream(chip, stream)
+}
+
+/// Answers vpcd on an established connection (vpcd's reversed mode connects to a listening
+/// card, which keeps every socket on loopback) until vpcd closes it or the simulated card
+/// leaves the field (then the socket is closed, which vpcd reports to pcscd as a removed card).
+pub fn serve_stream(chip: &mut SimulatedChip, mut stream: TcpStream) -> io::Result<()> {
     stream.set_nodelay(true)?;
     loop {
         let mut length = [0u8; 2];

@@ -4,6 +4,7 @@
 //!
 //! Architecture invariant: no I/O and no clock here; randomness comes in as an `RngCore`.
 
+pub mod active_auth;
 pub mod apdu;
 pub mod bac;
 pub mod card_access;

@@ -4,6 +4,7 @@
 use rand::RngCore;
 
 use super::ChipError;
+use super::active_auth;
 use super::apdu::Command;
 use super::bac::{self, BacKeys};
 use super::card_access::{self, Mapping, PaceInfo};
@@ -76,6 +77,9 @@ pub struct ChipRead {
     pub apdus: usize,
     /// File bytes received.
     pub bytes_read: usize,
+    /// The active-authentication exchange, when the chip has DG15 (verified by the caller
+    /// once passive authentication has vouched for DG15).
+    pub active_authentication: Option<active_auth::Attempt>,
 }
 
 impl ChipRead {
@@ -116,12 +120,18 @@ pub fn read_chip(
             read.push((file, bytes));
         }
     }
+    let active_authentication = if read.iter().any(|(file, _)| *file == LdsFile::Dg(15)) {
+        Some(active_auth::challenge_chip(&mut link, rng)?)
+    } else {
+        None
+    };
     Ok(ChipRead {
         access,
         card_access,
         files: read,
         apdus: link.apdus(),
         bytes_read: files.bytes_read,
+        active_authentication,
     })
 }
 
@@ -210,8 +220,9 @@ impl FileReader {
         match select.sw {
             0x9000 => {}
             0x6A82 | 0x6A88 => return Ok(None),
-            // Access conditions not met: the file exists but this session may not read it.
-            0x6982 if file == LdsFile::CardAccess => return Ok(None),
+            // Chips without PACE answer the master file's EF.CardAccess with all kinds of
+            // errors (6982, 6986, 6D00...): any refusal means no PACE, and BAC follows.
+            _ if file == LdsFile::CardAccess => return Ok(None),
             sw => {
                 return Err(ChipError::Status {
                     step: "SELECT file",
@@ -269,20 +280,16 @@ impl FileReader {
         offset: usize,
         wanted: usize,
     ) -> Result<Vec<u8>, ChipError> {
-        if offset > MAX_B0_OFFSET {
-            return Err(ChipError::ReadFailed {
-                file: file.name(),
-                offset,
-                sw: 0x6B00,
-            });
-        }
-        let [p1, p2] = u16::try_from(offset).unwrap_or(0).to_be_bytes();
         let mut le = wanted.min(self.chunk(link));
         for _ in 0..8 {
-            let response = link.exchange(&Command::new(0x00, 0xB0, p1, p2).with_le(le))?;
+            let response = link.exchange(&read_binary(offset, le))?;
             match response.sw {
                 0x9000 | 0x6282 if !response.data.is_empty() || response.sw == 0x6282 => {
-                    let mut data = response.data;
+                    let mut data = if offset > MAX_B0_OFFSET {
+                        unwrap_do53(&response.data, file)?
+                    } else {
+                        response.data
+                    };
                     data.truncate(wanted);
                     self.bytes_read += data.len();
                     return Ok(data);
@@ -316,5 +323,35 @@ impl FileReader {
             offset,
             sw: 0x6700,
         })
+    }
+}
+
+/// READ BINARY of `le` bytes at `offset`: INS B0 with the offset in P1-P2 up to 32767, beyond
+/// that INS B1 with the offset in DO'54' (the answer then comes in DO'53', 4 bytes more).
+fn read_binary(offset: usize, le: usize) -> Command {
+    if offset <= MAX_B0_OFFSET {
+        let [p1, p2] = u16::try_from(offset).unwrap_or(0).to_be_bytes();
+        return Command::new(0x00, 0xB0, p1, p2).with_le(le);
+    }
+    let bytes = offset.to_be_bytes();
+    let start = bytes
+        .iter()
+        .position(|&b| b != 0)
+        .unwrap_or(bytes.len() - 1);
+    let data = super::tlv::encode(&[0x54], &bytes[start..]);
+    Command::new(0x00, 0xB1, 0, 0)
+        .with_data(data)
+        .with_le(le + 4)
+}
+
+/// The data of a READ BINARY B1 answer's DO'53'.
+fn unwrap_do53(data: &[u8], file: LdsFile) -> Result<Vec<u8>, ChipError> {
+    let objects = super::tlv::primitives(data, &[0x53], "READ BINARY B1")?;
+    match objects.as_slice() {
+        [(_, value)] => Ok(value.clone()),
+        _ => Err(ChipError::FileHeader {
+            file: file.name(),
+            why: "READ BINARY B1 answer is not one DO'53'",
+        }),
     }
 }

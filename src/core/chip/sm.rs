@@ -93,7 +93,10 @@ impl SecureMessaging {
         self.next_ssc();
         let cla = command.cla | 0x0C;
         let mut body = Vec::new();
-        if !command.data.is_empty() {
+        if !command.data.is_empty() && command.ins % 2 == 1 {
+            // Odd INS (READ BINARY B1): BER-TLV data go in DO'85', without padding indicator.
+            body.extend(tlv::encode(&[0x85], &self.encrypt(&command.data)?));
+        } else if !command.data.is_empty() {
             let mut value = vec![0x01];
             value.extend(self.encrypt(&command.data)?);
             body.extend(tlv::encode(&[0x87], &value));
@@ -132,7 +135,7 @@ impl SecureMessaging {
             self.ended = matches!(response.sw, 0x6987 | 0x6988);
             return Ok(response);
         }
-        match self.verify_response(&response.data) {
+        match self.verify_response(&response.data, response.sw) {
             Ok(inner) => Ok(inner),
             Err(e) => {
                 self.ended = true;
@@ -141,7 +144,7 @@ impl SecureMessaging {
         }
     }
 
-    fn verify_response(&self, data: &[u8]) -> Result<Response, ChipError> {
+    fn verify_response(&self, data: &[u8], outer_sw: u16) -> Result<Response, ChipError> {
         let objects = tlv::primitives(data, &[0x87, 0x99, 0x8E], "secure messaging")
             .map_err(|e| ChipError::SmMalformed { why: e.to_string() })?;
         let find = |tag| objects.iter().find(|(t, _)| *t == tag).map(|(_, v)| v);
@@ -149,7 +152,6 @@ impl SecureMessaging {
             why: why.to_owned(),
         };
         let mac = find(0x8E).ok_or_else(|| malformed("no DO'8E' (MAC)"))?;
-        let status = find(0x99).ok_or_else(|| malformed("no DO'99' (status)"))?;
         if objects.last().map(|(t, _)| *t) != Some(0x8E) {
             return Err(malformed("DO'8E' is not last"));
         }
@@ -158,8 +160,12 @@ impl SecureMessaging {
         if !constant_time_eq(mac, &expected) {
             return Err(ChipError::ResponseMacInvalid);
         }
-        let [sw1, sw2] = status[..] else {
-            return Err(malformed("DO'99' is not two bytes"));
+        // Doc 9303 chips send DO'99'; some (and vsmartcard's emulator) leave it out of
+        // successful answers. The MAC still covers the data; the status is then the outer one.
+        let [sw1, sw2] = match find(0x99) {
+            Some(status) => <[u8; 2]>::try_from(status.as_slice())
+                .map_err(|_| malformed("DO'99' is not two bytes"))?,
+            None => outer_sw.to_be_bytes(),
         };
         let plain = match find(0x87) {
             Some(value) => match value.split_first() {
@@ -178,7 +184,11 @@ impl SecureMessaging {
     /// not verify (the chip answers 6988 and drops the session).
     pub fn unprotect_command(&mut self, command: &Command) -> Result<Option<Command>, ChipError> {
         self.next_ssc();
-        let objects = tlv::primitives(&command.data, &[0x87, 0x97, 0x8E], "protected command")?;
+        let objects = tlv::primitives(
+            &command.data,
+            &[0x85, 0x87, 0x97, 0x8E],
+            "protected command",
+        )?;
         let find = |tag| objects.iter().find(|(t, _)| *t == tag).map(|(_, v)| v);
         let Some(mac) = find(0x8E) else {
             return Ok(None);
@@ -189,10 +199,11 @@ impl SecureMessaging {
         if !constant_time_eq(mac, &self.mac(&mac_input)?) {
             return Ok(None);
         }
-        let data = match find(0x87) {
-            Some(value) if value.first() == Some(&0x01) => self.decrypt(&value[1..])?,
-            Some(_) => return Ok(None),
-            None => Vec::new(),
+        let data = match (find(0x87), find(0x85)) {
+            (Some(value), _) if value.first() == Some(&0x01) => self.decrypt(&value[1..])?,
+            (Some(_), _) => return Ok(None),
+            (None, Some(value)) => self.decrypt(value)?,
+            (None, None) => Vec::new(),
         };
         let le = find(0x97).map(|le| match le[..] {
             [0] => 256,
@@ -326,18 +337,44 @@ mod tests {
     }
 
     #[test]
-    fn responses_without_mac_or_status_are_refused() {
-        for raw in [
-            "8709019FF0EC34F99226519000",
-            "8E08FA855A5D4C50A8ED9000",
-            "0102039000",
-        ] {
+    fn responses_without_mac_are_refused() {
+        for raw in ["8709019FF0EC34F99226519000", "99029000", "0102039000"] {
             let mut sm = appendix_d_session();
             assert!(
                 matches!(sm.unprotect(&hex(raw)), Err(ChipError::SmMalformed { .. })),
                 "{raw} accepted"
             );
         }
+    }
+
+    #[test]
+    fn a_mac_over_no_status_object_verifies_only_for_what_it_covers() {
+        // Without DO'99' the MAC covers DO'87' alone; the one of Appendix D covers DO'99' too.
+        let mut sm = appendix_d_session();
+        let select = Command::new(0x00, 0xA4, 0x02, 0x0C).with_data(vec![0x01, 0x1E]);
+        sm.protect(&select).expect("protect");
+        assert_eq!(
+            sm.unprotect(&hex("8E08FA855A5D4C50A8ED9000")),
+            Err(ChipError::ResponseMacInvalid)
+        );
+        let mut chip = appendix_d_session();
+        let mut reader = appendix_d_session();
+        chip.next_ssc();
+        reader.next_ssc();
+        let body = tlv::encode(
+            &[0x87],
+            &[&[0x01][..], &chip.encrypt(&[1, 2, 3]).expect("enc")].concat(),
+        );
+        chip.next_ssc();
+        let mac = chip.mac(&body).expect("mac");
+        let wire = [body, tlv::encode(&[0x8E], &mac), vec![0x90, 0x00]].concat();
+        assert_eq!(
+            reader.unprotect(&wire).expect("unprotect"),
+            Response {
+                data: vec![1, 2, 3],
+                sw: 0x9000
+            }
+        );
     }
 
     #[test]

@@ -1,0 +1,294 @@
+//! End to end through the real PC/SC stack with no hardware: a private pcscd (in its own mount
+//! namespace, so its socket is a temporary file) with vsmartcard's vpcd driver, the software
+//! chip on vpcd's socket, and `checkpointctl chip read` as the client. Needs root (the mount
+//! namespace) and Debian's `pcscd` and `vsmartcard-vpcd`, which `scripts/test` installs.
+
+mod chip_pki;
+
+use std::net::{Ipv4Addr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use checkpointd::adapters::chip_sim::{ChipProfile, Faults, SimulatedChip, ef_com, vpcd};
+use checkpointd::core::chip::lds::LdsFile;
+use chip_pki::{CertSpec, Hash, KeyKind, SignedSpec, Style, Y2020, YEAR};
+use serde_json::Value;
+
+const VPCD_DRIVER: &str = "/usr/lib/pcsc/drivers/serial/libifdvpcd.so";
+const INSTALL_HINT: &str = "install Debian's pcscd and vsmartcard-vpcd (scripts/test does: apt-get install pcscd vsmartcard-vpcd libpcsclite-dev)";
+/// The MRZ information of the specimen zone: number L898902C3 (6), born 740812 (2), expires 120415 (9).
+const MRZ_INFORMATION: &str = "L898902C3674081221204159";
+
+/// A private pcscd whose vpcd reader talks to two simulated chips (vpcd has two slots).
+struct Stack {
+    pcscd: Child,
+    socket: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        // Ends only the pcscd this test started, by its pid.
+        let _ = self.pcscd.kill();
+        let _ = self.pcscd.wait();
+    }
+}
+
+fn require_tools() {
+    for tool in ["pcscd", "unshare"] {
+        let found = Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        assert!(found, "{tool} not found: {INSTALL_HINT}");
+    }
+    assert!(
+        Path::new(VPCD_DRIVER).exists(),
+        "{VPCD_DRIVER} missing: {INSTALL_HINT}"
+    );
+}
+
+/// Two listeners on consecutive loopback ports (vpcd's slots 0 and 1).
+fn slot_listeners() -> (TcpListener, TcpListener) {
+    for _ in 0..50 {
+        let first = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
+        let port = first.local_addr().expect("addr").port();
+        if let Some(next) = port.checked_add(1)
+            && let Ok(second) = TcpListener::bind((Ipv4Addr::LOCALHOST, next))
+        {
+            return (first, second);
+        }
+    }
+    panic!("no two consecutive free loopback ports");
+}
+
+fn start(chip: ChipProfile) -> Stack {
+    require_tools();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (slot0, slot1) = slot_listeners();
+    let port = slot0.local_addr().expect("addr").port();
+    let spare = chip.clone();
+    for (listener, profile) in [(slot0, chip), (slot1, spare)] {
+        std::thread::spawn(move || {
+            if let Ok((stream, _)) = listener.accept() {
+                let _ = vpcd::serve_stream(&mut SimulatedChip::new(profile), stream);
+            }
+        });
+    }
+    let conf = dir.path().join("reader.conf.d");
+    let run = dir.path().join("run");
+    std::fs::create_dir_all(&conf).expect("conf dir");
+    std::fs::create_dir_all(&run).expect("run dir");
+    // Reversed mode: vpcd connects to the card on 127.0.0.1 rather than listening on all addresses.
+    std::fs::write(
+        conf.join("vpcd"),
+        format!("FRIENDLYNAME \"Virtual PCD\"\nDEVICENAME 127.0.0.1:0x{port:X}\nLIBPATH {VPCD_DRIVER}\nCHANNELID 0x{port:X}\n"),
+    )
+    .expect("reader.conf");
+    std::fs::create_dir_all("/run/pcscd").expect("/run/pcscd (the test needs root)");
+    let script = format!(
+        "mount --bind '{}' /run/pcscd && exec pcscd -f -c '{}'",
+        run.display(),
+        conf.display()
+    );
+    let pcscd = Command::new("unshare")
+        .args(["-m", "sh", "-c", &script])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start pcscd ({e}): {INSTALL_HINT}"));
+    let socket = run.join("pcscd.comm");
+    let stack = Stack {
+        pcscd,
+        socket,
+        _dir: dir,
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !stack.socket.exists() {
+        assert!(Instant::now() < deadline, "pcscd did not create its socket");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    stack
+}
+
+/// `checkpointctl chip read` against the stack, killed if it runs over 30 s (a wedge).
+fn chip_read(stack: &Stack, extra: &[&str]) -> (i32, Value, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_checkpointctl"))
+        .args(["chip", "read", "--reader", "Virtual PCD 00 00", "--json"])
+        .args(extra)
+        .env("PCSCLITE_CSOCK_NAME", &stack.socket)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("checkpointctl runs");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().expect("wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("chip read hung");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let output = child.wait_with_output().expect("output");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let json = serde_json::from_str(&stdout).unwrap_or(Value::Null);
+    (output.status.code().unwrap_or(-1), json, stderr)
+}
+
+/// A chip holding the specimen DG1, a 20 KB DG2, DG15 with its active-authentication key and
+/// an EF.SOD signed by a test DSC; returns
+/// it with the CSCA's PEM path and the MRZ file in `root`.
+fn document(root: &Path, dg1_zone: &str) -> (ChipProfile, String, String) {
+    let csca_key = chip_pki::key(KeyKind::P256, 0);
+    let csca = chip_pki::certificate(&CertSpec::csca("UT", 1), &csca_key, None);
+    let dsc_key = chip_pki::key(KeyKind::Brainpool256, 1);
+    let dsc = chip_pki::certificate(
+        &CertSpec::dsc("UT", 0x2A),
+        &dsc_key,
+        Some((&csca, &csca_key)),
+    );
+    let dg1 = chip_pki::dg1(chip_pki::SPECIMEN_TD3);
+    let dg2 = chip_pki::data_group(0x75, 20_000, 0x11);
+    let spec = SignedSpec::new(Hash::Sha256, Style::Ecdsa, Some(Y2020 + 5 * YEAR));
+    let aa_key = chip_pki::key(KeyKind::P256, 5);
+    let dg15 =
+        checkpointd::core::chip::tlv::encode(&[0x6F], &aa_key.public_key_to_der().expect("SPKI"));
+    let sod = chip_pki::sod(&[(1, &dg1), (2, &dg2), (15, &dg15)], &dsc, &dsc_key, &spec);
+    let mut files = std::collections::BTreeMap::from([
+        (LdsFile::Dg(1), chip_pki::dg1(dg1_zone)),
+        (LdsFile::Dg(2), dg2),
+        (LdsFile::Dg(15), dg15),
+        (LdsFile::Sod, sod),
+    ]);
+    files.insert(LdsFile::Com, ef_com(&files));
+    let csca_path = root.join("csca.pem");
+    std::fs::write(&csca_path, csca.to_pem().expect("PEM")).expect("CSCA file");
+    let mrz_path = root.join("mrz.txt");
+    std::fs::write(&mrz_path, format!("{}\n", chip_pki::SPECIMEN_TD3)).expect("MRZ file");
+    let path = |p: PathBuf| p.to_str().expect("UTF-8").to_owned();
+    let mut profile = ChipProfile::new(MRZ_INFORMATION, files);
+    profile.aa_key = Some(aa_key);
+    (profile, path(csca_path), path(mrz_path))
+}
+
+#[test]
+fn a_genuine_chip_reads_with_pace_and_verifies_and_saves_its_files() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let (profile, csca, mrz) = document(root.path(), chip_pki::SPECIMEN_TD3);
+    let stack = start(profile.clone());
+    let save = root.path().join("saved");
+    let save = save.to_str().expect("UTF-8");
+    let (code, json, stderr) = chip_read(&stack, &["--mrz", &mrz, "--csca", &csca, "--save", save]);
+    assert_eq!(code, 0, "{json} {stderr}");
+    assert_eq!(json["access"], "PACE");
+    assert_eq!(json["pace_mapping"], "GM");
+    assert_eq!(json["passive_authentication"], "valid", "{json}");
+    assert_eq!(json["data_groups"]["DG1"], "valid");
+    assert_eq!(json["data_groups"]["DG2"], "valid");
+    assert_eq!(json["chip_authentication"], "not_supported");
+    assert_eq!(json["active_authentication"], "valid");
+    assert_eq!(json["data_groups"]["DG15"], "valid");
+    assert!(json["apdus"].as_u64().is_some_and(|n| n > 90), "{json}");
+    assert!(
+        json["bytes_read"].as_u64().is_some_and(|n| n > 20_000),
+        "{json}"
+    );
+    assert!(json["elapsed_ms"].is_u64());
+    for file in [LdsFile::Sod, LdsFile::Dg(1), LdsFile::Dg(2)] {
+        let saved = std::fs::read(Path::new(save).join(file.name())).expect("saved file");
+        assert_eq!(Some(&saved), profile.files.get(&file), "{}", file.name());
+    }
+    // The saved directory is what `chip verify` reads.
+    let verified = Command::new(env!("CARGO_BIN_EXE_checkpointctl"))
+        .args(["chip", "verify", save, "--json", "--csca", &csca])
+        .output()
+        .expect("verify runs");
+    assert!(
+        verified.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verified.stdout)
+    );
+}
+
+#[test]
+fn a_bac_only_chip_with_an_altered_dg1_reads_with_bac_and_fails_passive_authentication() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let altered = chip_pki::SPECIMEN_TD3.replace("ERIKSSON", "ERIKSSEN");
+    let (mut profile, csca, mrz) = document(root.path(), &altered);
+    profile.pace = None;
+    let stack = start(profile);
+    let (code, json, stderr) = chip_read(&stack, &["--mrz", &mrz, "--csca", &csca]);
+    assert_eq!(code, 1, "{json} {stderr}");
+    assert_eq!(json["access"], "BAC");
+    assert_eq!(json["pace_mapping"], Value::Null);
+    assert_eq!(json["passive_authentication"], "invalid");
+    assert_eq!(json["data_groups"]["DG1"], "hash_mismatch");
+    let errors = json["errors"].to_string();
+    assert!(
+        errors.contains("dg_hash_mismatch") && errors.contains("mrz_mismatch"),
+        "{errors}"
+    );
+}
+
+#[test]
+fn a_cloned_chip_passes_passive_authentication_but_fails_active_authentication() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let (mut profile, csca, _) = document(root.path(), chip_pki::SPECIMEN_TD3);
+    // The clone copied every file, DG15 included, but not the chip's private key.
+    profile.aa_key = Some(chip_pki::key(KeyKind::P256, 6));
+    profile.can = Some("123456".into());
+    let stack = start(profile);
+    let (code, json, stderr) = chip_read(&stack, &["--can", "123456", "--csca", &csca]);
+    assert_eq!(code, 1, "{json} {stderr}");
+    assert_eq!(json["access"], "PACE", "the CAN opens PACE");
+    assert_eq!(json["passive_authentication"], "valid");
+    assert_eq!(json["active_authentication"], "failed");
+}
+
+#[test]
+fn a_wrong_mac_and_a_lost_field_fail_cleanly_without_hanging() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let (mut profile, csca, mrz) = document(root.path(), chip_pki::SPECIMEN_TD3);
+    profile.faults = Faults {
+        wrong_mac_at_response: Some(5),
+        ..Faults::default()
+    };
+    let stack = start(profile.clone());
+    let (code, json, stderr) = chip_read(&stack, &["--mrz", &mrz, "--csca", &csca]);
+    assert_eq!((code, &json), (1, &Value::Null), "{stderr}");
+    assert!(stderr.contains("MAC does not verify"), "{stderr}");
+    drop(stack);
+
+    profile.faults = Faults {
+        lose_field_in: Some(LdsFile::Dg(2)),
+        ..Faults::default()
+    };
+    let stack = start(profile);
+    let (code, _, stderr) = chip_read(&stack, &["--mrz", &mrz, "--csca", &csca]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("chip unreadable"), "{stderr}");
+}
+
+#[test]
+fn no_matching_reader_is_a_usage_error() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let (profile, _, mrz) = document(root.path(), chip_pki::SPECIMEN_TD3);
+    let stack = start(profile);
+    let output = Command::new(env!("CARGO_BIN_EXE_checkpointctl"))
+        .args([
+            "chip",
+            "read",
+            "--reader",
+            "No Such Reader",
+            "--mrz",
+            &mrz,
+            "--json",
+        ])
+        .env("PCSCLITE_CSOCK_NAME", &stack.socket)
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("Virtual PCD 00 00"));
+}
