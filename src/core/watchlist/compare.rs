@@ -147,8 +147,16 @@ pub fn compare_names(
         }
     }
     scratch.similarities = similarities;
-    let shorter = left.len().min(right.len());
-    let unpaired = left.len().max(right.len()) - shorter;
+    // A cut last word that matched nothing is the stub of a word the field had no room for
+    // (`AYSEL` cut to `A`): it counts as absent, not as a mismatch.
+    let last = left.len() - 1;
+    let stub = traveller.possibly_truncated
+        && left.len() > 1
+        && last + 1 == traveller.tokens.len()
+        && !pairs.iter().any(|p| p.traveller == last);
+    let left_len = left.len() - usize::from(stub);
+    let shorter = left_len.min(right.len());
+    let unpaired = left_len.max(right.len()) - shorter;
     let total: f64 = pairs.iter().map(|p| p.similarity).sum();
     let mut score = total / (shorter as f64 + UNPAIRED_WEIGHT * unpaired as f64);
     if shorter == 1 {
@@ -179,6 +187,15 @@ mod tests {
         assert!((swapped - same).abs() < 1e-9);
         let middle = score(("MAMMADOV", "ELCHIN"), ("Məmmədov", "Elçin Ramiz oğlu"));
         assert!(middle > 0.85, "{middle}");
+    }
+
+    #[test]
+    fn a_stub_cut_at_the_field_end_is_absent() {
+        let surname = "ABDURAHMANOVA";
+        let given = "GULNARA XAYALA RASHIDA A";
+        assert_eq!(surname.len() + 2 + given.len(), 39);
+        let s = score((surname, given), (surname, "GULNARA XAYALA RASHIDA AYSEL"));
+        assert!(s > 0.9, "{s}");
     }
 
     #[test]
