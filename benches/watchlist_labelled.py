@@ -10,9 +10,12 @@ Arabic names. Hard negatives: namesakes with another full birth date, a birth da
 apart, the sister with the gendered surname and given name, relatives sharing a surname.
 
 Writes alerts.jsonl, travellers.jsonl and pairs.jsonl ({traveller, alert, same, why}).
-Run: python3 benches/watchlist_labelled.py (no dependencies).
+Run: python3 benches/watchlist_labelled.py (no dependencies); `--seed N --out DIR` draws another
+set of people from the same name lists (a held-out set for benches/watchlist_quality.py
+--fixtures DIR).
 """
 
+import argparse
 import json
 import os
 import random
@@ -305,6 +308,13 @@ def cut_mrz(surname, given, width=39):
 
 
 def main():
+    global OUT
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seed", type=int, default=23)
+    parser.add_argument("--out", default=OUT)
+    args = parser.parse_args()
+    RNG.seed(args.seed)
+    OUT = args.out
     os.makedirs(OUT, exist_ok=True)
     people = [make_person(n) for n in range(260)]
     alerts, travellers, pairs = [], [], []

@@ -89,6 +89,7 @@ def figures(pairs, scores, threshold):
 
 
 def main():
+    global FIXTURES
     parser = argparse.ArgumentParser()
     parser.add_argument("--checkpointctl", default=os.path.join(HERE, "..", "target", "release", "checkpointctl"))
     parser.add_argument("--threshold", type=float, default=0.72)
@@ -97,7 +98,9 @@ def main():
     parser.add_argument("--sweep", action="store_true", help="print figures over a range of thresholds")
     parser.add_argument("--no-reference", action="store_true")
     parser.add_argument("--misses", action="store_true", help="list the pairs ours gets wrong")
+    parser.add_argument("--fixtures", default=FIXTURES, help="a labelled set's directory")
     args = parser.parse_args()
+    FIXTURES = args.fixtures
 
     pairs, travellers, alerts = load("pairs.jsonl"), load("travellers.jsonl"), load("alerts.jsonl")
     print(f"{len(pairs)} labelled pairs ({sum(p['same'] for p in pairs)} same person), "
