@@ -1,6 +1,8 @@
 //! Central as a three-node JetStream cluster on loopback: a terminal configured with the seed
 //! URLs relays into an R3 `EVENTS` stream while the stream's leader is killed with SIGKILL, and
-//! then while the whole cluster restarts; every recorded crossing is stored exactly once.
+//! then while the whole cluster restarts; every recorded crossing is stored exactly once. A
+//! replica catching up from an R3 `LEDGER` loses its stream leader and still reaches central's
+//! head, with nothing missing or repeated.
 
 mod common;
 
@@ -10,8 +12,16 @@ use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
 use checkpointd::adapters::feed::{Outbox, OutboxConfig, RelayConfig, ensure_stream, run_relay};
+use checkpointd::adapters::ledger::{
+    CACHE_CAPACITY_DEFAULT, Central, ReplicationOutcome, Replicator, SledLedger,
+};
 use checkpointd::cli::feed::synthetic_crossing;
+use checkpointd::cli::ledger::verify_replica;
+use checkpointd::core::document::HolderDigest;
 use checkpointd::core::event::TerminalId;
+use checkpointd::core::ledger::state::IndexConsistency;
+use checkpointd::core::ledger::{Change, PermitIndex, PermitIssued, PermitType, RootKey, RootSet};
+use checkpointd::ports::ledger::{LedgerStore, LedgerView};
 use common::nats::{CLUSTER_NODES, NatsCluster};
 use ed25519_dalek::SigningKey;
 use futures::StreamExt;
@@ -180,4 +190,148 @@ async fn relay_rides_out_the_events_leader_killed_and_a_whole_cluster_restart() 
     let _ = stop.send(());
     relay.await.expect("join").expect("relay stops cleanly");
     assert_exactly_once(&stored_ids(&js).await, "CLUSTER1", 350);
+}
+
+fn roots() -> (Vec<SigningKey>, RootSet) {
+    let keys: Vec<_> = (1..=3u8)
+        .map(|s| SigningKey::from_bytes(&[s; 32]))
+        .collect();
+    let pinned = keys
+        .iter()
+        .map(|k| RootKey::from_bytes(&k.verifying_key().to_bytes()).expect("root"))
+        .collect();
+    (keys, RootSet::new(pinned, 2).expect("root set"))
+}
+
+fn permits(from: u32, n: u32) -> Vec<Change> {
+    (from..from + n)
+        .map(|i| {
+            let mut cti = [0u8; 16];
+            cti[..4].copy_from_slice(&i.to_be_bytes());
+            cti[15] = 1;
+            Change::PermitIssued(PermitIssued {
+                bp1: format!("BP1:{i:08X}"),
+                index: PermitIndex {
+                    cti,
+                    holder: HolderDigest::of("UTO", &format!("N{i}")).0,
+                    permit_type: PermitType::WorkPermit,
+                    valid_from: "2026-01-01".parse().expect("date"),
+                    valid_until: "2027-01-01".parse().expect("date"),
+                },
+            })
+        })
+        .collect()
+}
+
+/// The node leading `LEDGER`.
+async fn ledger_leader(js: &jetstream::Context) -> usize {
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        if let Ok(mut stream) = js.get_stream("LEDGER").await
+            && let Ok(info) = stream.info().await
+            && let Some(node) = info
+                .cluster
+                .as_ref()
+                .and_then(|c| c.leader.as_deref())
+                .and_then(NatsCluster::node_named)
+        {
+            return node;
+        }
+        assert!(Instant::now() < deadline, "LEDGER has no leader");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Replication rounds until the replica's cursor is `target`; failed rounds (a lost leader) are
+/// retried, as the daemon's follower does.
+async fn replicate_to(terminal: &Replicator<SledLedger>, target: u64) {
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        let seq = terminal.store().cursor().expect("cursor").seq;
+        if seq == target {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "replication stalled at {seq} of {target}"
+        );
+        match terminal.sync_once().await {
+            Ok(_) => {}
+            Err(error) => {
+                eprintln!("replication round failed (retrying): {error}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replication_rides_out_the_ledger_leader_killed_mid_catch_up() {
+    let mut cluster = NatsCluster::start();
+    let seeds = cluster.urls().join(",");
+    let (keys, roots) = roots();
+    let deadline = Instant::now() + SETTLE;
+    let central = loop {
+        match Central::connect(&seeds).await {
+            Ok(central) => match central.provision(CLUSTER_NODES).await {
+                Ok(()) => break central,
+                Err(error) => assert!(Instant::now() < deadline, "provision: {error}"),
+            },
+            Err(error) => assert!(Instant::now() < deadline, "connect: {error}"),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let now: jiff::Timestamp = "2026-05-01T10:00:00Z".parse().expect("time");
+    for chunk in 0..4 {
+        central
+            .append(permits(chunk * 2500, 2500), now)
+            .await
+            .expect("append");
+        central
+            .checkpoint(&keys[..2], now)
+            .await
+            .expect("checkpoint");
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SledLedger::open(dir.path(), CACHE_CAPACITY_DEFAULT).expect("open replica");
+    let terminal = Replicator::connect(&seeds, store, roots.clone(), Arc::new(IndexConsistency))
+        .await
+        .expect("connect terminal")
+        .with_run_chunk_entries(1_000);
+    let js = jetstream::new(client(&cluster.urls()).await);
+    let leader = ledger_leader(&js).await;
+    // The first round applies part of the backlog; the leader dies before the next.
+    assert!(matches!(
+        terminal.sync_once().await,
+        Ok(ReplicationOutcome::Applied { from: 1, .. })
+    ));
+    cluster.kill(leader);
+    replicate_to(&terminal, 10_000).await;
+    // Central keeps writing with two of three nodes; the replica follows.
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        match central.append(permits(10_000, 100), now).await {
+            Ok(_) => break,
+            // An append whose answer was lost may still have been stored: never append twice.
+            Err(_) if matches!(central.head().await, Ok((10_100, _))) => break,
+            Err(error) => assert!(Instant::now() < deadline, "append without a node: {error}"),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    central
+        .checkpoint(&keys[1..], now)
+        .await
+        .expect("checkpoint");
+    cluster.restart(leader);
+    replicate_to(&terminal, 10_100).await;
+    assert_eq!(verify_replica(terminal.store(), &roots), Ok(10_100));
+    let holder = HolderDigest::of("UTO", "N10050");
+    assert_eq!(
+        terminal
+            .store()
+            .permits_by_holder(&holder)
+            .expect("lookup")
+            .len(),
+        1
+    );
 }

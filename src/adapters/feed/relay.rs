@@ -36,6 +36,11 @@ pub struct RelayConfig {
     pub idle_poll: Duration,
     /// Replicas of the stream when the relay creates it (3 on a three-node cluster).
     pub replicas: usize,
+    /// How long a publish waits for its ack before the round fails and is retried (same message
+    /// ids, so nothing is stored twice). A stream leader killed with acks in flight never
+    /// answers them; the client's 10-second request timeout would hold every crossing behind
+    /// them that long, while a new leader is elected in about a second.
+    pub ack_timeout: Duration,
 }
 
 impl RelayConfig {
@@ -50,6 +55,7 @@ impl RelayConfig {
             backoff_max: Duration::from_secs(30),
             idle_poll: Duration::from_secs(1),
             replicas: 1,
+            ack_timeout: Duration::from_secs(3),
         }
     }
 }
@@ -147,8 +153,12 @@ impl FeedSink for JetStreamSink {
             .send_publish(subject, publish)
             .await
             .map_err(|e| FeedError::nats("publish", e))?;
+        let ack_timeout = self.config.ack_timeout;
         Ok(Box::pin(async move {
-            let ack = ack.await.map_err(|e| FeedError::nats("pub ack", e))?;
+            let ack = tokio::time::timeout(ack_timeout, ack)
+                .await
+                .map_err(|_| FeedError::nats("pub ack", format!("no ack within {ack_timeout:?}")))?
+                .map_err(|e| FeedError::nats("pub ack", e))?;
             Ok(SinkAck {
                 duplicate: ack.duplicate,
                 stream_seq: ack.sequence,

@@ -338,10 +338,13 @@ pub async fn provision(js: &jetstream::Context, replicas: usize) -> Result<(), R
     Ok(())
 }
 
+/// Connects to `url`, a seed URL or several separated by commas (the servers of central's
+/// cluster: the client learns the others and moves to another when one is lost).
 async fn connect(url: &str) -> Result<jetstream::Context, ReplicationError> {
+    let seeds: Vec<&str> = url.split(',').map(str::trim).collect();
     let client = async_nats::ConnectOptions::new()
         .request_timeout(Some(REQUEST_TIMEOUT))
-        .connect(url)
+        .connect(seeds.as_slice())
         .await
         .map_err(nats)?;
     Ok(jetstream::new(client))

@@ -1,0 +1,324 @@
+//! A fleet against central's three-node cluster: N simulated terminals (the real outbox and
+//! relay; crossings generated) record at a steady rate while a cluster node is killed and
+//! restarted and one terminal is cut off from central for a while. Every crossing a terminal
+//! was told is recorded must reach `EVENTS` exactly once; the end-to-end latency from the
+//! durable record to the stream's store time is reported.
+//!
+//! Short mode here (CI). `scripts/fleet` runs the long mode: `FLEET_TERMINALS` (default 8),
+//! `FLEET_RATE` crossings per second per terminal (5), `FLEET_SECS` of traffic (8),
+//! `FLEET_CUTOFF_SECS` the cut-off terminal stays unreachable (3), `FLEET_REPORT` a file the
+//! figures are also written to.
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream;
+use checkpointd::adapters::feed::{Outbox, OutboxConfig, RelayConfig, ensure_stream, run_relay};
+use checkpointd::cli::feed::synthetic_crossing;
+use checkpointd::core::event::TerminalId;
+use common::nats::{CLUSTER_NODES, NatsCluster};
+use ed25519_dalek::SigningKey;
+use futures::StreamExt;
+
+/// How long the cluster may take to elect leaders, or the fleet to drain, before the run fails.
+const SETTLE: Duration = Duration::from_secs(60);
+
+fn env_u64(name: &str, default: u64) -> u64 {
+    match std::env::var(name) {
+        Ok(text) => text
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={text:?} is not a whole number")),
+        Err(_) => default,
+    }
+}
+
+struct Plan {
+    terminals: u64,
+    rate: u64,
+    secs: u64,
+    cutoff_secs: u64,
+}
+
+fn relay_config() -> RelayConfig {
+    RelayConfig {
+        backoff_max: Duration::from_millis(500),
+        idle_poll: Duration::from_millis(50),
+        replicas: CLUSTER_NODES,
+        ack_timeout: Duration::from_secs(1),
+        ..RelayConfig::with_duplicate_window_hours(48)
+    }
+}
+
+async fn client(urls: &[String]) -> async_nats::Client {
+    async_nats::ConnectOptions::new()
+        .retry_on_initial_connect()
+        .max_reconnects(None)
+        .connect(urls)
+        .await
+        .expect("client")
+}
+
+/// A terminal of the fleet: its outbox, and its relay while it is connected.
+struct Terminal {
+    id: String,
+    outbox: Outbox,
+    relay: Option<(
+        tokio::sync::oneshot::Sender<()>,
+        tokio::task::JoinHandle<()>,
+    )>,
+    _data: tempfile::TempDir,
+}
+
+impl Terminal {
+    fn open(n: u64) -> Self {
+        let data = tempfile::tempdir().expect("tempdir");
+        let id = format!("FLEET{n:03}");
+        let outbox = Outbox::open_with_cache(
+            data.path(),
+            OutboxConfig {
+                terminal: TerminalId::new(&id).expect("valid id"),
+                time_zone: jiff::tz::TimeZone::UTC,
+            },
+            SigningKey::from_bytes(&[(n % 250) as u8 + 1; 32]),
+            Arc::new(checkpointd::adapters::system_clock::SystemClock::default()),
+            1 << 20,
+        )
+        .expect("open outbox");
+        Self {
+            id,
+            outbox,
+            relay: None,
+            _data: data,
+        }
+    }
+
+    /// Connects to central (a client of its own) and relays until cut off.
+    async fn connect(&mut self, urls: &[String]) {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let relay = run_relay(
+            self.outbox.clone(),
+            client(urls).await,
+            relay_config(),
+            async {
+                let _ = stopped.await;
+            },
+        );
+        let task = tokio::spawn(async move {
+            relay.await.expect("relay stops cleanly");
+        });
+        self.relay = Some((stop, task));
+    }
+
+    /// Central unreachable: the relay stops, recording goes on into the outbox.
+    async fn cut_off(&mut self) {
+        if let Some((stop, task)) = self.relay.take() {
+            let _ = stop.send(());
+            task.await.expect("relay task");
+        }
+    }
+}
+
+/// (terminal, seq) → when the terminal was told "recorded".
+type Acknowledged = Arc<Mutex<HashMap<(String, u64), jiff::Timestamp>>>;
+
+/// Records at `rate` per second on each terminal for `secs`, on blocking threads.
+fn traffic(
+    terminals: &[Terminal],
+    plan: &Plan,
+    acknowledged: &Acknowledged,
+) -> Vec<std::thread::JoinHandle<()>> {
+    terminals
+        .iter()
+        .enumerate()
+        .map(|(index, terminal)| {
+            let outbox = terminal.outbox.clone();
+            let id = terminal.id.clone();
+            let acknowledged = Arc::clone(acknowledged);
+            let (rate, secs) = (plan.rate, plan.secs);
+            std::thread::spawn(move || {
+                let period = Duration::from_secs(1) / rate.max(1) as u32;
+                let start = Instant::now();
+                for n in 0..rate * secs {
+                    let due = start + period * n as u32;
+                    std::thread::sleep(due.saturating_duration_since(Instant::now()));
+                    let crossing = synthetic_crossing(index as u64 * 1_000_000 + n, "GYD");
+                    let recorded = outbox.record(crossing).expect("record");
+                    acknowledged
+                        .lock()
+                        .expect("lock")
+                        .insert((id.clone(), recorded.seq), recorded.wall_time);
+                }
+            })
+        })
+        .collect()
+}
+
+/// Every message of `EVENTS`: its `Nats-Msg-Id` and the time the stream stored it.
+async fn stored(js: &jetstream::Context) -> Vec<(String, jiff::Timestamp)> {
+    use async_nats::jetstream::consumer::pull::OrderedConfig;
+    // Right after a node's restart the cluster may still be settling: retry the setup.
+    let deadline = Instant::now() + SETTLE;
+    let (last, consumer) = loop {
+        let attempt = async {
+            let mut stream = js.get_stream("EVENTS").await.map_err(|e| e.to_string())?;
+            let last = stream
+                .info()
+                .await
+                .map_err(|e| e.to_string())?
+                .state
+                .last_sequence;
+            let consumer = stream
+                .create_consumer(OrderedConfig::default())
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok::<_, String>((last, consumer))
+        };
+        match attempt.await {
+            Ok(ready) => break ready,
+            Err(error) => assert!(Instant::now() < deadline, "EVENTS unreadable: {error}"),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let mut messages = consumer.messages().await.expect("messages");
+    let mut found = Vec::new();
+    while let Some(message) = messages.next().await {
+        let message = message.expect("message");
+        let info = message.info().expect("info");
+        let at = jiff::Timestamp::from_nanosecond(info.published.unix_timestamp_nanos())
+            .expect("stream time in range");
+        let seq = info.stream_sequence;
+        let id = message
+            .headers
+            .as_ref()
+            .and_then(|h| h.get("Nats-Msg-Id"))
+            .map(|v| v.as_str().to_string())
+            .expect("every event carries its id");
+        found.push((id, at));
+        if seq >= last {
+            break;
+        }
+    }
+    found
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index.min(sorted.len() - 1)]
+}
+
+/// Checks exactly-once delivery of every acknowledged crossing; returns the report.
+fn judge(plan: &Plan, acknowledged: &Acknowledged, stored: &[(String, jiff::Timestamp)]) -> String {
+    let acknowledged = acknowledged.lock().expect("lock");
+    let mut copies: BTreeMap<&str, u32> = BTreeMap::new();
+    for (id, _) in stored {
+        *copies.entry(id.as_str()).or_default() += 1;
+    }
+    let repeated: Vec<_> = copies.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(repeated.is_empty(), "stored more than once: {repeated:?}");
+    let by_id: HashMap<&str, jiff::Timestamp> =
+        stored.iter().map(|(id, at)| (id.as_str(), *at)).collect();
+    let mut latencies = Vec::with_capacity(acknowledged.len());
+    let mut connected = Vec::with_capacity(acknowledged.len());
+    let cut_off = format!("FLEET{:03}", plan.terminals - 1);
+    for ((terminal, seq), recorded) in acknowledged.iter() {
+        let id = format!("{terminal}:{seq}");
+        let at = by_id
+            .get(id.as_str())
+            .unwrap_or_else(|| panic!("acknowledged crossing {id} never reached central"));
+        let latency = at.duration_since(*recorded);
+        let latency = Duration::try_from(latency).unwrap_or(Duration::ZERO);
+        latencies.push(latency);
+        if *terminal != cut_off {
+            connected.push(latency);
+        }
+    }
+    connected.sort_unstable();
+    assert_eq!(
+        stored.len(),
+        acknowledged.len(),
+        "central holds crossings nobody recorded"
+    );
+    latencies.sort_unstable();
+    format!(
+        "fleet: {} terminals x {} crossings/s for {} s, one node killed and restarted, one terminal cut off for {} s\n\
+         crossings acknowledged {} = stored exactly once {}\n\
+         end-to-end latency record -> EVENTS: p50 {:?} p99 {:?} max {:?} (cut-off terminal included)\n\
+         end-to-end latency, terminals never cut off: p50 {:?} p99 {:?} max {:?}\n",
+        plan.terminals,
+        plan.rate,
+        plan.secs,
+        plan.cutoff_secs,
+        acknowledged.len(),
+        stored.len(),
+        percentile(&latencies, 0.50),
+        percentile(&latencies, 0.99),
+        latencies[latencies.len() - 1],
+        percentile(&connected, 0.50),
+        percentile(&connected, 0.99),
+        connected.last().copied().unwrap_or_default(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_acknowledged_crossing_of_the_fleet_reaches_central_once() {
+    let plan = Plan {
+        terminals: env_u64("FLEET_TERMINALS", 8),
+        rate: env_u64("FLEET_RATE", 5),
+        secs: env_u64("FLEET_SECS", 8),
+        cutoff_secs: env_u64("FLEET_CUTOFF_SECS", 3),
+    };
+    assert!(
+        plan.terminals > 0 && plan.secs > 2,
+        "FLEET_TERMINALS > 0 and FLEET_SECS > 2"
+    );
+    let mut cluster = NatsCluster::start();
+    let urls = cluster.urls();
+    let js = jetstream::new(client(&urls).await);
+    let deadline = Instant::now() + SETTLE;
+    while let Err(error) = ensure_stream(&js, &relay_config()).await {
+        assert!(Instant::now() < deadline, "EVENTS never created: {error}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let mut terminals: Vec<Terminal> = (0..plan.terminals).map(Terminal::open).collect();
+    for terminal in &mut terminals {
+        terminal.connect(&urls).await;
+    }
+    let acknowledged: Acknowledged = Arc::default();
+    let traffic = traffic(&terminals, &plan, &acknowledged);
+
+    // A third in: one node dies (SIGKILL) and the last terminal loses central.
+    let third = Duration::from_secs(plan.secs) / 3;
+    tokio::time::sleep(third).await;
+    let victim = 1;
+    cluster.kill(victim);
+    terminals.last_mut().expect("a terminal").cut_off().await;
+    tokio::time::sleep(third).await;
+    cluster.restart(victim);
+    tokio::time::sleep(Duration::from_secs(plan.cutoff_secs).saturating_sub(third)).await;
+    terminals
+        .last_mut()
+        .expect("a terminal")
+        .connect(&urls)
+        .await;
+    for thread in traffic {
+        thread.join().expect("traffic");
+    }
+    let deadline = Instant::now() + SETTLE;
+    for terminal in &terminals {
+        while terminal.outbox.depth() > 0 {
+            assert!(Instant::now() < deadline, "{} not drained", terminal.id);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    for terminal in &mut terminals {
+        terminal.cut_off().await;
+    }
+    let report = judge(&plan, &acknowledged, &stored(&js).await);
+    eprintln!("{report}");
+    if let Ok(path) = std::env::var("FLEET_REPORT") {
+        std::fs::write(&path, &report).expect("write the fleet report");
+    }
+}
