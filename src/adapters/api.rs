@@ -33,6 +33,8 @@ pub const API_STREAM_EVENTS_MAX: usize = 256;
 pub const API_COMMANDS_MAX: usize = 32;
 /// How long a request waits for the lane to answer a command.
 pub const API_COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest `Idempotency-Key` accepted (visible ASCII characters).
+pub const IDEMPOTENCY_KEY_CHARS_MAX: usize = 128;
 /// Event streams open at once (both listeners together); one more is answered `503`.
 pub const API_STREAMS_MAX: usize = 16;
 
@@ -75,6 +77,9 @@ pub struct ConfirmRequest {
     pub override_reason: Option<String>,
     /// Officer identifier (badge number).
     pub officer: String,
+    /// The `Idempotency-Key` header: a retry with the same key gets the first answer.
+    #[serde(skip)]
+    pub idempotency_key: Option<String>,
 }
 
 /// The officer's confirmation.
@@ -474,13 +479,42 @@ async fn ask(
 
 async fn confirm(
     State(state): State<ApiState>,
+    headers: HeaderMap,
     body: Result<axum::Json<ConfirmRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
+    let key = match idempotency_key(&headers) {
+        Ok(key) => key,
+        Err(why) => return refusal(StatusCode::BAD_REQUEST, &why),
+    };
     match body {
-        Ok(axum::Json(request)) => {
+        Ok(axum::Json(mut request)) => {
+            request.idempotency_key = key;
             ask(&state, |reply| ApiCommand::Confirm { request, reply }).await
         }
         Err(rejection) => refusal(StatusCode::BAD_REQUEST, &rejection.body_text()),
+    }
+}
+
+/// The optional `Idempotency-Key` header: 1 to [`IDEMPOTENCY_KEY_CHARS_MAX`] visible ASCII
+/// characters.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, String> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let bytes = value.as_bytes();
+    if bytes.is_empty() || bytes.len() > IDEMPOTENCY_KEY_CHARS_MAX {
+        return Err(format!(
+            "Idempotency-Key is {} bytes long: expected 1 to {IDEMPOTENCY_KEY_CHARS_MAX}",
+            bytes.len()
+        ));
+    }
+    match bytes.iter().position(|b| !b.is_ascii_graphic()) {
+        Some(at) => Err(format!(
+            "Idempotency-Key byte {} is {:#04x}: only visible ASCII characters are allowed",
+            at + 1,
+            bytes[at]
+        )),
+        None => Ok(Some(String::from_utf8_lossy(bytes).into_owned())),
     }
 }
 

@@ -19,7 +19,9 @@ use crate::core::event::{
     guard_clock, sign,
 };
 use crate::ports::clock::Clock;
-use crate::ports::upstream::{CrossingRecorder, Recorded, UpstreamError};
+use crate::ports::upstream::{
+    ConfirmationKey, CrossingRecorder, KeptConfirmation, Recorded, UpstreamError,
+};
 
 /// Most crossings committed by one transaction and one flush.
 pub const GROUP_COMMIT_MAX: usize = 256;
@@ -58,6 +60,8 @@ type Reply = mpsc::SyncSender<Result<Recorded, FeedError>>;
 
 struct Request {
     crossing: Crossing,
+    /// The confirmation's idempotency key, kept with the record.
+    key: Option<ConfirmationKey>,
     reply: Reply,
 }
 
@@ -69,6 +73,8 @@ pub(super) struct Trees {
     pub(super) movements_by_time: sled::Tree,
     /// Other terminals' events whose key the ledger does not hold yet, by stream sequence.
     pub(super) movements_parked: sled::Tree,
+    /// Idempotency key of an officer's confirmation → its `KeptConfirmation` (JSON).
+    pub(super) idempotency: sled::Tree,
 }
 
 impl Trees {
@@ -80,6 +86,7 @@ impl Trees {
             movements: db.open_tree("movement_lists")?,
             movements_by_time: db.open_tree("movements_by_time")?,
             movements_parked: db.open_tree("movements_parked")?,
+            idempotency: db.open_tree("idempotency")?,
         })
     }
 }
@@ -198,6 +205,38 @@ impl Outbox {
     /// Records one crossing durably. Blocks until it is flushed (group-committed with whatever
     /// else is waiting).
     pub fn record(&self, crossing: Crossing) -> Result<Recorded, FeedError> {
+        self.submit(crossing, None)
+    }
+
+    /// As [`Outbox::record`], keeping `key` → the confirmation in the same transaction.
+    pub fn record_keyed(
+        &self,
+        crossing: Crossing,
+        key: ConfirmationKey,
+    ) -> Result<Recorded, FeedError> {
+        self.submit(crossing, Some(key))
+    }
+
+    /// The confirmation kept under `key`.
+    pub fn kept(&self, key: &str) -> Result<Option<KeptConfirmation>, FeedError> {
+        match self.inner.trees.idempotency.get(key.as_bytes())? {
+            Some(bytes) => {
+                serde_json::from_slice(&bytes)
+                    .map(Some)
+                    .map_err(|e| FeedError::Corrupt {
+                        what: "idempotency".into(),
+                        why: e.to_string(),
+                    })
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn submit(
+        &self,
+        crossing: Crossing,
+        key: Option<ConfirmationKey>,
+    ) -> Result<Recorded, FeedError> {
         crossing.validate()?;
         let max = self
             .inner
@@ -216,7 +255,11 @@ impl Outbox {
             .ok_or(FeedError::Closed)?;
         let (reply, answer) = mpsc::sync_channel(1);
         sender
-            .send(Request { crossing, reply })
+            .send(Request {
+                crossing,
+                key,
+                reply,
+            })
             .map_err(|_| FeedError::Closed)?;
         answer.recv().map_err(|_| FeedError::Closed)?
     }
@@ -310,6 +353,18 @@ impl CrossingRecorder for Outbox {
     fn record(&self, crossing: Crossing) -> Result<Recorded, UpstreamError> {
         Outbox::record(self, crossing).map_err(UpstreamError::from)
     }
+
+    fn record_keyed(
+        &self,
+        crossing: Crossing,
+        key: ConfirmationKey,
+    ) -> Result<Recorded, UpstreamError> {
+        Outbox::record_keyed(self, crossing, key).map_err(UpstreamError::from)
+    }
+
+    fn kept(&self, key: &str) -> Result<Option<KeptConfirmation>, UpstreamError> {
+        Outbox::kept(self, key).map_err(UpstreamError::from)
+    }
 }
 
 struct Committer {
@@ -336,6 +391,8 @@ struct Staged {
     subject: String,
     movement: MovementRow,
     recorded: Recorded,
+    /// Idempotency key and the kept confirmation (JSON), written in the same transaction.
+    kept: Option<(String, Vec<u8>)>,
 }
 
 impl Committer {
@@ -361,7 +418,7 @@ impl Committer {
         let mut staged = Vec::with_capacity(batch.len());
         let mut replies = Vec::with_capacity(batch.len());
         for request in batch {
-            match self.stage(&mut head, request.crossing) {
+            match self.stage(&mut head, request.crossing, request.key) {
                 Ok(item) => {
                     staged.push(item);
                     replies.push(request.reply);
@@ -398,7 +455,12 @@ impl Committer {
         }
     }
 
-    fn stage(&self, head: &mut ChainHead, crossing: Crossing) -> Result<Staged, FeedError> {
+    fn stage(
+        &self,
+        head: &mut ChainHead,
+        crossing: Crossing,
+        key: Option<ConfirmationKey>,
+    ) -> Result<Staged, FeedError> {
         let now = self.clock.now();
         let guard = guard_clock(now, head.clock_high_water);
         let monotonic_ns = u64::try_from(self.clock.monotonic().as_nanos()).unwrap_or(u64::MAX);
@@ -434,6 +496,22 @@ impl Committer {
         let hash = EventHash::of(&signed);
         let subject = event_subject(&event.crossing.checkpoint, &event.terminal);
         let movement = movement_entry(&event);
+        let kept = match key {
+            Some(key) => {
+                let confirmation = KeptConfirmation {
+                    session: key.session,
+                    seq: event.seq,
+                    event_hash: hash,
+                    wall_time: now,
+                    direction: event.crossing.direction,
+                    admitted: key.admitted,
+                };
+                let value = serde_json::to_vec(&confirmation)
+                    .map_err(|e| FeedError::Transaction(format!("keep confirmation: {e}")))?;
+                Some((key.key, value))
+            }
+            None => None,
+        };
         head.next_seq += 1;
         head.last_hash = hash;
         head.clock_high_water = Some(guard.high_water);
@@ -448,6 +526,7 @@ impl Committer {
                 wall_time: now,
                 clock_suspect: guard.behind_ms.is_some(),
             },
+            kept,
         })
     }
 
@@ -462,13 +541,17 @@ impl Committer {
             &t.meta,
             &t.movements,
             &t.movements_by_time,
+            &t.idempotency,
         )
-            .transaction(|(events, outbox, meta, movements, by_time)| {
+            .transaction(|(events, outbox, meta, movements, by_time, idempotency)| {
                 for item in staged {
                     let key = item.seq.to_be_bytes();
                     events.insert(&key, item.signed.as_slice())?;
                     outbox.insert(&key, item.subject.as_bytes())?;
                     put_movement(movements, by_time, &item.movement)?;
+                    if let Some((key, value)) = &item.kept {
+                        idempotency.insert(key.as_bytes(), value.as_slice())?;
+                    }
                 }
                 meta.insert(META_NEXT_SEQ, &head.next_seq.to_be_bytes())?;
                 meta.insert(META_LAST_HASH, &head.last_hash.0)?;
