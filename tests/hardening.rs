@@ -504,3 +504,74 @@ fn a_confirmation_killed_in_flight_and_retried_is_recorded_exactly_once() {
         drop(_daemon);
     }
 }
+
+/// The browser tools of `tests/console_e2e.rs` (installed by `scripts/test`), or why not.
+fn browser_tools() -> Result<(PathBuf, PathBuf), String> {
+    let modules = std::env::var_os("PLAYWRIGHT_NODE_MODULES").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".tools/node/node_modules"),
+        PathBuf::from,
+    );
+    let chromium = std::env::var_os("CHROMIUM")
+        .map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from);
+    let node = Command::new("node").arg("--version").output();
+    if !node.is_ok_and(|output| output.status.success()) {
+        return Err("node is not installed".into());
+    }
+    if !chromium.exists() {
+        return Err(format!("{} is missing", chromium.display()));
+    }
+    if !modules.join("playwright-core").exists() {
+        return Err(format!(
+            "playwright-core is missing in {}",
+            modules.display()
+        ));
+    }
+    Ok((modules, chromium))
+}
+
+#[test]
+fn the_console_works_with_a_token_holding_plus_and_slash() {
+    use std::io::BufRead;
+    let (modules, chromium) = browser_tools().unwrap_or_else(|why| {
+        panic!("{why}: run ./scripts/test once to install the browser tools")
+    });
+    let mut lane = Lane::new(NO_NATS, |text| text);
+    let _daemon = lane.spawn(&[], &[]);
+    lane.wait_status("the scanner", |status| device_up(status, "mrz"));
+    // The token pasted into the URL as it is, `+` and `/` included.
+    let page = format!("http://{}/?token={TOKEN}", lane.http);
+    let mut browser = Command::new("node")
+        .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/console.mjs"))
+        .arg(&page)
+        .arg(lane.dir.path().join("console.png"))
+        .env("PLAYWRIGHT_NODE_MODULES", modules)
+        .env("CHROMIUM", chromium)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start node");
+    let stdout = browser.stdout.take().expect("piped stdout");
+    let mut said = Vec::new();
+    for line in std::io::BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+    {
+        if line == "connected" {
+            lane.scan(&td3("GEO", "BERIDZE", "NINO", "13AB45678", "GEO"));
+        }
+        said.push(line);
+    }
+    let status = browser.wait().expect("node");
+    let mut errors = String::new();
+    if let Some(mut stderr) = browser.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut errors);
+    }
+    assert!(status.success(), "node failed: {said:?}\n{errors}");
+    assert!(
+        said.iter()
+            .any(|line| line.contains("\"recorded\":\"Recorded")),
+        "{said:?}"
+    );
+    let status = lane.wait_status("the crossing", |status| status["recorded"] == 1);
+    assert_eq!(status["recorded"], 1, "{status}");
+}
