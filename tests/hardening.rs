@@ -575,3 +575,37 @@ fn the_console_works_with_a_token_holding_plus_and_slash() {
     let status = lane.wait_status("the crossing", |status| status["recorded"] == 1);
     assert_eq!(status["recorded"], 1, "{status}");
 }
+
+#[test]
+fn refused_requests_are_answered_429_past_a_burst_and_logged_once() {
+    let lane = Lane::new(NO_NATS, |text| text);
+    let _daemon = lane.spawn(&[], &[]);
+    lane.wait_status("the API", |_| true);
+    let mut codes = std::collections::BTreeMap::new();
+    let started = Instant::now();
+    for _ in 0..300 {
+        let answer = try_http(
+            lane.http,
+            "GET",
+            "/api/v1/status",
+            None,
+            Some("wrong-token-0123456"),
+        );
+        *codes.entry(answer.map(|(code, _)| code)).or_insert(0) += 1;
+    }
+    let took = started.elapsed();
+    println!("300 refused requests in {took:?}: {codes:?}");
+    // A burst of 10, then 2 a second regained.
+    let forbidden = codes.get(&Some(403)).copied().unwrap_or(0);
+    let regained = usize::try_from(took.as_secs() * 2 + 2).expect("small");
+    assert!((10..=10 + regained).contains(&forbidden), "{codes:?}");
+    assert_eq!(codes.get(&Some(429)), Some(&(300 - forbidden)), "{codes:?}");
+    // Still served with the right token.
+    assert!(lane.status().is_some());
+    let warnings = lane
+        .log()
+        .lines()
+        .filter(|line| line.contains("api request refused"))
+        .count();
+    assert_eq!(warnings, 1, "log:\n{}", lane.log());
+}

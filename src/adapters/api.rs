@@ -323,7 +323,9 @@ async fn authorise(
     let allowed = match peer {
         Peer::Unix { uid, gid } => {
             let own_uid = nix::unistd::getuid().as_raw();
-            uid == 0 || uid == own_uid || in_group(uid, gid, state.access.socket_gid)
+            uid == 0
+                || uid == own_uid
+                || in_group(gid, state.access.socket_gid, || groups_of(uid, gid))
         }
         Peer::Tcp(_) => token_matches(&state.access, request.headers(), request.uri().query()),
     };
@@ -355,23 +357,26 @@ async fn authorise(
     answer
 }
 
-/// Whether a socket peer belongs to the API group, by its primary group or as a supplementary
-/// member in the account database (`getgrouplist`).
-fn in_group(uid: u32, gid: u32, group: Option<u32>) -> bool {
-    let Some(group) = group else {
-        return false;
-    };
-    if gid == group {
-        return true;
+/// Whether a socket peer belongs to the API group, by its primary group `gid` or as a
+/// supplementary member (`supplementary` is asked only when the primary group does not match).
+fn in_group(gid: u32, group: Option<u32>, supplementary: impl FnOnce() -> Vec<u32>) -> bool {
+    match group {
+        Some(group) => gid == group || supplementary().contains(&group),
+        None => false,
     }
+}
+
+/// A user's groups in the account database (`getgrouplist`); none when the user is unknown.
+fn groups_of(uid: u32, gid: u32) -> Vec<u32> {
     let Ok(Some(user)) = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)) else {
-        return false;
+        return Vec::new();
     };
     let Ok(name) = std::ffi::CString::new(user.name) else {
-        return false;
+        return Vec::new();
     };
     nix::unistd::getgrouplist(&name, nix::unistd::Gid::from_raw(gid))
-        .is_ok_and(|groups| groups.iter().any(|member| member.as_raw() == group))
+        .map(|groups| groups.iter().map(|group| group.as_raw()).collect())
+        .unwrap_or_default()
 }
 
 /// Accepts `Authorization: Bearer T`, or `?token=T` (so the console page can be opened by URL and
@@ -551,6 +556,17 @@ mod tests {
             "Bearer s3cret".parse().expect("ascii header"),
         );
         assert!(token_matches(&access, &headers, None));
+    }
+
+    #[test]
+    fn socket_group_membership_counts_primary_and_supplementary_groups() {
+        let none = Vec::new;
+        assert!(in_group(1001, Some(1001), none));
+        assert!(in_group(100, Some(1001), || vec![100, 27, 1001]));
+        assert!(!in_group(100, Some(1001), || vec![100, 27]));
+        assert!(!in_group(1001, None, || vec![1001]));
+        // Root's own groups from the account database: at least its primary group.
+        assert!(groups_of(0, 0).contains(&0));
     }
 
     #[test]
