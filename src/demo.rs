@@ -821,6 +821,7 @@ async fn process(
             decision,
             override_reason: None,
             officer: "DEMO-OFFICER".into(),
+            idempotency_key: None,
         };
         lane.on_api(ApiCommand::Confirm { request, reply }).await;
         recorded = match answer.await {

@@ -216,7 +216,7 @@ fn officer_ids_outside_the_documented_set_are_refused_with_400() {
     let mut lane = Lane::new(NO_NATS, |text| text);
     let _daemon = lane.spawn(&[], &[]);
     lane.wait_status("the scanner", |status| device_up(status, "mrz"));
-    let mut stream = EventStream::open(lane.http, &format!("/api/v1/stream?token={TOKEN_IN_URL}"));
+    let mut stream = EventStream::open(lane.http, &format!("/api/v1/stream?token={TOKEN}"));
     lane.scan(&td3("GEO", "BERIDZE", "NINO", "13AB45678", "GEO"));
     let verdict = stream.expect("verdict", |_| true);
     let session = verdict["session"].as_u64().expect("session");
@@ -270,7 +270,9 @@ fn two_thousand_idle_connections_leave_the_api_and_the_spool_up() {
     // Idle connections that never send a byte, and slow ones that never finish their headers.
     let mut idle = Vec::new();
     for n in 0..2000 {
-        if let Ok(mut stream) = TcpStream::connect_timeout(&lane.http, Duration::from_secs(2)) {
+        // A short timeout: a daemon that stopped accepting fills its backlog, and then a connect
+        // never completes.
+        if let Ok(mut stream) = TcpStream::connect_timeout(&lane.http, Duration::from_millis(200)) {
             if n % 2 == 0 {
                 use std::io::Write;
                 let _ = stream.write_all(b"GET /api/v1/status HTTP/1.1\r\nHost: x\r\n");
@@ -330,12 +332,17 @@ fn other_group() -> (String, u32) {
 
 #[test]
 fn the_api_socket_is_given_to_the_api_group_and_a_bind_failure_is_fatal() {
-    // Only root may give a file to a group it is not in.
-    assert!(
-        nix::unistd::geteuid().is_root(),
-        "this test runs as root (as CI does)"
-    );
-    let (group, gid) = other_group();
+    // Root may give the socket to any group, which tells the configured group apart from the
+    // daemon's own; another user can only use its own group.
+    let (group, gid) = if nix::unistd::geteuid().is_root() {
+        other_group()
+    } else {
+        let own = nix::unistd::getegid();
+        let group = nix::unistd::Group::from_gid(own)
+            .expect("own group")
+            .expect("own group exists");
+        (group.name, own.as_raw())
+    };
     let lane = Lane::new(NO_NATS, |text| {
         let start = text.find("group = \"").expect("group line");
         let end = start + text[start..].find('\n').expect("end of line");
@@ -381,7 +388,7 @@ fn trace_logging_shows_no_document_number_override_reason_or_dependency_payloads
     let mut lane = Lane::new(&url, |text| text);
     let _daemon = lane.spawn(&[], &[("CHECKPOINTD_LOG", "trace")]);
     lane.wait_status("the scanner", |status| device_up(status, "mrz"));
-    let mut stream = EventStream::open(lane.http, &format!("/api/v1/stream?token={TOKEN_IN_URL}"));
+    let mut stream = EventStream::open(lane.http, &format!("/api/v1/stream?token={TOKEN}"));
     lane.scan(&expired_passport());
     let verdict = stream.expect("verdict", |_| true);
     assert_eq!(verdict["verdict"]["outcome"], "refuse", "{verdict}");
@@ -412,4 +419,198 @@ fn trace_logging_shows_no_document_number_override_reason_or_dependency_payloads
         .take(3)
         .collect();
     assert!(dependency_detail.is_empty(), "{dependency_detail:?}");
+}
+
+/// `POST /api/v1/confirm` with an `Idempotency-Key`; `None` when no answer came.
+fn confirm_keyed(http: SocketAddr, body: &Value, key: &str) -> Option<(u16, Value)> {
+    use std::io::{Read, Write};
+    let mut stream = send_confirm(http, body, key)?;
+    stream.set_read_timeout(Some(WAIT)).ok()?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).ok()?;
+    let text = String::from_utf8_lossy(&raw);
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let code = head.split(' ').nth(1)?.parse().ok()?;
+    let _ = stream.flush();
+    Some((code, serde_json::from_str(body).unwrap_or(Value::Null)))
+}
+
+/// Writes the confirmation request and returns the connection without reading the answer.
+fn send_confirm(http: SocketAddr, body: &Value, key: &str) -> Option<TcpStream> {
+    use std::io::Write;
+    let body = body.to_string();
+    let mut stream = TcpStream::connect_timeout(&http, Duration::from_secs(1)).ok()?;
+    let request = format!(
+        "POST /api/v1/confirm HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {TOKEN}\r\n\
+         Idempotency-Key: {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).ok()?;
+    Some(stream)
+}
+
+#[test]
+fn a_confirmation_killed_in_flight_and_retried_is_recorded_exactly_once() {
+    let mut lane = Lane::new(NO_NATS, |text| text);
+    // Kill delays after the request is sent: before, during and after the flush.
+    for (round, delay_ms) in [0u64, 3, 10, 40].into_iter().enumerate() {
+        let mut daemon = lane.spawn(&[], &[]);
+        lane.wait_status("the scanner", |status| device_up(status, "mrz"));
+        let mut stream = EventStream::open(lane.http, &format!("/api/v1/stream?token={TOKEN}"));
+        let number = format!("13AB4567{round}");
+        lane.scan(&td3("GEO", "BERIDZE", "NINO", &number, "GEO"));
+        let session = stream.expect("verdict", |_| true)["session"].clone();
+        let body = json!({"session": session, "decision": "refuse", "officer": "B-1"});
+        let key = format!("confirm-{round}");
+        let in_flight = send_confirm(lane.http, &body, &key).expect("send");
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(i32::try_from(daemon.0.id()).expect("pid")),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .expect("kill -9");
+        let _ = daemon.0.wait();
+        drop(in_flight);
+
+        let _daemon = lane.spawn(&[], &[]);
+        lane.wait_status("the scanner again", |status| device_up(status, "mrz"));
+        let (code, first) = confirm_keyed(lane.http, &body, &key).expect("retry answered");
+        let recorded_before_the_kill = code == 200;
+        let first = if recorded_before_the_kill {
+            first
+        } else {
+            // Not recorded before the kill: the session is gone, the officer scans again and
+            // confirms the same traveller with the same key.
+            assert_eq!(code, 409, "{first}");
+            let mut stream = EventStream::open(lane.http, &format!("/api/v1/stream?token={TOKEN}"));
+            lane.scan(&td3("GEO", "BERIDZE", "NINO", &number, "GEO"));
+            let session = stream.expect("verdict", |_| true)["session"].clone();
+            let body = json!({"session": session, "decision": "refuse", "officer": "B-1"});
+            let (code, answer) = confirm_keyed(lane.http, &body, &key).expect("answered");
+            assert_eq!(code, 200, "{answer}");
+            answer
+        };
+        // Any further retry is the first answer again, and records nothing.
+        let (code, again) = confirm_keyed(lane.http, &body, &key).expect("answered");
+        assert_eq!((code, &again), (200, &first));
+        let status = lane.wait_status("the status", |_| true);
+        println!(
+            "round {round}: killed {delay_ms} ms after sending; recorded before the kill: \
+             {recorded_before_the_kill}; seq {}",
+            first["seq"]
+        );
+        assert_eq!(
+            status["outbox_depth"],
+            round + 1,
+            "round {round}: crossings recorded; log:\n{}",
+            lane.log()
+        );
+        drop(_daemon);
+    }
+}
+
+/// The browser tools of `tests/console_e2e.rs` (installed by `scripts/test`), or why not.
+fn browser_tools() -> Result<(PathBuf, PathBuf), String> {
+    let modules = std::env::var_os("PLAYWRIGHT_NODE_MODULES").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".tools/node/node_modules"),
+        PathBuf::from,
+    );
+    let chromium = std::env::var_os("CHROMIUM")
+        .map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from);
+    let node = Command::new("node").arg("--version").output();
+    if !node.is_ok_and(|output| output.status.success()) {
+        return Err("node is not installed".into());
+    }
+    if !chromium.exists() {
+        return Err(format!("{} is missing", chromium.display()));
+    }
+    if !modules.join("playwright-core").exists() {
+        return Err(format!(
+            "playwright-core is missing in {}",
+            modules.display()
+        ));
+    }
+    Ok((modules, chromium))
+}
+
+#[test]
+fn the_console_works_with_a_token_holding_plus_and_slash() {
+    use std::io::BufRead;
+    let (modules, chromium) = browser_tools().unwrap_or_else(|why| {
+        panic!("{why}: run ./scripts/test once to install the browser tools")
+    });
+    let mut lane = Lane::new(NO_NATS, |text| text);
+    let _daemon = lane.spawn(&[], &[]);
+    lane.wait_status("the scanner", |status| device_up(status, "mrz"));
+    // The token pasted into the URL as it is, `+` and `/` included.
+    let page = format!("http://{}/?token={TOKEN}", lane.http);
+    let mut browser = Command::new("node")
+        .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/console.mjs"))
+        .arg(&page)
+        .arg(lane.dir.path().join("console.png"))
+        .env("PLAYWRIGHT_NODE_MODULES", modules)
+        .env("CHROMIUM", chromium)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start node");
+    let stdout = browser.stdout.take().expect("piped stdout");
+    let mut said = Vec::new();
+    for line in std::io::BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+    {
+        if line == "connected" {
+            lane.scan(&td3("GEO", "BERIDZE", "NINO", "13AB45678", "GEO"));
+        }
+        said.push(line);
+    }
+    let status = browser.wait().expect("node");
+    let mut errors = String::new();
+    if let Some(mut stderr) = browser.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut errors);
+    }
+    assert!(status.success(), "node failed: {said:?}\n{errors}");
+    assert!(
+        said.iter()
+            .any(|line| line.contains("\"recorded\":\"Recorded")),
+        "{said:?}"
+    );
+    let status = lane.wait_status("the crossing", |status| status["recorded"] == 1);
+    assert_eq!(status["recorded"], 1, "{status}");
+}
+
+#[test]
+fn refused_requests_are_answered_429_past_a_burst_and_logged_once() {
+    let lane = Lane::new(NO_NATS, |text| text);
+    let _daemon = lane.spawn(&[], &[]);
+    lane.wait_status("the API", |_| true);
+    let mut codes = std::collections::BTreeMap::new();
+    let started = Instant::now();
+    for _ in 0..300 {
+        let answer = try_http(
+            lane.http,
+            "GET",
+            "/api/v1/status",
+            None,
+            Some("wrong-token-0123456"),
+        );
+        *codes.entry(answer.map(|(code, _)| code)).or_insert(0) += 1;
+    }
+    let took = started.elapsed();
+    println!("300 refused requests in {took:?}: {codes:?}");
+    // A burst of 10, then 2 a second regained.
+    let forbidden = codes.get(&Some(403)).copied().unwrap_or(0);
+    let regained = usize::try_from(took.as_secs() * 2 + 2).expect("small");
+    assert!((10..=10 + regained).contains(&forbidden), "{codes:?}");
+    assert_eq!(codes.get(&Some(429)), Some(&(300 - forbidden)), "{codes:?}");
+    // Still served with the right token.
+    assert!(lane.status().is_some());
+    let warnings = lane
+        .log()
+        .lines()
+        .filter(|line| line.contains("api request refused"))
+        .count();
+    assert_eq!(warnings, 1, "log:\n{}", lane.log());
 }

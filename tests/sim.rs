@@ -942,6 +942,7 @@ async fn confirm(lane: &mut LaneDriver, session: u64, decision: OfficerDecision)
             decision,
             override_reason: None,
             officer: "SIM-OFFICER".into(),
+            idempotency_key: None,
         };
         lane.on_api(ApiCommand::Confirm { request, reply }).await;
         match answer.await {

@@ -1,7 +1,9 @@
 //! Multi-process soak (issue #10): one real nats-server, four real `checkpointd` processes (two
 //! airports, two land crossings; entry lanes and exit lanes) with PTY scanners fed by a traffic
 //! generator, central issuing and revoking permits meanwhile, and faults on a seeded schedule
-//! (kill -9 of terminals, kill -9 of the broker, the broker frozen, scanner PTYs unplugged).
+//! (kill -9 of terminals, kill -9 of the broker, the broker frozen, scanner PTYs unplugged), and
+//! hostile inputs on their own seeded schedule (noise images in each terminal's image spool,
+//! floods of idle connections on the API, garbage on the scanners).
 //! At the end the reference central consumer (`checkpointctl feed export/audit`) must hold exactly
 //! the crossings the terminals acknowledged, every chain verified, every replica at central's
 //! head, stay days at exit counted from the entry recorded by another terminal, and each
@@ -224,6 +226,18 @@ impl Daemon {
                 http,
             },
         );
+        // Each terminal also has a full-page reader's image spool, for the hostile images.
+        let text = std::fs::read_to_string(&config).expect("config");
+        let spool = dir.path().join("spool");
+        let text = text.replacen(
+            "[ledger]",
+            &format!(
+                "[[devices]]\nname = \"pages\"\nprofile = \"fullpage-image-spool.toml\"\nspool = \"{}\"\n\n[ledger]",
+                spool.display()
+            ),
+            1,
+        );
+        std::fs::write(&config, text).expect("config with spool");
         let clock_file = faketime_available().then(|| dir.path().join("faketime"));
         if let Some(file) = &clock_file {
             std::fs::write(file, "+0h\n").expect("write the clock offset");
@@ -524,6 +538,9 @@ struct World {
     next_number: Mutex<u64>,
     stop: AtomicBool,
     started: Instant,
+    /// Idle-connection floods: site and the run's seconds it was held (its samples show the
+    /// flood's descriptors, not a leak).
+    floods: Mutex<Vec<(usize, f64, f64)>>,
 }
 
 impl World {
@@ -1353,6 +1370,188 @@ fn schedule(rng: &mut StdRng, secs: u64) -> Vec<(u64, Fault)> {
     faults
 }
 
+// ---------------------------------------------------------------------------------------------
+// Hostile inputs on their own seeded schedule, beside the faults (the run is no longer for them).
+
+/// Idle connections held open on one terminal's API during a flood.
+const FLOOD_CONNECTIONS: usize = 1500;
+/// How long a flood is held.
+const FLOOD_HOLD: Duration = Duration::from_secs(2);
+/// Side of the noise images dropped into a spool (what made the decoder run for minutes).
+const NOISE_SIDE: u32 = 3000;
+
+#[derive(Clone, Copy, Debug)]
+enum Hostile {
+    /// A noise image in the terminal's spool: it must land in `failed/`, the lane staying up.
+    NoiseImage { site: usize },
+    /// Idle connections on the terminal's HTTP API: the status must still answer meanwhile.
+    IdleFlood { site: usize },
+    /// Junk bytes (short lines, no MRZ characters, no AIM prefix) on the terminal's scanner.
+    ScannerGarbage { site: usize },
+}
+
+impl Hostile {
+    fn kind(&self) -> &'static str {
+        match self {
+            Hostile::NoiseImage { .. } => "noise image in the spool (3000x3000)",
+            Hostile::IdleFlood { .. } => "idle-connection flood on the API (1500)",
+            Hostile::ScannerGarbage { .. } => "garbage bytes on a scanner",
+        }
+    }
+}
+
+/// Each hostile kind once in short mode (at a fifth, two fifths and three fifths of the run),
+/// then once a minute each in long mode.
+fn hostile_schedule(rng: &mut StdRng, secs: u64) -> Vec<(u64, Hostile)> {
+    let span_ms = secs * 1000;
+    let period_ms = if secs <= 120 { span_ms } else { 60_000 };
+    let mut plan = Vec::new();
+    for round in 0..(span_ms / period_ms).max(1) {
+        let base = round * period_ms;
+        for (fifth, make) in [
+            (1, Hostile::NoiseImage { site: 0 }),
+            (2, Hostile::IdleFlood { site: 0 }),
+            (3, Hostile::ScannerGarbage { site: 0 }),
+        ] {
+            let site = rng.gen_range(0..SITES.len());
+            let hostile = match make {
+                Hostile::NoiseImage { .. } => Hostile::NoiseImage { site },
+                Hostile::IdleFlood { .. } => Hostile::IdleFlood { site },
+                Hostile::ScannerGarbage { .. } => Hostile::ScannerGarbage { site },
+            };
+            plan.push((base + period_ms * fifth / 5, hostile));
+        }
+    }
+    plan
+}
+
+fn noise_png(seed: u64) -> Vec<u8> {
+    let mut state = seed | 1;
+    let noise = image::GrayImage::from_fn(NOISE_SIDE, NOISE_SIDE, |_, _| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        image::Luma([(state >> 56) as u8])
+    });
+    let mut bytes = Vec::new();
+    image::DynamicImage::ImageLuma8(noise)
+        .write_to(
+            &mut std::io::Cursor::new(&mut bytes),
+            image::ImageFormat::Png,
+        )
+        .expect("encode noise");
+    bytes
+}
+
+/// Short junk lines: control and high bytes only, so no MRZ line, AIM symbol or code can form.
+fn scanner_garbage(rng: &mut StdRng) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for _ in 0..64 {
+        for _ in 0..rng.gen_range(1..25) {
+            let byte = if rng.gen_bool(0.5) {
+                rng.gen_range(0x80..=0xff)
+            } else {
+                rng.gen_range(0x00..0x20)
+            };
+            if byte != b'\r' && byte != b'\n' {
+                bytes.push(byte);
+            }
+        }
+        bytes.push(b'\r');
+    }
+    bytes
+}
+
+fn run_hostile(
+    world: Arc<World>,
+    plan: Vec<(u64, Hostile)>,
+    daemons: Vec<Arc<Mutex<Daemon>>>,
+    tally: Arc<Mutex<Tally>>,
+    seed: u64,
+) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    for (n, (at, hostile)) in plan.into_iter().enumerate() {
+        let when = world.started + Duration::from_millis(at);
+        while Instant::now() < when && !world.stop.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if world.stop.load(Ordering::Relaxed) {
+            return;
+        }
+        eprintln!(
+            "soak: t={:.1}s hostile {hostile:?}",
+            world.started.elapsed().as_secs_f64()
+        );
+        match hostile {
+            Hostile::NoiseImage { site } => noise_image(&world, &daemons[site], n, rng.r#gen()),
+            Hostile::IdleFlood { site } => {
+                let from = world.started.elapsed().as_secs_f64();
+                idle_flood(&world, &daemons[site]);
+                let to = world.started.elapsed().as_secs_f64();
+                // The daemon closes the dropped connections within a moment.
+                lock(&world.floods).push((site, from, to + 1.0));
+            }
+            Hostile::ScannerGarbage { site } => {
+                let garbage = scanner_garbage(&mut rng);
+                lock(&daemons[site]).write_scan(&garbage);
+            }
+        }
+        *lock(&tally).faults.entry(hostile.kind()).or_default() += 1;
+    }
+}
+
+fn noise_image(world: &World, daemon: &Mutex<Daemon>, n: usize, seed: u64) {
+    let (spool, terminal) = {
+        let daemon = lock(daemon);
+        (daemon.dir.path().join("spool"), daemon.site.terminal_id())
+    };
+    let name = format!("noise-{n:03}.png");
+    let part = spool.join("incoming").join(format!("{name}.part"));
+    std::fs::write(&part, noise_png(seed)).expect("write noise image");
+    std::fs::rename(&part, spool.join("incoming").join(&name)).expect("rename noise image");
+    // Budget (2 s) + settle + a restart if a kill -9 comes meanwhile.
+    let reason = spool.join("failed").join(format!("{name}.reason"));
+    let deadline = Instant::now() + RECOVERY_WAIT;
+    while !reason.exists() && Instant::now() < deadline && !world.stop.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    if !reason.exists() && !world.stop.load(Ordering::Relaxed) {
+        world.violation(format!(
+            "{terminal}: noise image not in failed/ after {RECOVERY_WAIT:?}"
+        ));
+    }
+}
+
+fn idle_flood(world: &World, daemon: &Mutex<Daemon>) {
+    let (http, terminal, starts) = {
+        let daemon = lock(daemon);
+        (daemon.http, daemon.site.terminal_id(), daemon.starts)
+    };
+    let mut idle = Vec::with_capacity(FLOOD_CONNECTIONS);
+    for _ in 0..FLOOD_CONNECTIONS {
+        match std::net::TcpStream::connect_timeout(&http, Duration::from_millis(200)) {
+            Ok(stream) => idle.push(stream),
+            Err(_) => break,
+        }
+    }
+    let answered = status(http).is_some();
+    std::thread::sleep(FLOOD_HOLD);
+    let answered_later = status(http).is_some();
+    drop(idle);
+    // A terminal killed by a fault meanwhile answers nothing either: only one that stayed up counts.
+    let stayed_up = {
+        let daemon = lock(daemon);
+        daemon.child.is_some() && daemon.starts == starts
+    };
+    if !(answered && answered_later) && stayed_up {
+        let up_again = wait_for(http, RECOVERY_WAIT, |_| true).is_some();
+        world.violation(format!(
+            "{terminal}: status unanswered under {FLOOD_CONNECTIONS} idle connections \
+             (first {answered}, after {FLOOD_HOLD:?} {answered_later}, after the flood {up_again})"
+        ));
+    }
+}
+
 struct Tally {
     faults: BTreeMap<&'static str, u64>,
     permits_issued: u64,
@@ -1571,6 +1770,7 @@ fn soak_four_terminals_under_faults_lose_nothing() {
         next_number: Mutex::new(0),
         stop: AtomicBool::new(false),
         started: Instant::now(),
+        floods: Mutex::new(Vec::new()),
     });
     let archive_acks = archive_overstayers(&url, &world);
     lock(&world.record).acks.extend(archive_acks);
@@ -1578,6 +1778,10 @@ fn soak_four_terminals_under_faults_lose_nothing() {
     // Traffic, central and faults.
     let plan = schedule(&mut rng, secs);
     eprintln!("soak: fault schedule {plan:?}");
+    // Its own generator, so the faults and traffic of a seed stay what they were.
+    let hostile_seed = seed ^ 0x2424_2424;
+    let hostile_plan = hostile_schedule(&mut StdRng::seed_from_u64(hostile_seed), secs);
+    eprintln!("soak: hostile inputs {hostile_plan:?}");
     let samples = Arc::new(Mutex::new(Vec::new()));
     let mut threads = Vec::new();
     for (index, site) in SITES.iter().enumerate() {
@@ -1612,6 +1816,12 @@ fn soak_four_terminals_under_faults_lose_nothing() {
         let plan = plan.clone();
         std::thread::spawn(move || run_faults(world, plan, daemons, nats, tally))
     };
+    {
+        let (world, daemons, tally) = (Arc::clone(&world), daemons.clone(), Arc::clone(&tally));
+        threads.push(std::thread::spawn(move || {
+            run_hostile(world, hostile_plan, daemons, tally, hostile_seed)
+        }));
+    }
     {
         let (world, daemons, samples) = (Arc::clone(&world), daemons.clone(), Arc::clone(&samples));
         threads.push(std::thread::spawn(move || {
@@ -1797,10 +2007,16 @@ fn soak_four_terminals_under_faults_lose_nothing() {
 
     // Resource bounds: per process incarnation, after warm-up, nothing keeps growing.
     let samples = lock(&samples).clone();
+    let floods = lock(&world.floods).clone();
+    let flooded = |sample: &Sample| {
+        floods
+            .iter()
+            .any(|(site, from, to)| *site == sample.site && (*from..=*to).contains(&sample.t_s))
+    };
     let mut resource_problems = Vec::new();
     for (site, lane) in SITES.iter().enumerate() {
         let mut by_start: BTreeMap<u32, Vec<&Sample>> = BTreeMap::new();
-        for sample in samples.iter().filter(|s| s.site == site) {
+        for sample in samples.iter().filter(|s| s.site == site && !flooded(s)) {
             by_start.entry(sample.starts).or_default().push(sample);
         }
         for (start, run) in by_start {

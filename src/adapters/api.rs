@@ -33,6 +33,8 @@ pub const API_STREAM_EVENTS_MAX: usize = 256;
 pub const API_COMMANDS_MAX: usize = 32;
 /// How long a request waits for the lane to answer a command.
 pub const API_COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest `Idempotency-Key` accepted (visible ASCII characters).
+pub const IDEMPOTENCY_KEY_CHARS_MAX: usize = 128;
 /// Event streams open at once (both listeners together); one more is answered `503`.
 pub const API_STREAMS_MAX: usize = 16;
 
@@ -75,6 +77,9 @@ pub struct ConfirmRequest {
     pub override_reason: Option<String>,
     /// Officer identifier (badge number).
     pub officer: String,
+    /// The `Idempotency-Key` header: a retry with the same key gets the first answer.
+    #[serde(skip)]
+    pub idempotency_key: Option<String>,
 }
 
 /// The officer's confirmation.
@@ -329,7 +334,9 @@ async fn authorise(
     let allowed = match peer {
         Peer::Unix { uid, gid } => {
             let own_uid = nix::unistd::getuid().as_raw();
-            uid == 0 || uid == own_uid || in_group(uid, gid, state.access.socket_gid)
+            uid == 0
+                || uid == own_uid
+                || in_group(gid, state.access.socket_gid, || groups_of(uid, gid))
         }
         Peer::Tcp(_) => token_matches(&state.access, request.headers(), request.uri().query()),
     };
@@ -361,23 +368,26 @@ async fn authorise(
     answer
 }
 
-/// Whether a socket peer belongs to the API group, by its primary group or as a supplementary
-/// member in the account database (`getgrouplist`).
-fn in_group(uid: u32, gid: u32, group: Option<u32>) -> bool {
-    let Some(group) = group else {
-        return false;
-    };
-    if gid == group {
-        return true;
+/// Whether a socket peer belongs to the API group, by its primary group `gid` or as a
+/// supplementary member (`supplementary` is asked only when the primary group does not match).
+fn in_group(gid: u32, group: Option<u32>, supplementary: impl FnOnce() -> Vec<u32>) -> bool {
+    match group {
+        Some(group) => gid == group || supplementary().contains(&group),
+        None => false,
     }
+}
+
+/// A user's groups in the account database (`getgrouplist`); none when the user is unknown.
+fn groups_of(uid: u32, gid: u32) -> Vec<u32> {
     let Ok(Some(user)) = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)) else {
-        return false;
+        return Vec::new();
     };
     let Ok(name) = std::ffi::CString::new(user.name) else {
-        return false;
+        return Vec::new();
     };
     nix::unistd::getgrouplist(&name, nix::unistd::Gid::from_raw(gid))
-        .is_ok_and(|groups| groups.iter().any(|member| member.as_raw() == group))
+        .map(|groups| groups.iter().map(|group| group.as_raw()).collect())
+        .unwrap_or_default()
 }
 
 /// Accepts `Authorization: Bearer T`, or `?token=T` (so the console page can be opened by URL and
@@ -485,13 +495,42 @@ async fn ask(
 
 async fn confirm(
     State(state): State<ApiState>,
+    headers: HeaderMap,
     body: Result<axum::Json<ConfirmRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
+    let key = match idempotency_key(&headers) {
+        Ok(key) => key,
+        Err(why) => return refusal(StatusCode::BAD_REQUEST, &why),
+    };
     match body {
-        Ok(axum::Json(request)) => {
+        Ok(axum::Json(mut request)) => {
+            request.idempotency_key = key;
             ask(&state, |reply| ApiCommand::Confirm { request, reply }).await
         }
         Err(rejection) => refusal(StatusCode::BAD_REQUEST, &rejection.body_text()),
+    }
+}
+
+/// The optional `Idempotency-Key` header: 1 to [`IDEMPOTENCY_KEY_CHARS_MAX`] visible ASCII
+/// characters.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, String> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let bytes = value.as_bytes();
+    if bytes.is_empty() || bytes.len() > IDEMPOTENCY_KEY_CHARS_MAX {
+        return Err(format!(
+            "Idempotency-Key is {} bytes long: expected 1 to {IDEMPOTENCY_KEY_CHARS_MAX}",
+            bytes.len()
+        ));
+    }
+    match bytes.iter().position(|b| !b.is_ascii_graphic()) {
+        Some(at) => Err(format!(
+            "Idempotency-Key byte {} is {:#04x}: only visible ASCII characters are allowed",
+            at + 1,
+            bytes[at]
+        )),
+        None => Ok(Some(String::from_utf8_lossy(bytes).into_owned())),
     }
 }
 
@@ -528,6 +567,17 @@ mod tests {
             "Bearer s3cret".parse().expect("ascii header"),
         );
         assert!(token_matches(&access, &headers, None));
+    }
+
+    #[test]
+    fn socket_group_membership_counts_primary_and_supplementary_groups() {
+        let none = Vec::new;
+        assert!(in_group(1001, Some(1001), none));
+        assert!(in_group(100, Some(1001), || vec![100, 27, 1001]));
+        assert!(!in_group(100, Some(1001), || vec![100, 27]));
+        assert!(!in_group(1001, None, || vec![1001]));
+        // Root's own groups from the account database: at least its primary group.
+        assert!(groups_of(0, 0).contains(&0));
     }
 
     #[test]

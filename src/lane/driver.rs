@@ -20,7 +20,9 @@ use crate::ports::gate::Gate;
 use crate::ports::ledger::{LedgerView, ReplicationState};
 use crate::ports::scanner::{DeviceEvent, DeviceState, Link, ScanKind};
 use crate::ports::telemetry::LaneMeter;
-use crate::ports::upstream::{CrossingRecorder, MovementHistory};
+use crate::ports::upstream::{
+    ConfirmationKey, CrossingRecorder, KeptConfirmation, MovementHistory,
+};
 
 /// What the lane's adapters are.
 #[derive(Clone)]
@@ -260,7 +262,7 @@ impl LaneDriver {
             }
         }
         let lane = self.settings.lane.clone();
-        let seq = match self.record(true, Operator::Kiosk(lane), &[]).await {
+        let seq = match self.record(true, Operator::Kiosk(lane), &[], None).await {
             Ok(answer) => answer.get("seq").and_then(Value::as_u64),
             Err(refusal) => {
                 tracing::error!(message = "kiosk could not record", error = %refusal.message);
@@ -339,6 +341,12 @@ impl LaneDriver {
                 message: error.to_string(),
             });
         }
+        if let Some(key) = &request.idempotency_key
+            && let Some(kept) = self.kept(key).await?
+        {
+            // A retry of a confirmation already recorded: its first answer, nothing new.
+            return Ok(recorded_answer(&self.settings.time_zone, &kept));
+        }
         let Some(current) = &self.current else {
             return Err(conflict("no traveller to confirm"));
         };
@@ -364,7 +372,12 @@ impl LaneDriver {
             &[]
         };
         let answer = self
-            .record(admit, Operator::Officer(request.officer.clone()), extra)
+            .record(
+                admit,
+                Operator::Officer(request.officer.clone()),
+                extra,
+                request.idempotency_key.clone(),
+            )
             .await?;
         if against_verdict {
             // The reason is free text an officer typed (it may hold personal data): the signed
@@ -377,11 +390,29 @@ impl LaneDriver {
         Ok(answer)
     }
 
+    /// The confirmation kept under an idempotency key, if any.
+    async fn kept(&self, key: &str) -> Result<Option<KeptConfirmation>, ApiRefusal> {
+        let recorder = Arc::clone(&self.parts.recorder);
+        let key = key.to_string();
+        match tokio::task::spawn_blocking(move || recorder.kept(&key)).await {
+            Ok(Ok(kept)) => Ok(kept),
+            Ok(Err(error)) => Err(ApiRefusal {
+                status: 503,
+                message: format!("idempotency key not readable: {error}"),
+            }),
+            Err(error) => Err(ApiRefusal {
+                status: 503,
+                message: format!("idempotency key not readable: {error}"),
+            }),
+        }
+    }
+
     async fn record(
         &mut self,
         admitted: bool,
         operator: Operator,
         extra_codes: &[&str],
+        key: Option<String>,
     ) -> Result<Value, ApiRefusal> {
         let Some(current) = &self.current else {
             return Err(ApiRefusal {
@@ -399,7 +430,18 @@ impl LaneDriver {
         let session = current.session;
         let direction = crossing.direction;
         let recorder = Arc::clone(&self.parts.recorder);
-        let recorded = tokio::task::spawn_blocking(move || recorder.record(crossing)).await;
+        let recorded = tokio::task::spawn_blocking(move || match key {
+            Some(key) => recorder.record_keyed(
+                crossing,
+                ConfirmationKey {
+                    key,
+                    session,
+                    admitted,
+                },
+            ),
+            None => recorder.record(crossing),
+        })
+        .await;
         let recorded = match recorded {
             Ok(Ok(recorded)) => recorded,
             Ok(Err(error)) => {
@@ -422,12 +464,17 @@ impl LaneDriver {
         if let Some(meter) = &self.meter {
             meter.recorded(admitted);
         }
-        let answer = json!({
-            "type": "recorded", "session": session, "seq": recorded.seq,
-            "direction": direction, "event_id": hex::encode(recorded.event_hash.0),
-            "outcome": if admitted { "admit" } else { "refuse" },
-            "recorded_at": recorded.wall_time.to_zoned(self.settings.time_zone.clone()).to_string(),
-        });
+        let answer = recorded_answer(
+            &self.settings.time_zone,
+            &KeptConfirmation {
+                session,
+                seq: recorded.seq,
+                event_hash: recorded.event_hash,
+                wall_time: recorded.wall_time,
+                direction,
+                admitted,
+            },
+        );
         tracing::info!(
             message = "crossing recorded",
             session,
@@ -559,4 +606,14 @@ fn lock(gate: &Mutex<dyn Gate>) -> std::sync::MutexGuard<'_, dyn Gate + 'static>
     // next exchange clears the input and resends.
     gate.lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The `recorded` answer of a confirmation (the same for its retries).
+fn recorded_answer(time_zone: &jiff::tz::TimeZone, kept: &KeptConfirmation) -> Value {
+    json!({
+        "type": "recorded", "session": kept.session, "seq": kept.seq,
+        "direction": kept.direction, "event_id": hex::encode(kept.event_hash.0),
+        "outcome": if kept.admitted { "admit" } else { "refuse" },
+        "recorded_at": kept.wall_time.to_zoned(time_zone.clone()).to_string(),
+    })
 }

@@ -31,11 +31,60 @@ pub struct Recorded {
     pub clock_suspect: bool,
 }
 
+/// An officer's confirmation as kept under its idempotency key: enough to give the first answer
+/// again when the confirmation is retried, even after a restart.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct KeptConfirmation {
+    /// The traveller session it confirmed.
+    pub session: u64,
+    /// The crossing's sequence.
+    pub seq: u64,
+    /// Hash of the signed event.
+    pub event_hash: EventHash,
+    /// The recorded wall time.
+    pub wall_time: jiff::Timestamp,
+    /// The recorded direction.
+    pub direction: Direction,
+    /// Whether the officer admitted (else refused).
+    pub admitted: bool,
+}
+
+/// The idempotency key of an officer's confirmation and what it confirmed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfirmationKey {
+    /// The client's `Idempotency-Key`.
+    pub key: String,
+    /// The traveller session confirmed.
+    pub session: u64,
+    /// Whether the officer admitted (else refused).
+    pub admitted: bool,
+}
+
 /// Records crossings. `record` returns only after the crossing is on disk; only then may the
 /// officer or kiosk be told "recorded".
 pub trait CrossingRecorder: Send + Sync {
     /// Signs, chains, stores and flushes one crossing. Blocking.
     fn record(&self, crossing: Crossing) -> Result<Recorded, UpstreamError>;
+
+    /// As [`CrossingRecorder::record`], keeping the key → the confirmation in the same durable
+    /// write, so that a retry finds it whether or not the first answer arrived. A recorder that
+    /// cannot keep keys refuses rather than record without one.
+    fn record_keyed(
+        &self,
+        crossing: Crossing,
+        key: ConfirmationKey,
+    ) -> Result<Recorded, UpstreamError> {
+        let _ = (crossing, key);
+        Err(UpstreamError::Invalid(
+            "this recorder keeps no idempotency keys".into(),
+        ))
+    }
+
+    /// The confirmation recorded under `key`, if any.
+    fn kept(&self, key: &str) -> Result<Option<KeptConfirmation>, UpstreamError> {
+        let _ = key;
+        Ok(None)
+    }
 }
 
 /// One crossing of a document, from any terminal, as the movement index keeps it.

@@ -395,6 +395,9 @@ fn main() {
             .expect("encode a BMP in memory");
         out.write("qr_image", "bmp.bmp", bytes.into_inner());
     }
+    // The spool's worker path reads the same pictures.
+    out.write("spool_image", "bp1.png", qr_png(&bp1_short, 2));
+    out.write("spool_image", "hello.png", qr_png("HELLO", 3));
 
     // Ledger: each entry alone, a signed checkpoint, and a snapshot of the whole chain.
     let root_key = event::SigningKey::from_bytes(&ROOT_SEED);

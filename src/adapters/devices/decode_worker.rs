@@ -143,7 +143,7 @@ fn reason_of(child: &mut Child) -> String {
 fn outcome(status: ExitStatus, output: &[u8], reason: &str) -> Decoded {
     use std::os::unix::process::ExitStatusExt;
     match status.code() {
-        Some(0) => match parse_codes(output) {
+        Some(0) => match read_answer(output) {
             Ok(codes) => Decoded::Codes(codes),
             Err(why) => Decoded::Failed(format!("decode worker answered badly: {why}")),
         },
@@ -164,7 +164,8 @@ fn first_line(text: &str) -> &str {
     text.lines().next().unwrap_or("no message")
 }
 
-fn parse_codes(output: &[u8]) -> Result<Vec<Vec<u8>>, String> {
+/// The codes in a worker's answer (one line of hex per code), as the daemon reads them.
+pub fn read_answer(output: &[u8]) -> Result<Vec<Vec<u8>>, String> {
     output
         .lines()
         .enumerate()
@@ -184,7 +185,13 @@ pub fn run_worker(path: &Path, limits: &DecodeLimits, out: &mut impl Write) -> R
     file.take(cap + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| format!("cannot read image: {e}"))?;
-    let codes = qr_image::decode_image_bytes_with(&bytes, limits).map_err(|e| e.to_string())?;
+    answer(&bytes, limits, out)
+}
+
+/// Decodes an image file's bytes within `limits` and writes the worker's answer to `out`: each
+/// code as a line of hex. `Err` is the reason the image gave no codes.
+pub fn answer(bytes: &[u8], limits: &DecodeLimits, out: &mut impl Write) -> Result<(), String> {
+    let codes = qr_image::decode_image_bytes_with(bytes, limits).map_err(|e| e.to_string())?;
     for code in codes {
         writeln!(out, "{}", hex::encode(code)).map_err(|e| format!("cannot answer: {e}"))?;
     }

@@ -18,7 +18,9 @@ use super::movement_log::MovementLog;
 use super::subjects::event_subject;
 use crate::core::event::{ChainHead, Crossing, EventHash, GENESIS_HASH, Stamp, TerminalId, chain};
 use crate::ports::clock::Clock;
-use crate::ports::upstream::{CrossingRecorder, Recorded, UpstreamError};
+use crate::ports::upstream::{
+    ConfirmationKey, CrossingRecorder, KeptConfirmation, Recorded, UpstreamError,
+};
 
 /// Most crossings committed by one transaction and one flush.
 pub const GROUP_COMMIT_MAX: usize = 256;
@@ -56,6 +58,8 @@ type Reply = mpsc::SyncSender<Result<Recorded, FeedError>>;
 
 struct Request {
     crossing: Crossing,
+    /// The confirmation's idempotency key, kept with the record.
+    key: Option<ConfirmationKey>,
     reply: Reply,
 }
 
@@ -65,6 +69,8 @@ pub(super) struct Trees {
     pub(super) meta: sled::Tree,
     /// Other terminals' events whose key the ledger does not hold yet, by stream sequence.
     pub(super) movements_parked: sled::Tree,
+    /// Idempotency key of an officer's confirmation → its `KeptConfirmation` (JSON).
+    pub(super) idempotency: sled::Tree,
 }
 
 impl Trees {
@@ -74,6 +80,7 @@ impl Trees {
             outbox: db.open_tree("outbox")?,
             meta: db.open_tree("meta")?,
             movements_parked: db.open_tree("movements_parked")?,
+            idempotency: db.open_tree("idempotency")?,
         })
     }
 }
@@ -210,6 +217,38 @@ impl Outbox {
     /// Records one crossing durably. Blocks until it is flushed (group-committed with whatever
     /// else is waiting).
     pub fn record(&self, crossing: Crossing) -> Result<Recorded, FeedError> {
+        self.submit(crossing, None)
+    }
+
+    /// As [`Outbox::record`], keeping `key` → the confirmation in the same transaction.
+    pub fn record_keyed(
+        &self,
+        crossing: Crossing,
+        key: ConfirmationKey,
+    ) -> Result<Recorded, FeedError> {
+        self.submit(crossing, Some(key))
+    }
+
+    /// The confirmation kept under `key`.
+    pub fn kept(&self, key: &str) -> Result<Option<KeptConfirmation>, FeedError> {
+        match self.inner.trees.idempotency.get(key.as_bytes())? {
+            Some(bytes) => {
+                serde_json::from_slice(&bytes)
+                    .map(Some)
+                    .map_err(|e| FeedError::Corrupt {
+                        what: "idempotency".into(),
+                        why: e.to_string(),
+                    })
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn submit(
+        &self,
+        crossing: Crossing,
+        key: Option<ConfirmationKey>,
+    ) -> Result<Recorded, FeedError> {
         crossing.validate()?;
         let max = self
             .inner
@@ -228,7 +267,11 @@ impl Outbox {
             .ok_or(FeedError::Closed)?;
         let (reply, answer) = mpsc::sync_channel(1);
         sender
-            .send(Request { crossing, reply })
+            .send(Request {
+                crossing,
+                key,
+                reply,
+            })
             .map_err(|_| FeedError::Closed)?;
         answer.recv().map_err(|_| FeedError::Closed)?
     }
@@ -323,6 +366,18 @@ impl CrossingRecorder for Outbox {
     fn record(&self, crossing: Crossing) -> Result<Recorded, UpstreamError> {
         Outbox::record(self, crossing).map_err(UpstreamError::from)
     }
+
+    fn record_keyed(
+        &self,
+        crossing: Crossing,
+        key: ConfirmationKey,
+    ) -> Result<Recorded, UpstreamError> {
+        Outbox::record_keyed(self, crossing, key).map_err(UpstreamError::from)
+    }
+
+    fn kept(&self, key: &str) -> Result<Option<KeptConfirmation>, UpstreamError> {
+        Outbox::kept(self, key).map_err(UpstreamError::from)
+    }
 }
 
 struct Committer {
@@ -351,6 +406,8 @@ struct Staged {
     subject: String,
     movement: MovementRow,
     recorded: Recorded,
+    /// Idempotency key and the kept confirmation (JSON), written in the same transaction.
+    kept: Option<(String, Vec<u8>)>,
 }
 
 impl Committer {
@@ -372,7 +429,7 @@ impl Committer {
         let mut staged = Vec::with_capacity(batch.len());
         let mut replies = Vec::with_capacity(batch.len());
         for request in batch {
-            match self.stage(&mut head, request.crossing) {
+            match self.stage(&mut head, request.crossing, request.key) {
                 Ok(item) => {
                     staged.push(item);
                     replies.push(request.reply);
@@ -410,7 +467,12 @@ impl Committer {
         }
     }
 
-    fn stage(&self, head: &mut ChainHead, crossing: Crossing) -> Result<Staged, FeedError> {
+    fn stage(
+        &self,
+        head: &mut ChainHead,
+        crossing: Crossing,
+        key: Option<ConfirmationKey>,
+    ) -> Result<Staged, FeedError> {
         let stamp = Stamp {
             now: self.clock.now(),
             monotonic_ns: u64::try_from(self.clock.monotonic().as_nanos()).unwrap_or(u64::MAX),
@@ -430,6 +492,22 @@ impl Committer {
                 "wall clock is behind its high-water mark"
             );
         }
+        let kept = match key {
+            Some(key) => {
+                let confirmation = KeptConfirmation {
+                    session: key.session,
+                    seq: event.seq,
+                    event_hash: chained.hash,
+                    wall_time: stamp.now,
+                    direction: event.crossing.direction,
+                    admitted: key.admitted,
+                };
+                let value = serde_json::to_vec(&confirmation)
+                    .map_err(|e| FeedError::Transaction(format!("keep confirmation: {e}")))?;
+                Some((key.key, value))
+            }
+            None => None,
+        };
         Ok(Staged {
             seq: event.seq,
             subject: event_subject(&event.crossing.checkpoint, &event.terminal),
@@ -441,6 +519,7 @@ impl Committer {
                 clock_suspect: chained.clock_suspect,
             },
             signed: chained.signed,
+            kept,
         })
     }
 
@@ -449,12 +528,15 @@ impl Committer {
         let high_water = head
             .clock_high_water
             .map(|ts| ts.as_nanosecond().to_be_bytes().to_vec());
-        let result: Result<(), TransactionError<()>> =
-            (&t.events, &t.outbox, &t.meta).transaction(|(events, outbox, meta)| {
+        let result: Result<(), TransactionError<()>> = (&t.events, &t.outbox, &t.meta, &t.idempotency)
+            .transaction(|(events, outbox, meta, idempotency)| {
                 for item in staged {
                     let key = item.seq.to_be_bytes();
                     events.insert(&key, item.signed.as_slice())?;
                     outbox.insert(&key, item.subject.as_bytes())?;
+                    if let Some((key, value)) = &item.kept {
+                        idempotency.insert(key.as_bytes(), value.as_slice())?;
+                    }
                 }
                 meta.insert(META_NEXT_SEQ, &head.next_seq.to_be_bytes())?;
                 meta.insert(META_LAST_HASH, &head.last_hash.0)?;
