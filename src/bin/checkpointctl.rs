@@ -36,6 +36,8 @@ enum Command {
     Feed(cli::feed::Args),
     /// Scanner devices: list, probe, listen.
     Devices(cli::devices::Args),
+    /// Central operations' reports from the running checkpoint-central.
+    Central(cli::central::Args),
 }
 
 fn main() -> ExitCode {
@@ -56,5 +58,6 @@ fn main() -> ExitCode {
         Command::Ledger(args) => cli::ledger::run(args),
         Command::Feed(args) => cli::feed::run(args),
         Command::Devices(args) => cli::devices::run(args),
+        Command::Central(args) => cli::central::run(args),
     }
 }

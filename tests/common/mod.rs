@@ -3,3 +3,4 @@
 
 pub mod nats;
 pub mod terminal;
+pub mod postgres;
