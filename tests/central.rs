@@ -13,11 +13,11 @@ use std::time::{Duration, Instant};
 
 use checkpointd::adapters::feed::{Outbox, OutboxConfig, RelayConfig, ensure_stream, run_relay};
 use checkpointd::adapters::ledger::Central;
+use checkpointd::core::document::HolderDigest;
 use checkpointd::core::event::{
     ClockState, Crossing, CrossingEvent, Direction, EVENT_FORMAT_VERSION, EventHash, GENESIS_HASH,
     Grounds, Operator, TerminalId, Traveller, Verdict, message_id, sign,
 };
-use checkpointd::core::document::HolderDigest;
 use checkpointd::core::ledger::{Change, StayExtension, TerminalKeyAdded, TerminalKeyRetired};
 use checkpointd::core::privacy::DocumentNumber;
 use checkpointd::ports::clock::Clock;
@@ -69,7 +69,10 @@ async fn publish_ledger(url: &str, extra: Vec<Change>) {
     changes.extend(extra);
     let now = ts("2026-01-01T00:00:00Z");
     central.append(changes, now).await.expect("append");
-    central.checkpoint(&[root_key()], now).await.expect("checkpoint");
+    central
+        .checkpoint(&[root_key()], now)
+        .await
+        .expect("checkpoint");
 }
 
 /// The service, its configuration and its dependencies.
@@ -133,8 +136,9 @@ impl Rig {
 
     fn start(&mut self) {
         self.starts += 1;
-        let log = std::fs::File::create(self.dir.path().join(format!("central-{}.log", self.starts)))
-            .expect("log file");
+        let log =
+            std::fs::File::create(self.dir.path().join(format!("central-{}.log", self.starts)))
+                .expect("log file");
         let child = Command::new(env!("CARGO_BIN_EXE_checkpoint-central"))
             .arg("--config")
             .arg(&self.config)
@@ -261,7 +265,8 @@ fn signed_event(terminal: &str, key: &SigningKey, seq: u64, prev: EventHash, n: 
         terminal: TerminalId::new(terminal).expect("terminal id"),
         seq,
         prev_hash: prev,
-        wall_time: ts("2026-03-01T08:00:00Z") + jiff::SignedDuration::from_secs(i64::try_from(n).expect("n")),
+        wall_time: ts("2026-03-01T08:00:00Z")
+            + jiff::SignedDuration::from_secs(i64::try_from(n).expect("n")),
         time_zone: "Asia/Baku".into(),
         utc_offset_s: 14_400,
         clock: ClockState {
@@ -294,7 +299,13 @@ async fn publish(js: &async_nats::jetstream::Context, terminal: &str, id: &str, 
 }
 
 /// Records crossings on a terminal outbox at the given instants and relays them until drained.
-async fn record_and_relay(url: &str, dir: &Path, terminal: &str, seed: u8, crossings: Vec<(Timestamp, Crossing)>) {
+async fn record_and_relay(
+    url: &str,
+    dir: &Path,
+    terminal: &str,
+    seed: u8,
+    crossings: Vec<(Timestamp, Crossing)>,
+) {
     let clock = Arc::new(TestClock(Mutex::new(crossings[0].0)));
     let outbox = Outbox::open(
         dir,
@@ -325,7 +336,10 @@ async fn record_and_relay(url: &str, dir: &Path, terminal: &str, seed: u8, cross
     ));
     let deadline = Instant::now() + WAIT;
     while outbox.depth() > 0 {
-        assert!(Instant::now() < deadline, "outbox of {terminal} not drained");
+        assert!(
+            Instant::now() < deadline,
+            "outbox of {terminal} not drained"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let _ = stop.send(());
@@ -346,14 +360,32 @@ async fn crossings_reach_the_record_and_the_reports() {
     // T1 at the airport: R1 stays (overstays a 90-day stay), R2 leaves, R3 stays on an
     // extension, D1 (no rule) stays.
     let t1 = vec![
-        (ts("2026-01-10T06:00:00Z"), crossing("GYD", Direction::Entry, "RUS", "R1")),
-        (ts("2026-01-10T07:30:00Z"), crossing("GYD", Direction::Entry, "RUS", "R2")),
-        (ts("2026-01-10T07:45:00Z"), crossing("GYD", Direction::Entry, "RUS", "R3")),
-        (ts("2026-04-20T09:00:00Z"), crossing("GYD", Direction::Entry, "DEU", "D1")),
-        (ts("2026-04-20T09:10:00Z"), crossing("GYD", Direction::RefusedEntry, "DEU", "D2")),
+        (
+            ts("2026-01-10T06:00:00Z"),
+            crossing("GYD", Direction::Entry, "RUS", "R1"),
+        ),
+        (
+            ts("2026-01-10T07:30:00Z"),
+            crossing("GYD", Direction::Entry, "RUS", "R2"),
+        ),
+        (
+            ts("2026-01-10T07:45:00Z"),
+            crossing("GYD", Direction::Entry, "RUS", "R3"),
+        ),
+        (
+            ts("2026-04-20T09:00:00Z"),
+            crossing("GYD", Direction::Entry, "DEU", "D1"),
+        ),
+        (
+            ts("2026-04-20T09:10:00Z"),
+            crossing("GYD", Direction::RefusedEntry, "DEU", "D2"),
+        ),
     ];
     // T2 at a land post: R2 leaves there.
-    let t2 = vec![(ts("2026-01-20T10:00:00Z"), crossing("ASTARA", Direction::Exit, "RUS", "R2"))];
+    let t2 = vec![(
+        ts("2026-01-20T10:00:00Z"),
+        crossing("ASTARA", Direction::Exit, "RUS", "R2"),
+    )];
     record_and_relay(&rig.nats.url(), &rig.dir.path().join("t1"), "T1", 11, t1).await;
     record_and_relay(&rig.nats.url(), &rig.dir.path().join("t2"), "T2", 12, t2).await;
 
@@ -395,10 +427,13 @@ async fn crossings_reach_the_record_and_the_reports() {
     let nats = async_nats::connect(rig.nats.url()).await.expect("connect");
     let beat = serde_json::json!({"terminal": "T1", "at": "2026-04-20T10:00:00Z", "devices_up": ["mrz"],
         "outbox_depth": 3, "ledger_age_s": 20, "clock_sync_age_s": 1, "clock_suspect": false});
-    rig.wait_count("SELECT count(*) FROM consumer_position", 1).await;
+    rig.wait_count("SELECT count(*) FROM consumer_position", 1)
+        .await;
     let deadline = Instant::now() + WAIT;
     loop {
-        nats.publish("heartbeats.T1", beat.to_string().into()).await.expect("heartbeat");
+        nats.publish("heartbeats.T1", beat.to_string().into())
+            .await
+            .expect("heartbeat");
         nats.flush().await.expect("flush");
         let n: i64 = client
             .query_one("SELECT count(*) FROM terminal_health", &[])
@@ -422,8 +457,9 @@ async fn crossings_reach_the_record_and_the_reports() {
     let listed = overstayers["overstayers"].as_array().expect("list");
     assert_eq!(listed.len(), 1, "{overstayers}");
     assert_eq!(listed[0]["document_number"], "R1");
-    // Entered 10 January, 90 days allowed per stay: the 91st day is 10 April.
-    assert_eq!(listed[0]["overstay_days"], 21, "{overstayers}");
+    // 10 January to 1 May, both counted: 112 days of a 90-day stay.
+    assert_eq!(listed[0]["days_used"], 112, "{overstayers}");
+    assert_eq!(listed[0]["overstay_days"], 22, "{overstayers}");
     assert_eq!(listed[0]["binding_rule"], "visa-free-90-per-stay");
 
     let history = rig.report(&["history", "--document", "RUS:R2"]);
@@ -431,11 +467,19 @@ async fn crossings_reach_the_record_and_the_reports() {
         .as_array()
         .expect("movements")
         .iter()
-        .map(|m| (m["checkpoint"].as_str().unwrap_or("").into(), m["direction"].as_str().unwrap_or("").into()))
+        .map(|m| {
+            (
+                m["checkpoint"].as_str().unwrap_or("").into(),
+                m["direction"].as_str().unwrap_or("").into(),
+            )
+        })
         .collect();
     assert_eq!(
         moves,
-        [("GYD".to_string(), "entry".to_string()), ("ASTARA".into(), "exit".into())]
+        [
+            ("GYD".to_string(), "entry".to_string()),
+            ("ASTARA".into(), "exit".into())
+        ]
     );
 
     let traffic = rig.report(&["traffic", "--from", "2026-01-10", "--to", "2026-01-10"]);
@@ -477,7 +521,10 @@ async fn crossings_reach_the_record_and_the_reports() {
     let logs = rig.logs();
     assert!(logs.contains("\"report\":\"history\""), "{logs}");
     for number in ["R1", "R2", "R3", "D1"] {
-        assert!(!logs.contains(&format!("\"{number}\"")), "{number} in the log");
+        assert!(
+            !logs.contains(&format!("\"{number}\"")),
+            "{number} in the log"
+        );
     }
 }
 
@@ -487,7 +534,7 @@ async fn kill_9_and_postgres_restart_lose_and_double_nothing() {
     let mut rig = Rig::new(40);
     publish_ledger(&rig.nats.url(), Vec::new()).await;
     let js = js(&rig.nats.url()).await;
-    for (terminal, seed) in [("T1", 11u8), ("T2", 12)] {
+    for (terminal, seed) in [("T1", 11u8), ("T2", 12), ("T3", 14)] {
         let key = terminal_key(seed);
         let mut prev = GENESIS_HASH;
         for seq in 1..=PER_TERMINAL {
@@ -503,12 +550,20 @@ async fn kill_9_and_postgres_restart_lose_and_double_nothing() {
                 .expect("publish");
         }
     }
-    let total = i64::try_from(2 * PER_TERMINAL).expect("total");
+    let total = i64::try_from(3 * PER_TERMINAL).expect("total");
     // Wait until the stream holds everything.
     let deadline = Instant::now() + WAIT;
     loop {
-        let info = js.get_stream("EVENTS").await.expect("stream").info().await.expect("info").state.messages;
-        if info == 2 * PER_TERMINAL {
+        let info = js
+            .get_stream("EVENTS")
+            .await
+            .expect("stream")
+            .info()
+            .await
+            .expect("info")
+            .state
+            .messages;
+        if info == 3 * PER_TERMINAL {
             break;
         }
         assert!(Instant::now() < deadline, "stream holds {info}");
@@ -522,8 +577,19 @@ async fn kill_9_and_postgres_restart_lose_and_double_nothing() {
         seed % max
     };
     rig.start();
+    let mut cut_mid_ingestion = 0;
     for round in 0..5 {
-        tokio::time::sleep(Duration::from_millis(300 + random_ms(700))).await;
+        tokio::time::sleep(Duration::from_millis(150 + random_ms(350))).await;
+        let recorded: i64 = rig
+            .pg
+            .client()
+            .await
+            .query_one("SELECT count(*) FROM movements", &[])
+            .await
+            .map_or(0, |row| row.get(0));
+        if 0 < recorded && recorded < total {
+            cut_mid_ingestion += 1;
+        }
         if round == 2 {
             // PostgreSQL goes away mid-ingestion and comes back.
             rig.pg.stop();
@@ -534,7 +600,12 @@ async fn kill_9_and_postgres_restart_lose_and_double_nothing() {
             rig.start();
         }
     }
-    rig.wait_count("SELECT count(*) FROM movements", total).await;
+    assert!(
+        cut_mid_ingestion >= 3,
+        "only {cut_mid_ingestion} faults fell during ingestion"
+    );
+    rig.wait_count("SELECT count(*) FROM movements", total)
+        .await;
     rig.wait_count(
         "SELECT stream_seq FROM consumer_position WHERE consumer = 'central'",
         total,
@@ -569,8 +640,14 @@ fn check_config_accepts_the_shipped_example_and_places_problems() {
     let token = dir.path().join("operator.token");
     write_secret(&token, TOKEN);
     let text = shipped
-        .replace("/etc/checkpoint-central/operator.token", &token.to_string_lossy())
-        .replace("\"stay-rules.toml\"", &format!("\"{}\"", rules_path().display()));
+        .replace(
+            "/etc/checkpoint-central/operator.token",
+            &token.to_string_lossy(),
+        )
+        .replace(
+            "\"stay-rules.toml\"",
+            &format!("\"{}\"", rules_path().display()),
+        );
     let config = dir.path().join("central.toml");
     std::fs::write(&config, &text).expect("write");
     let out = Command::new(env!("CARGO_BIN_EXE_checkpoint-central"))
@@ -578,7 +655,11 @@ fn check_config_accepts_the_shipped_example_and_places_problems() {
         .arg(&config)
         .output()
         .expect("run");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o644)).expect("chmod");
     let broken = text.replace("listen = \"127.0.0.1:8480\"", "listen = \"0.0.0.0:8480\"");
@@ -602,11 +683,14 @@ fn check_config_accepts_the_shipped_example_and_places_problems() {
         + 1;
     let path = config.display();
     assert!(
-        stderr.contains(&format!("{path}:{listen_line}:10: http.listen must be a loopback address")),
+        stderr.contains(&format!(
+            "{path}:{listen_line}:10: http.listen must be a loopback address"
+        )),
         "{stderr}"
     );
     assert!(
-        stderr.contains(&format!("{path}:{token_line}:14: http.token_file")) && stderr.contains("chmod 600"),
+        stderr.contains(&format!("{path}:{token_line}:14: http.token_file"))
+            && stderr.contains("chmod 600"),
         "{stderr}"
     );
 }

@@ -294,7 +294,10 @@ impl Checks<'_> {
             && !url.get_ref().starts_with("nats://")
             && !url.get_ref().starts_with("tls://")
         {
-            self.at(url.span().start, "nats.url must start with nats:// or tls://");
+            self.at(
+                url.span().start,
+                "nats.url must start with nats:// or tls://",
+            );
         }
         let stream = raw.stream.map_or_else(
             || crate::adapters::feed::STREAM_NAME.to_string(),
@@ -402,7 +405,9 @@ impl Checks<'_> {
                 None
             }
         };
-        let cache = raw.cache_capacity_bytes.map_or(64 << 20, Spanned::into_inner);
+        let cache = raw
+            .cache_capacity_bytes
+            .map_or(64 << 20, Spanned::into_inner);
         if !CACHE_CAPACITY_BYTES_RANGE.contains(&cache) {
             self.at(
                 at,
@@ -531,7 +536,10 @@ mod tests {
     fn unknown_key_is_placed() {
         let found = problems("data_dir = \"/x\"\nbogus = 1\n");
         assert_eq!(found.len(), 1, "{found:?}");
-        assert!(found[0].starts_with("2:1: unknown field `bogus`"), "{found:?}");
+        assert!(
+            found[0].starts_with("2:1: unknown field `bogus`"),
+            "{found:?}"
+        );
     }
 
     #[test]

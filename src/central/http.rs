@@ -83,7 +83,9 @@ async fn authorise(State(state): State<HttpState>, request: Request, next: Next)
         tracing::warn!(message = "report request refused: no or wrong operator token", path = %request.uri().path());
         return (
             StatusCode::UNAUTHORIZED,
-            axum::Json(json!({"error": "not authorised: send Authorization: Bearer <operator token>"})),
+            axum::Json(
+                json!({"error": "not authorised: send Authorization: Bearer <operator token>"}),
+            ),
         )
             .into_response();
     }
@@ -111,8 +113,12 @@ pub fn parse_report(name: &str, params: &HashMap<String, String>) -> Result<Repo
             .map_err(|e| format!("{name}: parameter `{key}`: {e}"))
     };
     match name {
-        "present" => Ok(Report::Present { date: date("date")? }),
-        "overstayers" => Ok(Report::Overstayers { date: date("date")? }),
+        "present" => Ok(Report::Present {
+            date: date("date")?,
+        }),
+        "overstayers" => Ok(Report::Overstayers {
+            date: date("date")?,
+        }),
         "traffic" => Ok(Report::Traffic {
             from: date("from")?,
             to: date("to")?,
@@ -154,7 +160,10 @@ async fn report(
         Ok(request) => request,
         Err(message) => {
             tracing::info!(message = "report refused", report = %name.chars().take(32).collect::<String>(), status = 400);
-            return (StatusCode::BAD_REQUEST, axum::Json(json!({"error": message})))
+            return (
+                StatusCode::BAD_REQUEST,
+                axum::Json(json!({"error": message})),
+            )
                 .into_response();
         }
     };
@@ -164,7 +173,11 @@ async fn report(
     // The report's name and timing only: parameters may name a document.
     match result {
         Ok(value) => {
-            tracing::info!(message = "report served", report = request.name(), elapsed_ms);
+            tracing::info!(
+                message = "report served",
+                report = request.name(),
+                elapsed_ms
+            );
             axum::Json(value).into_response()
         }
         Err(error) => {

@@ -119,7 +119,11 @@ pub async fn run_ingest(
             // Messages after the stored position are missing from this delivery (a redelivery
             // overtaken by newer ones): committing would move the position past them. Read
             // again from the position instead.
-            tracing::warn!(message = "delivery skipped messages; consumer re-created at the stored position", position, first = *first);
+            tracing::warn!(
+                message = "delivery skipped messages; consumer re-created at the stored position",
+                position,
+                first = *first
+            );
             consumer = durable_consumer(&js, nats, position).await?;
             continue;
         }
@@ -190,16 +194,14 @@ async fn durable_consumer(
     // Absent on a first start; any other failure shows again when it is created.
     let _ = stream.delete_consumer(&nats.durable).await;
     stream
-        .create_consumer(
-            pull::Config {
-                durable_name: Some(nats.durable.clone()),
-                deliver_policy,
-                ack_policy: jetstream::consumer::AckPolicy::All,
-                ack_wait: ACK_WAIT,
-                max_ack_pending: i64::try_from(nats.batch_max * 4).unwrap_or(i64::MAX),
-                ..pull::Config::default()
-            },
-        )
+        .create_consumer(pull::Config {
+            durable_name: Some(nats.durable.clone()),
+            deliver_policy,
+            ack_policy: jetstream::consumer::AckPolicy::All,
+            ack_wait: ACK_WAIT,
+            max_ack_pending: i64::try_from(nats.batch_max * 4).unwrap_or(i64::MAX),
+            ..pull::Config::default()
+        })
         .await
         .map_err(|e| nats_error("durable consumer")(e.to_string()))
 }
@@ -398,7 +400,8 @@ fn rejection_code(rejection: &crate::core::event::Rejection) -> String {
 fn movement_row(event: &CrossingEvent, hash: EventHash, stream_seq: i64) -> MovementRow {
     let crossing = &event.crossing;
     let traveller = &crossing.traveller;
-    let offset = jiff::tz::Offset::from_seconds(event.utc_offset_s).unwrap_or(jiff::tz::Offset::UTC);
+    let offset =
+        jiff::tz::Offset::from_seconds(event.utc_offset_s).unwrap_or(jiff::tz::Offset::UTC);
     MovementRow {
         terminal: event.terminal.to_string(),
         seq: i64::try_from(event.seq).unwrap_or(i64::MAX),
@@ -447,7 +450,7 @@ struct HeartbeatMessage {
 }
 
 /// Reads one heartbeat; the terminal named inside must be the one in the subject.
-fn heartbeat_row(subject: &str, payload: &[u8]) -> Result<store::HeartbeatRow, String> {
+pub fn heartbeat_row(subject: &str, payload: &[u8]) -> Result<store::HeartbeatRow, String> {
     let message: HeartbeatMessage =
         serde_json::from_slice(payload).map_err(|e| format!("not a heartbeat: {e}"))?;
     let from_subject = subject
@@ -456,9 +459,7 @@ fn heartbeat_row(subject: &str, payload: &[u8]) -> Result<store::HeartbeatRow, S
         .unwrap_or_default();
     let terminal = TerminalId::new(message.terminal.clone()).map_err(|e| e.to_string())?;
     if terminal.as_str() != from_subject {
-        return Err(format!(
-            "heartbeat for {terminal} published on {subject}"
-        ));
+        return Err(format!("heartbeat for {terminal} published on {subject}"));
     }
     Ok(store::HeartbeatRow {
         terminal: message.terminal,

@@ -17,8 +17,8 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::adapters::ledger::replication::{Backoff, Replicator};
 use crate::adapters::ledger::SledLedger;
+use crate::adapters::ledger::replication::{Backoff, Replicator};
 use crate::core::ledger::permit_check::Bp1Verification;
 use crate::exit::Exit;
 use crate::ports::ledger::LedgerStore;
@@ -112,9 +112,17 @@ async fn serve(config: CentralConfig) -> Result<(), CentralError> {
         stay: config.stay.clone(),
     });
     let state = http::HttpState::new(Arc::new(reports_client), context, &config.http.token);
-    let http_task = tokio::spawn(http::serve(listener, state, stopped_future(stopped.clone())));
+    let http_task = tokio::spawn(http::serve(
+        listener,
+        state,
+        stopped_future(stopped.clone()),
+    ));
     let beats = {
-        let (nats, postgres, stopped) = (config.nats.clone(), config.postgres.clone(), stopped.clone());
+        let (nats, postgres, stopped) = (
+            config.nats.clone(),
+            config.postgres.clone(),
+            stopped.clone(),
+        );
         tokio::spawn(async move {
             ingest::run_heartbeats(&nats, &postgres, stopped_future(stopped)).await
         })
@@ -143,7 +151,14 @@ fn spawn_replication(config: &CentralConfig, ledger: SledLedger) {
         loop {
             // Central's replica applies entries with the terminals' own rules (BP1 signatures
             // included), so what it holds is what every terminal holds.
-            match Replicator::connect(&url, ledger.clone(), roots.clone(), Arc::new(Bp1Verification)).await {
+            match Replicator::connect(
+                &url,
+                ledger.clone(),
+                roots.clone(),
+                Arc::new(Bp1Verification),
+            )
+            .await
+            {
                 Ok(replicator) => {
                     let replicator = replicator.with_snapshot_dir(&snapshot_dir);
                     let fatal = replicator.follow(LEDGER_POLL, backoff).await;
@@ -166,7 +181,10 @@ async fn stopped_future(mut stopped: watch::Receiver<bool>) {
 
 async fn wait_for_signal() {
     use tokio::signal::unix::{SignalKind, signal};
-    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
         (Ok(mut term), Ok(mut int)) => {
             tokio::select! {
                 _ = term.recv() => {}

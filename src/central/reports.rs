@@ -208,7 +208,8 @@ fn grounds_of_stay(
     holder: &HolderDigest,
     movements: &[Movement],
 ) -> Result<Vec<GroundOfStay>, ReportError> {
-    let ledger_error = |e: crate::ports::ledger::LedgerStoreError| ReportError::Ledger(e.to_string());
+    let ledger_error =
+        |e: crate::ports::ledger::LedgerStoreError| ReportError::Ledger(e.to_string());
     let mut grounds = Vec::new();
     for held in ledger.permits_by_holder(holder).map_err(ledger_error)? {
         if ledger.is_revoked(&held.index.cti).map_err(ledger_error)? {
@@ -324,9 +325,7 @@ async fn traffic(client: &Client, from: Date, to: Date) -> Result<Value, ReportE
         .iter()
         .map(|row| {
             let counts = [row.get::<_, i64>(3), row.get(4), row.get(5)];
-            let day = by_day
-                .entry((row.get(0), row.get(1)))
-                .or_insert([0; 3]);
+            let day = by_day.entry((row.get(0), row.get(1))).or_insert([0; 3]);
             for (sum, n) in day.iter_mut().zip(counts) {
                 *sum += n;
             }
@@ -388,7 +387,10 @@ async fn health(client: &Client, context: &ReportContext) -> Result<Value, Repor
         .checkpoint_time()
         .map_err(|e| ReportError::Ledger(e.to_string()))?;
     let position = client
-        .query("SELECT consumer, stream_seq FROM consumer_position ORDER BY consumer", &[])
+        .query(
+            "SELECT consumer, stream_seq FROM consumer_position ORDER BY consumer",
+            &[],
+        )
         .await?
         .iter()
         .map(|row| json!({"consumer": row.get::<_, String>(0), "stream_seq": row.get::<_, i64>(1)}))

@@ -19,7 +19,9 @@ pub enum StoreError {
     #[error("schema migration: {0}")]
     Migration(String),
     /// Another writer moved the stored position: two consumers share one name.
-    #[error("stored position {stored} is at or past this batch (from {first}): another consumer writes under this name")]
+    #[error(
+        "stored position {stored} is at or past this batch (from {first}): another consumer writes under this name"
+    )]
     PositionMoved {
         /// What the table holds.
         stored: u64,

@@ -135,12 +135,13 @@ pub fn document_holder(document: &str) -> Result<HolderDigest, String> {
     let valid = |text: &str, max: usize| {
         !text.is_empty()
             && text.len() <= max
-            && text.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+            && text
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
     };
     if !valid(state, 3) || !valid(number, 30) {
         return Err(
-            "--document: the state is 1-3 and the number 1-30 upper-case letters or digits"
-                .into(),
+            "--document: the state is 1-3 and the number 1-30 upper-case letters or digits".into(),
         );
     }
     Ok(HolderDigest::of(state, number))
@@ -202,8 +203,8 @@ async fn fetch(args: &Args, path_and_query: &str) -> Result<serde_json::Value, S
         .await
         .map_err(|e| format!("http body: {e}"))?
         .to_bytes();
-    let value: serde_json::Value = serde_json::from_slice(&body)
-        .map_err(|e| format!("answer is not JSON ({status}): {e}"))?;
+    let value: serde_json::Value =
+        serde_json::from_slice(&body).map_err(|e| format!("answer is not JSON ({status}): {e}"))?;
     if !status.is_success() {
         let message = value
             .get("error")

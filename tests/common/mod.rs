@@ -2,5 +2,5 @@
 #![allow(dead_code)]
 
 pub mod nats;
-pub mod terminal;
 pub mod postgres;
+pub mod terminal;

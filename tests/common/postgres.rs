@@ -14,6 +14,8 @@ pub struct Postgres {
     bin: PathBuf,
     /// The loopback port it listens on; kept across restarts.
     pub port: u16,
+    /// fsync and synchronous commit on (benchmarks); off in tests.
+    durable: bool,
 }
 
 /// Where Debian puts the server binaries: `PG_BIN`, else the newest `/usr/lib/postgresql/*/bin`.
@@ -27,9 +29,9 @@ fn server_bin() -> PathBuf {
         .filter(|bin| bin.join("pg_ctl").exists())
         .collect();
     versions.sort();
-    versions
-        .pop()
-        .expect("no /usr/lib/postgresql/*/bin/pg_ctl: run ./scripts/test once (apt-get install postgresql)")
+    versions.pop().expect(
+        "no /usr/lib/postgresql/*/bin/pg_ctl: run ./scripts/test once (apt-get install postgresql)",
+    )
 }
 
 fn free_port() -> u16 {
@@ -44,6 +46,15 @@ fn is_root() -> bool {
 impl Postgres {
     /// Creates and starts a cluster (trust authentication on loopback, `fsync=off`).
     pub fn start() -> Self {
+        Self::start_with(false)
+    }
+
+    /// The same with PostgreSQL's durable defaults (fsync, synchronous commit): for figures.
+    pub fn start_durable() -> Self {
+        Self::start_with(true)
+    }
+
+    fn start_with(durable: bool) -> Self {
         let dir = tempfile::tempdir().expect("temp dir for the cluster");
         // The unprivileged server user must reach its data directory.
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
@@ -59,6 +70,7 @@ impl Postgres {
             bin: server_bin(),
             port: free_port(),
             dir,
+            durable,
         };
         let initdb = server.run(
             "initdb",
@@ -105,8 +117,13 @@ impl Postgres {
     }
 
     fn pg_ctl_start(&self) {
+        let speed = if self.durable {
+            "-c shared_buffers=512MB -c max_wal_size=4GB"
+        } else {
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        };
         let options = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off",
+            "-p {} -k {} -c listen_addresses=127.0.0.1 {speed}",
             self.port,
             self.dir.path().display()
         );
@@ -138,7 +155,14 @@ impl Postgres {
     pub fn stop(&self) {
         let _ = self.run(
             "pg_ctl",
-            &["-D", &self.data().to_string_lossy(), "-m", "immediate", "-w", "stop"],
+            &[
+                "-D",
+                &self.data().to_string_lossy(),
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+            ],
         );
     }
 
