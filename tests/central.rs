@@ -518,6 +518,7 @@ async fn crossings_reach_the_record_and_the_reports() {
         .expect("checkpointctl");
     assert_eq!(refused.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("401"));
+    central_page(&rig);
     let logs = rig.logs();
     assert!(logs.contains("\"report\":\"history\""), "{logs}");
     for number in ["R1", "R2", "R3", "D1"] {
@@ -526,6 +527,89 @@ async fn crossings_reach_the_record_and_the_reports() {
             "{number} in the log"
         );
     }
+}
+
+/// Movements recorded so far (0 while PostgreSQL is down).
+async fn movements(pg: &Postgres) -> i64 {
+    match tokio::time::timeout(Duration::from_secs(2), pg.client()).await {
+        Ok(client) => client
+            .query_one("SELECT count(*) FROM movements", &[])
+            .await
+            .map_or(0, |row| row.get(0)),
+        Err(_) => 0,
+    }
+}
+
+fn node_modules() -> PathBuf {
+    std::env::var_os("PLAYWRIGHT_NODE_MODULES").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/node/node_modules"),
+        PathBuf::from,
+    )
+}
+
+fn chromium() -> PathBuf {
+    std::env::var_os("CHROMIUM").map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from)
+}
+
+/// The central-ops page in headless Chromium (`tests/e2e/central.mjs`): refused without the
+/// token, then every table, the chart and a history lookup. `CENTRAL_SCREENSHOT=docs/central.png`
+/// refreshes the screenshot in the docs.
+fn central_page(rig: &Rig) {
+    assert!(
+        chromium().exists() && node_modules().join("playwright-core").exists(),
+        "chromium or playwright-core missing: run ./scripts/test once to install them"
+    );
+    let screenshot = std::env::var_os("CENTRAL_SCREENSHOT").map_or_else(
+        || rig.dir.path().join("central.png"),
+        |path| Path::new(env!("CARGO_MANIFEST_DIR")).join(path),
+    );
+    let out = Command::new("node")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/central.mjs"))
+        .arg(format!("http://{}/", rig.http))
+        .args([TOKEN, "2026-04-21", "RUS", "R2"])
+        .arg(&screenshot)
+        .env("PLAYWRIGHT_NODE_MODULES", node_modules())
+        .env("CHROMIUM", chromium())
+        .output()
+        .expect("run node (install nodejs: ./scripts/test)");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "browser run failed: {said}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<Value> = said
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("a JSON line"))
+        .collect();
+    let said = |key: &str| {
+        lines
+            .iter()
+            .find_map(|line| line.get(key).cloned())
+            .unwrap_or_else(|| panic!("the page run said nothing of {key}: {lines:?}"))
+    };
+    assert!(
+        said("without_token")
+            .as_str()
+            .is_some_and(|e| e.contains("not authorised"))
+    );
+    assert_eq!(said("present"), "3 present on 2026-04-21");
+    // R1: 10 January to 21 April is 102 days of a 90-day stay.
+    assert_eq!(
+        said("overstayers"),
+        serde_json::json!(["RUS R1", "RUS", "2026-01-10", "12", "visa-free-90-per-stay"])
+    );
+    assert_eq!(
+        said("traffic"),
+        serde_json::json!(["GYD", "2026-04-20", "1", "0", "1"])
+    );
+    assert_eq!(said("chart_drawn"), true);
+    let history = said("history");
+    let history = history.as_array().expect("cells");
+    assert_eq!(history.len(), 8, "{history:?}");
+    assert_eq!(history[1], "GYD");
+    assert_eq!(history[5], "ASTARA");
+    assert!(screenshot.exists());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -578,16 +662,19 @@ async fn kill_9_and_postgres_restart_lose_and_double_nothing() {
     };
     rig.start();
     let mut cut_mid_ingestion = 0;
-    for round in 0..5 {
-        tokio::time::sleep(Duration::from_millis(150 + random_ms(350))).await;
-        let recorded: i64 = rig
-            .pg
-            .client()
-            .await
-            .query_one("SELECT count(*) FROM movements", &[])
-            .await
-            .map_or(0, |row| row.get(0));
-        if 0 < recorded && recorded < total {
+    for round in 0..5i64 {
+        // Each fault falls after this incarnation has made progress, at a random moment.
+        let deadline = Instant::now() + WAIT;
+        while movements(&rig.pg).await < total * (round + 1) / 7 {
+            assert!(
+                Instant::now() < deadline,
+                "no progress before fault {round}: {}",
+                rig.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(random_ms(100))).await;
+        if movements(&rig.pg).await < total {
             cut_mid_ingestion += 1;
         }
         if round == 2 {
