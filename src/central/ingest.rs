@@ -518,3 +518,103 @@ pub async fn run_heartbeats(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::event::{ClockState, Rejection};
+
+    fn event(seq: u64, prev: EventHash) -> CrossingEvent {
+        CrossingEvent {
+            v: crate::core::event::EVENT_FORMAT_VERSION,
+            event_id: format!("{seq:032x}"),
+            terminal: TerminalId::new("T1").expect("id"),
+            seq,
+            prev_hash: prev,
+            wall_time: jiff::Timestamp::from_second(1_767_225_600).expect("time"),
+            time_zone: "Asia/Baku".into(),
+            utc_offset_s: 14_400,
+            clock: ClockState {
+                last_sync_age_s: None,
+                monotonic_ns: 0,
+                behind_high_water_ms: None,
+            },
+            crossing: crate::cli::feed::synthetic_crossing(seq, "GYD"),
+        }
+    }
+
+    fn pulled(stream_seq: u64) -> Pulled {
+        Pulled {
+            stream_seq,
+            payload: Vec::new(),
+            verification: Verification::Rejected(Rejection::NoPayload),
+        }
+    }
+
+    #[test]
+    fn replays_conflicts_and_chain_breaks_are_anomalies() {
+        let mut known = HashMap::new();
+        let mut batch = Batch::default();
+        let first = event(1, GENESIS_HASH);
+        admit(
+            &mut known,
+            &mut batch,
+            &first,
+            EventHash([1; 32]),
+            &pulled(1),
+        );
+        admit(
+            &mut known,
+            &mut batch,
+            &first,
+            EventHash([1; 32]),
+            &pulled(2),
+        );
+        admit(
+            &mut known,
+            &mut batch,
+            &first,
+            EventHash([9; 32]),
+            &pulled(3),
+        );
+        // Seq 2 names a predecessor that is not the recorded seq 1: authentic, so recorded,
+        // and flagged.
+        let second = event(2, EventHash([5; 32]));
+        admit(
+            &mut known,
+            &mut batch,
+            &second,
+            EventHash([2; 32]),
+            &pulled(4),
+        );
+        let third = event(3, EventHash([2; 32]));
+        admit(
+            &mut known,
+            &mut batch,
+            &third,
+            EventHash([3; 32]),
+            &pulled(5),
+        );
+        let seqs: Vec<i64> = batch.movements.iter().map(|m| m.seq).collect();
+        assert_eq!(seqs, [1, 2, 3]);
+        let kinds: Vec<(&str, i64)> = batch
+            .anomalies
+            .iter()
+            .map(|a| (a.kind.as_str(), a.stream_seq))
+            .collect();
+        assert_eq!(
+            kinds,
+            [("replayed", 2), ("conflict", 3), ("chain_break", 4)]
+        );
+    }
+
+    #[test]
+    fn a_heartbeat_names_the_terminal_of_its_subject() {
+        let beat = br#"{"terminal":"T1","at":null,"devices_up":[],"outbox_depth":2,"ledger_age_s":5,"clock_suspect":false}"#;
+        let row = heartbeat_row("heartbeats.T1", beat).expect("valid heartbeat");
+        assert_eq!((row.terminal.as_str(), row.outbox_depth), ("T1", 2));
+        assert!(heartbeat_row("heartbeats.T2", beat).is_err());
+        assert!(heartbeat_row("heartbeats.T1", b"{}").is_err());
+        assert!(heartbeat_row("heartbeats.T1", b"\xff").is_err());
+    }
+}
