@@ -4,10 +4,11 @@
 
 use std::collections::BTreeMap;
 
+use futures::TryStreamExt;
 use jiff::civil::Date;
 use serde::Serialize;
 use serde_json::{Value, json};
-use tokio_postgres::Client;
+use tokio_postgres::{Client, Row};
 
 use crate::adapters::ledger::SledLedger;
 use crate::core::document::HolderDigest;
@@ -30,6 +31,9 @@ pub enum ReportError {
     /// The ledger replica could not be read.
     #[error("ledger replica: {0}")]
     Ledger(String),
+    /// The record holds something this version did not write.
+    #[error("record: {0}")]
+    Record(String),
     /// A parameter is out of range.
     #[error("{0}")]
     Parameter(String),
@@ -134,9 +138,10 @@ async fn overstayers(
     date: Date,
 ) -> Result<Value, ReportError> {
     // Every movement of every document whose last crossing by `date` was an entry, grouped by
-    // document: the stay engine needs the whole history the rules can look back on.
+    // document: the stay engine needs the whole history the rules can look back on. The rows
+    // are streamed, one document in memory at a time.
     let rows = client
-        .query(
+        .query_raw(
             &format!(
                 "WITH last AS ({LAST_MOVEMENT}) \
                  SELECT l.holder, l.nationality, l.issuing_state, l.document_type, \
@@ -146,51 +151,38 @@ async fn overstayers(
                  AND m.direction <> 'refused_entry' AND m.verdict <> 'refuse' \
                  ORDER BY l.holder, m.recorded_at"
             ),
-            &[&date],
+            [&date],
         )
         .await?;
+    futures::pin_mut!(rows);
     let mut found = Vec::new();
     let mut candidates = 0u64;
-    let mut start = 0;
-    while start < rows.len() {
-        let holder: Vec<u8> = rows[start].get(0);
-        let end = rows[start..]
-            .iter()
-            .position(|row| row.get::<_, Vec<u8>>(0) != holder)
-            .map_or(rows.len(), |n| start + n);
-        candidates += 1;
-        let movements: Vec<Movement> = rows[start..end]
-            .iter()
-            .map(|row| Movement {
-                date: row.get(6),
-                direction: if row.get::<_, String>(7) == "entry" {
-                    stay::Direction::Entry
-                } else {
-                    stay::Direction::Exit
-                },
-            })
-            .collect();
-        let first = &rows[start];
-        let nationality: String = first.get(1);
-        let digest = HolderDigest(holder.as_slice().try_into().unwrap_or([0; 32]));
-        let grounds = grounds_of_stay(&context.ledger, &digest, &movements)?;
-        let assessment = context
-            .stay
-            .assess(&nationality, &movements, &grounds, date);
-        if assessment.overstay_days > 0 {
-            found.push(Overstayer {
-                issuing_state: first.get(2),
-                document_type: first.get(3),
-                document_number: first.get(4),
-                nationality,
-                entered: first.get(5),
-                days_used: assessment.days_used,
-                overstay_days: assessment.overstay_days,
-                latest_legal_exit: assessment.latest_legal_exit,
-                binding_rule: assessment.binding_rule,
-            });
+    let mut current: Option<(Vec<u8>, Row)> = None;
+    let mut movements = Vec::new();
+    while let Some(row) = rows.try_next().await? {
+        let holder: Vec<u8> = row.get(0);
+        if current.as_ref().is_some_and(|(seen, _)| *seen != holder) {
+            if let Some((seen, first)) = current.take() {
+                candidates += 1;
+                found.extend(assess(context, &seen, &first, &movements, date)?);
+            }
+            movements.clear();
         }
-        start = end;
+        movements.push(Movement {
+            date: row.get(6),
+            direction: if row.get::<_, &str>(7) == "entry" {
+                stay::Direction::Entry
+            } else {
+                stay::Direction::Exit
+            },
+        });
+        if current.is_none() {
+            current = Some((holder, row));
+        }
+    }
+    if let Some((seen, first)) = current.take() {
+        candidates += 1;
+        found.extend(assess(context, &seen, &first, &movements, date)?);
     }
     found.sort_by_key(|b| std::cmp::Reverse(b.overstay_days));
     Ok(json!({
@@ -198,6 +190,36 @@ async fn overstayers(
         "date": date,
         "present_assessed": candidates,
         "overstayers": found,
+    }))
+}
+
+/// One present document's stay on `date`: an overstayer, or `None`.
+fn assess(
+    context: &ReportContext,
+    holder: &[u8],
+    first: &Row,
+    movements: &[Movement],
+    date: Date,
+) -> Result<Option<Overstayer>, ReportError> {
+    let nationality: String = first.get(1);
+    let digest = HolderDigest(holder.try_into().map_err(|_| {
+        ReportError::Record(format!("a stored holder digest is {} bytes", holder.len()))
+    })?);
+    let grounds = grounds_of_stay(&context.ledger, &digest, movements)?;
+    let assessment = context.stay.assess(&nationality, movements, &grounds, date);
+    if assessment.overstay_days == 0 {
+        return Ok(None);
+    }
+    Ok(Some(Overstayer {
+        issuing_state: first.get(2),
+        document_type: first.get(3),
+        document_number: first.get(4),
+        nationality,
+        entered: first.get(5),
+        days_used: assessment.days_used,
+        overstay_days: assessment.overstay_days,
+        latest_legal_exit: assessment.latest_legal_exit,
+        binding_rule: assessment.binding_rule,
     }))
 }
 
