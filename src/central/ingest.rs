@@ -129,7 +129,20 @@ pub async fn run_ingest(
         }
         if !fresh.is_empty() {
             let pulled = verify_all(fresh, Arc::clone(&keys)).await;
-            store = commit_with_retry(store, postgres, &nats.durable, pulled).await?;
+            let committed;
+            (store, committed) =
+                commit_with_retry(store, postgres, &nats.durable, pulled, position).await;
+            if !committed {
+                // The stored position moved under this batch: nothing of it is acknowledged,
+                // and reading starts again right after what the record holds.
+                let position = store.position().await?;
+                tracing::warn!(
+                    message = "stored position moved; consumer re-created there",
+                    position
+                );
+                consumer = durable_consumer(&js, nats, position).await?;
+                continue;
+            }
         }
         // Acknowledging the last message acknowledges the whole batch (AckPolicy::All). A lost
         // acknowledgement only brings a redelivery, which the stored position skips.
@@ -268,16 +281,18 @@ async fn verify_all(
     verified.unwrap_or_default()
 }
 
-/// Classifies and commits, reconnecting to PostgreSQL until the batch is in.
+/// Classifies and commits, reconnecting to PostgreSQL until the batch is in; `false` when the
+/// stored position is no longer `after` (the batch is then dropped, unacknowledged).
 async fn commit_with_retry(
     mut store: MovementStore,
     postgres: &PostgresSettings,
     durable: &str,
     pulled: Vec<Pulled>,
-) -> Result<MovementStore, IngestError> {
+    after: u64,
+) -> (MovementStore, bool) {
     loop {
         let attempt = async {
-            let batch = classify(&store, &pulled).await?;
+            let batch = classify(&store, &pulled, after).await?;
             store.commit(&batch).await?;
             Ok::<_, StoreError>(batch)
         }
@@ -290,9 +305,12 @@ async fn commit_with_retry(
                     anomalies = batch.anomalies.len(),
                     position = batch.last_stream_seq
                 );
-                return Ok(store);
+                return (store, true);
             }
-            Err(error @ StoreError::PositionMoved { .. }) => return Err(error.into()),
+            Err(error @ StoreError::PositionMoved { .. }) => {
+                tracing::warn!(message = "batch not committed", %error);
+                return (store, false);
+            }
             Err(error) => {
                 tracing::warn!(message = "batch not committed; reconnecting", %error);
                 store = connect_store(postgres, durable).await;
@@ -303,7 +321,11 @@ async fn commit_with_retry(
 
 /// Turns a verified batch into rows: what the record already holds decides whether an event is
 /// new, a replay of the same bytes, or a conflicting second version of a (terminal, seq).
-async fn classify(store: &MovementStore, pulled: &[Pulled]) -> Result<Batch, StoreError> {
+async fn classify(
+    store: &MovementStore,
+    pulled: &[Pulled],
+    after: u64,
+) -> Result<Batch, StoreError> {
     let mut wanted = Vec::new();
     for item in pulled {
         if let Verification::Valid(event, _) = &item.verification {
@@ -314,7 +336,7 @@ async fn classify(store: &MovementStore, pulled: &[Pulled]) -> Result<Batch, Sto
     }
     let mut known = store.known_hashes(&wanted).await?;
     let mut batch = Batch {
-        first_stream_seq: pulled.first().map_or(0, |p| p.stream_seq),
+        after_stream_seq: after,
         last_stream_seq: pulled.last().map_or(0, |p| p.stream_seq),
         ..Batch::default()
     };

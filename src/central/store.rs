@@ -18,15 +18,14 @@ pub enum StoreError {
     /// A migration failed.
     #[error("schema migration: {0}")]
     Migration(String),
-    /// Another writer moved the stored position: two consumers share one name.
-    #[error(
-        "stored position {stored} is at or past this batch (from {first}): another consumer writes under this name"
-    )]
+    /// The stored position is not the one the batch continues from (another writer under the
+    /// same name, or a commit the database lost): the batch must be read again from there.
+    #[error("stored position is {stored}, the batch continues from {after}")]
     PositionMoved {
         /// What the table holds.
         stored: u64,
-        /// The batch's first stream sequence.
-        first: u64,
+        /// The position the batch was pulled after.
+        after: u64,
     },
 }
 
@@ -74,8 +73,8 @@ pub struct AnomalyRow {
 pub struct Batch {
     pub movements: Vec<MovementRow>,
     pub anomalies: Vec<AnomalyRow>,
-    /// First and last stream sequence the batch covers.
-    pub first_stream_seq: u64,
+    /// The stored position the batch continues from, and the last stream sequence it covers.
+    pub after_stream_seq: u64,
     pub last_stream_seq: u64,
 }
 
@@ -175,10 +174,10 @@ impl MovementStore {
             )
             .await?
             .map_or(0, |row| u64::try_from(row.get::<_, i64>(0)).unwrap_or(0));
-        if stored >= batch.first_stream_seq {
+        if stored != batch.after_stream_seq {
             return Err(StoreError::PositionMoved {
                 stored,
-                first: batch.first_stream_seq,
+                after: batch.after_stream_seq,
             });
         }
         insert_movements(&tx, &batch.movements).await?;

@@ -44,7 +44,8 @@ fn is_root() -> bool {
 }
 
 impl Postgres {
-    /// Creates and starts a cluster (trust authentication on loopback, `fsync=off`).
+    /// Creates and starts a cluster (trust authentication on loopback, `fsync=off`; commits stay
+    /// synchronous, so an acknowledged commit survives the server being killed).
     pub fn start() -> Self {
         Self::start_with(false)
     }
@@ -120,7 +121,7 @@ impl Postgres {
         let speed = if self.durable {
             "-c shared_buffers=512MB -c max_wal_size=4GB"
         } else {
-            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+            "-c fsync=off -c full_page_writes=off"
         };
         let options = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1 {speed}",
