@@ -23,6 +23,7 @@
 //! - [`exit`]: documented process exit codes.
 
 pub mod adapters;
+pub mod central;
 pub mod cli;
 pub mod config;
 pub mod core;

@@ -54,6 +54,8 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         out: std::path::PathBuf,
     },
+    /// Central operations' reports from the running checkpoint-central.
+    Central(cli::central::Args),
 }
 
 fn main() -> ExitCode {
@@ -74,6 +76,7 @@ fn main() -> ExitCode {
         Command::Ledger(args) => cli::ledger::run(args),
         Command::Feed(args) => cli::feed::run(args),
         Command::Devices(args) => cli::devices::run(args),
+        Command::Central(args) => cli::central::run(args),
         Command::Chip(args) => cli::chip::run(args),
         Command::Watchlist(args) => cli::watchlist::run(args),
         Command::Terminal(args) => cli::terminal::run(args),

@@ -378,11 +378,48 @@ fn read_entries(path: &Path) -> Result<Vec<Change>, String> {
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
     {
-        let change: Change = serde_json::from_str(line)
-            .map_err(|e| format!("{} line {}: {e}", path.display(), n + 1))?;
+        let at = |e: String| format!("{} line {}: {e}", path.display(), n + 1);
+        let mut value: serde_json::Value =
+            serde_json::from_str(line).map_err(|e| at(e.to_string()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        holder_from_document(&mut value, base).map_err(at)?;
+        let change: Change = serde_json::from_value(value).map_err(|e| at(e.to_string()))?;
         changes.push(change);
     }
     Ok(changes)
+}
+
+/// Entries about a holder (alerts, registrations, extensions) may name the document instead of
+/// its digest: `"document": "GEO:GE7777777"` or `"mrz_file": "path"` (relative to the entries
+/// file) in the body; the tool computes `holder` as the terminals do.
+fn holder_from_document(value: &mut serde_json::Value, base: &Path) -> Result<(), String> {
+    let Some(body) = value
+        .get_mut("body")
+        .and_then(serde_json::Value::as_object_mut)
+    else {
+        return Ok(());
+    };
+    let document = body.remove("document");
+    let mrz_file = body.remove("mrz_file");
+    let digest = match (document, mrz_file) {
+        (None, None) => return Ok(()),
+        (Some(_), Some(_)) => return Err("name the document or the MRZ file, not both".into()),
+        (Some(document), None) => {
+            let text = document
+                .as_str()
+                .ok_or("`document` must be a string STATE:NUMBER")?;
+            crate::cli::central::document_holder(text)?
+        }
+        (None, Some(file)) => {
+            let file = file.as_str().ok_or("`mrz_file` must be a path")?;
+            crate::cli::central::mrz_holder(&base.join(file))?
+        }
+    };
+    if body.contains_key("holder") {
+        return Err("`holder` and a document both given: name one".into());
+    }
+    body.insert("holder".into(), json!(hex::encode(digest.0)));
+    Ok(())
 }
 
 /// `permit_issued` changes from a file of BP1 texts; the index fields are read from each payload.
@@ -774,4 +811,40 @@ async fn init(
         "checkpoint_size": checkpoint.size,
     }));
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entries(text: &str) -> Result<Vec<Change>, String> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("entries.jsonl");
+        std::fs::write(&path, text).expect("write entries");
+        std::fs::write(
+            dir.path().join("passport.mrz"),
+            "P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<\nL898902C36UTO7408122F1204159ZE184226B<<<<<10\n",
+        )
+        .expect("write mrz");
+        read_entries(&path)
+    }
+
+    #[test]
+    fn alerts_name_the_document_and_the_tool_computes_the_holder() {
+        let alert = |who: &str| {
+            format!(r#"{{"kind":"alert","body":{{{who},"alert":{{"type":"stolen"}},"note":"n"}}}}"#)
+        };
+        let by_number = entries(&alert(r#""document":"GEO:GE7777777""#)).expect("by number");
+        let by_mrz = entries(&alert(r#""mrz_file":"passport.mrz""#)).expect("by MRZ");
+        let holder = |changes: &[Change]| match &changes[0] {
+            Change::Alert(raised) => raised.holder,
+            other => panic!("not an alert: {other:?}"),
+        };
+        assert_eq!(holder(&by_number), HolderDigest::of("GEO", "GE7777777").0);
+        assert_eq!(holder(&by_mrz), HolderDigest::of("UTO", "L898902C3").0);
+        let both = entries(&alert(r#""document":"GEO:GE1","holder":"00""#));
+        assert!(both.is_err_and(|e| e.contains("line 1") && e.contains("name one")));
+        let lower = entries(&alert(r#""document":"geo:ge1""#));
+        assert!(lower.is_err_and(|e| e.contains("upper-case")));
+    }
 }

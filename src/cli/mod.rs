@@ -3,6 +3,7 @@
 
 pub mod chip;
 pub mod chip_read;
+pub mod central;
 pub mod config;
 pub mod devices;
 pub mod docs;

@@ -2,4 +2,5 @@
 #![allow(dead_code)]
 
 pub mod nats;
+pub mod postgres;
 pub mod terminal;

@@ -1,0 +1,316 @@
+//! The national movement record in PostgreSQL: versioned migrations (refinery), one transaction
+//! per ingested batch that also moves the consumer's stored stream position, and heartbeats.
+
+use std::collections::HashMap;
+
+use tokio_postgres::{Client, NoTls};
+
+use super::config::PostgresSettings;
+
+refinery::embed_migrations!("migrations/central");
+
+/// Failures of the movement record.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// PostgreSQL answered with an error or the connection failed.
+    #[error("postgresql: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    /// A migration failed.
+    #[error("schema migration: {0}")]
+    Migration(String),
+    /// The stored position is not the one the batch continues from (another writer under the
+    /// same name, or a commit the database lost): the batch must be read again from there.
+    #[error("stored position is {stored}, the batch continues from {after}")]
+    PositionMoved {
+        /// What the table holds.
+        stored: u64,
+        /// The position the batch was pulled after.
+        after: u64,
+    },
+}
+
+/// One movement as stored.
+#[derive(Clone, Debug)]
+pub struct MovementRow {
+    pub terminal: String,
+    pub seq: i64,
+    pub event_hash: Vec<u8>,
+    pub prev_hash: Vec<u8>,
+    pub stream_seq: i64,
+    pub recorded_at: jiff::Timestamp,
+    pub local_date: jiff::civil::Date,
+    pub utc_offset_s: i32,
+    pub checkpoint: String,
+    pub lane: String,
+    pub direction: &'static str,
+    pub verdict: &'static str,
+    pub holder: Vec<u8>,
+    pub issuing_state: String,
+    pub document_type: String,
+    pub document_number: String,
+    pub nationality: String,
+    pub birth_date: String,
+    pub sex: String,
+    pub permit_cti: Option<String>,
+    pub evisa: Option<String>,
+}
+
+/// One rejected event or chain finding.
+#[derive(Clone, Debug)]
+pub struct AnomalyRow {
+    pub stream_seq: i64,
+    pub terminal: Option<String>,
+    pub seq: Option<i64>,
+    /// Stable code: a rejection reason (`bad_signature`, `unknown_terminal`, …), `replayed`,
+    /// `conflict` or `chain_break`.
+    pub kind: String,
+    pub detail: String,
+    pub payload: Vec<u8>,
+}
+
+/// What one batch writes, atomically.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub movements: Vec<MovementRow>,
+    pub anomalies: Vec<AnomalyRow>,
+    /// The stored position the batch continues from, and the last stream sequence it covers.
+    pub after_stream_seq: u64,
+    pub last_stream_seq: u64,
+}
+
+/// A terminal's latest heartbeat.
+#[derive(Clone, Debug)]
+pub struct HeartbeatRow {
+    pub terminal: String,
+    pub heartbeat_at: Option<jiff::Timestamp>,
+    pub outbox_depth: i64,
+    pub ledger_age_s: Option<i64>,
+    pub clock_suspect: bool,
+    pub devices_up: Vec<String>,
+}
+
+/// Opens a connection (its driver runs on its own task) without touching the schema.
+pub async fn connect(settings: &PostgresSettings) -> Result<Client, StoreError> {
+    let (client, connection) = settings.client_config().connect(NoTls).await?;
+    tokio::spawn(async move {
+        if let Err(error) = connection.await {
+            tracing::warn!(message = "postgresql connection ended", %error);
+        }
+    });
+    Ok(client)
+}
+
+/// Brings the schema to the version this build expects.
+pub async fn migrate(client: &mut Client) -> Result<(), StoreError> {
+    let report = migrations::runner()
+        .run_async(client)
+        .await
+        .map_err(|e| StoreError::Migration(e.to_string()))?;
+    for migration in report.applied_migrations() {
+        tracing::info!(message = "schema migration applied", migration = %migration);
+    }
+    Ok(())
+}
+
+/// The ingestion side of the record: the stored position and the batch writer.
+pub struct MovementStore {
+    client: Client,
+    consumer: String,
+}
+
+impl MovementStore {
+    /// Wraps a migrated connection for the durable consumer `consumer`.
+    pub fn new(client: Client, consumer: &str) -> Self {
+        Self {
+            client,
+            consumer: consumer.to_string(),
+        }
+    }
+
+    /// The last stream sequence committed (0: none).
+    pub async fn position(&self) -> Result<u64, StoreError> {
+        let row = self
+            .client
+            .query_opt(
+                "SELECT stream_seq FROM consumer_position WHERE consumer = $1",
+                &[&self.consumer],
+            )
+            .await?;
+        Ok(row.map_or(0, |row| u64::try_from(row.get::<_, i64>(0)).unwrap_or(0)))
+    }
+
+    /// Event hashes already recorded for these (terminal, seq) keys.
+    pub async fn known_hashes(
+        &self,
+        keys: &[(String, i64)],
+    ) -> Result<HashMap<(String, i64), Vec<u8>>, StoreError> {
+        if keys.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let (terminals, seqs): (Vec<&str>, Vec<i64>) =
+            keys.iter().map(|(t, s)| (t.as_str(), *s)).unzip();
+        let rows = self
+            .client
+            .query(
+                "SELECT m.terminal, m.seq, m.event_hash FROM movements m \
+                 JOIN unnest($1::text[], $2::int8[]) AS k(terminal, seq) \
+                 ON m.terminal = k.terminal AND m.seq = k.seq",
+                &[&terminals, &seqs],
+            )
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| ((row.get(0), row.get(1)), row.get(2)))
+            .collect())
+    }
+
+    /// Writes the batch's movements and anomalies and moves the position, in one transaction.
+    pub async fn commit(&mut self, batch: &Batch) -> Result<(), StoreError> {
+        let tx = self.client.transaction().await?;
+        let stored = tx
+            .query_opt(
+                "SELECT stream_seq FROM consumer_position WHERE consumer = $1 FOR UPDATE",
+                &[&self.consumer],
+            )
+            .await?
+            .map_or(0, |row| u64::try_from(row.get::<_, i64>(0)).unwrap_or(0));
+        if stored != batch.after_stream_seq {
+            return Err(StoreError::PositionMoved {
+                stored,
+                after: batch.after_stream_seq,
+            });
+        }
+        insert_movements(&tx, &batch.movements).await?;
+        insert_anomalies(&tx, &batch.anomalies).await?;
+        let last = i64::try_from(batch.last_stream_seq).unwrap_or(i64::MAX);
+        tx.execute(
+            "INSERT INTO consumer_position (consumer, stream_seq) VALUES ($1, $2) \
+             ON CONFLICT (consumer) DO UPDATE SET stream_seq = EXCLUDED.stream_seq",
+            &[&self.consumer, &last],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+async fn insert_movements(
+    tx: &tokio_postgres::Transaction<'_>,
+    rows: &[MovementRow],
+) -> Result<(), StoreError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    // One multi-row insert per batch (arrays unnested server-side): a statement per row would
+    // cost a round trip each.
+    macro_rules! column {
+        ($field:ident) => {
+            rows.iter().map(|r| r.$field.clone()).collect::<Vec<_>>()
+        };
+    }
+    let terminal = column!(terminal);
+    let seq = column!(seq);
+    let event_hash = column!(event_hash);
+    let prev_hash = column!(prev_hash);
+    let stream_seq = column!(stream_seq);
+    let recorded_at = column!(recorded_at);
+    let local_date = column!(local_date);
+    let utc_offset_s = column!(utc_offset_s);
+    let checkpoint = column!(checkpoint);
+    let lane = column!(lane);
+    let direction = column!(direction);
+    let verdict = column!(verdict);
+    let holder = column!(holder);
+    let issuing_state = column!(issuing_state);
+    let document_type = column!(document_type);
+    let document_number = column!(document_number);
+    let nationality = column!(nationality);
+    let birth_date = column!(birth_date);
+    let sex = column!(sex);
+    let permit_cti = column!(permit_cti);
+    let evisa = column!(evisa);
+    tx.execute(
+        "INSERT INTO movements (terminal, seq, event_hash, prev_hash, stream_seq, recorded_at, \
+         local_date, utc_offset_s, checkpoint, lane, direction, verdict, holder, issuing_state, \
+         document_type, document_number, nationality, birth_date, sex, permit_cti, evisa) \
+         SELECT * FROM unnest($1::text[], $2::int8[], $3::bytea[], $4::bytea[], $5::int8[], \
+         $6::timestamptz[], $7::date[], $8::int4[], $9::text[], $10::text[], $11::text[], \
+         $12::text[], $13::bytea[], $14::text[], $15::text[], $16::text[], $17::text[], \
+         $18::text[], $19::text[], $20::text[], $21::text[])",
+        &[
+            &terminal,
+            &seq,
+            &event_hash,
+            &prev_hash,
+            &stream_seq,
+            &recorded_at,
+            &local_date,
+            &utc_offset_s,
+            &checkpoint,
+            &lane,
+            &direction,
+            &verdict,
+            &holder,
+            &issuing_state,
+            &document_type,
+            &document_number,
+            &nationality,
+            &birth_date,
+            &sex,
+            &permit_cti,
+            &evisa,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+async fn insert_anomalies(
+    tx: &tokio_postgres::Transaction<'_>,
+    rows: &[AnomalyRow],
+) -> Result<(), StoreError> {
+    let statement = tx
+        .prepare(
+            "INSERT INTO anomalies (found_at, stream_seq, terminal, seq, kind, detail, payload) \
+             VALUES (now(), $1, $2, $3, $4, $5, $6)",
+        )
+        .await?;
+    for row in rows {
+        tx.execute(
+            &statement,
+            &[
+                &row.stream_seq,
+                &row.terminal,
+                &row.seq,
+                &row.kind,
+                &row.detail,
+                &row.payload,
+            ],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Records a terminal's latest heartbeat (replacing the previous one).
+pub async fn record_heartbeat(client: &Client, beat: &HeartbeatRow) -> Result<(), StoreError> {
+    client
+        .execute(
+            "INSERT INTO terminal_health (terminal, heartbeat_at, received_at, outbox_depth, \
+             ledger_age_s, clock_suspect, devices_up) VALUES ($1, $2, now(), $3, $4, $5, $6) \
+             ON CONFLICT (terminal) DO UPDATE SET heartbeat_at = EXCLUDED.heartbeat_at, \
+             received_at = EXCLUDED.received_at, outbox_depth = EXCLUDED.outbox_depth, \
+             ledger_age_s = EXCLUDED.ledger_age_s, clock_suspect = EXCLUDED.clock_suspect, \
+             devices_up = EXCLUDED.devices_up",
+            &[
+                &beat.terminal,
+                &beat.heartbeat_at,
+                &beat.outbox_depth,
+                &beat.ledger_age_s,
+                &beat.clock_suspect,
+                &beat.devices_up,
+            ],
+        )
+        .await?;
+    Ok(())
+}
