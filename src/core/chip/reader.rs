@@ -64,7 +64,7 @@ impl Access {
 }
 
 /// Everything read from one chip.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct ChipRead {
     /// How the session was opened.
     pub access: Access,
@@ -80,6 +80,27 @@ pub struct ChipRead {
     /// The active-authentication exchange, when the chip has DG15 (verified by the caller
     /// once passive authentication has vouched for DG15).
     pub active_authentication: Option<active_auth::Attempt>,
+}
+
+impl std::fmt::Debug for ChipRead {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // DG1 and DG2 are personal data: file names and sizes only.
+        let files: Vec<(String, usize)> = self
+            .files
+            .iter()
+            .map(|(file, bytes)| (file.name(), bytes.len()))
+            .collect();
+        f.debug_struct("ChipRead")
+            .field("access", &self.access)
+            .field("files", &files)
+            .field("apdus", &self.apdus)
+            .field("bytes_read", &self.bytes_read)
+            .field(
+                "active_authentication",
+                &self.active_authentication.is_some(),
+            )
+            .finish_non_exhaustive()
+    }
 }
 
 impl ChipRead {
