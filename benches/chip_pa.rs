@@ -15,12 +15,11 @@ use checkpointd::core::passive_auth::{
 use chip_pki::{CertSpec, Hash, KeyKind, SignedSpec, Style, Y2020, YEAR};
 use criterion::{Criterion, criterion_group, criterion_main};
 
-/// One document signed with `dsc_kind` under a CSCA of `csca_kind`: (EF.SOD, groups, trust).
-fn document(
-    csca_kind: KeyKind,
-    dsc_kind: KeyKind,
-    hash: Hash,
-) -> (Vec<u8>, Vec<(DataGroup, Vec<u8>)>, TrustStore) {
+/// What a chip holds for one document: EF.SOD, the data groups it covers, and the trust to check it.
+type Document = (Vec<u8>, Vec<(DataGroup, Vec<u8>)>, TrustStore);
+
+/// One document signed with `dsc_kind` under a CSCA of `csca_kind`.
+fn document(csca_kind: KeyKind, dsc_kind: KeyKind, hash: Hash) -> Document {
     let csca_key = chip_pki::key(csca_kind, 0);
     let csca = chip_pki::certificate(&CertSpec::csca("UT", 1), &csca_key, None);
     let dsc_key = chip_pki::key(dsc_kind, 1);

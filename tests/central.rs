@@ -55,7 +55,7 @@ fn key_added(terminal: &str, seed: u8) -> Change {
 /// `extra` entries, under one checkpoint signed by the single root.
 async fn publish_ledger(url: &str, extra: Vec<Change>) {
     let central = Central::connect(url).await.expect("connect ledger");
-    central.provision().await.expect("provision ledger");
+    central.provision(1).await.expect("provision ledger");
     let mut changes = vec![
         key_added("T1", 11),
         key_added("T2", 12),

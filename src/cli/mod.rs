@@ -1,9 +1,9 @@
 //! The `checkpointctl` subcommands, one module per area. Each exposes `Args` (clap) and
 //! `run(Args) -> ExitCode`; the binary only dispatches.
 
+pub mod central;
 pub mod chip;
 pub mod chip_read;
-pub mod central;
 pub mod config;
 pub mod devices;
 pub mod docs;

@@ -528,23 +528,25 @@ impl Committer {
         let high_water = head
             .clock_high_water
             .map(|ts| ts.as_nanosecond().to_be_bytes().to_vec());
-        let result: Result<(), TransactionError<()>> = (&t.events, &t.outbox, &t.meta, &t.idempotency)
-            .transaction(|(events, outbox, meta, idempotency)| {
-                for item in staged {
-                    let key = item.seq.to_be_bytes();
-                    events.insert(&key, item.signed.as_slice())?;
-                    outbox.insert(&key, item.subject.as_bytes())?;
-                    if let Some((key, value)) = &item.kept {
-                        idempotency.insert(key.as_bytes(), value.as_slice())?;
+        let result: Result<(), TransactionError<()>> =
+            (&t.events, &t.outbox, &t.meta, &t.idempotency).transaction(
+                |(events, outbox, meta, idempotency)| {
+                    for item in staged {
+                        let key = item.seq.to_be_bytes();
+                        events.insert(&key, item.signed.as_slice())?;
+                        outbox.insert(&key, item.subject.as_bytes())?;
+                        if let Some((key, value)) = &item.kept {
+                            idempotency.insert(key.as_bytes(), value.as_slice())?;
+                        }
                     }
-                }
-                meta.insert(META_NEXT_SEQ, &head.next_seq.to_be_bytes())?;
-                meta.insert(META_LAST_HASH, &head.last_hash.0)?;
-                if let Some(mark) = &high_water {
-                    meta.insert(META_CLOCK_HIGH_WATER, mark.as_slice())?;
-                }
-                Ok::<(), ConflictableTransactionError<()>>(())
-            });
+                    meta.insert(META_NEXT_SEQ, &head.next_seq.to_be_bytes())?;
+                    meta.insert(META_LAST_HASH, &head.last_hash.0)?;
+                    if let Some(mark) = &high_water {
+                        meta.insert(META_CLOCK_HIGH_WATER, mark.as_slice())?;
+                    }
+                    Ok::<(), ConflictableTransactionError<()>>(())
+                },
+            );
         result.map_err(|e| WriteFailure::NotApplied(FeedError::Transaction(format!("{e:?}"))))?;
         self.db
             .flush()

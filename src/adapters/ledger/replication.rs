@@ -751,7 +751,6 @@ impl<S: LedgerStore + Clone + Send + 'static, U: LedgerSource> Replicator<S, U> 
         }
     }
 
-
     /// Downloads snapshots into `dir` (the data directory: a snapshot of a million permits is
     /// about 700 MB, and a temporary directory may be memory).
     pub fn with_snapshot_dir(mut self, dir: &Path) -> Self {
