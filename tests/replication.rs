@@ -170,6 +170,34 @@ async fn bootstraps_from_snapshot_when_the_stream_was_trimmed() {
         ReplicationOutcome::Applied { from: 301, to: 320 }
     );
     assert_eq!(verify_replica(terminal.store(), &pinned), Ok(320));
+
+    // The same bootstrap by `checkpointctl ledger replicate` draws its bar on a terminal.
+    let cli = tempfile::tempdir().expect("tempdir");
+    let roots_file = cli.path().join("roots.pub");
+    let hex_keys: Vec<String> = keys
+        .iter()
+        .map(|key| hex::encode(key.verifying_key().to_bytes()))
+        .collect();
+    std::fs::write(&roots_file, hex_keys.join("\n")).expect("roots file");
+    let command = format!(
+        "{} ledger replicate --data {} --nats {} --roots {} --threshold 2",
+        env!("CARGO_BIN_EXE_checkpointctl"),
+        cli.path().join("replica").display(),
+        server.url(),
+        roots_file.display()
+    );
+    let on_terminal = Command::new("script")
+        .args(["-q", "-e", "-c"])
+        .arg(&command)
+        .arg("/dev/null")
+        .output()
+        .expect("script(1) from util-linux");
+    let drawn = String::from_utf8_lossy(&on_terminal.stdout);
+    assert!(on_terminal.status.success(), "{drawn}");
+    assert!(
+        drawn.contains("bootstrapping") && drawn.contains("320"),
+        "{drawn:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -306,19 +306,29 @@ async fn dispatch(command: Command) -> Result<ExitCode, String> {
         } => {
             let roots = load_roots(&roots)?;
             let store = open(&data)?;
+            // A bootstrap from a snapshot is the long part: a bar on a terminal, nothing elsewhere.
+            let progress = Progress::new("bootstrapping", "entries", 0, false);
+            let bar = progress.clone();
             let replicator = Replicator::connect(&nats, store, roots, Arc::new(IndexConsistency))
                 .await
                 .map_err(|e| e.to_string())?
-                .with_snapshot_dir(&data);
+                .with_snapshot_dir(&data)
+                .with_bootstrap_progress(Arc::new(move |done, total| {
+                    bar.set_total(total);
+                    bar.set_position(done);
+                }));
             if follow {
                 let backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(10));
                 let error = replicator
                     .follow(Duration::from_millis(interval_ms), backoff)
                     .await;
+                progress.finish();
                 print(json!({"ok": false, "error": error.to_string()}));
                 return Ok(ExitCode::from(1));
             }
-            match replicator.sync_once().await {
+            let round = replicator.sync_once().await;
+            progress.finish();
+            match round {
                 Ok(outcome) => {
                     let seq = replicator.store().cursor().map_err(|e| e.to_string())?.seq;
                     print(
