@@ -494,15 +494,18 @@ fn chip_seeds(out: &Out) {
         let dsc_key = chip_pki::key(kind, 1);
         let dsc =
             chip_pki::certificate(&CertSpec::dsc("UT", 2), &dsc_key, Some((&csca, &csca_key)));
-        let spec = SignedSpec::new(Hash::Sha256, style, Some(chip_pki::Y2020 + 5 * chip_pki::YEAR));
-        out.write("chip_sod", name, chip_pki::sod(&[(1, &dg1)], &dsc, &dsc_key, &spec));
+        let spec = SignedSpec::new(
+            Hash::Sha256,
+            style,
+            Some(chip_pki::Y2020 + 5 * chip_pki::YEAR),
+        );
+        out.write(
+            "chip_sod",
+            name,
+            chip_pki::sod(&[(1, &dg1)], &dsc, &dsc_key, &spec),
+        );
         if kind == KeyKind::Brainpool256 {
-            let list = chip_pki::master_list(
-                &[csca.to_der().expect("DER")],
-                &dsc,
-                &dsc_key,
-                &spec,
-            );
+            let list = chip_pki::master_list(&[csca.to_der().expect("DER")], &dsc, &dsc_key, &spec);
             out.write("chip_sod", "master-list", list);
             out.write("chip_sod", "csca.pem", csca.to_pem().expect("PEM"));
             let crl = chip_pki::crl(&csca, &csca_key, &[2], chip_pki::Y2020);
