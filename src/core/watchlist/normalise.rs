@@ -306,7 +306,7 @@ const VOWELS: [u8; 5] = [b'A', b'E', b'I', b'O', b'U'];
 
 /// The phonetic key of one MRZ word: clusters folded, doubled letters single, glides dropped.
 pub fn phonetic_key(word: &str) -> String {
-    let folded = fold_clusters(word.as_bytes());
+    let folded = fold_clusters(&short_i(word.as_bytes()));
     let mut single: Vec<u8> = Vec::with_capacity(folded.len());
     for &b in &folded {
         if single.last() != Some(&b) {
@@ -320,14 +320,29 @@ pub fn phonetic_key(word: &str) -> String {
         if glide {
             continue;
         }
-        // `J` after a vowel and before a consonant is the short `Й` (ZAJCEV, ZAITSEV).
-        let short_i = b == b'J'
-            && i > 0
-            && VOWELS.contains(&single[i - 1])
-            && !next.is_some_and(|n| VOWELS.contains(&n));
-        key.push(if short_i { 'I' } else { char::from(b) });
+        key.push(char::from(b));
     }
     key
+}
+
+/// `J` after a vowel and before a consonant is the short `Й` (ZAJCEV, ZAITSEV). Judged on the
+/// word as written, before clusters fold: a `J` that folding makes of `ZH` (FUZHCH) is `Ж`, not
+/// `Й`. A final `IJ`/`YJ` is left to the clusters.
+fn short_i(word: &[u8]) -> Vec<u8> {
+    word.iter()
+        .enumerate()
+        .map(|(i, &b)| {
+            let after_vowel = i > 0 && VOWELS.contains(&word[i - 1]);
+            let next = word.get(i + 1);
+            let before_consonant = !next.is_some_and(|n| VOWELS.contains(n));
+            let final_iy = next.is_none() && i > 0 && matches!(word[i - 1], b'I' | b'Y');
+            if b == b'J' && after_vowel && before_consonant && !final_iy {
+                b'I'
+            } else {
+                b
+            }
+        })
+        .collect()
 }
 
 fn fold_clusters(word: &[u8]) -> Vec<u8> {
