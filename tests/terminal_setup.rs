@@ -47,6 +47,13 @@ fn shipped_config_in(dir: &Path) -> PathBuf {
         );
     let path = dir.join("checkpoint.toml");
     std::fs::write(&path, text).expect("write config");
+    // Profiles and scanner programming sit beside the configuration, as the package installs them.
+    for (beside, shipped) in [
+        ("devices", "devices"),
+        ("scanners", "firmware-config/scanners"),
+    ] {
+        std::os::unix::fs::symlink(repo(shipped), dir.join(beside)).expect("link shipped files");
+    }
     path
 }
 

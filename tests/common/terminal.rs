@@ -37,18 +37,29 @@ pub struct Pty {
     _slave: OwnedFd,
 }
 
+/// A master and its slave, both close-on-exec.
+struct Pair {
+    master: OwnedFd,
+    slave: OwnedFd,
+}
+
 impl Pty {
     pub fn open() -> Self {
-        let pair = nix::pty::openpty(None, None).expect("openpty");
-        // openpty(3) sets no close-on-exec: a daemon spawned later would inherit the master and
-        // the line would never hang up when the test closes it (an unplug).
-        for fd in [&pair.master, &pair.slave] {
-            nix::fcntl::fcntl(
-                fd,
-                nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
-            )
-            .expect("set close-on-exec");
-        }
+        use nix::fcntl::OFlag;
+        // Both ends close-on-exec from the moment they exist: tests run in parallel threads, and a
+        // daemon another test spawns in between would otherwise inherit the master, so the line
+        // would never hang up when this test closes it (an unplug).
+        let flags = OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC;
+        let master = nix::pty::posix_openpt(flags).expect("posix_openpt");
+        nix::pty::grantpt(&master).expect("grantpt");
+        nix::pty::unlockpt(&master).expect("unlockpt");
+        let slave_path = nix::pty::ptsname_r(&master).expect("ptsname");
+        let slave = nix::fcntl::open(slave_path.as_str(), flags, nix::sys::stat::Mode::empty())
+            .expect("open the slave");
+        let pair = Pair {
+            master: OwnedFd::from(master),
+            slave,
+        };
         let path = nix::unistd::ttyname(&pair.slave).expect("ttyname");
         // Raw mode on the slave so CRs reach the reader as sent.
         let mut attributes = nix::sys::termios::tcgetattr(&pair.slave).expect("tcgetattr");
