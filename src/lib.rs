@@ -4,13 +4,18 @@
 //!
 //! Data flows one way: device → frame → document → verification → decision → record → feed.
 //!
-//! - [`core`]: the pure core. Document parsing (MRZ, permit payloads), signature and trust checks,
-//!   stay rules, decisions and the crossing-event model. No I/O, no clock, no async runtime:
-//!   time is always passed in.
-//! - [`ports`]: traits named by role (clock, scanner, ledger store, upstream) that the runtime
-//!   depends on, so adapters can be swapped (real hardware, sled, NATS, or simulation).
+//! - [`core`]: the pure core. Document parsing (MRZ, permit payloads, chip files), signature and
+//!   trust checks (permits, passive authentication), chip access protocols, person-alert matching,
+//!   stay rules, health rules, decisions and the crossing-event model. No I/O, no clock, no async
+//!   runtime: time is always passed in.
+//! - [`ports`]: traits named by role (clock, scanner, chip card, gate, ledger store, upstream,
+//!   telemetry) that the runtime depends on, so adapters can be swapped (real hardware, sled,
+//!   NATS, or simulation).
 //! - [`adapters`]: the thin edge that talks to the world: serial and USB scanners, image spool,
-//!   sled, NATS JetStream (one set of connect options), the system clock, systemd.
+//!   PC/SC chip readers (and a software chip), sled, NATS JetStream (one set of connect options),
+//!   health and metrics, the system clock, systemd.
+//! - [`central`]: `checkpoint-central`, central's ingestion of the crossing feed into PostgreSQL
+//!   and its reports.
 //! - [`config`]: the terminal configuration, read from TOML and validated into types.
 //! - [`terminal`]: assembles a terminal from a `Config` (stores, devices, API, upstream, lane)
 //!   and applies a reloaded one; `--check-config` parses the configuration's files through it.
