@@ -271,24 +271,7 @@ fn grounds_of_stay(
             valid_until: index.valid_until,
         });
     }
-    for extension in ledger.stay_extensions(holder).map_err(ledger_error)? {
-        grounds.push(GroundOfStay {
-            kind: GroundKind::StayExtension {
-                until: extension.until,
-            },
-            valid_from: Date::MIN,
-            valid_until: extension.until,
-        });
-    }
-    for registration in ledger.registrations(holder).map_err(ledger_error)? {
-        grounds.push(GroundOfStay {
-            kind: GroundKind::PlaceOfStayRegistration {
-                registered_on: registration.valid_from,
-            },
-            valid_from: registration.valid_from,
-            valid_until: registration.valid_until,
-        });
-    }
+    grounds.extend(crate::lane::ledger_grounds(ledger, holder).map_err(ledger_error)?);
     Ok(grounds)
 }
 

@@ -344,17 +344,18 @@ fn permits_and_grounds(
             grounds.extend(ground);
         }
     }
-    grounds.extend(ledger_grounds(ledger, holder)?);
+    grounds.extend(ledger_grounds(ledger, holder).map_err(ledger_error)?);
     Ok((permits, grounds))
 }
 
-/// Stay extensions and place-of-stay registrations the ledger holds for the holder.
-fn ledger_grounds(
+/// Stay extensions and place-of-stay registrations the ledger holds for the holder, as grounds of
+/// stay (central's overstayers report derives them the same way).
+pub fn ledger_grounds(
     ledger: &dyn LedgerView,
     holder: &HolderDigest,
-) -> Result<Vec<GroundOfStay>, LaneError> {
+) -> Result<Vec<GroundOfStay>, LedgerStoreError> {
     let mut grounds = Vec::new();
-    for extension in ledger.stay_extensions(holder).map_err(ledger_error)? {
+    for extension in ledger.stay_extensions(holder)? {
         grounds.push(GroundOfStay {
             kind: GroundKind::StayExtension {
                 until: extension.until,
@@ -363,7 +364,7 @@ fn ledger_grounds(
             valid_until: extension.until,
         });
     }
-    for registration in ledger.registrations(holder).map_err(ledger_error)? {
+    for registration in ledger.registrations(holder)? {
         grounds.push(GroundOfStay {
             kind: GroundKind::PlaceOfStayRegistration {
                 registered_on: registration.valid_from,
