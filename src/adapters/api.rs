@@ -63,6 +63,11 @@ pub enum ApiCommand {
         /// Where the lane answers.
         reply: oneshot::Sender<Result<Value, ApiRefusal>>,
     },
+    /// The traveller being processed: their verdict event, or `null`.
+    Current {
+        /// Where the lane answers.
+        reply: oneshot::Sender<Result<Value, ApiRefusal>>,
+    },
 }
 
 /// Body of `POST /api/v1/confirm`.
@@ -431,8 +436,24 @@ async fn console() -> Html<&'static str> {
     Html(CONSOLE_HTML)
 }
 
+/// The lane's status with the traveller in front of the officer (`current`: the verdict event
+/// the stream sent for them, or `null`), so a reloaded console restores the screen. The status
+/// watch itself never holds the traveller: it also goes to central in heartbeats.
 async fn status(State(state): State<ApiState>) -> axum::Json<Value> {
-    axum::Json(state.status.borrow().clone())
+    let mut status = state.status.borrow().clone();
+    let current = ask_value(&state, |reply| ApiCommand::Current { reply }).await;
+    if let Value::Object(fields) = &mut status {
+        match current {
+            Ok(current) => {
+                fields.insert("current".into(), current);
+            }
+            Err((_, message)) => {
+                fields.insert("current".into(), Value::Null);
+                fields.insert("current_error".into(), Value::String(message));
+            }
+        }
+    }
+    axum::Json(status)
 }
 
 async fn stream(State(state): State<ApiState>) -> Response {
@@ -478,18 +499,35 @@ async fn ask(
     state: &ApiState,
     command: impl FnOnce(oneshot::Sender<Result<Value, ApiRefusal>>) -> ApiCommand,
 ) -> Response {
+    match ask_value(state, command).await {
+        Ok(value) => axum::Json(value).into_response(),
+        Err((status, message)) => refusal(status, &message),
+    }
+}
+
+/// Sends a command to the lane and waits (bounded) for its answer.
+async fn ask_value(
+    state: &ApiState,
+    command: impl FnOnce(oneshot::Sender<Result<Value, ApiRefusal>>) -> ApiCommand,
+) -> Result<Value, (StatusCode, String)> {
     let (reply, answer) = oneshot::channel();
     if state.commands.try_send(command(reply)).is_err() {
-        return refusal(StatusCode::SERVICE_UNAVAILABLE, "lane busy: try again");
+        return Err((
+            StatusCode::SERVICE_UNAVAILABLE,
+            "lane busy: try again".into(),
+        ));
     }
     match tokio::time::timeout(API_COMMAND_TIMEOUT, answer).await {
-        Ok(Ok(Ok(value))) => axum::Json(value).into_response(),
+        Ok(Ok(Ok(value))) => Ok(value),
         Ok(Ok(Err(refused))) => {
             let status = StatusCode::from_u16(refused.status).unwrap_or(StatusCode::CONFLICT);
-            refusal(status, &refused.message)
+            Err((status, refused.message))
         }
-        Ok(Err(_)) => refusal(StatusCode::SERVICE_UNAVAILABLE, "lane stopped"),
-        Err(_) => refusal(StatusCode::GATEWAY_TIMEOUT, "lane did not answer in time"),
+        Ok(Err(_)) => Err((StatusCode::SERVICE_UNAVAILABLE, "lane stopped".into())),
+        Err(_) => Err((
+            StatusCode::GATEWAY_TIMEOUT,
+            "lane did not answer in time".into(),
+        )),
     }
 }
 

@@ -324,6 +324,10 @@ impl LaneDriver {
             ApiCommand::StayLookup { request, reply } => {
                 let _ = reply.send(self.stay_lookup(&request));
             }
+            ApiCommand::Current { reply } => {
+                let current = self.current.as_ref().map(Assessment::screen_json);
+                let _ = reply.send(Ok(current.unwrap_or(Value::Null)));
+            }
         }
     }
 
