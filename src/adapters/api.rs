@@ -25,6 +25,7 @@ use serde_json::{Value, json};
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::{Semaphore, broadcast, mpsc, oneshot, watch};
 
+use crate::adapters::catalogue;
 use crate::adapters::listener::{self, Incoming, RefusalLimiter};
 
 /// Capacity of the live event stream; a console that falls this far behind is told it lagged.
@@ -37,9 +38,6 @@ pub const API_COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
 pub const IDEMPOTENCY_KEY_CHARS_MAX: usize = 128;
 /// Event streams open at once (both listeners together); one more is answered `503`.
 pub const API_STREAMS_MAX: usize = 16;
-
-/// The console page, served at `/`.
-const CONSOLE_HTML: &str = include_str!("console.html");
 
 /// What an officer (or the kiosk screen) asks the lane to do.
 #[derive(Debug)]
@@ -253,6 +251,7 @@ pub fn router(state: ApiState) -> Router {
     let open_routes = state.open_routes.clone();
     Router::new()
         .route("/", get(console))
+        .route("/kiosk", get(kiosk))
         .route("/api/v1/status", get(status))
         .route("/api/v1/stream", get(stream))
         .route("/api/v1/confirm", post(confirm))
@@ -433,7 +432,11 @@ fn refusal(status: StatusCode, message: &str) -> Response {
 }
 
 async fn console() -> Html<&'static str> {
-    Html(CONSOLE_HTML)
+    Html(catalogue::CONSOLE_PAGE.as_str())
+}
+
+async fn kiosk() -> Html<&'static str> {
+    Html(catalogue::KIOSK_PAGE.as_str())
 }
 
 /// The lane's status with the traveller in front of the officer (`current`: the verdict event

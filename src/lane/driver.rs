@@ -596,6 +596,7 @@ impl LaneDriver {
             "clock": { "trusted": self.clock_trusted },
             "gate": self.parts.gate.as_ref().map(|_| if self.gate_ok { "ok" } else { "fault" }),
             "restart_required": self.restart_required,
+            "time_zone": self.settings.time_zone.iana_name(),
         });
         let changed = *self.status.borrow() != status;
         if changed {

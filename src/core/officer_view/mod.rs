@@ -350,6 +350,10 @@ fn reason_params(code: ReasonCode, input: &ViewInput<'_>) -> BTreeMap<&'static s
                 params.insert("days_used", stay.days_used.to_string());
                 params.insert("days", stay.days_remaining.to_string());
                 params.insert("overstay", stay.overstay_days.to_string());
+                // The rule's name is configuration text, shown as written.
+                if let Some(rule) = &stay.binding_rule {
+                    params.insert("rule", rule.clone());
+                }
                 if let Some(until) = stay.latest_legal_exit {
                     params.insert("until", day_text(until));
                 }
