@@ -1,5 +1,5 @@
 //! The officer console and the kiosk screen end to end in headless Chromium
-//! (`tests/e2e/console.mjs`, driven by playwright-core): one traveller per language, each verdict
+//! (`tests/e2e/console_languages.mjs`, driven by playwright-core): one traveller per language, each verdict
 //! worded in that language, confirmed with the keyboard shortcut and recorded; axe-core finds no
 //! serious or critical violation; a reload restores the traveller; the kiosk screen asks a
 //! referred traveller to see an officer in the three languages; stopping the daemon greys the
@@ -99,7 +99,7 @@ fn console_in_three_languages_kiosk_and_lost_daemon() {
     );
     std::fs::create_dir_all(&shots).expect("screenshot directory");
     let mut browser = Command::new("node")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/console.mjs"))
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/console_languages.mjs"))
         .arg(format!("http://{}", terminal.http))
         .arg(TOKEN)
         .arg(&shots)
