@@ -727,7 +727,15 @@ async fn demo(options: DemoOptions) -> Result<(), String> {
             "console stays up for {:?}: http://{address}/?token={token}",
             options.linger
         );
-        tokio::time::sleep(options.linger).await;
+        // The arrivals lane keeps answering the console (its status restores the traveller
+        // left in front of the officer, a referral) until the time is up.
+        let until = tokio::time::Instant::now() + options.linger;
+        loop {
+            tokio::select! {
+                Some(command) = command_inbox.recv() => arrivals.on_api(command).await,
+                () = tokio::time::sleep_until(until) => break,
+            }
+        }
     }
     if let Some(task) = relay_task {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
