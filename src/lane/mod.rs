@@ -804,6 +804,9 @@ impl Assessment {
 }
 
 #[cfg(test)]
+mod view_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
