@@ -318,7 +318,7 @@ fn stay_movements(history: &[MovementRecord], time_zone: &jiff::tz::TimeZone) ->
             let direction = match record.direction {
                 event::Direction::Entry => stay::Direction::Entry,
                 event::Direction::Exit => stay::Direction::Exit,
-                event::Direction::RefusedEntry => return None,
+                event::Direction::RefusedEntry | event::Direction::Referred => return None,
             };
             Some(Movement {
                 date: stay::civil_date_in(record.at, time_zone),
@@ -799,6 +799,10 @@ impl Assessment {
                 overstay_days: stay.overstay_days,
             }),
             clock_sync_age_s: None,
+            officer_override: None,
+            referral: None,
+            second_line: None,
+            alert_acknowledged: None,
         })
     }
 }
