@@ -394,6 +394,8 @@ fn read_entries(path: &Path) -> Result<Vec<Change>, String> {
         let base = path.parent().unwrap_or(Path::new("."));
         holder_from_document(&mut value, base).map_err(at)?;
         let change: Change = serde_json::from_value(value).map_err(|e| at(e.to_string()))?;
+        // What a terminal would refuse on decode is refused before it is published.
+        change.check_fields().map_err(|e| at(e.to_string()))?;
         changes.push(change);
     }
     Ok(changes)
@@ -635,6 +637,18 @@ impl LedgerState for RuleCheck {
         registration: &Registration,
     ) -> Result<(), Self::Error> {
         self.rest.insert_registration(seq, registration)
+    }
+    fn officer(
+        &self,
+        officer_id: &str,
+    ) -> Result<Option<crate::core::ledger::OfficerRecord>, Self::Error> {
+        LedgerState::officer(&self.rest, officer_id)
+    }
+    fn set_officer(
+        &mut self,
+        officer: &crate::core::ledger::OfficerRecord,
+    ) -> Result<(), Self::Error> {
+        self.rest.set_officer(officer)
     }
 }
 

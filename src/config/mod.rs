@@ -247,6 +247,11 @@ pub struct Api {
     pub gid: u32,
     /// Loopback HTTP for the console page, if enabled.
     pub http: Option<HttpApi>,
+    /// An officer's session ends after this long without a request (default 600 s).
+    pub session_idle_timeout: std::time::Duration,
+    /// Failed sign-ins are counted over this window, and a locked-out officer waits until the
+    /// oldest counted failure leaves it (default 900 s).
+    pub sign_in_lockout: std::time::Duration,
 }
 
 /// Loopback HTTP access to the API.

@@ -92,6 +92,8 @@ pub(super) struct RawApi {
     pub group: Option<Spanned<String>>,
     pub http: Option<Spanned<String>>,
     pub token_file: Option<Spanned<String>>,
+    pub session_idle_timeout_s: Option<Spanned<u64>>,
+    pub sign_in_lockout_s: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Deserialize)]

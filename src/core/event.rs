@@ -146,6 +146,9 @@ pub enum Direction {
     Exit,
     /// Presented for entry and refused: counts for statistics, not for stay days.
     RefusedEntry,
+    /// Referred to second line by the officer (the final decision follows as its own event, which
+    /// names this one): not a movement.
+    Referred,
 }
 
 /// The lane decision as recorded.
@@ -283,6 +286,65 @@ pub struct Crossing {
     pub stay: Option<StayFigures>,
     /// Seconds since the clock was last synchronised (None: unknown).
     pub clock_sync_age_s: Option<u64>,
+    /// An admission against a refusal or a referral, co-signed by a supervisor (four eyes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub officer_override: Option<OfficerOverride>,
+    /// The officer's note when the traveller was referred to second line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub referral: Option<ReferralNote>,
+    /// The second line's final decision on a referral recorded before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub second_line: Option<SecondLine>,
+    /// The officer acknowledged the alert's required action before anything was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alert_acknowledged: Option<AlertAcknowledged>,
+}
+
+/// Longest officer-written text (override and second-line explanations, referral notes), bytes.
+pub const TEXT_BYTES_MAX: usize = 2048;
+
+/// An override: the reason (a code from a fixed list and the officer's text) and both officers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OfficerOverride {
+    /// The reason code (`core::officer::OVERRIDE_REASONS`).
+    pub reason_code: String,
+    /// The officer's explanation.
+    pub text: String,
+    /// The signed-in officer who admitted.
+    pub officer_id: String,
+    /// The supervisor who co-signed on the same screen.
+    pub supervisor_id: String,
+}
+
+/// A referral to second line.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReferralNote {
+    /// The referring officer's note.
+    pub note: String,
+}
+
+/// The second line's decision, naming the referral event it closes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecondLine {
+    /// `seq` of the referral event (same terminal).
+    pub referral_seq: u64,
+    /// Hash of the referral event's signed bytes.
+    pub referral_hash: EventHash,
+    /// The reason code (`core::officer::OVERRIDE_REASONS`).
+    pub reason_code: String,
+    /// The second-line officer's explanation.
+    pub text: String,
+}
+
+/// An alert's required action, acknowledged by the signed-in officer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertAcknowledged {
+    /// The action acknowledged (`raise_alert`: hold the document, call the duty supervisor).
+    pub action: String,
+    /// Who acknowledged it.
+    pub officer_id: String,
+    /// When.
+    pub at: jiff::Timestamp,
 }
 
 impl Crossing {
@@ -311,12 +373,50 @@ impl Crossing {
             .reason_codes
             .iter()
             .map(|c| ("reason_codes", c.as_str()));
-        for (field, value) in fields.into_iter().chain(codes) {
+        for (field, value) in fields.into_iter().chain(codes).chain(self.booth_fields()) {
             if value.len() > FIELD_BYTES_MAX || value.chars().any(char::is_control) {
                 return Err(EventError::Field { field });
             }
         }
+        let texts = [
+            (
+                "officer_override.text",
+                self.officer_override.as_ref().map(|o| &o.text),
+            ),
+            ("referral.note", self.referral.as_ref().map(|r| &r.note)),
+            (
+                "second_line.text",
+                self.second_line.as_ref().map(|s| &s.text),
+            ),
+        ];
+        for (field, text) in texts {
+            let text = text.map_or("", String::as_str);
+            let control = |c: char| c.is_control() && c != '\n' && c != '\r';
+            if text.len() > TEXT_BYTES_MAX || text.chars().any(control) {
+                return Err(EventError::Field { field });
+            }
+        }
         Ok(())
+    }
+}
+
+impl Crossing {
+    /// The short fields of the optional booth records (ids and codes), for [`Self::validate`].
+    fn booth_fields(&self) -> Vec<(&'static str, &str)> {
+        let mut fields = Vec::new();
+        if let Some(o) = &self.officer_override {
+            fields.push(("officer_override.reason_code", o.reason_code.as_str()));
+            fields.push(("officer_override.officer_id", o.officer_id.as_str()));
+            fields.push(("officer_override.supervisor_id", o.supervisor_id.as_str()));
+        }
+        if let Some(s) = &self.second_line {
+            fields.push(("second_line.reason_code", s.reason_code.as_str()));
+        }
+        if let Some(a) = &self.alert_acknowledged {
+            fields.push(("alert_acknowledged.action", a.action.as_str()));
+            fields.push(("alert_acknowledged.officer_id", a.officer_id.as_str()));
+        }
+        fields
     }
 }
 
@@ -821,6 +921,10 @@ mod tests {
                 overstay_days: 0,
             }),
             clock_sync_age_s: Some(5),
+            officer_override: None,
+            referral: None,
+            second_line: None,
+            alert_acknowledged: None,
         }
     }
 

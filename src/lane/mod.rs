@@ -22,6 +22,10 @@ use crate::core::event::{self, Crossing, Operator, Traveller};
 use crate::core::ledger::entry::AlertKind;
 use crate::core::ledger::permit_check::trust_key;
 use crate::core::mrz::{self, MrzDate, MrzReport, ParseOptions, Sex};
+use crate::core::officer_view::movements::{Here, PastCrossing};
+use crate::core::officer_view::{
+    AlertNotice, OfficerView, PermitFactsShown, ViewInput, officer_view,
+};
 use crate::core::permit::trust::{IssuerKey, TrustList};
 use crate::core::permit::{self, PermitType, PermitVerdict, RevocationCheck};
 use crate::core::permit::{BirthDate, HolderFacts};
@@ -74,6 +78,12 @@ pub struct PermitView {
     pub valid_from: Option<Date>,
     /// Last valid day.
     pub valid_until: Option<Date>,
+    /// Employer (work permits), when decoded.
+    pub employer: Option<String>,
+    /// Address region (registrations), when decoded.
+    pub region: Option<String>,
+    /// Issuing authority (the CWT issuer), when decoded.
+    pub issuer: Option<String>,
 }
 
 /// The full assessment of one traveller session.
@@ -95,6 +105,8 @@ pub struct Assessment {
     pub verdict: Verdict,
     /// Ledger age in seconds at decision time.
     pub ledger_age_s: Option<u64>,
+    /// What the officer's screen shows (`core::officer_view`).
+    pub view: OfficerView,
 }
 
 /// Why an assessment could not be made at all (as opposed to a refusal).
@@ -219,6 +231,27 @@ pub fn assess(
     };
     mark_used_evisas(&mut input, &permits, &stay_movements);
     let verdict = decision::decide(&input);
+    let terminal = format!("{}-{}", settings.checkpoint, settings.lane);
+    let view = officer_view(&ViewInput {
+        here: Here {
+            terminal: &terminal,
+            direction: settings.direction,
+            now,
+            time_zone: &settings.time_zone,
+        },
+        birth_date: known_birth_date(&report),
+        decision: &input,
+        verdict: &verdict,
+        history: &past_crossings(&history),
+        permits: &permits.iter().map(permit_shown).collect::<Vec<_>>(),
+        alerts: &alerts
+            .iter()
+            .map(|alert| AlertNotice {
+                facts: alert_facts(&alert.alert.alert),
+                note: alert.alert.note.clone(),
+            })
+            .collect::<Vec<_>>(),
+    });
     Ok(Assessment {
         session: session.id,
         report,
@@ -228,7 +261,48 @@ pub fn assess(
         input,
         verdict,
         ledger_age_s: ledger_age.map(|age| u64::try_from(age.as_secs()).unwrap_or(0)),
+        view,
     })
+}
+
+/// The birth date when the MRZ states it unambiguously.
+fn known_birth_date(report: &MrzReport) -> Option<Date> {
+    match &report.document.as_ref()?.birth_date.value {
+        MrzDate::Known { date } => Some(*date),
+        _ => None,
+    }
+}
+
+/// The movement index's records as the screen model reads them.
+fn past_crossings(history: &[MovementRecord]) -> Vec<PastCrossing> {
+    history
+        .iter()
+        .map(|record| PastCrossing {
+            at: record.at,
+            direction: record.direction,
+            checkpoint: record.checkpoint.clone(),
+            terminal: record.terminal.as_str().to_string(),
+        })
+        .collect()
+}
+
+fn permit_shown(view: &PermitView) -> PermitFactsShown {
+    PermitFactsShown {
+        // The stable snake_case name serde gives it (`work_permit`).
+        kind: view
+            .kind
+            .and_then(|kind| serde_json::to_value(kind).ok())
+            .and_then(|value| value.as_str().map(str::to_string)),
+        valid_from: view.valid_from,
+        valid_until: view.valid_until,
+        employer: view.employer.clone(),
+        region: view.region.clone(),
+        issuer: view.issuer.clone(),
+        rejection: view.rejection.clone(),
+        message: view.message.clone(),
+        presented: view.presented,
+        holder_matches: view.holder_matches,
+    }
 }
 
 fn ledger_error(error: LedgerStoreError) -> LaneError {
@@ -244,7 +318,7 @@ fn stay_movements(history: &[MovementRecord], time_zone: &jiff::tz::TimeZone) ->
             let direction = match record.direction {
                 event::Direction::Entry => stay::Direction::Entry,
                 event::Direction::Exit => stay::Direction::Exit,
-                event::Direction::RefusedEntry => return None,
+                event::Direction::RefusedEntry | event::Direction::Referred => return None,
             };
             Some(Movement {
                 date: stay::civil_date_in(record.at, time_zone),
@@ -470,6 +544,9 @@ fn check_permit(
         presented,
         valid_from: None,
         valid_until: None,
+        employer: None,
+        region: None,
+        issuer: None,
     };
     let decoded = match permit::decode_unverified(text) {
         Ok(decoded) => decoded,
@@ -484,6 +561,10 @@ fn check_permit(
         }
     };
     view.kind = Some(decoded.body.permit_type);
+    // Shown even when verification fails: the officer compares the card with what it claims.
+    view.employer = decoded.body.employer.clone();
+    view.region = decoded.body.region.clone();
+    view.issuer = Some(decoded.claims.issuer.clone());
     let keys = ledger
         .issuer_keys(&decoded.kid)
         .map_err(|error| LaneError::Ledger(error.to_string()))?;
@@ -634,6 +715,7 @@ impl Assessment {
             "stay": self.input.stay,
             "stay_explanation": self.stay.as_ref().map(|stay| stay.explanation.clone()),
             "ledger_age_s": self.ledger_age_s,
+            "officer_view": self.view,
         })
     }
 
@@ -717,9 +799,16 @@ impl Assessment {
                 overstay_days: stay.overstay_days,
             }),
             clock_sync_age_s: None,
+            officer_override: None,
+            referral: None,
+            second_line: None,
+            alert_acknowledged: None,
         })
     }
 }
+
+#[cfg(test)]
+mod view_tests;
 
 #[cfg(test)]
 mod tests {

@@ -7,7 +7,8 @@ use jiff::civil::Date;
 
 use crate::core::document::HolderDigest;
 use crate::core::ledger::state::{
-    Alert, HeldPermit, IssuerKey, MemoryState, PermitCheck, PermitRecord, Rejection, TerminalKey,
+    Alert, HeldPermit, IssuerKey, MemoryState, OfficerRecord, PermitCheck, PermitRecord, Rejection,
+    TerminalKey,
 };
 use crate::core::ledger::{
     ChainError, Checkpoint, Cursor, Kid, Registration, StayExtension, VerifiedBatch,
@@ -57,6 +58,8 @@ pub trait LedgerView {
     /// Every issuer key (active or retired) with this kid.
     fn issuer_keys(&self, kid: &Kid) -> Result<Vec<IssuerKey>, LedgerStoreError>;
     fn terminal_keys(&self, terminal_id: &str) -> Result<Vec<TerminalKey>, LedgerStoreError>;
+    /// The officer account with this id, revoked or not; `None` if never enrolled.
+    fn officer(&self, officer_id: &str) -> Result<Option<OfficerRecord>, LedgerStoreError>;
     /// Time of the latest verified checkpoint applied; `None` before the first one.
     /// The ledger's age is `now - this`.
     fn checkpoint_time(&self) -> Result<Option<Timestamp>, LedgerStoreError>;
@@ -171,6 +174,9 @@ impl LedgerView for MemoryState {
             .get(terminal_id)
             .cloned()
             .unwrap_or_default())
+    }
+    fn officer(&self, officer_id: &str) -> Result<Option<OfficerRecord>, LedgerStoreError> {
+        Ok(self.officers.get(officer_id).cloned())
     }
     fn checkpoint_time(&self) -> Result<Option<Timestamp>, LedgerStoreError> {
         Ok(None)

@@ -15,6 +15,7 @@ use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::adapters::api::{self, ApiAccess, ApiCommand, ApiState};
+use crate::adapters::booth::{Booth, BoothSettings};
 use crate::adapters::devices::{self, Backoff, DeviceTask};
 use crate::adapters::feed::{Outbox, OutboxConfig};
 use crate::adapters::gate::SerialGate;
@@ -322,11 +323,23 @@ async fn start_api(config: &Config, core: &Core) -> Result<Component, TerminalEr
         ledger_stale_after: config.lane.ledger_stale_after,
         clock: Arc::clone(&core.clock),
     };
+    // Sessions live as long as this listener: a restart, or a reload that changes [api], signs
+    // every officer out.
+    let booth = Booth::new(
+        Arc::new(core.ledger.clone()),
+        Arc::clone(&core.clock),
+        config.checkpoint.time_zone.clone(),
+        BoothSettings {
+            idle_timeout: config.api.session_idle_timeout,
+            lockout_window: config.api.sign_in_lockout,
+        },
+    );
     let state = ApiState::new(
         core.events.clone(),
         core.commands.clone(),
         core.status.clone(),
         access,
+        Arc::new(booth),
     )
     .with_open_routes(health::routes(probe));
     if let Some(parent) = config.api.socket.parent() {

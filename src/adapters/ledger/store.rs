@@ -34,8 +34,8 @@ use super::directory::{PendingPermits, PermitDirectory, RECORD_BYTES};
 use super::files::AppendFiles;
 use crate::core::document::HolderDigest;
 use crate::core::ledger::state::{
-    Alert, ApplyFailure, HeldPermit, IssuerKey, IssuerTrust, LedgerState, PermitCheck,
-    PermitRecord, TerminalKey, apply_entry,
+    Alert, ApplyFailure, HeldPermit, IssuerKey, IssuerTrust, LedgerState, OfficerRecord,
+    PermitCheck, PermitRecord, TerminalKey, apply_entry,
 };
 use crate::core::ledger::{
     ChainCheck, Change, Checkpoint, Cti, Cursor, Entry, Kid, PermitIndex, PermitIssued,
@@ -68,7 +68,8 @@ const ALERTS_BY_HOLDER: usize = 4;
 const EXTENSIONS: usize = 5;
 const REGISTRATIONS: usize = 6;
 const META: usize = 7;
-const TREE_NAMES: [&str; 8] = [
+const OFFICERS: usize = 8;
+const TREE_NAMES: [&str; 9] = [
     "revoked",
     "issuer_keys",
     "terminal_keys",
@@ -77,6 +78,7 @@ const TREE_NAMES: [&str; 8] = [
     "extensions",
     "registrations",
     "meta",
+    "officers",
 ];
 
 /// The cursor and the signed checkpoint it was applied under, as readers see them.
@@ -680,6 +682,13 @@ impl LedgerState for Overlay<'_> {
         );
         Ok(())
     }
+    fn officer(&self, officer_id: &str) -> Result<Option<OfficerRecord>, LedgerStoreError> {
+        self.get(OFFICERS, officer_id.as_bytes(), "officer")
+    }
+    fn set_officer(&mut self, officer: &OfficerRecord) -> Result<(), LedgerStoreError> {
+        let key = officer.enrolled.officer_id.as_bytes().to_vec();
+        self.put(OFFICERS, key, Some(officer), "officer")
+    }
 }
 
 /// The issuer keys visible at the cursor, recording what a permit check asked for.
@@ -1085,6 +1094,9 @@ impl LedgerView for SledLedger {
         Ok(self
             .visible(TERMINAL_KEYS, terminal_id.as_bytes(), "terminal keys")?
             .unwrap_or_default())
+    }
+    fn officer(&self, officer_id: &str) -> Result<Option<OfficerRecord>, LedgerStoreError> {
+        self.visible(OFFICERS, officer_id.as_bytes(), "officer")
     }
     fn checkpoint_time(&self) -> Result<Option<Timestamp>, LedgerStoreError> {
         Ok(self.applied().cursor.checkpoint.map(|c| c.time))

@@ -166,6 +166,26 @@ pub struct AlertLifted {
     pub alert_id: u64,
 }
 
+/// `officer_enrolled`: an officer account (or its new verifier, role or language: a later
+/// enrolment of the same id replaces the earlier one).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OfficerEnrolled {
+    pub officer_id: String,
+    pub role: crate::core::officer::Role,
+    /// Argon2id PHC string of the officer's PIN or password; never the secret itself.
+    pub verifier: String,
+    pub valid_from: Date,
+    pub valid_until: Date,
+    pub language: crate::core::officer::Language,
+}
+
+/// `officer_revoked`: the officer may no longer sign in from the entry's time.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OfficerRevoked {
+    pub officer_id: String,
+    pub reason: String,
+}
+
 /// The state change an entry makes, by kind.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "body", rename_all = "snake_case")]
@@ -180,6 +200,8 @@ pub enum Change {
     Registration(Registration),
     Alert(AlertRaised),
     AlertLifted(AlertLifted),
+    OfficerEnrolled(OfficerEnrolled),
+    OfficerRevoked(OfficerRevoked),
 }
 
 impl Change {
@@ -196,6 +218,8 @@ impl Change {
             Self::Registration(_) => "registration",
             Self::Alert(_) => "alert",
             Self::AlertLifted(_) => "alert_lifted",
+            Self::OfficerEnrolled(_) => "officer_enrolled",
+            Self::OfficerRevoked(_) => "officer_revoked",
         }
     }
 
@@ -211,6 +235,8 @@ impl Change {
             Self::Registration(b) => Value::serialized(b),
             Self::Alert(b) => Value::serialized(b),
             Self::AlertLifted(b) => Value::serialized(b),
+            Self::OfficerEnrolled(b) => Value::serialized(b),
+            Self::OfficerRevoked(b) => Value::serialized(b),
         }
     }
 
@@ -237,12 +263,14 @@ impl Change {
             "registration" => Self::Registration(body("registration", value)?),
             "alert" => Self::Alert(body("alert", value)?),
             "alert_lifted" => Self::AlertLifted(body("alert_lifted", value)?),
+            "officer_enrolled" => Self::OfficerEnrolled(body("officer_enrolled", value)?),
+            "officer_revoked" => Self::OfficerRevoked(body("officer_revoked", value)?),
             other => return Err(EntryError::UnknownKind(other.chars().take(64).collect())),
         })
     }
 
     /// Field-level checks that need no state (lengths, date order).
-    fn check_fields(&self) -> Result<(), EntryError> {
+    pub fn check_fields(&self) -> Result<(), EntryError> {
         let note = |field: &'static str, text: &str| {
             if text.chars().count() > NOTE_CHARS_MAX {
                 Err(EntryError::Field {
@@ -270,8 +298,26 @@ impl Change {
             Self::TerminalKeyAdded(t) => note("terminal_id", &t.terminal_id),
             Self::TerminalKeyRetired(t) => note("terminal_id", &t.terminal_id),
             Self::IssuerKeyAdded(_) | Self::IssuerKeyRetired(_) | Self::AlertLifted(_) => Ok(()),
+            Self::OfficerEnrolled(o) => {
+                officer_id(&o.officer_id)?;
+                crate::core::officer::check_verifier(&o.verifier).map_err(|e| EntryError::Field {
+                    field: "verifier",
+                    reason: e.to_string(),
+                })
+            }
+            Self::OfficerRevoked(o) => {
+                officer_id(&o.officer_id)?;
+                note("reason", &o.reason)
+            }
         }
     }
+}
+
+fn officer_id(id: &str) -> Result<(), EntryError> {
+    crate::core::event::check_officer_id(id).map_err(|e| EntryError::Field {
+        field: "officer_id",
+        reason: e.to_string(),
+    })
 }
 
 /// One ledger entry.
@@ -398,6 +444,18 @@ mod tests {
                 note: "court order".into(),
             }),
             Change::AlertLifted(AlertLifted { alert_id: 9 }),
+            Change::OfficerEnrolled(OfficerEnrolled {
+                officer_id: "O-17".into(),
+                role: crate::core::officer::Role::Supervisor,
+                verifier: "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$Hxm1mpSMKAu3/8QhqKI2SgamTAqO2jvAGrjm1ZBsXfA".into(),
+                valid_from: date("2026-01-01"),
+                valid_until: date("2026-12-31"),
+                language: crate::core::officer::Language::Az,
+            }),
+            Change::OfficerRevoked(OfficerRevoked {
+                officer_id: "O-17".into(),
+                reason: "left the service".into(),
+            }),
         ]
     }
 

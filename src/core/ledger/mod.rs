@@ -16,10 +16,11 @@ pub use checkpoint::{
 };
 pub use entry::{
     AlertKind, AlertLifted, AlertRaised, Change, Cti, ENTRY_BYTES_MAX, Entry, EntryError, Hash,
-    IssuerKeyAdded, IssuerKeyRetired, Kid, PermitIndex, PermitIssued, PermitRevoked, PermitType,
-    Registration, StayExtension, TerminalKeyAdded, TerminalKeyRetired, entry_hash,
+    IssuerKeyAdded, IssuerKeyRetired, Kid, OfficerEnrolled, OfficerRevoked, PermitIndex,
+    PermitIssued, PermitRevoked, PermitType, Registration, StayExtension, TerminalKeyAdded,
+    TerminalKeyRetired, entry_hash,
 };
 pub use state::{
     Alert, ApplyFailure, HeldPermit, IndexConsistency, IssuerKey, LedgerState, MemoryState,
-    PermitCheck, PermitRecord, Rejection, TerminalKey, apply_entry,
+    OfficerRecord, PermitCheck, PermitRecord, Rejection, TerminalKey, apply_entry,
 };

@@ -11,8 +11,8 @@ use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
 
 use super::entry::{
-    AlertKind, AlertRaised, Change, Cti, Entry, IssuerKeyAdded, Kid, PermitIndex, Registration,
-    StayExtension, TerminalKeyAdded,
+    AlertKind, AlertRaised, Change, Cti, Entry, IssuerKeyAdded, Kid, OfficerEnrolled, PermitIndex,
+    Registration, StayExtension, TerminalKeyAdded,
 };
 
 /// A permit as the replica keeps it.
@@ -75,6 +75,25 @@ impl Alert {
     }
 }
 
+/// An officer account as the replica keeps it: the latest enrolment and any revocation after it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OfficerRecord {
+    pub enrolled: OfficerEnrolled,
+    /// Seq of the enrolling entry.
+    pub seq: u64,
+    /// When the account was revoked (the revoking entry's time), if it was.
+    pub revoked_at: Option<Timestamp>,
+}
+
+impl OfficerRecord {
+    /// Whether the officer may sign in on `day` (the checkpoint's civil date).
+    pub fn may_sign_in_on(&self, day: Date) -> bool {
+        self.revoked_at.is_none()
+            && self.enrolled.valid_from <= day
+            && day <= self.enrolled.valid_until
+    }
+}
+
 /// Why a (well-formed, correctly chained) entry cannot be applied to the current state.
 /// Central should never publish one; a replica that meets one stops replicating.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -99,6 +118,8 @@ pub enum Rejection {
     DateOrder { field: &'static str },
     #[error("alert {id} is unknown or already lifted")]
     UnknownAlert { id: u64 },
+    #[error("officer {officer} is not enrolled or already revoked")]
+    UnknownOfficer { officer: String },
 }
 
 /// An apply failure: the entry is refused, or the store failed underneath.
@@ -185,6 +206,8 @@ pub trait LedgerState {
         seq: u64,
         registration: &Registration,
     ) -> Result<(), Self::Error>;
+    fn officer(&self, officer_id: &str) -> Result<Option<OfficerRecord>, Self::Error>;
+    fn set_officer(&mut self, officer: &OfficerRecord) -> Result<(), Self::Error>;
 }
 
 struct TrustView<'a, S: LedgerState> {
@@ -340,6 +363,29 @@ pub fn apply_entry<S: LedgerState>(
             };
             state.remove_alert(&alert).map_err(ApplyFailure::Store)
         }
+        Change::OfficerEnrolled(o) => {
+            if o.valid_from > o.valid_until {
+                return Err(reject(Rejection::DateOrder {
+                    field: "officer validity",
+                }));
+            }
+            let record = OfficerRecord {
+                enrolled: o.clone(),
+                seq,
+                revoked_at: None,
+            };
+            state.set_officer(&record).map_err(ApplyFailure::Store)
+        }
+        Change::OfficerRevoked(r) => {
+            let known = state.officer(&r.officer_id).map_err(ApplyFailure::Store)?;
+            let Some(mut record) = known.filter(|o| o.revoked_at.is_none()) else {
+                return Err(reject(Rejection::UnknownOfficer {
+                    officer: r.officer_id.clone(),
+                }));
+            };
+            record.revoked_at = Some(entry.time);
+            state.set_officer(&record).map_err(ApplyFailure::Store)
+        }
     }
 }
 
@@ -353,6 +399,7 @@ pub struct MemoryState {
     pub alerts: BTreeMap<u64, Alert>,
     pub extensions: BTreeMap<u64, StayExtension>,
     pub registrations: BTreeMap<u64, Registration>,
+    pub officers: BTreeMap<String, OfficerRecord>,
 }
 
 impl LedgerState for MemoryState {
@@ -414,6 +461,14 @@ impl LedgerState for MemoryState {
         self.registrations.insert(seq, registration.clone());
         Ok(())
     }
+    fn officer(&self, officer_id: &str) -> Result<Option<OfficerRecord>, Self::Error> {
+        Ok(self.officers.get(officer_id).cloned())
+    }
+    fn set_officer(&mut self, officer: &OfficerRecord) -> Result<(), Self::Error> {
+        self.officers
+            .insert(officer.enrolled.officer_id.clone(), officer.clone());
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -470,6 +525,42 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn officers_enrol_and_revoke() {
+        use crate::core::ledger::entry::{OfficerEnrolled, OfficerRevoked};
+        use crate::core::officer::{Language, Role};
+        let mut state = MemoryState::default();
+        let day = |s: &str| -> Date { s.parse().expect("date") };
+        let enrol = Change::OfficerEnrolled(OfficerEnrolled {
+            officer_id: "O-1".into(),
+            role: Role::Officer,
+            verifier:
+                "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$Hxm1mpSMKAu3/8QhqKI2SgamTAqO2jvAGrjm1ZBsXfA"
+                    .into(),
+            valid_from: day("2026-01-01"),
+            valid_until: day("2026-12-31"),
+            language: Language::Ru,
+        });
+        let revoke = Change::OfficerRevoked(OfficerRevoked {
+            officer_id: "O-1".into(),
+            reason: "left".into(),
+        });
+        assert!(matches!(
+            apply_entry(&mut state, &at(1, revoke.clone()), &IndexConsistency),
+            Err(ApplyFailure::Rejected {
+                rejection: Rejection::UnknownOfficer { .. },
+                ..
+            })
+        ));
+        apply_entry(&mut state, &at(2, enrol), &IndexConsistency).expect("enrol");
+        let record = state.officers["O-1"].clone();
+        assert!(record.may_sign_in_on(day("2026-06-01")));
+        assert!(!record.may_sign_in_on(day("2027-01-01")));
+        apply_entry(&mut state, &at(3, revoke.clone()), &IndexConsistency).expect("revoke");
+        assert!(!state.officers["O-1"].may_sign_in_on(day("2026-06-01")));
+        assert!(apply_entry(&mut state, &at(4, revoke), &IndexConsistency).is_err());
     }
 
     #[test]
