@@ -679,6 +679,7 @@ fn settings(lane: &str, direction: Direction, time_zone: &jiff::tz::TimeZone) ->
         ledger_stale_after: SignedDuration::from_hours(24 * LEDGER_STALE_AFTER_DAYS),
         permit_clock_skew: SignedDuration::from_mins(5),
         clock_backwards_tolerance: SignedDuration::from_secs(2),
+        watchlist_threshold: checkpointd::core::watchlist::DEFAULT_THRESHOLD,
     }
 }
 
@@ -943,6 +944,7 @@ async fn confirm(lane: &mut LaneDriver, session: u64, decision: OfficerDecision)
             override_reason: None,
             officer: "SIM-OFFICER".into(),
             idempotency_key: None,
+            watchlist: None,
         };
         lane.on_api(ApiCommand::Confirm { request, reply }).await;
         match answer.await {

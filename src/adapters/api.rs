@@ -77,9 +77,23 @@ pub struct ConfirmRequest {
     pub override_reason: Option<String>,
     /// Officer identifier (badge number).
     pub officer: String,
+    /// The officer's review of a person-alert hit (required when the traveller matched one).
+    #[serde(default)]
+    pub watchlist: Option<WatchlistReviewRequest>,
     /// The `Idempotency-Key` header: a retry with the same key gets the first answer.
     #[serde(skip)]
     pub idempotency_key: Option<String>,
+}
+
+/// `{"alert_id", "decision": "confirmed" | "dismissed"}`: which hit the officer reviewed and
+/// what they found.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WatchlistReviewRequest {
+    /// One of the hits the verdict listed.
+    pub alert_id: String,
+    /// Whether the traveller is the person sought.
+    pub decision: crate::core::event::WatchlistDecision,
 }
 
 /// The officer's confirmation.

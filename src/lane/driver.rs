@@ -9,10 +9,11 @@ use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 use tokio::sync::{broadcast, watch};
 
+use super::watchlist::{CATCH_UP_ENTRIES_PER_TICK, LaneWatchlist};
 use super::{Assessment, LaneSettings, assess};
 use crate::adapters::api::{ApiCommand, ApiRefusal, OfficerDecision};
 use crate::core::decision::{LaneMode, Outcome};
-use crate::core::event::Operator;
+use crate::core::event::{Operator, WatchlistDecision, WatchlistReview};
 use crate::core::session::{SessionChange, SessionScan, SessionTracker};
 use crate::core::stay::policy::StayPolicy;
 use crate::ports::clock::Clock;
@@ -63,6 +64,8 @@ pub struct LaneDriver {
     meter: Option<Arc<dyn LaneMeter>>,
     /// Changed settings that only a restart applies (shown in the status until then).
     restart_required: Vec<String>,
+    /// The replica's person alerts, screened for every traveller.
+    watchlist: LaneWatchlist,
 }
 
 /// A verdict published, with what was recorded for it (kiosk) — for callers that drive the
@@ -99,6 +102,7 @@ impl LaneDriver {
             n_recorded: 0,
             meter: None,
             restart_required: Vec::new(),
+            watchlist: LaneWatchlist::default(),
         };
         driver.publish_status();
         driver
@@ -109,6 +113,32 @@ impl LaneDriver {
         meter.clock_trusted(self.clock_trusted);
         self.meter = Some(meter);
         self
+    }
+
+    /// Screens travellers against `watchlist` (built from the replica by the caller, off the
+    /// loop); without it the lane builds its list from the replica on its first scan or tick.
+    pub fn with_watchlist(mut self, watchlist: LaneWatchlist) -> Self {
+        self.watchlist = watchlist;
+        self.publish_status();
+        self
+    }
+
+    /// Brings the watchlist up to the replica, reading at most `max` entries; true when it
+    /// covers everything applied. A replica that cannot be read is logged and reported.
+    fn follow_watchlist(&mut self, max: u64) -> Result<bool, super::LaneError> {
+        let before = self.watchlist.len();
+        let caught_up = self
+            .watchlist
+            .catch_up(self.parts.ledger.as_ref(), max)
+            .map_err(|error| super::LaneError::Ledger(error.to_string()))?;
+        if self.watchlist.len() != before {
+            tracing::info!(
+                message = "watchlist follows the ledger",
+                alerts = self.watchlist.len(),
+                applied_seq = self.watchlist.applied()
+            );
+        }
+        Ok(caught_up)
     }
 
     /// Applies settings changed by a reload (lane, direction, mode, time zone, timing): the
@@ -205,6 +235,14 @@ impl LaneDriver {
             self.current = None;
         }
         let session = self.tracker.current()?.clone();
+        // Never screen against a list behind the replica: whatever has applied counts.
+        if let Err(error) = self.follow_watchlist(u64::MAX) {
+            tracing::error!(message = "cannot read the person alerts", %error);
+            let _ = self
+                .events
+                .send(json!({"type": "error", "message": error.to_string()}));
+            return None;
+        }
         let assessment = match assess(
             &session,
             &self.settings,
@@ -214,6 +252,7 @@ impl LaneDriver {
             &self.parts.policy,
             now,
             self.clock_trusted,
+            &self.watchlist,
         ) {
             Ok(assessment) => assessment,
             Err(super::LaneError::NoDocument) => return None,
@@ -236,7 +275,8 @@ impl LaneDriver {
         }
         tracing::info!(message = "verdict", session = assessment.session,
             outcome = ?assessment.verdict.outcome, reasons = ?assessment.verdict.codes(),
-            document = ?assessment.report.document_key().map(|key| key.number));
+            document = ?assessment.report.document_key().map(|key| key.number),
+            watchlist_hits = assessment.watchlist.len());
         let _ = self.events.send(assessment.screen_json());
         if let Some(meter) = &self.meter {
             meter.decided(&assessment.verdict, taken.elapsed());
@@ -262,7 +302,10 @@ impl LaneDriver {
             }
         }
         let lane = self.settings.lane.clone();
-        let seq = match self.record(true, Operator::Kiosk(lane), &[], None).await {
+        let seq = match self
+            .record(true, Operator::Kiosk(lane), &[], None, None)
+            .await
+        {
             Ok(answer) => answer.get("seq").and_then(Value::as_u64),
             Err(refusal) => {
                 tracing::error!(message = "kiosk could not record", error = %refusal.message);
@@ -296,8 +339,12 @@ impl LaneDriver {
         self.publish_status();
     }
 
-    /// Periodic work: probe a faulted gate, refresh the status.
+    /// Periodic work: follow the replica's person alerts, probe a faulted gate, refresh the
+    /// status.
     pub async fn tick(&mut self) {
+        if let Err(error) = self.follow_watchlist(CATCH_UP_ENTRIES_PER_TICK) {
+            tracing::error!(message = "cannot read the person alerts", %error);
+        }
         if !self.gate_ok
             && let Some(gate) = self.parts.gate.clone()
         {
@@ -354,6 +401,7 @@ impl LaneDriver {
             return Err(conflict("that traveller session is no longer current"));
         }
         let admit = request.decision == OfficerDecision::Admit;
+        let review = watchlist_review(current, request)?;
         let against_verdict = admit && current.verdict.outcome == Outcome::Refuse;
         let override_reason = request
             .override_reason
@@ -377,8 +425,15 @@ impl LaneDriver {
                 Operator::Officer(request.officer.clone()),
                 extra,
                 request.idempotency_key.clone(),
+                review.clone(),
             )
             .await?;
+        if let Some(review) = &review {
+            // The alert id and the decision, never the names: central reviews the hit from
+            // the signed record.
+            tracing::info!(message = "watchlist hit reviewed", alert_id = %review.alert_id,
+                score = review.score.0, decision = ?review.decision);
+        }
         if against_verdict {
             // The reason is free text an officer typed (it may hold personal data): the signed
             // record is its place, the log only says how long it was.
@@ -413,6 +468,7 @@ impl LaneDriver {
         operator: Operator,
         extra_codes: &[&str],
         key: Option<String>,
+        review: Option<WatchlistReview>,
     ) -> Result<Value, ApiRefusal> {
         let Some(current) = &self.current else {
             return Err(ApiRefusal {
@@ -420,7 +476,8 @@ impl LaneDriver {
                 message: "no traveller to record".into(),
             });
         };
-        let Some(crossing) = current.crossing_for(&self.settings, admitted, operator, extra_codes)
+        let Some(crossing) =
+            current.crossing_for(&self.settings, admitted, operator, extra_codes, review)
         else {
             return Err(ApiRefusal {
                 status: 409,
@@ -592,6 +649,13 @@ impl LaneDriver {
             "clock": { "trusted": self.clock_trusted },
             "gate": self.parts.gate.as_ref().map(|_| if self.gate_ok { "ok" } else { "fault" }),
             "restart_required": self.restart_required,
+            // Counts only: the status also goes to central in heartbeats; a hit's details are
+            // in the traveller's verdict.
+            "watchlist": {
+                "alerts": self.watchlist.len(),
+                "applied_seq": self.watchlist.applied(),
+                "threshold": self.settings.watchlist_threshold,
+            },
         });
         let changed = *self.status.borrow() != status;
         if changed {
@@ -599,6 +663,50 @@ impl LaneDriver {
             let _ = self.events.send(status);
         }
     }
+}
+
+/// The officer's review of the traveller's person-alert hit, checked against the assessment: a
+/// hit must be confirmed or dismissed, by the id of one of the hits; a confirmed hit is never
+/// admitted (the alert says refuse or hold).
+fn watchlist_review(
+    current: &Assessment,
+    request: &crate::adapters::api::ConfirmRequest,
+) -> Result<Option<WatchlistReview>, ApiRefusal> {
+    let bad = |message: String| ApiRefusal {
+        status: 400,
+        message,
+    };
+    let Some(asked) = &request.watchlist else {
+        if current.watchlist.is_empty() {
+            return Ok(None);
+        }
+        return Err(bad(format!(
+            "the traveller matches {} person alert(s): confirm or dismiss the hit (`watchlist`: {{\"alert_id\", \"decision\": \"confirmed\" | \"dismissed\"}})",
+            current.watchlist.len()
+        )));
+    };
+    let Some(hit) = current
+        .watchlist
+        .iter()
+        .find(|hit| hit.alert_id == asked.alert_id)
+    else {
+        return Err(bad(format!(
+            "watchlist.alert_id: {:?} is not among this traveller's hits",
+            asked.alert_id.chars().take(64).collect::<String>()
+        )));
+    };
+    if asked.decision == WatchlistDecision::Confirmed && request.decision == OfficerDecision::Admit
+    {
+        return Err(bad(
+            "a confirmed person-alert hit is refused or held as the alert says: record `refuse`"
+                .into(),
+        ));
+    }
+    Ok(Some(WatchlistReview {
+        alert_id: hit.alert_id.clone(),
+        score: crate::core::event::AlertScore(hit.score),
+        decision: asked.decision,
+    }))
 }
 
 fn lock(gate: &Mutex<dyn Gate>) -> std::sync::MutexGuard<'_, dyn Gate + 'static> {

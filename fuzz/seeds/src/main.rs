@@ -153,6 +153,7 @@ fn crossing_event(seq: u64, prev_hash: EventHash) -> CrossingEvent {
                 overstay_days: 0,
             }),
             clock_sync_age_s: Some(5),
+            watchlist: None,
         },
     }
 }
