@@ -552,6 +552,7 @@ async fn demo(options: DemoOptions) -> Result<(), String> {
         ledger_stale_after: SignedDuration::from_hours(24),
         permit_clock_skew: SignedDuration::from_mins(5),
         clock_backwards_tolerance: SignedDuration::from_secs(2),
+        watchlist_threshold: crate::core::watchlist::DEFAULT_THRESHOLD,
     };
     let (events, _) = broadcast::channel(api::API_STREAM_EVENTS_MAX);
     let (status_arrivals, status_view) = watch::channel(Value::Null);
@@ -943,6 +944,7 @@ async fn process(
             idempotency_key: None,
             officer: Some(officer.clone()),
             cosigned: None,
+            watchlist: None,
         };
         lane.on_api(ApiCommand::Confirm { request, reply }).await;
         recorded = match answer.await {

@@ -166,6 +166,9 @@ pub struct ConfirmRequest {
     /// Required to admit against a refusal or a referral: reason and supervisor.
     #[serde(default, rename = "override")]
     pub override_request: Option<OverrideRequest>,
+    /// The officer's review of a person-alert hit (required when the traveller matched one).
+    #[serde(default)]
+    pub watchlist: Option<WatchlistReviewRequest>,
     /// The `Idempotency-Key` header: a retry with the same key gets the first answer.
     #[serde(skip)]
     pub idempotency_key: Option<String>,
@@ -175,6 +178,17 @@ pub struct ConfirmRequest {
     /// The override once its supervisor was verified (the secret is gone by then).
     #[serde(skip)]
     pub cosigned: Option<CoSigned>,
+}
+
+/// `{"alert_id", "decision": "confirmed" | "dismissed"}`: which hit the officer reviewed and
+/// what they found.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WatchlistReviewRequest {
+    /// One of the hits the verdict listed.
+    pub alert_id: String,
+    /// Whether the traveller is the person sought.
+    pub decision: crate::core::event::WatchlistDecision,
 }
 
 /// The officer's confirmation.

@@ -75,6 +75,7 @@ mod tests {
             R::ResidentAbroadTooLong,
             R::LedgerStale,
             R::ClockUntrusted,
+            R::WatchlistPossibleMatch,
         ];
         for code in &all {
             match code {
@@ -100,7 +101,8 @@ mod tests {
                 | R::RegistrationOverdue
                 | R::ResidentAbroadTooLong
                 | R::LedgerStale
-                | R::ClockUntrusted => {}
+                | R::ClockUntrusted
+                | R::WatchlistPossibleMatch => {}
             }
         }
         all

@@ -428,6 +428,7 @@ pub fn synthetic_crossing(n: u64, checkpoint: &str) -> Crossing {
         referral: None,
         second_line: None,
         alert_acknowledged: None,
+        watchlist: None,
     }
 }
 

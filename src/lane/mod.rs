@@ -7,6 +7,7 @@
 //! recording happens only in `crossing_for`'s caller, after a confirmation.
 
 pub mod driver;
+pub mod watchlist;
 
 use jiff::civil::Date;
 use jiff::{SignedDuration, Timestamp};
@@ -57,6 +58,8 @@ pub struct LaneSettings {
     /// A wall clock further behind an earlier reading than this is untrusted; a smaller step
     /// back is a correction (`[lane] clock_backwards_tolerance_ms`).
     pub clock_backwards_tolerance: SignedDuration,
+    /// Person alerts scoring at or above this refer the traveller (`[lane] watchlist_threshold`).
+    pub watchlist_threshold: f64,
 }
 
 /// A permit as verified for this traveller, for the screen and the record.
@@ -107,6 +110,8 @@ pub struct Assessment {
     pub ledger_age_s: Option<u64>,
     /// What the officer's screen shows (`core::officer_view`).
     pub view: OfficerView,
+    /// Person alerts the traveller matched at or above the threshold, highest first.
+    pub watchlist: Vec<watchlist::WatchlistHit>,
 }
 
 /// Why an assessment could not be made at all (as opposed to a refusal).
@@ -163,6 +168,7 @@ pub fn assess(
     policy: &StayPolicy,
     now: Timestamp,
     clock_trusted: bool,
+    person_alerts: &watchlist::LaneWatchlist,
 ) -> Result<Assessment, LaneError> {
     let text = session.main_mrz().ok_or(LaneError::NoDocument)?;
     let today = stay::civil_date_in(now, &settings.time_zone);
@@ -191,6 +197,12 @@ pub fn assess(
     let stay_movements = stay_movements(&history, &settings.time_zone);
     let alerts = match &holder {
         Some(holder) => ledger.active_alerts(holder, today).map_err(ledger_error)?,
+        None => Vec::new(),
+    };
+    let hits = match watchlist::traveller_of(&report) {
+        Some(traveller) => person_alerts
+            .screen(&traveller, settings.watchlist_threshold, today, ledger)
+            .map_err(ledger_error)?,
         None => Vec::new(),
     };
     let holder_facts = holder_facts(&report);
@@ -228,6 +240,7 @@ pub fn assess(
         stay: stay.as_ref().map(stay_facts),
         ledger_stale,
         clock_untrusted: !clock_trusted,
+        watchlist_hits: hits.len(),
     };
     mark_used_evisas(&mut input, &permits, &stay_movements);
     let verdict = decision::decide(&input);
@@ -262,6 +275,7 @@ pub fn assess(
         verdict,
         ledger_age_s: ledger_age.map(|age| u64::try_from(age.as_secs()).unwrap_or(0)),
         view,
+        watchlist: hits,
     })
 }
 
@@ -716,7 +730,40 @@ impl Assessment {
             "stay_explanation": self.stay.as_ref().map(|stay| stay.explanation.clone()),
             "ledger_age_s": self.ledger_age_s,
             "officer_view": self.view,
+            "watchlist": self.watchlist_json(),
         })
+    }
+
+    /// The person-alert hits as the officer sees them: the alert's names, birth date,
+    /// nationalities, sex, kind (with an entry ban's end), required action and note, the score
+    /// and what matched.
+    pub fn watchlist_json(&self) -> Value {
+        Value::Array(
+            self.watchlist
+                .iter()
+                .map(|hit| {
+                    let alert = hit.alert.as_ref().map(|record| &record.alert);
+                    json!({
+                        "alert_id": hit.alert_id,
+                        "score": hit.score,
+                        "matched": hit.matched,
+                        "names": alert.map(|a| a.names.iter().map(|name| json!({
+                            "surname": name.surname, "given_names": name.given_names,
+                            "original": name.original.as_ref().map(|o| json!({
+                                "surname": o.surname, "given_names": o.given_names,
+                            })),
+                        })).collect::<Vec<_>>()),
+                        "birth_date": alert.and_then(|a| a.birth_date.clone()),
+                        "nationalities": alert.map(|a| a.nationalities.clone()),
+                        "sex": alert.and_then(|a| a.sex),
+                        "kind": alert.map(|a| a.kind),
+                        "until": alert.and_then(|a| a.until),
+                        "action": alert.map(|a| a.action.clone()),
+                        "note": alert.map(|a| a.note.clone()),
+                    })
+                })
+                .collect(),
+        )
     }
 
     /// The crossing to record for this assessment, once confirmed. `None` when the document could
@@ -727,6 +774,7 @@ impl Assessment {
         admitted: bool,
         operator: Operator,
         extra_codes: &[&str],
+        watchlist: Option<event::WatchlistReview>,
     ) -> Option<Crossing> {
         let document = self.report.document.as_ref()?;
         self.report.document_key()?;
@@ -803,6 +851,7 @@ impl Assessment {
             referral: None,
             second_line: None,
             alert_acknowledged: None,
+            watchlist,
         })
     }
 }

@@ -35,6 +35,7 @@ fn the_screen_shows_alert_notes_movements_and_the_minor() {
         ledger_stale_after: SignedDuration::from_hours(24),
         permit_clock_skew: SignedDuration::from_mins(5),
         clock_backwards_tolerance: SignedDuration::from_secs(2),
+        watchlist_threshold: crate::core::watchlist::DEFAULT_THRESHOLD,
     };
     let now = at("2026-12-07T10:00:00Z");
     let mrz = compose_td3(&Td3Fields {
@@ -92,6 +93,7 @@ fn the_screen_shows_alert_notes_movements_and_the_minor() {
         &policy,
         now,
         true,
+        &super::watchlist::LaneWatchlist::default(),
     )
     .expect("assessed");
     let view = &assessment.screen_json()["officer_view"];

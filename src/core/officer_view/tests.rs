@@ -36,6 +36,7 @@ fn facts(direction: Direction) -> DecisionInput {
         }),
         ledger_stale: false,
         clock_untrusted: false,
+        watchlist_hits: 0,
     }
 }
 
