@@ -434,7 +434,7 @@ fn open(data: &Path) -> Result<SledLedger, String> {
 /// Opens a replica that exists for reading (`status`, `verify`, `lookup`): a directory that holds
 /// none is refused rather than made into a new empty one, and a replica a running daemon holds
 /// is named as such.
-fn open_existing(data: &Path) -> Result<SledLedger, String> {
+pub(crate) fn open_existing(data: &Path) -> Result<SledLedger, String> {
     // sled keeps its configuration in `conf` beside its log: a replica has one.
     if !data.join("conf").is_file() {
         return Err(format!(
