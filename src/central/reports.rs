@@ -180,7 +180,6 @@ async fn overstayers(
     if let Some(previous) = last {
         finish(&previous, &movements)?;
     }
-    drop(finish);
     found.sort_by_key(|b| std::cmp::Reverse(b.overstay_days));
     Ok(json!({
         "report": "overstayers",
