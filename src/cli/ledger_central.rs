@@ -324,10 +324,15 @@ fn write_backup(file: &Path, first: u64, kept: &[Vec<u8>]) -> Result<(), String>
 }
 
 fn read_backup(file: &Path) -> Result<(u64, Vec<Vec<u8>>), String> {
-    let bad = |why: &str| format!("{}: not a rewind backup ({why})", file.display());
     let bytes = std::fs::read(file).map_err(|e| format!("reading {}: {e}", file.display()))?;
-    let value: ciborium::Value =
-        ciborium::from_reader(bytes.as_slice()).map_err(|e| bad(&e.to_string()))?;
+    decode_rewind_backup(&bytes).map_err(|why| format!("{}: {why}", file.display()))
+}
+
+/// Reads a rewind backup as [`write_backup`] writes it: `[first seq, [entry bytes, …]]`; every
+/// entry must decode as a ledger entry and the seqs follow each other from `first`.
+pub fn decode_rewind_backup(bytes: &[u8]) -> Result<(u64, Vec<Vec<u8>>), String> {
+    let bad = |why: &str| format!("not a rewind backup ({why})");
+    let value: ciborium::Value = ciborium::from_reader(bytes).map_err(|e| bad(&e.to_string()))?;
     let [first, entries] = value
         .into_array()
         .map_err(|_| bad("not an array"))?
@@ -338,12 +343,18 @@ fn read_backup(file: &Path) -> Result<(u64, Vec<Vec<u8>>), String> {
         .and_then(|i| u64::try_from(i).ok())
         .filter(|f| *f >= 1)
         .ok_or_else(|| bad("first seq"))?;
-    let entries = entries
+    let entries: Vec<Vec<u8>> = entries
         .into_array()
         .map_err(|_| bad("entries"))?
         .into_iter()
         .map(|e| e.into_bytes().map_err(|_| bad("an entry is not bytes")))
         .collect::<Result<_, _>>()?;
+    for (seq, bytes) in (first..).zip(&entries) {
+        let entry = Entry::decode(bytes).map_err(|e| bad(&format!("entry {seq}: {e}")))?;
+        if entry.seq != seq {
+            return Err(bad(&format!("entry {seq} holds seq {}", entry.seq)));
+        }
+    }
     Ok((first, entries))
 }
 
