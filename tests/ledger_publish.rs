@@ -557,6 +557,49 @@ fn checkpoints_are_signed_offline_and_published_at_k_of_n() {
     assert!(resumed.status.success(), "{resumed:?}");
     let v: Value = serde_json::from_slice(&resumed.stdout).expect("json");
     assert_eq!(v["applied_seq"], 3, "{v}");
+
+    // A rewind killed after deleting the stream: the rerun finds its backup and rebuilds it.
+    let backup = site.path("crashed.backup");
+    bypass.block_on(async {
+        let central = Central::connect(&site.url).await.expect("connect");
+        let mut kept = Vec::new();
+        for seq in 1..=3 {
+            kept.push(central.entry_at(seq).await.expect("read").expect("entry"));
+        }
+        let mut bytes = Vec::new();
+        let value = ciborium::Value::Array(vec![
+            ciborium::Value::Integer(1.into()),
+            ciborium::Value::Array(kept.into_iter().map(ciborium::Value::Bytes).collect()),
+        ]);
+        ciborium::into_writer(&value, &mut bytes).expect("cbor");
+        std::fs::write(&backup, bytes).expect("backup");
+        let js = async_nats::jetstream::new(async_nats::connect(&site.url).await.expect("nats"));
+        js.delete_stream("LEDGER")
+            .await
+            .expect("delete the entry stream");
+    });
+    let rerun = ctl(&[
+        "ledger",
+        "rewind",
+        "--nats",
+        &site.url,
+        "--data",
+        &site.path("replica"),
+        "--backup",
+        &backup,
+        "--dropped",
+        &site.path("unused.jsonl"),
+    ]);
+    assert_eq!(
+        (rerun["resumed"].as_bool(), rerun["kept_through"].as_u64()),
+        (Some(true), Some(3)),
+        "{rerun}"
+    );
+    assert!(!Path::new(&backup).exists());
+    assert_eq!(
+        site.publish(std::slice::from_ref(&lines[1].to_owned())),
+        Ok(4)
+    );
 }
 
 #[test]
