@@ -1135,6 +1135,13 @@ impl LedgerRun for SledRun {
     }
 }
 
+impl SledLedger {
+    /// The alert raised by entry `id`, while it is not lifted (as applied up to the cursor).
+    pub fn alert_by_id(&self, id: u64) -> Result<Option<Alert>, LedgerStoreError> {
+        self.visible(ALERTS, &id.to_be_bytes(), "alert")
+    }
+}
+
 impl LedgerView for SledLedger {
     fn permits_by_holder(
         &self,
