@@ -158,6 +158,19 @@ mod tests {
     }
 
     #[test]
+    fn every_override_reason_and_required_action_has_a_label() {
+        for language in LANGUAGES {
+            let entries = catalogue(language);
+            for code in crate::core::officer::OVERRIDE_REASONS {
+                let key = format!("override_reason.{code}");
+                assert!(entries.contains_key(&key), "{language} lacks {key}");
+            }
+            // The lane's one required action (`required_action` in the status).
+            assert!(entries.contains_key("action.raise_alert"), "{language}");
+        }
+    }
+
+    #[test]
     fn pages_carry_the_catalogues() {
         for page in [&*CONSOLE_PAGE, &*KIOSK_PAGE] {
             assert!(!page.contains(SLOT));
