@@ -72,6 +72,7 @@ try {
     const t = catalogues[language];
     check(await page.getAttribute("html", "lang") === language, "page language " + language);
     check((await page.textContent("#new-traveller")).includes(t["button.new_traveller"]), "button worded in " + language);
+    check((await page.textContent("#connection")).includes(t["connection.live"]), "connection state kept in " + language);
     await ask("scan " + traveller);
     await page.waitForSelector("#outcome.admit, #outcome.refer, #outcome.refuse", { timeout: 15000 });
     const outcome = await page.getAttribute("#outcome", "class");
