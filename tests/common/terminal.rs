@@ -135,6 +135,50 @@ pub const SUPERVISOR_ID: &str = "T-SUPERVISOR";
 /// Their secret.
 pub const SUPERVISOR_SECRET: &str = "supervisor-pin-1357";
 
+/// Applies the terminal's key and the test officers to a fresh replica at `ledger` (what the
+/// daemon opens as `<data_dir>/ledger`) under a checkpoint made `at` by the pinned root, as
+/// replication would: for tests without a broker whose officer must sign in.
+pub fn seed_replica(ledger: &Path, at: jiff::Timestamp) {
+    use checkpointd::core::ledger::{
+        Change, Checkpoint, RootKey, RootSet, SignedCheckpoint, TerminalKeyAdded, extend,
+        verify_batch,
+    };
+    use checkpointd::ports::ledger::LedgerStore;
+    let mut changes = vec![Change::TerminalKeyAdded(TerminalKeyAdded {
+        terminal_id: TERMINAL_ID.into(),
+        public_key: terminal_key().verifying_key().to_bytes(),
+        valid_from: at - jiff::SignedDuration::from_hours(24),
+        valid_until: at + jiff::SignedDuration::from_hours(24 * 365),
+    })];
+    changes.extend(officer_enrolments());
+    let size = changes.len() as u64;
+    let (encoded, root) = extend(0, [0; 32], changes, at);
+    let checkpoint = Checkpoint {
+        size,
+        root,
+        time: at,
+    };
+    let signed = SignedCheckpoint::sign(&checkpoint, &[root_key()]).encode();
+    let roots = RootSet::new(
+        vec![RootKey::from_bytes(&root_key().verifying_key().to_bytes()).expect("root")],
+        1,
+    )
+    .expect("roots");
+    let verified = roots
+        .verify(&SignedCheckpoint::decode(&signed).expect("decode"))
+        .expect("verify");
+    let store =
+        checkpointd::adapters::ledger::SledLedger::open(ledger, 8 << 20).expect("open replica");
+    let batch = verify_batch(&store.cursor().expect("cursor"), encoded, verified).expect("batch");
+    store
+        .apply(
+            &batch,
+            &signed,
+            &checkpointd::core::ledger::IndexConsistency,
+        )
+        .expect("apply");
+}
+
 /// `officer_enrolled` entries for [`OFFICER_ID`] and [`SUPERVISOR_ID`], valid around today.
 pub fn officer_enrolments() -> Vec<checkpointd::core::ledger::Change> {
     use checkpointd::core::officer::{Language, Role};
