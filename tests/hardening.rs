@@ -72,10 +72,6 @@ impl Lane {
             ),
         );
         std::fs::write(&config, edit(text)).expect("config");
-        // The officer's account, as if replicated two days ago (most of these lanes have no
-        // central to replicate from).
-        let two_days_ago = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(48);
-        seed_replica(&config.with_file_name("data").join("ledger"), two_days_ago);
         Self {
             dir,
             scanner,
@@ -83,6 +79,17 @@ impl Lane {
             config,
             cookie: std::cell::RefCell::new(None),
         }
+    }
+
+    /// Puts the officer's account in the replica before the daemon starts, as if replicated two
+    /// days ago (these lanes have no central to replicate it from).
+    fn with_officers(self) -> Self {
+        let two_days_ago = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(48);
+        seed_replica(
+            &self.config.with_file_name("data").join("ledger"),
+            two_days_ago,
+        );
+        self
     }
 
     /// Signs the test officer in on the running daemon; later confirmations carry the cookie.
@@ -264,7 +271,7 @@ fn a_token_with_plus_and_slash_opens_status_and_stream_from_a_url() {
 
 #[test]
 fn the_recorded_officer_is_the_signed_in_one_never_a_body_field() {
-    let mut lane = Lane::new(NO_NATS, |text| text);
+    let mut lane = Lane::new(NO_NATS, |text| text).with_officers();
     let _daemon = lane.spawn(&[], &[]);
     lane.wait_status("the scanner", |status| device_up(status, "mrz"));
     let mut stream = EventStream::open(lane.http, &format!("/api/v1/stream?token={TOKEN}"));
@@ -421,7 +428,7 @@ fn the_api_socket_is_given_to_the_api_group_and_a_bind_failure_is_fatal() {
 fn trace_logging_shows_no_document_number_override_reason_or_dependency_payloads() {
     let nats = NatsServer::start();
     let url = nats.url();
-    let mut lane = Lane::new(&url, |text| text);
+    let mut lane = Lane::new(&url, |text| text).with_officers();
     let _daemon = lane.spawn(&[], &[("CHECKPOINTD_LOG", "trace")]);
     lane.wait_status("the scanner", |status| device_up(status, "mrz"));
     let mut stream = EventStream::open(lane.http, &format!("/api/v1/stream?token={TOKEN}"));
@@ -430,7 +437,7 @@ fn trace_logging_shows_no_document_number_override_reason_or_dependency_payloads
     assert_eq!(verdict["verdict"]["outcome"], "refuse", "{verdict}");
     let session = verdict["session"].as_u64().expect("session");
     lane.sign_in();
-    let reason = "settled at the booth\n{\"level\":\"INFO\",\"message\":\"forged line\"}";
+    let reason = "settled with the passenger\n{\"level\":\"INFO\",\"message\":\"forged line\"}";
     let (code, answer) = lane.confirm(&json!({"session": session, "decision": "admit",
         "override": {"reason_code": "other", "text": reason, "supervisor_id": SUPERVISOR_ID,
             "supervisor_secret": SUPERVISOR_SECRET}}));
@@ -443,7 +450,7 @@ fn trace_logging_shows_no_document_number_override_reason_or_dependency_payloads
     assert!(log.contains("officer override recorded"), "{log}");
     assert!(!log.contains("13AB45678"), "document number in the log");
     assert!(
-        !log.contains("forged line") && !log.contains("booth"),
+        !log.contains("forged line") && !log.contains("passenger"),
         "override reason in the log"
     );
     let dependency_detail: Vec<&str> = log
@@ -491,7 +498,7 @@ fn send_confirm(lane: &Lane, body: &Value, key: &str) -> Option<TcpStream> {
 
 #[test]
 fn a_confirmation_killed_in_flight_and_retried_is_recorded_exactly_once() {
-    let mut lane = Lane::new(NO_NATS, |text| text);
+    let mut lane = Lane::new(NO_NATS, |text| text).with_officers();
     // Kill delays after the request is sent: before, during and after the flush.
     for (round, delay_ms) in [0u64, 3, 10, 40].into_iter().enumerate() {
         let mut daemon = lane.spawn(&[], &[]);
