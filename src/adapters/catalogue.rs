@@ -171,6 +171,25 @@ mod tests {
     }
 
     #[test]
+    fn every_crossing_direction_has_a_word() {
+        use crate::core::event::Direction as D;
+        for direction in [D::Entry, D::Exit, D::RefusedEntry, D::Referred] {
+            // A new direction does not compile here until it is listed above.
+            match direction {
+                D::Entry | D::Exit | D::RefusedEntry | D::Referred => {}
+            }
+            let name = serde_json::to_value(direction).expect("serialises");
+            let key = format!("direction.{}", name.as_str().expect("a string"));
+            for language in LANGUAGES {
+                assert!(
+                    catalogue(language).contains_key(&key),
+                    "{language} lacks {key}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn pages_carry_the_catalogues() {
         for page in [&*CONSOLE_PAGE, &*KIOSK_PAGE] {
             assert!(!page.contains(SLOT));
