@@ -5,7 +5,8 @@
 //! that language, confirmed with the keyboard shortcut and recorded; a reload restores the
 //! traveller; the lost passport blocks the screen until acknowledged, is referred and decided by
 //! second line; a refusal is overridden with the supervisor's sign-in; axe-core finds no serious or
-//! critical violation; the kiosk screen asks a refused traveller to see an officer in the three
+//! critical violation; the screen locks when the officer is idle past the session's time; the
+//! kiosk screen asks a refused traveller to see an officer in the three
 //! languages; stopping the daemon greys the screen, disables the buttons and shows the
 //! not-connected banner.
 //! `CONSOLE_SCREENSHOTS=docs/screenshots cargo test --test console_e2e` refreshes the screenshots
@@ -260,6 +261,7 @@ fn console_in_three_languages_kiosk_and_lost_daemon() {
     assert!(said_with("police ref 77/2026"), "alert note: {said:?}");
     assert!(said_with("\"second_line\":"), "{said:?}");
     assert!(said_with("\"override\":\"✔"), "{said:?}");
+    assert!(said_with("idle lock"), "{said:?}");
     assert!(said_with("Please see an officer."), "{said:?}");
     assert!(said_with("\"offline\":"), "{said:?}");
     let status = recorded_before_stop.expect("the browser asked for the stop");

@@ -144,6 +144,18 @@ try {
   await page.waitForFunction(() => document.getElementById("recorded").textContent.startsWith("✔"), null, { timeout: 15000 });
   console.log(JSON.stringify({ override: await page.textContent("#recorded") }));
 
+  // Idle past the session's time (the clock of the last key or click set back): the screen
+  // locks; the officer signs in again.
+  await page.evaluate(() => { lastActivity = 0; });
+  await page.waitForSelector("body.signed-out #signin-form", { timeout: 10000 });
+  check(await page.textContent("#signin-error") === en["signin.signed_out"], "idle lock says why");
+  check(!(await page.isVisible("#outcome")), "nothing of the traveller shows while locked");
+  console.log("idle lock");
+  await page.fill("#signin-id", env.OFFICER_ID);
+  await page.fill("#signin-secret", env.OFFICER_SECRET);
+  await page.click("#signin-submit");
+  await page.waitForSelector("#connection.ok", { timeout: 15000 });
+
   const kiosk = await context.newPage();
   await kiosk.goto(`${base}/kiosk?token=${encodeURIComponent(token)}`);
   await kiosk.waitForSelector("#state[data-screen=idle]", { timeout: 15000 });
