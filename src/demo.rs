@@ -21,7 +21,8 @@ use serde_json::Value;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::adapters::api::{
-    self, AlertAckRequest, ApiAccess, ApiCommand, ApiState, ConfirmRequest, OfficerDecision,
+    self, AlertAckRequest, ApiAccess, ApiCommand, ApiState, CoSigned, ConfirmRequest,
+    OfficerDecision,
 };
 use crate::adapters::booth::{Booth, BoothSettings, SignedIn};
 use crate::adapters::devices::{self, Backoff, DeviceSpec, parse_profile};
@@ -708,6 +709,7 @@ async fn demo(options: DemoOptions) -> Result<(), String> {
             Desk {
                 quiet: true,
                 officer: &desk,
+                supervisor: supervisor.id,
             },
         )
         .await?;
@@ -744,6 +746,7 @@ async fn demo(options: DemoOptions) -> Result<(), String> {
             Desk {
                 quiet: false,
                 officer: &desk,
+                supervisor: supervisor.id,
             },
         )
         .await?;
@@ -861,6 +864,8 @@ fn arrivals_recorded(outbox: &Outbox) -> u64 {
 struct Desk<'a> {
     quiet: bool,
     officer: &'a SignedIn,
+    /// The supervisor who co-signs letting a referred traveller leave.
+    supervisor: &'a str,
 }
 
 /// Scans one traveller's documents, waits for the verdict, and plays the officer.
@@ -873,7 +878,11 @@ async fn process(
     command_inbox: &mut mpsc::Receiver<ApiCommand>,
     desk: Desk<'_>,
 ) -> Result<Outcome, String> {
-    let Desk { quiet, officer } = desk;
+    let Desk {
+        quiet,
+        officer,
+        supervisor,
+    } = desk;
     let (closed_tx, _closed_rx) = oneshot::channel();
     lane.on_api(ApiCommand::NewTraveller { reply: closed_tx })
         .await;
@@ -912,8 +921,9 @@ async fn process(
     };
     let verdict = &report.assessment.verdict;
     let session = report.assessment.session;
-    // The demo's officer: confirm admits and refusals; for a referral, let an exit through
-    // (the fine is handled at the booth) and send an entry to second line (nothing recorded).
+    // The demo's officer: confirm admits and refusals; for a referral, let an exit through with
+    // the supervisor's override (the fine is handled at the booth) and send an entry to second
+    // line (nothing recorded).
     let decision = match (verdict.outcome, lane_direction(&report)) {
         (Outcome::Admit, _) | (Outcome::Refer, Direction::Exit) => Some(OfficerDecision::Admit),
         (Outcome::Refuse, _) => Some(OfficerDecision::Refuse),
@@ -943,7 +953,13 @@ async fn process(
             override_request: None,
             idempotency_key: None,
             officer: Some(officer.clone()),
-            cosigned: None,
+            // Letting a referred traveller leave goes against the verdict: the demo's supervisor
+            // co-signs (the scripted desk drives the lane directly, past the API's sign-in).
+            cosigned: (verdict.outcome == Outcome::Refer).then(|| CoSigned {
+                reason_code: "other".into(),
+                text: "fine settled at the booth before departure".into(),
+                supervisor_id: supervisor.into(),
+            }),
             watchlist: None,
         };
         lane.on_api(ApiCommand::Confirm { request, reply }).await;

@@ -1,9 +1,14 @@
 //! The officer console and the kiosk screen end to end in headless Chromium
-//! (`tests/e2e/console_languages.mjs`, driven by playwright-core): one traveller per language, each verdict
-//! worded in that language, confirmed with the keyboard shortcut and recorded; axe-core finds no
-//! serious or critical violation; a reload restores the traveller; the kiosk screen asks a
-//! referred traveller to see an officer in the three languages; stopping the daemon greys the
-//! verdict, disables the buttons and shows the not-connected banner.
+//! (`tests/e2e/console_languages.mjs`, driven by playwright-core). Central publishes an officer,
+//! a supervisor and a lost-passport alert in the ledger; the officer signs in (a wrong PIN first)
+//! and gets the console in their language; one traveller per language, each verdict worded in
+//! that language, confirmed with the keyboard shortcut and recorded; a reload restores the
+//! traveller; the lost passport blocks the screen until acknowledged, is referred and decided by
+//! second line; a refusal is overridden with the supervisor's sign-in; axe-core finds no serious or
+//! critical violation; the screen locks when the officer is idle past the session's time; the
+//! kiosk screen asks a refused traveller to see an officer in the three
+//! languages; stopping the daemon greys the screen, disables the buttons and shows the
+//! not-connected banner.
 //! `CONSOLE_SCREENSHOTS=docs/screenshots cargo test --test console_e2e` refreshes the screenshots
 //! in the docs.
 
@@ -15,9 +20,22 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use checkpointd::adapters::ledger::Central;
+use checkpointd::core::document::HolderDigest;
+use checkpointd::core::ledger::{
+    AlertKind, AlertRaised, Change, OfficerEnrolled, TerminalKeyAdded,
+};
 use checkpointd::core::mrz::{Td3Fields, compose_td3};
+use checkpointd::core::officer::{Language, Role, make_verifier};
 use common::nats::NatsServer;
-use common::terminal::{Setup, TOKEN, Terminal, td3};
+use common::terminal::{Setup, TERMINAL_ID, TOKEN, Terminal, root_key, td3, terminal_key};
+use jiff::{SignedDuration, Timestamp};
+
+/// The officer the browser signs in as, their PIN, and the supervisor who co-signs overrides.
+const OFFICER: (&str, &str) = ("B-1042", "48151623");
+const SUPERVISOR: (&str, &str) = ("S-7", "42424242");
+/// The lost passport's number (Georgian, so visa-free: only the alert refers it).
+const LOST_NUMBER: &str = "13AB45670";
 
 /// Bound on the whole browser run (three languages, reload, kiosk, daemon stopped).
 const BROWSER_WAIT: Duration = Duration::from_secs(90);
@@ -68,10 +86,65 @@ fn traveller(name: &str) -> [String; 2] {
             sex: 'F',
             expiry: "300101",
         }),
+        "lost" => td3("GEO", "KAPANADZE", "LEVAN", LOST_NUMBER, "GEO"),
         // No grounds of stay: referred at a kiosk, refused at an officer's lane.
         "unknown" => td3("NZL", "SMITH", "JOHN", "LA1234567", "NZL"),
+        "unknown2" => td3("NZL", "BROWN", "KATE", "LA7654321", "NZL"),
         other => panic!("the browser asked for an unknown traveller {other:?}"),
     }
+}
+
+fn enrolled(id: &str, secret: &str, role: Role, language: Language, now: Timestamp) -> Change {
+    let today = now.to_zoned(jiff::tz::TimeZone::UTC).date();
+    Change::OfficerEnrolled(OfficerEnrolled {
+        officer_id: id.into(),
+        role,
+        verifier: make_verifier(secret.as_bytes(), &[5; 16]).expect("verifier"),
+        valid_from: today - jiff::Span::new().days(2),
+        valid_until: today + jiff::Span::new().days(365),
+        language,
+    })
+}
+
+/// Central publishes the terminal's key, the two officers and the lost-passport alert under a
+/// fresh checkpoint signed by the pinned root.
+fn publish_ledger(url: &str) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    runtime.block_on(async {
+        let central = Central::connect(url).await.expect("central connects");
+        central.provision(1).await.expect("provision streams");
+        let now = Timestamp::now();
+        let changes = vec![
+            Change::TerminalKeyAdded(TerminalKeyAdded {
+                terminal_id: TERMINAL_ID.into(),
+                public_key: terminal_key().verifying_key().to_bytes(),
+                valid_from: now - SignedDuration::from_hours(24),
+                valid_until: now + SignedDuration::from_hours(24 * 365),
+            }),
+            // The session's language (Russian) is the page's after sign-in.
+            enrolled(OFFICER.0, OFFICER.1, Role::Officer, Language::Ru, now),
+            enrolled(
+                SUPERVISOR.0,
+                SUPERVISOR.1,
+                Role::Supervisor,
+                Language::En,
+                now,
+            ),
+            Change::Alert(AlertRaised {
+                holder: HolderDigest::of("GEO", LOST_NUMBER).0,
+                alert: AlertKind::Lost,
+                note: "reported lost in Tbilisi, police ref 77/2026".into(),
+            }),
+        ];
+        central.append(changes, now).await.expect("append");
+        central
+            .checkpoint(&[root_key()], now)
+            .await
+            .expect("checkpoint");
+    });
 }
 
 #[test]
@@ -87,10 +160,12 @@ fn console_in_three_languages_kiosk_and_lost_daemon() {
         direction: "entry",
         gate_port: None,
     });
-    terminal.wait_status("the scanner to be up", |status| {
+    publish_ledger(&url);
+    terminal.wait_status("the scanner and the officers", |status| {
         status["devices"]
             .as_array()
             .is_some_and(|devices| devices.iter().any(|device| device["state"] == "up"))
+            && status["ledger"]["applied_seq"].as_u64() >= Some(4)
     });
     // Into the test's directory, so a test run leaves the worktree clean.
     let shots = std::env::var_os("CONSOLE_SCREENSHOTS").map_or_else(
@@ -103,6 +178,10 @@ fn console_in_three_languages_kiosk_and_lost_daemon() {
         .arg(format!("http://{}", terminal.http))
         .arg(TOKEN)
         .arg(&shots)
+        .env("OFFICER_ID", OFFICER.0)
+        .env("OFFICER_SECRET", OFFICER.1)
+        .env("SUPERVISOR_ID", SUPERVISOR.0)
+        .env("SUPERVISOR_SECRET", SUPERVISOR.1)
         .env("PLAYWRIGHT_NODE_MODULES", node_modules())
         .env("CHROMIUM", chromium())
         .stdin(Stdio::piped())
@@ -156,6 +235,11 @@ fn console_in_three_languages_kiosk_and_lost_daemon() {
         terminal.log()
     );
     let said_with = |needle: &str| said.iter().any(|line| line.contains(needle));
+    assert!(said_with("Sign-in failed"), "{said:?}");
+    assert!(
+        said_with("\"language\":\"ru\"}"),
+        "session language: {said:?}"
+    );
     // Each language recorded its traveller; the third was the first one again, warned about.
     for language in ["az", "ru", "en"] {
         assert!(
@@ -174,10 +258,16 @@ fn console_in_three_languages_kiosk_and_lost_daemon() {
     );
     assert!(said_with("Previous entry on"), "{said:?}");
     assert!(said_with("restored "), "{said:?}");
+    assert!(said_with("police ref 77/2026"), "alert note: {said:?}");
+    assert!(said_with("\"second_line\":"), "{said:?}");
+    assert!(said_with("\"override\":\"✔"), "{said:?}");
+    assert!(said_with("idle lock"), "{said:?}");
     assert!(said_with("Please see an officer."), "{said:?}");
     assert!(said_with("\"offline\":"), "{said:?}");
     let status = recorded_before_stop.expect("the browser asked for the stop");
-    assert_eq!(status["recorded"], 3, "{status}");
+    println!("status before the stop: {status}");
+    // Three confirmations, the referral and its second-line decision, the override.
+    assert_eq!(status["recorded"], 6, "{status}");
     assert_eq!(
         status["current"]["verdict"]["outcome"], "refuse",
         "{status}"

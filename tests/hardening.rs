@@ -1,5 +1,5 @@
 //! The red-team findings of issue 24 against the real `checkpointd` binary: a token with `+` and
-//! `/`, officer ids, a flood of idle connections under a 1024-descriptor limit, the API socket's
+//! `/`, the recorded officer, a flood of idle connections under a 1024-descriptor limit, the API socket's
 //! group and bind failures, and trace logging with a NATS upstream.
 
 mod common;
@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use common::nats::NatsServer;
 use common::terminal::{
-    EventStream, LaneConfig, Pty, TERMINAL_SEED, free_port, root_key, td3, try_http, write_firmware,
+    EventStream, LaneConfig, OFFICER_ID, OFFICER_SECRET, Pty, SUPERVISOR_ID, SUPERVISOR_SECRET,
+    TERMINAL_SEED, free_port, root_key, seed_replica, td3, try_http, write_firmware,
 };
 use serde_json::{Value, json};
 
@@ -31,6 +32,8 @@ struct Lane {
     scanner: Pty,
     http: SocketAddr,
     config: PathBuf,
+    /// The officer's session cookie (a restarted daemon needs a new sign-in).
+    cookie: std::cell::RefCell<Option<String>>,
 }
 
 impl Lane {
@@ -74,7 +77,60 @@ impl Lane {
             scanner,
             http,
             config,
+            cookie: std::cell::RefCell::new(None),
         }
+    }
+
+    /// Puts the officer's account in the replica before the daemon starts, as if replicated two
+    /// days ago (these lanes have no central to replicate it from).
+    fn with_officers(self) -> Self {
+        let two_days_ago = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(48);
+        seed_replica(
+            &self.config.with_file_name("data").join("ledger"),
+            two_days_ago,
+        );
+        self
+    }
+
+    /// Signs the test officer in on the running daemon; later confirmations carry the cookie.
+    fn sign_in(&self) {
+        let body = json!({"officer_id": OFFICER_ID, "secret": OFFICER_SECRET});
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let answer = common::terminal::exchange(
+                self.http,
+                "POST",
+                "/api/v1/session",
+                Some(&body),
+                Some(TOKEN),
+                "",
+            );
+            let cookie = answer.as_ref().and_then(|(code, head, _)| {
+                let line = head
+                    .lines()
+                    .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))?;
+                (*code == 200).then(|| line["set-cookie:".len()..].split(';').next())?
+            });
+            if let Some(cookie) = cookie {
+                *self.cookie.borrow_mut() = Some(cookie.trim().to_string());
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "sign-in: {answer:?}; log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The `Cookie:` header line of the session (empty before a sign-in).
+    fn cookie_header(&self) -> String {
+        self.cookie
+            .borrow()
+            .as_ref()
+            .map(|cookie| format!("Cookie: {cookie}\r\n"))
+            .unwrap_or_default()
     }
 
     fn log_path(&self) -> PathBuf {
@@ -140,13 +196,15 @@ impl Lane {
     }
 
     fn confirm(&self, body: &Value) -> (u16, Value) {
-        try_http(
+        common::terminal::exchange(
             self.http,
             "POST",
             "/api/v1/confirm",
             Some(body),
             Some(TOKEN),
+            &self.cookie_header(),
         )
+        .map(|(code, _, body)| (code, body))
         .unwrap_or_else(|| panic!("no answer to confirm; log:\n{}", self.log()))
     }
 }
@@ -212,36 +270,21 @@ fn a_token_with_plus_and_slash_opens_status_and_stream_from_a_url() {
 }
 
 #[test]
-fn officer_ids_outside_the_documented_set_are_refused_with_400() {
-    let mut lane = Lane::new(NO_NATS, |text| text);
+fn the_recorded_officer_is_the_signed_in_one_never_a_body_field() {
+    let mut lane = Lane::new(NO_NATS, |text| text).with_officers();
     let _daemon = lane.spawn(&[], &[]);
     lane.wait_status("the scanner", |status| device_up(status, "mrz"));
     let mut stream = EventStream::open(lane.http, &format!("/api/v1/stream?token={TOKEN}"));
     lane.scan(&td3("GEO", "BERIDZE", "NINO", "13AB45678", "GEO"));
     let verdict = stream.expect("verdict", |_| true);
     let session = verdict["session"].as_u64().expect("session");
-    let long = "7".repeat(10 * 1024);
-    for officer in [
-        long.as_str(),
-        "B-1\u{200b}",
-        "\u{202e}1-B",
-        "B-\u{ff11}",
-        "B 1",
-        "",
-    ] {
-        let (code, answer) =
-            lane.confirm(&json!({"session": session, "decision": "refuse", "officer": officer}));
-        assert_eq!(code, 400, "{officer:?}: {answer}");
-        assert!(
-            answer["error"]
-                .as_str()
-                .is_some_and(|e| e.contains("officer id")),
-            "{answer}"
-        );
-    }
-    // Nothing was recorded; the plain id still confirms the same session.
+    // Without a session nothing is recorded, whatever officer id the body names.
     let (code, answer) =
         lane.confirm(&json!({"session": session, "decision": "refuse", "officer": "B-1"}));
+    assert_eq!((code, &answer), (401, &json!({"error": "not_signed_in"})));
+    lane.sign_in();
+    let (code, answer) =
+        lane.confirm(&json!({"session": session, "decision": "refuse", "officer": "B-1\u{200b}"}));
     assert_eq!(code, 200, "{answer}");
     assert_eq!(answer["seq"], 1, "{answer}");
 }
@@ -385,7 +428,7 @@ fn the_api_socket_is_given_to_the_api_group_and_a_bind_failure_is_fatal() {
 fn trace_logging_shows_no_document_number_override_reason_or_dependency_payloads() {
     let nats = NatsServer::start();
     let url = nats.url();
-    let mut lane = Lane::new(&url, |text| text);
+    let mut lane = Lane::new(&url, |text| text).with_officers();
     let _daemon = lane.spawn(&[], &[("CHECKPOINTD_LOG", "trace")]);
     lane.wait_status("the scanner", |status| device_up(status, "mrz"));
     let mut stream = EventStream::open(lane.http, &format!("/api/v1/stream?token={TOKEN}"));
@@ -393,9 +436,11 @@ fn trace_logging_shows_no_document_number_override_reason_or_dependency_payloads
     let verdict = stream.expect("verdict", |_| true);
     assert_eq!(verdict["verdict"]["outcome"], "refuse", "{verdict}");
     let session = verdict["session"].as_u64().expect("session");
-    let reason = "settled at the booth\n{\"level\":\"INFO\",\"message\":\"forged line\"} \u{1b}[2J";
+    lane.sign_in();
+    let reason = "settled with the passenger\n{\"level\":\"INFO\",\"message\":\"forged line\"}";
     let (code, answer) = lane.confirm(&json!({"session": session, "decision": "admit",
-        "officer": "B-1", "override_reason": reason}));
+        "override": {"reason_code": "other", "text": reason, "supervisor_id": SUPERVISOR_ID,
+            "supervisor_secret": SUPERVISOR_SECRET}}));
     assert_eq!(code, 200, "{answer}");
     // Published to central: async-nats had the payload in hand.
     lane.wait_status("the outbox to drain", |status| status["outbox_depth"] == 0);
@@ -405,7 +450,7 @@ fn trace_logging_shows_no_document_number_override_reason_or_dependency_payloads
     assert!(log.contains("officer override recorded"), "{log}");
     assert!(!log.contains("13AB45678"), "document number in the log");
     assert!(
-        !log.contains("forged line") && !log.contains("booth"),
+        !log.contains("forged line") && !log.contains("passenger"),
         "override reason in the log"
     );
     let dependency_detail: Vec<&str> = log
@@ -422,9 +467,9 @@ fn trace_logging_shows_no_document_number_override_reason_or_dependency_payloads
 }
 
 /// `POST /api/v1/confirm` with an `Idempotency-Key`; `None` when no answer came.
-fn confirm_keyed(http: SocketAddr, body: &Value, key: &str) -> Option<(u16, Value)> {
+fn confirm_keyed(lane: &Lane, body: &Value, key: &str) -> Option<(u16, Value)> {
     use std::io::{Read, Write};
-    let mut stream = send_confirm(http, body, key)?;
+    let mut stream = send_confirm(lane, body, key)?;
     stream.set_read_timeout(Some(WAIT)).ok()?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).ok()?;
@@ -436,13 +481,14 @@ fn confirm_keyed(http: SocketAddr, body: &Value, key: &str) -> Option<(u16, Valu
 }
 
 /// Writes the confirmation request and returns the connection without reading the answer.
-fn send_confirm(http: SocketAddr, body: &Value, key: &str) -> Option<TcpStream> {
+fn send_confirm(lane: &Lane, body: &Value, key: &str) -> Option<TcpStream> {
     use std::io::Write;
     let body = body.to_string();
-    let mut stream = TcpStream::connect_timeout(&http, Duration::from_secs(1)).ok()?;
+    let mut stream = TcpStream::connect_timeout(&lane.http, Duration::from_secs(1)).ok()?;
+    let cookie = lane.cookie_header();
     let request = format!(
         "POST /api/v1/confirm HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {TOKEN}\r\n\
-         Idempotency-Key: {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+         {cookie}Idempotency-Key: {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
          Connection: close\r\n\r\n{body}",
         body.len()
     );
@@ -452,18 +498,19 @@ fn send_confirm(http: SocketAddr, body: &Value, key: &str) -> Option<TcpStream> 
 
 #[test]
 fn a_confirmation_killed_in_flight_and_retried_is_recorded_exactly_once() {
-    let mut lane = Lane::new(NO_NATS, |text| text);
+    let mut lane = Lane::new(NO_NATS, |text| text).with_officers();
     // Kill delays after the request is sent: before, during and after the flush.
     for (round, delay_ms) in [0u64, 3, 10, 40].into_iter().enumerate() {
         let mut daemon = lane.spawn(&[], &[]);
         lane.wait_status("the scanner", |status| device_up(status, "mrz"));
+        lane.sign_in();
         let mut stream = EventStream::open(lane.http, &format!("/api/v1/stream?token={TOKEN}"));
         let number = format!("13AB4567{round}");
         lane.scan(&td3("GEO", "BERIDZE", "NINO", &number, "GEO"));
         let session = stream.expect("verdict", |_| true)["session"].clone();
-        let body = json!({"session": session, "decision": "refuse", "officer": "B-1"});
+        let body = json!({"session": session, "decision": "refuse"});
         let key = format!("confirm-{round}");
-        let in_flight = send_confirm(lane.http, &body, &key).expect("send");
+        let in_flight = send_confirm(&lane, &body, &key).expect("send");
         std::thread::sleep(Duration::from_millis(delay_ms));
         nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(i32::try_from(daemon.0.id()).expect("pid")),
@@ -475,7 +522,9 @@ fn a_confirmation_killed_in_flight_and_retried_is_recorded_exactly_once() {
 
         let _daemon = lane.spawn(&[], &[]);
         lane.wait_status("the scanner again", |status| device_up(status, "mrz"));
-        let (code, first) = confirm_keyed(lane.http, &body, &key).expect("retry answered");
+        // A restart signed the officer out.
+        lane.sign_in();
+        let (code, first) = confirm_keyed(&lane, &body, &key).expect("retry answered");
         let recorded_before_the_kill = code == 200;
         let first = if recorded_before_the_kill {
             first
@@ -486,13 +535,13 @@ fn a_confirmation_killed_in_flight_and_retried_is_recorded_exactly_once() {
             let mut stream = EventStream::open(lane.http, &format!("/api/v1/stream?token={TOKEN}"));
             lane.scan(&td3("GEO", "BERIDZE", "NINO", &number, "GEO"));
             let session = stream.expect("verdict", |_| true)["session"].clone();
-            let body = json!({"session": session, "decision": "refuse", "officer": "B-1"});
-            let (code, answer) = confirm_keyed(lane.http, &body, &key).expect("answered");
+            let body = json!({"session": session, "decision": "refuse"});
+            let (code, answer) = confirm_keyed(&lane, &body, &key).expect("answered");
             assert_eq!(code, 200, "{answer}");
             answer
         };
         // Any further retry is the first answer again, and records nothing.
-        let (code, again) = confirm_keyed(lane.http, &body, &key).expect("answered");
+        let (code, again) = confirm_keyed(&lane, &body, &key).expect("answered");
         assert_eq!((code, &again), (200, &first));
         let status = lane.wait_status("the status", |_| true);
         println!(
@@ -540,7 +589,7 @@ fn the_console_works_with_a_token_holding_plus_and_slash() {
     let (modules, chromium) = browser_tools().unwrap_or_else(|why| {
         panic!("{why}: run ./scripts/test once to install the browser tools")
     });
-    let mut lane = Lane::new(NO_NATS, |text| text);
+    let lane = Lane::new(NO_NATS, |text| text);
     let _daemon = lane.spawn(&[], &[]);
     lane.wait_status("the scanner", |status| device_up(status, "mrz"));
     // The token pasted into the URL as it is, `+` and `/` included.
@@ -556,29 +605,21 @@ fn the_console_works_with_a_token_holding_plus_and_slash() {
         .spawn()
         .expect("start node");
     let stdout = browser.stdout.take().expect("piped stdout");
-    let mut said = Vec::new();
-    for line in std::io::BufReader::new(stdout)
+    let said: Vec<String> = std::io::BufReader::new(stdout)
         .lines()
         .map_while(Result::ok)
-    {
-        if line == "connected" {
-            lane.scan(&td3("GEO", "BERIDZE", "NINO", "13AB45678", "GEO"));
-        }
-        said.push(line);
-    }
+        .collect();
     let status = browser.wait().expect("node");
     let mut errors = String::new();
     if let Some(mut stderr) = browser.stderr.take() {
         let _ = std::io::Read::read_to_string(&mut stderr, &mut errors);
     }
     assert!(status.success(), "node failed: {said:?}\n{errors}");
+    // The page's own requests carried the token: the status answered with the lane.
     assert!(
-        said.iter()
-            .any(|line| line.contains("\"recorded\":\"Recorded")),
+        said.iter().any(|line| line.contains("\"lane\":")),
         "{said:?}"
     );
-    let status = lane.wait_status("the crossing", |status| status["recorded"] == 1);
-    assert_eq!(status["recorded"], 1, "{status}");
 }
 
 #[test]

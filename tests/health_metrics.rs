@@ -15,8 +15,9 @@ use checkpointd::adapters::ledger::Central;
 use checkpointd::core::ledger::{Change, TerminalKeyAdded};
 use common::nats::NatsServer;
 use common::terminal::{
-    EventStream, LaneConfig, Pty, TERMINAL_ID, TOKEN, WAIT, free_port, root_key, spawn_daemon, td3,
-    try_http, unix_http, write_firmware,
+    EventStream, LaneConfig, OFFICER_ID, OFFICER_SECRET, Pty, TERMINAL_ID, TOKEN, WAIT, free_port,
+    officer_enrolments, root_key, seed_replica, spawn_daemon, td3, try_http, unix_http,
+    write_firmware,
 };
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
@@ -28,10 +29,13 @@ struct Daemon {
     http: SocketAddr,
     socket: PathBuf,
     child: Child,
+    /// The officer's session cookie once signed in.
+    cookie: Option<String>,
 }
 
 impl Daemon {
-    fn start(nats_url: &str, edit: impl Fn(String) -> String) -> Self {
+    /// `seeded`: the replica holds the officer's account before the daemon starts (no broker).
+    fn start(nats_url: &str, seeded: bool, edit: impl Fn(String) -> String) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let scanner = Pty::open();
         let http = free_port();
@@ -54,6 +58,10 @@ impl Daemon {
         );
         let text = std::fs::read_to_string(&config).expect("read config");
         std::fs::write(&config, edit(text)).expect("write config");
+        if seeded {
+            let two_days_ago = Timestamp::now() - SignedDuration::from_hours(48);
+            seed_replica(&config.with_file_name("data").join("ledger"), two_days_ago);
+        }
         let child = spawn_daemon(&config, &dir.path().join("daemon.log"), &[]);
         let daemon = Self {
             socket: config.with_file_name("api.sock"),
@@ -61,6 +69,7 @@ impl Daemon {
             scanner: Some(scanner),
             http,
             child,
+            cookie: None,
         };
         daemon.wait_health("the daemon to answer", |_, _| true);
         daemon
@@ -100,14 +109,53 @@ impl Daemon {
         self.scan(mrz);
         let verdict = stream.expect("verdict", |_| true);
         let session = verdict["session"].as_u64().expect("session id");
-        let (code, answer) = common::terminal::http(
+        let cookie = self.sign_in();
+        let (code, _, answer) = common::terminal::exchange(
             self.http,
             "POST",
             "/api/v1/confirm",
-            Some(&json!({"session": session, "decision": "admit", "officer": "B-1"})),
+            Some(&json!({"session": session, "decision": "admit"})),
             Some(TOKEN),
-        );
+            &format!("Cookie: {cookie}\r\n"),
+        )
+        .expect("an answer");
         assert_eq!(code, 200, "{answer}; log:\n{}", self.log());
+    }
+
+    /// The officer's session cookie, signing in the first time.
+    fn sign_in(&mut self) -> String {
+        if let Some(cookie) = &self.cookie {
+            return cookie.clone();
+        }
+        let body = json!({"officer_id": OFFICER_ID, "secret": OFFICER_SECRET});
+        let deadline = Instant::now() + WAIT;
+        let cookie = loop {
+            let answer = common::terminal::exchange(
+                self.http,
+                "POST",
+                "/api/v1/session",
+                Some(&body),
+                Some(TOKEN),
+                "",
+            );
+            let cookie = answer.as_ref().and_then(|(code, head, _)| {
+                let line = head
+                    .lines()
+                    .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))?;
+                (*code == 200).then(|| line["set-cookie:".len()..].split(';').next())?
+            });
+            if let Some(cookie) = cookie {
+                break cookie.trim().to_string();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "sign-in: {answer:?}; log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        self.cookie = Some(cookie.clone());
+        cookie
     }
 
     fn stream(&self) -> EventStream {
@@ -212,7 +260,11 @@ fn publish_ledger(url: &str, terminal: &str, seed: [u8; 32], at: Timestamp) {
             valid_from: at - SignedDuration::from_hours(24),
             valid_until: at + SignedDuration::from_hours(24 * 365),
         });
-        central.append(vec![change], at).await.expect("append");
+        let mut changes = vec![change];
+        if terminal == TERMINAL_ID {
+            changes.extend(officer_enrolments());
+        }
+        central.append(changes, at).await.expect("append");
         central
             .checkpoint(&[root_key()], at)
             .await
@@ -225,7 +277,7 @@ fn publish_ledger(url: &str, terminal: &str, seed: [u8; 32], at: Timestamp) {
 #[test]
 fn healthz_under_no_broker_full_outbox_and_unplugged_scanner() {
     let nowhere = format!("nats://{}", free_port());
-    let mut daemon = Daemon::start(&nowhere, |config| {
+    let mut daemon = Daemon::start(&nowhere, true, |config| {
         config.replace("outbox_events_max = 1000000", "outbox_events_max = 2")
     });
     let (code, body) = daemon.wait_health("the scanner to be up", |_, body| {
@@ -293,7 +345,7 @@ fn stale_then_ok_and_metrics_follow_a_scan_into_prometheus() {
         common::terminal::TERMINAL_SEED,
         two_days_ago,
     );
-    let mut daemon = Daemon::start(&url, |config| config);
+    let mut daemon = Daemon::start(&url, false, |config| config);
     let (code, body) = daemon.wait_health("the stale ledger to replicate", |_, body| {
         check(body, "replication") == "ok" && check(body, "relay") == "ok"
     });

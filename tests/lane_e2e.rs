@@ -14,7 +14,8 @@ use checkpointd::adapters::ledger::Central;
 use checkpointd::core::ledger::{Change, TerminalKeyAdded};
 use common::nats::NatsServer;
 use common::terminal::{
-    Pty, Setup, TERMINAL_ID, TOKEN, Terminal, WAIT, http, root_key, td3, terminal_key, unix_http,
+    Pty, Setup, TERMINAL_ID, TOKEN, Terminal, WAIT, http, officer_enrolments, root_key, td3,
+    terminal_key, unix_http,
 };
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
@@ -74,19 +75,25 @@ fn events_in_stream(url: &str, expected: u64) -> u64 {
 /// Central publishes a ledger (the terminal's own key) with a fresh checkpoint signed by the
 /// pinned root, so the terminal's replica is not stale once it has replicated.
 fn publish_fresh_ledger(url: &str) {
+    publish_ledger_at(url, Timestamp::now());
+}
+
+/// Central publishes the terminal's key and the test officers with a checkpoint made `at`.
+fn publish_ledger_at(url: &str, at: Timestamp) {
     runtime().block_on(async {
         let central = Central::connect(url).await.expect("central connects");
         central.provision(1).await.expect("provision streams");
         let now = Timestamp::now();
-        let change = Change::TerminalKeyAdded(TerminalKeyAdded {
+        let mut changes = vec![Change::TerminalKeyAdded(TerminalKeyAdded {
             terminal_id: TERMINAL_ID.into(),
             public_key: terminal_key().verifying_key().to_bytes(),
-            valid_from: now - SignedDuration::from_hours(24),
+            valid_from: now - SignedDuration::from_hours(24 * 3),
             valid_until: now + SignedDuration::from_hours(24 * 365),
-        });
-        central.append(vec![change], now).await.expect("append");
+        })];
+        changes.extend(officer_enrolments());
+        central.append(changes, at).await.expect("append");
         central
-            .checkpoint(&[root_key()], now)
+            .checkpoint(&[root_key()], at)
             .await
             .expect("checkpoint");
     });
@@ -96,6 +103,8 @@ fn publish_fresh_ledger(url: &str) {
 fn officer_scan_verdict_confirm_record_feed() {
     let nats = NatsServer::start();
     let url = nats.url();
+    // A ledger two days old (stale): it holds the officer's account.
+    publish_ledger_at(&url, Timestamp::now() - SignedDuration::from_hours(48));
     let mut terminal = Terminal::start(&Setup {
         nats_url: &url,
         mode: "officer",
@@ -103,6 +112,7 @@ fn officer_scan_verdict_confirm_record_feed() {
         gate_port: None,
     });
     terminal.wait_status("the scanner to be up", devices_up);
+    terminal.sign_in_officer();
     let mut stream = terminal.stream();
     stream.expect("status", |_| true);
 
@@ -111,7 +121,7 @@ fn officer_scan_verdict_confirm_record_feed() {
     let codes = reason_codes(&verdict);
     assert!(
         codes.iter().any(|code| code == "ledger_stale"),
-        "empty ledger must be flagged: {verdict}"
+        "stale ledger must be flagged: {verdict}"
     );
     assert!(
         codes.iter().any(|code| code == "grounds_visa_free"),
@@ -130,7 +140,7 @@ fn officer_scan_verdict_confirm_record_feed() {
     let (code, answer) = terminal.request(
         "POST",
         "/api/v1/confirm",
-        Some(&json!({"session": session, "decision": "admit", "officer": "B-1"})),
+        Some(&json!({"session": session, "decision": "admit"})),
     );
     assert_eq!(code, 200, "{answer}; log:\n{}", terminal.log());
     let seq = answer["seq"].as_u64().expect("seq in the answer");
@@ -145,7 +155,7 @@ fn officer_scan_verdict_confirm_record_feed() {
     let (code, answer) = terminal.request(
         "POST",
         "/api/v1/confirm",
-        Some(&json!({"session": session, "decision": "admit", "officer": "B-1"})),
+        Some(&json!({"session": session, "decision": "admit"})),
     );
     assert_eq!(code, 409, "{answer}");
     assert_eq!(events_in_stream(&url, 2), 1);

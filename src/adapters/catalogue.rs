@@ -160,6 +160,38 @@ mod tests {
     }
 
     #[test]
+    fn every_override_reason_and_required_action_has_a_label() {
+        for language in LANGUAGES {
+            let entries = catalogue(language);
+            for code in crate::core::officer::OVERRIDE_REASONS {
+                let key = format!("override_reason.{code}");
+                assert!(entries.contains_key(&key), "{language} lacks {key}");
+            }
+            // The lane's one required action (`required_action` in the status).
+            assert!(entries.contains_key("action.raise_alert"), "{language}");
+        }
+    }
+
+    #[test]
+    fn every_crossing_direction_has_a_word() {
+        use crate::core::event::Direction as D;
+        for direction in [D::Entry, D::Exit, D::RefusedEntry, D::Referred] {
+            // A new direction does not compile here until it is listed above.
+            match direction {
+                D::Entry | D::Exit | D::RefusedEntry | D::Referred => {}
+            }
+            let name = serde_json::to_value(direction).expect("serialises");
+            let key = format!("direction.{}", name.as_str().expect("a string"));
+            for language in LANGUAGES {
+                assert!(
+                    catalogue(language).contains_key(&key),
+                    "{language} lacks {key}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn pages_carry_the_catalogues() {
         for page in [&*CONSOLE_PAGE, &*KIOSK_PAGE] {
             assert!(!page.contains(SLOT));

@@ -321,6 +321,8 @@ impl LaneDriver {
             meter.decided(&assessment.verdict, taken.elapsed());
         }
         self.current = Some(assessment.clone());
+        // The status names the traveller and any required action (a reloaded console reads it).
+        self.publish_status();
         let mut recorded_seq = None;
         if self.settings.mode == LaneMode::Kiosk && assessment.verdict.outcome == Outcome::Admit {
             recorded_seq = self.kiosk_admit().await;

@@ -122,6 +122,86 @@ pub struct Terminal {
     pub http: SocketAddr,
     pub socket: PathBuf,
     child: Child,
+    /// The session cookie (`checkpoint_session=…`) once an officer signed in.
+    cookie: std::sync::Mutex<Option<String>>,
+}
+
+/// The officer every terminal test signs in as (enrolled by [`officer_enrolments`]).
+pub const OFFICER_ID: &str = "T-OFFICER";
+/// Their secret.
+pub const OFFICER_SECRET: &str = "officer-pin-2468";
+/// A supervisor for four-eyes overrides.
+pub const SUPERVISOR_ID: &str = "T-SUPERVISOR";
+/// Their secret.
+pub const SUPERVISOR_SECRET: &str = "supervisor-pin-1357";
+
+/// Applies the terminal's key and the test officers to a fresh replica at `ledger` (what the
+/// daemon opens as `<data_dir>/ledger`) under a checkpoint made `at` by the pinned root, as
+/// replication would: for tests without a broker whose officer must sign in.
+pub fn seed_replica(ledger: &Path, at: jiff::Timestamp) {
+    use checkpointd::core::ledger::{
+        Change, Checkpoint, RootKey, RootSet, SignedCheckpoint, TerminalKeyAdded, extend,
+        verify_batch,
+    };
+    use checkpointd::ports::ledger::LedgerStore;
+    let mut changes = vec![Change::TerminalKeyAdded(TerminalKeyAdded {
+        terminal_id: TERMINAL_ID.into(),
+        public_key: terminal_key().verifying_key().to_bytes(),
+        valid_from: at - jiff::SignedDuration::from_hours(24),
+        valid_until: at + jiff::SignedDuration::from_hours(24 * 365),
+    })];
+    changes.extend(officer_enrolments());
+    let size = changes.len() as u64;
+    let (encoded, root) = extend(0, [0; 32], changes, at);
+    let checkpoint = Checkpoint {
+        size,
+        root,
+        time: at,
+    };
+    let signed = SignedCheckpoint::sign(&checkpoint, &[root_key()]).encode();
+    let roots = RootSet::new(
+        vec![RootKey::from_bytes(&root_key().verifying_key().to_bytes()).expect("root")],
+        1,
+    )
+    .expect("roots");
+    let verified = roots
+        .verify(&SignedCheckpoint::decode(&signed).expect("decode"))
+        .expect("verify");
+    let store =
+        checkpointd::adapters::ledger::SledLedger::open(ledger, 8 << 20).expect("open replica");
+    let batch = verify_batch(&store.cursor().expect("cursor"), encoded, verified).expect("batch");
+    store
+        .apply(
+            &batch,
+            &signed,
+            &checkpointd::core::ledger::IndexConsistency,
+        )
+        .expect("apply");
+}
+
+/// `officer_enrolled` entries for [`OFFICER_ID`] and [`SUPERVISOR_ID`], valid around today.
+pub fn officer_enrolments() -> Vec<checkpointd::core::ledger::Change> {
+    use checkpointd::core::officer::{Language, Role};
+    let today = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date();
+    let from = today.yesterday().expect("yesterday");
+    let until = today.tomorrow().expect("tomorrow");
+    [
+        (OFFICER_ID, Role::Officer, OFFICER_SECRET, Language::Az),
+        (
+            SUPERVISOR_ID,
+            Role::Supervisor,
+            SUPERVISOR_SECRET,
+            Language::Ru,
+        ),
+    ]
+    .into_iter()
+    .map(|(id, role, secret, language)| {
+        checkpointd::cli::officer::enrolment(id, role, secret.as_bytes(), from, until, language)
+            .expect("enrolment")
+    })
+    .collect()
 }
 
 /// A free loopback address for the daemon's HTTP API.
@@ -323,6 +403,7 @@ impl Terminal {
             scanner,
             http,
             child,
+            cookie: std::sync::Mutex::new(None),
         };
         terminal.wait_status("the HTTP API to answer", |_| true);
         terminal
@@ -380,9 +461,61 @@ impl Terminal {
             .expect("write to scanner pty");
     }
 
-    /// An HTTP request with the right token.
+    /// An HTTP request with the right token (and the session cookie once signed in).
     pub fn request(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
-        http(self.http, method, path, body, Some(TOKEN))
+        let (status, _, value) = self.exchange(method, path, body);
+        (status, value)
+    }
+
+    /// As [`Terminal::request`], with the response head (status line and headers) too.
+    pub fn exchange(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, String, Value) {
+        let cookie = self.cookie.lock().expect("cookie").clone();
+        let extra = cookie
+            .map(|cookie| format!("Cookie: {cookie}\r\n"))
+            .unwrap_or_default();
+        exchange(self.http, method, path, body, Some(TOKEN), &extra)
+            .unwrap_or_else(|| panic!("{method} {path}: no HTTP answer"))
+    }
+
+    /// Signs in with `POST /api/v1/session`; on `200` later requests carry the session cookie.
+    /// Returns the status, the `Set-Cookie` value and the body.
+    pub fn sign_in(&self, officer_id: &str, secret: &str) -> (u16, Option<String>, Value) {
+        let body = serde_json::json!({ "officer_id": officer_id, "secret": secret });
+        let (status, head, value) = self.exchange("POST", "/api/v1/session", Some(&body));
+        let set_cookie = head.lines().find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.eq_ignore_ascii_case("set-cookie")
+                .then(|| value.trim().to_string())
+        });
+        if status == 200
+            && let Some(pair) = set_cookie.as_deref().and_then(|c| c.split(';').next())
+        {
+            *self.cookie.lock().expect("cookie") = Some(pair.to_string());
+        }
+        (status, set_cookie, value)
+    }
+
+    /// Forgets the session cookie (requests go without one).
+    pub fn forget_session(&self) {
+        *self.cookie.lock().expect("cookie") = None;
+    }
+
+    /// Signs in as [`OFFICER_ID`] (enrolled in the ledger the test published), waiting for the
+    /// replica to hold the account.
+    pub fn sign_in_officer(&self) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let (status, _, body) = self.sign_in(OFFICER_ID, OFFICER_SECRET);
+            if status == 200 {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "officer cannot sign in: {status} {body}; log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
     }
 
     /// Kills the daemon now (a test of what its clients do when it is gone).
@@ -406,15 +539,47 @@ impl Drop for Terminal {
 }
 
 fn request_text(method: &str, path: &str, body: Option<&Value>, token: Option<&str>) -> String {
+    request_text_with(method, path, body, token, "")
+}
+
+fn request_text_with(
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+    token: Option<&str>,
+    extra_headers: &str,
+) -> String {
     let body = body.map(Value::to_string).unwrap_or_default();
     let auth = token
         .map(|token| format!("Authorization: Bearer {token}\r\n"))
         .unwrap_or_default();
     format!(
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\n{auth}Content-Type: application/json\r\n\
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\n{auth}{extra_headers}Content-Type: application/json\r\n\
          Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )
+}
+
+/// A loopback request with extra header lines (each ending in CRLF); status, head and JSON body.
+pub fn exchange(
+    address: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+    token: Option<&str>,
+    extra_headers: &str,
+) -> Option<(u16, String, Value)> {
+    let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(1)).ok()?;
+    stream.set_read_timeout(Some(WAIT)).ok()?;
+    stream
+        .write_all(request_text_with(method, path, body, token, extra_headers).as_bytes())
+        .ok()?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).ok()?;
+    let text = String::from_utf8_lossy(&raw);
+    let head = text.split_once("\r\n\r\n")?.0.to_string();
+    let (status, value) = parse_response(&raw)?;
+    Some((status, head, value))
 }
 
 /// Status and JSON body of a `Connection: close` response (non-chunked or chunked).

@@ -91,11 +91,11 @@ pub fn movements_view(
         })
         .collect();
     let mut warnings = Vec::new();
-    // A refused entry is no movement: the traveller never crossed.
+    // A refused entry or a referral is no movement: the traveller did not cross.
     let last_crossed = history
         .iter()
         .rev()
-        .find(|crossing| crossing.direction != Direction::RefusedEntry);
+        .find(|crossing| matches!(crossing.direction, Direction::Entry | Direction::Exit));
     match (here.direction, last_crossed) {
         (decision::Direction::Entry, Some(last)) if last.direction == Direction::Entry => {
             warnings.push(MovementWarning::PreviousEntryHasNoExit {
@@ -140,7 +140,7 @@ mod tests {
 
     #[test]
     fn warnings_from_the_history() {
-        use Direction::{Entry as In, Exit as Out, RefusedEntry as Refused};
+        use Direction::{Entry as In, Exit as Out, Referred, RefusedEntry as Refused};
         use MovementWarning as W;
         let zone = TimeZone::get("Asia/Baku").expect("zone");
         let now = "2026-12-07T12:00:00Z";
@@ -160,6 +160,9 @@ mod tests {
             ("refused minutes ago here", decision::Direction::Entry,
              vec![crossing("2026-10-20T08:00:00Z", Out, "GYD-3"), crossing("2026-12-07T11:47:00Z", Refused, "GYD-1")],
              vec![W::AlreadyRecordedHere { minutes: 13 }]),
+            ("referred, then decided elsewhere", decision::Direction::Entry,
+             vec![crossing("2026-10-20T08:00:00Z", Out, "GYD-3"), crossing("2026-12-07T11:30:00Z", Referred, "GYD-1")],
+             vec![W::AlreadyRecordedHere { minutes: 30 }]),
             ("an hour ago is no repeat", decision::Direction::Entry,
              vec![crossing("2026-12-07T10:00:00Z", Out, "GYD-1")], vec![]),
             ("recent at another lane", decision::Direction::Entry,
