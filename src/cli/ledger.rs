@@ -24,10 +24,12 @@ use crate::core::ledger::state::{
     PermitCheck, PermitRecord, TerminalKey, apply_entry,
 };
 use crate::core::ledger::{
-    ChainCheck, Change, Cti, Cursor, IssuerKeyAdded, Kid, PermitIssued, PermitType, Registration,
-    RootKey, RootSet, SignedCheckpoint, StayExtension,
+    ChainCheck, Change, CrlRecord, CscaRecord, Cti, Cursor, IssuerKeyAdded, Kid, PermitIssued,
+    PermitType, Registration, RootKey, RootSet, SignedCheckpoint, StayExtension,
 };
 use crate::ports::ledger::{LedgerStore, LedgerView};
+
+mod csca;
 
 /// Arguments of `checkpointctl ledger`.
 #[derive(Debug, clap::Args)]
@@ -68,8 +70,9 @@ pub enum Command {
         /// A file of BP1 texts (as `checkpointctl permit issue` writes them); repeatable.
         #[arg(long)]
         bp1: Vec<PathBuf>,
-        /// Central's replica: every BP1 permit is first checked against its issuer keys as a
-        /// terminal will check it on apply, and nothing is published if one fails.
+        /// Central's replica: every BP1 permit is first checked against its issuer keys, and
+        /// every CSCA change against its CSCAs and CRLs, as a terminal will check it on apply;
+        /// nothing is published if one fails.
         #[arg(long)]
         data: Option<PathBuf>,
     },
@@ -208,9 +211,15 @@ async fn dispatch(command: Command) -> Result<ExitCode, String> {
             for file in &bp1 {
                 changes.extend(read_bp1(file)?);
             }
-            if let Some(data) = data {
-                precheck_permits(&open(&data)?, &changes, now)?;
-            }
+            let trust = match data {
+                Some(data) => {
+                    let store = open(&data)?;
+                    precheck_permits(&store, &changes, now)?;
+                    Some(store.csca_trust().map_err(|e| e.to_string())?)
+                }
+                None => None,
+            };
+            csca::precheck(&changes, trust.as_ref(), now)?;
             let central = Central::connect(&nats).await.map_err(|e| e.to_string())?;
             let (seq, hash) = central
                 .append(changes, now)
@@ -393,6 +402,7 @@ fn read_entries(path: &Path) -> Result<Vec<Change>, String> {
             serde_json::from_str(line).map_err(|e| at(e.to_string()))?;
         let base = path.parent().unwrap_or(Path::new("."));
         holder_from_document(&mut value, base).map_err(at)?;
+        csca::body_from_file(&mut value, base).map_err(at)?;
         let change: Change = serde_json::from_value(value).map_err(|e| at(e.to_string()))?;
         changes.push(change);
     }
@@ -635,6 +645,22 @@ impl LedgerState for RuleCheck {
         registration: &Registration,
     ) -> Result<(), Self::Error> {
         self.rest.insert_registration(seq, registration)
+    }
+    fn cscas_named(&self, subject: &[u8; 32]) -> Result<Vec<CscaRecord>, Self::Error> {
+        self.rest.cscas_named(subject)
+    }
+    fn set_cscas_named(
+        &mut self,
+        subject: &[u8; 32],
+        records: &[CscaRecord],
+    ) -> Result<(), Self::Error> {
+        self.rest.set_cscas_named(subject, records)
+    }
+    fn crl_of(&self, issuer: &[u8; 32]) -> Result<Option<CrlRecord>, Self::Error> {
+        self.rest.crl_of(issuer)
+    }
+    fn set_crl(&mut self, issuer: &[u8; 32], record: &CrlRecord) -> Result<(), Self::Error> {
+        self.rest.set_crl(issuer, record)
     }
 }
 

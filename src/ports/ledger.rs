@@ -10,7 +10,7 @@ use crate::core::ledger::state::{
     Alert, HeldPermit, IssuerKey, MemoryState, PermitCheck, PermitRecord, Rejection, TerminalKey,
 };
 use crate::core::ledger::{
-    ChainError, Checkpoint, Cursor, Kid, Registration, StayExtension, VerifiedBatch,
+    ChainError, Checkpoint, CscaTrust, Cursor, Kid, Registration, StayExtension, VerifiedBatch,
 };
 
 /// A failure of the replica (not an outcome: a missing permit is `Ok(None)`).
@@ -62,6 +62,9 @@ pub trait LedgerView {
     fn checkpoint_time(&self) -> Result<Option<Timestamp>, LedgerStoreError>;
     /// The last entry applied; `None` where the view keeps no cursor (the in-memory model).
     fn applied_seq(&self) -> Result<Option<u64>, LedgerStoreError>;
+    /// Every CSCA (retired ones marked) and CRL the ledger published, for passive
+    /// authentication at the lane.
+    fn csca_trust(&self) -> Result<CscaTrust, LedgerStoreError>;
 }
 
 /// The replica as replication drives it.
@@ -177,6 +180,14 @@ impl LedgerView for MemoryState {
     }
     fn applied_seq(&self) -> Result<Option<u64>, LedgerStoreError> {
         Ok(None)
+    }
+    fn csca_trust(&self) -> Result<CscaTrust, LedgerStoreError> {
+        let mut cscas: Vec<_> = self.cscas.values().flatten().cloned().collect();
+        cscas.sort_by_key(|r| r.added_seq);
+        Ok(CscaTrust {
+            cscas,
+            crls: self.crls.values().cloned().collect(),
+        })
     }
 }
 

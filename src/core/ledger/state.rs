@@ -10,6 +10,7 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
 
+use super::csca::{self, CrlRecord, CscaRecord};
 use super::entry::{
     AlertKind, AlertRaised, Change, Cti, Entry, IssuerKeyAdded, Kid, PermitIndex, Registration,
     StayExtension, TerminalKeyAdded,
@@ -99,6 +100,18 @@ pub enum Rejection {
     DateOrder { field: &'static str },
     #[error("alert {id} is unknown or already lifted")]
     UnknownAlert { id: u64 },
+    #[error("csca {what} does not read: {reason}")]
+    CscaUnreadable { what: &'static str, reason: String },
+    #[error("csca master list refused: {reason}")]
+    MasterListSignature { reason: String },
+    #[error("csca {subject} is already held")]
+    DuplicateCsca { subject: String },
+    #[error("csca {subject} with that certificate is unknown or already retired")]
+    UnknownCsca { subject: String },
+    #[error("crl of {issuer} is not signed by a held, not retired csca of that name")]
+    CrlIssuerUnknown { issuer: String },
+    #[error("crl of {issuer} is older than the one held")]
+    CrlOlder { issuer: String },
 }
 
 /// An apply failure: the entry is refused, or the store failed underneath.
@@ -185,6 +198,16 @@ pub trait LedgerState {
         seq: u64,
         registration: &Registration,
     ) -> Result<(), Self::Error>;
+    /// The CSCAs (retired ones included) whose subject name hashes to `subject`.
+    fn cscas_named(&self, subject: &[u8; 32]) -> Result<Vec<CscaRecord>, Self::Error>;
+    fn set_cscas_named(
+        &mut self,
+        subject: &[u8; 32],
+        records: &[CscaRecord],
+    ) -> Result<(), Self::Error>;
+    /// The CRL held for the issuer name hashing to `issuer`.
+    fn crl_of(&self, issuer: &[u8; 32]) -> Result<Option<CrlRecord>, Self::Error>;
+    fn set_crl(&mut self, issuer: &[u8; 32], record: &CrlRecord) -> Result<(), Self::Error>;
 }
 
 struct TrustView<'a, S: LedgerState> {
@@ -340,6 +363,10 @@ pub fn apply_entry<S: LedgerState>(
             };
             state.remove_alert(&alert).map_err(ApplyFailure::Store)
         }
+        Change::CscaMasterList(m) => csca::apply_master_list(state, seq, &m.master_list),
+        Change::CscaAdded(c) => csca::apply_added(state, seq, &c.certificate),
+        Change::CscaRetired(c) => csca::apply_retired(state, seq, entry.time, &c.certificate),
+        Change::CscaCrl(c) => csca::apply_crl(state, seq, &c.crl),
     }
 }
 
@@ -353,6 +380,8 @@ pub struct MemoryState {
     pub alerts: BTreeMap<u64, Alert>,
     pub extensions: BTreeMap<u64, StayExtension>,
     pub registrations: BTreeMap<u64, Registration>,
+    pub cscas: BTreeMap<[u8; 32], Vec<CscaRecord>>,
+    pub crls: BTreeMap<[u8; 32], CrlRecord>,
 }
 
 impl LedgerState for MemoryState {
@@ -412,6 +441,24 @@ impl LedgerState for MemoryState {
         registration: &Registration,
     ) -> Result<(), Self::Error> {
         self.registrations.insert(seq, registration.clone());
+        Ok(())
+    }
+    fn cscas_named(&self, subject: &[u8; 32]) -> Result<Vec<CscaRecord>, Self::Error> {
+        Ok(self.cscas.get(subject).cloned().unwrap_or_default())
+    }
+    fn set_cscas_named(
+        &mut self,
+        subject: &[u8; 32],
+        records: &[CscaRecord],
+    ) -> Result<(), Self::Error> {
+        self.cscas.insert(*subject, records.to_vec());
+        Ok(())
+    }
+    fn crl_of(&self, issuer: &[u8; 32]) -> Result<Option<CrlRecord>, Self::Error> {
+        Ok(self.crls.get(issuer).cloned())
+    }
+    fn set_crl(&mut self, issuer: &[u8; 32], record: &CrlRecord) -> Result<(), Self::Error> {
+        self.crls.insert(*issuer, record.clone());
         Ok(())
     }
 }
