@@ -77,6 +77,7 @@ fn event(terminal: &TerminalId, seq: u64, prev: EventHash, n: u64) -> CrossingEv
             ledger_age_s: Some(30),
             stay: None,
             clock_sync_age_s: Some(1),
+            chip: None,
         },
     }
 }

@@ -249,6 +249,7 @@ fn crossing(checkpoint: &str, direction: Direction, nationality: &str, number: &
         ledger_age_s: Some(10),
         stay: None,
         clock_sync_age_s: Some(1),
+        chip: None,
     }
 }
 

@@ -424,6 +424,7 @@ pub fn synthetic_crossing(n: u64, checkpoint: &str) -> Crossing {
         ledger_age_s: Some(30),
         stay: None,
         clock_sync_age_s: Some(1),
+        chip: None,
     }
 }
 

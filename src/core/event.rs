@@ -283,6 +283,22 @@ pub struct Crossing {
     pub stay: Option<StayFigures>,
     /// Seconds since the clock was last synchronised (None: unknown).
     pub clock_sync_age_s: Option<u64>,
+    /// The document chip's passive-authentication result and its signer (absent when no chip
+    /// was read); never the chip's personal data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chip: Option<ChipRecord>,
+}
+
+/// What a crossing event may say about the document's chip: the passive-authentication result
+/// and the document signer's country and serial number (nothing of the holder).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChipRecord {
+    /// `valid` or `invalid`.
+    pub passive_authentication: String,
+    /// The document signer's country, as its certificate writes it.
+    pub dsc_country: Option<String>,
+    /// The document signer certificate's serial number, upper-case hex.
+    pub dsc_serial: Option<String>,
 }
 
 impl Crossing {
@@ -311,7 +327,14 @@ impl Crossing {
             .reason_codes
             .iter()
             .map(|c| ("reason_codes", c.as_str()));
-        for (field, value) in fields.into_iter().chain(codes) {
+        let chip = self.chip.iter().flat_map(|chip| {
+            [
+                ("chip.passive_authentication", chip.passive_authentication.as_str()),
+                ("chip.dsc_country", chip.dsc_country.as_deref().unwrap_or("")),
+                ("chip.dsc_serial", chip.dsc_serial.as_deref().unwrap_or("")),
+            ]
+        });
+        for (field, value) in fields.into_iter().chain(codes).chain(chip) {
             if value.len() > FIELD_BYTES_MAX || value.chars().any(char::is_control) {
                 return Err(EventError::Field { field });
             }
@@ -821,6 +844,7 @@ mod tests {
                 overstay_days: 0,
             }),
             clock_sync_age_s: Some(5),
+            chip: None,
         }
     }
 

@@ -63,6 +63,10 @@ pub struct LaneDriver {
     meter: Option<Arc<dyn LaneMeter>>,
     /// Changed settings that only a restart applies (shown in the status until then).
     restart_required: Vec<String>,
+    /// The lane's chip reader, if it has one.
+    chip: Option<super::chip::ChipLane>,
+    /// The chip evidence of the current session (a permit scanned later does not read again).
+    chip_evidence: Option<(u64, crate::core::chip_evidence::ChipEvidence)>,
 }
 
 /// A verdict published, with what was recorded for it (kiosk) — for callers that drive the
@@ -99,6 +103,8 @@ impl LaneDriver {
             n_recorded: 0,
             meter: None,
             restart_required: Vec::new(),
+            chip: None,
+            chip_evidence: None,
         };
         driver.publish_status();
         driver
@@ -109,6 +115,19 @@ impl LaneDriver {
         meter.clock_trusted(self.clock_trusted);
         self.meter = Some(meter);
         self
+    }
+
+    /// Reads the chip of every passport and ID card scanned at this lane with `chip` (`None`:
+    /// the lane reads no chips).
+    pub fn with_chip_lane(mut self, chip: Option<super::chip::ChipLane>) -> Self {
+        self.chip = chip;
+        self
+    }
+
+    /// Replaces the chip reader (a reloaded configuration); the next document is read with it.
+    pub fn set_chip_lane(&mut self, chip: Option<super::chip::ChipLane>) {
+        self.chip = chip;
+        self.chip_evidence = None;
     }
 
     /// Applies settings changed by a reload (lane, direction, mode, time zone, timing): the
@@ -225,7 +244,7 @@ impl LaneDriver {
                 return None;
             }
         };
-        let mut assessment = assessment;
+        let mut assessment = self.with_chip(assessment).await;
         if self.settings.mode == LaneMode::Kiosk && !self.gate_ok {
             // A gate that does not answer keeps the kiosk referring until it recovers.
             assessment.verdict.outcome = assessment.verdict.outcome.max(Outcome::Refer);
@@ -250,6 +269,35 @@ impl LaneDriver {
             assessment,
             recorded_seq,
         })
+    }
+
+    /// Adds the chip's evidence when the lane has a reader: read once per session.
+    async fn with_chip(&mut self, assessment: Assessment) -> Assessment {
+        let Some(chip) = self.chip.as_mut() else {
+            return assessment;
+        };
+        let evidence = match &self.chip_evidence {
+            Some((session, evidence)) if *session == assessment.session => Some(evidence.clone()),
+            _ => {
+                let today = assessment.input.today;
+                let read = chip
+                    .evidence(&assessment.report, self.parts.ledger.as_ref(), today)
+                    .await;
+                if let Some(evidence) = &read {
+                    self.chip_evidence = Some((assessment.session, evidence.clone()));
+                    let _ = self.events.send(json!({
+                        "type": "chip", "session": assessment.session,
+                        "result": super::chip::facts_code(&evidence.facts),
+                        "access": evidence.access,
+                    }));
+                }
+                read
+            }
+        };
+        match evidence {
+            Some(evidence) => assessment.with_chip(evidence),
+            None => assessment,
+        }
     }
 
     /// Kiosk: check the gate, record durably, then open the gate.

@@ -6,6 +6,7 @@
 //! It reads the ledger and the movement index through their ports and never writes anything;
 //! recording happens only in `crossing_for`'s caller, after a confirmation.
 
+pub mod chip;
 pub mod driver;
 
 use jiff::civil::Date;
@@ -13,6 +14,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::core::chip_evidence::ChipEvidence;
 use crate::core::decision::{
     self, AlertFacts, DecisionInput, DocumentExpiry, DocumentFacts, LaneMode, MrzStatus,
     PermitFacts, PermitKind, StayFacts, Verdict,
@@ -95,6 +97,8 @@ pub struct Assessment {
     pub verdict: Verdict,
     /// Ledger age in seconds at decision time.
     pub ledger_age_s: Option<u64>,
+    /// What the document's chip showed, when the lane has a chip reader.
+    pub chip: Option<ChipEvidence>,
 }
 
 /// Why an assessment could not be made at all (as opposed to a refusal).
@@ -216,6 +220,7 @@ pub fn assess(
         stay: stay.as_ref().map(stay_facts),
         ledger_stale,
         clock_untrusted: !clock_trusted,
+        chip: None,
     };
     mark_used_evisas(&mut input, &permits, &stay_movements);
     let verdict = decision::decide(&input);
@@ -228,6 +233,7 @@ pub fn assess(
         input,
         verdict,
         ledger_age_s: ledger_age.map(|age| u64::try_from(age.as_secs()).unwrap_or(0)),
+        chip: None,
     })
 }
 
@@ -603,6 +609,14 @@ fn sex_letter(sex: Sex) -> String {
 }
 
 impl Assessment {
+    /// Adds the chip's evidence and decides again.
+    pub fn with_chip(mut self, evidence: ChipEvidence) -> Self {
+        self.input.chip = Some(evidence.facts.clone());
+        self.verdict = decision::decide(&self.input);
+        self.chip = Some(evidence);
+        self
+    }
+
     /// The officer-screen JSON (`type: verdict`) documented in `docs/api.md`.
     pub fn screen_json(&self) -> Value {
         let document = self.report.document.as_ref().map(|document| {
@@ -634,6 +648,11 @@ impl Assessment {
             "stay": self.input.stay,
             "stay_explanation": self.stay.as_ref().map(|stay| stay.explanation.clone()),
             "ledger_age_s": self.ledger_age_s,
+            "chip": self.chip.as_ref().map(|chip| json!({
+                "facts": chip.facts,
+                "access": chip.access,
+                "record": chip.record,
+            })),
         })
     }
 
@@ -717,6 +736,7 @@ impl Assessment {
                 overstay_days: stay.overstay_days,
             }),
             clock_sync_age_s: None,
+            chip: self.chip.as_ref().and_then(|chip| chip.record.clone()),
         })
     }
 }

@@ -1,0 +1,111 @@
+//! The lane's chip step: after a passport or ID card's MRZ is scanned at a lane with a chip
+//! reader, the chip is read (PACE, else BAC unless refused) with the MRZ as password on a
+//! blocking thread, and weighed by `core::chip_evidence` against the CSCAs and CRLs the ledger
+//! replica holds (offline). Nothing read from the chip is logged or recorded.
+
+use std::sync::{Arc, Mutex};
+
+use crate::core::chip::ChipError;
+use crate::core::chip::pace::Password;
+use crate::core::chip::reader::ReadSettings;
+use crate::core::chip_evidence::{self, ChipEvidence};
+use crate::core::decision::ChipFacts;
+use crate::core::mrz::MrzReport;
+use crate::core::passive_auth::TrustStore;
+use crate::ports::chip::{ChannelError, DocumentChipReader};
+use crate::ports::ledger::LedgerView;
+
+/// A lane's chip reader and how it may read.
+#[derive(Clone)]
+pub struct ChipLane {
+    reader: Arc<Mutex<dyn DocumentChipReader>>,
+    settings: ReadSettings,
+    /// The trust built from the replica, and the applied seq it was built at.
+    trust: Option<(Option<u64>, Arc<TrustStore>)>,
+}
+
+impl ChipLane {
+    /// A lane reading chips with `reader` under `settings` (the BAC-fallback switch).
+    pub fn new(reader: Arc<Mutex<dyn DocumentChipReader>>, settings: ReadSettings) -> Self {
+        Self {
+            reader,
+            settings,
+            trust: None,
+        }
+    }
+
+    /// Reads and weighs the chip of the document whose printed MRZ is `printed`; `None` when
+    /// the MRZ gives no access key (the MRZ's own reasons already refer the traveller).
+    pub async fn evidence(
+        &mut self,
+        printed: &MrzReport,
+        ledger: &(dyn LedgerView + Send + Sync),
+        today: jiff::civil::Date,
+    ) -> Option<ChipEvidence> {
+        let password = Password::Mrz(printed.mrz_information()?);
+        let reader = self.reader.clone();
+        let settings = self.settings.clone();
+        let read = tokio::task::spawn_blocking(move || {
+            let mut reader = reader
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            reader.read(&password, &settings)
+        })
+        .await
+        .unwrap_or_else(|error| {
+            Err(ChipError::Channel(ChannelError::Transport(format!(
+                "chip reader task failed: {error}"
+            ))))
+        });
+        let trust = self.trust(ledger);
+        let evidence = chip_evidence::weigh(&read, printed, &trust, today);
+        if let Err(error) = &read {
+            // The error names a protocol step or a status word, never the chip's data.
+            tracing::info!(message = "chip not read", %error);
+        }
+        tracing::info!(message = "chip weighed", facts = facts_code(&evidence.facts),
+            access = ?evidence.access);
+        Some(evidence)
+    }
+
+    /// The ledger's CSCAs and CRLs as a trust store, rebuilt only when the replica moved.
+    fn trust(&mut self, ledger: &dyn LedgerView) -> Arc<TrustStore> {
+        let applied = ledger.applied_seq().ok().flatten();
+        if let Some((seq, trust)) = &self.trust
+            && *seq == applied
+            && applied.is_some()
+        {
+            return trust.clone();
+        }
+        let trust = match ledger.csca_trust() {
+            Ok(held) => {
+                let (store, unreadable) = held.trust_store();
+                if unreadable > 0 {
+                    tracing::warn!(message = "csca records that no longer read", unreadable);
+                }
+                Arc::new(store)
+            }
+            Err(error) => {
+                // No trust: every chip is `chip_csca_unknown`, referred, never admitted on it.
+                tracing::error!(message = "csca trust unreadable", %error);
+                Arc::new(TrustStore::new())
+            }
+        };
+        self.trust = Some((applied, trust.clone()));
+        trust
+    }
+}
+
+/// The facts' stable name, for logs.
+pub fn facts_code(facts: &ChipFacts) -> &'static str {
+    match facts {
+        ChipFacts::Authentic => "chip_authentic",
+        ChipFacts::PassiveAuthFailed { .. } => "chip_passive_auth_failed",
+        ChipFacts::CloneSuspected => "chip_clone_suspected",
+        ChipFacts::Dg1Differs => "chip_dg1_differs",
+        ChipFacts::CscaUnknown { .. } => "chip_csca_unknown",
+        ChipFacts::Unreadable { .. } => "chip_unreadable",
+        ChipFacts::Missing => "chip_missing",
+        ChipFacts::NoChip => "no_chip",
+    }
+}
