@@ -23,21 +23,18 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use crate::adapters::api::{
     self, ApiAccess, ApiCommand, ApiState, ConfirmRequest, OfficerDecision,
 };
+use crate::adapters::chip_sim::SimulatedField;
 use crate::adapters::devices::{self, Backoff, DeviceSpec, parse_profile};
 use crate::adapters::feed::{Outbox, OutboxConfig, RelayConfig, run_relay};
-use crate::adapters::chip_sim::SimulatedField;
 use crate::adapters::ledger::SledLedger;
 use crate::core::chip::reader::ReadSettings;
-use crate::lane::chip::ChipLane;
-use crate::ports::chip::DocumentChipReader;
 use crate::core::decision::{Direction, LaneMode, Outcome};
 use crate::core::document::HolderDigest;
 use crate::core::event::TerminalId;
 use crate::core::ledger::permit_check::{Bp1Verification, index_of};
 use crate::core::ledger::{
-    CscaCertificate,
-    AlertKind, AlertRaised, Change, Checkpoint, IssuerKeyAdded, PermitIssued, PermitRevoked,
-    RootKey, RootSet, SignedCheckpoint, TerminalKeyAdded, extend, verify_batch,
+    AlertKind, AlertRaised, Change, Checkpoint, CscaCertificate, IssuerKeyAdded, PermitIssued,
+    PermitRevoked, RootKey, RootSet, SignedCheckpoint, TerminalKeyAdded, extend, verify_batch,
 };
 use crate::core::mrz::{Td3Fields, compose_td3};
 use crate::core::permit::{self, PermitBody, PermitClaims, PermitHolder, PermitType};
@@ -45,7 +42,9 @@ use crate::core::privacy::{DocumentNumber, PersonName};
 use crate::core::stay::policy::StayPolicy;
 use crate::exit::Exit;
 use crate::lane::LaneSettings;
+use crate::lane::chip::ChipLane;
 use crate::lane::driver::{LaneDriver, LaneParts};
+use crate::ports::chip::DocumentChipReader;
 use crate::ports::clock::Clock;
 use crate::ports::ledger::LedgerStore;
 use crate::ports::scanner::DeviceEvent;

@@ -207,7 +207,11 @@ pub struct PcscChipReader {
 }
 
 impl DocumentChipReader for PcscChipReader {
-    fn read(&mut self, password: &Password, settings: &ReadSettings) -> Result<ChipRead, ChipError> {
+    fn read(
+        &mut self,
+        password: &Password,
+        settings: &ReadSettings,
+    ) -> Result<ChipRead, ChipError> {
         let reader = PcscReader::open(&self.pattern).map_err(|error| match error {
             ReaderError::NoReader { .. } => ChipError::Channel(ChannelError::ReaderGone),
             other => ChipError::Channel(ChannelError::Transport(other.to_string())),

@@ -59,7 +59,13 @@ fn reader(table: &Spanned<RawDevice>, report: &mut Report<'_>) -> Option<ChipRea
     let at = table.span().start;
     let raw = table.get_ref();
     let name = report
-        .required(&raw.name, at, "devices", "name", "a string such as \"chip\"")
+        .required(
+            &raw.name,
+            at,
+            "devices",
+            "name",
+            "a string such as \"chip\"",
+        )
         .and_then(|value| non_empty(value, "device name", report));
     let pattern = raw
         .pcsc

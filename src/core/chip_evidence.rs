@@ -164,7 +164,8 @@ fn active_authentication_failed(read: &ChipRead, pa: &PaReport) -> bool {
 
 /// The fields a forger would change, as `core::mrz` read them from DG1 and from the print.
 fn same_document(dg1: &MrzDocument, printed: &MrzDocument) -> bool {
-    let text = |field: &Option<crate::core::mrz::TextField>| field.as_ref().map(|f| f.value.clone());
+    let text =
+        |field: &Option<crate::core::mrz::TextField>| field.as_ref().map(|f| f.value.clone());
     dg1.document_code.value == printed.document_code.value
         && dg1.issuing_state.value == printed.issuing_state.value
         && dg1.document_number.number.expose() == printed.document_number.number.expose()
@@ -175,4 +176,122 @@ fn same_document(dg1: &MrzDocument, printed: &MrzDocument) -> bool {
         && dg1.name.surname.expose() == printed.name.surname.expose()
         && dg1.name.given_names.expose() == printed.name.given_names.expose()
         && text(&dg1.optional_data) == text(&printed.optional_data)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::adapters::chip_sim::{ChipProfile, SimulatedChip, ef_com};
+    use crate::core::chip::reader::{ReadSettings, read_chip};
+    use crate::core::lds::chip_pki::{
+        self, CertSpec, Hash, KeyKind, SPECIMEN_TD3, SignedSpec, Style, Y2020, YEAR,
+    };
+    use crate::core::mrz::{Mode, ParseOptions};
+
+    const MRZ_INFORMATION: &str = "L898902C3674081221204159";
+
+    fn printed(zone: &str) -> MrzReport {
+        crate::core::mrz::parse(
+            zone,
+            &ParseOptions {
+                mode: Mode::Tolerant,
+                reference_date: jiff::civil::date(2010, 1, 1),
+                french_national_id: false,
+            },
+        )
+    }
+
+    /// A chip signed by a test DSC, with DG15; the trust store holding its CSCA.
+    fn chip(clone: bool) -> (ChipProfile, TrustStore) {
+        let csca_key = chip_pki::key(KeyKind::P256, 40);
+        let csca = chip_pki::certificate(&CertSpec::csca("UT", 40), &csca_key, None);
+        let dsc_key = chip_pki::key(KeyKind::P256, 41);
+        let dsc =
+            chip_pki::certificate(&CertSpec::dsc("UT", 41), &dsc_key, Some((&csca, &csca_key)));
+        let dg1 = chip_pki::dg1(SPECIMEN_TD3);
+        let aa_key = chip_pki::key(KeyKind::P256, 42);
+        let dg15 =
+            crate::core::chip::tlv::encode(&[0x6F], &aa_key.public_key_to_der().expect("SPKI"));
+        let spec = SignedSpec::new(Hash::Sha256, Style::Ecdsa, Some(Y2020 + 5 * YEAR));
+        let sod = chip_pki::sod(&[(1, &dg1), (15, &dg15)], &dsc, &dsc_key, &spec);
+        let mut files = BTreeMap::from([
+            (LdsFile::Dg(1), dg1),
+            (LdsFile::Dg(15), dg15),
+            (LdsFile::Sod, sod),
+        ]);
+        files.insert(LdsFile::Com, ef_com(&files));
+        let mut profile = ChipProfile::new(MRZ_INFORMATION, files);
+        profile.aa_key = Some(if clone {
+            chip_pki::key(KeyKind::P256, 43)
+        } else {
+            aa_key
+        });
+        let mut trust = TrustStore::new();
+        let der = csca.to_der().expect("DER");
+        trust
+            .add_csca(<x509_cert::Certificate as der::Decode>::from_der(&der).expect("CSCA"))
+            .expect("CSCA");
+        (profile, trust)
+    }
+
+    fn read(profile: ChipProfile) -> Result<ChipRead, ChipError> {
+        let mut chip = SimulatedChip::new(profile);
+        let password = crate::core::chip::pace::Password::Mrz(MRZ_INFORMATION.into());
+        read_chip(
+            &mut chip,
+            &password,
+            &ReadSettings::default(),
+            &mut rand::thread_rng(),
+        )
+    }
+
+    #[test]
+    fn each_outcome_of_a_chip_read_is_weighed() {
+        let today = jiff::civil::date(2026, 6, 1);
+        let specimen = printed(SPECIMEN_TD3);
+        let (genuine, trust) = chip(false);
+        let evidence = weigh(&read(genuine.clone()), &specimen, &trust, today);
+        assert_eq!(evidence.facts, ChipFacts::Authentic);
+        assert_eq!(evidence.access, Some("PACE"));
+        let record = evidence.record.expect("record");
+        assert_eq!(record.passive_authentication, "valid");
+        assert_eq!(record.dsc_country.as_deref(), Some("UT"));
+        assert_eq!(record.dsc_serial.as_deref(), Some("29"));
+
+        // A genuine chip in a document whose printed page was altered.
+        let forged_page = printed(&SPECIMEN_TD3.replace("ERIKSSON", "ERIKSSEN"));
+        let evidence = weigh(&read(genuine.clone()), &forged_page, &trust, today);
+        assert_eq!(evidence.facts, ChipFacts::Dg1Differs);
+
+        // No CSCA known: referred, never admitted on the chip.
+        let evidence = weigh(&read(genuine.clone()), &specimen, &TrustStore::new(), today);
+        assert!(
+            matches!(evidence.facts, ChipFacts::CscaUnknown { ref errors } if errors == &["dsc_not_trusted"])
+        );
+
+        let (clone, trust) = chip(true);
+        let evidence = weigh(&read(clone), &specimen, &trust, today);
+        assert_eq!(evidence.facts, ChipFacts::CloneSuspected);
+
+        let no_card = Err(ChipError::Channel(ChannelError::NoCard));
+        assert_eq!(
+            weigh(&no_card, &specimen, &trust, today).facts,
+            ChipFacts::Missing
+        );
+        let td1 = printed(
+            "I<UTOD231458907<<<<<<<<<<<<<<<\n7408122F1204159UTO<<<<<<<<<<<6\nERIKSSON<<ANNA<MARIA<<<<<<<<<<",
+        );
+        assert!(!expects_chip(&td1));
+        assert_eq!(
+            weigh(&no_card, &td1, &trust, today).facts,
+            ChipFacts::NoChip
+        );
+        let removed = Err(ChipError::Channel(ChannelError::CardRemoved));
+        assert!(matches!(
+            weigh(&removed, &specimen, &trust, today).facts,
+            ChipFacts::Unreadable { .. }
+        ));
+    }
 }

@@ -329,8 +329,14 @@ impl Crossing {
             .map(|c| ("reason_codes", c.as_str()));
         let chip = self.chip.iter().flat_map(|chip| {
             [
-                ("chip.passive_authentication", chip.passive_authentication.as_str()),
-                ("chip.dsc_country", chip.dsc_country.as_deref().unwrap_or("")),
+                (
+                    "chip.passive_authentication",
+                    chip.passive_authentication.as_str(),
+                ),
+                (
+                    "chip.dsc_country",
+                    chip.dsc_country.as_deref().unwrap_or(""),
+                ),
                 ("chip.dsc_serial", chip.dsc_serial.as_deref().unwrap_or("")),
             ]
         });

@@ -1,15 +1,13 @@
 //! The demo's passport chips: a CSCA and document signer made at start (by the tests' own PKI
-//! code, `tests/chip_pki`), and for each traveller a simulated chip behind the same reader port
+//! code, `adapters::chip_sim::test_pki`), and for each traveller a simulated chip behind the same reader port
 //! a PC/SC reader serves: genuine, with an altered DG1, or a clone without the chip's key.
-
-#[path = "../../tests/chip_pki/mod.rs"]
-mod chip_pki;
 
 use std::collections::BTreeMap;
 
 use openssl::pkey::{PKey, Private};
 use openssl::x509::X509;
 
+use crate::adapters::chip_sim::test_pki as chip_pki;
 use crate::adapters::chip_sim::{ChipProfile, SimulatedChip, ef_com};
 use crate::core::chip::lds::LdsFile;
 use chip_pki::{CertSpec, Hash, KeyKind, SignedSpec, Style, Y2020, YEAR};

@@ -87,7 +87,10 @@ fn restart_required(started: &Config, new: &Config) -> Vec<&'static str> {
 /// Keys the lane applies in place.
 fn live_changes(old: &Config, new: &Config) -> Vec<&'static str> {
     let checks: [(&'static str, bool); 8] = [
-        ("devices (pcsc chip reader)", old.chip_reader != new.chip_reader),
+        (
+            "devices (pcsc chip reader)",
+            old.chip_reader != new.chip_reader,
+        ),
         (
             "checkpoint.direction",
             old.checkpoint.direction != new.checkpoint.direction,

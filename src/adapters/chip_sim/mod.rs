@@ -10,6 +10,12 @@
 mod card;
 pub mod vpcd;
 
+/// The tests' PKI (`tests/chip_pki`: CSCA → document signer → EF.SOD, CRLs, master lists),
+/// which the demo signs its simulated chips with; the unit tests of `core::lds` and
+/// `core::passive_auth` use it from here.
+#[path = "../../../tests/chip_pki/mod.rs"]
+pub mod test_pki;
+
 pub use card::SimulatedChip;
 
 use std::sync::{Arc, Mutex};
@@ -153,17 +159,26 @@ pub struct SimulatedField {
 impl SimulatedField {
     /// Puts a document's chip in the field (replacing any other).
     pub fn place(&self, chip: Option<SimulatedChip>) {
-        *self.chip.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = chip;
+        *self
+            .chip
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = chip;
     }
 }
 
 impl DocumentChipReader for SimulatedField {
-    fn read(&mut self, password: &Password, settings: &ReadSettings) -> Result<ChipRead, ChipError> {
+    fn read(
+        &mut self,
+        password: &Password,
+        settings: &ReadSettings,
+    ) -> Result<ChipRead, ChipError> {
         let mut chip = self
             .chip
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let chip = chip.as_mut().ok_or(ChipError::Channel(ChannelError::NoCard))?;
+        let chip = chip
+            .as_mut()
+            .ok_or(ChipError::Channel(ChannelError::NoCard))?;
         chip.reset();
         read_chip(chip, password, settings, &mut rand::thread_rng())
     }
