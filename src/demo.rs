@@ -597,7 +597,7 @@ async fn demo(options: DemoOptions) -> Result<(), String> {
         events.clone(),
         status_arrivals,
     )
-    .with_chip_lane(Some(ChipLane::new(reader, chip_settings)));
+    .with_chip_lane(Some(ChipLane::new("chip-reader", reader, chip_settings)));
     let mut departures = LaneDriver::new(
         settings("departures", Direction::Exit),
         parts,

@@ -385,7 +385,7 @@ async fn lane_chip_step_in_own_process() {
         refuse_bac_fallback: true,
         ..ReadSettings::default()
     };
-    let mut lane = ChipLane::new(Arc::new(Mutex::new(reader)), settings);
+    let mut lane = ChipLane::new("chip", Arc::new(Mutex::new(reader)), settings);
     let today = jiff::civil::date(2026, 6, 1);
     let printed = mrz::parse(
         chip_pki::SPECIMEN_TD3,

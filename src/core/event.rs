@@ -896,6 +896,37 @@ mod tests {
     }
 
     #[test]
+    fn the_chip_record_is_optional_signed_and_bounded() {
+        let signing = key(7);
+        let plain = sign(&event(1, GENESIS_HASH), &signing).expect("sign");
+        // Absent, the field is not encoded at all: events from before it keep their bytes.
+        assert!(!plain.windows(4).any(|w| w == b"chip"));
+        let mut with_chip = event(2, GENESIS_HASH);
+        with_chip.crossing.chip = Some(ChipRecord {
+            passive_authentication: "valid".into(),
+            dsc_country: Some("AZ".into()),
+            dsc_serial: Some("2A".into()),
+        });
+        let signed = sign(&with_chip, &signing).expect("sign");
+        match verify(&signed, &keys_for("T1", &signing)) {
+            Verification::Valid(decoded, _) => assert_eq!(*decoded, with_chip),
+            Verification::Rejected(r) => panic!("rejected: {r}"),
+        }
+        let mut long = with_chip.crossing.clone();
+        long.chip = Some(ChipRecord {
+            passive_authentication: "valid".into(),
+            dsc_country: Some("\n".into()),
+            dsc_serial: None,
+        });
+        assert!(matches!(
+            long.validate(),
+            Err(EventError::Field {
+                field: "chip.dsc_country"
+            })
+        ));
+    }
+
+    #[test]
     fn rejections_table() {
         let signing = key(7);
         let signed = sign(&event(1, GENESIS_HASH), &signing).expect("sign");

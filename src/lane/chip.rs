@@ -18,6 +18,8 @@ use crate::ports::ledger::LedgerView;
 /// A lane's chip reader and how it may read.
 #[derive(Clone)]
 pub struct ChipLane {
+    /// The configured device name, for the lane's status.
+    name: String,
     reader: Arc<Mutex<dyn DocumentChipReader>>,
     settings: ReadSettings,
     /// The trust built from the replica, and the applied seq it was built at.
@@ -25,13 +27,24 @@ pub struct ChipLane {
 }
 
 impl ChipLane {
-    /// A lane reading chips with `reader` under `settings` (the BAC-fallback switch).
-    pub fn new(reader: Arc<Mutex<dyn DocumentChipReader>>, settings: ReadSettings) -> Self {
+    /// A lane reading chips with the reader `name`d in the configuration under `settings`
+    /// (the BAC-fallback switch).
+    pub fn new(
+        name: &str,
+        reader: Arc<Mutex<dyn DocumentChipReader>>,
+        settings: ReadSettings,
+    ) -> Self {
         Self {
+            name: name.to_owned(),
             reader,
             settings,
             trust: None,
         }
+    }
+
+    /// The configured device name.
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// Reads and weighs the chip of the document whose printed MRZ is `printed`; `None` when
@@ -42,6 +55,20 @@ impl ChipLane {
         ledger: &(dyn LedgerView + Send + Sync),
         today: jiff::civil::Date,
     ) -> Option<ChipEvidence> {
+        self.read_and_weigh(printed, ledger, today)
+            .await
+            .map(|(evidence, _)| evidence)
+    }
+
+    /// As [`Self::evidence`], with the reader's link as the read found it: down (and why)
+    /// when the reader is unplugged or pcscd does not answer, up otherwise (a card inserted,
+    /// removed or absent is the chip's evidence, not the reader's state).
+    pub async fn read_and_weigh(
+        &mut self,
+        printed: &MrzReport,
+        ledger: &(dyn LedgerView + Send + Sync),
+        today: jiff::civil::Date,
+    ) -> Option<(ChipEvidence, Result<(), String>)> {
         let password = Password::Mrz(printed.mrz_information()?);
         let reader = self.reader.clone();
         let settings = self.settings.clone();
@@ -57,6 +84,12 @@ impl ChipLane {
                 "chip reader task failed: {error}"
             ))))
         });
+        let link = match &read {
+            Err(ChipError::Channel(
+                error @ (ChannelError::ReaderGone | ChannelError::Transport(_)),
+            )) => Err(error.to_string()),
+            _ => Ok(()),
+        };
         let trust = self.trust(ledger);
         let evidence = chip_evidence::weigh(&read, printed, &trust, today);
         if let Err(error) = &read {
@@ -65,7 +98,7 @@ impl ChipLane {
         }
         tracing::info!(message = "chip weighed", facts = facts_code(&evidence.facts),
             access = ?evidence.access);
-        Some(evidence)
+        Some((evidence, link))
     }
 
     /// The ledger's CSCAs and CRLs as a trust store, rebuilt only when the replica moved.

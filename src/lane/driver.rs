@@ -281,8 +281,13 @@ impl LaneDriver {
             _ => {
                 let today = assessment.input.today;
                 let read = chip
-                    .evidence(&assessment.report, self.parts.ledger.as_ref(), today)
+                    .read_and_weigh(&assessment.report, self.parts.ledger.as_ref(), today)
                     .await;
+                let name = chip.name().to_owned();
+                if let Some((_, link)) = &read {
+                    self.chip_reader_state(name, link.clone());
+                }
+                let read = read.map(|(evidence, _)| evidence);
                 if let Some(evidence) = &read {
                     self.chip_evidence = Some((assessment.session, evidence.clone()));
                     let _ = self.events.send(json!({
@@ -297,6 +302,33 @@ impl LaneDriver {
         match evidence {
             Some(evidence) => assessment.with_chip(evidence),
             None => assessment,
+        }
+    }
+
+    /// The chip reader's link in the status, as the last read found it.
+    fn chip_reader_state(&mut self, device: String, link: Result<(), String>) {
+        let now = self.parts.clock.now();
+        let previous = self.devices.get(&device);
+        let up = link.is_ok();
+        let since = match previous {
+            Some(state) if (state.link == Link::Up) == up => state.since,
+            _ => now,
+        };
+        let last_error = match link {
+            Ok(()) => previous.and_then(|state| state.last_error.clone()),
+            Err(error) => Some(error),
+        };
+        let state = DeviceState {
+            device: device.clone(),
+            link: if up { Link::Up } else { Link::Down },
+            since,
+            last_error,
+        };
+        if previous != Some(&state) {
+            tracing::info!(message = "device state", device = %state.device, link = ?state.link,
+                last_error = ?state.last_error);
+            self.devices.insert(device, state);
+            self.publish_status();
         }
     }
 

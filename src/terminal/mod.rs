@@ -292,7 +292,7 @@ fn chip_lane(config: &Config) -> Option<crate::lane::chip::ChipLane> {
             refuse_bac_fallback: reader.refuse_bac_fallback,
             ..crate::core::chip::reader::ReadSettings::default()
         };
-        crate::lane::chip::ChipLane::new(pcsc, settings)
+        crate::lane::chip::ChipLane::new(&reader.name, pcsc, settings)
     })
 }
 

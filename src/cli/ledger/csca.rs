@@ -136,3 +136,79 @@ fn seed(state: &mut MemoryState, trust: &CscaTrust) -> Result<(), String> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::lds::chip_pki::{self, CertSpec, Hash, KeyKind, SignedSpec, Style, Y2020};
+
+    fn change(line: &str, base: &Path) -> Result<Change, String> {
+        let mut value: Value = serde_json::from_str(line).map_err(|e| e.to_string())?;
+        body_from_file(&mut value, base)?;
+        serde_json::from_value(value).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn csca_lines_name_files_and_are_checked_before_publishing() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let key = chip_pki::key(KeyKind::P256, 50);
+        let csca = chip_pki::certificate(&CertSpec::csca("AA", 50), &key, None);
+        std::fs::write(dir.path().join("csca.pem"), csca.to_pem().expect("PEM")).expect("write");
+        let crl = chip_pki::crl(&csca, &key, &[3], Y2020 + 10);
+        std::fs::write(dir.path().join("aa.crl"), &crl).expect("write");
+        let signer_key = chip_pki::key(KeyKind::P256, 51);
+        let signer =
+            chip_pki::certificate(&CertSpec::dsc("AA", 51), &signer_key, Some((&csca, &key)));
+        let der = csca.to_der().expect("DER");
+        let spec = SignedSpec::new(Hash::Sha256, Style::Ecdsa, Some(Y2020));
+        let list = chip_pki::master_list(std::slice::from_ref(&der), &signer, &signer_key, &spec);
+        std::fs::write(dir.path().join("ml.der"), &list).expect("write");
+        let mut forged_spec = spec.clone();
+        forged_spec.corrupt_signature = true;
+        let forged = chip_pki::master_list(&[der.clone()], &signer, &signer_key, &forged_spec);
+        std::fs::write(dir.path().join("forged.der"), &forged).expect("write");
+
+        let added = change(
+            r#"{"kind":"csca_added","body":{"file":"csca.pem"}}"#,
+            dir.path(),
+        )
+        .expect("csca_added");
+        assert_eq!(
+            added,
+            Change::CscaAdded(crate::core::ledger::CscaCertificate {
+                certificate: der.clone()
+            })
+        );
+        let crl_change = change(
+            r#"{"kind":"csca_crl","body":{"file":"aa.crl"}}"#,
+            dir.path(),
+        )
+        .expect("crl");
+        let list_change = change(
+            r#"{"kind":"csca_master_list","body":{"file":"ml.der"}}"#,
+            dir.path(),
+        )
+        .expect("list");
+        let now: Timestamp = "2026-01-01T00:00:00Z".parse().expect("time");
+        precheck(&[list_change.clone(), crl_change.clone()], None, now).expect("valid publication");
+        // A CRL whose CSCA the replica does not hold is refused when the replica is known.
+        let empty = CscaTrust::default();
+        let refused = precheck(std::slice::from_ref(&crl_change), Some(&empty), now)
+            .expect_err("unknown issuer");
+        assert!(refused.contains("not signed by a held"), "{refused}");
+        precheck(&[added, crl_change], Some(&empty), now).expect("csca then its crl");
+
+        let forged = change(
+            r#"{"kind":"csca_master_list","body":{"file":"forged.der"}}"#,
+            dir.path(),
+        )
+        .expect("parses");
+        let refused = precheck(&[forged], None, now).expect_err("forged list");
+        assert!(refused.contains("nothing published"), "{refused}");
+        let missing = change(
+            r#"{"kind":"csca_added","body":{"file":"absent.pem"}}"#,
+            dir.path(),
+        );
+        assert!(missing.is_err_and(|e| e.contains("absent.pem")));
+    }
+}
