@@ -15,6 +15,10 @@ use crate::core::passive_auth::TrustStore;
 use crate::ports::chip::{ChannelError, DocumentChipReader};
 use crate::ports::ledger::LedgerView;
 
+/// The longest the lane waits for one chip read (the card's arrival included); a genuine
+/// passport reads in a few seconds even with a 20 KB face over 223-byte reads.
+pub const CHIP_READ_BUDGET: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// A lane's chip reader and how it may read.
 #[derive(Clone)]
 pub struct ChipLane {
@@ -22,6 +26,8 @@ pub struct ChipLane {
     name: String,
     reader: Arc<Mutex<dyn DocumentChipReader>>,
     settings: ReadSettings,
+    /// How long the lane waits for one read.
+    budget: std::time::Duration,
     /// The trust built from the replica, and the applied seq it was built at.
     trust: Option<(Option<u64>, Arc<TrustStore>)>,
 }
@@ -38,8 +44,15 @@ impl ChipLane {
             name: name.to_owned(),
             reader,
             settings,
+            budget: CHIP_READ_BUDGET,
             trust: None,
         }
+    }
+
+    /// Waits at most `budget` for a read instead of [`CHIP_READ_BUDGET`].
+    pub fn with_read_budget(mut self, budget: std::time::Duration) -> Self {
+        self.budget = budget;
+        self
     }
 
     /// The configured device name.
@@ -72,18 +85,22 @@ impl ChipLane {
         let password = Password::Mrz(printed.mrz_information()?);
         let reader = self.reader.clone();
         let settings = self.settings.clone();
-        let read = tokio::task::spawn_blocking(move || {
+        let task = tokio::task::spawn_blocking(move || {
             let mut reader = reader
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             reader.read(&password, &settings)
-        })
-        .await
-        .unwrap_or_else(|error| {
-            Err(ChipError::Channel(ChannelError::Transport(format!(
-                "chip reader task failed: {error}"
-            ))))
         });
+        // The lane waits for the read like for the kiosk's gate, so a chip that answers slowly
+        // must not hold it: past the budget the read counts as failed (the blocking thread
+        // finishes on its own and the next read waits for the reader).
+        let read = match tokio::time::timeout(self.budget, task).await {
+            Ok(Ok(read)) => read,
+            Ok(Err(error)) => Err(ChipError::Channel(ChannelError::Transport(format!(
+                "chip reader task failed: {error}"
+            )))),
+            Err(_) => Err(ChipError::Channel(ChannelError::Timeout)),
+        };
         let link = match &read {
             Err(ChipError::Channel(
                 error @ (ChannelError::ReaderGone | ChannelError::Transport(_)),
@@ -140,5 +157,84 @@ pub fn facts_code(facts: &ChipFacts) -> &'static str {
         ChipFacts::Unreadable { .. } => "chip_unreadable",
         ChipFacts::Missing => "chip_missing",
         ChipFacts::NoChip => "no_chip",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::chip::reader::ChipRead;
+    use crate::core::ledger::MemoryState;
+    use crate::core::mrz::{Mode, ParseOptions};
+
+    /// A reader that takes `delay` and then fails as told.
+    struct Scripted {
+        delay: std::time::Duration,
+        error: ChannelError,
+    }
+
+    impl DocumentChipReader for Scripted {
+        fn read(&mut self, _: &Password, _: &ReadSettings) -> Result<ChipRead, ChipError> {
+            std::thread::sleep(self.delay);
+            Err(ChipError::Channel(self.error.clone()))
+        }
+    }
+
+    fn lane(delay_ms: u64, error: ChannelError) -> ChipLane {
+        let reader = Scripted {
+            delay: std::time::Duration::from_millis(delay_ms),
+            error,
+        };
+        ChipLane::new(
+            "chip",
+            Arc::new(Mutex::new(reader)),
+            ReadSettings::default(),
+        )
+        .with_read_budget(std::time::Duration::from_millis(100))
+    }
+
+    #[tokio::test]
+    async fn a_slow_chip_or_a_gone_reader_is_an_answer_never_a_wedge() {
+        let printed = crate::core::mrz::parse(
+            "P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<\nL898902C36UTO7408122F1204159ZE184226B<<<<<10",
+            &ParseOptions {
+                mode: Mode::Tolerant,
+                reference_date: jiff::civil::date(2010, 1, 1),
+                french_national_id: false,
+            },
+        );
+        let ledger = MemoryState::default();
+        let today = jiff::civil::date(2026, 6, 1);
+        let started = std::time::Instant::now();
+        let (evidence, link) = lane(600, ChannelError::NoCard)
+            .read_and_weigh(&printed, &ledger, today)
+            .await
+            .expect("access key");
+        assert!(
+            started.elapsed() < std::time::Duration::from_millis(600),
+            "waited for the reader"
+        );
+        assert!(
+            matches!(&evidence.facts, ChipFacts::Unreadable { why } if why.contains("in time")),
+            "{evidence:?}"
+        );
+        assert_eq!(link, Ok(()));
+
+        let (evidence, link) = lane(0, ChannelError::ReaderGone)
+            .read_and_weigh(&printed, &ledger, today)
+            .await
+            .expect("access key");
+        assert!(matches!(evidence.facts, ChipFacts::Unreadable { .. }));
+        assert_eq!(link, Err("the reader was unplugged".to_string()));
+
+        let (evidence, _) = lane(0, ChannelError::NoCard)
+            .read_and_weigh(&printed, &ledger, today)
+            .await
+            .expect("access key");
+        assert_eq!(
+            evidence.facts,
+            ChipFacts::Missing,
+            "a passport must hold a chip"
+        );
     }
 }

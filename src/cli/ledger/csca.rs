@@ -165,7 +165,12 @@ mod tests {
         std::fs::write(dir.path().join("ml.der"), &list).expect("write");
         let mut forged_spec = spec.clone();
         forged_spec.corrupt_signature = true;
-        let forged = chip_pki::master_list(&[der.clone()], &signer, &signer_key, &forged_spec);
+        let forged = chip_pki::master_list(
+            std::slice::from_ref(&der),
+            &signer,
+            &signer_key,
+            &forged_spec,
+        );
         std::fs::write(dir.path().join("forged.der"), &forged).expect("write");
 
         let added = change(
