@@ -1,5 +1,6 @@
 //! Replication from central to a terminal replica over a real nats-server.
 
+mod chip_pki;
 mod common;
 
 use std::path::Path;
@@ -638,4 +639,57 @@ async fn a_newer_checkpoint_over_the_same_head_refreshes_the_ledger_age() {
         .expect("checkpoint");
     terminal.sync_once().await.expect("round");
     assert_eq!(store.checkpoint_time().expect("age"), Some(later));
+}
+
+/// A CSCA master list rides whole in one entry (its signature covers all of it): one of about
+/// 700 KB, as large as Germany's, is published, replicated, applied and trusted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_csca_master_list_replicates_in_one_entry() {
+    use checkpointd::core::ledger::{ANY_ENTRY_BYTES_MAX, CscaMasterListPublished, Entry};
+    use chip_pki::{CertSpec, Hash, KeyKind, SignedSpec, Style, Y2020};
+
+    let key = chip_pki::key(KeyKind::P256, 60);
+    let certificates: Vec<Vec<u8>> = (0..2_000u32)
+        .map(|serial| {
+            let mut spec = CertSpec::csca("UT", serial + 1);
+            spec.common_name = format!("CSCA UT {serial:04}");
+            chip_pki::certificate(&spec, &key, None)
+                .to_der()
+                .expect("DER")
+        })
+        .collect();
+    let signer_key = chip_pki::key(KeyKind::P256, 61);
+    let mut signer_spec = CertSpec::dsc("UT", 9_999);
+    signer_spec.common_name = "Master List Signer UT".into();
+    let issuer = chip_pki::certificate(&CertSpec::csca("UT", 1), &key, None);
+    let signer = chip_pki::certificate(&signer_spec, &signer_key, Some((&issuer, &key)));
+    let spec = SignedSpec::new(Hash::Sha256, Style::Ecdsa, Some(Y2020));
+    let master_list = chip_pki::master_list(&certificates, &signer, &signer_key, &spec);
+    assert!(master_list.len() > 600_000, "{} bytes", master_list.len());
+    let change = Change::CscaMasterList(CscaMasterListPublished { master_list });
+    let encoded = Entry {
+        seq: 1,
+        prev: [0; 32],
+        time: now(),
+        change: change.clone(),
+    }
+    .encode();
+    assert!(encoded.len() <= ANY_ENTRY_BYTES_MAX);
+
+    let server = NatsServer::start();
+    let central = central(&server).await;
+    let (keys, pinned) = roots();
+    central.append(vec![change], now()).await.expect("append");
+    central.checkpoint(&keys, now()).await.expect("checkpoint");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let terminal = replicator(&server, dir.path()).await;
+    assert_eq!(
+        terminal.sync_once().await.expect("replicate"),
+        ReplicationOutcome::Applied { from: 1, to: 1 }
+    );
+    let trust = terminal.store().csca_trust().expect("trust");
+    // The 2,000 listed certificates; the signer's issuer (CSCA UT 1) is one of them.
+    assert_eq!(trust.cscas.len(), 2_000);
+    assert_eq!(trust.trust_store().0.csca_count(), 2_000);
+    assert_eq!(verify_replica(terminal.store(), &pinned), Ok(1));
 }
