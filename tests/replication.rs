@@ -693,3 +693,89 @@ async fn a_large_csca_master_list_replicates_in_one_entry() {
     assert_eq!(trust.trust_store().0.csca_count(), 2_000);
     assert_eq!(verify_replica(terminal.store(), &pinned), Ok(1));
 }
+
+/// `ledger publish` takes the CSCA kinds from files, refuses what terminals would refuse (with
+/// `--data`, against the replica's CSCAs), and terminals replicate the trust.
+#[test]
+fn cli_publishes_csca_trust_from_files() {
+    use chip_pki::{CertSpec, KeyKind, Y2020};
+
+    let server = NatsServer::start();
+    let url = server.url();
+    let central_dir = tempfile::tempdir().expect("tempdir");
+    let data = tempfile::tempdir().expect("tempdir");
+    let central = central_dir.path().join("central");
+    let c = central.to_str().expect("utf-8 path");
+    let d = data.path().to_str().expect("utf-8 path");
+    ctl(&["ledger", "init", "--central", c, "--nats", &url]);
+    let key = chip_pki::key(KeyKind::P256, 70);
+    let csca = chip_pki::certificate(&CertSpec::csca("AZ", 70), &key, None);
+    let files = central_dir.path();
+    std::fs::write(files.join("csca.pem"), csca.to_pem().expect("PEM")).expect("write");
+    std::fs::write(
+        files.join("new.crl"),
+        chip_pki::crl(&csca, &key, &[5], Y2020 + 200),
+    )
+    .expect("write");
+    std::fs::write(
+        files.join("old.crl"),
+        chip_pki::crl(&csca, &key, &[5], Y2020 + 100),
+    )
+    .expect("write");
+    let entries = files.join("trust.jsonl");
+    std::fs::write(
+        &entries,
+        concat!(
+            r#"{"kind":"csca_added","body":{"file":"csca.pem"}}"#,
+            "\n",
+            r#"{"kind":"csca_crl","body":{"file":"new.crl"}}"#,
+            "\n"
+        ),
+    )
+    .expect("write");
+    let e = entries.to_str().expect("utf-8");
+    assert_eq!(
+        ctl(&["ledger", "publish", "--nats", &url, "--entries", e])["head_seq"],
+        3
+    );
+    ctl(&["ledger", "checkpoint", "--central", c, "--nats", &url]);
+    let roots = central.join("roots.pub");
+    let r = roots.to_str().expect("utf-8");
+    let replicate = [
+        "ledger",
+        "replicate",
+        "--data",
+        d,
+        "--nats",
+        &url,
+        "--roots",
+        r,
+        "--threshold",
+        "1",
+    ];
+    assert_eq!(ctl(&replicate)["applied_seq"], 3);
+    let store = SledLedger::open(data.path(), CACHE_CAPACITY_DEFAULT).expect("replica");
+    let trust = store.csca_trust().expect("trust");
+    assert_eq!((trust.cscas.len(), trust.crls.len()), (1, 1));
+    drop(store);
+
+    // Against the replica, an older CRL is refused before anything is published.
+    std::fs::write(&entries, r#"{"kind":"csca_crl","body":{"file":"old.crl"}}"#).expect("write");
+    let refused = Command::new(env!("CARGO_BIN_EXE_checkpointctl"))
+        .args([
+            "ledger",
+            "publish",
+            "--nats",
+            &url,
+            "--entries",
+            e,
+            "--data",
+            d,
+        ])
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{stderr}");
+    assert!(stderr.contains("older than the one held"), "{stderr}");
+    assert_eq!(ctl(&replicate)["applied_seq"], 3, "nothing was published");
+}
