@@ -77,6 +77,11 @@ fn event(terminal: &TerminalId, seq: u64, prev: EventHash, n: u64) -> CrossingEv
             ledger_age_s: Some(30),
             stay: None,
             clock_sync_age_s: Some(1),
+            officer_override: None,
+            referral: None,
+            second_line: None,
+            alert_acknowledged: None,
+            watchlist: None,
             chip: None,
         },
     }

@@ -21,8 +21,9 @@ use serde_json::Value;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::adapters::api::{
-    self, ApiAccess, ApiCommand, ApiState, ConfirmRequest, OfficerDecision,
+    self, AlertAckRequest, ApiAccess, ApiCommand, ApiState, ConfirmRequest, OfficerDecision,
 };
+use crate::adapters::booth::{Booth, BoothSettings, SignedIn};
 use crate::adapters::chip_sim::SimulatedField;
 use crate::adapters::devices::{self, Backoff, DeviceSpec, parse_profile};
 use crate::adapters::feed::{Outbox, OutboxConfig, RelayConfig, run_relay};
@@ -33,10 +34,12 @@ use crate::core::document::HolderDigest;
 use crate::core::event::TerminalId;
 use crate::core::ledger::permit_check::{Bp1Verification, index_of};
 use crate::core::ledger::{
-    AlertKind, AlertRaised, Change, Checkpoint, CscaCertificate, IssuerKeyAdded, PermitIssued,
-    PermitRevoked, RootKey, RootSet, SignedCheckpoint, TerminalKeyAdded, extend, verify_batch,
+    AlertKind, AlertRaised, Change, Checkpoint, CscaCertificate, IssuerKeyAdded, OfficerEnrolled,
+    PermitIssued, PermitRevoked, RootKey, RootSet, SignedCheckpoint, TerminalKeyAdded, extend,
+    verify_batch,
 };
 use crate::core::mrz::{Td3Fields, compose_td3};
+use crate::core::officer::{Language, Role};
 use crate::core::permit::{self, PermitBody, PermitClaims, PermitHolder, PermitType};
 use crate::core::privacy::{DocumentNumber, PersonName};
 use crate::core::stay::policy::StayPolicy;
@@ -230,6 +233,13 @@ async fn demo(options: DemoOptions) -> Result<(), String> {
     let real_now = Timestamp::now();
     let today = real_now.to_zoned(time_zone.clone()).date();
     let mut rng = rand::rngs::OsRng;
+    let officer = DemoAccount::new(&mut rng, "the officer", "DEMO-OFFICER", Role::Officer);
+    let supervisor = DemoAccount::new(
+        &mut rng,
+        "the supervisor",
+        "DEMO-SUPERVISOR",
+        Role::Supervisor,
+    );
     println!("checkpointd demo — terminal {TERMINAL_ID}, Asia/Baku, today {today}");
     println!("  working directory {}", dir.path().display());
 
@@ -506,6 +516,8 @@ async fn demo(options: DemoOptions) -> Result<(), String> {
             alert: AlertKind::Lost,
             note: "reported lost in Tbilisi".into(),
         }),
+        officer_enrolment(&mut rng, &officer, today)?,
+        officer_enrolment(&mut rng, &supervisor, today)?,
         Change::CscaAdded(CscaCertificate {
             certificate: pki.csca_der()?,
         }),
@@ -539,7 +551,7 @@ async fn demo(options: DemoOptions) -> Result<(), String> {
         .apply(&batch, &signed, &Bp1Verification)
         .map_err(|e| e.to_string())?;
     println!(
-        "  ledger: {n_changes} entries applied under a 2-of-2 root checkpoint (issuer key, terminal key, 3 permits, 1 revocation, 2 alerts, 1 CSCA)"
+        "  ledger: {n_changes} entries applied under a 2-of-2 root checkpoint (issuer key, terminal key, 3 permits, 1 revocation, 2 alerts, 2 officers, 1 CSCA)"
     );
 
     let outbox = Outbox::open(
@@ -577,6 +589,7 @@ async fn demo(options: DemoOptions) -> Result<(), String> {
         ledger_stale_after: SignedDuration::from_hours(24),
         permit_clock_skew: SignedDuration::from_mins(5),
         clock_backwards_tolerance: SignedDuration::from_secs(2),
+        watchlist_threshold: crate::core::watchlist::DEFAULT_THRESHOLD,
     };
     let (events, _) = broadcast::channel(api::API_STREAM_EVENTS_MAX);
     let (status_arrivals, status_view) = watch::channel(Value::Null);
@@ -616,6 +629,15 @@ async fn demo(options: DemoOptions) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
+    let booth = Booth::new(
+        ledger.clone(),
+        clock.clone(),
+        time_zone.clone(),
+        BoothSettings {
+            idle_timeout: std::time::Duration::from_secs(600),
+            lockout_window: crate::core::officer::LOCKOUT_WINDOW,
+        },
+    );
     let api_state = ApiState::new(
         events.clone(),
         commands,
@@ -624,11 +646,18 @@ async fn demo(options: DemoOptions) -> Result<(), String> {
             token: Some(token.clone()),
             socket_gid: None,
         },
+        Arc::new(booth),
     );
     let api_task = tokio::spawn(api::serve_http(listener, api_state, async {
         let _ = api_stopped.await;
     }));
     println!("  console: http://{address}/?token={token}");
+    for account in [&officer, &supervisor] {
+        println!(
+            "  sign in as {}: officer id {}  secret {}",
+            account.label, account.id, account.secret
+        );
+    }
 
     // Optional feed to central.
     let (stop_relay, relay_stopped) = oneshot::channel::<()>();
@@ -706,6 +735,7 @@ async fn demo(options: DemoOptions) -> Result<(), String> {
         (-40, &kazakh, Direction::Entry),
         (-12, &resident, Direction::Exit),
     ];
+    let desk = officer.signed_in();
     println!("history (recorded on past dates):");
     for (days, traveller, direction) in history {
         clock.offset_s.store(days * 86_400, Ordering::Relaxed);
@@ -722,7 +752,10 @@ async fn demo(options: DemoOptions) -> Result<(), String> {
             &mut qr_pty,
             &mut device_inbox,
             &mut command_inbox,
-            true,
+            Desk {
+                quiet: true,
+                officer: &desk,
+            },
         )
         .await?;
     }
@@ -758,7 +791,10 @@ async fn demo(options: DemoOptions) -> Result<(), String> {
             &mut qr_pty,
             &mut device_inbox,
             &mut command_inbox,
-            false,
+            Desk {
+                quiet: false,
+                officer: &desk,
+            },
         )
         .await?;
         tally[outcome as usize] += 1;
@@ -776,7 +812,15 @@ async fn demo(options: DemoOptions) -> Result<(), String> {
             "console stays up for {:?}: http://{address}/?token={token}",
             options.linger
         );
-        tokio::time::sleep(options.linger).await;
+        // The arrivals lane keeps answering the console (its status restores the traveller
+        // left in front of the officer, a referral) until the time is up.
+        let until = tokio::time::Instant::now() + options.linger;
+        loop {
+            tokio::select! {
+                Some(command) = command_inbox.recv() => arrivals.on_api(command).await,
+                () = tokio::time::sleep_until(until) => break,
+            }
+        }
     }
     if let Some(task) = relay_task {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
@@ -798,6 +842,61 @@ async fn demo(options: DemoOptions) -> Result<(), String> {
     }
     let _ = outbox.flush_async().await;
     Ok(())
+}
+
+/// An officer account the demo enrols in its ledger and prints the sign-in of.
+struct DemoAccount {
+    label: &'static str,
+    id: &'static str,
+    role: Role,
+    /// A fresh random 8-digit PIN.
+    secret: String,
+}
+
+impl DemoAccount {
+    fn new(
+        rng: &mut impl rand::RngCore,
+        label: &'static str,
+        id: &'static str,
+        role: Role,
+    ) -> Self {
+        let secret = format!("{:08}", rng.next_u32() % 100_000_000);
+        Self {
+            label,
+            id,
+            role,
+            secret,
+        }
+    }
+
+    /// The account as signed in at the demo's scripted booth (no cookie: the demo drives the
+    /// lane directly).
+    fn signed_in(&self) -> SignedIn {
+        SignedIn {
+            officer_id: self.id.into(),
+            role: self.role,
+            language: Language::Az,
+            idle_timeout_s: 600,
+        }
+    }
+}
+
+/// The `officer_enrolled` entry of a demo account, valid from today for a year.
+fn officer_enrolment(
+    rng: &mut impl rand::RngCore,
+    account: &DemoAccount,
+    today: Date,
+) -> Result<Change, String> {
+    let mut salt = [0u8; 16];
+    rng.fill_bytes(&mut salt);
+    Ok(Change::OfficerEnrolled(OfficerEnrolled {
+        officer_id: account.id.into(),
+        role: account.role,
+        verifier: crate::core::officer::make_verifier(account.secret.as_bytes(), &salt)?,
+        valid_from: today,
+        valid_until: today.checked_add(1.year()).map_err(|e| e.to_string())?,
+        language: Language::Az,
+    }))
 }
 
 /// The simulated chip of a traveller's passport, opened by its printed MRZ.
@@ -825,6 +924,13 @@ fn arrivals_recorded(outbox: &Outbox) -> u64 {
         .unwrap_or(0)
 }
 
+/// How the demo plays the officer: who is signed in, and whether to print admits.
+#[derive(Clone, Copy)]
+struct Desk<'a> {
+    quiet: bool,
+    officer: &'a SignedIn,
+}
+
 /// Scans one traveller's documents, waits for the verdict, and plays the officer.
 async fn process(
     lane: &mut LaneDriver,
@@ -833,8 +939,9 @@ async fn process(
     qr_pty: &mut Pty,
     device_inbox: &mut mpsc::Receiver<DeviceEvent>,
     command_inbox: &mut mpsc::Receiver<ApiCommand>,
-    quiet: bool,
+    desk: Desk<'_>,
 ) -> Result<Outcome, String> {
+    let Desk { quiet, officer } = desk;
     let (closed_tx, _closed_rx) = oneshot::channel();
     lane.on_api(ApiCommand::NewTraveller { reply: closed_tx })
         .await;
@@ -883,12 +990,29 @@ async fn process(
     let mut recorded = String::from("not recorded (second line)");
     if let Some(decision) = decision {
         let (reply, answer) = oneshot::channel();
+        if verdict.raise_alert {
+            // The demo's officer holds the document and calls the supervisor first.
+            let (reply, answer) = oneshot::channel();
+            let request = AlertAckRequest {
+                action: "raise_alert".into(),
+            };
+            let officer = officer.clone();
+            lane.on_api(ApiCommand::AcknowledgeAlert {
+                officer,
+                request,
+                reply,
+            })
+            .await;
+            let _ = answer.await;
+        }
         let request = ConfirmRequest {
             session,
             decision,
-            override_reason: None,
-            officer: "DEMO-OFFICER".into(),
+            override_request: None,
             idempotency_key: None,
+            officer: Some(officer.clone()),
+            cosigned: None,
+            watchlist: None,
         };
         lane.on_api(ApiCommand::Confirm { request, reply }).await;
         recorded = match answer.await {

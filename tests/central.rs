@@ -249,6 +249,11 @@ fn crossing(checkpoint: &str, direction: Direction, nationality: &str, number: &
         ledger_age_s: Some(10),
         stay: None,
         clock_sync_age_s: Some(1),
+        officer_override: None,
+        referral: None,
+        second_line: None,
+        alert_acknowledged: None,
+        watchlist: None,
         chip: None,
     }
 }

@@ -290,7 +290,7 @@ fn stay_days(
                     days += (date - start).get_days() + 1;
                 }
             }
-            Direction::RefusedEntry => {}
+            Direction::RefusedEntry | Direction::Referred => {}
         }
     }
     if let Some(start) = entered {

@@ -14,43 +14,11 @@ use checkpointd::adapters::ledger::{
 use checkpointd::cli::ledger::verify_replica;
 use checkpointd::core::document::HolderDigest;
 use checkpointd::core::ledger::state::IndexConsistency;
-use checkpointd::core::ledger::{Change, PermitIndex, PermitIssued, PermitType, RootKey, RootSet};
 use checkpointd::ports::ledger::{LedgerStore, LedgerView};
+use common::ledger::{permits, roots};
 use common::nats::NatsServer;
-use ed25519_dalek::SigningKey;
 use jiff::Timestamp;
 use serde_json::Value;
-
-fn roots() -> (Vec<SigningKey>, RootSet) {
-    let keys: Vec<_> = (1..=3u8)
-        .map(|s| SigningKey::from_bytes(&[s; 32]))
-        .collect();
-    let pinned = keys
-        .iter()
-        .map(|k| RootKey::from_bytes(&k.verifying_key().to_bytes()).expect("root"))
-        .collect();
-    (keys, RootSet::new(pinned, 2).expect("root set"))
-}
-
-fn permits(from: u32, n: u32) -> Vec<Change> {
-    (from..from + n)
-        .map(|i| {
-            let mut cti = [0u8; 16];
-            cti[..4].copy_from_slice(&i.to_be_bytes());
-            cti[15] = 1;
-            Change::PermitIssued(PermitIssued {
-                bp1: format!("BP1:{i:08X}"),
-                index: PermitIndex {
-                    cti,
-                    holder: HolderDigest::of("UTO", &format!("N{i}")).0,
-                    permit_type: PermitType::WorkPermit,
-                    valid_from: "2026-01-01".parse().expect("date"),
-                    valid_until: "2027-01-01".parse().expect("date"),
-                },
-            })
-        })
-        .collect()
-}
 
 async fn central(server: &NatsServer) -> Central {
     let central = Central::connect(&server.url())
@@ -645,7 +613,7 @@ async fn a_newer_checkpoint_over_the_same_head_refreshes_the_ledger_age() {
 /// 700 KB, as large as Germany's, is published, replicated, applied and trusted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_large_csca_master_list_replicates_in_one_entry() {
-    use checkpointd::core::ledger::{ANY_ENTRY_BYTES_MAX, CscaMasterListPublished, Entry};
+    use checkpointd::core::ledger::{ANY_ENTRY_BYTES_MAX, Change, CscaMasterListPublished, Entry};
     use chip_pki::{CertSpec, Hash, KeyKind, SignedSpec, Style, Y2020};
 
     let key = chip_pki::key(KeyKind::P256, 60);

@@ -17,7 +17,8 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use checkpointd::adapters::api::{ApiCommand, ConfirmRequest, OfficerDecision};
+use checkpointd::adapters::api::{ApiCommand, CoSigned, ConfirmRequest, OfficerDecision};
+use checkpointd::adapters::booth::SignedIn;
 use checkpointd::adapters::feed::{
     FeedError, FeedSink, Outbox, OutboxConfig, RelayConfig, SinkAck, relay_round,
 };
@@ -39,6 +40,7 @@ use checkpointd::core::ledger::{
     entry_hash, extend,
 };
 use checkpointd::core::mrz::{Td3Fields, compose_td3};
+use checkpointd::core::officer::{Language, Role};
 use checkpointd::core::permit::{self, PermitBody, PermitClaims, PermitHolder, PermitType};
 use checkpointd::core::privacy::{DocumentNumber, PersonName};
 use checkpointd::core::stay::policy::StayPolicy;
@@ -679,6 +681,7 @@ fn settings(lane: &str, direction: Direction, time_zone: &jiff::tz::TimeZone) ->
         ledger_stale_after: SignedDuration::from_hours(24 * LEDGER_STALE_AFTER_DAYS),
         permit_clock_skew: SignedDuration::from_mins(5),
         clock_backwards_tolerance: SignedDuration::from_secs(2),
+        watchlist_threshold: checkpointd::core::watchlist::DEFAULT_THRESHOLD,
     }
 }
 
@@ -934,15 +937,32 @@ fn move_clock(clock: &SimClock, rng: &mut StdRng) -> Option<SignedDuration> {
 
 /// The officer confirms; a "not recorded" answer (503) is retried a few times as an officer
 /// would. Returns the sequence of the crossing once one is acknowledged.
-async fn confirm(lane: &mut LaneDriver, session: u64, decision: OfficerDecision) -> Option<u64> {
+/// A referral is let through with a supervisor's co-signed override (four eyes).
+async fn confirm(
+    lane: &mut LaneDriver,
+    session: u64,
+    decision: OfficerDecision,
+    referred: bool,
+) -> Option<u64> {
     for _ in 0..CONFIRM_ATTEMPTS {
         let (reply, answer) = oneshot::channel();
         let request = ConfirmRequest {
             session,
             decision,
-            override_reason: None,
-            officer: "SIM-OFFICER".into(),
+            override_request: None,
             idempotency_key: None,
+            officer: Some(SignedIn {
+                officer_id: "SIM-OFFICER".into(),
+                role: Role::Officer,
+                language: Language::En,
+                idle_timeout_s: 600,
+            }),
+            cosigned: referred.then(|| CoSigned {
+                reason_code: "second_line_cleared".into(),
+                text: "cleared by the simulated second line".into(),
+                supervisor_id: "SIM-SUPERVISOR".into(),
+            }),
+            watchlist: None,
         };
         lane.on_api(ApiCommand::Confirm { request, reply }).await;
         match answer.await {
@@ -1148,7 +1168,8 @@ async fn run_seed(seed: u64) -> SeedRun {
         let admitted = decision == OfficerDecision::Admit;
         let session = report.assessment.session;
         let doubts_before = world.in_doubt.lock().expect("in doubt").len();
-        let Some(seq) = confirm(lane, session, decision).await else {
+        let referred = report.assessment.verdict.outcome == Outcome::Refer;
+        let Some(seq) = confirm(lane, session, decision, referred).await else {
             // The disk kept failing: the officer falls back to the paper procedure. Writes
             // left in doubt meanwhile stay on the record (central gets them): later verdicts
             // rightly count them as history.
@@ -1163,7 +1184,7 @@ async fn run_seed(seed: u64) -> SeedRun {
         match direction {
             event::Direction::Entry => traveller.inside = true,
             event::Direction::Exit => traveller.inside = false,
-            event::Direction::RefusedEntry => {}
+            event::Direction::RefusedEntry | event::Direction::Referred => {}
         }
         confirmed.push(Confirmed {
             seq,
@@ -1348,7 +1369,7 @@ fn check(
                 let entry = match e.crossing.direction {
                     event::Direction::Entry => true,
                     event::Direction::Exit => false,
-                    event::Direction::RefusedEntry => return None,
+                    event::Direction::RefusedEntry | event::Direction::Referred => return None,
                 };
                 let date = civil_date_in(e.wall_time, &world.time_zone);
                 Some((date, e.wall_time, e.seq, entry))

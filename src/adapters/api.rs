@@ -18,14 +18,17 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use futures::Stream;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::{Semaphore, broadcast, mpsc, oneshot, watch};
 
+use crate::adapters::booth::{self, Booth, SignInRefused, SignedIn};
+use crate::adapters::catalogue;
 use crate::adapters::listener::{self, Incoming, RefusalLimiter};
+use crate::core::officer::{self, Action, Language, Role};
 
 /// Capacity of the live event stream; a console that falls this far behind is told it lagged.
 pub const API_STREAM_EVENTS_MAX: usize = 256;
@@ -37,9 +40,6 @@ pub const API_COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
 pub const IDEMPOTENCY_KEY_CHARS_MAX: usize = 128;
 /// Event streams open at once (both listeners together); one more is answered `503`.
 pub const API_STREAMS_MAX: usize = 16;
-
-/// The console page, served at `/`.
-const CONSOLE_HTML: &str = include_str!("console.html");
 
 /// What an officer (or the kiosk screen) asks the lane to do.
 #[derive(Debug)]
@@ -63,23 +63,132 @@ pub enum ApiCommand {
         /// Where the lane answers.
         reply: oneshot::Sender<Result<Value, ApiRefusal>>,
     },
+    /// Refer the current traveller to second line (recorded) and park them there.
+    Refer {
+        /// The referring officer.
+        officer: SignedIn,
+        /// The request body.
+        request: ReferRequest,
+        /// Where the lane answers.
+        reply: oneshot::Sender<Result<Value, ApiRefusal>>,
+    },
+    /// Record the second line's final decision on the parked referral.
+    SecondLine {
+        /// The second-line officer.
+        officer: SignedIn,
+        /// The request body (reason already checked).
+        request: SecondLineRequest,
+        /// Where the lane answers.
+        reply: oneshot::Sender<Result<Value, ApiRefusal>>,
+    },
+    /// Acknowledge the current verdict's required action.
+    AcknowledgeAlert {
+        /// The acknowledging officer.
+        officer: SignedIn,
+        /// The request body.
+        request: AlertAckRequest,
+        /// Where the lane answers.
+        reply: oneshot::Sender<Result<Value, ApiRefusal>>,
+    },
+    /// The traveller being processed: their verdict event, or `null`.
+    Current {
+        /// Where the lane answers.
+        reply: oneshot::Sender<Result<Value, ApiRefusal>>,
+    },
+}
+
+/// Body of `POST /api/v1/refer`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ReferRequest {
+    /// The officer's note for second line.
+    pub note: String,
+}
+
+/// Body of `POST /api/v1/second-line`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SecondLineRequest {
+    /// `admit` or `refuse`.
+    pub decision: OfficerDecision,
+    /// A code from `GET /api/v1/override-reasons`.
+    pub reason_code: String,
+    /// The explanation (at least 10 characters).
+    pub text: String,
+}
+
+/// Body of `POST /api/v1/alert-ack`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AlertAckRequest {
+    /// The required action acknowledged (as the verdict names it).
+    pub action: String,
+}
+
+/// The `override` of a confirmation: reason, and the supervisor's sign-in on the same screen.
+#[derive(Clone, Deserialize)]
+pub struct OverrideRequest {
+    /// A code from `GET /api/v1/override-reasons`.
+    pub reason_code: String,
+    /// The explanation (at least 10 characters).
+    pub text: String,
+    /// The co-signing supervisor.
+    pub supervisor_id: String,
+    /// The supervisor's PIN or password (verified, then dropped).
+    pub supervisor_secret: String,
+}
+
+impl std::fmt::Debug for OverrideRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OverrideRequest")
+            .field("reason_code", &self.reason_code)
+            .field("text_chars", &self.text.chars().count())
+            .field("supervisor_id", &self.supervisor_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An override whose supervisor signed in on the spot, as the lane receives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoSigned {
+    /// The reason code.
+    pub reason_code: String,
+    /// The explanation.
+    pub text: String,
+    /// The supervisor who co-signed.
+    pub supervisor_id: String,
 }
 
 /// Body of `POST /api/v1/confirm`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct ConfirmRequest {
     /// The traveller session the officer saw.
     pub session: u64,
     /// `admit` or `refuse`.
     pub decision: OfficerDecision,
-    /// Required when the decision goes against the verdict.
+    /// Required to admit against a refusal or a referral: reason and supervisor.
+    #[serde(default, rename = "override")]
+    pub override_request: Option<OverrideRequest>,
+    /// The officer's review of a person-alert hit (required when the traveller matched one).
     #[serde(default)]
-    pub override_reason: Option<String>,
-    /// Officer identifier (badge number).
-    pub officer: String,
+    pub watchlist: Option<WatchlistReviewRequest>,
     /// The `Idempotency-Key` header: a retry with the same key gets the first answer.
     #[serde(skip)]
     pub idempotency_key: Option<String>,
+    /// The signed-in officer who confirms (from the session cookie, never the body).
+    #[serde(skip)]
+    pub officer: Option<SignedIn>,
+    /// The override once its supervisor was verified (the secret is gone by then).
+    #[serde(skip)]
+    pub cosigned: Option<CoSigned>,
+}
+
+/// `{"alert_id", "decision": "confirmed" | "dismissed"}`: which hit the officer reviewed and
+/// what they found.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WatchlistReviewRequest {
+    /// One of the hits the verdict listed.
+    pub alert_id: String,
+    /// Whether the traveller is the person sought.
+    pub decision: crate::core::event::WatchlistDecision,
 }
 
 /// The officer's confirmation.
@@ -113,6 +222,39 @@ pub struct ApiRefusal {
     pub status: u16,
     /// What went wrong.
     pub message: String,
+    /// The whole JSON answer where the contract fixes one (`{"error": "forbidden", …}`);
+    /// `None`: `{"error": message}`.
+    pub body: Option<Value>,
+}
+
+impl ApiRefusal {
+    /// A refusal answered `{"error": message}`.
+    pub fn new(status: u16, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+            body: None,
+        }
+    }
+
+    /// A refusal with a fixed JSON answer; `body["error"]` is also its message.
+    pub fn coded(status: u16, body: Value) -> Self {
+        let message = body
+            .get("error")
+            .and_then(Value::as_str)
+            .unwrap_or("refused")
+            .to_string();
+        Self {
+            status,
+            message,
+            body: Some(body),
+        }
+    }
+
+    /// `403 {"error": "forbidden", "needs": role}`.
+    pub fn forbidden(needs: Role) -> Self {
+        Self::coded(403, json!({ "error": "forbidden", "needs": needs }))
+    }
 }
 
 /// Who may use the API.
@@ -135,15 +277,17 @@ pub struct ApiState {
     open_routes: Router,
     streams: Arc<Semaphore>,
     refusals: Arc<RefusalLimiter>,
+    booth: Arc<Booth>,
 }
 
 impl ApiState {
-    /// Builds the state from the lane's channels.
+    /// Builds the state from the lane's channels and the officers' sessions.
     pub fn new(
         events: broadcast::Sender<Value>,
         commands: mpsc::Sender<ApiCommand>,
         status: watch::Receiver<Value>,
         access: ApiAccess,
+        booth: Arc<Booth>,
     ) -> Self {
         Self {
             events,
@@ -153,6 +297,7 @@ impl ApiState {
             open_routes: Router::new(),
             streams: Arc::new(Semaphore::new(API_STREAMS_MAX)),
             refusals: Arc::default(),
+            booth,
         }
     }
 
@@ -248,11 +393,21 @@ pub fn router(state: ApiState) -> Router {
     let open_routes = state.open_routes.clone();
     Router::new()
         .route("/", get(console))
+        .route("/kiosk", get(kiosk))
         .route("/api/v1/status", get(status))
         .route("/api/v1/stream", get(stream))
         .route("/api/v1/confirm", post(confirm))
         .route("/api/v1/new-traveller", post(new_traveller))
         .route("/api/v1/stay", get(stay))
+        .route(
+            "/api/v1/session",
+            get(session_get).post(session_post).delete(session_delete),
+        )
+        .route("/api/v1/session/language", put(session_language))
+        .route("/api/v1/override-reasons", get(override_reasons))
+        .route("/api/v1/refer", post(refer))
+        .route("/api/v1/second-line", post(second_line))
+        .route("/api/v1/alert-ack", post(alert_ack))
         .layer(middleware::from_fn_with_state(state.clone(), authorise))
         .with_state(state)
         .merge(open_routes)
@@ -428,11 +583,31 @@ fn refusal(status: StatusCode, message: &str) -> Response {
 }
 
 async fn console() -> Html<&'static str> {
-    Html(CONSOLE_HTML)
+    Html(catalogue::CONSOLE_PAGE.as_str())
 }
 
+async fn kiosk() -> Html<&'static str> {
+    Html(catalogue::KIOSK_PAGE.as_str())
+}
+
+/// The lane's status with the traveller in front of the officer (`current`: the verdict event
+/// the stream sent for them, or `null`), so a reloaded console restores the screen. The status
+/// watch itself never holds the traveller: it also goes to central in heartbeats.
 async fn status(State(state): State<ApiState>) -> axum::Json<Value> {
-    axum::Json(state.status.borrow().clone())
+    let mut status = state.status.borrow().clone();
+    let current = ask_value(&state, |reply| ApiCommand::Current { reply }).await;
+    if let Value::Object(fields) = &mut status {
+        match current {
+            Ok(current) => {
+                fields.insert("current".into(), current);
+            }
+            Err(refused) => {
+                fields.insert("current".into(), Value::Null);
+                fields.insert("current_error".into(), Value::String(refused.message));
+            }
+        }
+    }
+    axum::Json(status)
 }
 
 async fn stream(State(state): State<ApiState>) -> Response {
@@ -478,37 +653,370 @@ async fn ask(
     state: &ApiState,
     command: impl FnOnce(oneshot::Sender<Result<Value, ApiRefusal>>) -> ApiCommand,
 ) -> Response {
+    match ask_value(state, command).await {
+        Ok(value) => axum::Json(value).into_response(),
+        Err(refused) => match refused.body {
+            Some(body) => (refused.status, axum::Json(body)).into_response(),
+            None => refusal(refused.status, &refused.message),
+        },
+    }
+}
+
+/// Why the lane did not answer a command with a value.
+struct NotAnswered {
+    status: StatusCode,
+    message: String,
+    /// The lane's own JSON body for the refusal, when it gave one.
+    body: Option<Value>,
+}
+
+/// Sends a command to the lane and waits (bounded) for its answer.
+async fn ask_value(
+    state: &ApiState,
+    command: impl FnOnce(oneshot::Sender<Result<Value, ApiRefusal>>) -> ApiCommand,
+) -> Result<Value, NotAnswered> {
+    let failed = |status, message: &str| NotAnswered {
+        status,
+        message: message.to_string(),
+        body: None,
+    };
     let (reply, answer) = oneshot::channel();
     if state.commands.try_send(command(reply)).is_err() {
-        return refusal(StatusCode::SERVICE_UNAVAILABLE, "lane busy: try again");
+        return Err(failed(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "lane busy: try again",
+        ));
     }
     match tokio::time::timeout(API_COMMAND_TIMEOUT, answer).await {
-        Ok(Ok(Ok(value))) => axum::Json(value).into_response(),
-        Ok(Ok(Err(refused))) => {
-            let status = StatusCode::from_u16(refused.status).unwrap_or(StatusCode::CONFLICT);
-            refusal(status, &refused.message)
-        }
-        Ok(Err(_)) => refusal(StatusCode::SERVICE_UNAVAILABLE, "lane stopped"),
-        Err(_) => refusal(StatusCode::GATEWAY_TIMEOUT, "lane did not answer in time"),
+        Ok(Ok(Ok(value))) => Ok(value),
+        Ok(Ok(Err(refused))) => Err(NotAnswered {
+            status: StatusCode::from_u16(refused.status).unwrap_or(StatusCode::CONFLICT),
+            message: refused.message,
+            body: refused.body,
+        }),
+        Ok(Err(_)) => Err(failed(StatusCode::SERVICE_UNAVAILABLE, "lane stopped")),
+        Err(_) => Err(failed(
+            StatusCode::GATEWAY_TIMEOUT,
+            "lane did not answer in time",
+        )),
     }
 }
 
 async fn confirm(
     State(state): State<ApiState>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
     headers: HeaderMap,
     body: Result<axum::Json<ConfirmRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
+    let officer = match officer_for(&state, &headers, Action::Confirm) {
+        Ok(officer) => officer,
+        Err(answer) => return *answer,
+    };
     let key = match idempotency_key(&headers) {
         Ok(key) => key,
         Err(why) => return refusal(StatusCode::BAD_REQUEST, &why),
     };
-    match body {
-        Ok(axum::Json(mut request)) => {
-            request.idempotency_key = key;
-            ask(&state, |reply| ApiCommand::Confirm { request, reply }).await
+    let mut request = match body {
+        Ok(axum::Json(request)) => request,
+        Err(rejection) => return refusal(StatusCode::BAD_REQUEST, &rejection.body_text()),
+    };
+    if let Some(wanted) = request.override_request.take() {
+        match co_sign(&state, &officer, wanted, &peer).await {
+            Ok(cosigned) => request.cosigned = Some(cosigned),
+            Err(answer) => return answer,
         }
-        Err(rejection) => refusal(StatusCode::BAD_REQUEST, &rejection.body_text()),
     }
+    request.idempotency_key = key;
+    request.officer = Some(officer);
+    ask(&state, |reply| ApiCommand::Confirm { request, reply }).await
+}
+
+/// Checks an override's reason and verifies its supervisor on the spot (four eyes): another
+/// officer than the one signed in, with the supervisor role, whose secret verifies now.
+async fn co_sign(
+    state: &ApiState,
+    officer: &SignedIn,
+    wanted: OverrideRequest,
+    peer: &Peer,
+) -> Result<CoSigned, Response> {
+    if let Err(error) = officer::check_reason(&wanted.reason_code, &wanted.text) {
+        return Err(invalid_field(
+            &format!("override.{}", error.field()),
+            &error,
+        ));
+    }
+    if wanted.supervisor_id == officer.officer_id {
+        return Err(answer(ApiRefusal::forbidden(Role::Supervisor)));
+    }
+    let booth = Arc::clone(&state.booth);
+    let supervisor_id = wanted.supervisor_id.clone();
+    let peer = peer.key();
+    let verified = tokio::task::spawn_blocking(move || {
+        booth.verify(&supervisor_id, wanted.supervisor_secret.as_bytes(), &peer)
+    })
+    .await;
+    match verified {
+        Ok(Ok(record)) if officer::permits(record.enrolled.role, Action::CoSignOverride) => {
+            Ok(CoSigned {
+                reason_code: wanted.reason_code,
+                text: wanted.text,
+                supervisor_id: record.enrolled.officer_id,
+            })
+        }
+        Ok(Ok(_)) | Ok(Err(SignInRefused::Failed)) => {
+            Err(answer(ApiRefusal::forbidden(Role::Supervisor)))
+        }
+        Ok(Err(SignInRefused::LockedOut(wait))) => Err(locked_out(wait)),
+        Err(_) => Err(refusal(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "supervisor could not be verified: try again",
+        )),
+    }
+}
+
+/// The signed-in officer of the request, if their role may do `action`; otherwise the answer
+/// (`401 not_signed_in`, `403 forbidden`).
+fn officer_for(
+    state: &ApiState,
+    headers: &HeaderMap,
+    action: Action,
+) -> Result<SignedIn, Box<Response>> {
+    let Some(officer) = session_of(state, headers).map(|(_, officer)| officer) else {
+        return Err(Box::new(not_signed_in()));
+    };
+    if !officer::permits(officer.role, action) {
+        let needs = officer::needed_role(action);
+        return Err(Box::new(answer(ApiRefusal::forbidden(needs))));
+    }
+    Ok(officer)
+}
+
+/// The session token of the request's cookie and its officer, if the session is open.
+fn session_of(state: &ApiState, headers: &HeaderMap) -> Option<(String, SignedIn)> {
+    let token = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .find_map(|value| booth::session_token(value.as_bytes()))?
+        .to_string();
+    let officer = state.booth.current(&token)?;
+    Some((token, officer))
+}
+
+fn answer(refused: ApiRefusal) -> Response {
+    let status = StatusCode::from_u16(refused.status).unwrap_or(StatusCode::FORBIDDEN);
+    match refused.body {
+        Some(body) => (status, axum::Json(body)).into_response(),
+        None => refusal(status, &refused.message),
+    }
+}
+
+fn not_signed_in() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        axum::Json(json!({ "error": "not_signed_in" })),
+    )
+        .into_response()
+}
+
+fn locked_out(wait: Duration) -> Response {
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        [(header::RETRY_AFTER, wait.as_secs().max(1).to_string())],
+        axum::Json(json!({ "error": "locked_out", "retry_after_s": wait.as_secs().max(1) })),
+    )
+        .into_response()
+}
+
+/// `400` naming the field at fault.
+fn invalid_field(field: &str, why: &dyn std::fmt::Display) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        axum::Json(json!({ "error": "invalid_field", "field": field, "message": why.to_string() })),
+    )
+        .into_response()
+}
+
+/// Body of `POST /api/v1/session`.
+#[derive(Deserialize)]
+struct SignInRequest {
+    officer_id: String,
+    secret: String,
+}
+
+async fn session_post(
+    State(state): State<ApiState>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
+    body: Result<axum::Json<SignInRequest>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let request = match body {
+        Ok(axum::Json(request)) => request,
+        Err(rejection) => return refusal(StatusCode::BAD_REQUEST, &rejection.body_text()),
+    };
+    let booth = Arc::clone(&state.booth);
+    let peer = peer.key();
+    let signed = tokio::task::spawn_blocking(move || {
+        booth.sign_in(&request.officer_id, request.secret.as_bytes(), &peer)
+    })
+    .await;
+    match signed {
+        Ok(Ok((token, officer))) => (
+            StatusCode::OK,
+            [(header::SET_COOKIE, booth::session_cookie(&token))],
+            axum::Json(officer),
+        )
+            .into_response(),
+        Ok(Err(SignInRefused::Failed)) => (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(json!({ "error": "sign_in_failed" })),
+        )
+            .into_response(),
+        Ok(Err(SignInRefused::LockedOut(wait))) => locked_out(wait),
+        Err(_) => refusal(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "sign-in failed to run: try again",
+        ),
+    }
+}
+
+async fn session_get(State(state): State<ApiState>, headers: HeaderMap) -> Response {
+    match session_of(&state, &headers) {
+        Some((_, officer)) => axum::Json(officer).into_response(),
+        None => not_signed_in(),
+    }
+}
+
+async fn session_delete(State(state): State<ApiState>, headers: HeaderMap) -> Response {
+    if let Some(token) = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .find_map(|value| booth::session_token(value.as_bytes()))
+    {
+        state.booth.sign_out(token);
+    }
+    (
+        StatusCode::NO_CONTENT,
+        [(header::SET_COOKIE, booth::cleared_cookie())],
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+struct LanguageRequest {
+    language: String,
+}
+
+async fn session_language(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    body: Result<axum::Json<LanguageRequest>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let Some((token, _)) = session_of(&state, &headers) else {
+        return not_signed_in();
+    };
+    let request = match body {
+        Ok(axum::Json(request)) => request,
+        Err(rejection) => return refusal(StatusCode::BAD_REQUEST, &rejection.body_text()),
+    };
+    let language: Language = match serde_json::from_value(Value::String(request.language.clone())) {
+        Ok(language) => language,
+        Err(_) => {
+            let why = format!("{:?} is not one of az, ru, en", request.language);
+            return invalid_field("language", &why);
+        }
+    };
+    match state.booth.set_language(&token, language) {
+        Some(officer) => axum::Json(officer).into_response(),
+        None => not_signed_in(),
+    }
+}
+
+async fn override_reasons() -> axum::Json<Value> {
+    let reasons: Vec<Value> = officer::OVERRIDE_REASONS
+        .iter()
+        .map(|code| json!({ "code": code }))
+        .collect();
+    axum::Json(json!({ "reasons": reasons }))
+}
+
+async fn refer(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    body: Result<axum::Json<ReferRequest>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let officer = match officer_for(&state, &headers, Action::Refer) {
+        Ok(officer) => officer,
+        Err(answer) => return *answer,
+    };
+    let request = match body {
+        Ok(axum::Json(request)) => request,
+        Err(rejection) => return refusal(StatusCode::BAD_REQUEST, &rejection.body_text()),
+    };
+    let chars = request.note.chars().count();
+    if chars > officer::OVERRIDE_TEXT_CHARS_MAX {
+        let why = format!(
+            "{chars} characters: at most {}",
+            officer::OVERRIDE_TEXT_CHARS_MAX
+        );
+        return invalid_field("note", &why);
+    }
+    if let Some(at) = request
+        .note
+        .chars()
+        .position(|c| c.is_control() && c != '\n' && c != '\r')
+    {
+        return invalid_field("note", &format!("control character at position {}", at + 1));
+    }
+    ask(&state, |reply| ApiCommand::Refer {
+        officer,
+        request,
+        reply,
+    })
+    .await
+}
+
+async fn second_line(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    body: Result<axum::Json<SecondLineRequest>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let officer = match officer_for(&state, &headers, Action::SecondLine) {
+        Ok(officer) => officer,
+        Err(answer) => return *answer,
+    };
+    let request = match body {
+        Ok(axum::Json(request)) => request,
+        Err(rejection) => return refusal(StatusCode::BAD_REQUEST, &rejection.body_text()),
+    };
+    if let Err(error) = officer::check_reason(&request.reason_code, &request.text) {
+        return invalid_field(error.field(), &error);
+    }
+    ask(&state, |reply| ApiCommand::SecondLine {
+        officer,
+        request,
+        reply,
+    })
+    .await
+}
+
+async fn alert_ack(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    body: Result<axum::Json<AlertAckRequest>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let officer = match officer_for(&state, &headers, Action::AcknowledgeAlert) {
+        Ok(officer) => officer,
+        Err(answer) => return *answer,
+    };
+    let request = match body {
+        Ok(axum::Json(request)) => request,
+        Err(rejection) => return refusal(StatusCode::BAD_REQUEST, &rejection.body_text()),
+    };
+    ask(&state, |reply| ApiCommand::AcknowledgeAlert {
+        officer,
+        request,
+        reply,
+    })
+    .await
 }
 
 /// The optional `Idempotency-Key` header: 1 to [`IDEMPOTENCY_KEY_CHARS_MAX`] visible ASCII
@@ -534,7 +1042,10 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, String> {
     }
 }
 
-async fn new_traveller(State(state): State<ApiState>) -> Response {
+async fn new_traveller(State(state): State<ApiState>, headers: HeaderMap) -> Response {
+    if let Err(answer) = officer_for(&state, &headers, Action::NewTraveller) {
+        return *answer;
+    }
     ask(&state, |reply| ApiCommand::NewTraveller { reply }).await
 }
 

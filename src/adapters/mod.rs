@@ -6,6 +6,8 @@
 //! only `devices` opens serial ports and USB devices, only `system_clock` reads the clock.
 
 pub mod api;
+pub mod booth;
+pub mod catalogue;
 pub mod chip_sim;
 pub mod devices;
 pub mod feed;

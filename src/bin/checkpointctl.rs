@@ -56,6 +56,8 @@ enum Command {
     },
     /// Central operations' reports from the running checkpoint-central.
     Central(cli::central::Args),
+    /// Officer accounts: print the ledger lines that enrol or revoke an officer.
+    Officer(cli::officer::Args),
 }
 
 fn main() -> ExitCode {
@@ -80,6 +82,7 @@ fn main() -> ExitCode {
         Command::Chip(args) => cli::chip::run(args),
         Command::Watchlist(args) => cli::watchlist::run(args),
         Command::Terminal(args) => cli::terminal::run(args),
+        Command::Officer(args) => cli::officer::run(args),
         Command::Completions { shell } => {
             cli::docs::write_completions(shell, Cli::command(), &mut std::io::stdout());
             ExitCode::SUCCESS

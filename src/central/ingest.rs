@@ -439,6 +439,7 @@ fn movement_row(event: &CrossingEvent, hash: EventHash, stream_seq: i64) -> Move
             Direction::Entry => "entry",
             Direction::Exit => "exit",
             Direction::RefusedEntry => "refused_entry",
+            Direction::Referred => "referred",
         },
         verdict: match crossing.verdict {
             Verdict::Admit => "admit",

@@ -97,7 +97,7 @@ pub async fn run(
 /// Each document's last crossing (entry or exit; refusals do not move anyone) up to `$1`.
 const LAST_MOVEMENT: &str = "SELECT DISTINCT ON (holder) holder, direction, nationality, \
      issuing_state, document_type, document_number, local_date FROM movements \
-     WHERE local_date <= $1 AND direction <> 'refused_entry' AND verdict <> 'refuse' \
+     WHERE local_date <= $1 AND direction IN ('entry', 'exit') AND verdict <> 'refuse' \
      ORDER BY holder, recorded_at DESC, seq DESC";
 
 async fn present(client: &Client, date: Date) -> Result<Value, ReportError> {
@@ -148,7 +148,7 @@ async fn overstayers(
                  l.document_number, l.local_date, m.local_date, m.direction \
                  FROM last l JOIN movements m ON m.holder = l.holder \
                  WHERE l.direction = 'entry' AND m.local_date <= $1 \
-                 AND m.direction <> 'refused_entry' AND m.verdict <> 'refuse' \
+                 AND m.direction IN ('entry', 'exit') AND m.verdict <> 'refuse' \
                  ORDER BY l.holder, m.recorded_at"
             ),
             [&date],

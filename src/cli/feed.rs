@@ -424,6 +424,11 @@ pub fn synthetic_crossing(n: u64, checkpoint: &str) -> Crossing {
         ledger_age_s: Some(30),
         stay: None,
         clock_sync_age_s: Some(1),
+        officer_override: None,
+        referral: None,
+        second_line: None,
+        alert_acknowledged: None,
+        watchlist: None,
         chip: None,
     }
 }

@@ -1,7 +1,7 @@
 //! `checkpointctl ledger`: central tools (init, publish, checkpoint, snapshot) and the terminal's
 //! replica tools (status, verify, lookup, and the hidden `replicate` the daemon's tests drive).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -18,10 +18,11 @@ use crate::adapters::ledger::{
 };
 use crate::cli::progress::Progress;
 use crate::core::document::HolderDigest;
+use crate::core::ledger::entry::PersonAlertRaised;
 use crate::core::ledger::permit_check::{Bp1Verification, index_of};
 use crate::core::ledger::state::{
     Alert, IndexConsistency, IssuerKey as LedgerIssuerKey, IssuerTrust, LedgerState, MemoryState,
-    PermitCheck, PermitRecord, TerminalKey, apply_entry,
+    PermitCheck, PermitRecord, PersonAlertState, TerminalKey, apply_entry,
 };
 use crate::core::ledger::{
     ChainCheck, Change, CrlRecord, CscaRecord, Cti, Cursor, IssuerKeyAdded, Kid, PermitIssued,
@@ -211,14 +212,16 @@ async fn dispatch(command: Command) -> Result<ExitCode, String> {
             for file in &bp1 {
                 changes.extend(read_bp1(file)?);
             }
-            let trust = match data {
-                Some(data) => {
-                    let store = open(&data)?;
-                    precheck_permits(&store, &changes, now)?;
-                    Some(store.csca_trust().map_err(|e| e.to_string())?)
-                }
-                None => None,
-            };
+            let replica = data.as_deref().map(open).transpose()?;
+            if let Some(store) = &replica {
+                precheck_permits(store, &changes, now)?;
+            }
+            precheck_person_alerts(replica.as_ref().map(|s| s as &dyn LedgerView), &changes)?;
+            let trust = replica
+                .as_ref()
+                .map(|store| store.csca_trust())
+                .transpose()
+                .map_err(|e| e.to_string())?;
             csca::precheck(&changes, trust.as_ref(), now)?;
             let central = Central::connect(&nats).await.map_err(|e| e.to_string())?;
             let (seq, hash) = central
@@ -400,13 +403,27 @@ fn read_entries(path: &Path) -> Result<Vec<Change>, String> {
         let at = |e: String| format!("{} line {}: {e}", path.display(), n + 1);
         let mut value: serde_json::Value =
             serde_json::from_str(line).map_err(|e| at(e.to_string()))?;
+        if is_person_alert_line(&value) {
+            let alert: PersonAlertRaised =
+                serde_json::from_value(value).map_err(|e| at(format!("person alert: {e}")))?;
+            changes.push(Change::PersonAlert(alert));
+            continue;
+        }
         let base = path.parent().unwrap_or(Path::new("."));
         holder_from_document(&mut value, base).map_err(at)?;
         csca::body_from_file(&mut value, base).map_err(at)?;
         let change: Change = serde_json::from_value(value).map_err(|e| at(e.to_string()))?;
+        // What a terminal would refuse on decode is refused before it is published.
+        change.check_fields().map_err(|e| at(e.to_string()))?;
         changes.push(change);
     }
     Ok(changes)
+}
+
+/// A person alert line as `watchlist screen --alerts` reads it (`alert_id`, `names`, … and
+/// optionally `action`, `note`), rather than a `{"kind", "body"}` change.
+fn is_person_alert_line(value: &serde_json::Value) -> bool {
+    value.get("body").is_none() && value.get("alert_id").is_some() && value.get("names").is_some()
 }
 
 /// Entries about a holder (alerts, registrations, extensions) may name the document instead of
@@ -462,6 +479,51 @@ fn read_bp1(path: &Path) -> Result<Vec<Change>, String> {
         return Err(format!("{}: no BP1 text in the file", path.display()));
     }
     Ok(changes)
+}
+
+/// Refuses the whole publication if a person alert or lift would be refused by the terminals: a
+/// field a terminal refuses, an id raised twice, a lift of an id never raised or already lifted
+/// (in this publication, or in central's replica when `--data` names it).
+fn precheck_person_alerts(
+    replica: Option<&dyn LedgerView>,
+    changes: &[Change],
+) -> Result<(), String> {
+    let mut known: HashMap<&str, bool> = HashMap::new();
+    let refuse = |n: usize, why: String| Err(format!("change {}: {why}; nothing published", n + 1));
+    for (n, change) in changes.iter().enumerate() {
+        let id = match change {
+            Change::PersonAlert(a) => a.alert_id.as_str(),
+            Change::PersonAlertLifted(l) => l.alert_id.as_str(),
+            _ => continue,
+        };
+        if let Err(e) = change.check_fields() {
+            return refuse(n, e.to_string());
+        }
+        let lifted = match known.get(id) {
+            Some(lifted) => Some(*lifted),
+            None => match replica {
+                Some(view) => view
+                    .person_alert(id)
+                    .map_err(|e| e.to_string())?
+                    .map(|record| record.state.lifted.is_some()),
+                None => None,
+            },
+        };
+        match (change, lifted) {
+            (Change::PersonAlert(_), Some(_)) => {
+                return refuse(n, format!("person alert {id:?} was already raised"));
+            }
+            (Change::PersonAlertLifted(_), None) if replica.is_some() => {
+                return refuse(n, format!("person alert {id:?} is unknown"));
+            }
+            (Change::PersonAlertLifted(_), Some(true)) => {
+                return refuse(n, format!("person alert {id:?} was already lifted"));
+            }
+            _ => {}
+        }
+        known.insert(id, matches!(change, Change::PersonAlertLifted(_)));
+    }
+    Ok(())
 }
 
 /// Refuses the whole publication if a permit would be refused by the terminals (a refused entry
@@ -596,6 +658,8 @@ pub fn verify_replica_with_progress(
 #[derive(Default)]
 struct RuleCheck {
     permits: HashSet<Cti>,
+    /// Person alerts by id, without their names (only the rules' state).
+    person_alerts: HashMap<String, PersonAlertState>,
     rest: MemoryState,
 }
 
@@ -645,6 +709,34 @@ impl LedgerState for RuleCheck {
         registration: &Registration,
     ) -> Result<(), Self::Error> {
         self.rest.insert_registration(seq, registration)
+    }
+    fn officer(
+        &self,
+        officer_id: &str,
+    ) -> Result<Option<crate::core::ledger::OfficerRecord>, Self::Error> {
+        LedgerState::officer(&self.rest, officer_id)
+    }
+    fn set_officer(
+        &mut self,
+        officer: &crate::core::ledger::OfficerRecord,
+    ) -> Result<(), Self::Error> {
+        self.rest.set_officer(officer)
+    }
+    fn person_alert(&self, id: &str) -> Result<Option<PersonAlertState>, Self::Error> {
+        Ok(self.person_alerts.get(id).copied())
+    }
+    fn insert_person_alert(
+        &mut self,
+        seq: u64,
+        alert: &PersonAlertRaised,
+    ) -> Result<(), Self::Error> {
+        let state = PersonAlertState { seq, lifted: None };
+        self.person_alerts.insert(alert.alert_id.clone(), state);
+        Ok(())
+    }
+    fn lift_person_alert(&mut self, id: &str, state: &PersonAlertState) -> Result<(), Self::Error> {
+        self.person_alerts.insert(id.to_owned(), *state);
+        Ok(())
     }
     fn cscas_named(&self, subject: &[u8; 32]) -> Result<Vec<CscaRecord>, Self::Error> {
         self.rest.cscas_named(subject)
@@ -863,6 +955,35 @@ mod tests {
         )
         .expect("write mrz");
         read_entries(&path)
+    }
+
+    #[test]
+    fn person_alert_lines_publish_and_bad_ones_are_refused_before_publishing() {
+        let line = r#"{"alert_id":"PA-1","names":[{"surname":"Мамедов","given_names":"Эльчин"}],"birth_date":"1985-03-12","nationalities":["AZE"],"sex":"M","kind":"entry_ban","until":"2031-01-01","action":"refuse entry","note":"deported","extra":true}"#;
+        let lift = r#"{"kind":"person_alert_lifted","body":{"alert_id":"PA-1"}}"#;
+        let changes = entries(&format!("{line}\n{lift}\n")).expect("alert and lift");
+        assert!(matches!(&changes[0], Change::PersonAlert(a) if a.action == "refuse entry"));
+        precheck_person_alerts(None, &changes).expect("raise then lift");
+        let twice = [changes[0].clone(), changes[0].clone()];
+        let refused = precheck_person_alerts(None, &twice).expect_err("raised twice");
+        assert!(
+            refused.contains("change 2") && refused.contains("already raised"),
+            "{refused}"
+        );
+        let lifted_twice = [changes[0].clone(), changes[1].clone(), changes[1].clone()];
+        let refused = precheck_person_alerts(None, &lifted_twice).expect_err("lifted twice");
+        assert!(refused.contains("already lifted"), "{refused}");
+        let replica = MemoryState::default();
+        let refused = precheck_person_alerts(Some(&replica), &changes[1..]).expect_err("unknown");
+        assert!(refused.contains("unknown"), "{refused}");
+        let bad = entries(&line.replace("1985-03-12", "1985-13-12")).expect("parses");
+        let refused = precheck_person_alerts(None, &bad).expect_err("bad date");
+        assert!(refused.contains("birth_date"), "{refused}");
+        let unknown_kind = entries(&line.replace("entry_ban", "banned")).expect_err("kind");
+        assert!(
+            unknown_kind.contains("line 1") && unknown_kind.contains("person alert"),
+            "{unknown_kind}"
+        );
     }
 
     #[test]

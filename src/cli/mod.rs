@@ -10,6 +10,7 @@ pub mod docs;
 pub mod feed;
 pub mod ledger;
 pub mod mrz;
+pub mod officer;
 pub mod permit;
 pub mod progress;
 pub mod qr;

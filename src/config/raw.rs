@@ -86,6 +86,7 @@ pub(super) struct RawLane {
     pub session_window_ms: Option<Spanned<u64>>,
     pub ledger_stale_after_s: Option<Spanned<u64>>,
     pub clock_backwards_tolerance_ms: Option<Spanned<u64>>,
+    pub watchlist_threshold: Option<Spanned<f64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -95,6 +96,8 @@ pub(super) struct RawApi {
     pub group: Option<Spanned<String>>,
     pub http: Option<Spanned<String>>,
     pub token_file: Option<Spanned<String>>,
+    pub session_idle_timeout_s: Option<Spanned<u64>>,
+    pub sign_in_lockout_s: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -19,7 +19,7 @@ use super::raw::{
 use super::{
     Api, ApiToken, Checkpoint, Config, ConfigError, Connection, Device, Gate, GateProfile, HttpApi,
     Keys, Lane, Ledger, Limits, LoadOptions, Mode, Problem, Problems, Retention, TerminalKey,
-    Upstream,
+    Upstream, WatchlistThreshold,
 };
 
 /// Serde stops at the first problem; after each one the offending line is blanked and the text
@@ -39,6 +39,14 @@ const SHUTDOWN_GRACE_MS_RANGE: std::ops::RangeInclusive<u64> = 100..=20_000;
 const CACHE_CAPACITY_BYTES_RANGE: std::ops::RangeInclusive<u64> = (1 << 20)..=(16 << 30);
 /// Accepted range of the traveller-session window: a few seconds between a passport and a
 /// permit card, at most a slow officer's pause.
+/// Officer session idle timeout, seconds.
+const SESSION_IDLE_TIMEOUT_S_RANGE: std::ops::RangeInclusive<u64> = 30..=28_800;
+/// Officer session idle timeout when `[api]` does not set it.
+const SESSION_IDLE_TIMEOUT_S_DEFAULT: u64 = 600;
+/// Window of failed sign-ins and lock-out length, seconds.
+const SIGN_IN_LOCKOUT_S_RANGE: std::ops::RangeInclusive<u64> = 1..=86_400;
+/// The sign-in lock-out window when `[api]` does not set it (15 minutes).
+const SIGN_IN_LOCKOUT_S_DEFAULT: u64 = 900;
 const SESSION_WINDOW_MS_RANGE: std::ops::RangeInclusive<u64> = 1_000..=600_000;
 /// Accepted range of the ledger staleness limit: a minute to 30 days.
 const LEDGER_STALE_AFTER_S_RANGE: std::ops::RangeInclusive<u64> = 60..=2_592_000;
@@ -1078,10 +1086,30 @@ fn lane(table: &Spanned<RawLane>, report: &mut Report<'_>) -> Option<Lane> {
             )
         })
         .map(Duration::from_millis);
+    let watchlist_threshold = match &raw.watchlist_threshold {
+        None => Some(WatchlistThreshold::default()),
+        Some(value) => {
+            let threshold = WatchlistThreshold::new(*value.get_ref());
+            if threshold.is_none() {
+                let range = WatchlistThreshold::RANGE;
+                report.at(
+                    value.span().start,
+                    format!(
+                        "watchlist_threshold {} is out of range: expected {} to {}",
+                        value.get_ref(),
+                        range.start(),
+                        range.end()
+                    ),
+                );
+            }
+            threshold
+        }
+    };
     Some(Lane {
         session_window: session_window?,
         ledger_stale_after: ledger_stale_after?,
         clock_backwards_tolerance: clock_backwards_tolerance?,
+        watchlist_threshold: watchlist_threshold?,
     })
 }
 
@@ -1155,12 +1183,27 @@ fn api(table: &Spanned<RawApi>, config_dir: &Path, report: &mut Report<'_>) -> O
             }))
         }
     };
+    let session_idle_timeout = match &raw.session_idle_timeout_s {
+        Some(value) => in_range(
+            value,
+            &SESSION_IDLE_TIMEOUT_S_RANGE,
+            "session_idle_timeout_s",
+            report,
+        ),
+        None => Some(SESSION_IDLE_TIMEOUT_S_DEFAULT),
+    };
+    let sign_in_lockout = match &raw.sign_in_lockout_s {
+        Some(value) => in_range(value, &SIGN_IN_LOCKOUT_S_RANGE, "sign_in_lockout_s", report),
+        None => Some(SIGN_IN_LOCKOUT_S_DEFAULT),
+    };
     let (group, gid) = group?;
     Some(Api {
         socket: socket?,
         group,
         gid,
         http: http?,
+        session_idle_timeout: Duration::from_secs(session_idle_timeout?),
+        sign_in_lockout: Duration::from_secs(sign_in_lockout?),
     })
 }
 

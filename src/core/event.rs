@@ -146,6 +146,9 @@ pub enum Direction {
     Exit,
     /// Presented for entry and refused: counts for statistics, not for stay days.
     RefusedEntry,
+    /// Referred to second line by the officer (the final decision follows as its own event, which
+    /// names this one): not a movement.
+    Referred,
 }
 
 /// The lane decision as recorded.
@@ -283,10 +286,106 @@ pub struct Crossing {
     pub stay: Option<StayFigures>,
     /// Seconds since the clock was last synchronised (None: unknown).
     pub clock_sync_age_s: Option<u64>,
+    /// An admission against a refusal or a referral, co-signed by a supervisor (four eyes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub officer_override: Option<OfficerOverride>,
+    /// The officer's note when the traveller was referred to second line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub referral: Option<ReferralNote>,
+    /// The second line's final decision on a referral recorded before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub second_line: Option<SecondLine>,
+    /// The officer acknowledged the alert's required action before anything was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alert_acknowledged: Option<AlertAcknowledged>,
+    /// The person-alert hit the officer reviewed for this crossing, and the decision (absent
+    /// when the traveller matched no alert), so central can review false positives.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watchlist: Option<WatchlistReview>,
     /// The document chip's passive-authentication result and its signer (absent when no chip
     /// was read); never the chip's personal data.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chip: Option<ChipRecord>,
+}
+
+/// Longest officer-written text (override and second-line explanations, referral notes), bytes.
+pub const TEXT_BYTES_MAX: usize = 2048;
+
+/// An override: the reason (a code from a fixed list and the officer's text) and both officers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OfficerOverride {
+    /// The reason code (`core::officer::OVERRIDE_REASONS`).
+    pub reason_code: String,
+    /// The officer's explanation.
+    pub text: String,
+    /// The signed-in officer who admitted.
+    pub officer_id: String,
+    /// The supervisor who co-signed on the same screen.
+    pub supervisor_id: String,
+}
+
+/// A referral to second line.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReferralNote {
+    /// The referring officer's note.
+    pub note: String,
+}
+
+/// The second line's decision, naming the referral event it closes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecondLine {
+    /// `seq` of the referral event (same terminal).
+    pub referral_seq: u64,
+    /// Hash of the referral event's signed bytes.
+    pub referral_hash: EventHash,
+    /// The reason code (`core::officer::OVERRIDE_REASONS`).
+    pub reason_code: String,
+    /// The second-line officer's explanation.
+    pub text: String,
+}
+
+/// An alert's required action, acknowledged by the signed-in officer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertAcknowledged {
+    /// The action acknowledged (`raise_alert`: hold the document, call the duty supervisor).
+    pub action: String,
+    /// Who acknowledged it.
+    pub officer_id: String,
+    /// When.
+    pub at: jiff::Timestamp,
+}
+
+/// An officer's review of a person-alert hit: which alert, how strongly it matched, and whether
+/// the officer confirmed the traveller is that person or dismissed the hit.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WatchlistReview {
+    pub alert_id: String,
+    pub score: AlertScore,
+    pub decision: WatchlistDecision,
+}
+
+/// A watchlist score in [0, 1], compared by its bits (a recorded score is a value, not a
+/// measurement to compare loosely).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct AlertScore(pub f64);
+
+impl PartialEq for AlertScore {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.to_bits() == other.0.to_bits()
+    }
+}
+
+impl Eq for AlertScore {}
+
+/// What the officer decided about a person-alert hit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WatchlistDecision {
+    /// The traveller is the person sought: refused or held as the alert says.
+    Confirmed,
+    /// Not the person sought: the crossing goes on as the rest of the verdict says.
+    Dismissed,
 }
 
 /// What a crossing event may say about the document's chip: the passive-authentication result
@@ -340,12 +439,67 @@ impl Crossing {
                 ("chip.dsc_serial", chip.dsc_serial.as_deref().unwrap_or("")),
             ]
         });
-        for (field, value) in fields.into_iter().chain(codes).chain(chip) {
+        let review = self
+            .watchlist
+            .iter()
+            .map(|review| ("watchlist.alert_id", review.alert_id.as_str()));
+        if let Some(review) = &self.watchlist
+            && !(0.0..=1.0).contains(&review.score.0)
+        {
+            return Err(EventError::Field {
+                field: "watchlist.score",
+            });
+        }
+        for (field, value) in fields
+            .into_iter()
+            .chain(codes)
+            .chain(review)
+            .chain(chip)
+            .chain(self.booth_fields())
+        {
             if value.len() > FIELD_BYTES_MAX || value.chars().any(char::is_control) {
                 return Err(EventError::Field { field });
             }
         }
+        let texts = [
+            (
+                "officer_override.text",
+                self.officer_override.as_ref().map(|o| &o.text),
+            ),
+            ("referral.note", self.referral.as_ref().map(|r| &r.note)),
+            (
+                "second_line.text",
+                self.second_line.as_ref().map(|s| &s.text),
+            ),
+        ];
+        for (field, text) in texts {
+            let text = text.map_or("", String::as_str);
+            let control = |c: char| c.is_control() && c != '\n' && c != '\r';
+            if text.len() > TEXT_BYTES_MAX || text.chars().any(control) {
+                return Err(EventError::Field { field });
+            }
+        }
         Ok(())
+    }
+}
+
+impl Crossing {
+    /// The short fields of the optional booth records (ids and codes), for [`Self::validate`].
+    fn booth_fields(&self) -> Vec<(&'static str, &str)> {
+        let mut fields = Vec::new();
+        if let Some(o) = &self.officer_override {
+            fields.push(("officer_override.reason_code", o.reason_code.as_str()));
+            fields.push(("officer_override.officer_id", o.officer_id.as_str()));
+            fields.push(("officer_override.supervisor_id", o.supervisor_id.as_str()));
+        }
+        if let Some(s) = &self.second_line {
+            fields.push(("second_line.reason_code", s.reason_code.as_str()));
+        }
+        if let Some(a) = &self.alert_acknowledged {
+            fields.push(("alert_acknowledged.action", a.action.as_str()));
+            fields.push(("alert_acknowledged.officer_id", a.officer_id.as_str()));
+        }
+        fields
     }
 }
 
@@ -850,6 +1004,11 @@ mod tests {
                 overstay_days: 0,
             }),
             clock_sync_age_s: Some(5),
+            officer_override: None,
+            referral: None,
+            second_line: None,
+            alert_acknowledged: None,
+            watchlist: None,
             chip: None,
         }
     }

@@ -9,10 +9,16 @@ use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 use tokio::sync::{broadcast, watch};
 
+use super::watchlist::{CATCH_UP_ENTRIES_PER_TICK, LaneWatchlist};
 use super::{Assessment, LaneSettings, assess};
 use crate::adapters::api::{ApiCommand, ApiRefusal, OfficerDecision};
+use crate::adapters::booth::SignedIn;
 use crate::core::decision::{LaneMode, Outcome};
-use crate::core::event::Operator;
+use crate::core::event::{
+    AlertAcknowledged, Direction, EventHash, OfficerOverride, Operator, ReferralNote, SecondLine,
+    WatchlistDecision, WatchlistReview,
+};
+use crate::core::officer::Role;
 use crate::core::session::{SessionChange, SessionScan, SessionTracker};
 use crate::core::stay::policy::StayPolicy;
 use crate::ports::clock::Clock;
@@ -63,10 +69,44 @@ pub struct LaneDriver {
     meter: Option<Arc<dyn LaneMeter>>,
     /// Changed settings that only a restart applies (shown in the status until then).
     restart_required: Vec<String>,
+    /// The acknowledged required action, by the traveller session it was given for.
+    acknowledged: Option<(u64, AlertAcknowledged)>,
+    /// A referred traveller waiting for the second line's decision.
+    parked: Option<Parked>,
+    /// The replica's person alerts, screened for every traveller.
+    watchlist: LaneWatchlist,
     /// The lane's chip reader, if it has one.
     chip: Option<super::chip::ChipLane>,
     /// The chip evidence of the current session (a permit scanned later does not read again).
     chip_evidence: Option<(u64, crate::core::chip_evidence::ChipEvidence)>,
+}
+
+/// A referred traveller, parked for second line with the referral event's seq and hash.
+#[derive(Clone)]
+struct Parked {
+    assessment: Assessment,
+    seq: u64,
+    hash: EventHash,
+    acknowledged: Option<AlertAcknowledged>,
+}
+
+/// What the booth adds to a record (all absent for a plain confirmation or a kiosk).
+#[derive(Default)]
+struct BoothRecord {
+    officer_override: Option<OfficerOverride>,
+    referral: Option<ReferralNote>,
+    second_line: Option<SecondLine>,
+    alert_acknowledged: Option<AlertAcknowledged>,
+    /// The officer's review of a person-alert hit.
+    watchlist: Option<WatchlistReview>,
+    /// Recorded as a referral (direction `referred`), not a crossing.
+    referred: bool,
+}
+
+/// The action the verdict requires before anything is recorded: `raise_alert` (hold the
+/// document, call the duty supervisor), or none.
+fn required_action(assessment: &Assessment) -> Option<&'static str> {
+    assessment.verdict.raise_alert.then_some("raise_alert")
 }
 
 /// A verdict published, with what was recorded for it (kiosk) — for callers that drive the
@@ -103,6 +143,9 @@ impl LaneDriver {
             n_recorded: 0,
             meter: None,
             restart_required: Vec::new(),
+            acknowledged: None,
+            parked: None,
+            watchlist: LaneWatchlist::default(),
             chip: None,
             chip_evidence: None,
         };
@@ -115,6 +158,32 @@ impl LaneDriver {
         meter.clock_trusted(self.clock_trusted);
         self.meter = Some(meter);
         self
+    }
+
+    /// Screens travellers against `watchlist` (built from the replica by the caller, off the
+    /// loop); without it the lane builds its list from the replica on its first scan or tick.
+    pub fn with_watchlist(mut self, watchlist: LaneWatchlist) -> Self {
+        self.watchlist = watchlist;
+        self.publish_status();
+        self
+    }
+
+    /// Brings the watchlist up to the replica, reading at most `max` entries; true when it
+    /// covers everything applied. A replica that cannot be read is logged and reported.
+    fn follow_watchlist(&mut self, max: u64) -> Result<bool, super::LaneError> {
+        let before = self.watchlist.len();
+        let caught_up = self
+            .watchlist
+            .catch_up(self.parts.ledger.as_ref(), max)
+            .map_err(|error| super::LaneError::Ledger(error.to_string()))?;
+        if self.watchlist.len() != before {
+            tracing::info!(
+                message = "watchlist follows the ledger",
+                alerts = self.watchlist.len(),
+                applied_seq = self.watchlist.applied()
+            );
+        }
+        Ok(caught_up)
     }
 
     /// Reads the chip of every passport and ID card scanned at this lane with `chip` (`None`:
@@ -224,6 +293,14 @@ impl LaneDriver {
             self.current = None;
         }
         let session = self.tracker.current()?.clone();
+        // Never screen against a list behind the replica: whatever has applied counts.
+        if let Err(error) = self.follow_watchlist(u64::MAX) {
+            tracing::error!(message = "cannot read the person alerts", %error);
+            let _ = self
+                .events
+                .send(json!({"type": "error", "message": error.to_string()}));
+            return None;
+        }
         let assessment = match assess(
             &session,
             &self.settings,
@@ -233,6 +310,7 @@ impl LaneDriver {
             &self.parts.policy,
             now,
             self.clock_trusted,
+            &self.watchlist,
         ) {
             Ok(assessment) => assessment,
             Err(super::LaneError::NoDocument) => return None,
@@ -255,7 +333,8 @@ impl LaneDriver {
         }
         tracing::info!(message = "verdict", session = assessment.session,
             outcome = ?assessment.verdict.outcome, reasons = ?assessment.verdict.codes(),
-            document = ?assessment.report.document_key().map(|key| key.number));
+            document = ?assessment.report.document_key().map(|key| key.number),
+            watchlist_hits = assessment.watchlist.len());
         let _ = self.events.send(assessment.screen_json());
         if let Some(meter) = &self.meter {
             meter.decided(&assessment.verdict, taken.elapsed());
@@ -342,7 +421,11 @@ impl LaneDriver {
             }
         }
         let lane = self.settings.lane.clone();
-        let seq = match self.record(true, Operator::Kiosk(lane), &[], None).await {
+        let kiosk = Operator::Kiosk(lane);
+        let seq = match self
+            .record_by(true, kiosk, &[], None, BoothRecord::default())
+            .await
+        {
             Ok(answer) => answer.get("seq").and_then(Value::as_u64),
             Err(refusal) => {
                 tracing::error!(message = "kiosk could not record", error = %refusal.message);
@@ -376,8 +459,12 @@ impl LaneDriver {
         self.publish_status();
     }
 
-    /// Periodic work: probe a faulted gate, refresh the status.
+    /// Periodic work: follow the replica's person alerts, probe a faulted gate, refresh the
+    /// status.
     pub async fn tick(&mut self) {
+        if let Err(error) = self.follow_watchlist(CATCH_UP_ENTRIES_PER_TICK) {
+            tracing::error!(message = "cannot read the person alerts", %error);
+        }
         if !self.gate_ok
             && let Some(gate) = self.parts.gate.clone()
         {
@@ -397,30 +484,58 @@ impl LaneDriver {
                 let _ = reply.send(answer);
             }
             ApiCommand::NewTraveller { reply } => {
-                let closed = self.tracker.close().map(|session| session.id);
-                self.current = None;
-                let _ = reply.send(Ok(json!({ "closed": closed })));
+                let answer = self.new_traveller();
+                let _ = reply.send(answer);
             }
             ApiCommand::StayLookup { request, reply } => {
                 let _ = reply.send(self.stay_lookup(&request));
             }
+            ApiCommand::Refer {
+                officer,
+                request,
+                reply,
+            } => {
+                let answer = self.refer(&officer, &request.note).await;
+                let _ = reply.send(answer);
+            }
+            ApiCommand::SecondLine {
+                officer,
+                request,
+                reply,
+            } => {
+                let answer = self.second_line(&officer, &request).await;
+                let _ = reply.send(answer);
+            }
+            ApiCommand::AcknowledgeAlert {
+                officer,
+                request,
+                reply,
+            } => {
+                let answer = self.acknowledge(&officer, &request.action);
+                let _ = reply.send(answer);
+            }
+            ApiCommand::Current { reply } => {
+                let current = self.current.as_ref().map(Assessment::screen_json);
+                let _ = reply.send(Ok(current.unwrap_or(Value::Null)));
+            }
         }
+    }
+
+    fn new_traveller(&mut self) -> Result<Value, ApiRefusal> {
+        self.check_alert_acknowledged()?;
+        let closed = self.tracker.close().map(|session| session.id);
+        self.current = None;
+        self.publish_status();
+        Ok(json!({ "closed": closed }))
     }
 
     async fn confirm(
         &mut self,
         request: &crate::adapters::api::ConfirmRequest,
     ) -> Result<Value, ApiRefusal> {
-        let conflict = |message: &str| ApiRefusal {
-            status: 409,
-            message: message.to_string(),
+        let Some(officer) = request.officer.clone() else {
+            return Err(ApiRefusal::coded(401, json!({ "error": "not_signed_in" })));
         };
-        if let Err(error) = crate::core::event::check_officer_id(&request.officer) {
-            return Err(ApiRefusal {
-                status: 400,
-                message: error.to_string(),
-            });
-        }
         if let Some(key) = &request.idempotency_key
             && let Some(kept) = self.kept(key).await?
         {
@@ -428,46 +543,209 @@ impl LaneDriver {
             return Ok(recorded_answer(&self.settings.time_zone, &kept));
         }
         let Some(current) = &self.current else {
-            return Err(conflict("no traveller to confirm"));
+            return Err(ApiRefusal::new(409, "no traveller to confirm"));
         };
         if current.session != request.session {
-            return Err(conflict("that traveller session is no longer current"));
+            return Err(ApiRefusal::new(
+                409,
+                "that traveller session is no longer current",
+            ));
         }
+        self.check_alert_acknowledged()?;
         let admit = request.decision == OfficerDecision::Admit;
-        let against_verdict = admit && current.verdict.outcome == Outcome::Refuse;
-        let override_reason = request
-            .override_reason
-            .as_deref()
-            .map(str::trim)
-            .unwrap_or("");
-        if against_verdict && override_reason.is_empty() {
-            return Err(ApiRefusal {
-                status: 400,
-                message: "admitting against a refusal needs an override reason".into(),
-            });
-        }
-        let extra: &[&str] = if against_verdict {
+        let review = watchlist_review(current, request)?;
+        let against_verdict = admit && !admissible_without_override(current, review.as_ref());
+        let officer_override = match (&request.cosigned, against_verdict) {
+            (Some(cosigned), true) => Some(OfficerOverride {
+                reason_code: cosigned.reason_code.clone(),
+                text: cosigned.text.clone(),
+                officer_id: officer.officer_id.clone(),
+                supervisor_id: cosigned.supervisor_id.clone(),
+            }),
+            // Four eyes: admitting against a refusal or a referral needs a supervisor.
+            (None, true) => return Err(ApiRefusal::forbidden(Role::Supervisor)),
+            (Some(_), false) => {
+                return Err(ApiRefusal::coded(
+                    400,
+                    json!({ "error": "invalid_field", "field": "override",
+                        "message": "an override is only for admitting against a refusal or a referral" }),
+                ));
+            }
+            (None, false) => None,
+        };
+        let extra: &[&str] = if officer_override.is_some() {
             &["officer_override"]
         } else {
             &[]
         };
+        let booth = BoothRecord {
+            officer_override,
+            watchlist: review.clone(),
+            ..BoothRecord::default()
+        };
         let answer = self
-            .record(
+            .record_by(
                 admit,
-                Operator::Officer(request.officer.clone()),
+                Operator::Officer(officer.officer_id.clone()),
                 extra,
                 request.idempotency_key.clone(),
+                booth,
             )
             .await?;
-        if against_verdict {
-            // The reason is free text an officer typed (it may hold personal data): the signed
-            // record is its place, the log only says how long it was.
-            tracing::warn!(message = "officer override recorded", officer = %request.officer,
-                reason_chars = override_reason.chars().count());
+        if let Some(cosigned) = &request.cosigned {
+            // The explanation is free text (it may hold personal data): the signed record is
+            // its place, the log only says how long it was.
+            tracing::warn!(message = "officer override recorded", officer = %officer.officer_id,
+                supervisor = %cosigned.supervisor_id, reason_code = %cosigned.reason_code,
+                text_chars = cosigned.text.chars().count());
+        }
+        if let Some(review) = &review {
+            // The alert id and the decision, never the names: central reviews the hit from
+            // the signed record.
+            tracing::info!(message = "watchlist hit reviewed", alert_id = %review.alert_id,
+                score = review.score.0, decision = ?review.decision);
         }
         self.tracker.close();
         self.current = None;
+        self.publish_status();
         Ok(answer)
+    }
+
+    /// Records a referral of the current traveller and parks them for second line.
+    async fn refer(&mut self, officer: &SignedIn, note: &str) -> Result<Value, ApiRefusal> {
+        if let Some(parked) = &self.parked {
+            return Err(ApiRefusal::coded(
+                409,
+                json!({ "error": "referral_pending", "referral_seq": parked.seq,
+                    "message": "a referred traveller waits for the second line's decision" }),
+            ));
+        }
+        if self.current.is_none() {
+            return Err(ApiRefusal::new(409, "no traveller to refer"));
+        }
+        self.check_alert_acknowledged()?;
+        let booth = BoothRecord {
+            referral: Some(ReferralNote {
+                note: note.to_string(),
+            }),
+            referred: true,
+            ..BoothRecord::default()
+        };
+        let operator = Operator::Officer(officer.officer_id.clone());
+        let answer = self.record_by(false, operator, &[], None, booth).await?;
+        let (Some(seq), Some(hash)) = (
+            answer.get("seq").and_then(Value::as_u64),
+            answer
+                .get("event_id")
+                .and_then(Value::as_str)
+                .and_then(|hex| EventHash::try_from(hex.to_string()).ok()),
+        ) else {
+            return Err(ApiRefusal::new(503, "referral recorded without a sequence"));
+        };
+        let acknowledged = self.acknowledgement().cloned();
+        if let Some(assessment) = self.current.take() {
+            self.parked = Some(Parked {
+                assessment,
+                seq,
+                hash,
+                acknowledged,
+            });
+        }
+        self.tracker.close();
+        self.publish_status();
+        Ok(answer)
+    }
+
+    /// Records the second line's decision on the parked referral, naming the referral event.
+    async fn second_line(
+        &mut self,
+        officer: &SignedIn,
+        request: &crate::adapters::api::SecondLineRequest,
+    ) -> Result<Value, ApiRefusal> {
+        let Some(parked) = self.parked.clone() else {
+            return Err(ApiRefusal::coded(
+                409,
+                json!({ "error": "no_referral", "message": "no referred traveller waits" }),
+            ));
+        };
+        let admit = request.decision == OfficerDecision::Admit;
+        if admit && parked.assessment.verdict.outcome == Outcome::Refuse {
+            // A refusal is admitted only with a supervisor's override, never by referring it.
+            return Err(ApiRefusal::forbidden(Role::Supervisor));
+        }
+        let booth = BoothRecord {
+            alert_acknowledged: parked.acknowledged.clone(),
+            second_line: Some(SecondLine {
+                referral_seq: parked.seq,
+                referral_hash: parked.hash,
+                reason_code: request.reason_code.clone(),
+                text: request.text.clone(),
+            }),
+            ..BoothRecord::default()
+        };
+        // The decision is about the parked traveller, whoever stands at the booth now.
+        let in_front = self.current.replace(parked.assessment.clone());
+        let operator = Operator::Officer(officer.officer_id.clone());
+        let recorded = self.record_by(admit, operator, &[], None, booth).await;
+        self.current = in_front;
+        let answer = recorded?;
+        self.parked = None;
+        self.publish_status();
+        Ok(answer)
+    }
+
+    /// Acknowledges the current verdict's required action.
+    fn acknowledge(&mut self, officer: &SignedIn, action: &str) -> Result<Value, ApiRefusal> {
+        let Some(current) = &self.current else {
+            return Err(ApiRefusal::new(409, "no traveller in front of the booth"));
+        };
+        let Some(required) = required_action(current) else {
+            return Err(ApiRefusal::new(409, "the verdict requires no action"));
+        };
+        if action != required {
+            return Err(ApiRefusal::coded(
+                400,
+                json!({ "error": "invalid_field", "field": "action",
+                    "message": format!("the required action is {required}") }),
+            ));
+        }
+        let acknowledged = AlertAcknowledged {
+            action: required.to_string(),
+            officer_id: officer.officer_id.clone(),
+            at: self.parts.clock.now(),
+        };
+        let session = current.session;
+        tracing::info!(message = "alert acknowledged", session, officer = %officer.officer_id);
+        let answer = json!({ "type": "alert_ack", "session": session,
+            "required_action": required, "acknowledged": true,
+            "officer_id": acknowledged.officer_id, "at": acknowledged.at });
+        self.acknowledged = Some((session, acknowledged));
+        let _ = self.events.send(answer.clone());
+        self.publish_status();
+        Ok(answer)
+    }
+
+    /// The acknowledgement of the current traveller's required action, if one was given.
+    fn acknowledgement(&self) -> Option<&AlertAcknowledged> {
+        let current = self.current.as_ref()?;
+        match &self.acknowledged {
+            Some((session, ack)) if *session == current.session => Some(ack),
+            _ => None,
+        }
+    }
+
+    /// Refuses (409) while the current verdict's required action is not acknowledged.
+    fn check_alert_acknowledged(&self) -> Result<(), ApiRefusal> {
+        let Some(required) = self.current.as_ref().and_then(required_action) else {
+            return Ok(());
+        };
+        if self.acknowledgement().is_some() {
+            return Ok(());
+        }
+        Err(ApiRefusal::coded(
+            409,
+            json!({ "error": "alert_not_acknowledged", "required_action": required }),
+        ))
     }
 
     /// The confirmation kept under an idempotency key, if any.
@@ -479,35 +757,55 @@ impl LaneDriver {
             Ok(Err(error)) => Err(ApiRefusal {
                 status: 503,
                 message: format!("idempotency key not readable: {error}"),
+                body: None,
             }),
             Err(error) => Err(ApiRefusal {
                 status: 503,
                 message: format!("idempotency key not readable: {error}"),
+                body: None,
             }),
         }
     }
 
-    async fn record(
+    async fn record_by(
         &mut self,
         admitted: bool,
         operator: Operator,
         extra_codes: &[&str],
         key: Option<String>,
+        booth: BoothRecord,
     ) -> Result<Value, ApiRefusal> {
         let Some(current) = &self.current else {
             return Err(ApiRefusal {
                 status: 409,
                 message: "no traveller to record".into(),
+                body: None,
             });
         };
-        let Some(crossing) = current.crossing_for(&self.settings, admitted, operator, extra_codes)
-        else {
+        let Some(mut crossing) = current.crossing_for(
+            &self.settings,
+            admitted,
+            operator,
+            extra_codes,
+            booth.watchlist,
+        ) else {
             return Err(ApiRefusal {
                 status: 409,
                 message: "the document could not be identified: nothing can be recorded".into(),
+                body: None,
             });
         };
         let session = current.session;
+        let referred = booth.referred;
+        crossing.alert_acknowledged = booth
+            .alert_acknowledged
+            .or_else(|| self.acknowledgement().cloned());
+        crossing.officer_override = booth.officer_override;
+        crossing.referral = booth.referral;
+        crossing.second_line = booth.second_line;
+        if referred {
+            crossing.direction = Direction::Referred;
+        }
         let direction = crossing.direction;
         let recorder = Arc::clone(&self.parts.recorder);
         let recorded = tokio::task::spawn_blocking(move || match key {
@@ -528,12 +826,14 @@ impl LaneDriver {
                 return Err(ApiRefusal {
                     status: 503,
                     message: format!("not recorded: {error}"),
+                    body: None,
                 });
             }
             Err(error) => {
                 return Err(ApiRefusal {
                     status: 503,
                     message: format!("not recorded: {error}"),
+                    body: None,
                 });
             }
         };
@@ -544,7 +844,7 @@ impl LaneDriver {
         if let Some(meter) = &self.meter {
             meter.recorded(admitted);
         }
-        let answer = recorded_answer(
+        let mut answer = recorded_answer(
             &self.settings.time_zone,
             &KeptConfirmation {
                 session,
@@ -555,6 +855,9 @@ impl LaneDriver {
                 admitted,
             },
         );
+        if referred {
+            answer["outcome"] = json!("referred");
+        }
         tracing::info!(
             message = "crossing recorded",
             session,
@@ -573,6 +876,7 @@ impl LaneDriver {
         let bad = |message: String| ApiRefusal {
             status: 400,
             message,
+            body: None,
         };
         let today = crate::core::stay::civil_date_in(self.now(), &self.settings.time_zone);
         let on = match &request.on {
@@ -592,6 +896,7 @@ impl LaneDriver {
             .map_err(|e| ApiRefusal {
                 status: 503,
                 message: e.to_string(),
+                body: None,
             })?;
         let movements: Vec<_> = movements
             .iter()
@@ -599,7 +904,8 @@ impl LaneDriver {
                 let direction = match record.direction {
                     crate::core::event::Direction::Entry => crate::core::stay::Direction::Entry,
                     crate::core::event::Direction::Exit => crate::core::stay::Direction::Exit,
-                    crate::core::event::Direction::RefusedEntry => return None,
+                    crate::core::event::Direction::RefusedEntry
+                    | crate::core::event::Direction::Referred => return None,
                 };
                 let date = crate::core::stay::civil_date_in(record.at, &self.settings.time_zone);
                 Some(crate::core::stay::Movement { date, direction })
@@ -672,6 +978,20 @@ impl LaneDriver {
             "clock": { "trusted": self.clock_trusted },
             "gate": self.parts.gate.as_ref().map(|_| if self.gate_ok { "ok" } else { "fault" }),
             "restart_required": self.restart_required,
+            "session": self.current.as_ref().map(|current| current.session),
+            "required_action": self.current.as_ref().and_then(required_action),
+            "acknowledged": self.acknowledgement().is_some(),
+            "referral_pending": self.parked.as_ref().map(|parked| json!({
+                "session": parked.assessment.session, "seq": parked.seq,
+            })),
+            "time_zone": self.settings.time_zone.iana_name(),
+            // Counts only: the status also goes to central in heartbeats; a hit's details are
+            // in the traveller's verdict.
+            "watchlist": {
+                "alerts": self.watchlist.len(),
+                "applied_seq": self.watchlist.applied(),
+                "threshold": self.settings.watchlist_threshold,
+            },
         });
         let changed = *self.status.borrow() != status;
         if changed {
@@ -679,6 +999,63 @@ impl LaneDriver {
             let _ = self.events.send(status);
         }
     }
+}
+
+/// Whether admitting the traveller goes with the verdict: an ADMIT, or a verdict that refers
+/// only for a person-alert hit the officer dismissed (the rest of the verdict then decides).
+fn admissible_without_override(current: &Assessment, review: Option<&WatchlistReview>) -> bool {
+    let outcome = match review {
+        Some(review) if review.decision == WatchlistDecision::Dismissed => {
+            let rest = crate::core::decision::DecisionInput {
+                watchlist_hits: 0,
+                ..current.input.clone()
+            };
+            crate::core::decision::decide(&rest).outcome
+        }
+        _ => current.verdict.outcome,
+    };
+    !matches!(outcome, Outcome::Refuse | Outcome::Refer)
+}
+
+/// The officer's review of the traveller's person-alert hit, checked against the assessment: a
+/// hit must be confirmed or dismissed, by the id of one of the hits; a confirmed hit is never
+/// admitted (the alert says refuse or hold).
+fn watchlist_review(
+    current: &Assessment,
+    request: &crate::adapters::api::ConfirmRequest,
+) -> Result<Option<WatchlistReview>, ApiRefusal> {
+    let bad = |message: String| ApiRefusal::new(400, message);
+    let Some(asked) = &request.watchlist else {
+        if current.watchlist.is_empty() {
+            return Ok(None);
+        }
+        return Err(bad(format!(
+            "the traveller matches {} person alert(s): confirm or dismiss the hit (`watchlist`: {{\"alert_id\", \"decision\": \"confirmed\" | \"dismissed\"}})",
+            current.watchlist.len()
+        )));
+    };
+    let Some(hit) = current
+        .watchlist
+        .iter()
+        .find(|hit| hit.alert_id == asked.alert_id)
+    else {
+        return Err(bad(format!(
+            "watchlist.alert_id: {:?} is not among this traveller's hits",
+            asked.alert_id.chars().take(64).collect::<String>()
+        )));
+    };
+    if asked.decision == WatchlistDecision::Confirmed && request.decision == OfficerDecision::Admit
+    {
+        return Err(bad(
+            "a confirmed person-alert hit is refused or held as the alert says: record `refuse`"
+                .into(),
+        ));
+    }
+    Ok(Some(WatchlistReview {
+        alert_id: hit.alert_id.clone(),
+        score: crate::core::event::AlertScore(hit.score),
+        decision: asked.decision,
+    }))
 }
 
 fn lock(gate: &Mutex<dyn Gate>) -> std::sync::MutexGuard<'_, dyn Gate + 'static> {

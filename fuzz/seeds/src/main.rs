@@ -153,6 +153,11 @@ fn crossing_event(seq: u64, prev_hash: EventHash) -> CrossingEvent {
                 overstay_days: 0,
             }),
             clock_sync_age_s: Some(5),
+            officer_override: None,
+            referral: None,
+            second_line: None,
+            alert_acknowledged: None,
+            watchlist: None,
         },
     }
 }

@@ -27,6 +27,7 @@ fn direction_byte(direction: Direction) -> u8 {
         Direction::Entry => 0,
         Direction::Exit => 1,
         Direction::RefusedEntry => 2,
+        Direction::Referred => 3,
     }
 }
 
@@ -138,6 +139,7 @@ pub(super) fn decode(list: &[u8]) -> Result<Vec<MovementRecord>, ListError> {
             0 => Direction::Entry,
             1 => Direction::Exit,
             2 => Direction::RefusedEntry,
+            3 => Direction::Referred,
             _ => return Err(bad("unknown direction")),
         };
         let (terminal, rest) = text(rest).ok_or(bad("terminal cut short"))?;

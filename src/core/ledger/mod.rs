@@ -20,10 +20,11 @@ pub use csca::{CrlRecord, CscaRecord, CscaTrust};
 pub use entry::{
     ANY_ENTRY_BYTES_MAX, AlertKind, AlertLifted, AlertRaised, Change, CscaCertificate, CscaCrl,
     CscaMasterListPublished, Cti, ENTRY_BYTES_MAX, Entry, EntryError, Hash, IssuerKeyAdded,
-    IssuerKeyRetired, Kid, PermitIndex, PermitIssued, PermitRevoked, PermitType, Registration,
-    StayExtension, TerminalKeyAdded, TerminalKeyRetired, entry_hash,
+    IssuerKeyRetired, Kid, OfficerEnrolled, OfficerRevoked, PermitIndex, PermitIssued,
+    PermitRevoked, PermitType, Registration, StayExtension, TerminalKeyAdded, TerminalKeyRetired,
+    entry_hash,
 };
 pub use state::{
     Alert, ApplyFailure, HeldPermit, IndexConsistency, IssuerKey, LedgerState, MemoryState,
-    PermitCheck, PermitRecord, Rejection, TerminalKey, apply_entry,
+    OfficerRecord, PermitCheck, PermitRecord, Rejection, TerminalKey, apply_entry,
 };
