@@ -82,6 +82,7 @@ fn event(terminal: &TerminalId, seq: u64, prev: EventHash, n: u64) -> CrossingEv
             second_line: None,
             alert_acknowledged: None,
             watchlist: None,
+            chip: None,
         },
     }
 }

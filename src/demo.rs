@@ -25,16 +25,19 @@ use crate::adapters::api::{
     OfficerDecision,
 };
 use crate::adapters::booth::{Booth, BoothSettings, SignedIn};
+use crate::adapters::chip_sim::SimulatedField;
 use crate::adapters::devices::{self, Backoff, DeviceSpec, parse_profile};
 use crate::adapters::feed::{Outbox, OutboxConfig, RelayConfig, run_relay};
 use crate::adapters::ledger::SledLedger;
+use crate::core::chip::reader::ReadSettings;
 use crate::core::decision::{Direction, LaneMode, Outcome};
 use crate::core::document::HolderDigest;
 use crate::core::event::TerminalId;
 use crate::core::ledger::permit_check::{Bp1Verification, index_of};
 use crate::core::ledger::{
-    AlertKind, AlertRaised, Change, Checkpoint, IssuerKeyAdded, OfficerEnrolled, PermitIssued,
-    PermitRevoked, RootKey, RootSet, SignedCheckpoint, TerminalKeyAdded, extend, verify_batch,
+    AlertKind, AlertRaised, Change, Checkpoint, CscaCertificate, IssuerKeyAdded, OfficerEnrolled,
+    PermitIssued, PermitRevoked, RootKey, RootSet, SignedCheckpoint, TerminalKeyAdded, extend,
+    verify_batch,
 };
 use crate::core::mrz::{Td3Fields, compose_td3};
 use crate::core::officer::{Language, Role};
@@ -43,7 +46,9 @@ use crate::core::privacy::{DocumentNumber, PersonName};
 use crate::core::stay::policy::StayPolicy;
 use crate::exit::Exit;
 use crate::lane::LaneSettings;
+use crate::lane::chip::ChipLane;
 use crate::lane::driver::{LaneDriver, LaneParts};
+use crate::ports::chip::DocumentChipReader;
 use crate::ports::clock::Clock;
 use crate::ports::ledger::LedgerStore;
 use crate::ports::scanner::DeviceEvent;
@@ -86,11 +91,15 @@ impl Clock for DemoClock {
     }
 }
 
+mod chips;
+
 /// One traveller of the demo.
 struct Traveller {
     label: &'static str,
     mrz: [String; 2],
     cards: Vec<String>,
+    /// The passport's chip, placed on the arrivals lane's reader when the MRZ is scanned.
+    chip: chips::ChipKind,
 }
 
 /// Runs the demo; returns how the process should exit.
@@ -266,6 +275,7 @@ async fn demo(options: DemoOptions) -> Result<(), String> {
             expiry: &yymmdd(date(2000)),
         }),
         cards: vec![],
+        chip: chips::ChipKind::Genuine,
     };
     // The cast. Birth dates are plain; numbers are made up.
     let georgian = td(
@@ -387,6 +397,30 @@ async fn demo(options: DemoOptions) -> Result<(), String> {
             "0"
         },
     );
+    let mut altered_chip = td(
+        "chip with an altered DG1 (GEO)",
+        "GEO",
+        "ABASHIDZE",
+        "GIORGI",
+        "18JK55667",
+        "GEO",
+        Date::constant(1986, 10, 3),
+        'M',
+    );
+    altered_chip.chip = chips::ChipKind::AlteredDg1;
+    let mut cloned_chip = td(
+        "cloned chip (GEO)",
+        "GEO",
+        "LOMIDZE",
+        "ELENE",
+        "19LM66778",
+        "GEO",
+        Date::constant(1993, 1, 19),
+        'F',
+    );
+    cloned_chip.chip = chips::ChipKind::Cloned;
+    // The passports' issuing state: its CSCA reaches the terminal through the ledger.
+    let pki = chips::DemoPki::new();
 
     let now = real_now;
     let (resident_card, _) = issuer.card(
@@ -485,6 +519,9 @@ async fn demo(options: DemoOptions) -> Result<(), String> {
         }),
         officer_enrolment(&mut rng, &officer, today)?,
         officer_enrolment(&mut rng, &supervisor, today)?,
+        Change::CscaAdded(CscaCertificate {
+            certificate: pki.csca_der()?,
+        }),
     ];
     let n_changes = changes.len();
     let (encoded, head) = extend(0, [0; 32], changes, now);
@@ -515,7 +552,7 @@ async fn demo(options: DemoOptions) -> Result<(), String> {
         .apply(&batch, &signed, &Bp1Verification)
         .map_err(|e| e.to_string())?;
     println!(
-        "  ledger: {n_changes} entries applied under a 2-of-2 root checkpoint (issuer key, terminal key, 3 permits, 1 revocation, 2 alerts, 2 officers)"
+        "  ledger: {n_changes} entries applied under a 2-of-2 root checkpoint (issuer key, terminal key, 3 permits, 1 revocation, 2 alerts, 2 officers, 1 CSCA)"
     );
 
     let outbox = Outbox::open(
@@ -559,13 +596,22 @@ async fn demo(options: DemoOptions) -> Result<(), String> {
     let (status_arrivals, status_view) = watch::channel(Value::Null);
     let (status_departures, _) = watch::channel(Value::Null);
     let window = SignedDuration::from_secs(30);
+    // The arrivals lane reads passport chips: simulated in process behind the reader port.
+    let field = SimulatedField::default();
+    let reader: Arc<std::sync::Mutex<dyn DocumentChipReader>> =
+        Arc::new(std::sync::Mutex::new(field.clone()));
+    let chip_settings = ReadSettings {
+        refuse_bac_fallback: true,
+        ..ReadSettings::default()
+    };
     let mut arrivals = LaneDriver::new(
         settings("arrivals", Direction::Entry),
         parts.clone(),
         window,
         events.clone(),
         status_arrivals,
-    );
+    )
+    .with_chip_lane(Some(ChipLane::new("chip-reader", reader, chip_settings)));
     let mut departures = LaneDriver::new(
         settings("departures", Direction::Exit),
         parts,
@@ -699,6 +745,7 @@ async fn demo(options: DemoOptions) -> Result<(), String> {
         } else {
             &mut departures
         };
+        field.place(Some(chip_of(&pki, traveller, today)?));
         process(
             lane,
             traveller,
@@ -715,7 +762,7 @@ async fn demo(options: DemoOptions) -> Result<(), String> {
         .await?;
     }
     clock.offset_s.store(0, Ordering::Relaxed);
-    let today_list: [(&Traveller, Direction); 11] = [
+    let today_list: [(&Traveller, Direction); 13] = [
         (&georgian, Direction::Entry),
         (&russian, Direction::Entry),
         (&resident, Direction::Entry),
@@ -725,6 +772,8 @@ async fn demo(options: DemoOptions) -> Result<(), String> {
         (&banned, Direction::Entry),
         (&lost, Direction::Entry),
         (&damaged, Direction::Entry),
+        (&altered_chip, Direction::Entry),
+        (&cloned_chip, Direction::Entry),
         (&overstayer, Direction::Exit),
         (&kazakh, Direction::Exit),
     ];
@@ -736,6 +785,7 @@ async fn demo(options: DemoOptions) -> Result<(), String> {
         } else {
             &mut departures
         };
+        field.place(Some(chip_of(&pki, traveller, today)?));
         let outcome = process(
             lane,
             traveller,
@@ -850,6 +900,24 @@ fn officer_enrolment(
         valid_until: today.checked_add(1.year()).map_err(|e| e.to_string())?,
         language: Language::Az,
     }))
+}
+
+/// The simulated chip of a traveller's passport, opened by its printed MRZ.
+fn chip_of(
+    pki: &chips::DemoPki,
+    traveller: &Traveller,
+    today: Date,
+) -> Result<crate::adapters::chip_sim::SimulatedChip, String> {
+    let text = format!("{}\n{}", traveller.mrz[0], traveller.mrz[1]);
+    let options = crate::core::mrz::ParseOptions {
+        mode: crate::core::mrz::Mode::Tolerant,
+        reference_date: today,
+        french_national_id: false,
+    };
+    let information = crate::core::mrz::parse(&text, &options)
+        .mrz_information()
+        .ok_or_else(|| format!("{}: no MRZ information for the chip", traveller.label))?;
+    pki.chip(&traveller.mrz, &information, traveller.chip)
 }
 
 fn arrivals_recorded(outbox: &Outbox) -> u64 {

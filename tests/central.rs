@@ -254,6 +254,7 @@ fn crossing(checkpoint: &str, direction: Direction, nationality: &str, number: &
         second_line: None,
         alert_acknowledged: None,
         watchlist: None,
+        chip: None,
     }
 }
 

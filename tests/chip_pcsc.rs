@@ -292,3 +292,122 @@ fn no_matching_reader_is_a_usage_error() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("Virtual PCD 00 00"));
 }
+
+/// The lane's chip step (`lane::chip::ChipLane` over `PcscChipReader`, the CSCA from a ledger
+/// entry) against a genuine chip, one with an altered DG1 and a clone, each through a private
+/// pcscd. pcsc-lite reads its socket's name once per process, so each document is read by this
+/// test binary started again (`lane_chip_step_in_own_process`) with the stack's socket.
+#[test]
+fn the_lane_reads_a_genuine_an_altered_and_a_cloned_chip_through_pcsc() {
+    let cases = [
+        ("genuine", "chip_authentic"),
+        ("altered", "chip_passive_auth_failed"),
+        ("cloned", "chip_clone_suspected"),
+    ];
+    for (case, expected) in cases {
+        let root = tempfile::tempdir().expect("temp dir");
+        let zone = match case {
+            "altered" => chip_pki::SPECIMEN_TD3.replace("ERIKSSON", "ERIKSSEN"),
+            _ => chip_pki::SPECIMEN_TD3.to_owned(),
+        };
+        let (mut profile, csca, _) = document(root.path(), &zone);
+        if case == "cloned" {
+            profile.aa_key = Some(chip_pki::key(KeyKind::P256, 6));
+        }
+        let stack = start(profile);
+        let mut child = Command::new(std::env::current_exe().expect("test binary"))
+            .args([
+                "--exact",
+                "lane_chip_step_in_own_process",
+                "--ignored",
+                "--nocapture",
+            ])
+            .env("PCSCLITE_CSOCK_NAME", &stack.socket)
+            .env("CHIP_LANE_CSCA", &csca)
+            .env("CHIP_LANE_EXPECT", expected)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("test binary runs");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while child.try_wait().expect("wait").is_none() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("{case}: the lane's chip step hung");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let output = child.wait_with_output().expect("output");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success() && stdout.contains("1 passed"),
+            "{case}: {stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+#[tokio::test]
+#[ignore = "started by the_lane_reads_a_genuine_an_altered_and_a_cloned_chip_through_pcsc"]
+async fn lane_chip_step_in_own_process() {
+    use std::sync::{Arc, Mutex};
+
+    use checkpointd::adapters::pcsc_reader::PcscChipReader;
+    use checkpointd::core::chip::reader::ReadSettings;
+    use checkpointd::core::ledger::state::{IndexConsistency, MemoryState, apply_entry};
+    use checkpointd::core::ledger::{Change, CscaCertificate, Entry};
+    use checkpointd::core::mrz::{self, ParseOptions};
+    use checkpointd::lane::chip::{ChipLane, facts_code};
+
+    let csca = std::env::var("CHIP_LANE_CSCA").expect("CHIP_LANE_CSCA set by the outer test");
+    let expected =
+        std::env::var("CHIP_LANE_EXPECT").expect("CHIP_LANE_EXPECT set by the outer test");
+    let pem = std::fs::read(&csca).expect("CSCA file");
+    let certificate = openssl::x509::X509::from_pem(&pem)
+        .expect("CSCA PEM")
+        .to_der()
+        .expect("DER");
+    // The CSCA reaches the lane through the ledger, as on a terminal.
+    let mut ledger = MemoryState::default();
+    let entry = Entry {
+        seq: 1,
+        prev: [0; 32],
+        time: "2026-01-01T00:00:00Z".parse().expect("time"),
+        change: Change::CscaAdded(CscaCertificate { certificate }),
+    };
+    apply_entry(&mut ledger, &entry, &IndexConsistency).expect("csca applied");
+    let reader = PcscChipReader {
+        pattern: "Virtual PCD 00 00".into(),
+        extended_length: false,
+        card_wait: Duration::from_secs(5),
+    };
+    let settings = ReadSettings {
+        refuse_bac_fallback: true,
+        ..ReadSettings::default()
+    };
+    let mut lane = ChipLane::new("chip", Arc::new(Mutex::new(reader)), settings);
+    let today = jiff::civil::date(2026, 6, 1);
+    let printed = mrz::parse(
+        chip_pki::SPECIMEN_TD3,
+        &ParseOptions {
+            mode: mrz::Mode::Tolerant,
+            reference_date: jiff::civil::date(2010, 1, 1),
+            french_national_id: false,
+        },
+    );
+    let evidence = lane
+        .evidence(&printed, &ledger, today)
+        .await
+        .expect("the specimen MRZ gives an access key");
+    assert_eq!(facts_code(&evidence.facts), expected, "{evidence:?}");
+    assert_eq!(evidence.access, Some("PACE"));
+    let record = evidence.record.expect("a chip was read");
+    let pa = if expected == "chip_passive_auth_failed" {
+        "invalid"
+    } else {
+        "valid"
+    };
+    assert_eq!(record.passive_authentication, pa);
+    assert_eq!(record.dsc_country.as_deref(), Some("UT"));
+    assert_eq!(record.dsc_serial.as_deref(), Some("2A"));
+}

@@ -949,3 +949,59 @@ fn watchlist_threshold_defaults_to_0_72_is_validated_and_shown_by_check_config()
         );
     }
 }
+
+#[test]
+fn a_pcsc_chip_reader_is_a_device_with_its_own_settings() {
+    let tree = Tree::new();
+    let path = tree.write(&format!(
+        "{VALID}\n[[devices]]\nname = \"chip\"\npcsc = \"OMNIKEY\"\nrefuse_bac_fallback = true\nextended_length = true\n"
+    ));
+    let config = config::load(&path, &LoadOptions::default()).expect("valid");
+    assert!(config.devices.is_empty(), "a chip reader is not a scanner");
+    let reader = config.chip_reader.expect("chip reader");
+    assert_eq!(reader.name, "chip");
+    assert_eq!(reader.pattern, "OMNIKEY");
+    assert!(reader.refuse_bac_fallback);
+    assert!(reader.extended_length);
+
+    let cases: &[(&str, &str)] = &[
+        (
+            "pcsc = \"OMNIKEY\"",
+            "missing key `devices.refuse_bac_fallback`",
+        ),
+        (
+            "pcsc = \"\"\nrefuse_bac_fallback = false",
+            "pcsc reader pattern is empty",
+        ),
+        (
+            "pcsc = \"X\"\nrefuse_bac_fallback = false\nport = \"/dev/ttyS0\"",
+            "`port` is a scanner setting",
+        ),
+        (
+            "profile = \"swipe.toml\"\nport = \"/dev/ttyS0\"\nrefuse_bac_fallback = true",
+            "`refuse_bac_fallback` is a setting of a chip reader",
+        ),
+        (
+            "pcsc = \"X\"\nrefuse_bac_fallback = \"yes\"",
+            "expected a boolean",
+        ),
+    ];
+    for (body, message) in cases {
+        let tree = Tree::new();
+        let path = tree.write(&format!("{VALID}\n[[devices]]\nname = \"d\"\n{body}\n"));
+        let found = problems(&path);
+        assert!(
+            found.iter().any(|(_, text)| text.contains(message)),
+            "case {body:?}: expected `{message}`, got {found:?}"
+        );
+    }
+    let tree = Tree::new();
+    let two = "[[devices]]\nname = \"a\"\npcsc = \"A\"\nrefuse_bac_fallback = true\n[[devices]]\nname = \"b\"\npcsc = \"B\"\nrefuse_bac_fallback = true\n";
+    let found = problems(&tree.write(&format!("{VALID}\n{two}")));
+    assert!(
+        found
+            .iter()
+            .any(|(_, text)| text.contains("at most one pcsc chip reader")),
+        "{found:?}"
+    );
+}

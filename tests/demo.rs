@@ -33,6 +33,7 @@ fn demo_decides_every_traveller_as_the_rules_say() {
     let stdout = run_demo(&[]);
     let expectations = [
         ("visa-free traveller (GEO)", "ADMIT", "may_stay_until"),
+        ("visa-free traveller (GEO)", "ADMIT", "chip_authentic"),
         (
             "Russian citizen near the calendar-year limit",
             "ADMIT",
@@ -49,6 +50,12 @@ fn demo_decides_every_traveller_as_the_rules_say() {
         ("traveller under an entry ban (GEO)", "REFUSE", "entry_ban"),
         ("passport reported lost (GEO)", "REFER", "document_lost"),
         ("damaged MRZ (GEO)", "REFER", "mrz_invalid"),
+        (
+            "chip with an altered DG1 (GEO)",
+            "REFUSE",
+            "chip_passive_auth_failed",
+        ),
+        ("cloned chip (GEO)", "REFUSE", "chip_clone_suspected"),
         ("overstayer leaving (UKR)", "REFER", "overstay 11"),
         (
             "Kazakh citizen leaving unregistered (KAZ)",
@@ -69,10 +76,10 @@ fn demo_decides_every_traveller_as_the_rules_say() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("summary: 4 admitted, 4 referred to an officer, 3 refused"),
+        stdout.contains("summary: 4 admitted, 4 referred to an officer, 5 refused"),
         "{stdout}"
     );
-    assert!(stdout.contains("15 crossings recorded"), "{stdout}");
+    assert!(stdout.contains("17 crossings recorded"), "{stdout}");
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! Replication from central to a terminal replica over a real nats-server.
 
+mod chip_pki;
 mod common;
 
 use std::path::Path;
@@ -493,4 +494,143 @@ async fn a_newer_checkpoint_over_the_same_head_refreshes_the_ledger_age() {
         .expect("checkpoint");
     terminal.sync_once().await.expect("round");
     assert_eq!(store.checkpoint_time().expect("age"), Some(later));
+}
+
+/// A CSCA master list rides whole in one entry (its signature covers all of it): one of about
+/// 700 KB, as large as Germany's, is published, replicated, applied and trusted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_csca_master_list_replicates_in_one_entry() {
+    use checkpointd::core::ledger::{ANY_ENTRY_BYTES_MAX, Change, CscaMasterListPublished, Entry};
+    use chip_pki::{CertSpec, Hash, KeyKind, SignedSpec, Style, Y2020};
+
+    let key = chip_pki::key(KeyKind::P256, 60);
+    let certificates: Vec<Vec<u8>> = (0..2_000u32)
+        .map(|serial| {
+            let mut spec = CertSpec::csca("UT", serial + 1);
+            spec.common_name = format!("CSCA UT {serial:04}");
+            chip_pki::certificate(&spec, &key, None)
+                .to_der()
+                .expect("DER")
+        })
+        .collect();
+    let signer_key = chip_pki::key(KeyKind::P256, 61);
+    let mut signer_spec = CertSpec::dsc("UT", 9_999);
+    signer_spec.common_name = "Master List Signer UT".into();
+    let issuer = chip_pki::certificate(&CertSpec::csca("UT", 1), &key, None);
+    let signer = chip_pki::certificate(&signer_spec, &signer_key, Some((&issuer, &key)));
+    let spec = SignedSpec::new(Hash::Sha256, Style::Ecdsa, Some(Y2020));
+    let master_list = chip_pki::master_list(&certificates, &signer, &signer_key, &spec);
+    assert!(master_list.len() > 600_000, "{} bytes", master_list.len());
+    let change = Change::CscaMasterList(CscaMasterListPublished { master_list });
+    let encoded = Entry {
+        seq: 1,
+        prev: [0; 32],
+        time: now(),
+        change: change.clone(),
+    }
+    .encode();
+    assert!(encoded.len() <= ANY_ENTRY_BYTES_MAX);
+
+    let server = NatsServer::start();
+    let central = central(&server).await;
+    let (keys, pinned) = roots();
+    central.append(vec![change], now()).await.expect("append");
+    central.checkpoint(&keys, now()).await.expect("checkpoint");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let terminal = replicator(&server, dir.path()).await;
+    assert_eq!(
+        terminal.sync_once().await.expect("replicate"),
+        ReplicationOutcome::Applied { from: 1, to: 1 }
+    );
+    let trust = terminal.store().csca_trust().expect("trust");
+    // The 2,000 listed certificates; the signer's issuer (CSCA UT 1) is one of them.
+    assert_eq!(trust.cscas.len(), 2_000);
+    assert_eq!(trust.trust_store().0.csca_count(), 2_000);
+    assert_eq!(verify_replica(terminal.store(), &pinned), Ok(1));
+}
+
+/// `ledger publish` takes the CSCA kinds from files, refuses what terminals would refuse (with
+/// `--data`, against the replica's CSCAs), and terminals replicate the trust.
+#[test]
+fn cli_publishes_csca_trust_from_files() {
+    use chip_pki::{CertSpec, KeyKind, Y2020};
+
+    let server = NatsServer::start();
+    let url = server.url();
+    let central_dir = tempfile::tempdir().expect("tempdir");
+    let data = tempfile::tempdir().expect("tempdir");
+    let central = central_dir.path().join("central");
+    let c = central.to_str().expect("utf-8 path");
+    let d = data.path().to_str().expect("utf-8 path");
+    ctl(&["ledger", "init", "--central", c, "--nats", &url]);
+    let key = chip_pki::key(KeyKind::P256, 70);
+    let csca = chip_pki::certificate(&CertSpec::csca("AZ", 70), &key, None);
+    let files = central_dir.path();
+    std::fs::write(files.join("csca.pem"), csca.to_pem().expect("PEM")).expect("write");
+    std::fs::write(
+        files.join("new.crl"),
+        chip_pki::crl(&csca, &key, &[5], Y2020 + 200),
+    )
+    .expect("write");
+    std::fs::write(
+        files.join("old.crl"),
+        chip_pki::crl(&csca, &key, &[5], Y2020 + 100),
+    )
+    .expect("write");
+    let entries = files.join("trust.jsonl");
+    std::fs::write(
+        &entries,
+        concat!(
+            r#"{"kind":"csca_added","body":{"file":"csca.pem"}}"#,
+            "\n",
+            r#"{"kind":"csca_crl","body":{"file":"new.crl"}}"#,
+            "\n"
+        ),
+    )
+    .expect("write");
+    let e = entries.to_str().expect("utf-8");
+    assert_eq!(
+        ctl(&["ledger", "publish", "--nats", &url, "--entries", e])["head_seq"],
+        3
+    );
+    ctl(&["ledger", "checkpoint", "--central", c, "--nats", &url]);
+    let roots = central.join("roots.pub");
+    let r = roots.to_str().expect("utf-8");
+    let replicate = [
+        "ledger",
+        "replicate",
+        "--data",
+        d,
+        "--nats",
+        &url,
+        "--roots",
+        r,
+        "--threshold",
+        "1",
+    ];
+    assert_eq!(ctl(&replicate)["applied_seq"], 3);
+    let store = SledLedger::open(data.path(), CACHE_CAPACITY_DEFAULT).expect("replica");
+    let trust = store.csca_trust().expect("trust");
+    assert_eq!((trust.cscas.len(), trust.crls.len()), (1, 1));
+    drop(store);
+
+    // Against the replica, an older CRL is refused before anything is published.
+    std::fs::write(&entries, r#"{"kind":"csca_crl","body":{"file":"old.crl"}}"#).expect("write");
+    let refused = Command::new(env!("CARGO_BIN_EXE_checkpointctl"))
+        .args([
+            "ledger",
+            "publish",
+            "--nats",
+            &url,
+            "--entries",
+            e,
+            "--data",
+            d,
+        ])
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{stderr}");
+    assert!(stderr.contains("older than the one held"), "{stderr}");
+    assert_eq!(ctl(&replicate)["applied_seq"], 3, "nothing was published");
 }

@@ -76,6 +76,14 @@ mod tests {
             R::LedgerStale,
             R::ClockUntrusted,
             R::WatchlistPossibleMatch,
+            R::ChipAuthentic,
+            R::ChipPassiveAuthFailed,
+            R::ChipCloneSuspected,
+            R::ChipDg1Differs,
+            R::ChipCscaUnknown,
+            R::ChipUnreadable,
+            R::ChipMissing,
+            R::NoChip,
         ];
         for code in &all {
             match code {
@@ -102,7 +110,15 @@ mod tests {
                 | R::ResidentAbroadTooLong
                 | R::LedgerStale
                 | R::ClockUntrusted
-                | R::WatchlistPossibleMatch => {}
+                | R::WatchlistPossibleMatch
+                | R::ChipAuthentic
+                | R::ChipPassiveAuthFailed
+                | R::ChipCloneSuspected
+                | R::ChipDg1Differs
+                | R::ChipCscaUnknown
+                | R::ChipUnreadable
+                | R::ChipMissing
+                | R::NoChip => {}
             }
         }
         all

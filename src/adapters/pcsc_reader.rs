@@ -7,7 +7,10 @@
 use std::ffi::CString;
 use std::time::Duration;
 
-use crate::ports::chip::{CardChannel, ChannelError};
+use crate::core::chip::ChipError;
+use crate::core::chip::pace::Password;
+use crate::core::chip::reader::{ChipRead, ReadSettings, read_chip};
+use crate::ports::chip::{CardChannel, ChannelError, DocumentChipReader};
 
 /// Why the reader could not be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -189,5 +192,31 @@ fn channel_error(error: pcsc::Error) -> ChannelError {
         | pcsc::Error::NoReadersAvailable => ChannelError::ReaderGone,
         pcsc::Error::Timeout => ChannelError::Timeout,
         other => ChannelError::Transport(other.to_string()),
+    }
+}
+
+/// The lane's chip reader over PC/SC: each read finds the reader afresh (an unplugged and
+/// replugged reader is found again), waits a bounded time for a card, and reads it.
+pub struct PcscChipReader {
+    /// Part of the reader's name (case-insensitive).
+    pub pattern: String,
+    /// Whether the reader takes extended-length APDUs.
+    pub extended_length: bool,
+    /// How long a read waits for a card in the field.
+    pub card_wait: Duration,
+}
+
+impl DocumentChipReader for PcscChipReader {
+    fn read(
+        &mut self,
+        password: &Password,
+        settings: &ReadSettings,
+    ) -> Result<ChipRead, ChipError> {
+        let reader = PcscReader::open(&self.pattern).map_err(|error| match error {
+            ReaderError::NoReader { .. } => ChipError::Channel(ChannelError::ReaderGone),
+            other => ChipError::Channel(ChannelError::Transport(other.to_string())),
+        })?;
+        let mut card = reader.wait_for_card(self.card_wait, self.extended_length)?;
+        read_chip(&mut card, password, settings, &mut rand::thread_rng())
     }
 }

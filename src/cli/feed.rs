@@ -449,6 +449,7 @@ pub fn synthetic_crossing(n: u64, checkpoint: &str) -> Crossing {
         second_line: None,
         alert_acknowledged: None,
         watchlist: None,
+        chip: None,
     }
 }
 

@@ -26,10 +26,12 @@ use crate::core::ledger::state::{
     PersonAlertState, TerminalKey, apply_entry,
 };
 use crate::core::ledger::{
-    ChainCheck, Change, Cti, Cursor, IssuerKeyAdded, Kid, PermitIssued, PermitType, Registration,
-    RootKey, RootSet, SignedCheckpoint, StayExtension,
+    ChainCheck, Change, CrlRecord, CscaRecord, Cti, Cursor, IssuerKeyAdded, Kid, PermitIssued,
+    PermitType, Registration, RootKey, RootSet, SignedCheckpoint, StayExtension,
 };
 use crate::ports::ledger::{LedgerStore, LedgerView};
+
+mod csca;
 
 /// Arguments of `checkpointctl ledger`.
 #[derive(Debug, clap::Args)]
@@ -75,7 +77,8 @@ pub enum Command {
         #[arg(long)]
         bp1: Vec<PathBuf>,
         /// Central's own replica: every change is first applied, with the terminals' rules,
-        /// to it and the entries published past it; nothing is published if one would be refused.
+        /// to it and the entries published past it (CSCA changes against its CSCAs and CRLs);
+        /// nothing is published if one would be refused.
         #[arg(long)]
         data: PathBuf,
     },
@@ -258,6 +261,8 @@ async fn dispatch(command: Command) -> Result<ExitCode, String> {
                 changes.extend(read_bp1(file)?);
             }
             let replica = open(&data)?;
+            let trust = replica.csca_trust().map_err(|e| e.to_string())?;
+            csca::precheck(&changes, Some(&trust), now)?;
             let (seq, hash) = ledger_central::publish(&nats, &replica, changes, now).await?;
             print(json!({"head_seq": seq, "head_hash": hex::encode(hash)}));
             Ok(ExitCode::SUCCESS)
@@ -481,6 +486,7 @@ fn read_entries(path: &Path) -> Result<Vec<Change>, String> {
         }
         let base = path.parent().unwrap_or(Path::new("."));
         holder_from_document(&mut value, base).map_err(at)?;
+        csca::body_from_file(&mut value, base).map_err(at)?;
         let change: Change = serde_json::from_value(value).map_err(|e| at(e.to_string()))?;
         // What a terminal would refuse on decode is refused before it is published.
         change.check_fields().map_err(|e| at(e.to_string()))?;
@@ -716,6 +722,22 @@ impl LedgerState for RuleCheck {
     fn lift_person_alert(&mut self, id: &str, state: &PersonAlertState) -> Result<(), Self::Error> {
         self.person_alerts.insert(id.to_owned(), *state);
         Ok(())
+    }
+    fn cscas_named(&self, subject: &[u8; 32]) -> Result<Vec<CscaRecord>, Self::Error> {
+        self.rest.cscas_named(subject)
+    }
+    fn set_cscas_named(
+        &mut self,
+        subject: &[u8; 32],
+        records: &[CscaRecord],
+    ) -> Result<(), Self::Error> {
+        self.rest.set_cscas_named(subject, records)
+    }
+    fn crl_of(&self, issuer: &[u8; 32]) -> Result<Option<CrlRecord>, Self::Error> {
+        self.rest.crl_of(issuer)
+    }
+    fn set_crl(&mut self, issuer: &[u8; 32], record: &CrlRecord) -> Result<(), Self::Error> {
+        self.rest.set_crl(issuer, record)
     }
 }
 

@@ -3,6 +3,7 @@
 //! badly protected key file, unknown group, bad public key) is collected and reported at once with
 //! `file:line:column`; startup and reload share this path.
 
+mod chip;
 mod raw;
 mod validate;
 
@@ -56,6 +57,21 @@ pub struct Config {
     pub gate: Option<Gate>,
     /// How long local history is kept.
     pub retention: Retention,
+    /// The lane's chip reader (a `[[devices]]` entry with `pcsc`), if it reads chips.
+    pub chip_reader: Option<ChipReader>,
+}
+
+/// A PC/SC contactless reader for passport and ID-card chips.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChipReader {
+    /// Name used in logs and status lines.
+    pub name: String,
+    /// Part of the reader's PC/SC name (case-insensitive), e.g. `OMNIKEY 5022`.
+    pub pattern: String,
+    /// Refuse BAC for a document that offers PACE when PACE fails (no silent downgrade).
+    pub refuse_bac_fallback: bool,
+    /// The reader takes extended-length APDUs (`false` when absent).
+    pub extended_length: bool,
 }
 
 /// The checkpoint identity of this terminal.

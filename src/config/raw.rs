@@ -45,6 +45,9 @@ pub(super) struct RawDevice {
     pub port: Option<Spanned<String>>,
     pub usb: Option<Spanned<String>>,
     pub spool: Option<Spanned<String>>,
+    pub pcsc: Option<Spanned<String>>,
+    pub refuse_bac_fallback: Option<Spanned<bool>>,
+    pub extended_length: Option<Spanned<bool>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -85,7 +85,7 @@ pub fn parse(text: &str, path: &Path, options: &LoadOptions) -> Result<Config, C
 
 /// Problems by byte offset, plus the keys already reported by serde (so a key blanked for a wrong
 /// type is not reported again as missing).
-struct Report<'t> {
+pub(super) struct Report<'t> {
     text: &'t str,
     problems: Vec<(usize, String)>,
     blanked_keys: BTreeSet<String>,
@@ -100,7 +100,7 @@ impl<'t> Report<'t> {
         }
     }
 
-    fn at(&mut self, offset: usize, message: impl Into<String>) {
+    pub(super) fn at(&mut self, offset: usize, message: impl Into<String>) {
         self.problems.push((offset, message.into()));
     }
 
@@ -120,7 +120,7 @@ impl<'t> Report<'t> {
     }
 
     /// The value of a required key, or a "missing" problem at the table.
-    fn required<'v, T>(
+    pub(super) fn required<'v, T>(
         &mut self,
         value: &'v Option<Spanned<T>>,
         table_offset: usize,
@@ -318,6 +318,7 @@ fn validate(
     let devices = devices_dir
         .as_deref()
         .map(|dir| devices(&raw.devices, dir, report));
+    let chip_reader = super::chip::chip_reader(&raw.devices, report);
     let ledger = match &raw.ledger {
         Some(table) => ledger(table, report),
         None => {
@@ -408,6 +409,7 @@ fn validate(
         api: api?,
         gate: gate?,
         retention: retention?,
+        chip_reader: chip_reader?,
     })
 }
 
@@ -553,7 +555,12 @@ fn devices(
     let mut names = BTreeSet::new();
     let mut devices = Vec::with_capacity(raw.len());
     let mut all_valid = true;
-    for table in raw {
+    // Chip readers (`pcsc`) are read by `config::chip`.
+    for table in raw.iter().filter(|table| table.get_ref().pcsc.is_none()) {
+        if !super::chip::scanner_keys_ok(table, report) {
+            all_valid = false;
+            continue;
+        }
         match device(table, devices_dir, &mut names, report) {
             Some(device) => devices.push(device),
             None => all_valid = false,

@@ -170,6 +170,39 @@ pub struct StayFacts {
     pub resident_abroad_too_long: bool,
 }
 
+/// What the document's chip showed, as the lane weighed it (`core::chip_evidence`); absent when
+/// the lane has no chip reader.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum ChipFacts {
+    /// Passive authentication verified, DG1 equals the printed MRZ, and active authentication
+    /// (when the chip has DG15) verified.
+    Authentic,
+    /// The chip's data is not what its issuing state signed (the PA error codes).
+    PassiveAuthFailed {
+        /// The passive-authentication error codes.
+        errors: Vec<String>,
+    },
+    /// Passive authentication vouched for DG15 but the chip does not hold its key.
+    CloneSuspected,
+    /// The chip's DG1 is not the printed MRZ.
+    Dg1Differs,
+    /// The document signer chains to no CSCA the ledger holds, or a certificate has expired.
+    CscaUnknown {
+        /// The passive-authentication error codes.
+        errors: Vec<String>,
+    },
+    /// A chip answered but could not be read (access control, secure messaging, lost field).
+    Unreadable {
+        /// Why, in one sentence.
+        why: String,
+    },
+    /// The document should hold a chip but none answered in the field.
+    Missing,
+    /// No chip answered, and the document is not one that must hold one.
+    NoChip,
+}
+
 /// Everything `decide` weighs for one traveller.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DecisionInput {
@@ -196,6 +229,8 @@ pub struct DecisionInput {
     /// Person alerts the traveller's name, birth date, nationality and sex match at or above
     /// the configured threshold (a fuzzy match: never a refusal by itself).
     pub watchlist_hits: usize,
+    /// What the document's chip showed; `None` when the lane has no chip reader.
+    pub chip: Option<ChipFacts>,
 }
 
 /// A stable reason code: part of the API and of the event feed, never renamed.
@@ -251,6 +286,22 @@ pub enum ReasonCode {
     /// The traveller may be the person of a person alert: an officer compares and confirms or
     /// dismisses the hit.
     WatchlistPossibleMatch,
+    /// The chip verified: passive and active authentication, DG1 equals the printed MRZ.
+    ChipAuthentic,
+    /// The chip's passive authentication failed.
+    ChipPassiveAuthFailed,
+    /// The chip failed active authentication: a cloned chip is suspected.
+    ChipCloneSuspected,
+    /// The chip's DG1 differs from the printed MRZ.
+    ChipDg1Differs,
+    /// The chip's signer chains to no known CSCA, or a certificate has expired.
+    ChipCscaUnknown,
+    /// A chip answered but could not be read.
+    ChipUnreadable,
+    /// The document should hold a chip but none answered.
+    ChipMissing,
+    /// The document holds no chip.
+    NoChip,
 }
 
 impl ReasonCode {
@@ -281,6 +332,14 @@ impl ReasonCode {
             Self::LedgerStale => "ledger_stale",
             Self::ClockUntrusted => "clock_untrusted",
             Self::WatchlistPossibleMatch => "watchlist_possible_match",
+            Self::ChipAuthentic => "chip_authentic",
+            Self::ChipPassiveAuthFailed => "chip_passive_auth_failed",
+            Self::ChipCloneSuspected => "chip_clone_suspected",
+            Self::ChipDg1Differs => "chip_dg1_differs",
+            Self::ChipCscaUnknown => "chip_csca_unknown",
+            Self::ChipUnreadable => "chip_unreadable",
+            Self::ChipMissing => "chip_missing",
+            Self::NoChip => "no_chip",
         }
     }
 }
@@ -335,6 +394,7 @@ pub fn decide(input: &DecisionInput) -> Verdict {
     let mut reasons = Vec::new();
     let mut raise_alert = false;
     document_reasons(input, &mut reasons);
+    chip_reason(input, &mut reasons);
     for alert in &input.alerts {
         raise_alert |= alert_reason(input, *alert, &mut reasons);
     }
@@ -418,6 +478,66 @@ fn document_reasons(input: &DecisionInput, reasons: &mut Vec<Reason>) {
         ),
         _ => {}
     }
+}
+
+/// The chip's reason. A kiosk refers whatever is not `chip_authentic`.
+fn chip_reason(input: &DecisionInput, reasons: &mut Vec<Reason>) {
+    let Some(chip) = &input.chip else { return };
+    let (code, outcome, message) = match chip {
+        ChipFacts::Authentic => (
+            ReasonCode::ChipAuthentic,
+            Outcome::Admit,
+            "chip authentic: signed by its issuing state, matches the printed MRZ".to_string(),
+        ),
+        ChipFacts::PassiveAuthFailed { errors } => (
+            ReasonCode::ChipPassiveAuthFailed,
+            Outcome::Refuse,
+            format!(
+                "chip data is not what its issuing state signed ({}): forged or altered",
+                errors.join(", ")
+            ),
+        ),
+        ChipFacts::CloneSuspected => (
+            ReasonCode::ChipCloneSuspected,
+            Outcome::Refuse,
+            "chip failed active authentication: cloned chip suspected".to_string(),
+        ),
+        ChipFacts::Dg1Differs => (
+            ReasonCode::ChipDg1Differs,
+            Outcome::Refuse,
+            "the chip's MRZ differs from the printed MRZ: altered document".to_string(),
+        ),
+        ChipFacts::CscaUnknown { errors } => (
+            ReasonCode::ChipCscaUnknown,
+            Outcome::Refer,
+            format!(
+                "chip signer not trusted ({}): CSCA unknown or expired, check the document by hand",
+                errors.join(", ")
+            ),
+        ),
+        ChipFacts::Unreadable { why } => (
+            ReasonCode::ChipUnreadable,
+            Outcome::Refer,
+            format!("chip could not be read ({why}): damaged or swapped chip?"),
+        ),
+        ChipFacts::Missing => (
+            ReasonCode::ChipMissing,
+            Outcome::Refer,
+            "no chip answered although the document should hold one: damaged or swapped chip?"
+                .to_string(),
+        ),
+        ChipFacts::NoChip => (
+            ReasonCode::NoChip,
+            Outcome::Admit,
+            "the document holds no chip".to_string(),
+        ),
+    };
+    let outcome = match (input.mode, code) {
+        (LaneMode::Kiosk, ReasonCode::ChipAuthentic) => outcome,
+        (LaneMode::Kiosk, _) => outcome.max(Outcome::Refer),
+        (LaneMode::Officer, _) => outcome,
+    };
+    push(reasons, code, outcome, message);
 }
 
 /// Adds the reason for one alert; returns whether an alert event must be raised.
@@ -685,6 +805,7 @@ mod tests {
             ledger_stale: false,
             clock_untrusted: false,
             watchlist_hits: 0,
+            chip: None,
         }
     }
 
@@ -726,6 +847,78 @@ mod tests {
         Outcome,
         &'static [ReasonCode],
     );
+
+    #[test]
+    fn chip_table() {
+        use ChipFacts as C;
+        use Outcome::*;
+        use ReasonCode as R;
+        let errors = || vec!["dg_hash_mismatch".to_string()];
+        let rows = [
+            (C::Authentic, LaneMode::Officer, Admit, R::ChipAuthentic),
+            (C::Authentic, LaneMode::Kiosk, Admit, R::ChipAuthentic),
+            (
+                C::PassiveAuthFailed { errors: errors() },
+                LaneMode::Officer,
+                Refuse,
+                R::ChipPassiveAuthFailed,
+            ),
+            (
+                C::PassiveAuthFailed { errors: errors() },
+                LaneMode::Kiosk,
+                Refer,
+                R::ChipPassiveAuthFailed,
+            ),
+            (
+                C::CloneSuspected,
+                LaneMode::Officer,
+                Refuse,
+                R::ChipCloneSuspected,
+            ),
+            (C::Dg1Differs, LaneMode::Officer, Refuse, R::ChipDg1Differs),
+            (
+                C::CscaUnknown { errors: errors() },
+                LaneMode::Officer,
+                Refer,
+                R::ChipCscaUnknown,
+            ),
+            (
+                C::Unreadable { why: "x".into() },
+                LaneMode::Officer,
+                Refer,
+                R::ChipUnreadable,
+            ),
+            (C::Missing, LaneMode::Officer, Refer, R::ChipMissing),
+            (C::NoChip, LaneMode::Officer, Admit, R::NoChip),
+            (C::NoChip, LaneMode::Kiosk, Refer, R::NoChip),
+        ];
+        for (chip, mode, outcome, code) in rows {
+            let mut input = base(Direction::Entry);
+            input.mode = mode;
+            input.chip = Some(chip.clone());
+            let verdict = decide(&input);
+            assert_eq!(verdict.outcome, outcome, "{chip:?} {mode:?}");
+            assert_eq!(verdict.reasons[0].code, code, "{chip:?}");
+        }
+        // Exit is never refused by the terminal, whatever the chip.
+        let mut exit = base(Direction::Exit);
+        exit.chip = Some(C::CloneSuspected);
+        assert_eq!(decide(&exit).outcome, Refer);
+        let codes = [
+            (R::ChipAuthentic, "chip_authentic"),
+            (R::ChipPassiveAuthFailed, "chip_passive_auth_failed"),
+            (R::ChipCloneSuspected, "chip_clone_suspected"),
+            (R::ChipDg1Differs, "chip_dg1_differs"),
+            (R::ChipCscaUnknown, "chip_csca_unknown"),
+            (R::ChipUnreadable, "chip_unreadable"),
+            (R::ChipMissing, "chip_missing"),
+            (R::NoChip, "no_chip"),
+        ];
+        for (code, text) in codes {
+            assert_eq!(code.as_str(), text);
+            assert_eq!(serde_json::to_value(code).expect("json"), text);
+        }
+    }
 
     #[test]
     fn decision_table() {

@@ -302,6 +302,10 @@ pub struct Crossing {
     /// when the traveller matched no alert), so central can review false positives.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub watchlist: Option<WatchlistReview>,
+    /// The document chip's passive-authentication result and its signer (absent when no chip
+    /// was read); never the chip's personal data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chip: Option<ChipRecord>,
 }
 
 /// Longest officer-written text (override and second-line explanations, referral notes), bytes.
@@ -384,6 +388,18 @@ pub enum WatchlistDecision {
     Dismissed,
 }
 
+/// What a crossing event may say about the document's chip: the passive-authentication result
+/// and the document signer's country and serial number (nothing of the holder).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChipRecord {
+    /// `valid` or `invalid`.
+    pub passive_authentication: String,
+    /// The document signer's country, as its certificate writes it.
+    pub dsc_country: Option<String>,
+    /// The document signer certificate's serial number, upper-case hex.
+    pub dsc_serial: Option<String>,
+}
+
 impl Crossing {
     /// Checks the bounds on free-text fields.
     pub fn validate(&self) -> Result<(), EventError> {
@@ -410,6 +426,19 @@ impl Crossing {
             .reason_codes
             .iter()
             .map(|c| ("reason_codes", c.as_str()));
+        let chip = self.chip.iter().flat_map(|chip| {
+            [
+                (
+                    "chip.passive_authentication",
+                    chip.passive_authentication.as_str(),
+                ),
+                (
+                    "chip.dsc_country",
+                    chip.dsc_country.as_deref().unwrap_or(""),
+                ),
+                ("chip.dsc_serial", chip.dsc_serial.as_deref().unwrap_or("")),
+            ]
+        });
         let review = self
             .watchlist
             .iter()
@@ -425,6 +454,7 @@ impl Crossing {
             .into_iter()
             .chain(codes)
             .chain(review)
+            .chain(chip)
             .chain(self.booth_fields())
         {
             if value.len() > FIELD_BYTES_MAX || value.chars().any(char::is_control) {
@@ -979,6 +1009,7 @@ mod tests {
             second_line: None,
             alert_acknowledged: None,
             watchlist: None,
+            chip: None,
         }
     }
 
@@ -1021,6 +1052,37 @@ mod tests {
             }
             Verification::Rejected(r) => panic!("rejected: {r}"),
         }
+    }
+
+    #[test]
+    fn the_chip_record_is_optional_signed_and_bounded() {
+        let signing = key(7);
+        let plain = sign(&event(1, GENESIS_HASH), &signing).expect("sign");
+        // Absent, the field is not encoded at all: events from before it keep their bytes.
+        assert!(!plain.windows(4).any(|w| w == b"chip"));
+        let mut with_chip = event(2, GENESIS_HASH);
+        with_chip.crossing.chip = Some(ChipRecord {
+            passive_authentication: "valid".into(),
+            dsc_country: Some("AZ".into()),
+            dsc_serial: Some("2A".into()),
+        });
+        let signed = sign(&with_chip, &signing).expect("sign");
+        match verify(&signed, &keys_for("T1", &signing)) {
+            Verification::Valid(decoded, _) => assert_eq!(*decoded, with_chip),
+            Verification::Rejected(r) => panic!("rejected: {r}"),
+        }
+        let mut long = with_chip.crossing.clone();
+        long.chip = Some(ChipRecord {
+            passive_authentication: "valid".into(),
+            dsc_country: Some("\n".into()),
+            dsc_serial: None,
+        });
+        assert!(matches!(
+            long.validate(),
+            Err(EventError::Field {
+                field: "chip.dsc_country"
+            })
+        ));
     }
 
     #[test]

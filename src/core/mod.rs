@@ -5,6 +5,7 @@
 //! Every function that depends on time takes it as an argument.
 
 pub mod chip;
+pub mod chip_evidence;
 pub mod decision;
 pub mod document;
 pub mod event;

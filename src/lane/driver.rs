@@ -75,6 +75,10 @@ pub struct LaneDriver {
     parked: Option<Parked>,
     /// The replica's person alerts, screened for every traveller.
     watchlist: LaneWatchlist,
+    /// The lane's chip reader, if it has one.
+    chip: Option<super::chip::ChipLane>,
+    /// The chip evidence of the current session (a permit scanned later does not read again).
+    chip_evidence: Option<(u64, crate::core::chip_evidence::ChipEvidence)>,
 }
 
 /// A referred traveller, parked for second line with the referral event's seq and hash.
@@ -142,6 +146,8 @@ impl LaneDriver {
             acknowledged: None,
             parked: None,
             watchlist: LaneWatchlist::default(),
+            chip: None,
+            chip_evidence: None,
         };
         driver.publish_status();
         driver
@@ -178,6 +184,19 @@ impl LaneDriver {
             );
         }
         Ok(caught_up)
+    }
+
+    /// Reads the chip of every passport and ID card scanned at this lane with `chip` (`None`:
+    /// the lane reads no chips).
+    pub fn with_chip_lane(mut self, chip: Option<super::chip::ChipLane>) -> Self {
+        self.chip = chip;
+        self
+    }
+
+    /// Replaces the chip reader (a reloaded configuration); the next document is read with it.
+    pub fn set_chip_lane(&mut self, chip: Option<super::chip::ChipLane>) {
+        self.chip = chip;
+        self.chip_evidence = None;
     }
 
     /// Applies settings changed by a reload (lane, direction, mode, time zone, timing): the
@@ -303,7 +322,7 @@ impl LaneDriver {
                 return None;
             }
         };
-        let mut assessment = assessment;
+        let mut assessment = self.with_chip(assessment).await;
         if self.settings.mode == LaneMode::Kiosk && !self.gate_ok {
             // A gate that does not answer keeps the kiosk referring until it recovers.
             assessment.verdict.outcome = assessment.verdict.outcome.max(Outcome::Refer);
@@ -331,6 +350,67 @@ impl LaneDriver {
             assessment,
             recorded_seq,
         })
+    }
+
+    /// Adds the chip's evidence when the lane has a reader: read once per session.
+    async fn with_chip(&mut self, assessment: Assessment) -> Assessment {
+        let Some(chip) = self.chip.as_mut() else {
+            return assessment;
+        };
+        let evidence = match &self.chip_evidence {
+            Some((session, evidence)) if *session == assessment.session => Some(evidence.clone()),
+            _ => {
+                let today = assessment.input.today;
+                let read = chip
+                    .read_and_weigh(&assessment.report, self.parts.ledger.as_ref(), today)
+                    .await;
+                let name = chip.name().to_owned();
+                if let Some((_, link)) = &read {
+                    self.chip_reader_state(name, link.clone());
+                }
+                let read = read.map(|(evidence, _)| evidence);
+                if let Some(evidence) = &read {
+                    self.chip_evidence = Some((assessment.session, evidence.clone()));
+                    let _ = self.events.send(json!({
+                        "type": "chip", "session": assessment.session,
+                        "result": super::chip::facts_code(&evidence.facts),
+                        "access": evidence.access,
+                    }));
+                }
+                read
+            }
+        };
+        match evidence {
+            Some(evidence) => assessment.with_chip(evidence),
+            None => assessment,
+        }
+    }
+
+    /// The chip reader's link in the status, as the last read found it.
+    fn chip_reader_state(&mut self, device: String, link: Result<(), String>) {
+        let now = self.parts.clock.now();
+        let previous = self.devices.get(&device);
+        let up = link.is_ok();
+        let since = match previous {
+            Some(state) if (state.link == Link::Up) == up => state.since,
+            _ => now,
+        };
+        let last_error = match link {
+            Ok(()) => previous.and_then(|state| state.last_error.clone()),
+            Err(error) => Some(error),
+        };
+        let state = DeviceState {
+            device: device.clone(),
+            link: if up { Link::Up } else { Link::Down },
+            since,
+            last_error,
+        };
+        if previous != Some(&state) {
+            tracing::info!(message = "device state", device = %state.device, link = ?state.link,
+                last_error = ?state.last_error);
+            self.devices.insert(device, state);
+            self.publish_status();
+        }
     }
 
     /// Kiosk: check the gate, record durably, then open the gate.

@@ -6,6 +6,7 @@
 //! It reads the ledger and the movement index through their ports and never writes anything;
 //! recording happens only in `crossing_for`'s caller, after a confirmation.
 
+pub mod chip;
 pub mod driver;
 pub mod watchlist;
 
@@ -14,6 +15,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::core::chip_evidence::ChipEvidence;
 use crate::core::decision::{
     self, AlertFacts, DecisionInput, DocumentExpiry, DocumentFacts, LaneMode, MrzStatus,
     PermitFacts, PermitKind, StayFacts, Verdict,
@@ -112,6 +114,8 @@ pub struct Assessment {
     pub view: OfficerView,
     /// Person alerts the traveller matched at or above the threshold, highest first.
     pub watchlist: Vec<watchlist::WatchlistHit>,
+    /// What the document's chip showed, when the lane has a chip reader.
+    pub chip: Option<ChipEvidence>,
 }
 
 /// Why an assessment could not be made at all (as opposed to a refusal).
@@ -241,6 +245,7 @@ pub fn assess(
         ledger_stale,
         clock_untrusted: !clock_trusted,
         watchlist_hits: hits.len(),
+        chip: None,
     };
     mark_used_evisas(&mut input, &permits, &stay_movements);
     let verdict = decision::decide(&input);
@@ -276,6 +281,7 @@ pub fn assess(
         ledger_age_s: ledger_age.map(|age| u64::try_from(age.as_secs()).unwrap_or(0)),
         view,
         watchlist: hits,
+        chip: None,
     })
 }
 
@@ -698,6 +704,14 @@ fn sex_letter(sex: Sex) -> String {
 }
 
 impl Assessment {
+    /// Adds the chip's evidence and decides again.
+    pub fn with_chip(mut self, evidence: ChipEvidence) -> Self {
+        self.input.chip = Some(evidence.facts.clone());
+        self.verdict = decision::decide(&self.input);
+        self.chip = Some(evidence);
+        self
+    }
+
     /// The officer-screen JSON (`type: verdict`) documented in `docs/api.md`.
     pub fn screen_json(&self) -> Value {
         let document = self.report.document.as_ref().map(|document| {
@@ -731,6 +745,11 @@ impl Assessment {
             "ledger_age_s": self.ledger_age_s,
             "officer_view": self.view,
             "watchlist": self.watchlist_json(),
+            "chip": self.chip.as_ref().map(|chip| json!({
+                "facts": chip.facts,
+                "access": chip.access,
+                "record": chip.record,
+            })),
         })
     }
 
@@ -852,6 +871,7 @@ impl Assessment {
             second_line: None,
             alert_acknowledged: None,
             watchlist,
+            chip: self.chip.as_ref().and_then(|chip| chip.record.clone()),
         })
     }
 }

@@ -44,3 +44,15 @@ pub trait CardChannel {
         false
     }
 }
+
+/// The lane's chip reader: reads the document in the field, opening it with the access
+/// password (PC/SC reader on a lane, the simulated field in the demo). A field with no card
+/// answers `ChipError::Channel(ChannelError::NoCard)`; every wait is bounded.
+pub trait DocumentChipReader: Send {
+    /// Reads the chip in the field (access control, LDS files, active authentication).
+    fn read(
+        &mut self,
+        password: &crate::core::chip::pace::Password,
+        settings: &crate::core::chip::reader::ReadSettings,
+    ) -> Result<crate::core::chip::reader::ChipRead, crate::core::chip::ChipError>;
+}

@@ -11,7 +11,7 @@ use crate::core::ledger::state::{
     PersonAlertChange, PersonAlertChanges, PersonAlertRecord, Rejection, TerminalKey,
 };
 use crate::core::ledger::{
-    ChainError, Checkpoint, Cursor, Kid, Registration, StayExtension, VerifiedBatch,
+    ChainError, Checkpoint, CscaTrust, Cursor, Kid, Registration, StayExtension, VerifiedBatch,
 };
 
 /// A failure of the replica (not an outcome: a missing permit is `Ok(None)`).
@@ -79,6 +79,9 @@ pub trait LedgerView {
     ) -> Result<PersonAlertChanges, LedgerStoreError>;
     /// The person alert with this id, lifted or not, read in full (what a hit shows).
     fn person_alert(&self, id: &str) -> Result<Option<PersonAlertRecord>, LedgerStoreError>;
+    /// Every CSCA (retired ones marked) and CRL the ledger published, for passive
+    /// authentication at the lane.
+    fn csca_trust(&self) -> Result<CscaTrust, LedgerStoreError>;
 }
 
 /// The replica as replication drives it.
@@ -221,6 +224,14 @@ impl LedgerView for MemoryState {
     }
     fn person_alert(&self, id: &str) -> Result<Option<PersonAlertRecord>, LedgerStoreError> {
         Ok(self.person_alerts.get(id).cloned())
+    }
+    fn csca_trust(&self) -> Result<CscaTrust, LedgerStoreError> {
+        let mut cscas: Vec<_> = self.cscas.values().flatten().cloned().collect();
+        cscas.sort_by_key(|r| r.added_seq);
+        Ok(CscaTrust {
+            cscas,
+            crls: self.crls.values().cloned().collect(),
+        })
     }
 }
 

@@ -254,7 +254,8 @@ impl Terminal {
             status_sender,
         )
         .with_meter(Arc::new(core.telemetry.clone()))
-        .with_watchlist(watchlist);
+        .with_watchlist(watchlist)
+        .with_chip_lane(chip_lane(config));
         let api = start_api(config, &core).await?;
         let upstream = start_upstream(config, &core).await?;
         let devices = start_devices(specs, &core)?;
@@ -295,6 +296,26 @@ impl Terminal {
             tracing::error!(message = "outbox flush at shutdown failed", %error);
         }
     }
+}
+
+/// How long a chip read waits for a card in the field after the MRZ is scanned.
+const CHIP_CARD_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The lane's chip reader over PC/SC, when the configuration has one.
+fn chip_lane(config: &Config) -> Option<crate::lane::chip::ChipLane> {
+    config.chip_reader.as_ref().map(|reader| {
+        let pcsc: Arc<Mutex<dyn crate::ports::chip::DocumentChipReader>> =
+            Arc::new(Mutex::new(crate::adapters::pcsc_reader::PcscChipReader {
+                pattern: reader.pattern.clone(),
+                extended_length: reader.extended_length,
+                card_wait: CHIP_CARD_WAIT,
+            }));
+        let settings = crate::core::chip::reader::ReadSettings {
+            refuse_bac_fallback: reader.refuse_bac_fallback,
+            ..crate::core::chip::reader::ReadSettings::default()
+        };
+        crate::lane::chip::ChipLane::new(&reader.name, pcsc, settings)
+    })
 }
 
 fn lane_parts(

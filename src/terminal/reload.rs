@@ -86,7 +86,11 @@ fn restart_required(started: &Config, new: &Config) -> Vec<&'static str> {
 
 /// Keys the lane applies in place.
 fn live_changes(old: &Config, new: &Config) -> Vec<&'static str> {
-    let checks: [(&'static str, bool); 7] = [
+    let checks: [(&'static str, bool); 8] = [
+        (
+            "devices (pcsc chip reader)",
+            old.chip_reader != new.chip_reader,
+        ),
         (
             "checkpoint.direction",
             old.checkpoint.direction != new.checkpoint.direction,
@@ -166,6 +170,9 @@ impl Terminal {
             .outbox
             .set_clock_backwards_tolerance(new.lane.clock_backwards_tolerance);
         self.lane.set_policy(Arc::new(policy));
+        if self.current.chip_reader != new.chip_reader {
+            self.lane.set_chip_lane(super::chip_lane(&new));
+        }
         self.lane
             .reconfigure(lane_settings(&self.effective(&new)), session_window(&new));
         self.lane.set_restart_required(

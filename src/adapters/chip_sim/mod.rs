@@ -10,7 +10,20 @@
 mod card;
 pub mod vpcd;
 
+/// The tests' PKI (`tests/chip_pki`: CSCA → document signer → EF.SOD, CRLs, master lists),
+/// which the demo signs its simulated chips with; the unit tests of `core::lds` and
+/// `core::passive_auth` use it from here.
+#[path = "../../../tests/chip_pki/mod.rs"]
+pub mod test_pki;
+
 pub use card::SimulatedChip;
+
+use std::sync::{Arc, Mutex};
+
+use crate::core::chip::ChipError;
+use crate::core::chip::pace::Password;
+use crate::core::chip::reader::{ChipRead, ReadSettings, read_chip};
+use crate::ports::chip::{ChannelError, DocumentChipReader};
 
 use std::collections::BTreeMap;
 
@@ -134,4 +147,39 @@ pub fn ef_com(files: &BTreeMap<LdsFile, Vec<u8>>) -> Vec<u8> {
     body.extend(encode(&[0x5F, 0x36], b"040000"));
     body.extend(encode(&[0x5C], &tags));
     encode(&[0x60], &body)
+}
+
+/// The demo's reader field: the simulated chip of the document on the reader, if any, read
+/// through the same port as a PC/SC reader.
+#[derive(Clone, Default)]
+pub struct SimulatedField {
+    chip: Arc<Mutex<Option<SimulatedChip>>>,
+}
+
+impl SimulatedField {
+    /// Puts a document's chip in the field (replacing any other).
+    pub fn place(&self, chip: Option<SimulatedChip>) {
+        *self
+            .chip
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = chip;
+    }
+}
+
+impl DocumentChipReader for SimulatedField {
+    fn read(
+        &mut self,
+        password: &Password,
+        settings: &ReadSettings,
+    ) -> Result<ChipRead, ChipError> {
+        let mut chip = self
+            .chip
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let chip = chip
+            .as_mut()
+            .ok_or(ChipError::Channel(ChannelError::NoCard))?;
+        chip.reset();
+        read_chip(chip, password, settings, &mut rand::thread_rng())
+    }
 }

@@ -12,7 +12,7 @@ use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-use crate::core::ledger::ENTRY_BYTES_MAX;
+use crate::core::ledger::ANY_ENTRY_BYTES_MAX;
 use crate::ports::ledger::LedgerStoreError;
 
 /// Entry bytes back to back, in seq order.
@@ -196,12 +196,12 @@ impl<const RECORD: usize> AppendFiles<RECORD> {
             let len = end
                 .checked_sub(at)
                 .and_then(|n| usize::try_from(n).ok())
-                .filter(|n| *n <= ENTRY_BYTES_MAX)
+                .filter(|n| *n <= ANY_ENTRY_BYTES_MAX)
                 .ok_or_else(|| {
                     short(
                         ENDS_FILE,
                         format!(
-                            "entry {seq} starts at {at} and ends at {end}: not an entry of at most {ENTRY_BYTES_MAX} bytes"
+                            "entry {seq} starts at {at} and ends at {end}: not an entry of at most {ANY_ENTRY_BYTES_MAX} bytes"
                         ),
                     )
                 })?;

@@ -9,7 +9,7 @@ use crate::core::ledger::state::{
     Alert, IssuerKey, LedgerState, MemoryState, OfficerRecord, PermitRecord, PersonAlertRecord,
     PersonAlertState, TerminalKey,
 };
-use crate::core::ledger::{Cti, Kid, Registration, StayExtension};
+use crate::core::ledger::{CrlRecord, CscaRecord, Cti, Kid, Registration, StayExtension};
 use crate::ports::ledger::{LedgerStoreError, LedgerView};
 
 use super::SledLedger;
@@ -150,6 +150,30 @@ impl LedgerState for PendingState<'_> {
             return Ok(());
         }
         let Ok(()) = self.changes.lift_person_alert(id, state);
+        Ok(())
+    }
+    fn cscas_named(&self, subject: &[u8; 32]) -> Result<Vec<CscaRecord>, Self::Error> {
+        match self.changes.cscas.get(subject) {
+            Some(records) => Ok(records.clone()),
+            None => self.replica.cscas_named(subject),
+        }
+    }
+    fn set_cscas_named(
+        &mut self,
+        subject: &[u8; 32],
+        records: &[CscaRecord],
+    ) -> Result<(), Self::Error> {
+        self.changes.cscas.insert(*subject, records.to_vec());
+        Ok(())
+    }
+    fn crl_of(&self, issuer: &[u8; 32]) -> Result<Option<CrlRecord>, Self::Error> {
+        match self.changes.crls.get(issuer) {
+            Some(record) => Ok(Some(record.clone())),
+            None => self.replica.crl_of(issuer),
+        }
+    }
+    fn set_crl(&mut self, issuer: &[u8; 32], record: &CrlRecord) -> Result<(), Self::Error> {
+        self.changes.crls.insert(*issuer, record.clone());
         Ok(())
     }
 }

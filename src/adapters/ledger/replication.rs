@@ -16,8 +16,8 @@ use tokio::io::AsyncReadExt;
 
 use crate::core::ledger::state::PermitCheck;
 use crate::core::ledger::{
-    CHECKPOINT_BYTES_MAX, ChainError, Change, Checkpoint, CheckpointError, Cursor, ENTRY_BYTES_MAX,
-    Entry, Hash, RootSet, SignedCheckpoint, entry_hash,
+    ANY_ENTRY_BYTES_MAX, CHECKPOINT_BYTES_MAX, ChainError, Change, Checkpoint, CheckpointError,
+    Cursor, Entry, Hash, RootSet, SignedCheckpoint, entry_hash,
 };
 use crate::ports::ledger::{LedgerStore, LedgerStoreError};
 
@@ -239,7 +239,7 @@ impl<R: std::io::Read> SnapshotReader<R> {
             return Ok(None);
         }
         let what = format!("entry {}", self.read + 1);
-        let entry = read_bytes(&mut self.decoder, ENTRY_BYTES_MAX, &what)?;
+        let entry = read_bytes(&mut self.decoder, ANY_ENTRY_BYTES_MAX, &what)?;
         self.remaining -= 1;
         self.read += 1;
         Ok(Some(entry))
@@ -1199,7 +1199,7 @@ mod tests {
             (Text("checkpoint".into()), Bytes(vec![1])),
             (
                 Text("entries".into()),
-                Array(vec![Bytes(vec![0; ENTRY_BYTES_MAX + 1])]),
+                Array(vec![Bytes(vec![0; ANY_ENTRY_BYTES_MAX + 1])]),
             ),
         ]);
         assert!(refused(&cbor(&huge)).contains("more than"));

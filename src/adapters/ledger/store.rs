@@ -40,8 +40,8 @@ use crate::core::ledger::state::{
     TerminalKey, apply_entry,
 };
 use crate::core::ledger::{
-    ChainCheck, Change, Checkpoint, Cti, Cursor, Entry, Kid, PermitIndex, PermitIssued,
-    Registration, StayExtension, VerifiedBatch,
+    ChainCheck, Change, Checkpoint, CrlRecord, CscaRecord, CscaTrust, Cti, Cursor, Entry, Kid,
+    PermitIndex, PermitIssued, Registration, StayExtension, VerifiedBatch,
 };
 use crate::ports::ledger::{LedgerRun, LedgerStore, LedgerStoreError, LedgerView};
 
@@ -74,7 +74,10 @@ const REGISTRATIONS: usize = 6;
 const META: usize = 7;
 const OFFICERS: usize = 8;
 const PERSON_ALERTS: usize = 9;
-const TREE_NAMES: [&str; 10] = [
+// The CSCA trees came after `meta`; an older replica opens them empty (it applied no csca entry).
+const CSCAS: usize = 10;
+const CRLS: usize = 11;
+const TREE_NAMES: [&str; 12] = [
     "revoked",
     "issuer_keys",
     "terminal_keys",
@@ -85,6 +88,8 @@ const TREE_NAMES: [&str; 10] = [
     "meta",
     "officers",
     "person_alerts",
+    "cscas",
+    "crls",
 ];
 
 /// The cursor and the signed checkpoint it was applied under, as readers see them.
@@ -550,6 +555,23 @@ impl SledLedger {
         }
     }
 
+    /// Every value of `tree` visible at the cursor.
+    fn scan_all<T: DeserializeOwned>(
+        &self,
+        tree: usize,
+        what: &'static str,
+    ) -> Result<Vec<T>, LedgerStoreError> {
+        let applied = self.applied_seq.load(Ordering::Acquire);
+        let mut out = Vec::new();
+        for kv in self.trees[tree].iter() {
+            let (_, v) = kv.map_err(backend)?;
+            if let Some(bytes) = Row::decode(what, &v)?.at(applied) {
+                out.push(decode(what, bytes)?);
+            }
+        }
+        Ok(out)
+    }
+
     fn scan_holder<T: DeserializeOwned>(
         &self,
         tree: usize,
@@ -779,6 +801,22 @@ impl LedgerState for Overlay<'_> {
             Some(state),
             "person alert",
         )
+    }
+    fn cscas_named(&self, subject: &[u8; 32]) -> Result<Vec<CscaRecord>, LedgerStoreError> {
+        Ok(self.get(CSCAS, subject, "cscas")?.unwrap_or_default())
+    }
+    fn set_cscas_named(
+        &mut self,
+        subject: &[u8; 32],
+        records: &[CscaRecord],
+    ) -> Result<(), LedgerStoreError> {
+        self.put(CSCAS, subject.to_vec(), Some(&records), "cscas")
+    }
+    fn crl_of(&self, issuer: &[u8; 32]) -> Result<Option<CrlRecord>, LedgerStoreError> {
+        self.get(CRLS, issuer, "crl")
+    }
+    fn set_crl(&mut self, issuer: &[u8; 32], record: &CrlRecord) -> Result<(), LedgerStoreError> {
+        self.put(CRLS, issuer.to_vec(), Some(record), "crl")
     }
 }
 
@@ -1136,6 +1174,16 @@ impl LedgerRun for SledRun {
 }
 
 impl SledLedger {
+    /// The applied CSCAs (retired ones included) whose subject name hashes to `subject`.
+    pub fn cscas_named(&self, subject: &[u8; 32]) -> Result<Vec<CscaRecord>, LedgerStoreError> {
+        Ok(self.visible(CSCAS, subject, "cscas")?.unwrap_or_default())
+    }
+
+    /// The applied CRL of the issuer name hashing to `issuer`.
+    pub fn crl_of(&self, issuer: &[u8; 32]) -> Result<Option<CrlRecord>, LedgerStoreError> {
+        self.visible(CRLS, issuer, "crl")
+    }
+
     /// The alert raised by entry `id`, while it is not lifted (as applied up to the cursor).
     pub fn alert_by_id(&self, id: u64) -> Result<Option<Alert>, LedgerStoreError> {
         self.visible(ALERTS, &id.to_be_bytes(), "alert")
@@ -1198,6 +1246,18 @@ impl LedgerView for SledLedger {
     }
     fn checkpoint_time(&self) -> Result<Option<Timestamp>, LedgerStoreError> {
         Ok(self.applied().cursor.checkpoint.map(|c| c.time))
+    }
+    fn csca_trust(&self) -> Result<CscaTrust, LedgerStoreError> {
+        let mut trust = CscaTrust {
+            cscas: self
+                .scan_all::<Vec<CscaRecord>>(CSCAS, "cscas")?
+                .into_iter()
+                .flatten()
+                .collect(),
+            crls: self.scan_all(CRLS, "crl")?,
+        };
+        trust.cscas.sort_by_key(|r| r.added_seq);
+        Ok(trust)
     }
     fn applied_seq(&self) -> Result<Option<u64>, LedgerStoreError> {
         Ok(Some(self.applied_seq.load(Ordering::Acquire)))
@@ -2045,5 +2105,66 @@ mod tests {
                 .is_empty()
         );
         assert_eq!(store.entries(1, u64::MAX).expect("entries").len(), 6);
+    }
+}
+
+#[cfg(test)]
+mod csca_tests {
+    use super::*;
+    use crate::core::lds::chip_pki::{self, CertSpec, KeyKind, Y2020};
+    use crate::core::ledger::state::IndexConsistency;
+    use crate::core::ledger::{Checkpoint, CscaCertificate, CscaCrl, extend, verify_batch};
+
+    fn batch(cursor: &Cursor, changes: Vec<Change>) -> VerifiedBatch {
+        let time: Timestamp = "2026-05-01T00:00:00Z".parse().expect("ts");
+        let (encoded, head) = extend(cursor.seq, cursor.hash, changes, time);
+        let checkpoint = Checkpoint {
+            size: cursor.seq + encoded.len() as u64,
+            root: head,
+            time,
+        };
+        verify_batch(cursor, encoded, checkpoint).expect("chain")
+    }
+
+    #[test]
+    fn cscas_and_crls_are_kept_visible_at_the_cursor_and_survive_reopening() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let key = chip_pki::key(KeyKind::P256, 30);
+        let csca = chip_pki::certificate(&CertSpec::csca("AA", 30), &key, None);
+        let der = csca.to_der().expect("DER");
+        let crl = chip_pki::crl(&csca, &key, &[9], Y2020 + 10);
+        {
+            let store = SledLedger::open(dir.path(), CACHE_CAPACITY_DEFAULT).expect("open");
+            let first = batch(
+                &Cursor::EMPTY,
+                vec![
+                    Change::CscaAdded(CscaCertificate {
+                        certificate: der.clone(),
+                    }),
+                    Change::CscaCrl(CscaCrl { crl: crl.clone() }),
+                ],
+            );
+            store
+                .apply(&first, b"cp1", &IndexConsistency)
+                .expect("apply");
+            // A refused batch (the CSCA again) leaves the trust as it was.
+            let cursor = store.cursor().expect("cursor");
+            let again = batch(
+                &cursor,
+                vec![Change::CscaAdded(CscaCertificate {
+                    certificate: der.clone(),
+                })],
+            );
+            assert!(store.apply(&again, b"cp2", &IndexConsistency).is_err());
+        }
+        let store = SledLedger::open(dir.path(), CACHE_CAPACITY_DEFAULT).expect("reopen");
+        let trust = store.csca_trust().expect("trust");
+        assert_eq!(trust.cscas.len(), 1);
+        assert_eq!(trust.cscas[0].certificate, der);
+        assert_eq!(trust.cscas[0].added_seq, 1);
+        assert_eq!(trust.crls.len(), 1);
+        assert_eq!(trust.crls[0].crl, crl);
+        let (trusted, unreadable) = trust.trust_store();
+        assert_eq!((trusted.csca_count(), unreadable), (1, 0));
     }
 }

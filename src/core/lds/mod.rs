@@ -61,10 +61,9 @@ impl std::fmt::Display for DataGroup {
     }
 }
 
-/// The test PKI of `tests/chip_pki`, loaded once for the unit tests of this module and of
-/// `core::passive_auth`.
+/// The test PKI of `tests/chip_pki` (loaded once, in `adapters::chip_sim`, which the demo signs
+/// its chips with too), for the unit tests of this module and of `core::passive_auth`.
 #[cfg(test)]
-#[path = "../../../tests/chip_pki/mod.rs"]
-pub(crate) mod chip_pki;
+pub(crate) use crate::adapters::chip_sim::test_pki as chip_pki;
 #[cfg(test)]
 mod tests;

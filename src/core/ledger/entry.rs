@@ -14,6 +14,10 @@ pub const ENTRY_BYTES_MAX: usize = 16 * 1024;
 pub const BP1_CHARS_MAX: usize = 4096;
 /// Longest free-text note (alerts, extensions, registrations).
 pub const NOTE_CHARS_MAX: usize = 512;
+/// Largest encoded entry of the CSCA trust kinds (a whole signed master list rides in one, as
+/// its signature covers all of it); under NATS's default 1 MiB message payload. Every other kind
+/// keeps [`ENTRY_BYTES_MAX`].
+pub const ANY_ENTRY_BYTES_MAX: usize = 960 * 1024;
 
 /// SHA-256 of an entry's exact encoded bytes; `h(seq)` commits to the whole history via `prev`.
 pub type Hash = [u8; 32];
@@ -30,7 +34,9 @@ pub fn entry_hash(encoded: &[u8]) -> Hash {
 /// Why bytes are not a well-formed entry.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum EntryError {
-    #[error("entry is {0} bytes, more than the {ENTRY_BYTES_MAX}-byte limit")]
+    #[error(
+        "entry is {0} bytes, more than the limit ({ENTRY_BYTES_MAX} bytes, {ANY_ENTRY_BYTES_MAX} for the csca kinds)"
+    )]
     TooLarge(usize),
     #[error("entry is not valid cbor: {0}")]
     Cbor(String),
@@ -397,6 +403,28 @@ pub struct PersonAlertLifted {
     pub alert_id: String,
 }
 
+/// `csca_master_list`: a CMS-signed CscaMasterList (DER), as Germany's BSI and the ICAO PKD
+/// publish it; applied only when its signer's signature verifies.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CscaMasterListPublished {
+    #[serde(with = "super::byte_string")]
+    pub master_list: Vec<u8>,
+}
+
+/// `csca_added` / `csca_retired`: one CSCA certificate (DER).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CscaCertificate {
+    #[serde(with = "super::byte_string")]
+    pub certificate: Vec<u8>,
+}
+
+/// `csca_crl`: a CRL (DER) that a trusted CSCA signed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CscaCrl {
+    #[serde(with = "super::byte_string")]
+    pub crl: Vec<u8>,
+}
+
 /// The state change an entry makes, by kind.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "body", rename_all = "snake_case")]
@@ -415,6 +443,10 @@ pub enum Change {
     OfficerRevoked(OfficerRevoked),
     PersonAlert(PersonAlertRaised),
     PersonAlertLifted(PersonAlertLifted),
+    CscaMasterList(CscaMasterListPublished),
+    CscaAdded(CscaCertificate),
+    CscaRetired(CscaCertificate),
+    CscaCrl(CscaCrl),
 }
 
 impl Change {
@@ -435,7 +467,19 @@ impl Change {
             Self::OfficerRevoked(_) => "officer_revoked",
             Self::PersonAlert(_) => "person_alert",
             Self::PersonAlertLifted(_) => "person_alert_lifted",
+            Self::CscaMasterList(_) => "csca_master_list",
+            Self::CscaAdded(_) => "csca_added",
+            Self::CscaRetired(_) => "csca_retired",
+            Self::CscaCrl(_) => "csca_crl",
         }
+    }
+
+    /// Whether the kind may use [`ANY_ENTRY_BYTES_MAX`] rather than [`ENTRY_BYTES_MAX`].
+    fn is_csca_trust(&self) -> bool {
+        matches!(
+            self,
+            Self::CscaMasterList(_) | Self::CscaAdded(_) | Self::CscaRetired(_) | Self::CscaCrl(_)
+        )
     }
 
     fn body_value(&self) -> Result<Value, ciborium::value::Error> {
@@ -454,6 +498,10 @@ impl Change {
             Self::OfficerRevoked(b) => Value::serialized(b),
             Self::PersonAlert(b) => Value::serialized(b),
             Self::PersonAlertLifted(b) => Value::serialized(b),
+            Self::CscaMasterList(b) => Value::serialized(b),
+            Self::CscaAdded(b) => Value::serialized(b),
+            Self::CscaRetired(b) => Value::serialized(b),
+            Self::CscaCrl(b) => Value::serialized(b),
         }
     }
 
@@ -484,6 +532,10 @@ impl Change {
             "officer_revoked" => Self::OfficerRevoked(body("officer_revoked", value)?),
             "person_alert" => Self::PersonAlert(body("person_alert", value)?),
             "person_alert_lifted" => Self::PersonAlertLifted(body("person_alert_lifted", value)?),
+            "csca_master_list" => Self::CscaMasterList(body("csca_master_list", value)?),
+            "csca_added" => Self::CscaAdded(body("csca_added", value)?),
+            "csca_retired" => Self::CscaRetired(body("csca_retired", value)?),
+            "csca_crl" => Self::CscaCrl(body("csca_crl", value)?),
             other => return Err(EntryError::UnknownKind(other.chars().take(64).collect())),
         })
     }
@@ -543,6 +595,11 @@ impl Change {
                 }
                 Ok(())
             }
+            // Certificates, CRLs and master lists are read and checked on apply.
+            Self::CscaMasterList(_)
+            | Self::CscaAdded(_)
+            | Self::CscaRetired(_)
+            | Self::CscaCrl(_) => Ok(()),
         }
     }
 }
@@ -596,12 +653,22 @@ impl Entry {
 
     /// Parses and field-checks the CBOR wire form.
     pub fn decode(encoded: &[u8]) -> Result<Self, EntryError> {
-        if encoded.len() > ENTRY_BYTES_MAX {
+        if encoded.len() > ANY_ENTRY_BYTES_MAX {
             return Err(EntryError::TooLarge(encoded.len()));
         }
-        let wire: Wire =
-            ciborium::from_reader(encoded).map_err(|e| EntryError::Cbor(e.to_string()))?;
+        let large = encoded.len() > ENTRY_BYTES_MAX;
+        let too_large = || EntryError::TooLarge(encoded.len());
+        let wire: Wire = ciborium::from_reader(encoded).map_err(|e| {
+            if large {
+                too_large()
+            } else {
+                EntryError::Cbor(e.to_string())
+            }
+        })?;
         let change = Change::from_body(&wire.kind, wire.body)?;
+        if large && !change.is_csca_trust() {
+            return Err(too_large());
+        }
         change.check_fields()?;
         Ok(Self {
             seq: wire.seq,
@@ -771,6 +838,18 @@ pub(crate) mod tests {
             Change::PersonAlertLifted(PersonAlertLifted {
                 alert_id: "PA-1".into(),
             }),
+            Change::CscaMasterList(CscaMasterListPublished {
+                master_list: vec![0x30, 0x03, 0x02, 0x01, 0x00],
+            }),
+            Change::CscaAdded(CscaCertificate {
+                certificate: vec![0x30, 0x00],
+            }),
+            Change::CscaRetired(CscaCertificate {
+                certificate: vec![0x30, 0x00],
+            }),
+            Change::CscaCrl(CscaCrl {
+                crl: vec![0x30, 0x01, 0x00],
+            }),
         ]
     }
 
@@ -831,6 +910,42 @@ pub(crate) mod tests {
             Entry::decode(&[0xff, 0x00]),
             Err(EntryError::Cbor(_))
         ));
+    }
+
+    #[test]
+    fn only_the_csca_kinds_may_be_larger_than_16_kib() {
+        let time: Timestamp = "2026-03-04T05:06:07Z".parse().expect("test time");
+        let big = |change: Change| {
+            Entry {
+                seq: 1,
+                prev: [0; 32],
+                time,
+                change,
+            }
+            .encode()
+        };
+        let list = big(Change::CscaMasterList(CscaMasterListPublished {
+            master_list: vec![7; 100 * 1024],
+        }));
+        assert!(Entry::decode(&list).is_ok());
+        let alert = big(Change::Alert(AlertRaised {
+            holder: [1; 32],
+            alert: AlertKind::Lost,
+            note: "x".repeat(NOTE_CHARS_MAX),
+        }));
+        assert!(Entry::decode(&alert).is_ok());
+        let huge_permit = big(Change::PermitRevoked(PermitRevoked {
+            cti: [1; 16],
+            reason: "y".repeat(20 * 1024),
+        }));
+        assert!(matches!(
+            Entry::decode(&huge_permit),
+            Err(EntryError::TooLarge(_))
+        ));
+        let over = big(Change::CscaMasterList(CscaMasterListPublished {
+            master_list: vec![7; ANY_ENTRY_BYTES_MAX],
+        }));
+        assert!(matches!(Entry::decode(&over), Err(EntryError::TooLarge(_))));
     }
 
     #[test]

@@ -10,6 +10,7 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
 
+use super::csca::{self, CrlRecord, CscaRecord};
 use super::entry::{
     AlertKind, AlertRaised, Change, Cti, Entry, IssuerKeyAdded, Kid, OfficerEnrolled, PermitIndex,
     PersonAlertRaised, Registration, StayExtension, TerminalKeyAdded,
@@ -174,6 +175,18 @@ pub enum Rejection {
     UnknownPersonAlert { id: String },
     #[error("person alert {id:?} was already lifted (entry {lifted})")]
     PersonAlertAlreadyLifted { id: String, lifted: u64 },
+    #[error("csca {what} does not read: {reason}")]
+    CscaUnreadable { what: &'static str, reason: String },
+    #[error("csca master list refused: {reason}")]
+    MasterListSignature { reason: String },
+    #[error("csca {subject} is already held")]
+    DuplicateCsca { subject: String },
+    #[error("csca {subject} with that certificate is unknown or already retired")]
+    UnknownCsca { subject: String },
+    #[error("crl of {issuer} is not signed by a held, not retired csca of that name")]
+    CrlIssuerUnknown { issuer: String },
+    #[error("crl of {issuer} is older than the one held")]
+    CrlOlder { issuer: String },
 }
 
 /// An apply failure: the entry is refused, or the store failed underneath.
@@ -272,6 +285,16 @@ pub trait LedgerState {
     ) -> Result<(), Self::Error>;
     /// Marks a person alert lifted (`state.lifted` is set).
     fn lift_person_alert(&mut self, id: &str, state: &PersonAlertState) -> Result<(), Self::Error>;
+    /// The CSCAs (retired ones included) whose subject name hashes to `subject`.
+    fn cscas_named(&self, subject: &[u8; 32]) -> Result<Vec<CscaRecord>, Self::Error>;
+    fn set_cscas_named(
+        &mut self,
+        subject: &[u8; 32],
+        records: &[CscaRecord],
+    ) -> Result<(), Self::Error>;
+    /// The CRL held for the issuer name hashing to `issuer`.
+    fn crl_of(&self, issuer: &[u8; 32]) -> Result<Option<CrlRecord>, Self::Error>;
+    fn set_crl(&mut self, issuer: &[u8; 32], record: &CrlRecord) -> Result<(), Self::Error>;
 }
 
 struct TrustView<'a, S: LedgerState> {
@@ -483,6 +506,10 @@ pub fn apply_entry<S: LedgerState>(
                     .map_err(ApplyFailure::Store),
             }
         }
+        Change::CscaMasterList(m) => csca::apply_master_list(state, seq, &m.master_list),
+        Change::CscaAdded(c) => csca::apply_added(state, seq, &c.certificate),
+        Change::CscaRetired(c) => csca::apply_retired(state, seq, entry.time, &c.certificate),
+        Change::CscaCrl(c) => csca::apply_crl(state, seq, &c.crl),
     }
 }
 
@@ -498,6 +525,8 @@ pub struct MemoryState {
     pub registrations: BTreeMap<u64, Registration>,
     pub officers: BTreeMap<String, OfficerRecord>,
     pub person_alerts: BTreeMap<String, PersonAlertRecord>,
+    pub cscas: BTreeMap<[u8; 32], Vec<CscaRecord>>,
+    pub crls: BTreeMap<[u8; 32], CrlRecord>,
 }
 
 impl LedgerState for MemoryState {
@@ -587,6 +616,24 @@ impl LedgerState for MemoryState {
         if let Some(record) = self.person_alerts.get_mut(id) {
             record.state = *state;
         }
+        Ok(())
+    }
+    fn cscas_named(&self, subject: &[u8; 32]) -> Result<Vec<CscaRecord>, Self::Error> {
+        Ok(self.cscas.get(subject).cloned().unwrap_or_default())
+    }
+    fn set_cscas_named(
+        &mut self,
+        subject: &[u8; 32],
+        records: &[CscaRecord],
+    ) -> Result<(), Self::Error> {
+        self.cscas.insert(*subject, records.to_vec());
+        Ok(())
+    }
+    fn crl_of(&self, issuer: &[u8; 32]) -> Result<Option<CrlRecord>, Self::Error> {
+        Ok(self.crls.get(issuer).cloned())
+    }
+    fn set_crl(&mut self, issuer: &[u8; 32], record: &CrlRecord) -> Result<(), Self::Error> {
+        self.crls.insert(*issuer, record.clone());
         Ok(())
     }
 }

@@ -37,6 +37,7 @@ fn facts(direction: Direction) -> DecisionInput {
         ledger_stale: false,
         clock_untrusted: false,
         watchlist_hits: 0,
+        chip: None,
     }
 }
 

@@ -151,6 +151,16 @@ impl TrustStore {
     }
 }
 
+impl TrustStore {
+    /// Whether a trusted CSCA named as `crl`'s issuer signed it (the ledger's check on apply).
+    pub fn signed_crl(&self, crl: &CertificateList) -> bool {
+        self.cscas
+            .iter()
+            .filter(|csca| csca.certificate.tbs_certificate.subject == crl.tbs_cert_list.issuer)
+            .any(|csca| crl_signed_by(crl, csca))
+    }
+}
+
 /// Whether `crl`'s signature verifies with `issuer`'s key.
 fn crl_signed_by(crl: &CertificateList, issuer: &Csca) -> bool {
     let Ok(scheme) = SignatureScheme::from_algorithms(&crl.signature_algorithm, None) else {

@@ -1,0 +1,297 @@
+//! What a chip read means for the traveller: passive authentication against the ledger's CSCAs,
+//! DG1 against the printed MRZ (both read by `core::mrz`), and active authentication counted
+//! only once passive authentication has vouched for DG15. Pure: the read and the trust come in.
+
+use std::collections::BTreeMap;
+
+use jiff::civil::Date;
+
+use crate::core::chip::ChipError;
+use crate::core::chip::active_auth;
+use crate::core::chip::lds::LdsFile;
+use crate::core::chip::reader::{Access, ChipRead};
+use crate::core::decision::ChipFacts;
+use crate::core::event::ChipRecord;
+use crate::core::lds::DataGroup;
+use crate::core::mrz::{MrzDocument, MrzReport};
+use crate::core::passive_auth::{
+    self, ChipFiles, DataGroupStatus, PaError, PaReport, TrustStore, VerifyOptions,
+};
+use crate::ports::chip::ChannelError;
+
+/// The chip's evidence: the facts the decision weighs, what a crossing event may carry (the PA
+/// result and the document signer's country and serial, nothing of the holder), and how the
+/// chip was opened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChipEvidence {
+    pub facts: ChipFacts,
+    pub record: Option<ChipRecord>,
+    /// `PACE` or `BAC`, when a session was opened.
+    pub access: Option<&'static str>,
+}
+
+/// Whether a document must hold a chip: every passport (document code `P…`, ICAO TD3), as
+/// machine-readable passports issued in the last ten years are ePassports. ID cards are not
+/// assumed to hold one (many valid cards predate chips): a card with no chip is `no_chip`.
+pub fn expects_chip(printed: &MrzReport) -> bool {
+    printed
+        .document
+        .as_ref()
+        .is_some_and(|document| document.document_code.value.starts_with('P'))
+}
+
+/// Weighs a chip read (or why none was possible) for the document whose printed MRZ is
+/// `printed`, with the CSCAs and CRLs of `trust`, on `today`.
+pub fn weigh(
+    read: &Result<ChipRead, ChipError>,
+    printed: &MrzReport,
+    trust: &TrustStore,
+    today: Date,
+) -> ChipEvidence {
+    let read = match read {
+        Ok(read) => read,
+        Err(ChipError::Channel(ChannelError::NoCard)) => {
+            let facts = if expects_chip(printed) {
+                ChipFacts::Missing
+            } else {
+                ChipFacts::NoChip
+            };
+            return ChipEvidence {
+                facts,
+                record: None,
+                access: None,
+            };
+        }
+        Err(error) => {
+            return ChipEvidence {
+                facts: ChipFacts::Unreadable {
+                    why: error.to_string(),
+                },
+                record: None,
+                access: None,
+            };
+        }
+    };
+    let pa = passive_authentication(read, trust, today);
+    let record = ChipRecord {
+        passive_authentication: if pa.is_valid() { "valid" } else { "invalid" }.to_string(),
+        dsc_country: pa.signer.as_ref().and_then(|s| s.country.clone()),
+        dsc_serial: pa.signer.as_ref().map(|s| s.serial.clone()),
+    };
+    ChipEvidence {
+        facts: facts(read, &pa, printed),
+        record: Some(record),
+        access: Some(match read.access {
+            Access::Pace(_) => "PACE",
+            Access::Bac => "BAC",
+        }),
+    }
+}
+
+/// Integrity failures refuse; a trust that cannot be established refers.
+fn facts(read: &ChipRead, pa: &PaReport, printed: &MrzReport) -> ChipFacts {
+    let codes = |errors: &[PaError]| errors.iter().map(|e| e.code().to_string()).collect();
+    let (trust_errors, integrity_errors): (Vec<PaError>, Vec<PaError>) =
+        pa.errors.iter().partition(|error| {
+            matches!(
+                error,
+                PaError::DscNotTrusted
+                    | PaError::DscExpired
+                    | PaError::CscaExpired
+                    | PaError::UnsupportedAlgorithm
+            )
+        });
+    if !integrity_errors.is_empty() {
+        return ChipFacts::PassiveAuthFailed {
+            errors: codes(&integrity_errors),
+        };
+    }
+    let same_mrz = match (&pa.dg1_mrz, &printed.document) {
+        (Some(dg1), Some(printed)) => dg1
+            .document
+            .as_ref()
+            .is_some_and(|dg1| same_document(dg1, printed)),
+        _ => false,
+    };
+    if !same_mrz {
+        return ChipFacts::Dg1Differs;
+    }
+    if !trust_errors.is_empty() {
+        return ChipFacts::CscaUnknown {
+            errors: codes(&trust_errors),
+        };
+    }
+    if active_authentication_failed(read, pa) {
+        return ChipFacts::CloneSuspected;
+    }
+    ChipFacts::Authentic
+}
+
+fn passive_authentication(read: &ChipRead, trust: &TrustStore, today: Date) -> PaReport {
+    let data_groups: BTreeMap<DataGroup, &[u8]> = read
+        .files
+        .iter()
+        .filter_map(|(file, bytes)| match file {
+            LdsFile::Dg(_) => {
+                DataGroup::from_file_name(&file.name()).map(|group| (group, bytes.as_slice()))
+            }
+            _ => None,
+        })
+        .collect();
+    let files = ChipFiles {
+        sod: read.file(LdsFile::Sod),
+        data_groups,
+    };
+    let options = VerifyOptions {
+        check_date: today,
+        printed_mrz: None,
+    };
+    passive_auth::verify(&files, trust, &options)
+}
+
+/// Active authentication counts only when PA vouched for DG15 (else a clone brings its own
+/// DG15 and key); a chip without DG15 has nothing to fail.
+fn active_authentication_failed(read: &ChipRead, pa: &PaReport) -> bool {
+    let (Some(attempt), Some(dg15)) = (&read.active_authentication, read.file(LdsFile::Dg(15)))
+    else {
+        return false;
+    };
+    let vouched = DataGroup::new(15)
+        .and_then(|group| pa.data_groups.get(&group))
+        .is_some_and(|status| *status == DataGroupStatus::Valid);
+    !(vouched && active_auth::verify(dg15, attempt).unwrap_or(false))
+}
+
+/// The fields a forger would change, as `core::mrz` read them from DG1 and from the print.
+fn same_document(dg1: &MrzDocument, printed: &MrzDocument) -> bool {
+    let text =
+        |field: &Option<crate::core::mrz::TextField>| field.as_ref().map(|f| f.value.clone());
+    dg1.document_code.value == printed.document_code.value
+        && dg1.issuing_state.value == printed.issuing_state.value
+        && dg1.document_number.number.expose() == printed.document_number.number.expose()
+        && dg1.birth_date.raw == printed.birth_date.raw
+        && dg1.expiry_date.as_ref().map(|d| &d.raw) == printed.expiry_date.as_ref().map(|d| &d.raw)
+        && dg1.sex == printed.sex
+        && text(&dg1.nationality) == text(&printed.nationality)
+        && dg1.name.surname.expose() == printed.name.surname.expose()
+        && dg1.name.given_names.expose() == printed.name.given_names.expose()
+        && text(&dg1.optional_data) == text(&printed.optional_data)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::adapters::chip_sim::{ChipProfile, SimulatedChip, ef_com};
+    use crate::core::chip::reader::{ReadSettings, read_chip};
+    use crate::core::lds::chip_pki::{
+        self, CertSpec, Hash, KeyKind, SPECIMEN_TD3, SignedSpec, Style, Y2020, YEAR,
+    };
+    use crate::core::mrz::{Mode, ParseOptions};
+
+    const MRZ_INFORMATION: &str = "L898902C3674081221204159";
+
+    fn printed(zone: &str) -> MrzReport {
+        crate::core::mrz::parse(
+            zone,
+            &ParseOptions {
+                mode: Mode::Tolerant,
+                reference_date: jiff::civil::date(2010, 1, 1),
+                french_national_id: false,
+            },
+        )
+    }
+
+    /// A chip signed by a test DSC, with DG15; the trust store holding its CSCA.
+    fn chip(clone: bool) -> (ChipProfile, TrustStore) {
+        let csca_key = chip_pki::key(KeyKind::P256, 40);
+        let csca = chip_pki::certificate(&CertSpec::csca("UT", 40), &csca_key, None);
+        let dsc_key = chip_pki::key(KeyKind::P256, 41);
+        let dsc =
+            chip_pki::certificate(&CertSpec::dsc("UT", 41), &dsc_key, Some((&csca, &csca_key)));
+        let dg1 = chip_pki::dg1(SPECIMEN_TD3);
+        let aa_key = chip_pki::key(KeyKind::P256, 42);
+        let dg15 =
+            crate::core::chip::tlv::encode(&[0x6F], &aa_key.public_key_to_der().expect("SPKI"));
+        let spec = SignedSpec::new(Hash::Sha256, Style::Ecdsa, Some(Y2020 + 5 * YEAR));
+        let sod = chip_pki::sod(&[(1, &dg1), (15, &dg15)], &dsc, &dsc_key, &spec);
+        let mut files = BTreeMap::from([
+            (LdsFile::Dg(1), dg1),
+            (LdsFile::Dg(15), dg15),
+            (LdsFile::Sod, sod),
+        ]);
+        files.insert(LdsFile::Com, ef_com(&files));
+        let mut profile = ChipProfile::new(MRZ_INFORMATION, files);
+        profile.aa_key = Some(if clone {
+            chip_pki::key(KeyKind::P256, 43)
+        } else {
+            aa_key
+        });
+        let mut trust = TrustStore::new();
+        let der = csca.to_der().expect("DER");
+        trust
+            .add_csca(<x509_cert::Certificate as der::Decode>::from_der(&der).expect("CSCA"))
+            .expect("CSCA");
+        (profile, trust)
+    }
+
+    fn read(profile: ChipProfile) -> Result<ChipRead, ChipError> {
+        let mut chip = SimulatedChip::new(profile);
+        let password = crate::core::chip::pace::Password::Mrz(MRZ_INFORMATION.into());
+        read_chip(
+            &mut chip,
+            &password,
+            &ReadSettings::default(),
+            &mut rand::thread_rng(),
+        )
+    }
+
+    #[test]
+    fn each_outcome_of_a_chip_read_is_weighed() {
+        let today = jiff::civil::date(2026, 6, 1);
+        let specimen = printed(SPECIMEN_TD3);
+        let (genuine, trust) = chip(false);
+        let evidence = weigh(&read(genuine.clone()), &specimen, &trust, today);
+        assert_eq!(evidence.facts, ChipFacts::Authentic);
+        assert_eq!(evidence.access, Some("PACE"));
+        let record = evidence.record.expect("record");
+        assert_eq!(record.passive_authentication, "valid");
+        assert_eq!(record.dsc_country.as_deref(), Some("UT"));
+        assert_eq!(record.dsc_serial.as_deref(), Some("29"));
+
+        // A genuine chip in a document whose printed page was altered.
+        let forged_page = printed(&SPECIMEN_TD3.replace("ERIKSSON", "ERIKSSEN"));
+        let evidence = weigh(&read(genuine.clone()), &forged_page, &trust, today);
+        assert_eq!(evidence.facts, ChipFacts::Dg1Differs);
+
+        // No CSCA known: referred, never admitted on the chip.
+        let evidence = weigh(&read(genuine.clone()), &specimen, &TrustStore::new(), today);
+        assert!(
+            matches!(evidence.facts, ChipFacts::CscaUnknown { ref errors } if errors == &["dsc_not_trusted"])
+        );
+
+        let (clone, trust) = chip(true);
+        let evidence = weigh(&read(clone), &specimen, &trust, today);
+        assert_eq!(evidence.facts, ChipFacts::CloneSuspected);
+
+        let no_card = Err(ChipError::Channel(ChannelError::NoCard));
+        assert_eq!(
+            weigh(&no_card, &specimen, &trust, today).facts,
+            ChipFacts::Missing
+        );
+        let td1 = printed(
+            "I<UTOD231458907<<<<<<<<<<<<<<<\n7408122F1204159UTO<<<<<<<<<<<6\nERIKSSON<<ANNA<MARIA<<<<<<<<<<",
+        );
+        assert!(!expects_chip(&td1));
+        assert_eq!(
+            weigh(&no_card, &td1, &trust, today).facts,
+            ChipFacts::NoChip
+        );
+        let removed = Err(ChipError::Channel(ChannelError::CardRemoved));
+        assert!(matches!(
+            weigh(&removed, &specimen, &trust, today).facts,
+            ChipFacts::Unreadable { .. }
+        ));
+    }
+}
