@@ -562,7 +562,19 @@ fn cli_publishes_csca_trust_from_files() {
     let central = central_dir.path().join("central");
     let c = central.to_str().expect("utf-8 path");
     let d = data.path().to_str().expect("utf-8 path");
-    ctl(&["ledger", "init", "--central", c, "--nats", &url]);
+    let roots_dir = central_dir.path().join("roots");
+    let central_replica = central_dir.path().join("replica");
+    let cr = central_replica.to_str().expect("utf-8 path");
+    ctl(&[
+        "ledger",
+        "init",
+        "--central",
+        c,
+        "--roots-dir",
+        roots_dir.to_str().expect("utf-8 path"),
+        "--nats",
+        &url,
+    ]);
     let key = chip_pki::key(KeyKind::P256, 70);
     let csca = chip_pki::certificate(&CertSpec::csca("AZ", 70), &key, None);
     let files = central_dir.path();
@@ -590,12 +602,52 @@ fn cli_publishes_csca_trust_from_files() {
     .expect("write");
     let e = entries.to_str().expect("utf-8");
     assert_eq!(
-        ctl(&["ledger", "publish", "--nats", &url, "--entries", e])["head_seq"],
+        ctl(&[
+            "ledger",
+            "publish",
+            "--nats",
+            &url,
+            "--data",
+            cr,
+            "--entries",
+            e
+        ])["head_seq"],
         3
     );
-    ctl(&["ledger", "checkpoint", "--central", c, "--nats", &url]);
     let roots = central.join("roots.pub");
     let r = roots.to_str().expect("utf-8");
+    let prepared = central_dir.path().join("checkpoint.bin");
+    let cp = prepared.to_str().expect("utf-8 path");
+    ctl(&[
+        "ledger",
+        "checkpoint",
+        "--nats",
+        &url,
+        "--data",
+        cr,
+        "--prepare",
+        cp,
+    ]);
+    let root = roots_dir.join("root-1.key");
+    ctl(&[
+        "ledger",
+        "sign",
+        "--root",
+        root.to_str().expect("utf-8"),
+        cp,
+    ]);
+    ctl(&[
+        "ledger",
+        "checkpoint",
+        "--nats",
+        &url,
+        "--publish",
+        cp,
+        "--roots",
+        r,
+        "--threshold",
+        "1",
+    ]);
     let replicate = [
         "ledger",
         "replicate",
@@ -625,7 +677,7 @@ fn cli_publishes_csca_trust_from_files() {
             "--entries",
             e,
             "--data",
-            d,
+            cr,
         ])
         .output()
         .expect("run");
