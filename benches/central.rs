@@ -81,6 +81,7 @@ fn event(terminal: &TerminalId, seq: u64, prev: EventHash, n: u64) -> CrossingEv
             referral: None,
             second_line: None,
             alert_acknowledged: None,
+            watchlist: None,
         },
     }
 }

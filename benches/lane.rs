@@ -230,6 +230,7 @@ fn main() {
             ledger_stale_after: SignedDuration::from_hours(24 * 365),
             permit_clock_skew: SignedDuration::from_mins(5),
             clock_backwards_tolerance: SignedDuration::from_secs(2),
+            watchlist_threshold: checkpointd::core::watchlist::DEFAULT_THRESHOLD,
         },
         parts,
         SignedDuration::from_secs(30),

@@ -553,6 +553,7 @@ async fn demo(options: DemoOptions) -> Result<(), String> {
         ledger_stale_after: SignedDuration::from_hours(24),
         permit_clock_skew: SignedDuration::from_mins(5),
         clock_backwards_tolerance: SignedDuration::from_secs(2),
+        watchlist_threshold: crate::core::watchlist::DEFAULT_THRESHOLD,
     };
     let (events, _) = broadcast::channel(api::API_STREAM_EVENTS_MAX);
     let (status_arrivals, status_view) = watch::channel(Value::Null);
@@ -764,7 +765,15 @@ async fn demo(options: DemoOptions) -> Result<(), String> {
             "console stays up for {:?}: http://{address}/?token={token}",
             options.linger
         );
-        tokio::time::sleep(options.linger).await;
+        // The arrivals lane keeps answering the console (its status restores the traveller
+        // left in front of the officer, a referral) until the time is up.
+        let until = tokio::time::Instant::now() + options.linger;
+        loop {
+            tokio::select! {
+                Some(command) = command_inbox.recv() => arrivals.on_api(command).await,
+                () = tokio::time::sleep_until(until) => break,
+            }
+        }
     }
     if let Some(task) = relay_task {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
@@ -951,6 +960,7 @@ async fn process(
                 text: "fine settled at the booth before departure".into(),
                 supervisor_id: supervisor.into(),
             }),
+            watchlist: None,
         };
         lane.on_api(ApiCommand::Confirm { request, reply }).await;
         recorded = match answer.await {

@@ -253,6 +253,7 @@ fn crossing(checkpoint: &str, direction: Direction, nationality: &str, number: &
         referral: None,
         second_line: None,
         alert_acknowledged: None,
+        watchlist: None,
     }
 }
 

@@ -20,8 +20,8 @@ use checkpointd::cli::ledger::verify_replica;
 use checkpointd::core::document::HolderDigest;
 use checkpointd::core::event::TerminalId;
 use checkpointd::core::ledger::state::IndexConsistency;
-use checkpointd::core::ledger::{Change, PermitIndex, PermitIssued, PermitType, RootKey, RootSet};
 use checkpointd::ports::ledger::{LedgerStore, LedgerView};
+use common::ledger::{permits, roots};
 use common::nats::{CLUSTER_NODES, NatsCluster};
 use ed25519_dalek::SigningKey;
 use futures::StreamExt;
@@ -190,37 +190,6 @@ async fn relay_rides_out_the_events_leader_killed_and_a_whole_cluster_restart() 
     let _ = stop.send(());
     relay.await.expect("join").expect("relay stops cleanly");
     assert_exactly_once(&stored_ids(&js).await, "CLUSTER1", 350);
-}
-
-fn roots() -> (Vec<SigningKey>, RootSet) {
-    let keys: Vec<_> = (1..=3u8)
-        .map(|s| SigningKey::from_bytes(&[s; 32]))
-        .collect();
-    let pinned = keys
-        .iter()
-        .map(|k| RootKey::from_bytes(&k.verifying_key().to_bytes()).expect("root"))
-        .collect();
-    (keys, RootSet::new(pinned, 2).expect("root set"))
-}
-
-fn permits(from: u32, n: u32) -> Vec<Change> {
-    (from..from + n)
-        .map(|i| {
-            let mut cti = [0u8; 16];
-            cti[..4].copy_from_slice(&i.to_be_bytes());
-            cti[15] = 1;
-            Change::PermitIssued(PermitIssued {
-                bp1: format!("BP1:{i:08X}"),
-                index: PermitIndex {
-                    cti,
-                    holder: HolderDigest::of("UTO", &format!("N{i}")).0,
-                    permit_type: PermitType::WorkPermit,
-                    valid_from: "2026-01-01".parse().expect("date"),
-                    valid_until: "2027-01-01".parse().expect("date"),
-                },
-            })
-        })
-        .collect()
 }
 
 /// The node leading `LEDGER`.

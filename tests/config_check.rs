@@ -911,3 +911,41 @@ fn a_fifo_named_anywhere_is_refused_without_hanging() {
         );
     }
 }
+
+#[test]
+fn watchlist_threshold_defaults_to_0_72_is_validated_and_shown_by_check_config() {
+    let tree = Tree::new();
+    let path = tree.write(VALID);
+    let config = config::load(&path, &LoadOptions::default()).expect("valid");
+    assert_eq!(config.lane.watchlist_threshold.value(), 0.72);
+    let set = VALID.replace(
+        "clock_backwards_tolerance_ms = 2000\n",
+        "clock_backwards_tolerance_ms = 2000\nwatchlist_threshold = 0.85\n",
+    );
+    assert_ne!(set, VALID);
+    let path = tree.write(&set);
+    let config = config::load(&path, &LoadOptions::default()).expect("valid");
+    assert_eq!(config.lane.watchlist_threshold.value(), 0.85);
+    let out = run(
+        env!("CARGO_BIN_EXE_checkpointd"),
+        &["--check-config", path.to_str().expect("utf-8")],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("watchlist threshold: 0.85"), "{stdout}");
+    for bad in ["0.3", "1.5", "nan"] {
+        let text = VALID.replace(
+            "clock_backwards_tolerance_ms = 2000\n",
+            &format!("clock_backwards_tolerance_ms = 2000\nwatchlist_threshold = {bad}\n"),
+        );
+        let path = tree.write(&text);
+        let found = problems(&path);
+        assert!(
+            found
+                .iter()
+                .any(|(_, message)| message.contains("watchlist_threshold")
+                    && message.contains("0.5 to 1")),
+            "{bad}: {found:?}"
+        );
+    }
+}

@@ -1,21 +1,26 @@
-//! The officer console page end to end in headless Chromium (`tests/e2e/console.mjs`, driven by
-//! playwright-core): a scan on the PTY scanner shows a verdict on the page, the officer clicks
-//! "Confirm admit", the page says "Recorded" and the crossing is in the outbox. The screenshot
-//! in the docs comes from `CONSOLE_SCREENSHOT=docs/console.png cargo test --test console_e2e`.
+//! The officer console and the kiosk screen end to end in headless Chromium
+//! (`tests/e2e/console_languages.mjs`, driven by playwright-core): one traveller per language, each verdict
+//! worded in that language, confirmed with the keyboard shortcut and recorded; axe-core finds no
+//! serious or critical violation; a reload restores the traveller; the kiosk screen asks a
+//! referred traveller to see an officer in the three languages; stopping the daemon greys the
+//! verdict, disables the buttons and shows the not-connected banner.
+//! `CONSOLE_SCREENSHOTS=docs/screenshots cargo test --test console_e2e` refreshes the screenshots
+//! in the docs.
 
 mod common;
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use checkpointd::core::mrz::{Td3Fields, compose_td3};
 use common::nats::NatsServer;
 use common::terminal::{Setup, TOKEN, Terminal, td3};
 
-/// Bound on the whole browser run (launch, verdict, click, screenshot).
-const BROWSER_WAIT: Duration = Duration::from_secs(25);
+/// Bound on the whole browser run (three languages, reload, kiosk, daemon stopped).
+const BROWSER_WAIT: Duration = Duration::from_secs(90);
 
 fn node_modules() -> PathBuf {
     std::env::var_os("PLAYWRIGHT_NODE_MODULES").map_or_else(
@@ -37,17 +42,40 @@ fn missing_tool() -> Option<String> {
     if !chromium().exists() {
         return Some(format!("{} is missing", chromium().display()));
     }
-    if !node_modules().join("playwright-core").exists() {
-        return Some(format!(
-            "playwright-core is missing in {}",
-            node_modules().display()
-        ));
+    for module in ["playwright-core", "axe-core"] {
+        if !node_modules().join(module).exists() {
+            return Some(format!(
+                "{module} is missing in {}",
+                node_modules().display()
+            ));
+        }
     }
     None
 }
 
+/// The travellers the browser asks for by name.
+fn traveller(name: &str) -> [String; 2] {
+    match name {
+        "adult" => td3("GEO", "BERIDZE", "NINO", "13AB45678", "GEO"),
+        // Sixteen on the test's date: the console must flag a minor.
+        "minor" => compose_td3(&Td3Fields {
+            state: "GEO",
+            surname: "BERIDZE",
+            given: "ANA",
+            number: "13AB45679",
+            nationality: "GEO",
+            birth: "100301",
+            sex: 'F',
+            expiry: "300101",
+        }),
+        // No grounds of stay: referred at a kiosk, refused at an officer's lane.
+        "unknown" => td3("NZL", "SMITH", "JOHN", "LA1234567", "NZL"),
+        other => panic!("the browser asked for an unknown traveller {other:?}"),
+    }
+}
+
 #[test]
-fn console_shows_verdict_and_records_confirmation() {
+fn console_in_three_languages_kiosk_and_lost_daemon() {
     if let Some(reason) = missing_tool() {
         panic!("{reason}: run ./scripts/test once to install it");
     }
@@ -64,23 +92,25 @@ fn console_shows_verdict_and_records_confirmation() {
             .as_array()
             .is_some_and(|devices| devices.iter().any(|device| device["state"] == "up"))
     });
-    let page = format!("http://{}/?token={TOKEN}", terminal.http);
-    // Into the test's directory, so a test run leaves the worktree clean; set
-    // CONSOLE_SCREENSHOT=docs/console.png to refresh the screenshot in the docs.
-    let screenshot = std::env::var_os("CONSOLE_SCREENSHOT").map_or_else(
-        || terminal.dir.path().join("console.png"),
+    // Into the test's directory, so a test run leaves the worktree clean.
+    let shots = std::env::var_os("CONSOLE_SCREENSHOTS").map_or_else(
+        || terminal.dir.path().to_path_buf(),
         |path| Path::new(env!("CARGO_MANIFEST_DIR")).join(path),
     );
+    std::fs::create_dir_all(&shots).expect("screenshot directory");
     let mut browser = Command::new("node")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/console.mjs"))
-        .arg(&page)
-        .arg(&screenshot)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/console_languages.mjs"))
+        .arg(format!("http://{}", terminal.http))
+        .arg(TOKEN)
+        .arg(&shots)
         .env("PLAYWRIGHT_NODE_MODULES", node_modules())
         .env("CHROMIUM", chromium())
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("start node");
+    let mut answer = browser.stdin.take().expect("piped stdin");
     let stdout = browser.stdout.take().expect("piped stdout");
     let (lines, output) = mpsc::channel();
     std::thread::spawn(move || {
@@ -92,12 +122,17 @@ fn console_shows_verdict_and_records_confirmation() {
     });
     let deadline = Instant::now() + BROWSER_WAIT;
     let mut said = Vec::new();
-    let mut scanned = false;
+    let mut recorded_before_stop = None;
     while let Ok(line) = output.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-        if line == "connected" && !scanned {
-            terminal.scan(&td3("GEO", "BERIDZE", "NINO", "13AB45678", "GEO"));
-            scanned = true;
+        if let Some(name) = line.strip_prefix("scan ") {
+            terminal.scan(&traveller(name));
+            writeln!(answer, "go").expect("answer the browser");
+        } else if line == "stop" {
+            recorded_before_stop = Some(terminal.request("GET", "/api/v1/status", None).1);
+            terminal.stop();
+            writeln!(answer, "go").expect("answer the browser");
         }
+        println!("{line}");
         said.push(line);
     }
     let status = loop {
@@ -120,19 +155,40 @@ fn console_shows_verdict_and_records_confirmation() {
         "node failed: {said:?}\n{errors}\nlog:\n{}",
         terminal.log()
     );
-    assert!(scanned, "the page never connected: {said:?}");
+    let said_with = |needle: &str| said.iter().any(|line| line.contains(needle));
+    // Each language recorded its traveller; the third was the first one again, warned about.
+    for language in ["az", "ru", "en"] {
+        assert!(
+            said_with(&format!("{{\"language\":\"{language}\",\"recorded\"")),
+            "{language}: {said:?}"
+        );
+    }
+    assert!(said_with("grounds_visa_free"), "{said:?}");
     assert!(
-        said.iter().any(|line| line.contains("grounds_visa_free")),
-        "{said:?}"
+        said_with("НЕСОВЕРШЕННОЛЕТНИЙ"),
+        "minor flag in Russian: {said:?}"
     );
     assert!(
-        said.iter()
-            .any(|line| line.contains("\"recorded\":\"Recorded")),
+        said_with("Already recorded at this lane 0 minutes ago"),
         "{said:?}"
     );
-    let status = terminal.wait_status("the crossing to be recorded", |status| {
-        status["recorded"] == 1
-    });
-    assert_eq!(status["recorded"], 1, "{status}");
-    assert!(screenshot.exists());
+    assert!(said_with("Previous entry on"), "{said:?}");
+    assert!(said_with("restored "), "{said:?}");
+    assert!(said_with("Please see an officer."), "{said:?}");
+    assert!(said_with("\"offline\":"), "{said:?}");
+    let status = recorded_before_stop.expect("the browser asked for the stop");
+    assert_eq!(status["recorded"], 3, "{status}");
+    assert_eq!(
+        status["current"]["verdict"]["outcome"], "refuse",
+        "{status}"
+    );
+    for shot in [
+        "console-az",
+        "console-ru",
+        "console-en",
+        "kiosk",
+        "console-offline",
+    ] {
+        assert!(shots.join(format!("{shot}.png")).exists(), "{shot}");
+    }
 }

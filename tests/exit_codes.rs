@@ -65,6 +65,7 @@ fn a_missing_configuration_is_a_configuration_error_for_both_binaries() {
 
 #[test]
 fn central_unreachable_is_a_runtime_failure() {
+    let replica = tempfile::tempdir().expect("replica dir");
     // Nothing listens on port 1 of loopback: the connection is refused at once.
     let output = run(
         CTL,
@@ -75,6 +76,8 @@ fn central_unreachable_is_a_runtime_failure() {
             "nats://127.0.0.1:1",
             "--entries",
             "/dev/null",
+            "--data",
+            replica.path().to_str().expect("utf-8"),
         ],
     );
     assert_eq!(output.status.code(), Some(1), "{output:?}");

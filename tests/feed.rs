@@ -725,3 +725,100 @@ async fn an_index_batch_flushed_by_the_consumer_survives_a_crash_with_its_cursor
         assert!(index.lookup(holder).expect("lookup").is_empty());
     }
 }
+
+/// The feed tools take the terminal keys from central's ledger replica instead of a keys file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn feed_tools_read_terminal_keys_from_the_ledger_replica() {
+    use checkpointd::adapters::ledger::Central;
+    use checkpointd::core::ledger::{Change, TerminalKeyAdded};
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (outbox, public) = open(&dir.path().join("outbox"), "T1", 1, system_clock());
+    let stop = spawn_relay(&outbox, client(&server.url()).await);
+    record_many(&outbox, 20, 4);
+    wait_drained(&outbox).await;
+    let _ = stop.send(());
+
+    let central = Central::connect(&server.url()).await.expect("central");
+    central.provision(1).await.expect("provision");
+    let now = jiff::Timestamp::now();
+    let key = Change::TerminalKeyAdded(TerminalKeyAdded {
+        terminal_id: "T1".into(),
+        public_key: public.to_bytes(),
+        valid_from: "2026-01-01T00:00:00Z".parse().expect("ts"),
+        valid_until: "2036-01-01T00:00:00Z".parse().expect("ts"),
+    });
+    central.append(vec![key], now).await.expect("append");
+    let roots = [
+        SigningKey::from_bytes(&[11; 32]),
+        SigningKey::from_bytes(&[12; 32]),
+    ];
+    central.checkpoint(&roots, now).await.expect("checkpoint");
+    let roots_file = dir.path().join("roots.pub");
+    let text: String = roots
+        .iter()
+        .map(|k| hex::encode(k.verifying_key().to_bytes()) + "\n")
+        .collect();
+    std::fs::write(&roots_file, text).expect("roots");
+    let replica = dir.path().join("replica");
+    let ctl = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_checkpointctl"))
+            .args(args)
+            .output()
+            .expect("run checkpointctl")
+    };
+    let (replica_arg, roots_arg) = (
+        replica.to_str().expect("utf-8"),
+        roots_file.to_str().expect("utf-8"),
+    );
+    let replicated = ctl(&[
+        "ledger",
+        "replicate",
+        "--data",
+        replica_arg,
+        "--nats",
+        &server.url(),
+        "--roots",
+        roots_arg,
+    ]);
+    assert!(replicated.status.success(), "{replicated:?}");
+
+    let audit = ctl(&[
+        "feed",
+        "audit",
+        "--nats",
+        &server.url(),
+        "--ledger",
+        replica_arg,
+    ]);
+    let report: serde_json::Value = serde_json::from_slice(&audit.stdout).expect("report");
+    assert!(audit.status.success(), "{report}");
+    assert_eq!(report["events"], 20);
+    let tail = ctl(&[
+        "feed",
+        "tail",
+        "--nats",
+        &server.url(),
+        "--ledger",
+        replica_arg,
+    ]);
+    assert!(tail.status.success(), "{tail:?}");
+    let text = String::from_utf8_lossy(&tail.stdout);
+    assert_eq!(
+        text.lines().filter(|l| l.contains(" T1:")).count(),
+        20,
+        "{text}"
+    );
+    assert!(!text.contains("REJECTED"), "{text}");
+    let both = ctl(&[
+        "feed",
+        "audit",
+        "--nats",
+        &server.url(),
+        "--ledger",
+        replica_arg,
+        "--keys",
+        roots_arg,
+    ]);
+    assert_eq!(both.status.code(), Some(2), "{both:?}");
+}

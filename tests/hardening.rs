@@ -593,7 +593,7 @@ fn the_console_works_with_a_token_holding_plus_and_slash() {
     let _daemon = lane.spawn(&[], &[]);
     lane.wait_status("the scanner", |status| device_up(status, "mrz"));
     // The token pasted into the URL as it is, `+` and `/` included.
-    let page = format!("http://{}/?token={TOKEN}", lane.http);
+    let page = format!("http://{}/?token={TOKEN}&lang=en", lane.http);
     let mut browser = Command::new("node")
         .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/console.mjs"))
         .arg(&page)

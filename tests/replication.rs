@@ -13,43 +13,11 @@ use checkpointd::adapters::ledger::{
 use checkpointd::cli::ledger::verify_replica;
 use checkpointd::core::document::HolderDigest;
 use checkpointd::core::ledger::state::IndexConsistency;
-use checkpointd::core::ledger::{Change, PermitIndex, PermitIssued, PermitType, RootKey, RootSet};
 use checkpointd::ports::ledger::{LedgerStore, LedgerView};
+use common::ledger::{permits, roots};
 use common::nats::NatsServer;
-use ed25519_dalek::SigningKey;
 use jiff::Timestamp;
 use serde_json::Value;
-
-fn roots() -> (Vec<SigningKey>, RootSet) {
-    let keys: Vec<_> = (1..=3u8)
-        .map(|s| SigningKey::from_bytes(&[s; 32]))
-        .collect();
-    let pinned = keys
-        .iter()
-        .map(|k| RootKey::from_bytes(&k.verifying_key().to_bytes()).expect("root"))
-        .collect();
-    (keys, RootSet::new(pinned, 2).expect("root set"))
-}
-
-fn permits(from: u32, n: u32) -> Vec<Change> {
-    (from..from + n)
-        .map(|i| {
-            let mut cti = [0u8; 16];
-            cti[..4].copy_from_slice(&i.to_be_bytes());
-            cti[15] = 1;
-            Change::PermitIssued(PermitIssued {
-                bp1: format!("BP1:{i:08X}"),
-                index: PermitIndex {
-                    cti,
-                    holder: HolderDigest::of("UTO", &format!("N{i}")).0,
-                    permit_type: PermitType::WorkPermit,
-                    valid_from: "2026-01-01".parse().expect("date"),
-                    valid_until: "2027-01-01".parse().expect("date"),
-                },
-            })
-        })
-        .collect()
-}
 
 async fn central(server: &NatsServer) -> Central {
     let central = Central::connect(&server.url())
@@ -273,14 +241,22 @@ fn cli_publish_replicate_lookup_verify() {
     let url = server.url();
     let central_dir = tempfile::tempdir().expect("tempdir");
     let data = tempfile::tempdir().expect("tempdir");
-    let central = central_dir.path().join("central");
-    let c = central.to_str().expect("utf-8 path");
+    let at = |name: &str| {
+        central_dir
+            .path()
+            .join(name)
+            .to_str()
+            .expect("utf-8")
+            .to_owned()
+    };
     let d = data.path().to_str().expect("utf-8 path");
     let init = ctl(&[
         "ledger",
         "init",
         "--central",
-        c,
+        &at("central"),
+        "--roots-dir",
+        &at("roots"),
         "--nats",
         &url,
         "--roots",
@@ -290,43 +266,65 @@ fn cli_publish_replicate_lookup_verify() {
     let holder = hex::encode(HolderDigest::of("UTO", "L898902C3").0);
     let lines = [
         format!(
-            r#"{{"kind":"permit_issued","body":{{"bp1":"BP1:6BFWA","index":{{"cti":"{}","holder":"{holder}","permit_type":"work_permit","valid_from":"2026-01-01","valid_until":"2027-01-01"}}}}}}"#,
-            "11".repeat(16)
-        ),
-        format!(
             r#"{{"kind":"alert","body":{{"holder":"{holder}","alert":{{"type":"entry_ban","until":"2099-01-01"}},"note":"n"}}}}"#
-        ),
-        format!(
-            r#"{{"kind":"permit_revoked","body":{{"cti":"{}","reason":"stolen"}}}}"#,
-            "11".repeat(16)
         ),
         format!(
             r#"{{"kind":"stay_extension","body":{{"holder":"{holder}","until":"2026-09-01","reference":"EXT-7"}}}}"#
         ),
     ];
-    let file = central_dir.path().join("entries.jsonl");
-    std::fs::write(&file, lines.join("\n")).expect("write entries");
-    let published = ctl(&[
-        "ledger",
-        "publish",
-        "--nats",
-        &url,
-        "--entries",
-        file.to_str().expect("utf-8"),
-    ]);
-    assert_eq!(published["head_seq"], 5);
-    ctl(&[
-        "ledger",
-        "checkpoint",
-        "--central",
-        c,
-        "--nats",
-        &url,
-        "--signers",
-        "2",
-    ]);
-    let roots = central.join("roots.pub");
-    let r = roots.to_str().expect("utf-8");
+    let file = at("entries.jsonl");
+    let publish = |text: &str| {
+        std::fs::write(&file, text).expect("write entries");
+        ctl(&[
+            "ledger",
+            "publish",
+            "--nats",
+            &url,
+            "--data",
+            &at("replica"),
+            "--entries",
+            &file,
+        ])
+    };
+    assert_eq!(publish(&lines.join("\n"))["head_seq"], 3);
+    // Prepared against the replica, signed by two offline roots, published at threshold `k`.
+    let checkpoint = |signers: &[&str], k: &str| {
+        let cp = at("checkpoint.bin");
+        let _ = std::fs::remove_file(&cp);
+        ctl(&[
+            "ledger",
+            "checkpoint",
+            "--nats",
+            &url,
+            "--data",
+            &at("replica"),
+            "--prepare",
+            &cp,
+        ]);
+        for root in signers {
+            ctl(&[
+                "ledger",
+                "sign",
+                "--root",
+                &at(&format!("roots/{root}")),
+                &cp,
+            ]);
+        }
+        ctl(&[
+            "ledger",
+            "checkpoint",
+            "--nats",
+            &url,
+            "--publish",
+            &cp,
+            "--roots",
+            &at("central/roots.pub"),
+            "--threshold",
+            k,
+        ])
+    };
+    checkpoint(&["root-1.key", "root-3.key"], "2");
+    let r = at("central/roots.pub");
     let replicated = ctl(&[
         "ledger",
         "replicate",
@@ -335,11 +333,11 @@ fn cli_publish_replicate_lookup_verify() {
         "--nats",
         &url,
         "--roots",
-        r,
+        &r,
         "--threshold",
         "2",
     ]);
-    assert_eq!(replicated["applied_seq"], 5, "{replicated}");
+    assert_eq!(replicated["applied_seq"], 3, "{replicated}");
     let found = ctl(&[
         "ledger",
         "lookup",
@@ -350,15 +348,11 @@ fn cli_publish_replicate_lookup_verify() {
         "--on",
         "2026-05-01",
     ]);
-    assert_eq!(found["permits"][0]["permit_type"], "work_permit", "{found}");
-    assert_eq!(found["permits"][0]["revoked"], true, "{found}");
     assert_eq!(found["alerts"][0]["alert"]["type"], "entry_ban", "{found}");
     assert_eq!(found["stay_extensions"][0]["reference"], "EXT-7", "{found}");
-    let by_cti = ctl(&["ledger", "lookup", "--data", d, "--cti", &"11".repeat(16)]);
-    assert_eq!(by_cti["revoked"], true);
     let status = ctl(&["ledger", "status", "--data", d]);
-    assert_eq!(status["applied_seq"], 5);
-    assert_eq!(status["checkpoint_size"], 5);
+    assert_eq!(status["applied_seq"], 3);
+    assert_eq!(status["checkpoint_size"], 3);
     assert_eq!(
         ctl(&[
             "ledger",
@@ -366,32 +360,16 @@ fn cli_publish_replicate_lookup_verify() {
             "--data",
             d,
             "--roots",
-            r,
+            &r,
             "--threshold",
             "2"
         ])["ok"],
         true
     );
-    // A checkpoint signed by a single root does not reach threshold 3: refused, store unchanged.
-    std::fs::write(&file, lines[3].as_str()).expect("write");
-    ctl(&[
-        "ledger",
-        "publish",
-        "--nats",
-        &url,
-        "--entries",
-        file.to_str().expect("utf-8"),
-    ]);
-    ctl(&[
-        "ledger",
-        "checkpoint",
-        "--central",
-        c,
-        "--nats",
-        &url,
-        "--signers",
-        "1",
-    ]);
+    // A checkpoint central publishes at threshold 1 does not reach the terminals' 2: refused,
+    // store unchanged.
+    publish(&lines[1]);
+    checkpoint(&["root-2.key"], "1");
     let out = Command::new(env!("CARGO_BIN_EXE_checkpointctl"))
         .args([
             "ledger",
@@ -401,7 +379,7 @@ fn cli_publish_replicate_lookup_verify() {
             "--nats",
             &url,
             "--roots",
-            r,
+            &r,
             "--threshold",
             "2",
         ])
@@ -413,7 +391,7 @@ fn cli_publish_replicate_lookup_verify() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
-    assert_eq!(ctl(&["ledger", "status", "--data", d])["applied_seq"], 5);
+    assert_eq!(ctl(&["ledger", "status", "--data", d])["applied_seq"], 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -473,129 +451,6 @@ async fn kill_9_while_applying_leaves_a_checkpoint_boundary() {
         verify_replica(terminal.store(), &pinned),
         Ok(u64::from(published))
     );
-}
-
-/// Central issues a permit card with its own issuer key, publishes the BP1 file (checked against
-/// its replica first), and a terminal's replica verifies and serves it; a card signed by a key the
-/// ledger does not know is refused before anything is published.
-#[test]
-fn cli_publishes_permits_from_bp1_files() {
-    let server = NatsServer::start();
-    let url = server.url();
-    let work = tempfile::tempdir().expect("tempdir");
-    let path = |name: &str| work.path().join(name).to_str().expect("utf-8").to_owned();
-    let (central, replica) = (path("central"), path("replica"));
-    ctl(&["ledger", "init", "--central", &central, "--nats", &url]);
-    let roots = format!("{central}/roots.pub");
-    let replicate = |data: &str| {
-        ctl(&[
-            "ledger",
-            "replicate",
-            "--data",
-            data,
-            "--nats",
-            &url,
-            "--roots",
-            &roots,
-        ])
-    };
-    ctl(&[
-        "ledger",
-        "checkpoint",
-        "--central",
-        &central,
-        "--nats",
-        &url,
-    ]);
-    replicate(&replica);
-    std::fs::write(
-        path("body.toml"),
-        "type = \"work_permit\"\nfrom = \"2026-01-01\"\nuntil = \"2027-12-31\"\nemployer = \"Caspian Drilling LLC\"\n[holder]\nstate = \"UTO\"\ndoc = \"L898902C3\"\ndob = \"1974-08-12\"\nnat = \"UTO\"\nname = \"ERIKSSON ANNA MARIA\"\n",
-    )
-    .expect("write body");
-    let issue = |key: &str| {
-        let out = Command::new(env!("CARGO_BIN_EXE_checkpointctl"))
-            .args([
-                "permit",
-                "issue",
-                "--key",
-                key,
-                "--body",
-                &path("body.toml"),
-            ])
-            .output()
-            .expect("run permit issue");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).expect("utf-8")
-    };
-    let card = issue(&format!("{central}/issuer-1.key"));
-    std::fs::write(path("card.bp1"), &card).expect("write card");
-
-    let out = Command::new(env!("CARGO_BIN_EXE_checkpointctl"))
-        .args(["permit", "keygen", "--out", &path("rogue.key")])
-        .output()
-        .expect("keygen");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    std::fs::write(path("rogue.bp1"), issue(&path("rogue.key"))).expect("write rogue");
-    // Publishes two cards, which must be refused; returns why.
-    let refused = |first: &str, second: &str| {
-        let out = Command::new(env!("CARGO_BIN_EXE_checkpointctl"))
-            .args(["ledger", "publish", "--nats", &url, "--data", &replica])
-            .args(["--bp1", &path(first), "--bp1", &path(second)])
-            .output()
-            .expect("publish");
-        assert!(!out.status.success());
-        String::from_utf8_lossy(&out.stderr).into_owned()
-    };
-    let why = refused("card.bp1", "rogue.bp1");
-    assert!(why.contains("would be refused by terminals"), "{why}");
-    // The same card twice in one publication: terminals would stop at the second.
-    let why = refused("card.bp1", "card.bp1");
-    assert!(
-        why.contains("(change 2) is issued twice in this publication"),
-        "{why}"
-    );
-
-    let published = ctl(&[
-        "ledger",
-        "publish",
-        "--nats",
-        &url,
-        "--data",
-        &replica,
-        "--bp1",
-        &path("card.bp1"),
-    ]);
-    assert_eq!(published["head_seq"], 2, "the rogue card was not published");
-    ctl(&[
-        "ledger",
-        "checkpoint",
-        "--central",
-        &central,
-        "--nats",
-        &url,
-    ]);
-    assert_eq!(replicate(&path("terminal"))["applied_seq"], 2);
-    let found = ctl(&[
-        "ledger",
-        "lookup",
-        "--data",
-        &path("terminal"),
-        "--document",
-        "UTO:L898902C3",
-        "--on",
-        "2026-05-01",
-    ]);
-    assert_eq!(found["permits"][0]["permit_type"], "work_permit", "{found}");
-    assert_eq!(found["permits"][0]["revoked"], false, "{found}");
 }
 
 /// A ledger with no new entries stays fresh: central's newer checkpoint over the same head is

@@ -681,6 +681,7 @@ fn settings(lane: &str, direction: Direction, time_zone: &jiff::tz::TimeZone) ->
         ledger_stale_after: SignedDuration::from_hours(24 * LEDGER_STALE_AFTER_DAYS),
         permit_clock_skew: SignedDuration::from_mins(5),
         clock_backwards_tolerance: SignedDuration::from_secs(2),
+        watchlist_threshold: checkpointd::core::watchlist::DEFAULT_THRESHOLD,
     }
 }
 
@@ -961,6 +962,7 @@ async fn confirm(
                 text: "cleared by the simulated second line".into(),
                 supervisor_id: "SIM-SUPERVISOR".into(),
             }),
+            watchlist: None,
         };
         lane.on_api(ApiCommand::Confirm { request, reply }).await;
         match answer.await {

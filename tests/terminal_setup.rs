@@ -134,7 +134,8 @@ fn terminal_init_creates_secrets_once_and_prints_the_publication_line() {
         .find(|line| line.contains("checkpointctl ledger publish"))
         .expect("publication line");
     assert!(line.trim_end().ends_with(
-        "| checkpointctl ledger publish --nats nats://central.checkpoint.example:4222 --entries -"
+        "| checkpointctl ledger publish --nats nats://central.checkpoint.example:4222 \
+         --data /var/lib/checkpoint-central/publisher --entries -"
     ));
     let json = line
         .split_once('\'')

@@ -26,6 +26,7 @@ use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::{Semaphore, broadcast, mpsc, oneshot, watch};
 
 use crate::adapters::booth::{self, Booth, SignInRefused, SignedIn};
+use crate::adapters::catalogue;
 use crate::adapters::listener::{self, Incoming, RefusalLimiter};
 use crate::core::officer::{self, Action, Language, Role};
 
@@ -39,9 +40,6 @@ pub const API_COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
 pub const IDEMPOTENCY_KEY_CHARS_MAX: usize = 128;
 /// Event streams open at once (both listeners together); one more is answered `503`.
 pub const API_STREAMS_MAX: usize = 16;
-
-/// The console page, served at `/`.
-const CONSOLE_HTML: &str = include_str!("console.html");
 
 /// What an officer (or the kiosk screen) asks the lane to do.
 #[derive(Debug)]
@@ -89,6 +87,11 @@ pub enum ApiCommand {
         officer: SignedIn,
         /// The request body.
         request: AlertAckRequest,
+        /// Where the lane answers.
+        reply: oneshot::Sender<Result<Value, ApiRefusal>>,
+    },
+    /// The traveller being processed: their verdict event, or `null`.
+    Current {
         /// Where the lane answers.
         reply: oneshot::Sender<Result<Value, ApiRefusal>>,
     },
@@ -163,6 +166,9 @@ pub struct ConfirmRequest {
     /// Required to admit against a refusal or a referral: reason and supervisor.
     #[serde(default, rename = "override")]
     pub override_request: Option<OverrideRequest>,
+    /// The officer's review of a person-alert hit (required when the traveller matched one).
+    #[serde(default)]
+    pub watchlist: Option<WatchlistReviewRequest>,
     /// The `Idempotency-Key` header: a retry with the same key gets the first answer.
     #[serde(skip)]
     pub idempotency_key: Option<String>,
@@ -172,6 +178,17 @@ pub struct ConfirmRequest {
     /// The override once its supervisor was verified (the secret is gone by then).
     #[serde(skip)]
     pub cosigned: Option<CoSigned>,
+}
+
+/// `{"alert_id", "decision": "confirmed" | "dismissed"}`: which hit the officer reviewed and
+/// what they found.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WatchlistReviewRequest {
+    /// One of the hits the verdict listed.
+    pub alert_id: String,
+    /// Whether the traveller is the person sought.
+    pub decision: crate::core::event::WatchlistDecision,
 }
 
 /// The officer's confirmation.
@@ -376,6 +393,7 @@ pub fn router(state: ApiState) -> Router {
     let open_routes = state.open_routes.clone();
     Router::new()
         .route("/", get(console))
+        .route("/kiosk", get(kiosk))
         .route("/api/v1/status", get(status))
         .route("/api/v1/stream", get(stream))
         .route("/api/v1/confirm", post(confirm))
@@ -565,11 +583,31 @@ fn refusal(status: StatusCode, message: &str) -> Response {
 }
 
 async fn console() -> Html<&'static str> {
-    Html(CONSOLE_HTML)
+    Html(catalogue::CONSOLE_PAGE.as_str())
 }
 
+async fn kiosk() -> Html<&'static str> {
+    Html(catalogue::KIOSK_PAGE.as_str())
+}
+
+/// The lane's status with the traveller in front of the officer (`current`: the verdict event
+/// the stream sent for them, or `null`), so a reloaded console restores the screen. The status
+/// watch itself never holds the traveller: it also goes to central in heartbeats.
 async fn status(State(state): State<ApiState>) -> axum::Json<Value> {
-    axum::Json(state.status.borrow().clone())
+    let mut status = state.status.borrow().clone();
+    let current = ask_value(&state, |reply| ApiCommand::Current { reply }).await;
+    if let Value::Object(fields) = &mut status {
+        match current {
+            Ok(current) => {
+                fields.insert("current".into(), current);
+            }
+            Err(refused) => {
+                fields.insert("current".into(), Value::Null);
+                fields.insert("current_error".into(), Value::String(refused.message));
+            }
+        }
+    }
+    axum::Json(status)
 }
 
 async fn stream(State(state): State<ApiState>) -> Response {
@@ -615,21 +653,52 @@ async fn ask(
     state: &ApiState,
     command: impl FnOnce(oneshot::Sender<Result<Value, ApiRefusal>>) -> ApiCommand,
 ) -> Response {
+    match ask_value(state, command).await {
+        Ok(value) => axum::Json(value).into_response(),
+        Err(refused) => match refused.body {
+            Some(body) => (refused.status, axum::Json(body)).into_response(),
+            None => refusal(refused.status, &refused.message),
+        },
+    }
+}
+
+/// Why the lane did not answer a command with a value.
+struct NotAnswered {
+    status: StatusCode,
+    message: String,
+    /// The lane's own JSON body for the refusal, when it gave one.
+    body: Option<Value>,
+}
+
+/// Sends a command to the lane and waits (bounded) for its answer.
+async fn ask_value(
+    state: &ApiState,
+    command: impl FnOnce(oneshot::Sender<Result<Value, ApiRefusal>>) -> ApiCommand,
+) -> Result<Value, NotAnswered> {
+    let failed = |status, message: &str| NotAnswered {
+        status,
+        message: message.to_string(),
+        body: None,
+    };
     let (reply, answer) = oneshot::channel();
     if state.commands.try_send(command(reply)).is_err() {
-        return refusal(StatusCode::SERVICE_UNAVAILABLE, "lane busy: try again");
+        return Err(failed(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "lane busy: try again",
+        ));
     }
     match tokio::time::timeout(API_COMMAND_TIMEOUT, answer).await {
-        Ok(Ok(Ok(value))) => axum::Json(value).into_response(),
-        Ok(Ok(Err(refused))) => {
-            let status = StatusCode::from_u16(refused.status).unwrap_or(StatusCode::CONFLICT);
-            match refused.body {
-                Some(body) => (status, axum::Json(body)).into_response(),
-                None => refusal(status, &refused.message),
-            }
-        }
-        Ok(Err(_)) => refusal(StatusCode::SERVICE_UNAVAILABLE, "lane stopped"),
-        Err(_) => refusal(StatusCode::GATEWAY_TIMEOUT, "lane did not answer in time"),
+        Ok(Ok(Ok(value))) => Ok(value),
+        Ok(Ok(Err(refused))) => Err(NotAnswered {
+            status: StatusCode::from_u16(refused.status).unwrap_or(StatusCode::CONFLICT),
+            message: refused.message,
+            body: refused.body,
+        }),
+        Ok(Err(_)) => Err(failed(StatusCode::SERVICE_UNAVAILABLE, "lane stopped")),
+        Err(_) => Err(failed(
+            StatusCode::GATEWAY_TIMEOUT,
+            "lane did not answer in time",
+        )),
     }
 }
 

@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod booth;
+pub mod catalogue;
 pub mod chip_sim;
 pub mod devices;
 pub mod feed;

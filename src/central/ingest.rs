@@ -84,13 +84,19 @@ pub async fn run_ingest(
         .await
         .map_err(|e| nats_error("connect")(e.to_string()))?;
     let js = jetstream::new(client);
-    let mut consumer = durable_consumer(&js, nats, store.position().await?).await?;
+    let mut position = stored_position(&mut store, postgres, &nats.durable).await;
+    let mut consumer = durable_consumer(&js, nats, position).await?;
+    // The next batch, pulled and verified while the previous one was being committed.
+    let mut prefetched = None;
     loop {
-        let pulled = tokio::select! {
-            () = &mut shutdown => return Ok(()),
-            pulled = pull_batch(&consumer, nats.batch_max) => pulled,
+        let pulled = match prefetched.take() {
+            Some(pulled) => pulled,
+            None => tokio::select! {
+                () = &mut shutdown => return Ok(()),
+                pulled = pull_verified(&consumer, nats.batch_max, &keys) => pulled,
+            },
         };
-        let (messages, last) = match pulled {
+        let (verified, last) = match pulled {
             Ok(pulled) => pulled,
             Err(error) => {
                 tracing::warn!(message = "pull from EVENTS failed; retrying", %error);
@@ -99,21 +105,12 @@ pub async fn run_ingest(
             }
         };
         let Some(last) = last else { continue };
-        let position = loop {
-            match store.position().await {
-                Ok(position) => break position,
-                Err(error) => {
-                    tracing::warn!(message = "postgresql unavailable; reconnecting", %error);
-                    store = connect_store(postgres, &nats.durable).await;
-                }
-            }
-        };
-        let fresh: Vec<_> = messages
+        let fresh: Vec<_> = verified
             .into_iter()
-            .filter(|(seq, _)| *seq > position)
+            .filter(|pulled| pulled.stream_seq > position)
             .collect();
-        if let Some((first, _)) = fresh.first()
-            && *first > position + 1
+        if let Some(first) = fresh.first()
+            && first.stream_seq > position + 1
             && stream_holds(&js, nats, position + 1).await
         {
             // Messages after the stored position are missing from this delivery (a redelivery
@@ -122,20 +119,24 @@ pub async fn run_ingest(
             tracing::warn!(
                 message = "delivery skipped messages; consumer re-created at the stored position",
                 position,
-                first = *first
+                first = first.stream_seq
             );
             consumer = durable_consumer(&js, nats, position).await?;
             continue;
         }
-        if !fresh.is_empty() {
-            let pulled = verify_all(fresh, Arc::clone(&keys)).await;
-            let committed;
-            (store, committed) =
-                commit_with_retry(store, postgres, &nats.durable, pulled, position).await;
-            if !committed {
+        if let Some(batch_last) = fresh.last().map(|pulled| pulled.stream_seq) {
+            // The commit (PostgreSQL) and the next pull and verification (NATS, all cores)
+            // overlap; nothing of the next batch is acknowledged before its own commit.
+            let (committed, next) = tokio::join!(
+                commit_with_retry(store, postgres, &nats.durable, fresh, position),
+                pull_verified(&consumer, nats.batch_max, &keys),
+            );
+            let ok;
+            (store, ok) = committed;
+            if !ok {
                 // The stored position moved under this batch: nothing of it is acknowledged,
                 // and reading starts again right after what the record holds.
-                let position = store.position().await?;
+                position = stored_position(&mut store, postgres, &nats.durable).await;
                 tracing::warn!(
                     message = "stored position moved; consumer re-created there",
                     position
@@ -143,6 +144,8 @@ pub async fn run_ingest(
                 consumer = durable_consumer(&js, nats, position).await?;
                 continue;
             }
+            position = batch_last;
+            prefetched = Some(next);
         }
         // Acknowledging the last message acknowledges the whole batch (AckPolicy::All). A lost
         // acknowledgement only brings a redelivery, which the stored position skips.
@@ -150,6 +153,33 @@ pub async fn run_ingest(
             tracing::warn!(message = "batch acknowledgement not sent", %error);
         }
     }
+}
+
+/// The stored position, reconnecting to PostgreSQL until it answers.
+async fn stored_position(
+    store: &mut MovementStore,
+    postgres: &PostgresSettings,
+    durable: &str,
+) -> u64 {
+    loop {
+        match store.position().await {
+            Ok(position) => return position,
+            Err(error) => {
+                tracing::warn!(message = "postgresql unavailable; reconnecting", %error);
+                *store = connect_store(postgres, durable).await;
+            }
+        }
+    }
+}
+
+/// A pulled batch, verified, and its last message (to acknowledge).
+async fn pull_verified(
+    consumer: &jetstream::consumer::Consumer<pull::Config>,
+    max: usize,
+    keys: &Arc<dyn TerminalKeys + Send + Sync>,
+) -> Result<(Vec<Pulled>, Option<jetstream::Message>), IngestError> {
+    let (messages, last) = pull_batch(consumer, max).await?;
+    Ok((verify_all(messages, Arc::clone(keys)).await, last))
 }
 
 async fn connect_store(postgres: &PostgresSettings, durable: &str) -> MovementStore {

@@ -137,52 +137,48 @@ async fn overstayers(
     context: &ReportContext,
     date: Date,
 ) -> Result<Value, ReportError> {
-    // Every movement of every document whose last crossing by `date` was an entry, grouped by
-    // document: the stay engine needs the whole history the rules can look back on. The rows
-    // are streamed, one document in memory at a time.
+    // One scan of every crossing up to `date` in (document, time) order, along the index
+    // `movements_by_holder`: no sort, no second pass for each document's last crossing. A
+    // document whose last crossing is an entry is present and assessed over its whole history;
+    // one document is in memory at a time.
     let rows = client
         .query_raw(
-            &format!(
-                "WITH last AS ({LAST_MOVEMENT}) \
-                 SELECT l.holder, l.nationality, l.issuing_state, l.document_type, \
-                 l.document_number, l.local_date, m.local_date, m.direction \
-                 FROM last l JOIN movements m ON m.holder = l.holder \
-                 WHERE l.direction = 'entry' AND m.local_date <= $1 \
-                 AND m.direction IN ('entry', 'exit') AND m.verdict <> 'refuse' \
-                 ORDER BY l.holder, m.recorded_at"
-            ),
+            "SELECT holder, nationality, issuing_state, document_type, document_number, \
+             local_date, direction FROM movements \
+             WHERE local_date <= $1 AND direction IN ('entry', 'exit') AND verdict <> 'refuse' \
+             ORDER BY holder, recorded_at, seq",
             [&date],
         )
         .await?;
     futures::pin_mut!(rows);
     let mut found = Vec::new();
     let mut candidates = 0u64;
-    let mut current: Option<(Vec<u8>, Row)> = None;
+    let mut last: Option<Row> = None;
     let mut movements = Vec::new();
+    let mut finish = |last: &Row, movements: &[Movement]| -> Result<(), ReportError> {
+        if movements.last().map(|m| m.direction) == Some(stay::Direction::Entry) {
+            candidates += 1;
+            found.extend(assess(context, last.get(0), last, movements, date)?);
+        }
+        Ok(())
+    };
     while let Some(row) = rows.try_next().await? {
-        let holder: Vec<u8> = row.get(0);
-        if current.as_ref().is_some_and(|(seen, _)| *seen != holder) {
-            if let Some((seen, first)) = current.take() {
-                candidates += 1;
-                found.extend(assess(context, &seen, &first, &movements, date)?);
-            }
+        if let Some(previous) = last.take_if(|p| p.get::<_, &[u8]>(0) != row.get::<_, &[u8]>(0)) {
+            finish(&previous, &movements)?;
             movements.clear();
         }
         movements.push(Movement {
-            date: row.get(6),
-            direction: if row.get::<_, &str>(7) == "entry" {
+            date: row.get(5),
+            direction: if row.get::<_, &str>(6) == "entry" {
                 stay::Direction::Entry
             } else {
                 stay::Direction::Exit
             },
         });
-        if current.is_none() {
-            current = Some((holder, row));
-        }
+        last = Some(row);
     }
-    if let Some((seen, first)) = current.take() {
-        candidates += 1;
-        found.extend(assess(context, &seen, &first, &movements, date)?);
+    if let Some(previous) = last {
+        finish(&previous, &movements)?;
     }
     found.sort_by_key(|b| std::cmp::Reverse(b.overstay_days));
     Ok(json!({
@@ -193,7 +189,8 @@ async fn overstayers(
     }))
 }
 
-/// One present document's stay on `date`: an overstayer, or `None`.
+/// One present document's stay on `date`, its last crossing (the entry) in `first`: an
+/// overstayer, or `None`.
 fn assess(
     context: &ReportContext,
     holder: &[u8],

@@ -47,6 +47,10 @@ pub fn check(path: &Path, options: &LoadOptions) -> Exit {
                 config.checkpoint.lane,
                 config.devices.len()
             );
+            println!(
+                "watchlist threshold: {}",
+                config.lane.watchlist_threshold.value()
+            );
             Exit::Success
         }
         Err(ConfigError::Invalid(problems)) => {

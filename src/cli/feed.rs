@@ -13,10 +13,11 @@ use futures::StreamExt;
 
 use crate::adapters::feed::{Outbox, OutboxConfig, RelayConfig, STREAM_NAME, run_relay};
 use crate::adapters::system_clock::SystemClock;
+use crate::central::ingest::ReplicaTerminalKeys;
 use crate::cli::progress::Progress;
 use crate::core::event::{
-    Crossing, CrossingEvent, Direction, FeedAudit, Grounds, Operator, TerminalId, Traveller,
-    Verdict, Verification, verify,
+    Crossing, CrossingEvent, Direction, FeedAudit, Grounds, Operator, TerminalId, TerminalKeys,
+    Traveller, Verdict, Verification, verify,
 };
 use crate::core::privacy::DocumentNumber;
 use crate::exit::Exit;
@@ -29,13 +30,17 @@ pub struct Args {
 }
 
 #[derive(Debug, clap::Args)]
+#[group(id = "terminal_keys", required = true, args = ["keys", "ledger"])]
 struct Source {
     /// NATS server URL.
     #[arg(long, default_value = "nats://127.0.0.1:4222")]
     nats: String,
     /// Terminal keys: one `<terminal-id> <hex Ed25519 public key>` per line.
+    #[arg(long, conflicts_with = "ledger")]
+    keys: Option<PathBuf>,
+    /// Central's ledger replica: each terminal's current key as the ledger holds it.
     #[arg(long)]
-    keys: PathBuf,
+    ledger: Option<PathBuf>,
     /// Stream name.
     #[arg(long, default_value = STREAM_NAME)]
     stream: String,
@@ -139,6 +144,18 @@ pub fn run(args: Args) -> ExitCode {
     }
 }
 
+/// The terminal keys events are verified with: the keys file, or the ledger replica's current
+/// (not retired) key of each terminal, as `checkpoint-central` verifies.
+fn terminal_keys(source: &Source) -> Result<Box<dyn TerminalKeys>, String> {
+    match (&source.keys, &source.ledger) {
+        (Some(file), _) => Ok(Box::new(read_keys(file)?)),
+        (None, Some(replica)) => Ok(Box::new(ReplicaTerminalKeys(
+            crate::cli::ledger::open_existing(replica)?,
+        ))),
+        (None, None) => Err("give --keys FILE or --ledger REPLICA".into()),
+    }
+}
+
 /// Parses a keys file: `<terminal-id> <hex public key>` per line, `#` comments.
 pub fn read_keys(path: &Path) -> Result<HashMap<TerminalId, VerifyingKey>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -217,7 +234,8 @@ async fn read_stream(
 }
 
 async fn tail(source: Source, follow: bool) -> Result<ExitCode, String> {
-    let keys = read_keys(&source.keys)?;
+    let keys = terminal_keys(&source)?;
+    let keys = keys.as_ref();
     let mut out = std::io::stdout().lock();
     let (mut valid, mut rejected) = (0u64, 0u64);
     read_stream(
@@ -225,7 +243,7 @@ async fn tail(source: Source, follow: bool) -> Result<ExitCode, String> {
         follow,
         &Progress::hidden(),
         |stream_seq, payload| {
-            let line = match verify(payload, &keys) {
+            let line = match verify(payload, keys) {
                 Verification::Valid(event, hash) => {
                     valid += 1;
                     let c = &event.crossing;
@@ -284,12 +302,13 @@ struct ExportLine<'a> {
 }
 
 async fn export(source: Source, since: jiff::Timestamp) -> Result<ExitCode, String> {
-    let keys = read_keys(&source.keys)?;
+    let keys = terminal_keys(&source)?;
+    let keys = keys.as_ref();
     let mut audit = FeedAudit::new();
     let mut out = std::io::stdout().lock();
     let progress = Progress::new("exporting", "messages", 0, false);
     read_stream(&source, false, &progress, |stream_seq, payload| {
-        match verify(payload, &keys) {
+        match verify(payload, keys) {
             Verification::Valid(event, hash) => {
                 let new = audit.admit(&event, hash) == crate::core::event::Admission::New;
                 if new && event.wall_time >= since {
@@ -317,11 +336,12 @@ async fn export(source: Source, since: jiff::Timestamp) -> Result<ExitCode, Stri
 }
 
 async fn audit(source: Source) -> Result<ExitCode, String> {
-    let keys = read_keys(&source.keys)?;
+    let keys = terminal_keys(&source)?;
+    let keys = keys.as_ref();
     let mut audit = FeedAudit::new();
     let progress = Progress::new("auditing", "messages", 0, false);
     read_stream(&source, false, &progress, |stream_seq, payload| {
-        match verify(payload, &keys) {
+        match verify(payload, keys) {
             Verification::Valid(event, hash) => {
                 audit.admit(&event, hash);
             }
@@ -428,6 +448,7 @@ pub fn synthetic_crossing(n: u64, checkpoint: &str) -> Crossing {
         referral: None,
         second_line: None,
         alert_acknowledged: None,
+        watchlist: None,
     }
 }
 

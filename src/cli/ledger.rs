@@ -1,7 +1,7 @@
 //! `checkpointctl ledger`: central tools (init, publish, checkpoint, snapshot) and the terminal's
 //! replica tools (status, verify, lookup, and the hidden `replicate` the daemon's tests drive).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -16,12 +16,14 @@ use sha2::{Digest, Sha256};
 use crate::adapters::ledger::{
     Backoff, CACHE_CAPACITY_DEFAULT, Central, Replicator, SledLedger, Snapshot,
 };
+use crate::cli::ledger_central;
 use crate::cli::progress::Progress;
 use crate::core::document::HolderDigest;
+use crate::core::ledger::entry::PersonAlertRaised;
 use crate::core::ledger::permit_check::{Bp1Verification, index_of};
 use crate::core::ledger::state::{
-    Alert, IndexConsistency, IssuerKey as LedgerIssuerKey, IssuerTrust, LedgerState, MemoryState,
-    PermitCheck, PermitRecord, TerminalKey, apply_entry,
+    Alert, IndexConsistency, IssuerKey as LedgerIssuerKey, LedgerState, MemoryState, PermitRecord,
+    PersonAlertState, TerminalKey, apply_entry,
 };
 use crate::core::ledger::{
     ChainCheck, Change, Cti, Cursor, IssuerKeyAdded, Kid, PermitIssued, PermitType, Registration,
@@ -39,12 +41,16 @@ pub struct Args {
 /// The ledger subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Central: create root keys and an issuer key in DIR, provision the streams, publish the
-    /// issuer key and a first checkpoint.
+    /// Central: create root keys in ROOTS_DIR and an issuer key in DIR, provision the streams,
+    /// publish the issuer key and a first checkpoint. A rerun finishes what a failed run left
+    /// undone and keeps every key that exists.
     Init {
-        /// Directory for central's keys: root secrets, `roots.pub`, the issuer key (created).
+        /// Directory for central's keys: `roots.pub` and the issuer key (created).
         #[arg(long)]
         central: PathBuf,
+        /// Directory for the root secrets (`root-N.key`, owner-only), to be taken offline.
+        #[arg(long)]
+        roots_dir: PathBuf,
         /// Central's NATS server (JetStream), e.g. `nats://127.0.0.1:4222`.
         #[arg(long)]
         nats: String,
@@ -68,22 +74,58 @@ pub enum Command {
         /// A file of BP1 texts (as `checkpointctl permit issue` writes them); repeatable.
         #[arg(long)]
         bp1: Vec<PathBuf>,
-        /// Central's replica: every BP1 permit is first checked against its issuer keys as a
-        /// terminal will check it on apply, and nothing is published if one fails.
+        /// Central's own replica: every change is first applied, with the terminals' rules,
+        /// to it and the entries published past it; nothing is published if one would be refused.
         #[arg(long)]
-        data: Option<PathBuf>,
+        data: PathBuf,
     },
-    /// Central: sign the current head with the root keys in DIR and publish the checkpoint.
+    /// Central: `--prepare FILE` writes the unsigned checkpoint of the head (only if the head
+    /// applies cleanly from the replica); `--publish FILE` publishes it once k of n roots signed.
+    #[command(group(clap::ArgGroup::new("step").required(true).args(["prepare", "publish"])))]
     Checkpoint {
-        /// Directory holding the root secret keys (as `init` wrote it).
-        #[arg(long)]
-        central: PathBuf,
         /// Central's NATS server (JetStream).
         #[arg(long)]
         nats: String,
-        /// Sign with only the first N root keys (default: all).
+        /// Write the unsigned checkpoint to FILE (created; for `ledger sign`).
+        #[arg(long, requires = "data")]
+        prepare: Option<PathBuf>,
+        /// Publish the signed checkpoint in FILE.
+        #[arg(long, requires = "roots")]
+        publish: Option<PathBuf>,
+        /// Central's own replica: checked against with `--prepare`, brought up to the new
+        /// checkpoint after `--publish`.
         #[arg(long)]
-        signers: Option<usize>,
+        data: Option<PathBuf>,
+        /// File with one hex root public key per line (`roots.pub`), with `--publish`.
+        #[arg(long)]
+        roots: Option<PathBuf>,
+        /// How many distinct roots must have signed, with `--publish`.
+        #[arg(long, default_value_t = 2)]
+        threshold: usize,
+    },
+    /// Central: take the first entry terminals refuse, and the entries after it, out of the
+    /// stream (docs/ledger.md, "A refused entry in the stream"); a rerun resumes from BACKUP.
+    Rewind {
+        /// Central's NATS server (JetStream).
+        #[arg(long)]
+        nats: String,
+        /// Central's own replica (where replaying the stream starts).
+        #[arg(long)]
+        data: PathBuf,
+        /// File holding the kept entries while the stream is rewritten (removed when done).
+        #[arg(long)]
+        backup: PathBuf,
+        /// File to write the dropped changes to, as `publish` JSON lines (created).
+        #[arg(long)]
+        dropped: PathBuf,
+    },
+    /// Central, offline: add the signature of one root key to a prepared checkpoint file.
+    Sign {
+        /// The root secret key (`root-N.key`, owner-only).
+        #[arg(long)]
+        root: PathBuf,
+        /// The checkpoint file (`ledger checkpoint --prepare` wrote it).
+        file: PathBuf,
     },
     /// Central: publish a snapshot of the replica at DATA; with --trim, drop the entries it
     /// covers from the stream.
@@ -191,10 +233,17 @@ async fn dispatch(command: Command) -> Result<ExitCode, String> {
     match command {
         Command::Init {
             central,
+            roots_dir,
             nats,
             roots,
             replicas,
-        } => init(&central, &nats, roots, usize::from(replicas), now).await,
+        } => {
+            let dirs = InitDirs {
+                central: &central,
+                roots: &roots_dir,
+            };
+            init(dirs, &nats, roots, usize::from(replicas), now).await
+        }
         Command::Publish {
             nats,
             entries,
@@ -208,34 +257,54 @@ async fn dispatch(command: Command) -> Result<ExitCode, String> {
             for file in &bp1 {
                 changes.extend(read_bp1(file)?);
             }
-            if let Some(data) = data {
-                precheck_permits(&open(&data)?, &changes, now)?;
-            }
-            let central = Central::connect(&nats).await.map_err(|e| e.to_string())?;
-            let (seq, hash) = central
-                .append(changes, now)
-                .await
-                .map_err(|e| e.to_string())?;
+            let replica = open(&data)?;
+            let (seq, hash) = ledger_central::publish(&nats, &replica, changes, now).await?;
             print(json!({"head_seq": seq, "head_hash": hex::encode(hash)}));
             Ok(ExitCode::SUCCESS)
         }
         Command::Checkpoint {
-            central,
             nats,
-            signers,
+            prepare,
+            publish,
+            data,
+            roots,
+            threshold,
         } => {
-            let mut keys = load_root_signers(&central)?;
-            if let Some(n) = signers {
-                keys.truncate(n);
-            }
-            let central = Central::connect(&nats).await.map_err(|e| e.to_string())?;
-            let checkpoint = central
-                .checkpoint(&keys, now)
-                .await
-                .map_err(|e| e.to_string())?;
+            let checkpoint = match (prepare, publish, data, roots) {
+                (Some(file), _, Some(data), _) => {
+                    ledger_central::prepare(&nats, &open(&data)?, &file, now).await?
+                }
+                (_, Some(file), data, Some(roots)) => {
+                    let roots = load_roots(&RootArgs { roots, threshold })?;
+                    let checkpoint =
+                        ledger_central::publish_checkpoint(&nats, &roots, &file).await?;
+                    if let Some(data) = data {
+                        sync_replica(&nats, &data, roots).await?;
+                    }
+                    checkpoint
+                }
+                _ => {
+                    return Err(
+                        "give --prepare FILE --data DIR or --publish FILE --roots FILE".into(),
+                    );
+                }
+            };
             print(
                 json!({"size": checkpoint.size, "root": hex::encode(checkpoint.root), "time": checkpoint.time.to_string()}),
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Rewind {
+            nats,
+            data,
+            backup,
+            dropped,
+        } => {
+            print(ledger_central::rewind(&nats, &open(&data)?, &backup, &dropped).await?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Sign { root, file } => {
+            print(ledger_central::sign(&root, &file)?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Snapshot { data, nats, trim } => {
@@ -345,6 +414,19 @@ async fn dispatch(command: Command) -> Result<ExitCode, String> {
     }
 }
 
+/// Brings central's replica up to the latest checkpoint, with the terminals' permit check.
+async fn sync_replica(nats: &str, data: &Path, roots: RootSet) -> Result<(), String> {
+    let replicator = Replicator::connect(nats, open(data)?, roots, Arc::new(Bp1Verification))
+        .await
+        .map_err(|e| e.to_string())?
+        .with_snapshot_dir(data);
+    replicator
+        .sync_once()
+        .await
+        .map(drop)
+        .map_err(|e| format!("bringing the replica at {} up to date: {e}", data.display()))
+}
+
 fn open(data: &Path) -> Result<SledLedger, String> {
     SledLedger::open(data, CACHE_CAPACITY_DEFAULT)
         .map_err(|e| format!("opening {}: {e}", data.display()))
@@ -353,7 +435,7 @@ fn open(data: &Path) -> Result<SledLedger, String> {
 /// Opens a replica that exists for reading (`status`, `verify`, `lookup`): a directory that holds
 /// none is refused rather than made into a new empty one, and a replica a running daemon holds
 /// is named as such.
-fn open_existing(data: &Path) -> Result<SledLedger, String> {
+pub(crate) fn open_existing(data: &Path) -> Result<SledLedger, String> {
     // sled keeps its configuration in `conf` beside its log: a replica has one.
     if !data.join("conf").is_file() {
         return Err(format!(
@@ -391,6 +473,12 @@ fn read_entries(path: &Path) -> Result<Vec<Change>, String> {
         let at = |e: String| format!("{} line {}: {e}", path.display(), n + 1);
         let mut value: serde_json::Value =
             serde_json::from_str(line).map_err(|e| at(e.to_string()))?;
+        if is_person_alert_line(&value) {
+            let alert: PersonAlertRaised =
+                serde_json::from_value(value).map_err(|e| at(format!("person alert: {e}")))?;
+            changes.push(Change::PersonAlert(alert));
+            continue;
+        }
         let base = path.parent().unwrap_or(Path::new("."));
         holder_from_document(&mut value, base).map_err(at)?;
         let change: Change = serde_json::from_value(value).map_err(|e| at(e.to_string()))?;
@@ -399,6 +487,12 @@ fn read_entries(path: &Path) -> Result<Vec<Change>, String> {
         changes.push(change);
     }
     Ok(changes)
+}
+
+/// A person alert line as `watchlist screen --alerts` reads it (`alert_id`, `names`, … and
+/// optionally `action`, `note`), rather than a `{"kind", "body"}` change.
+fn is_person_alert_line(value: &serde_json::Value) -> bool {
+    value.get("body").is_none() && value.get("alert_id").is_some() && value.get("names").is_some()
 }
 
 /// Entries about a holder (alerts, registrations, extensions) may name the document instead of
@@ -454,51 +548,6 @@ fn read_bp1(path: &Path) -> Result<Vec<Change>, String> {
         return Err(format!("{}: no BP1 text in the file", path.display()));
     }
     Ok(changes)
-}
-
-/// Refuses the whole publication if a permit would be refused by the terminals (a refused entry
-/// stops every terminal's replication): each BP1 must verify against the replica's issuer keys.
-fn precheck_permits(store: &SledLedger, changes: &[Change], now: Timestamp) -> Result<(), String> {
-    struct ReplicaTrust<'a>(&'a SledLedger);
-    impl IssuerTrust for ReplicaTrust<'_> {
-        fn keys_for(&self, kid: &Kid) -> Vec<LedgerIssuerKey> {
-            self.0.issuer_keys(kid).unwrap_or_default()
-        }
-    }
-    let mut publishing = HashSet::new();
-    for (n, change) in changes.iter().enumerate() {
-        if let Change::PermitIssued(p) = change {
-            // Terminals refuse the second issue of a cti and stop replicating there.
-            if !publishing.insert(p.index.cti) {
-                return Err(format!(
-                    "permit {} (change {}) is issued twice in this publication; nothing published",
-                    hex::encode(p.index.cti),
-                    n + 1
-                ));
-            }
-            if store
-                .permit(&p.index.cti)
-                .map_err(|e| e.to_string())?
-                .is_some()
-            {
-                return Err(format!(
-                    "permit {} (change {}) is already in the ledger",
-                    hex::encode(p.index.cti),
-                    n + 1
-                ));
-            }
-            Bp1Verification
-                .check(&p.bp1, &p.index, now, &ReplicaTrust(store))
-                .map_err(|reason| {
-                    format!(
-                        "permit {} (change {}) would be refused by terminals: {reason}; nothing published",
-                        hex::encode(p.index.cti),
-                        n + 1
-                    )
-                })?;
-        }
-    }
-    Ok(())
 }
 
 /// Entries read and checked at a time by [`verify_replica`]: memory stays flat however long the
@@ -588,6 +637,8 @@ pub fn verify_replica_with_progress(
 #[derive(Default)]
 struct RuleCheck {
     permits: HashSet<Cti>,
+    /// Person alerts by id, without their names (only the rules' state).
+    person_alerts: HashMap<String, PersonAlertState>,
     rest: MemoryState,
 }
 
@@ -649,6 +700,22 @@ impl LedgerState for RuleCheck {
         officer: &crate::core::ledger::OfficerRecord,
     ) -> Result<(), Self::Error> {
         self.rest.set_officer(officer)
+    }
+    fn person_alert(&self, id: &str) -> Result<Option<PersonAlertState>, Self::Error> {
+        Ok(self.person_alerts.get(id).copied())
+    }
+    fn insert_person_alert(
+        &mut self,
+        seq: u64,
+        alert: &PersonAlertRaised,
+    ) -> Result<(), Self::Error> {
+        let state = PersonAlertState { seq, lifted: None };
+        self.person_alerts.insert(alert.alert_id.clone(), state);
+        Ok(())
+    }
+    fn lift_person_alert(&mut self, id: &str, state: &PersonAlertState) -> Result<(), Self::Error> {
+        self.person_alerts.insert(id.to_owned(), *state);
+        Ok(())
     }
 }
 
@@ -727,22 +794,7 @@ fn load_roots(args: &RootArgs) -> Result<RootSet, String> {
     RootSet::new(keys, args.threshold).map_err(|e| e.to_string())
 }
 
-fn load_root_signers(central: &Path) -> Result<Vec<SigningKey>, String> {
-    let mut paths: Vec<_> = std::fs::read_dir(central)
-        .map_err(|e| format!("reading {}: {e}", central.display()))?
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("root-") && n.ends_with(".key"))
-        })
-        .collect();
-    paths.sort();
-    paths.iter().map(|p| read_signing_key(p)).collect()
-}
-
-fn read_signing_key(path: &Path) -> Result<SigningKey, String> {
+pub(crate) fn read_signing_key(path: &Path) -> Result<SigningKey, String> {
     let text =
         std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
     let raw = hex::decode(text.trim()).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -777,8 +829,16 @@ pub fn issuer_kid(public_key: &[u8; 32]) -> [u8; 8] {
     kid
 }
 
+/// Where `init` writes: central's public directory and the root secrets' own.
+struct InitDirs<'a> {
+    central: &'a Path,
+    roots: &'a Path,
+}
+
+/// Creates what is missing, in order, and keeps what exists: a rerun after a failure at any
+/// step finishes the job without overwriting a key.
 async fn init(
-    central_dir: &Path,
+    dirs: InitDirs<'_>,
     url: &str,
     n_roots: usize,
     replicas: usize,
@@ -787,54 +847,127 @@ async fn init(
     if n_roots == 0 {
         return Err("--roots must be at least 1".into());
     }
-    std::fs::create_dir_all(central_dir)
-        .map_err(|e| format!("creating {}: {e}", central_dir.display()))?;
-    let mut rng = rand::rngs::OsRng;
-    let mut roots = Vec::new();
-    let mut public = String::new();
-    for i in 1..=n_roots {
-        let key = SigningKey::generate(&mut rng);
-        write_secret(&central_dir.join(format!("root-{i}.key")), &key)?;
-        public.push_str(&hex::encode(key.verifying_key().to_bytes()));
-        public.push('\n');
-        roots.push(key);
+    let roots = init_roots(dirs.roots, n_roots)?;
+    std::fs::create_dir_all(dirs.central)
+        .map_err(|e| format!("creating {}: {e}", dirs.central.display()))?;
+    let public: String = roots
+        .iter()
+        .map(|k| hex::encode(k.verifying_key().to_bytes()) + "\n")
+        .collect();
+    let roots_file = dirs.central.join(ROOTS_FILE);
+    match std::fs::read_to_string(&roots_file) {
+        Ok(existing) if existing == public => {}
+        Ok(_) => {
+            return Err(format!(
+                "{} names other root keys than {} holds; nothing overwritten",
+                roots_file.display(),
+                dirs.roots.display()
+            ));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => std::fs::write(&roots_file, &public)
+            .map_err(|e| format!("writing {}: {e}", roots_file.display()))?,
+        Err(e) => return Err(format!("reading {}: {e}", roots_file.display())),
     }
-    std::fs::write(central_dir.join(ROOTS_FILE), &public)
-        .map_err(|e| format!("writing {ROOTS_FILE}: {e}"))?;
-    let issuer = SigningKey::generate(&mut rng);
-    write_secret(&central_dir.join("issuer-1.key"), &issuer)?;
+    let issuer = existing_or_new_key(&dirs.central.join("issuer-1.key"))?;
+    let change = issuer_change(&issuer, now)?;
+    let central = Central::connect(url).await.map_err(|e| e.to_string())?;
+    central
+        .provision(replicas)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (mut seq, _) = central.head().await.map_err(|e| e.to_string())?;
+    if seq == 0 {
+        (seq, _) = central
+            .append(vec![change], now)
+            .await
+            .map_err(|e| e.to_string())?;
+    } else if !first_entry_adds(&central, &issuer).await? {
+        return Err(format!(
+            "central's ledger already holds {seq} entries and its first does not add {}:              it was not made by this init; nothing published",
+            dirs.central.join("issuer-1.key").display()
+        ));
+    }
+    let source = crate::adapters::ledger::JetStreamSource::connect(url)
+        .await
+        .map_err(|e| e.to_string())?;
+    let checkpoint_size = match crate::adapters::ledger::LedgerSource::latest_checkpoint(&source)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        Some(raw) => {
+            SignedCheckpoint::decode(&raw)
+                .and_then(|s| s.unverified())
+                .map_err(|e| format!("the published checkpoint: {e}"))?
+                .size
+        }
+        None => {
+            central
+                .checkpoint(&roots, now)
+                .await
+                .map_err(|e| e.to_string())?
+                .size
+        }
+    };
+    print(json!({
+        "roots": roots_file,
+        "roots_dir": dirs.roots,
+        "issuer_kid": hex::encode(issuer_kid(&issuer.verifying_key().to_bytes())),
+        "head_seq": seq,
+        "checkpoint_size": checkpoint_size,
+    }));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The root secrets `root-1.key`..`root-N.key` in their own owner-only directory, each read if it
+/// exists and created if not.
+fn init_roots(dir: &Path, n_roots: usize) -> Result<Vec<SigningKey>, String> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .map_err(|e| format!("making {} owner-only: {e}", dir.display()))?;
+    (1..=n_roots)
+        .map(|i| existing_or_new_key(&dir.join(format!("root-{i}.key"))))
+        .collect()
+}
+
+/// The secret key at `path`, created (owner-only) when there is none.
+fn existing_or_new_key(path: &Path) -> Result<SigningKey, String> {
+    if path.exists() {
+        return crate::cli::ledger_central::read_owner_only_key(path);
+    }
+    let key = SigningKey::generate(&mut rand::rngs::OsRng);
+    write_secret(path, &key)?;
+    Ok(key)
+}
+
+/// The entry publishing central's first issuer key, valid for signing a year from `now`.
+fn issuer_change(issuer: &SigningKey, now: Timestamp) -> Result<Change, String> {
     let public_key = issuer.verifying_key().to_bytes();
     let year = jiff::SignedDuration::from_hours(24 * 365);
     // CWT times are whole seconds: a card signed in this very second must fall inside.
     let sign_from = Timestamp::from_second(now.as_second()).map_err(|e| e.to_string())?;
-    let change = Change::IssuerKeyAdded(IssuerKeyAdded {
+    Ok(Change::IssuerKeyAdded(IssuerKeyAdded {
         kid: issuer_kid(&public_key),
         public_key,
         sign_from,
         sign_until: now.checked_add(year).map_err(|e| e.to_string())?,
         verify_until: now.checked_add(year * 2).map_err(|e| e.to_string())?,
         permit_types: PermitType::ALL.to_vec(),
-    });
-    let central = Central::connect(url).await.map_err(|e| e.to_string())?;
-    central
-        .provision(replicas)
-        .await
-        .map_err(|e| e.to_string())?;
-    let (seq, _) = central
-        .append(vec![change], now)
-        .await
-        .map_err(|e| e.to_string())?;
-    let checkpoint = central
-        .checkpoint(&roots, now)
-        .await
-        .map_err(|e| e.to_string())?;
-    print(json!({
-        "roots": central_dir.join(ROOTS_FILE),
-        "issuer_kid": hex::encode(issuer_kid(&public_key)),
-        "head_seq": seq,
-        "checkpoint_size": checkpoint.size,
-    }));
-    Ok(ExitCode::SUCCESS)
+    }))
+}
+
+/// Whether the ledger's first entry adds this issuer key (an earlier run of `init` wrote it).
+async fn first_entry_adds(central: &Central, issuer: &SigningKey) -> Result<bool, String> {
+    let Some(bytes) = central.entry_at(1).await.map_err(|e| e.to_string())? else {
+        return Ok(false);
+    };
+    let entry = crate::core::ledger::Entry::decode(&bytes).map_err(|e| e.to_string())?;
+    Ok(matches!(&entry.change, Change::IssuerKeyAdded(k)
+        if k.public_key == issuer.verifying_key().to_bytes()))
 }
 
 #[cfg(test)]
@@ -851,6 +984,46 @@ mod tests {
         )
         .expect("write mrz");
         read_entries(&path)
+    }
+
+    #[test]
+    fn person_alert_lines_publish_and_bad_ones_are_refused_before_publishing() {
+        let line = r#"{"alert_id":"PA-1","names":[{"surname":"Мамедов","given_names":"Эльчин"}],"birth_date":"1985-03-12","nationalities":["AZE"],"sex":"M","kind":"entry_ban","until":"2031-01-01","action":"refuse entry","note":"deported","extra":true}"#;
+        let lift = r#"{"kind":"person_alert_lifted","body":{"alert_id":"PA-1"}}"#;
+        let changes = entries(&format!("{line}\n{lift}\n")).expect("alert and lift");
+        assert!(matches!(&changes[0], Change::PersonAlert(a) if a.action == "refuse entry"));
+        let dir = tempfile::tempdir().expect("temp dir");
+        let replica =
+            SledLedger::open(&dir.path().join("replica"), CACHE_CAPACITY_DEFAULT).expect("open");
+        let check = |changes: &[Change]| {
+            let mut state = crate::adapters::ledger::pending::PendingState::over(&replica);
+            super::super::ledger_central::check_changes(
+                &mut state,
+                0,
+                changes,
+                Timestamp::UNIX_EPOCH,
+            )
+        };
+        check(&changes).expect("raise then lift");
+        let twice = [changes[0].clone(), changes[0].clone()];
+        let refused = check(&twice).expect_err("raised twice");
+        assert!(
+            refused.contains("change 2") && refused.contains("already raised"),
+            "{refused}"
+        );
+        let lifted_twice = [changes[0].clone(), changes[1].clone(), changes[1].clone()];
+        let refused = check(&lifted_twice).expect_err("lifted twice");
+        assert!(refused.contains("already lifted"), "{refused}");
+        let refused = check(&changes[1..]).expect_err("unknown");
+        assert!(refused.contains("unknown"), "{refused}");
+        let bad = entries(&line.replace("1985-03-12", "1985-13-12")).expect("parses");
+        let refused = check(&bad).expect_err("bad date");
+        assert!(refused.contains("birth_date"), "{refused}");
+        let unknown_kind = entries(&line.replace("entry_ban", "banned")).expect_err("kind");
+        assert!(
+            unknown_kind.contains("line 1") && unknown_kind.contains("person alert"),
+            "{unknown_kind}"
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod devices;
 pub mod docs;
 pub mod feed;
 pub mod ledger;
+pub mod ledger_central;
 pub mod mrz;
 pub mod officer;
 pub mod permit;

@@ -262,7 +262,7 @@ fn show(config: &Path) -> Result<String, String> {
     });
     Ok(format!(
         "terminal id: {terminal_id}\npublic key: {public}\npublish on central:\n  echo '{entry}' | \
-         checkpointctl ledger publish --nats {} --entries -\n",
+         checkpointctl ledger publish --nats {} --data /var/lib/checkpoint-central/publisher --entries -\n",
         view.upstream.nats_url
     ))
 }

@@ -234,6 +234,37 @@ pub struct Lane {
     /// How far the wall clock may step back (against the persisted high-water mark) before it
     /// is flagged as untrusted.
     pub clock_backwards_tolerance: Duration,
+    /// A person alert scoring at or above this refers the traveller (`watchlist_possible_match`).
+    pub watchlist_threshold: WatchlistThreshold,
+}
+
+/// The watchlist score at or above which a traveller is referred, in
+/// [`WatchlistThreshold::RANGE`]; kept in ten-thousandths so configurations compare exactly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WatchlistThreshold(u16);
+
+impl WatchlistThreshold {
+    /// Accepted values: below 0.5 nearly everyone sharing a common surname would be referred.
+    pub const RANGE: std::ops::RangeInclusive<f64> = 0.5..=1.0;
+
+    /// The threshold of `value`, if in [`Self::RANGE`] (rounded to four decimals).
+    pub fn new(value: f64) -> Option<Self> {
+        Self::RANGE
+            .contains(&value)
+            .then(|| Self((value * 10_000.0).round() as u16))
+    }
+
+    /// The score threshold.
+    pub fn value(self) -> f64 {
+        f64::from(self.0) / 10_000.0
+    }
+}
+
+impl Default for WatchlistThreshold {
+    /// `core::watchlist::DEFAULT_THRESHOLD` (0.72), where precision and recall were measured.
+    fn default() -> Self {
+        Self((crate::core::watchlist::DEFAULT_THRESHOLD * 10_000.0).round() as u16)
+    }
 }
 
 /// The local API.

@@ -83,6 +83,7 @@ pub(super) struct RawLane {
     pub session_window_ms: Option<Spanned<u64>>,
     pub ledger_stale_after_s: Option<Spanned<u64>>,
     pub clock_backwards_tolerance_ms: Option<Spanned<u64>>,
+    pub watchlist_threshold: Option<Spanned<f64>>,
 }
 
 #[derive(Debug, Deserialize)]

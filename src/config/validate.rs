@@ -19,7 +19,7 @@ use super::raw::{
 use super::{
     Api, ApiToken, Checkpoint, Config, ConfigError, Connection, Device, Gate, GateProfile, HttpApi,
     Keys, Lane, Ledger, Limits, LoadOptions, Mode, Problem, Problems, Retention, TerminalKey,
-    Upstream,
+    Upstream, WatchlistThreshold,
 };
 
 /// Serde stops at the first problem; after each one the offending line is blanked and the text
@@ -1079,10 +1079,30 @@ fn lane(table: &Spanned<RawLane>, report: &mut Report<'_>) -> Option<Lane> {
             )
         })
         .map(Duration::from_millis);
+    let watchlist_threshold = match &raw.watchlist_threshold {
+        None => Some(WatchlistThreshold::default()),
+        Some(value) => {
+            let threshold = WatchlistThreshold::new(*value.get_ref());
+            if threshold.is_none() {
+                let range = WatchlistThreshold::RANGE;
+                report.at(
+                    value.span().start,
+                    format!(
+                        "watchlist_threshold {} is out of range: expected {} to {}",
+                        value.get_ref(),
+                        range.start(),
+                        range.end()
+                    ),
+                );
+            }
+            threshold
+        }
+    };
     Some(Lane {
         session_window: session_window?,
         ledger_stale_after: ledger_stale_after?,
         clock_backwards_tolerance: clock_backwards_tolerance?,
+        watchlist_threshold: watchlist_threshold?,
     })
 }
 

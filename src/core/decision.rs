@@ -193,6 +193,9 @@ pub struct DecisionInput {
     pub ledger_stale: bool,
     /// The clock jumped backwards or has not been synchronised recently.
     pub clock_untrusted: bool,
+    /// Person alerts the traveller's name, birth date, nationality and sex match at or above
+    /// the configured threshold (a fuzzy match: never a refusal by itself).
+    pub watchlist_hits: usize,
 }
 
 /// A stable reason code: part of the API and of the event feed, never renamed.
@@ -245,6 +248,9 @@ pub enum ReasonCode {
     LedgerStale,
     /// The terminal clock is not trusted.
     ClockUntrusted,
+    /// The traveller may be the person of a person alert: an officer compares and confirms or
+    /// dismisses the hit.
+    WatchlistPossibleMatch,
 }
 
 impl ReasonCode {
@@ -274,6 +280,7 @@ impl ReasonCode {
             Self::ResidentAbroadTooLong => "resident_abroad_too_long",
             Self::LedgerStale => "ledger_stale",
             Self::ClockUntrusted => "clock_untrusted",
+            Self::WatchlistPossibleMatch => "watchlist_possible_match",
         }
     }
 }
@@ -333,6 +340,7 @@ pub fn decide(input: &DecisionInput) -> Verdict {
     }
     let grounds = grounds_reasons(input, &mut reasons);
     stay_reasons(input, grounds, &mut reasons);
+    watchlist_reason(input, &mut reasons);
     terminal_reasons(input, &mut reasons);
 
     let strongest = reasons
@@ -597,6 +605,22 @@ fn stay_reasons(input: &DecisionInput, grounds: Option<Grounds>, reasons: &mut V
     }
 }
 
+/// A name match is not proof: it refers, in either direction and at any lane, and only an
+/// officer's confirmation turns it into a refusal.
+fn watchlist_reason(input: &DecisionInput, reasons: &mut Vec<Reason>) {
+    if input.watchlist_hits > 0 {
+        push(
+            reasons,
+            ReasonCode::WatchlistPossibleMatch,
+            Outcome::Refer,
+            format!(
+                "possible match with {} person alert(s): compare the traveller with the alert and confirm or dismiss the hit",
+                input.watchlist_hits
+            ),
+        );
+    }
+}
+
 fn terminal_reasons(input: &DecisionInput, reasons: &mut Vec<Reason>) {
     // An officer can judge with a stale ledger or a doubtful clock; a kiosk must not.
     let outcome = match input.mode {
@@ -660,7 +684,29 @@ mod tests {
             }),
             ledger_stale: false,
             clock_untrusted: false,
+            watchlist_hits: 0,
         }
+    }
+
+    #[test]
+    fn a_watchlist_hit_refers_and_never_refuses_by_itself() {
+        for direction in [Direction::Entry, Direction::Exit] {
+            for mode in [LaneMode::Officer, LaneMode::Kiosk] {
+                let mut input = base(direction);
+                input.mode = mode;
+                input.watchlist_hits = 2;
+                let verdict = decide(&input);
+                assert_eq!(verdict.outcome, Outcome::Refer, "{direction:?} {mode:?}");
+                assert!(
+                    verdict
+                        .codes()
+                        .contains(&ReasonCode::WatchlistPossibleMatch),
+                    "{:?}",
+                    verdict.codes()
+                );
+            }
+        }
+        assert_eq!(decide(&base(Direction::Entry)).outcome, Outcome::Admit);
     }
 
     fn permit(kind: PermitKind) -> PermitFacts {

@@ -298,6 +298,10 @@ pub struct Crossing {
     /// The officer acknowledged the alert's required action before anything was recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alert_acknowledged: Option<AlertAcknowledged>,
+    /// The person-alert hit the officer reviewed for this crossing, and the decision (absent
+    /// when the traveller matched no alert), so central can review false positives.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watchlist: Option<WatchlistReview>,
 }
 
 /// Longest officer-written text (override and second-line explanations, referral notes), bytes.
@@ -347,6 +351,39 @@ pub struct AlertAcknowledged {
     pub at: jiff::Timestamp,
 }
 
+/// An officer's review of a person-alert hit: which alert, how strongly it matched, and whether
+/// the officer confirmed the traveller is that person or dismissed the hit.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WatchlistReview {
+    pub alert_id: String,
+    pub score: AlertScore,
+    pub decision: WatchlistDecision,
+}
+
+/// A watchlist score in [0, 1], compared by its bits (a recorded score is a value, not a
+/// measurement to compare loosely).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct AlertScore(pub f64);
+
+impl PartialEq for AlertScore {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.to_bits() == other.0.to_bits()
+    }
+}
+
+impl Eq for AlertScore {}
+
+/// What the officer decided about a person-alert hit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WatchlistDecision {
+    /// The traveller is the person sought: refused or held as the alert says.
+    Confirmed,
+    /// Not the person sought: the crossing goes on as the rest of the verdict says.
+    Dismissed,
+}
+
 impl Crossing {
     /// Checks the bounds on free-text fields.
     pub fn validate(&self) -> Result<(), EventError> {
@@ -373,7 +410,23 @@ impl Crossing {
             .reason_codes
             .iter()
             .map(|c| ("reason_codes", c.as_str()));
-        for (field, value) in fields.into_iter().chain(codes).chain(self.booth_fields()) {
+        let review = self
+            .watchlist
+            .iter()
+            .map(|review| ("watchlist.alert_id", review.alert_id.as_str()));
+        if let Some(review) = &self.watchlist
+            && !(0.0..=1.0).contains(&review.score.0)
+        {
+            return Err(EventError::Field {
+                field: "watchlist.score",
+            });
+        }
+        for (field, value) in fields
+            .into_iter()
+            .chain(codes)
+            .chain(review)
+            .chain(self.booth_fields())
+        {
             if value.len() > FIELD_BYTES_MAX || value.chars().any(char::is_control) {
                 return Err(EventError::Field { field });
             }
@@ -925,6 +978,7 @@ mod tests {
             referral: None,
             second_line: None,
             alert_acknowledged: None,
+            watchlist: None,
         }
     }
 

@@ -14,6 +14,7 @@ pub mod lds;
 pub mod ledger;
 pub mod mrz;
 pub mod officer;
+pub mod officer_view;
 pub mod passive_auth;
 pub mod permit;
 pub mod privacy;

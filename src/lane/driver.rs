@@ -9,12 +9,14 @@ use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 use tokio::sync::{broadcast, watch};
 
+use super::watchlist::{CATCH_UP_ENTRIES_PER_TICK, LaneWatchlist};
 use super::{Assessment, LaneSettings, assess};
 use crate::adapters::api::{ApiCommand, ApiRefusal, OfficerDecision};
 use crate::adapters::booth::SignedIn;
 use crate::core::decision::{LaneMode, Outcome};
 use crate::core::event::{
     AlertAcknowledged, Direction, EventHash, OfficerOverride, Operator, ReferralNote, SecondLine,
+    WatchlistDecision, WatchlistReview,
 };
 use crate::core::officer::Role;
 use crate::core::session::{SessionChange, SessionScan, SessionTracker};
@@ -71,6 +73,8 @@ pub struct LaneDriver {
     acknowledged: Option<(u64, AlertAcknowledged)>,
     /// A referred traveller waiting for the second line's decision.
     parked: Option<Parked>,
+    /// The replica's person alerts, screened for every traveller.
+    watchlist: LaneWatchlist,
 }
 
 /// A referred traveller, parked for second line with the referral event's seq and hash.
@@ -89,6 +93,8 @@ struct BoothRecord {
     referral: Option<ReferralNote>,
     second_line: Option<SecondLine>,
     alert_acknowledged: Option<AlertAcknowledged>,
+    /// The officer's review of a person-alert hit.
+    watchlist: Option<WatchlistReview>,
     /// Recorded as a referral (direction `referred`), not a crossing.
     referred: bool,
 }
@@ -135,6 +141,7 @@ impl LaneDriver {
             restart_required: Vec::new(),
             acknowledged: None,
             parked: None,
+            watchlist: LaneWatchlist::default(),
         };
         driver.publish_status();
         driver
@@ -145,6 +152,32 @@ impl LaneDriver {
         meter.clock_trusted(self.clock_trusted);
         self.meter = Some(meter);
         self
+    }
+
+    /// Screens travellers against `watchlist` (built from the replica by the caller, off the
+    /// loop); without it the lane builds its list from the replica on its first scan or tick.
+    pub fn with_watchlist(mut self, watchlist: LaneWatchlist) -> Self {
+        self.watchlist = watchlist;
+        self.publish_status();
+        self
+    }
+
+    /// Brings the watchlist up to the replica, reading at most `max` entries; true when it
+    /// covers everything applied. A replica that cannot be read is logged and reported.
+    fn follow_watchlist(&mut self, max: u64) -> Result<bool, super::LaneError> {
+        let before = self.watchlist.len();
+        let caught_up = self
+            .watchlist
+            .catch_up(self.parts.ledger.as_ref(), max)
+            .map_err(|error| super::LaneError::Ledger(error.to_string()))?;
+        if self.watchlist.len() != before {
+            tracing::info!(
+                message = "watchlist follows the ledger",
+                alerts = self.watchlist.len(),
+                applied_seq = self.watchlist.applied()
+            );
+        }
+        Ok(caught_up)
     }
 
     /// Applies settings changed by a reload (lane, direction, mode, time zone, timing): the
@@ -241,6 +274,14 @@ impl LaneDriver {
             self.current = None;
         }
         let session = self.tracker.current()?.clone();
+        // Never screen against a list behind the replica: whatever has applied counts.
+        if let Err(error) = self.follow_watchlist(u64::MAX) {
+            tracing::error!(message = "cannot read the person alerts", %error);
+            let _ = self
+                .events
+                .send(json!({"type": "error", "message": error.to_string()}));
+            return None;
+        }
         let assessment = match assess(
             &session,
             &self.settings,
@@ -250,6 +291,7 @@ impl LaneDriver {
             &self.parts.policy,
             now,
             self.clock_trusted,
+            &self.watchlist,
         ) {
             Ok(assessment) => assessment,
             Err(super::LaneError::NoDocument) => return None,
@@ -272,7 +314,8 @@ impl LaneDriver {
         }
         tracing::info!(message = "verdict", session = assessment.session,
             outcome = ?assessment.verdict.outcome, reasons = ?assessment.verdict.codes(),
-            document = ?assessment.report.document_key().map(|key| key.number));
+            document = ?assessment.report.document_key().map(|key| key.number),
+            watchlist_hits = assessment.watchlist.len());
         let _ = self.events.send(assessment.screen_json());
         if let Some(meter) = &self.meter {
             meter.decided(&assessment.verdict, taken.elapsed());
@@ -338,8 +381,12 @@ impl LaneDriver {
         self.publish_status();
     }
 
-    /// Periodic work: probe a faulted gate, refresh the status.
+    /// Periodic work: follow the replica's person alerts, probe a faulted gate, refresh the
+    /// status.
     pub async fn tick(&mut self) {
+        if let Err(error) = self.follow_watchlist(CATCH_UP_ENTRIES_PER_TICK) {
+            tracing::error!(message = "cannot read the person alerts", %error);
+        }
         if !self.gate_ok
             && let Some(gate) = self.parts.gate.clone()
         {
@@ -389,6 +436,10 @@ impl LaneDriver {
                 let answer = self.acknowledge(&officer, &request.action);
                 let _ = reply.send(answer);
             }
+            ApiCommand::Current { reply } => {
+                let current = self.current.as_ref().map(Assessment::screen_json);
+                let _ = reply.send(Ok(current.unwrap_or(Value::Null)));
+            }
         }
     }
 
@@ -424,8 +475,8 @@ impl LaneDriver {
         }
         self.check_alert_acknowledged()?;
         let admit = request.decision == OfficerDecision::Admit;
-        let outcome = self.current.as_ref().map(|c| c.verdict.outcome);
-        let against_verdict = admit && matches!(outcome, Some(Outcome::Refuse | Outcome::Refer));
+        let review = watchlist_review(current, request)?;
+        let against_verdict = admit && !admissible_without_override(current, review.as_ref());
         let officer_override = match (&request.cosigned, against_verdict) {
             (Some(cosigned), true) => Some(OfficerOverride {
                 reason_code: cosigned.reason_code.clone(),
@@ -451,6 +502,7 @@ impl LaneDriver {
         };
         let booth = BoothRecord {
             officer_override,
+            watchlist: review.clone(),
             ..BoothRecord::default()
         };
         let answer = self
@@ -468,6 +520,12 @@ impl LaneDriver {
             tracing::warn!(message = "officer override recorded", officer = %officer.officer_id,
                 supervisor = %cosigned.supervisor_id, reason_code = %cosigned.reason_code,
                 text_chars = cosigned.text.chars().count());
+        }
+        if let Some(review) = &review {
+            // The alert id and the decision, never the names: central reviews the hit from
+            // the signed record.
+            tracing::info!(message = "watchlist hit reviewed", alert_id = %review.alert_id,
+                score = review.score.0, decision = ?review.decision);
         }
         self.tracker.close();
         self.current = None;
@@ -646,9 +704,13 @@ impl LaneDriver {
                 body: None,
             });
         };
-        let Some(mut crossing) =
-            current.crossing_for(&self.settings, admitted, operator, extra_codes)
-        else {
+        let Some(mut crossing) = current.crossing_for(
+            &self.settings,
+            admitted,
+            operator,
+            extra_codes,
+            booth.watchlist,
+        ) else {
             return Err(ApiRefusal {
                 status: 409,
                 message: "the document could not be identified: nothing can be recorded".into(),
@@ -844,6 +906,14 @@ impl LaneDriver {
             "referral_pending": self.parked.as_ref().map(|parked| json!({
                 "session": parked.assessment.session, "seq": parked.seq,
             })),
+            "time_zone": self.settings.time_zone.iana_name(),
+            // Counts only: the status also goes to central in heartbeats; a hit's details are
+            // in the traveller's verdict.
+            "watchlist": {
+                "alerts": self.watchlist.len(),
+                "applied_seq": self.watchlist.applied(),
+                "threshold": self.settings.watchlist_threshold,
+            },
         });
         let changed = *self.status.borrow() != status;
         if changed {
@@ -851,6 +921,63 @@ impl LaneDriver {
             let _ = self.events.send(status);
         }
     }
+}
+
+/// Whether admitting the traveller goes with the verdict: an ADMIT, or a verdict that refers
+/// only for a person-alert hit the officer dismissed (the rest of the verdict then decides).
+fn admissible_without_override(current: &Assessment, review: Option<&WatchlistReview>) -> bool {
+    let outcome = match review {
+        Some(review) if review.decision == WatchlistDecision::Dismissed => {
+            let rest = crate::core::decision::DecisionInput {
+                watchlist_hits: 0,
+                ..current.input.clone()
+            };
+            crate::core::decision::decide(&rest).outcome
+        }
+        _ => current.verdict.outcome,
+    };
+    !matches!(outcome, Outcome::Refuse | Outcome::Refer)
+}
+
+/// The officer's review of the traveller's person-alert hit, checked against the assessment: a
+/// hit must be confirmed or dismissed, by the id of one of the hits; a confirmed hit is never
+/// admitted (the alert says refuse or hold).
+fn watchlist_review(
+    current: &Assessment,
+    request: &crate::adapters::api::ConfirmRequest,
+) -> Result<Option<WatchlistReview>, ApiRefusal> {
+    let bad = |message: String| ApiRefusal::new(400, message);
+    let Some(asked) = &request.watchlist else {
+        if current.watchlist.is_empty() {
+            return Ok(None);
+        }
+        return Err(bad(format!(
+            "the traveller matches {} person alert(s): confirm or dismiss the hit (`watchlist`: {{\"alert_id\", \"decision\": \"confirmed\" | \"dismissed\"}})",
+            current.watchlist.len()
+        )));
+    };
+    let Some(hit) = current
+        .watchlist
+        .iter()
+        .find(|hit| hit.alert_id == asked.alert_id)
+    else {
+        return Err(bad(format!(
+            "watchlist.alert_id: {:?} is not among this traveller's hits",
+            asked.alert_id.chars().take(64).collect::<String>()
+        )));
+    };
+    if asked.decision == WatchlistDecision::Confirmed && request.decision == OfficerDecision::Admit
+    {
+        return Err(bad(
+            "a confirmed person-alert hit is refused or held as the alert says: record `refuse`"
+                .into(),
+        ));
+    }
+    Ok(Some(WatchlistReview {
+        alert_id: hit.alert_id.clone(),
+        score: crate::core::event::AlertScore(hit.score),
+        decision: asked.decision,
+    }))
 }
 
 fn lock(gate: &Mutex<dyn Gate>) -> std::sync::MutexGuard<'_, dyn Gate + 'static> {

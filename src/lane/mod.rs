@@ -7,6 +7,7 @@
 //! recording happens only in `crossing_for`'s caller, after a confirmation.
 
 pub mod driver;
+pub mod watchlist;
 
 use jiff::civil::Date;
 use jiff::{SignedDuration, Timestamp};
@@ -22,6 +23,10 @@ use crate::core::event::{self, Crossing, Operator, Traveller};
 use crate::core::ledger::entry::AlertKind;
 use crate::core::ledger::permit_check::trust_key;
 use crate::core::mrz::{self, MrzDate, MrzReport, ParseOptions, Sex};
+use crate::core::officer_view::movements::{Here, PastCrossing};
+use crate::core::officer_view::{
+    AlertNotice, OfficerView, PermitFactsShown, ViewInput, officer_view,
+};
 use crate::core::permit::trust::{IssuerKey, TrustList};
 use crate::core::permit::{self, PermitType, PermitVerdict, RevocationCheck};
 use crate::core::permit::{BirthDate, HolderFacts};
@@ -53,6 +58,8 @@ pub struct LaneSettings {
     /// A wall clock further behind an earlier reading than this is untrusted; a smaller step
     /// back is a correction (`[lane] clock_backwards_tolerance_ms`).
     pub clock_backwards_tolerance: SignedDuration,
+    /// Person alerts scoring at or above this refer the traveller (`[lane] watchlist_threshold`).
+    pub watchlist_threshold: f64,
 }
 
 /// A permit as verified for this traveller, for the screen and the record.
@@ -74,6 +81,12 @@ pub struct PermitView {
     pub valid_from: Option<Date>,
     /// Last valid day.
     pub valid_until: Option<Date>,
+    /// Employer (work permits), when decoded.
+    pub employer: Option<String>,
+    /// Address region (registrations), when decoded.
+    pub region: Option<String>,
+    /// Issuing authority (the CWT issuer), when decoded.
+    pub issuer: Option<String>,
 }
 
 /// The full assessment of one traveller session.
@@ -95,6 +108,10 @@ pub struct Assessment {
     pub verdict: Verdict,
     /// Ledger age in seconds at decision time.
     pub ledger_age_s: Option<u64>,
+    /// What the officer's screen shows (`core::officer_view`).
+    pub view: OfficerView,
+    /// Person alerts the traveller matched at or above the threshold, highest first.
+    pub watchlist: Vec<watchlist::WatchlistHit>,
 }
 
 /// Why an assessment could not be made at all (as opposed to a refusal).
@@ -151,6 +168,7 @@ pub fn assess(
     policy: &StayPolicy,
     now: Timestamp,
     clock_trusted: bool,
+    person_alerts: &watchlist::LaneWatchlist,
 ) -> Result<Assessment, LaneError> {
     let text = session.main_mrz().ok_or(LaneError::NoDocument)?;
     let today = stay::civil_date_in(now, &settings.time_zone);
@@ -179,6 +197,12 @@ pub fn assess(
     let stay_movements = stay_movements(&history, &settings.time_zone);
     let alerts = match &holder {
         Some(holder) => ledger.active_alerts(holder, today).map_err(ledger_error)?,
+        None => Vec::new(),
+    };
+    let hits = match watchlist::traveller_of(&report) {
+        Some(traveller) => person_alerts
+            .screen(&traveller, settings.watchlist_threshold, today, ledger)
+            .map_err(ledger_error)?,
         None => Vec::new(),
     };
     let holder_facts = holder_facts(&report);
@@ -216,9 +240,31 @@ pub fn assess(
         stay: stay.as_ref().map(stay_facts),
         ledger_stale,
         clock_untrusted: !clock_trusted,
+        watchlist_hits: hits.len(),
     };
     mark_used_evisas(&mut input, &permits, &stay_movements);
     let verdict = decision::decide(&input);
+    let terminal = format!("{}-{}", settings.checkpoint, settings.lane);
+    let view = officer_view(&ViewInput {
+        here: Here {
+            terminal: &terminal,
+            direction: settings.direction,
+            now,
+            time_zone: &settings.time_zone,
+        },
+        birth_date: known_birth_date(&report),
+        decision: &input,
+        verdict: &verdict,
+        history: &past_crossings(&history),
+        permits: &permits.iter().map(permit_shown).collect::<Vec<_>>(),
+        alerts: &alerts
+            .iter()
+            .map(|alert| AlertNotice {
+                facts: alert_facts(&alert.alert.alert),
+                note: alert.alert.note.clone(),
+            })
+            .collect::<Vec<_>>(),
+    });
     Ok(Assessment {
         session: session.id,
         report,
@@ -228,7 +274,49 @@ pub fn assess(
         input,
         verdict,
         ledger_age_s: ledger_age.map(|age| u64::try_from(age.as_secs()).unwrap_or(0)),
+        view,
+        watchlist: hits,
     })
+}
+
+/// The birth date when the MRZ states it unambiguously.
+fn known_birth_date(report: &MrzReport) -> Option<Date> {
+    match &report.document.as_ref()?.birth_date.value {
+        MrzDate::Known { date } => Some(*date),
+        _ => None,
+    }
+}
+
+/// The movement index's records as the screen model reads them.
+fn past_crossings(history: &[MovementRecord]) -> Vec<PastCrossing> {
+    history
+        .iter()
+        .map(|record| PastCrossing {
+            at: record.at,
+            direction: record.direction,
+            checkpoint: record.checkpoint.clone(),
+            terminal: record.terminal.as_str().to_string(),
+        })
+        .collect()
+}
+
+fn permit_shown(view: &PermitView) -> PermitFactsShown {
+    PermitFactsShown {
+        // The stable snake_case name serde gives it (`work_permit`).
+        kind: view
+            .kind
+            .and_then(|kind| serde_json::to_value(kind).ok())
+            .and_then(|value| value.as_str().map(str::to_string)),
+        valid_from: view.valid_from,
+        valid_until: view.valid_until,
+        employer: view.employer.clone(),
+        region: view.region.clone(),
+        issuer: view.issuer.clone(),
+        rejection: view.rejection.clone(),
+        message: view.message.clone(),
+        presented: view.presented,
+        holder_matches: view.holder_matches,
+    }
 }
 
 fn ledger_error(error: LedgerStoreError) -> LaneError {
@@ -470,6 +558,9 @@ fn check_permit(
         presented,
         valid_from: None,
         valid_until: None,
+        employer: None,
+        region: None,
+        issuer: None,
     };
     let decoded = match permit::decode_unverified(text) {
         Ok(decoded) => decoded,
@@ -484,6 +575,10 @@ fn check_permit(
         }
     };
     view.kind = Some(decoded.body.permit_type);
+    // Shown even when verification fails: the officer compares the card with what it claims.
+    view.employer = decoded.body.employer.clone();
+    view.region = decoded.body.region.clone();
+    view.issuer = Some(decoded.claims.issuer.clone());
     let keys = ledger
         .issuer_keys(&decoded.kid)
         .map_err(|error| LaneError::Ledger(error.to_string()))?;
@@ -634,7 +729,41 @@ impl Assessment {
             "stay": self.input.stay,
             "stay_explanation": self.stay.as_ref().map(|stay| stay.explanation.clone()),
             "ledger_age_s": self.ledger_age_s,
+            "officer_view": self.view,
+            "watchlist": self.watchlist_json(),
         })
+    }
+
+    /// The person-alert hits as the officer sees them: the alert's names, birth date,
+    /// nationalities, sex, kind (with an entry ban's end), required action and note, the score
+    /// and what matched.
+    pub fn watchlist_json(&self) -> Value {
+        Value::Array(
+            self.watchlist
+                .iter()
+                .map(|hit| {
+                    let alert = hit.alert.as_ref().map(|record| &record.alert);
+                    json!({
+                        "alert_id": hit.alert_id,
+                        "score": hit.score,
+                        "matched": hit.matched,
+                        "names": alert.map(|a| a.names.iter().map(|name| json!({
+                            "surname": name.surname, "given_names": name.given_names,
+                            "original": name.original.as_ref().map(|o| json!({
+                                "surname": o.surname, "given_names": o.given_names,
+                            })),
+                        })).collect::<Vec<_>>()),
+                        "birth_date": alert.and_then(|a| a.birth_date.clone()),
+                        "nationalities": alert.map(|a| a.nationalities.clone()),
+                        "sex": alert.and_then(|a| a.sex),
+                        "kind": alert.map(|a| a.kind),
+                        "until": alert.and_then(|a| a.until),
+                        "action": alert.map(|a| a.action.clone()),
+                        "note": alert.map(|a| a.note.clone()),
+                    })
+                })
+                .collect(),
+        )
     }
 
     /// The crossing to record for this assessment, once confirmed. `None` when the document could
@@ -645,6 +774,7 @@ impl Assessment {
         admitted: bool,
         operator: Operator,
         extra_codes: &[&str],
+        watchlist: Option<event::WatchlistReview>,
     ) -> Option<Crossing> {
         let document = self.report.document.as_ref()?;
         self.report.document_key()?;
@@ -721,9 +851,13 @@ impl Assessment {
             referral: None,
             second_line: None,
             alert_acknowledged: None,
+            watchlist,
         })
     }
 }
+
+#[cfg(test)]
+mod view_tests;
 
 #[cfg(test)]
 mod tests {

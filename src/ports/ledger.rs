@@ -7,8 +7,8 @@ use jiff::civil::Date;
 
 use crate::core::document::HolderDigest;
 use crate::core::ledger::state::{
-    Alert, HeldPermit, IssuerKey, MemoryState, OfficerRecord, PermitCheck, PermitRecord, Rejection,
-    TerminalKey,
+    Alert, HeldPermit, IssuerKey, MemoryState, OfficerRecord, PermitCheck, PermitRecord,
+    PersonAlertChange, PersonAlertChanges, PersonAlertRecord, Rejection, TerminalKey,
 };
 use crate::core::ledger::{
     ChainError, Checkpoint, Cursor, Kid, Registration, StayExtension, VerifiedBatch,
@@ -31,6 +31,11 @@ pub enum LedgerStoreError {
     Busy,
     #[error("the apply run failed at an earlier chunk and cannot be finished")]
     RunFailed,
+    #[error(
+        "the replica file {path} holds person alerts and other users can read it (mode {mode:o}): \
+         it must be the daemon user's alone (chmod 700 its directory, chmod 600 the file)"
+    )]
+    Exposed { path: String, mode: u32 },
 }
 
 /// Read-only queries the decision layer makes.
@@ -65,6 +70,15 @@ pub trait LedgerView {
     fn checkpoint_time(&self) -> Result<Option<Timestamp>, LedgerStoreError>;
     /// The last entry applied; `None` where the view keeps no cursor (the in-memory model).
     fn applied_seq(&self) -> Result<Option<u64>, LedgerStoreError>;
+    /// Person alerts raised and lifted by the applied entries after `after`, reading at most
+    /// `max` entries: what the lane's watchlist catches up with.
+    fn person_alert_changes(
+        &self,
+        after: u64,
+        max: u64,
+    ) -> Result<PersonAlertChanges, LedgerStoreError>;
+    /// The person alert with this id, lifted or not, read in full (what a hit shows).
+    fn person_alert(&self, id: &str) -> Result<Option<PersonAlertRecord>, LedgerStoreError>;
 }
 
 /// The replica as replication drives it.
@@ -183,6 +197,30 @@ impl LedgerView for MemoryState {
     }
     fn applied_seq(&self) -> Result<Option<u64>, LedgerStoreError> {
         Ok(None)
+    }
+    fn person_alert_changes(
+        &self,
+        after: u64,
+        max: u64,
+    ) -> Result<PersonAlertChanges, LedgerStoreError> {
+        let mut changes: Vec<(u64, PersonAlertChange)> = Vec::new();
+        for record in self.person_alerts.values() {
+            changes.push((
+                record.state.seq,
+                PersonAlertChange::Raised(record.alert.clone()),
+            ));
+            if let Some(lifted) = record.state.lifted {
+                let id = record.alert.alert_id.clone();
+                changes.push((lifted, PersonAlertChange::Lifted(id)));
+            }
+        }
+        changes.retain(|(seq, _)| *seq > after && *seq - after <= max);
+        changes.sort_by_key(|(seq, _)| *seq);
+        let through = changes.last().map_or(after, |(seq, _)| *seq);
+        Ok(PersonAlertChanges { through, changes })
+    }
+    fn person_alert(&self, id: &str) -> Result<Option<PersonAlertRecord>, LedgerStoreError> {
+        Ok(self.person_alerts.get(id).cloned())
     }
 }
 

@@ -24,6 +24,7 @@ use crate::adapters::ledger::SledLedger;
 use crate::adapters::metrics::Telemetry;
 use crate::config::Config;
 use crate::lane::driver::{LaneDriver, LaneParts};
+use crate::lane::watchlist::LaneWatchlist;
 use crate::ports::clock::Clock;
 use crate::ports::gate::Gate;
 use crate::ports::ledger::ReplicationState;
@@ -197,6 +198,24 @@ fn open_stores(
     Ok((ledger, outbox))
 }
 
+/// Builds the lane's watchlist from the replica's person alerts, on a blocking thread (a million
+/// alerts take seconds); the lane follows the replica from there.
+async fn build_watchlist(ledger: &SledLedger) -> Result<LaneWatchlist, TerminalError> {
+    let ledger = ledger.clone();
+    let started = std::time::Instant::now();
+    let built = tokio::task::spawn_blocking(move || LaneWatchlist::build(&ledger))
+        .await
+        .map_err(|e| store_error("watchlist")(e.to_string()))?
+        .map_err(|e| store_error("watchlist")(e.to_string()))?;
+    tracing::info!(
+        message = "watchlist built from the ledger replica",
+        alerts = built.len(),
+        applied_seq = built.applied(),
+        ms = started.elapsed().as_millis() as u64
+    );
+    Ok(built)
+}
+
 impl Terminal {
     /// Opens everything the configuration names: stores, API, devices, upstream, lane.
     pub async fn open(config: &Config, clock: Arc<dyn Clock>) -> Result<Self, TerminalError> {
@@ -226,6 +245,7 @@ impl Terminal {
             replication: Arc::new(replication),
             telemetry: Telemetry::new(config.devices.iter().map(|device| device.name.clone())),
         };
+        let watchlist = build_watchlist(&core.ledger).await?;
         let lane = LaneDriver::new(
             lane_settings(config),
             lane_parts(config, &core, policy, replication_view),
@@ -233,7 +253,8 @@ impl Terminal {
             core.events.clone(),
             status_sender,
         )
-        .with_meter(Arc::new(core.telemetry.clone()));
+        .with_meter(Arc::new(core.telemetry.clone()))
+        .with_watchlist(watchlist);
         let api = start_api(config, &core).await?;
         let upstream = start_upstream(config, &core).await?;
         let devices = start_devices(specs, &core)?;

@@ -102,6 +102,7 @@ pub fn lane_settings(config: &Config) -> LaneSettings {
         ledger_stale_after: signed(config.lane.ledger_stale_after),
         permit_clock_skew: PERMIT_CLOCK_SKEW,
         clock_backwards_tolerance: signed(config.lane.clock_backwards_tolerance),
+        watchlist_threshold: config.lane.watchlist_threshold.value(),
     }
 }
 

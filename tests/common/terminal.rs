@@ -518,6 +518,12 @@ impl Terminal {
         }
     }
 
+    /// Kills the daemon now (a test of what its clients do when it is gone).
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Opens the event stream with the right token.
     pub fn stream(&self) -> EventStream {
         EventStream::open(self.http, &format!("/api/v1/stream?token={TOKEN}"))

@@ -1,5 +1,6 @@
-// Drives the officer console in headless Chromium: waits for a verdict, clicks "Confirm admit",
-// waits for "Recorded", and saves a screenshot. Used by tests/console_e2e.rs.
+// Drives the officer console in headless Chromium: waits for a verdict, confirms it, waits for
+// "Recorded", and saves a screenshot. Used by tests/hardening.rs (a token with `+` and `/`);
+// tests/e2e/console_languages.mjs is the full console test.
 // Usage: node console.mjs URL SCREENSHOT_PATH
 import { createRequire } from "node:module";
 import path from "node:path";
@@ -23,11 +24,13 @@ try {
   const outcome = await page.getAttribute("#outcome", "class");
   const codes = await page.$$eval("#reasons li", items => items.map(li => li.dataset.code));
   console.log(JSON.stringify({ outcome, codes }));
-  await page.fill("#officer", "B-1042");
-  await page.click("#confirm-admit");
-  await page.waitForFunction(() => document.getElementById("recorded").textContent.startsWith("Recorded"),
+  await page.fill("#officer-input", "B-1042");
+  await page.click("#confirm");
+  await page.waitForFunction(() => document.getElementById("recorded").textContent.startsWith("✔"),
                              null, { timeout: 15000 });
-  console.log(JSON.stringify({ recorded: await page.textContent("#recorded") }));
+  // The page's language is the default (az) unless ?lang= says otherwise; the test reads English.
+  const recorded = (await page.textContent("#recorded")).replace(/^✔ /, "");
+  console.log(JSON.stringify({ recorded }));
   if (screenshot) await page.screenshot({ path: screenshot, fullPage: true });
 } finally {
   await browser.close();

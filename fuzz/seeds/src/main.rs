@@ -157,6 +157,7 @@ fn crossing_event(seq: u64, prev_hash: EventHash) -> CrossingEvent {
             referral: None,
             second_line: None,
             alert_acknowledged: None,
+            watchlist: None,
         },
     }
 }

@@ -22,12 +22,13 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::mpsc;
 
 use super::decode_worker::{DecodeWorker, Decoded};
+use super::link_report::LinkReport;
 use super::spool::{Claimed, Spool};
 use super::{Backoff, DeviceError, DeviceSpec, DeviceTask};
 use crate::adapters::qr_image::DecodeLimits;
 use crate::logging::Escaped;
 use crate::ports::clock::Clock;
-use crate::ports::scanner::{DeviceEvent, DeviceState, Link, ScanEvent, ScanKind, Symbology};
+use crate::ports::scanner::{DeviceEvent, ScanEvent, ScanKind, Symbology};
 
 /// Pause between two images of a pile, so that decoding a backlog never monopolises a core
 /// another reader's thread or the decision loop needs.
@@ -119,36 +120,24 @@ struct Runner {
 impl Runner {
     fn run(self) {
         let mut delay = self.backoff.initial;
-        let mut last_error: Option<String> = None;
-        // When the current outage began: a later report of it (another reason) keeps this time.
-        let mut down_since: Option<jiff::Timestamp> = None;
+        let mut link = LinkReport::new(self.device.name.clone(), self.events.clone());
         while !self.stopped() {
             let outcome = match self.open() {
                 Ok(spool) => {
                     delay = self.backoff.initial;
-                    down_since = None;
                     let since = self.clock.now();
-                    if !self.send_state(Link::Up, since, last_error.clone()) {
+                    if !link.up(since) {
                         return;
                     }
                     tracing::info!(device = %self.device.name, "image spool up");
-                    self.watch(&spool, since, &mut last_error)
+                    self.watch(&spool, since, &mut link)
                 }
                 Err(e) => Err(e),
             };
             match outcome {
                 Ok(()) => return,
-                Err(e) => {
-                    let message = e.to_string();
-                    if down_since.is_none() || last_error.as_deref() != Some(&message) {
-                        tracing::warn!(device = %self.device.name, error = %message, "image spool down");
-                        last_error = Some(message);
-                        let since = *down_since.get_or_insert_with(|| self.clock.now());
-                        if !self.send_state(Link::Down, since, last_error.clone()) {
-                            return;
-                        }
-                    }
-                }
+                Err(e) if !link.down(e.to_string(), || self.clock.now()) => return,
+                Err(_) => {}
             }
             self.sleep(delay);
             delay = (delay * 2).min(self.backoff.max);
@@ -177,7 +166,7 @@ impl Runner {
         &self,
         spool: &Spool,
         up_since: jiff::Timestamp,
-        last_error: &mut Option<String>,
+        link: &mut LinkReport,
     ) -> Result<(), DeviceError> {
         let gone = |e: std::io::Error| DeviceError::Gone(format!("spool directory: {e}"));
         let mut batch = VecDeque::new();
@@ -199,8 +188,7 @@ impl Runner {
                 Outcome::Done => {}
                 Outcome::Failed(reason) => {
                     // The link stays up; the state carries the reason for a technician.
-                    *last_error = Some(reason);
-                    if !self.send_state(Link::Up, up_since, last_error.clone()) {
+                    if !link.up_with_error(up_since, reason) {
                         return Ok(());
                     }
                 }
@@ -278,15 +266,5 @@ impl Runner {
             std::thread::sleep(step);
             slept += step;
         }
-    }
-
-    fn send_state(&self, link: Link, since: jiff::Timestamp, last_error: Option<String>) -> bool {
-        let state = DeviceState {
-            device: self.device.name.clone(),
-            link,
-            since,
-            last_error,
-        };
-        self.events.blocking_send(DeviceEvent::State(state)).is_ok()
     }
 }

@@ -9,6 +9,7 @@
 
 pub mod decode_worker;
 pub mod image_spool;
+mod link_report;
 pub mod profile;
 pub mod serial;
 pub mod spool;
@@ -27,7 +28,8 @@ pub use profile::{
 
 use crate::core::frame::pipeline::{DevicePipeline, PipelineOutput};
 use crate::ports::clock::Clock;
-use crate::ports::scanner::{DeviceEvent, DeviceState, Link, ScanEvent};
+use crate::ports::scanner::{DeviceEvent, ScanEvent};
+use link_report::LinkReport;
 
 /// Why a device is down.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -231,9 +233,7 @@ struct Supervisor {
 impl Supervisor {
     fn run(self) {
         let mut delay = self.backoff.initial;
-        let mut last_error: Option<String> = None;
-        // When the current outage began: a later report of it (another reason) keeps this time.
-        let mut down_since: Option<jiff::Timestamp> = None;
+        let mut link = LinkReport::new(self.spec.name.clone(), self.events.clone());
         while !self.stopped() {
             let outcome = match open_session(&self.spec) {
                 Ok(OpenedDevice {
@@ -242,8 +242,7 @@ impl Supervisor {
                     ..
                 }) => {
                     delay = self.backoff.initial;
-                    down_since = None;
-                    if !self.send_state(Link::Up, self.clock.now(), last_error.clone()) {
+                    if !link.up(self.clock.now()) {
                         return;
                     }
                     tracing::info!(device = %self.spec.name, "device up");
@@ -257,18 +256,8 @@ impl Supervisor {
             };
             match outcome {
                 Ok(()) => return,
-                Err(e) => {
-                    let message = e.to_string();
-                    // Report each outage once, and again only when the reason changes.
-                    if down_since.is_none() || last_error.as_deref() != Some(&message) {
-                        tracing::warn!(device = %self.spec.name, error = %message, "device down");
-                        last_error = Some(message);
-                        let since = *down_since.get_or_insert_with(|| self.clock.now());
-                        if !self.send_state(Link::Down, since, last_error.clone()) {
-                            return;
-                        }
-                    }
-                }
+                Err(e) if !link.down(e.to_string(), || self.clock.now()) => return,
+                Err(_) => {}
             }
             self.sleep(delay);
             delay = (delay * 2).min(self.backoff.max);
@@ -348,15 +337,5 @@ impl Supervisor {
                 }
             }
         }
-    }
-
-    fn send_state(&self, link: Link, since: jiff::Timestamp, last_error: Option<String>) -> bool {
-        let state = DeviceState {
-            device: self.spec.name.clone(),
-            link,
-            since,
-            last_error,
-        };
-        self.events.blocking_send(DeviceEvent::State(state)).is_ok()
     }
 }

@@ -3,6 +3,7 @@
 
 mod directory;
 mod files;
+pub mod pending;
 pub mod replication;
 pub mod store;
 

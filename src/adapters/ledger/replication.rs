@@ -393,7 +393,19 @@ impl Central {
         changes: Vec<Change>,
         time: Timestamp,
     ) -> Result<(u64, Hash), ReplicationError> {
-        let (mut seq, mut hash) = self.head().await?;
+        let head = self.head().await?;
+        self.append_after(head, changes, time).await
+    }
+
+    /// Appends entries after `head`, the head the caller checked them against: if another
+    /// writer appended since, the server refuses the first one and nothing is appended.
+    pub async fn append_after(
+        &self,
+        head: (u64, Hash),
+        changes: Vec<Change>,
+        time: Timestamp,
+    ) -> Result<(u64, Hash), ReplicationError> {
+        let (mut seq, mut hash) = head;
         let mut pending = Vec::with_capacity(PUBLISH_WINDOW);
         for change in changes {
             let entry = Entry {
@@ -433,6 +445,95 @@ impl Central {
         self.publish_checkpoint(&SignedCheckpoint::sign(&checkpoint, roots))
             .await?;
         Ok(checkpoint)
+    }
+
+    /// Entry `seq`'s bytes as the stream holds them (`None` when the stream no longer or not
+    /// yet holds it).
+    pub async fn entry_at(&self, seq: u64) -> Result<Option<Vec<u8>>, ReplicationError> {
+        let stream = self.js.get_stream(ENTRY_STREAM).await.map_err(nats)?;
+        match stream.get_raw_message(seq).await {
+            Ok(message) => Ok(Some(message.payload.to_vec())),
+            Err(e) if e.kind() == stream::RawMessageErrorKind::NoMessageFound => Ok(None),
+            Err(e) => Err(nats(e)),
+        }
+    }
+
+    /// Replaces the entry stream by its entries `first..` as given (`kept`, the ones to keep, in
+    /// order from `first`): the stream is deleted and made again starting at `first`, unless an
+    /// interrupted earlier call left it holding a prefix of `kept`, which is then completed.
+    /// Checkpoints stating an entry that is no longer kept are deleted. The one way to take a
+    /// refused entry out of the ledger (docs/ledger.md, "A refused entry in the stream").
+    pub async fn rewrite_entries(
+        &self,
+        first: u64,
+        kept: &[Vec<u8>],
+    ) -> Result<(), ReplicationError> {
+        let keep_through = first + kept.len() as u64 - 1;
+        let checkpoints = self.js.get_stream(CHECKPOINT_STREAM).await.map_err(nats)?;
+        let replicas = checkpoints.cached_info().config.num_replicas;
+        let mut last = match self.js.get_stream(ENTRY_STREAM).await {
+            Ok(mut stream) => stream.info().await.map_err(nats)?.state.last_sequence,
+            Err(_) => 0,
+        };
+        if last > keep_through || last == 0 {
+            // The tail to drop is still there (or the stream is gone): make it again.
+            let _ = self.js.delete_stream(ENTRY_STREAM).await;
+            self.js
+                .create_stream(stream::Config {
+                    name: ENTRY_STREAM.into(),
+                    subjects: vec![ENTRY_SUBJECT.into()],
+                    storage: stream::StorageType::File,
+                    retention: stream::RetentionPolicy::Limits,
+                    num_replicas: replicas,
+                    first_sequence: (first > 1).then_some(first),
+                    ..Default::default()
+                })
+                .await
+                .map_err(nats)?;
+            last = first - 1;
+        }
+        let mut pending = Vec::with_capacity(PUBLISH_WINDOW);
+        for (seq, bytes) in (first..).zip(kept).skip_while(|(seq, _)| *seq <= last) {
+            let publish = jetstream::message::PublishMessage::build()
+                .payload(bytes.clone().into())
+                .expected_last_sequence(seq - 1);
+            let ack = self
+                .js
+                .send_publish(ENTRY_SUBJECT, publish)
+                .await
+                .map_err(nats)?;
+            pending.push((seq, ack));
+            if pending.len() >= PUBLISH_WINDOW {
+                await_acks(&mut pending).await?;
+            }
+        }
+        await_acks(&mut pending).await?;
+        self.drop_checkpoints_past(keep_through).await
+    }
+
+    /// Deletes the newest checkpoints while they state more than `size` entries.
+    async fn drop_checkpoints_past(&self, size: u64) -> Result<(), ReplicationError> {
+        let stream = self.js.get_stream(CHECKPOINT_STREAM).await.map_err(nats)?;
+        loop {
+            let message = match stream
+                .get_last_raw_message_by_subject(CHECKPOINT_SUBJECT)
+                .await
+            {
+                Ok(message) => message,
+                Err(e) if e.kind() == stream::LastRawMessageErrorKind::NoMessageFound => {
+                    return Ok(());
+                }
+                Err(e) => return Err(nats(e)),
+            };
+            let stated = SignedCheckpoint::decode(&message.payload)?.unverified()?;
+            if stated.size <= size {
+                return Ok(());
+            }
+            stream
+                .delete_message(message.sequence)
+                .await
+                .map_err(nats)?;
+        }
     }
 
     /// Publishes an already signed checkpoint as it is.

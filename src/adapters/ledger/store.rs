@@ -31,11 +31,13 @@ use serde::de::DeserializeOwned;
 use sled::Tree;
 
 use super::directory::{PendingPermits, PermitDirectory, RECORD_BYTES};
-use super::files::AppendFiles;
+use super::files::{AppendFiles, ENDS_FILE, ENTRIES_FILE, PERMITS_FILE};
 use crate::core::document::HolderDigest;
+use crate::core::ledger::entry::PersonAlertRaised;
 use crate::core::ledger::state::{
     Alert, ApplyFailure, HeldPermit, IssuerKey, IssuerTrust, LedgerState, OfficerRecord,
-    PermitCheck, PermitRecord, TerminalKey, apply_entry,
+    PermitCheck, PermitRecord, PersonAlertChanges, PersonAlertRecord, PersonAlertState,
+    TerminalKey, apply_entry,
 };
 use crate::core::ledger::{
     ChainCheck, Change, Checkpoint, Cti, Cursor, Entry, Kid, PermitIndex, PermitIssued,
@@ -47,6 +49,8 @@ use crate::ports::ledger::{LedgerRun, LedgerStore, LedgerStoreError, LedgerView}
 /// holds only the mutable state (revocations, keys, alerts, extensions, registrations): lookups by
 /// holder and cti answer from the in-memory directory and entries are read from their file.
 pub const CACHE_CAPACITY_DEFAULT: u64 = 16 * 1024 * 1024;
+/// Entries read at a time when the lane's watchlist catches up.
+const PERSON_ALERT_READ_CHUNK: u64 = 4096;
 /// First byte of every stored value; bump when a record's shape changes.
 const VALUE_VERSION: u8 = 4;
 /// Length marker of an absent side of a row.
@@ -69,7 +73,8 @@ const EXTENSIONS: usize = 5;
 const REGISTRATIONS: usize = 6;
 const META: usize = 7;
 const OFFICERS: usize = 8;
-const TREE_NAMES: [&str; 9] = [
+const PERSON_ALERTS: usize = 9;
+const TREE_NAMES: [&str; 10] = [
     "revoked",
     "issuer_keys",
     "terminal_keys",
@@ -79,6 +84,7 @@ const TREE_NAMES: [&str; 9] = [
     "registrations",
     "meta",
     "officers",
+    "person_alerts",
 ];
 
 /// The cursor and the signed checkpoint it was applied under, as readers see them.
@@ -324,9 +330,64 @@ fn decode_applied(bytes: &[u8]) -> Result<Applied, LedgerStoreError> {
     })
 }
 
+/// The replica holds person alerts' names: a new replica directory is created owner-only (0700);
+/// an existing replica whose files group or others can reach and read (a directory they may
+/// enter holding a file they may read) is refused, not repaired behind the operator's back.
+fn guard_directory(path: &Path) -> Result<(), LedgerStoreError> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    let mode_of = |meta: &std::fs::Metadata| meta.permissions().mode() & 0o7777;
+    let dir_mode = match std::fs::metadata(path) {
+        Ok(meta) => mode_of(&meta),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(path)
+                .map_err(|e| backend(format!("creating {}: {e}", path.display())));
+        }
+        Err(e) => return Err(backend(format!("reading {}: {e}", path.display()))),
+    };
+    if dir_mode & 0o011 == 0 {
+        return Ok(());
+    }
+    for name in REPLICA_FILES {
+        let file = path.join(name);
+        if let Ok(meta) = std::fs::metadata(&file)
+            && meta.is_file()
+            && mode_of(&meta) & 0o044 != 0
+        {
+            return Err(LedgerStoreError::Exposed {
+                path: file.display().to_string(),
+                mode: mode_of(&meta),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The files that hold the replica's data: sled's log and the entry files (whose person alerts
+/// carry names).
+const REPLICA_FILES: [&str; 4] = ["db", ENTRIES_FILE, ENDS_FILE, PERMITS_FILE];
+
+/// Gives the replica's files mode 0600: sled creates its files with the process umask.
+fn restrict_files(path: &Path) -> Result<(), LedgerStoreError> {
+    use std::os::unix::fs::PermissionsExt;
+    for name in REPLICA_FILES {
+        let file = path.join(name);
+        let meta = std::fs::metadata(&file)
+            .map_err(|e| backend(format!("reading {}: {e}", file.display())))?;
+        if meta.permissions().mode() & 0o077 != 0 {
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| backend(format!("restricting {}: {e}", file.display())))?;
+        }
+    }
+    Ok(())
+}
+
 impl SledLedger {
     /// Opens (or creates) the replica at `path`. Open once per process and share the handle.
     pub fn open(path: &Path, cache_capacity: u64) -> Result<Self, LedgerStoreError> {
+        guard_directory(path)?;
         let db = crate::adapters::open_sled(
             &sled::Config::new()
                 .path(path)
@@ -349,6 +410,7 @@ impl SledLedger {
             },
         };
         let files = AppendFiles::open(path)?;
+        restrict_files(path)?;
         // Drops what a run cut off by a crash (or refused) wrote past the cursor.
         files.settle(applied.cursor.seq, applied.permits)?;
         let directory = PermitDirectory::default();
@@ -688,6 +750,35 @@ impl LedgerState for Overlay<'_> {
     fn set_officer(&mut self, officer: &OfficerRecord) -> Result<(), LedgerStoreError> {
         let key = officer.enrolled.officer_id.as_bytes().to_vec();
         self.put(OFFICERS, key, Some(officer), "officer")
+    }
+    fn person_alert(&self, id: &str) -> Result<Option<PersonAlertState>, LedgerStoreError> {
+        self.get(PERSON_ALERTS, id.as_bytes(), "person alert")
+    }
+    fn insert_person_alert(
+        &mut self,
+        seq: u64,
+        alert: &PersonAlertRaised,
+    ) -> Result<(), LedgerStoreError> {
+        // Only where the alert was raised: its names stay in the entry, read on a hit.
+        let state = PersonAlertState { seq, lifted: None };
+        self.put(
+            PERSON_ALERTS,
+            alert.alert_id.as_bytes().to_vec(),
+            Some(&state),
+            "person alert",
+        )
+    }
+    fn lift_person_alert(
+        &mut self,
+        id: &str,
+        state: &PersonAlertState,
+    ) -> Result<(), LedgerStoreError> {
+        self.put(
+            PERSON_ALERTS,
+            id.as_bytes().to_vec(),
+            Some(state),
+            "person alert",
+        )
     }
 }
 
@@ -1044,6 +1135,13 @@ impl LedgerRun for SledRun {
     }
 }
 
+impl SledLedger {
+    /// The alert raised by entry `id`, while it is not lifted (as applied up to the cursor).
+    pub fn alert_by_id(&self, id: u64) -> Result<Option<Alert>, LedgerStoreError> {
+        self.visible(ALERTS, &id.to_be_bytes(), "alert")
+    }
+}
+
 impl LedgerView for SledLedger {
     fn permits_by_holder(
         &self,
@@ -1103,6 +1201,49 @@ impl LedgerView for SledLedger {
     }
     fn applied_seq(&self) -> Result<Option<u64>, LedgerStoreError> {
         Ok(Some(self.applied_seq.load(Ordering::Acquire)))
+    }
+    fn person_alert_changes(
+        &self,
+        after: u64,
+        max: u64,
+    ) -> Result<PersonAlertChanges, LedgerStoreError> {
+        let applied = self.applied_seq.load(Ordering::Acquire);
+        let to = applied.min(after.saturating_add(max));
+        let mut changes = PersonAlertChanges {
+            through: to.max(after),
+            changes: Vec::new(),
+        };
+        // In chunks, so a catch-up over a million entries never holds them all at once.
+        let mut from = after + 1;
+        while from <= to {
+            let last = to.min(from + PERSON_ALERT_READ_CHUNK - 1);
+            for (seq, bytes) in (from..=last).zip(self.files.read_entries(from, last)?) {
+                let entry = Entry::decode(&bytes)
+                    .map_err(|e| corrupt("entry", format!("entry {seq}: {e}")))?;
+                changes.note(seq, entry.change);
+            }
+            from = last + 1;
+        }
+        Ok(changes)
+    }
+    fn person_alert(&self, id: &str) -> Result<Option<PersonAlertRecord>, LedgerStoreError> {
+        let Some(state) =
+            self.visible::<PersonAlertState>(PERSON_ALERTS, id.as_bytes(), "person alert")?
+        else {
+            return Ok(None);
+        };
+        let bytes = self.files.read_entry(state.seq)?;
+        match Entry::decode(&bytes) {
+            Ok(Entry {
+                change: Change::PersonAlert(alert),
+                ..
+            }) if alert.alert_id == id => Ok(Some(PersonAlertRecord { state, alert })),
+            Ok(_) => Err(corrupt(
+                "person alert",
+                format!("entry {} does not raise person alert {id:?}", state.seq),
+            )),
+            Err(e) => Err(corrupt("entry", format!("entry {}: {e}", state.seq))),
+        }
     }
 }
 
@@ -1177,6 +1318,98 @@ mod tests {
         AlertKind, AlertLifted, AlertRaised, ChainError, Change, Checkpoint, PermitIndex,
         PermitIssued, PermitRevoked, PermitType, extend, verify_batch,
     };
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+
+    fn person_alert(id: &str) -> Change {
+        let line = format!(
+            r#"{{"alert_id":"{id}","names":[{{"surname":"MAMMADOV","given_names":"ELCHIN"}}],"birth_date":"1985","nationalities":["AZE"],"sex":"M","kind":"wanted","action":"hold","note":"n"}}"#
+        );
+        Change::PersonAlert(serde_json::from_str(&line).expect("alert line"))
+    }
+
+    fn lift(id: &str) -> Change {
+        Change::PersonAlertLifted(crate::core::ledger::entry::PersonAlertLifted {
+            alert_id: id.into(),
+        })
+    }
+
+    #[test]
+    fn person_alerts_are_kept_by_id_and_read_in_full_on_a_hit() {
+        let (_dir, store, first) = with_permit_1();
+        let second = batch(
+            &first.next,
+            vec![person_alert("PA-1"), person_alert("PA-2"), lift("PA-1")],
+        );
+        store
+            .apply(&second, b"cp2", &IndexConsistency)
+            .expect("apply");
+        let record = store.person_alert("PA-1").expect("read").expect("kept");
+        assert_eq!(
+            record.state,
+            PersonAlertState {
+                seq: 2,
+                lifted: Some(4)
+            }
+        );
+        assert_eq!(record.alert.action, "hold");
+        assert_eq!(store.person_alert("PA-9").expect("read"), None);
+        let changes = store.person_alert_changes(0, u64::MAX).expect("changes");
+        assert_eq!(changes.through, 4);
+        let seqs: Vec<u64> = changes.changes.iter().map(|(seq, _)| *seq).collect();
+        assert_eq!(seqs, [2, 3, 4]);
+        let bounded = store.person_alert_changes(2, 1).expect("bounded");
+        assert_eq!((bounded.through, bounded.changes.len()), (3, 1));
+        // A lift of a lifted alert is refused, and the replica is left as it was.
+        let third = batch(&second.next, vec![lift("PA-1")]);
+        let refused = store.apply(&third, b"cp3", &IndexConsistency);
+        assert!(
+            matches!(
+                refused,
+                Err(LedgerStoreError::Rejected {
+                    seq: 5,
+                    rejection: crate::core::ledger::Rejection::PersonAlertAlreadyLifted { .. }
+                })
+            ),
+            "{refused:?}"
+        );
+        assert_eq!(store.applied_seq().expect("seq"), Some(4));
+    }
+
+    #[test]
+    fn the_replica_is_owner_only_and_an_open_one_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("ledger");
+        let store = SledLedger::open(&path, CACHE_CAPACITY_DEFAULT).expect("open");
+        drop(store);
+        let mode = |p: &Path| std::fs::metadata(p).expect("stat").permissions().mode() & 0o777;
+        let chmod = |p: &Path, mode| {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).expect("chmod")
+        };
+        assert_eq!(mode(&path), 0o700);
+        let files: Vec<_> = REPLICA_FILES.iter().map(|name| path.join(name)).collect();
+        for file in &files {
+            assert_eq!(mode(file), 0o600, "{}", file.display());
+        }
+        // A readable file behind a closed directory is out of reach: it opens, and is closed.
+        chmod(&files[0], 0o644);
+        drop(SledLedger::open(&path, CACHE_CAPACITY_DEFAULT).expect("reachable by none"));
+        assert_eq!(mode(&files[0]), 0o600);
+        for (dir_mode, file_mode) in [(0o755, 0o644), (0o711, 0o640)] {
+            chmod(&path, dir_mode);
+            chmod(&files[0], file_mode);
+            let refused = match SledLedger::open_or_set_aside(&path, CACHE_CAPACITY_DEFAULT) {
+                Ok(_) => panic!("an exposed replica opened"),
+                Err(e) => e,
+            };
+            assert!(
+                matches!(&refused, LedgerStoreError::Exposed { mode, .. } if *mode == file_mode),
+                "{refused:?}"
+            );
+            assert!(refused.to_string().contains("chmod"), "{refused}");
+        }
+        chmod(&files[0], 0o600);
+        drop(SledLedger::open(&path, CACHE_CAPACITY_DEFAULT).expect("owner-only files open"));
+    }
 
     fn time() -> Timestamp {
         "2026-05-01T00:00:00Z".parse().expect("ts")
@@ -1472,7 +1705,6 @@ mod tests {
     /// with the file and the reason; nothing panics.
     #[test]
     fn a_damaged_file_is_reported_on_open() {
-        use super::super::files::{ENDS_FILE, ENTRIES_FILE, PERMITS_FILE};
         for (file, damage, want) in [
             (ENTRIES_FILE, Damage::Cut(1), "entries.log"),
             (ENDS_FILE, Damage::Cut(1), "entries.end"),
@@ -1506,7 +1738,10 @@ mod tests {
         let (dir, store, first) = with_permit_1();
         drop(store);
         let path = dir.path().join("replica");
-        std::fs::create_dir(&path).expect("dir");
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&path)
+            .expect("dir");
         for name in std::fs::read_dir(dir.path()).expect("list").flatten() {
             if name.file_name() != "replica" {
                 std::fs::rename(name.path(), path.join(name.file_name())).expect("move");
@@ -1607,6 +1842,9 @@ mod tests {
                 .expect("old row");
             db.flush().expect("flush");
         }
+        // Made before replicas were owner-only: the operator closes its directory first.
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700))
+            .expect("chmod");
         let store = SledLedger::open(dir.path(), CACHE_CAPACITY_DEFAULT).expect("open");
         assert!(!store.is_revoked(&[1; 16]).expect("no old row left"));
         let first = batch(&Cursor::EMPTY, vec![permit(1), revoke(1)]);

@@ -75,6 +75,8 @@ pub enum CheckpointError {
     InvalidRoot(String),
     #[error("threshold {threshold} is impossible with {roots} pinned roots")]
     Threshold { threshold: usize, roots: usize },
+    #[error("root {0} has already signed this checkpoint")]
+    AlreadySigned(String),
 }
 
 /// A pinned root key.
@@ -170,6 +172,32 @@ impl SignedCheckpoint {
         Self { body, signatures }
     }
 
+    /// Adds one root's signature over the body as it is (an offline root signs a checkpoint
+    /// prepared elsewhere); a key that already signed is refused rather than counted twice.
+    pub fn add_signature(&mut self, key: &SigningKey) -> Result<(), CheckpointError> {
+        let public = key.verifying_key().to_bytes();
+        if self.signatures.iter().any(|s| s.key == public) {
+            return Err(CheckpointError::AlreadySigned(hex::encode(public)));
+        }
+        if self.signatures.len() >= SIGNATURES_MAX {
+            return Err(CheckpointError::TooManySignatures(
+                self.signatures.len() + 1,
+            ));
+        }
+        self.signatures.push(RootSignature {
+            key: public,
+            sig: key.sign(&signing_message(&self.body)).to_bytes(),
+        });
+        Ok(())
+    }
+
+    /// The checkpoint the body states, before any signature is checked (to show what is
+    /// about to be signed or published).
+    pub fn unverified(&self) -> Result<Checkpoint, CheckpointError> {
+        ciborium::from_reader(self.body.as_slice())
+            .map_err(|e| CheckpointError::Cbor(e.to_string()))
+    }
+
     /// CBOR wire form.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::new();
@@ -257,6 +285,24 @@ mod tests {
         ciborium::into_writer(&other, &mut body).expect("cbor");
         signed.body = body;
         assert!(roots(&[1, 2], 1).verify(&signed).is_err());
+    }
+
+    #[test]
+    fn offline_signatures_add_up_to_the_threshold_once_each() {
+        let mut signed = SignedCheckpoint::sign(&cp(), &[]);
+        assert_eq!(signed.unverified(), Ok(cp()));
+        signed.add_signature(&key(1)).expect("first root");
+        assert!(matches!(
+            roots(&[1, 2, 3], 2).verify(&signed),
+            Err(CheckpointError::NotEnoughSignatures { have: 1, need: 2 })
+        ));
+        assert!(matches!(
+            signed.add_signature(&key(1)),
+            Err(CheckpointError::AlreadySigned(_))
+        ));
+        signed.add_signature(&key(3)).expect("second root");
+        let back = SignedCheckpoint::decode(&signed.encode()).expect("decode");
+        assert_eq!(roots(&[1, 2, 3], 2).verify(&back), Ok(cp()));
     }
 
     #[test]

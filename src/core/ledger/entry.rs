@@ -186,6 +186,217 @@ pub struct OfficerRevoked {
     pub reason: String,
 }
 
+/// Longest person-alert id.
+pub const PERSON_ALERT_ID_CHARS_MAX: usize = 64;
+/// Longest surname or given names of a person alert's name.
+pub const PERSON_NAME_CHARS_MAX: usize = 128;
+/// Names a person alert may carry (the watchlist screens this many).
+pub const PERSON_ALERT_NAMES_MAX: usize = crate::core::watchlist::index::ALERT_NAMES_MAX;
+/// Nationalities a person alert may list.
+pub const PERSON_ALERT_NATIONALITIES_MAX: usize = 8;
+
+/// A name as written in its own script (Azerbaijani Latin, Cyrillic, Georgian, Arabic/Persian).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OriginalName {
+    pub surname: String,
+    pub given_names: String,
+}
+
+/// One of a person alert's names: in Latin or any script, optionally with the original spelling.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PersonAlertName {
+    pub surname: String,
+    #[serde(default)]
+    pub given_names: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original: Option<OriginalName>,
+}
+
+impl std::fmt::Debug for OriginalName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OriginalName(***)")
+    }
+}
+
+impl std::fmt::Debug for PersonAlertName {
+    /// Names are personal data: never in `Debug` (logs).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PersonAlertName(***)")
+    }
+}
+
+/// A person's sex as a person alert states it (`null`: unknown).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PersonSex {
+    #[serde(rename = "M")]
+    Male,
+    #[serde(rename = "F")]
+    Female,
+}
+
+/// What a person alert is (the issue's contract spelling).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PersonAlertKind {
+    /// Entry ban, until `until` (inclusive) when given.
+    EntryBan,
+    Wanted,
+    Deported,
+    MissingPerson,
+    Other,
+}
+
+/// `person_alert`: a person sought by name, birth date, nationality and sex, whatever document
+/// they carry. The body is the alert line of `watchlist screen --alerts` plus `action` and
+/// `note`, so one file serves both.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PersonAlertRaised {
+    /// Central's id for the alert (unique over the ledger's life).
+    pub alert_id: String,
+    pub names: Vec<PersonAlertName>,
+    /// `YYYY-MM-DD`, `YYYY-MM` or `YYYY`; `None`: unknown.
+    #[serde(default)]
+    pub birth_date: Option<String>,
+    /// ICAO 9303 three-letter codes.
+    #[serde(default)]
+    pub nationalities: Vec<String>,
+    #[serde(default)]
+    pub sex: Option<PersonSex>,
+    pub kind: PersonAlertKind,
+    /// Last day of an entry ban (entry bans only; absent: no end date).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<Date>,
+    /// What the officer must do on a confirmed hit.
+    #[serde(default)]
+    pub action: String,
+    #[serde(default)]
+    pub note: String,
+}
+
+impl PersonAlertRaised {
+    /// The alert as the watchlist screens it: every name, and each original spelling as a
+    /// name of its own.
+    pub fn to_watchlist(&self) -> crate::core::watchlist::PersonAlert {
+        use crate::core::watchlist::{AlertKind, AlertName, PersonAlert, Sex};
+        let mut names = Vec::with_capacity(self.names.len());
+        for name in &self.names {
+            names.push(AlertName {
+                surname: name.surname.clone(),
+                given_names: name.given_names.clone(),
+            });
+            if let Some(original) = &name.original {
+                names.push(AlertName {
+                    surname: original.surname.clone(),
+                    given_names: original.given_names.clone(),
+                });
+            }
+        }
+        PersonAlert {
+            alert_id: self.alert_id.clone(),
+            names,
+            birth_date: self
+                .birth_date
+                .as_deref()
+                .and_then(|text| text.parse().ok()),
+            nationalities: self.nationalities.clone(),
+            sex: self.sex.map(|sex| match sex {
+                PersonSex::Male => Sex::Male,
+                PersonSex::Female => Sex::Female,
+            }),
+            kind: match self.kind {
+                PersonAlertKind::EntryBan => AlertKind::EntryBan,
+                PersonAlertKind::Wanted => AlertKind::Wanted,
+                PersonAlertKind::Deported => AlertKind::Deported,
+                PersonAlertKind::MissingPerson => AlertKind::MissingPerson,
+                PersonAlertKind::Other => AlertKind::Other,
+            },
+            until: self.until,
+        }
+    }
+
+    /// Field checks: id, names, birth date, nationalities, `until` only on entry bans.
+    fn check(&self) -> Result<(), EntryError> {
+        let field = |field: &'static str, reason: String| EntryError::Field { field, reason };
+        let id_chars = self.alert_id.chars().count();
+        if id_chars == 0 || id_chars > PERSON_ALERT_ID_CHARS_MAX {
+            return Err(field(
+                "alert_id",
+                format!("must be 1 to {PERSON_ALERT_ID_CHARS_MAX} characters"),
+            ));
+        }
+        if self.alert_id.chars().any(char::is_control) {
+            return Err(field("alert_id", "holds a control character".into()));
+        }
+        if self.names.is_empty() || self.names.len() > PERSON_ALERT_NAMES_MAX {
+            return Err(field(
+                "names",
+                format!("must hold 1 to {PERSON_ALERT_NAMES_MAX} names"),
+            ));
+        }
+        for (n, name) in self.names.iter().enumerate() {
+            let original = name.original.iter();
+            let parts = [
+                (&name.surname, "surname"),
+                (&name.given_names, "given_names"),
+            ]
+            .into_iter()
+            .chain(original.flat_map(|o| {
+                [
+                    (&o.surname, "original surname"),
+                    (&o.given_names, "original given_names"),
+                ]
+            }));
+            for (text, part) in parts {
+                if text.chars().count() > PERSON_NAME_CHARS_MAX
+                    || text.chars().any(char::is_control)
+                {
+                    return Err(field(
+                        "names",
+                        format!(
+                            "name {}: {part} is longer than {PERSON_NAME_CHARS_MAX} characters or holds a control character",
+                            n + 1
+                        ),
+                    ));
+                }
+            }
+            if name.surname.trim().is_empty() && name.given_names.trim().is_empty() {
+                return Err(field("names", format!("name {} is empty", n + 1)));
+            }
+        }
+        if let Some(text) = &self.birth_date {
+            text.parse::<crate::core::watchlist::BirthDate>()
+                .map_err(|e| field("birth_date", e.to_string()))?;
+        }
+        if self.nationalities.len() > PERSON_ALERT_NATIONALITIES_MAX {
+            return Err(field(
+                "nationalities",
+                format!("more than {PERSON_ALERT_NATIONALITIES_MAX}"),
+            ));
+        }
+        for code in &self.nationalities {
+            if crate::core::watchlist::nationality_code(code).is_none() {
+                return Err(field(
+                    "nationalities",
+                    format!(
+                        "{:?} is not a 1-3 letter country code",
+                        code.chars().take(8).collect::<String>()
+                    ),
+                ));
+            }
+        }
+        if self.until.is_some() && self.kind != PersonAlertKind::EntryBan {
+            return Err(field("until", "only an entry ban has an end date".into()));
+        }
+        Ok(())
+    }
+}
+
+/// `person_alert_lifted`: the person alert with this id no longer applies.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PersonAlertLifted {
+    pub alert_id: String,
+}
+
 /// The state change an entry makes, by kind.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "body", rename_all = "snake_case")]
@@ -202,6 +413,8 @@ pub enum Change {
     AlertLifted(AlertLifted),
     OfficerEnrolled(OfficerEnrolled),
     OfficerRevoked(OfficerRevoked),
+    PersonAlert(PersonAlertRaised),
+    PersonAlertLifted(PersonAlertLifted),
 }
 
 impl Change {
@@ -220,6 +433,8 @@ impl Change {
             Self::AlertLifted(_) => "alert_lifted",
             Self::OfficerEnrolled(_) => "officer_enrolled",
             Self::OfficerRevoked(_) => "officer_revoked",
+            Self::PersonAlert(_) => "person_alert",
+            Self::PersonAlertLifted(_) => "person_alert_lifted",
         }
     }
 
@@ -237,6 +452,8 @@ impl Change {
             Self::AlertLifted(b) => Value::serialized(b),
             Self::OfficerEnrolled(b) => Value::serialized(b),
             Self::OfficerRevoked(b) => Value::serialized(b),
+            Self::PersonAlert(b) => Value::serialized(b),
+            Self::PersonAlertLifted(b) => Value::serialized(b),
         }
     }
 
@@ -265,6 +482,8 @@ impl Change {
             "alert_lifted" => Self::AlertLifted(body("alert_lifted", value)?),
             "officer_enrolled" => Self::OfficerEnrolled(body("officer_enrolled", value)?),
             "officer_revoked" => Self::OfficerRevoked(body("officer_revoked", value)?),
+            "person_alert" => Self::PersonAlert(body("person_alert", value)?),
+            "person_alert_lifted" => Self::PersonAlertLifted(body("person_alert_lifted", value)?),
             other => return Err(EntryError::UnknownKind(other.chars().take(64).collect())),
         })
     }
@@ -308,6 +527,21 @@ impl Change {
             Self::OfficerRevoked(o) => {
                 officer_id(&o.officer_id)?;
                 note("reason", &o.reason)
+            }
+            Self::PersonAlert(a) => {
+                a.check()?;
+                note("action", &a.action)?;
+                note("note", &a.note)
+            }
+            Self::PersonAlertLifted(l) => {
+                let chars = l.alert_id.chars().count();
+                if chars == 0 || chars > PERSON_ALERT_ID_CHARS_MAX {
+                    return Err(EntryError::Field {
+                        field: "alert_id",
+                        reason: format!("must be 1 to {PERSON_ALERT_ID_CHARS_MAX} characters"),
+                    });
+                }
+                Ok(())
             }
         }
     }
@@ -379,11 +613,88 @@ impl Entry {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn date(s: &str) -> Date {
         s.parse().expect("test date")
+    }
+
+    pub(crate) fn sample_person_alert(id: &str) -> PersonAlertRaised {
+        PersonAlertRaised {
+            alert_id: id.into(),
+            names: vec![PersonAlertName {
+                surname: "MAMMADOV".into(),
+                given_names: "ELCHIN".into(),
+                original: Some(OriginalName {
+                    surname: "Məmmədov".into(),
+                    given_names: "Elçin".into(),
+                }),
+            }],
+            birth_date: Some("1985-03".into()),
+            nationalities: vec!["AZE".into(), "RUS".into()],
+            sex: Some(PersonSex::Male),
+            kind: PersonAlertKind::EntryBan,
+            until: Some(date("2031-01-01")),
+            action: "refuse entry".into(),
+            note: "deported 2026".into(),
+        }
+    }
+
+    #[test]
+    fn person_alert_fields_are_checked() {
+        let time: Timestamp = "2026-03-04T05:06:07Z".parse().expect("test time");
+        let refused = |alert: PersonAlertRaised| {
+            let entry = Entry {
+                seq: 1,
+                prev: [0; 32],
+                time,
+                change: Change::PersonAlert(alert),
+            };
+            match Entry::decode(&entry.encode()) {
+                Err(EntryError::Field { field, .. }) => field,
+                other => panic!("not refused by a field check: {other:?}"),
+            }
+        };
+        let base = sample_person_alert("PA-1");
+        let mut a = base.clone();
+        a.alert_id = String::new();
+        assert_eq!(refused(a), "alert_id");
+        let mut a = base.clone();
+        a.names.clear();
+        assert_eq!(refused(a), "names");
+        let mut a = base.clone();
+        a.birth_date = Some("1985-13".into());
+        assert_eq!(refused(a), "birth_date");
+        let mut a = base.clone();
+        a.nationalities = vec!["A1Z".into()];
+        assert_eq!(refused(a), "nationalities");
+        let mut a = base.clone();
+        a.kind = PersonAlertKind::Wanted;
+        assert_eq!(refused(a), "until");
+        let mut a = base.clone();
+        a.action = "x".repeat(NOTE_CHARS_MAX + 1);
+        assert_eq!(refused(a), "action");
+        let mut a = base;
+        a.names[0].surname = "A".repeat(PERSON_NAME_CHARS_MAX + 1);
+        assert_eq!(refused(a), "names");
+    }
+
+    #[test]
+    fn a_person_alert_line_of_the_screen_contract_is_an_entry_body() {
+        let line = r#"{"alert_id":"A1","names":[{"surname":"Мамедов","given_names":"Эльчин"}],"birth_date":"1985","nationalities":["AZE"],"sex":null,"kind":"wanted","extra":1}"#;
+        let alert: PersonAlertRaised = serde_json::from_str(line).expect("alert line");
+        assert_eq!(alert.kind, PersonAlertKind::Wanted);
+        assert_eq!(alert.action, "");
+        assert!(alert.check().is_ok());
+        let screened = alert.to_watchlist();
+        assert_eq!(screened.names.len(), 1);
+        assert_eq!(screened.birth_date.map(|b| b.year), Some(1985));
+        assert_eq!(
+            sample_person_alert("X").to_watchlist().names.len(),
+            2,
+            "the original spelling is screened too"
+        );
     }
 
     pub(crate) fn sample_changes() -> Vec<Change> {
@@ -455,6 +766,10 @@ mod tests {
             Change::OfficerRevoked(OfficerRevoked {
                 officer_id: "O-17".into(),
                 reason: "left the service".into(),
+            }),
+            Change::PersonAlert(sample_person_alert("PA-1")),
+            Change::PersonAlertLifted(PersonAlertLifted {
+                alert_id: "PA-1".into(),
             }),
         ]
     }

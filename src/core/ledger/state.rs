@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::entry::{
     AlertKind, AlertRaised, Change, Cti, Entry, IssuerKeyAdded, Kid, OfficerEnrolled, PermitIndex,
-    Registration, StayExtension, TerminalKeyAdded,
+    PersonAlertRaised, Registration, StayExtension, TerminalKeyAdded,
 };
 
 /// A permit as the replica keeps it.
@@ -94,6 +94,54 @@ impl OfficerRecord {
     }
 }
 
+/// Where a person alert stands, as the ledger's rules need it: the entry that raised it and the
+/// one that lifted it. The alert itself stays in its entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PersonAlertState {
+    /// Seq of the `person_alert` entry.
+    pub seq: u64,
+    /// Seq of the `person_alert_lifted` entry, once lifted.
+    pub lifted: Option<u64>,
+}
+
+/// A person alert with its state: what a hit shows the officer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PersonAlertRecord {
+    pub state: PersonAlertState,
+    pub alert: PersonAlertRaised,
+}
+
+/// What an entry did to the person alerts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PersonAlertChange {
+    Raised(PersonAlertRaised),
+    /// The id of the alert lifted.
+    Lifted(String),
+}
+
+/// The person-alert changes of a run of applied entries: each with its entry's seq, in order,
+/// and the last seq the run covered (the next read starts after it).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PersonAlertChanges {
+    pub through: u64,
+    pub changes: Vec<(u64, PersonAlertChange)>,
+}
+
+impl PersonAlertChanges {
+    /// Adds what `change` did, if it touched a person alert.
+    pub fn note(&mut self, seq: u64, change: Change) {
+        match change {
+            Change::PersonAlert(alert) => {
+                self.changes.push((seq, PersonAlertChange::Raised(alert)))
+            }
+            Change::PersonAlertLifted(lifted) => self
+                .changes
+                .push((seq, PersonAlertChange::Lifted(lifted.alert_id))),
+            _ => {}
+        }
+    }
+}
+
 /// Why a (well-formed, correctly chained) entry cannot be applied to the current state.
 /// Central should never publish one; a replica that meets one stops replicating.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -120,6 +168,12 @@ pub enum Rejection {
     UnknownAlert { id: u64 },
     #[error("officer {officer} is not enrolled or already revoked")]
     UnknownOfficer { officer: String },
+    #[error("person alert {id:?} was already raised (entry {seq})")]
+    DuplicatePersonAlert { id: String, seq: u64 },
+    #[error("person alert {id:?} is unknown")]
+    UnknownPersonAlert { id: String },
+    #[error("person alert {id:?} was already lifted (entry {lifted})")]
+    PersonAlertAlreadyLifted { id: String, lifted: u64 },
 }
 
 /// An apply failure: the entry is refused, or the store failed underneath.
@@ -208,6 +262,16 @@ pub trait LedgerState {
     ) -> Result<(), Self::Error>;
     fn officer(&self, officer_id: &str) -> Result<Option<OfficerRecord>, Self::Error>;
     fn set_officer(&mut self, officer: &OfficerRecord) -> Result<(), Self::Error>;
+    /// The person alert with this id, lifted or not.
+    fn person_alert(&self, id: &str) -> Result<Option<PersonAlertState>, Self::Error>;
+    /// Stores a person alert raised by entry `seq`.
+    fn insert_person_alert(
+        &mut self,
+        seq: u64,
+        alert: &PersonAlertRaised,
+    ) -> Result<(), Self::Error>;
+    /// Marks a person alert lifted (`state.lifted` is set).
+    fn lift_person_alert(&mut self, id: &str, state: &PersonAlertState) -> Result<(), Self::Error>;
 }
 
 struct TrustView<'a, S: LedgerState> {
@@ -386,6 +450,39 @@ pub fn apply_entry<S: LedgerState>(
             record.revoked_at = Some(entry.time);
             state.set_officer(&record).map_err(ApplyFailure::Store)
         }
+        Change::PersonAlert(a) => {
+            if let Some(known) = state
+                .person_alert(&a.alert_id)
+                .map_err(ApplyFailure::Store)?
+            {
+                return Err(reject(Rejection::DuplicatePersonAlert {
+                    id: a.alert_id.clone(),
+                    seq: known.seq,
+                }));
+            }
+            state
+                .insert_person_alert(seq, a)
+                .map_err(ApplyFailure::Store)
+        }
+        Change::PersonAlertLifted(l) => {
+            let id = l.alert_id.clone();
+            match state.person_alert(&id).map_err(ApplyFailure::Store)? {
+                None => Err(reject(Rejection::UnknownPersonAlert { id })),
+                Some(PersonAlertState {
+                    lifted: Some(lifted),
+                    ..
+                }) => Err(reject(Rejection::PersonAlertAlreadyLifted { id, lifted })),
+                Some(known) => state
+                    .lift_person_alert(
+                        &id,
+                        &PersonAlertState {
+                            seq: known.seq,
+                            lifted: Some(seq),
+                        },
+                    )
+                    .map_err(ApplyFailure::Store),
+            }
+        }
     }
 }
 
@@ -400,6 +497,7 @@ pub struct MemoryState {
     pub extensions: BTreeMap<u64, StayExtension>,
     pub registrations: BTreeMap<u64, Registration>,
     pub officers: BTreeMap<String, OfficerRecord>,
+    pub person_alerts: BTreeMap<String, PersonAlertRecord>,
 }
 
 impl LedgerState for MemoryState {
@@ -467,6 +565,28 @@ impl LedgerState for MemoryState {
     fn set_officer(&mut self, officer: &OfficerRecord) -> Result<(), Self::Error> {
         self.officers
             .insert(officer.enrolled.officer_id.clone(), officer.clone());
+        Ok(())
+    }
+    fn person_alert(&self, id: &str) -> Result<Option<PersonAlertState>, Self::Error> {
+        Ok(self.person_alerts.get(id).map(|record| record.state))
+    }
+    fn insert_person_alert(
+        &mut self,
+        seq: u64,
+        alert: &PersonAlertRaised,
+    ) -> Result<(), Self::Error> {
+        let state = PersonAlertState { seq, lifted: None };
+        let record = PersonAlertRecord {
+            state,
+            alert: alert.clone(),
+        };
+        self.person_alerts.insert(alert.alert_id.clone(), record);
+        Ok(())
+    }
+    fn lift_person_alert(&mut self, id: &str, state: &PersonAlertState) -> Result<(), Self::Error> {
+        if let Some(record) = self.person_alerts.get_mut(id) {
+            record.state = *state;
+        }
         Ok(())
     }
 }
@@ -561,6 +681,63 @@ mod tests {
         apply_entry(&mut state, &at(3, revoke.clone()), &IndexConsistency).expect("revoke");
         assert!(!state.officers["O-1"].may_sign_in_on(day("2026-06-01")));
         assert!(apply_entry(&mut state, &at(4, revoke), &IndexConsistency).is_err());
+    }
+
+    #[test]
+    fn person_alerts_are_raised_once_and_lifted_once() {
+        use crate::core::ledger::entry::{PersonAlertLifted, tests::sample_person_alert};
+        let mut state = MemoryState::default();
+        let raise = Change::PersonAlert(sample_person_alert("PA-7"));
+        let lift = || {
+            Change::PersonAlertLifted(PersonAlertLifted {
+                alert_id: "PA-7".into(),
+            })
+        };
+        let rejection = |state: &mut MemoryState, seq, change| match apply_entry(
+            state,
+            &at(seq, change),
+            &IndexConsistency,
+        ) {
+            Err(ApplyFailure::Rejected { rejection, .. }) => rejection,
+            other => panic!("entry {seq} not refused: {other:?}"),
+        };
+        assert_eq!(
+            rejection(&mut state, 1, lift()),
+            Rejection::UnknownPersonAlert { id: "PA-7".into() }
+        );
+        apply_entry(&mut state, &at(2, raise.clone()), &IndexConsistency).expect("raise");
+        assert_eq!(
+            rejection(&mut state, 3, raise.clone()),
+            Rejection::DuplicatePersonAlert {
+                id: "PA-7".into(),
+                seq: 2
+            }
+        );
+        apply_entry(&mut state, &at(4, lift()), &IndexConsistency).expect("lift");
+        assert_eq!(
+            state.person_alerts["PA-7"].state,
+            PersonAlertState {
+                seq: 2,
+                lifted: Some(4)
+            }
+        );
+        let refused = rejection(&mut state, 5, lift());
+        assert_eq!(
+            refused,
+            Rejection::PersonAlertAlreadyLifted {
+                id: "PA-7".into(),
+                lifted: 4
+            }
+        );
+        assert_eq!(
+            refused.to_string(),
+            "person alert \"PA-7\" was already lifted (entry 4)"
+        );
+        // An id once used is never raised again, lifted or not.
+        assert!(matches!(
+            rejection(&mut state, 6, raise),
+            Rejection::DuplicatePersonAlert { seq: 2, .. }
+        ));
     }
 
     #[test]

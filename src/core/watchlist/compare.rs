@@ -50,7 +50,7 @@ pub fn word_similarity(
     cut: bool,
     scratch: &mut Scratch,
 ) -> f64 {
-    if traveller.mrz == alert.mrz {
+    if traveller.mrz == alert.mrz || abjad_spelling(traveller.mrz, alert) {
         return 1.0;
     }
     if traveller.key == alert.key {
@@ -74,6 +74,22 @@ pub fn word_similarity(
         best = best.max(0.88);
     }
     best
+}
+
+/// The traveller's word is the ICAO transliteration of an Arabic-script alert word, whose `و`
+/// and `ی` the alert side reads as the vowels `U` and `I` after the first letter (`PW` is `پو`).
+fn abjad_spelling(traveller: &str, alert: Word<'_>) -> bool {
+    alert.abjad
+        && traveller.len() == alert.mrz.len()
+        && traveller
+            .bytes()
+            .zip(alert.mrz.bytes())
+            .enumerate()
+            .all(|(i, pair)| match pair {
+                (t, a) if t == a => true,
+                (b'W', b'U') | (b'Y', b'I') => i > 0,
+                _ => false,
+            })
 }
 
 /// A father's name (`ORXAN FARID OGLU`) never stands for the other name's own given name

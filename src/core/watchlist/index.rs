@@ -49,6 +49,8 @@ struct AlertRecord {
     kind: AlertKind,
     birth_date: Option<BirthDate>,
     until: Option<jiff::civil::Date>,
+    /// Lifted after the list was built: kept in place (positions never move), never a hit.
+    lifted: bool,
 }
 
 /// A screening hit: which alert, how strongly and on what.
@@ -112,7 +114,7 @@ impl WatchlistBuilder {
 
     /// Prepares and stores one alert; returns its position (insertion order).
     pub fn insert(&mut self, alert: &PersonAlert) -> Result<usize, WatchlistError> {
-        self.list.insert(alert)
+        self.list.insert(alert, false)
     }
 
     /// Alerts stored so far.
@@ -191,7 +193,28 @@ impl Watchlist {
         self.alerts.is_empty()
     }
 
-    fn insert(&mut self, alert: &PersonAlert) -> Result<usize, WatchlistError> {
+    /// Adds one alert to a finished list, keeping every posting list in order: what a terminal
+    /// does as alerts replicate (one alert costs a sorted insert per name word).
+    pub fn add(&mut self, alert: &PersonAlert) -> Result<usize, WatchlistError> {
+        self.insert(alert, true)
+    }
+
+    /// Marks the alert at `position` lifted: it is never a hit again. Its few bytes stay until
+    /// the list is next built.
+    pub fn lift(&mut self, position: usize) {
+        if let Some(record) = self.alerts.get_mut(position) {
+            record.lifted = true;
+        }
+    }
+
+    /// Whether the alert at `position` was lifted.
+    pub fn is_lifted(&self, position: usize) -> bool {
+        self.alerts
+            .get(position)
+            .is_some_and(|record| record.lifted)
+    }
+
+    fn insert(&mut self, alert: &PersonAlert, keep_sorted: bool) -> Result<usize, WatchlistError> {
         let position = self.alerts.len();
         if position >= u32::MAX as usize || self.text.len() >= (u32::MAX as usize) / 2 {
             return Err(WatchlistError::Full { max: position });
@@ -233,6 +256,7 @@ impl Watchlist {
             kind: alert.kind,
             birth_date: alert.birth_date,
             until: alert.until,
+            lifted: false,
         });
         keys.sort_unstable();
         keys.dedup();
@@ -243,7 +267,12 @@ impl Watchlist {
         };
         let entry = posting(alert.birth_date.map(|b| b.year), position as u32);
         for key in keys {
-            postings.entry(key).or_default().push(entry);
+            let list = postings.entry(key).or_default();
+            if keep_sorted {
+                list.insert(list.partition_point(|&p| p < entry), entry);
+            } else {
+                list.push(entry);
+            }
         }
         Ok(position)
     }
@@ -346,6 +375,9 @@ impl Watchlist {
         for position in candidates {
             let position = position as usize;
             let record = &self.alerts[position];
+            if record.lifted {
+                continue;
+            }
             if let (Some(on), Some(until)) = (on, record.until)
                 && until < on
             {
@@ -538,5 +570,54 @@ mod tests {
         assert_eq!(list.screen(&facts, 0.5, None).len(), 1);
         let on = Some(jiff::civil::date(2026, 12, 7));
         assert!(list.screen(&facts, 0.5, on).is_empty());
+    }
+
+    #[test]
+    fn alerts_added_to_a_built_list_and_lifted_screen_as_if_built_so() {
+        let fillers = |list: &mut WatchlistBuilder, from: usize| {
+            for i in from..from + EXHAUSTIVE_ALERTS_MAX {
+                let year = 1950 + (i % 50);
+                list.insert(&alert(
+                    &format!("f{i}"),
+                    "Mamedov",
+                    "Ivan",
+                    &year.to_string(),
+                ))
+                .expect("stored");
+            }
+        };
+        let mut built = WatchlistBuilder::new();
+        fillers(&mut built, 0);
+        let mut grown = built.finish();
+        let late = [
+            alert("b1", "Məmmədov", "Elçin", "1980-05-07"),
+            alert("b2", "Mamedov", "Elchin", "1981"),
+            alert("b3", "Guseinov", "Elchin", "1980"),
+        ];
+        for alert in &late {
+            grown.add(alert).expect("added");
+        }
+        let mut whole = WatchlistBuilder::new();
+        fillers(&mut whole, 0);
+        for alert in &late {
+            whole.insert(alert).expect("stored");
+        }
+        let whole = whole.finish();
+        let facts = traveller("MAMEDOV", "ELCHIN", "1980-05-07");
+        let ids = |list: &Watchlist| -> Vec<String> {
+            let hits = list.screen(&facts, 0.7, None);
+            hits.iter()
+                .map(|h| list.alert_id(h.position).to_owned())
+                .collect()
+        };
+        assert_eq!(ids(&grown), ids(&whole));
+        assert!(ids(&grown).contains(&"b1".to_owned()), "{:?}", ids(&grown));
+        let b1 = (0..grown.len())
+            .find(|&p| grown.alert_id(p) == "b1")
+            .expect("b1 held");
+        grown.lift(b1);
+        assert!(grown.is_lifted(b1));
+        assert!(!ids(&grown).contains(&"b1".to_owned()));
+        assert_eq!(ids(&grown).len() + 1, ids(&whole).len());
     }
 }
