@@ -37,12 +37,14 @@ use checkpointd::core::ledger::{
     AlertKind, AlertRaised, Change, IssuerKeyAdded, PermitIssued, PermitRevoked, TerminalKeyAdded,
 };
 use checkpointd::core::mrz::{Td3Fields, compose_td3};
+use checkpointd::core::officer::{Language, Role};
 use checkpointd::core::permit::{self, PermitBody, PermitClaims, PermitHolder, PermitType};
 use checkpointd::core::privacy::{DocumentNumber, PersonName};
 use checkpointd::ports::clock::Clock;
 use common::nats::NatsServer;
 use common::terminal::{
-    EventStream, LaneConfig, Pty, TOKEN, free_port, spawn_daemon, try_http, write_firmware,
+    EventStream, LaneConfig, OFFICER_ID, OFFICER_SECRET, Pty, SUPERVISOR_ID, SUPERVISOR_SECRET,
+    TOKEN, free_port, spawn_daemon, try_http, write_firmware,
 };
 use ed25519_dalek::SigningKey;
 use jiff::civil::Date;
@@ -578,9 +580,38 @@ struct Lane {
     terminal: String,
     way: Way,
     stream: Option<EventStream>,
+    /// The officer's `Cookie:` header line, once signed in (a restarted daemon forgets it).
+    cookie: Option<String>,
+}
+
+/// `POST` with the token and the session's cookie line; `None` when nothing answered.
+fn post(http: SocketAddr, path: &str, body: Option<&Value>, cookie: &str) -> Option<(u16, Value)> {
+    common::terminal::exchange(http, "POST", path, body, Some(TOKEN), cookie)
+        .map(|(code, _, body)| (code, body))
 }
 
 impl Lane {
+    /// The officer's cookie line, signing in when there is none.
+    fn session(&mut self) -> Option<String> {
+        if self.cookie.is_none() {
+            let body = json!({"officer_id": OFFICER_ID, "secret": OFFICER_SECRET});
+            let (code, head, _) = common::terminal::exchange(
+                self.http,
+                "POST",
+                "/api/v1/session",
+                Some(&body),
+                Some(TOKEN),
+                "",
+            )?;
+            let line = head
+                .lines()
+                .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))?;
+            let pair = line["set-cookie:".len()..].split(';').next()?.trim();
+            self.cookie = (code == 200).then(|| format!("Cookie: {pair}\r\n"));
+        }
+        self.cookie.clone()
+    }
+
     fn recover(&mut self) {
         self.stream = None;
         if wait_for(self.http, RECOVERY_WAIT, scanner_up).is_none() {
@@ -592,6 +623,9 @@ impl Lane {
     }
 
     fn process(&mut self, person: &Person, world: &World) -> Outcome {
+        let Some(cookie) = self.session() else {
+            return Outcome::Abandoned("officer not signed in".into());
+        };
         if self.stream.is_none() {
             self.stream =
                 EventStream::try_open(self.http, &format!("/api/v1/stream?token={TOKEN}"));
@@ -599,16 +633,14 @@ impl Lane {
         let Some(stream) = self.stream.as_mut() else {
             return Outcome::Abandoned("no event stream".into());
         };
-        if try_http(
-            self.http,
-            "POST",
-            "/api/v1/new-traveller",
-            None,
-            Some(TOKEN),
-        )
-        .is_none()
-        {
-            return Outcome::Abandoned("new-traveller unanswered".into());
+        match post(self.http, "/api/v1/new-traveller", None, &cookie) {
+            None => return Outcome::Abandoned("new-traveller unanswered".into()),
+            Some((401, _)) => {
+                // The daemon restarted and signed the officer out.
+                self.cookie = None;
+                return Outcome::Abandoned("officer signed out".into());
+            }
+            Some(_) => {}
         }
         let mrz = format!("{}\r{}\r", person.mrz[0], person.mrz[1]);
         if !lock(&self.daemon).write_scan(mrz.as_bytes()) {
@@ -647,24 +679,16 @@ impl Lane {
             .or_default() += 1;
         let session = verdict["session"].clone();
         // The officer: admit a clear entry, refuse any other; let every exit through (an
-        // overstayer's fine is settled at the booth), with a reason when it goes against a refusal.
+        // overstayer's fine is settled at the booth), with a supervisor's override when it goes
+        // against the verdict.
         let request = match (self.way, outcome.as_str()) {
-            (Way::Entry, "admit") => {
-                json!({"session": session, "decision": "admit", "officer": "SOAK-1"})
-            }
-            (Way::Entry, _) => {
-                json!({"session": session, "decision": "refuse", "officer": "SOAK-1"})
-            }
-            (Way::Exit, _) => json!({"session": session, "decision": "admit", "officer": "SOAK-1",
-                "override_reason": "exit after settling at the booth"}),
+            (_, "admit") => json!({"session": session, "decision": "admit"}),
+            (Way::Entry, _) => json!({"session": session, "decision": "refuse"}),
+            (Way::Exit, _) => json!({"session": session, "decision": "admit", "override": {
+                "reason_code": "other", "text": "exit after settling at the booth",
+                "supervisor_id": SUPERVISOR_ID, "supervisor_secret": SUPERVISOR_SECRET}}),
         };
-        match try_http(
-            self.http,
-            "POST",
-            "/api/v1/confirm",
-            Some(&request),
-            Some(TOKEN),
-        ) {
+        match post(self.http, "/api/v1/confirm", Some(&request), &cookie) {
             None => Outcome::InDoubt,
             Some((200, answer)) => {
                 let direction = match answer["direction"].as_str() {
@@ -687,6 +711,11 @@ impl Lane {
                     },
                     verdict,
                 }
+            }
+            Some((401, _)) => {
+                // Signed out by a restart between the verdict and the confirmation.
+                self.cookie = None;
+                Outcome::Abandoned("officer signed out".into())
             }
             Some((code, answer)) => Outcome::Refused(format!("{code} {answer}")),
         }
@@ -1061,6 +1090,23 @@ fn initial_ledger(issuer: &Issuer) -> Vec<Change> {
             ARCHIVE_ID.to_string(),
             SigningKey::from_bytes(&ARCHIVE_SEED),
         )]);
+    let today = now.to_zoned(jiff::tz::TimeZone::UTC).date();
+    for (id, role, secret) in [
+        (OFFICER_ID, Role::Officer, OFFICER_SECRET),
+        (SUPERVISOR_ID, Role::Supervisor, SUPERVISOR_SECRET),
+    ] {
+        changes.push(
+            checkpointd::cli::officer::enrolment(
+                id,
+                role,
+                secret.as_bytes(),
+                today.yesterday().expect("yesterday"),
+                today.saturating_add(jiff::Span::new().days(60)),
+                Language::En,
+            )
+            .expect("enrolment"),
+        );
+    }
     for (terminal_id, key) in terminals {
         changes.push(Change::TerminalKeyAdded(TerminalKeyAdded {
             terminal_id,
@@ -1791,6 +1837,7 @@ fn soak_four_terminals_under_faults_lose_nothing() {
             terminal: site.terminal_id(),
             way: site.way,
             stream: None,
+            cookie: None,
         };
         let world = Arc::clone(&world);
         let lane_seed: u64 = rng.r#gen();

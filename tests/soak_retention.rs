@@ -22,8 +22,8 @@ use checkpointd::adapters::ledger::Central;
 use checkpointd::core::ledger::{Change, TerminalKeyAdded};
 use common::nats::NatsServer;
 use common::terminal::{
-    EventStream, LaneConfig, Pty, TOKEN, free_port, root_key, spawn_daemon, td3, try_http,
-    write_firmware,
+    EventStream, LaneConfig, OFFICER_ID, OFFICER_SECRET, Pty, TOKEN, free_port, root_key,
+    spawn_daemon, td3, try_http, write_firmware,
 };
 use ed25519_dalek::SigningKey;
 use jiff::{SignedDuration, Timestamp};
@@ -100,6 +100,8 @@ struct Lane {
     scanner: Pty,
     clock_file: std::path::PathBuf,
     data: std::path::PathBuf,
+    /// The officer's session cookie, once signed in.
+    cookie: Option<String>,
 }
 
 impl Drop for Lane {
@@ -137,7 +139,21 @@ fn publish_ledger(url: &str, terminal_id: &str, terminal: &SigningKey) {
             // The terminal's clock runs years ahead in this soak.
             valid_until: now + SignedDuration::from_hours(24 * 365 * 20),
         });
-        central.append(vec![change], now).await.expect("append");
+        // The officer's account covers the years the terminal's clock runs ahead.
+        let today = now.to_zoned(jiff::tz::TimeZone::UTC).date();
+        let officer = checkpointd::cli::officer::enrolment(
+            OFFICER_ID,
+            checkpointd::core::officer::Role::Officer,
+            OFFICER_SECRET.as_bytes(),
+            today.yesterday().expect("yesterday"),
+            today.saturating_add(jiff::Span::new().years(20)),
+            checkpointd::core::officer::Language::En,
+        )
+        .expect("enrolment");
+        central
+            .append(vec![change, officer], now)
+            .await
+            .expect("append");
         central
             .checkpoint(&[root_key()], now)
             .await
@@ -192,6 +208,36 @@ fn start(url: &str, dir: &Path) -> Lane {
         scanner,
         clock_file,
         data: config.with_file_name("data"),
+        cookie: None,
+    }
+}
+
+/// Signs the officer in (once the replica holds the account); later confirmations carry the
+/// session cookie.
+fn sign_in(lane: &mut Lane) {
+    let body = json!({"officer_id": OFFICER_ID, "secret": OFFICER_SECRET});
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let answer = common::terminal::exchange(
+            lane.http,
+            "POST",
+            "/api/v1/session",
+            Some(&body),
+            Some(TOKEN),
+            "",
+        );
+        let cookie = answer.as_ref().and_then(|(code, head, _)| {
+            let line = head
+                .lines()
+                .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))?;
+            (*code == 200).then(|| line["set-cookie:".len()..].split(';').next())?
+        });
+        if let Some(cookie) = cookie {
+            lane.cookie = Some(format!("Cookie: {}\r\n", cookie.trim()));
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "sign-in: {answer:?}");
+        std::thread::sleep(Duration::from_millis(200));
     }
 }
 
@@ -216,16 +262,18 @@ fn cross(lane: &mut Lane, stream: &mut EventStream, number: &str, session: &mut 
     } else {
         "admit"
     };
-    let body = json!({"session": verdict["session"], "decision": decision, "officer": "R-1"});
+    let body = json!({"session": verdict["session"], "decision": decision});
+    let cookie = lane.cookie.clone().unwrap_or_default();
     matches!(
-        try_http(
+        common::terminal::exchange(
             lane.http,
             "POST",
             "/api/v1/confirm",
             Some(&body),
-            Some(TOKEN)
+            Some(TOKEN),
+            &cookie,
         ),
-        Some((200, _))
+        Some((200, _, _))
     )
 }
 
@@ -252,6 +300,7 @@ fn retention_pruning_keeps_memory_and_disk_flat() {
     publish_ledger(&url, "RET-1", &terminal_key);
     let dir = tempfile::tempdir().expect("temp dir");
     let mut lane = start(&url, dir.path());
+    sign_in(&mut lane);
 
     let deadline = Instant::now() + Duration::from_secs(30);
     while status(&lane).is_none_or(|s| {

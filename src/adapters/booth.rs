@@ -62,7 +62,8 @@ pub enum SignInRefused {
 struct Session {
     officer_id: String,
     language: Language,
-    last_used: Timestamp,
+    /// Monotonic reading of the session's last request.
+    last_used: Duration,
 }
 
 struct Sessions {
@@ -116,7 +117,7 @@ impl Booth {
         let mut token_bytes = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut token_bytes);
         let token = hex::encode(token_bytes);
-        let now = self.clock.now();
+        let now = self.clock.monotonic();
         let mut state = self.lock();
         if state.by_token.len() >= SESSIONS_MAX
             && let Some(oldest) = state
@@ -149,7 +150,7 @@ impl Booth {
         secret: &[u8],
         peer: &str,
     ) -> Result<OfficerRecord, SignInRefused> {
-        let now = self.clock.now();
+        let now = self.clock.monotonic();
         {
             let mut state = self.lock();
             let locked = [
@@ -160,7 +161,7 @@ impl Booth {
                 return Err(SignInRefused::LockedOut(wait));
             }
         }
-        let record = self.valid_officer(officer_id, now);
+        let record = self.valid_officer(officer_id, self.clock.now());
         let verifier = match &record {
             Some(record) => record.enrolled.verifier.as_str(),
             None => self.decoy(),
@@ -186,7 +187,7 @@ impl Booth {
     /// The officer of a session token, if the session is open, not idle past the timeout, and
     /// the account still valid; the request counts as activity.
     pub fn current(&self, token: &str) -> Option<SignedIn> {
-        let now = self.clock.now();
+        let now = self.clock.monotonic();
         let mut state = self.lock();
         let session = state.by_token.get(token)?;
         let officer_id = session.officer_id.clone();
@@ -195,7 +196,7 @@ impl Booth {
         let record = if expired {
             None
         } else {
-            self.valid_officer(&officer_id, now)
+            self.valid_officer(&officer_id, self.clock.now())
         };
         let Some(record) = record else {
             state.by_token.remove(token);
@@ -284,6 +285,71 @@ pub fn cleared_cookie() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::ledger::{
+        Change, Entry, IndexConsistency, MemoryState, OfficerEnrolled, apply_entry,
+    };
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    /// A clock the test moves: the wall clock stays put, the monotonic one advances.
+    struct TestClock(AtomicU64);
+
+    impl Clock for TestClock {
+        fn now(&self) -> Timestamp {
+            "2026-06-01T12:00:00Z".parse().expect("time")
+        }
+        fn monotonic(&self) -> Duration {
+            Duration::from_secs(self.0.load(Ordering::Relaxed))
+        }
+    }
+
+    fn booth_with(record: &OfficerEnrolled) -> (Booth, Arc<TestClock>) {
+        let mut state = MemoryState::default();
+        let entry = Entry {
+            seq: 1,
+            prev: [0; 32],
+            time: "2026-05-01T00:00:00Z".parse().expect("time"),
+            change: Change::OfficerEnrolled(record.clone()),
+        };
+        apply_entry(&mut state, &entry, &IndexConsistency).expect("enrol");
+        let clock = Arc::new(TestClock(AtomicU64::new(100)));
+        let settings = BoothSettings {
+            idle_timeout: Duration::from_secs(600),
+            lockout_window: Duration::from_secs(900),
+        };
+        let booth = Booth::new(Arc::new(state), clock.clone(), TimeZone::UTC, settings);
+        (booth, clock)
+    }
+
+    #[test]
+    fn a_session_ends_when_idle_and_lockouts_follow_the_monotonic_clock() {
+        let record = OfficerEnrolled {
+            officer_id: "O-1".into(),
+            role: Role::Officer,
+            verifier: make_verifier(b"pin-123456", &[3; 16]).expect("verifier"),
+            valid_from: "2026-01-01".parse().expect("date"),
+            valid_until: "2026-12-31".parse().expect("date"),
+            language: Language::En,
+        };
+        let (booth, clock) = booth_with(&record);
+        let (token, who) = booth.sign_in("O-1", b"pin-123456", "p").expect("signed in");
+        assert_eq!(who.idle_timeout_s, 600);
+        clock.0.store(100 + 599, Ordering::Relaxed);
+        assert!(booth.current(&token).is_some(), "used just in time");
+        clock.0.store(100 + 599 + 600, Ordering::Relaxed);
+        assert_eq!(booth.current(&token), None, "idle for the timeout");
+        for _ in 0..FAILURES_BEFORE_LOCKOUT {
+            assert_eq!(
+                booth.sign_in("O-1", b"nope", "p").err(),
+                Some(SignInRefused::Failed)
+            );
+        }
+        assert!(matches!(
+            booth.sign_in("O-1", b"pin-123456", "p"),
+            Err(SignInRefused::LockedOut(_))
+        ));
+        clock.0.fetch_add(900, Ordering::Relaxed);
+        assert!(booth.sign_in("O-1", b"pin-123456", "p").is_ok());
+    }
 
     #[test]
     fn the_session_token_is_read_from_the_cookie_header() {

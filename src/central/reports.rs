@@ -94,10 +94,11 @@ pub async fn run(
     }
 }
 
-/// Each document's last crossing (entry or exit; refusals do not move anyone) up to `$1`.
+/// Each document's last crossing (entry or exit; refused entries and referrals do not move
+/// anyone, an entry admitted against the verdict does) up to `$1`, as the terminals count it.
 const LAST_MOVEMENT: &str = "SELECT DISTINCT ON (holder) holder, direction, nationality, \
      issuing_state, document_type, document_number, local_date FROM movements \
-     WHERE local_date <= $1 AND direction IN ('entry', 'exit') AND verdict <> 'refuse' \
+     WHERE local_date <= $1 AND direction IN ('entry', 'exit') \
      ORDER BY holder, recorded_at DESC, seq DESC";
 
 async fn present(client: &Client, date: Date) -> Result<Value, ReportError> {
@@ -145,7 +146,7 @@ async fn overstayers(
         .query_raw(
             "SELECT holder, nationality, issuing_state, document_type, document_number, \
              local_date, direction FROM movements \
-             WHERE local_date <= $1 AND direction IN ('entry', 'exit') AND verdict <> 'refuse' \
+             WHERE local_date <= $1 AND direction IN ('entry', 'exit') \
              ORDER BY holder, recorded_at, seq",
             [&date],
         )

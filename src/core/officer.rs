@@ -7,7 +7,6 @@ use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use argon2::password_hash::{PasswordHash, PasswordVerifier};
-use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 /// Longest verifier (PHC string) a ledger entry may carry.
@@ -171,7 +170,8 @@ pub fn secret_matches(verifier: &str, secret: &[u8]) -> bool {
 pub struct FailureCounter {
     limit: usize,
     window: Duration,
-    failures: HashMap<String, VecDeque<Timestamp>>,
+    /// Monotonic readings of each name's failures in the window, oldest first.
+    failures: HashMap<String, VecDeque<Duration>>,
     /// Names in the order they were first tracked, to forget the oldest past the bound.
     order: VecDeque<String>,
 }
@@ -187,25 +187,20 @@ impl FailureCounter {
         }
     }
 
-    /// How long `name` is still locked out at `now` (`None`: it may try).
-    pub fn locked_for(&mut self, name: &str, now: Timestamp) -> Option<Duration> {
+    /// How long `name` is still locked out at `now`, a monotonic reading (`None`: it may try).
+    pub fn locked_for(&mut self, name: &str, now: Duration) -> Option<Duration> {
         let window = self.window;
         let failures = self.failures.get_mut(name)?;
         expire(failures, now, window);
         if failures.len() < self.limit {
             return None;
         }
-        let oldest = *failures.front()?;
-        let ends = oldest.checked_add(window).ok()?;
-        Some(
-            ends.duration_since(now)
-                .unsigned_abs()
-                .max(Duration::from_secs(1)),
-        )
+        let ends = failures.front()?.saturating_add(window);
+        Some(ends.saturating_sub(now).max(Duration::from_secs(1)))
     }
 
     /// Counts a failure of `name` at `now`.
-    pub fn fail(&mut self, name: &str, now: Timestamp) {
+    pub fn fail(&mut self, name: &str, now: Duration) {
         if !self.failures.contains_key(name) {
             while self.order.len() >= TRACKED_NAMES_MAX {
                 if let Some(oldest) = self.order.pop_front() {
@@ -229,9 +224,9 @@ impl FailureCounter {
     }
 }
 
-fn expire(failures: &mut VecDeque<Timestamp>, now: Timestamp, window: Duration) {
+fn expire(failures: &mut VecDeque<Duration>, now: Duration, window: Duration) {
     while let Some(first) = failures.front() {
-        if now.duration_since(*first).unsigned_abs() >= window || *first > now {
+        if now.saturating_sub(*first) >= window {
             failures.pop_front();
         } else {
             break;
@@ -239,9 +234,10 @@ fn expire(failures: &mut VecDeque<Timestamp>, now: Timestamp, window: Duration) 
     }
 }
 
-/// Whether a session last used at `last_used` has expired at `now` under `idle_timeout`.
-pub fn idle_expired(last_used: Timestamp, now: Timestamp, idle_timeout: Duration) -> bool {
-    now.duration_since(last_used).unsigned_abs() >= idle_timeout && now >= last_used
+/// Whether a session last used at `last_used` has expired at `now` under `idle_timeout`
+/// (monotonic readings).
+pub fn idle_expired(last_used: Duration, now: Duration, idle_timeout: Duration) -> bool {
+    now.saturating_sub(last_used) >= idle_timeout
 }
 
 /// The override reasons an officer chooses from (codes stable, in this order).
@@ -305,8 +301,8 @@ pub fn check_reason(code: &str, text: &str) -> Result<(), ReasonError> {
 mod tests {
     use super::*;
 
-    fn at(seconds: i64) -> Timestamp {
-        Timestamp::from_second(1_800_000_000 + seconds).expect("test time")
+    fn at(seconds: u64) -> Duration {
+        Duration::from_secs(1_000 + seconds)
     }
 
     #[test]
