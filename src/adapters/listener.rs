@@ -156,6 +156,7 @@ async fn connection<Io, P>(
     Io: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     P: Clone + Send + Sync + 'static,
 {
+    let busy_seen = Arc::clone(&busy);
     let service = hyper::service::service_fn(move |request: hyper::Request<_>| {
         busy.store(true, Ordering::Relaxed);
         let mut request = request.map(axum::body::Body::new);
@@ -174,7 +175,12 @@ async fn connection<Io, P>(
         _ = connection.as_mut() => return,
         _ = evict.cancelled() => {}
     }
-    // Evicted (nothing to finish) or stopping: let a request in flight end, briefly.
+    if !busy_seen.load(Ordering::Relaxed) {
+        // Evicted, or stopping, with no request ever made: nothing to finish, and a flood of
+        // half-sent headers must not hold descriptors through a drain.
+        return;
+    }
+    // Stopping with a request made: let one in flight end, briefly.
     connection.as_mut().graceful_shutdown();
     let _ = tokio::time::timeout(SHUTDOWN_DRAIN, connection).await;
 }

@@ -8,9 +8,8 @@ use der::Encode;
 use jiff::Timestamp;
 use serde_json::Value;
 
-use crate::core::ledger::csca::name_key;
 use crate::core::ledger::state::{ApplyFailure, MemoryState, Rejection, apply_entry};
-use crate::core::ledger::{ANY_ENTRY_BYTES_MAX, Change, CscaTrust, Entry, IndexConsistency};
+use crate::core::ledger::{ANY_ENTRY_BYTES_MAX, Change, Entry, IndexConsistency};
 use crate::core::passive_auth::{read_certificates, read_crl, read_master_list};
 
 /// Replaces `"file"` in the body of a `csca_*` line by the field its kind carries.
@@ -59,18 +58,12 @@ pub fn body_from_file(value: &mut Value, base: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// Refuses a publication whose CSCA changes a terminal would refuse (a refused entry stops
-/// every terminal's replication). Without the replica (`trust: None`) only what needs no state
-/// is checked: the master list's signature, that certificates and CRLs read, the size.
-pub fn precheck(
-    changes: &[Change],
-    trust: Option<&CscaTrust>,
-    now: Timestamp,
-) -> Result<(), String> {
+/// Refuses a publication whose CSCA changes a terminal would refuse for what needs no state:
+/// the master list's signature, that certificates and CRLs read, the size. What depends on the
+/// CSCAs and CRLs already held is judged by `ledger_central::publish` against central's replica
+/// and the stream past it.
+pub fn precheck(changes: &[Change], now: Timestamp) -> Result<(), String> {
     let mut state = MemoryState::default();
-    if let Some(trust) = trust {
-        seed(&mut state, trust)?;
-    }
     for (n, change) in changes.iter().enumerate() {
         let entry = Entry {
             seq: n as u64 + 1,
@@ -110,29 +103,12 @@ pub fn precheck(
                         | Rejection::CrlIssuerUnknown { .. }
                         | Rejection::CrlOlder { .. }
                 );
-                if trust.is_some() || !needs_state {
+                if !needs_state {
                     return Err(refused(rejection.to_string()));
                 }
             }
             Err(ApplyFailure::Store(never)) => match never {},
         }
-    }
-    Ok(())
-}
-
-/// The replica's CSCAs and CRLs as a state the rules run over.
-fn seed(state: &mut MemoryState, trust: &CscaTrust) -> Result<(), String> {
-    for record in &trust.cscas {
-        let certificate = <x509_cert::Certificate as der::Decode>::from_der(&record.certificate)
-            .map_err(|e| format!("the replica holds an unreadable csca: {e}"))?;
-        let key = name_key(&certificate.tbs_certificate.subject).map_err(|e| e.to_string())?;
-        state.cscas.entry(key).or_default().push(record.clone());
-    }
-    for record in &trust.crls {
-        let crl = <x509_cert::crl::CertificateList as der::Decode>::from_der(&record.crl)
-            .map_err(|e| format!("the replica holds an unreadable crl: {e}"))?;
-        let key = name_key(&crl.tbs_cert_list.issuer).map_err(|e| e.to_string())?;
-        state.crls.insert(key, record.clone());
     }
     Ok(())
 }
@@ -195,20 +171,15 @@ mod tests {
         )
         .expect("list");
         let now: Timestamp = "2026-01-01T00:00:00Z".parse().expect("time");
-        precheck(&[list_change.clone(), crl_change.clone()], None, now).expect("valid publication");
-        // A CRL whose CSCA the replica does not hold is refused when the replica is known.
-        let empty = CscaTrust::default();
-        let refused = precheck(std::slice::from_ref(&crl_change), Some(&empty), now)
-            .expect_err("unknown issuer");
-        assert!(refused.contains("not signed by a held"), "{refused}");
-        precheck(&[added, crl_change], Some(&empty), now).expect("csca then its crl");
+        precheck(&[list_change.clone(), crl_change.clone()], now).expect("valid publication");
+        precheck(&[added, crl_change], now).expect("csca then its crl");
 
         let forged = change(
             r#"{"kind":"csca_master_list","body":{"file":"forged.der"}}"#,
             dir.path(),
         )
         .expect("parses");
-        let refused = precheck(&[forged], None, now).expect_err("forged list");
+        let refused = precheck(&[forged], now).expect_err("forged list");
         assert!(refused.contains("nothing published"), "{refused}");
         let missing = change(
             r#"{"kind":"csca_added","body":{"file":"absent.pem"}}"#,
