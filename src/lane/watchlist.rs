@@ -181,3 +181,86 @@ pub fn traveller_of(report: &MrzReport) -> Option<Traveller> {
         },
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::ledger::entry::PersonAlertRaised;
+    use crate::core::ledger::state::{MemoryState, PersonAlertRecord, PersonAlertState};
+
+    const ALERT: &str = r#"{"alert_id":"PA-1","names":[{"surname":"Гусейнов","given_names":"Юсиф","original":{"surname":"Hüseynov","given_names":"Yusif"}}],"birth_date":"1979","nationalities":["AZE"],"sex":"M","kind":"wanted","action":"hold","note":"n"}"#;
+
+    fn replica(alerts: &[(&str, u64, Option<u64>)]) -> MemoryState {
+        let mut state = MemoryState::default();
+        for (id, seq, lifted) in alerts {
+            let mut alert: PersonAlertRaised = serde_json::from_str(ALERT).expect("alert");
+            alert.alert_id = (*id).into();
+            let record = PersonAlertRecord {
+                state: PersonAlertState {
+                    seq: *seq,
+                    lifted: *lifted,
+                },
+                alert,
+            };
+            state.person_alerts.insert((*id).into(), record);
+        }
+        state
+    }
+
+    fn traveller() -> Traveller {
+        Traveller {
+            surname: "GUSEINOV".into(),
+            given_names: "IUSIF".into(),
+            birth_date: Some(BirthDate {
+                year: 1979,
+                month: Some(4),
+                day: Some(2),
+            }),
+            nationality: Some("AZE".into()),
+            sex: Some(Sex::Male),
+        }
+    }
+
+    #[test]
+    fn follows_raises_and_lifts_and_never_shows_names_in_debug() {
+        let today = jiff::civil::date(2026, 6, 1);
+        let mut state = replica(&[("PA-1", 1, None), ("PA-2", 2, Some(3))]);
+        let mut list = LaneWatchlist::build(&state).expect("build");
+        assert_eq!((list.len(), list.applied()), (2, 3));
+        let hits = list
+            .screen(&traveller(), 0.72, today, &state)
+            .expect("screen");
+        let ids: Vec<&str> = hits.iter().map(|h| h.alert_id.as_str()).collect();
+        assert_eq!(ids, ["PA-1"], "a lifted alert is no hit");
+        assert_eq!(
+            hits[0].alert.as_ref().map(|r| r.alert.action.as_str()),
+            Some("hold")
+        );
+        let shown = format!("{hits:?} {:?}", hits[0].alert);
+        for name in [
+            "Гусейнов",
+            "Hüseynov",
+            "GUSEINOV",
+            "HUSEYNOV",
+            "Юсиф",
+            "YUSIF",
+            "IUSIF",
+        ] {
+            assert!(!shown.contains(name), "{name} in {shown}");
+        }
+        // PA-1 lifted later: the next catch-up reads only what came after.
+        state
+            .person_alerts
+            .get_mut("PA-1")
+            .expect("held")
+            .state
+            .lifted = Some(4);
+        assert!(list.catch_up(&state, 10).expect("catch up"));
+        assert_eq!(list.applied(), 4);
+        assert!(
+            list.screen(&traveller(), 0.72, today, &state)
+                .expect("screen")
+                .is_empty()
+        );
+    }
+}
