@@ -304,10 +304,11 @@ fn watchlist_from(replica: &str) {
     let watchlist = LaneWatchlist::build(&store).expect("build");
     let took = started.elapsed();
     println!(
-        "watchlist built from the replica: {} alerts in {took:.2?} ({:.0} alerts/s); RSS {} MiB \
-         before, {} MiB after ({:.0} bytes/alert)",
+        "watchlist built from the replica: {} alerts in {took:.2?} ({:.0} alerts/s), {:.0} bytes/alert \
+         held; RSS {} MiB before, {} MiB after ({:.0} bytes/alert)",
         watchlist.len(),
         watchlist.len() as f64 / took.as_secs_f64(),
+        watchlist.memory_bytes() as f64 / watchlist.len() as f64,
         before >> 10,
         status_kib("VmRSS:") >> 10,
         (status_kib("VmRSS:").saturating_sub(before) * 1024) as f64 / watchlist.len() as f64

@@ -54,15 +54,69 @@ fn id_hash(id: &str) -> u64 {
     hasher.finish()
 }
 
+/// Files an alert's position under its id's hash (a taken hash goes to `clashes`).
+fn note_id(by_id: &mut HashMap<u64, u32>, clashes: &mut Vec<u32>, id: &str, position: u32) {
+    match by_id.entry(id_hash(id)) {
+        std::collections::hash_map::Entry::Occupied(_) => clashes.push(position),
+        std::collections::hash_map::Entry::Vacant(slot) => {
+            slot.insert(position);
+        }
+    }
+}
+
 impl LaneWatchlist {
-    /// Builds the list from every person alert the replica holds (lifted ones marked).
+    /// Builds the list from every person alert the replica holds (lifted ones marked), reading
+    /// the entries [`CATCH_UP_ENTRIES_PER_TICK`] at a time and ordering the index once at the
+    /// end, so neither the entries nor growing posting lists pile up in memory.
     pub fn build(ledger: &dyn LedgerView) -> Result<Self, LedgerStoreError> {
+        let mut builder = WatchlistBuilder::new();
+        let mut by_id: HashMap<u64, u32> = HashMap::new();
+        let mut clashes = Vec::new();
+        let mut lifted = Vec::new();
+        let mut applied = 0;
+        loop {
+            let changes = ledger.person_alert_changes(applied, CATCH_UP_ENTRIES_PER_TICK)?;
+            for (seq, change) in changes.changes {
+                match change {
+                    PersonAlertChange::Raised(alert) => {
+                        let alert = alert.to_watchlist();
+                        let position =
+                            builder
+                                .insert(&alert)
+                                .map_err(|e| LedgerStoreError::Corrupt {
+                                    what: "person alert",
+                                    reason: format!("entry {seq}: {e}"),
+                                })? as u32;
+                        note_id(&mut by_id, &mut clashes, &alert.alert_id, position);
+                    }
+                    PersonAlertChange::Lifted(id) => lifted.push(id),
+                }
+            }
+            if changes.through == applied {
+                break;
+            }
+            applied = changes.through;
+        }
+        by_id.shrink_to_fit();
         let mut list = Self {
-            list: WatchlistBuilder::new().finish(),
-            ..Self::default()
+            list: builder.finish(),
+            by_id,
+            clashes,
+            applied,
         };
-        list.catch_up(ledger, u64::MAX)?;
+        for id in lifted {
+            if let Some(position) = list.position(&id) {
+                list.list.lift(position);
+            }
+        }
         Ok(list)
+    }
+
+    /// Bytes the list holds: the screening index and the id map.
+    pub fn memory_bytes(&self) -> usize {
+        self.list.memory_bytes()
+            + self.by_id.capacity() * (std::mem::size_of::<(u64, u32)>() + 1)
+            + self.clashes.capacity() * std::mem::size_of::<u32>()
     }
 
     /// Alerts held, lifted ones included.
@@ -111,13 +165,12 @@ impl LaneWatchlist {
                 what: "person alert",
                 reason: format!("entry {seq}: {e}"),
             })? as u32;
-        let hash = id_hash(&alert.alert_id);
-        match self.by_id.entry(hash) {
-            std::collections::hash_map::Entry::Occupied(_) => self.clashes.push(position),
-            std::collections::hash_map::Entry::Vacant(slot) => {
-                slot.insert(position);
-            }
-        }
+        note_id(
+            &mut self.by_id,
+            &mut self.clashes,
+            &alert.alert_id,
+            position,
+        );
         Ok(())
     }
 
