@@ -4,6 +4,11 @@
 //! applied; the RSS of a process that opens the replica as the daemon does; disk bytes per permit.
 //!
 //! `LEDGER_BENCH_PERMITS=1000000 cargo bench --bench ledger_apply` (default 200,000).
+//!
+//! `LEDGER_BENCH_PERSON_ALERTS=1000000 cargo bench --bench ledger_apply` instead bootstraps a
+//! snapshot of that many person alerts the same way (issue #23: the ledger's bootstrap rate must
+//! hold), then builds the lane's watchlist from the replica (time, RSS) and follows 10,000 more
+//! alerts as they replicate (time per alert).
 
 use std::process::Command;
 use std::sync::Arc;
@@ -13,8 +18,13 @@ use checkpointd::adapters::ledger::{
     CACHE_CAPACITY_DEFAULT, LedgerSource, ReplicationError, ReplicationOutcome, Replicator,
     SledLedger, Snapshot, SnapshotReader,
 };
+use checkpointd::core::ledger::Change;
+use checkpointd::core::ledger::entry::{
+    OriginalName, PersonAlertKind, PersonAlertName, PersonAlertRaised, PersonSex,
+};
 use checkpointd::core::ledger::permit_check::Bp1Verification;
 use checkpointd::core::ledger::{RootSet, SignedCheckpoint, verify_batch};
+use checkpointd::lane::watchlist::LaneWatchlist;
 use checkpointd::ports::ledger::{LedgerStore, LedgerView};
 use rand::{Rng, SeedableRng};
 
@@ -171,17 +181,149 @@ fn bootstrap(snapshot: &str, replica: &str, total: u32) {
     let outcome = runtime.block_on(replicator.sync_once()).expect("bootstrap");
     let took = started.elapsed();
     assert_eq!(outcome, ReplicationOutcome::Bootstrapped { to: size });
+    let kind = std::env::var("LEDGER_BENCH_KIND").unwrap_or_else(|_| "permits".into());
     println!(
-        "bootstrap from a snapshot of {total} permits ({size} entries; snapshot read, decoded, \
+        "bootstrap from a snapshot of {total} {kind} ({size} entries; snapshot read, decoded, \
          verified and applied in chunks, fresh process): {took:.2?} = {:.0} entries/s; \
          RSS {} MiB before, {} MiB peak",
         size as f64 / took.as_secs_f64(),
         before >> 10,
         status_kib("VmHWM:") >> 10
     );
+    if std::env::var_os("LEDGER_BENCH_KIND").is_some() {
+        drop(replicator);
+        drop(runtime);
+        watchlist_from(replica);
+    }
+}
+
+/// Person alerts of generated people: Latin names, a third with a Cyrillic original.
+fn person_alerts(from: u32, n: u32) -> Vec<Change> {
+    const SYLLABLES: [&str; 24] = [
+        "MA", "ME", "DO", "VA", "LI", "YE", "RA", "SHI", "KHA", "NA", "ZA", "GU", "SE", "IN", "AL",
+        "EL", "CHI", "RU", "TA", "BE", "KO", "VI", "DZE", "OV",
+    ];
+    let mut rng = rand::rngs::StdRng::seed_from_u64(u64::from(from) + 23);
+    let mut word = |len: usize| -> String {
+        (0..len)
+            .map(|_| SYLLABLES[rng.gen_range(0..SYLLABLES.len())])
+            .collect()
+    };
+    (from..from + n)
+        .map(|i| {
+            let (surname, given_names) = (word(3), word(2));
+            let original = (i % 3 == 0).then(|| OriginalName {
+                surname: format!("{}ов", surname.to_lowercase()),
+                given_names: given_names.to_lowercase(),
+            });
+            Change::PersonAlert(PersonAlertRaised {
+                alert_id: format!("PA-{i:08}"),
+                names: vec![PersonAlertName {
+                    surname,
+                    given_names,
+                    original,
+                }],
+                birth_date: Some(format!("{}-0{}-1{}", 1940 + i % 70, 1 + i % 9, i % 10)),
+                nationalities: vec!["AZE".into()],
+                sex: Some(PersonSex::Male),
+                kind: PersonAlertKind::EntryBan,
+                until: Some(jiff::civil::date(2031, 1, 1)),
+                action: "refuse entry".into(),
+                note: String::new(),
+            })
+        })
+        .collect()
+}
+
+/// Bootstraps a snapshot of `total` person alerts in a child process, then measures the lane's
+/// watchlist built from the replica and following further alerts.
+fn person_alert_figures(total: u32) {
+    let work = tempfile::tempdir().expect("tempdir");
+    let dir = work.path().join("replica");
+    let mut central = Central::default();
+    let roots = central.roots();
+    let mut entries = Vec::new();
+    let mut checkpoint = Vec::new();
+    let mut done = 0;
+    while done < total {
+        let n = BATCH.min(total - done);
+        let (encoded, signed) = central.next(person_alerts(done, n));
+        entries.extend(encoded);
+        checkpoint = signed;
+        done += n;
+    }
+    let snapshot = Snapshot {
+        checkpoint,
+        entries: entries.into_iter().map(ciborium::Value::Bytes).collect(),
+    }
+    .encode();
+    let snapshot_path = work.path().join("snapshot.cbor");
+    std::fs::write(&snapshot_path, &snapshot).expect("write snapshot");
+    println!(
+        "snapshot: {} MiB for {total} person alerts",
+        snapshot.len() >> 20
+    );
+    drop(snapshot);
+    let out = Command::new(std::env::current_exe().expect("own path"))
+        .env("LEDGER_BENCH_SNAPSHOT", &snapshot_path)
+        .env("LEDGER_BENCH_REPLICA", &dir)
+        .env("LEDGER_BENCH_PERMITS", total.to_string())
+        .env("LEDGER_BENCH_KIND", "person alerts")
+        .output()
+        .expect("bootstrap");
+    print!("{}", String::from_utf8_lossy(&out.stdout));
+    eprint!("{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "bootstrap failed");
+
+    let store = SledLedger::open(&dir, CACHE_CAPACITY_DEFAULT).expect("open");
+    let mut watchlist = LaneWatchlist::build(&store).expect("build");
+    assert_eq!(watchlist.len(), total as usize);
+    const MORE: u32 = 10_000;
+    let (encoded, signed) = central.next(person_alerts(total, MORE));
+    apply(&store, &roots, encoded, &signed);
+    let started = Instant::now();
+    assert!(watchlist.catch_up(&store, u64::MAX).expect("catch up"));
+    let took = started.elapsed();
+    println!(
+        "watchlist follows {MORE} replicated alerts ({total} held): {took:.2?} = {:.1} µs per alert",
+        took.as_secs_f64() * 1e6 / f64::from(MORE)
+    );
+    let bytes = store.size_on_disk().expect("size");
+    println!(
+        "disk: {bytes} bytes = {:.0} bytes/person alert",
+        bytes as f64 / f64::from(total + MORE)
+    );
+}
+
+/// In the bootstrap child, after the person alerts applied: the lane's watchlist built from
+/// the replica, its time and the RSS it adds.
+fn watchlist_from(replica: &str) {
+    let store = SledLedger::open(replica.as_ref(), CACHE_CAPACITY_DEFAULT).expect("open");
+    let before = status_kib("VmRSS:");
+    let started = Instant::now();
+    let watchlist = LaneWatchlist::build(&store).expect("build");
+    let took = started.elapsed();
+    println!(
+        "watchlist built from the replica: {} alerts in {took:.2?} ({:.0} alerts/s), {:.0} bytes/alert \
+         held; RSS {} MiB before, {} MiB after ({:.0} bytes/alert)",
+        watchlist.len(),
+        watchlist.len() as f64 / took.as_secs_f64(),
+        watchlist.memory_bytes() as f64 / watchlist.len() as f64,
+        before >> 10,
+        status_kib("VmRSS:") >> 10,
+        (status_kib("VmRSS:").saturating_sub(before) * 1024) as f64 / watchlist.len() as f64
+    );
 }
 
 fn main() {
+    if let Some(alerts) = std::env::var("LEDGER_BENCH_PERSON_ALERTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|_| std::env::var_os("LEDGER_BENCH_SNAPSHOT").is_none())
+    {
+        person_alert_figures(alerts);
+        return;
+    }
     let total: u32 = std::env::var("LEDGER_BENCH_PERMITS")
         .ok()
         .and_then(|v| v.parse().ok())

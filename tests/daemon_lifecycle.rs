@@ -332,3 +332,25 @@ fn a_corrupt_ledger_replica_is_set_aside_and_the_daemon_comes_up() {
     let (code, _) = daemon.wait_exit();
     assert_eq!(code, Some(0), "log:\n{}", daemon.log());
 }
+
+/// The replica holds person alerts' names: one that other users can read (a directory they may
+/// enter, a file they may read) stops the start, with what to do, before READY.
+#[test]
+fn a_ledger_replica_others_can_read_is_refused_at_start() {
+    use checkpointd::adapters::ledger::{CACHE_CAPACITY_DEFAULT, SledLedger};
+
+    let mut daemon = Daemon::start_over(VALID, |data| {
+        let replica = data.join("ledger");
+        drop(SledLedger::open(&replica, CACHE_CAPACITY_DEFAULT).expect("replica"));
+        std::fs::set_permissions(&replica, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        std::fs::set_permissions(replica.join("db"), std::fs::Permissions::from_mode(0o644))
+            .expect("chmod");
+    });
+    let (code, _) = daemon.wait_exit();
+    assert_ne!(code, Some(0), "log:\n{}", daemon.log());
+    let log = daemon.log();
+    assert!(
+        log.contains("holds person alerts and other users can read it") && log.contains("chmod"),
+        "{log}"
+    );
+}

@@ -375,3 +375,32 @@ async fn the_threshold_setting_takes_effect_and_a_kiosk_refers_every_hit() {
     );
     assert_eq!(kiosk.outbox.depth(), 0);
 }
+
+#[tokio::test]
+async fn document_keyed_alerts_keep_working_beside_person_alerts() {
+    use checkpointd::core::document::HolderDigest;
+    use checkpointd::core::ledger::{AlertKind, AlertRaised};
+    let banned = Change::Alert(AlertRaised {
+        holder: HolderDigest::of("RUS", "720000009").0,
+        alert: AlertKind::EntryBan {
+            until: jiff::civil::date(2030, 1, 1),
+        },
+        note: "court order".into(),
+    });
+    let mut lane = lane(LaneMode::Officer, 0.72, vec![alert(), banned]);
+    let report = scan(&mut lane.driver, passport("MAMEDOV", "ELCHIN", "720000009")).await;
+    let codes = report.assessment.verdict.codes();
+    assert_eq!(
+        report.assessment.verdict.outcome,
+        Outcome::Refuse,
+        "{codes:?}"
+    );
+    assert!(codes.contains(&ReasonCode::EntryBan), "{codes:?}");
+    assert!(
+        codes.contains(&ReasonCode::WatchlistPossibleMatch),
+        "{codes:?}"
+    );
+    let report = scan(&mut lane.driver, passport("PETROV", "IVAN", "720000009")).await;
+    assert_eq!(report.assessment.verdict.outcome, Outcome::Refuse);
+    assert!(report.assessment.watchlist.is_empty());
+}

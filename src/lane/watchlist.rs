@@ -54,15 +54,69 @@ fn id_hash(id: &str) -> u64 {
     hasher.finish()
 }
 
+/// Files an alert's position under its id's hash (a taken hash goes to `clashes`).
+fn note_id(by_id: &mut HashMap<u64, u32>, clashes: &mut Vec<u32>, id: &str, position: u32) {
+    match by_id.entry(id_hash(id)) {
+        std::collections::hash_map::Entry::Occupied(_) => clashes.push(position),
+        std::collections::hash_map::Entry::Vacant(slot) => {
+            slot.insert(position);
+        }
+    }
+}
+
 impl LaneWatchlist {
-    /// Builds the list from every person alert the replica holds (lifted ones marked).
+    /// Builds the list from every person alert the replica holds (lifted ones marked), reading
+    /// the entries [`CATCH_UP_ENTRIES_PER_TICK`] at a time and ordering the index once at the
+    /// end, so neither the entries nor growing posting lists pile up in memory.
     pub fn build(ledger: &dyn LedgerView) -> Result<Self, LedgerStoreError> {
+        let mut builder = WatchlistBuilder::new();
+        let mut by_id: HashMap<u64, u32> = HashMap::new();
+        let mut clashes = Vec::new();
+        let mut lifted = Vec::new();
+        let mut applied = 0;
+        loop {
+            let changes = ledger.person_alert_changes(applied, CATCH_UP_ENTRIES_PER_TICK)?;
+            for (seq, change) in changes.changes {
+                match change {
+                    PersonAlertChange::Raised(alert) => {
+                        let alert = alert.to_watchlist();
+                        let position =
+                            builder
+                                .insert(&alert)
+                                .map_err(|e| LedgerStoreError::Corrupt {
+                                    what: "person alert",
+                                    reason: format!("entry {seq}: {e}"),
+                                })? as u32;
+                        note_id(&mut by_id, &mut clashes, &alert.alert_id, position);
+                    }
+                    PersonAlertChange::Lifted(id) => lifted.push(id),
+                }
+            }
+            if changes.through == applied {
+                break;
+            }
+            applied = changes.through;
+        }
+        by_id.shrink_to_fit();
         let mut list = Self {
-            list: WatchlistBuilder::new().finish(),
-            ..Self::default()
+            list: builder.finish(),
+            by_id,
+            clashes,
+            applied,
         };
-        list.catch_up(ledger, u64::MAX)?;
+        for id in lifted {
+            if let Some(position) = list.position(&id) {
+                list.list.lift(position);
+            }
+        }
         Ok(list)
+    }
+
+    /// Bytes the list holds: the screening index and the id map.
+    pub fn memory_bytes(&self) -> usize {
+        self.list.memory_bytes()
+            + self.by_id.capacity() * (std::mem::size_of::<(u64, u32)>() + 1)
+            + self.clashes.capacity() * std::mem::size_of::<u32>()
     }
 
     /// Alerts held, lifted ones included.
@@ -111,13 +165,12 @@ impl LaneWatchlist {
                 what: "person alert",
                 reason: format!("entry {seq}: {e}"),
             })? as u32;
-        let hash = id_hash(&alert.alert_id);
-        match self.by_id.entry(hash) {
-            std::collections::hash_map::Entry::Occupied(_) => self.clashes.push(position),
-            std::collections::hash_map::Entry::Vacant(slot) => {
-                slot.insert(position);
-            }
-        }
+        note_id(
+            &mut self.by_id,
+            &mut self.clashes,
+            &alert.alert_id,
+            position,
+        );
         Ok(())
     }
 
@@ -180,4 +233,87 @@ pub fn traveller_of(report: &MrzReport) -> Option<Traveller> {
             _ => None,
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::ledger::entry::PersonAlertRaised;
+    use crate::core::ledger::state::{MemoryState, PersonAlertRecord, PersonAlertState};
+
+    const ALERT: &str = r#"{"alert_id":"PA-1","names":[{"surname":"Гусейнов","given_names":"Юсиф","original":{"surname":"Hüseynov","given_names":"Yusif"}}],"birth_date":"1979","nationalities":["AZE"],"sex":"M","kind":"wanted","action":"hold","note":"n"}"#;
+
+    fn replica(alerts: &[(&str, u64, Option<u64>)]) -> MemoryState {
+        let mut state = MemoryState::default();
+        for (id, seq, lifted) in alerts {
+            let mut alert: PersonAlertRaised = serde_json::from_str(ALERT).expect("alert");
+            alert.alert_id = (*id).into();
+            let record = PersonAlertRecord {
+                state: PersonAlertState {
+                    seq: *seq,
+                    lifted: *lifted,
+                },
+                alert,
+            };
+            state.person_alerts.insert((*id).into(), record);
+        }
+        state
+    }
+
+    fn traveller() -> Traveller {
+        Traveller {
+            surname: "GUSEINOV".into(),
+            given_names: "IUSIF".into(),
+            birth_date: Some(BirthDate {
+                year: 1979,
+                month: Some(4),
+                day: Some(2),
+            }),
+            nationality: Some("AZE".into()),
+            sex: Some(Sex::Male),
+        }
+    }
+
+    #[test]
+    fn follows_raises_and_lifts_and_never_shows_names_in_debug() {
+        let today = jiff::civil::date(2026, 6, 1);
+        let mut state = replica(&[("PA-1", 1, None), ("PA-2", 2, Some(3))]);
+        let mut list = LaneWatchlist::build(&state).expect("build");
+        assert_eq!((list.len(), list.applied()), (2, 3));
+        let hits = list
+            .screen(&traveller(), 0.72, today, &state)
+            .expect("screen");
+        let ids: Vec<&str> = hits.iter().map(|h| h.alert_id.as_str()).collect();
+        assert_eq!(ids, ["PA-1"], "a lifted alert is no hit");
+        assert_eq!(
+            hits[0].alert.as_ref().map(|r| r.alert.action.as_str()),
+            Some("hold")
+        );
+        let shown = format!("{hits:?} {:?}", hits[0].alert);
+        for name in [
+            "Гусейнов",
+            "Hüseynov",
+            "GUSEINOV",
+            "HUSEYNOV",
+            "Юсиф",
+            "YUSIF",
+            "IUSIF",
+        ] {
+            assert!(!shown.contains(name), "{name} in {shown}");
+        }
+        // PA-1 lifted later: the next catch-up reads only what came after.
+        state
+            .person_alerts
+            .get_mut("PA-1")
+            .expect("held")
+            .state
+            .lifted = Some(4);
+        assert!(list.catch_up(&state, 10).expect("catch up"));
+        assert_eq!(list.applied(), 4);
+        assert!(
+            list.screen(&traveller(), 0.72, today, &state)
+                .expect("screen")
+                .is_empty()
+        );
+    }
 }
