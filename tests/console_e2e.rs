@@ -90,6 +90,17 @@ fn traveller(name: &str) -> [String; 2] {
         // No grounds of stay: referred at a kiosk, refused at an officer's lane.
         "unknown" => td3("NZL", "SMITH", "JOHN", "LA1234567", "NZL"),
         "unknown2" => td3("NZL", "BROWN", "KATE", "LA7654321", "NZL"),
+        // Matches the person alert published in Cyrillic (МАМЕДОВ ЭЛЬЧИН): the officer compares.
+        "namesake" => compose_td3(&Td3Fields {
+            state: "GEO",
+            surname: "MAMEDOV",
+            given: "ELCHIN",
+            number: "14CD55667",
+            nationality: "GEO",
+            birth: "850312",
+            sex: 'M',
+            expiry: "300101",
+        }),
         other => panic!("the browser asked for an unknown traveller {other:?}"),
     }
 }
@@ -138,6 +149,14 @@ fn publish_ledger(url: &str) {
                 alert: AlertKind::Lost,
                 note: "reported lost in Tbilisi, police ref 77/2026".into(),
             }),
+            Change::PersonAlert(
+                serde_json::from_str(
+                    r#"{"alert_id":"PA-E2E-1","names":[{"surname":"Мамедов","given_names":"Эльчин"}],
+                       "birth_date":"1985-03-12","nationalities":["GEO"],"sex":"M","kind":"wanted",
+                       "action":"hold the traveller and call the duty officer","note":"warrant 5/2026"}"#,
+                )
+                .expect("person alert"),
+            ),
         ];
         central.append(changes, now).await.expect("append");
         central
@@ -266,8 +285,10 @@ fn console_in_three_languages_kiosk_and_lost_daemon() {
     assert!(said_with("\"offline\":"), "{said:?}");
     let status = recorded_before_stop.expect("the browser asked for the stop");
     println!("status before the stop: {status}");
-    // Three confirmations, the referral and its second-line decision, the override.
-    assert_eq!(status["recorded"], 6, "{status}");
+    // Three confirmations, the referral and its second-line decision, the override, the
+    // namesake admitted after the officer dismissed the person-alert hit.
+    assert_eq!(status["recorded"], 7, "{status}");
+    assert!(said_with("\"dismissed\":\"✔"), "{said:?}");
     assert_eq!(
         status["current"]["verdict"]["outcome"], "refuse",
         "{status}"
@@ -278,6 +299,7 @@ fn console_in_three_languages_kiosk_and_lost_daemon() {
         "console-en",
         "kiosk",
         "console-offline",
+        "console-watchlist",
     ] {
         assert!(shots.join(format!("{shot}.png")).exists(), "{shot}");
     }

@@ -144,6 +144,21 @@ try {
   await page.waitForFunction(() => document.getElementById("recorded").textContent.startsWith("✔"), null, { timeout: 15000 });
   console.log(JSON.stringify({ override: await page.textContent("#recorded") }));
 
+  // A person-alert hit: nothing can be confirmed or refused before the officer compares; "not
+  // this person" leaves the rest of the verdict (an admit) to confirm, with the review recorded.
+  await ask("scan namesake");
+  await page.waitForSelector("#watchlist .watchlist-dismiss", { timeout: 15000 });
+  const hit = await page.textContent("#watchlist");
+  check(hit.includes("PA-E2E-1") || hit.includes("Мамедов"), "hit shows the alert's names: " + hit);
+  check(await page.isDisabled("#confirm") && await page.isDisabled("#refuse"), "confirm and refuse wait for the review");
+  await axe(page, "console-watchlist");
+  await page.screenshot({ path: path.join(shots, "console-watchlist.png"), fullPage: true });
+  await page.click("#watchlist .watchlist-dismiss");
+  await page.waitForFunction(() => !document.getElementById("confirm").disabled, null, { timeout: 5000 });
+  await page.click("#confirm");
+  await page.waitForFunction(() => document.getElementById("recorded").textContent.startsWith("✔"), null, { timeout: 15000 });
+  console.log(JSON.stringify({ watchlist: hit, dismissed: await page.textContent("#recorded") }));
+
   // Idle past the session's time (the clock of the last key or click set back): the screen
   // locks; the officer signs in again.
   await page.evaluate(() => { lastActivity = 0; });
