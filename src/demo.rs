@@ -812,18 +812,27 @@ async fn demo(options: DemoOptions) -> Result<(), String> {
     );
     if !options.linger.is_zero() {
         println!(
-            "console stays up for {:?}: http://{address}/?token={token}",
+            "console stays up for {:?}: http://{address}/?token={token}\n  today's arrivals come to it one at a time: the next when the officer has dealt with the one in front",
             options.linger
         );
-        // The arrivals lane keeps answering the console (its status restores the traveller
-        // left in front of the officer, a referral) until the time is up.
-        let until = tokio::time::Instant::now() + options.linger;
-        loop {
-            tokio::select! {
-                Some(command) = command_inbox.recv() => arrivals.on_api(command).await,
-                () = tokio::time::sleep_until(until) => break,
-            }
-        }
+        let entries: Vec<&Traveller> = today_list
+            .iter()
+            .filter(|(_, direction)| *direction == Direction::Entry)
+            .map(|(traveller, _)| *traveller)
+            .collect();
+        let counter = Counter {
+            field: &field,
+            pki: &pki,
+            today,
+            travellers: &entries,
+        };
+        let scanners = Scanners {
+            mrz_pty: &mut mrz_pty,
+            qr_pty: &mut qr_pty,
+            device_inbox: &mut device_inbox,
+            command_inbox: &mut command_inbox,
+        };
+        console_rounds(&mut arrivals, counter, scanners, options.linger).await?;
     }
     if let Some(task) = relay_task {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
@@ -844,6 +853,83 @@ async fn demo(options: DemoOptions) -> Result<(), String> {
         task.stop();
     }
     let _ = outbox.flush_async().await;
+    Ok(())
+}
+
+/// The arrivals the console is shown while the demo lingers, with their chips.
+struct Counter<'a> {
+    field: &'a SimulatedField,
+    pki: &'a chips::DemoPki,
+    today: Date,
+    travellers: &'a [&'a Traveller],
+}
+
+/// The arrivals lane's scanners and inboxes.
+struct Scanners<'a> {
+    mrz_pty: &'a mut Pty,
+    qr_pty: &'a mut Pty,
+    device_inbox: &'a mut mpsc::Receiver<DeviceEvent>,
+    command_inbox: &'a mut mpsc::Receiver<ApiCommand>,
+}
+
+/// While the demo lingers, today's arrivals come to the console one at a time (round and round):
+/// the next is scanned once the officer has dealt with the one in front (confirmed, referred or
+/// "new traveller"), so everything the console shows can be seen on the demo's travellers.
+async fn console_rounds(
+    arrivals: &mut LaneDriver,
+    counter: Counter<'_>,
+    booth: Scanners<'_>,
+    linger: Duration,
+) -> Result<(), String> {
+    let until = tokio::time::Instant::now() + linger;
+    let mut next = counter.travellers.iter().cycle();
+    let mut waiting = false;
+    loop {
+        if !waiting
+            && !has_traveller(arrivals).await
+            && let Some(traveller) = next.next()
+        {
+            counter
+                .field
+                .place(Some(chip_of(counter.pki, traveller, counter.today)?));
+            scan(traveller, booth.mrz_pty, booth.qr_pty).await?;
+            waiting = true;
+        }
+        tokio::select! {
+            Some(event) = booth.device_inbox.recv() => {
+                if arrivals.on_device(event).await.is_some() {
+                    waiting = false;
+                }
+            }
+            Some(command) = booth.command_inbox.recv() => arrivals.on_api(command).await,
+            () = tokio::time::sleep_until(until) => return Ok(()),
+        }
+    }
+}
+
+/// Whether a traveller stands in front of the officer.
+async fn has_traveller(lane: &mut LaneDriver) -> bool {
+    let (reply, answer) = oneshot::channel();
+    lane.on_api(ApiCommand::Current { reply }).await;
+    matches!(answer.await, Ok(Ok(value)) if !value.is_null())
+}
+
+/// Presents a traveller's documents to the scanners.
+async fn scan(traveller: &Traveller, mrz_pty: &mut Pty, qr_pty: &mut Pty) -> Result<(), String> {
+    let mrz = format!("{}\r{}\r", traveller.mrz[0], traveller.mrz[1]);
+    mrz_pty
+        .master
+        .write_all(mrz.as_bytes())
+        .map_err(|e| format!("pty write: {e}"))?;
+    for card in &traveller.cards {
+        // A moment between documents, as a person takes the card out.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let symbol = format!("]Q1{card}\r");
+        qr_pty
+            .master
+            .write_all(symbol.as_bytes())
+            .map_err(|e| format!("pty write: {e}"))?;
+    }
     Ok(())
 }
 
@@ -954,20 +1040,7 @@ async fn process(
     let (closed_tx, _closed_rx) = oneshot::channel();
     lane.on_api(ApiCommand::NewTraveller { reply: closed_tx })
         .await;
-    let mrz = format!("{}\r{}\r", traveller.mrz[0], traveller.mrz[1]);
-    mrz_pty
-        .master
-        .write_all(mrz.as_bytes())
-        .map_err(|e| format!("pty write: {e}"))?;
-    for card in &traveller.cards {
-        // A moment between documents, as a person takes the card out.
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        let symbol = format!("]Q1{card}\r");
-        qr_pty
-            .master
-            .write_all(symbol.as_bytes())
-            .map_err(|e| format!("pty write: {e}"))?;
-    }
+    scan(traveller, mrz_pty, qr_pty).await?;
     let n_scans = 1 + traveller.cards.len();
     let mut report = None;
     let mut n_seen = 0;

@@ -709,6 +709,15 @@ impl Assessment {
         self.input.chip = Some(evidence.facts.clone());
         self.verdict = decision::decide(&self.input);
         self.chip = Some(evidence);
+        let shown: Vec<_> = self.permits.iter().map(permit_shown).collect();
+        crate::core::officer_view::follow_verdict(
+            &mut self.view,
+            &crate::core::officer_view::Judged {
+                decision: &self.input,
+                verdict: &self.verdict,
+                permits: &shown,
+            },
+        );
         self
     }
 

@@ -177,6 +177,11 @@ pub struct ViewInput<'a> {
 pub fn officer_view(input: &ViewInput<'_>) -> OfficerView {
     let today = input.decision.today;
     let (movements, warnings) = movements_view(input.history, input.here);
+    let judged = Judged {
+        decision: input.decision,
+        verdict: input.verdict,
+        permits: input.permits,
+    };
     OfficerView {
         birth: input.birth_date.map(|birth| birth_view(birth, today)),
         expiry: expiry_view(&input.decision.document.expiry, today),
@@ -188,9 +193,27 @@ pub fn officer_view(input: &ViewInput<'_>) -> OfficerView {
             .iter()
             .map(|alert| alert_line(alert, input.decision.direction))
             .collect(),
-        stay: stay_line(input),
-        reasons: reason_lines(input),
+        stay: stay_line(&judged),
+        reasons: reason_lines(&judged),
     }
+}
+
+/// What the verdict-dependent lines of the screen are computed from.
+#[derive(Clone, Copy, Debug)]
+pub struct Judged<'a> {
+    /// The facts the decision weighed.
+    pub decision: &'a DecisionInput,
+    /// The verdict.
+    pub verdict: &'a Verdict,
+    /// Permits, in the order the lane considered them.
+    pub permits: &'a [PermitFactsShown],
+}
+
+/// The stay figures and reasons for a verdict reached again on later evidence (the chip, read
+/// after the document was assessed); the rest of the screen stays as it was.
+pub fn follow_verdict(view: &mut OfficerView, judged: &Judged<'_>) {
+    view.stay = stay_line(judged);
+    view.reasons = reason_lines(judged);
 }
 
 fn permit_line(permit: &PermitFactsShown) -> PermitLine {
@@ -251,7 +274,7 @@ fn residence_until(permits: &[PermitFactsShown]) -> Option<Date> {
         .max()
 }
 
-fn stay_line(input: &ViewInput<'_>) -> StayLine {
+fn stay_line(input: &Judged<'_>) -> StayLine {
     let Some(stay) = &input.decision.stay else {
         return StayLine::default();
     };
@@ -281,7 +304,7 @@ fn stay_line(input: &ViewInput<'_>) -> StayLine {
     }
 }
 
-fn reason_lines(input: &ViewInput<'_>) -> Vec<ReasonLine> {
+fn reason_lines(input: &Judged<'_>) -> Vec<ReasonLine> {
     let refused = input.verdict.outcome == Outcome::Refuse;
     input
         .verdict
@@ -298,7 +321,7 @@ fn reason_lines(input: &ViewInput<'_>) -> Vec<ReasonLine> {
 }
 
 /// The values a reason's sentence names, taken from the facts the decision weighed.
-fn reason_params(code: ReasonCode, input: &ViewInput<'_>) -> BTreeMap<&'static str, String> {
+fn reason_params(code: ReasonCode, input: &Judged<'_>) -> BTreeMap<&'static str, String> {
     let facts = input.decision;
     let mut params = BTreeMap::new();
     let stay = facts.stay.as_ref();

@@ -220,3 +220,26 @@ fn permit_details_and_reason_parameters() {
     );
     assert_eq!(shown.expiry.date.as_deref(), Some("29.05.2032"));
 }
+
+#[test]
+fn a_verdict_reached_again_on_the_chip_replaces_reasons_and_stay() {
+    let before = facts(Direction::Entry);
+    let mut shown = view(&before, &[], &[]);
+    assert!(shown.stay.may_stay_until.is_some());
+    let mut after = before.clone();
+    after.chip = Some(decision::ChipFacts::CloneSuspected);
+    let verdict = decision::decide(&after);
+    assert_eq!(verdict.outcome, decision::Outcome::Refuse);
+    follow_verdict(
+        &mut shown,
+        &Judged {
+            decision: &after,
+            verdict: &verdict,
+            permits: &[],
+        },
+    );
+    let codes: Vec<_> = shown.reasons.iter().map(|r| r.code).collect();
+    assert!(codes.contains(&ReasonCode::ChipCloneSuspected), "{codes:?}");
+    assert!(!codes.contains(&ReasonCode::MayStayUntil), "{codes:?}");
+    assert_eq!(shown.stay.may_stay_until, None);
+}
