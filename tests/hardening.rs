@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use common::nats::NatsServer;
 use common::terminal::{
-    EventStream, LaneConfig, OFFICER_ID, OFFICER_SECRET, Pty, SUPERVISOR_ID, SUPERVISOR_SECRET,
-    TERMINAL_SEED, free_port, root_key, seed_replica, td3, try_http, write_firmware,
+    EventStream, LaneConfig, Pty, SUPERVISOR_ID, SUPERVISOR_SECRET, TERMINAL_SEED, free_port,
+    root_key, seed_replica, td3, try_http, write_firmware,
 };
 use serde_json::{Value, json};
 
@@ -94,34 +94,8 @@ impl Lane {
 
     /// Signs the test officer in on the running daemon; later confirmations carry the cookie.
     fn sign_in(&self) {
-        let body = json!({"officer_id": OFFICER_ID, "secret": OFFICER_SECRET});
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let answer = common::terminal::exchange(
-                self.http,
-                "POST",
-                "/api/v1/session",
-                Some(&body),
-                Some(TOKEN),
-                "",
-            );
-            let cookie = answer.as_ref().and_then(|(code, head, _)| {
-                let line = head
-                    .lines()
-                    .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))?;
-                (*code == 200).then(|| line["set-cookie:".len()..].split(';').next())?
-            });
-            if let Some(cookie) = cookie {
-                *self.cookie.borrow_mut() = Some(cookie.trim().to_string());
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "sign-in: {answer:?}; log:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        let cookie = common::terminal::officer_cookie(self.http, TOKEN, WAIT, || self.log());
+        *self.cookie.borrow_mut() = Some(cookie);
     }
 
     /// The `Cookie:` header line of the session (empty before a sign-in).

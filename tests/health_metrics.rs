@@ -15,9 +15,8 @@ use checkpointd::adapters::ledger::Central;
 use checkpointd::core::ledger::{Change, TerminalKeyAdded};
 use common::nats::NatsServer;
 use common::terminal::{
-    EventStream, LaneConfig, OFFICER_ID, OFFICER_SECRET, Pty, TERMINAL_ID, TOKEN, WAIT, free_port,
-    officer_enrolments, root_key, seed_replica, spawn_daemon, td3, try_http, unix_http,
-    write_firmware,
+    EventStream, LaneConfig, Pty, TERMINAL_ID, TOKEN, WAIT, free_port, officer_enrolments,
+    root_key, seed_replica, spawn_daemon, td3, try_http, unix_http, write_firmware,
 };
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
@@ -127,33 +126,7 @@ impl Daemon {
         if let Some(cookie) = &self.cookie {
             return cookie.clone();
         }
-        let body = json!({"officer_id": OFFICER_ID, "secret": OFFICER_SECRET});
-        let deadline = Instant::now() + WAIT;
-        let cookie = loop {
-            let answer = common::terminal::exchange(
-                self.http,
-                "POST",
-                "/api/v1/session",
-                Some(&body),
-                Some(TOKEN),
-                "",
-            );
-            let cookie = answer.as_ref().and_then(|(code, head, _)| {
-                let line = head
-                    .lines()
-                    .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))?;
-                (*code == 200).then(|| line["set-cookie:".len()..].split(';').next())?
-            });
-            if let Some(cookie) = cookie {
-                break cookie.trim().to_string();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "sign-in: {answer:?}; log:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        };
+        let cookie = common::terminal::officer_cookie(self.http, TOKEN, WAIT, || self.log());
         self.cookie = Some(cookie.clone());
         cookie
     }

@@ -215,30 +215,9 @@ fn start(url: &str, dir: &Path) -> Lane {
 /// Signs the officer in (once the replica holds the account); later confirmations carry the
 /// session cookie.
 fn sign_in(lane: &mut Lane) {
-    let body = json!({"officer_id": OFFICER_ID, "secret": OFFICER_SECRET});
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let answer = common::terminal::exchange(
-            lane.http,
-            "POST",
-            "/api/v1/session",
-            Some(&body),
-            Some(TOKEN),
-            "",
-        );
-        let cookie = answer.as_ref().and_then(|(code, head, _)| {
-            let line = head
-                .lines()
-                .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))?;
-            (*code == 200).then(|| line["set-cookie:".len()..].split(';').next())?
-        });
-        if let Some(cookie) = cookie {
-            lane.cookie = Some(format!("Cookie: {}\r\n", cookie.trim()));
-            return;
-        }
-        assert!(std::time::Instant::now() < deadline, "sign-in: {answer:?}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let cookie =
+        common::terminal::officer_cookie(lane.http, TOKEN, Duration::from_secs(30), String::new);
+    lane.cookie = Some(format!("Cookie: {cookie}\r\n"));
 }
 
 /// One traveller through the officer lane: scan, verdict, confirm. True once recorded.

@@ -835,3 +835,41 @@ fn read_events(
         }
     }
 }
+
+/// Signs the test officer in on the daemon at `http` (reached with `token`), retrying until
+/// `wait` has passed (the account may still be replicating), and returns the session cookie as
+/// `name=value`; `log` is what the daemon logged, shown when it never succeeds.
+pub fn officer_cookie(
+    http: SocketAddr,
+    token: &str,
+    wait: Duration,
+    log: impl Fn() -> String,
+) -> String {
+    let body = serde_json::json!({"officer_id": OFFICER_ID, "secret": OFFICER_SECRET});
+    let deadline = Instant::now() + wait;
+    loop {
+        let answer = exchange(
+            http,
+            "POST",
+            "/api/v1/session",
+            Some(&body),
+            Some(token),
+            "",
+        );
+        let cookie = answer.as_ref().and_then(|(code, head, _)| {
+            let line = head
+                .lines()
+                .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))?;
+            (*code == 200).then(|| line["set-cookie:".len()..].split(';').next())?
+        });
+        if let Some(cookie) = cookie {
+            return cookie.trim().to_string();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "sign-in: {answer:?}; log:\n{}",
+            log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
