@@ -151,7 +151,7 @@ impl Outbox {
             Arc::clone(&log),
             &config.terminal,
         );
-        let (head, _) = finish_written(
+        let head = finish_written(
             &trees,
             read_head(&trees.meta)?,
             &config.terminal,
@@ -320,7 +320,13 @@ impl Outbox {
     /// Central acknowledged `seq`: its row leaves the outbox (the event stays for audit).
     pub fn acknowledge(&self, seq: u64) -> Result<(), FeedError> {
         if self.inner.trees.outbox.remove(seq.to_be_bytes())?.is_some() {
-            self.inner.depth.fetch_sub(1, Ordering::Relaxed);
+            // Saturating: a recount after a failed write may race an acknowledgement.
+            let _ = self
+                .inner
+                .depth
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |depth| {
+                    Some(depth.saturating_sub(1))
+                });
         }
         Ok(())
     }
@@ -461,14 +467,14 @@ impl Committer {
         if staged.is_empty() {
             return;
         }
+        // Counted before the rows can be seen: the relay may publish and acknowledge one
+        // before `write` returns, and a count that dipped below zero would wrap.
+        self.depth.fetch_add(staged.len(), Ordering::Relaxed);
         let result = self.write(&staged, &head);
         match &result {
             // Written (after a failed flush it is still in sled's memory and reaches disk
             // later): the next event must link to it.
-            Ok(()) | Err(WriteFailure::NotFlushed(_)) => {
-                self.head = head;
-                self.depth.fetch_add(staged.len(), Ordering::Relaxed);
-            }
+            Ok(()) | Err(WriteFailure::NotFlushed(_)) => self.head = head,
             Err(WriteFailure::NotWritten(_)) => self.finish_partial_write(),
         }
         match result {
@@ -581,10 +587,11 @@ impl Committer {
             &self.config.terminal,
             self.key.verifying_key(),
         ) {
-            Ok((head, taken)) => {
+            Ok(head) => {
                 self.unfinished = false;
                 self.head = head;
-                self.depth.fetch_add(taken, Ordering::Relaxed);
+                // How many of the batch's rows were written is known only by counting.
+                self.depth.store(self.trees.outbox.len(), Ordering::Relaxed);
                 if let Err(error) =
                     index_own_events(&self.index, &self.trees, &self.config.terminal, &self.key)
                 {

@@ -96,17 +96,16 @@ fn read_legacy_head(meta: &sled::Tree) -> Result<ChainHead, FeedError> {
 }
 
 /// Finishes a write that stopped after some of its events: every event past `head` that links
-/// to it gets its outbox row and moves the head, which is then written. Returns the head and how
-/// many events were taken in. An event past the head that does not link is not this terminal's
+/// to it gets its outbox row and moves the head, which is then written and returned. An event past the head that does not link is not this terminal's
 /// chain: an error, never silently dropped.
 pub(super) fn finish_written(
     trees: &Trees,
     mut head: ChainHead,
     terminal: &TerminalId,
     key: VerifyingKey,
-) -> Result<(ChainHead, usize), FeedError> {
+) -> Result<ChainHead, FeedError> {
     let keys = HashMap::from([(terminal.clone(), key)]);
-    let mut taken = 0;
+    let start = head;
     for entry in trees.events.range(head.next_seq.to_be_bytes()..) {
         let (seq_bytes, signed) = entry?;
         let seq = decode_u64(&seq_bytes, "events key")?;
@@ -126,12 +125,11 @@ pub(super) fn finish_written(
         })?;
         let subject = event_subject(&event.crossing.checkpoint, &event.terminal);
         trees.outbox.insert(&seq_bytes, subject.as_bytes())?;
-        taken += 1;
     }
-    if taken > 0 {
+    if head != start {
         write_head(&trees.meta, &head)?;
     }
-    Ok((head, taken))
+    Ok(head)
 }
 
 #[cfg(test)]
