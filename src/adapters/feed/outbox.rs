@@ -352,9 +352,15 @@ impl Outbox {
             .map(|v| v.to_vec()))
     }
 
-    /// Persists acknowledgements (rows removed since the last flush).
+    /// Persists acknowledgements (rows removed since the last flush), on a blocking thread.
+    /// Not sled's own `flush_async`: that blocks one of sled's few I/O threads until the flush
+    /// is done, while the buffer writes the flush waits for queue for those same threads; with
+    /// eight relays acknowledging at once every outbox of `tests/fleet.rs` wedged.
     pub async fn flush_async(&self) -> Result<(), FeedError> {
-        self.inner.db.flush_async().await?;
+        let db = self.inner.db.clone();
+        tokio::task::spawn_blocking(move || db.flush())
+            .await
+            .map_err(|e| FeedError::Transaction(format!("flush task: {e}")))??;
         Ok(())
     }
 
