@@ -1,9 +1,10 @@
 //! The durable outbox: each crossing becomes a signed event, an outbox row, a movement and the
 //! next sequence, flushed (group-committed) before the caller hears "recorded".
 //!
-//! No sled transaction or batch: in sled 0.34 both take a process-wide lock that deadlocked
-//! against flushes (every outbox of `tests/fleet.rs` wedged). Each batch is written key by key in
-//! an order that [`outbox_head::finish_written`] can complete after a crash or an I/O error.
+//! No sled transaction or batch: in sled 0.34 both take a process-wide lock that stalls every
+//! reader in the process (and sat in the stacks of a wedged fleet run). Each batch is written key
+//! by key in an order that `outbox_head::finish_written` can complete after a crash or an I/O
+//! error.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
