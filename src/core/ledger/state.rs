@@ -12,8 +12,9 @@ use serde::{Deserialize, Serialize};
 
 use super::csca::{self, CrlRecord, CscaRecord};
 use super::entry::{
-    AlertKind, AlertRaised, Change, Cti, Entry, IssuerKeyAdded, Kid, OfficerEnrolled, PermitIndex,
-    PersonAlertRaised, Registration, StayExtension, TerminalKeyAdded,
+    AlertKind, AlertRaised, Change, Cti, Entry, IssuerKeyAdded, IssuerKeyRetired, Kid,
+    OfficerEnrolled, OfficerRevoked, PermitIndex, PermitIssued, PersonAlertLifted,
+    PersonAlertRaised, Registration, StayExtension, TerminalKeyAdded, TerminalKeyRetired,
 };
 
 /// A permit as the replica keeps it.
@@ -321,116 +322,22 @@ pub fn apply_entry<S: LedgerState>(
     check: &dyn PermitCheck,
 ) -> Result<(), ApplyFailure<S::Error>> {
     let seq = entry.seq;
-    let reject = |rejection| ApplyFailure::Rejected { seq, rejection };
     match &entry.change {
-        Change::PermitIssued(p) => {
-            let cti = hex::encode(p.index.cti);
-            if state
-                .has_permit(&p.index.cti)
-                .map_err(ApplyFailure::Store)?
-            {
-                return Err(reject(Rejection::DuplicatePermit { cti }));
-            }
-            let trust = TrustView {
-                state: &*state,
-                failure: RefCell::new(None),
-            };
-            let verdict = check.check(&p.bp1, &p.index, entry.time, &trust);
-            if let Some(e) = trust.failure.into_inner() {
-                return Err(ApplyFailure::Store(e));
-            }
-            verdict.map_err(|reason| reject(Rejection::PermitCheck { cti, reason }))?;
-            let record = PermitRecord {
-                index: p.index.clone(),
-                bp1: p.bp1.clone(),
-                seq,
-            };
-            state.insert_permit(&record).map_err(ApplyFailure::Store)
-        }
+        Change::PermitIssued(p) => apply_permit_issued(state, entry, p, check),
         Change::PermitRevoked(r) => state.revoke(&r.cti, seq).map_err(ApplyFailure::Store),
-        Change::IssuerKeyAdded(k) => {
-            let kid = hex::encode(k.kid);
-            let weak = ed25519_dalek::VerifyingKey::from_bytes(&k.public_key)
-                .map(|v| v.is_weak())
-                .unwrap_or(true);
-            if weak {
-                return Err(reject(Rejection::BadIssuerKey { kid }));
-            }
-            if !(k.sign_from <= k.sign_until && k.sign_until <= k.verify_until) {
-                return Err(reject(Rejection::IssuerKeyWindows { kid }));
-            }
-            let mut keys = state.issuer_keys(&k.kid).map_err(ApplyFailure::Store)?;
-            if keys.iter().any(|e| e.key.public_key == k.public_key) {
-                return Err(reject(Rejection::DuplicateIssuerKey { kid }));
-            }
-            keys.push(IssuerKey {
-                key: k.clone(),
-                retired_at: None,
-            });
-            state
-                .set_issuer_keys(&k.kid, &keys)
-                .map_err(ApplyFailure::Store)
-        }
-        Change::IssuerKeyRetired(r) => {
-            let mut keys = state.issuer_keys(&r.kid).map_err(ApplyFailure::Store)?;
-            let Some(key) = keys
-                .iter_mut()
-                .find(|e| e.key.public_key == r.public_key && e.retired_at.is_none())
-            else {
-                return Err(reject(Rejection::UnknownIssuerKey {
-                    kid: hex::encode(r.kid),
-                }));
-            };
-            key.retired_at = Some(entry.time);
-            state
-                .set_issuer_keys(&r.kid, &keys)
-                .map_err(ApplyFailure::Store)
-        }
-        Change::TerminalKeyAdded(t) => {
-            if t.valid_from > t.valid_until {
-                return Err(reject(Rejection::DateOrder {
-                    field: "terminal key validity",
-                }));
-            }
-            let mut keys = state
-                .terminal_keys(&t.terminal_id)
-                .map_err(ApplyFailure::Store)?;
-            if keys.iter().any(|e| e.key.public_key == t.public_key) {
-                return Err(reject(Rejection::DuplicateTerminalKey {
-                    terminal: t.terminal_id.clone(),
-                }));
-            }
-            keys.push(TerminalKey {
-                key: t.clone(),
-                retired_at: None,
-            });
-            state
-                .set_terminal_keys(&t.terminal_id, &keys)
-                .map_err(ApplyFailure::Store)
-        }
-        Change::TerminalKeyRetired(r) => {
-            let mut keys = state
-                .terminal_keys(&r.terminal_id)
-                .map_err(ApplyFailure::Store)?;
-            let Some(key) = keys
-                .iter_mut()
-                .find(|e| e.key.public_key == r.public_key && e.retired_at.is_none())
-            else {
-                return Err(reject(Rejection::UnknownTerminalKey {
-                    terminal: r.terminal_id.clone(),
-                }));
-            };
-            key.retired_at = Some(entry.time);
-            state
-                .set_terminal_keys(&r.terminal_id, &keys)
-                .map_err(ApplyFailure::Store)
-        }
+        Change::IssuerKeyAdded(k) => apply_issuer_key_added(state, seq, k),
+        Change::IssuerKeyRetired(r) => apply_issuer_key_retired(state, entry, r),
+        Change::TerminalKeyAdded(t) => apply_terminal_key_added(state, seq, t),
+        Change::TerminalKeyRetired(r) => apply_terminal_key_retired(state, entry, r),
         Change::StayExtension(s) => state.insert_extension(seq, s).map_err(ApplyFailure::Store),
         Change::Registration(r) => {
             if r.valid_from > r.valid_until {
-                return Err(reject(Rejection::DateOrder {
-                    field: "registration",
-                }));
+                return Err(rejected(
+                    seq,
+                    Rejection::DateOrder {
+                        field: "registration",
+                    },
+                ));
             }
             state
                 .insert_registration(seq, r)
@@ -446,70 +353,250 @@ pub fn apply_entry<S: LedgerState>(
         }
         Change::AlertLifted(l) => {
             let Some(alert) = state.alert(l.alert_id).map_err(ApplyFailure::Store)? else {
-                return Err(reject(Rejection::UnknownAlert { id: l.alert_id }));
+                return Err(rejected(seq, Rejection::UnknownAlert { id: l.alert_id }));
             };
             state.remove_alert(&alert).map_err(ApplyFailure::Store)
         }
-        Change::OfficerEnrolled(o) => {
-            if o.valid_from > o.valid_until {
-                return Err(reject(Rejection::DateOrder {
-                    field: "officer validity",
-                }));
-            }
-            let record = OfficerRecord {
-                enrolled: o.clone(),
-                seq,
-                revoked_at: None,
-            };
-            state.set_officer(&record).map_err(ApplyFailure::Store)
-        }
-        Change::OfficerRevoked(r) => {
-            let known = state.officer(&r.officer_id).map_err(ApplyFailure::Store)?;
-            let Some(mut record) = known.filter(|o| o.revoked_at.is_none()) else {
-                return Err(reject(Rejection::UnknownOfficer {
-                    officer: r.officer_id.clone(),
-                }));
-            };
-            record.revoked_at = Some(entry.time);
-            state.set_officer(&record).map_err(ApplyFailure::Store)
-        }
-        Change::PersonAlert(a) => {
-            if let Some(known) = state
-                .person_alert(&a.alert_id)
-                .map_err(ApplyFailure::Store)?
-            {
-                return Err(reject(Rejection::DuplicatePersonAlert {
-                    id: a.alert_id.clone(),
-                    seq: known.seq,
-                }));
-            }
-            state
-                .insert_person_alert(seq, a)
-                .map_err(ApplyFailure::Store)
-        }
-        Change::PersonAlertLifted(l) => {
-            let id = l.alert_id.clone();
-            match state.person_alert(&id).map_err(ApplyFailure::Store)? {
-                None => Err(reject(Rejection::UnknownPersonAlert { id })),
-                Some(PersonAlertState {
-                    lifted: Some(lifted),
-                    ..
-                }) => Err(reject(Rejection::PersonAlertAlreadyLifted { id, lifted })),
-                Some(known) => state
-                    .lift_person_alert(
-                        &id,
-                        &PersonAlertState {
-                            seq: known.seq,
-                            lifted: Some(seq),
-                        },
-                    )
-                    .map_err(ApplyFailure::Store),
-            }
-        }
+        Change::OfficerEnrolled(o) => apply_officer_enrolled(state, seq, o),
+        Change::OfficerRevoked(r) => apply_officer_revoked(state, entry, r),
+        Change::PersonAlert(a) => apply_person_alert(state, seq, a),
+        Change::PersonAlertLifted(l) => apply_person_alert_lifted(state, seq, l),
         Change::CscaMasterList(m) => csca::apply_master_list(state, seq, &m.master_list),
         Change::CscaAdded(c) => csca::apply_added(state, seq, &c.certificate),
         Change::CscaRetired(c) => csca::apply_retired(state, seq, entry.time, &c.certificate),
         Change::CscaCrl(c) => csca::apply_crl(state, seq, &c.crl),
+    }
+}
+
+fn rejected<E>(seq: u64, rejection: Rejection) -> ApplyFailure<E> {
+    ApplyFailure::Rejected { seq, rejection }
+}
+
+fn apply_permit_issued<S: LedgerState>(
+    state: &mut S,
+    entry: &Entry,
+    p: &PermitIssued,
+    check: &dyn PermitCheck,
+) -> Result<(), ApplyFailure<S::Error>> {
+    let seq = entry.seq;
+    let cti = hex::encode(p.index.cti);
+    if state
+        .has_permit(&p.index.cti)
+        .map_err(ApplyFailure::Store)?
+    {
+        return Err(rejected(seq, Rejection::DuplicatePermit { cti }));
+    }
+    let trust = TrustView {
+        state: &*state,
+        failure: RefCell::new(None),
+    };
+    let verdict = check.check(&p.bp1, &p.index, entry.time, &trust);
+    if let Some(e) = trust.failure.into_inner() {
+        return Err(ApplyFailure::Store(e));
+    }
+    verdict.map_err(|reason| rejected(seq, Rejection::PermitCheck { cti, reason }))?;
+    let record = PermitRecord {
+        index: p.index.clone(),
+        bp1: p.bp1.clone(),
+        seq,
+    };
+    state.insert_permit(&record).map_err(ApplyFailure::Store)
+}
+
+fn apply_issuer_key_added<S: LedgerState>(
+    state: &mut S,
+    seq: u64,
+    k: &IssuerKeyAdded,
+) -> Result<(), ApplyFailure<S::Error>> {
+    let kid = hex::encode(k.kid);
+    let weak = ed25519_dalek::VerifyingKey::from_bytes(&k.public_key)
+        .map(|v| v.is_weak())
+        .unwrap_or(true);
+    if weak {
+        return Err(rejected(seq, Rejection::BadIssuerKey { kid }));
+    }
+    if !(k.sign_from <= k.sign_until && k.sign_until <= k.verify_until) {
+        return Err(rejected(seq, Rejection::IssuerKeyWindows { kid }));
+    }
+    let mut keys = state.issuer_keys(&k.kid).map_err(ApplyFailure::Store)?;
+    if keys.iter().any(|e| e.key.public_key == k.public_key) {
+        return Err(rejected(seq, Rejection::DuplicateIssuerKey { kid }));
+    }
+    keys.push(IssuerKey {
+        key: k.clone(),
+        retired_at: None,
+    });
+    state
+        .set_issuer_keys(&k.kid, &keys)
+        .map_err(ApplyFailure::Store)
+}
+
+fn apply_issuer_key_retired<S: LedgerState>(
+    state: &mut S,
+    entry: &Entry,
+    r: &IssuerKeyRetired,
+) -> Result<(), ApplyFailure<S::Error>> {
+    let mut keys = state.issuer_keys(&r.kid).map_err(ApplyFailure::Store)?;
+    let Some(key) = keys
+        .iter_mut()
+        .find(|e| e.key.public_key == r.public_key && e.retired_at.is_none())
+    else {
+        return Err(rejected(
+            entry.seq,
+            Rejection::UnknownIssuerKey {
+                kid: hex::encode(r.kid),
+            },
+        ));
+    };
+    key.retired_at = Some(entry.time);
+    state
+        .set_issuer_keys(&r.kid, &keys)
+        .map_err(ApplyFailure::Store)
+}
+
+fn apply_terminal_key_added<S: LedgerState>(
+    state: &mut S,
+    seq: u64,
+    t: &TerminalKeyAdded,
+) -> Result<(), ApplyFailure<S::Error>> {
+    if t.valid_from > t.valid_until {
+        return Err(rejected(
+            seq,
+            Rejection::DateOrder {
+                field: "terminal key validity",
+            },
+        ));
+    }
+    let mut keys = state
+        .terminal_keys(&t.terminal_id)
+        .map_err(ApplyFailure::Store)?;
+    if keys.iter().any(|e| e.key.public_key == t.public_key) {
+        return Err(rejected(
+            seq,
+            Rejection::DuplicateTerminalKey {
+                terminal: t.terminal_id.clone(),
+            },
+        ));
+    }
+    keys.push(TerminalKey {
+        key: t.clone(),
+        retired_at: None,
+    });
+    state
+        .set_terminal_keys(&t.terminal_id, &keys)
+        .map_err(ApplyFailure::Store)
+}
+
+fn apply_terminal_key_retired<S: LedgerState>(
+    state: &mut S,
+    entry: &Entry,
+    r: &TerminalKeyRetired,
+) -> Result<(), ApplyFailure<S::Error>> {
+    let mut keys = state
+        .terminal_keys(&r.terminal_id)
+        .map_err(ApplyFailure::Store)?;
+    let Some(key) = keys
+        .iter_mut()
+        .find(|e| e.key.public_key == r.public_key && e.retired_at.is_none())
+    else {
+        return Err(rejected(
+            entry.seq,
+            Rejection::UnknownTerminalKey {
+                terminal: r.terminal_id.clone(),
+            },
+        ));
+    };
+    key.retired_at = Some(entry.time);
+    state
+        .set_terminal_keys(&r.terminal_id, &keys)
+        .map_err(ApplyFailure::Store)
+}
+
+fn apply_officer_enrolled<S: LedgerState>(
+    state: &mut S,
+    seq: u64,
+    o: &OfficerEnrolled,
+) -> Result<(), ApplyFailure<S::Error>> {
+    if o.valid_from > o.valid_until {
+        return Err(rejected(
+            seq,
+            Rejection::DateOrder {
+                field: "officer validity",
+            },
+        ));
+    }
+    let record = OfficerRecord {
+        enrolled: o.clone(),
+        seq,
+        revoked_at: None,
+    };
+    state.set_officer(&record).map_err(ApplyFailure::Store)
+}
+
+fn apply_officer_revoked<S: LedgerState>(
+    state: &mut S,
+    entry: &Entry,
+    r: &OfficerRevoked,
+) -> Result<(), ApplyFailure<S::Error>> {
+    let known = state.officer(&r.officer_id).map_err(ApplyFailure::Store)?;
+    let Some(mut record) = known.filter(|o| o.revoked_at.is_none()) else {
+        return Err(rejected(
+            entry.seq,
+            Rejection::UnknownOfficer {
+                officer: r.officer_id.clone(),
+            },
+        ));
+    };
+    record.revoked_at = Some(entry.time);
+    state.set_officer(&record).map_err(ApplyFailure::Store)
+}
+
+fn apply_person_alert<S: LedgerState>(
+    state: &mut S,
+    seq: u64,
+    a: &PersonAlertRaised,
+) -> Result<(), ApplyFailure<S::Error>> {
+    if let Some(known) = state
+        .person_alert(&a.alert_id)
+        .map_err(ApplyFailure::Store)?
+    {
+        return Err(rejected(
+            seq,
+            Rejection::DuplicatePersonAlert {
+                id: a.alert_id.clone(),
+                seq: known.seq,
+            },
+        ));
+    }
+    state
+        .insert_person_alert(seq, a)
+        .map_err(ApplyFailure::Store)
+}
+
+fn apply_person_alert_lifted<S: LedgerState>(
+    state: &mut S,
+    seq: u64,
+    l: &PersonAlertLifted,
+) -> Result<(), ApplyFailure<S::Error>> {
+    let id = l.alert_id.clone();
+    match state.person_alert(&id).map_err(ApplyFailure::Store)? {
+        None => Err(rejected(seq, Rejection::UnknownPersonAlert { id })),
+        Some(PersonAlertState {
+            lifted: Some(lifted),
+            ..
+        }) => Err(rejected(
+            seq,
+            Rejection::PersonAlertAlreadyLifted { id, lifted },
+        )),
+        Some(known) => state
+            .lift_person_alert(
+                &id,
+                &PersonAlertState {
+                    seq: known.seq,
+                    lifted: Some(seq),
+                },
+            )
+            .map_err(ApplyFailure::Store),
     }
 }
 
