@@ -181,6 +181,7 @@ impl MovementStore {
             });
         }
         insert_movements(&tx, &batch.movements).await?;
+        record_stays(&tx, &batch.movements).await?;
         insert_anomalies(&tx, &batch.anomalies).await?;
         let last = i64::try_from(batch.last_stream_seq).unwrap_or(i64::MAX);
         tx.execute(
@@ -267,6 +268,112 @@ async fn insert_movements(
         writer.as_mut().write(&values).await?;
     }
     writer.finish().await?;
+    Ok(())
+}
+
+/// The batch's entries and exits folded into `stays`, one row per document (statement below).
+async fn record_stays(
+    tx: &tokio_postgres::Transaction<'_>,
+    rows: &[MovementRow],
+) -> Result<(), StoreError> {
+    let crossings: Vec<&MovementRow> = rows
+        .iter()
+        .filter(|r| matches!(r.direction, "entry" | "exit"))
+        .collect();
+    if crossings.is_empty() {
+        return Ok(());
+    }
+    let holders: Vec<&[u8]> = crossings.iter().map(|r| r.holder.as_slice()).collect();
+    let ats: Vec<jiff::Timestamp> = crossings.iter().map(|r| r.recorded_at).collect();
+    let seqs: Vec<i64> = crossings.iter().map(|r| r.seq).collect();
+    let dates: Vec<jiff::civil::Date> = crossings.iter().map(|r| r.local_date).collect();
+    let entries: Vec<bool> = crossings.iter().map(|r| r.direction == "entry").collect();
+    let nationalities: Vec<&str> = crossings.iter().map(|r| r.nationality.as_str()).collect();
+    let states: Vec<&str> = crossings.iter().map(|r| r.issuing_state.as_str()).collect();
+    let types: Vec<&str> = crossings.iter().map(|r| r.document_type.as_str()).collect();
+    let numbers: Vec<&str> = crossings
+        .iter()
+        .map(|r| r.document_number.as_str())
+        .collect();
+    tx.execute(
+        RECORD_STAYS,
+        &[
+            &holders,
+            &ats,
+            &seqs,
+            &dates,
+            &entries,
+            &nationalities,
+            &states,
+            &types,
+            &numbers,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Folds a batch of crossings (parallel arrays, one element per crossing) into `stays`: the
+/// batch's crossings of each document in order; appended to the stored ones when they all come
+/// after the stored latest, else (two terminals' events arriving out of order) the document's
+/// crossings are read again from `movements`, which already holds the batch.
+const RECORD_STAYS: &str = "\
+WITH m AS (SELECT * FROM unnest($1::bytea[], $2::timestamptz[], $3::int8[], $4::date[], \
+        $5::bool[], $6::text[], $7::text[], $8::text[], $9::text[]) \
+        AS m(holder, at, seq, day, entry, nationality, issuing_state, document_type, document_number)), \
+b AS (SELECT holder, \
+        array_agg(at ORDER BY at, seq) AS ats, array_agg(seq ORDER BY at, seq) AS seqs, \
+        array_agg(day ORDER BY at, seq) AS dates, array_agg(entry ORDER BY at, seq) AS entries, \
+        (array_agg(nationality ORDER BY at DESC, seq DESC))[1] AS nationality, \
+        (array_agg(issuing_state ORDER BY at DESC, seq DESC))[1] AS issuing_state, \
+        (array_agg(document_type ORDER BY at DESC, seq DESC))[1] AS document_type, \
+        (array_agg(document_number ORDER BY at DESC, seq DESC))[1] AS document_number \
+        FROM m GROUP BY holder), \
+updated AS (UPDATE stays s SET \
+        dates = CASE WHEN (b.ats[1], b.seqs[1]) > (s.last_at, s.last_seq) THEN s.dates || b.dates \
+            ELSE (SELECT array_agg(x.local_date ORDER BY x.recorded_at, x.seq) FROM movements x \
+                  WHERE x.holder = s.holder AND x.direction IN ('entry', 'exit')) END, \
+        entries = CASE WHEN (b.ats[1], b.seqs[1]) > (s.last_at, s.last_seq) THEN s.entries || b.entries \
+            ELSE (SELECT array_agg(x.direction = 'entry' ORDER BY x.recorded_at, x.seq) FROM movements x \
+                  WHERE x.holder = s.holder AND x.direction IN ('entry', 'exit')) END, \
+        nationality = CASE WHEN (b.ats[cardinality(b.ats)], b.seqs[cardinality(b.seqs)]) > (s.last_at, s.last_seq) \
+            THEN b.nationality ELSE s.nationality END, \
+        issuing_state = CASE WHEN (b.ats[cardinality(b.ats)], b.seqs[cardinality(b.seqs)]) > (s.last_at, s.last_seq) \
+            THEN b.issuing_state ELSE s.issuing_state END, \
+        document_type = CASE WHEN (b.ats[cardinality(b.ats)], b.seqs[cardinality(b.seqs)]) > (s.last_at, s.last_seq) \
+            THEN b.document_type ELSE s.document_type END, \
+        document_number = CASE WHEN (b.ats[cardinality(b.ats)], b.seqs[cardinality(b.seqs)]) > (s.last_at, s.last_seq) \
+            THEN b.document_number ELSE s.document_number END, \
+        last_seq = CASE WHEN (b.ats[cardinality(b.ats)], b.seqs[cardinality(b.seqs)]) > (s.last_at, s.last_seq) \
+            THEN b.seqs[cardinality(b.seqs)] ELSE s.last_seq END, \
+        last_at = greatest(s.last_at, b.ats[cardinality(b.ats)]) \
+        FROM b WHERE s.holder = b.holder RETURNING s.holder) \
+INSERT INTO stays (holder, nationality, issuing_state, document_type, document_number, last_at, \
+        last_seq, dates, entries) \
+SELECT holder, nationality, issuing_state, document_type, document_number, ats[cardinality(ats)], \
+        seqs[cardinality(seqs)], dates, entries FROM b \
+WHERE holder NOT IN (SELECT holder FROM updated)";
+
+/// Derives `stays` again from `movements` (after rows were loaded into `movements` by other
+/// means than ingestion, as the benchmark does).
+pub async fn rebuild_stays(client: &Client) -> Result<(), StoreError> {
+    client
+        .batch_execute(
+            "TRUNCATE stays; \
+             INSERT INTO stays (holder, nationality, issuing_state, document_type, document_number, \
+             last_at, last_seq, dates, entries) \
+             SELECT holder, \
+             (array_agg(nationality ORDER BY recorded_at DESC, seq DESC))[1], \
+             (array_agg(issuing_state ORDER BY recorded_at DESC, seq DESC))[1], \
+             (array_agg(document_type ORDER BY recorded_at DESC, seq DESC))[1], \
+             (array_agg(document_number ORDER BY recorded_at DESC, seq DESC))[1], \
+             max(recorded_at), (array_agg(seq ORDER BY recorded_at DESC, seq DESC))[1], \
+             array_agg(local_date ORDER BY recorded_at, seq), \
+             array_agg(direction = 'entry' ORDER BY recorded_at, seq) \
+             FROM movements WHERE direction IN ('entry', 'exit') GROUP BY holder; \
+             ANALYZE stays",
+        )
+        .await?;
     Ok(())
 }
 
