@@ -116,6 +116,11 @@ pub async fn migrate(client: &mut Client) -> Result<(), StoreError> {
 pub struct MovementStore {
     client: Client,
     consumer: String,
+    /// Each terminal's highest recorded seq and its event hash (`None`: nothing recorded), as
+    /// committed through this connection: an event after it is new and its predecessor is known
+    /// without asking the record. Emptied on any failure (a new connection starts empty), so a
+    /// stale entry can at worst make a commit fail on the primary key, never admit a double.
+    heads: HashMap<String, Option<(i64, Vec<u8>)>>,
 }
 
 impl MovementStore {
@@ -124,6 +129,7 @@ impl MovementStore {
         Self {
             client,
             consumer: consumer.to_string(),
+            heads: HashMap::new(),
         }
     }
 
@@ -139,16 +145,30 @@ impl MovementStore {
         Ok(row.map_or(0, |row| u64::try_from(row.get::<_, i64>(0)).unwrap_or(0)))
     }
 
-    /// Event hashes already recorded for these (terminal, seq) keys.
+    /// Event hashes already recorded for these (terminal, seq) keys: from the terminals' heads
+    /// where they answer (a key after its terminal's head is not recorded), else from the record.
     pub async fn known_hashes(
-        &self,
+        &mut self,
         keys: &[(String, i64)],
     ) -> Result<HashMap<(String, i64), Vec<u8>>, StoreError> {
-        if keys.is_empty() {
-            return Ok(HashMap::new());
+        self.load_heads(keys).await?;
+        let mut known = HashMap::new();
+        let mut asked: Vec<&(String, i64)> = Vec::new();
+        for key in keys {
+            let (terminal, seq) = key;
+            match self.heads.get(terminal) {
+                Some(Some((head, hash))) if seq == head => {
+                    known.insert(key.clone(), hash.clone());
+                }
+                Some(Some((head, _))) if seq < head && *seq >= 1 => asked.push(key),
+                _ => {}
+            }
+        }
+        if asked.is_empty() {
+            return Ok(known);
         }
         let (terminals, seqs): (Vec<&str>, Vec<i64>) =
-            keys.iter().map(|(t, s)| (t.as_str(), *s)).unzip();
+            asked.iter().map(|(t, s)| (t.as_str(), *s)).unzip();
         let rows = self
             .client
             .query(
@@ -158,14 +178,60 @@ impl MovementStore {
                 &[&terminals, &seqs],
             )
             .await?;
-        Ok(rows
-            .into_iter()
-            .map(|row| ((row.get(0), row.get(1)), row.get(2)))
-            .collect())
+        known.extend(
+            rows.into_iter()
+                .map(|row| ((row.get(0), row.get(1)), row.get(2))),
+        );
+        Ok(known)
+    }
+
+    /// Reads the head of every terminal among `keys` not known yet.
+    async fn load_heads(&mut self, keys: &[(String, i64)]) -> Result<(), StoreError> {
+        let mut missing: Vec<&str> = keys
+            .iter()
+            .map(|(terminal, _)| terminal.as_str())
+            .filter(|terminal| !self.heads.contains_key(*terminal))
+            .collect();
+        missing.sort_unstable();
+        missing.dedup();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let rows = self
+            .client
+            .query(
+                "SELECT t.terminal, h.seq, h.event_hash FROM unnest($1::text[]) AS t(terminal) \
+                 LEFT JOIN LATERAL (SELECT seq, event_hash FROM movements m \
+                 WHERE m.terminal = t.terminal ORDER BY seq DESC LIMIT 1) h ON true",
+                &[&missing],
+            )
+            .await?;
+        for row in rows {
+            let head = row
+                .get::<_, Option<i64>>(1)
+                .zip(row.get::<_, Option<Vec<u8>>>(2));
+            self.heads.insert(row.get(0), head);
+        }
+        Ok(())
     }
 
     /// Writes the batch's movements and anomalies and moves the position, in one transaction.
     pub async fn commit(&mut self, batch: &Batch) -> Result<(), StoreError> {
+        if let Err(error) = self.write(batch).await {
+            self.heads.clear();
+            return Err(error);
+        }
+        for movement in &batch.movements {
+            if let Some(head) = self.heads.get_mut(&movement.terminal)
+                && head.as_ref().is_none_or(|(seq, _)| movement.seq > *seq)
+            {
+                *head = Some((movement.seq, movement.event_hash.clone()));
+            }
+        }
+        Ok(())
+    }
+
+    async fn write(&mut self, batch: &Batch) -> Result<(), StoreError> {
         let tx = self.client.transaction().await?;
         let stored = tx
             .query_opt(
