@@ -787,3 +787,141 @@ fn check_config_accepts_the_shipped_example_and_places_problems() {
         "{stderr}"
     );
 }
+
+/// One movement row as ingestion writes it (only what the stays and reports read varies).
+fn movement_row(
+    terminal: &str,
+    seq: i64,
+    at: &str,
+    direction: &'static str,
+    number: &str,
+) -> checkpointd::central::store::MovementRow {
+    let recorded_at = ts(at);
+    checkpointd::central::store::MovementRow {
+        terminal: terminal.into(),
+        seq,
+        event_hash: vec![u8::try_from(seq).expect("small seq"); 32],
+        prev_hash: vec![0; 32],
+        stream_seq: seq,
+        recorded_at,
+        local_date: jiff::tz::Offset::from_seconds(14_400)
+            .expect("offset")
+            .to_datetime(recorded_at)
+            .date(),
+        utc_offset_s: 14_400,
+        checkpoint: "GYD".into(),
+        lane: "1".into(),
+        direction,
+        verdict: "admit",
+        holder: HolderDigest::of("RUS", number).0.to_vec(),
+        issuing_state: "RUS".into(),
+        document_type: "P".into(),
+        document_number: number.into(),
+        nationality: "RUS".into(),
+        birth_date: "800101".into(),
+        sex: "F".into(),
+        permit_cti: None,
+        evisa: None,
+    }
+}
+
+/// `stays` (what the overstayers report reads) follows batches arriving out of order across
+/// terminals, ignores refused entries, is untouched by a batch that is not committed, and is
+/// what deriving it again from `movements` gives.
+#[tokio::test(flavor = "multi_thread")]
+async fn stays_follow_batches_in_any_order() {
+    use checkpointd::adapters::ledger::{CACHE_CAPACITY_DEFAULT, SledLedger};
+    use checkpointd::central::reports::{self, Report, ReportContext};
+    use checkpointd::central::store::{self, Batch, MovementStore, StoreError};
+
+    let pg = Postgres::start();
+    let mut client = pg.client().await;
+    store::migrate(&mut client).await.expect("migrate");
+    let mut movements = MovementStore::new(pg.client().await, "stays");
+    // T2's exit of A reaches central before T1's earlier entry of A; B enters and overstays;
+    // C leaves and comes back (appended); D is only refused.
+    let first = vec![
+        movement_row("T2", 1, "2026-01-20T10:00:00Z", "exit", "A"),
+        movement_row("T2", 2, "2026-01-10T08:00:00Z", "entry", "B"),
+        movement_row("T2", 3, "2026-01-10T09:00:00Z", "entry", "C"),
+        movement_row("T2", 4, "2026-01-20T09:00:00Z", "exit", "C"),
+        movement_row("T2", 5, "2026-01-10T09:00:00Z", "refused_entry", "D"),
+    ];
+    let second = vec![
+        movement_row("T1", 1, "2026-01-10T06:00:00Z", "entry", "A"),
+        movement_row("T1", 2, "2026-04-20T06:00:00Z", "entry", "C"),
+    ];
+    let batch = |movements, after, last| Batch {
+        movements,
+        anomalies: Vec::new(),
+        after_stream_seq: after,
+        last_stream_seq: last,
+    };
+    movements
+        .commit(&batch(first, 0, 5))
+        .await
+        .expect("first batch");
+    // Pulled after a position the record does not hold: refused, nothing of it kept.
+    let stale = movements.commit(&batch(second.clone(), 3, 7)).await;
+    assert!(matches!(stale, Err(StoreError::PositionMoved { .. })));
+    movements
+        .commit(&batch(second, 5, 7))
+        .await
+        .expect("second batch");
+
+    let read = "SELECT document_number, dates::text, entries::text FROM stays ORDER BY 1";
+    let kept: Vec<(String, String, String)> = client
+        .query(read, &[])
+        .await
+        .expect("stays")
+        .iter()
+        .map(|row| (row.get(0), row.get(1), row.get(2)))
+        .collect();
+    let expected = [
+        ("A", "{2026-01-10,2026-01-20}", "{t,f}"),
+        ("B", "{2026-01-10}", "{t}"),
+        ("C", "{2026-01-10,2026-01-20,2026-04-20}", "{t,f,t}"),
+    ];
+    let expected: Vec<(String, String, String)> = expected
+        .iter()
+        .map(|(n, d, e)| ((*n).into(), (*d).into(), (*e).into()))
+        .collect();
+    assert_eq!(kept, expected);
+    store::rebuild_stays(&client).await.expect("rebuild");
+    let derived: Vec<(String, String, String)> = client
+        .query(read, &[])
+        .await
+        .expect("stays")
+        .iter()
+        .map(|row| (row.get(0), row.get(1), row.get(2)))
+        .collect();
+    assert_eq!(derived, expected);
+
+    let dir = tempfile::tempdir().expect("ledger dir");
+    let context = ReportContext {
+        ledger: SledLedger::open(dir.path(), CACHE_CAPACITY_DEFAULT).expect("ledger"),
+        stay: checkpointd::core::stay::StayPolicy::from_toml(
+            &std::fs::read_to_string(rules_path()).expect("rules"),
+        )
+        .expect("policy"),
+    };
+    let on = |date: &str| Report::Overstayers {
+        date: date.parse().expect("date"),
+    };
+    let may = reports::run(&client, &context, &on("2026-05-01"))
+        .await
+        .expect("report");
+    // B and C are present; B over the 90-day stay, C back since 20 April.
+    assert_eq!(may["present_assessed"], 2, "{may}");
+    let listed = may["overstayers"].as_array().expect("list");
+    assert_eq!(listed.len(), 1, "{may}");
+    assert_eq!(listed[0]["document_number"], "B");
+    assert_eq!(listed[0]["entered"], "2026-01-10");
+    assert_eq!(listed[0]["overstay_days"], 22);
+    // On 15 January A, B and C were all in the country (A's and C's exits came later).
+    let january = reports::run(&client, &context, &on("2026-01-15"))
+        .await
+        .expect("report");
+    assert_eq!(january["present_assessed"], 3, "{january}");
+    assert_eq!(january["overstayers"], serde_json::json!([]));
+}

@@ -322,7 +322,7 @@ async fn commit_with_retry(
 ) -> (MovementStore, bool) {
     loop {
         let attempt = async {
-            let batch = classify(&store, &pulled, after).await?;
+            let batch = classify(&mut store, &pulled, after).await?;
             store.commit(&batch).await?;
             Ok::<_, StoreError>(batch)
         }
@@ -352,7 +352,7 @@ async fn commit_with_retry(
 /// Turns a verified batch into rows: what the record already holds decides whether an event is
 /// new, a replay of the same bytes, or a conflicting second version of a (terminal, seq).
 async fn classify(
-    store: &MovementStore,
+    store: &mut MovementStore,
     pulled: &[Pulled],
     after: u64,
 ) -> Result<Batch, StoreError> {

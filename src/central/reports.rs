@@ -8,6 +8,7 @@ use futures::TryStreamExt;
 use jiff::civil::Date;
 use serde::Serialize;
 use serde_json::{Value, json};
+use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, Row};
 
 use crate::adapters::ledger::SledLedger;
@@ -122,6 +123,9 @@ async fn present(client: &Client, date: Date) -> Result<Value, ReportError> {
 /// A present traveller over the limit.
 #[derive(Serialize)]
 struct Overstayer {
+    /// Orders overstayers with the same overstay (by digest); not shown.
+    #[serde(skip)]
+    holder: Vec<u8>,
     issuing_state: String,
     document_type: String,
     document_number: String,
@@ -133,55 +137,46 @@ struct Overstayer {
     binding_rule: Option<String>,
 }
 
+/// One document present on the report's date: its crossings up to that date, the last an entry.
+struct Present {
+    holder: Vec<u8>,
+    nationality: String,
+    issuing_state: String,
+    document_type: String,
+    document_number: String,
+    movements: Vec<Movement>,
+}
+
+/// Documents that may be present on `$1`: first crossing on or before it, and either a latest
+/// crossing that is an entry or crossings after it (then the stay on the date is read from the
+/// crossings up to it).
+const MAY_BE_PRESENT: &str = "SELECT holder, nationality, issuing_state, document_type, \
+     document_number, dates, entries FROM stays WHERE dates[1] <= $1 \
+     AND (entries[cardinality(entries)] OR dates[cardinality(dates)] > $1)";
+
 async fn overstayers(
     client: &Client,
     context: &ReportContext,
     date: Date,
 ) -> Result<Value, ReportError> {
-    // One scan of every crossing up to `date` in (document, time) order, along the index
-    // `movements_by_holder`: no sort, no second pass for each document's last crossing. A
-    // document whose last crossing is an entry is present and assessed over its whole history;
-    // one document is in memory at a time.
+    // One row per document from `stays` (kept at ingest), not every movement of the record.
     let rows = client
-        .query_raw(
-            "SELECT holder, nationality, issuing_state, document_type, document_number, \
-             local_date, direction FROM movements \
-             WHERE local_date <= $1 AND direction IN ('entry', 'exit') \
-             ORDER BY holder, recorded_at, seq",
-            [&date],
-        )
+        .query_typed_raw(MAY_BE_PRESENT, [(&date as &(dyn ToSql + Sync), Type::DATE)])
         .await?;
     futures::pin_mut!(rows);
-    let mut found = Vec::new();
-    let mut candidates = 0u64;
-    let mut last: Option<Row> = None;
-    let mut movements = Vec::new();
-    let mut finish = |last: &Row, movements: &[Movement]| -> Result<(), ReportError> {
-        if movements.last().map(|m| m.direction) == Some(stay::Direction::Entry) {
-            candidates += 1;
-            found.extend(assess(context, last.get(0), last, movements, date)?);
-        }
-        Ok(())
-    };
+    let mut present = Vec::new();
     while let Some(row) = rows.try_next().await? {
-        if let Some(previous) = last.take_if(|p| p.get::<_, &[u8]>(0) != row.get::<_, &[u8]>(0)) {
-            finish(&previous, &movements)?;
-            movements.clear();
+        if let Some(document) = present_on(&row, date) {
+            present.push(document);
         }
-        movements.push(Movement {
-            date: row.get(5),
-            direction: if row.get::<_, &str>(6) == "entry" {
-                stay::Direction::Entry
-            } else {
-                stay::Direction::Exit
-            },
-        });
-        last = Some(row);
     }
-    if let Some(previous) = last {
-        finish(&previous, &movements)?;
-    }
-    found.sort_by_key(|b| std::cmp::Reverse(b.overstay_days));
+    let candidates = u64::try_from(present.len()).unwrap_or(u64::MAX);
+    let mut found = assess_all(context, &present, date)?;
+    found.sort_by(|a, b| {
+        b.overstay_days
+            .cmp(&a.overstay_days)
+            .then_with(|| a.holder.cmp(&b.holder))
+    });
     Ok(json!({
         "report": "overstayers",
         "date": date,
@@ -190,30 +185,94 @@ async fn overstayers(
     }))
 }
 
-/// One present document's stay on `date`, its last crossing (the entry) in `first`: an
-/// overstayer, or `None`.
+/// The document's crossings up to `date` when the last of them is an entry.
+fn present_on(row: &Row, date: Date) -> Option<Present> {
+    let dates: Vec<Date> = row.get(5);
+    let entries: Vec<bool> = row.get(6);
+    let movements: Vec<Movement> = dates
+        .into_iter()
+        .zip(entries)
+        .filter(|(day, _)| *day <= date)
+        .map(|(day, entry)| Movement {
+            date: day,
+            direction: if entry {
+                stay::Direction::Entry
+            } else {
+                stay::Direction::Exit
+            },
+        })
+        .collect();
+    if movements.last()?.direction != stay::Direction::Entry {
+        return None;
+    }
+    Some(Present {
+        holder: row.get(0),
+        nationality: row.get(1),
+        issuing_state: row.get(2),
+        document_type: row.get(3),
+        document_number: row.get(4),
+        movements,
+    })
+}
+
+/// Assesses every present document, split over the available cores (each assessment reads the
+/// ledger replica and runs the stay rules; nothing is shared but the read-only context).
+fn assess_all(
+    context: &ReportContext,
+    present: &[Present],
+    date: Date,
+) -> Result<Vec<Overstayer>, ReportError> {
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let chunk = present.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = present
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    let mut found = Vec::new();
+                    for document in part {
+                        found.extend(assess(context, document, date)?);
+                    }
+                    Ok::<_, ReportError>(found)
+                })
+            })
+            .collect();
+        let mut found = Vec::new();
+        for worker in workers {
+            let part = worker
+                .join()
+                .map_err(|_| ReportError::Record("an assessment thread panicked".into()))??;
+            found.extend(part);
+        }
+        Ok(found)
+    })
+}
+
+/// One present document's stay on `date`: an overstayer, or `None`.
 fn assess(
     context: &ReportContext,
-    holder: &[u8],
-    first: &Row,
-    movements: &[Movement],
+    document: &Present,
     date: Date,
 ) -> Result<Option<Overstayer>, ReportError> {
-    let nationality: String = first.get(1);
-    let digest = HolderDigest(holder.try_into().map_err(|_| {
+    let holder = &document.holder;
+    let digest = HolderDigest(holder.as_slice().try_into().map_err(|_| {
         ReportError::Record(format!("a stored holder digest is {} bytes", holder.len()))
     })?);
+    let movements = &document.movements;
     let grounds = grounds_of_stay(&context.ledger, &digest, movements)?;
-    let assessment = context.stay.assess(&nationality, movements, &grounds, date);
+    let assessment = context
+        .stay
+        .assess(&document.nationality, movements, &grounds, date);
     if assessment.overstay_days == 0 {
         return Ok(None);
     }
     Ok(Some(Overstayer {
-        issuing_state: first.get(2),
-        document_type: first.get(3),
-        document_number: first.get(4),
-        nationality,
-        entered: first.get(5),
+        holder: holder.clone(),
+        issuing_state: document.issuing_state.clone(),
+        document_type: document.document_type.clone(),
+        document_number: document.document_number.clone(),
+        nationality: document.nationality.clone(),
+        entered: movements.last().map_or(date, |m| m.date),
         days_used: assessment.days_used,
         overstay_days: assessment.overstay_days,
         latest_legal_exit: assessment.latest_legal_exit,
@@ -274,12 +333,13 @@ fn grounds_of_stay(
 }
 
 async fn history(client: &Client, holder: &HolderDigest) -> Result<Value, ReportError> {
+    // Parameter types given: one round trip (no separate prepare), along `movements_by_holder`.
     let rows = client
-        .query(
+        .query_typed(
             "SELECT recorded_at, local_date, checkpoint, lane, direction, verdict, terminal, seq, \
              nationality, document_type, permit_cti, evisa FROM movements WHERE holder = $1 \
              ORDER BY recorded_at, terminal, seq",
-            &[&holder.0.as_slice()],
+            &[(&holder.0.as_slice(), Type::BYTEA)],
         )
         .await?;
     let movements: Vec<Value> = rows

@@ -116,6 +116,11 @@ pub async fn migrate(client: &mut Client) -> Result<(), StoreError> {
 pub struct MovementStore {
     client: Client,
     consumer: String,
+    /// Each terminal's highest recorded seq and its event hash (`None`: nothing recorded), as
+    /// committed through this connection: an event after it is new and its predecessor is known
+    /// without asking the record. Emptied on any failure (a new connection starts empty), so a
+    /// stale entry can at worst make a commit fail on the primary key, never admit a double.
+    heads: HashMap<String, Option<(i64, Vec<u8>)>>,
 }
 
 impl MovementStore {
@@ -124,6 +129,7 @@ impl MovementStore {
         Self {
             client,
             consumer: consumer.to_string(),
+            heads: HashMap::new(),
         }
     }
 
@@ -139,16 +145,30 @@ impl MovementStore {
         Ok(row.map_or(0, |row| u64::try_from(row.get::<_, i64>(0)).unwrap_or(0)))
     }
 
-    /// Event hashes already recorded for these (terminal, seq) keys.
+    /// Event hashes already recorded for these (terminal, seq) keys: from the terminals' heads
+    /// where they answer (a key after its terminal's head is not recorded), else from the record.
     pub async fn known_hashes(
-        &self,
+        &mut self,
         keys: &[(String, i64)],
     ) -> Result<HashMap<(String, i64), Vec<u8>>, StoreError> {
-        if keys.is_empty() {
-            return Ok(HashMap::new());
+        self.load_heads(keys).await?;
+        let mut known = HashMap::new();
+        let mut asked: Vec<&(String, i64)> = Vec::new();
+        for key in keys {
+            let (terminal, seq) = key;
+            match self.heads.get(terminal) {
+                Some(Some((head, hash))) if seq == head => {
+                    known.insert(key.clone(), hash.clone());
+                }
+                Some(Some((head, _))) if seq < head && *seq >= 1 => asked.push(key),
+                _ => {}
+            }
+        }
+        if asked.is_empty() {
+            return Ok(known);
         }
         let (terminals, seqs): (Vec<&str>, Vec<i64>) =
-            keys.iter().map(|(t, s)| (t.as_str(), *s)).unzip();
+            asked.iter().map(|(t, s)| (t.as_str(), *s)).unzip();
         let rows = self
             .client
             .query(
@@ -158,14 +178,60 @@ impl MovementStore {
                 &[&terminals, &seqs],
             )
             .await?;
-        Ok(rows
-            .into_iter()
-            .map(|row| ((row.get(0), row.get(1)), row.get(2)))
-            .collect())
+        known.extend(
+            rows.into_iter()
+                .map(|row| ((row.get(0), row.get(1)), row.get(2))),
+        );
+        Ok(known)
+    }
+
+    /// Reads the head of every terminal among `keys` not known yet.
+    async fn load_heads(&mut self, keys: &[(String, i64)]) -> Result<(), StoreError> {
+        let mut missing: Vec<&str> = keys
+            .iter()
+            .map(|(terminal, _)| terminal.as_str())
+            .filter(|terminal| !self.heads.contains_key(*terminal))
+            .collect();
+        missing.sort_unstable();
+        missing.dedup();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let rows = self
+            .client
+            .query(
+                "SELECT t.terminal, h.seq, h.event_hash FROM unnest($1::text[]) AS t(terminal) \
+                 LEFT JOIN LATERAL (SELECT seq, event_hash FROM movements m \
+                 WHERE m.terminal = t.terminal ORDER BY seq DESC LIMIT 1) h ON true",
+                &[&missing],
+            )
+            .await?;
+        for row in rows {
+            let head = row
+                .get::<_, Option<i64>>(1)
+                .zip(row.get::<_, Option<Vec<u8>>>(2));
+            self.heads.insert(row.get(0), head);
+        }
+        Ok(())
     }
 
     /// Writes the batch's movements and anomalies and moves the position, in one transaction.
     pub async fn commit(&mut self, batch: &Batch) -> Result<(), StoreError> {
+        if let Err(error) = self.write(batch).await {
+            self.heads.clear();
+            return Err(error);
+        }
+        for movement in &batch.movements {
+            if let Some(head) = self.heads.get_mut(&movement.terminal)
+                && head.as_ref().is_none_or(|(seq, _)| movement.seq > *seq)
+            {
+                *head = Some((movement.seq, movement.event_hash.clone()));
+            }
+        }
+        Ok(())
+    }
+
+    async fn write(&mut self, batch: &Batch) -> Result<(), StoreError> {
         let tx = self.client.transaction().await?;
         let stored = tx
             .query_opt(
@@ -181,6 +247,7 @@ impl MovementStore {
             });
         }
         insert_movements(&tx, &batch.movements).await?;
+        record_stays(&tx, &batch.movements).await?;
         insert_anomalies(&tx, &batch.anomalies).await?;
         let last = i64::try_from(batch.last_stream_seq).unwrap_or(i64::MAX);
         tx.execute(
@@ -267,6 +334,112 @@ async fn insert_movements(
         writer.as_mut().write(&values).await?;
     }
     writer.finish().await?;
+    Ok(())
+}
+
+/// The batch's entries and exits folded into `stays`, one row per document (statement below).
+async fn record_stays(
+    tx: &tokio_postgres::Transaction<'_>,
+    rows: &[MovementRow],
+) -> Result<(), StoreError> {
+    let crossings: Vec<&MovementRow> = rows
+        .iter()
+        .filter(|r| matches!(r.direction, "entry" | "exit"))
+        .collect();
+    if crossings.is_empty() {
+        return Ok(());
+    }
+    let holders: Vec<&[u8]> = crossings.iter().map(|r| r.holder.as_slice()).collect();
+    let ats: Vec<jiff::Timestamp> = crossings.iter().map(|r| r.recorded_at).collect();
+    let seqs: Vec<i64> = crossings.iter().map(|r| r.seq).collect();
+    let dates: Vec<jiff::civil::Date> = crossings.iter().map(|r| r.local_date).collect();
+    let entries: Vec<bool> = crossings.iter().map(|r| r.direction == "entry").collect();
+    let nationalities: Vec<&str> = crossings.iter().map(|r| r.nationality.as_str()).collect();
+    let states: Vec<&str> = crossings.iter().map(|r| r.issuing_state.as_str()).collect();
+    let types: Vec<&str> = crossings.iter().map(|r| r.document_type.as_str()).collect();
+    let numbers: Vec<&str> = crossings
+        .iter()
+        .map(|r| r.document_number.as_str())
+        .collect();
+    tx.execute(
+        RECORD_STAYS,
+        &[
+            &holders,
+            &ats,
+            &seqs,
+            &dates,
+            &entries,
+            &nationalities,
+            &states,
+            &types,
+            &numbers,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Folds a batch of crossings (parallel arrays, one element per crossing) into `stays`: the
+/// batch's crossings of each document in order; appended to the stored ones when they all come
+/// after the stored latest, else (two terminals' events arriving out of order) the document's
+/// crossings are read again from `movements`, which already holds the batch.
+const RECORD_STAYS: &str = "\
+WITH m AS (SELECT * FROM unnest($1::bytea[], $2::timestamptz[], $3::int8[], $4::date[], \
+        $5::bool[], $6::text[], $7::text[], $8::text[], $9::text[]) \
+        AS m(holder, at, seq, day, entry, nationality, issuing_state, document_type, document_number)), \
+b AS (SELECT holder, \
+        array_agg(at ORDER BY at, seq) AS ats, array_agg(seq ORDER BY at, seq) AS seqs, \
+        array_agg(day ORDER BY at, seq) AS dates, array_agg(entry ORDER BY at, seq) AS entries, \
+        (array_agg(nationality ORDER BY at DESC, seq DESC))[1] AS nationality, \
+        (array_agg(issuing_state ORDER BY at DESC, seq DESC))[1] AS issuing_state, \
+        (array_agg(document_type ORDER BY at DESC, seq DESC))[1] AS document_type, \
+        (array_agg(document_number ORDER BY at DESC, seq DESC))[1] AS document_number \
+        FROM m GROUP BY holder), \
+updated AS (UPDATE stays s SET \
+        dates = CASE WHEN (b.ats[1], b.seqs[1]) > (s.last_at, s.last_seq) THEN s.dates || b.dates \
+            ELSE (SELECT array_agg(x.local_date ORDER BY x.recorded_at, x.seq) FROM movements x \
+                  WHERE x.holder = s.holder AND x.direction IN ('entry', 'exit')) END, \
+        entries = CASE WHEN (b.ats[1], b.seqs[1]) > (s.last_at, s.last_seq) THEN s.entries || b.entries \
+            ELSE (SELECT array_agg(x.direction = 'entry' ORDER BY x.recorded_at, x.seq) FROM movements x \
+                  WHERE x.holder = s.holder AND x.direction IN ('entry', 'exit')) END, \
+        nationality = CASE WHEN (b.ats[cardinality(b.ats)], b.seqs[cardinality(b.seqs)]) > (s.last_at, s.last_seq) \
+            THEN b.nationality ELSE s.nationality END, \
+        issuing_state = CASE WHEN (b.ats[cardinality(b.ats)], b.seqs[cardinality(b.seqs)]) > (s.last_at, s.last_seq) \
+            THEN b.issuing_state ELSE s.issuing_state END, \
+        document_type = CASE WHEN (b.ats[cardinality(b.ats)], b.seqs[cardinality(b.seqs)]) > (s.last_at, s.last_seq) \
+            THEN b.document_type ELSE s.document_type END, \
+        document_number = CASE WHEN (b.ats[cardinality(b.ats)], b.seqs[cardinality(b.seqs)]) > (s.last_at, s.last_seq) \
+            THEN b.document_number ELSE s.document_number END, \
+        last_seq = CASE WHEN (b.ats[cardinality(b.ats)], b.seqs[cardinality(b.seqs)]) > (s.last_at, s.last_seq) \
+            THEN b.seqs[cardinality(b.seqs)] ELSE s.last_seq END, \
+        last_at = greatest(s.last_at, b.ats[cardinality(b.ats)]) \
+        FROM b WHERE s.holder = b.holder RETURNING s.holder) \
+INSERT INTO stays (holder, nationality, issuing_state, document_type, document_number, last_at, \
+        last_seq, dates, entries) \
+SELECT holder, nationality, issuing_state, document_type, document_number, ats[cardinality(ats)], \
+        seqs[cardinality(seqs)], dates, entries FROM b \
+WHERE holder NOT IN (SELECT holder FROM updated)";
+
+/// Derives `stays` again from `movements` (after rows were loaded into `movements` by other
+/// means than ingestion, as the benchmark does).
+pub async fn rebuild_stays(client: &Client) -> Result<(), StoreError> {
+    client
+        .batch_execute(
+            "TRUNCATE stays; \
+             INSERT INTO stays (holder, nationality, issuing_state, document_type, document_number, \
+             last_at, last_seq, dates, entries) \
+             SELECT holder, \
+             (array_agg(nationality ORDER BY recorded_at DESC, seq DESC))[1], \
+             (array_agg(issuing_state ORDER BY recorded_at DESC, seq DESC))[1], \
+             (array_agg(document_type ORDER BY recorded_at DESC, seq DESC))[1], \
+             (array_agg(document_number ORDER BY recorded_at DESC, seq DESC))[1], \
+             max(recorded_at), (array_agg(seq ORDER BY recorded_at DESC, seq DESC))[1], \
+             array_agg(local_date ORDER BY recorded_at, seq), \
+             array_agg(direction = 'entry' ORDER BY recorded_at, seq) \
+             FROM movements WHERE direction IN ('entry', 'exit') GROUP BY holder; \
+             ANALYZE stays",
+        )
+        .await?;
     Ok(())
 }
 
