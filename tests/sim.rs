@@ -44,6 +44,7 @@ use checkpointd::core::permit::{self, PermitBody, PermitClaims, PermitHolder, Pe
 use checkpointd::core::privacy::{DocumentNumber, PersonName};
 use checkpointd::core::stay::policy::StayPolicy;
 use checkpointd::core::stay::{StayRuleKind, civil_date_in};
+use checkpointd::lane::commands::RefusalKind;
 use checkpointd::lane::driver::{LaneDriver, LaneReport};
 use checkpointd::ports::clock::Clock;
 use checkpointd::ports::ledger::{LedgerStore, LedgerView, ReplicationState};
@@ -1008,7 +1009,7 @@ async fn confirm(
         lane.on_api(ApiCommand::Confirm { request, reply }).await;
         match answer.await {
             Ok(Ok(value)) => return Some(value["seq"].as_u64().expect("recorded has a seq")),
-            Ok(Err(refusal)) if refusal.status == 503 => continue,
+            Ok(Err(refusal)) if refusal.kind == RefusalKind::Unavailable => continue,
             Ok(Err(refusal)) => panic!("confirm refused: {}", refusal.message),
             Err(_) => panic!("lane did not answer"),
         }

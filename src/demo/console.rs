@@ -11,8 +11,8 @@ use tokio::sync::oneshot;
 use super::cast::Traveller;
 use super::chips::DemoPki;
 use super::desk::{Lanes, Scanners};
-use crate::adapters::api::ApiCommand;
 use crate::adapters::chip_sim::{SimulatedChip, SimulatedField};
+use crate::lane::commands::LaneCommand;
 use crate::lane::driver::LaneDriver;
 use crate::terminal::Arrival;
 
@@ -64,7 +64,7 @@ pub async fn console_rounds(
 /// Whether a traveller stands in front of the officer.
 async fn has_traveller(lane: &mut LaneDriver) -> bool {
     let (reply, answer) = oneshot::channel();
-    lane.on_api(ApiCommand::Current { reply }).await;
+    lane.on_api(LaneCommand::Current { reply }).await;
     matches!(answer.await, Ok(Ok(value)) if !value.is_null())
 }
 

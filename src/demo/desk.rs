@@ -12,13 +12,12 @@ use jiff::civil::Date;
 use tokio::sync::oneshot;
 
 use super::cast::Traveller;
-use crate::adapters::api::{
-    AlertAckRequest, ApiCommand, CoSigned, ConfirmRequest, OfficerDecision,
-};
-use crate::adapters::booth::SignedIn;
 use crate::core::decision::{Direction, Outcome};
 use crate::core::ledger::{Change, OfficerEnrolled};
 use crate::core::officer::{Language, Role};
+use crate::lane::commands::{
+    AlertAckRequest, CoSigned, ConfirmRequest, LaneCommand, OfficerDecision, SignedIn,
+};
 use crate::lane::driver::{LaneDriver, LaneReport};
 use crate::ports::scanner::{DeviceEvent, Link};
 use crate::terminal::{Arrival, Terminal};
@@ -221,7 +220,7 @@ pub async fn process(
     let (closed_tx, _closed_rx) = oneshot::channel();
     lanes
         .facing(direction)
-        .on_api(ApiCommand::NewTraveller { reply: closed_tx })
+        .on_api(LaneCommand::NewTraveller { reply: closed_tx })
         .await;
     scanners.present(traveller).await?;
     let report = verdict(lanes, direction, traveller).await?;
@@ -287,7 +286,7 @@ async fn confirm(
             action: "raise_alert".into(),
         };
         let officer = desk.officer.clone();
-        lane.on_api(ApiCommand::AcknowledgeAlert {
+        lane.on_api(LaneCommand::AcknowledgeAlert {
             officer,
             request,
             reply,
@@ -311,7 +310,7 @@ async fn confirm(
         watchlist: None,
     };
     let (reply, answer) = oneshot::channel();
-    lane.on_api(ApiCommand::Confirm { request, reply }).await;
+    lane.on_api(LaneCommand::Confirm { request, reply }).await;
     match answer.await {
         Ok(Ok(value)) => format!(
             "recorded {} #{}",

@@ -16,7 +16,7 @@ use serde_json::Value;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 
-use crate::adapters::api::{self, ApiAccess, ApiCommand, ApiState};
+use crate::adapters::api::{self, ApiAccess, ApiState};
 use crate::adapters::booth::{Booth, BoothSettings};
 use crate::adapters::devices::{self, Backoff, DeviceTask};
 use crate::adapters::feed::Outbox;
@@ -25,6 +25,7 @@ use crate::adapters::ledger::SledLedger;
 use crate::adapters::metrics::Telemetry;
 use crate::config::{Config, Direction};
 use crate::core::stay::policy::StayPolicy;
+use crate::lane::commands::LaneCommand;
 use crate::lane::driver::LaneDriver;
 use crate::lane::watchlist::LaneWatchlist;
 use crate::ports::chip::DocumentChipReader;
@@ -86,7 +87,7 @@ pub enum Arrival {
     /// A scanner delivered a scan, changed state, or dropped bad input.
     Device(DeviceEvent),
     /// The officer console or kiosk screen asked for something.
-    Api(ApiCommand),
+    Api(LaneCommand),
 }
 
 /// A group of tasks started together and stopped together.
@@ -127,7 +128,7 @@ struct Core {
     outbox: Outbox,
     events: broadcast::Sender<Value>,
     status: watch::Receiver<Value>,
-    commands: mpsc::Sender<ApiCommand>,
+    commands: mpsc::Sender<LaneCommand>,
     device_events: mpsc::Sender<DeviceEvent>,
     replication: Arc<watch::Sender<ReplicationState>>,
     /// Counters and gauges for `/metrics`, fed by the lane, relay, replicator and devices.
@@ -143,7 +144,7 @@ struct Inboxes {
     status: watch::Sender<Value>,
     replication: watch::Receiver<ReplicationState>,
     devices: mpsc::Receiver<DeviceEvent>,
-    commands: mpsc::Receiver<ApiCommand>,
+    commands: mpsc::Receiver<LaneCommand>,
 }
 
 /// What the terminal is given rather than opening it from the configuration: the daemon gives
@@ -184,7 +185,7 @@ pub struct Terminal {
     upstream: Component,
     devices: Vec<DeviceTask>,
     device_inbox: mpsc::Receiver<DeviceEvent>,
-    command_inbox: mpsc::Receiver<ApiCommand>,
+    command_inbox: mpsc::Receiver<LaneCommand>,
 }
 
 impl std::fmt::Debug for Terminal {
