@@ -330,7 +330,7 @@ fn read_backup(file: &Path) -> Result<(u64, Vec<Vec<u8>>), String> {
     decode_rewind_backup(&bytes).map_err(|why| format!("{}: {why}", file.display()))
 }
 
-/// Reads a rewind backup as [`write_backup`] writes it: `[first seq, [entry bytes, …]]`; every
+/// Reads a rewind backup as `write_backup` writes it: `[first seq, [entry bytes, …]]`; every
 /// entry must decode as a ledger entry and the seqs follow each other from `first`.
 pub fn decode_rewind_backup(bytes: &[u8]) -> Result<(u64, Vec<Vec<u8>>), String> {
     let bad = |why: &str| format!("not a rewind backup ({why})");
