@@ -3,17 +3,21 @@
 //! ledger, alerts, movements, stay engine, decision, API stream), an officer lane at entry.
 //! Also the movement-index lookup alone and during the replication load.
 //!
+//! The terminal is assembled from a configuration as the daemon assembles it (`terminal::`
+//! `open_ledger`, `open_outbox`, `lane_parts`, `lane_driver`), with a fixed clock.
+//!
 //! `LANE_BENCH_PERMITS=1000000 LANE_BENCH_MOVEMENTS=1000000 cargo bench --bench lane`
 //! (defaults 200,000 each). The serial transport in front of it is `benches/devices_latency.rs`.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use checkpointd::adapters::feed::{IndexMessage, MovementIndex, Outbox, OutboxConfig};
+use checkpointd::adapters::feed::{IndexMessage, MovementIndex, Outbox};
 use checkpointd::adapters::ledger::{CACHE_CAPACITY_DEFAULT, SledLedger};
 use checkpointd::cli::feed::synthetic_crossing;
-use checkpointd::core::decision::{Direction, LaneMode};
+use checkpointd::config::{Config, LoadOptions};
 use checkpointd::core::event::{
     ClockState, CrossingEvent, EVENT_FORMAT_VERSION, GENESIS_HASH, TerminalId,
 };
@@ -23,13 +27,10 @@ use checkpointd::core::ledger::{RootSet, SignedCheckpoint, verify_batch};
 use checkpointd::core::mrz::{Td3Fields, compose_td3};
 use checkpointd::core::privacy::DocumentNumber;
 use checkpointd::core::session::SessionScan;
-use checkpointd::core::stay::policy::StayPolicy;
-use checkpointd::lane::LaneSettings;
-use checkpointd::lane::driver::{LaneDriver, LaneParts};
 use checkpointd::ports::clock::Clock;
-use checkpointd::ports::ledger::{LedgerStore, LedgerView};
+use checkpointd::ports::ledger::{LedgerStore, LedgerView, ReplicationState};
 use checkpointd::ports::upstream::MovementHistory;
-use ed25519_dalek::SigningKey;
+use checkpointd::terminal::{self, LaneSources};
 use jiff::{SignedDuration, Timestamp};
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
@@ -144,6 +145,79 @@ fn mrz(i: u32) -> String {
     format!("{line1}\n{line2}")
 }
 
+/// The benchmarked terminal's configuration (`AZ-GYD-A1`, an officer lane at entry), written
+/// into `dir` and loaded through the daemon's validation path; nothing here dials central.
+fn configuration(dir: &Path, central: &Central) -> Config {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(dir.join("stay-rules.toml"), STAY_RULES).expect("stay rules");
+    let key = dir.join("terminal.key");
+    std::fs::write(&key, format!("{}\n", hex::encode([7u8; 32]))).expect("key");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let group = nix::unistd::Group::from_gid(nix::unistd::getegid())
+        .expect("own group")
+        .expect("own group exists")
+        .name;
+    let roots: Vec<String> = central
+        .root_public_keys()
+        .iter()
+        .map(|key| format!("\"{}\"", hex::encode(key)))
+        .collect();
+    let text = format!(
+        r#"data_dir = "."
+rules_file = "stay-rules.toml"
+devices_dir = "."
+
+[checkpoint]
+id = "AZ-GYD"
+name = "Lane benchmark"
+kind = "airport"
+lane = "A1"
+time_zone = "Asia/Baku"
+mode = "officer"
+direction = "entry"
+
+[ledger]
+cache_capacity_bytes = {CACHE_CAPACITY_DEFAULT}
+
+[upstream]
+nats_url = "nats://127.0.0.1:4222"
+events_stream = "EVENTS"
+ledger_stream = "LEDGER"
+duplicate_window_hours = 72
+heartbeat_every_s = 30
+
+[keys]
+ledger_roots = [{roots}]
+ledger_root_threshold = 2
+terminal_key = "terminal.key"
+
+[lane]
+session_window_ms = 30000
+ledger_stale_after_s = 2592000
+clock_backwards_tolerance_ms = 2000
+watchlist_threshold = 0.72
+
+[api]
+socket = "api.sock"
+group = "{group}"
+
+[retention]
+movement_days = 400
+prune_every_s = 3600
+cache_capacity_bytes = 67108864
+
+[limits]
+scan_frame_bytes_max = 4096
+outbox_events_max = 1000000
+shutdown_grace_ms = 3000
+"#,
+        roots = roots.join(", "),
+    );
+    let path = dir.join("checkpoint.toml");
+    std::fs::write(&path, text).expect("configuration");
+    checkpointd::config::load(&path, &LoadOptions::default()).expect("configuration valid")
+}
+
 fn percentiles(label: &str, mut samples: Vec<Duration>) {
     samples.sort();
     let pct = |p: f64| samples[((samples.len() as f64 * p) as usize).min(samples.len() - 1)];
@@ -167,9 +241,8 @@ fn main() {
     // Central's ledger, applied as a terminal would (the permits are real signed cards; they are
     // verified again on every use, so setup checks only index consistency).
     let started = Instant::now();
-    let ledger = Arc::new(
-        SledLedger::open(&dir.path().join("ledger"), CACHE_CAPACITY_DEFAULT).expect("open"),
-    );
+    let config = configuration(dir.path(), &central);
+    let ledger = Arc::new(terminal::open_ledger(&config).expect("open"));
     let key = central.issuer_key();
     apply(&ledger, &roots, central.next(vec![key]), &IndexConsistency);
     let mut done = 0;
@@ -184,18 +257,10 @@ fn main() {
         started.elapsed()
     );
 
-    let now = ts("2026-06-01T08:00:00Z");
+    // Within `ledger_stale_after_s` of central's checkpoint (2026-05-01).
+    let now = ts("2026-05-20T08:00:00Z");
     let clock: Arc<dyn Clock> = Arc::new(FixedClock(now));
-    let outbox = Outbox::open(
-        &dir.path().join("outbox"),
-        OutboxConfig {
-            terminal: TerminalId::new("AZ-GYD-A1").expect("valid id"),
-            time_zone: jiff::tz::TimeZone::get("Asia/Baku").expect("tz"),
-        },
-        SigningKey::from_bytes(&[7; 32]),
-        Arc::clone(&clock),
-    )
-    .expect("outbox");
+    let outbox = terminal::open_outbox(&config, Arc::clone(&clock)).expect("outbox");
     let index = movement_index(&outbox, movements);
 
     // What replication will apply meanwhile: fresh permits, fully verified (made now, not timed).
@@ -203,37 +268,18 @@ fn main() {
         .map(|k| central.permits(permits + k * BATCH, BATCH))
         .collect();
 
-    let depth = outbox.clone();
-    let parts = LaneParts {
-        ledger: ledger.clone(),
-        movements: Arc::new(index.clone()),
-        recorder: Arc::new(outbox.clone()),
-        outbox_depth: Arc::new(move || depth.depth()),
-        clock_high_water: Arc::new(|| None),
-        policy: Arc::new(StayPolicy::from_toml(STAY_RULES).expect("stay rules")),
+    let sources = LaneSources {
+        ledger: (*ledger).clone(),
+        outbox: outbox.clone(),
         clock: Arc::clone(&clock),
-        gate: None,
-        replication: tokio::sync::watch::channel(
-            checkpointd::ports::ledger::ReplicationState::Running,
-        )
-        .1,
+        policy: Arc::new(terminal::stay_policy(&config).expect("stay rules")),
+        replication: watch::channel(ReplicationState::Running).1,
     };
     let (events, mut stream) = broadcast::channel::<Value>(1024);
     let (status, _) = watch::channel(Value::Null);
-    let mut lane = LaneDriver::new(
-        LaneSettings {
-            checkpoint: "AZ-GYD".into(),
-            lane: "A1".into(),
-            direction: Direction::Entry,
-            mode: LaneMode::Officer,
-            time_zone: jiff::tz::TimeZone::get("Asia/Baku").expect("tz"),
-            ledger_stale_after: SignedDuration::from_hours(24 * 365),
-            permit_clock_skew: SignedDuration::from_mins(5),
-            clock_backwards_tolerance: SignedDuration::from_secs(2),
-            watchlist_threshold: checkpointd::core::watchlist::DEFAULT_THRESHOLD,
-        },
-        parts,
-        SignedDuration::from_secs(30),
+    let mut lane = terminal::lane_driver(
+        &config,
+        terminal::lane_parts(&config, sources),
         events,
         status,
     );

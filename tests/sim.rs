@@ -19,13 +19,12 @@ use std::time::Duration;
 
 use checkpointd::adapters::api::{ApiCommand, CoSigned, ConfirmRequest, OfficerDecision};
 use checkpointd::adapters::booth::SignedIn;
-use checkpointd::adapters::feed::{
-    FeedError, FeedSink, Outbox, OutboxConfig, RelayConfig, SinkAck, relay_round,
-};
+use checkpointd::adapters::feed::{FeedError, FeedSink, Outbox, RelayConfig, SinkAck, relay_round};
 use checkpointd::adapters::ledger::{
     LedgerSource, ReplicationError, Replicator, SledLedger, Snapshot,
 };
-use checkpointd::core::decision::{Direction, LaneMode, Outcome};
+use checkpointd::config::{Config, LoadOptions};
+use checkpointd::core::decision::{Direction, Outcome};
 use checkpointd::core::document::HolderDigest;
 use checkpointd::core::event::{
     self, Crossing, FeedAudit, TerminalId, Verification, VerifyingKey, message_id,
@@ -45,12 +44,13 @@ use checkpointd::core::permit::{self, PermitBody, PermitClaims, PermitHolder, Pe
 use checkpointd::core::privacy::{DocumentNumber, PersonName};
 use checkpointd::core::stay::policy::StayPolicy;
 use checkpointd::core::stay::{StayRuleKind, civil_date_in};
-use checkpointd::lane::LaneSettings;
-use checkpointd::lane::driver::{LaneDriver, LaneParts, LaneReport};
+use checkpointd::lane::commands::RefusalKind;
+use checkpointd::lane::driver::{LaneDriver, LaneReport};
 use checkpointd::ports::clock::Clock;
-use checkpointd::ports::ledger::{LedgerStore, LedgerView};
+use checkpointd::ports::ledger::{LedgerStore, LedgerView, ReplicationState};
 use checkpointd::ports::scanner::{DeviceEvent, ScanEvent};
 use checkpointd::ports::upstream::{CrossingRecorder, Recorded, UpstreamError};
+use checkpointd::terminal::{self, LaneSources};
 use ed25519_dalek::SigningKey;
 use jiff::civil::Date;
 use jiff::{SignedDuration, Timestamp, ToSpan};
@@ -471,7 +471,12 @@ impl CrossingRecorder for FaultyRecorder {
 }
 
 struct World {
-    dir: tempfile::TempDir,
+    /// The terminal's directory (configuration, stores), removed when the seed ends.
+    _dir: tempfile::TempDir,
+    /// The terminal's configuration, as the daemon would load it.
+    config: Config,
+    /// The lanes' API event stream (nobody listens).
+    events: broadcast::Sender<Value>,
     clock: Arc<SimClock>,
     ledger: Arc<SledLedger>,
     central: Arc<Mutex<CentralLedger>>,
@@ -671,18 +676,78 @@ async fn swipe_passport(
     unreachable!("the last swipe is always clean")
 }
 
-fn settings(lane: &str, direction: Direction, time_zone: &jiff::tz::TimeZone) -> LaneSettings {
-    LaneSettings {
-        checkpoint: "AZ-SIM".into(),
-        lane: lane.into(),
-        direction,
-        mode: LaneMode::Officer,
-        time_zone: time_zone.clone(),
-        ledger_stale_after: SignedDuration::from_hours(24 * LEDGER_STALE_AFTER_DAYS),
-        permit_clock_skew: SignedDuration::from_mins(5),
-        clock_backwards_tolerance: SignedDuration::from_secs(2),
-        watchlist_threshold: checkpointd::core::watchlist::DEFAULT_THRESHOLD,
-    }
+/// The simulated terminal's configuration, written into its directory and loaded through the
+/// daemon's one validation path (the upstream URL is never dialled: central is simulated in
+/// process). The terminal id is `AZ-SIM-1`.
+fn write_config(dir: &Path, roots: &[SigningKey; 2], terminal_key: &SigningKey) -> Config {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(dir.join("stay-rules.toml"), STAY_RULES).expect("write stay rules");
+    let key = dir.join("terminal.key");
+    std::fs::write(&key, format!("{}\n", hex::encode(terminal_key.to_bytes()))).expect("key");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod 600");
+    let group = nix::unistd::Group::from_gid(nix::unistd::getegid())
+        .expect("look up own group")
+        .expect("own group exists")
+        .name;
+    let roots: Vec<String> = roots
+        .iter()
+        .map(|root| format!("\"{}\"", hex::encode(root.verifying_key().to_bytes())))
+        .collect();
+    let text = format!(
+        r#"data_dir = "."
+rules_file = "stay-rules.toml"
+devices_dir = "."
+
+[checkpoint]
+id = "AZ-SIM"
+name = "Simulated terminal"
+kind = "land"
+lane = "1"
+time_zone = "Asia/Baku"
+mode = "officer"
+direction = "entry"
+
+[ledger]
+cache_capacity_bytes = 8388608
+
+[upstream]
+nats_url = "nats://127.0.0.1:4222"
+events_stream = "EVENTS"
+ledger_stream = "LEDGER"
+duplicate_window_hours = 72
+heartbeat_every_s = 30
+
+[keys]
+ledger_roots = [{roots}]
+ledger_root_threshold = 2
+terminal_key = "terminal.key"
+
+[lane]
+session_window_ms = 30000
+ledger_stale_after_s = {stale}
+clock_backwards_tolerance_ms = 2000
+watchlist_threshold = 0.72
+
+[api]
+socket = "api.sock"
+group = "{group}"
+
+[retention]
+movement_days = 400
+prune_every_s = 3600
+cache_capacity_bytes = 8388608
+
+[limits]
+scan_frame_bytes_max = 4096
+outbox_events_max = 1000000
+shutdown_grace_ms = 3000
+"#,
+        roots = roots.join(", "),
+        stale = LEDGER_STALE_AFTER_DAYS * 86_400,
+    );
+    let path = dir.join("checkpoint.toml");
+    std::fs::write(&path, text).expect("write configuration");
+    checkpointd::config::load(&path, &LoadOptions::default()).expect("configuration valid")
 }
 
 fn open_terminal(world: &World) -> Terminal {
@@ -690,16 +755,7 @@ fn open_terminal(world: &World) -> Terminal {
     // is dropped (a real restart is a new process): wait for it, boundedly.
     let mut attempt = 0;
     let outbox = loop {
-        let opened = Outbox::open(
-            &world.dir.path().join("outbox"),
-            OutboxConfig {
-                terminal: TerminalId::new(TERMINAL).expect("valid terminal id"),
-                time_zone: world.time_zone.clone(),
-            },
-            world.terminal_key.clone(),
-            world.clock.clone(),
-        );
-        match opened {
+        match terminal::open_outbox(&world.config, world.clock.clone()) {
             Ok(outbox) => break outbox,
             Err(error) if attempt < REOPEN_ATTEMPTS_MAX => {
                 attempt += 1;
@@ -709,44 +765,29 @@ fn open_terminal(world: &World) -> Terminal {
             Err(error) => panic!("outbox does not reopen: {error}"),
         }
     };
-    let depth = outbox.clone();
-    let parts = LaneParts {
-        ledger: world.ledger.clone(),
-        movements: Arc::new(outbox.movement_index()),
-        recorder: Arc::new(FaultyRecorder {
+    let replication = watch::channel(ReplicationState::Running).1;
+    let lane = |config: &Config| {
+        let sources = LaneSources {
+            ledger: (*world.ledger).clone(),
+            outbox: outbox.clone(),
+            clock: world.clock.clone(),
+            policy: world.policy.clone(),
+            replication: replication.clone(),
+        };
+        let mut parts = terminal::lane_parts(config, sources);
+        // The disk's faults sit between the lane and the outbox.
+        parts.recorder = Arc::new(FaultyRecorder {
             outbox: outbox.clone(),
             faults: world.faults.clone(),
             counts: world.counts.clone(),
             in_doubt: world.in_doubt.clone(),
-        }),
-        outbox_depth: Arc::new(move || depth.depth()),
-        clock_high_water: {
-            let outbox = outbox.clone();
-            Arc::new(move || outbox.clock_high_water().ok().flatten())
-        },
-        policy: world.policy.clone(),
-        clock: world.clock.clone(),
-        gate: None,
-        replication: tokio::sync::watch::channel(
-            checkpointd::ports::ledger::ReplicationState::Running,
-        )
-        .1,
-    };
-    let (events, _) = broadcast::channel(64);
-    let window = SignedDuration::from_secs(30);
-    let lane = |name: &str, direction| {
+        });
         let (status, _) = watch::channel(Value::Null);
-        LaneDriver::new(
-            settings(name, direction, &world.time_zone),
-            parts.clone(),
-            window,
-            events.clone(),
-            status,
-        )
+        terminal::lane_driver(config, parts, world.events.clone(), status)
     };
     Terminal {
-        entry: lane("arrivals", Direction::Entry),
-        exit: lane("departures", Direction::Exit),
+        entry: lane(&world.config),
+        exit: lane(&terminal::facing(&world.config, Direction::Exit)),
         scanners: [SimScanner::new(), SimScanner::new()],
         outbox,
         seen: [(None, false), (None, false)],
@@ -850,9 +891,8 @@ fn build_world(rng: &mut StdRng) -> (World, Vec<Traveller>) {
         });
     }
 
-    let ledger = Arc::new(
-        SledLedger::open(&dir.path().join("ledger"), 8 * 1024 * 1024).expect("ledger opens"),
-    );
+    let config = write_config(dir.path(), &roots, &terminal_key);
+    let ledger = Arc::new(terminal::open_ledger(&config).expect("ledger opens"));
     let year = SignedDuration::from_hours(24 * 365);
     let mut changes = vec![
         Change::IssuerKeyAdded(IssuerKeyAdded {
@@ -900,13 +940,15 @@ fn build_world(rng: &mut StdRng) -> (World, Vec<Traveller>) {
     central.checkpoint(start);
 
     let world = World {
-        dir,
+        _dir: dir,
         clock,
         ledger,
         central: Arc::new(Mutex::new(central)),
         root_set,
         issuer,
-        policy: Arc::new(StayPolicy::from_toml(STAY_RULES).expect("stay rules parse")),
+        policy: Arc::new(terminal::stay_policy(&config).expect("stay rules parse")),
+        config,
+        events: broadcast::channel(64).0,
         terminal_key,
         time_zone,
         faults: Arc::new(Faults {
@@ -967,7 +1009,7 @@ async fn confirm(
         lane.on_api(ApiCommand::Confirm { request, reply }).await;
         match answer.await {
             Ok(Ok(value)) => return Some(value["seq"].as_u64().expect("recorded has a seq")),
-            Ok(Err(refusal)) if refusal.status == 503 => continue,
+            Ok(Err(refusal)) if refusal.kind == RefusalKind::Unavailable => continue,
             Ok(Err(refusal)) => panic!("confirm refused: {}", refusal.message),
             Err(_) => panic!("lane did not answer"),
         }

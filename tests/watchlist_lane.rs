@@ -25,6 +25,7 @@ use checkpointd::core::officer::{Language, Role};
 use checkpointd::core::session::SessionScan;
 use checkpointd::core::stay::policy::StayPolicy;
 use checkpointd::lane::LaneSettings;
+use checkpointd::lane::commands::RefusalKind;
 use checkpointd::lane::driver::{LaneDriver, LaneParts, LaneReport};
 use checkpointd::lane::watchlist::LaneWatchlist;
 use checkpointd::ports::clock::Clock;
@@ -166,7 +167,7 @@ async fn confirm(
     session: u64,
     decision: OfficerDecision,
     review: Option<(&str, WatchlistDecision)>,
-) -> Result<Value, (u16, String)> {
+) -> Result<Value, (RefusalKind, String)> {
     let (reply, answer) = oneshot::channel();
     let request = ConfirmRequest {
         session,
@@ -189,7 +190,7 @@ async fn confirm(
     answer
         .await
         .expect("answered")
-        .map_err(|refusal| (refusal.status, refusal.message))
+        .map_err(|refusal| (refusal.kind, refusal.message))
 }
 
 /// The signed event of `seq`, verified against the terminal's key.
@@ -263,19 +264,19 @@ async fn a_hit_refers_and_the_officer_confirms_or_dismisses_it_in_the_signed_rec
     let session = assessment.session;
     let refused = confirm(&mut lane.driver, session, OfficerDecision::Refuse, None).await;
     assert!(
-        matches!(&refused, Err((400, m)) if m.contains("confirm or dismiss")),
+        matches!(&refused, Err((RefusalKind::Invalid, m)) if m.contains("confirm or dismiss")),
         "{refused:?}"
     );
     let wrong = Some(("PA-9", WatchlistDecision::Confirmed));
     let refused = confirm(&mut lane.driver, session, OfficerDecision::Refuse, wrong).await;
     assert!(
-        matches!(&refused, Err((400, m)) if m.contains("not among")),
+        matches!(&refused, Err((RefusalKind::Invalid, m)) if m.contains("not among")),
         "{refused:?}"
     );
     let confirmed = Some(("PA-2026-0042", WatchlistDecision::Confirmed));
     let refused = confirm(&mut lane.driver, session, OfficerDecision::Admit, confirmed).await;
     assert!(
-        matches!(&refused, Err((400, m)) if m.contains("refused or held")),
+        matches!(&refused, Err((RefusalKind::Invalid, m)) if m.contains("refused or held")),
         "{refused:?}"
     );
 

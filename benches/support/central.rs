@@ -48,12 +48,20 @@ impl Default for Central {
 }
 
 impl Central {
+    /// The roots' public keys, as a terminal's configuration pins them.
+    pub fn root_public_keys(&self) -> Vec<[u8; 32]> {
+        self.root_keys
+            .iter()
+            .map(|k| k.verifying_key().to_bytes())
+            .collect()
+    }
+
     /// The 2-of-3 root set terminals pin.
     pub fn roots(&self) -> RootSet {
         RootSet::new(
-            self.root_keys
+            self.root_public_keys()
                 .iter()
-                .map(|k| RootKey::from_bytes(&k.verifying_key().to_bytes()).expect("root"))
+                .map(|key| RootKey::from_bytes(key).expect("root"))
                 .collect(),
             2,
         )

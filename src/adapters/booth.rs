@@ -11,12 +11,11 @@ use std::time::Duration;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use rand::RngCore;
-use serde::Serialize;
 
 use crate::core::ledger::OfficerRecord;
 use crate::core::officer::{
-    FAILURES_BEFORE_LOCKOUT, FailureCounter, Language, PEER_FAILURES_BEFORE_LOCKOUT, Role,
-    idle_expired, make_verifier, secret_matches,
+    FAILURES_BEFORE_LOCKOUT, FailureCounter, Language, PEER_FAILURES_BEFORE_LOCKOUT, idle_expired,
+    make_verifier, secret_matches,
 };
 use crate::ports::clock::Clock;
 use crate::ports::ledger::LedgerView;
@@ -37,18 +36,7 @@ pub struct BoothSettings {
     pub lockout_window: Duration,
 }
 
-/// A signed-in officer, as the API and the lane see them.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct SignedIn {
-    /// The officer's service id.
-    pub officer_id: String,
-    /// Their role.
-    pub role: Role,
-    /// The console language chosen.
-    pub language: Language,
-    /// The idle timeout in seconds.
-    pub idle_timeout_s: u64,
-}
+pub use crate::lane::commands::SignedIn;
 
 /// Why a sign-in did not succeed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -288,6 +276,7 @@ mod tests {
     use crate::core::ledger::{
         Change, Entry, IndexConsistency, MemoryState, OfficerEnrolled, apply_entry,
     };
+    use crate::core::officer::Role;
     use std::sync::atomic::{AtomicU64, Ordering};
 
     /// A clock the test moves: the wall clock stays put, the monotonic one advances.

@@ -15,8 +15,9 @@ use serde::{Deserialize, Serialize};
 
 use super::document::DocumentKey;
 
-/// Which way the traveller crosses at this lane.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// Which way a traveller crosses: at a lane, in a stay's movements, in the configuration. The
+/// one direction type of the core (`core::stay` uses it too).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
     /// Into the territory.
@@ -35,8 +36,9 @@ pub enum LaneMode {
     Kiosk,
 }
 
-/// What the verdict tells the lane to do.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+/// What the verdict tells the lane to do; the one verdict type of the core, recorded as is in
+/// the crossing event (`core::event::Verdict` names it there).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// The traveller may cross.

@@ -151,17 +151,21 @@ pub enum Direction {
     Referred,
 }
 
-/// The lane decision as recorded.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Verdict {
-    /// Let through.
-    Admit,
-    /// Sent to an officer (second line).
-    Refer,
-    /// Not let through.
-    Refuse,
+impl Direction {
+    /// The border crossing this record is, if any: an entry or an exit; a refused entry or a
+    /// referral is no movement.
+    pub fn crossed(self) -> Option<super::decision::Direction> {
+        match self {
+            Self::Entry => Some(super::decision::Direction::Entry),
+            Self::Exit => Some(super::decision::Direction::Exit),
+            Self::RefusedEntry | Self::Referred => None,
+        }
+    }
 }
+
+/// The lane decision as recorded: the decision's own [`Outcome`](super::decision::Outcome)
+/// (same wire names, `admit`, `refer`, `refuse`), named as the event's readers know it.
+pub use super::decision::Outcome as Verdict;
 
 /// Longest officer id accepted (characters, all ASCII).
 pub const OFFICER_ID_CHARS_MAX: usize = 32;

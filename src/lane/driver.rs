@@ -9,10 +9,9 @@ use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 use tokio::sync::{broadcast, watch};
 
+use super::commands::{LaneCommand, OfficerDecision, Refusal, RefusalKind, SignedIn};
 use super::watchlist::{CATCH_UP_ENTRIES_PER_TICK, LaneWatchlist};
 use super::{Assessment, LaneSettings, assess};
-use crate::adapters::api::{ApiCommand, ApiRefusal, OfficerDecision};
-use crate::adapters::booth::SignedIn;
 use crate::core::decision::{LaneMode, Outcome};
 use crate::core::event::{
     AlertAcknowledged, Direction, EventHash, OfficerOverride, Operator, ReferralNote, SecondLine,
@@ -479,20 +478,20 @@ impl LaneDriver {
     }
 
     /// Handles a command from the API.
-    pub async fn on_api(&mut self, command: ApiCommand) {
+    pub async fn on_api(&mut self, command: LaneCommand) {
         match command {
-            ApiCommand::Confirm { request, reply } => {
+            LaneCommand::Confirm { request, reply } => {
                 let answer = self.confirm(&request).await;
                 let _ = reply.send(answer);
             }
-            ApiCommand::NewTraveller { reply } => {
+            LaneCommand::NewTraveller { reply } => {
                 let answer = self.new_traveller();
                 let _ = reply.send(answer);
             }
-            ApiCommand::StayLookup { request, reply } => {
+            LaneCommand::StayLookup { request, reply } => {
                 let _ = reply.send(self.stay_lookup(&request));
             }
-            ApiCommand::Refer {
+            LaneCommand::Refer {
                 officer,
                 request,
                 reply,
@@ -500,7 +499,7 @@ impl LaneDriver {
                 let answer = self.refer(&officer, &request.note).await;
                 let _ = reply.send(answer);
             }
-            ApiCommand::SecondLine {
+            LaneCommand::SecondLine {
                 officer,
                 request,
                 reply,
@@ -508,7 +507,7 @@ impl LaneDriver {
                 let answer = self.second_line(&officer, &request).await;
                 let _ = reply.send(answer);
             }
-            ApiCommand::AcknowledgeAlert {
+            LaneCommand::AcknowledgeAlert {
                 officer,
                 request,
                 reply,
@@ -516,14 +515,14 @@ impl LaneDriver {
                 let answer = self.acknowledge(&officer, &request.action);
                 let _ = reply.send(answer);
             }
-            ApiCommand::Current { reply } => {
+            LaneCommand::Current { reply } => {
                 let current = self.current.as_ref().map(Assessment::screen_json);
                 let _ = reply.send(Ok(current.unwrap_or(Value::Null)));
             }
         }
     }
 
-    fn new_traveller(&mut self) -> Result<Value, ApiRefusal> {
+    fn new_traveller(&mut self) -> Result<Value, Refusal> {
         self.check_alert_acknowledged()?;
         let closed = self.tracker.close().map(|session| session.id);
         self.current = None;
@@ -533,10 +532,13 @@ impl LaneDriver {
 
     async fn confirm(
         &mut self,
-        request: &crate::adapters::api::ConfirmRequest,
-    ) -> Result<Value, ApiRefusal> {
+        request: &super::commands::ConfirmRequest,
+    ) -> Result<Value, Refusal> {
         let Some(officer) = request.officer.clone() else {
-            return Err(ApiRefusal::coded(401, json!({ "error": "not_signed_in" })));
+            return Err(Refusal::coded(
+                RefusalKind::NotSignedIn,
+                json!({ "error": "not_signed_in" }),
+            ));
         };
         if let Some(key) = &request.idempotency_key
             && let Some(kept) = self.kept(key).await?
@@ -545,11 +547,14 @@ impl LaneDriver {
             return Ok(recorded_answer(&self.settings.time_zone, &kept));
         }
         let Some(current) = &self.current else {
-            return Err(ApiRefusal::new(409, "no traveller to confirm"));
+            return Err(Refusal::new(
+                RefusalKind::Conflict,
+                "no traveller to confirm",
+            ));
         };
         if current.session != request.session {
-            return Err(ApiRefusal::new(
-                409,
+            return Err(Refusal::new(
+                RefusalKind::Conflict,
                 "that traveller session is no longer current",
             ));
         }
@@ -565,10 +570,10 @@ impl LaneDriver {
                 supervisor_id: cosigned.supervisor_id.clone(),
             }),
             // Four eyes: admitting against a refusal or a referral needs a supervisor.
-            (None, true) => return Err(ApiRefusal::forbidden(Role::Supervisor)),
+            (None, true) => return Err(Refusal::forbidden(Role::Supervisor)),
             (Some(_), false) => {
-                return Err(ApiRefusal::coded(
-                    400,
+                return Err(Refusal::coded(
+                    RefusalKind::Invalid,
                     json!({ "error": "invalid_field", "field": "override",
                         "message": "an override is only for admitting against a refusal or a referral" }),
                 ));
@@ -614,16 +619,16 @@ impl LaneDriver {
     }
 
     /// Records a referral of the current traveller and parks them for second line.
-    async fn refer(&mut self, officer: &SignedIn, note: &str) -> Result<Value, ApiRefusal> {
+    async fn refer(&mut self, officer: &SignedIn, note: &str) -> Result<Value, Refusal> {
         if let Some(parked) = &self.parked {
-            return Err(ApiRefusal::coded(
-                409,
+            return Err(Refusal::coded(
+                RefusalKind::Conflict,
                 json!({ "error": "referral_pending", "referral_seq": parked.seq,
                     "message": "a referred traveller waits for the second line's decision" }),
             ));
         }
         if self.current.is_none() {
-            return Err(ApiRefusal::new(409, "no traveller to refer"));
+            return Err(Refusal::new(RefusalKind::Conflict, "no traveller to refer"));
         }
         self.check_alert_acknowledged()?;
         let booth = BoothRecord {
@@ -642,7 +647,10 @@ impl LaneDriver {
                 .and_then(Value::as_str)
                 .and_then(|hex| EventHash::try_from(hex.to_string()).ok()),
         ) else {
-            return Err(ApiRefusal::new(503, "referral recorded without a sequence"));
+            return Err(Refusal::new(
+                RefusalKind::Unavailable,
+                "referral recorded without a sequence",
+            ));
         };
         let acknowledged = self.acknowledgement().cloned();
         if let Some(assessment) = self.current.take() {
@@ -662,18 +670,18 @@ impl LaneDriver {
     async fn second_line(
         &mut self,
         officer: &SignedIn,
-        request: &crate::adapters::api::SecondLineRequest,
-    ) -> Result<Value, ApiRefusal> {
+        request: &super::commands::SecondLineRequest,
+    ) -> Result<Value, Refusal> {
         let Some(parked) = self.parked.clone() else {
-            return Err(ApiRefusal::coded(
-                409,
+            return Err(Refusal::coded(
+                RefusalKind::Conflict,
                 json!({ "error": "no_referral", "message": "no referred traveller waits" }),
             ));
         };
         let admit = request.decision == OfficerDecision::Admit;
         if admit && parked.assessment.verdict.outcome == Outcome::Refuse {
             // A refusal is admitted only with a supervisor's override, never by referring it.
-            return Err(ApiRefusal::forbidden(Role::Supervisor));
+            return Err(Refusal::forbidden(Role::Supervisor));
         }
         let booth = BoothRecord {
             alert_acknowledged: parked.acknowledged.clone(),
@@ -697,16 +705,22 @@ impl LaneDriver {
     }
 
     /// Acknowledges the current verdict's required action.
-    fn acknowledge(&mut self, officer: &SignedIn, action: &str) -> Result<Value, ApiRefusal> {
+    fn acknowledge(&mut self, officer: &SignedIn, action: &str) -> Result<Value, Refusal> {
         let Some(current) = &self.current else {
-            return Err(ApiRefusal::new(409, "no traveller in front of the booth"));
+            return Err(Refusal::new(
+                RefusalKind::Conflict,
+                "no traveller in front of the booth",
+            ));
         };
         let Some(required) = required_action(current) else {
-            return Err(ApiRefusal::new(409, "the verdict requires no action"));
+            return Err(Refusal::new(
+                RefusalKind::Conflict,
+                "the verdict requires no action",
+            ));
         };
         if action != required {
-            return Err(ApiRefusal::coded(
-                400,
+            return Err(Refusal::coded(
+                RefusalKind::Invalid,
                 json!({ "error": "invalid_field", "field": "action",
                     "message": format!("the required action is {required}") }),
             ));
@@ -737,32 +751,32 @@ impl LaneDriver {
     }
 
     /// Refuses (409) while the current verdict's required action is not acknowledged.
-    fn check_alert_acknowledged(&self) -> Result<(), ApiRefusal> {
+    fn check_alert_acknowledged(&self) -> Result<(), Refusal> {
         let Some(required) = self.current.as_ref().and_then(required_action) else {
             return Ok(());
         };
         if self.acknowledgement().is_some() {
             return Ok(());
         }
-        Err(ApiRefusal::coded(
-            409,
+        Err(Refusal::coded(
+            RefusalKind::Conflict,
             json!({ "error": "alert_not_acknowledged", "required_action": required }),
         ))
     }
 
     /// The confirmation kept under an idempotency key, if any.
-    async fn kept(&self, key: &str) -> Result<Option<KeptConfirmation>, ApiRefusal> {
+    async fn kept(&self, key: &str) -> Result<Option<KeptConfirmation>, Refusal> {
         let recorder = Arc::clone(&self.parts.recorder);
         let key = key.to_string();
         match tokio::task::spawn_blocking(move || recorder.kept(&key)).await {
             Ok(Ok(kept)) => Ok(kept),
-            Ok(Err(error)) => Err(ApiRefusal {
-                status: 503,
+            Ok(Err(error)) => Err(Refusal {
+                kind: RefusalKind::Unavailable,
                 message: format!("idempotency key not readable: {error}"),
                 body: None,
             }),
-            Err(error) => Err(ApiRefusal {
-                status: 503,
+            Err(error) => Err(Refusal {
+                kind: RefusalKind::Unavailable,
                 message: format!("idempotency key not readable: {error}"),
                 body: None,
             }),
@@ -776,10 +790,10 @@ impl LaneDriver {
         extra_codes: &[&str],
         key: Option<String>,
         booth: BoothRecord,
-    ) -> Result<Value, ApiRefusal> {
+    ) -> Result<Value, Refusal> {
         let Some(current) = &self.current else {
-            return Err(ApiRefusal {
-                status: 409,
+            return Err(Refusal {
+                kind: RefusalKind::Conflict,
                 message: "no traveller to record".into(),
                 body: None,
             });
@@ -791,8 +805,8 @@ impl LaneDriver {
             extra_codes,
             booth.watchlist,
         ) else {
-            return Err(ApiRefusal {
-                status: 409,
+            return Err(Refusal {
+                kind: RefusalKind::Conflict,
                 message: "the document could not be identified: nothing can be recorded".into(),
                 body: None,
             });
@@ -825,15 +839,15 @@ impl LaneDriver {
         let recorded = match recorded {
             Ok(Ok(recorded)) => recorded,
             Ok(Err(error)) => {
-                return Err(ApiRefusal {
-                    status: 503,
+                return Err(Refusal {
+                    kind: RefusalKind::Unavailable,
                     message: format!("not recorded: {error}"),
                     body: None,
                 });
             }
             Err(error) => {
-                return Err(ApiRefusal {
-                    status: 503,
+                return Err(Refusal {
+                    kind: RefusalKind::Unavailable,
                     message: format!("not recorded: {error}"),
                     body: None,
                 });
@@ -873,10 +887,10 @@ impl LaneDriver {
 
     fn stay_lookup(
         &mut self,
-        request: &crate::adapters::api::StayLookupRequest,
-    ) -> Result<Value, ApiRefusal> {
-        let bad = |message: String| ApiRefusal {
-            status: 400,
+        request: &super::commands::StayLookupRequest,
+    ) -> Result<Value, Refusal> {
+        let bad = |message: String| Refusal {
+            kind: RefusalKind::Invalid,
             message,
             body: None,
         };
@@ -895,20 +909,15 @@ impl LaneDriver {
             .parts
             .movements
             .movements(&holder)
-            .map_err(|e| ApiRefusal {
-                status: 503,
+            .map_err(|e| Refusal {
+                kind: RefusalKind::Unavailable,
                 message: e.to_string(),
                 body: None,
             })?;
         let movements: Vec<_> = movements
             .iter()
             .filter_map(|record| {
-                let direction = match record.direction {
-                    crate::core::event::Direction::Entry => crate::core::stay::Direction::Entry,
-                    crate::core::event::Direction::Exit => crate::core::stay::Direction::Exit,
-                    crate::core::event::Direction::RefusedEntry
-                    | crate::core::event::Direction::Referred => return None,
-                };
+                let direction = record.direction.crossed()?;
                 let date = crate::core::stay::civil_date_in(record.at, &self.settings.time_zone);
                 Some(crate::core::stay::Movement { date, direction })
             })
@@ -1024,9 +1033,9 @@ fn admissible_without_override(current: &Assessment, review: Option<&WatchlistRe
 /// admitted (the alert says refuse or hold).
 fn watchlist_review(
     current: &Assessment,
-    request: &crate::adapters::api::ConfirmRequest,
-) -> Result<Option<WatchlistReview>, ApiRefusal> {
-    let bad = |message: String| ApiRefusal::new(400, message);
+    request: &super::commands::ConfirmRequest,
+) -> Result<Option<WatchlistReview>, Refusal> {
+    let bad = |message: String| Refusal::new(RefusalKind::Invalid, message);
     let Some(asked) = &request.watchlist else {
         if current.watchlist.is_empty() {
             return Ok(None);

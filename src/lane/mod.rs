@@ -7,6 +7,7 @@
 //! recording happens only in `crossing_for`'s caller, after a confirmation.
 
 pub mod chip;
+pub mod commands;
 pub mod driver;
 pub mod watchlist;
 
@@ -335,11 +336,7 @@ fn stay_movements(history: &[MovementRecord], time_zone: &jiff::tz::TimeZone) ->
     history
         .iter()
         .filter_map(|record| {
-            let direction = match record.direction {
-                event::Direction::Entry => stay::Direction::Entry,
-                event::Direction::Exit => stay::Direction::Exit,
-                event::Direction::RefusedEntry | event::Direction::Referred => return None,
-            };
+            let direction = record.direction.crossed()?;
             Some(Movement {
                 date: stay::civil_date_in(record.at, time_zone),
                 direction,
@@ -811,11 +808,7 @@ impl Assessment {
             (decision::Direction::Entry, false) => event::Direction::RefusedEntry,
             (decision::Direction::Exit, _) => event::Direction::Exit,
         };
-        let verdict = match self.verdict.outcome {
-            decision::Outcome::Admit => event::Verdict::Admit,
-            decision::Outcome::Refer => event::Verdict::Refer,
-            decision::Outcome::Refuse => event::Verdict::Refuse,
-        };
+        let verdict = self.verdict.outcome;
         let permit_cti = self
             .permits
             .iter()

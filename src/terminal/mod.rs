@@ -4,32 +4,36 @@
 //! restarting the component that owns a setting, or naming the settings only a restart applies.
 //! Everything here is wiring; the work is elsewhere.
 
+mod lane;
 mod parts;
 mod reload;
 mod upstream;
 
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 
-use crate::adapters::api::{self, ApiAccess, ApiCommand, ApiState};
+use crate::adapters::api::{self, ApiAccess, ApiState};
 use crate::adapters::booth::{Booth, BoothSettings};
 use crate::adapters::devices::{self, Backoff, DeviceTask};
-use crate::adapters::feed::{Outbox, OutboxConfig};
-use crate::adapters::gate::SerialGate;
+use crate::adapters::feed::Outbox;
 use crate::adapters::health::{self, Probe};
 use crate::adapters::ledger::SledLedger;
 use crate::adapters::metrics::Telemetry;
-use crate::config::Config;
-use crate::lane::driver::{LaneDriver, LaneParts};
+use crate::config::{Config, Direction};
+use crate::core::stay::policy::StayPolicy;
+use crate::lane::commands::LaneCommand;
+use crate::lane::driver::LaneDriver;
 use crate::lane::watchlist::LaneWatchlist;
+use crate::ports::chip::DocumentChipReader;
 use crate::ports::clock::Clock;
-use crate::ports::gate::Gate;
 use crate::ports::ledger::ReplicationState;
 use crate::ports::scanner::DeviceEvent;
 
+pub use lane::{LaneSources, chip_lane, facing, lane_driver, lane_parts, open_ledger, open_outbox};
 pub use parts::{
     PERMIT_CLOCK_SKEW, check_files, device_specs, lane_settings, scanners_dir, session_window,
     stay_policy, terminal_id,
@@ -83,7 +87,7 @@ pub enum Arrival {
     /// A scanner delivered a scan, changed state, or dropped bad input.
     Device(DeviceEvent),
     /// The officer console or kiosk screen asked for something.
-    Api(ApiCommand),
+    Api(LaneCommand),
 }
 
 /// A group of tasks started together and stopped together.
@@ -124,11 +128,46 @@ struct Core {
     outbox: Outbox,
     events: broadcast::Sender<Value>,
     status: watch::Receiver<Value>,
-    commands: mpsc::Sender<ApiCommand>,
+    commands: mpsc::Sender<LaneCommand>,
     device_events: mpsc::Sender<DeviceEvent>,
     replication: Arc<watch::Sender<ReplicationState>>,
     /// Counters and gauges for `/metrics`, fed by the lane, relay, replicator and devices.
     telemetry: Telemetry,
+    /// The chip reader device put in place of PC/SC (the demo's simulated field).
+    chip_reader: Option<Arc<Mutex<dyn DocumentChipReader>>>,
+    /// Whether the upstream tasks run (the demo without `--nats` runs without central).
+    upstream: bool,
+}
+
+/// The receiving ends of the core's channels, kept by the terminal.
+struct Inboxes {
+    status: watch::Sender<Value>,
+    replication: watch::Receiver<ReplicationState>,
+    devices: mpsc::Receiver<DeviceEvent>,
+    commands: mpsc::Receiver<LaneCommand>,
+}
+
+/// What the terminal is given rather than opening it from the configuration: the daemon gives
+/// the system clock only; the demo runs the same assembly with its own clock, a simulated chip
+/// field and, without `--nats`, no connection to central.
+pub struct Injected {
+    /// The clock every component reads.
+    pub clock: Arc<dyn Clock>,
+    /// The device behind the configured `pcsc` chip reader; `None`: PC/SC.
+    pub chip_reader: Option<Arc<Mutex<dyn DocumentChipReader>>>,
+    /// Start the upstream tasks (`[upstream]`); `false` keeps the terminal offline.
+    pub upstream: bool,
+}
+
+impl Injected {
+    /// What the daemon injects: the clock, real devices, central.
+    pub fn clock(clock: Arc<dyn Clock>) -> Self {
+        Self {
+            clock,
+            chip_reader: None,
+            upstream: true,
+        }
+    }
 }
 
 /// The running terminal's parts that outlive start-up.
@@ -141,10 +180,12 @@ pub struct Terminal {
     /// The configuration the components run with now.
     current: Config,
     api: Component,
+    /// Where the loopback HTTP listener is bound (port 0 resolved).
+    http_address: Option<SocketAddr>,
     upstream: Component,
     devices: Vec<DeviceTask>,
     device_inbox: mpsc::Receiver<DeviceEvent>,
-    command_inbox: mpsc::Receiver<ApiCommand>,
+    command_inbox: mpsc::Receiver<LaneCommand>,
 }
 
 impl std::fmt::Debug for Terminal {
@@ -161,41 +202,6 @@ async fn stopped(mut stop: watch::Receiver<bool>) {
 
 fn store_error(what: &'static str) -> impl Fn(String) -> TerminalError {
     move |message| TerminalError::Store { what, message }
-}
-
-/// Opens the ledger replica (setting a corrupt one aside) and the outbox.
-fn open_stores(
-    config: &Config,
-    clock: &Arc<dyn Clock>,
-) -> Result<(SledLedger, Outbox), TerminalError> {
-    std::fs::create_dir_all(&config.data_dir)
-        .map_err(|e| store_error("data directory")(e.to_string()))?;
-    let (ledger, set_aside) = SledLedger::open_or_set_aside(
-        &config.data_dir.join("ledger"),
-        config.ledger.cache_capacity_bytes.get(),
-    )
-    .map_err(|e| store_error("ledger replica")(e.to_string()))?;
-    if let Some((aside, why)) = set_aside {
-        tracing::error!(
-            message = "ledger replica corrupt: moved aside, replicating again from central",
-            aside = %aside.display(),
-            error = %why
-        );
-    }
-    let outbox = Outbox::open_with_cache(
-        &config.data_dir.join("outbox"),
-        OutboxConfig {
-            terminal: terminal_id(config)?,
-            time_zone: config.checkpoint.time_zone.clone(),
-        },
-        config.keys.terminal_key.signing_key().clone(),
-        Arc::clone(clock),
-        config.retention.cache_capacity_bytes.get(),
-    )
-    .map_err(|e| store_error("outbox")(e.to_string()))?;
-    outbox.set_rows_max(config.limits.outbox_events_max.get());
-    outbox.set_clock_backwards_tolerance(config.lane.clock_backwards_tolerance);
-    Ok((ledger, outbox))
 }
 
 /// Builds the lane's watchlist from the replica's person alerts, on a blocking thread (a million
@@ -216,9 +222,62 @@ async fn build_watchlist(ledger: &SledLedger) -> Result<LaneWatchlist, TerminalE
     Ok(built)
 }
 
+/// Opens the stores and makes the channels the components share.
+fn open_core(config: &Config, injected: Injected) -> Result<(Core, Inboxes), TerminalError> {
+    let ledger = open_ledger(config)?;
+    let outbox = open_outbox(config, Arc::clone(&injected.clock))?;
+    let (events, _) = broadcast::channel(api::API_STREAM_EVENTS_MAX);
+    let (status_sender, status) = watch::channel(Value::Null);
+    let (commands, command_inbox) = mpsc::channel(api::API_COMMANDS_MAX);
+    let (device_events, device_inbox) = mpsc::channel(DEVICE_EVENTS_MAX);
+    let (replication, replication_view) =
+        watch::channel(ReplicationState::Connecting { last_error: None });
+    let core = Core {
+        clock: injected.clock,
+        ledger,
+        outbox,
+        events,
+        status,
+        commands,
+        device_events,
+        replication: Arc::new(replication),
+        telemetry: Telemetry::new(config.devices.iter().map(|device| device.name.clone())),
+        chip_reader: injected.chip_reader,
+        upstream: injected.upstream,
+    };
+    let inboxes = Inboxes {
+        status: status_sender,
+        replication: replication_view,
+        devices: device_inbox,
+        commands: command_inbox,
+    };
+    Ok((core, inboxes))
+}
+
+impl Core {
+    fn lane_sources(
+        &self,
+        policy: StayPolicy,
+        replication: watch::Receiver<ReplicationState>,
+    ) -> LaneSources {
+        LaneSources {
+            ledger: self.ledger.clone(),
+            outbox: self.outbox.clone(),
+            clock: Arc::clone(&self.clock),
+            policy: Arc::new(policy),
+            replication,
+        }
+    }
+}
+
 impl Terminal {
     /// Opens everything the configuration names: stores, API, devices, upstream, lane.
     pub async fn open(config: &Config, clock: Arc<dyn Clock>) -> Result<Self, TerminalError> {
+        Self::open_with(config, Injected::clock(clock)).await
+    }
+
+    /// [`Terminal::open`] with what `injected` gives in place of what the daemon opens itself.
+    pub async fn open_with(config: &Config, injected: Injected) -> Result<Self, TerminalError> {
         let id = terminal_id(config)?;
         tracing::info!(
             message = "terminal identity",
@@ -227,36 +286,14 @@ impl Terminal {
         );
         let policy = stay_policy(config)?;
         let specs = device_specs(config)?;
-        let (ledger, outbox) = open_stores(config, &clock)?;
-        let (events, _) = broadcast::channel(api::API_STREAM_EVENTS_MAX);
-        let (status_sender, status) = watch::channel(Value::Null);
-        let (commands, command_inbox) = mpsc::channel(api::API_COMMANDS_MAX);
-        let (device_events, device_inbox) = mpsc::channel(DEVICE_EVENTS_MAX);
-        let (replication, replication_view) =
-            watch::channel(ReplicationState::Connecting { last_error: None });
-        let core = Core {
-            clock,
-            ledger,
-            outbox,
-            events,
-            status,
-            commands,
-            device_events,
-            replication: Arc::new(replication),
-            telemetry: Telemetry::new(config.devices.iter().map(|device| device.name.clone())),
-        };
+        let (core, inboxes) = open_core(config, injected)?;
         let watchlist = build_watchlist(&core.ledger).await?;
-        let lane = LaneDriver::new(
-            lane_settings(config),
-            lane_parts(config, &core, policy, replication_view),
-            session_window(config),
-            core.events.clone(),
-            status_sender,
-        )
-        .with_meter(Arc::new(core.telemetry.clone()))
-        .with_watchlist(watchlist)
-        .with_chip_lane(chip_lane(config));
-        let api = start_api(config, &core).await?;
+        let parts = lane_parts(config, core.lane_sources(policy, inboxes.replication));
+        let lane = lane_driver(config, parts, core.events.clone(), inboxes.status)
+            .with_meter(Arc::new(core.telemetry.clone()))
+            .with_watchlist(watchlist)
+            .with_chip_lane(chip_lane(config, core.chip_reader.as_ref()));
+        let (api, http_address) = start_api(config, &core).await?;
         let upstream = start_upstream(config, &core).await?;
         let devices = start_devices(specs, &core)?;
         Ok(Self {
@@ -265,17 +302,51 @@ impl Terminal {
             started: config.clone(),
             current: config.clone(),
             api,
+            http_address,
             upstream,
             devices,
-            device_inbox,
-            command_inbox,
+            device_inbox: inboxes.devices,
+            command_inbox: inboxes.commands,
         })
+    }
+
+    /// A second lane of this terminal facing `direction` (the demo's departures beside its
+    /// arrivals): the same stores, stay rules, clock and event stream, its own status, no chip
+    /// reader. Its device events and commands are the caller's to route.
+    pub fn lane_facing(&self, direction: Direction) -> Result<LaneDriver, TerminalError> {
+        let config = facing(&self.current, direction);
+        let policy = stay_policy(&config)?;
+        let sources = self
+            .core
+            .lane_sources(policy, self.core.replication.subscribe());
+        let (status, _) = watch::channel(Value::Null);
+        Ok(lane_driver(
+            &config,
+            lane_parts(&config, sources),
+            self.core.events.clone(),
+            status,
+        ))
     }
 
     /// The checkpoint id and lane the terminal runs as (a reload changes them only after a
     /// restart).
     pub fn identity(&self) -> (&str, &str) {
         (&self.started.checkpoint.id, &self.started.checkpoint.lane)
+    }
+
+    /// The ledger replica (the demo applies its own ledger to it, as replication would).
+    pub fn ledger(&self) -> &SledLedger {
+        &self.core.ledger
+    }
+
+    /// The outbox.
+    pub fn outbox(&self) -> &Outbox {
+        &self.core.outbox
+    }
+
+    /// Where the console's loopback HTTP listener is bound, when `[api] http` is set.
+    pub fn http_address(&self) -> Option<SocketAddr> {
+        self.http_address
     }
 
     /// The next device event or API command; `None` once neither can arrive any more.
@@ -298,55 +369,11 @@ impl Terminal {
     }
 }
 
-/// How long a chip read waits for a card in the field after the MRZ is scanned.
-const CHIP_CARD_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
-
-/// The lane's chip reader over PC/SC, when the configuration has one.
-fn chip_lane(config: &Config) -> Option<crate::lane::chip::ChipLane> {
-    config.chip_reader.as_ref().map(|reader| {
-        let pcsc: Arc<Mutex<dyn crate::ports::chip::DocumentChipReader>> =
-            Arc::new(Mutex::new(crate::adapters::pcsc_reader::PcscChipReader {
-                pattern: reader.pattern.clone(),
-                extended_length: reader.extended_length,
-                card_wait: CHIP_CARD_WAIT,
-            }));
-        let settings = crate::core::chip::reader::ReadSettings {
-            refuse_bac_fallback: reader.refuse_bac_fallback,
-            ..crate::core::chip::reader::ReadSettings::default()
-        };
-        crate::lane::chip::ChipLane::new(&reader.name, pcsc, settings)
-    })
-}
-
-fn lane_parts(
+/// The Unix socket and, if configured, the loopback HTTP listener.
+async fn start_api(
     config: &Config,
     core: &Core,
-    policy: crate::core::stay::policy::StayPolicy,
-    replication: watch::Receiver<ReplicationState>,
-) -> LaneParts {
-    let depth_outbox = core.outbox.clone();
-    let mark_outbox = core.outbox.clone();
-    LaneParts {
-        ledger: Arc::new(core.ledger.clone()),
-        movements: Arc::new(core.outbox.movement_index()),
-        recorder: Arc::new(core.outbox.clone()),
-        outbox_depth: Arc::new(move || depth_outbox.depth()),
-        clock_high_water: Arc::new(move || mark_outbox.clock_high_water().ok().flatten()),
-        policy: Arc::new(policy),
-        clock: Arc::clone(&core.clock),
-        gate: config.gate.as_ref().map(|gate| {
-            let gate: Arc<Mutex<dyn Gate>> = Arc::new(Mutex::new(SerialGate::new(
-                gate.port.clone(),
-                gate.profile.clone(),
-            )));
-            gate
-        }),
-        replication,
-    }
-}
-
-/// The Unix socket and, if configured, the loopback HTTP listener.
-async fn start_api(config: &Config, core: &Core) -> Result<Component, TerminalError> {
+) -> Result<(Component, Option<SocketAddr>), TerminalError> {
     let access = ApiAccess {
         token: config
             .api
@@ -397,6 +424,7 @@ async fn start_api(config: &Config, core: &Core) -> Result<Component, TerminalEr
     // A socket that cannot be bound or given to the console's group is fatal: a terminal whose
     // console cannot connect must not report READY.
     let unix_listener = api::bind_unix(&config.api.socket, Some(config.api.gid))?;
+    let address = listener.as_ref().map(bound_address).transpose()?;
     let unix_state = state.clone();
     let unix_stop = stopped(stop.clone());
     component.tasks.push(tokio::spawn(async move {
@@ -412,11 +440,21 @@ async fn start_api(config: &Config, core: &Core) -> Result<Component, TerminalEr
             }
         }));
     }
-    Ok(component)
+    Ok((component, address))
+}
+
+fn bound_address(listener: &tokio::net::TcpListener) -> Result<SocketAddr, api::ApiError> {
+    listener.local_addr().map_err(|source| api::ApiError::Bind {
+        place: "loopback http".to_string(),
+        source,
+    })
 }
 
 async fn start_upstream(config: &Config, core: &Core) -> Result<Component, TerminalError> {
     let (mut component, stop) = Component::new();
+    if !core.upstream {
+        return Ok(component);
+    }
     let parts = upstream::UpstreamParts {
         ledger: core.ledger.clone(),
         outbox: core.outbox.clone(),

@@ -171,7 +171,8 @@ impl Terminal {
             .set_clock_backwards_tolerance(new.lane.clock_backwards_tolerance);
         self.lane.set_policy(Arc::new(policy));
         if self.current.chip_reader != new.chip_reader {
-            self.lane.set_chip_lane(super::chip_lane(&new));
+            self.lane
+                .set_chip_lane(super::chip_lane(&new, self.core.chip_reader.as_ref()));
         }
         self.lane
             .reconfigure(lane_settings(&self.effective(&new)), session_window(&new));
@@ -201,12 +202,13 @@ impl Terminal {
         let old = std::mem::replace(&mut self.api, super::Component::new().0);
         old.stop().await;
         match start_api(new, &self.core).await {
-            Ok(api) => {
+            Ok((api, address)) => {
                 self.api = api;
+                self.http_address = address;
                 Ok(())
             }
             Err(error) => {
-                self.api = start_api(&self.current, &self.core).await?;
+                (self.api, self.http_address) = start_api(&self.current, &self.core).await?;
                 Err(error)
             }
         }

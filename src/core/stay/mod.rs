@@ -56,13 +56,8 @@ pub const ROLLING_WINDOW_DAYS_MAX: u32 = 3_660;
 /// Largest `limit_days` of a calendar-year rule: a longer limit could never be reached.
 pub const CALENDAR_YEAR_LIMIT_DAYS_MAX: u32 = 365;
 
-/// Which way a traveller crossed the border.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Direction {
-    Entry,
-    Exit,
-}
+/// Which way a traveller crossed the border: the core's one direction type.
+pub use super::decision::Direction;
 
 /// One recorded border crossing, dated in the checkpoint's local calendar.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
