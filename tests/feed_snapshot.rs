@@ -309,3 +309,50 @@ async fn a_tampered_or_foreign_snapshot_is_refused_and_the_stream_read_instead()
         "{refused:?}"
     );
 }
+
+#[test]
+fn the_daemon_loads_the_snapshot_at_start_when_its_key_is_pinned() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let feed = runtime.block_on(feed());
+    publish(&feed);
+    let key = hex::encode(snapshot_key(&feed).as_bytes());
+    let url = feed.server.url();
+    let terminal = common::terminal::Terminal::start_edited(
+        &common::terminal::Setup {
+            nats_url: &url,
+            mode: "officer",
+            direction: "entry",
+            gate_port: None,
+        },
+        |_, text| {
+            text.replace(
+                "terminal_key = \"keys/terminal.key\"\n",
+                &format!(
+                    "terminal_key = \"keys/terminal.key\"\nmovement_snapshot_key = \"{key}\"\n"
+                ),
+            )
+        },
+    );
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let log = terminal.log();
+        if let Some(line) = log
+            .lines()
+            .find(|l| l.contains("movement index loaded from central's snapshot"))
+        {
+            for (field, value) in [("stream_seq", 20), ("documents", 15), ("movements", 40)] {
+                assert!(
+                    line.contains(&format!("{field}={value}"))
+                        || line.contains(&format!("\"{field}\":{value}")),
+                    "{field} is not {value}: {line}"
+                );
+            }
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "snapshot not loaded; log:\n{log}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
