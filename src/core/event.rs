@@ -629,6 +629,26 @@ pub fn chain(
     })
 }
 
+impl ChainHead {
+    /// The head after `event` (whose signed bytes hash to `hash`), when `event` is the next link
+    /// of this chain; `None` when its sequence or previous hash says it belongs elsewhere.
+    /// Rebuilds a head from events already written, as `chain` moved it when it wrote them.
+    pub fn followed_by(&self, event: &CrossingEvent, hash: EventHash) -> Option<ChainHead> {
+        if event.seq != self.next_seq || event.prev_hash != self.last_hash {
+            return None;
+        }
+        let high_water = match self.clock_high_water {
+            Some(mark) if mark > event.wall_time => mark,
+            _ => event.wall_time,
+        };
+        Some(ChainHead {
+            next_seq: self.next_seq + 1,
+            last_hash: hash,
+            clock_high_water: Some(high_water),
+        })
+    }
+}
+
 /// The signed content of one crossing record.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CrossingEvent {
@@ -1272,6 +1292,21 @@ mod tests {
         assert_eq!(head.next_seq, 4);
         assert_eq!(head.last_hash, third.hash);
         assert_eq!(head.clock_high_water, Some(t(1_800_000_000)));
+
+        let start = ChainHead {
+            next_seq: 1,
+            last_hash: GENESIS_HASH,
+            clock_high_water: None,
+        };
+        let rebuilt = [&first, &second, &third]
+            .iter()
+            .try_fold(start, |at, link| at.followed_by(&link.event, link.hash));
+        assert_eq!(
+            rebuilt,
+            Some(head),
+            "the head rebuilt from the written events"
+        );
+        assert_eq!(start.followed_by(&second.event, second.hash), None);
     }
 
     fn chain(n: u64, signing: &SigningKey) -> Vec<(CrossingEvent, Vec<u8>)> {

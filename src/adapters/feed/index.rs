@@ -362,14 +362,14 @@ impl MovementIndex {
             .max(jiff::Timestamp::MIN.as_second());
         let removed = self.log.prune(horizon)?;
         self.checkpoint()?;
-        let mut batch = sled::Batch::default();
+        // One remove at a time, not a sled batch: batches take sled's process-wide lock (see
+        // the outbox). A prune cut short leaves events that the next prune removes.
         for movement in &removed {
             let seq = movement.seq.to_be_bytes();
             if movement.terminal == self.own_terminal && self.trees.outbox.get(seq)?.is_none() {
-                batch.remove(&seq);
+                self.trees.events.remove(seq)?;
             }
         }
-        self.trees.events.apply_batch(batch)?;
         Ok(removed.len() as u64)
     }
 

@@ -8,6 +8,7 @@ mod index;
 mod movement_list;
 mod movement_log;
 mod outbox;
+mod outbox_head;
 mod relay;
 mod snapshot;
 mod subjects;

@@ -1,6 +1,9 @@
-//! The transactional outbox: each crossing becomes a signed event, an outbox row, a movement and
-//! the next sequence in one sled transaction, flushed (group-committed) before the caller hears
-//! "recorded".
+//! The durable outbox: each crossing becomes a signed event, an outbox row, a movement and the
+//! next sequence, flushed (group-committed) before the caller hears "recorded".
+//!
+//! No sled transaction or batch: in sled 0.34 both take a process-wide lock that deadlocked
+//! against flushes (every outbox of `tests/fleet.rs` wedged). Each batch is written key by key in
+//! an order that [`outbox_head::finish_written`] can complete after a crash or an I/O error.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -8,19 +11,17 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use ed25519_dalek::SigningKey;
-use sled::Transactional;
-use sled::transaction::{ConflictableTransactionError, TransactionError};
-
 use super::FeedError;
 use super::index::{MovementIndex, MovementRow, movement_entry, open_log};
 use super::movement_log::MovementLog;
+use super::outbox_head::{finish_written, read_head, write_head};
 use super::subjects::event_subject;
-use crate::core::event::{ChainHead, Crossing, EventHash, GENESIS_HASH, Stamp, TerminalId, chain};
+use crate::core::event::{ChainHead, Crossing, EventHash, Stamp, TerminalId, chain};
 use crate::ports::clock::Clock;
 use crate::ports::upstream::{
     ConfirmationKey, CrossingRecorder, KeptConfirmation, Recorded, UpstreamError,
 };
+use ed25519_dalek::SigningKey;
 
 /// Most crossings committed by one transaction and one flush.
 pub const GROUP_COMMIT_MAX: usize = 256;
@@ -29,10 +30,6 @@ const QUEUE_DEPTH_MAX: usize = 4096;
 /// sled page cache of the crossings database by default. It holds the outbox, this terminal's
 /// events and the index's cursor; the movement lists are in the index's own files.
 pub const CACHE_CAPACITY_BYTES_DEFAULT: u64 = 64 * 1024 * 1024;
-
-const META_NEXT_SEQ: &[u8] = b"next_seq";
-const META_LAST_HASH: &[u8] = b"last_hash";
-const META_CLOCK_HIGH_WATER: &[u8] = b"clock_high_water";
 
 /// How to open an outbox.
 #[derive(Clone, Debug)]
@@ -154,8 +151,13 @@ impl Outbox {
             Arc::clone(&log),
             &config.terminal,
         );
+        let head = finish_written(
+            &trees,
+            read_head(&trees.meta)?,
+            &config.terminal,
+            key.verifying_key(),
+        )?;
         index_own_events(&index, &trees, &config.terminal, &key)?;
-        let head = read_head(&trees.meta)?;
         let depth = Arc::new(AtomicUsize::new(trees.outbox.len()));
         let appended = Arc::new(tokio::sync::Notify::new());
         let clock_tolerance_ms = Arc::new(AtomicU64::new(0));
@@ -171,6 +173,7 @@ impl Outbox {
             appended: Arc::clone(&appended),
             depth: Arc::clone(&depth),
             clock_tolerance_ms: Arc::clone(&clock_tolerance_ms),
+            unfinished: false,
         };
         let handle = std::thread::Builder::new()
             .name("outbox-commit".into())
@@ -229,19 +232,22 @@ impl Outbox {
         self.submit(crossing, Some(key))
     }
 
-    /// The confirmation kept under `key`.
+    /// The confirmation kept under `key`, if the event it names was written. A key is written
+    /// just before its event, so a write that stopped between the two leaves a key whose
+    /// sequence holds no event or, once the chain moved on, another one: not a confirmation.
     pub fn kept(&self, key: &str) -> Result<Option<KeptConfirmation>, FeedError> {
-        match self.inner.trees.idempotency.get(key.as_bytes())? {
-            Some(bytes) => {
-                serde_json::from_slice(&bytes)
-                    .map(Some)
-                    .map_err(|e| FeedError::Corrupt {
-                        what: "idempotency".into(),
-                        why: e.to_string(),
-                    })
-            }
-            None => Ok(None),
-        }
+        let Some(bytes) = self.inner.trees.idempotency.get(key.as_bytes())? else {
+            return Ok(None);
+        };
+        let kept: KeptConfirmation =
+            serde_json::from_slice(&bytes).map_err(|e| FeedError::Corrupt {
+                what: "idempotency".into(),
+                why: e.to_string(),
+            })?;
+        let written = self.inner.trees.events.get(kept.seq.to_be_bytes())?;
+        Ok(written
+            .filter(|signed| EventHash::of(signed) == kept.event_hash)
+            .map(|_| kept))
     }
 
     fn submit(
@@ -314,7 +320,13 @@ impl Outbox {
     /// Central acknowledged `seq`: its row leaves the outbox (the event stays for audit).
     pub fn acknowledge(&self, seq: u64) -> Result<(), FeedError> {
         if self.inner.trees.outbox.remove(seq.to_be_bytes())?.is_some() {
-            self.inner.depth.fetch_sub(1, Ordering::Relaxed);
+            // Saturating: a recount after a failed write may race an acknowledgement.
+            let _ = self
+                .inner
+                .depth
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |depth| {
+                    Some(depth.saturating_sub(1))
+                });
         }
         Ok(())
     }
@@ -391,11 +403,13 @@ struct Committer {
     appended: Arc<tokio::sync::Notify>,
     depth: Arc<AtomicUsize>,
     clock_tolerance_ms: Arc<AtomicU64>,
+    /// A write failed part way and its events are not taken in yet.
+    unfinished: bool,
 }
 
-/// Why a batch was not confirmed: before or after its transaction applied.
+/// Why a batch was not confirmed: while its keys were written, or when they were flushed.
 enum WriteFailure {
-    NotApplied(FeedError),
+    NotWritten(FeedError),
     NotFlushed(FeedError),
 }
 
@@ -406,7 +420,7 @@ struct Staged {
     subject: String,
     movement: MovementRow,
     recorded: Recorded,
-    /// Idempotency key and the kept confirmation (JSON), written in the same transaction.
+    /// Idempotency key and the kept confirmation (JSON), written just before the event.
     kept: Option<(String, Vec<u8>)>,
 }
 
@@ -425,6 +439,17 @@ impl Committer {
     }
 
     fn commit(&mut self, batch: Vec<Request>) {
+        if self.unfinished {
+            self.finish_partial_write();
+        }
+        if self.unfinished {
+            for request in batch {
+                let _ = request.reply.send(Err(FeedError::Transaction(
+                    "an earlier write is not finished; recording resumes once it is".into(),
+                )));
+            }
+            return;
+        }
         let mut head = self.head;
         let mut staged = Vec::with_capacity(batch.len());
         let mut replies = Vec::with_capacity(batch.len());
@@ -442,12 +467,15 @@ impl Committer {
         if staged.is_empty() {
             return;
         }
+        // Counted before the rows can be seen: the relay may publish and acknowledge one
+        // before `write` returns, and a count that dipped below zero would wrap.
+        self.depth.fetch_add(staged.len(), Ordering::Relaxed);
         let result = self.write(&staged, &head);
-        if !matches!(result, Err(WriteFailure::NotApplied(_))) {
-            // The transaction applied (after a failed flush it is still in sled's memory and
-            // reaches disk later): the next event must link to it.
-            self.head = head;
-            self.depth.fetch_add(staged.len(), Ordering::Relaxed);
+        match &result {
+            // Written (after a failed flush it is still in sled's memory and reaches disk
+            // later): the next event must link to it.
+            Ok(()) | Err(WriteFailure::NotFlushed(_)) => self.head = head,
+            Err(WriteFailure::NotWritten(_)) => self.finish_partial_write(),
         }
         match result {
             Ok(()) => {
@@ -457,7 +485,7 @@ impl Committer {
                     let _ = reply.send(Ok(item.recorded));
                 }
             }
-            Err(WriteFailure::NotApplied(error) | WriteFailure::NotFlushed(error)) => {
+            Err(WriteFailure::NotWritten(error) | WriteFailure::NotFlushed(error)) => {
                 tracing::error!(%error, "crossing batch not confirmed durable");
                 let message = error.to_string();
                 for reply in replies {
@@ -523,35 +551,57 @@ impl Committer {
         })
     }
 
+    /// Writes a batch key by key: per crossing its idempotency key, then its event, then its
+    /// outbox row; the head last. Each is one atomic insert, and whatever prefix survives a crash
+    /// is completed by `finish_written` on open.
     fn write(&self, staged: &[Staged], head: &ChainHead) -> Result<(), WriteFailure> {
-        let t = &self.trees;
-        let high_water = head
-            .clock_high_water
-            .map(|ts| ts.as_nanosecond().to_be_bytes().to_vec());
-        let result: Result<(), TransactionError<()>> =
-            (&t.events, &t.outbox, &t.meta, &t.idempotency).transaction(
-                |(events, outbox, meta, idempotency)| {
-                    for item in staged {
-                        let key = item.seq.to_be_bytes();
-                        events.insert(&key, item.signed.as_slice())?;
-                        outbox.insert(&key, item.subject.as_bytes())?;
-                        if let Some((key, value)) = &item.kept {
-                            idempotency.insert(key.as_bytes(), value.as_slice())?;
-                        }
-                    }
-                    meta.insert(META_NEXT_SEQ, &head.next_seq.to_be_bytes())?;
-                    meta.insert(META_LAST_HASH, &head.last_hash.0)?;
-                    if let Some(mark) = &high_water {
-                        meta.insert(META_CLOCK_HIGH_WATER, mark.as_slice())?;
-                    }
-                    Ok::<(), ConflictableTransactionError<()>>(())
-                },
-            );
-        result.map_err(|e| WriteFailure::NotApplied(FeedError::Transaction(format!("{e:?}"))))?;
+        self.write_keys(staged, head)
+            .map_err(WriteFailure::NotWritten)?;
         self.db
             .flush()
             .map_err(|e| WriteFailure::NotFlushed(FeedError::Store(e)))?;
         Ok(())
+    }
+
+    fn write_keys(&self, staged: &[Staged], head: &ChainHead) -> Result<(), FeedError> {
+        let t = &self.trees;
+        for item in staged {
+            let key = item.seq.to_be_bytes();
+            if let Some((key, value)) = &item.kept {
+                t.idempotency.insert(key.as_bytes(), value.as_slice())?;
+            }
+            t.events.insert(key, item.signed.as_slice())?;
+            t.outbox.insert(key, item.subject.as_bytes())?;
+        }
+        write_head(&t.meta, head)
+    }
+
+    /// After a write failed part way, takes in the events it did write (their callers heard an
+    /// error; an officer's retry finds the kept key), so that the next batch links to them.
+    /// Until that succeeds no batch is written: it would overwrite those events' sequences.
+    fn finish_partial_write(&mut self) {
+        self.unfinished = true;
+        match finish_written(
+            &self.trees,
+            self.head,
+            &self.config.terminal,
+            self.key.verifying_key(),
+        ) {
+            Ok(head) => {
+                self.unfinished = false;
+                self.head = head;
+                // How many of the batch's rows were written is known only by counting.
+                self.depth.store(self.trees.outbox.len(), Ordering::Relaxed);
+                if let Err(error) =
+                    index_own_events(&self.index, &self.trees, &self.config.terminal, &self.key)
+                {
+                    tracing::error!(%error, "events of a failed write not indexed yet");
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, "events of a failed write not taken in");
+            }
+        }
     }
 }
 
@@ -605,41 +655,6 @@ fn index_own_events(
         index.checkpoint()?;
     }
     Ok(())
-}
-
-fn read_head(meta: &sled::Tree) -> Result<ChainHead, FeedError> {
-    let next_seq = match meta.get(META_NEXT_SEQ)? {
-        Some(bytes) => decode_u64(&bytes, "meta.next_seq")?,
-        None => 1,
-    };
-    let last_hash = match meta.get(META_LAST_HASH)? {
-        Some(bytes) => EventHash(bytes.as_ref().try_into().map_err(|_| FeedError::Corrupt {
-            what: "meta.last_hash".into(),
-            why: format!("{} bytes, want 32", bytes.len()),
-        })?),
-        None => GENESIS_HASH,
-    };
-    let clock_high_water = match meta.get(META_CLOCK_HIGH_WATER)? {
-        Some(bytes) => {
-            let nanos =
-                i128::from_be_bytes(bytes.as_ref().try_into().map_err(|_| FeedError::Corrupt {
-                    what: "meta.clock_high_water".into(),
-                    why: format!("{} bytes, want 16", bytes.len()),
-                })?);
-            Some(
-                jiff::Timestamp::from_nanosecond(nanos).map_err(|e| FeedError::Corrupt {
-                    what: "meta.clock_high_water".into(),
-                    why: e.to_string(),
-                })?,
-            )
-        }
-        None => None,
-    };
-    Ok(ChainHead {
-        next_seq,
-        last_hash,
-        clock_high_water,
-    })
 }
 
 pub(super) fn decode_u64(bytes: &[u8], what: &str) -> Result<u64, FeedError> {
@@ -745,6 +760,138 @@ mod tests {
         outbox.acknowledge(1).expect("ack");
         assert_eq!(outbox.depth(), 3);
         assert_eq!(outbox.pending(Some(2), 10).expect("pending").len(), 2);
+    }
+
+    /// What a crash leaves when it stops a write after seq 3's idempotency key and event, before
+    /// its outbox row and the head: written here straight into the outbox's sled database.
+    fn write_cut_short(dir: &Path, key: &str) -> EventHash {
+        let db = sled::open(dir).expect("sled");
+        let trees = Trees::open(&db).expect("trees");
+        let mut head = read_head(&trees.meta).expect("head");
+        let stamp = Stamp {
+            now: jiff::Timestamp::from_second(1_800_000_100).expect("in range"),
+            monotonic_ns: 0,
+            event_id: "00".repeat(16),
+            time_zone: &jiff::tz::TimeZone::UTC,
+            clock_tolerance: Duration::ZERO,
+        };
+        let chained = chain(
+            &mut head,
+            &TerminalId::new("T1").expect("id"),
+            synthetic_crossing(2, "GYD"),
+            &stamp,
+            &SigningKey::from_bytes(&[1; 32]),
+        )
+        .expect("chained");
+        let kept = KeptConfirmation {
+            session: 7,
+            seq: chained.event.seq,
+            event_hash: chained.hash,
+            wall_time: stamp.now,
+            direction: chained.event.crossing.direction,
+            admitted: true,
+        };
+        let value = serde_json::to_vec(&kept).expect("json");
+        trees.idempotency.insert(key, value).expect("insert");
+        trees
+            .events
+            .insert(chained.event.seq.to_be_bytes(), chained.signed)
+            .expect("insert");
+        db.flush().expect("flush");
+        chained.hash
+    }
+
+    #[test]
+    fn a_write_cut_short_after_its_event_is_finished_on_open() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let clock = Arc::new(ManualClock(AtomicI64::new(1_800_000_000)));
+        {
+            let outbox = open(dir.path(), Arc::clone(&clock));
+            outbox.record(synthetic_crossing(0, "GYD")).expect("record");
+            outbox.record(synthetic_crossing(1, "GYD")).expect("record");
+        }
+        let hash = write_cut_short(dir.path(), "retry-me");
+
+        let outbox = open(dir.path(), Arc::clone(&clock));
+        let kept = outbox.kept("retry-me").expect("read").expect("kept");
+        assert_eq!((kept.seq, kept.event_hash), (3, hash));
+        assert_eq!(outbox.depth(), 3, "the cut-short event gets its outbox row");
+        let next = outbox.record(synthetic_crossing(3, "GYD")).expect("record");
+        assert_eq!(next.seq, 4, "the head moved past the taken-in event");
+
+        let keys = HashMap::from([(
+            TerminalId::new("T1").expect("id"),
+            SigningKey::from_bytes(&[1; 32]).verifying_key(),
+        )]);
+        let mut audit = FeedAudit::new();
+        let rows = outbox.pending(None, 10).expect("pending");
+        assert_eq!(rows.iter().map(|r| r.seq).collect::<Vec<_>>(), [1, 2, 3, 4]);
+        for row in &rows {
+            match verify(&row.signed, &keys) {
+                Verification::Valid(event, hash) => {
+                    audit.admit(&event, hash);
+                }
+                Verification::Rejected(r) => panic!("{r}"),
+            }
+        }
+        assert!(audit.report().is_clean(), "{:?}", audit.report());
+    }
+
+    #[test]
+    fn a_kept_key_whose_event_was_not_written_is_no_confirmation() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let clock = Arc::new(ManualClock(AtomicI64::new(1_800_000_000)));
+        drop(open(dir.path(), Arc::clone(&clock)));
+        write_cut_short(dir.path(), "lost");
+        {
+            // The crash came before the event: only the key reached the disk.
+            let db = sled::open(dir.path()).expect("sled");
+            db.open_tree("events")
+                .expect("tree")
+                .remove(1u64.to_be_bytes())
+                .expect("remove");
+            db.flush().expect("flush");
+        }
+        let outbox = open(dir.path(), Arc::clone(&clock));
+        assert_eq!(outbox.kept("lost").expect("read"), None);
+        let recorded = outbox.record(synthetic_crossing(5, "GYD")).expect("record");
+        assert_eq!(
+            recorded.seq, 1,
+            "the sequence the lost event would have had"
+        );
+        assert_eq!(
+            outbox.kept("lost").expect("read"),
+            None,
+            "another event at that sequence does not confirm the key"
+        );
+    }
+
+    #[test]
+    fn an_event_past_the_head_that_does_not_link_stops_the_open() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let clock = Arc::new(ManualClock(AtomicI64::new(1_800_000_000)));
+        {
+            let outbox = open(dir.path(), Arc::clone(&clock));
+            outbox.record(synthetic_crossing(0, "GYD")).expect("record");
+        }
+        {
+            let db = sled::open(dir.path()).expect("sled");
+            let events = db.open_tree("events").expect("tree");
+            let first = events.get(1u64.to_be_bytes()).expect("get").expect("seq 1");
+            events.insert(2u64.to_be_bytes(), first).expect("insert");
+            db.flush().expect("flush");
+        }
+        let config = OutboxConfig {
+            terminal: TerminalId::new("T1").expect("valid"),
+            time_zone: jiff::tz::TimeZone::UTC,
+        };
+        let error = Outbox::open(dir.path(), config, SigningKey::from_bytes(&[1; 32]), clock)
+            .err()
+            .expect("refused");
+        assert!(
+            error.to_string().contains("events[2]"),
+            "names the event: {error}"
+        );
     }
 
     #[test]
