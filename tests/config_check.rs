@@ -1005,3 +1005,40 @@ fn a_pcsc_chip_reader_is_a_device_with_its_own_settings() {
         "{found:?}"
     );
 }
+
+#[test]
+fn the_movement_snapshot_key_is_optional_and_checked() {
+    let tree = Tree::new();
+    let path = tree.write(VALID);
+    let config = config::load(&path, &LoadOptions::default()).expect("valid");
+    assert_eq!(config.keys.movement_snapshot_key, None);
+    let with_key = |key: &str| {
+        VALID.replace(
+            "terminal_key = \"keys/terminal.key\"\n",
+            &format!("terminal_key = \"keys/terminal.key\"\nmovement_snapshot_key = \"{key}\"\n"),
+        )
+    };
+    let path = tree.write(&with_key(ROOT_2));
+    let config = config::load(&path, &LoadOptions::default()).expect("valid");
+    assert_eq!(
+        config
+            .keys
+            .movement_snapshot_key
+            .map(|k| hex::encode(k.as_bytes())),
+        Some(ROOT_2.to_string())
+    );
+    let identity = format!("01{}", "00".repeat(31));
+    for (bad, why) in [
+        ("abc", "expected 64 hex characters"),
+        (identity.as_str(), "weak"),
+    ] {
+        let path = tree.write(&with_key(bad));
+        let found = problems(&path);
+        assert!(
+            found
+                .iter()
+                .any(|(_, m)| m.contains("movement_snapshot_key") && m.contains(why)),
+            "{bad}: {found:?}"
+        );
+    }
+}

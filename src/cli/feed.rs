@@ -22,6 +22,8 @@ use crate::core::event::{
 use crate::core::privacy::DocumentNumber;
 use crate::exit::Exit;
 
+mod snapshot;
+
 /// Arguments of `checkpointctl feed`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -70,6 +72,23 @@ enum Command {
     Audit {
         #[command(flatten)]
         source: Source,
+    },
+    /// Central: bring the movement index in DATA to the end of the stream, then publish a
+    /// snapshot of it signed with KEY as the latest in `<stream>_SNAPSHOTS`, from which new
+    /// terminals load their movement history; prints what was published as JSON.
+    Snapshot {
+        #[command(flatten)]
+        source: Source,
+        /// Central's snapshot index (kept between runs: the next run reads only what is new).
+        #[arg(long)]
+        data: PathBuf,
+        /// The snapshot secret key (hex, owner-only), created when missing; its public half is
+        /// written beside it (`.pub`) for the terminals' `[keys] movement_snapshot_key`.
+        #[arg(long)]
+        key: PathBuf,
+        /// Replicas of the snapshot bucket when it is created (3 on a three-node cluster).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=5))]
+        replicas: u8,
     },
     /// Test helper: record N synthetic crossings, printing `recorded <seq>` after each flush.
     #[command(hide = true)]
@@ -122,6 +141,12 @@ pub fn run(args: Args) -> ExitCode {
         Command::Tail { source, follow } => runtime.block_on(tail(source, follow)),
         Command::Export { source, since } => runtime.block_on(export(source, since)),
         Command::Audit { source } => runtime.block_on(audit(source)),
+        Command::Snapshot {
+            source,
+            data,
+            key,
+            replicas,
+        } => runtime.block_on(snapshot::snapshot(source, &data, &key, replicas)),
         Command::RecordTest {
             data,
             count,

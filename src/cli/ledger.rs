@@ -958,7 +958,7 @@ fn init_roots(dir: &Path, n_roots: usize) -> Result<Vec<SigningKey>, String> {
 }
 
 /// The secret key at `path`, created (owner-only) when there is none.
-fn existing_or_new_key(path: &Path) -> Result<SigningKey, String> {
+pub(crate) fn existing_or_new_key(path: &Path) -> Result<SigningKey, String> {
     if path.exists() {
         return crate::cli::ledger_central::read_owner_only_key(path);
     }

@@ -206,6 +206,9 @@ pub struct Keys {
     pub terminal_key_path: PathBuf,
     /// The terminal's Ed25519 signing key for its crossing events.
     pub terminal_key: TerminalKey,
+    /// Central's movement-snapshot public key: a new terminal loads the movement history from
+    /// central's snapshot signed with it; `None`: it reads the whole `EVENTS` stream.
+    pub movement_snapshot_key: Option<VerifyingKey>,
 }
 
 /// The terminal's Ed25519 signing key. `Debug` shows only the public half.

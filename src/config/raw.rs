@@ -78,6 +78,7 @@ pub(super) struct RawKeys {
     pub ledger_roots: Option<Spanned<Vec<Spanned<String>>>>,
     pub ledger_root_threshold: Option<Spanned<u64>>,
     pub terminal_key: Option<Spanned<String>>,
+    pub movement_snapshot_key: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

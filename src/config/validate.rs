@@ -925,13 +925,41 @@ fn keys(table: &Spanned<RawKeys>, config_dir: &Path, report: &mut Report<'_>) ->
             "the path of the terminal's Ed25519 secret key file",
         )
         .and_then(|value| terminal_key(value, config_dir, report));
+    let movement_snapshot_key = match &raw.movement_snapshot_key {
+        None => Some(None),
+        Some(value) => movement_snapshot_key(value, report).map(Some),
+    };
     let (terminal_key_path, terminal_key) = terminal_key?;
     Some(Keys {
         ledger_roots: ledger_roots?,
         ledger_root_threshold: threshold?,
         terminal_key_path,
         terminal_key,
+        movement_snapshot_key: movement_snapshot_key?,
     })
+}
+
+/// Central's movement-snapshot public key: hex Ed25519, on the curve, not weak.
+fn movement_snapshot_key(value: &Spanned<String>, report: &mut Report<'_>) -> Option<VerifyingKey> {
+    let text = value.get_ref().trim();
+    let parsed = key_bytes(text).and_then(|bytes| {
+        let key = VerifyingKey::from_bytes(&bytes)
+            .map_err(|_| "not a point on the Ed25519 curve".to_string())?;
+        if key.is_weak() {
+            return Err("a weak (small-order) key".to_string());
+        }
+        Ok(key)
+    });
+    match parsed {
+        Ok(key) => Some(key),
+        Err(why) => {
+            report.at(
+                value.span().start,
+                format!("movement_snapshot_key `{text}`: {why}"),
+            );
+            None
+        }
+    }
 }
 
 /// 32 bytes from exactly [`KEY_HEX_CHARS`] hex characters.

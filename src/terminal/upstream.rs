@@ -12,7 +12,8 @@ use tokio::task::JoinHandle;
 
 use super::stopped;
 use crate::adapters::feed::{
-    HealthProbe, IndexConfig, Outbox, RelayConfig, run_heartbeats, run_index, run_relay_metered,
+    HealthProbe, IndexConfig, Outbox, RelayConfig, bootstrap_index, run_heartbeats, run_index,
+    run_relay_metered,
 };
 use crate::adapters::ledger::SledLedger;
 use crate::adapters::ledger::replication::{
@@ -116,6 +117,10 @@ pub async fn start(
         client.clone(),
         relay_config(config),
         index_config(config),
+        IndexBootstrap {
+            key: config.keys.movement_snapshot_key,
+            scratch: config.data_dir.clone(),
+        },
         parts.clone(),
         stop.clone(),
     )));
@@ -150,10 +155,18 @@ fn index_config(config: &Config) -> IndexConfig {
     }
 }
 
+/// Where a new terminal's movement history comes from before the stream: central's snapshot,
+/// when its key is pinned.
+struct IndexBootstrap {
+    key: Option<VerifyingKey>,
+    scratch: std::path::PathBuf,
+}
+
 async fn feed(
     client: async_nats::Client,
     relay: RelayConfig,
     index: IndexConfig,
+    bootstrap: IndexBootstrap,
     parts: UpstreamParts,
     stop: watch::Receiver<bool>,
 ) {
@@ -165,14 +178,25 @@ async fn feed(
         Some(meter),
         stopped(stop.clone()),
     );
-    let index = run_index(
-        parts.outbox.movement_index(),
-        client,
-        Arc::new(LedgerTerminalKeys(parts.ledger)),
-        index,
-        parts.clock,
-        stopped(stop),
-    );
+    let movements = parts.outbox.movement_index();
+    let index = async {
+        if let Some(key) = bootstrap.key {
+            let stream = index.stream.clone();
+            tokio::select! {
+                () = stopped(stop.clone()) => return Ok(()),
+                _ = bootstrap_index(&movements, client.clone(), key, &stream, &bootstrap.scratch) => {}
+            }
+        }
+        run_index(
+            movements.clone(),
+            client,
+            Arc::new(LedgerTerminalKeys(parts.ledger)),
+            index,
+            parts.clock,
+            stopped(stop),
+        )
+        .await
+    };
     let (relay, index) = tokio::join!(relay, index);
     if let Err(error) = relay {
         tracing::error!(message = "crossing relay stopped", %error);

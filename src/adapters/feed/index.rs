@@ -274,6 +274,38 @@ impl MovementIndex {
         Ok(())
     }
 
+    /// Adds whole lists (a snapshot's), merged with those held, and moves the cursor forward to
+    /// `cursor`; returns the movements the lists held.
+    pub(super) fn put_lists(
+        &self,
+        lists: &[([u8; 32], Vec<u8>)],
+        cursor: u64,
+    ) -> Result<u64, FeedError> {
+        self.log.put_lists(lists, cursor)
+    }
+
+    /// Calls `each` with every document's retained list (writers wait meanwhile).
+    pub(super) fn for_each_list(
+        &self,
+        each: impl FnMut(&[u8; 32], &[u8]) -> Result<(), FeedError>,
+    ) -> Result<(), FeedError> {
+        self.log.for_each_list(each)
+    }
+
+    /// The stream sequence up to which the index holds every verified event: the cursor, or
+    /// just before the first event parked for a terminal key not yet known (a snapshot must not
+    /// claim to cover it).
+    pub fn complete_through(&self) -> Result<u64, FeedError> {
+        let cursor = self.cursor()?;
+        match self.trees.movements_parked.first()? {
+            Some((key, _)) => {
+                let parked = decode_u64(&key, "parked key")?;
+                Ok(cursor.min(parked.saturating_sub(1)))
+            }
+            None => Ok(cursor),
+        }
+    }
+
     /// Parks stream message `stream_seq`, whose terminal has no key in the ledger yet (the
     /// ledger may lag the feed), and moves the cursor past it; [`Self::retry_parked`] indexes it
     /// once the key arrives.
@@ -480,38 +512,105 @@ async fn consume(
                 let Some(ready) = next else {
                     return Err(FeedError::nats("consume", "message stream ended"));
                 };
-                let mut received = Vec::with_capacity(ready.len());
-                for message in ready {
-                    let message = message.map_err(|e| FeedError::nats("consume", e))?;
-                    let stream_seq = message
-                        .info()
-                        .map_err(|e| FeedError::nats("message info", e))?
-                        .stream_sequence;
-                    let verification = verify(&message.payload, keys);
-                    received.push((stream_seq, message, verification));
-                }
-                let batch: Vec<(u64, IndexMessage<'_>)> = received
-                    .iter()
-                    .map(|(stream_seq, message, verification)| {
-                        let meaning = match verification {
-                            Verification::Valid(event, _) => IndexMessage::Movement(event),
-                            Verification::Rejected(Rejection::UnknownTerminal(terminal)) => {
-                                tracing::info!(stream_seq, terminal, "no key for this terminal yet; event parked");
-                                IndexMessage::Parked(&message.payload)
-                            }
-                            Verification::Rejected(rejection) => {
-                                tracing::warn!(stream_seq, %rejection, "event rejected by movement index");
-                                IndexMessage::Skip
-                            }
-                        };
-                        (*stream_seq, meaning)
-                    })
-                    .collect();
-                index.apply_batch(&batch)?;
+                apply_messages(index, ready, keys)?;
                 // Waiting for the flush holds the next batch back: a catch-up goes no faster
                 // than the disk takes it, instead of growing sled's unflushed memory.
                 index.flush_if_due().await?;
             }
         }
     }
+}
+
+type Delivered = Result<
+    async_nats::jetstream::Message,
+    async_nats::error::Error<async_nats::jetstream::consumer::pull::OrderedErrorKind>,
+>;
+
+/// Verifies and applies delivered messages in one batch; returns the last stream sequence.
+fn apply_messages(
+    index: &MovementIndex,
+    ready: Vec<Delivered>,
+    keys: &dyn TerminalKeys,
+) -> Result<u64, FeedError> {
+    let mut received = Vec::with_capacity(ready.len());
+    for message in ready {
+        let message = message.map_err(|e| FeedError::nats("consume", e))?;
+        let stream_seq = message
+            .info()
+            .map_err(|e| FeedError::nats("message info", e))?
+            .stream_sequence;
+        let verification = verify(&message.payload, keys);
+        received.push((stream_seq, message, verification));
+    }
+    let batch: Vec<(u64, IndexMessage<'_>)> = received
+        .iter()
+        .map(|(stream_seq, message, verification)| {
+            let meaning = match verification {
+                Verification::Valid(event, _) => IndexMessage::Movement(event),
+                Verification::Rejected(Rejection::UnknownTerminal(terminal)) => {
+                    tracing::info!(
+                        stream_seq,
+                        terminal,
+                        "no key for this terminal yet; event parked"
+                    );
+                    IndexMessage::Parked(&message.payload)
+                }
+                Verification::Rejected(rejection) => {
+                    tracing::warn!(stream_seq, %rejection, "event rejected by movement index");
+                    IndexMessage::Skip
+                }
+            };
+            (*stream_seq, meaning)
+        })
+        .collect();
+    index.apply_batch(&batch)?;
+    Ok(batch.last().map_or(0, |(seq, _)| *seq))
+}
+
+/// Reads the stream from the index's cursor up to the sequence that was last when it started,
+/// then checkpoints (central's snapshot tool). Returns the index's cursor.
+pub async fn catch_up(
+    index: &MovementIndex,
+    client: async_nats::Client,
+    keys: &dyn TerminalKeys,
+    stream: &str,
+) -> Result<u64, FeedError> {
+    use async_nats::jetstream::consumer::{DeliverPolicy, pull::OrderedConfig};
+    let js = async_nats::jetstream::new(client);
+    let mut stream = js
+        .get_stream(stream)
+        .await
+        .map_err(|e| FeedError::nats("get stream", e))?;
+    let last = stream
+        .info()
+        .await
+        .map_err(|e| FeedError::nats("stream info", e))?
+        .state
+        .last_sequence;
+    let cursor = index.cursor()?;
+    if cursor < last {
+        let consumer = stream
+            .create_consumer(OrderedConfig {
+                deliver_policy: DeliverPolicy::ByStartSequence {
+                    start_sequence: cursor + 1,
+                },
+                ..OrderedConfig::default()
+            })
+            .await
+            .map_err(|e| FeedError::nats("create consumer", e))?;
+        let mut messages = consumer
+            .messages()
+            .await
+            .map_err(|e| FeedError::nats("consume", e))?
+            .ready_chunks(INDEX_BATCH_MAX);
+        while let Some(ready) = messages.next().await {
+            let reached = apply_messages(index, ready, keys)?;
+            index.flush_if_due().await?;
+            if reached >= last {
+                break;
+            }
+        }
+    }
+    index.flush_async().await?;
+    index.cursor()
 }

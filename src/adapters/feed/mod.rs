@@ -10,15 +10,22 @@ mod movement_log;
 mod outbox;
 mod outbox_head;
 mod relay;
+mod snapshot;
 mod subjects;
 
 pub use index::{
-    FLUSH_EVERY_BYTES_DEFAULT, INDEX_BATCH_MAX, IndexConfig, IndexMessage, MovementIndex, run_index,
+    FLUSH_EVERY_BYTES_DEFAULT, INDEX_BATCH_MAX, IndexConfig, IndexMessage, MovementIndex, catch_up,
+    run_index,
 };
 pub use outbox::{CACHE_CAPACITY_BYTES_DEFAULT, GROUP_COMMIT_MAX, Outbox, OutboxConfig, OutboxRow};
 pub use relay::{
     FeedSink, HealthProbe, JetStreamSink, RelayConfig, SinkAck, backoff_delay, ensure_stream,
     heartbeat, relay_round, run_heartbeats, run_relay, run_relay_metered,
+};
+pub use snapshot::{
+    BodyReader, Bootstrap, SNAPSHOT_BYTES_MAX, SNAPSHOT_FORMAT, SnapshotError, SnapshotHeader,
+    VerifiedSnapshot, bootstrap_index, download_snapshot, load_snapshot, publish_snapshot,
+    snapshot_bucket, verified_header, verify_snapshot, write_snapshot,
 };
 pub use subjects::{event_subject, heartbeat_subject};
 

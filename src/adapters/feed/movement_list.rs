@@ -158,6 +158,41 @@ pub(super) fn decode(list: &[u8]) -> Result<Vec<MovementRecord>, ListError> {
     Ok(out)
 }
 
+/// Checks a list that came from elsewhere (a snapshot) as thoroughly as a lookup would read it:
+/// every element decodes, and ids strictly increase (the order `insert` relies on). Returns how
+/// many movements it holds.
+pub(super) fn check(list: &[u8]) -> Result<usize, ListError> {
+    let movements = decode(list)?.len();
+    if movements == 0 {
+        return Err(ListError {
+            at: 1,
+            why: "list without movements",
+        });
+    }
+    let parts = elements(list)?;
+    for pair in parts.windows(2) {
+        if pair[0].1[..ID_BYTES] >= pair[1].1[..ID_BYTES] {
+            return Err(ListError {
+                at: pair[1].0,
+                why: "element out of order or repeated",
+            });
+        }
+    }
+    Ok(movements)
+}
+
+/// `into` with every element of `from` inserted (those already there are kept once).
+pub(super) fn merge(into: &[u8], from: &[u8]) -> Result<Vec<u8>, ListError> {
+    let mut out = into.to_vec();
+    for (at, body) in elements(from)? {
+        let element = &from[at..at + 2 + body.len()];
+        if let Some(list) = insert(Some(&out), element)? {
+            out = list;
+        }
+    }
+    Ok(out)
+}
+
 /// The time keys (first 8 bytes of the id) of a list's first and last movement.
 pub(super) fn time_bounds(list: &[u8]) -> Result<([u8; 8], [u8; 8]), ListError> {
     let parts = elements(list)?;
@@ -258,6 +293,35 @@ mod tests {
         assert_eq!((rest, gone.len()), (None, 2));
         let (rest, gone) = split_before(&list, 0i64.to_be_bytes()).expect("split");
         assert_eq!((rest.as_deref(), gone.len()), (Some(list.as_slice()), 0));
+    }
+
+    #[test]
+    fn check_refuses_disorder_and_merge_keeps_each_movement_once() {
+        let (_, a) = record(1, 100);
+        let (_, b) = record(2, 200);
+        let (_, c) = record(3, 300);
+        let ab = insert(Some(&insert(None, &a).expect("a").expect("new")), &b)
+            .expect("b")
+            .expect("new");
+        assert_eq!(check(&ab), Ok(2));
+        let mut disordered = vec![LIST_VERSION];
+        disordered.extend_from_slice(&b);
+        disordered.extend_from_slice(&a);
+        assert_eq!(
+            check(&disordered).map_err(|e| e.why),
+            Err("element out of order or repeated")
+        );
+        assert!(check(&[LIST_VERSION]).is_err(), "an empty list");
+        let bc = insert(Some(&insert(None, &b).expect("b").expect("new")), &c)
+            .expect("c")
+            .expect("new");
+        let merged = merge(&ab, &bc).expect("merge");
+        let seqs: Vec<u64> = decode(&merged)
+            .expect("decode")
+            .iter()
+            .map(|m| m.seq)
+            .collect();
+        assert_eq!(seqs, [1, 2, 3]);
     }
 
     #[test]

@@ -623,6 +623,79 @@ impl MovementLog {
         Ok(added)
     }
 
+    /// Adds whole lists (from a snapshot), each checked first, merged with the holder's list
+    /// when there is one, without what lies before the pruning horizon; moves the cursor forward
+    /// to `cursor`. Returns how many movements the lists held.
+    pub(super) fn put_lists(
+        &self,
+        lists: &[([u8; 32], Vec<u8>)],
+        cursor: u64,
+    ) -> Result<u64, FeedError> {
+        let mut writer = self.lock_writer();
+        let horizon = self.horizon_key();
+        let mut batch = Batch::new(&writer);
+        let mut movements = 0;
+        for (holder, list) in lists {
+            let what = || format!("snapshot list of {}", hex::encode(holder));
+            movements +=
+                movement_list::check(list).map_err(|e| corrupt(what(), e.to_string()))? as u64;
+            let (Some(list), _) = movement_list::split_before(list, horizon.to_be_bytes())
+                .map_err(|e| corrupt(what(), e.to_string()))?
+            else {
+                continue;
+            };
+            let (old, current) = match batch.moves.get(holder) {
+                Some(change) => (change.old, Some(change.list.clone())),
+                None => match self.find(holder)? {
+                    Some((at, current)) => (Some(at), Some(current)),
+                    None => (None, None),
+                },
+            };
+            let list = match current {
+                Some(current) => movement_list::merge(&current, &list)
+                    .map_err(|e| corrupt(what(), e.to_string()))?,
+                None => list,
+            };
+            self.place(&mut writer, &mut batch, holder, old, list)?;
+        }
+        self.finish(&mut writer, batch)?;
+        writer.state.cursor = writer.state.cursor.max(cursor);
+        Ok(movements)
+    }
+
+    /// Calls `each` with every holder's live list, without movements before the pruning
+    /// horizon, segment by segment. Writers wait until it returns.
+    pub(super) fn for_each_list(
+        &self,
+        mut each: impl FnMut(&[u8; 32], &[u8]) -> Result<(), FeedError>,
+    ) -> Result<(), FeedError> {
+        let _writer = self.lock_writer();
+        let cutoff = self.horizon_key();
+        for (number, segment) in self.segments_snapshot() {
+            let len = segment.len.load(Ordering::Relaxed);
+            scan(&segment, number, len, |at, copy| {
+                if copy.newest < cutoff || !self.directory.is_live(&copy.holder, at) {
+                    return Ok(());
+                }
+                if copy.oldest >= cutoff {
+                    return each(&copy.holder, &copy.list);
+                }
+                let (rest, _) = movement_list::split_before(&copy.list, cutoff.to_be_bytes())
+                    .map_err(|e| {
+                        corrupt(
+                            format!("segment {number:08x} at byte {}", at.offset),
+                            e.to_string(),
+                        )
+                    })?;
+                match rest {
+                    Some(list) => each(&copy.holder, &list),
+                    None => Ok(()),
+                }
+            })?;
+        }
+        Ok(())
+    }
+
     /// Puts a holder's new list in the batch, first writing the batch out and opening a new head
     /// segment when the list would not fit the current one.
     fn place(
