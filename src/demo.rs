@@ -420,7 +420,7 @@ async fn demo(options: DemoOptions) -> Result<(), String> {
     );
     cloned_chip.chip = chips::ChipKind::Cloned;
     // The passports' issuing state: its CSCA reaches the terminal through the ledger.
-    let pki = chips::DemoPki::new();
+    let pki = chips::DemoPki::new()?;
 
     let now = real_now;
     let (resident_card, _) = issuer.card(
