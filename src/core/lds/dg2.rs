@@ -363,7 +363,7 @@ mod tests {
     fn iso19794_faces_in_jpeg_and_jpeg2000_are_extracted() {
         for (format, image) in [
             (ImageFormat::Jpeg, &JPEG[..]),
-            (ImageFormat::Jpeg2000, &JP2),
+            (ImageFormat::Jpeg2000, &JP2[..]),
         ] {
             let dg2 = encode_19794(format, (480, 640), image);
             let faces = faces(&dg2).expect("faces");
