@@ -326,7 +326,7 @@ pub fn encode_19794(format: ImageFormat, (width, height): (u16, u16), image: &[u
     };
     let block_len = 20 + 12 + image.len();
     let record_len = 14 + block_len;
-    let mut record = b"FAC\0010\0".to_vec();
+    let mut record = [&b"FAC\0"[..], b"010\0"].concat();
     record.extend(u32::try_from(record_len).unwrap_or(u32::MAX).to_be_bytes());
     record.extend(1u16.to_be_bytes());
     record.extend(u32::try_from(block_len).unwrap_or(u32::MAX).to_be_bytes());
