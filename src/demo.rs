@@ -115,7 +115,7 @@ async fn demo(options: DemoOptions) -> Result<(), String> {
     let mut cast = Cast::new(today);
     let cards = cast.issue_cards(&keys.issuer, &keys.forger, today, now);
     // The passports' issuing state: its CSCA reaches the terminal through the ledger.
-    let pki = chips::DemoPki::new();
+    let pki = chips::DemoPki::new()?;
     let field = SimulatedField::default();
     let scanners = Scanners::open()?;
     let (terminal, token) =

@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use checkpointd::adapters::chip_sim::{ChipProfile, Faults, SimulatedChip, ef_com, vpcd};
+use checkpointd::adapters::chip_sim::{ChipProfile, Faults, SimulatedChip, dg14_for, ef_com, vpcd};
+use checkpointd::core::chip::crypto::Cipher;
 use checkpointd::core::chip::lds::LdsFile;
 use chip_pki::{CertSpec, Hash, KeyKind, SignedSpec, Style, Y2020, YEAR};
 use serde_json::Value;
@@ -137,8 +138,8 @@ fn chip_read(stack: &Stack, extra: &[&str]) -> (i32, Value, String) {
     (output.status.code().unwrap_or(-1), json, stderr)
 }
 
-/// A chip holding the specimen DG1, a 20 KB DG2, DG15 with its active-authentication key and
-/// an EF.SOD signed by a test DSC; returns
+/// A chip holding the specimen DG1, a 20 KB DG2, DG14 and DG15 with their chip- and
+/// active-authentication keys and an EF.SOD signed by a test DSC; returns
 /// it with the CSCA's PEM path and the MRZ file in `root`.
 fn document(root: &Path, dg1_zone: &str) -> (ChipProfile, String, String) {
     let csca_key = chip_pki::key(KeyKind::P256, 0);
@@ -155,10 +156,18 @@ fn document(root: &Path, dg1_zone: &str) -> (ChipProfile, String, String) {
     let aa_key = chip_pki::key(KeyKind::P256, 5);
     let dg15 =
         checkpointd::core::chip::tlv::encode(&[0x6F], &aa_key.public_key_to_der().expect("SPKI"));
-    let sod = chip_pki::sod(&[(1, &dg1), (2, &dg2), (15, &dg15)], &dsc, &dsc_key, &spec);
+    let ca_key = chip_pki::key(KeyKind::Brainpool256, 7);
+    let dg14 = dg14_for(&ca_key, Cipher::Aes128);
+    let sod = chip_pki::sod(
+        &[(1, &dg1), (2, &dg2), (14, &dg14), (15, &dg15)],
+        &dsc,
+        &dsc_key,
+        &spec,
+    );
     let mut files = std::collections::BTreeMap::from([
         (LdsFile::Dg(1), chip_pki::dg1(dg1_zone)),
         (LdsFile::Dg(2), dg2),
+        (LdsFile::Dg(14), dg14),
         (LdsFile::Dg(15), dg15),
         (LdsFile::Sod, sod),
     ]);
@@ -170,6 +179,7 @@ fn document(root: &Path, dg1_zone: &str) -> (ChipProfile, String, String) {
     let path = |p: PathBuf| p.to_str().expect("UTF-8").to_owned();
     let mut profile = ChipProfile::new(MRZ_INFORMATION, files);
     profile.aa_key = Some(aa_key);
+    profile.ca_key = Some(ca_key);
     (profile, path(csca_path), path(mrz_path))
 }
 
@@ -187,7 +197,8 @@ fn a_genuine_chip_reads_with_pace_and_verifies_and_saves_its_files() {
     assert_eq!(json["passive_authentication"], "valid", "{json}");
     assert_eq!(json["data_groups"]["DG1"], "valid");
     assert_eq!(json["data_groups"]["DG2"], "valid");
-    assert_eq!(json["chip_authentication"], "not_supported");
+    assert_eq!(json["chip_authentication"], "valid");
+    assert_eq!(json["data_groups"]["DG14"], "valid");
     assert_eq!(json["active_authentication"], "valid");
     assert_eq!(json["data_groups"]["DG15"], "valid");
     assert!(json["apdus"].as_u64().is_some_and(|n| n > 90), "{json}");
@@ -245,6 +256,21 @@ fn a_cloned_chip_passes_passive_authentication_but_fails_active_authentication()
     assert_eq!(json["access"], "PACE", "the CAN opens PACE");
     assert_eq!(json["passive_authentication"], "valid");
     assert_eq!(json["active_authentication"], "failed");
+    assert_eq!(
+        json["chip_authentication"], "valid",
+        "the clone kept the CA key"
+    );
+    drop(stack);
+
+    // A clone without the chip-authentication key fails CA (its AA key was extracted).
+    let (mut profile, csca, mrz) = document(root.path(), chip_pki::SPECIMEN_TD3);
+    profile.ca_key = Some(chip_pki::key(KeyKind::Brainpool256, 8));
+    let stack = start(profile);
+    let (code, json, stderr) = chip_read(&stack, &["--mrz", &mrz, "--csca", &csca]);
+    assert_eq!(code, 1, "{json} {stderr}");
+    assert_eq!(json["passive_authentication"], "valid");
+    assert_eq!(json["active_authentication"], "valid");
+    assert_eq!(json["chip_authentication"], "failed", "{stderr}");
 }
 
 #[test]
@@ -313,6 +339,7 @@ fn the_lane_reads_a_genuine_an_altered_and_a_cloned_chip_through_pcsc() {
         let (mut profile, csca, _) = document(root.path(), &zone);
         if case == "cloned" {
             profile.aa_key = Some(chip_pki::key(KeyKind::P256, 6));
+            profile.ca_key = Some(chip_pki::key(KeyKind::Brainpool256, 8));
         }
         let stack = start(profile);
         let mut child = Command::new(std::env::current_exe().expect("test binary"))

@@ -1,5 +1,6 @@
 //! Reading a simulated chip in process through the card-channel port: PACE and BAC, the BAC
-//! fallback switch, adaptive READ BINARY, and the misbehaviours a reader must survive.
+//! fallback switch, adaptive READ BINARY, active and chip authentication, and the
+//! misbehaviours a reader must survive.
 
 use checkpointd::adapters::chip_sim::{
     ChipProfile, Faults, SimulatedChip, pace_info, sample_files,
@@ -261,4 +262,83 @@ fn files_over_32_kb_are_read_past_offset_32767_with_read_binary_b1() {
         read.file(LdsFile::Dg(2)),
         profile.files.get(&LdsFile::Dg(2)).map(Vec::as_slice)
     );
+}
+
+#[test]
+fn chip_authentication_rekeys_the_session_and_a_clone_fails_it() {
+    use checkpointd::adapters::chip_sim::{dg14_for, ef_com};
+    use checkpointd::core::chip::chip_auth::ChipAuthentication;
+    use openssl::ec::{EcGroup, EcKey};
+    use openssl::nid::Nid;
+    use openssl::pkey::PKey;
+    let key = |nid| {
+        PKey::from_ec_key(
+            EcKey::generate(&EcGroup::from_curve_name(nid).expect("curve")).expect("key"),
+        )
+        .expect("pkey")
+    };
+    // AES through MSE:Set AT and GENERAL AUTHENTICATE; 3DES through MSE:Set KAT, after BAC.
+    for (cipher, nid, pace) in [
+        (Cipher::Aes128, Nid::BRAINPOOL_P256R1, true),
+        (Cipher::Aes256, Nid::SECP384R1, true),
+        (Cipher::Tdes, Nid::X9_62_PRIME256V1, false),
+    ] {
+        let genuine = key(nid);
+        let mut profile = profile(2000);
+        if !pace {
+            profile.pace = None;
+        }
+        profile
+            .files
+            .insert(LdsFile::Dg(14), dg14_for(&genuine, cipher));
+        profile.files.insert(LdsFile::Com, ef_com(&profile.files));
+        profile.ca_key = Some(genuine);
+        let read = read(profile.clone(), &mrz(), &ReadSettings::default()).expect("read");
+        assert_eq!(
+            read.chip_authentication,
+            Some(ChipAuthentication::Verified),
+            "{cipher:?}"
+        );
+        assert_eq!(
+            read.file(LdsFile::Dg(2)),
+            profile.files.get(&LdsFile::Dg(2)).map(Vec::as_slice)
+        );
+
+        // A clone copied DG14 but holds another key: its answer under the new keys fails.
+        profile.ca_key = Some(key(nid));
+        let clone = read_chip(
+            &mut SimulatedChip::new(profile.clone()),
+            &mrz(),
+            &ReadSettings::default(),
+            &mut rand::thread_rng(),
+        )
+        .expect("a clone's files are still read");
+        assert!(
+            matches!(
+                &clone.chip_authentication,
+                Some(ChipAuthentication::Failed(_))
+            ),
+            "{:?}",
+            clone.chip_authentication
+        );
+        assert!(clone.file(LdsFile::Dg(1)).is_some());
+
+        // A chip that refuses chip authentication altogether fails it too.
+        profile.ca_key = None;
+        let refusing = read_chip(
+            &mut SimulatedChip::new(profile),
+            &mrz(),
+            &ReadSettings::default(),
+            &mut rand::thread_rng(),
+        )
+        .expect("read");
+        assert!(
+            matches!(&refusing.chip_authentication, Some(ChipAuthentication::Failed(why)) if why.contains("6982")),
+            "{:?}",
+            refusing.chip_authentication
+        );
+    }
+    // Without DG14 there is nothing to run.
+    let plain = read(profile(100), &mrz(), &ReadSettings::default()).expect("read");
+    assert_eq!(plain.chip_authentication, None);
 }

@@ -211,6 +211,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/refer", post(refer))
         .route("/api/v1/second-line", post(second_line))
         .route("/api/v1/alert-ack", post(alert_ack))
+        .route("/api/v1/face", get(face))
         .layer(middleware::from_fn_with_state(state.clone(), authorise))
         .with_state(state)
         .merge(open_routes)
@@ -383,6 +384,37 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 fn refusal(status: StatusCode, message: &str) -> Response {
     (status, axum::Json(json!({ "error": message }))).into_response()
+}
+
+/// The chip's face of the traveller in front of the booth, for a signed-in officer only (the
+/// kiosk's screen never asks for it), never cached by the browser.
+async fn face(State(state): State<ApiState>, headers: HeaderMap) -> Response {
+    if session_of(&state, &headers).is_none() {
+        return not_signed_in();
+    }
+    let (reply, answer) = oneshot::channel();
+    if state.commands.try_send(ApiCommand::Face { reply }).is_err() {
+        return refusal(StatusCode::SERVICE_UNAVAILABLE, "lane busy: try again");
+    }
+    match tokio::time::timeout(API_COMMAND_TIMEOUT, answer).await {
+        Ok(Ok(Some(face))) => (
+            [
+                (header::CONTENT_TYPE, face.format.media_type()),
+                (header::CACHE_CONTROL, "no-store"),
+            ],
+            face.data,
+        )
+            .into_response(),
+        Ok(Ok(None)) => refusal(
+            StatusCode::NOT_FOUND,
+            "no face from a verified chip for the traveller in front of the booth",
+        ),
+        Ok(Err(_)) => refusal(StatusCode::SERVICE_UNAVAILABLE, "lane stopped"),
+        Err(_) => refusal(
+            StatusCode::GATEWAY_TIMEOUT,
+            "the lane did not answer in time",
+        ),
+    }
 }
 
 async fn console() -> Html<&'static str> {

@@ -16,9 +16,11 @@ use super::chip::{
 use crate::adapters::pcsc_reader::PcscReader;
 use crate::adapters::system_clock::SystemClock;
 use crate::core::chip::active_auth;
+use crate::core::chip::chip_auth::ChipAuthentication;
 use crate::core::chip::lds::LdsFile;
 use crate::core::chip::pace::Password;
 use crate::core::chip::reader::{Access, ChipRead, ReadSettings, read_chip};
+use crate::core::chip_evidence;
 use crate::core::lds::DataGroup;
 use crate::core::mrz::{self, Mode, ParseOptions};
 use crate::core::passive_auth::{self, ChipFiles, VerifyOptions};
@@ -165,6 +167,24 @@ fn active_authentication(read: &ChipRead, pa: &passive_auth::PaReport) -> &'stat
     }
 }
 
+/// CA counts only once passive authentication has vouched for DG14 (`chip_evidence`'s rule).
+fn chip_authentication(read: &ChipRead, pa: &passive_auth::PaReport) -> &'static str {
+    let Some(outcome) = &read.chip_authentication else {
+        return "not_supported";
+    };
+    if let ChipAuthentication::Failed(why) | ChipAuthentication::Unsupported(why) = outcome {
+        eprintln!("checkpointctl chip read: chip authentication: {why}");
+    }
+    if !pa.is_valid() && *outcome == ChipAuthentication::Verified {
+        return "failed";
+    }
+    if chip_evidence::chip_authentication_failed(read, pa) {
+        "failed"
+    } else {
+        outcome.code()
+    }
+}
+
 /// The contract's `chip read` object: `chip verify`'s plus how the chip was read.
 #[derive(Serialize)]
 struct ReadJson<'a> {
@@ -222,8 +242,7 @@ fn report(
             Access::Pace(mapping) => Some(mapping.code()),
             Access::Bac => None,
         },
-        // This reader does not run chip authentication yet.
-        chip_authentication: "not_supported",
+        chip_authentication: chip_authentication(read, &pa),
         active_authentication: active_authentication(read, &pa),
         apdus: read.apdus,
         bytes_read: read.bytes_read,
@@ -248,7 +267,8 @@ fn report(
     };
     written.map_err(|error| format!("cannot write stdout: {error}"))?;
     // A chip that fails active authentication is a suspected clone, whatever its files say.
-    let clone_suspected = json.active_authentication == "failed";
+    let clone_suspected =
+        json.active_authentication == "failed" || json.chip_authentication == "failed";
     Ok(if pa.is_valid() && !clone_suspected {
         EXIT_VALID
     } else {

@@ -1,6 +1,6 @@
 //! What a chip read means for the traveller: passive authentication against the ledger's CSCAs,
-//! DG1 against the printed MRZ (both read by `core::mrz`), and active authentication counted
-//! only once passive authentication has vouched for DG15. Pure: the read and the trust come in.
+//! DG1 against the printed MRZ (both read by `core::mrz`), and active and chip authentication
+//! counted only once passive authentication has vouched for DG15 and DG14. Pure: the read and the trust come in.
 
 use std::collections::BTreeMap;
 
@@ -8,11 +8,13 @@ use jiff::civil::Date;
 
 use crate::core::chip::ChipError;
 use crate::core::chip::active_auth;
+use crate::core::chip::chip_auth::ChipAuthentication;
 use crate::core::chip::lds::LdsFile;
 use crate::core::chip::reader::{Access, ChipRead};
 use crate::core::decision::ChipFacts;
 use crate::core::event::ChipRecord;
 use crate::core::lds::DataGroup;
+use crate::core::lds::dg2::{self, FaceImage};
 use crate::core::mrz::{MrzDocument, MrzReport};
 use crate::core::passive_auth::{
     self, ChipFiles, DataGroupStatus, PaError, PaReport, TrustStore, VerifyOptions,
@@ -28,6 +30,9 @@ pub struct ChipEvidence {
     pub record: Option<ChipRecord>,
     /// `PACE` or `BAC`, when a session was opened.
     pub access: Option<&'static str>,
+    /// The holder's face from DG2, only when passive authentication vouched for DG2 (the
+    /// issuer's picture, for the officer's eyes: never logged, never in an event).
+    pub face: Option<FaceImage>,
 }
 
 /// Whether a document must hold a chip: every passport (document code `P…`, ICAO TD3), as
@@ -60,6 +65,7 @@ pub fn weigh(
                 facts,
                 record: None,
                 access: None,
+                face: None,
             };
         }
         Err(error) => {
@@ -69,6 +75,7 @@ pub fn weigh(
                 },
                 record: None,
                 access: None,
+                face: None,
             };
         }
     };
@@ -85,7 +92,20 @@ pub fn weigh(
             Access::Pace(_) => "PACE",
             Access::Bac => "BAC",
         }),
+        face: vouched_face(read, &pa),
     }
+}
+
+/// The first face of DG2 when PA holds and vouched for DG2; a DG2 that does not parse shows
+/// no face (the document is checked by hand as for a chip without one).
+fn vouched_face(read: &ChipRead, pa: &PaReport) -> Option<FaceImage> {
+    if !pa.is_valid() || !vouched(pa, 2) {
+        return None;
+    }
+    dg2::faces(read.file(LdsFile::Dg(2))?)
+        .ok()?
+        .into_iter()
+        .next()
 }
 
 /// Integrity failures refuse; a trust that cannot be established refers.
@@ -121,7 +141,7 @@ fn facts(read: &ChipRead, pa: &PaReport, printed: &MrzReport) -> ChipFacts {
             errors: codes(&trust_errors),
         };
     }
-    if active_authentication_failed(read, pa) {
+    if active_authentication_failed(read, pa) || chip_authentication_failed(read, pa) {
         return ChipFacts::CloneSuspected;
     }
     ChipFacts::Authentic
@@ -156,10 +176,24 @@ fn active_authentication_failed(read: &ChipRead, pa: &PaReport) -> bool {
     else {
         return false;
     };
-    let vouched = DataGroup::new(15)
+    !(vouched(pa, 15) && active_auth::verify(dg15, attempt).unwrap_or(false))
+}
+
+/// Chip authentication counts only when PA vouched for DG14 (else a clone brings its own
+/// DG14 and key); a chip without DG14, or whose CA this reader cannot run, has nothing to fail.
+pub fn chip_authentication_failed(read: &ChipRead, pa: &PaReport) -> bool {
+    match &read.chip_authentication {
+        None | Some(ChipAuthentication::Unsupported(_)) => false,
+        Some(ChipAuthentication::Failed(_)) => true,
+        Some(ChipAuthentication::Verified) => !vouched(pa, 14),
+    }
+}
+
+/// Whether passive authentication found data group `number` as its issuer signed it.
+fn vouched(pa: &PaReport, number: u8) -> bool {
+    DataGroup::new(number)
         .and_then(|group| pa.data_groups.get(&group))
-        .is_some_and(|status| *status == DataGroupStatus::Valid);
-    !(vouched && active_auth::verify(dg15, attempt).unwrap_or(false))
+        .is_some_and(|status| *status == DataGroupStatus::Valid)
 }
 
 /// The fields a forger would change, as `core::mrz` read them from DG1 and from the print.
@@ -184,6 +218,7 @@ mod tests {
 
     use super::*;
     use crate::adapters::chip_sim::{ChipProfile, SimulatedChip, ef_com};
+    use crate::core::chip::crypto::Cipher;
     use crate::core::chip::reader::{ReadSettings, read_chip};
     use crate::core::lds::chip_pki::{
         self, CertSpec, Hash, KeyKind, SPECIMEN_TD3, SignedSpec, Style, Y2020, YEAR,
@@ -205,6 +240,11 @@ mod tests {
 
     /// A chip signed by a test DSC, with DG15; the trust store holding its CSCA.
     fn chip(clone: bool) -> (ChipProfile, TrustStore) {
+        chip_with(clone, false)
+    }
+
+    /// As [`chip`], with DG14 and its chip-authentication key too (another key if `ca_clone`).
+    fn chip_with(clone: bool, ca_clone: bool) -> (ChipProfile, TrustStore) {
         let csca_key = chip_pki::key(KeyKind::P256, 40);
         let csca = chip_pki::certificate(&CertSpec::csca("UT", 40), &csca_key, None);
         let dsc_key = chip_pki::key(KeyKind::P256, 41);
@@ -215,14 +255,33 @@ mod tests {
         let dg15 =
             crate::core::chip::tlv::encode(&[0x6F], &aa_key.public_key_to_der().expect("SPKI"));
         let spec = SignedSpec::new(Hash::Sha256, Style::Ecdsa, Some(Y2020 + 5 * YEAR));
-        let sod = chip_pki::sod(&[(1, &dg1), (15, &dg15)], &dsc, &dsc_key, &spec);
+        let dg2 = crate::core::lds::dg2::encode_19794(
+            crate::core::lds::dg2::ImageFormat::Jpeg,
+            (2, 2),
+            &[0xFF, 0xD8, 0xFF, 0xE0, 1, 2, 3, 4],
+        );
+        let ca_key = chip_pki::key(KeyKind::Brainpool256, 44);
+        let dg14 = crate::adapters::chip_sim::dg14_for(&ca_key, Cipher::Aes128);
+        let sod = chip_pki::sod(
+            &[(1, &dg1), (2, &dg2), (14, &dg14), (15, &dg15)],
+            &dsc,
+            &dsc_key,
+            &spec,
+        );
         let mut files = BTreeMap::from([
             (LdsFile::Dg(1), dg1),
+            (LdsFile::Dg(2), dg2),
+            (LdsFile::Dg(14), dg14),
             (LdsFile::Dg(15), dg15),
             (LdsFile::Sod, sod),
         ]);
         files.insert(LdsFile::Com, ef_com(&files));
         let mut profile = ChipProfile::new(MRZ_INFORMATION, files);
+        profile.ca_key = Some(if ca_clone {
+            chip_pki::key(KeyKind::Brainpool256, 45)
+        } else {
+            ca_key
+        });
         profile.aa_key = Some(if clone {
             chip_pki::key(KeyKind::P256, 43)
         } else {
@@ -255,6 +314,12 @@ mod tests {
         let evidence = weigh(&read(genuine.clone()), &specimen, &trust, today);
         assert_eq!(evidence.facts, ChipFacts::Authentic);
         assert_eq!(evidence.access, Some("PACE"));
+        let face = evidence.face.as_ref().expect("the vouched DG2's face");
+        assert_eq!(face.data, [0xFF, 0xD8, 0xFF, 0xE0, 1, 2, 3, 4]);
+        assert!(
+            !format!("{evidence:?}").contains("216"),
+            "no image bytes in Debug"
+        );
         let record = evidence.record.expect("record");
         assert_eq!(record.passive_authentication, "valid");
         assert_eq!(record.dsc_country.as_deref(), Some("UT"));
@@ -265,13 +330,18 @@ mod tests {
         let evidence = weigh(&read(genuine.clone()), &forged_page, &trust, today);
         assert_eq!(evidence.facts, ChipFacts::Dg1Differs);
 
-        // No CSCA known: referred, never admitted on the chip.
+        // No CSCA known: referred, never admitted on the chip, and no face shown.
         let evidence = weigh(&read(genuine.clone()), &specimen, &TrustStore::new(), today);
+        assert_eq!(evidence.face, None);
         assert!(
             matches!(evidence.facts, ChipFacts::CscaUnknown { ref errors } if errors == &["dsc_not_trusted"])
         );
 
         let (clone, trust) = chip(true);
+        let evidence = weigh(&read(clone), &specimen, &trust, today);
+        assert_eq!(evidence.facts, ChipFacts::CloneSuspected);
+        // A clone whose AA key was extracted still fails chip authentication.
+        let (clone, trust) = chip_with(false, true);
         let evidence = weigh(&read(clone), &specimen, &trust, today);
         assert_eq!(evidence.facts, ChipFacts::CloneSuspected);
 

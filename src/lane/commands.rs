@@ -75,6 +75,12 @@ pub enum LaneCommand {
         /// Where the lane answers.
         reply: oneshot::Sender<Result<Value, Refusal>>,
     },
+    /// The face of the traveller being processed, from a chip whose DG2 passive
+    /// authentication vouched for (officers only).
+    Face {
+        /// Where the lane answers.
+        reply: oneshot::Sender<Option<crate::core::lds::dg2::FaceImage>>,
+    },
 }
 
 /// Body of `POST /api/v1/refer`.

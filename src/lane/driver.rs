@@ -519,6 +519,14 @@ impl LaneDriver {
                 let current = self.current.as_ref().map(Assessment::screen_json);
                 let _ = reply.send(Ok(current.unwrap_or(Value::Null)));
             }
+            LaneCommand::Face { reply } => {
+                let face = self
+                    .current
+                    .as_ref()
+                    .and_then(|current| current.chip.as_ref())
+                    .and_then(|chip| chip.face.clone());
+                let _ = reply.send(face);
+            }
         }
     }
 

@@ -755,6 +755,12 @@ impl Assessment {
                 "facts": chip.facts,
                 "access": chip.access,
                 "record": chip.record,
+                // What the face is, not the face: the console fetches it from /api/v1/face.
+                "face": chip.face.as_ref().map(|face| json!({
+                    "media_type": face.format.media_type(),
+                    "width": face.size.map(|(width, _)| width),
+                    "height": face.size.map(|(_, height)| height),
+                })),
             })),
         })
     }

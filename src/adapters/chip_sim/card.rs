@@ -9,6 +9,9 @@ use crate::core::chip::active_auth;
 use crate::core::chip::apdu::{Command, Response, parse_command};
 use crate::core::chip::bac::{self, BacKeys};
 use crate::core::chip::card_access;
+use crate::core::chip::chip_auth;
+use crate::core::chip::crypto::Cipher;
+use crate::core::chip::dg14::Dg14;
 use crate::core::chip::lds::LdsFile;
 use crate::core::chip::pace::{ChipPace, Password};
 use crate::core::chip::reader::EMRTD_AID;
@@ -25,6 +28,8 @@ pub struct SimulatedChip {
     sm: Option<SecureMessaging>,
     challenge: Option<[u8; 8]>,
     pace: Option<(ChipPace, Password)>,
+    /// The cipher of a chip authentication set up by MSE:Set AT, awaiting its key.
+    ca_pending: Option<Cipher>,
     protected_responses: usize,
     removed: bool,
     rng: Box<dyn RngCore + Send>,
@@ -45,6 +50,7 @@ impl SimulatedChip {
             sm: None,
             challenge: None,
             pace: None,
+            ca_pending: None,
             protected_responses: 0,
             removed: false,
             rng: Box::new(OsRng),
@@ -58,6 +64,7 @@ impl SimulatedChip {
         self.sm = None;
         self.challenge = None;
         self.pace = None;
+        self.ca_pending = None;
     }
 
     /// Whether the chip has "left the field" (after a lost-field fault).
@@ -101,13 +108,17 @@ impl SimulatedChip {
                 return Ok(status(0x6988));
             }
         };
-        let (response, _) = self.handle(&inner)?;
+        let (response, next_sm) = self.handle(&inner)?;
         let Some(sm) = self.sm.as_mut() else {
             return Ok(status(0x6988));
         };
         let mut wire = sm
             .protect_response(&response)
             .map_err(|e| ChannelError::Transport(e.to_string()))?;
+        if let Some(next) = next_sm {
+            // Chip authentication: its answer goes under the old keys, then the new ones rule.
+            self.sm = Some(next);
+        }
         self.protected_responses += 1;
         if self.profile.faults.wrong_mac_at_response == Some(self.protected_responses) {
             // The MAC is the 8 bytes before the status word.
@@ -129,7 +140,10 @@ impl SimulatedChip {
             0xB1 => return self.read_binary_odd(command).map(|r| (r, None)),
             0x84 => self.get_challenge(),
             0x82 => return Ok(self.external_authenticate(command)),
+            0x22 if (command.p1, command.p2) == (0x41, 0xA6) => return Ok(self.ca_set_kat(command)),
+            0x22 if command.p1 == 0x41 => self.ca_set_at(command),
             0x22 => self.set_at(command),
+            0x86 if self.ca_pending.is_some() => return Ok(self.ca_general_authenticate(command)),
             0x86 => return Ok(self.general_authenticate(command)),
             0x88 => self.internal_authenticate(command),
             _ => status_only(0x6D00),
@@ -328,6 +342,91 @@ impl SimulatedChip {
                 status_only(0x9000)
             }
             Err(_) => status_only(0x6A80),
+        }
+    }
+
+    /// The CA protocols DG14 offers, if the chip holds DG14 and a CA key (`None` otherwise).
+    fn ca_offer(&self) -> Option<Dg14> {
+        self.profile.ca_key.as_ref()?;
+        let dg14 = self.profile.files.get(&LdsFile::Dg(14))?;
+        Dg14::parse(dg14).ok()
+    }
+
+    /// CA version 1 with 3DES: MSE:Set KAT carries the terminal's key in DO'91'.
+    fn ca_set_kat(&mut self, command: &Command) -> (Response, Option<SecureMessaging>) {
+        if self.sm.is_none() || self.ca_offer().is_none() {
+            return (status_only(0x6982), None);
+        }
+        let Ok(objects) = tlv::primitives(&command.data, &[0x91, 0x84], "MSE:Set KAT") else {
+            return (status_only(0x6A80), None);
+        };
+        let Some((_, public)) = objects.iter().find(|(tag, _)| *tag == 0x91) else {
+            return (status_only(0x6A80), None);
+        };
+        self.ca_session(Cipher::Tdes, public)
+    }
+
+    /// CA with MSE:Set AT: the protocol must be one DG14 offers.
+    fn ca_set_at(&mut self, command: &Command) -> Response {
+        let Some(offer) = self.ca_offer().filter(|_| self.sm.is_some()) else {
+            return status_only(0x6982);
+        };
+        let Ok(objects) = tlv::primitives(&command.data, &[0x80, 0x84], "MSE:Set AT") else {
+            return status_only(0x6A80);
+        };
+        let protocol = objects.iter().find(|(tag, _)| *tag == 0x80);
+        let offered = offer
+            .protocols
+            .iter()
+            .find(|info| protocol.is_some_and(|(_, oid)| oid == info.protocol.as_bytes()));
+        match offered {
+            Some(info) => {
+                self.ca_pending = Some(info.cipher);
+                status_only(0x9000)
+            }
+            None => status_only(0x6A80),
+        }
+    }
+
+    /// CA's GENERAL AUTHENTICATE: the terminal's key in 7C/80, an empty 7C back.
+    fn ca_general_authenticate(
+        &mut self,
+        command: &Command,
+    ) -> (Response, Option<SecureMessaging>) {
+        let Some(cipher) = self.ca_pending.take() else {
+            return (status_only(0x6985), None);
+        };
+        match tlv::dynamic_auth_value(&command.data, 0x80, "CA GENERAL AUTHENTICATE") {
+            Ok(public) => {
+                let (answer, sm) = self.ca_session(cipher, &public);
+                if sm.is_none() {
+                    return (answer, None);
+                }
+                (
+                    Response {
+                        data: vec![0x7C, 0x00],
+                        sw: 0x9000,
+                    },
+                    sm,
+                )
+            }
+            Err(_) => (status_only(0x6A80), None),
+        }
+    }
+
+    fn ca_session(
+        &self,
+        cipher: Cipher,
+        terminal_public: &[u8],
+    ) -> (Response, Option<SecureMessaging>) {
+        let session = self
+            .profile
+            .ca_key
+            .as_ref()
+            .and_then(|key| chip_auth::chip_session(key, cipher, terminal_public));
+        match session {
+            Some(sm) => (status_only(0x9000), Some(sm)),
+            None => (status_only(0x6A80), None),
         }
     }
 

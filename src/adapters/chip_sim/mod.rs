@@ -1,7 +1,7 @@
 //! A software eMRTD chip: a test and demo double, never used on a real lane.
 //!
 //! [`SimulatedChip`] answers APDUs like a passport chip (EF.CardAccess, the eMRTD application
-//! with its files, BAC, PACE, secure messaging) and misbehaves on request (a wrong response
+//! with its files, BAC, PACE, secure messaging, active and chip authentication) and misbehaves on request (a wrong response
 //! MAC, the card leaving the field in the middle of a file, 6282 at end of file, a huge
 //! announced length, failing long reads). In process it is a [`crate::ports::chip::CardChannel`];
 //! [`vpcd`] serves it on the socket of vsmartcard's virtual reader so the real PC/SC stack
@@ -51,6 +51,9 @@ pub struct ChipProfile {
     /// The active-authentication private key (its public half belongs in DG15; a clone has
     /// DG15 copied but another key, or none).
     pub aa_key: Option<openssl::pkey::PKey<openssl::pkey::Private>>,
+    /// The chip-authentication private key (its public half belongs in DG14; a clone has
+    /// DG14 copied but another key, or none).
+    pub ca_key: Option<openssl::pkey::PKey<openssl::pkey::Private>>,
     /// Misbehaviour on request.
     pub faults: Faults,
 }
@@ -84,6 +87,7 @@ impl ChipProfile {
             files,
             extended_length: false,
             aa_key: None,
+            ca_key: None,
             faults: Faults::default(),
         }
     }
@@ -133,6 +137,30 @@ pub fn sample_files(dg1_mrz: &str, dg2_len: usize, sod: Vec<u8>) -> BTreeMap<Lds
     ]);
     files.insert(LdsFile::Com, ef_com(&files));
     files
+}
+
+/// DG14 offering chip authentication (ECDH, CA version 1) with `cipher` for the public half of
+/// `key`, the chip's [`ChipProfile::ca_key`].
+pub fn dg14_for(key: &openssl::pkey::PKeyRef<openssl::pkey::Private>, cipher: Cipher) -> Vec<u8> {
+    use crate::core::chip::dg14::{
+        ChipAuthInfo, ChipAuthPublicKey, Dg14, KeyAgreement, ca_protocol,
+    };
+    Dg14 {
+        protocols: vec![ChipAuthInfo {
+            protocol: ca_protocol(KeyAgreement::Ecdh, cipher),
+            agreement: KeyAgreement::Ecdh,
+            cipher,
+            version: 1,
+            key_id: None,
+        }],
+        keys: vec![ChipAuthPublicKey {
+            agreement: KeyAgreement::Ecdh,
+            // An EC key's SubjectPublicKeyInfo always encodes.
+            spki: key.public_key_to_der().unwrap_or_default(),
+            key_id: None,
+        }],
+    }
+    .encode()
 }
 
 /// EF.COM (LDS 1.7, Unicode 4.0.0) listing the data groups among `files`.

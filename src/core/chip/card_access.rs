@@ -53,20 +53,11 @@ pub struct PaceInfo {
 /// other SecurityInfos are skipped, PACE OIDs of unknown shape are an error.
 pub fn parse(bytes: &[u8]) -> Result<Vec<PaceInfo>, ChipError> {
     let err = |why: String| ChipError::CardAccess { why };
-    let set = AnyRef::from_der(bytes).map_err(|e| err(format!("not one DER object: {e}")))?;
-    if set.tag() != Tag::Set {
-        return Err(err(format!("outer tag is {} rather than SET", set.tag())));
-    }
-    let mut reader = SliceReader::new(set.value()).map_err(|e| err(e.to_string()))?;
     let mut infos = Vec::new();
-    let mut index = 0;
-    while !reader.is_finished() {
-        index += 1;
-        let element: AnyRef<'_> = reader
-            .decode()
-            .map_err(|e| err(format!("SecurityInfo {index}: {e}")))?;
+    for (index, element) in security_infos(bytes).map_err(err)?.into_iter().enumerate() {
+        let number = index + 1;
         if let Some(info) =
-            security_info(element).map_err(|e| err(format!("SecurityInfo {index}: {e}")))?
+            security_info(element).map_err(|e| err(format!("SecurityInfo {number}: {e}")))?
         {
             infos.push(info);
         }
@@ -74,10 +65,32 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<PaceInfo>, ChipError> {
     Ok(infos)
 }
 
-fn security_info(element: AnyRef<'_>) -> Result<Option<PaceInfo>, String> {
-    if element.tag() != Tag::Sequence {
-        return Err(format!("tag {} rather than SEQUENCE", element.tag()));
+/// The elements of a DER `SET OF SecurityInfo` (EF.CardAccess, DG14, EF.CardSecurity's
+/// content), each a SEQUENCE to be read by its protocol OID.
+pub fn security_infos(bytes: &[u8]) -> Result<Vec<AnyRef<'_>>, String> {
+    let set = AnyRef::from_der(bytes).map_err(|e| format!("not one DER object: {e}"))?;
+    if set.tag() != Tag::Set {
+        return Err(format!("outer tag is {} rather than SET", set.tag()));
     }
+    let mut reader = SliceReader::new(set.value()).map_err(|e| e.to_string())?;
+    let mut elements = Vec::new();
+    while !reader.is_finished() {
+        let element: AnyRef<'_> = reader
+            .decode()
+            .map_err(|e| format!("SecurityInfo {}: {e}", elements.len() + 1))?;
+        if element.tag() != Tag::Sequence {
+            return Err(format!(
+                "SecurityInfo {}: tag {} rather than SEQUENCE",
+                elements.len() + 1,
+                element.tag()
+            ));
+        }
+        elements.push(element);
+    }
+    Ok(elements)
+}
+
+fn security_info(element: AnyRef<'_>) -> Result<Option<PaceInfo>, String> {
     let mut reader = SliceReader::new(element.value()).map_err(|e| e.to_string())?;
     let protocol: ObjectIdentifier = reader.decode().map_err(|e| format!("protocol OID: {e}"))?;
     let Some(arcs) = pace_arcs(&protocol) else {
@@ -149,7 +162,7 @@ pub fn encode(infos: &[PaceInfo]) -> Vec<u8> {
 }
 
 /// A non-negative DER INTEGER's content octets.
-fn integer(value: u32) -> Vec<u8> {
+pub(super) fn integer(value: u32) -> Vec<u8> {
     let bytes = value.to_be_bytes();
     let start = bytes.iter().position(|&b| b != 0).unwrap_or(3);
     let mut out = bytes[start..].to_vec();

@@ -8,6 +8,7 @@ use super::active_auth;
 use super::apdu::Command;
 use super::bac::{self, BacKeys};
 use super::card_access::{self, Mapping, PaceInfo};
+use super::chip_auth::{self, ChipAuthentication};
 use super::lds::{self, LdsFile};
 use super::link::Link;
 use super::pace::{self, Password};
@@ -80,6 +81,9 @@ pub struct ChipRead {
     /// The active-authentication exchange, when the chip has DG15 (verified by the caller
     /// once passive authentication has vouched for DG15).
     pub active_authentication: Option<active_auth::Attempt>,
+    /// Chip authentication with DG14's key, when the chip has DG14 offering it (counted by
+    /// the caller once passive authentication has vouched for DG14).
+    pub chip_authentication: Option<ChipAuthentication>,
 }
 
 impl std::fmt::Debug for ChipRead {
@@ -99,6 +103,7 @@ impl std::fmt::Debug for ChipRead {
                 "active_authentication",
                 &self.active_authentication.is_some(),
             )
+            .field("chip_authentication", &self.chip_authentication)
             .finish_non_exhaustive()
     }
 }
@@ -146,6 +151,11 @@ pub fn read_chip(
     } else {
         None
     };
+    // Last, because a clone's failure ends the session: the files are read by then.
+    let chip_authentication = match read.iter().find(|(file, _)| *file == LdsFile::Dg(14)) {
+        Some((_, dg14)) => chip_auth::authenticate(&mut link, dg14, rng)?,
+        None => None,
+    };
     Ok(ChipRead {
         access,
         card_access,
@@ -153,6 +163,7 @@ pub fn read_chip(
         apdus: link.apdus(),
         bytes_read: files.bytes_read,
         active_authentication,
+        chip_authentication,
     })
 }
 

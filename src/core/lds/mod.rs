@@ -3,6 +3,7 @@
 //! the reason, never a panic.
 
 mod dg1;
+pub mod dg2;
 mod error;
 mod signed_data;
 mod sod;
