@@ -175,6 +175,9 @@ fn sign_in_cookie_lockout_roles_and_sign_out() {
     assert_eq!((code, &body), (401, &json!({"error": "not_signed_in"})));
     let (code, body) = terminal.request("POST", "/api/v1/new-traveller", None);
     assert_eq!((code, &body), (401, &json!({"error": "not_signed_in"})));
+    // The traveller's chip face goes to signed-in officers only.
+    let (code, body) = terminal.request("GET", "/api/v1/face", None);
+    assert_eq!((code, &body), (401, &json!({"error": "not_signed_in"})));
 
     // Wrong secret, unknown officer, revoked officer: one answer, no oracle.
     let failed = json!({"error": "sign_in_failed"});
@@ -220,6 +223,15 @@ fn sign_in_cookie_lockout_roles_and_sign_out() {
     assert_eq!(attributes, "HttpOnly; SameSite=Strict; Path=/");
     let (code, body) = terminal.request("GET", "/api/v1/session", None);
     assert_eq!((code, body["officer_id"].as_str()), (200, Some(OFFICER_ID)));
+    // Signed in, but nobody's chip has been read: no face, said so.
+    let (code, head, body) = terminal.exchange("GET", "/api/v1/face", None);
+    assert_eq!(code, 404, "{head}{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("no face from a verified chip")),
+        "{body}"
+    );
 
     // Language, reasons, and an officer alone cannot co-sign (role).
     let (code, body) = terminal.request(
