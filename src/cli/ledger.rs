@@ -252,22 +252,7 @@ async fn dispatch(command: Command) -> Result<ExitCode, String> {
             entries,
             bp1,
             data,
-        } => {
-            let mut changes = Vec::new();
-            if let Some(entries) = entries {
-                changes.extend(read_entries(&entries)?);
-            }
-            for file in &bp1 {
-                changes.extend(read_bp1(file)?);
-            }
-            let replica = open(&data)?;
-            // What needs no state (files, signatures, sizes) first, for a plain error; the
-            // rules against the replica and the stream past it run in `publish`.
-            csca::precheck(&changes, now)?;
-            let (seq, hash) = ledger_central::publish(&nats, &replica, changes, now).await?;
-            print(json!({"head_seq": seq, "head_hash": hex::encode(hash)}));
-            Ok(ExitCode::SUCCESS)
-        }
+        } => publish(&nats, entries.as_deref(), &bp1, &data, now).await,
         Command::Checkpoint {
             nats,
             prepare,
@@ -276,29 +261,14 @@ async fn dispatch(command: Command) -> Result<ExitCode, String> {
             roots,
             threshold,
         } => {
-            let checkpoint = match (prepare, publish, data, roots) {
-                (Some(file), _, Some(data), _) => {
-                    ledger_central::prepare(&nats, &open(&data)?, &file, now).await?
-                }
-                (_, Some(file), data, Some(roots)) => {
-                    let roots = load_roots(&RootArgs { roots, threshold })?;
-                    let checkpoint =
-                        ledger_central::publish_checkpoint(&nats, &roots, &file).await?;
-                    if let Some(data) = data {
-                        sync_replica(&nats, &data, roots).await?;
-                    }
-                    checkpoint
-                }
-                _ => {
-                    return Err(
-                        "give --prepare FILE --data DIR or --publish FILE --roots FILE".into(),
-                    );
-                }
+            let steps = CheckpointSteps {
+                prepare,
+                publish,
+                data,
+                roots,
+                threshold,
             };
-            print(
-                json!({"size": checkpoint.size, "root": hex::encode(checkpoint.root), "time": checkpoint.time.to_string()}),
-            );
-            Ok(ExitCode::SUCCESS)
+            checkpoint(&nats, steps, now).await
         }
         Command::Rewind {
             nats,
@@ -313,55 +283,9 @@ async fn dispatch(command: Command) -> Result<ExitCode, String> {
             print(ledger_central::sign(&root, &file)?);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Snapshot { data, nats, trim } => {
-            let store = open(&data)?;
-            let snapshot = Snapshot::from_store(&store)
-                .map_err(|e| e.to_string())?
-                .ok_or("the replica has no checkpoint yet")?;
-            let size = store.cursor().map_err(|e| e.to_string())?.seq;
-            let central = Central::connect(&nats).await.map_err(|e| e.to_string())?;
-            let bytes = central
-                .put_snapshot(&snapshot)
-                .await
-                .map_err(|e| e.to_string())?;
-            if trim {
-                central.trim(size + 1).await.map_err(|e| e.to_string())?;
-            }
-            print(json!({"size": size, "bytes": bytes, "trimmed": trim}));
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Status { data, max_age_secs } => {
-            let store = open_existing(&data)?;
-            let cursor = store.cursor().map_err(|e| e.to_string())?;
-            let age = cursor
-                .checkpoint
-                .map(|c| now.as_second() - c.time.as_second());
-            print(json!({
-                "applied_seq": cursor.seq,
-                "applied_hash": hex::encode(cursor.hash),
-                "permits": store.permit_count(),
-                "checkpoint_size": cursor.checkpoint.map(|c| c.size),
-                "checkpoint_time": cursor.checkpoint.map(|c| c.time.to_string()),
-                "age_seconds": age,
-                "stale": age.is_none_or(|a| a > max_age_secs),
-            }));
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Verify { data, roots } => {
-            let roots = load_roots(&roots)?;
-            let store = open_existing(&data)?;
-            let progress = Progress::new("verifying", "entries", 0, false);
-            match verify_replica_with_progress(&store, &roots, &progress) {
-                Ok(seq) => {
-                    print(json!({"ok": true, "applied_seq": seq}));
-                    Ok(ExitCode::SUCCESS)
-                }
-                Err(reason) => {
-                    print(json!({"ok": false, "error": reason}));
-                    Ok(ExitCode::from(1))
-                }
-            }
-        }
+        Command::Snapshot { data, nats, trim } => snapshot(&data, &nats, trim).await,
+        Command::Status { data, max_age_secs } => status(&data, max_age_secs, now),
+        Command::Verify { data, roots } => verify(&data, &roots),
         Command::Lookup {
             data,
             document,
@@ -379,43 +303,164 @@ async fn dispatch(command: Command) -> Result<ExitCode, String> {
             follow,
             interval_ms,
         } => {
-            let roots = load_roots(&roots)?;
-            let store = open(&data)?;
-            // A bootstrap from a snapshot is the long part: a bar on a terminal, nothing elsewhere.
-            let progress = Progress::new("bootstrapping", "entries", 0, false);
-            let bar = progress.clone();
-            let replicator = Replicator::connect(&nats, store, roots, Arc::new(IndexConsistency))
-                .await
-                .map_err(|e| e.to_string())?
-                .with_snapshot_dir(&data)
-                .with_bootstrap_progress(Arc::new(move |done, total| {
-                    bar.set_total(total);
-                    bar.set_position(done);
-                }));
-            if follow {
-                let backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(10));
-                let error = replicator
-                    .follow(Duration::from_millis(interval_ms), backoff)
-                    .await;
-                progress.finish();
-                print(json!({"ok": false, "error": error.to_string()}));
-                return Ok(ExitCode::from(1));
+            let follow = follow.then(|| Duration::from_millis(interval_ms));
+            replicate(&data, &nats, &roots, follow).await
+        }
+    }
+}
+
+async fn publish(
+    nats: &str,
+    entries: Option<&Path>,
+    bp1: &[PathBuf],
+    data: &Path,
+    now: Timestamp,
+) -> Result<ExitCode, String> {
+    let mut changes = Vec::new();
+    if let Some(entries) = entries {
+        changes.extend(read_entries(entries)?);
+    }
+    for file in bp1 {
+        changes.extend(read_bp1(file)?);
+    }
+    let replica = open(data)?;
+    // What needs no state (files, signatures, sizes) first, for a plain error; the rules
+    // against the replica and the stream past it run in `publish`.
+    csca::precheck(&changes, now)?;
+    let (seq, hash) = ledger_central::publish(nats, &replica, changes, now).await?;
+    print(json!({"head_seq": seq, "head_hash": hex::encode(hash)}));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `ledger checkpoint`'s two steps: `--prepare FILE --data DIR` or `--publish FILE --roots FILE`.
+struct CheckpointSteps {
+    prepare: Option<PathBuf>,
+    publish: Option<PathBuf>,
+    data: Option<PathBuf>,
+    roots: Option<PathBuf>,
+    threshold: usize,
+}
+
+async fn checkpoint(
+    nats: &str,
+    steps: CheckpointSteps,
+    now: Timestamp,
+) -> Result<ExitCode, String> {
+    let checkpoint = match (steps.prepare, steps.publish, steps.data, steps.roots) {
+        (Some(file), _, Some(data), _) => {
+            ledger_central::prepare(nats, &open(&data)?, &file, now).await?
+        }
+        (_, Some(file), data, Some(roots)) => {
+            let roots = load_roots(&RootArgs {
+                roots,
+                threshold: steps.threshold,
+            })?;
+            let checkpoint = ledger_central::publish_checkpoint(nats, &roots, &file).await?;
+            if let Some(data) = data {
+                sync_replica(nats, &data, roots).await?;
             }
-            let round = replicator.sync_once().await;
-            progress.finish();
-            match round {
-                Ok(outcome) => {
-                    let seq = replicator.store().cursor().map_err(|e| e.to_string())?.seq;
-                    print(
-                        json!({"ok": true, "outcome": format!("{outcome:?}"), "applied_seq": seq}),
-                    );
-                    Ok(ExitCode::SUCCESS)
-                }
-                Err(e) => {
-                    print(json!({"ok": false, "fatal": e.is_fatal(), "error": e.to_string()}));
-                    Ok(ExitCode::from(1))
-                }
-            }
+            checkpoint
+        }
+        _ => return Err("give --prepare FILE --data DIR or --publish FILE --roots FILE".into()),
+    };
+    print(json!({
+        "size": checkpoint.size,
+        "root": hex::encode(checkpoint.root),
+        "time": checkpoint.time.to_string(),
+    }));
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn snapshot(data: &Path, nats: &str, trim: bool) -> Result<ExitCode, String> {
+    let store = open(data)?;
+    let snapshot = Snapshot::from_store(&store)
+        .map_err(|e| e.to_string())?
+        .ok_or("the replica has no checkpoint yet")?;
+    let size = store.cursor().map_err(|e| e.to_string())?.seq;
+    let central = Central::connect(nats).await.map_err(|e| e.to_string())?;
+    let bytes = central
+        .put_snapshot(&snapshot)
+        .await
+        .map_err(|e| e.to_string())?;
+    if trim {
+        central.trim(size + 1).await.map_err(|e| e.to_string())?;
+    }
+    print(json!({"size": size, "bytes": bytes, "trimmed": trim}));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn status(data: &Path, max_age_secs: i64, now: Timestamp) -> Result<ExitCode, String> {
+    let store = open_existing(data)?;
+    let cursor = store.cursor().map_err(|e| e.to_string())?;
+    let age = cursor
+        .checkpoint
+        .map(|c| now.as_second() - c.time.as_second());
+    print(json!({
+        "applied_seq": cursor.seq,
+        "applied_hash": hex::encode(cursor.hash),
+        "permits": store.permit_count(),
+        "checkpoint_size": cursor.checkpoint.map(|c| c.size),
+        "checkpoint_time": cursor.checkpoint.map(|c| c.time.to_string()),
+        "age_seconds": age,
+        "stale": age.is_none_or(|a| a > max_age_secs),
+    }));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn verify(data: &Path, roots: &RootArgs) -> Result<ExitCode, String> {
+    let roots = load_roots(roots)?;
+    let store = open_existing(data)?;
+    let progress = Progress::new("verifying", "entries", 0, false);
+    match verify_replica_with_progress(&store, &roots, &progress) {
+        Ok(seq) => {
+            print(json!({"ok": true, "applied_seq": seq}));
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(reason) => {
+            print(json!({"ok": false, "error": reason}));
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+/// One replication round, or following the stream every `follow` until a fatal error.
+async fn replicate(
+    data: &Path,
+    nats: &str,
+    roots: &RootArgs,
+    follow: Option<Duration>,
+) -> Result<ExitCode, String> {
+    let roots = load_roots(roots)?;
+    let store = open(data)?;
+    // A bootstrap from a snapshot is the long part: a bar on a terminal, nothing elsewhere.
+    let progress = Progress::new("bootstrapping", "entries", 0, false);
+    let bar = progress.clone();
+    let replicator = Replicator::connect(nats, store, roots, Arc::new(IndexConsistency))
+        .await
+        .map_err(|e| e.to_string())?
+        .with_snapshot_dir(data)
+        .with_bootstrap_progress(Arc::new(move |done, total| {
+            bar.set_total(total);
+            bar.set_position(done);
+        }));
+    if let Some(interval) = follow {
+        let backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(10));
+        let error = replicator.follow(interval, backoff).await;
+        progress.finish();
+        print(json!({"ok": false, "error": error.to_string()}));
+        return Ok(ExitCode::from(1));
+    }
+    let round = replicator.sync_once().await;
+    progress.finish();
+    match round {
+        Ok(outcome) => {
+            let seq = replicator.store().cursor().map_err(|e| e.to_string())?.seq;
+            print(json!({"ok": true, "outcome": format!("{outcome:?}"), "applied_seq": seq}));
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            print(json!({"ok": false, "fatal": e.is_fatal(), "error": e.to_string()}));
+            Ok(ExitCode::from(1))
         }
     }
 }
