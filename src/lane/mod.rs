@@ -23,6 +23,7 @@ use crate::core::decision::{
 };
 use crate::core::document::HolderDigest;
 use crate::core::event::{self, Crossing, Operator, Traveller};
+use crate::core::ledger::Alert;
 use crate::core::ledger::entry::AlertKind;
 use crate::core::ledger::permit_check::trust_key;
 use crate::core::mrz::{self, MrzDate, MrzReport, ParseOptions, Sex};
@@ -193,23 +194,17 @@ pub fn assess(
         now,
         settings.ledger_stale_after,
     );
-    let history = match &holder {
-        Some(holder) => movements
-            .movements(holder)
-            .map_err(|error| LaneError::Movements(error.to_string()))?,
-        None => Vec::new(),
+    let (history, alerts) = match &holder {
+        Some(holder) => (
+            movements
+                .movements(holder)
+                .map_err(|error| LaneError::Movements(error.to_string()))?,
+            ledger.active_alerts(holder, today).map_err(ledger_error)?,
+        ),
+        None => (Vec::new(), Vec::new()),
     };
     let stay_movements = stay_movements(&history, &settings.time_zone);
-    let alerts = match &holder {
-        Some(holder) => ledger.active_alerts(holder, today).map_err(ledger_error)?,
-        None => Vec::new(),
-    };
-    let hits = match watchlist::traveller_of(&report) {
-        Some(traveller) => person_alerts
-            .screen(&traveller, settings.watchlist_threshold, today, ledger)
-            .map_err(ledger_error)?,
-        None => Vec::new(),
-    };
+    let hits = person_alert_hits(&report, person_alerts, settings, today, ledger)?;
     let holder_facts = holder_facts(&report);
     let traveller = PresentedBy {
         session,
@@ -219,18 +214,12 @@ pub fn assess(
     };
     let (permits, grounds) = permits_and_grounds(&traveller, ledger, now, settings)?;
 
-    let nationality = holder_facts
-        .as_ref()
-        .map(|facts| facts.nationality.clone())
-        .unwrap_or_default();
+    let nationality = nationality_of(holder_facts.as_ref());
     let stay = report
         .document
         .as_ref()
         .map(|_| policy.assess(&nationality, &stay_movements, &grounds, today));
-    let visa_free = policy
-        .rules()
-        .iter()
-        .any(|rule| rule.nationalities.contains(&nationality));
+    let visa_free = is_visa_free(policy, &nationality);
     let mut input = DecisionInput {
         direction: settings.direction,
         mode: settings.mode,
@@ -250,27 +239,18 @@ pub fn assess(
     };
     mark_used_evisas(&mut input, &permits, &stay_movements);
     let verdict = decision::decide(&input);
-    let terminal = format!("{}-{}", settings.checkpoint, settings.lane);
-    let view = officer_view(&ViewInput {
-        here: Here {
-            terminal: &terminal,
-            direction: settings.direction,
-            now,
-            time_zone: &settings.time_zone,
+    let view = screen_of(
+        &Screened {
+            report: &report,
+            input: &input,
+            verdict: &verdict,
+            history: &history,
+            permits: &permits,
+            alerts: &alerts,
         },
-        birth_date: known_birth_date(&report),
-        decision: &input,
-        verdict: &verdict,
-        history: &past_crossings(&history),
-        permits: &permits.iter().map(permit_shown).collect::<Vec<_>>(),
-        alerts: &alerts
-            .iter()
-            .map(|alert| AlertNotice {
-                facts: alert_facts(&alert.alert.alert),
-                note: alert.alert.note.clone(),
-            })
-            .collect::<Vec<_>>(),
-    });
+        settings,
+        now,
+    );
     Ok(Assessment {
         session: session.id,
         report,
@@ -283,6 +263,77 @@ pub fn assess(
         view,
         watchlist: hits,
         chip: None,
+    })
+}
+
+/// The holder's nationality as the MRZ gives it; empty when the MRZ gives none.
+fn nationality_of(facts: Option<&HolderFacts>) -> String {
+    facts
+        .map(|facts| facts.nationality.clone())
+        .unwrap_or_default()
+}
+
+/// Whether a stay rule lets holders of `nationality` in without a visa.
+fn is_visa_free(policy: &StayPolicy, nationality: &str) -> bool {
+    policy
+        .rules()
+        .iter()
+        .any(|rule| rule.nationalities.iter().any(|n| n == nationality))
+}
+
+/// The person alerts the traveller's MRZ may match (none without a readable name).
+fn person_alert_hits(
+    report: &MrzReport,
+    person_alerts: &watchlist::LaneWatchlist,
+    settings: &LaneSettings,
+    today: Date,
+    ledger: &dyn LedgerView,
+) -> Result<Vec<watchlist::WatchlistHit>, LaneError> {
+    match watchlist::traveller_of(report) {
+        Some(traveller) => person_alerts
+            .screen(&traveller, settings.watchlist_threshold, today, ledger)
+            .map_err(ledger_error),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// What `assess` found and decided, for the officer's screen.
+struct Screened<'a> {
+    report: &'a MrzReport,
+    input: &'a DecisionInput,
+    verdict: &'a Verdict,
+    history: &'a [MovementRecord],
+    permits: &'a [PermitView],
+    alerts: &'a [Alert],
+}
+
+/// The officer's screen for an assessment made at this lane at `now`.
+fn screen_of(screened: &Screened<'_>, settings: &LaneSettings, now: Timestamp) -> OfficerView {
+    let terminal = format!("{}-{}", settings.checkpoint, settings.lane);
+    officer_view(&ViewInput {
+        here: Here {
+            terminal: &terminal,
+            direction: settings.direction,
+            now,
+            time_zone: &settings.time_zone,
+        },
+        birth_date: known_birth_date(screened.report),
+        decision: screened.input,
+        verdict: screened.verdict,
+        history: &past_crossings(screened.history),
+        permits: &screened
+            .permits
+            .iter()
+            .map(permit_shown)
+            .collect::<Vec<_>>(),
+        alerts: &screened
+            .alerts
+            .iter()
+            .map(|alert| AlertNotice {
+                facts: alert_facts(&alert.alert.alert),
+                note: alert.alert.note.clone(),
+            })
+            .collect::<Vec<_>>(),
     })
 }
 
