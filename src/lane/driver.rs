@@ -846,20 +846,8 @@ impl LaneDriver {
         .await;
         let recorded = match recorded {
             Ok(Ok(recorded)) => recorded,
-            Ok(Err(error)) => {
-                return Err(Refusal {
-                    kind: RefusalKind::Unavailable,
-                    message: format!("not recorded: {error}"),
-                    body: None,
-                });
-            }
-            Err(error) => {
-                return Err(Refusal {
-                    kind: RefusalKind::Unavailable,
-                    message: format!("not recorded: {error}"),
-                    body: None,
-                });
-            }
+            Ok(Err(error)) => return Err(not_recorded(error)),
+            Err(error) => return Err(not_recorded(error)),
         };
         if recorded.clock_suspect {
             self.clock_trusted = false;
@@ -1092,4 +1080,13 @@ fn recorded_answer(time_zone: &jiff::tz::TimeZone, kept: &KeptConfirmation) -> V
         "outcome": if kept.admitted { "admit" } else { "refuse" },
         "recorded_at": kept.wall_time.to_zoned(time_zone.clone()).to_string(),
     })
+}
+
+/// The refusal when the recorder (or its blocking task) failed: nothing was confirmed.
+fn not_recorded(error: impl std::fmt::Display) -> Refusal {
+    Refusal {
+        kind: RefusalKind::Unavailable,
+        message: format!("not recorded: {error}"),
+        body: None,
+    }
 }
