@@ -309,26 +309,8 @@ pub(crate) fn verify_envelope(
         Ok(decoded) => decoded,
         Err(error) => return PermitVerdict::invalid(PermitRejection::from(&error), error),
     };
-    let now = judged_at(&claims);
-    let late = add(now, skew);
-    let early = add(now, -skew);
-    if claims.issued_at > late {
-        return PermitVerdict::invalid(
-            PermitRejection::IssuedInFuture,
-            format_args!("iat {}", claims.issued_at),
-        );
-    }
-    if claims.not_before > late {
-        return PermitVerdict::invalid(
-            PermitRejection::NotYetValid,
-            format_args!("valid from {}", claims.not_before),
-        );
-    }
-    if claims.expires_at < early {
-        return PermitVerdict::invalid(
-            PermitRejection::Expired,
-            format_args!("expired {}", claims.expires_at),
-        );
+    if let Some(refused) = outside_validity(&claims, judged_at(&claims), skew) {
+        return refused;
     }
     let in_period: Vec<&IssuerKey> = verifying
         .into_iter()
@@ -371,6 +353,35 @@ pub(crate) fn verify_envelope(
         claims,
         body,
     }))
+}
+
+/// The refusal when the claims are not valid at `now` (give or take `skew`): issued in the
+/// future, not yet valid, or expired.
+fn outside_validity(
+    claims: &PermitClaims,
+    now: Timestamp,
+    skew: SignedDuration,
+) -> Option<PermitVerdict> {
+    let late = add(now, skew);
+    let early = add(now, -skew);
+    if claims.issued_at > late {
+        return Some(PermitVerdict::invalid(
+            PermitRejection::IssuedInFuture,
+            format_args!("iat {}", claims.issued_at),
+        ));
+    }
+    if claims.not_before > late {
+        return Some(PermitVerdict::invalid(
+            PermitRejection::NotYetValid,
+            format_args!("valid from {}", claims.not_before),
+        ));
+    }
+    (claims.expires_at < early).then(|| {
+        PermitVerdict::invalid(
+            PermitRejection::Expired,
+            format_args!("expired {}", claims.expires_at),
+        )
+    })
 }
 
 /// `at + by`, clamped to the representable range.
