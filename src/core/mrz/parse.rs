@@ -422,23 +422,8 @@ fn read_document_number(
         ..continuation
     };
     let printed = zone.byte(check_at);
-    let mut full = String::with_capacity(head_text.len() + extension.len() + 1);
-    full.push_str(head_text);
-    full.push_str(extension);
-    let expected = check_digit(full.as_bytes());
-    let mut outcome = CheckOutcome::compare(expected, printed);
-    if outcome != CheckOutcome::Verified {
-        // Some issuers compute the check digit over the number with the `<` between its parts.
-        let mut variant = String::with_capacity(full.len() + 1);
-        variant.push_str(head_text);
-        variant.push('<');
-        variant.push_str(extension);
-        if CheckOutcome::compare(check_digit(variant.as_bytes()), printed) == CheckOutcome::Verified
-        {
-            report.warnings.push(Warning::LongNumberCheckDigitVariant);
-            outcome = CheckOutcome::Verified;
-        }
-    }
+    let full = format!("{head_text}{extension}");
+    let outcome = long_number_check(report, head_text, extension, printed);
     record_check(report, CheckedField::DocumentNumber, check_at, outcome);
     let rest = Range {
         start: continuation.start + n_tail,
@@ -468,6 +453,29 @@ fn read_document_number(
         check_char: printed,
     };
     (field, optional_data)
+}
+
+/// The check digit of a long document number (`head` and `extension` joined), accepting the
+/// issuers' variant computed with the `<` between the parts (with a warning).
+fn long_number_check(
+    report: &mut MrzReport,
+    head: &str,
+    extension: &str,
+    printed: u8,
+) -> CheckOutcome {
+    let outcome = CheckOutcome::compare(
+        check_digit(format!("{head}{extension}").as_bytes()),
+        printed,
+    );
+    if outcome == CheckOutcome::Verified {
+        return outcome;
+    }
+    let variant = format!("{head}<{extension}");
+    if CheckOutcome::compare(check_digit(variant.as_bytes()), printed) == CheckOutcome::Verified {
+        report.warnings.push(Warning::LongNumberCheckDigitVariant);
+        return CheckOutcome::Verified;
+    }
+    outcome
 }
 
 /// The Azerbaijani FIN: TD3 passport line 2 columns 29–35, the 2018 TD1 card line 1 columns
