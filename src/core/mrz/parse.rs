@@ -2,7 +2,7 @@
 
 use super::check_digit::{CheckOutcome, check_digit};
 use super::fields::{self, MrzDate, Sex, strip_fillers};
-use super::layout::{Format, NameLayout, Position, Range, TD2_LINE_WIDTH, TD3_LINE_WIDTH};
+use super::layout::{Format, Layout, NameLayout, Position, Range, TD2_LINE_WIDTH, TD3_LINE_WIDTH};
 use super::normalise::{self, Normalisation};
 use super::repair;
 use super::report::{
@@ -249,29 +249,7 @@ fn read_fields(
 
     let (document_number, optional_data) = read_document_number(zone, format, report);
 
-    let birth_range = layout.birth;
-    let birth_date = DateField {
-        value: fields::birth_date(zone.bytes(birth_range), options.reference_date),
-        raw: zone.text(birth_range).to_owned(),
-        position: birth_range.into(),
-    };
-    let expected = check_digit(zone.bytes(birth_range));
-    record_check(
-        report,
-        CheckedField::BirthDate,
-        layout.birth_check,
-        CheckOutcome::compare(expected, zone.byte(layout.birth_check)),
-    );
-    match birth_date.value {
-        MrzDate::Invalid { fault } => report.errors.push(MrzFault::Date {
-            field: CheckedField::BirthDate,
-            fault,
-        }),
-        MrzDate::AmbiguousCentury { .. } => {
-            report.warnings.push(Warning::BirthDateCenturyAmbiguous)
-        }
-        _ => {}
-    }
+    let birth_date = read_birth_date(zone, layout, options, report);
 
     let sex_range = layout.sex;
     let sex = Sex::from_byte(zone.byte(sex_range));
@@ -281,29 +259,9 @@ fn read_fields(
         Sex::Male | Sex::Female | Sex::Unspecified => {}
     }
 
-    let expiry_date = layout.expiry.map(|(range, check)| {
-        let field = DateField {
-            value: fields::expiry_date(zone.bytes(range), options.reference_date),
-            raw: zone.text(range).to_owned(),
-            position: range.into(),
-        };
-        let expected = check_digit(zone.bytes(range));
-        record_check(
-            report,
-            CheckedField::ExpiryDate,
-            check,
-            CheckOutcome::compare(expected, zone.byte(check)),
-        );
-        match field.value {
-            MrzDate::Invalid { fault } => report.errors.push(MrzFault::Date {
-                field: CheckedField::ExpiryDate,
-                fault,
-            }),
-            MrzDate::NoExpiry => report.warnings.push(Warning::NoExpiryDate),
-            _ => {}
-        }
-        field
-    });
+    let expiry_date = layout
+        .expiry
+        .map(|(range, check)| read_expiry_date(zone, range, check, options, report));
 
     if let (Some(optional), Some(check)) = (layout.optional, layout.optional_check) {
         let value = zone.bytes(optional);
@@ -339,6 +297,72 @@ fn read_fields(
         optional_data_2,
         fin,
     }
+}
+
+/// The birth date, its check digit recorded, an invalid date an error, a guessed century a
+/// warning.
+fn read_birth_date(
+    zone: &Zone,
+    layout: &Layout,
+    options: &ParseOptions,
+    report: &mut MrzReport,
+) -> DateField {
+    let range = layout.birth;
+    let field = DateField {
+        value: fields::birth_date(zone.bytes(range), options.reference_date),
+        raw: zone.text(range).to_owned(),
+        position: range.into(),
+    };
+    let expected = check_digit(zone.bytes(range));
+    record_check(
+        report,
+        CheckedField::BirthDate,
+        layout.birth_check,
+        CheckOutcome::compare(expected, zone.byte(layout.birth_check)),
+    );
+    match field.value {
+        MrzDate::Invalid { fault } => report.errors.push(MrzFault::Date {
+            field: CheckedField::BirthDate,
+            fault,
+        }),
+        MrzDate::AmbiguousCentury { .. } => {
+            report.warnings.push(Warning::BirthDateCenturyAmbiguous)
+        }
+        _ => {}
+    }
+    field
+}
+
+/// The expiry date at `range`, its check digit at `check` recorded, an invalid date an error,
+/// none printed a warning.
+fn read_expiry_date(
+    zone: &Zone,
+    range: Range,
+    check: Range,
+    options: &ParseOptions,
+    report: &mut MrzReport,
+) -> DateField {
+    let field = DateField {
+        value: fields::expiry_date(zone.bytes(range), options.reference_date),
+        raw: zone.text(range).to_owned(),
+        position: range.into(),
+    };
+    let expected = check_digit(zone.bytes(range));
+    record_check(
+        report,
+        CheckedField::ExpiryDate,
+        check,
+        CheckOutcome::compare(expected, zone.byte(check)),
+    );
+    match field.value {
+        MrzDate::Invalid { fault } => report.errors.push(MrzFault::Date {
+            field: CheckedField::ExpiryDate,
+            fault,
+        }),
+        MrzDate::NoExpiry => report.warnings.push(Warning::NoExpiryDate),
+        _ => {}
+    }
+    field
 }
 
 /// Doc 9303: TD1 and TD2 codes start A, C or I; passports P; visas V. The French card is `ID`.
