@@ -299,6 +299,52 @@ pub fn parse_profile(text: &str) -> Result<DeviceProfile, ProfileError> {
             ));
         }
     }
+    check_transport(&raw)?;
+    let spool = spool_settings(&raw)?;
+    let framing = match (raw.transport, raw.framing) {
+        (Transport::ImageSpool, None) => FramingSettings {
+            terminator: default_terminator(),
+            aim: false,
+            ack_nak: false,
+        },
+        (Transport::ImageSpool, Some(_)) => {
+            return Err(invalid("framing", "an image spool has no framing"));
+        }
+        (_, Some(framing)) => framing,
+        (_, None) => return Err(invalid("framing", "required by a scanner transport")),
+    };
+    if raw.transport == Transport::ZebraSsi && framing.aim {
+        return Err(invalid(
+            "framing.aim",
+            "SSI carries the symbology in DECODE_DATA, not an AIM id",
+        ));
+    }
+    if let Some(init) = &raw.init
+        && (init.is_empty() || init.contains('/') || init.contains(".."))
+    {
+        return Err(invalid(
+            "init",
+            "must be a file stem under firmware-config/scanners",
+        ));
+    }
+    Ok(DeviceProfile {
+        name: raw.name,
+        description: raw.description,
+        transport: raw.transport,
+        content: raw.content,
+        init: raw.init,
+        mrz_line_timeout: Duration::from_millis(timeout_ms),
+        usb: raw.usb,
+        serial: raw.serial,
+        spool,
+        framing,
+    })
+}
+
+/// What the transport requires and forbids: serial settings for a serial one (a USB serial
+/// device through its udev symlink), USB ids and no serial settings for a HID one, the US
+/// keyboard layout for a keyboard wedge only.
+fn check_transport(raw: &RawProfile) -> Result<(), ProfileError> {
     match raw.transport {
         Transport::Serial | Transport::ZebraSsi => {
             let serial = raw
@@ -354,45 +400,7 @@ pub fn parse_profile(text: &str) -> Result<DeviceProfile, ProfileError> {
         (_, Some(_)) => return Err(invalid("keyboard", "only for the hid-keyboard transport")),
         (_, None) => {}
     }
-    let spool = spool_settings(&raw)?;
-    let framing = match (raw.transport, raw.framing) {
-        (Transport::ImageSpool, None) => FramingSettings {
-            terminator: default_terminator(),
-            aim: false,
-            ack_nak: false,
-        },
-        (Transport::ImageSpool, Some(_)) => {
-            return Err(invalid("framing", "an image spool has no framing"));
-        }
-        (_, Some(framing)) => framing,
-        (_, None) => return Err(invalid("framing", "required by a scanner transport")),
-    };
-    if raw.transport == Transport::ZebraSsi && framing.aim {
-        return Err(invalid(
-            "framing.aim",
-            "SSI carries the symbology in DECODE_DATA, not an AIM id",
-        ));
-    }
-    if let Some(init) = &raw.init
-        && (init.is_empty() || init.contains('/') || init.contains(".."))
-    {
-        return Err(invalid(
-            "init",
-            "must be a file stem under firmware-config/scanners",
-        ));
-    }
-    Ok(DeviceProfile {
-        name: raw.name,
-        description: raw.description,
-        transport: raw.transport,
-        content: raw.content,
-        init: raw.init,
-        mrz_line_timeout: Duration::from_millis(timeout_ms),
-        usb: raw.usb,
-        serial: raw.serial,
-        spool,
-        framing,
-    })
+    Ok(())
 }
 
 /// The `[spool]` table: required by, and only allowed for, the image-spool transport.
