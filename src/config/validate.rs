@@ -281,34 +281,19 @@ fn validate(
         .filter(|parent| !parent.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
 
-    let checkpoint = match &raw.checkpoint {
-        Some(table) => checkpoint(table, report),
-        None => {
-            report.missing(0, "", "checkpoint", "a [checkpoint] table");
-            None
-        }
-    };
+    let checkpoint = required_table(
+        &raw.checkpoint,
+        "checkpoint",
+        "a [checkpoint] table",
+        report,
+        checkpoint,
+    );
     let data_dir = report
         .required(&raw.data_dir, 0, "", "data_dir", "a directory path")
         .and_then(|value| path_value(value, config_dir, report));
     let rules_file = report
         .required(&raw.rules_file, 0, "", "rules_file", "a file path")
-        .and_then(|value| {
-            let path = readable_file(value, config_dir, "rules file", report)?;
-            // The stay rules decide refusals: a terminal must not start with rules it cannot read.
-            let text = super::read_named_file(&path).unwrap_or_default();
-            match crate::core::stay::policy::StayPolicy::from_toml(&text) {
-                Ok(_) => Some(path),
-                Err(error) => {
-                    let why = error.to_string().replace('\n', " ");
-                    report.at(
-                        value.span().start,
-                        format!("rules file {} is invalid: {why}", path.display()),
-                    );
-                    None
-                }
-            }
-        });
+        .and_then(|value| rules_file(value, config_dir, report));
     let devices_dir = match (&options.devices_dir, &raw.devices_dir) {
         (Some(dir), _) => Some(dir.clone()),
         (None, Some(value)) => path_value(value, config_dir, report),
@@ -319,81 +304,38 @@ fn validate(
         .as_deref()
         .map(|dir| devices(&raw.devices, dir, report));
     let chip_reader = super::chip::chip_reader(&raw.devices, report);
-    let ledger = match &raw.ledger {
-        Some(table) => ledger(table, report),
-        None => {
-            report.missing(0, "", "ledger", "a [ledger] table");
-            None
-        }
-    };
-    let upstream = match &raw.upstream {
-        Some(table) => upstream(table, config_dir, report),
-        None => {
-            report.missing(0, "", "upstream", "an [upstream] table");
-            None
-        }
-    };
-    let keys = match &raw.keys {
-        Some(table) => keys(table, config_dir, report),
-        None => {
-            report.missing(0, "", "keys", "a [keys] table");
-            None
-        }
-    };
-    let limits = match &raw.limits {
-        Some(table) => limits(table, report),
-        None => {
-            report.missing(0, "", "limits", "a [limits] table");
-            None
-        }
-    };
-    let lane = match &raw.lane {
-        Some(table) => lane(table, report),
-        None => {
-            report.missing(0, "", "lane", "a [lane] table");
-            None
-        }
-    };
-    let api = match &raw.api {
-        Some(table) => api(table, config_dir, report),
-        None => {
-            report.missing(0, "", "api", "an [api] table");
-            None
-        }
-    };
-    let mode = raw
-        .checkpoint
-        .as_ref()
-        .and_then(|table| table.get_ref().mode.as_ref());
-    let gate = match (mode, &raw.gate) {
-        (Some(mode), None) if *mode.get_ref() == Mode::Kiosk => {
-            report.at(
-                mode.span().start,
-                "mode = \"kiosk\" needs a [gate] table (profile and port of the gate it opens)",
-            );
-            None
-        }
-        (Some(mode), Some(table)) if *mode.get_ref() == Mode::Officer => {
-            report.at(
-                table.span().start,
-                "[gate] is for kiosk mode only: remove it or set checkpoint.mode = \"kiosk\"",
-            );
-            None
-        }
-        (Some(_), Some(table)) => devices_dir
-            .as_deref()
-            .and_then(|dir| gate(table, dir, report))
-            .map(Some),
-        // Without a valid mode the missing or wrong mode is the problem already reported.
-        (_, _) => Some(None),
-    };
-    let retention = match &raw.retention {
-        Some(table) => retention(table, report),
-        None => {
-            report.missing(0, "", "retention", "a [retention] table");
-            None
-        }
-    };
+    let ledger = required_table(&raw.ledger, "ledger", "a [ledger] table", report, ledger);
+    let upstream = required_table(
+        &raw.upstream,
+        "upstream",
+        "an [upstream] table",
+        report,
+        |table, report| upstream(table, config_dir, report),
+    );
+    let keys = required_table(
+        &raw.keys,
+        "keys",
+        "a [keys] table",
+        report,
+        |table, report| keys(table, config_dir, report),
+    );
+    let limits = required_table(&raw.limits, "limits", "a [limits] table", report, limits);
+    let lane = required_table(&raw.lane, "lane", "a [lane] table", report, lane);
+    let api = required_table(
+        &raw.api,
+        "api",
+        "an [api] table",
+        report,
+        |table, report| api(table, config_dir, report),
+    );
+    let gate = gate_for_mode(&raw, devices_dir.as_deref(), report);
+    let retention = required_table(
+        &raw.retention,
+        "retention",
+        "a [retention] table",
+        report,
+        retention,
+    );
     Some(Config {
         source: path.to_path_buf(),
         checkpoint: checkpoint?,
@@ -411,6 +353,79 @@ fn validate(
         retention: retention?,
         chip_reader: chip_reader?,
     })
+}
+
+/// The `[gate]` table, which kiosk mode requires and officer mode forbids; `Some(None)` for an
+/// officer terminal without one.
+fn gate_for_mode(
+    raw: &RawConfig,
+    devices_dir: Option<&Path>,
+    report: &mut Report<'_>,
+) -> Option<Option<Gate>> {
+    let mode = raw
+        .checkpoint
+        .as_ref()
+        .and_then(|table| table.get_ref().mode.as_ref());
+    match (mode, &raw.gate) {
+        (Some(mode), None) if *mode.get_ref() == Mode::Kiosk => {
+            report.at(
+                mode.span().start,
+                "mode = \"kiosk\" needs a [gate] table (profile and port of the gate it opens)",
+            );
+            None
+        }
+        (Some(mode), Some(table)) if *mode.get_ref() == Mode::Officer => {
+            report.at(
+                table.span().start,
+                "[gate] is for kiosk mode only: remove it or set checkpoint.mode = \"kiosk\"",
+            );
+            None
+        }
+        (Some(_), Some(table)) => devices_dir
+            .and_then(|dir| gate(table, dir, report))
+            .map(Some),
+        // Without a valid mode the missing or wrong mode is the problem already reported.
+        (_, _) => Some(None),
+    }
+}
+
+/// The stay rules file: readable and valid, because the rules decide refusals and a terminal
+/// must not start with rules it cannot read.
+fn rules_file(
+    value: &Spanned<String>,
+    config_dir: &Path,
+    report: &mut Report<'_>,
+) -> Option<PathBuf> {
+    let path = readable_file(value, config_dir, "rules file", report)?;
+    let text = super::read_named_file(&path).unwrap_or_default();
+    match crate::core::stay::policy::StayPolicy::from_toml(&text) {
+        Ok(_) => Some(path),
+        Err(error) => {
+            let why = error.to_string().replace('\n', " ");
+            report.at(
+                value.span().start,
+                format!("rules file {} is invalid: {why}", path.display()),
+            );
+            None
+        }
+    }
+}
+
+/// A table the configuration must have, read by `read`, or reported missing as `what`.
+fn required_table<T, R>(
+    table: &Option<Spanned<T>>,
+    name: &str,
+    what: &str,
+    report: &mut Report<'_>,
+    read: impl FnOnce(&Spanned<T>, &mut Report<'_>) -> Option<R>,
+) -> Option<R> {
+    match table {
+        Some(table) => read(table, report),
+        None => {
+            report.missing(0, "", name, what);
+            None
+        }
+    }
 }
 
 fn non_empty(value: &Spanned<String>, what: &str, report: &mut Report<'_>) -> Option<String> {
