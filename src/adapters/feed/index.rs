@@ -470,28 +470,11 @@ async fn consume(
     clock: &Arc<dyn Clock>,
     ticks: &mut Ticks,
 ) -> Result<(), FeedError> {
-    use async_nats::jetstream::consumer::{DeliverPolicy, pull::OrderedConfig};
     let stream = js
         .get_stream(&config.stream)
         .await
         .map_err(|e| FeedError::nats("get stream", e))?;
-    let cursor = index.cursor()?;
-    let consumer = stream
-        .create_consumer(OrderedConfig {
-            deliver_policy: DeliverPolicy::ByStartSequence {
-                start_sequence: cursor + 1,
-            },
-            ..OrderedConfig::default()
-        })
-        .await
-        .map_err(|e| FeedError::nats("create consumer", e))?;
-    // Whatever has arrived is applied in one transaction (a catch-up after an outage is
-    // thousands of messages), at most this many at a time.
-    let mut messages = consumer
-        .messages()
-        .await
-        .map_err(|e| FeedError::nats("consume", e))?
-        .ready_chunks(INDEX_BATCH_MAX);
+    let mut messages = batches_after(&stream, index.cursor()?).await?;
     loop {
         tokio::select! {
             _ = ticks.retry_parked.tick() => {
@@ -567,6 +550,31 @@ fn apply_messages(
     Ok(batch.last().map_or(0, |(seq, _)| *seq))
 }
 
+/// The stream's messages past `cursor`, in order, in batches of whatever has arrived: one
+/// batch is applied in one write (a catch-up after an outage is thousands of messages), at most
+/// [`INDEX_BATCH_MAX`] at a time.
+async fn batches_after(
+    stream: &async_nats::jetstream::stream::Stream,
+    cursor: u64,
+) -> Result<futures::stream::ReadyChunks<async_nats::jetstream::consumer::pull::Ordered>, FeedError>
+{
+    use async_nats::jetstream::consumer::{DeliverPolicy, pull::OrderedConfig};
+    let consumer = stream
+        .create_consumer(OrderedConfig {
+            deliver_policy: DeliverPolicy::ByStartSequence {
+                start_sequence: cursor + 1,
+            },
+            ..OrderedConfig::default()
+        })
+        .await
+        .map_err(|e| FeedError::nats("create consumer", e))?;
+    Ok(consumer
+        .messages()
+        .await
+        .map_err(|e| FeedError::nats("consume", e))?
+        .ready_chunks(INDEX_BATCH_MAX))
+}
+
 /// Reads the stream from the index's cursor up to the sequence that was last when it started,
 /// then checkpoints (central's snapshot tool). Returns the index's cursor.
 pub async fn catch_up(
@@ -575,7 +583,6 @@ pub async fn catch_up(
     keys: &dyn TerminalKeys,
     stream: &str,
 ) -> Result<u64, FeedError> {
-    use async_nats::jetstream::consumer::{DeliverPolicy, pull::OrderedConfig};
     let js = async_nats::jetstream::new(client);
     let mut stream = js
         .get_stream(stream)
@@ -589,20 +596,7 @@ pub async fn catch_up(
         .last_sequence;
     let cursor = index.cursor()?;
     if cursor < last {
-        let consumer = stream
-            .create_consumer(OrderedConfig {
-                deliver_policy: DeliverPolicy::ByStartSequence {
-                    start_sequence: cursor + 1,
-                },
-                ..OrderedConfig::default()
-            })
-            .await
-            .map_err(|e| FeedError::nats("create consumer", e))?;
-        let mut messages = consumer
-            .messages()
-            .await
-            .map_err(|e| FeedError::nats("consume", e))?
-            .ready_chunks(INDEX_BATCH_MAX);
+        let mut messages = batches_after(&stream, cursor).await?;
         while let Some(ready) = messages.next().await {
             let reached = apply_messages(index, ready, keys)?;
             index.flush_if_due().await?;
