@@ -22,8 +22,8 @@ use checkpointd::central::reports::{self, Report, ReportContext};
 use checkpointd::central::{ingest, store};
 use checkpointd::core::document::HolderDigest;
 use checkpointd::core::event::{
-    ClockState, Crossing, CrossingEvent, Direction, EVENT_FORMAT_VERSION, EventHash, GENESIS_HASH,
-    Grounds, Operator, TerminalId, TerminalKeys, Traveller, Verdict, sign,
+    ClockState, Crossing, CrossingEvent, CrossingKind, EVENT_FORMAT_VERSION, EventHash,
+    GENESIS_HASH, Grounds, Operator, TerminalId, TerminalKeys, Traveller, Verdict, sign,
 };
 use checkpointd::core::privacy::DocumentNumber;
 use checkpointd::core::stay::StayPolicy;
@@ -58,9 +58,9 @@ fn event(terminal: &TerminalId, seq: u64, prev: EventHash, n: u64) -> CrossingEv
             checkpoint: "GYD".into(),
             lane: "1".into(),
             direction: if n.is_multiple_of(2) {
-                Direction::Entry
+                CrossingKind::Entry
             } else {
-                Direction::Exit
+                CrossingKind::Exit
             },
             traveller: Traveller {
                 document_type: "P".into(),

@@ -107,9 +107,9 @@ fn movement_index(outbox: &Outbox, movements: u64) -> MovementIndex {
             .checked_add(SignedDuration::from_hours(24 * 30 * round as i64))
             .expect("in range");
         event.crossing.direction = if round.is_multiple_of(2) {
-            checkpointd::core::event::Direction::Entry
+            checkpointd::core::event::CrossingKind::Entry
         } else {
-            checkpointd::core::event::Direction::Exit
+            checkpointd::core::event::CrossingKind::Exit
         };
         event.crossing.traveller.document_number =
             DocumentNumber::new(document_number(document as u32));

@@ -403,7 +403,7 @@ fn four_eyes_override_referral_second_line_and_alert_ack_are_signed() {
     let referral = &events[&referral_seq].crossing;
     assert_eq!(
         referral.direction,
-        checkpointd::core::event::Direction::Referred
+        checkpointd::core::event::CrossingKind::Referred
     );
     assert_eq!(
         referral.referral.as_ref().map(|r| r.note.as_str()),
@@ -421,7 +421,7 @@ fn four_eyes_override_referral_second_line_and_alert_ack_are_signed() {
     assert_eq!(second.reason_code, "document_error_confirmed");
     assert_eq!(
         decided.direction,
-        checkpointd::core::event::Direction::RefusedEntry
+        checkpointd::core::event::CrossingKind::RefusedEntry
     );
     assert!(
         matches!(&decided.operator, checkpointd::core::event::Operator::Officer(id) if id == OFFICER_ID)

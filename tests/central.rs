@@ -15,8 +15,8 @@ use checkpointd::adapters::feed::{Outbox, OutboxConfig, RelayConfig, ensure_stre
 use checkpointd::adapters::ledger::Central;
 use checkpointd::core::document::HolderDigest;
 use checkpointd::core::event::{
-    ClockState, Crossing, CrossingEvent, Direction, EVENT_FORMAT_VERSION, EventHash, GENESIS_HASH,
-    Grounds, Operator, TerminalId, Traveller, Verdict, message_id, sign,
+    ClockState, Crossing, CrossingEvent, CrossingKind, EVENT_FORMAT_VERSION, EventHash,
+    GENESIS_HASH, Grounds, Operator, TerminalId, Traveller, Verdict, message_id, sign,
 };
 use checkpointd::core::ledger::{Change, StayExtension, TerminalKeyAdded, TerminalKeyRetired};
 use checkpointd::core::privacy::DocumentNumber;
@@ -229,7 +229,12 @@ impl Clock for TestClock {
     }
 }
 
-fn crossing(checkpoint: &str, direction: Direction, nationality: &str, number: &str) -> Crossing {
+fn crossing(
+    checkpoint: &str,
+    direction: CrossingKind,
+    nationality: &str,
+    number: &str,
+) -> Crossing {
     Crossing {
         checkpoint: checkpoint.into(),
         lane: "1".into(),
@@ -261,9 +266,9 @@ fn crossing(checkpoint: &str, direction: Direction, nationality: &str, number: &
 /// A signed event built outside any outbox (for forged, replayed and bulk events).
 fn signed_event(terminal: &str, key: &SigningKey, seq: u64, prev: EventHash, n: u64) -> Vec<u8> {
     let direction = if n.is_multiple_of(2) {
-        Direction::Entry
+        CrossingKind::Entry
     } else {
-        Direction::Exit
+        CrossingKind::Exit
     };
     let event = CrossingEvent {
         v: EVENT_FORMAT_VERSION,
@@ -368,29 +373,29 @@ async fn crossings_reach_the_record_and_the_reports() {
     let t1 = vec![
         (
             ts("2026-01-10T06:00:00Z"),
-            crossing("GYD", Direction::Entry, "RUS", "R1"),
+            crossing("GYD", CrossingKind::Entry, "RUS", "R1"),
         ),
         (
             ts("2026-01-10T07:30:00Z"),
-            crossing("GYD", Direction::Entry, "RUS", "R2"),
+            crossing("GYD", CrossingKind::Entry, "RUS", "R2"),
         ),
         (
             ts("2026-01-10T07:45:00Z"),
-            crossing("GYD", Direction::Entry, "RUS", "R3"),
+            crossing("GYD", CrossingKind::Entry, "RUS", "R3"),
         ),
         (
             ts("2026-04-20T09:00:00Z"),
-            crossing("GYD", Direction::Entry, "DEU", "D1"),
+            crossing("GYD", CrossingKind::Entry, "DEU", "D1"),
         ),
         (
             ts("2026-04-20T09:10:00Z"),
-            crossing("GYD", Direction::RefusedEntry, "DEU", "D2"),
+            crossing("GYD", CrossingKind::RefusedEntry, "DEU", "D2"),
         ),
     ];
     // T2 at a land post: R2 leaves there.
     let t2 = vec![(
         ts("2026-01-20T10:00:00Z"),
-        crossing("ASTARA", Direction::Exit, "RUS", "R2"),
+        crossing("ASTARA", CrossingKind::Exit, "RUS", "R2"),
     )];
     record_and_relay(&rig.nats.url(), &rig.dir.path().join("t1"), "T1", 11, t1).await;
     record_and_relay(&rig.nats.url(), &rig.dir.path().join("t2"), "T2", 12, t2).await;

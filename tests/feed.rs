@@ -15,7 +15,7 @@ use checkpointd::adapters::feed::{
 };
 use checkpointd::cli::feed::synthetic_crossing;
 use checkpointd::core::event::{
-    Direction, TerminalId, TerminalKeys, Verification, message_id, verify,
+    CrossingKind, TerminalId, TerminalKeys, Verification, message_id, verify,
 };
 use checkpointd::ports::clock::Clock;
 use common::nats::NatsServer;
@@ -284,13 +284,13 @@ fn stay_days(
     for movement in movements {
         let date = movement.at.to_zoned(jiff::tz::TimeZone::UTC).date();
         match movement.direction {
-            Direction::Entry => entered = Some(date),
-            Direction::Exit => {
+            CrossingKind::Entry => entered = Some(date),
+            CrossingKind::Exit => {
                 if let Some(start) = entered.take() {
                     days += (date - start).get_days() + 1;
                 }
             }
-            Direction::RefusedEntry | Direction::Referred => {}
+            CrossingKind::RefusedEntry | CrossingKind::Referred => {}
         }
     }
     if let Some(start) = entered {
@@ -344,7 +344,7 @@ async fn two_terminals_exchange_movements_and_compute_stay_days() {
     }
 
     let mut entry = synthetic_crossing(0, "GYD");
-    entry.direction = Direction::Entry;
+    entry.direction = CrossingKind::Entry;
     let traveller = entry.traveller.holder_digest();
     airport.record(entry).expect("record entry");
     // Its own event is in the airport's index at once.
@@ -358,7 +358,7 @@ async fn two_terminals_exchange_movements_and_compute_stay_days() {
     );
 
     let mut exit = synthetic_crossing(0, "ASTARA");
-    exit.direction = Direction::Exit;
+    exit.direction = CrossingKind::Exit;
     land.record(exit).expect("record exit");
 
     let today = jiff::civil::date(2026, 10, 20);
@@ -709,8 +709,8 @@ async fn an_index_batch_flushed_by_the_consumer_survives_a_crash_with_its_cursor
     assert_eq!(index.parked(), 1);
     for holder in &holders {
         let found = index.lookup(holder).expect("lookup");
-        let directions: Vec<Direction> = found.iter().map(|m| m.direction).collect();
-        assert_eq!(directions, [Direction::Entry, Direction::Exit]);
+        let directions: Vec<CrossingKind> = found.iter().map(|m| m.direction).collect();
+        assert_eq!(directions, [CrossingKind::Entry, CrossingKind::Exit]);
     }
 
     // The stream delivered again from an earlier cursor: every movement stays single.

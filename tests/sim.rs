@@ -134,7 +134,7 @@ fn td3(state: &str, surname: &str, number: &str, birth: &str, sex: char) -> Stri
 struct Confirmed {
     seq: u64,
     holder: HolderDigest,
-    direction: event::Direction,
+    direction: event::CrossingKind,
     report: LaneReport,
     /// Writes of this same crossing left in doubt by the officer's failed tries before it
     /// was acknowledged: made after the verdict, so not history the verdict saw.
@@ -1219,14 +1219,14 @@ async fn run_seed(seed: u64) -> SeedRun {
         };
         let retries_in_doubt = world.in_doubt.lock().expect("in doubt")[doubts_before..].to_vec();
         let direction = match (index, admitted) {
-            (0, true) => event::Direction::Entry,
-            (0, false) => event::Direction::RefusedEntry,
-            _ => event::Direction::Exit,
+            (0, true) => event::CrossingKind::Entry,
+            (0, false) => event::CrossingKind::RefusedEntry,
+            _ => event::CrossingKind::Exit,
         };
         match direction {
-            event::Direction::Entry => traveller.inside = true,
-            event::Direction::Exit => traveller.inside = false,
-            event::Direction::RefusedEntry | event::Direction::Referred => {}
+            event::CrossingKind::Entry => traveller.inside = true,
+            event::CrossingKind::Exit => traveller.inside = false,
+            event::CrossingKind::RefusedEntry | event::CrossingKind::Referred => {}
         }
         confirmed.push(Confirmed {
             seq,
@@ -1372,7 +1372,7 @@ fn check(
 
     // Checker 4: stay figures at each exit equal a day-by-day recount.
     for seen in confirmed {
-        if seen.direction != event::Direction::Exit {
+        if seen.direction != event::CrossingKind::Exit {
             continue;
         }
         let assessment = &seen.report.assessment;
@@ -1409,9 +1409,11 @@ fn check(
             })
             .filter_map(|e| {
                 let entry = match e.crossing.direction {
-                    event::Direction::Entry => true,
-                    event::Direction::Exit => false,
-                    event::Direction::RefusedEntry | event::Direction::Referred => return None,
+                    event::CrossingKind::Entry => true,
+                    event::CrossingKind::Exit => false,
+                    event::CrossingKind::RefusedEntry | event::CrossingKind::Referred => {
+                        return None;
+                    }
                 };
                 let date = civil_date_in(e.wall_time, &world.time_zone);
                 Some((date, e.wall_time, e.seq, entry))

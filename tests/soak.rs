@@ -29,9 +29,7 @@ use checkpointd::adapters::feed::{Outbox, OutboxConfig, RelayConfig, run_relay};
 use checkpointd::adapters::ledger::Central;
 use checkpointd::cli::feed::synthetic_crossing;
 use checkpointd::core::document::HolderDigest;
-use checkpointd::core::event::{
-    Direction as EventDirection, TerminalId, Traveller as EventTraveller,
-};
+use checkpointd::core::event::{CrossingKind, TerminalId, Traveller as EventTraveller};
 use checkpointd::core::ledger::permit_check::index_of;
 use checkpointd::core::ledger::{
     AlertKind, AlertRaised, Change, IssuerKeyAdded, PermitIssued, PermitRevoked, TerminalKeyAdded,
@@ -1237,7 +1235,7 @@ fn archive_overstayers(url: &str, world: &World) -> Vec<Ack> {
         );
         let mut crossing = synthetic_crossing(n as u64 * 2, ARCHIVE_CHECKPOINT);
         crossing.lane = "1".into();
-        crossing.direction = EventDirection::Entry;
+        crossing.direction = CrossingKind::Entry;
         crossing.traveller = EventTraveller {
             document_type: "P".into(),
             issuing_state: overstayer.state.clone(),

@@ -290,7 +290,10 @@ async fn a_hit_refers_and_the_officer_confirms_or_dismisses_it_in_the_signed_rec
     .expect("recorded");
     let seq = answer["seq"].as_u64().expect("seq");
     let recorded = signed_event(&lane.outbox, seq);
-    assert_eq!(recorded.crossing.direction, event::Direction::RefusedEntry);
+    assert_eq!(
+        recorded.crossing.direction,
+        event::CrossingKind::RefusedEntry
+    );
     assert!(
         recorded
             .crossing
@@ -315,7 +318,7 @@ async fn a_hit_refers_and_the_officer_confirms_or_dismisses_it_in_the_signed_rec
     .await
     .expect("recorded");
     let recorded = signed_event(&lane.outbox, answer["seq"].as_u64().expect("seq"));
-    assert_eq!(recorded.crossing.direction, event::Direction::Entry);
+    assert_eq!(recorded.crossing.direction, event::CrossingKind::Entry);
     assert_eq!(review_of(&recorded).decision, WatchlistDecision::Dismissed);
 
     // Someone else entirely: no hit, nothing to review, nothing in the record.

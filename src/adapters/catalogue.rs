@@ -190,7 +190,7 @@ mod tests {
 
     #[test]
     fn every_crossing_direction_has_a_word() {
-        use crate::core::event::Direction as D;
+        use crate::core::event::CrossingKind as D;
         for direction in [D::Entry, D::Exit, D::RefusedEntry, D::Referred] {
             // A new direction does not compile here until it is listed above.
             match direction {

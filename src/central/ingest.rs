@@ -14,7 +14,7 @@ use super::config::{NatsSettings, PostgresSettings};
 use super::store::{self, AnomalyRow, Batch, MovementRow, MovementStore, StoreError};
 use crate::adapters::ledger::SledLedger;
 use crate::core::event::{
-    Admission, CrossingEvent, Direction, EventHash, GENESIS_HASH, TerminalId, TerminalKeys,
+    Admission, CrossingEvent, CrossingKind, EventHash, GENESIS_HASH, TerminalId, TerminalKeys,
     Verdict, Verification, verify,
 };
 use crate::ports::ledger::LedgerView;
@@ -466,10 +466,10 @@ fn movement_row(event: &CrossingEvent, hash: EventHash, stream_seq: i64) -> Move
         checkpoint: crossing.checkpoint.clone(),
         lane: crossing.lane.clone(),
         direction: match crossing.direction {
-            Direction::Entry => "entry",
-            Direction::Exit => "exit",
-            Direction::RefusedEntry => "refused_entry",
-            Direction::Referred => "referred",
+            CrossingKind::Entry => "entry",
+            CrossingKind::Exit => "exit",
+            CrossingKind::RefusedEntry => "refused_entry",
+            CrossingKind::Referred => "referred",
         },
         verdict: match crossing.verdict {
             Verdict::Admit => "admit",

@@ -16,7 +16,7 @@ use crate::adapters::system_clock::SystemClock;
 use crate::central::ingest::ReplicaTerminalKeys;
 use crate::cli::progress::Progress;
 use crate::core::event::{
-    Crossing, CrossingEvent, Direction, FeedAudit, Grounds, Operator, TerminalId, TerminalKeys,
+    Crossing, CrossingEvent, CrossingKind, FeedAudit, Grounds, Operator, TerminalId, TerminalKeys,
     Traveller, Verdict, Verification, verify,
 };
 use crate::core::privacy::DocumentNumber;
@@ -450,9 +450,9 @@ pub fn synthetic_crossing(n: u64, checkpoint: &str) -> Crossing {
         checkpoint: checkpoint.into(),
         lane: format!("{}", n % 8),
         direction: if n.is_multiple_of(2) {
-            Direction::Entry
+            CrossingKind::Entry
         } else {
-            Direction::Exit
+            CrossingKind::Exit
         },
         traveller: Traveller {
             document_type: "P".into(),

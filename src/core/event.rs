@@ -136,10 +136,12 @@ impl fmt::Debug for EventHash {
     }
 }
 
-/// Which way the traveller crossed.
+/// What a crossing record is: a movement (entry or exit, see [`CrossingKind::crossed`] for the
+/// one [`Direction`](super::decision::Direction)) or a presentation that moved no one (a refused
+/// entry, a referral). On the wire it is the event's `direction` field.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Direction {
+pub enum CrossingKind {
     /// Admitted into the country.
     Entry,
     /// Left the country.
@@ -151,7 +153,7 @@ pub enum Direction {
     Referred,
 }
 
-impl Direction {
+impl CrossingKind {
     /// The border crossing this record is, if any: an entry or an exit; a refused entry or a
     /// referral is no movement.
     pub fn crossed(self) -> Option<super::decision::Direction> {
@@ -273,7 +275,7 @@ pub struct Crossing {
     /// Lane or booth.
     pub lane: String,
     /// Entry, exit or refused entry.
-    pub direction: Direction,
+    pub direction: CrossingKind,
     /// Whose document.
     pub traveller: Traveller,
     /// Permit / e-visa grounds.
@@ -1008,7 +1010,7 @@ mod tests {
         Crossing {
             checkpoint: "GYD".into(),
             lane: "3".into(),
-            direction: Direction::Entry,
+            direction: CrossingKind::Entry,
             traveller: Traveller {
                 document_type: "P".into(),
                 issuing_state: "UTO".into(),
@@ -1124,7 +1126,7 @@ mod tests {
         let tampered_payload = {
             let mut s = CoseSign1::from_tagged_slice(&signed).expect("parse");
             let mut e = event(1, GENESIS_HASH);
-            e.crossing.direction = Direction::Exit;
+            e.crossing.direction = CrossingKind::Exit;
             let mut payload = Vec::new();
             ciborium::into_writer(&e, &mut payload).expect("cbor");
             s.payload = Some(payload);

@@ -14,8 +14,8 @@ use super::watchlist::{CATCH_UP_ENTRIES_PER_TICK, LaneWatchlist};
 use super::{Assessment, LaneSettings, assess};
 use crate::core::decision::{LaneMode, Outcome};
 use crate::core::event::{
-    AlertAcknowledged, Direction, EventHash, OfficerOverride, Operator, ReferralNote, SecondLine,
-    WatchlistDecision, WatchlistReview,
+    AlertAcknowledged, CrossingKind, EventHash, OfficerOverride, Operator, ReferralNote,
+    SecondLine, WatchlistDecision, WatchlistReview,
 };
 use crate::core::officer::Role;
 use crate::core::session::{SessionChange, SessionScan, SessionTracker};
@@ -828,7 +828,7 @@ impl LaneDriver {
         crossing.referral = booth.referral;
         crossing.second_line = booth.second_line;
         if referred {
-            crossing.direction = Direction::Referred;
+            crossing.direction = CrossingKind::Referred;
         }
         let direction = crossing.direction;
         let recorder = Arc::clone(&self.parts.recorder);

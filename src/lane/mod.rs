@@ -861,9 +861,9 @@ impl Assessment {
         let document = self.report.document.as_ref()?;
         self.report.document_key()?;
         let direction = match (settings.direction, admitted) {
-            (decision::Direction::Entry, true) => event::Direction::Entry,
-            (decision::Direction::Entry, false) => event::Direction::RefusedEntry,
-            (decision::Direction::Exit, _) => event::Direction::Exit,
+            (decision::Direction::Entry, true) => event::CrossingKind::Entry,
+            (decision::Direction::Entry, false) => event::CrossingKind::RefusedEntry,
+            (decision::Direction::Exit, _) => event::CrossingKind::Exit,
         };
         let verdict = self.verdict.outcome;
         let permit_cti = self

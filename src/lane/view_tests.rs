@@ -79,8 +79,18 @@ fn the_screen_shows_alert_notes_movements_and_the_minor() {
         seq,
     };
     let history = History(vec![
-        record("2026-11-20T08:00:00Z", event::Direction::Exit, "GYD-2", 1),
-        record("2026-12-07T09:55:00Z", event::Direction::Entry, "GYD-1", 2),
+        record(
+            "2026-11-20T08:00:00Z",
+            event::CrossingKind::Exit,
+            "GYD-2",
+            1,
+        ),
+        record(
+            "2026-12-07T09:55:00Z",
+            event::CrossingKind::Entry,
+            "GYD-1",
+            2,
+        ),
     ]);
     let policy = StayPolicy::from_toml(include_str!("../../firmware-config/stay-rules.toml"))
         .expect("rules");

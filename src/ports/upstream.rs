@@ -2,7 +2,7 @@
 //! that all terminals' crossings build.
 
 use crate::core::document::HolderDigest;
-use crate::core::event::{Crossing, Direction, EventHash, TerminalId};
+use crate::core::event::{Crossing, CrossingKind, EventHash, TerminalId};
 
 /// Why a crossing could not be recorded or history could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -44,7 +44,7 @@ pub struct KeptConfirmation {
     /// The recorded wall time.
     pub wall_time: jiff::Timestamp,
     /// The recorded direction.
-    pub direction: Direction,
+    pub direction: CrossingKind,
     /// Whether the officer admitted (else refused).
     pub admitted: bool,
 }
@@ -93,7 +93,7 @@ pub struct MovementRecord {
     /// When it was recorded.
     pub at: jiff::Timestamp,
     /// Entry, exit or refused entry.
-    pub direction: Direction,
+    pub direction: CrossingKind,
     /// Where.
     pub checkpoint: String,
     /// Recording terminal.

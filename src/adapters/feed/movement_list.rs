@@ -5,7 +5,7 @@
 //! direction u8 | terminal len u16 BE | terminal | checkpoint len u16 BE | checkpoint`, where
 //! `id = time key (8) | terminal digest (8) | seq u64 BE (8)` orders the list and names an element.
 
-use crate::core::event::{Direction, TerminalId};
+use crate::core::event::{CrossingKind, TerminalId};
 use crate::ports::upstream::MovementRecord;
 
 const LIST_VERSION: u8 = 1;
@@ -22,12 +22,12 @@ pub struct ListError {
     pub why: &'static str,
 }
 
-fn direction_byte(direction: Direction) -> u8 {
+fn direction_byte(direction: CrossingKind) -> u8 {
     match direction {
-        Direction::Entry => 0,
-        Direction::Exit => 1,
-        Direction::RefusedEntry => 2,
-        Direction::Referred => 3,
+        CrossingKind::Entry => 0,
+        CrossingKind::Exit => 1,
+        CrossingKind::RefusedEntry => 2,
+        CrossingKind::Referred => 3,
     }
 }
 
@@ -136,10 +136,10 @@ pub(super) fn decode(list: &[u8]) -> Result<Vec<MovementRecord>, ListError> {
             .map_err(|_| bad("time out of range"))?;
         let (&direction, rest) = rest.split_first().ok_or(bad("direction missing"))?;
         let direction = match direction {
-            0 => Direction::Entry,
-            1 => Direction::Exit,
-            2 => Direction::RefusedEntry,
-            3 => Direction::Referred,
+            0 => CrossingKind::Entry,
+            1 => CrossingKind::Exit,
+            2 => CrossingKind::RefusedEntry,
+            3 => CrossingKind::Referred,
             _ => return Err(bad("unknown direction")),
         };
         let (terminal, rest) = text(rest).ok_or(bad("terminal cut short"))?;
@@ -254,9 +254,9 @@ mod tests {
         let record = MovementRecord {
             at: jiff::Timestamp::from_second(second).expect("in range"),
             direction: if seq.is_multiple_of(2) {
-                Direction::Entry
+                CrossingKind::Entry
             } else {
-                Direction::Exit
+                CrossingKind::Exit
             },
             checkpoint: "GYD".into(),
             terminal: TerminalId::new("AZ-GYD-A1").expect("valid"),

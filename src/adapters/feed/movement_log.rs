@@ -950,7 +950,7 @@ impl Batch {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::event::{Direction, TerminalId};
+    use crate::core::event::{CrossingKind, TerminalId};
 
     fn holder(n: u8) -> [u8; 32] {
         let mut out = [n; 32];
@@ -967,7 +967,7 @@ mod tests {
         id[16..].copy_from_slice(&seq.to_be_bytes());
         let record = MovementRecord {
             at: jiff::Timestamp::from_second(second).expect("in range"),
-            direction: Direction::Entry,
+            direction: CrossingKind::Entry,
             checkpoint: "GYD".into(),
             terminal: TerminalId::new("T1").expect("valid"),
             seq,

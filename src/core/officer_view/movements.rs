@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::person::time_text;
 use crate::core::decision;
-use crate::core::event::Direction;
+use crate::core::event::CrossingKind;
 
 /// How many movements the screen lists, newest first.
 pub const RECENT_MOVEMENTS_MAX: usize = 5;
@@ -20,7 +20,7 @@ pub struct PastCrossing {
     /// When it was recorded.
     pub at: Timestamp,
     /// Entry, exit or refused entry.
-    pub direction: Direction,
+    pub direction: CrossingKind,
     /// Checkpoint id.
     pub checkpoint: String,
     /// Recording terminal (`<checkpoint>-<lane>`).
@@ -33,7 +33,7 @@ pub struct MovementLine {
     /// `DD.MM.YYYY HH:MM` in the checkpoint's zone.
     pub at: String,
     /// Entry, exit or refused entry.
-    pub direction: Direction,
+    pub direction: CrossingKind,
     /// Where.
     pub checkpoint: String,
     /// Recorded by this lane's terminal.
@@ -95,14 +95,14 @@ pub fn movements_view(
     let last_crossed = history
         .iter()
         .rev()
-        .find(|crossing| matches!(crossing.direction, Direction::Entry | Direction::Exit));
+        .find(|crossing| matches!(crossing.direction, CrossingKind::Entry | CrossingKind::Exit));
     match (here.direction, last_crossed) {
-        (decision::Direction::Entry, Some(last)) if last.direction == Direction::Entry => {
+        (decision::Direction::Entry, Some(last)) if last.direction == CrossingKind::Entry => {
             warnings.push(MovementWarning::PreviousEntryHasNoExit {
                 since: time_text(last.at, here.time_zone),
             });
         }
-        (decision::Direction::Exit, Some(last)) if last.direction == Direction::Exit => {
+        (decision::Direction::Exit, Some(last)) if last.direction == CrossingKind::Exit => {
             warnings.push(MovementWarning::PreviousExitHasNoEntry {
                 since: time_text(last.at, here.time_zone),
             });
@@ -129,7 +129,7 @@ mod tests {
         text.parse().expect("instant")
     }
 
-    fn crossing(when: &str, direction: Direction, terminal: &str) -> PastCrossing {
+    fn crossing(when: &str, direction: CrossingKind, terminal: &str) -> PastCrossing {
         PastCrossing {
             at: at(when),
             direction,
@@ -140,7 +140,7 @@ mod tests {
 
     #[test]
     fn warnings_from_the_history() {
-        use Direction::{Entry as In, Exit as Out, Referred, RefusedEntry as Refused};
+        use CrossingKind::{Entry as In, Exit as Out, Referred, RefusedEntry as Refused};
         use MovementWarning as W;
         let zone = TimeZone::get("Asia/Baku").expect("zone");
         let now = "2026-12-07T12:00:00Z";
@@ -192,7 +192,7 @@ mod tests {
             .map(|day| {
                 crossing(
                     &format!("2026-11-0{day}T08:30:00Z"),
-                    Direction::Entry,
+                    CrossingKind::Entry,
                     "GYD-2",
                 )
             })
