@@ -304,3 +304,98 @@ fn console_in_three_languages_kiosk_and_lost_daemon() {
         assert!(shots.join(format!("{shot}.png")).exists(), "{shot}");
     }
 }
+
+/// The demo's officer console in headless Chromium, traveller by traveller: the genuine chip's
+/// JPEG face and the cloned chip's JPEG 2000 face (sent as PNG) are shown at their size, and a
+/// chip whose DG1 was altered shows none (its DG2 is not vouched for by a valid signature).
+#[test]
+fn demo_console_shows_each_chip_face() {
+    if let Some(reason) = missing_tool() {
+        panic!("{reason}: run ./scripts/test once to install it");
+    }
+    let mut demo = Command::new(env!("CARGO_BIN_EXE_checkpointd"))
+        .args(["demo", "--linger", "90"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the demo");
+    let stdout = demo.stdout.take().expect("piped stdout");
+    let (lines, output) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let (mut url, mut officer) = (None, None);
+    while url.is_none() {
+        let line = output
+            .recv_timeout(Duration::from_secs(120))
+            .expect("the demo prints its console");
+        if let Some(rest) = line
+            .trim()
+            .strip_prefix("sign in as the officer: officer id ")
+        {
+            let (id, secret) = rest.split_once("  secret ").expect("id and secret");
+            officer = Some((id.to_owned(), secret.to_owned()));
+        }
+        if line.starts_with("console stays up for") {
+            url = line
+                .split_whitespace()
+                .find(|w| w.starts_with("http://"))
+                .map(str::to_owned);
+        }
+    }
+    let (id, secret) = officer.expect("the officer's account was printed");
+    let shots = tempfile::tempdir().expect("screenshot directory");
+    let walked = Command::new("node")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/demo_faces.mjs"))
+        .args([url.as_deref().unwrap_or_default(), &id, &secret])
+        .arg(shots.path())
+        .arg("11")
+        .env("PLAYWRIGHT_NODE_MODULES", node_modules())
+        .env("CHROMIUM", chromium())
+        .output()
+        .expect("run node");
+    let _ = demo.kill();
+    let _ = demo.wait();
+    let said = String::from_utf8_lossy(&walked.stdout);
+    assert!(
+        walked.status.success(),
+        "node failed:\n{said}\n{}",
+        String::from_utf8_lossy(&walked.stderr)
+    );
+    let travellers: Vec<serde_json::Value> = said
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("one JSON line per traveller"))
+        .collect();
+    let shown_as = |chip_format: &str| {
+        travellers
+            .iter()
+            .find(|t| t["face"]["media_type"] == chip_format)
+            .map(|t| &t["shown"])
+    };
+    let jpeg = shown_as("image/jpeg").expect("a traveller with a JPEG face");
+    assert_eq!(
+        (&jpeg["type"], &jpeg["width"], &jpeg["height"]),
+        (&"image/jpeg".into(), &120.into(), &160.into()),
+        "{said}"
+    );
+    let jpeg2000 = shown_as("image/jp2").expect("the cloned chip's JPEG 2000 face");
+    assert_eq!(
+        (&jpeg2000["type"], &jpeg2000["width"], &jpeg2000["height"]),
+        (&"image/png".into(), &120.into(), &160.into()),
+        "{said}"
+    );
+    // Faces only with a signature that vouches for them: some arrivals show none.
+    assert!(
+        travellers
+            .iter()
+            .any(|t| t["face"].is_null() && t["box_visible"] == false),
+        "{said}"
+    );
+    for shot in ["face-jpeg", "face-jpeg2000"] {
+        assert!(shots.path().join(format!("{shot}.png")).exists(), "{shot}");
+    }
+}

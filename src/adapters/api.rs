@@ -27,7 +27,9 @@ use tokio::sync::{Semaphore, broadcast, mpsc, oneshot, watch};
 
 use crate::adapters::booth::{self, Booth, SignInRefused, SignedIn};
 use crate::adapters::catalogue;
+use crate::adapters::face_image;
 use crate::adapters::listener::{self, Incoming, RefusalLimiter};
+use crate::core::lds::dg2::FaceImage;
 use crate::core::officer::{self, Action, Language, Role};
 
 /// Capacity of the live event stream; a console that falls this far behind is told it lagged.
@@ -397,14 +399,7 @@ async fn face(State(state): State<ApiState>, headers: HeaderMap) -> Response {
         return refusal(StatusCode::SERVICE_UNAVAILABLE, "lane busy: try again");
     }
     match tokio::time::timeout(API_COMMAND_TIMEOUT, answer).await {
-        Ok(Ok(Some(face))) => (
-            [
-                (header::CONTENT_TYPE, face.format.media_type()),
-                (header::CACHE_CONTROL, "no-store"),
-            ],
-            face.data,
-        )
-            .into_response(),
+        Ok(Ok(Some(face))) => showable_face(face).await,
         Ok(Ok(None)) => refusal(
             StatusCode::NOT_FOUND,
             "no face from a verified chip for the traveller in front of the booth",
@@ -414,6 +409,26 @@ async fn face(State(state): State<ApiState>, headers: HeaderMap) -> Response {
             StatusCode::GATEWAY_TIMEOUT,
             "the lane did not answer in time",
         ),
+    }
+}
+
+/// The face as the browser can show it (a JPEG 2000 is decoded on the blocking pool and sent as
+/// PNG); a face that cannot be decoded is 422 with the reason, which names no person.
+async fn showable_face(face: FaceImage) -> Response {
+    match tokio::task::spawn_blocking(move || face_image::for_browser(face)).await {
+        Ok(Ok(shown)) => (
+            [
+                (header::CONTENT_TYPE, shown.media_type),
+                (header::CACHE_CONTROL, "no-store"),
+            ],
+            shown.data,
+        )
+            .into_response(),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "chip face not shown to the officer");
+            refusal(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string())
+        }
+        Err(_) => refusal(StatusCode::INTERNAL_SERVER_ERROR, "face conversion failed"),
     }
 }
 

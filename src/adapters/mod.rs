@@ -10,6 +10,7 @@ pub mod booth;
 pub mod catalogue;
 pub mod chip_sim;
 pub mod devices;
+pub mod face_image;
 pub mod feed;
 pub mod gate;
 pub mod health;

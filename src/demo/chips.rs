@@ -22,7 +22,8 @@ pub enum ChipKind {
     /// DG1 rewritten after signing (another name): passive authentication fails.
     AlteredDg1,
     /// Every file copied, DG14 and DG15 included, onto a chip without the original's private
-    /// keys: chip and active authentication fail.
+    /// keys: chip and active authentication fail. The copied passport's face is JPEG 2000, as
+    /// some states encode theirs, so the console shows that path too.
     Cloned,
 }
 
@@ -34,8 +35,12 @@ pub struct DemoPki {
     face: Vec<u8>,
 }
 
-/// The demo face's width and height in pixels.
+/// The demo face's width and height in pixels (the JPEG 2000 one's too).
 const FACE_SIZE: (u16, u16) = (120, 160);
+
+/// A synthetic portrait (no real person) in JPEG 2000, written once by OpenJPEG through Pillow:
+/// the Rust ecosystem has decoders but no well-kept encoder.
+const JPEG2000_FACE: &[u8] = include_bytes!("synthetic-face-120x160.jp2");
 
 /// A drawn face (head, hair, eyes on a pale background) as JPEG, the picture DG2 holds.
 fn demo_face() -> Result<Vec<u8>, String> {
@@ -96,7 +101,12 @@ impl DemoPki {
     ) -> Result<SimulatedChip, String> {
         let zone = format!("{}\n{}", lines[0], lines[1]);
         let dg1 = chip_pki::dg1(&zone);
-        let dg2 = dg2::encode_19794(ImageFormat::Jpeg, FACE_SIZE, &self.face);
+        let dg2 = match kind {
+            ChipKind::Cloned => dg2::encode_19794(ImageFormat::Jpeg2000, FACE_SIZE, JPEG2000_FACE),
+            ChipKind::Genuine | ChipKind::AlteredDg1 => {
+                dg2::encode_19794(ImageFormat::Jpeg, FACE_SIZE, &self.face)
+            }
+        };
         let aa_key = chip_pki::key(KeyKind::P256, 5);
         let spki = aa_key.public_key_to_der().map_err(|e| e.to_string())?;
         let dg15 = crate::core::chip::tlv::encode(&[0x6F], &spki);
