@@ -5,3 +5,4 @@ pub mod ledger;
 pub mod nats;
 pub mod postgres;
 pub mod terminal;
+pub mod tls;
