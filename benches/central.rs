@@ -167,6 +167,8 @@ async fn ingestion(pg: &postgres::Postgres, events: u64) {
     );
     let nats = NatsSettings {
         url: server.url(),
+        tls: None,
+        credentials_file: None,
         stream: "EVENTS".into(),
         durable: "bench".into(),
         batch_max: 5_000,

@@ -1,11 +1,13 @@
 //! Feed benchmarks: durable record latency (p50/p99 incl. flush), relay throughput and
-//! 100,000-event backlog drain to a local nats-server, movement lookup with 1,000,000 movements.
+//! 100,000-event backlog drain to a local nats-server and into `EVENTS` with 3 replicas on a
+//! three-node loopback cluster, movement lookup with 1,000,000 movements.
 //! Run: `NATS_SERVER_BIN=… cargo bench --bench feed` (figures are printed; criterion measures
-//! the lookup; `FEED_BENCH_LOOKUP_ONLY=1` runs the movement index part alone, which also takes
+//! the lookup; `FEED_BENCH_RELAY_ONLY=1` runs the two backlog drains alone;
+//! `FEED_BENCH_LOOKUP_ONLY=1` runs the movement index part alone, which also takes
 //! `FEED_BENCH_CACHE_BYTES` (the outbox's sled cache), `FEED_BENCH_FLUSH_EVERY_BYTES` (the
 //! index's checkpoint interval), `FEED_BENCH_MOVEMENTS` and `FEED_BENCH_BATCH`).
 
-// Only start() and url() are used here.
+// Only the server and cluster starts and their URLs are used here.
 #[allow(dead_code)]
 #[path = "../tests/common/nats.rs"]
 mod nats;
@@ -15,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use checkpointd::adapters::feed::{
     CACHE_CAPACITY_BYTES_DEFAULT, FLUSH_EVERY_BYTES_DEFAULT, INDEX_BATCH_MAX, IndexMessage,
-    MovementIndex, Outbox, OutboxConfig, RelayConfig, run_relay,
+    MovementIndex, Outbox, OutboxConfig, RelayConfig, ensure_stream, run_relay,
 };
 use checkpointd::adapters::system_clock::SystemClock;
 use checkpointd::cli::feed::synthetic_crossing;
@@ -107,7 +109,10 @@ fn record_latency() {
     );
 }
 
-fn backlog_drain() {
+/// Records a backlog of [`BACKLOG`] crossings, then drains it with the real relay into `EVENTS`
+/// on `broker` (one replica per server), the stream created beforehand so that the figure is the
+/// relay's and not the cluster's election.
+fn backlog_drain(broker: nats::Broker) {
     let dir = tempfile::tempdir().expect("tempdir");
     let outbox = open(dir.path());
     let start = Instant::now();
@@ -129,19 +134,26 @@ fn backlog_drain() {
         BACKLOG as f64 / recording.as_secs_f64()
     );
 
-    let server = nats::NatsServer::start();
+    let config = RelayConfig {
+        replicas: broker.replicas(),
+        ..RelayConfig::default()
+    };
+    let seeds: Vec<String> = broker.seeds().split(',').map(str::to_string).collect();
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let drain = runtime.block_on(async {
-        let client = async_nats::connect(server.url()).await.expect("connect");
+        let client = async_nats::connect(seeds.as_slice())
+            .await
+            .expect("connect");
+        let js = async_nats::jetstream::new(client.clone());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while let Err(error) = ensure_stream(&js, &config).await {
+            assert!(Instant::now() < deadline, "EVENTS not created: {error}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let relay = tokio::spawn(run_relay(
-            outbox.clone(),
-            client,
-            RelayConfig::default(),
-            async {
-                let _ = stopped.await;
-            },
-        ));
+        let relay = tokio::spawn(run_relay(outbox.clone(), client, config.clone(), async {
+            let _ = stopped.await;
+        }));
         let start = Instant::now();
         while outbox.depth() > 0 {
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -151,8 +163,12 @@ fn backlog_drain() {
         let _ = relay.await;
         drain
     });
+    let target = match broker {
+        nats::Broker::Server(_) => "nats-server (EVENTS R1)",
+        nats::Broker::Cluster(_) => "a three-node cluster (EVENTS R3)",
+    };
     println!(
-        "drained a {BACKLOG}-event backlog to nats-server in {drain:?}: relay throughput {:.0} events/s",
+        "drained a {BACKLOG}-event backlog to {target} in {drain:?}: relay throughput {:.0} events/s",
         BACKLOG as f64 / drain.as_secs_f64()
     );
 }
@@ -298,9 +314,15 @@ fn movement_index(dir: &std::path::Path) -> (Outbox, MovementIndex, Vec<HolderDi
 
 fn main() {
     // FEED_BENCH_LOOKUP_ONLY=1 measures the movement index alone (no nats-server needed).
+    if std::env::var_os("FEED_BENCH_RELAY_ONLY").is_some() {
+        backlog_drain(nats::Broker::Server(nats::NatsServer::start()));
+        backlog_drain(nats::Broker::Cluster(nats::NatsCluster::start()));
+        return;
+    }
     if std::env::var_os("FEED_BENCH_LOOKUP_ONLY").is_none() {
         record_latency();
-        backlog_drain();
+        backlog_drain(nats::Broker::Server(nats::NatsServer::start()));
+        backlog_drain(nats::Broker::Cluster(nats::NatsCluster::start()));
     }
 
     let dir = tempfile::tempdir().expect("tempdir");

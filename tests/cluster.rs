@@ -22,7 +22,7 @@ use checkpointd::core::event::TerminalId;
 use checkpointd::core::ledger::state::IndexConsistency;
 use checkpointd::ports::ledger::{LedgerStore, LedgerView};
 use common::ledger::{permits, roots};
-use common::nats::{CLUSTER_NODES, NatsCluster};
+use common::nats::{CLUSTER_NODES, NatsCluster, stream_leader};
 use ed25519_dalek::SigningKey;
 use futures::StreamExt;
 
@@ -58,21 +58,9 @@ async fn events_stream(js: &jetstream::Context) {
 
 /// The node leading `EVENTS`.
 async fn events_leader(js: &jetstream::Context) -> usize {
-    let deadline = Instant::now() + SETTLE;
-    loop {
-        if let Ok(mut stream) = js.get_stream("EVENTS").await
-            && let Ok(info) = stream.info().await
-            && let Some(node) = info
-                .cluster
-                .as_ref()
-                .and_then(|c| c.leader.as_deref())
-                .and_then(NatsCluster::node_named)
-        {
-            return node;
-        }
-        assert!(Instant::now() < deadline, "EVENTS has no leader");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    stream_leader(js, "EVENTS", SETTLE)
+        .await
+        .expect("EVENTS has no leader")
 }
 
 async fn wait_drained(outbox: &Outbox) {
@@ -194,21 +182,9 @@ async fn relay_rides_out_the_events_leader_killed_and_a_whole_cluster_restart() 
 
 /// The node leading `LEDGER`.
 async fn ledger_leader(js: &jetstream::Context) -> usize {
-    let deadline = Instant::now() + SETTLE;
-    loop {
-        if let Ok(mut stream) = js.get_stream("LEDGER").await
-            && let Ok(info) = stream.info().await
-            && let Some(node) = info
-                .cluster
-                .as_ref()
-                .and_then(|c| c.leader.as_deref())
-                .and_then(NatsCluster::node_named)
-        {
-            return node;
-        }
-        assert!(Instant::now() < deadline, "LEDGER has no leader");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    stream_leader(js, "LEDGER", SETTLE)
+        .await
+        .expect("LEDGER has no leader")
 }
 
 /// Replication rounds until the replica's cursor is `target`; failed rounds (a lost leader) are

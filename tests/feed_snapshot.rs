@@ -15,11 +15,14 @@ use checkpointd::adapters::feed::{
     Bootstrap, IndexConfig, MovementIndex, Outbox, OutboxConfig, RelayConfig, SnapshotError,
     bootstrap_index, run_index, run_relay, snapshot_bucket,
 };
+use checkpointd::adapters::nats::{CentralLink, connect_link};
 use checkpointd::adapters::system_clock::SystemClock;
 use checkpointd::cli::feed::synthetic_crossing;
+use checkpointd::config::{ClientCertificate, UpstreamTls};
 use checkpointd::core::document::HolderDigest;
 use checkpointd::core::event::{TerminalId, TerminalKeys};
 use common::nats::NatsServer;
+use common::tls::{CLIENT_EXT, SERVER_EXT, certificates};
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use tokio::io::AsyncReadExt;
 
@@ -42,14 +45,18 @@ async fn client(url: &str) -> async_nats::Client {
 }
 
 /// Records crossings of documents `documents` and relays them until central acknowledged all.
-async fn record_and_relay(outbox: &Outbox, url: &str, documents: std::ops::Range<u64>) {
+async fn record_and_relay(
+    outbox: &Outbox,
+    client: async_nats::Client,
+    documents: std::ops::Range<u64>,
+) {
     for n in documents {
         outbox.record(synthetic_crossing(n, "GYD")).expect("record");
     }
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let relay = tokio::spawn(run_relay(
         outbox.clone(),
-        client(url).await,
+        client,
         RelayConfig {
             idle_poll: Duration::from_millis(20),
             ..RelayConfig::with_duplicate_window_hours(48)
@@ -81,9 +88,9 @@ async fn feed() -> Feed {
     let (a, a_key) = open(&dir.path().join("a"), "AIRPORT1", 1);
     let (late, late_key) = open(&dir.path().join("late"), "LATE3", 3);
     let (b, b_key) = open(&dir.path().join("b"), "LAND2", 2);
-    record_and_relay(&a, &server.url(), 0..20).await;
-    record_and_relay(&late, &server.url(), 5..6).await;
-    record_and_relay(&b, &server.url(), 10..30).await;
+    record_and_relay(&a, client(&server.url()).await, 0..20).await;
+    record_and_relay(&late, client(&server.url()).await, 5..6).await;
+    record_and_relay(&b, client(&server.url()).await, 10..30).await;
     let keys_file: String = [("AIRPORT1", a_key), ("LAND2", b_key)]
         .iter()
         .map(|(id, key)| format!("{id} {}\n", hex::encode(key.as_bytes())))
@@ -355,4 +362,117 @@ fn the_daemon_loads_the_snapshot_at_start_when_its_key_is_pinned() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// Runs `checkpointctl feed snapshot` against the TLS server with `link` arguments.
+fn snapshot_over(dir: &Path, link: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_checkpointctl"))
+        .args(["feed", "snapshot"])
+        .args(link)
+        .arg("--keys")
+        .arg(dir.join("keys"))
+        .arg("--data")
+        .arg(dir.join("central"))
+        .arg("--key")
+        .arg(dir.join("snapshot.key"))
+        .output()
+        .expect("run checkpointctl")
+}
+
+/// Central's tool reaches a broker requiring TLS, a client certificate and NKey credentials
+/// through its link arguments (seed URLs, `--ca-file`, `--client-cert`/`--client-key`,
+/// `--credentials`); a broker whose certificate does not chain to the pinned CA, or a login
+/// without credentials, is refused with an error naming the connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn central_s_snapshot_tool_connects_over_tls_with_credentials_and_refuses_a_wrong_ca() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = |name: &str| dir.path().join(name);
+    certificates(
+        dir.path(),
+        "central",
+        &[("server", SERVER_EXT), ("tool", CLIENT_EXT)],
+    );
+    certificates(dir.path(), "stranger", &[("tool", CLIENT_EXT)]);
+    let user = nkeys::KeyPair::new_user();
+    let seed_file = path("central.nk");
+    std::fs::write(&seed_file, format!("{}\n", user.seed().expect("seed"))).expect("seed file");
+    for secret in [seed_file.clone(), path("central-tool.key")] {
+        std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .expect("owner-only");
+    }
+    let server = NatsServer::start_with_config(&format!(
+        "tls {{\n  cert_file: \"{}\"\n  key_file: \"{}\"\n  ca_file: \"{}\"\n  verify: true\n  \
+         timeout: 5\n}}\nauthorization {{ users = [ {{ nkey: \"{}\" }} ] }}\n",
+        path("central-server.pem").display(),
+        path("central-server.key").display(),
+        path("central-ca.pem").display(),
+        user.public_key(),
+    ));
+    let url = format!("tls://127.0.0.1:{}", server.port);
+    let link = |ca: &str| CentralLink {
+        urls: vec![url.clone()],
+        tls: Some(UpstreamTls {
+            ca_file: path(ca),
+            client_certificate: Some(ClientCertificate {
+                certificate_file: path("central-tool.pem"),
+                key_file: path("central-tool.key"),
+            }),
+        }),
+        credentials_file: Some(seed_file.clone()),
+    };
+    let (terminal, terminal_key) = open(&path("terminal"), "AIRPORT1", 1);
+    let relayed = connect_link(&link("central-ca.pem"))
+        .await
+        .expect("connect");
+    record_and_relay(&terminal, relayed, 0..5).await;
+    let keys = format!("AIRPORT1 {}\n", hex::encode(terminal_key.as_bytes()));
+    std::fs::write(path("keys"), keys).expect("keys file");
+
+    let (ca, cert, key, seed) = (
+        path("central-ca.pem"),
+        path("central-tool.pem"),
+        path("central-tool.key"),
+        seed_file.clone(),
+    );
+    let [ca, cert, key, seed] = [&ca, &cert, &key, &seed].map(|p| p.to_str().expect("utf-8"));
+    // A second, unreachable seed first: the tool moves on to the next seed URL.
+    let seeds = format!("tls://127.0.0.1:{},{url}", common::nats::free_port());
+    let full = [
+        "--nats",
+        &seeds,
+        "--ca-file",
+        ca,
+        "--client-cert",
+        cert,
+        "--client-key",
+        key,
+        "--credentials",
+        seed,
+    ];
+    let output = snapshot_over(dir.path(), &full);
+    assert!(
+        output.status.success(),
+        "feed snapshot over TLS failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON report");
+    assert_eq!(report["movements"], 5, "{report}");
+
+    let stranger = path("stranger-ca.pem");
+    let mut wrong_ca = full;
+    wrong_ca[3] = stranger.to_str().expect("utf-8");
+    let no_credentials = &full[..8];
+    for (arguments, why) in [
+        (&wrong_ca[..], "wrong CA"),
+        (no_credentials, "no credentials"),
+    ] {
+        let output = snapshot_over(dir.path(), arguments);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{why}: {stderr}");
+        assert!(stderr.contains("connecting to"), "{why}: {stderr}");
+    }
+    // A tls:// URL without the CA to pin is refused before any connection.
+    let output = snapshot_over(dir.path(), &["--nats", &url]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("needs --ca-file"), "{stderr}");
 }

@@ -1,8 +1,10 @@
 //! A fleet against central's three-node cluster: N simulated terminals (the real outbox and
 //! relay; crossings generated) record at a steady rate while a cluster node is killed and
-//! restarted and one terminal is cut off from central for a while. Every crossing a terminal
-//! was told is recorded must reach `EVENTS` exactly once; the end-to-end latency from the
-//! durable record to the stream's store time is reported.
+//! restarted and one terminal is cut off from central for a while; the real `checkpoint-central`
+//! consumes `EVENTS` into PostgreSQL meanwhile. Every crossing a terminal was told is recorded
+//! must reach `EVENTS` exactly once and central's movement record once; the end-to-end latency
+//! from the durable record to the stream's store time and to the PostgreSQL commit that holds
+//! the movement (commit timestamps) is reported.
 //!
 //! Short mode here (CI). `scripts/fleet` runs the long mode: `FLEET_TERMINALS` (default 8),
 //! `FLEET_RATE` crossings per second per terminal (5), `FLEET_SECS` of traffic (8),
@@ -17,9 +19,13 @@ use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
 use checkpointd::adapters::feed::{Outbox, OutboxConfig, RelayConfig, ensure_stream, run_relay};
+use checkpointd::adapters::ledger::Central;
 use checkpointd::cli::feed::synthetic_crossing;
 use checkpointd::core::event::TerminalId;
+use checkpointd::core::ledger::{Change, TerminalKeyAdded};
+use common::central::CentralService;
 use common::nats::{CLUSTER_NODES, NatsCluster};
+use common::postgres::Postgres;
 use ed25519_dalek::SigningKey;
 use futures::StreamExt;
 
@@ -61,6 +67,47 @@ async fn client(urls: &[String]) -> async_nats::Client {
         .expect("client")
 }
 
+/// Central's ledger root (the checkpoints of the ledger that names the fleet's keys).
+fn root_key() -> SigningKey {
+    SigningKey::from_bytes(&[200; 32])
+}
+
+/// Terminal `n`'s id and signing key.
+fn identity(n: u64) -> (String, SigningKey) {
+    (
+        format!("FLEET{n:03}"),
+        SigningKey::from_bytes(&[(n % 199) as u8 + 1; 32]),
+    )
+}
+
+/// The ledger `checkpoint-central` verifies events with: every terminal's key, one checkpoint,
+/// in `LEDGER` with three replicas (retried while the new cluster elects its leaders).
+async fn publish_ledger(seeds: &str, terminals: u64) {
+    let changes: Vec<Change> = (0..terminals)
+        .map(|n| {
+            let (id, key) = identity(n);
+            Change::TerminalKeyAdded(TerminalKeyAdded {
+                terminal_id: id,
+                public_key: key.verifying_key().to_bytes(),
+                valid_from: "2025-01-01T00:00:00Z".parse().expect("time"),
+                valid_until: "2035-01-01T00:00:00Z".parse().expect("time"),
+            })
+        })
+        .collect();
+    let central = Central::connect(seeds).await.expect("connect ledger");
+    let deadline = Instant::now() + SETTLE;
+    while let Err(error) = central.provision(CLUSTER_NODES).await {
+        assert!(Instant::now() < deadline, "LEDGER never created: {error}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let now = jiff::Timestamp::now();
+    central.append(changes, now).await.expect("append keys");
+    central
+        .checkpoint(&[root_key()], now)
+        .await
+        .expect("checkpoint");
+}
+
 /// A terminal of the fleet: its outbox, and its relay while it is connected.
 struct Terminal {
     id: String,
@@ -75,14 +122,14 @@ struct Terminal {
 impl Terminal {
     fn open(n: u64) -> Self {
         let data = tempfile::tempdir().expect("tempdir");
-        let id = format!("FLEET{n:03}");
+        let (id, key) = identity(n);
         let outbox = Outbox::open_with_cache(
             data.path(),
             OutboxConfig {
                 terminal: TerminalId::new(&id).expect("valid id"),
                 time_zone: jiff::tz::TimeZone::UTC,
             },
-            SigningKey::from_bytes(&[(n % 250) as u8 + 1; 32]),
+            key,
             Arc::new(checkpointd::adapters::system_clock::SystemClock::default()),
             1 << 20,
         )
@@ -209,57 +256,134 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[index.min(sorted.len() - 1)]
 }
 
-/// Checks exactly-once delivery of every acknowledged crossing; returns the report.
-fn judge(plan: &Plan, acknowledged: &Acknowledged, stored: &[(String, jiff::Timestamp)]) -> String {
-    let acknowledged = acknowledged.lock().expect("lock");
+/// When the killed node was down.
+type Window = (jiff::Timestamp, jiff::Timestamp);
+
+/// Latencies from the record to `arrived` (by `terminal:seq`) of every acknowledged crossing,
+/// as one report block: all, terminals never cut off, and those recorded while the node was
+/// down (the cut-off terminal left out). Panics on a crossing that never arrived.
+fn latencies(
+    plan: &Plan,
+    acknowledged: &HashMap<(String, u64), jiff::Timestamp>,
+    arrived: &HashMap<String, jiff::Timestamp>,
+    (to, node_down): (&str, Window),
+) -> String {
+    let mut all = Vec::with_capacity(acknowledged.len());
+    let mut connected = Vec::with_capacity(acknowledged.len());
+    let mut while_down = Vec::new();
+    let cut_off = identity(plan.terminals - 1).0;
+    for ((terminal, seq), recorded) in acknowledged {
+        let id = format!("{terminal}:{seq}");
+        let at = arrived
+            .get(id.as_str())
+            .unwrap_or_else(|| panic!("acknowledged crossing {id} never reached {to}"));
+        let latency = Duration::try_from(at.duration_since(*recorded)).unwrap_or(Duration::ZERO);
+        all.push(latency);
+        if *terminal != cut_off {
+            connected.push(latency);
+            if (node_down.0..node_down.1).contains(recorded) {
+                while_down.push(latency);
+            }
+        }
+    }
+    let line = |name: &str, mut samples: Vec<Duration>| {
+        samples.sort_unstable();
+        if samples.is_empty() {
+            return format!("end-to-end latency record -> {to}, {name}: no samples\n");
+        }
+        format!(
+            "end-to-end latency record -> {to}, {name}: n {} p50 {:?} p99 {:?} max {:?}\n",
+            samples.len(),
+            percentile(&samples, 0.50),
+            percentile(&samples, 0.99),
+            samples[samples.len() - 1],
+        )
+    };
+    line("all (cut-off terminal included)", all)
+        + &line("terminals never cut off", connected)
+        + &line("recorded while the node was down", while_down)
+}
+
+/// Checks exactly-once delivery of every acknowledged crossing to `EVENTS`; returns the report.
+fn judge(
+    plan: &Plan,
+    acknowledged: &HashMap<(String, u64), jiff::Timestamp>,
+    stored: &[(String, jiff::Timestamp)],
+    node_down: Window,
+) -> String {
     let mut copies: BTreeMap<&str, u32> = BTreeMap::new();
     for (id, _) in stored {
         *copies.entry(id.as_str()).or_default() += 1;
     }
     let repeated: Vec<_> = copies.iter().filter(|(_, n)| **n > 1).collect();
     assert!(repeated.is_empty(), "stored more than once: {repeated:?}");
-    let by_id: HashMap<&str, jiff::Timestamp> =
-        stored.iter().map(|(id, at)| (id.as_str(), *at)).collect();
-    let mut latencies = Vec::with_capacity(acknowledged.len());
-    let mut connected = Vec::with_capacity(acknowledged.len());
-    let cut_off = format!("FLEET{:03}", plan.terminals - 1);
-    for ((terminal, seq), recorded) in acknowledged.iter() {
-        let id = format!("{terminal}:{seq}");
-        let at = by_id
-            .get(id.as_str())
-            .unwrap_or_else(|| panic!("acknowledged crossing {id} never reached central"));
-        let latency = at.duration_since(*recorded);
-        let latency = Duration::try_from(latency).unwrap_or(Duration::ZERO);
-        latencies.push(latency);
-        if *terminal != cut_off {
-            connected.push(latency);
-        }
-    }
-    connected.sort_unstable();
     assert_eq!(
         stored.len(),
         acknowledged.len(),
         "central holds crossings nobody recorded"
     );
-    latencies.sort_unstable();
+    let by_id: HashMap<String, jiff::Timestamp> = stored.iter().cloned().collect();
     format!(
-        "fleet: {} terminals x {} crossings/s for {} s, one node killed and restarted, one terminal cut off for {} s\n\
-         crossings acknowledged {} = stored exactly once {}\n\
-         end-to-end latency record -> EVENTS: p50 {:?} p99 {:?} max {:?} (cut-off terminal included)\n\
-         end-to-end latency, terminals never cut off: p50 {:?} p99 {:?} max {:?}\n",
+        "fleet: {} terminals x {} crossings/s for {} s, one node killed and restarted ({:.1} s down), one terminal cut off for {} s\n\
+         crossings acknowledged {} = stored in EVENTS exactly once {}\n",
         plan.terminals,
         plan.rate,
         plan.secs,
+        node_down.1.duration_since(node_down.0).as_secs_f64(),
         plan.cutoff_secs,
         acknowledged.len(),
         stored.len(),
-        percentile(&latencies, 0.50),
-        percentile(&latencies, 0.99),
-        latencies[latencies.len() - 1],
-        percentile(&connected, 0.50),
-        percentile(&connected, 0.99),
-        connected.last().copied().unwrap_or_default(),
-    )
+    ) + &latencies(plan, acknowledged, &by_id, ("EVENTS", node_down))
+}
+
+/// Waits until central's record holds every acknowledged crossing (each row is one
+/// `(terminal, seq)`: the primary key), then reports the latency to the commit that stored it.
+async fn judge_record(
+    plan: &Plan,
+    acknowledged: &HashMap<(String, u64), jiff::Timestamp>,
+    pg: &Postgres,
+    central: &CentralService,
+    node_down: Window,
+) -> String {
+    let client = pg.client().await;
+    let want = i64::try_from(acknowledged.len()).expect("count fits");
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        let have: i64 = client
+            .query_one("SELECT count(*) FROM movements", &[])
+            .await
+            .map_or(-1, |row| row.get(0));
+        if have == want {
+            break;
+        }
+        assert!(
+            have <= want && Instant::now() < deadline,
+            "central's record holds {have} movements, want {want}; log:\n{}",
+            central.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let rows = client
+        .query(
+            "SELECT terminal, seq, \
+             (extract(epoch FROM pg_xact_commit_timestamp(xmin)) * 1000000)::bigint \
+             FROM movements",
+            &[],
+        )
+        .await
+        .expect("movements with commit times");
+    let committed: HashMap<String, jiff::Timestamp> = rows
+        .iter()
+        .map(|row| {
+            let (terminal, seq, micros): (String, i64, i64) = (row.get(0), row.get(1), row.get(2));
+            let at = jiff::Timestamp::from_microsecond(micros).expect("commit time in range");
+            (format!("{terminal}:{seq}"), at)
+        })
+        .collect();
+    format!(
+        "central's record (checkpoint-central -> PostgreSQL) holds {} movements, one per acknowledged crossing\n",
+        committed.len()
+    ) + &latencies(plan, acknowledged, &committed, ("PostgreSQL", node_down))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -271,11 +395,15 @@ async fn every_acknowledged_crossing_of_the_fleet_reaches_central_once() {
         cutoff_secs: env_u64("FLEET_CUTOFF_SECS", 3),
     };
     assert!(
-        plan.terminals > 0 && plan.secs > 2,
-        "FLEET_TERMINALS > 0 and FLEET_SECS > 2"
+        (1..=199).contains(&plan.terminals) && plan.secs > 2,
+        "FLEET_TERMINALS in 1..=199 and FLEET_SECS > 2"
     );
     let mut cluster = NatsCluster::start();
     let urls = cluster.urls();
+    let pg = Postgres::start_durable();
+    publish_ledger(&urls.join(","), plan.terminals).await;
+    let root = hex::encode(root_key().verifying_key().to_bytes());
+    let central = CentralService::start(&urls.join(","), pg.port, &root, 1000);
     let js = jetstream::new(client(&urls).await);
     let deadline = Instant::now() + SETTLE;
     while let Err(error) = ensure_stream(&js, &relay_config()).await {
@@ -294,8 +422,10 @@ async fn every_acknowledged_crossing_of_the_fleet_reaches_central_once() {
     tokio::time::sleep(third).await;
     let victim = 1;
     cluster.kill(victim);
+    let down_from = jiff::Timestamp::now();
     terminals.last_mut().expect("a terminal").cut_off().await;
     tokio::time::sleep(third).await;
+    let down_to = jiff::Timestamp::now();
     cluster.restart(victim);
     tokio::time::sleep(Duration::from_secs(plan.cutoff_secs).saturating_sub(third)).await;
     terminals
@@ -316,7 +446,10 @@ async fn every_acknowledged_crossing_of_the_fleet_reaches_central_once() {
     for terminal in &mut terminals {
         terminal.cut_off().await;
     }
-    let report = judge(&plan, &acknowledged, &stored(&js).await);
+    let acknowledged = std::mem::take(&mut *acknowledged.lock().expect("lock"));
+    let node_down = (down_from, down_to);
+    let report = judge(&plan, &acknowledged, &stored(&js).await, node_down)
+        + &judge_record(&plan, &acknowledged, &pg, &central, node_down).await;
     eprintln!("{report}");
     if let Ok(path) = std::env::var("FLEET_REPORT") {
         std::fs::write(&path, &report).expect("write the fleet report");

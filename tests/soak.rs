@@ -11,7 +11,10 @@
 //!
 //! Short by default (part of the normal suite); `SOAK_SECS=N` runs N seconds of traffic,
 //! `SOAK_SEED=S` replays a fault schedule and traffic mix, `SOAK_REPORT=path` writes the report
-//! as markdown (`scripts/soak`).
+//! as markdown (`scripts/soak`). `SOAK_CLUSTER=1` runs central as a three-node JetStream cluster
+//! (streams with three replicas, terminals given every seed URL) and adds kill -9 + restart of
+//! single nodes, the leaders of `EVENTS` and `LEDGER` among them, to the schedule; the broker
+//! faults then hit every node (a whole-cluster restart, the whole cluster frozen).
 
 mod common;
 
@@ -27,6 +30,7 @@ use std::time::{Duration, Instant};
 
 use checkpointd::adapters::feed::{Outbox, OutboxConfig, RelayConfig, run_relay};
 use checkpointd::adapters::ledger::Central;
+use checkpointd::adapters::nats::connect_link;
 use checkpointd::cli::feed::synthetic_crossing;
 use checkpointd::core::document::HolderDigest;
 use checkpointd::core::event::{CrossingKind, TerminalId, Traveller as EventTraveller};
@@ -39,7 +43,7 @@ use checkpointd::core::officer::{Language, Role};
 use checkpointd::core::permit::{self, PermitBody, PermitClaims, PermitHolder, PermitType};
 use checkpointd::core::privacy::{DocumentNumber, PersonName};
 use checkpointd::ports::clock::Clock;
-use common::nats::NatsServer;
+use common::nats::{Broker, NatsCluster, NatsServer, stream_leader, upstream_lines};
 use common::terminal::{
     EventStream, LaneConfig, OFFICER_ID, OFFICER_SECRET, Pty, SUPERVISOR_ID, SUPERVISOR_SECRET,
     TOKEN, free_port, spawn_daemon, try_http, write_firmware,
@@ -237,6 +241,16 @@ impl Daemon {
             ),
             1,
         );
+        // Every seed URL of a cluster, and streams created with a replica per server.
+        let text = if nats_url.contains(',') {
+            text.replacen(
+                &format!("nats_url = \"{nats_url}\""),
+                &upstream_lines(nats_url),
+                1,
+            )
+        } else {
+            text
+        };
         std::fs::write(&config, text).expect("config with spool");
         let clock_file = faketime_available().then(|| dir.path().join("faketime"));
         if let Some(file) = &clock_file {
@@ -977,7 +991,11 @@ fn publish(url: &str, changes: Vec<Change>) -> Result<(u64, Timestamp), String> 
     runtime().block_on(async {
         let work = async {
             let central = Central::connect(url).await.map_err(|e| e.to_string())?;
-            central.provision(1).await.map_err(|e| e.to_string())?;
+            let replicas = url.split(',').count();
+            central
+                .provision(replicas)
+                .await
+                .map_err(|e| e.to_string())?;
             let now = Timestamp::now();
             let seq = if changes.is_empty() {
                 central.head().await.map_err(|e| e.to_string())?.0
@@ -998,6 +1016,28 @@ fn publish(url: &str, changes: Vec<Change>) -> Result<(u64, Timestamp), String> 
             .await
             .map_err(|_| "central timed out".to_string())?
     })
+}
+
+/// Central's streams and bucket created, retried until a new cluster can (a few seconds).
+fn provisioned(url: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    runtime().block_on(async {
+        loop {
+            let attempt = async {
+                let central = Central::connect(url).await.map_err(|e| e.to_string())?;
+                let replicas = url.split(',').count();
+                central.provision(replicas).await.map_err(|e| e.to_string())
+            };
+            match tokio::time::timeout(Duration::from_secs(10), attempt).await {
+                Ok(Ok(())) => return,
+                other => assert!(
+                    Instant::now() < deadline,
+                    "central's streams not created: {other:?}"
+                ),
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    });
 }
 
 /// Waits until every terminal's replica holds entry `published` (publishing a harmless entry
@@ -1260,12 +1300,15 @@ fn archive_overstayers(url: &str, world: &World) -> Vec<Ack> {
         lock(&world.people).push(overstayer);
     }
     runtime().block_on(async {
-        let client = async_nats::connect(url).await.expect("archive connects");
+        let client = connect_link(url).await.expect("archive connects");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let relay = tokio::spawn(run_relay(
             outbox.clone(),
             client,
-            RelayConfig::with_duplicate_window_hours(72),
+            RelayConfig {
+                replicas: url.split(',').count(),
+                ..RelayConfig::with_duplicate_window_hours(72)
+            },
             async {
                 let _ = stopped.await;
             },
@@ -1296,6 +1339,11 @@ enum Fault {
     Unplug { site: usize },
     /// A terminal's wall clock set to `hours` ahead of real time (0: set back).
     ClockJump { site: usize, hours: i64 },
+    /// Cluster mode: kill -9 of one node, restarted on its store after `down_ms`.
+    KillNode { node: usize, down_ms: u64 },
+    /// Cluster mode: kill -9 of the node leading `stream` at that moment, restarted after
+    /// `down_ms`.
+    KillLeader { stream: &'static str, down_ms: u64 },
 }
 
 impl Fault {
@@ -1307,15 +1355,48 @@ impl Fault {
             Fault::Unplug { .. } => "scanner PTY closed + reopened",
             Fault::ClockJump { hours: 0, .. } => "terminal clock set back (libfaketime)",
             Fault::ClockJump { .. } => "terminal clock jumps forward (libfaketime)",
+            Fault::KillNode { .. } => "cluster node kill -9 + restart",
+            Fault::KillLeader {
+                stream: "EVENTS", ..
+            } => "EVENTS stream leader kill -9 + restart",
+            Fault::KillLeader { .. } => "LEDGER stream leader kill -9 + restart",
         }
     }
 }
 
-fn schedule(rng: &mut StdRng, secs: u64) -> Vec<(u64, Fault)> {
+/// A cluster node fault: either stream's leader, or any node.
+fn node_fault(pick: u32, rng: &mut StdRng, down_ms: std::ops::Range<u64>) -> Fault {
+    let down_ms = rng.gen_range(down_ms);
+    match pick {
+        0 => Fault::KillLeader {
+            stream: "EVENTS",
+            down_ms,
+        },
+        1 => Fault::KillLeader {
+            stream: "LEDGER",
+            down_ms,
+        },
+        _ => Fault::KillNode {
+            node: rng.gen_range(0..common::nats::CLUSTER_NODES),
+            down_ms,
+        },
+    }
+}
+
+fn schedule(rng: &mut StdRng, secs: u64, cluster: bool) -> Vec<(u64, Fault)> {
     let span_ms = secs * 1000;
     let mut faults = Vec::new();
     if secs <= 120 {
-        // Short mode: each kind once (two terminal kills: an entry lane and an exit lane).
+        // Short mode: each kind once (two terminal kills: an entry lane and an exit lane; in
+        // cluster mode the leaders of EVENTS and LEDGER).
+        let node_faults = if cluster {
+            vec![
+                node_fault(0, rng, 1000..3000),
+                node_fault(1, rng, 1000..3000),
+            ]
+        } else {
+            Vec::new()
+        };
         let mut kinds = vec![
             Fault::KillTerminal {
                 site: [0, 2][rng.gen_range(0..2)],
@@ -1335,6 +1416,7 @@ fn schedule(rng: &mut StdRng, secs: u64) -> Vec<(u64, Fault)> {
                 down_ms: rng.gen_range(500..2500),
             },
         ];
+        kinds.extend(node_faults);
         let slot = span_ms.saturating_sub(10_000) / kinds.len() as u64;
         // The clock fault goes to a terminal no other fault takes down, so that it records
         // while its clock runs ahead.
@@ -1367,8 +1449,10 @@ fn schedule(rng: &mut StdRng, secs: u64) -> Vec<(u64, Fault)> {
         }
     } else {
         let mut at = 10_000u64;
+        // Cluster mode: a third of the faults take one node down.
+        let kinds = if cluster { 15 } else { 10 };
         while at + 15_000 < span_ms {
-            let fault = match rng.gen_range(0..10) {
+            let fault = match rng.gen_range(0..kinds) {
                 0..=3 => Fault::KillTerminal {
                     site: rng.gen_range(0..4),
                     down_ms: rng.gen_range(300..5000),
@@ -1379,15 +1463,19 @@ fn schedule(rng: &mut StdRng, secs: u64) -> Vec<(u64, Fault)> {
                 6..=7 => Fault::PauseBroker {
                     ms: rng.gen_range(5_000..60_000),
                 },
-                _ => Fault::KillBroker {
+                8..=9 => Fault::KillBroker {
                     down_ms: rng.gen_range(1000..20_000),
                 },
+                pick => node_fault(pick % 3, rng, 1000..30_000),
             };
             faults.push((at, fault));
             // The next fault comes after this one has healed, so outages do not chain up.
             let lasts = match fault {
                 Fault::PauseBroker { ms } => ms,
-                Fault::KillBroker { down_ms } | Fault::KillTerminal { down_ms, .. } => down_ms,
+                Fault::KillBroker { down_ms }
+                | Fault::KillTerminal { down_ms, .. }
+                | Fault::KillNode { down_ms, .. }
+                | Fault::KillLeader { down_ms, .. } => down_ms,
                 Fault::Unplug { .. } | Fault::ClockJump { .. } => 0,
             };
             at += lasts + rng.gen_range(15_000..40_000);
@@ -1603,13 +1691,30 @@ struct Tally {
     publish_failures: u64,
 }
 
+/// The node leading `stream` now (the cluster's answer within 20 s).
+fn leader_of(url: &str, stream: &str) -> Option<usize> {
+    runtime().block_on(async {
+        let client = connect_link(url).await.ok()?;
+        let js = async_nats::jetstream::new(client);
+        stream_leader(&js, stream, Duration::from_secs(20)).await
+    })
+}
+
+/// kill -9 of one node, restarted on its store after `down_ms`.
+fn kill_node(nats: &Mutex<Broker>, node: usize, down_ms: u64) {
+    lock(nats).kill_node(node);
+    std::thread::sleep(Duration::from_millis(down_ms));
+    lock(nats).restart_node(node);
+}
+
 fn run_faults(
     world: Arc<World>,
     plan: Vec<(u64, Fault)>,
     daemons: Vec<Arc<Mutex<Daemon>>>,
-    nats: Arc<Mutex<NatsServer>>,
+    nats: Arc<Mutex<Broker>>,
     tally: Arc<Mutex<Tally>>,
 ) {
+    let url = lock(&nats).seeds();
     for (at, fault) in plan {
         let when = world.started + Duration::from_millis(at);
         while Instant::now() < when && !world.stop.load(Ordering::Relaxed) {
@@ -1657,6 +1762,14 @@ fn run_faults(
                 std::thread::sleep(Duration::from_millis(down_ms));
                 lock(&nats).restart();
             }
+            Fault::KillNode { node, down_ms } => kill_node(&nats, node, down_ms),
+            Fault::KillLeader { stream, down_ms } => match leader_of(&url, stream) {
+                Some(node) => {
+                    eprintln!("soak: {stream} is led by {}", NatsCluster::name(node));
+                    kill_node(&nats, node, down_ms);
+                }
+                None => world.violation(format!("{stream} had no leader to kill")),
+            },
             Fault::ClockJump { site, hours } => {
                 let file = lock(&daemons[site]).clock_file.clone();
                 if let Some(file) = file {
@@ -1780,15 +1893,25 @@ struct CentralCrossing {
 
 #[test]
 fn soak_four_terminals_under_faults_lose_nothing() {
+    soak(std::env::var_os("SOAK_CLUSTER").is_some_and(|v| v == "1"));
+}
+
+fn soak(cluster: bool) {
     let secs = env_u64("SOAK_SECS").unwrap_or(SHORT_SECS);
     let seed = env_u64("SOAK_SEED").unwrap_or_else(|| rand::thread_rng().r#gen());
     let sample_every =
         Duration::from_secs(env_u64("SOAK_SAMPLE_SECS").unwrap_or((secs / 30).clamp(2, 30)));
-    eprintln!("soak: SOAK_SEED={seed} SOAK_SECS={secs} (replay with SOAK_SEED={seed})");
+    eprintln!(
+        "soak: SOAK_SEED={seed} SOAK_SECS={secs} cluster={cluster} (replay with SOAK_SEED={seed})"
+    );
     let mut rng = StdRng::seed_from_u64(seed);
 
-    let nats = NatsServer::start();
-    let url = nats.url();
+    let nats = if cluster {
+        Broker::Cluster(NatsCluster::start())
+    } else {
+        Broker::Server(NatsServer::start())
+    };
+    let url = nats.seeds();
     let nats = Arc::new(Mutex::new(nats));
     let tally = Arc::new(Mutex::new(Tally {
         faults: BTreeMap::new(),
@@ -1797,7 +1920,9 @@ fn soak_four_terminals_under_faults_lose_nothing() {
         publish_failures: 0,
     }));
 
-    // Central's ledger first: the issuer, every terminal's key.
+    // Central's ledger first: the issuer, every terminal's key (once a cluster has elected its
+    // meta leader and can create streams).
+    provisioned(&url);
     let (head, _) = publish(&url, initial_ledger(&issuer())).expect("initial ledger");
     let daemons: Vec<Arc<Mutex<Daemon>>> = SITES
         .iter()
@@ -1820,7 +1945,7 @@ fn soak_four_terminals_under_faults_lose_nothing() {
     lock(&world.record).acks.extend(archive_acks);
 
     // Traffic, central and faults.
-    let plan = schedule(&mut rng, secs);
+    let plan = schedule(&mut rng, secs, cluster);
     eprintln!("soak: fault schedule {plan:?}");
     // Its own generator, so the faults and traffic of a seed stay what they were.
     let hostile_seed = seed ^ 0x2424_2424;
@@ -2095,11 +2220,22 @@ fn soak_four_terminals_under_faults_lose_nothing() {
     let tally = lock(&tally);
     let mut report = String::new();
     let w = &mut report;
-    writeln!(w, "# Soak report\n").expect("string");
+    let broker = if cluster {
+        "A three-node JetStream cluster (routes on loopback; `EVENTS`, `LEDGER`, the checkpoint stream \
+         and the snapshot bucket with 3 replicas; terminals and central's tools given all three seed URLs)"
+    } else {
+        "One nats-server"
+    };
+    writeln!(
+        w,
+        "# Soak report{}\n",
+        if cluster { " (three-node cluster)" } else { "" }
+    )
+    .expect("string");
     writeln!(
         w,
         "Seed `SOAK_SEED={seed}`, {secs} s of traffic ({traffic_secs:.0} s with the last fault), drain {drain_secs:.1} s.\n\
-         One nats-server, four `checkpointd` terminals (officer lanes confirmed through the API), PTY scanners, \
+         {broker}, four `checkpointd` terminals (officer lanes confirmed through the API), PTY scanners, \
          central issuing and revoking permits, an archive terminal holding {OVERSTAYERS} entries from {OVERSTAY_ENTRY_DAYS_AGO} days ago.\n"
     )
     .expect("string");
@@ -2283,7 +2419,11 @@ fn soak_four_terminals_under_faults_lose_nothing() {
     writeln!(
         w,
         "\n## Notes\n\n\
-         - Rerun: `scripts/soak --secs N [--seed S]` (this file), or `cargo test --test soak` for the short mode.\n\
+         - Rerun: `scripts/soak [--cluster] --secs N [--seed S]` (docs/soak.md; docs/soak-cluster.md with \
+         `--cluster`), or `[SOAK_CLUSTER=1] cargo test --test soak` for the short mode.\n\
+         - Cluster mode: the broker faults hit every node (kill -9 of all three and restart: a whole-cluster \
+         restart; all three frozen); node faults kill -9 one node (the one leading `EVENTS` or `LEDGER` at that \
+         moment, or any) and restart it on its store.\n\
          - A crossing is acknowledged when `POST /api/v1/confirm` answered `200` with its seq and event hash; a \
          confirmation whose answer never came (the terminal was killed) is *in doubt* and may appear at central once.\n\
          - Stay days at exit: the exit lane presents a traveller only once its own stay look-up sees the entry (it came \

@@ -5,8 +5,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,94 +15,8 @@ use checkpointd::cli::feed::synthetic_crossing;
 use checkpointd::config::{ClientCertificate, Upstream, UpstreamTls};
 use checkpointd::core::event::TerminalId;
 use common::nats::NatsServer;
+use common::tls::{CLIENT_EXT, SERVER_EXT, certificates};
 use ed25519_dalek::SigningKey;
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let output = Command::new("openssl")
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("run openssl (apt-get install openssl)");
-    assert!(
-        output.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
-/// A CA (`<name>-ca.pem`) and, signed by it, a certificate `<name>-<leaf>.pem` with its key for
-/// each leaf, the server's naming 127.0.0.1.
-fn certificates(dir: &Path, name: &str, leaves: &[(&str, &str)]) {
-    let ca = format!("{name}-ca");
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            &format!("{ca}.key"),
-            "-out",
-            &format!("{ca}.pem"),
-            "-days",
-            "2",
-            "-subj",
-            &format!("/CN={ca}"),
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign",
-        ],
-    );
-    for (leaf, extensions) in leaves {
-        let stem = format!("{name}-{leaf}");
-        std::fs::write(dir.join(format!("{stem}.ext")), extensions).expect("write extensions");
-        openssl(
-            dir,
-            &[
-                "req",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-keyout",
-                &format!("{stem}.key"),
-                "-out",
-                &format!("{stem}.csr"),
-                "-subj",
-                &format!("/CN={stem}"),
-            ],
-        );
-        openssl(
-            dir,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                &format!("{stem}.csr"),
-                "-CA",
-                &format!("{ca}.pem"),
-                "-CAkey",
-                &format!("{ca}.key"),
-                "-CAcreateserial",
-                "-out",
-                &format!("{stem}.pem"),
-                "-days",
-                "2",
-                "-extfile",
-                &format!("{stem}.ext"),
-            ],
-        );
-    }
-}
-
-const SERVER_EXT: &str = "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n";
-const CLIENT_EXT: &str = "extendedKeyUsage=clientAuth\n";
 
 fn upstream(url: &str, ca_file: PathBuf, client: Option<(PathBuf, PathBuf)>) -> Upstream {
     Upstream {
@@ -130,7 +43,7 @@ async fn connect_with(
     options: async_nats::ConnectOptions,
     upstream: &Upstream,
 ) -> Result<async_nats::Client, async_nats::ConnectError> {
-    transport_options(options, upstream)
+    transport_options(options, upstream.tls.as_ref())
         .connect(upstream.urls.as_slice())
         .await
 }

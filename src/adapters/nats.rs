@@ -1,13 +1,13 @@
-//! The terminal's connection to central's NATS servers: one set of connect options built from
-//! the `[upstream]` table (every seed URL of the cluster, TLS with central's CA pinned and an
-//! optional client certificate, credentials), used by the relay, the index, the heartbeats and
-//! the ledger replicator alike.
+//! The connection to central's NATS servers: one set of connect options built from a
+//! [`CentralLink`] (every seed URL of the cluster, TLS with central's CA pinned and an optional
+//! client certificate, credentials), used by the terminal (from its `[upstream]` table) and by
+//! central's own tools (from their `--nats`, `--ca-file`, … arguments) alike.
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::config::Upstream;
+use crate::config::{Upstream, UpstreamTls};
 
 /// Largest credentials file read (a `.creds` file is about 1 KiB).
 pub const CREDENTIALS_BYTES_MAX: u64 = 16 * 1024;
@@ -90,16 +90,76 @@ pub fn read_credentials(path: &Path) -> Result<Credentials, String> {
     Ok(Credentials::NkeySeed(seed.to_string()))
 }
 
-/// The connect options for central: request timeout, endless reconnects, and the configured
-/// credentials. The one place where the terminal's NATS options are decided.
+/// How central's servers are reached: seed URLs, TLS, credentials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CentralLink {
+    /// Seed URLs (`nats://` or `tls://`): the client tries them in turn and learns the rest of
+    /// the cluster from the server it reaches.
+    pub urls: Vec<String>,
+    /// TLS with central's CA pinned; `None`: plain NATS (a lab or a loopback broker).
+    pub tls: Option<UpstreamTls>,
+    /// NATS credentials file (`.creds` or NKey seed), if central requires one.
+    pub credentials_file: Option<PathBuf>,
+}
+
+impl CentralLink {
+    /// Plain NATS to `seeds`: one URL or several separated by commas.
+    pub fn plain(seeds: &str) -> Self {
+        Self {
+            urls: seeds.split(',').map(|url| url.trim().to_string()).collect(),
+            tls: None,
+            credentials_file: None,
+        }
+    }
+
+    /// The link of the terminal's `[upstream]` table.
+    pub fn of(upstream: &Upstream) -> Self {
+        Self {
+            urls: upstream.urls.clone(),
+            tls: upstream.tls.clone(),
+            credentials_file: upstream.credentials_file.clone(),
+        }
+    }
+}
+
+/// What central's adapters accept as a link: a [`CentralLink`], or plain seed URLs as text.
+pub trait IntoCentralLink {
+    /// The link.
+    fn into_link(self) -> CentralLink;
+}
+
+impl IntoCentralLink for &CentralLink {
+    fn into_link(self) -> CentralLink {
+        self.clone()
+    }
+}
+
+impl IntoCentralLink for &str {
+    fn into_link(self) -> CentralLink {
+        CentralLink::plain(self)
+    }
+}
+
+impl IntoCentralLink for &String {
+    fn into_link(self) -> CentralLink {
+        CentralLink::plain(self)
+    }
+}
+
+/// The terminal's connect options: [`link_options`] of its `[upstream]`, retrying the first
+/// connection in the background (a terminal starts while central is unreachable).
 pub fn connect_options(upstream: &Upstream) -> Result<async_nats::ConnectOptions, NatsError> {
+    Ok(link_options(&CentralLink::of(upstream))?.retry_on_initial_connect())
+}
+
+/// The connect options for central: request timeout, TLS and the configured credentials. The
+/// one place where NATS options for central are decided.
+pub fn link_options(link: &CentralLink) -> Result<async_nats::ConnectOptions, NatsError> {
     let options = transport_options(
-        async_nats::ConnectOptions::new()
-            .request_timeout(Some(REQUEST_TIMEOUT))
-            .retry_on_initial_connect(),
-        upstream,
+        async_nats::ConnectOptions::new().request_timeout(Some(REQUEST_TIMEOUT)),
+        link.tls.as_ref(),
     );
-    let Some(path) = &upstream.credentials_file else {
+    let Some(path) = &link.credentials_file else {
         return Ok(options);
     };
     let credentials_error = |why: String| NatsError::Credentials {
@@ -114,15 +174,15 @@ pub fn connect_options(upstream: &Upstream) -> Result<async_nats::ConnectOptions
     }
 }
 
-/// `options` with the transport of `upstream`: with TLS configured, TLS is required on every
+/// `options` with the transport `tls`: with TLS configured, TLS is required on every
 /// connection (also to servers the cluster announces later) and a server certificate must chain
 /// to the pinned CA; the system's roots are not consulted (async-nats loads them only when no
 /// CA file is given).
 pub fn transport_options(
     options: async_nats::ConnectOptions,
-    upstream: &Upstream,
+    tls: Option<&UpstreamTls>,
 ) -> async_nats::ConnectOptions {
-    let Some(tls) = &upstream.tls else {
+    let Some(tls) = tls else {
         return options;
     };
     let options = options
@@ -139,11 +199,24 @@ pub fn transport_options(
 /// Connects to central with [`connect_options`] through the first reachable seed URL; returns
 /// at once and keeps retrying in the background when no server is reachable yet.
 pub async fn connect(upstream: &Upstream) -> Result<async_nats::Client, NatsError> {
-    connect_options(upstream)?
-        .connect(upstream.urls.as_slice())
-        .await
-        .map_err(|e| NatsError::Connect {
-            url: upstream.urls.join(","),
-            why: e.to_string(),
-        })
+    let options = connect_options(upstream)?;
+    connect_with(options, &upstream.urls).await
+}
+
+/// Connects to central with [`link_options`] through the first reachable seed URL, for
+/// central's tools: no server reachable, a certificate not chaining to the pinned CA or refused
+/// credentials is an error at once.
+pub async fn connect_link(link: impl IntoCentralLink) -> Result<async_nats::Client, NatsError> {
+    let link = link.into_link();
+    connect_with(link_options(&link)?, &link.urls).await
+}
+
+async fn connect_with(
+    options: async_nats::ConnectOptions,
+    urls: &[String],
+) -> Result<async_nats::Client, NatsError> {
+    options.connect(urls).await.map_err(|e| NatsError::Connect {
+        url: urls.join(","),
+        why: e.to_string(),
+    })
 }

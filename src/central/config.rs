@@ -44,14 +44,29 @@ pub struct CentralConfig {
 /// Where events come from.
 #[derive(Debug, Clone)]
 pub struct NatsSettings {
-    /// Server URL (`nats://…`).
+    /// Seed URLs of central's servers (`nats://…` or `tls://…`), comma-separated.
     pub url: String,
+    /// TLS with the servers' CA pinned (and a client certificate), if configured.
+    pub tls: Option<crate::config::UpstreamTls>,
+    /// NATS credentials (`.creds` or NKey seed), if the servers require them.
+    pub credentials_file: Option<PathBuf>,
     /// The events stream (`EVENTS`).
     pub stream: String,
     /// Durable consumer name; also the key of the stored position.
     pub durable: String,
     /// Events per batch.
     pub batch_max: usize,
+}
+
+impl NatsSettings {
+    /// How the service reaches the servers: the one connect path of central's tools.
+    pub fn link(&self) -> crate::adapters::nats::CentralLink {
+        crate::adapters::nats::CentralLink {
+            tls: self.tls.clone(),
+            credentials_file: self.credentials_file.clone(),
+            ..crate::adapters::nats::CentralLink::plain(&self.url)
+        }
+    }
 }
 
 /// How to reach PostgreSQL.
@@ -132,6 +147,10 @@ struct Raw {
 #[serde(deny_unknown_fields)]
 struct RawNats {
     url: Option<Spanned<String>>,
+    ca_file: Option<Spanned<String>>,
+    client_cert_file: Option<Spanned<String>>,
+    client_key_file: Option<Spanned<String>>,
+    credentials_file: Option<Spanned<String>>,
     stream: Option<Spanned<String>>,
     durable: Option<Spanned<String>>,
     batch_max: Option<Spanned<u64>>,
@@ -289,16 +308,32 @@ impl Checks<'_> {
     fn nats(&mut self, table: Spanned<RawNats>) -> Option<NatsSettings> {
         let at = table.span().start;
         let raw = table.into_inner();
-        let url = self.required(raw.url, at, "nats.url", "a `nats://host:port` URL");
+        let url = self.required(raw.url.clone(), at, "nats.url", "a `nats://host:port` URL");
         if let Some(url) = &url
-            && !url.get_ref().starts_with("nats://")
-            && !url.get_ref().starts_with("tls://")
+            && !url.get_ref().split(',').all(|seed| {
+                let seed = seed.trim();
+                seed.starts_with("nats://") || seed.starts_with("tls://")
+            })
         {
             self.at(
                 url.span().start,
-                "nats.url must start with nats:// or tls://",
+                "nats.url: every seed URL must start with nats:// or tls://",
             );
         }
+        let tls = self.nats_tls(&raw, url.as_ref());
+        let credentials_file = raw.credentials_file.as_ref().and_then(|file| {
+            let path = self.resolve(file.get_ref());
+            match crate::adapters::nats::read_credentials(&path) {
+                Ok(_) => Some(path),
+                Err(why) => {
+                    self.at(
+                        file.span().start,
+                        format!("nats.credentials_file {} {why}", path.display()),
+                    );
+                    None
+                }
+            }
+        });
         let stream = raw.stream.map_or_else(
             || crate::adapters::feed::STREAM_NAME.to_string(),
             Spanned::into_inner,
@@ -327,8 +362,13 @@ impl Checks<'_> {
                 format!("nats.batch_max must be in {BATCH_MAX_RANGE:?}"),
             );
         }
+        if raw.credentials_file.is_some() && credentials_file.is_none() {
+            return None;
+        }
         Some(NatsSettings {
             url: url?.into_inner(),
+            tls: tls?,
+            credentials_file,
             stream,
             durable: durable?.into_inner(),
             batch_max: usize::try_from(*batch_max?.get_ref()).ok()?,
@@ -471,6 +511,74 @@ impl Checks<'_> {
         }
     }
 
+    /// `[nats]` TLS: `ca_file` pins the servers' CA (needed by `tls://` seeds); the client
+    /// certificate and its owner-only key go together. `None`: a problem was reported.
+    fn nats_tls(
+        &mut self,
+        raw: &RawNats,
+        url: Option<&Spanned<String>>,
+    ) -> Option<Option<crate::config::UpstreamTls>> {
+        let pem = |checks: &mut Self, value: &Spanned<String>, key: &str, label, owner_only| {
+            let path = checks.resolve(value.get_ref());
+            match crate::config::pem_file(&path, label, owner_only) {
+                Ok(()) => Some(path),
+                Err(why) => {
+                    checks.at(
+                        value.span().start,
+                        format!("{key} {} {why}", path.display()),
+                    );
+                    None
+                }
+            }
+        };
+        let Some(ca) = &raw.ca_file else {
+            if let Some(url) = url.filter(|url| url.get_ref().contains("tls://")) {
+                self.at(
+                    url.span().start,
+                    "nats.url: a tls:// seed needs nats.ca_file, the servers' CA certificate (PEM)",
+                );
+                return None;
+            }
+            if let Some(cert) = raw
+                .client_cert_file
+                .as_ref()
+                .or(raw.client_key_file.as_ref())
+            {
+                self.at(
+                    cert.span().start,
+                    "a client certificate needs TLS: set nats.ca_file",
+                );
+                return None;
+            }
+            return Some(None);
+        };
+        let ca_file = pem(self, ca, "nats.ca_file", "CERTIFICATE", false);
+        let client_certificate = match (&raw.client_cert_file, &raw.client_key_file) {
+            (None, None) => Some(None),
+            (Some(cert), Some(key)) => {
+                let cert = pem(self, cert, "nats.client_cert_file", "CERTIFICATE", false);
+                let key = pem(self, key, "nats.client_key_file", "PRIVATE KEY", true);
+                cert.zip(key).map(|(certificate_file, key_file)| {
+                    Some(crate::config::ClientCertificate {
+                        certificate_file,
+                        key_file,
+                    })
+                })
+            }
+            (Some(one), None) | (None, Some(one)) => {
+                self.at(
+                    one.span().start,
+                    "nats.client_cert_file and nats.client_key_file go together",
+                );
+                None
+            }
+        };
+        Some(Some(crate::config::UpstreamTls {
+            ca_file: ca_file?,
+            client_certificate: client_certificate?,
+        }))
+    }
+
     /// Reads a one-line secret from an owner-only file of at least `chars_min` characters.
     fn secret(&mut self, file: &Spanned<String>, key: &str, chars_min: usize) -> Option<String> {
         let at = file.span().start;
@@ -557,6 +665,41 @@ mod tests {
             lines,
             ["3", "4", "5", "7", "11", "12", "14", "15", "17"],
             "{found:#?}"
+        );
+    }
+
+    #[test]
+    fn nats_tls_keys_are_checked() {
+        let nats = |keys: &str| {
+            problems(&format!(
+                "data_dir = \"/x\"\n[nats]\n{keys}\ndurable = \"c\"\nbatch_max = 10\n"
+            ))
+            .into_iter()
+            .filter(|p| p.contains("nats."))
+            .collect::<Vec<_>>()
+        };
+        let seeds = nats("url = \"tls://127.0.0.1:1,tls://127.0.0.1:2\"");
+        assert_eq!(seeds.len(), 1, "{seeds:?}");
+        assert!(seeds[0].contains("needs nats.ca_file"), "{seeds:?}");
+        let bad_seed = nats("url = \"nats://127.0.0.1:1,http://b\"");
+        assert!(bad_seed[0].contains("every seed URL"), "{bad_seed:?}");
+        let missing = nats(
+            "url = \"tls://127.0.0.1:1\"\nca_file = \"/nonexistent/ca.pem\"\n\
+             client_cert_file = \"/nonexistent/c.pem\"\ncredentials_file = \"/nonexistent/n.nk\"",
+        );
+        assert!(
+            missing
+                .iter()
+                .any(|p| p.contains("nats.ca_file /nonexistent/ca.pem cannot be read")),
+            "{missing:?}"
+        );
+        assert!(
+            missing.iter().any(|p| p.contains("go together")),
+            "{missing:?}"
+        );
+        assert!(
+            missing.iter().any(|p| p.contains("nats.credentials_file")),
+            "{missing:?}"
         );
     }
 }

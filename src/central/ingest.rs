@@ -77,12 +77,7 @@ pub async fn run_ingest(
 ) -> Result<(), IngestError> {
     tokio::pin!(shutdown);
     let mut store = connect_store(postgres, &nats.durable).await;
-    let client = async_nats::ConnectOptions::new()
-        .retry_on_initial_connect()
-        .max_reconnects(None)
-        .connect(nats.url.as_str())
-        .await
-        .map_err(|e| nats_error("connect")(e.to_string()))?;
+    let client = connect(nats).await?;
     let js = jetstream::new(client);
     let mut position = stored_position(&mut store, postgres, &nats.durable).await;
     let mut consumer = durable_consumer(&js, nats, position).await?;
@@ -524,6 +519,19 @@ pub fn heartbeat_row(subject: &str, payload: &[u8]) -> Result<store::HeartbeatRo
     })
 }
 
+/// Connects through the configured link (seeds, TLS, credentials), retrying in the background
+/// while no server answers.
+async fn connect(nats: &NatsSettings) -> Result<async_nats::Client, IngestError> {
+    let link = nats.link();
+    crate::adapters::nats::link_options(&link)
+        .map_err(|e| nats_error("connect")(e.to_string()))?
+        .retry_on_initial_connect()
+        .max_reconnects(None)
+        .connect(link.urls.as_slice())
+        .await
+        .map_err(|e| nats_error("connect")(e.to_string()))
+}
+
 /// Records every terminal's latest heartbeat until `shutdown` (best effort, like the
 /// heartbeats themselves: a malformed one is logged and dropped).
 pub async fn run_heartbeats(
@@ -532,12 +540,7 @@ pub async fn run_heartbeats(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), IngestError> {
     tokio::pin!(shutdown);
-    let client = async_nats::ConnectOptions::new()
-        .retry_on_initial_connect()
-        .max_reconnects(None)
-        .connect(nats.url.as_str())
-        .await
-        .map_err(|e| nats_error("connect")(e.to_string()))?;
+    let client = connect(nats).await?;
     let mut beats = client
         .subscribe(format!(
             "{}.>",

@@ -143,7 +143,7 @@ async fn serve(config: CentralConfig) -> Result<(), CentralError> {
 }
 
 fn spawn_replication(config: &CentralConfig, ledger: SledLedger) {
-    let url = config.nats.url.clone();
+    let link = config.nats.link();
     let roots = config.ledger.roots.clone();
     let snapshot_dir = config.data_dir.clone();
     tokio::spawn(async move {
@@ -152,7 +152,7 @@ fn spawn_replication(config: &CentralConfig, ledger: SledLedger) {
             // Central's replica applies entries with the terminals' own rules (BP1 signatures
             // included), so what it holds is what every terminal holds.
             match Replicator::connect(
-                &url,
+                &link,
                 ledger.clone(),
                 roots.clone(),
                 Arc::new(Bp1Verification),

@@ -14,6 +14,7 @@ use futures::StreamExt;
 use crate::adapters::feed::{Outbox, OutboxConfig, RelayConfig, STREAM_NAME, run_relay};
 use crate::adapters::system_clock::SystemClock;
 use crate::central::ingest::ReplicaTerminalKeys;
+use crate::cli::link::LinkArgs;
 use crate::cli::progress::Progress;
 use crate::core::event::{
     Crossing, CrossingEvent, CrossingKind, FeedAudit, Grounds, Operator, TerminalId, TerminalKeys,
@@ -34,9 +35,8 @@ pub struct Args {
 #[derive(Debug, clap::Args)]
 #[group(id = "terminal_keys", required = true, args = ["keys", "ledger"])]
 struct Source {
-    /// NATS server URL.
-    #[arg(long, default_value = "nats://127.0.0.1:4222")]
-    nats: String,
+    #[command(flatten)]
+    central: LinkArgs,
     /// Terminal keys: one `<terminal-id> <hex Ed25519 public key>` per line.
     #[arg(long, conflicts_with = "ledger")]
     keys: Option<PathBuf>,
@@ -169,6 +169,15 @@ pub fn run(args: Args) -> ExitCode {
     }
 }
 
+impl Source {
+    /// A connection to central through the link the arguments give (TLS, credentials).
+    async fn connect(&self) -> Result<async_nats::Client, String> {
+        crate::adapters::nats::connect_link(&self.central.link()?)
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
+
 /// The terminal keys events are verified with: the keys file, or the ledger replica's current
 /// (not retired) key of each terminal, as `checkpoint-central` verifies.
 fn terminal_keys(source: &Source) -> Result<Box<dyn TerminalKeys>, String> {
@@ -217,10 +226,7 @@ async fn read_stream(
     mut each: impl FnMut(u64, &[u8]) -> Result<(), String>,
 ) -> Result<(), String> {
     use async_nats::jetstream::consumer::pull::OrderedConfig;
-    let client = async_nats::connect(&source.nats)
-        .await
-        .map_err(|e| format!("connect {}: {e}", source.nats))?;
-    let js = async_nats::jetstream::new(client);
+    let js = async_nats::jetstream::new(source.connect().await?);
     let mut stream = js
         .get_stream(&source.stream)
         .await

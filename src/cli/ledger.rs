@@ -16,7 +16,9 @@ use sha2::{Digest, Sha256};
 use crate::adapters::ledger::{
     Backoff, CACHE_CAPACITY_DEFAULT, Central, Replicator, SledLedger, Snapshot,
 };
+use crate::adapters::nats::CentralLink;
 use crate::cli::ledger_central;
+use crate::cli::link::LinkArgs;
 use crate::cli::progress::Progress;
 use crate::core::document::HolderDigest;
 use crate::core::ledger::entry::PersonAlertRaised;
@@ -53,9 +55,8 @@ pub enum Command {
         /// Directory for the root secrets (`root-N.key`, owner-only), to be taken offline.
         #[arg(long)]
         roots_dir: PathBuf,
-        /// Central's NATS server (JetStream), e.g. `nats://127.0.0.1:4222`.
-        #[arg(long)]
-        nats: String,
+        #[command(flatten)]
+        link: LinkArgs,
         /// Number of root keys to create.
         #[arg(long, default_value_t = 3)]
         roots: usize,
@@ -67,9 +68,8 @@ pub enum Command {
     /// Central: append entries read as JSON lines (`{"kind":…,"body":{…}}`) from FILE ("-": stdin)
     /// and permits from BP1 files (one or more `BP1:` texts per file, one per line).
     Publish {
-        /// Central's NATS server (JetStream).
-        #[arg(long)]
-        nats: String,
+        #[command(flatten)]
+        link: LinkArgs,
         /// JSON lines of ledger changes to append (`-`: standard input).
         #[arg(long, required_unless_present = "bp1")]
         entries: Option<PathBuf>,
@@ -86,9 +86,8 @@ pub enum Command {
     /// applies cleanly from the replica); `--publish FILE` publishes it once k of n roots signed.
     #[command(group(clap::ArgGroup::new("step").required(true).args(["prepare", "publish"])))]
     Checkpoint {
-        /// Central's NATS server (JetStream).
-        #[arg(long)]
-        nats: String,
+        #[command(flatten)]
+        link: LinkArgs,
         /// Write the unsigned checkpoint to FILE (created; for `ledger sign`).
         #[arg(long, requires = "data")]
         prepare: Option<PathBuf>,
@@ -109,9 +108,8 @@ pub enum Command {
     /// Central: take the first entry terminals refuse, and the entries after it, out of the
     /// stream (docs/ledger.md, "A refused entry in the stream"); a rerun resumes from BACKUP.
     Rewind {
-        /// Central's NATS server (JetStream).
-        #[arg(long)]
-        nats: String,
+        #[command(flatten)]
+        link: LinkArgs,
         /// Central's own replica (where replaying the stream starts).
         #[arg(long)]
         data: PathBuf,
@@ -136,9 +134,8 @@ pub enum Command {
         /// Central's replica directory to take the snapshot from.
         #[arg(long)]
         data: PathBuf,
-        /// Central's NATS server (JetStream).
-        #[arg(long)]
-        nats: String,
+        #[command(flatten)]
+        link: LinkArgs,
         /// Drop the stream entries the snapshot covers.
         #[arg(long)]
         trim: bool,
@@ -181,9 +178,8 @@ pub enum Command {
         /// The replica directory to write.
         #[arg(long)]
         data: PathBuf,
-        /// Central's NATS server (JetStream).
-        #[arg(long)]
-        nats: String,
+        #[command(flatten)]
+        link: LinkArgs,
         #[command(flatten)]
         roots: RootArgs,
         /// Keep following instead of one round.
@@ -237,7 +233,7 @@ async fn dispatch(command: Command) -> Result<ExitCode, String> {
         Command::Init {
             central,
             roots_dir,
-            nats,
+            link,
             roots,
             replicas,
         } => {
@@ -245,16 +241,16 @@ async fn dispatch(command: Command) -> Result<ExitCode, String> {
                 central: &central,
                 roots: &roots_dir,
             };
-            init(dirs, &nats, roots, usize::from(replicas), now).await
+            init(dirs, &link.link()?, roots, usize::from(replicas), now).await
         }
         Command::Publish {
-            nats,
+            link,
             entries,
             bp1,
             data,
-        } => publish(&nats, entries.as_deref(), &bp1, &data, now).await,
+        } => publish(&link.link()?, entries.as_deref(), &bp1, &data, now).await,
         Command::Checkpoint {
-            nats,
+            link,
             prepare,
             publish,
             data,
@@ -268,22 +264,22 @@ async fn dispatch(command: Command) -> Result<ExitCode, String> {
                 roots,
                 threshold,
             };
-            checkpoint(&nats, steps, now).await
+            checkpoint(&link.link()?, steps, now).await
         }
         Command::Rewind {
-            nats,
+            link,
             data,
             backup,
             dropped,
         } => {
-            print(ledger_central::rewind(&nats, &open(&data)?, &backup, &dropped).await?);
+            print(ledger_central::rewind(&link.link()?, &open(&data)?, &backup, &dropped).await?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Sign { root, file } => {
             print(ledger_central::sign(&root, &file)?);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Snapshot { data, nats, trim } => snapshot(&data, &nats, trim).await,
+        Command::Snapshot { data, link, trim } => snapshot(&data, &link.link()?, trim).await,
         Command::Status { data, max_age_secs } => status(&data, max_age_secs, now),
         Command::Verify { data, roots } => verify(&data, &roots),
         Command::Lookup {
@@ -298,19 +294,19 @@ async fn dispatch(command: Command) -> Result<ExitCode, String> {
         }
         Command::Replicate {
             data,
-            nats,
+            link,
             roots,
             follow,
             interval_ms,
         } => {
             let follow = follow.then(|| Duration::from_millis(interval_ms));
-            replicate(&data, &nats, &roots, follow).await
+            replicate(&data, &link.link()?, &roots, follow).await
         }
     }
 }
 
 async fn publish(
-    nats: &str,
+    link: &CentralLink,
     entries: Option<&Path>,
     bp1: &[PathBuf],
     data: &Path,
@@ -327,7 +323,7 @@ async fn publish(
     // What needs no state (files, signatures, sizes) first, for a plain error; the rules
     // against the replica and the stream past it run in `publish`.
     csca::precheck(&changes, now)?;
-    let (seq, hash) = ledger_central::publish(nats, &replica, changes, now).await?;
+    let (seq, hash) = ledger_central::publish(link, &replica, changes, now).await?;
     print(json!({"head_seq": seq, "head_hash": hex::encode(hash)}));
     Ok(ExitCode::SUCCESS)
 }
@@ -342,22 +338,22 @@ struct CheckpointSteps {
 }
 
 async fn checkpoint(
-    nats: &str,
+    link: &CentralLink,
     steps: CheckpointSteps,
     now: Timestamp,
 ) -> Result<ExitCode, String> {
     let checkpoint = match (steps.prepare, steps.publish, steps.data, steps.roots) {
         (Some(file), _, Some(data), _) => {
-            ledger_central::prepare(nats, &open(&data)?, &file, now).await?
+            ledger_central::prepare(link, &open(&data)?, &file, now).await?
         }
         (_, Some(file), data, Some(roots)) => {
             let roots = load_roots(&RootArgs {
                 roots,
                 threshold: steps.threshold,
             })?;
-            let checkpoint = ledger_central::publish_checkpoint(nats, &roots, &file).await?;
+            let checkpoint = ledger_central::publish_checkpoint(link, &roots, &file).await?;
             if let Some(data) = data {
-                sync_replica(nats, &data, roots).await?;
+                sync_replica(link, &data, roots).await?;
             }
             checkpoint
         }
@@ -371,13 +367,13 @@ async fn checkpoint(
     Ok(ExitCode::SUCCESS)
 }
 
-async fn snapshot(data: &Path, nats: &str, trim: bool) -> Result<ExitCode, String> {
+async fn snapshot(data: &Path, link: &CentralLink, trim: bool) -> Result<ExitCode, String> {
     let store = open(data)?;
     let snapshot = Snapshot::from_store(&store)
         .map_err(|e| e.to_string())?
         .ok_or("the replica has no checkpoint yet")?;
     let size = store.cursor().map_err(|e| e.to_string())?.seq;
-    let central = Central::connect(nats).await.map_err(|e| e.to_string())?;
+    let central = Central::connect(link).await.map_err(|e| e.to_string())?;
     let bytes = central
         .put_snapshot(&snapshot)
         .await
@@ -426,7 +422,7 @@ fn verify(data: &Path, roots: &RootArgs) -> Result<ExitCode, String> {
 /// One replication round, or following the stream every `follow` until a fatal error.
 async fn replicate(
     data: &Path,
-    nats: &str,
+    link: &CentralLink,
     roots: &RootArgs,
     follow: Option<Duration>,
 ) -> Result<ExitCode, String> {
@@ -435,7 +431,7 @@ async fn replicate(
     // A bootstrap from a snapshot is the long part: a bar on a terminal, nothing elsewhere.
     let progress = Progress::new("bootstrapping", "entries", 0, false);
     let bar = progress.clone();
-    let replicator = Replicator::connect(nats, store, roots, Arc::new(IndexConsistency))
+    let replicator = Replicator::connect(link, store, roots, Arc::new(IndexConsistency))
         .await
         .map_err(|e| e.to_string())?
         .with_snapshot_dir(data)
@@ -466,8 +462,8 @@ async fn replicate(
 }
 
 /// Brings central's replica up to the latest checkpoint, with the terminals' permit check.
-async fn sync_replica(nats: &str, data: &Path, roots: RootSet) -> Result<(), String> {
-    let replicator = Replicator::connect(nats, open(data)?, roots, Arc::new(Bp1Verification))
+async fn sync_replica(link: &CentralLink, data: &Path, roots: RootSet) -> Result<(), String> {
+    let replicator = Replicator::connect(link, open(data)?, roots, Arc::new(Bp1Verification))
         .await
         .map_err(|e| e.to_string())?
         .with_snapshot_dir(data);
@@ -907,7 +903,7 @@ struct InitDirs<'a> {
 /// step finishes the job without overwriting a key.
 async fn init(
     dirs: InitDirs<'_>,
-    url: &str,
+    link: &CentralLink,
     n_roots: usize,
     replicas: usize,
     now: Timestamp,
@@ -938,7 +934,7 @@ async fn init(
     }
     let issuer = existing_or_new_key(&dirs.central.join("issuer-1.key"))?;
     let change = issuer_change(&issuer, now)?;
-    let central = Central::connect(url).await.map_err(|e| e.to_string())?;
+    let central = Central::connect(link).await.map_err(|e| e.to_string())?;
     central
         .provision(replicas)
         .await
@@ -955,7 +951,7 @@ async fn init(
             dirs.central.join("issuer-1.key").display()
         ));
     }
-    let source = crate::adapters::ledger::JetStreamSource::connect(url)
+    let source = crate::adapters::ledger::JetStreamSource::connect(link)
         .await
         .map_err(|e| e.to_string())?;
     let checkpoint_size = match crate::adapters::ledger::LedgerSource::latest_checkpoint(&source)

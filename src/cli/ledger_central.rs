@@ -12,6 +12,7 @@ use serde_json::json;
 
 use crate::adapters::ledger::pending::PendingState;
 use crate::adapters::ledger::{Central, JetStreamSource, LedgerSource, SledLedger};
+use crate::adapters::nats::CentralLink;
 use crate::core::ledger::permit_check::Bp1Verification;
 use crate::core::ledger::state::{ApplyFailure, apply_entry};
 use crate::core::ledger::{
@@ -143,13 +144,13 @@ pub fn check_changes(
 /// `ledger publish`: checks the changes against the replica and the stream, then appends them
 /// after exactly the head they were checked against.
 pub async fn publish(
-    nats: &str,
+    link: &CentralLink,
     replica: &SledLedger,
     changes: Vec<Change>,
     now: Timestamp,
 ) -> Result<(u64, Hash), String> {
-    let central = Central::connect(nats).await.map_err(|e| e.to_string())?;
-    let source = JetStreamSource::connect(nats)
+    let central = Central::connect(link).await.map_err(|e| e.to_string())?;
+    let source = JetStreamSource::connect(link)
         .await
         .map_err(|e| e.to_string())?;
     let head = central.head().await.map_err(|e| e.to_string())?;
@@ -164,13 +165,13 @@ pub async fn publish(
 /// `ledger checkpoint --prepare FILE`: the unsigned checkpoint of central's head, written only
 /// when the head applies cleanly from the replica's checkpoint.
 pub async fn prepare(
-    nats: &str,
+    link: &CentralLink,
     replica: &SledLedger,
     file: &Path,
     now: Timestamp,
 ) -> Result<Checkpoint, String> {
-    let central = Central::connect(nats).await.map_err(|e| e.to_string())?;
-    let source = JetStreamSource::connect(nats)
+    let central = Central::connect(link).await.map_err(|e| e.to_string())?;
+    let source = JetStreamSource::connect(link)
         .await
         .map_err(|e| e.to_string())?;
     let (size, root) = central.head().await.map_err(|e| e.to_string())?;
@@ -251,7 +252,7 @@ pub fn read_owner_only_key(path: &Path) -> Result<SigningKey, String> {
 /// `ledger checkpoint --publish FILE`: publishes the signed checkpoint once `roots` accepts it
 /// (k of n) and it states an entry of the stream as the stream holds it.
 pub async fn publish_checkpoint(
-    nats: &str,
+    link: &CentralLink,
     roots: &RootSet,
     file: &Path,
 ) -> Result<Checkpoint, String> {
@@ -259,7 +260,7 @@ pub async fn publish_checkpoint(
     let checkpoint = roots
         .verify(&signed)
         .map_err(|e| format!("{}: {e}; nothing published", file.display()))?;
-    let central = Central::connect(nats).await.map_err(|e| e.to_string())?;
+    let central = Central::connect(link).await.map_err(|e| e.to_string())?;
     match central
         .entry_at(checkpoint.size)
         .await
@@ -280,7 +281,7 @@ pub async fn publish_checkpoint(
             ));
         }
     }
-    let source = JetStreamSource::connect(nats)
+    let source = JetStreamSource::connect(link)
         .await
         .map_err(|e| e.to_string())?;
     if let Some(latest) = source
@@ -365,12 +366,12 @@ pub fn decode_rewind_backup(bytes: &[u8]) -> Result<(u64, Vec<Vec<u8>>), String>
 /// and published again. `backup` holds the kept entries while the stream is rewritten (a rerun
 /// resumes from it) and is removed once done.
 pub async fn rewind(
-    nats: &str,
+    link: &CentralLink,
     replica: &SledLedger,
     backup: &Path,
     dropped: &Path,
 ) -> Result<serde_json::Value, String> {
-    let central = Central::connect(nats).await.map_err(|e| e.to_string())?;
+    let central = Central::connect(link).await.map_err(|e| e.to_string())?;
     if backup.exists() {
         let (first, kept) = read_backup(backup)?;
         central
@@ -380,7 +381,7 @@ pub async fn rewind(
         std::fs::remove_file(backup).map_err(|e| format!("removing {}: {e}", backup.display()))?;
         return Ok(json!({"resumed": true, "kept_through": first + kept.len() as u64 - 1}));
     }
-    let source = JetStreamSource::connect(nats)
+    let source = JetStreamSource::connect(link)
         .await
         .map_err(|e| e.to_string())?;
     let head = central.head().await.map_err(|e| e.to_string())?;

@@ -10,6 +10,7 @@ pub mod docs;
 pub mod feed;
 pub mod ledger;
 pub mod ledger_central;
+pub mod link;
 pub mod mrz;
 pub mod officer;
 pub mod permit;

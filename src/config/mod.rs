@@ -6,6 +6,7 @@
 mod chip;
 mod raw;
 mod validate;
+pub(crate) use validate::pem_file;
 
 use std::fmt;
 use std::net::SocketAddr;

@@ -79,8 +79,9 @@ fn urls(raw: &RawUpstream, at: usize, report: &mut Report<'_>) -> Option<Vec<Str
     }
 }
 
-/// Reads a PEM file of at most [`CERTIFICATE_BYTES_MAX`] bytes holding a block labelled `label`.
-fn pem_file(path: &Path, label: &str, owner_only: bool) -> Result<(), String> {
+/// Reads a PEM file of at most [`CERTIFICATE_BYTES_MAX`] bytes holding a block labelled `label`
+/// (owner-only when `owner_only`); the error says what is wrong with it.
+pub(crate) fn pem_file(path: &Path, label: &str, owner_only: bool) -> Result<(), String> {
     let file = std::fs::File::open(path).map_err(|e| format!("cannot be read: {e}"))?;
     let metadata = file
         .metadata()

@@ -26,6 +26,7 @@ use super::{
 /// read again, at most this many times, so one file reports many problems.
 #[path = "transport.rs"]
 mod transport;
+pub(crate) use transport::pem_file;
 
 const SERDE_PASSES_MAX: usize = 64;
 /// Longest checkpoint id: it is stamped on every crossing record.

@@ -1,7 +1,9 @@
 //! Shared support for integration tests: real external processes the tests start themselves.
 #![allow(dead_code)]
 
+pub mod central;
 pub mod ledger;
 pub mod nats;
 pub mod postgres;
 pub mod terminal;
+pub mod tls;

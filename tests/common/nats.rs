@@ -31,7 +31,7 @@ pub fn nats_server_binary() -> PathBuf {
     PathBuf::from("nats-server")
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral loopback port");
     listener
         .local_addr()
@@ -255,6 +255,52 @@ impl NatsCluster {
         self.spawn(node);
         self.wait_listening(node);
     }
+
+    /// Every node frozen (SIGSTOP): clients are cut off from central without a disconnect.
+    pub fn pause(&self) {
+        self.signal_all("STOP");
+    }
+
+    /// Every frozen node resumed (SIGCONT).
+    pub fn resume(&self) {
+        self.signal_all("CONT");
+    }
+
+    fn signal_all(&self, name: &str) {
+        for child in self.nodes.iter().filter_map(|node| node.child.as_ref()) {
+            let status = Command::new("kill")
+                .arg(format!("-{name}"))
+                .arg(child.id().to_string())
+                .status()
+                .expect("run kill");
+            assert!(status.success(), "kill -{name} failed");
+        }
+    }
+}
+
+/// The node leading `stream`, once the cluster has one (`None` after `wait`).
+pub async fn stream_leader(
+    js: &async_nats::jetstream::Context,
+    stream: &str,
+    wait: Duration,
+) -> Option<usize> {
+    let deadline = Instant::now() + wait;
+    loop {
+        if let Ok(mut stream) = js.get_stream(stream).await
+            && let Ok(info) = stream.info().await
+            && let Some(node) = info
+                .cluster
+                .as_ref()
+                .and_then(|c| c.leader.as_deref())
+                .and_then(NatsCluster::node_named)
+        {
+            return Some(node);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 impl Drop for NatsCluster {
@@ -263,4 +309,88 @@ impl Drop for NatsCluster {
             self.kill(node);
         }
     }
+}
+
+/// Central's broker in a test that runs either kind: one server, or the three-node cluster.
+pub enum Broker {
+    /// One nats-server; streams with one replica.
+    Server(NatsServer),
+    /// Three routed nodes; streams with one replica per node.
+    Cluster(NatsCluster),
+}
+
+impl Broker {
+    /// The seed URLs, comma-separated (what `--nats` and `Central::connect` take).
+    pub fn seeds(&self) -> String {
+        match self {
+            Broker::Server(server) => server.url(),
+            Broker::Cluster(cluster) => cluster.urls().join(","),
+        }
+    }
+
+    /// Replicas of the streams central creates: one per server.
+    pub fn replicas(&self) -> usize {
+        match self {
+            Broker::Server(_) => 1,
+            Broker::Cluster(_) => CLUSTER_NODES,
+        }
+    }
+
+    /// SIGKILL of every server (a whole-cluster loss).
+    pub fn kill(&mut self) {
+        match self {
+            Broker::Server(server) => server.kill(),
+            Broker::Cluster(cluster) => (0..CLUSTER_NODES).for_each(|node| cluster.kill(node)),
+        }
+    }
+
+    /// Every server started again on its ports and store.
+    pub fn restart(&mut self) {
+        match self {
+            Broker::Server(server) => server.restart(),
+            Broker::Cluster(cluster) => (0..CLUSTER_NODES).for_each(|node| cluster.restart(node)),
+        }
+    }
+
+    /// SIGKILL of node `node` of a cluster (of the server, for one server).
+    pub fn kill_node(&mut self, node: usize) {
+        match self {
+            Broker::Server(server) => server.kill(),
+            Broker::Cluster(cluster) => cluster.kill(node),
+        }
+    }
+
+    /// Node `node` started again on its ports and store.
+    pub fn restart_node(&mut self, node: usize) {
+        match self {
+            Broker::Server(server) => server.restart(),
+            Broker::Cluster(cluster) => cluster.restart(node),
+        }
+    }
+
+    /// Every server frozen (SIGSTOP).
+    pub fn pause(&self) {
+        match self {
+            Broker::Server(server) => server.pause(),
+            Broker::Cluster(cluster) => cluster.pause(),
+        }
+    }
+
+    /// Every server resumed (SIGCONT).
+    pub fn resume(&self) {
+        match self {
+            Broker::Server(server) => server.resume(),
+            Broker::Cluster(cluster) => cluster.resume(),
+        }
+    }
+}
+
+/// Seed URLs as a terminal's `[upstream]` lines: `urls = […]` and one stream replica per seed.
+pub fn upstream_lines(seeds: &str) -> String {
+    let urls: Vec<String> = seeds.split(',').map(|url| format!("\"{url}\"")).collect();
+    format!(
+        "urls = [{}]\nstream_replicas = {}",
+        urls.join(", "),
+        urls.len()
+    )
 }

@@ -123,8 +123,10 @@ impl Postgres {
         } else {
             "-c fsync=off -c full_page_writes=off"
         };
+        // Commit timestamps: a test can tell when each row was committed (the end-to-end latency
+        // of a crossing to the record).
         let options = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 {speed}",
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c track_commit_timestamp=on {speed}",
             self.port,
             self.dir.path().display()
         );

@@ -42,9 +42,7 @@ pub async fn snapshot(
     )
     .map_err(|e| format!("opening the index in {}: {e}", data.display()))?;
     let index = outbox.movement_index();
-    let client = async_nats::connect(&source.nats)
-        .await
-        .map_err(|e| format!("connect {}: {e}", source.nats))?;
+    let client = source.connect().await?;
     catch_up(&index, client.clone(), keys.as_ref(), &source.stream)
         .await
         .map_err(|e| format!("reading {}: {e}", source.stream))?;

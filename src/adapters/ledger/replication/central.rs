@@ -2,6 +2,7 @@
 //! expected last sequence, checkpoints, snapshots and trims.
 
 use super::*;
+use crate::adapters::nats::IntoCentralLink;
 
 /// Creates the streams and the snapshot bucket if missing (file storage, limits retention,
 /// `replicas` copies each: 3 on a three-node cluster).
@@ -34,13 +35,12 @@ pub async fn provision(js: &jetstream::Context, replicas: usize) -> Result<(), R
     Ok(())
 }
 
-/// Connects to `url`, a seed URL or several separated by commas (the servers of central's
-/// cluster: the client learns the others and moves to another when one is lost).
-pub(super) async fn connect(url: &str) -> Result<jetstream::Context, ReplicationError> {
-    let seeds: Vec<&str> = url.split(',').map(str::trim).collect();
-    let client = async_nats::ConnectOptions::new()
-        .request_timeout(Some(REQUEST_TIMEOUT))
-        .connect(seeds.as_slice())
+/// Connects to central through `link` (seed URLs of central's cluster: the client learns the
+/// others and moves to another when one is lost; TLS and credentials as configured).
+pub(super) async fn connect(
+    link: impl IntoCentralLink,
+) -> Result<jetstream::Context, ReplicationError> {
+    let client = crate::adapters::nats::connect_link(link)
         .await
         .map_err(nats)?;
     Ok(jetstream::new(client))
@@ -53,9 +53,9 @@ pub struct Central {
 }
 
 impl Central {
-    pub async fn connect(url: &str) -> Result<Self, ReplicationError> {
+    pub async fn connect(link: impl IntoCentralLink) -> Result<Self, ReplicationError> {
         Ok(Self {
-            js: connect(url).await?,
+            js: connect(link).await?,
         })
     }
 

@@ -50,8 +50,6 @@ const SNAPSHOT_FILE: &str = "ledger-snapshot.partial";
 const PUBLISH_WINDOW: usize = 512;
 /// How long a terminal waits for the next entry of a range the stream should hold.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
-/// Bound on one request to the server.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Entries fetched and applied per chunk of a run: a catch-up after days offline or a bootstrap
 /// is checked and staged this many at a time, so memory does not grow with the run.
 pub const RUN_CHUNK_ENTRIES: usize = 20_000;

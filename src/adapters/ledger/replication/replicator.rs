@@ -3,6 +3,7 @@
 //! failed rounds.
 
 use super::*;
+use crate::adapters::nats::IntoCentralLink;
 
 /// Exponential backoff with full jitter, for reconnects and failed rounds.
 #[derive(Clone, Debug)]
@@ -65,13 +66,13 @@ pub type BootstrapProgress = Arc<dyn Fn(u64, u64) + Send + Sync>;
 impl<S: LedgerStore + Clone + Send + 'static> Replicator<S> {
     /// A replicator reading central's JetStream streams at `url`.
     pub async fn connect(
-        url: &str,
+        link: impl IntoCentralLink,
         store: S,
         roots: RootSet,
         check: Arc<dyn PermitCheck + Send + Sync>,
     ) -> Result<Self, ReplicationError> {
         Ok(Self::new(
-            JetStreamSource::connect(url).await?,
+            JetStreamSource::connect(link).await?,
             store,
             roots,
             check,

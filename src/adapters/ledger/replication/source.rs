@@ -2,6 +2,7 @@
 //! and `JetStreamSource`, the real one.
 
 use super::*;
+use crate::adapters::nats::IntoCentralLink;
 
 /// Where a terminal reads central's ledger from. [`JetStreamSource`] is the real one; the
 /// deterministic simulation supplies one that drops, stalls and trims on a seeded schedule.
@@ -63,9 +64,9 @@ pub struct JetStreamSource {
 }
 
 impl JetStreamSource {
-    pub async fn connect(url: &str) -> Result<Self, ReplicationError> {
+    pub async fn connect(link: impl IntoCentralLink) -> Result<Self, ReplicationError> {
         Ok(Self {
-            js: connect(url).await?,
+            js: connect(link).await?,
             streams: LedgerStreams::default(),
         })
     }
