@@ -13,7 +13,7 @@ use checkpointd::adapters::ledger::Central;
 use checkpointd::core::document::HolderDigest;
 use checkpointd::core::ledger::{AlertKind, AlertRaised, Change, TerminalKeyAdded};
 use common::nats::NatsServer;
-use common::terminal::{Setup, TERMINAL_ID, Terminal, root_key, terminal_key};
+use common::terminal::{Setup, TERMINAL_ID, TOKEN, Terminal, root_key, terminal_key, try_http};
 use jiff::{SignedDuration, Timestamp};
 use serde_json::Value;
 
@@ -135,6 +135,20 @@ fn status_and_lookup_answer_from_the_running_daemon_as_from_the_replica() {
         format!("{}\n", hex::encode(root_key().verifying_key().to_bytes())),
     )
     .expect("roots file");
+
+    // The routes are authorised like every other: no token, no answer on loopback HTTP.
+    let (code, _) = try_http(terminal.http, "GET", "/api/v1/ledger/status", None, None)
+        .expect("an HTTP answer");
+    assert_eq!(code, 403);
+    let (code, by_token) = try_http(
+        terminal.http,
+        "GET",
+        "/api/v1/ledger/lookup?cti=00",
+        None,
+        Some(TOKEN),
+    )
+    .expect("an HTTP answer");
+    assert_eq!(code, 400, "{by_token}");
 
     let running = ask(&replica, &roots);
     let held = ctl(&[
