@@ -7,12 +7,24 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::config::Upstream;
-
 /// Largest credentials file read (a `.creds` file is about 1 KiB).
 pub const CREDENTIALS_BYTES_MAX: u64 = 16 * 1024;
 /// How long a request (JetStream API call) may wait for its answer.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How the terminal reaches central, as `[upstream]` says (`config::Upstream::link`): the seed
+/// URLs, TLS and the credentials file. Plain paths, so this adapter needs nothing of `config`.
+#[derive(Debug, Clone, Copy)]
+pub struct Link<'a> {
+    /// Every seed URL, first tried first.
+    pub urls: &'a [String],
+    /// Central's CA certificate(s), PEM: TLS is required and only this CA is trusted.
+    pub ca_file: Option<&'a Path>,
+    /// The terminal's certificate chain and private key for mutual TLS.
+    pub client_certificate: Option<(&'a Path, &'a Path)>,
+    /// NATS credentials file, if central requires one.
+    pub credentials_file: Option<&'a Path>,
+}
 
 /// How the terminal proves who it is to central.
 #[derive(Clone, PartialEq, Eq)]
@@ -92,14 +104,14 @@ pub fn read_credentials(path: &Path) -> Result<Credentials, String> {
 
 /// The connect options for central: request timeout, endless reconnects, and the configured
 /// credentials. The one place where the terminal's NATS options are decided.
-pub fn connect_options(upstream: &Upstream) -> Result<async_nats::ConnectOptions, NatsError> {
+pub fn connect_options(link: Link<'_>) -> Result<async_nats::ConnectOptions, NatsError> {
     let options = transport_options(
         async_nats::ConnectOptions::new()
             .request_timeout(Some(REQUEST_TIMEOUT))
             .retry_on_initial_connect(),
-        upstream,
+        link,
     );
-    let Some(path) = &upstream.credentials_file else {
+    let Some(path) = link.credentials_file else {
         return Ok(options);
     };
     let credentials_error = |why: String| NatsError::Credentials {
@@ -114,23 +126,23 @@ pub fn connect_options(upstream: &Upstream) -> Result<async_nats::ConnectOptions
     }
 }
 
-/// `options` with the transport of `upstream`: with TLS configured, TLS is required on every
+/// `options` with the transport of `link`: with TLS configured, TLS is required on every
 /// connection (also to servers the cluster announces later) and a server certificate must chain
 /// to the pinned CA; the system's roots are not consulted (async-nats loads them only when no
 /// CA file is given).
 pub fn transport_options(
     options: async_nats::ConnectOptions,
-    upstream: &Upstream,
+    link: Link<'_>,
 ) -> async_nats::ConnectOptions {
-    let Some(tls) = &upstream.tls else {
+    let Some(ca_file) = link.ca_file else {
         return options;
     };
     let options = options
         .require_tls(true)
-        .add_root_certificates(tls.ca_file.clone());
-    match &tls.client_certificate {
-        Some(client) => {
-            options.add_client_certificate(client.certificate_file.clone(), client.key_file.clone())
+        .add_root_certificates(ca_file.to_path_buf());
+    match link.client_certificate {
+        Some((certificate, key)) => {
+            options.add_client_certificate(certificate.to_path_buf(), key.to_path_buf())
         }
         None => options,
     }
@@ -138,12 +150,12 @@ pub fn transport_options(
 
 /// Connects to central with [`connect_options`] through the first reachable seed URL; returns
 /// at once and keeps retrying in the background when no server is reachable yet.
-pub async fn connect(upstream: &Upstream) -> Result<async_nats::Client, NatsError> {
-    connect_options(upstream)?
-        .connect(upstream.urls.as_slice())
+pub async fn connect(link: Link<'_>) -> Result<async_nats::Client, NatsError> {
+    connect_options(link)?
+        .connect(link.urls)
         .await
         .map_err(|e| NatsError::Connect {
-            url: upstream.urls.join(","),
+            url: link.urls.join(","),
             why: e.to_string(),
         })
 }

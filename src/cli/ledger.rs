@@ -875,17 +875,6 @@ fn load_roots(args: &RootArgs) -> Result<RootSet, String> {
     RootSet::new(keys, args.threshold).map_err(|e| e.to_string())
 }
 
-pub(crate) fn read_signing_key(path: &Path) -> Result<SigningKey, String> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
-    let raw = hex::decode(text.trim()).map_err(|e| format!("{}: {e}", path.display()))?;
-    let seed: [u8; 32] = raw
-        .as_slice()
-        .try_into()
-        .map_err(|_| format!("{} is not a 32-byte seed", path.display()))?;
-    Ok(SigningKey::from_bytes(&seed))
-}
-
 fn write_secret(path: &Path, key: &SigningKey) -> Result<(), String> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;

@@ -8,6 +8,7 @@ use jiff::civil::Date;
 
 use crate::core::chip::ChipError;
 use crate::core::chip::active_auth;
+use crate::core::chip::channel::ChannelError;
 use crate::core::chip::chip_auth::ChipAuthentication;
 use crate::core::chip::lds::LdsFile;
 use crate::core::chip::reader::{Access, ChipRead};
@@ -19,7 +20,6 @@ use crate::core::mrz::{MrzDocument, MrzReport};
 use crate::core::passive_auth::{
     self, ChipFiles, DataGroupStatus, PaError, PaReport, TrustStore, VerifyOptions,
 };
-use crate::ports::chip::ChannelError;
 
 /// The chip's evidence: the facts the decision weighs, what a crossing event may carry (the PA
 /// result and the document signer's country and serial, nothing of the holder), and how the
