@@ -130,7 +130,7 @@ async fn connect_with(
     options: async_nats::ConnectOptions,
     upstream: &Upstream,
 ) -> Result<async_nats::Client, async_nats::ConnectError> {
-    transport_options(options, upstream.link())
+    transport_options(options, upstream)
         .connect(upstream.urls.as_slice())
         .await
 }

@@ -4,6 +4,7 @@
 //! `file:line:column`; startup and reload share this path.
 
 mod chip;
+pub mod credentials;
 mod raw;
 mod validate;
 
@@ -174,21 +175,6 @@ pub struct Upstream {
     pub duplicate_window: Duration,
     /// How often the terminal publishes its health heartbeat.
     pub heartbeat_every: Duration,
-}
-
-impl Upstream {
-    /// What `adapters::nats` connects with: the URLs, TLS files and credentials file.
-    pub fn link(&self) -> crate::adapters::nats::Link<'_> {
-        let tls = self.tls.as_ref();
-        crate::adapters::nats::Link {
-            urls: &self.urls,
-            ca_file: tls.map(|tls| tls.ca_file.as_path()),
-            client_certificate: tls
-                .and_then(|tls| tls.client_certificate.as_ref())
-                .map(|client| (client.certificate_file.as_path(), client.key_file.as_path())),
-            credentials_file: self.credentials_file.as_deref(),
-        }
-    }
 }
 
 /// TLS to central: only certificates chaining to `ca_file` are accepted (no system roots).

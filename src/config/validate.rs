@@ -818,7 +818,7 @@ fn upstream(
         None => Some(None),
         Some(value) => {
             readable_file(value, config_dir, "credentials file", report).and_then(|path| {
-                match crate::adapters::nats::read_credentials(&path) {
+                match super::credentials::read_credentials(&path) {
                     Ok(_) => Some(Some(path)),
                     Err(why) => {
                         report.at(

@@ -91,7 +91,7 @@ pub async fn start(
         what: "ledger roots",
         message,
     })?;
-    let client = nats::connect(config.upstream.link())
+    let client = nats::connect(&config.upstream)
         .await
         .map_err(|e| super::TerminalError::Upstream(e.to_string()))?;
     let streams = LedgerStreams::named(&config.upstream.ledger_stream);
