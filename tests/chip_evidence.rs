@@ -42,8 +42,7 @@ fn chip_with(clone: bool, ca_clone: bool) -> (ChipProfile, TrustStore) {
     let csca_key = chip_pki::key(KeyKind::P256, 40);
     let csca = chip_pki::certificate(&CertSpec::csca("UT", 40), &csca_key, None);
     let dsc_key = chip_pki::key(KeyKind::P256, 41);
-    let dsc =
-        chip_pki::certificate(&CertSpec::dsc("UT", 41), &dsc_key, Some((&csca, &csca_key)));
+    let dsc = chip_pki::certificate(&CertSpec::dsc("UT", 41), &dsc_key, Some((&csca, &csca_key)));
     let dg1 = chip_pki::dg1(SPECIMEN_TD3);
     let aa_key = chip_pki::key(KeyKind::P256, 42);
     let dg15 =
