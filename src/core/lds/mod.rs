@@ -67,6 +67,7 @@ impl std::fmt::Display for DataGroup {
 /// own copy through `adapters::chip_sim::test_pki`).
 #[cfg(test)]
 #[path = "../../../tests/chip_pki/mod.rs"]
+#[allow(clippy::duplicate_mod)] // A second copy, in test builds only: the core imports no adapter.
 pub(crate) mod chip_pki;
 #[cfg(test)]
 mod tests;
