@@ -1,6 +1,5 @@
 //! `[checkpoint]`: the checkpoint's id, name, kind, lane, time zone, mode and direction.
 
-
 use toml::Spanned;
 
 use super::diagnostics::{Report, non_empty};
