@@ -153,6 +153,10 @@ pub enum Command {
         /// Age limit in seconds past which the replica counts as stale.
         #[arg(long, default_value_t = 86_400)]
         max_age_secs: i64,
+        /// Output as JSON: these commands print one JSON document, with or without it (the
+        /// switch every subcommand takes).
+        #[arg(long)]
+        json: bool,
     },
     /// Terminal: recompute the hash chain and the checkpoint of the replica.
     Verify {
@@ -161,6 +165,10 @@ pub enum Command {
         data: PathBuf,
         #[command(flatten)]
         roots: RootArgs,
+        /// Output as JSON: these commands print one JSON document, with or without it (the
+        /// switch every subcommand takes).
+        #[arg(long)]
+        json: bool,
     },
     /// Terminal: look up by document (`STATE:NUMBER`) or permit id (hex cti).
     Lookup {
@@ -176,6 +184,10 @@ pub enum Command {
         /// Day alerts are judged on (default: today, UTC).
         #[arg(long)]
         on: Option<jiff::civil::Date>,
+        /// Output as JSON: these commands print one JSON document, with or without it (the
+        /// switch every subcommand takes).
+        #[arg(long)]
+        json: bool,
     },
     /// Terminal: replicate from central into the replica at DATA.
     #[command(hide = true)]
@@ -286,13 +298,16 @@ async fn dispatch(command: Command) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Snapshot { data, nats, trim } => snapshot(&data, &nats, trim).await,
-        Command::Status { data, max_age_secs } => status(&data, max_age_secs, now).await,
-        Command::Verify { data, roots } => verify(&data, &roots),
+        Command::Status {
+            data, max_age_secs, ..
+        } => status(&data, max_age_secs, now).await,
+        Command::Verify { data, roots, .. } => verify(&data, &roots),
         Command::Lookup {
             data,
             document,
             cti,
             on,
+            ..
         } => {
             let day = on.unwrap_or_else(|| now.to_zoned(jiff::tz::TimeZone::UTC).date());
             lookup(&data, document.as_deref(), cti.as_deref(), day).await
