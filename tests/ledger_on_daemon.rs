@@ -187,6 +187,17 @@ fn status_and_lookup_answer_from_the_running_daemon_as_from_the_replica() {
         running.verify
     );
 
+    // A permit id that does not parse is a usage error (2), whoever would have answered.
+    let bad = ctl(&[
+        "ledger",
+        "lookup",
+        "--data",
+        replica.to_str().expect("utf-8"),
+        "--cti",
+        "00",
+    ]);
+    assert_eq!(bad.status.code(), Some(2), "{bad:?}");
+
     terminal.stop();
     let stopped = ask(&replica, &roots);
     assert_eq!(running.status, stopped.status);

@@ -857,7 +857,14 @@ async fn lookup(
     day: jiff::civil::Date,
 ) -> Result<ExitCode, String> {
     let replica = open_replica(data)?;
-    let key = LookupKey::parse(document, cti)?;
+    let key = match LookupKey::parse(document, cti) {
+        Ok(key) => key,
+        // A value that does not parse is a usage error, like clap's own (exit 2).
+        Err(message) => {
+            eprintln!("checkpointctl ledger lookup: {message}");
+            return Ok(crate::exit::Exit::Usage.into());
+        }
+    };
     let value = match replica {
         Replica::Opened(store) => report::lookup(&store, &key, day).map_err(|e| e.to_string())?,
         Replica::Held { socket } => {
