@@ -413,7 +413,7 @@ async fn status(data: &Path, max_age_secs: i64, now: Timestamp) -> Result<ExitCo
         }
         Replica::Held { socket } => {
             answered_by_daemon(data, &socket);
-            daemon::status(&socket, max_age_secs).await?
+            daemon::status(data, &socket, max_age_secs).await?
         }
     };
     print(value);
@@ -869,7 +869,7 @@ async fn lookup(
         Replica::Opened(store) => report::lookup(&store, &key, day).map_err(|e| e.to_string())?,
         Replica::Held { socket } => {
             answered_by_daemon(data, &socket);
-            daemon::lookup(&socket, document, cti, day).await?
+            daemon::lookup(data, &socket, document, cti, day).await?
         }
     };
     print(value);

@@ -414,6 +414,7 @@ async fn start_api(
     .with_guarded_routes(api::ledger::routes(api::ledger::ReplicaRoutes {
         ledger: Arc::new(core.ledger.clone()),
         clock: Arc::clone(&core.clock),
+        directory: replica_directory(config),
     }));
     if let Some(parent) = config.api.socket.parent() {
         // Under systemd `RuntimeDirectory=` made it; a failure here shows as the bind's error.
@@ -446,6 +447,13 @@ async fn start_api(
         }));
     }
     Ok((component, address))
+}
+
+/// The replica's directory as the tool names it after resolving links (`checkpointctl ledger`
+/// compares it with the `--data` it was given).
+fn replica_directory(config: &Config) -> std::path::PathBuf {
+    let replica = config.data_dir.join("ledger");
+    std::fs::canonicalize(&replica).unwrap_or(replica)
 }
 
 /// Names the API socket in the replica's directory, where `checkpointctl ledger status|lookup`

@@ -21,6 +21,9 @@ use crate::ports::ledger::{LedgerStore, LedgerStoreError};
 
 /// The file in the replica's directory that names the socket of the daemon holding it.
 pub const SOCKET_ADVERT: &str = "api.socket";
+/// The response header naming the replica that answered (its canonical directory), so the tool
+/// never takes another terminal's answer for the replica it was given.
+pub const REPLICA_HEADER: &str = "x-checkpointd-replica";
 
 /// Default of `max_age_secs` (what `ledger status` defaults to).
 const MAX_AGE_SECS_DEFAULT: i64 = 86_400;
@@ -32,6 +35,8 @@ pub struct ReplicaRoutes {
     pub ledger: Arc<dyn LedgerStore + Send + Sync>,
     /// The clock the replica's age is measured with.
     pub clock: Arc<dyn Clock>,
+    /// The replica's directory (canonical), sent in [`REPLICA_HEADER`].
+    pub directory: PathBuf,
 }
 
 /// `GET /api/v1/ledger/status` and `GET /api/v1/ledger/lookup`; authorised like every API route.
@@ -79,10 +84,11 @@ async fn status(State(replica): State<ReplicaRoutes>, query: Rejected<StatusQuer
         Err(rejection) => return bad_request(&rejection.body_text()),
     };
     let now = replica.clock.now();
-    answer(
+    let directory = replica.directory.clone();
+    let read =
         tokio::task::spawn_blocking(move || report::status(replica.ledger.as_ref(), now, max_age))
-            .await,
-    )
+            .await;
+    answer(&directory, read)
 }
 
 async fn lookup(State(replica): State<ReplicaRoutes>, query: Rejected<LookupQuery>) -> Response {
@@ -97,15 +103,23 @@ async fn lookup(State(replica): State<ReplicaRoutes>, query: Rejected<LookupQuer
     let day = query
         .on
         .unwrap_or_else(|| replica.clock.now().to_zoned(jiff::tz::TimeZone::UTC).date());
-    answer(
+    let directory = replica.directory.clone();
+    let read =
         tokio::task::spawn_blocking(move || report::lookup(replica.ledger.as_ref(), &key, day))
-            .await,
-    )
+            .await;
+    answer(&directory, read)
 }
 
-fn answer(read: Result<Result<Value, LedgerStoreError>, tokio::task::JoinError>) -> Response {
+fn answer(
+    directory: &Path,
+    read: Result<Result<Value, LedgerStoreError>, tokio::task::JoinError>,
+) -> Response {
     match read {
-        Ok(Ok(value)) => axum::Json(value).into_response(),
+        Ok(Ok(value)) => (
+            [(REPLICA_HEADER, directory.display().to_string())],
+            axum::Json(value),
+        )
+            .into_response(),
         Ok(Err(error)) => failure(StatusCode::INTERNAL_SERVER_ERROR, &error.to_string()),
         Err(error) => failure(StatusCode::INTERNAL_SERVER_ERROR, &error.to_string()),
     }

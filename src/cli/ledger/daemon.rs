@@ -10,17 +10,22 @@ use hyper_util::rt::TokioIo;
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::Value;
 
-/// `GET /api/v1/ledger/status` of the daemon at `socket`.
-pub async fn status(socket: &Path, max_age_secs: i64) -> Result<Value, String> {
+use crate::adapters::api::ledger::{REPLICA_HEADER, SOCKET_ADVERT};
+
+/// `GET /api/v1/ledger/status` of the daemon at `socket`, holding the replica at `data`.
+pub async fn status(data: &Path, socket: &Path, max_age_secs: i64) -> Result<Value, String> {
     get(
+        data,
         socket,
         &format!("/api/v1/ledger/status?max_age_secs={max_age_secs}"),
     )
     .await
 }
 
-/// `GET /api/v1/ledger/lookup` of the daemon at `socket`, for `document` or `cti` on `day`.
+/// `GET /api/v1/ledger/lookup` of the daemon at `socket`, holding the replica at `data`, for
+/// `document` or `cti` on `day`.
 pub async fn lookup(
+    data: &Path,
     socket: &Path,
     document: Option<&str>,
     cti: Option<&str>,
@@ -35,11 +40,12 @@ pub async fn lookup(
             ));
         }
     }
-    get(socket, &format!("/api/v1/ledger/lookup?{query}")).await
+    get(data, socket, &format!("/api/v1/ledger/lookup?{query}")).await
 }
 
-/// One request over the Unix socket; a refusal becomes its status and the daemon's reason.
-async fn get(socket: &Path, path_and_query: &str) -> Result<Value, String> {
+/// One request over the Unix socket; a refusal becomes its status and the daemon's reason, and
+/// an answer about another replica than `data` (a stale advertisement) is refused.
+async fn get(data: &Path, socket: &Path, path_and_query: &str) -> Result<Value, String> {
     let asked = |e: &dyn std::fmt::Display| {
         format!(
             "asking the checkpointd that holds the replica (socket {}): {e}",
@@ -59,6 +65,11 @@ async fn get(socket: &Path, path_and_query: &str) -> Result<Value, String> {
         .map_err(|e| asked(&e))?;
     let response = sender.send_request(request).await.map_err(|e| asked(&e))?;
     let status = response.status();
+    let answered_for = response
+        .headers()
+        .get(REPLICA_HEADER)
+        .and_then(|value| value.to_str().ok())
+        .map(std::path::PathBuf::from);
     let body = response
         .into_body()
         .collect()
@@ -73,6 +84,13 @@ async fn get(socket: &Path, path_and_query: &str) -> Result<Value, String> {
             .and_then(Value::as_str)
             .unwrap_or("no reason given");
         return Err(asked(&format!("{status}: {reason}")));
+    }
+    let wanted = std::fs::canonicalize(data).map_err(|e| asked(&e))?;
+    if answered_for.as_deref() != Some(wanted.as_path()) {
+        return Err(asked(&format!(
+            "it answered for the replica {}, not this one (a stale {SOCKET_ADVERT}?)",
+            answered_for.map_or("(not named)".into(), |p| p.display().to_string())
+        )));
     }
     Ok(value)
 }
