@@ -24,6 +24,7 @@ use jiff::{SignedDuration, Timestamp};
 
 use crate::adapters::chip_sim::SimulatedField;
 use crate::adapters::feed::Outbox;
+use crate::adapters::system_clock::SystemClock;
 use crate::core::decision::{Direction, Outcome};
 use crate::exit::Exit;
 use crate::ports::chip::DocumentChipReader;
@@ -46,19 +47,19 @@ pub struct DemoOptions {
 /// A clock the demo moves through time, so history can be recorded on past dates.
 struct DemoClock {
     offset_s: AtomicI64,
-    origin: std::time::Instant,
+    /// The system's clock the demo's time is shifted from (the one clock adapter).
+    system: SystemClock,
 }
 
 impl Clock for DemoClock {
     fn now(&self) -> Timestamp {
         let offset = SignedDuration::from_secs(self.offset_s.load(Ordering::Relaxed));
-        Timestamp::now()
-            .checked_add(offset)
-            .unwrap_or_else(|_| Timestamp::now())
+        let now = self.system.now();
+        now.checked_add(offset).unwrap_or(now)
     }
 
     fn monotonic(&self) -> Duration {
-        self.origin.elapsed()
+        self.system.monotonic()
     }
 }
 
@@ -105,9 +106,9 @@ async fn demo(options: DemoOptions) -> Result<(), String> {
     let time_zone = jiff::tz::TimeZone::get("Asia/Baku").map_err(|e| e.to_string())?;
     let clock = Arc::new(DemoClock {
         offset_s: AtomicI64::new(0),
-        origin: std::time::Instant::now(),
+        system: SystemClock::default(),
     });
-    let now = Timestamp::now();
+    let now = clock.now();
     let today = now.to_zoned(time_zone).date();
     let mut rng = rand::rngs::OsRng;
     let accounts = Accounts::new(&mut rng);

@@ -11,6 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::feed_helper;
 use common::nats::NatsServer;
 use rand::{Rng, SeedableRng};
 
@@ -34,11 +35,8 @@ fn spawn_recorder(
     data: &Path,
     count: u64,
 ) -> (Child, Arc<Mutex<Vec<u64>>>, std::thread::JoinHandle<()>) {
-    let mut child = checkpointctl()
-        .args(["feed", "record-test", "--threads", "4", "--count"])
-        .arg(count.to_string())
-        .arg("--data")
-        .arg(data)
+    let count = count.to_string();
+    let mut child = feed_helper::command(&["record", utf8(data), &count, "4"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -58,16 +56,24 @@ fn spawn_recorder(
 }
 
 fn relay(data: &Path, url: &str, until_drained: bool) -> Command {
-    let mut command = checkpointctl();
-    command
-        .args(["feed", "relay", "--nats", url, "--data"])
-        .arg(data)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+    let mut arguments = vec!["relay", utf8(data), url];
     if until_drained {
-        command.arg("--until-drained");
+        arguments.push("drained");
     }
+    let mut command = feed_helper::command(&arguments);
+    command.stdout(Stdio::null()).stderr(Stdio::null());
     command
+}
+
+fn utf8(path: &Path) -> &str {
+    path.to_str().expect("utf-8 path")
+}
+
+/// The recorder and relay processes: this test binary, started again (`feed_helper::command`).
+#[test]
+#[ignore = "a helper process the tests start, not a test"]
+fn feed_helper() {
+    feed_helper::run_from_env();
 }
 
 fn kill9(child: &mut Child) {

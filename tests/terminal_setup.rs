@@ -10,6 +10,8 @@ use std::process::{Command, Output};
 
 mod common;
 
+use common::feed_helper;
+
 use checkpointd::core::ledger::Change;
 use ed25519_dalek::SigningKey;
 
@@ -243,23 +245,16 @@ fn feed_export_shows_progress_only_on_a_terminal() {
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path().join("terminal");
     let data_arg = data.to_str().expect("utf-8");
-    assert_ok(&ctl(&[
-        "feed",
-        "record-test",
-        "--count",
-        "300",
-        "--data",
-        data_arg,
-    ]));
-    assert_ok(&ctl(&[
-        "feed",
-        "relay",
-        "--nats",
-        &url,
-        "--data",
-        data_arg,
-        "--until-drained",
-    ]));
+    assert_ok(
+        &feed_helper::command(&["record", data_arg, "300", "1"])
+            .output()
+            .expect("record"),
+    );
+    assert_ok(
+        &feed_helper::command(&["relay", data_arg, &url, "drained"])
+            .output()
+            .expect("relay"),
+    );
     let keys = data.join("terminal.pub");
     let export = format!(
         "{CTL} feed export --nats {url} --since 2000-01-01 --keys {}",
@@ -299,4 +294,11 @@ fn feed_export_shows_progress_only_on_a_terminal() {
     );
     let exported = std::fs::read_to_string(&lines).expect("exported lines");
     assert_eq!(exported.lines().count(), 300);
+}
+
+/// The recorder and relay processes: this test binary, started again (`feed_helper::command`).
+#[test]
+#[ignore = "a helper process the tests start, not a test"]
+fn feed_helper() {
+    feed_helper::run_from_env();
 }

@@ -32,6 +32,8 @@ use crate::adapters::listener::{self, Incoming, RefusalLimiter};
 use crate::core::lds::dg2::FaceImage;
 use crate::core::officer::{self, Action, Language, Role};
 
+pub mod ledger;
+
 /// Capacity of the live event stream; a console that falls this far behind is told it lagged.
 pub const API_STREAM_EVENTS_MAX: usize = 256;
 /// Capacity of the command channel to the lane.
@@ -80,6 +82,8 @@ pub struct ApiState {
     access: ApiAccess,
     /// Routes served without authorisation (`/healthz`, `/metrics`: no personal data).
     open_routes: Router,
+    /// Further routes behind the same authorisation (`ledger::routes`).
+    guarded_routes: Router,
     streams: Arc<Semaphore>,
     refusals: Arc<RefusalLimiter>,
     booth: Arc<Booth>,
@@ -100,6 +104,7 @@ impl ApiState {
             status,
             access,
             open_routes: Router::new(),
+            guarded_routes: Router::new(),
             streams: Arc::new(Semaphore::new(API_STREAMS_MAX)),
             refusals: Arc::default(),
             booth,
@@ -109,6 +114,12 @@ impl ApiState {
     /// Adds routes that need no token or group (`adapters::health::routes`).
     pub fn with_open_routes(mut self, routes: Router) -> Self {
         self.open_routes = routes;
+        self
+    }
+
+    /// Adds routes served behind the same authorisation as the rest (`ledger::routes`).
+    pub fn with_guarded_routes(mut self, routes: Router) -> Self {
+        self.guarded_routes = routes;
         self
     }
 }
@@ -214,8 +225,9 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/second-line", post(second_line))
         .route("/api/v1/alert-ack", post(alert_ack))
         .route("/api/v1/face", get(face))
-        .layer(middleware::from_fn_with_state(state.clone(), authorise))
-        .with_state(state)
+        .with_state(state.clone())
+        .merge(state.guarded_routes.clone())
+        .layer(middleware::from_fn_with_state(state, authorise))
         .merge(open_routes)
 }
 

@@ -3,34 +3,13 @@
 //! client certificate, credentials), used by the terminal (from its `[upstream]` table) and by
 //! central's own tools (from their `--nats`, `--ca-file`, … arguments) alike.
 
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::config::{Upstream, UpstreamTls};
 
-/// Largest credentials file read (a `.creds` file is about 1 KiB).
-pub const CREDENTIALS_BYTES_MAX: u64 = 16 * 1024;
 /// How long a request (JetStream API call) may wait for its answer.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// How the terminal proves who it is to central.
-#[derive(Clone, PartialEq, Eq)]
-pub enum Credentials {
-    /// A `.creds` file as `nsc` writes it: the user JWT and its NKey seed.
-    Creds(String),
-    /// A bare NKey user seed (`SU…`), for a server that lists the user's public NKey.
-    NkeySeed(String),
-}
-
-impl std::fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Credentials::Creds(_) => "Credentials::Creds(..)",
-            Credentials::NkeySeed(_) => "Credentials::NkeySeed(..)",
-        })
-    }
-}
 
 /// Why connecting to central failed before any byte was sent.
 #[derive(Debug, thiserror::Error)]
@@ -53,42 +32,9 @@ pub enum NatsError {
     },
 }
 
-/// Reads and checks a credentials file: owner-only, and either a `.creds` file whose JWT and
-/// seed parse, or an NKey user seed. The error says what is wrong, never the secret.
-pub fn read_credentials(path: &Path) -> Result<Credentials, String> {
-    use std::io::Read;
-    let file = std::fs::File::open(path).map_err(|e| format!("cannot be read: {e}"))?;
-    let metadata = file
-        .metadata()
-        .map_err(|e| format!("cannot be read: {e}"))?;
-    let mode = metadata.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
-        return Err(format!(
-            "is readable by group or others (mode {mode:04o}): expected owner-only access such \
-             as 0600 (chmod 600)"
-        ));
-    }
-    let mut text = String::new();
-    file.take(CREDENTIALS_BYTES_MAX + 1)
-        .read_to_string(&mut text)
-        .map_err(|e| format!("cannot be read as text: {e}"))?;
-    if text.len() as u64 > CREDENTIALS_BYTES_MAX {
-        return Err(format!("is longer than {CREDENTIALS_BYTES_MAX} bytes"));
-    }
-    if text.contains("-----BEGIN NATS USER JWT-----") {
-        async_nats::ConnectOptions::with_credentials(&text)
-            .map_err(|e| format!("is not a valid .creds file: {e}"))?;
-        return Ok(Credentials::Creds(text));
-    }
-    let seed = text.trim();
-    if !seed.starts_with("SU") {
-        return Err(
-            "is neither a .creds file (nsc) nor an NKey user seed (a line starting with SU)".into(),
-        );
-    }
-    nkeys::KeyPair::from_seed(seed).map_err(|e| format!("holds no valid NKey seed: {e}"))?;
-    Ok(Credentials::NkeySeed(seed.to_string()))
-}
+// The credentials file is the configuration's to read: `--check-config` parses it as the
+// terminal does (`config::credentials`); it is re-exported here for central's tools.
+pub use crate::config::credentials::{CREDENTIALS_BYTES_MAX, Credentials, read_credentials};
 
 /// How central's servers are reached: seed URLs, TLS, credentials.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,6 +3,8 @@
 //!
 //! Personal data (DG1's MRZ) is printed in clear: this is the operator's tool output, not a log.
 
+mod read;
+
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -36,7 +38,7 @@ pub enum Command {
     /// Passive authentication of the files read from a chip (EF.SOD, DG1, DG2…).
     Verify(VerifyArgs),
     /// Read a chip through a PC/SC reader (PACE or BAC), then passive authentication.
-    Read(super::chip_read::ReadArgs),
+    Read(read::ReadArgs),
 }
 
 /// Arguments of `checkpointctl chip masterlist`.
@@ -86,7 +88,7 @@ pub fn run(args: Args) -> ExitCode {
     let outcome = match args.command {
         Command::Masterlist(args) => run_masterlist(&args),
         Command::Verify(args) => run_verify(&args),
-        Command::Read(args) => super::chip_read::run(&args),
+        Command::Read(args) => read::run(&args),
     };
     match outcome {
         Ok(code) => ExitCode::from(code),

@@ -1,18 +1,16 @@
-//! `checkpointctl feed`: tail, export and audit the `EVENTS` stream as central does, plus hidden
-//! subcommands that run the outbox and relay as real processes for crash tests.
+//! `checkpointctl feed`: tail, export and audit the `EVENTS` stream as central does, and the
+//! movement snapshot central publishes. (The crash tests' recorder and relay processes are the
+//! test binaries' own, `tests/common/feed_helper.rs`: test helpers do not ship here.)
 
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::time::Duration;
 
-use ed25519_dalek::{SigningKey, VerifyingKey};
+use ed25519_dalek::VerifyingKey;
 use futures::StreamExt;
 
-use crate::adapters::feed::{Outbox, OutboxConfig, RelayConfig, STREAM_NAME, run_relay};
-use crate::adapters::system_clock::SystemClock;
+use crate::adapters::feed::STREAM_NAME;
 use crate::central::ingest::ReplicaTerminalKeys;
 use crate::cli::link::LinkArgs;
 use crate::cli::progress::Progress;
@@ -90,38 +88,6 @@ enum Command {
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=5))]
         replicas: u8,
     },
-    /// Test helper: record N synthetic crossings, printing `recorded <seq>` after each flush.
-    #[command(hide = true)]
-    RecordTest {
-        /// Terminal data directory (key in `terminal.key`, outbox in `outbox/`).
-        #[arg(long)]
-        data: PathBuf,
-        /// Crossings to record.
-        #[arg(long)]
-        count: u64,
-        /// Terminal id (used when the directory is new).
-        #[arg(long, default_value = "T1")]
-        terminal: String,
-        /// Concurrent recorders (exercise group commit).
-        #[arg(long, default_value_t = 1)]
-        threads: u64,
-    },
-    /// Test helper: relay the outbox in `--data` to NATS until killed (or drained with `--until-drained`).
-    #[command(hide = true)]
-    Relay {
-        /// Terminal data directory.
-        #[arg(long)]
-        data: PathBuf,
-        /// NATS server URL.
-        #[arg(long)]
-        nats: String,
-        /// JetStream duplicate window in hours.
-        #[arg(long, default_value_t = 72)]
-        duplicate_window_hours: u32,
-        /// Exit once the outbox is empty.
-        #[arg(long)]
-        until_drained: bool,
-    },
 }
 
 /// Runs the subcommand.
@@ -147,18 +113,6 @@ pub fn run(args: Args) -> ExitCode {
             key,
             replicas,
         } => runtime.block_on(snapshot::snapshot(source, &data, &key, replicas)),
-        Command::RecordTest {
-            data,
-            count,
-            terminal,
-            threads,
-        } => record_test(&data, count, &terminal, threads),
-        Command::Relay {
-            data,
-            nats,
-            duplicate_window_hours,
-            until_drained,
-        } => runtime.block_on(relay(&data, &nats, duplicate_window_hours, until_drained)),
     };
     match result {
         Ok(code) => code,
@@ -395,61 +349,6 @@ async fn audit(source: Source) -> Result<ExitCode, String> {
     })
 }
 
-/// Loads `<data>/terminal.key` (hex seed) and `<data>/terminal.id`, creating both on first use,
-/// and writes `<data>/terminal.pub` (`<id> <hex public key>`, the keys-file format).
-pub fn terminal_identity(
-    data: &Path,
-    default_id: &str,
-) -> Result<(TerminalId, SigningKey), String> {
-    std::fs::create_dir_all(data).map_err(|e| format!("{}: {e}", data.display()))?;
-    let key_path = data.join("terminal.key");
-    let id_path = data.join("terminal.id");
-    if !key_path.exists() {
-        let key = SigningKey::generate(&mut rand::rngs::OsRng);
-        write_synced(&id_path, default_id.as_bytes())?;
-        write_synced(&key_path, hex::encode(key.to_bytes()).as_bytes())?;
-    }
-    let id =
-        std::fs::read_to_string(&id_path).map_err(|e| format!("{}: {e}", id_path.display()))?;
-    let terminal = TerminalId::new(id.trim()).map_err(|e| e.to_string())?;
-    let seed =
-        std::fs::read_to_string(&key_path).map_err(|e| format!("{}: {e}", key_path.display()))?;
-    let mut bytes = [0u8; 32];
-    hex::decode_to_slice(seed.trim(), &mut bytes)
-        .map_err(|e| format!("{}: {e}", key_path.display()))?;
-    let key = SigningKey::from_bytes(&bytes);
-    let public = format!(
-        "{terminal} {}\n",
-        hex::encode(key.verifying_key().as_bytes())
-    );
-    write_synced(&data.join("terminal.pub"), public.as_bytes())?;
-    Ok((terminal, key))
-}
-
-fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    let tmp = path.with_extension("tmp");
-    let mut file = std::fs::File::create(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
-    file.write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .map_err(|e| format!("{}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
-}
-
-/// Opens the outbox of a terminal data directory.
-pub fn open_outbox(data: &Path, default_id: &str) -> Result<Outbox, String> {
-    let (terminal, key) = terminal_identity(data, default_id)?;
-    Outbox::open(
-        &data.join("outbox"),
-        OutboxConfig {
-            terminal,
-            time_zone: jiff::tz::TimeZone::UTC,
-        },
-        key,
-        Arc::new(SystemClock::default()),
-    )
-    .map_err(|e| e.to_string())
-}
-
 /// A synthetic crossing for tests and benchmarks; `n` varies the document.
 pub fn synthetic_crossing(n: u64, checkpoint: &str) -> Crossing {
     Crossing {
@@ -482,68 +381,4 @@ pub fn synthetic_crossing(n: u64, checkpoint: &str) -> Crossing {
         watchlist: None,
         chip: None,
     }
-}
-
-fn record_test(data: &Path, count: u64, terminal: &str, threads: u64) -> Result<ExitCode, String> {
-    let outbox = open_outbox(data, terminal)?;
-    let threads = threads.max(1);
-    let stdout = Arc::new(std::sync::Mutex::new(std::io::stdout()));
-    let workers: Vec<_> = (0..threads)
-        .map(|worker| {
-            let outbox = outbox.clone();
-            let stdout = Arc::clone(&stdout);
-            std::thread::spawn(move || -> Result<(), String> {
-                let mut n = worker;
-                while n < count {
-                    let recorded = outbox
-                        .record(synthetic_crossing(n, "GYD"))
-                        .map_err(|e| e.to_string())?;
-                    let mut out = stdout
-                        .lock()
-                        .map_err(|_| "stdout lock poisoned".to_string())?;
-                    writeln!(out, "recorded {}", recorded.seq)
-                        .and_then(|()| out.flush())
-                        .map_err(|e| format!("stdout: {e}"))?;
-                    n += threads;
-                }
-                Ok(())
-            })
-        })
-        .collect();
-    for worker in workers {
-        worker
-            .join()
-            .map_err(|_| "recorder thread panicked".to_string())??;
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-async fn relay(
-    data: &Path,
-    nats: &str,
-    hours: u32,
-    until_drained: bool,
-) -> Result<ExitCode, String> {
-    let outbox = open_outbox(data, "T1")?;
-    let client = async_nats::ConnectOptions::new()
-        .retry_on_initial_connect()
-        .max_reconnects(None)
-        .connect(nats)
-        .await
-        .map_err(|e| format!("connect {nats}: {e}"))?;
-    let config = RelayConfig::with_duplicate_window_hours(hours);
-    let watched = outbox.clone();
-    let shutdown = async move {
-        if until_drained {
-            while watched.depth() > 0 {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        } else {
-            std::future::pending::<()>().await;
-        }
-    };
-    run_relay(outbox, client, config, shutdown)
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok(ExitCode::SUCCESS)
 }

@@ -13,6 +13,7 @@ use jiff::Timestamp;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+use crate::adapters::ledger::report::{self, LookupKey};
 use crate::adapters::ledger::{
     Backoff, CACHE_CAPACITY_DEFAULT, Central, Replicator, SledLedger, Snapshot,
 };
@@ -31,9 +32,10 @@ use crate::core::ledger::{
     ChainCheck, Change, CrlRecord, CscaRecord, Cti, Cursor, IssuerKeyAdded, Kid, PermitIssued,
     PermitType, Registration, RootKey, RootSet, SignedCheckpoint, StayExtension,
 };
-use crate::ports::ledger::{LedgerStore, LedgerView};
+use crate::ports::ledger::LedgerStore;
 
 mod csca;
+mod daemon;
 
 /// Arguments of `checkpointctl ledger`.
 #[derive(Debug, clap::Args)]
@@ -148,6 +150,10 @@ pub enum Command {
         /// Age limit in seconds past which the replica counts as stale.
         #[arg(long, default_value_t = 86_400)]
         max_age_secs: i64,
+        /// Output as JSON: these commands print one JSON document, with or without it (the
+        /// switch every subcommand takes).
+        #[arg(long)]
+        json: bool,
     },
     /// Terminal: recompute the hash chain and the checkpoint of the replica.
     Verify {
@@ -156,6 +162,10 @@ pub enum Command {
         data: PathBuf,
         #[command(flatten)]
         roots: RootArgs,
+        /// Output as JSON: these commands print one JSON document, with or without it (the
+        /// switch every subcommand takes).
+        #[arg(long)]
+        json: bool,
     },
     /// Terminal: look up by document (`STATE:NUMBER`) or permit id (hex cti).
     Lookup {
@@ -171,6 +181,10 @@ pub enum Command {
         /// Day alerts are judged on (default: today, UTC).
         #[arg(long)]
         on: Option<jiff::civil::Date>,
+        /// Output as JSON: these commands print one JSON document, with or without it (the
+        /// switch every subcommand takes).
+        #[arg(long)]
+        json: bool,
     },
     /// Terminal: replicate from central into the replica at DATA.
     #[command(hide = true)]
@@ -280,17 +294,19 @@ async fn dispatch(command: Command) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Snapshot { data, link, trim } => snapshot(&data, &link.link()?, trim).await,
-        Command::Status { data, max_age_secs } => status(&data, max_age_secs, now),
-        Command::Verify { data, roots } => verify(&data, &roots),
+        Command::Status {
+            data, max_age_secs, ..
+        } => status(&data, max_age_secs, now).await,
+        Command::Verify { data, roots, .. } => verify(&data, &roots),
         Command::Lookup {
             data,
             document,
             cti,
             on,
+            ..
         } => {
-            let store = open_existing(&data)?;
             let day = on.unwrap_or_else(|| now.to_zoned(jiff::tz::TimeZone::UTC).date());
-            lookup(&store, document.as_deref(), cti.as_deref(), day)
+            lookup(&data, document.as_deref(), cti.as_deref(), day).await
         }
         Command::Replicate {
             data,
@@ -385,27 +401,38 @@ async fn snapshot(data: &Path, link: &CentralLink, trim: bool) -> Result<ExitCod
     Ok(ExitCode::SUCCESS)
 }
 
-fn status(data: &Path, max_age_secs: i64, now: Timestamp) -> Result<ExitCode, String> {
-    let store = open_existing(data)?;
-    let cursor = store.cursor().map_err(|e| e.to_string())?;
-    let age = cursor
-        .checkpoint
-        .map(|c| now.as_second() - c.time.as_second());
-    print(json!({
-        "applied_seq": cursor.seq,
-        "applied_hash": hex::encode(cursor.hash),
-        "permits": store.permit_count(),
-        "checkpoint_size": cursor.checkpoint.map(|c| c.size),
-        "checkpoint_time": cursor.checkpoint.map(|c| c.time.to_string()),
-        "age_seconds": age,
-        "stale": age.is_none_or(|a| a > max_age_secs),
-    }));
+/// `ledger status`: from the replica, or from the daemon that holds it.
+async fn status(data: &Path, max_age_secs: i64, now: Timestamp) -> Result<ExitCode, String> {
+    let value = match open_replica(data)? {
+        Replica::Opened(store) => {
+            report::status(&store, now, max_age_secs).map_err(|e| e.to_string())?
+        }
+        Replica::Held { socket } => {
+            answered_by_daemon(data, &socket);
+            daemon::status(data, &socket, max_age_secs).await?
+        }
+    };
+    print(value);
     Ok(ExitCode::SUCCESS)
 }
 
 fn verify(data: &Path, roots: &RootArgs) -> Result<ExitCode, String> {
     let roots = load_roots(roots)?;
-    let store = open_existing(data)?;
+    let store = match open_replica(data)? {
+        Replica::Opened(store) => store,
+        // Recomputing the chain reads every entry and holds the permits' ids: the kiosk's daemon
+        // is not made to carry that, and a replica applying batches underneath would not hold
+        // still for it.
+        Replica::Held { .. } => {
+            return Err(format!(
+                "{} is held by a running checkpointd: `ledger verify` recomputes the whole chain \
+                 and needs the replica to itself; stop the daemon (systemctl stop checkpointd), \
+                 verify, and start it again (`ledger status` and `ledger lookup` answer from \
+                 the running daemon)",
+                data.display()
+            ));
+        }
+    };
     let progress = Progress::new("verifying", "entries", 0, false);
     match verify_replica_with_progress(&store, &roots, &progress) {
         Ok(seq) => {
@@ -479,10 +506,16 @@ fn open(data: &Path) -> Result<SledLedger, String> {
         .map_err(|e| format!("opening {}: {e}", data.display()))
 }
 
+/// A replica opened for reading, or the socket of the running daemon that holds it.
+enum Replica {
+    Opened(SledLedger),
+    Held { socket: PathBuf },
+}
+
 /// Opens a replica that exists for reading (`status`, `verify`, `lookup`): a directory that holds
-/// none is refused rather than made into a new empty one, and a replica a running daemon holds
-/// is named as such.
-pub(crate) fn open_existing(data: &Path) -> Result<SledLedger, String> {
+/// none is refused rather than made into a new empty one; a replica whose lock a running daemon
+/// holds gives the API socket that daemon advertised in the replica's directory.
+fn open_replica(data: &Path) -> Result<Replica, String> {
     // sled keeps its configuration in `conf` beside its log: a replica has one.
     if !data.join("conf").is_file() {
         return Err(format!(
@@ -490,17 +523,46 @@ pub(crate) fn open_existing(data: &Path) -> Result<SledLedger, String> {
             data.display()
         ));
     }
-    SledLedger::open(data, CACHE_CAPACITY_DEFAULT).map_err(|e| {
-        if e.to_string().contains("could not acquire lock") {
-            format!(
-                "{} is held by a running checkpointd: read its replica's state from the daemon \
-                 (GET /api/v1/status, `ledger`) instead",
-                data.display()
-            )
-        } else {
-            format!("opening {}: {e}", data.display())
+    match SledLedger::open(data, CACHE_CAPACITY_DEFAULT) {
+        Ok(store) => Ok(Replica::Opened(store)),
+        Err(e) if e.to_string().contains("could not acquire lock") => {
+            match crate::adapters::api::ledger::advertised(data) {
+                Some(socket) => Ok(Replica::Held { socket }),
+                None => Err(format!(
+                    "{} is held by another process that advertised no API socket in it \
+                     (a checkpointd older than this tool, or another `checkpointctl`): \
+                     read its replica's state from the daemon (GET /api/v1/status, `ledger`) \
+                     or stop that process",
+                    data.display()
+                )),
+            }
         }
-    })
+        Err(e) => Err(format!("opening {}: {e}", data.display())),
+    }
+}
+
+/// [`open_replica`] for tools that need the replica itself (`feed --ledger`): a replica a
+/// running daemon holds is refused with a pointer to the daemon.
+pub(crate) fn open_existing(data: &Path) -> Result<SledLedger, String> {
+    match open_replica(data)? {
+        Replica::Opened(store) => Ok(store),
+        Replica::Held { socket } => Err(format!(
+            "{} is held by a running checkpointd: ask the daemon (socket {}, \
+             `checkpointctl ledger status|lookup --data {}`) or stop it first",
+            data.display(),
+            socket.display(),
+            data.display()
+        )),
+    }
+}
+
+/// Says on standard error that the answer comes from the daemon, not from the files.
+fn answered_by_daemon(data: &Path, socket: &Path) {
+    eprintln!(
+        "checkpointctl ledger: {} is held by a running checkpointd; answered by it (socket {})",
+        data.display(),
+        socket.display()
+    );
 }
 
 /// Recomputes the whole chain from entry 1 and checks it against the stored, re-verified
@@ -783,58 +845,31 @@ impl LedgerState for RuleCheck {
     }
 }
 
-fn lookup(
-    store: &SledLedger,
+/// `ledger lookup`: from the replica, or from the daemon that holds it.
+async fn lookup(
+    data: &Path,
     document: Option<&str>,
     cti: Option<&str>,
     day: jiff::civil::Date,
 ) -> Result<ExitCode, String> {
-    let err = |e: crate::ports::ledger::LedgerStoreError| e.to_string();
-    if let Some(cti) = cti {
-        let raw = hex::decode(cti).map_err(|e| format!("--cti: {e}"))?;
-        let cti: [u8; 16] = raw
-            .as_slice()
-            .try_into()
-            .map_err(|_| "--cti must be 16 bytes (32 hex digits)")?;
-        let permit = store.permit(&cti).map_err(err)?;
-        print(json!({
-            "cti": hex::encode(cti),
-            "found": permit.is_some(),
-            "revoked": store.is_revoked(&cti).map_err(err)?,
-            "permit": permit.map(|p| permit_json(&p.held())),
-        }));
-        return Ok(ExitCode::SUCCESS);
-    }
-    let document = document.ok_or("give --document or --cti")?;
-    let (state, number) = document
-        .split_once(':')
-        .ok_or("--document must be STATE:NUMBER")?;
-    let holder = HolderDigest::of(state, number);
-    let permits = store.permits_by_holder(&holder).map_err(err)?;
-    let mut permit_json_list = Vec::new();
-    for p in &permits {
-        let mut v = permit_json(p);
-        v["revoked"] = json!(store.is_revoked(&p.index.cti).map_err(err)?);
-        permit_json_list.push(v);
-    }
-    print(json!({
-        "holder": hex::encode(holder.0),
-        "permits": permit_json_list,
-        "alerts": store.active_alerts(&holder, day).map_err(err)?.iter().map(|a| json!({"id": a.id, "alert": a.alert.alert, "note": a.alert.note})).collect::<Vec<_>>(),
-        "stay_extensions": store.stay_extensions(&holder).map_err(err)?.iter().map(|e| json!({"until": e.until, "reference": e.reference})).collect::<Vec<_>>(),
-        "registrations": store.registrations(&holder).map_err(err)?.iter().map(|r| json!({"valid_from": r.valid_from, "valid_until": r.valid_until, "place": r.place})).collect::<Vec<_>>(),
-    }));
+    let replica = open_replica(data)?;
+    let key = match LookupKey::parse(document, cti) {
+        Ok(key) => key,
+        // A value that does not parse is a usage error, like clap's own (exit 2).
+        Err(message) => {
+            eprintln!("checkpointctl ledger lookup: {message}");
+            return Ok(crate::exit::Exit::Usage.into());
+        }
+    };
+    let value = match replica {
+        Replica::Opened(store) => report::lookup(&store, &key, day).map_err(|e| e.to_string())?,
+        Replica::Held { socket } => {
+            answered_by_daemon(data, &socket);
+            daemon::lookup(data, &socket, document, cti, day).await?
+        }
+    };
+    print(value);
     Ok(ExitCode::SUCCESS)
-}
-
-fn permit_json(p: &crate::core::ledger::HeldPermit) -> serde_json::Value {
-    json!({
-        "cti": hex::encode(p.index.cti),
-        "permit_type": p.index.permit_type.code(),
-        "valid_from": p.index.valid_from,
-        "valid_until": p.index.valid_until,
-        "seq": p.seq,
-    })
 }
 
 const ROOTS_FILE: &str = "roots.pub";
@@ -856,17 +891,6 @@ fn load_roots(args: &RootArgs) -> Result<RootSet, String> {
         keys.push(RootKey::from_bytes(&bytes).map_err(|e| e.to_string())?);
     }
     RootSet::new(keys, args.threshold).map_err(|e| e.to_string())
-}
-
-pub(crate) fn read_signing_key(path: &Path) -> Result<SigningKey, String> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
-    let raw = hex::decode(text.trim()).map_err(|e| format!("{}: {e}", path.display()))?;
-    let seed: [u8; 32] = raw
-        .as_slice()
-        .try_into()
-        .map_err(|_| format!("{} is not a 32-byte seed", path.display()))?;
-    Ok(SigningKey::from_bytes(&seed))
 }
 
 fn write_secret(path: &Path, key: &SigningKey) -> Result<(), String> {

@@ -246,7 +246,19 @@ pub fn read_owner_only_key(path: &Path) -> Result<SigningKey, String> {
             mode & 0o777
         ));
     }
-    crate::cli::ledger::read_signing_key(path)
+    read_signing_key(path)
+}
+
+/// The Ed25519 secret key in `path`: one line of 64 hex digits (the 32-byte seed).
+fn read_signing_key(path: &Path) -> Result<SigningKey, String> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    let raw = hex::decode(text.trim()).map_err(|e| format!("{}: {e}", path.display()))?;
+    let seed: [u8; 32] = raw
+        .as_slice()
+        .try_into()
+        .map_err(|_| format!("{} is not a 32-byte seed", path.display()))?;
+    Ok(SigningKey::from_bytes(&seed))
 }
 
 /// `ledger checkpoint --publish FILE`: publishes the signed checkpoint once `roots` accepts it

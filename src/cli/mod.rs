@@ -3,7 +3,6 @@
 
 pub mod central;
 pub mod chip;
-pub mod chip_read;
 pub mod config;
 pub mod devices;
 pub mod docs;

@@ -3,7 +3,7 @@
 //! badly protected key file, unknown group, bad public key) is collected and reported at once with
 //! `file:line:column`; startup and reload share this path.
 
-mod chip;
+pub mod credentials;
 mod raw;
 mod validate;
 pub(crate) use validate::pem_file;

@@ -8,6 +8,7 @@ use jiff::civil::Date;
 
 use crate::core::chip::ChipError;
 use crate::core::chip::active_auth;
+use crate::core::chip::channel::ChannelError;
 use crate::core::chip::chip_auth::ChipAuthentication;
 use crate::core::chip::lds::LdsFile;
 use crate::core::chip::reader::{Access, ChipRead};
@@ -19,7 +20,6 @@ use crate::core::mrz::{MrzDocument, MrzReport};
 use crate::core::passive_auth::{
     self, ChipFiles, DataGroupStatus, PaError, PaReport, TrustStore, VerifyOptions,
 };
-use crate::ports::chip::ChannelError;
 
 /// The chip's evidence: the facts the decision weighs, what a crossing event may carry (the PA
 /// result and the document signer's country and serial, nothing of the holder), and how the
@@ -210,158 +210,4 @@ fn same_document(dg1: &MrzDocument, printed: &MrzDocument) -> bool {
         && dg1.name.surname.expose() == printed.name.surname.expose()
         && dg1.name.given_names.expose() == printed.name.given_names.expose()
         && text(&dg1.optional_data) == text(&printed.optional_data)
-}
-
-#[cfg(test)]
-mod tests {
-    use std::collections::BTreeMap;
-
-    use super::*;
-    use crate::adapters::chip_sim::{ChipProfile, SimulatedChip, ef_com};
-    use crate::core::chip::crypto::Cipher;
-    use crate::core::chip::reader::{ReadSettings, read_chip};
-    use crate::core::lds::chip_pki::{
-        self, CertSpec, Hash, KeyKind, SPECIMEN_TD3, SignedSpec, Style, Y2020, YEAR,
-    };
-    use crate::core::mrz::{Mode, ParseOptions};
-
-    const MRZ_INFORMATION: &str = "L898902C3674081221204159";
-
-    fn printed(zone: &str) -> MrzReport {
-        crate::core::mrz::parse(
-            zone,
-            &ParseOptions {
-                mode: Mode::Tolerant,
-                reference_date: jiff::civil::date(2010, 1, 1),
-                french_national_id: false,
-            },
-        )
-    }
-
-    /// A chip signed by a test DSC, with DG15; the trust store holding its CSCA.
-    fn chip(clone: bool) -> (ChipProfile, TrustStore) {
-        chip_with(clone, false)
-    }
-
-    /// As [`chip`], with DG14 and its chip-authentication key too (another key if `ca_clone`).
-    fn chip_with(clone: bool, ca_clone: bool) -> (ChipProfile, TrustStore) {
-        let csca_key = chip_pki::key(KeyKind::P256, 40);
-        let csca = chip_pki::certificate(&CertSpec::csca("UT", 40), &csca_key, None);
-        let dsc_key = chip_pki::key(KeyKind::P256, 41);
-        let dsc =
-            chip_pki::certificate(&CertSpec::dsc("UT", 41), &dsc_key, Some((&csca, &csca_key)));
-        let dg1 = chip_pki::dg1(SPECIMEN_TD3);
-        let aa_key = chip_pki::key(KeyKind::P256, 42);
-        let dg15 =
-            crate::core::chip::tlv::encode(&[0x6F], &aa_key.public_key_to_der().expect("SPKI"));
-        let spec = SignedSpec::new(Hash::Sha256, Style::Ecdsa, Some(Y2020 + 5 * YEAR));
-        let dg2 = crate::core::lds::dg2::encode_19794(
-            crate::core::lds::dg2::ImageFormat::Jpeg,
-            (2, 2),
-            &[0xFF, 0xD8, 0xFF, 0xE0, 1, 2, 3, 4],
-        );
-        let ca_key = chip_pki::key(KeyKind::Brainpool256, 44);
-        let dg14 = crate::adapters::chip_sim::dg14_for(&ca_key, Cipher::Aes128);
-        let sod = chip_pki::sod(
-            &[(1, &dg1), (2, &dg2), (14, &dg14), (15, &dg15)],
-            &dsc,
-            &dsc_key,
-            &spec,
-        );
-        let mut files = BTreeMap::from([
-            (LdsFile::Dg(1), dg1),
-            (LdsFile::Dg(2), dg2),
-            (LdsFile::Dg(14), dg14),
-            (LdsFile::Dg(15), dg15),
-            (LdsFile::Sod, sod),
-        ]);
-        files.insert(LdsFile::Com, ef_com(&files));
-        let mut profile = ChipProfile::new(MRZ_INFORMATION, files);
-        profile.ca_key = Some(if ca_clone {
-            chip_pki::key(KeyKind::Brainpool256, 45)
-        } else {
-            ca_key
-        });
-        profile.aa_key = Some(if clone {
-            chip_pki::key(KeyKind::P256, 43)
-        } else {
-            aa_key
-        });
-        let mut trust = TrustStore::new();
-        let der = csca.to_der().expect("DER");
-        trust
-            .add_csca(<x509_cert::Certificate as der::Decode>::from_der(&der).expect("CSCA"))
-            .expect("CSCA");
-        (profile, trust)
-    }
-
-    fn read(profile: ChipProfile) -> Result<ChipRead, ChipError> {
-        let mut chip = SimulatedChip::new(profile);
-        let password = crate::core::chip::pace::Password::Mrz(MRZ_INFORMATION.into());
-        read_chip(
-            &mut chip,
-            &password,
-            &ReadSettings::default(),
-            &mut rand::thread_rng(),
-        )
-    }
-
-    #[test]
-    fn each_outcome_of_a_chip_read_is_weighed() {
-        let today = jiff::civil::date(2026, 6, 1);
-        let specimen = printed(SPECIMEN_TD3);
-        let (genuine, trust) = chip(false);
-        let evidence = weigh(&read(genuine.clone()), &specimen, &trust, today);
-        assert_eq!(evidence.facts, ChipFacts::Authentic);
-        assert_eq!(evidence.access, Some("PACE"));
-        let face = evidence.face.as_ref().expect("the vouched DG2's face");
-        assert_eq!(face.data, [0xFF, 0xD8, 0xFF, 0xE0, 1, 2, 3, 4]);
-        assert!(
-            !format!("{evidence:?}").contains("216"),
-            "no image bytes in Debug"
-        );
-        let record = evidence.record.expect("record");
-        assert_eq!(record.passive_authentication, "valid");
-        assert_eq!(record.dsc_country.as_deref(), Some("UT"));
-        assert_eq!(record.dsc_serial.as_deref(), Some("29"));
-
-        // A genuine chip in a document whose printed page was altered.
-        let forged_page = printed(&SPECIMEN_TD3.replace("ERIKSSON", "ERIKSSEN"));
-        let evidence = weigh(&read(genuine.clone()), &forged_page, &trust, today);
-        assert_eq!(evidence.facts, ChipFacts::Dg1Differs);
-
-        // No CSCA known: referred, never admitted on the chip, and no face shown.
-        let evidence = weigh(&read(genuine.clone()), &specimen, &TrustStore::new(), today);
-        assert_eq!(evidence.face, None);
-        assert!(
-            matches!(evidence.facts, ChipFacts::CscaUnknown { ref errors } if errors == &["dsc_not_trusted"])
-        );
-
-        let (clone, trust) = chip(true);
-        let evidence = weigh(&read(clone), &specimen, &trust, today);
-        assert_eq!(evidence.facts, ChipFacts::CloneSuspected);
-        // A clone whose AA key was extracted still fails chip authentication.
-        let (clone, trust) = chip_with(false, true);
-        let evidence = weigh(&read(clone), &specimen, &trust, today);
-        assert_eq!(evidence.facts, ChipFacts::CloneSuspected);
-
-        let no_card = Err(ChipError::Channel(ChannelError::NoCard));
-        assert_eq!(
-            weigh(&no_card, &specimen, &trust, today).facts,
-            ChipFacts::Missing
-        );
-        let td1 = printed(
-            "I<UTOD231458907<<<<<<<<<<<<<<<\n7408122F1204159UTO<<<<<<<<<<<6\nERIKSSON<<ANNA<MARIA<<<<<<<<<<",
-        );
-        assert!(!expects_chip(&td1));
-        assert_eq!(
-            weigh(&no_card, &td1, &trust, today).facts,
-            ChipFacts::NoChip
-        );
-        let removed = Err(ChipError::Channel(ChannelError::CardRemoved));
-        assert!(matches!(
-            weigh(&removed, &specimen, &trust, today).facts,
-            ChipFacts::Unreadable { .. }
-        ));
-    }
 }

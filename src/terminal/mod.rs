@@ -410,7 +410,12 @@ async fn start_api(
         access,
         Arc::new(booth),
     )
-    .with_open_routes(health::routes(probe));
+    .with_open_routes(health::routes(probe))
+    .with_guarded_routes(api::ledger::routes(api::ledger::ReplicaRoutes {
+        ledger: Arc::new(core.ledger.clone()),
+        clock: Arc::clone(&core.clock),
+        directory: replica_directory(config),
+    }));
     if let Some(parent) = config.api.socket.parent() {
         // Under systemd `RuntimeDirectory=` made it; a failure here shows as the bind's error.
         let _ = std::fs::create_dir_all(parent);
@@ -424,6 +429,7 @@ async fn start_api(
     // A socket that cannot be bound or given to the console's group is fatal: a terminal whose
     // console cannot connect must not report READY.
     let unix_listener = api::bind_unix(&config.api.socket, Some(config.api.gid))?;
+    advertise_socket(config);
     let address = listener.as_ref().map(bound_address).transpose()?;
     let unix_state = state.clone();
     let unix_stop = stopped(stop.clone());
@@ -441,6 +447,25 @@ async fn start_api(
         }));
     }
     Ok((component, address))
+}
+
+/// The replica's directory as the tool names it after resolving links (`checkpointctl ledger`
+/// compares it with the `--data` it was given).
+fn replica_directory(config: &Config) -> std::path::PathBuf {
+    let replica = config.data_dir.join("ledger");
+    std::fs::canonicalize(&replica).unwrap_or(replica)
+}
+
+/// Names the API socket in the replica's directory, where `checkpointctl ledger status|lookup`
+/// looks when the replica's lock is held. Not fatal: only that tool's answer depends on it.
+fn advertise_socket(config: &Config) {
+    let replica = config.data_dir.join("ledger");
+    if let Err(error) = api::ledger::advertise(&replica, &config.api.socket) {
+        tracing::warn!(
+            message = "cannot advertise the api socket in the ledger replica's directory",
+            %error
+        );
+    }
 }
 
 fn bound_address(listener: &tokio::net::TcpListener) -> Result<SocketAddr, api::ApiError> {

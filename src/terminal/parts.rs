@@ -123,9 +123,11 @@ pub fn check_files(config: &Config) -> Result<(), TerminalError> {
     stay_policy(config)?;
     terminal_id(config)?;
     if let Some(path) = &config.upstream.credentials_file {
-        crate::adapters::nats::read_credentials(path).map_err(|message| TerminalError::File {
-            path: path.display().to_string(),
-            message,
+        crate::config::credentials::read_credentials(path).map_err(|message| {
+            TerminalError::File {
+                path: path.display().to_string(),
+                message,
+            }
         })?;
     }
     Ok(())

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod central;
+pub mod feed_helper;
 pub mod ledger;
 pub mod nats;
 pub mod postgres;

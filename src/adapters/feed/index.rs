@@ -13,10 +13,10 @@ use std::time::Duration;
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
 
+use super::backoff::backoff_delay;
 use super::movement_list;
 use super::movement_log::{LogState, MovementLog};
-use super::outbox::{Trees, decode_u64};
-use super::relay::backoff_delay;
+use super::trees::{Trees, decode_u64};
 use super::{FeedError, STREAM_NAME};
 use crate::core::document::HolderDigest;
 use crate::core::event::{

@@ -4,6 +4,7 @@
 //! The outbox lives in its own sled database (`<data>/outbox`), separate from the ledger replica:
 //! it holds the only data that originates on this terminal.
 
+mod backoff;
 mod index;
 mod movement_list;
 mod movement_log;
@@ -12,6 +13,7 @@ mod outbox_head;
 mod relay;
 mod snapshot;
 mod subjects;
+mod trees;
 
 pub use index::{
     FLUSH_EVERY_BYTES_DEFAULT, INDEX_BATCH_MAX, IndexConfig, IndexMessage, MovementIndex, catch_up,

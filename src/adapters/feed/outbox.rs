@@ -17,6 +17,7 @@ use super::index::{MovementIndex, MovementRow, movement_entry, open_log};
 use super::movement_log::MovementLog;
 use super::outbox_head::{finish_written, read_head, write_head};
 use super::subjects::event_subject;
+use super::trees::{Trees, decode_u64};
 use crate::core::event::{ChainHead, Crossing, EventHash, Stamp, TerminalId, chain};
 use crate::ports::clock::Clock;
 use crate::ports::upstream::{
@@ -59,28 +60,6 @@ struct Request {
     /// The confirmation's idempotency key, kept with the record.
     key: Option<ConfirmationKey>,
     reply: Reply,
-}
-
-pub(super) struct Trees {
-    pub(super) events: sled::Tree,
-    pub(super) outbox: sled::Tree,
-    pub(super) meta: sled::Tree,
-    /// Other terminals' events whose key the ledger does not hold yet, by stream sequence.
-    pub(super) movements_parked: sled::Tree,
-    /// Idempotency key of an officer's confirmation → its `KeptConfirmation` (JSON).
-    pub(super) idempotency: sled::Tree,
-}
-
-impl Trees {
-    fn open(db: &sled::Db) -> Result<Self, FeedError> {
-        Ok(Self {
-            events: db.open_tree("events")?,
-            outbox: db.open_tree("outbox")?,
-            meta: db.open_tree("meta")?,
-            movements_parked: db.open_tree("movements_parked")?,
-            idempotency: db.open_tree("idempotency")?,
-        })
-    }
 }
 
 struct Inner {
@@ -662,14 +641,6 @@ fn index_own_events(
         index.checkpoint()?;
     }
     Ok(())
-}
-
-pub(super) fn decode_u64(bytes: &[u8], what: &str) -> Result<u64, FeedError> {
-    let array: [u8; 8] = bytes.try_into().map_err(|_| FeedError::Corrupt {
-        what: what.into(),
-        why: format!("{} bytes, want 8", bytes.len()),
-    })?;
-    Ok(u64::from_be_bytes(array))
 }
 
 #[cfg(test)]

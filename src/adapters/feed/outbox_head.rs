@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use ed25519_dalek::VerifyingKey;
 
 use super::FeedError;
-use super::outbox::{Trees, decode_u64};
 use super::subjects::event_subject;
+use super::trees::{Trees, decode_u64};
 use crate::core::event::{ChainHead, EventHash, GENESIS_HASH, TerminalId, Verification, verify};
 
 /// The head in one value, so that it is never seen half written: next sequence (8 bytes, big

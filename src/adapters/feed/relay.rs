@@ -9,8 +9,8 @@ use std::time::Duration;
 use async_nats::jetstream::{self, message::PublishMessage, stream};
 use futures::StreamExt;
 use futures::stream::FuturesOrdered;
-use rand::Rng;
 
+pub use super::backoff::backoff_delay;
 use super::outbox::Outbox;
 use super::subjects::heartbeat_subject;
 use super::{EVENT_SUBJECT_PREFIX, FeedError, STREAM_NAME};
@@ -64,15 +64,6 @@ impl Default for RelayConfig {
     fn default() -> Self {
         Self::with_duplicate_window_hours(72)
     }
-}
-
-/// Exponential backoff with full jitter: uniform in [min, min(max, min·2^failures)].
-pub fn backoff_delay(failures: u32, min: Duration, max: Duration) -> Duration {
-    let ceiling = min
-        .saturating_mul(1u32 << failures.min(16))
-        .min(max)
-        .max(min);
-    rand::thread_rng().gen_range(min..=ceiling)
 }
 
 /// Creates the `EVENTS` stream if missing (file storage, `events.>`, the configured duplicate

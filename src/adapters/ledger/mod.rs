@@ -5,6 +5,7 @@ mod directory;
 mod files;
 pub mod pending;
 pub mod replication;
+pub mod report;
 pub mod store;
 
 pub use replication::{

@@ -4,7 +4,7 @@
 use super::ChipError;
 use super::apdu::{Command, Response};
 use super::sm::SecureMessaging;
-use crate::ports::chip::CardChannel;
+use crate::core::chip::channel::CardChannel;
 
 /// A card channel with its secure-messaging state and counters.
 pub struct Link<'a> {

@@ -1,6 +1,6 @@
 //! Reading an eMRTD chip (ICAO Doc 9303 parts 10 and 11): APDUs, secure messaging, BAC and
 //! PACE access control, and LDS file reading, all pure; the card is reached through
-//! [`crate::ports::chip::CardChannel`].
+//! [`channel::CardChannel`].
 //!
 //! Architecture invariant: no I/O and no clock here; randomness comes in as an `RngCore`.
 
@@ -8,6 +8,7 @@ pub mod active_auth;
 pub mod apdu;
 pub mod bac;
 pub mod card_access;
+pub mod channel;
 pub mod chip_auth;
 pub mod crypto;
 pub mod dg14;
@@ -19,7 +20,7 @@ pub mod reader;
 pub mod sm;
 pub mod tlv;
 
-use crate::ports::chip::ChannelError;
+use channel::ChannelError;
 
 /// Everything that can go wrong talking to a chip, each with what was wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -267,7 +267,7 @@ impl ChipPace {
 mod tests {
     use super::*;
     use crate::core::chip::card_access;
-    use crate::ports::chip::{CardChannel, ChannelError};
+    use crate::core::chip::channel::{CardChannel, ChannelError};
 
     fn hex(s: &str) -> Vec<u8> {
         hex::decode(s).expect("hex")

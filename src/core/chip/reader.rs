@@ -12,7 +12,7 @@ use super::chip_auth::{self, ChipAuthentication};
 use super::lds::{self, LdsFile};
 use super::link::Link;
 use super::pace::{self, Password};
-use crate::ports::chip::CardChannel;
+use crate::core::chip::channel::CardChannel;
 
 /// The eMRTD application identifier (LDS1).
 pub const EMRTD_AID: [u8; 7] = [0xA0, 0x00, 0x00, 0x02, 0x47, 0x10, 0x01];

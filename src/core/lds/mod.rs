@@ -62,9 +62,12 @@ impl std::fmt::Display for DataGroup {
     }
 }
 
-/// The test PKI of `tests/chip_pki` (loaded once, in `adapters::chip_sim`, which the demo signs
-/// its chips with too), for the unit tests of this module and of `core::passive_auth`.
+/// The test PKI of `tests/chip_pki`, for the unit tests of this module, of `core::passive_auth`
+/// and of `core::ledger::csca` (the core imports no adapter, not even in tests; the demo has its
+/// own copy through `adapters::chip_sim::test_pki`).
 #[cfg(test)]
-pub(crate) use crate::adapters::chip_sim::test_pki as chip_pki;
+#[path = "../../../tests/chip_pki/mod.rs"]
+#[allow(clippy::duplicate_mod)] // A second copy, in test builds only: the core imports no adapter.
+pub(crate) mod chip_pki;
 #[cfg(test)]
 mod tests;

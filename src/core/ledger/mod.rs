@@ -7,7 +7,6 @@ pub mod byte_string;
 pub mod bytes;
 pub mod chain;
 pub mod checkpoint;
-pub mod csca;
 pub mod entry;
 pub mod permit_check;
 pub mod state;
@@ -24,6 +23,7 @@ pub use entry::{
     PermitRevoked, PermitType, Registration, StayExtension, TerminalKeyAdded, TerminalKeyRetired,
     entry_hash,
 };
+pub use state::csca;
 pub use state::{
     Alert, ApplyFailure, HeldPermit, IndexConsistency, IssuerKey, LedgerState, MemoryState,
     OfficerRecord, PermitCheck, PermitRecord, Rejection, TerminalKey, apply_entry,

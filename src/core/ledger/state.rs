@@ -1,7 +1,10 @@
 //! Applying entries to the replica state, as pure functions over the [`LedgerState`] trait.
 //!
 //! The adapter implements `LedgerState` over its storage transaction; [`MemoryState`] implements
-//! it over maps and is the model the store is tested against.
+//! it over maps and is the model the store is tested against. The rules of the CSCA trust kinds
+//! are `csca`'s.
+
+pub mod csca;
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -10,12 +13,12 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
 
-use super::csca::{self, CrlRecord, CscaRecord};
 use super::entry::{
     AlertKind, AlertRaised, Change, Cti, Entry, IssuerKeyAdded, IssuerKeyRetired, Kid,
     OfficerEnrolled, OfficerRevoked, PermitIndex, PermitIssued, PersonAlertLifted,
     PersonAlertRaised, Registration, StayExtension, TerminalKeyAdded, TerminalKeyRetired,
 };
+use csca::{CrlRecord, CscaRecord};
 
 /// A permit as the replica keeps it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

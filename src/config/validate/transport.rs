@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 
 use toml::Spanned;
 
-use super::{Report, path_value};
+use super::diagnostics::Report;
+use super::files::path_value;
 use crate::config::raw::RawUpstream;
 use crate::config::{ClientCertificate, UpstreamTls};
 
@@ -209,7 +210,9 @@ pub(super) fn transport(
     let urls = urls(raw, at, report);
     let tls = tls(raw, urls.as_deref().unwrap_or_default(), config_dir, report);
     let stream_replicas = match &raw.stream_replicas {
-        Some(value) => super::in_range(value, &STREAM_REPLICAS_RANGE, "stream_replicas", report),
+        Some(value) => {
+            super::diagnostics::in_range(value, &STREAM_REPLICAS_RANGE, "stream_replicas", report)
+        }
         None => Some(1),
     };
     Some(Transport {

@@ -10,7 +10,7 @@ use x509_cert::Certificate;
 use x509_cert::crl::CertificateList;
 use x509_cert::name::Name;
 
-use super::state::{ApplyFailure, LedgerState, Rejection};
+use super::{ApplyFailure, LedgerState, Rejection};
 use crate::core::lds::x509;
 use crate::core::passive_auth::{TrustStore, read_master_list};
 
@@ -18,7 +18,7 @@ use crate::core::passive_auth::{TrustStore, read_master_list};
 /// single certificate) and, once retired, when.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CscaRecord {
-    #[serde(with = "super::byte_string")]
+    #[serde(with = "crate::core::ledger::byte_string")]
     pub certificate: Vec<u8>,
     pub added_seq: u64,
     pub retired_at: Option<Timestamp>,
@@ -27,7 +27,7 @@ pub struct CscaRecord {
 /// The CRL the replica holds for one issuer: the newest applied.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CrlRecord {
-    #[serde(with = "super::byte_string")]
+    #[serde(with = "crate::core::ledger::byte_string")]
     pub crl: Vec<u8>,
     pub seq: u64,
     pub this_update: Timestamp,

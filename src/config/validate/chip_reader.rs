@@ -5,9 +5,9 @@ use std::collections::BTreeSet;
 
 use toml::Spanned;
 
-use super::ChipReader;
-use super::raw::RawDevice;
-use super::validate::Report;
+use super::diagnostics::Report;
+use crate::config::ChipReader;
+use crate::config::raw::RawDevice;
 
 /// The chip reader among the devices (`None`: the lane reads no chips), or `None` outside when
 /// one is invalid; every problem is reported either way.

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::chip::{
+use super::{
     EXIT_INVALID, EXIT_VALID, MRZ_FILE_BYTES_MAX, VerifyArgs, VerifyJson, load_trust, read_limited,
 };
 use crate::adapters::pcsc_reader::PcscReader;

@@ -1,0 +1,134 @@
+//! The running terminal's ledger replica on the API, for `checkpointctl ledger status|lookup`
+//! while the daemon holds the replica's lock: `GET /api/v1/ledger/status` and
+//! `GET /api/v1/ledger/lookup` answer exactly what the tool prints from a replica it opens
+//! (`adapters::ledger::report`). The daemon advertises its socket in the replica's directory
+//! (`api.socket`), so the tool finds it from `--data` alone.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::adapters::ledger::report::{self, LookupKey};
+use crate::ports::clock::Clock;
+use crate::ports::ledger::{LedgerStore, LedgerStoreError};
+
+/// The file in the replica's directory that names the socket of the daemon holding it.
+pub const SOCKET_ADVERT: &str = "api.socket";
+/// The response header naming the replica that answered (its canonical directory), so the tool
+/// never takes another terminal's answer for the replica it was given.
+pub const REPLICA_HEADER: &str = "x-checkpointd-replica";
+
+/// Default of `max_age_secs` (what `ledger status` defaults to).
+const MAX_AGE_SECS_DEFAULT: i64 = 86_400;
+
+/// What the ledger routes read.
+#[derive(Clone)]
+pub struct ReplicaRoutes {
+    /// The daemon's replica.
+    pub ledger: Arc<dyn LedgerStore + Send + Sync>,
+    /// The clock the replica's age is measured with.
+    pub clock: Arc<dyn Clock>,
+    /// The replica's directory (canonical), sent in [`REPLICA_HEADER`].
+    pub directory: PathBuf,
+}
+
+/// `GET /api/v1/ledger/status` and `GET /api/v1/ledger/lookup`; authorised like every API route.
+pub fn routes(replica: ReplicaRoutes) -> Router {
+    Router::new()
+        .route("/api/v1/ledger/status", get(status))
+        .route("/api/v1/ledger/lookup", get(lookup))
+        .with_state(replica)
+}
+
+/// Writes `socket` (made absolute) into `<replica>/api.socket`, replacing what a predecessor
+/// left, so `checkpointctl ledger` finds the daemon that holds the replica.
+pub fn advertise(replica: &Path, socket: &Path) -> std::io::Result<()> {
+    let socket = std::path::absolute(socket)?;
+    let advert = replica.join(SOCKET_ADVERT);
+    let staged = replica.join(format!("{SOCKET_ADVERT}.new"));
+    std::fs::write(&staged, format!("{}\n", socket.display()))?;
+    std::fs::rename(staged, advert)
+}
+
+/// The socket the daemon holding the replica at `replica` advertised; `None` when none did.
+pub fn advertised(replica: &Path) -> Option<PathBuf> {
+    let text = std::fs::read_to_string(replica.join(SOCKET_ADVERT)).ok()?;
+    let path = text.trim();
+    (!path.is_empty()).then(|| PathBuf::from(path))
+}
+
+#[derive(Debug, Deserialize)]
+struct StatusQuery {
+    max_age_secs: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+struct LookupQuery {
+    document: Option<String>,
+    cti: Option<String>,
+    on: Option<jiff::civil::Date>,
+}
+
+type Rejected<Q> = Result<Query<Q>, axum::extract::rejection::QueryRejection>;
+
+async fn status(State(replica): State<ReplicaRoutes>, query: Rejected<StatusQuery>) -> Response {
+    let max_age = match query {
+        Ok(Query(q)) => q.max_age_secs.unwrap_or(MAX_AGE_SECS_DEFAULT),
+        Err(rejection) => return bad_request(&rejection.body_text()),
+    };
+    let now = replica.clock.now();
+    let directory = replica.directory.clone();
+    let read =
+        tokio::task::spawn_blocking(move || report::status(replica.ledger.as_ref(), now, max_age))
+            .await;
+    answer(&directory, read)
+}
+
+async fn lookup(State(replica): State<ReplicaRoutes>, query: Rejected<LookupQuery>) -> Response {
+    let query = match query {
+        Ok(Query(q)) => q,
+        Err(rejection) => return bad_request(&rejection.body_text()),
+    };
+    let key = match LookupKey::parse(query.document.as_deref(), query.cti.as_deref()) {
+        Ok(key) => key,
+        Err(message) => return bad_request(&message),
+    };
+    let day = query
+        .on
+        .unwrap_or_else(|| replica.clock.now().to_zoned(jiff::tz::TimeZone::UTC).date());
+    let directory = replica.directory.clone();
+    let read =
+        tokio::task::spawn_blocking(move || report::lookup(replica.ledger.as_ref(), &key, day))
+            .await;
+    answer(&directory, read)
+}
+
+fn answer(
+    directory: &Path,
+    read: Result<Result<Value, LedgerStoreError>, tokio::task::JoinError>,
+) -> Response {
+    match read {
+        Ok(Ok(value)) => (
+            [(REPLICA_HEADER, directory.display().to_string())],
+            axum::Json(value),
+        )
+            .into_response(),
+        Ok(Err(error)) => failure(StatusCode::INTERNAL_SERVER_ERROR, &error.to_string()),
+        Err(error) => failure(StatusCode::INTERNAL_SERVER_ERROR, &error.to_string()),
+    }
+}
+
+fn bad_request(message: &str) -> Response {
+    failure(StatusCode::BAD_REQUEST, message)
+}
+
+fn failure(status: StatusCode, message: &str) -> Response {
+    (status, axum::Json(json!({ "error": message }))).into_response()
+}
