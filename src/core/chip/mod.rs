@@ -12,6 +12,7 @@ pub mod chip_auth;
 pub mod crypto;
 pub mod dg14;
 pub mod ec;
+pub mod integrated_mapping;
 pub mod lds;
 pub mod link;
 pub mod pace;
