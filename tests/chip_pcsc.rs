@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use checkpointd::adapters::chip_sim::{ChipProfile, Faults, SimulatedChip, dg14_for, ef_com, vpcd};
+use checkpointd::adapters::chip_sim::{
+    ChipProfile, Faults, SimulatedChip, dg14_for, ef_com, pace_info_integrated, vpcd,
+};
 use checkpointd::core::chip::crypto::Cipher;
 use checkpointd::core::chip::lds::LdsFile;
 use chip_pki::{CertSpec, Hash, KeyKind, SignedSpec, Style, Y2020, YEAR};
@@ -338,6 +340,23 @@ fn vicc_an_independent_epass_reads_with_bac_and_its_files_verify() {
         let saved = std::fs::read(Path::new(save).join(file.name())).expect("saved file");
         assert_eq!(&saved, bytes, "{}", file.name());
     }
+}
+
+/// A chip whose EF.CardAccess offers PACE with integrated mapping (ECDH, AES-256, P-256).
+#[test]
+fn a_chip_offering_integrated_mapping_reads_with_pace_im() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let (mut profile, csca, mrz) = document(root.path(), chip_pki::SPECIMEN_TD3);
+    profile.pace = Some(pace_info_integrated(Cipher::Aes256, 12));
+    let stack = start(profile);
+    let (code, json, stderr) = chip_read(&stack, &["--mrz", &mrz, "--csca", &csca]);
+    assert_eq!(code, 0, "{json} {stderr}");
+    assert_eq!(json["access"], "PACE");
+    assert_eq!(json["pace_mapping"], "IM");
+    assert_eq!(json["passive_authentication"], "valid", "{json}");
+    assert_eq!(json["data_groups"]["DG1"], "valid");
+    assert_eq!(json["chip_authentication"], "valid");
+    assert_eq!(json["active_authentication"], "valid");
 }
 
 #[test]

@@ -3,7 +3,7 @@
 //! misbehaviours a reader must survive.
 
 use checkpointd::adapters::chip_sim::{
-    ChipProfile, Faults, SimulatedChip, pace_info, sample_files,
+    ChipProfile, Faults, SimulatedChip, pace_info, pace_info_integrated, sample_files,
 };
 use checkpointd::core::chip::ChipError;
 use checkpointd::core::chip::card_access::Mapping;
@@ -67,6 +67,32 @@ fn every_pace_cipher_and_both_curves_work_with_mrz_and_can() {
         assert_eq!(
             read.file(LdsFile::Dg(1)).map(<[u8]>::len),
             Some(DG1.len() + 5)
+        );
+    }
+}
+
+#[test]
+fn integrated_mapping_works_with_every_cipher_on_both_curves_and_a_wrong_can_fails() {
+    for (cipher, curve) in [
+        (Cipher::Tdes, 12),
+        (Cipher::Aes128, 13),
+        (Cipher::Aes192, 12),
+        (Cipher::Aes256, 13),
+    ] {
+        let mut profile = profile(300);
+        profile.pace = Some(pace_info_integrated(cipher, curve));
+        profile.can = Some("123456".into());
+        let read = read(profile.clone(), &mrz(), &ReadSettings::default()).expect("read with MRZ");
+        assert_eq!(read.access, Access::Pace(Mapping::Integrated), "{cipher:?}");
+        for (file, bytes) in &profile.files {
+            assert_eq!(read.file(*file), Some(bytes.as_slice()), "{}", file.name());
+        }
+        let read = read_can(profile.clone(), "123456").expect("read with CAN");
+        assert_eq!(read.access, Access::Pace(Mapping::Integrated), "{cipher:?}");
+        let error = read_can(profile, "654321").expect_err("wrong CAN");
+        assert!(
+            matches!(error, ChipError::Status { sw: 0x6300, .. }),
+            "{cipher:?}: {error}"
         );
     }
 }

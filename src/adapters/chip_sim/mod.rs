@@ -101,21 +101,41 @@ const PACE_ECDH_GM: [ObjectIdentifier; 4] = [
     ObjectIdentifier::new_unwrap("0.4.0.127.0.7.2.2.4.2.4"),
 ];
 
-/// A PACEInfo for ECDH generic mapping with this cipher and standardised curve.
-pub fn pace_info(cipher: Cipher, parameter_id: u32) -> PaceInfo {
-    let arc = match cipher {
+/// id-PACE-ECDH-IM-3DES, -AES-CBC-CMAC-128, -192, -256.
+const PACE_ECDH_IM: [ObjectIdentifier; 4] = [
+    ObjectIdentifier::new_unwrap("0.4.0.127.0.7.2.2.4.4.1"),
+    ObjectIdentifier::new_unwrap("0.4.0.127.0.7.2.2.4.4.2"),
+    ObjectIdentifier::new_unwrap("0.4.0.127.0.7.2.2.4.4.3"),
+    ObjectIdentifier::new_unwrap("0.4.0.127.0.7.2.2.4.4.4"),
+];
+
+fn cipher_arc(cipher: Cipher) -> usize {
+    match cipher {
         Cipher::Tdes => 0,
         Cipher::Aes128 => 1,
         Cipher::Aes192 => 2,
         Cipher::Aes256 => 3,
-    };
+    }
+}
+
+/// A PACEInfo for ECDH generic mapping with this cipher and standardised curve.
+pub fn pace_info(cipher: Cipher, parameter_id: u32) -> PaceInfo {
     PaceInfo {
-        protocol: PACE_ECDH_GM[arc],
+        protocol: PACE_ECDH_GM[cipher_arc(cipher)],
         elliptic: true,
         mapping: Mapping::Generic,
         cipher,
         version: 2,
         parameter_id: Some(parameter_id),
+    }
+}
+
+/// A PACEInfo for ECDH integrated mapping with this cipher and standardised curve.
+pub fn pace_info_integrated(cipher: Cipher, parameter_id: u32) -> PaceInfo {
+    PaceInfo {
+        protocol: PACE_ECDH_IM[cipher_arc(cipher)],
+        mapping: Mapping::Integrated,
+        ..pace_info(cipher, parameter_id)
     }
 }
 
