@@ -329,6 +329,14 @@ fn chip_authentication_rekeys_the_session_and_a_clone_fails_it() {
             read.file(LdsFile::Dg(2)),
             profile.files.get(&LdsFile::Dg(2)).map(Vec::as_slice)
         );
+        // ICAO order: DG14 and chip authentication come before EF.SOD and the other groups,
+        // which are then read under chip authentication's keys.
+        let order: Vec<LdsFile> = read.files.iter().map(|(file, _)| *file).collect();
+        assert_eq!(
+            order[..3],
+            [LdsFile::Com, LdsFile::Dg(14), LdsFile::Sod],
+            "{cipher:?}"
+        );
 
         // A clone copied DG14 but holds another key: its answer under the new keys fails.
         profile.ca_key = Some(key(nid));
@@ -347,7 +355,12 @@ fn chip_authentication_rekeys_the_session_and_a_clone_fails_it() {
             "{:?}",
             clone.chip_authentication
         );
-        assert!(clone.file(LdsFile::Dg(1)).is_some());
+        // A new session (access control again) reads the other files intact.
+        assert_eq!(
+            clone.file(LdsFile::Dg(2)),
+            profile.files.get(&LdsFile::Dg(2)).map(Vec::as_slice)
+        );
+        assert_eq!(clone.access, read.access);
 
         // A chip that refuses chip authentication altogether fails it too.
         profile.ca_key = None;

@@ -1,5 +1,6 @@
 //! Reading a chip end to end: access control (PACE first when EF.CardAccess offers it, BAC as
-//! fallback unless refused), then the LDS files with READ BINARY sizes that adapt to the chip.
+//! fallback unless refused), DG14 and chip authentication, then the other LDS files with READ
+//! BINARY sizes that adapt to the chip.
 
 use rand::RngCore;
 
@@ -141,7 +142,22 @@ pub fn read_chip(
     if let Some(com) = com {
         read.push((LdsFile::Com, com));
     }
-    for file in std::iter::once(LdsFile::Sod).chain(wanted) {
+    // ICAO order: DG14, then chip authentication, then the other files under its keys.
+    let mut chip_authentication = None;
+    if wanted.contains(&LdsFile::Dg(14))
+        && let Some(dg14) = files.read(&mut link, LdsFile::Dg(14))?
+    {
+        chip_authentication = chip_auth::authenticate(&mut link, &dg14, rng)?;
+        read.push((LdsFile::Dg(14), dg14));
+        if matches!(chip_authentication, Some(ChipAuthentication::Failed(_))) {
+            // A failed chip authentication ends the session; a new one reads the other files,
+            // which passive authentication still judges.
+            link.stop_secure_messaging();
+            open(&mut link, card_access.as_deref(), password, settings, rng)?;
+        }
+    }
+    let rest = wanted.into_iter().filter(|file| *file != LdsFile::Dg(14));
+    for file in std::iter::once(LdsFile::Sod).chain(rest) {
         if let Some(bytes) = files.read(&mut link, file)? {
             read.push((file, bytes));
         }
@@ -150,11 +166,6 @@ pub fn read_chip(
         Some(active_auth::challenge_chip(&mut link, rng)?)
     } else {
         None
-    };
-    // Last, because a clone's failure ends the session: the files are read by then.
-    let chip_authentication = match read.iter().find(|(file, _)| *file == LdsFile::Dg(14)) {
-        Some((_, dg14)) => chip_auth::authenticate(&mut link, dg14, rng)?,
-        None => None,
     };
     Ok(ChipRead {
         access,
