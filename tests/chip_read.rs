@@ -197,6 +197,7 @@ fn losing_the_field_mid_dg2_is_an_error() {
 fn end_of_file_6282_and_failing_long_reads_are_followed() {
     let mut profile = profile(3000);
     profile.extended_length = true;
+    profile.atr_info = Some(0xFFFF);
     profile.faults = Faults {
         end_of_file_6282: true,
         fail_long_reads: true,
@@ -209,11 +210,21 @@ fn end_of_file_6282_and_failing_long_reads_are_followed() {
     );
 }
 
+/// A reader that cannot send extended-length APDUs, in front of a chip that can.
+struct ShortReader(SimulatedChip);
+
+impl checkpointd::ports::chip::CardChannel for ShortReader {
+    fn transmit(&mut self, command: &[u8]) -> Result<Vec<u8>, ChannelError> {
+        self.0.transmit(command)
+    }
+}
+
 #[test]
-fn extended_length_reads_take_fewer_round_trips() {
+fn extended_length_is_used_only_where_the_reader_and_ef_atr_info_allow_it() {
     let short = read(profile(20_000), &mrz(), &ReadSettings::default()).expect("short");
     let mut extended = profile(20_000);
     extended.extended_length = true;
+    extended.atr_info = Some(0xFFFF);
     let long = read(extended.clone(), &mrz(), &ReadSettings::default()).expect("extended");
     assert_eq!(
         long.file(LdsFile::Dg(2)),
@@ -225,6 +236,45 @@ fn extended_length_reads_take_fewer_round_trips() {
         long.apdus,
         short.apdus
     );
+
+    // EF.ATR/INFO's longest response bounds the reads (a longer one the chip refuses).
+    let mut bounded = extended.clone();
+    bounded.atr_info = Some(1024);
+    let medium = read(bounded.clone(), &mrz(), &ReadSettings::default()).expect("bounded");
+    assert_eq!(
+        medium.file(LdsFile::Dg(2)),
+        bounded.files.get(&LdsFile::Dg(2)).map(Vec::as_slice)
+    );
+    assert!(
+        long.apdus < medium.apdus && medium.apdus * 2 < short.apdus,
+        "{} / {} / {}",
+        long.apdus,
+        medium.apdus,
+        short.apdus
+    );
+
+    // A chip that takes extended APDUs but does not say so in EF.ATR/INFO is read short: the
+    // same APDUs as a short-only chip.
+    let mut silent = extended.clone();
+    silent.atr_info = None;
+    let unadvertised = read(silent, &mrz(), &ReadSettings::default()).expect("silent");
+    assert_eq!(unadvertised.apdus, short.apdus);
+    let mut short_only = extended.clone();
+    short_only.atr_info = Some(256);
+    let advertised_short = read(short_only, &mrz(), &ReadSettings::default()).expect("256");
+    // One APDU more: the READ BINARY of EF.ATR/INFO (its SELECT is tried on every chip).
+    assert_eq!(advertised_short.apdus, short.apdus + 1);
+
+    // A reader without extended length reads short even from a chip that advertises it.
+    let mut reader = ShortReader(SimulatedChip::new(extended.clone()));
+    let through_short_reader = read_chip(
+        &mut reader,
+        &mrz(),
+        &ReadSettings::default(),
+        &mut rand::thread_rng(),
+    )
+    .expect("short reader");
+    assert_eq!(through_short_reader.apdus, short.apdus + 1);
 }
 
 #[test]

@@ -48,6 +48,9 @@ pub struct ChipProfile {
     pub files: BTreeMap<LdsFile, Vec<u8>>,
     /// Whether it accepts extended-length APDUs.
     pub extended_length: bool,
+    /// EF.ATR/INFO advertising this longest response in DO'7F66' (none: no EF.ATR/INFO, so
+    /// a reader keeps to short reads); longer reads are refused with 6700.
+    pub atr_info: Option<usize>,
     /// The active-authentication private key (its public half belongs in DG15; a clone has
     /// DG15 copied but another key, or none).
     pub aa_key: Option<openssl::pkey::PKey<openssl::pkey::Private>>,
@@ -86,6 +89,7 @@ impl ChipProfile {
             bac: true,
             files,
             extended_length: false,
+            atr_info: None,
             aa_key: None,
             ca_key: None,
             faults: Faults::default(),

@@ -6,6 +6,7 @@
 
 pub mod active_auth;
 pub mod apdu;
+pub mod atr_info;
 pub mod bac;
 pub mod card_access;
 pub mod chip_auth;
