@@ -340,6 +340,60 @@ fn files_over_32_kb_are_read_past_offset_32767_with_read_binary_b1() {
     );
 }
 
+/// Chip authentication with finite-field DH (RFC 5114's groups): AES through MSE:Set AT and
+/// GENERAL AUTHENTICATE after PACE, 3DES through MSE:Set KAT after BAC; a clone's key fails.
+#[test]
+fn chip_authentication_with_finite_field_dh_and_a_clone_fails_it() {
+    use checkpointd::adapters::chip_sim::{dg14_for, ef_com};
+    use checkpointd::core::chip::chip_auth::ChipAuthentication;
+    use openssl::dh::Dh;
+    use openssl::pkey::PKey;
+    let key = |large: bool| {
+        let group = if large {
+            Dh::get_2048_256()
+        } else {
+            Dh::get_1024_160()
+        };
+        PKey::from_dhx(group.expect("group").generate_key().expect("key")).expect("pkey")
+    };
+    for (cipher, large, pace) in [(Cipher::Aes128, true, true), (Cipher::Tdes, false, false)] {
+        let genuine = key(large);
+        let mut profile = profile(2000);
+        if !pace {
+            profile.pace = None;
+        }
+        profile
+            .files
+            .insert(LdsFile::Dg(14), dg14_for(&genuine, cipher));
+        profile.files.insert(LdsFile::Com, ef_com(&profile.files));
+        profile.ca_key = Some(genuine);
+        let read = read(profile.clone(), &mrz(), &ReadSettings::default()).expect("read");
+        assert_eq!(
+            read.chip_authentication,
+            Some(ChipAuthentication::Verified),
+            "{cipher:?}"
+        );
+        assert_eq!(
+            read.file(LdsFile::Dg(2)),
+            profile.files.get(&LdsFile::Dg(2)).map(Vec::as_slice)
+        );
+        profile.ca_key = Some(key(large));
+        let clone = self::read(profile.clone(), &mrz(), &ReadSettings::default()).expect("clone");
+        assert!(
+            matches!(
+                &clone.chip_authentication,
+                Some(ChipAuthentication::Failed(_))
+            ),
+            "{cipher:?}: {:?}",
+            clone.chip_authentication
+        );
+        assert_eq!(
+            clone.file(LdsFile::Dg(2)),
+            profile.files.get(&LdsFile::Dg(2)).map(Vec::as_slice)
+        );
+    }
+}
+
 #[test]
 fn chip_authentication_rekeys_the_session_and_a_clone_fails_it() {
     use checkpointd::adapters::chip_sim::{dg14_for, ef_com};

@@ -163,23 +163,29 @@ pub fn sample_files(dg1_mrz: &str, dg2_len: usize, sod: Vec<u8>) -> BTreeMap<Lds
     files
 }
 
-/// DG14 offering chip authentication (ECDH, CA version 1) with `cipher` for the public half of
-/// `key`, the chip's [`ChipProfile::ca_key`].
+/// DG14 offering chip authentication (CA version 1) with `cipher` for the public half of
+/// `key`, the chip's [`ChipProfile::ca_key`]: ECDH for an EC key, DH for a DH key.
 pub fn dg14_for(key: &openssl::pkey::PKeyRef<openssl::pkey::Private>, cipher: Cipher) -> Vec<u8> {
     use crate::core::chip::dg14::{
         ChipAuthInfo, ChipAuthPublicKey, Dg14, KeyAgreement, ca_protocol,
     };
+    use openssl::pkey::Id;
+    let agreement = if matches!(key.id(), Id::DH | Id::DHX) {
+        KeyAgreement::Dh
+    } else {
+        KeyAgreement::Ecdh
+    };
     Dg14 {
         protocols: vec![ChipAuthInfo {
-            protocol: ca_protocol(KeyAgreement::Ecdh, cipher),
-            agreement: KeyAgreement::Ecdh,
+            protocol: ca_protocol(agreement, cipher),
+            agreement,
             cipher,
             version: 1,
             key_id: None,
         }],
         keys: vec![ChipAuthPublicKey {
-            agreement: KeyAgreement::Ecdh,
-            // An EC key's SubjectPublicKeyInfo always encodes.
+            agreement,
+            // An EC or DH key's SubjectPublicKeyInfo always encodes.
             spki: key.public_key_to_der().unwrap_or_default(),
             key_id: None,
         }],
