@@ -23,6 +23,8 @@ fn profile(extended_length: bool, pace: bool) -> ChipProfile {
     );
     let mut profile = ChipProfile::new(MRZ_INFORMATION, files);
     profile.extended_length = extended_length;
+    // The chip advertises extended length in EF.ATR/INFO when it takes it.
+    profile.atr_info = extended_length.then_some(0xFFFF);
     if !pace {
         profile.pace = None;
     }

@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use checkpointd::adapters::chip_sim::{ChipProfile, Faults, SimulatedChip, dg14_for, ef_com, vpcd};
+use checkpointd::adapters::chip_sim::{
+    ChipProfile, Faults, SimulatedChip, dg14_for, ef_com, pace_info_integrated, vpcd,
+};
 use checkpointd::core::chip::crypto::Cipher;
 use checkpointd::core::chip::lds::LdsFile;
 use chip_pki::{CertSpec, Hash, KeyKind, SignedSpec, Style, Y2020, YEAR};
@@ -24,15 +26,21 @@ const MRZ_INFORMATION: &str = "L898902C3674081221204159";
 /// A private pcscd whose vpcd reader talks to two simulated chips (vpcd has two slots).
 struct Stack {
     pcscd: Child,
+    /// A card emulator of another implementation on slot 0, when the test started one.
+    card: Option<Child>,
     socket: PathBuf,
     _dir: tempfile::TempDir,
 }
 
 impl Drop for Stack {
     fn drop(&mut self) {
-        // Ends only the pcscd this test started, by its pid.
+        // Ends only the processes this test started, by their pids.
         let _ = self.pcscd.kill();
         let _ = self.pcscd.wait();
+        if let Some(card) = &mut self.card {
+            let _ = card.kill();
+            let _ = card.wait();
+        }
     }
 }
 
@@ -64,19 +72,28 @@ fn slot_listeners() -> (TcpListener, TcpListener) {
     panic!("no two consecutive free loopback ports");
 }
 
+/// Serves a simulated chip on one vpcd slot.
+fn serve(listener: TcpListener, profile: ChipProfile) {
+    std::thread::spawn(move || {
+        if let Ok((stream, _)) = listener.accept() {
+            let _ = vpcd::serve_stream(&mut SimulatedChip::new(profile), stream);
+        }
+    });
+}
+
 fn start(chip: ChipProfile) -> Stack {
     require_tools();
-    let dir = tempfile::tempdir().expect("temp dir");
     let (slot0, slot1) = slot_listeners();
     let port = slot0.local_addr().expect("addr").port();
-    let spare = chip.clone();
-    for (listener, profile) in [(slot0, chip), (slot1, spare)] {
-        std::thread::spawn(move || {
-            if let Ok((stream, _)) = listener.accept() {
-                let _ = vpcd::serve_stream(&mut SimulatedChip::new(profile), stream);
-            }
-        });
-    }
+    serve(slot0, chip.clone());
+    serve(slot1, chip);
+    start_pcscd(port, None)
+}
+
+/// A private pcscd whose vpcd connects to the cards listening on 127.0.0.1 at `port` (slot 0)
+/// and `port + 1` (slot 1).
+fn start_pcscd(port: u16, card: Option<Child>) -> Stack {
+    let dir = tempfile::tempdir().expect("temp dir");
     let conf = dir.path().join("reader.conf.d");
     let run = dir.path().join("run");
     std::fs::create_dir_all(&conf).expect("conf dir");
@@ -97,11 +114,21 @@ fn start(chip: ChipProfile) -> Stack {
         .args(["-m", "sh", "-c", &script])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start pcscd ({e}): {INSTALL_HINT}"));
+        .spawn();
+    let pcscd = match pcscd {
+        Ok(pcscd) => pcscd,
+        Err(e) => {
+            if let Some(mut card) = card {
+                let _ = card.kill();
+                let _ = card.wait();
+            }
+            panic!("cannot start pcscd ({e}): {INSTALL_HINT}");
+        }
+    };
     let socket = run.join("pcscd.comm");
     let stack = Stack {
         pcscd,
+        card,
         socket,
         _dir: dir,
     };
@@ -221,6 +248,115 @@ fn a_genuine_chip_reads_with_pace_and_verifies_and_saves_its_files() {
         "{}",
         String::from_utf8_lossy(&verified.stdout)
     );
+}
+
+const VICC_HINT: &str =
+    "install Debian's python3-virtualsmartcard and python3-pycryptodome (scripts/test does)";
+
+/// Debian's vicc ePass emulator (an independent implementation of BAC and secure messaging)
+/// on slot 0, holding the files in `files`, through the launcher that works around its
+/// Python 3 bugs; a simulated chip on slot 1.
+fn start_vicc(files: &Path, spare: ChipProfile) -> Stack {
+    require_tools();
+    let launcher = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vicc/epass.py");
+    assert!(
+        Path::new("/usr/lib/python3/site-packages/virtualsmartcard/virtualsmartcard").exists(),
+        "vicc's module is missing: {VICC_HINT}"
+    );
+    let (slot0, slot1) = slot_listeners();
+    let port = slot0.local_addr().expect("addr").port();
+    // The launcher binds slot 0's port itself (on 127.0.0.1), before pcscd starts.
+    drop(slot0);
+    serve(slot1, spare);
+    let mut card = Command::new("/usr/bin/python3")
+        .arg(launcher)
+        .arg(port.to_string())
+        .arg(files)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start vicc ({e}): {VICC_HINT}"));
+    let mut line = String::new();
+    let stdout = card.stdout.take().expect("vicc stdout");
+    let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line);
+    if line.trim() != "listening" {
+        let _ = card.kill();
+        let _ = card.wait();
+        panic!("vicc did not start (its error is above): {VICC_HINT}");
+    }
+    start_pcscd(port, Some(card))
+}
+
+/// The cross-check against an independent chip: vicc's ePass opens BAC and answers in its
+/// own secure messaging; our reader reads EF.COM, EF.SOD, DG1 and a 20 KB DG2 from it, and
+/// the files verify.
+#[test]
+fn vicc_an_independent_epass_reads_with_bac_and_its_files_verify() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let (profile, csca, mrz) = document(root.path(), chip_pki::SPECIMEN_TD3);
+    let files = root.path().join("vicc");
+    std::fs::create_dir(&files).expect("files dir");
+    // vicc's ePass has no DG14/DG15 (no CA or AA): EF.SOD lists DG1 and DG2 only, signed by
+    // the document's DSC under the same CSCA (test keys are one per kind and slot).
+    let dsc_key = chip_pki::key(KeyKind::Brainpool256, 1);
+    let csca_key = chip_pki::key(KeyKind::P256, 0);
+    let csca_cert = chip_pki::certificate(&CertSpec::csca("UT", 1), &csca_key, None);
+    let dsc = chip_pki::certificate(
+        &CertSpec::dsc("UT", 0x2A),
+        &dsc_key,
+        Some((&csca_cert, &csca_key)),
+    );
+    let dg1 = chip_pki::dg1(chip_pki::SPECIMEN_TD3);
+    let dg2 = chip_pki::data_group(0x75, 20_000, 0x11);
+    let spec = SignedSpec::new(Hash::Sha256, Style::Ecdsa, Some(Y2020 + 5 * YEAR));
+    let sod = chip_pki::sod(&[(1, &dg1), (2, &dg2)], &dsc, &dsc_key, &spec);
+    let mut lds = std::collections::BTreeMap::from([
+        (LdsFile::Dg(1), dg1),
+        (LdsFile::Dg(2), dg2),
+        (LdsFile::Sod, sod),
+    ]);
+    lds.insert(LdsFile::Com, ef_com(&lds));
+    for (file, bytes) in &lds {
+        std::fs::write(files.join(file.name()), bytes).expect("vicc file");
+    }
+    let stack = start_vicc(&files, profile);
+    let save = root.path().join("saved");
+    let save = save.to_str().expect("UTF-8");
+    let (code, json, stderr) = chip_read(&stack, &["--mrz", &mrz, "--csca", &csca, "--save", save]);
+    assert_eq!(code, 0, "{json} {stderr}");
+    assert_eq!(json["access"], "BAC");
+    assert_eq!(json["pace_mapping"], Value::Null);
+    assert_eq!(json["passive_authentication"], "valid", "{json}");
+    assert_eq!(json["data_groups"]["DG1"], "valid");
+    assert_eq!(json["data_groups"]["DG2"], "valid");
+    assert_eq!(
+        json["dg1_mrz"]["document_number"], "L898902C3",
+        "{}",
+        json["dg1_mrz"]
+    );
+    assert_eq!(json["chip_authentication"], "not_supported");
+    assert_eq!(json["active_authentication"], "not_supported");
+    for (file, bytes) in &lds {
+        let saved = std::fs::read(Path::new(save).join(file.name())).expect("saved file");
+        assert_eq!(&saved, bytes, "{}", file.name());
+    }
+}
+
+/// A chip whose EF.CardAccess offers PACE with integrated mapping (ECDH, AES-256, P-256).
+#[test]
+fn a_chip_offering_integrated_mapping_reads_with_pace_im() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let (mut profile, csca, mrz) = document(root.path(), chip_pki::SPECIMEN_TD3);
+    profile.pace = Some(pace_info_integrated(Cipher::Aes256, 12));
+    let stack = start(profile);
+    let (code, json, stderr) = chip_read(&stack, &["--mrz", &mrz, "--csca", &csca]);
+    assert_eq!(code, 0, "{json} {stderr}");
+    assert_eq!(json["access"], "PACE");
+    assert_eq!(json["pace_mapping"], "IM");
+    assert_eq!(json["passive_authentication"], "valid", "{json}");
+    assert_eq!(json["data_groups"]["DG1"], "valid");
+    assert_eq!(json["chip_authentication"], "valid");
+    assert_eq!(json["active_authentication"], "valid");
 }
 
 #[test]

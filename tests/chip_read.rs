@@ -3,7 +3,7 @@
 //! misbehaviours a reader must survive.
 
 use checkpointd::adapters::chip_sim::{
-    ChipProfile, Faults, SimulatedChip, pace_info, sample_files,
+    ChipProfile, Faults, SimulatedChip, pace_info, pace_info_integrated, sample_files,
 };
 use checkpointd::core::chip::ChipError;
 use checkpointd::core::chip::card_access::Mapping;
@@ -67,6 +67,32 @@ fn every_pace_cipher_and_both_curves_work_with_mrz_and_can() {
         assert_eq!(
             read.file(LdsFile::Dg(1)).map(<[u8]>::len),
             Some(DG1.len() + 5)
+        );
+    }
+}
+
+#[test]
+fn integrated_mapping_works_with_every_cipher_on_both_curves_and_a_wrong_can_fails() {
+    for (cipher, curve) in [
+        (Cipher::Tdes, 12),
+        (Cipher::Aes128, 13),
+        (Cipher::Aes192, 12),
+        (Cipher::Aes256, 13),
+    ] {
+        let mut profile = profile(300);
+        profile.pace = Some(pace_info_integrated(cipher, curve));
+        profile.can = Some("123456".into());
+        let read = read(profile.clone(), &mrz(), &ReadSettings::default()).expect("read with MRZ");
+        assert_eq!(read.access, Access::Pace(Mapping::Integrated), "{cipher:?}");
+        for (file, bytes) in &profile.files {
+            assert_eq!(read.file(*file), Some(bytes.as_slice()), "{}", file.name());
+        }
+        let read = read_can(profile.clone(), "123456").expect("read with CAN");
+        assert_eq!(read.access, Access::Pace(Mapping::Integrated), "{cipher:?}");
+        let error = read_can(profile, "654321").expect_err("wrong CAN");
+        assert!(
+            matches!(error, ChipError::Status { sw: 0x6300, .. }),
+            "{cipher:?}: {error}"
         );
     }
 }
@@ -171,6 +197,7 @@ fn losing_the_field_mid_dg2_is_an_error() {
 fn end_of_file_6282_and_failing_long_reads_are_followed() {
     let mut profile = profile(3000);
     profile.extended_length = true;
+    profile.atr_info = Some(0xFFFF);
     profile.faults = Faults {
         end_of_file_6282: true,
         fail_long_reads: true,
@@ -183,11 +210,21 @@ fn end_of_file_6282_and_failing_long_reads_are_followed() {
     );
 }
 
+/// A reader that cannot send extended-length APDUs, in front of a chip that can.
+struct ShortReader(SimulatedChip);
+
+impl checkpointd::ports::chip::CardChannel for ShortReader {
+    fn transmit(&mut self, command: &[u8]) -> Result<Vec<u8>, ChannelError> {
+        self.0.transmit(command)
+    }
+}
+
 #[test]
-fn extended_length_reads_take_fewer_round_trips() {
+fn extended_length_is_used_only_where_the_reader_and_ef_atr_info_allow_it() {
     let short = read(profile(20_000), &mrz(), &ReadSettings::default()).expect("short");
     let mut extended = profile(20_000);
     extended.extended_length = true;
+    extended.atr_info = Some(0xFFFF);
     let long = read(extended.clone(), &mrz(), &ReadSettings::default()).expect("extended");
     assert_eq!(
         long.file(LdsFile::Dg(2)),
@@ -199,6 +236,45 @@ fn extended_length_reads_take_fewer_round_trips() {
         long.apdus,
         short.apdus
     );
+
+    // EF.ATR/INFO's longest response bounds the reads (a longer one the chip refuses).
+    let mut bounded = extended.clone();
+    bounded.atr_info = Some(1024);
+    let medium = read(bounded.clone(), &mrz(), &ReadSettings::default()).expect("bounded");
+    assert_eq!(
+        medium.file(LdsFile::Dg(2)),
+        bounded.files.get(&LdsFile::Dg(2)).map(Vec::as_slice)
+    );
+    assert!(
+        long.apdus < medium.apdus && medium.apdus * 2 < short.apdus,
+        "{} / {} / {}",
+        long.apdus,
+        medium.apdus,
+        short.apdus
+    );
+
+    // A chip that takes extended APDUs but does not say so in EF.ATR/INFO is read short: the
+    // same APDUs as a short-only chip.
+    let mut silent = extended.clone();
+    silent.atr_info = None;
+    let unadvertised = read(silent, &mrz(), &ReadSettings::default()).expect("silent");
+    assert_eq!(unadvertised.apdus, short.apdus);
+    let mut short_only = extended.clone();
+    short_only.atr_info = Some(256);
+    let advertised_short = read(short_only, &mrz(), &ReadSettings::default()).expect("256");
+    // One APDU more: the READ BINARY of EF.ATR/INFO (its SELECT is tried on every chip).
+    assert_eq!(advertised_short.apdus, short.apdus + 1);
+
+    // A reader without extended length reads short even from a chip that advertises it.
+    let mut reader = ShortReader(SimulatedChip::new(extended.clone()));
+    let through_short_reader = read_chip(
+        &mut reader,
+        &mrz(),
+        &ReadSettings::default(),
+        &mut rand::thread_rng(),
+    )
+    .expect("short reader");
+    assert_eq!(through_short_reader.apdus, short.apdus + 1);
 }
 
 #[test]
@@ -264,6 +340,60 @@ fn files_over_32_kb_are_read_past_offset_32767_with_read_binary_b1() {
     );
 }
 
+/// Chip authentication with finite-field DH (RFC 5114's groups): AES through MSE:Set AT and
+/// GENERAL AUTHENTICATE after PACE, 3DES through MSE:Set KAT after BAC; a clone's key fails.
+#[test]
+fn chip_authentication_with_finite_field_dh_and_a_clone_fails_it() {
+    use checkpointd::adapters::chip_sim::{dg14_for, ef_com};
+    use checkpointd::core::chip::chip_auth::ChipAuthentication;
+    use openssl::dh::Dh;
+    use openssl::pkey::PKey;
+    let key = |large: bool| {
+        let group = if large {
+            Dh::get_2048_256()
+        } else {
+            Dh::get_1024_160()
+        };
+        PKey::from_dhx(group.expect("group").generate_key().expect("key")).expect("pkey")
+    };
+    for (cipher, large, pace) in [(Cipher::Aes128, true, true), (Cipher::Tdes, false, false)] {
+        let genuine = key(large);
+        let mut profile = profile(2000);
+        if !pace {
+            profile.pace = None;
+        }
+        profile
+            .files
+            .insert(LdsFile::Dg(14), dg14_for(&genuine, cipher));
+        profile.files.insert(LdsFile::Com, ef_com(&profile.files));
+        profile.ca_key = Some(genuine);
+        let read = read(profile.clone(), &mrz(), &ReadSettings::default()).expect("read");
+        assert_eq!(
+            read.chip_authentication,
+            Some(ChipAuthentication::Verified),
+            "{cipher:?}"
+        );
+        assert_eq!(
+            read.file(LdsFile::Dg(2)),
+            profile.files.get(&LdsFile::Dg(2)).map(Vec::as_slice)
+        );
+        profile.ca_key = Some(key(large));
+        let clone = self::read(profile.clone(), &mrz(), &ReadSettings::default()).expect("clone");
+        assert!(
+            matches!(
+                &clone.chip_authentication,
+                Some(ChipAuthentication::Failed(_))
+            ),
+            "{cipher:?}: {:?}",
+            clone.chip_authentication
+        );
+        assert_eq!(
+            clone.file(LdsFile::Dg(2)),
+            profile.files.get(&LdsFile::Dg(2)).map(Vec::as_slice)
+        );
+    }
+}
+
 #[test]
 fn chip_authentication_rekeys_the_session_and_a_clone_fails_it() {
     use checkpointd::adapters::chip_sim::{dg14_for, ef_com};
@@ -303,6 +433,14 @@ fn chip_authentication_rekeys_the_session_and_a_clone_fails_it() {
             read.file(LdsFile::Dg(2)),
             profile.files.get(&LdsFile::Dg(2)).map(Vec::as_slice)
         );
+        // ICAO order: DG14 and chip authentication come before EF.SOD and the other groups,
+        // which are then read under chip authentication's keys.
+        let order: Vec<LdsFile> = read.files.iter().map(|(file, _)| *file).collect();
+        assert_eq!(
+            order[..3],
+            [LdsFile::Com, LdsFile::Dg(14), LdsFile::Sod],
+            "{cipher:?}"
+        );
 
         // A clone copied DG14 but holds another key: its answer under the new keys fails.
         profile.ca_key = Some(key(nid));
@@ -321,7 +459,12 @@ fn chip_authentication_rekeys_the_session_and_a_clone_fails_it() {
             "{:?}",
             clone.chip_authentication
         );
-        assert!(clone.file(LdsFile::Dg(1)).is_some());
+        // A new session (access control again) reads the other files intact.
+        assert_eq!(
+            clone.file(LdsFile::Dg(2)),
+            profile.files.get(&LdsFile::Dg(2)).map(Vec::as_slice)
+        );
+        assert_eq!(clone.access, read.access);
 
         // A chip that refuses chip authentication altogether fails it too.
         profile.ca_key = None;

@@ -1,6 +1,6 @@
 //! Fuzz target: what a chip sends back must never panic the reader. Feeds the bytes to the
-//! response-APDU parser, secure-messaging unwrapping (3DES and AES sessions), EF.CardAccess
-//! and EF.COM parsing, the file-header reader, and a whole `read_chip` against a card that
+//! response-APDU parser, secure-messaging unwrapping (3DES and AES sessions), EF.CardAccess,
+//! EF.ATR/INFO and EF.COM parsing, the file-header reader, and a whole `read_chip` against a card that
 //! answers every command with the next length-prefixed piece of the input.
 
 #![no_main]
@@ -11,7 +11,7 @@ use checkpointd::core::chip::lds::{self, LdsFile};
 use checkpointd::core::chip::pace::Password;
 use checkpointd::core::chip::reader::{ReadSettings, read_chip};
 use checkpointd::core::chip::sm::SecureMessaging;
-use checkpointd::core::chip::{card_access, tlv};
+use checkpointd::core::chip::{atr_info, card_access, tlv};
 use checkpointd::ports::chip::{CardChannel, ChannelError};
 use libfuzzer_sys::fuzz_target;
 use rand::SeedableRng;
@@ -37,6 +37,7 @@ fuzz_target!(|data: &[u8]| {
         let _ = sm.unprotect(data);
     }
     let _ = card_access::parse(data);
+    let _ = atr_info::parse(data);
     let _ = lds::com_data_groups(data);
     let _ = lds::announced_len(data, LdsFile::Dg(2));
     let _ = tlv::dynamic_auth_value(data, 0x80, "fuzz");

@@ -7,6 +7,7 @@ use rand::rngs::OsRng;
 use super::{ChipProfile, Faults};
 use crate::core::chip::active_auth;
 use crate::core::chip::apdu::{Command, Response, parse_command};
+use crate::core::chip::atr_info::{self, AtrInfo};
 use crate::core::chip::bac::{self, BacKeys};
 use crate::core::chip::card_access;
 use crate::core::chip::chip_auth;
@@ -25,6 +26,8 @@ pub struct SimulatedChip {
     card_access: Option<Vec<u8>>,
     app_selected: bool,
     current: Option<LdsFile>,
+    /// EF.ATR/INFO (of the master file) is the current file.
+    atr_info_selected: bool,
     sm: Option<SecureMessaging>,
     challenge: Option<[u8; 8]>,
     pace: Option<(ChipPace, Password)>,
@@ -47,6 +50,7 @@ impl SimulatedChip {
             card_access,
             app_selected: false,
             current: None,
+            atr_info_selected: false,
             sm: None,
             challenge: None,
             pace: None,
@@ -61,6 +65,7 @@ impl SimulatedChip {
     pub fn reset(&mut self) {
         self.app_selected = false;
         self.current = None;
+        self.atr_info_selected = false;
         self.sm = None;
         self.challenge = None;
         self.pace = None;
@@ -152,6 +157,7 @@ impl SimulatedChip {
     }
 
     fn select(&mut self, command: &Command) -> Response {
+        self.atr_info_selected = false;
         match (command.p1, command.data.as_slice()) {
             (0x04, aid) if aid == EMRTD_AID => {
                 self.app_selected = true;
@@ -161,6 +167,11 @@ impl SimulatedChip {
             (0x04, _) => status_only(0x6A82),
             (0x00 | 0x02, &[hi, lo]) => {
                 let fid = u16::from_be_bytes([hi, lo]);
+                if fid == atr_info::FID && !self.app_selected && self.profile.atr_info.is_some() {
+                    self.current = None;
+                    self.atr_info_selected = true;
+                    return status_only(0x9000);
+                }
                 let found = if self.app_selected {
                     self.profile.files.keys().copied().find(|f| f.fid() == fid)
                 } else {
@@ -200,6 +211,16 @@ impl SimulatedChip {
     }
 
     fn read_binary_at(&mut self, le: usize, offset: usize) -> Result<Response, ChannelError> {
+        if let (true, Some(max_response)) = (self.atr_info_selected, self.profile.atr_info) {
+            // Readable in plain, like EF.CardAccess.
+            let bytes = AtrInfo::encode(max_response);
+            let start = offset.min(bytes.len());
+            let end = bytes.len().min(offset.saturating_add(le));
+            return Ok(Response {
+                data: bytes[start..end].to_vec(),
+                sw: if end - start < le { 0x6282 } else { 0x9000 },
+            });
+        }
         let Some(file) = self.current else {
             return Ok(status_only(0x6986));
         };
@@ -215,7 +236,8 @@ impl SimulatedChip {
         if faults.fail_long_reads && le > 223 {
             return Ok(status_only(0x6700));
         }
-        if le > 256 && !self.profile.extended_length {
+        let over_advertised = self.profile.atr_info.is_some_and(|max| le > max);
+        if le > 256 && (!self.profile.extended_length || over_advertised) {
             return Ok(status_only(0x6700));
         }
         let end_6282 = faults.end_of_file_6282;

@@ -48,6 +48,9 @@ pub struct ChipProfile {
     pub files: BTreeMap<LdsFile, Vec<u8>>,
     /// Whether it accepts extended-length APDUs.
     pub extended_length: bool,
+    /// EF.ATR/INFO advertising this longest response in DO'7F66' (none: no EF.ATR/INFO, so
+    /// a reader keeps to short reads); longer reads are refused with 6700.
+    pub atr_info: Option<usize>,
     /// The active-authentication private key (its public half belongs in DG15; a clone has
     /// DG15 copied but another key, or none).
     pub aa_key: Option<openssl::pkey::PKey<openssl::pkey::Private>>,
@@ -86,6 +89,7 @@ impl ChipProfile {
             bac: true,
             files,
             extended_length: false,
+            atr_info: None,
             aa_key: None,
             ca_key: None,
             faults: Faults::default(),
@@ -101,21 +105,41 @@ const PACE_ECDH_GM: [ObjectIdentifier; 4] = [
     ObjectIdentifier::new_unwrap("0.4.0.127.0.7.2.2.4.2.4"),
 ];
 
-/// A PACEInfo for ECDH generic mapping with this cipher and standardised curve.
-pub fn pace_info(cipher: Cipher, parameter_id: u32) -> PaceInfo {
-    let arc = match cipher {
+/// id-PACE-ECDH-IM-3DES, -AES-CBC-CMAC-128, -192, -256.
+const PACE_ECDH_IM: [ObjectIdentifier; 4] = [
+    ObjectIdentifier::new_unwrap("0.4.0.127.0.7.2.2.4.4.1"),
+    ObjectIdentifier::new_unwrap("0.4.0.127.0.7.2.2.4.4.2"),
+    ObjectIdentifier::new_unwrap("0.4.0.127.0.7.2.2.4.4.3"),
+    ObjectIdentifier::new_unwrap("0.4.0.127.0.7.2.2.4.4.4"),
+];
+
+fn cipher_arc(cipher: Cipher) -> usize {
+    match cipher {
         Cipher::Tdes => 0,
         Cipher::Aes128 => 1,
         Cipher::Aes192 => 2,
         Cipher::Aes256 => 3,
-    };
+    }
+}
+
+/// A PACEInfo for ECDH generic mapping with this cipher and standardised curve.
+pub fn pace_info(cipher: Cipher, parameter_id: u32) -> PaceInfo {
     PaceInfo {
-        protocol: PACE_ECDH_GM[arc],
+        protocol: PACE_ECDH_GM[cipher_arc(cipher)],
         elliptic: true,
         mapping: Mapping::Generic,
         cipher,
         version: 2,
         parameter_id: Some(parameter_id),
+    }
+}
+
+/// A PACEInfo for ECDH integrated mapping with this cipher and standardised curve.
+pub fn pace_info_integrated(cipher: Cipher, parameter_id: u32) -> PaceInfo {
+    PaceInfo {
+        protocol: PACE_ECDH_IM[cipher_arc(cipher)],
+        mapping: Mapping::Integrated,
+        ..pace_info(cipher, parameter_id)
     }
 }
 
@@ -139,23 +163,29 @@ pub fn sample_files(dg1_mrz: &str, dg2_len: usize, sod: Vec<u8>) -> BTreeMap<Lds
     files
 }
 
-/// DG14 offering chip authentication (ECDH, CA version 1) with `cipher` for the public half of
-/// `key`, the chip's [`ChipProfile::ca_key`].
+/// DG14 offering chip authentication (CA version 1) with `cipher` for the public half of
+/// `key`, the chip's [`ChipProfile::ca_key`]: ECDH for an EC key, DH for a DH key.
 pub fn dg14_for(key: &openssl::pkey::PKeyRef<openssl::pkey::Private>, cipher: Cipher) -> Vec<u8> {
     use crate::core::chip::dg14::{
         ChipAuthInfo, ChipAuthPublicKey, Dg14, KeyAgreement, ca_protocol,
     };
+    use openssl::pkey::Id;
+    let agreement = if matches!(key.id(), Id::DH | Id::DHX) {
+        KeyAgreement::Dh
+    } else {
+        KeyAgreement::Ecdh
+    };
     Dg14 {
         protocols: vec![ChipAuthInfo {
-            protocol: ca_protocol(KeyAgreement::Ecdh, cipher),
-            agreement: KeyAgreement::Ecdh,
+            protocol: ca_protocol(agreement, cipher),
+            agreement,
             cipher,
             version: 1,
             key_id: None,
         }],
         keys: vec![ChipAuthPublicKey {
-            agreement: KeyAgreement::Ecdh,
-            // An EC key's SubjectPublicKeyInfo always encodes.
+            agreement,
+            // An EC or DH key's SubjectPublicKeyInfo always encodes.
             spki: key.public_key_to_der().unwrap_or_default(),
             key_id: None,
         }],

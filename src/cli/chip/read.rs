@@ -57,7 +57,7 @@ pub struct ReadArgs {
     /// Refuse BAC when the chip offers PACE (a silent downgrade is a security hole).
     #[arg(long)]
     pub refuse_bac_fallback: bool,
-    /// Use extended-length APDUs (only for readers known to carry them).
+    /// The reader carries extended-length APDUs (used only when the chip's EF.ATR/INFO allows them).
     #[arg(long)]
     pub extended_length: bool,
     /// Print one JSON object.

@@ -1,10 +1,11 @@
 //! Chip authentication (Doc 9303-11 section 6.2): an ephemeral-static key agreement with the
 //! key DG14 holds, after which secure messaging restarts under keys only the holder of DG14's
 //! private key can derive; a copied chip cannot answer under them. ECDH on any curve OpenSSL
-//! reads from DG14 (explicit domain parameters included); the ephemeral key comes from the
-//! caller's randomness. The chip side serves the simulator.
+//! reads from DG14 (explicit domain parameters included), or finite-field DH with DG14's
+//! domain parameters (X9.42 `dhpublicnumber`); the ephemeral key comes from the caller's
+//! randomness. The chip side serves the simulator.
 
-use openssl::bn::{BigNum, BigNumContext};
+use openssl::bn::{BigNum, BigNumContext, BigNumRef};
 use openssl::derive::Deriver;
 use openssl::ec::{EcGroupRef, EcKey, EcPoint, PointConversionForm};
 use openssl::pkey::{Id, PKey, Private, Public};
@@ -77,11 +78,11 @@ fn ephemeral_agreement(
     spki: &[u8],
     rng: &mut dyn RngCore,
 ) -> Result<Agreement, String> {
-    if info.agreement != KeyAgreement::Ecdh {
-        return Err("chip authentication with finite-field DH".into());
-    }
     let chip_key = PKey::public_key_from_der(spki)
         .map_err(|e| format!("DG14 public key does not read: {e}"))?;
+    if info.agreement == KeyAgreement::Dh {
+        return dh_agreement(&chip_key, rng);
+    }
     if chip_key.id() != Id::EC {
         return Err(format!("DG14 ECDH key is of type {:?}", chip_key.id()));
     }
@@ -95,6 +96,74 @@ fn ephemeral_agreement(
         .to_bytes(ec.group(), PointConversionForm::UNCOMPRESSED, &mut ctx)
         .map_err(|e| e.to_string())?;
     Ok(Agreement { public, shared })
+}
+
+/// Finite-field DH with DG14's key: an ephemeral x in [1, q-1] (or [1, p-2] without q), the
+/// public g^x and the shared y^x, both as wide as p.
+fn dh_agreement(chip_key: &PKey<Public>, rng: &mut dyn RngCore) -> Result<Agreement, String> {
+    if !matches!(chip_key.id(), Id::DH | Id::DHX) {
+        return Err(format!("DG14 DH key is of type {:?}", chip_key.id()));
+    }
+    let dh = chip_key.dh().map_err(|e| e.to_string())?;
+    let fail = |e: openssl::error::ErrorStack| e.to_string();
+    let p = dh.prime_p();
+    let mut ctx = BigNumContext::new().map_err(fail)?;
+    let bound = match dh.prime_q() {
+        Some(q) => q.to_owned().map_err(fail)?,
+        None => {
+            let mut bound = BigNum::new().map_err(fail)?;
+            let one = BigNum::from_u32(1).map_err(fail)?;
+            bound.checked_sub(p, &one).map_err(fail)?;
+            bound
+        }
+    };
+    let width = usize::try_from(bound.num_bytes()).unwrap_or(0);
+    let x = loop {
+        let mut bytes = vec![0; width];
+        rng.fill_bytes(&mut bytes);
+        let candidate = BigNum::from_slice(&bytes).map_err(fail)?;
+        if candidate.num_bits() > 0 && candidate < bound {
+            break candidate;
+        }
+    };
+    let mut public = BigNum::new().map_err(fail)?;
+    public
+        .mod_exp(dh.generator(), &x, p, &mut ctx)
+        .map_err(fail)?;
+    let shared = dh_shared(dh.public_key(), &x, p, dh.prime_q(), &mut ctx)
+        .map_err(fail)?
+        .ok_or("DG14's DH public key is not in the group")?;
+    Ok(Agreement {
+        public: public.to_vec_padded(p.num_bytes()).map_err(fail)?,
+        shared,
+    })
+}
+
+/// y^x mod p as wide as p, after checking 1 < y < p-1 and, with q, y^q = 1 (RFC 2631's public
+/// key validation); `None` when y fails it.
+fn dh_shared(
+    y: &BigNumRef,
+    x: &BigNumRef,
+    p: &BigNumRef,
+    q: Option<&BigNumRef>,
+    ctx: &mut BigNumContext,
+) -> Result<Option<Vec<u8>>, openssl::error::ErrorStack> {
+    let one = BigNum::from_u32(1)?;
+    let mut p_minus_one = BigNum::new()?;
+    p_minus_one.checked_sub(p, &one)?;
+    if *y <= *one || *y >= *p_minus_one {
+        return Ok(None);
+    }
+    if let Some(q) = q {
+        let mut check = BigNum::new()?;
+        check.mod_exp(y, q, p, ctx)?;
+        if check != one {
+            return Ok(None);
+        }
+    }
+    let mut shared = BigNum::new()?;
+    shared.mod_exp(y, x, p, ctx)?;
+    Ok(Some(shared.to_vec_padded(p.num_bytes())?))
 }
 
 /// An EC key on `group` whose private scalar in [1, n-1] comes from `rng`.
@@ -194,6 +263,14 @@ pub fn chip_session(
     cipher: Cipher,
     terminal_public: &[u8],
 ) -> Option<SecureMessaging> {
+    if matches!(key.id(), Id::DH | Id::DHX) {
+        let dh = key.dh().ok()?;
+        let y = BigNum::from_slice(terminal_public).ok()?;
+        let mut ctx = BigNumContext::new().ok()?;
+        let shared =
+            dh_shared(&y, dh.private_key(), dh.prime_p(), dh.prime_q(), &mut ctx).ok()??;
+        return Some(session(cipher, &shared));
+    }
     let ec = key.ec_key().ok()?;
     let group = ec.group();
     let mut ctx = BigNumContext::new().ok()?;
@@ -215,19 +292,57 @@ mod tests {
         PKey::from_ec_key(EcKey::generate(&group).expect("key")).expect("pkey")
     }
 
+    /// A DH key on RFC 5114's 2048-bit group with a 256-bit subgroup (or its 1024-bit one).
+    fn dh_key(large: bool) -> PKey<Private> {
+        let params = if large {
+            openssl::dh::Dh::get_2048_256()
+        } else {
+            openssl::dh::Dh::get_1024_160()
+        };
+        let dh = params.expect("group").generate_key().expect("DH key");
+        PKey::from_dhx(dh).expect("pkey")
+    }
+
     #[test]
     fn both_sides_derive_the_same_session_and_another_key_does_not() {
-        let mut rng = rand::thread_rng();
         for (nid, cipher) in [
             (Nid::X9_62_PRIME256V1, Cipher::Aes128),
             (Nid::BRAINPOOL_P256R1, Cipher::Tdes),
             (Nid::SECP384R1, Cipher::Aes256),
             (Nid::BRAINPOOL_P512R1, Cipher::Aes192),
         ] {
-            let chip = key(nid);
+            round_trip(KeyAgreement::Ecdh, cipher, || key(nid));
+        }
+    }
+
+    #[test]
+    fn finite_field_dh_derives_the_same_session_and_another_key_does_not() {
+        round_trip(KeyAgreement::Dh, Cipher::Aes128, || dh_key(true));
+        round_trip(KeyAgreement::Dh, Cipher::Tdes, || dh_key(false));
+    }
+
+    #[test]
+    fn a_dh_public_key_outside_the_group_is_refused() {
+        let chip = dh_key(true);
+        let p = chip.dh().expect("dh").prime_p().to_vec();
+        let mut p_minus_one = p.clone();
+        if let Some(last) = p_minus_one.last_mut() {
+            *last -= 1;
+        }
+        for bad in [vec![1], p_minus_one, p, vec![0; 256]] {
+            assert!(chip_session(&chip, Cipher::Aes128, &bad).is_none());
+        }
+    }
+
+    /// The terminal's and the chip's sides of CA with a fresh key from `make`; a clone (another
+    /// key from `make`) cannot answer under the terminal's keys.
+    fn round_trip(kind: KeyAgreement, cipher: Cipher, make: impl Fn() -> PKey<Private>) {
+        let mut rng = rand::thread_rng();
+        {
+            let chip = make();
             let info = ChipAuthInfo {
-                protocol: ca_protocol(KeyAgreement::Ecdh, cipher),
-                agreement: KeyAgreement::Ecdh,
+                protocol: ca_protocol(kind, cipher),
+                agreement: kind,
                 cipher,
                 version: 1,
                 key_id: None,
@@ -253,16 +368,16 @@ mod tests {
             assert_eq!(reader.unprotect(&raw), Ok(response.clone()));
             // A clone holds another private key: its answer does not verify.
             let mut reader = terminal;
-            let mut clone = chip_session(&key(nid), cipher, &agreement.public).expect("clone");
+            let mut clone = chip_session(&make(), cipher, &agreement.public).expect("clone");
             reader.protect(&command).expect("protect");
             clone.unprotect_command(&wire).expect("unwrap");
             let raw = clone.protect_response(&response).expect("protect");
-            assert!(reader.unprotect(&raw).is_err(), "{nid:?}");
+            assert!(reader.unprotect(&raw).is_err(), "{kind:?} {cipher:?}");
         }
     }
 
     #[test]
-    fn a_point_off_the_curve_or_a_dh_key_is_refused() {
+    fn a_point_off_the_curve_or_a_key_of_the_wrong_kind_is_refused() {
         let chip = key(Nid::X9_62_PRIME256V1);
         let mut off_curve = vec![0x04];
         off_curve.extend([1; 64]);

@@ -76,6 +76,22 @@ impl Curve {
         }
     }
 
+    /// Its OpenSSL name (for the field arithmetic of PACE integrated mapping).
+    pub fn openssl_nid(self) -> openssl::nid::Nid {
+        match self {
+            Self::NistP256 => openssl::nid::Nid::X9_62_PRIME256V1,
+            Self::BrainpoolP256r1 => openssl::nid::Nid::BRAINPOOL_P256R1,
+        }
+    }
+
+    /// Checks an uncompressed encoding is a point on the curve.
+    pub fn validate(self, encoded: &[u8]) -> Result<(), ChipError> {
+        match self {
+            Self::NistP256 => point::<p256::NistP256>(encoded).map(|_| ()),
+            Self::BrainpoolP256r1 => point::<bp256::BrainpoolP256r1>(encoded).map(|_| ()),
+        }
+    }
+
     /// PACE generic mapping: `G' = s·G + H`.
     pub fn map_generator(self, nonce: &[u8], shared: &[u8]) -> Result<Vec<u8>, ChipError> {
         match self {

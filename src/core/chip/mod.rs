@@ -6,6 +6,7 @@
 
 pub mod active_auth;
 pub mod apdu;
+pub mod atr_info;
 pub mod bac;
 pub mod card_access;
 pub mod channel;
@@ -13,6 +14,7 @@ pub mod chip_auth;
 pub mod crypto;
 pub mod dg14;
 pub mod ec;
+pub mod integrated_mapping;
 pub mod lds;
 pub mod link;
 pub mod pace;

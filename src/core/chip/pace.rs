@@ -1,5 +1,5 @@
-//! PACE (Doc 9303-11 section 4.4, BSI TR-03110-2): ECDH with generic mapping, password from the
-//! MRZ information or the CAN, session keys for 3DES or AES. The terminal side runs over a
+//! PACE (Doc 9303-11 section 4.4, BSI TR-03110-2): ECDH with generic or integrated mapping,
+//! password from the MRZ information or the CAN, session keys for 3DES or AES. The terminal side runs over a
 //! [`Link`]; the chip side ([`ChipPace`]) serves the simulator.
 
 use der::asn1::ObjectIdentifier;
@@ -9,6 +9,7 @@ use super::apdu::Command;
 use super::card_access::{Mapping, PaceInfo};
 use super::crypto::{Cipher, KeyPurpose, kdf, sha1};
 use super::ec::{Curve, x_coordinate};
+use super::integrated_mapping;
 use super::link::Link;
 use super::sm::SecureMessaging;
 use super::{ChipError, tlv};
@@ -54,7 +55,7 @@ impl Password {
 
 /// The curve of a PACEInfo this reader can run, or why not.
 pub fn supported_curve(info: &PaceInfo) -> Result<Curve, ChipError> {
-    if !info.elliptic || info.mapping != Mapping::Generic {
+    if !info.elliptic || info.mapping == Mapping::ChipAuthentication {
         return Err(ChipError::PaceUnsupported {
             what: format!(
                 "{} mapping over {}",
@@ -140,16 +141,7 @@ pub fn authenticate(
         .cipher
         .cbc_decrypt(&k_pi, &vec![0; info.cipher.block_size()], &encrypted)?;
 
-    let map_key = curve.random_private_key(rng);
-    let chip_map = general_authenticate(
-        link,
-        0x81,
-        &curve.mul_generator(&map_key)?,
-        false,
-        "PACE mapping",
-        0x82,
-    )?;
-    let generator = curve.map_generator(&nonce, &curve.mul(&chip_map, &map_key)?)?;
+    let generator = map_nonce(link, info, curve, &nonce, rng)?;
 
     let ephemeral = curve.random_private_key(rng);
     let own_public = curve.mul(&generator, &ephemeral)?;
@@ -176,7 +168,40 @@ pub fn authenticate(
     Ok(())
 }
 
-/// The chip's side of one PACE run (generic mapping, ECDH), step by step.
+/// Step 2, the mapping: the generator both sides use from here on.
+fn map_nonce(
+    link: &mut Link<'_>,
+    info: &PaceInfo,
+    curve: Curve,
+    nonce: &[u8],
+    rng: &mut dyn RngCore,
+) -> Result<Vec<u8>, ChipError> {
+    if info.mapping == Mapping::Integrated {
+        // The terminal's nonce t goes in clear; the chip answers an empty DO'82'.
+        let mut t = vec![0; integrated_mapping::terminal_nonce_len(info.cipher)];
+        rng.fill_bytes(&mut t);
+        let answer = general_authenticate(link, 0x81, &t, false, "PACE mapping", 0x82)?;
+        if !answer.is_empty() {
+            return Err(ChipError::Malformed {
+                step: "PACE mapping",
+                what: "DO'82' of integrated mapping is not empty".into(),
+            });
+        }
+        return integrated_mapping::map_generator(curve, info.cipher, nonce, &t);
+    }
+    let map_key = curve.random_private_key(rng);
+    let chip_map = general_authenticate(
+        link,
+        0x81,
+        &curve.mul_generator(&map_key)?,
+        false,
+        "PACE mapping",
+        0x82,
+    )?;
+    curve.map_generator(nonce, &curve.mul(&chip_map, &map_key)?)
+}
+
+/// The chip's side of one PACE run (ECDH, generic or integrated mapping), step by step.
 pub struct ChipPace {
     info: PaceInfo,
     curve: Curve,
@@ -192,7 +217,11 @@ impl ChipPace {
     /// A run for the PACEInfo, with fresh nonce and keys.
     pub fn new(info: PaceInfo, rng: &mut dyn RngCore) -> Result<Self, ChipError> {
         let curve = supported_curve(&info)?;
-        let mut nonce = vec![0; info.cipher.block_size()];
+        let nonce_len = match info.mapping {
+            Mapping::Integrated => integrated_mapping::chip_nonce_len(info.cipher),
+            _ => info.cipher.block_size(),
+        };
+        let mut nonce = vec![0; nonce_len];
         rng.fill_bytes(&mut nonce);
         let map_key = curve.random_private_key(rng);
         let ephemeral = curve.random_private_key(rng);
@@ -218,8 +247,20 @@ impl ChipPace {
         )
     }
 
-    /// Step 2: the chip's mapping key for the terminal's; maps the generator.
+    /// Step 2: maps the generator from the terminal's mapping data, and answers the chip's
+    /// (its mapping key for generic mapping; nothing for integrated mapping, whose data is the
+    /// terminal's nonce t).
     pub fn map(&mut self, terminal_map: &[u8]) -> Result<Vec<u8>, ChipError> {
+        if self.info.mapping == Mapping::Integrated {
+            let generator = integrated_mapping::map_generator(
+                self.curve,
+                self.info.cipher,
+                &self.nonce,
+                terminal_map,
+            )?;
+            self.generator = Some(generator);
+            return Ok(Vec::new());
+        }
         let shared = self.curve.mul(terminal_map, &self.map_key)?;
         self.generator = Some(self.curve.map_generator(&self.nonce, &shared)?);
         self.curve.mul_generator(&self.map_key)
@@ -383,6 +424,89 @@ mod tests {
         assert_eq!(sm.cipher(), Cipher::Aes128);
         assert_eq!(sm.ssc(), [0; 16]);
         assert!(card.0.is_empty());
+    }
+
+    /// Doc 9303-11's worked example of integrated mapping (ECDH, brainpoolP256r1, AES-128, the
+    /// CAN 123456), APDU by APDU.
+    #[test]
+    fn doc9303_integrated_mapping_full_exchange() {
+        let info = card_access::parse(&hex("31143012060A04007F0007020204040202010202010D"))
+            .expect("card access")
+            .remove(0);
+        assert_eq!(info.mapping, Mapping::Integrated);
+        let terminal_nonce = "5DD4CBFC96F5453B130D890A1CDBAE32";
+        let terminal_public = "0489CBA23FFE96AA18D824627C3E934E54A9FD0B87A95D1471DC1C0ABFDCD640D46755DE9B7B778280B6BEBD57439ADFEB0E21FD4ED6DF42578C13418A59B34C37";
+        let chip_public = "0467F78E5F7F7686082B293E8D087E056916D0F74BC01A5F8957D0DE45691E51E8932B69A962B52A0985AD2C0A271EE6A13A8ADDDCD1A3A994B9DED257F4D22753";
+        let mut card = ScriptedCard(vec![
+            (hex("0022C1A40F800A04007F00070202040402830102"), hex("9000")),
+            (
+                hex("10860000027C0000"),
+                hex("7C128010143DC40C08C8E891FBED7DEDB92B64AD9000"),
+            ),
+            (
+                hex(&format!("10860000147C128110{terminal_nonce}00")),
+                hex("7C0282009000"),
+            ),
+            (
+                hex(&format!("10860000457C438341{terminal_public}00")),
+                hex(&format!("7C438441{chip_public}9000")),
+            ),
+            (
+                hex("008600000C7C0A8508450F02B86F6A090900"),
+                hex("7C0A860875D4D96E8D5B03089000"),
+            ),
+        ]);
+        let mut rng = FixedBytes([hex(terminal_nonce), hex(TERMINAL_EPHEMERAL_KEY)].concat());
+        let mut link = Link::new(&mut card);
+        authenticate(
+            &mut link,
+            &info,
+            &Password::Can("123456".into()),
+            false,
+            &mut rng,
+        )
+        .expect("PACE-IM");
+        assert!(link.secure_messaging().is_some());
+        assert!(card.0.is_empty());
+    }
+
+    #[test]
+    fn both_sides_agree_with_integrated_mapping_for_every_cipher() {
+        let ciphers = [Cipher::Tdes, Cipher::Aes128, Cipher::Aes192, Cipher::Aes256];
+        for (arc, cipher) in ciphers.into_iter().enumerate() {
+            let info = PaceInfo {
+                protocol: ObjectIdentifier::new(&format!("0.4.0.127.0.7.2.2.4.4.{}", arc + 1))
+                    .expect("OID"),
+                elliptic: true,
+                mapping: Mapping::Integrated,
+                cipher,
+                version: 2,
+                parameter_id: Some(12),
+            };
+            let password = Password::Can("123456".into());
+            let mut chip = ChipPace::new(info.clone(), &mut rand::thread_rng()).expect("chip");
+            let nonce = chip.encrypted_nonce(&password).expect("nonce");
+            let k_pi = password.key(cipher);
+            let s = cipher
+                .cbc_decrypt(&k_pi, &vec![0; cipher.block_size()], &nonce)
+                .expect("decrypt");
+            let t = vec![0x5A; integrated_mapping::terminal_nonce_len(cipher)];
+            assert_eq!(chip.map(&t).expect("map"), Vec::<u8>::new());
+            let generator = integrated_mapping::map_generator(Curve::NistP256, cipher, &s, &t)
+                .expect("terminal's generator");
+            let key = Curve::NistP256.random_private_key(&mut rand::thread_rng());
+            let own = Curve::NistP256.mul(&generator, &key).expect("public");
+            let chip_public = chip.agree(&own).expect("agree");
+            let shared = Curve::NistP256.mul(&chip_public, &key).expect("shared");
+            let (_, ks_mac) = session(cipher, x_coordinate(&shared).expect("x"));
+            let token = cipher
+                .mac(&ks_mac, &token_input(&info.protocol, &chip_public))
+                .expect("token");
+            assert!(
+                chip.confirm(&token).expect("confirm").is_some(),
+                "{cipher:?}"
+            );
+        }
     }
 
     #[test]

@@ -1,11 +1,13 @@
 //! Reading a chip end to end: access control (PACE first when EF.CardAccess offers it, BAC as
-//! fallback unless refused), then the LDS files with READ BINARY sizes that adapt to the chip.
+//! fallback unless refused), DG14 and chip authentication, then the other LDS files with READ
+//! BINARY sizes that adapt to the chip.
 
 use rand::RngCore;
 
 use super::ChipError;
 use super::active_auth;
 use super::apdu::Command;
+use super::atr_info::{self, AtrInfo};
 use super::bac::{self, BacKeys};
 use super::card_access::{self, Mapping, PaceInfo};
 use super::chip_auth::{self, ChipAuthentication};
@@ -126,7 +128,17 @@ pub fn read_chip(
     rng: &mut dyn RngCore,
 ) -> Result<ChipRead, ChipError> {
     let mut link = Link::new(channel);
-    let mut files = FileReader::new(settings.max_file_bytes);
+    // Extended length only where both the reader and the chip's EF.ATR/INFO allow it.
+    let chunk = match read_atr_info(&mut link)? {
+        Some(info) if link.extended_length() && info.extended_length() => {
+            info.max_response.map_or(SHORT_CHUNK, |max| {
+                max.saturating_sub(atr_info::SM_RESPONSE_OVERHEAD)
+                    .clamp(SHORT_CHUNK, EXTENDED_CHUNK)
+            })
+        }
+        _ => SHORT_CHUNK,
+    };
+    let mut files = FileReader::new(settings.max_file_bytes, chunk);
     let card_access = files.read(&mut link, LdsFile::CardAccess)?;
     let access = open(&mut link, card_access.as_deref(), password, settings, rng)?;
     let com = files.read(&mut link, LdsFile::Com)?;
@@ -141,7 +153,22 @@ pub fn read_chip(
     if let Some(com) = com {
         read.push((LdsFile::Com, com));
     }
-    for file in std::iter::once(LdsFile::Sod).chain(wanted) {
+    // ICAO order: DG14, then chip authentication, then the other files under its keys.
+    let mut chip_authentication = None;
+    if wanted.contains(&LdsFile::Dg(14))
+        && let Some(dg14) = files.read(&mut link, LdsFile::Dg(14))?
+    {
+        chip_authentication = chip_auth::authenticate(&mut link, &dg14, rng)?;
+        read.push((LdsFile::Dg(14), dg14));
+        if matches!(chip_authentication, Some(ChipAuthentication::Failed(_))) {
+            // A failed chip authentication ends the session; a new one reads the other files,
+            // which passive authentication still judges.
+            link.stop_secure_messaging();
+            open(&mut link, card_access.as_deref(), password, settings, rng)?;
+        }
+    }
+    let rest = wanted.into_iter().filter(|file| *file != LdsFile::Dg(14));
+    for file in std::iter::once(LdsFile::Sod).chain(rest) {
         if let Some(bytes) = files.read(&mut link, file)? {
             read.push((file, bytes));
         }
@@ -150,11 +177,6 @@ pub fn read_chip(
         Some(active_auth::challenge_chip(&mut link, rng)?)
     } else {
         None
-    };
-    // Last, because a clone's failure ends the session: the files are read by then.
-    let chip_authentication = match read.iter().find(|(file, _)| *file == LdsFile::Dg(14)) {
-        Some((_, dg14)) => chip_auth::authenticate(&mut link, dg14, rng)?,
-        None => None,
     };
     Ok(ChipRead {
         access,
@@ -229,18 +251,39 @@ fn run_pace(
     Ok(info.mapping)
 }
 
+/// EF.ATR/INFO of the master file, read in plain before access control; `None` when the chip
+/// has none or refuses it (the file is optional: reads then stay short).
+fn read_atr_info(link: &mut Link<'_>) -> Result<Option<AtrInfo>, ChipError> {
+    let fid = atr_info::FID.to_be_bytes().to_vec();
+    let select = link.exchange(&Command::new(0x00, 0xA4, 0x02, 0x0C).with_data(fid))?;
+    if !select.is_ok() {
+        return Ok(None);
+    }
+    let mut le = atr_info::MAX_BYTES;
+    for _ in 0..2 {
+        let response = link.exchange(&read_binary(0, le))?;
+        match response.sw {
+            0x9000 | 0x6282 => return atr_info::parse(&response.data).map(Some),
+            sw if sw >> 8 == 0x6C && sw & 0xFF != 0 => le = usize::from(sw.to_be_bytes()[1]),
+            _ => return Ok(None),
+        }
+    }
+    Ok(None)
+}
+
 /// Reads files with a chunk size that adapts to what the chip accepts.
 struct FileReader {
     max_file_bytes: usize,
-    chunk: Option<usize>,
+    chunk: usize,
     bytes_read: usize,
 }
 
 impl FileReader {
-    fn new(max_file_bytes: usize) -> Self {
+    /// `chunk` is the first READ BINARY size to try (it shrinks when the chip refuses it).
+    fn new(max_file_bytes: usize, chunk: usize) -> Self {
         Self {
             max_file_bytes,
-            chunk: None,
+            chunk,
             bytes_read: 0,
         }
     }
@@ -295,14 +338,6 @@ impl FileReader {
         Ok(Some(content))
     }
 
-    fn chunk(&mut self, link: &Link<'_>) -> usize {
-        *self.chunk.get_or_insert(if link.extended_length() {
-            EXTENDED_CHUNK
-        } else {
-            SHORT_CHUNK
-        })
-    }
-
     /// One READ BINARY of up to `wanted` bytes at `offset`, shrinking the chunk when the chip
     /// refuses the length, following 6CXX, and taking 6282 (end of file) as a short answer.
     fn read_range(
@@ -312,7 +347,7 @@ impl FileReader {
         offset: usize,
         wanted: usize,
     ) -> Result<Vec<u8>, ChipError> {
-        let mut le = wanted.min(self.chunk(link));
+        let mut le = wanted.min(self.chunk);
         for _ in 0..8 {
             let response = link.exchange(&read_binary(offset, le))?;
             match response.sw {
@@ -338,7 +373,7 @@ impl FileReader {
                     } else {
                         le / 2
                     };
-                    self.chunk = Some(smaller);
+                    self.chunk = smaller;
                     le = smaller;
                 }
                 sw => {
