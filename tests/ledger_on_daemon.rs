@@ -1,7 +1,7 @@
-//! `checkpointctl ledger status|lookup --data DIR` against the replica a running checkpointd
-//! holds: the tool asks the daemon over the API socket it advertised in the replica's directory
-//! and prints what the replica holds, the same JSON as from the replica once the daemon is
-//! stopped; `ledger verify` says it needs the daemon stopped (exit 1), and runs once it is.
+//! `checkpointctl ledger status|lookup|verify --data DIR` against the replica a running
+//! checkpointd holds: the tool asks the daemon over the API socket it advertised in the replica's
+//! directory and prints what the replica holds, the same JSON as from the replica once the daemon
+//! is stopped (verify: the daemon recomputes the chain against the roots the tool was given).
 //! Needs `nats-server` (installed by scripts/test).
 
 mod common;
@@ -15,7 +15,7 @@ use checkpointd::core::ledger::{AlertKind, AlertRaised, Change, TerminalKeyAdded
 use common::nats::NatsServer;
 use common::terminal::{Setup, TERMINAL_ID, TOKEN, Terminal, root_key, terminal_key, try_http};
 use jiff::{SignedDuration, Timestamp};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 const CTL: &str = env!("CARGO_BIN_EXE_checkpointctl");
 const DOCUMENT: &str = "GEO:GB1111111";
@@ -115,7 +115,7 @@ fn ask(replica: &Path, roots: &Path) -> Answers {
 }
 
 #[test]
-fn status_and_lookup_answer_from_the_running_daemon_as_from_the_replica() {
+fn status_lookup_and_verify_answer_from_the_running_daemon_as_from_the_replica() {
     let nats = NatsServer::start();
     let url = nats.url();
     publish_ledger(&url);
@@ -177,14 +177,47 @@ fn status_and_lookup_answer_from_the_running_daemon_as_from_the_replica() {
     assert_eq!(running.cti["found"], false, "{}", running.cti);
     assert_eq!(
         running.verify.status.code(),
-        Some(1),
+        Some(0),
         "{:?}",
         running.verify
     );
     assert!(
-        String::from_utf8_lossy(&running.verify.stderr).contains("needs the replica to itself"),
+        String::from_utf8_lossy(&running.verify.stderr).contains("answered by it"),
         "{:?}",
         running.verify
+    );
+    // Roots that did not sign the checkpoint: the daemon's verification fails (exit 1).
+    let foreign = tempfile::NamedTempFile::new().expect("temp file");
+    std::fs::write(
+        foreign.path(),
+        format!(
+            "{}\n",
+            hex::encode(
+                ed25519_dalek::SigningKey::from_bytes(&[7u8; 32])
+                    .verifying_key()
+                    .to_bytes()
+            )
+        ),
+    )
+    .expect("foreign roots");
+    let refused = ctl(&[
+        "ledger",
+        "verify",
+        "--data",
+        replica.to_str().expect("utf-8"),
+        "--roots",
+        foreign.path().to_str().expect("utf-8"),
+        "--threshold",
+        "1",
+    ]);
+    assert_eq!(refused.status.code(), Some(1), "{refused:?}");
+    let refusal: Value = serde_json::from_slice(&refused.stdout).expect("JSON on stdout");
+    assert_eq!(refusal["ok"], false, "{refused:?}");
+    assert!(
+        refusal["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("valid root signatures")),
+        "{refusal}"
     );
 
     // A permit id that does not parse is a usage error (2), whoever would have answered.
@@ -204,6 +237,6 @@ fn status_and_lookup_answer_from_the_running_daemon_as_from_the_replica() {
     assert_eq!(running.document, stopped.document);
     assert_eq!(running.cti, stopped.cti);
     let verified = json(&stopped.verify);
-    assert_eq!(verified["ok"], true, "{verified}");
-    assert_eq!(verified["applied_seq"], 2, "{verified}");
+    assert_eq!(verified, json!({"ok": true, "applied_seq": 2}));
+    assert_eq!(json(&running.verify), verified);
 }

@@ -1,7 +1,6 @@
 //! `checkpointctl ledger`: central tools (init, publish, checkpoint, snapshot) and the terminal's
 //! replica tools (status, verify, lookup, and the hidden `replicate` the daemon's tests drive).
 
-use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -14,6 +13,8 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::adapters::ledger::report::{self, LookupKey};
+pub use crate::adapters::ledger::verify::verify_replica;
+use crate::adapters::ledger::verify::verify_replica_with_progress;
 use crate::adapters::ledger::{
     Backoff, CACHE_CAPACITY_DEFAULT, Central, Replicator, SledLedger, Snapshot,
 };
@@ -21,16 +22,11 @@ use crate::adapters::nats::CentralLink;
 use crate::cli::ledger_central;
 use crate::cli::link::LinkArgs;
 use crate::cli::progress::Progress;
-use crate::core::document::HolderDigest;
 use crate::core::ledger::entry::PersonAlertRaised;
 use crate::core::ledger::permit_check::{Bp1Verification, index_of};
-use crate::core::ledger::state::{
-    Alert, IndexConsistency, IssuerKey as LedgerIssuerKey, LedgerState, MemoryState, PermitRecord,
-    PersonAlertState, TerminalKey, apply_entry,
-};
+use crate::core::ledger::state::IndexConsistency;
 use crate::core::ledger::{
-    ChainCheck, Change, CrlRecord, CscaRecord, Cti, Cursor, IssuerKeyAdded, Kid, PermitIssued,
-    PermitType, Registration, RootKey, RootSet, SignedCheckpoint, StayExtension,
+    Change, IssuerKeyAdded, PermitIssued, PermitType, RootKey, RootSet, SignedCheckpoint,
 };
 use crate::ports::ledger::LedgerStore;
 
@@ -297,7 +293,7 @@ async fn dispatch(command: Command) -> Result<ExitCode, String> {
         Command::Status {
             data, max_age_secs, ..
         } => status(&data, max_age_secs, now).await,
-        Command::Verify { data, roots, .. } => verify(&data, &roots),
+        Command::Verify { data, roots, .. } => verify(&data, &roots).await,
         Command::Lookup {
             data,
             document,
@@ -416,25 +412,30 @@ async fn status(data: &Path, max_age_secs: i64, now: Timestamp) -> Result<ExitCo
     Ok(ExitCode::SUCCESS)
 }
 
-fn verify(data: &Path, roots: &RootArgs) -> Result<ExitCode, String> {
-    let roots = load_roots(roots)?;
+async fn verify(data: &Path, args: &RootArgs) -> Result<ExitCode, String> {
+    let roots = load_roots(args)?;
     let store = match open_replica(data)? {
         Replica::Opened(store) => store,
-        // Recomputing the chain reads every entry and holds the permits' ids: the kiosk's daemon
-        // is not made to carry that, and a replica applying batches underneath would not hold
-        // still for it.
-        Replica::Held { .. } => {
-            return Err(format!(
-                "{} is held by a running checkpointd: `ledger verify` recomputes the whole chain \
-                 and needs the replica to itself; stop the daemon (systemctl stop checkpointd), \
-                 verify, and start it again (`ledger status` and `ledger lookup` answer from \
-                 the running daemon)",
-                data.display()
-            ));
+        Replica::Held { socket } => {
+            answered_by_daemon(data, &socket);
+            let value = daemon::verify(data, &socket, &root_lines(args)?, args.threshold).await?;
+            let ok = value["ok"] == true;
+            print(value);
+            return Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            });
         }
     };
     let progress = Progress::new("verifying", "entries", 0, false);
-    match verify_replica_with_progress(&store, &roots, &progress) {
+    let mut shown = |done: u64, total: u64| {
+        progress.set_total(total);
+        progress.set_position(done);
+    };
+    let verified = verify_replica_with_progress(&store, &roots, &mut shown);
+    progress.finish();
+    match verified {
         Ok(seq) => {
             print(json!({"ok": true, "applied_seq": seq}));
             Ok(ExitCode::SUCCESS)
@@ -660,191 +661,6 @@ fn read_bp1(path: &Path) -> Result<Vec<Change>, String> {
     Ok(changes)
 }
 
-/// Entries read and checked at a time by [`verify_replica`]: memory stays flat however long the
-/// ledger is.
-const VERIFY_CHUNK: u64 = 20_000;
-
-/// Recomputes the replica's chain from entry 1 to its cursor against the checkpoint it was applied
-/// under (signed by the pinned roots), applies every entry's rules again, and checks that the
-/// lookup by holder answers every permit the chain issued, as issued, and no other. Returns the
-/// cursor's seq.
-pub fn verify_replica(store: &dyn LedgerStore, roots: &RootSet) -> Result<u64, String> {
-    verify_replica_with_progress(store, roots, &Progress::hidden())
-}
-
-/// [`verify_replica`], showing the entries checked of the cursor's on `progress`.
-pub fn verify_replica_with_progress(
-    store: &dyn LedgerStore,
-    roots: &RootSet,
-    progress: &Progress,
-) -> Result<u64, String> {
-    let cursor = store.cursor().map_err(|e| e.to_string())?;
-    let Some(raw) = store.signed_checkpoint().map_err(|e| e.to_string())? else {
-        return if cursor == Cursor::EMPTY {
-            Ok(0)
-        } else {
-            Err("cursor set but no checkpoint stored".into())
-        };
-    };
-    let signed = SignedCheckpoint::decode(&raw).map_err(|e| e.to_string())?;
-    let checkpoint = roots.verify(&signed).map_err(|e| e.to_string())?;
-    let mut chain = ChainCheck::new(&Cursor::EMPTY, checkpoint).map_err(|e| e.to_string())?;
-    let mut rules = RuleCheck::default();
-    let mut issued = 0usize;
-    progress.set_total(cursor.seq);
-    while chain.seq() < cursor.seq {
-        progress.set_position(chain.seq());
-        let from = chain.seq() + 1;
-        let entries = store
-            .entries(from, from.saturating_add(VERIFY_CHUNK - 1))
-            .map_err(|e| e.to_string())?;
-        if entries.is_empty() {
-            return Err(format!(
-                "the replica holds no entry {from}, its cursor is at {}",
-                cursor.seq
-            ));
-        }
-        for bytes in &entries {
-            let entry = chain.push(bytes).map_err(|e| e.to_string())?;
-            apply_entry(&mut rules, &entry, &IndexConsistency).map_err(|e| e.to_string())?;
-            if let Change::PermitIssued(p) = &entry.change {
-                issued += 1;
-                let held = store
-                    .permits_by_holder(&HolderDigest(p.index.holder))
-                    .map_err(|e| e.to_string())?;
-                if !held
-                    .iter()
-                    .any(|h| h.seq == entry.seq && h.index == p.index)
-                {
-                    return Err(format!(
-                        "entry {}: permit {} is not answered by the lookup by holder as issued",
-                        entry.seq,
-                        hex::encode(p.index.cti)
-                    ));
-                }
-            }
-        }
-    }
-    progress.finish();
-    let next = chain.finish().map_err(|e| e.to_string())?;
-    let answered = store.permit_count();
-    if answered != issued {
-        return Err(format!(
-            "the replica answers lookups with {answered} permits, the chain issued {issued}"
-        ));
-    }
-    if next != cursor {
-        return Err(format!(
-            "cursor {} does not match the recomputed chain",
-            cursor.seq
-        ));
-    }
-    Ok(cursor.seq)
-}
-
-/// The ledger's rules over a replayed chain, holding of each permit only its cti (a million
-/// signed texts need not be in memory to check that no cti is issued twice).
-#[derive(Default)]
-struct RuleCheck {
-    permits: HashSet<Cti>,
-    /// Person alerts by id, without their names (only the rules' state).
-    person_alerts: HashMap<String, PersonAlertState>,
-    rest: MemoryState,
-}
-
-impl LedgerState for RuleCheck {
-    type Error = std::convert::Infallible;
-    fn has_permit(&self, cti: &Cti) -> Result<bool, Self::Error> {
-        Ok(self.permits.contains(cti))
-    }
-    fn insert_permit(&mut self, permit: &PermitRecord) -> Result<(), Self::Error> {
-        self.permits.insert(permit.index.cti);
-        Ok(())
-    }
-    fn revoke(&mut self, cti: &Cti, seq: u64) -> Result<(), Self::Error> {
-        self.rest.revoke(cti, seq)
-    }
-    fn issuer_keys(&self, kid: &Kid) -> Result<Vec<LedgerIssuerKey>, Self::Error> {
-        LedgerState::issuer_keys(&self.rest, kid)
-    }
-    fn set_issuer_keys(&mut self, kid: &Kid, keys: &[LedgerIssuerKey]) -> Result<(), Self::Error> {
-        self.rest.set_issuer_keys(kid, keys)
-    }
-    fn terminal_keys(&self, terminal: &str) -> Result<Vec<TerminalKey>, Self::Error> {
-        LedgerState::terminal_keys(&self.rest, terminal)
-    }
-    fn set_terminal_keys(
-        &mut self,
-        terminal: &str,
-        keys: &[TerminalKey],
-    ) -> Result<(), Self::Error> {
-        self.rest.set_terminal_keys(terminal, keys)
-    }
-    fn alert(&self, id: u64) -> Result<Option<Alert>, Self::Error> {
-        self.rest.alert(id)
-    }
-    fn insert_alert(&mut self, alert: &Alert) -> Result<(), Self::Error> {
-        self.rest.insert_alert(alert)
-    }
-    fn remove_alert(&mut self, alert: &Alert) -> Result<(), Self::Error> {
-        self.rest.remove_alert(alert)
-    }
-    fn insert_extension(&mut self, seq: u64, extension: &StayExtension) -> Result<(), Self::Error> {
-        self.rest.insert_extension(seq, extension)
-    }
-    fn insert_registration(
-        &mut self,
-        seq: u64,
-        registration: &Registration,
-    ) -> Result<(), Self::Error> {
-        self.rest.insert_registration(seq, registration)
-    }
-    fn officer(
-        &self,
-        officer_id: &str,
-    ) -> Result<Option<crate::core::ledger::OfficerRecord>, Self::Error> {
-        LedgerState::officer(&self.rest, officer_id)
-    }
-    fn set_officer(
-        &mut self,
-        officer: &crate::core::ledger::OfficerRecord,
-    ) -> Result<(), Self::Error> {
-        self.rest.set_officer(officer)
-    }
-    fn person_alert(&self, id: &str) -> Result<Option<PersonAlertState>, Self::Error> {
-        Ok(self.person_alerts.get(id).copied())
-    }
-    fn insert_person_alert(
-        &mut self,
-        seq: u64,
-        alert: &PersonAlertRaised,
-    ) -> Result<(), Self::Error> {
-        let state = PersonAlertState { seq, lifted: None };
-        self.person_alerts.insert(alert.alert_id.clone(), state);
-        Ok(())
-    }
-    fn lift_person_alert(&mut self, id: &str, state: &PersonAlertState) -> Result<(), Self::Error> {
-        self.person_alerts.insert(id.to_owned(), *state);
-        Ok(())
-    }
-    fn cscas_named(&self, subject: &[u8; 32]) -> Result<Vec<CscaRecord>, Self::Error> {
-        self.rest.cscas_named(subject)
-    }
-    fn set_cscas_named(
-        &mut self,
-        subject: &[u8; 32],
-        records: &[CscaRecord],
-    ) -> Result<(), Self::Error> {
-        self.rest.set_cscas_named(subject, records)
-    }
-    fn crl_of(&self, issuer: &[u8; 32]) -> Result<Option<CrlRecord>, Self::Error> {
-        self.rest.crl_of(issuer)
-    }
-    fn set_crl(&mut self, issuer: &[u8; 32], record: &CrlRecord) -> Result<(), Self::Error> {
-        self.rest.set_crl(issuer, record)
-    }
-}
-
 /// `ledger lookup`: from the replica, or from the daemon that holds it.
 async fn lookup(
     data: &Path,
@@ -875,15 +691,9 @@ async fn lookup(
 const ROOTS_FILE: &str = "roots.pub";
 
 fn load_roots(args: &RootArgs) -> Result<RootSet, String> {
-    let text = std::fs::read_to_string(&args.roots)
-        .map_err(|e| format!("reading {}: {e}", args.roots.display()))?;
     let mut keys = Vec::new();
-    for line in text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-    {
-        let raw = hex::decode(line).map_err(|e| format!("root key {line:?}: {e}"))?;
+    for line in root_lines(args)? {
+        let raw = hex::decode(&line).map_err(|e| format!("root key {line:?}: {e}"))?;
         let bytes: [u8; 32] = raw
             .as_slice()
             .try_into()
@@ -891,6 +701,18 @@ fn load_roots(args: &RootArgs) -> Result<RootSet, String> {
         keys.push(RootKey::from_bytes(&bytes).map_err(|e| e.to_string())?);
     }
     RootSet::new(keys, args.threshold).map_err(|e| e.to_string())
+}
+
+/// The root keys' lines of `--roots` (hex; blank lines and `#` comments left out).
+fn root_lines(args: &RootArgs) -> Result<Vec<String>, String> {
+    let text = std::fs::read_to_string(&args.roots)
+        .map_err(|e| format!("reading {}: {e}", args.roots.display()))?;
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_owned)
+        .collect())
 }
 
 fn write_secret(path: &Path, key: &SigningKey) -> Result<(), String> {
@@ -1061,6 +883,7 @@ async fn first_entry_adds(central: &Central, issuer: &SigningKey) -> Result<bool
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::document::HolderDigest;
 
     fn entries(text: &str) -> Result<Vec<Change>, String> {
         let dir = tempfile::tempdir().expect("temp dir");

@@ -1,7 +1,7 @@
-//! The running terminal's ledger replica on the API, for `checkpointctl ledger status|lookup`
-//! while the daemon holds the replica's lock: `GET /api/v1/ledger/status` and
-//! `GET /api/v1/ledger/lookup` answer exactly what the tool prints from a replica it opens
-//! (`adapters::ledger::report`). The daemon advertises its socket in the replica's directory
+//! The running terminal's ledger replica on the API, for `checkpointctl ledger
+//! status|lookup|verify` while the daemon holds the replica's lock: `GET /api/v1/ledger/status`,
+//! `/lookup` and `/verify` answer exactly what the tool prints from a replica it opens
+//! (`adapters::ledger::report`, `adapters::ledger::verify`). The daemon advertises its socket in the replica's directory
 //! (`api.socket`), so the tool finds it from `--data` alone.
 
 use std::path::{Path, PathBuf};
@@ -16,6 +16,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::adapters::ledger::report::{self, LookupKey};
+use crate::adapters::ledger::verify::verify_replica;
+use crate::core::ledger::{RootKey, RootSet};
 use crate::ports::clock::Clock;
 use crate::ports::ledger::{LedgerStore, LedgerStoreError};
 
@@ -39,11 +41,15 @@ pub struct ReplicaRoutes {
     pub directory: PathBuf,
 }
 
-/// `GET /api/v1/ledger/status` and `GET /api/v1/ledger/lookup`; authorised like every API route.
+/// How often a verification is run again when replication moved the replica under it.
+const VERIFY_ATTEMPTS: usize = 3;
+
+/// `GET /api/v1/ledger/status`, `/lookup` and `/verify`; authorised like every API route.
 pub fn routes(replica: ReplicaRoutes) -> Router {
     Router::new()
         .route("/api/v1/ledger/status", get(status))
         .route("/api/v1/ledger/lookup", get(lookup))
+        .route("/api/v1/ledger/verify", get(verify))
         .with_state(replica)
 }
 
@@ -74,6 +80,13 @@ struct LookupQuery {
     document: Option<String>,
     cti: Option<String>,
     on: Option<jiff::civil::Date>,
+}
+
+#[derive(Debug, Deserialize)]
+struct VerifyQuery {
+    /// The root public keys the checkpoint must be signed by, hex, comma-separated.
+    roots: String,
+    threshold: usize,
 }
 
 type Rejected<Q> = Result<Query<Q>, axum::extract::rejection::QueryRejection>;
@@ -108,6 +121,61 @@ async fn lookup(State(replica): State<ReplicaRoutes>, query: Rejected<LookupQuer
         tokio::task::spawn_blocking(move || report::lookup(replica.ledger.as_ref(), &key, day))
             .await;
     answer(&directory, read)
+}
+
+/// `ledger verify` on the daemon's replica, against the roots the tool was given. The chain is
+/// recomputed on the blocking pool while lanes keep deciding; when replication applied a batch
+/// meanwhile (the cursor moved), the verdict could mix two states and the run is repeated.
+async fn verify(State(replica): State<ReplicaRoutes>, query: Rejected<VerifyQuery>) -> Response {
+    let roots = match query {
+        Ok(Query(q)) => match root_set(&q.roots, q.threshold) {
+            Ok(roots) => roots,
+            Err(message) => return bad_request(&message),
+        },
+        Err(rejection) => return bad_request(&rejection.body_text()),
+    };
+    let directory = replica.directory.clone();
+    let verified = tokio::task::spawn_blocking(move || {
+        let store = replica.ledger.as_ref();
+        for _ in 0..VERIFY_ATTEMPTS {
+            let before = store.cursor()?;
+            let verdict = verify_replica(store, &roots);
+            if store.cursor()? == before {
+                return Ok(Some(match verdict {
+                    Ok(seq) => json!({"ok": true, "applied_seq": seq}),
+                    Err(reason) => json!({"ok": false, "error": reason}),
+                }));
+            }
+        }
+        Ok(None)
+    })
+    .await;
+    match verified {
+        Ok(Ok(None)) => failure(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &format!(
+                "replication applied batches during each of {VERIFY_ATTEMPTS} verifications: \
+                 try again"
+            ),
+        ),
+        Ok(Ok(Some(value))) => answer(&directory, Ok(Ok(value))),
+        Ok(Err(error)) => answer(&directory, Ok(Err(error))),
+        Err(error) => answer(&directory, Err(error)),
+    }
+}
+
+/// The root set of `roots` (hex public keys, comma-separated) with `threshold`.
+fn root_set(roots: &str, threshold: usize) -> Result<RootSet, String> {
+    let mut keys = Vec::new();
+    for text in roots.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+        let raw = hex::decode(text).map_err(|e| format!("root key {text:?}: {e}"))?;
+        let bytes: [u8; 32] = raw
+            .as_slice()
+            .try_into()
+            .map_err(|_| format!("root key {text:?} is not 32 bytes"))?;
+        keys.push(RootKey::from_bytes(&bytes).map_err(|e| e.to_string())?);
+    }
+    RootSet::new(keys, threshold).map_err(|e| e.to_string())
 }
 
 fn answer(

@@ -7,6 +7,7 @@ pub mod pending;
 pub mod replication;
 pub mod report;
 pub mod store;
+pub mod verify;
 
 pub use replication::{
     Backoff, CHECKPOINT_STREAM, CHECKPOINT_SUBJECT, Central, ENTRY_STREAM, ENTRY_SUBJECT,

@@ -1,4 +1,4 @@
-//! `ledger status|lookup` against a replica a running checkpointd holds: the tool asks the daemon
+//! `ledger status|lookup|verify` against a replica a running checkpointd holds: the tool asks the daemon
 //! over the API socket it advertised in the replica's directory (`adapters::api::ledger`)
 //! instead of fighting it for the replica's lock.
 
@@ -18,6 +18,25 @@ pub async fn status(data: &Path, socket: &Path, max_age_secs: i64) -> Result<Val
         data,
         socket,
         &format!("/api/v1/ledger/status?max_age_secs={max_age_secs}"),
+    )
+    .await
+}
+
+/// `GET /api/v1/ledger/verify` of the daemon at `socket`, holding the replica at `data`, against
+/// the root public keys `roots` (hex) with `threshold`.
+pub async fn verify(
+    data: &Path,
+    socket: &Path,
+    roots: &[String],
+    threshold: usize,
+) -> Result<Value, String> {
+    get(
+        data,
+        socket,
+        &format!(
+            "/api/v1/ledger/verify?threshold={threshold}&roots={}",
+            roots.join(",")
+        ),
     )
     .await
 }
