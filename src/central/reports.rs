@@ -204,11 +204,12 @@ async fn overstayers(
             .cmp(&a.overstay_days)
             .then_with(|| a.holder.cmp(&b.holder))
     });
+    let listed: Vec<Value> = found.into_iter().map(|found| found.json).collect();
     Ok(json!({
         "report": "overstayers",
         "date": date,
         "present_assessed": present,
-        "overstayers": found,
+        "overstayers": listed,
     }))
 }
 
@@ -216,7 +217,14 @@ async fn overstayers(
 #[derive(Default)]
 struct Assessed {
     present: u64,
-    found: Vec<Overstayer>,
+    found: Vec<Found>,
+}
+
+/// An overstayer as listed (turned into JSON by the task that found it), with its sort keys.
+struct Found {
+    overstay_days: u32,
+    holder: Vec<u8>,
+    json: Value,
 }
 
 impl Assessed {
@@ -237,9 +245,18 @@ async fn joined(
 fn assess_rows(context: &ReportContext, rows: &[Row], date: Date) -> Result<Assessed, ReportError> {
     let mut assessed = Assessed::default();
     for row in rows {
-        if let Some(document) = present_on(row, date) {
-            assessed.present += 1;
-            assessed.found.extend(assess(context, &document, date)?);
+        let Some(document) = present_on(row, date) else {
+            continue;
+        };
+        assessed.present += 1;
+        if let Some(overstayer) = assess(context, &document, date)? {
+            let json = serde_json::to_value(&overstayer)
+                .map_err(|e| ReportError::Record(format!("an overstayer as JSON: {e}")))?;
+            assessed.found.push(Found {
+                overstay_days: overstayer.overstay_days,
+                holder: overstayer.holder,
+                json,
+            });
         }
     }
     Ok(assessed)
