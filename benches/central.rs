@@ -284,7 +284,7 @@ async fn reports_over(pg: &postgres::Postgres, movements: u64, samples: u64) {
         size >> 20
     );
     let dir = tempfile::tempdir().expect("ledger dir");
-    let context = ReportContext {
+    let context = std::sync::Arc::new(ReportContext {
         ledger: SledLedger::open(dir.path(), CACHE_CAPACITY_DEFAULT).expect("ledger"),
         stay: StayPolicy::from_toml(
             &std::fs::read_to_string(
@@ -294,7 +294,7 @@ async fn reports_over(pg: &postgres::Postgres, movements: u64, samples: u64) {
             .expect("rules"),
         )
         .expect("policy"),
-    };
+    });
     let date = "2026-07-01".parse().expect("date");
     let started = Instant::now();
     let value = reports::run(&client, &context, &Report::Overstayers { date })

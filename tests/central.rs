@@ -903,13 +903,13 @@ async fn stays_follow_batches_in_any_order() {
     assert_eq!(derived, expected);
 
     let dir = tempfile::tempdir().expect("ledger dir");
-    let context = ReportContext {
+    let context = std::sync::Arc::new(ReportContext {
         ledger: SledLedger::open(dir.path(), CACHE_CAPACITY_DEFAULT).expect("ledger"),
         stay: checkpointd::core::stay::StayPolicy::from_toml(
             &std::fs::read_to_string(rules_path()).expect("rules"),
         )
         .expect("policy"),
-    };
+    });
     let on = |date: &str| Report::Overstayers {
         date: date.parse().expect("date"),
     };

@@ -2,6 +2,7 @@
 //! central's ledger replica, classified against the record (new, replayed, conflicting, chain
 //! break), written in one transaction with the stream position, and acknowledged after commit.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,6 +38,9 @@ pub enum IngestError {
         /// The client's error.
         why: String,
     },
+    /// A signature-checking thread failed (panicked); the batch is not acknowledged.
+    #[error("verifying a pulled batch failed; it is pulled again")]
+    Verify,
     /// The record refused the batch for a reason a retry does not fix.
     #[error("{0}")]
     Store(#[from] StoreError),
@@ -57,6 +61,26 @@ impl TerminalKeys for ReplicaTerminalKeys {
             .rev()
             .find(|key| key.retired_at.is_none())
             .and_then(|key| VerifyingKey::from_bytes(&key.key.public_key).ok())
+    }
+}
+
+/// One verifying thread's view of the terminal keys while it verifies its part of a batch: each
+/// terminal's key is read from the replica (a sled read and a point decompression) once per part,
+/// not once per event. A key retired meanwhile applies from the next batch on, as the replica's
+/// own polling delays it anyway.
+struct PartKeys<'a> {
+    keys: &'a (dyn TerminalKeys + Send + Sync),
+    seen: RefCell<HashMap<TerminalId, Option<VerifyingKey>>>,
+}
+
+impl TerminalKeys for PartKeys<'_> {
+    fn verifying_key(&self, terminal: &TerminalId) -> Option<VerifyingKey> {
+        if let Some(key) = self.seen.borrow().get(terminal) {
+            return *key;
+        }
+        let key = self.keys.verifying_key(terminal);
+        self.seen.borrow_mut().insert(terminal.clone(), key);
+        key
     }
 }
 
@@ -174,7 +198,7 @@ async fn pull_verified(
     keys: &Arc<dyn TerminalKeys + Send + Sync>,
 ) -> Result<(Vec<Pulled>, Option<jetstream::Message>), IngestError> {
     let (messages, last) = pull_batch(consumer, max).await?;
-    Ok((verify_all(messages, Arc::clone(keys)).await, last))
+    Ok((verify_all(messages, Arc::clone(keys)).await?, last))
 }
 
 async fn connect_store(postgres: &PostgresSettings, durable: &str) -> MovementStore {
@@ -272,38 +296,53 @@ async fn pull_batch(
     Ok((messages, last))
 }
 
-/// Verifies every message's signature on the blocking pool, split over the available cores.
+/// Verifies every message's signature on the blocking pool, split over the available cores. A
+/// verifying thread that panicked fails the whole batch (it is then pulled again), never drops
+/// its part.
 async fn verify_all(
-    messages: Vec<(u64, Vec<u8>)>,
+    mut messages: Vec<(u64, Vec<u8>)>,
     keys: Arc<dyn TerminalKeys + Send + Sync>,
-) -> Vec<Pulled> {
+) -> Result<Vec<Pulled>, IngestError> {
     let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let chunk = messages.len().div_ceil(threads).max(1);
+    let mut parts = Vec::with_capacity(threads);
+    while messages.len() > chunk {
+        let rest = messages.split_off(chunk);
+        parts.push(std::mem::replace(&mut messages, rest));
+    }
+    parts.push(messages);
     let verified = tokio::task::spawn_blocking(move || {
-        let chunk = messages.len().div_ceil(threads).max(1);
         std::thread::scope(|scope| {
-            let workers: Vec<_> = messages
-                .chunks(chunk)
+            let workers: Vec<_> = parts
+                .into_iter()
                 .map(|part| {
                     let keys = &keys;
-                    scope.spawn(move || {
-                        part.iter()
-                            .map(|(seq, payload)| Pulled {
-                                stream_seq: *seq,
-                                verification: verify(payload, keys.as_ref()),
-                                payload: payload.clone(),
-                            })
-                            .collect::<Vec<_>>()
-                    })
+                    scope.spawn(move || verify_part(part, keys.as_ref()))
                 })
                 .collect();
-            workers
-                .into_iter()
-                .flat_map(|worker| worker.join().unwrap_or_default())
-                .collect::<Vec<_>>()
+            let mut verified = Vec::new();
+            for worker in workers {
+                verified.extend(worker.join().ok()?);
+            }
+            Some(verified)
         })
     })
     .await;
-    verified.unwrap_or_default()
+    verified.ok().flatten().ok_or(IngestError::Verify)
+}
+
+fn verify_part(part: Vec<(u64, Vec<u8>)>, keys: &(dyn TerminalKeys + Send + Sync)) -> Vec<Pulled> {
+    let keys = PartKeys {
+        keys,
+        seen: RefCell::new(HashMap::new()),
+    };
+    part.into_iter()
+        .map(|(stream_seq, payload)| Pulled {
+            stream_seq,
+            verification: verify(&payload, &keys),
+            payload,
+        })
+        .collect()
 }
 
 /// Classifies and commits, reconnecting to PostgreSQL until the batch is in; `false` when the
@@ -662,6 +701,45 @@ mod tests {
             kinds,
             [("replayed", 2), ("conflict", 3), ("chain_break", 4)]
         );
+    }
+
+    /// Terminal keys that count how often they are asked.
+    struct Counting(std::sync::atomic::AtomicUsize, VerifyingKey);
+
+    impl TerminalKeys for Counting {
+        fn verifying_key(&self, terminal: &TerminalId) -> Option<VerifyingKey> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            (terminal.as_str() == "T1").then_some(self.1)
+        }
+    }
+
+    #[test]
+    fn a_part_reads_each_terminals_key_once() {
+        let signing = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+        let replica = Counting(0.into(), signing.verifying_key());
+        let mut prev = GENESIS_HASH;
+        let mut part = Vec::new();
+        for seq in 1..=5 {
+            let signed = crate::core::event::sign(&event(seq, prev), &signing).expect("sign");
+            prev = EventHash::of(&signed);
+            part.push((seq, signed));
+        }
+        let verified = verify_part(part, &replica);
+        assert!(
+            verified
+                .iter()
+                .all(|p| matches!(p.verification, Verification::Valid(..)))
+        );
+        assert_eq!(replica.0.load(std::sync::atomic::Ordering::Relaxed), 1);
+        // An unknown terminal is asked once too, and stays unknown.
+        let keys = PartKeys {
+            keys: &replica,
+            seen: RefCell::new(HashMap::new()),
+        };
+        let other = TerminalId::new("T9").expect("id");
+        assert!(keys.verifying_key(&other).is_none());
+        assert!(keys.verifying_key(&other).is_none());
+        assert_eq!(replica.0.load(std::sync::atomic::Ordering::Relaxed), 2);
     }
 
     #[test]

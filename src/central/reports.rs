@@ -3,6 +3,7 @@
 //! terminal health and feed anomalies. Each returns JSON; none logs personal data.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use futures::TryStreamExt;
 use jiff::civil::Date;
@@ -82,7 +83,7 @@ pub struct ReportContext {
 /// Runs one report.
 pub async fn run(
     client: &Client,
-    context: &ReportContext,
+    context: &Arc<ReportContext>,
     report: &Report,
 ) -> Result<Value, ReportError> {
     match report {
@@ -154,35 +155,111 @@ const MAY_BE_PRESENT: &str = "SELECT holder, nationality, issuing_state, documen
      document_number, dates, entries FROM stays WHERE dates[1] <= $1 \
      AND (entries[cardinality(entries)] OR dates[cardinality(dates)] > $1)";
 
+/// Documents read from `stays` per assessment task: large enough that a task's start-up is
+/// noise, small enough that the tasks keep every core busy while PostgreSQL is still sending.
+const ASSESS_CHUNK: usize = 4_096;
+
 async fn overstayers(
     client: &Client,
-    context: &ReportContext,
+    context: &Arc<ReportContext>,
     date: Date,
 ) -> Result<Value, ReportError> {
     // One row per document from `stays` (kept at ingest), not every movement of the record.
+    // Rows are decoded and assessed on the blocking pool chunk by chunk while the next ones are
+    // still arriving, at most one task per core (plus the one being filled) at a time.
     let rows = client
         .query_typed_raw(MAY_BE_PRESENT, [(&date as &(dyn ToSql + Sync), Type::DATE)])
         .await?;
     futures::pin_mut!(rows);
-    let mut present = Vec::new();
-    while let Some(row) = rows.try_next().await? {
-        if let Some(document) = present_on(&row, date) {
-            present.push(document);
+    let in_flight_max = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let mut running = std::collections::VecDeque::new();
+    let mut assessed = Assessed::default();
+    let mut chunk = Vec::with_capacity(ASSESS_CHUNK);
+    loop {
+        let row = rows.try_next().await?;
+        let end = row.is_none();
+        chunk.extend(row);
+        if chunk.len() == ASSESS_CHUNK || (end && !chunk.is_empty()) {
+            if running.len() >= in_flight_max
+                && let Some(oldest) = running.pop_front()
+            {
+                assessed.add(joined(oldest).await?);
+            }
+            let rows = std::mem::replace(&mut chunk, Vec::with_capacity(ASSESS_CHUNK));
+            let context = Arc::clone(context);
+            running.push_back(tokio::task::spawn_blocking(move || {
+                assess_rows(&context, &rows, date)
+            }));
+        }
+        if end {
+            break;
         }
     }
-    let candidates = u64::try_from(present.len()).unwrap_or(u64::MAX);
-    let mut found = assess_all(context, &present, date)?;
+    while let Some(task) = running.pop_front() {
+        assessed.add(joined(task).await?);
+    }
+    let Assessed { present, mut found } = assessed;
     found.sort_by(|a, b| {
         b.overstay_days
             .cmp(&a.overstay_days)
             .then_with(|| a.holder.cmp(&b.holder))
     });
+    let listed: Vec<Value> = found.into_iter().map(|found| found.json).collect();
     Ok(json!({
         "report": "overstayers",
         "date": date,
-        "present_assessed": candidates,
-        "overstayers": found,
+        "present_assessed": present,
+        "overstayers": listed,
     }))
+}
+
+/// What the assessment tasks found: documents present on the date, and the overstayers.
+#[derive(Default)]
+struct Assessed {
+    present: u64,
+    found: Vec<Found>,
+}
+
+/// An overstayer as listed (turned into JSON by the task that found it), with its sort keys.
+struct Found {
+    overstay_days: u32,
+    holder: Vec<u8>,
+    json: Value,
+}
+
+impl Assessed {
+    fn add(&mut self, part: Assessed) {
+        self.present += part.present;
+        self.found.extend(part.found);
+    }
+}
+
+async fn joined(
+    task: tokio::task::JoinHandle<Result<Assessed, ReportError>>,
+) -> Result<Assessed, ReportError> {
+    task.await
+        .map_err(|e| ReportError::Record(format!("an assessment task failed: {e}")))?
+}
+
+/// Decodes and assesses one chunk of `stays` rows.
+fn assess_rows(context: &ReportContext, rows: &[Row], date: Date) -> Result<Assessed, ReportError> {
+    let mut assessed = Assessed::default();
+    for row in rows {
+        let Some(document) = present_on(row, date) else {
+            continue;
+        };
+        assessed.present += 1;
+        if let Some(overstayer) = assess(context, &document, date)? {
+            let json = serde_json::to_value(&overstayer)
+                .map_err(|e| ReportError::Record(format!("an overstayer as JSON: {e}")))?;
+            assessed.found.push(Found {
+                overstay_days: overstayer.overstay_days,
+                holder: overstayer.holder,
+                json,
+            });
+        }
+    }
+    Ok(assessed)
 }
 
 /// The document's crossings up to `date` when the last of them is an entry.
@@ -212,39 +289,6 @@ fn present_on(row: &Row, date: Date) -> Option<Present> {
         document_type: row.get(3),
         document_number: row.get(4),
         movements,
-    })
-}
-
-/// Assesses every present document, split over the available cores (each assessment reads the
-/// ledger replica and runs the stay rules; nothing is shared but the read-only context).
-fn assess_all(
-    context: &ReportContext,
-    present: &[Present],
-    date: Date,
-) -> Result<Vec<Overstayer>, ReportError> {
-    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    let chunk = present.len().div_ceil(threads).max(1);
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = present
-            .chunks(chunk)
-            .map(|part| {
-                scope.spawn(move || {
-                    let mut found = Vec::new();
-                    for document in part {
-                        found.extend(assess(context, document, date)?);
-                    }
-                    Ok::<_, ReportError>(found)
-                })
-            })
-            .collect();
-        let mut found = Vec::new();
-        for worker in workers {
-            let part = worker
-                .join()
-                .map_err(|_| ReportError::Record("an assessment thread panicked".into()))??;
-            found.extend(part);
-        }
-        Ok(found)
     })
 }
 
