@@ -13,8 +13,8 @@
 //!   NATS, or simulation).
 //! - [`adapters`]: the thin edge that talks to the world: serial and USB scanners, image spool,
 //!   PC/SC chip readers (and a software chip), the chip face made showable (JPEG 2000 to PNG),
-//!   sled, NATS JetStream (one set of connect options),
-//!   health and metrics, the system clock, systemd.
+//!   sled, NATS JetStream (one set of connect options), health and metrics, the system clock,
+//!   systemd.
 //! - [`central`]: `checkpoint-central`, central's ingestion of the crossing feed into PostgreSQL
 //!   and its reports.
 //! - [`config`]: the terminal configuration, read from TOML and validated into types.
