@@ -1,5 +1,5 @@
 //! PACE (Doc 9303-11 section 4.4, BSI TR-03110-2): ECDH with generic or integrated mapping,
-//! password from the MRZ information or the CAN, session keys for 3DES or AES. The terminal side runs over a
+//! finite-field DH with generic mapping, password from the MRZ information or the CAN, session keys for 3DES or AES. The terminal side runs over a
 //! [`Link`]; the chip side ([`ChipPace`]) serves the simulator.
 
 use der::asn1::ObjectIdentifier;
@@ -8,9 +8,10 @@ use rand::RngCore;
 use super::apdu::Command;
 use super::card_access::{Mapping, PaceInfo};
 use super::crypto::{Cipher, KeyPurpose, kdf, sha1};
-use super::ec::{Curve, x_coordinate};
+use super::ec::Curve;
 use super::integrated_mapping;
 use super::link::Link;
+use super::pace_domain::PaceDomain;
 use super::sm::SecureMessaging;
 use super::{ChipError, tlv};
 
@@ -53,40 +54,25 @@ impl Password {
     }
 }
 
-/// The curve of a PACEInfo this reader can run, or why not.
-pub fn supported_curve(info: &PaceInfo) -> Result<Curve, ChipError> {
-    if !info.elliptic || info.mapping == Mapping::ChipAuthentication {
-        return Err(ChipError::PaceUnsupported {
-            what: format!(
-                "{} mapping over {}",
-                info.mapping.code(),
-                if info.elliptic { "ECDH" } else { "DH" }
-            ),
-        });
-    }
-    let id = info
-        .parameter_id
-        .ok_or_else(|| ChipError::PaceUnsupported {
-            what: "proprietary domain parameters".into(),
-        })?;
-    Curve::from_parameter_id(id).ok_or_else(|| ChipError::PaceUnsupported {
-        what: format!("domain parameters {id}"),
-    })
+/// The domain parameters of a PACEInfo this reader can run, or why not.
+pub fn supported_domain(info: &PaceInfo) -> Result<PaceDomain, ChipError> {
+    PaceDomain::of(info)
 }
 
-/// The authentication token input: public key template 7F49 { 06 OID, 86 point }.
-fn token_input(protocol: &ObjectIdentifier, point: &[u8]) -> Vec<u8> {
+/// The authentication token input: public key template 7F49 { 06 OID, 86 point } for ECDH,
+/// 7F49 { 06 OID, 84 public value } for DH.
+fn token_input(domain: PaceDomain, protocol: &ObjectIdentifier, public: &[u8]) -> Vec<u8> {
     let mut inner = tlv::encode(&[0x06], protocol.as_bytes());
-    inner.extend(tlv::encode(&[0x86], point));
+    inner.extend(tlv::encode(&[domain.public_key_tag()], public));
     tlv::encode(&[0x7F, 0x49], &inner)
 }
 
-/// Session keys from the shared secret's x coordinate; SSC starts at zero.
-fn session(cipher: Cipher, shared_x: &[u8]) -> (SecureMessaging, Vec<u8>) {
-    let ks_mac = kdf(cipher, shared_x, KeyPurpose::Mac);
+/// Session keys from the shared secret K; SSC starts at zero.
+fn session(cipher: Cipher, secret: &[u8]) -> (SecureMessaging, Vec<u8>) {
+    let ks_mac = kdf(cipher, secret, KeyPurpose::Mac);
     let sm = SecureMessaging::new(
         cipher,
-        kdf(cipher, shared_x, KeyPurpose::Enc),
+        kdf(cipher, secret, KeyPurpose::Enc),
         ks_mac.clone(),
         vec![0; cipher.block_size()],
     );
@@ -103,7 +89,9 @@ fn general_authenticate(
 ) -> Result<Vec<u8>, ChipError> {
     let cla = if last { 0x00 } else { 0x10 };
     let data = tlv::encode(&[0x7C], &tlv::encode(&[tag], value));
-    let command = Command::new(cla, 0x86, 0, 0).with_data(data).with_le(256);
+    // DH in a 2048-bit group needs extended length both ways (the answer is as long).
+    let le = if data.len() > 255 { 65536 } else { 256 };
+    let command = Command::new(cla, 0x86, 0, 0).with_data(data).with_le(le);
     let answer = link.exchange_ok(&command, step)?;
     tlv::dynamic_auth_value(&answer, answer_tag, step)
 }
@@ -116,14 +104,14 @@ pub fn authenticate(
     ambiguous: bool,
     rng: &mut dyn RngCore,
 ) -> Result<(), ChipError> {
-    let curve = supported_curve(info)?;
+    let domain = supported_domain(info)?;
     let mut set_at = tlv::encode(&[0x80], info.protocol.as_bytes());
     set_at.extend(tlv::encode(&[0x83], &[password.reference()]));
     if ambiguous {
         // With several PACEInfos the chip needs to be told which domain parameters.
         set_at.extend(tlv::encode(
             &[0x84],
-            &[u8::try_from(curve.parameter_id()).unwrap_or(0)],
+            &[u8::try_from(domain.parameter_id()).unwrap_or(0)],
         ));
     }
     link.exchange_ok(
@@ -141,26 +129,26 @@ pub fn authenticate(
         .cipher
         .cbc_decrypt(&k_pi, &vec![0; info.cipher.block_size()], &encrypted)?;
 
-    let generator = map_nonce(link, info, curve, &nonce, rng)?;
+    let generator = map_nonce(link, info, domain, &nonce, rng)?;
 
-    let ephemeral = curve.random_private_key(rng);
-    let own_public = curve.mul(&generator, &ephemeral)?;
+    let ephemeral = domain.random_private_key(rng)?;
+    let own_public = domain.mul(&generator, &ephemeral)?;
     let chip_public =
         general_authenticate(link, 0x83, &own_public, false, "PACE key agreement", 0x84)?;
     if chip_public == own_public {
         return Err(ChipError::ChipNotAuthenticated { protocol: "PACE" });
     }
-    let shared = curve.mul(&chip_public, &ephemeral)?;
-    let (sm, ks_mac) = session(info.cipher, x_coordinate(&shared)?);
+    let shared = domain.mul(&chip_public, &ephemeral)?;
+    let (sm, ks_mac) = session(info.cipher, domain.secret(&shared)?);
 
     let token = info
         .cipher
-        .mac(&ks_mac, &token_input(&info.protocol, &chip_public))?;
+        .mac(&ks_mac, &token_input(domain, &info.protocol, &chip_public))?;
     let chip_token =
         general_authenticate(link, 0x85, &token, true, "PACE mutual authentication", 0x86)?;
     let expected = info
         .cipher
-        .mac(&ks_mac, &token_input(&info.protocol, &own_public))?;
+        .mac(&ks_mac, &token_input(domain, &info.protocol, &own_public))?;
     if chip_token != expected {
         return Err(ChipError::ChipNotAuthenticated { protocol: "PACE" });
     }
@@ -172,11 +160,12 @@ pub fn authenticate(
 fn map_nonce(
     link: &mut Link<'_>,
     info: &PaceInfo,
-    curve: Curve,
+    domain: PaceDomain,
     nonce: &[u8],
     rng: &mut dyn RngCore,
 ) -> Result<Vec<u8>, ChipError> {
     if info.mapping == Mapping::Integrated {
+        let curve = integrated_curve(domain)?;
         // The terminal's nonce t goes in clear; the chip answers an empty DO'82'.
         let mut t = vec![0; integrated_mapping::terminal_nonce_len(info.cipher)];
         rng.fill_bytes(&mut t);
@@ -189,22 +178,33 @@ fn map_nonce(
         }
         return integrated_mapping::map_generator(curve, info.cipher, nonce, &t);
     }
-    let map_key = curve.random_private_key(rng);
+    let map_key = domain.random_private_key(rng)?;
     let chip_map = general_authenticate(
         link,
         0x81,
-        &curve.mul_generator(&map_key)?,
+        &domain.mul_generator(&map_key)?,
         false,
         "PACE mapping",
         0x82,
     )?;
-    curve.map_generator(nonce, &curve.mul(&chip_map, &map_key)?)
+    domain.map_generator(nonce, &domain.mul(&chip_map, &map_key)?)
 }
 
-/// The chip's side of one PACE run (ECDH, generic or integrated mapping), step by step.
+/// The curve of an integrated-mapping run (DH integrated mapping is not implemented).
+fn integrated_curve(domain: PaceDomain) -> Result<Curve, ChipError> {
+    match domain {
+        PaceDomain::Ec(curve) => Ok(curve),
+        PaceDomain::Dh(_) => Err(ChipError::PaceUnsupported {
+            what: "IM mapping over DH".into(),
+        }),
+    }
+}
+
+/// The chip's side of one PACE run (ECDH generic or integrated mapping, DH generic mapping),
+/// step by step.
 pub struct ChipPace {
     info: PaceInfo,
-    curve: Curve,
+    domain: PaceDomain,
     nonce: Vec<u8>,
     map_key: Vec<u8>,
     ephemeral: Vec<u8>,
@@ -216,18 +216,18 @@ pub struct ChipPace {
 impl ChipPace {
     /// A run for the PACEInfo, with fresh nonce and keys.
     pub fn new(info: PaceInfo, rng: &mut dyn RngCore) -> Result<Self, ChipError> {
-        let curve = supported_curve(&info)?;
+        let domain = supported_domain(&info)?;
         let nonce_len = match info.mapping {
             Mapping::Integrated => integrated_mapping::chip_nonce_len(info.cipher),
             _ => info.cipher.block_size(),
         };
         let mut nonce = vec![0; nonce_len];
         rng.fill_bytes(&mut nonce);
-        let map_key = curve.random_private_key(rng);
-        let ephemeral = curve.random_private_key(rng);
+        let map_key = domain.random_private_key(rng)?;
+        let ephemeral = domain.random_private_key(rng)?;
         Ok(Self {
             info,
-            curve,
+            domain,
             nonce,
             map_key,
             ephemeral,
@@ -253,7 +253,7 @@ impl ChipPace {
     pub fn map(&mut self, terminal_map: &[u8]) -> Result<Vec<u8>, ChipError> {
         if self.info.mapping == Mapping::Integrated {
             let generator = integrated_mapping::map_generator(
-                self.curve,
+                integrated_curve(self.domain)?,
                 self.info.cipher,
                 &self.nonce,
                 terminal_map,
@@ -261,9 +261,9 @@ impl ChipPace {
             self.generator = Some(generator);
             return Ok(Vec::new());
         }
-        let shared = self.curve.mul(terminal_map, &self.map_key)?;
-        self.generator = Some(self.curve.map_generator(&self.nonce, &shared)?);
-        self.curve.mul_generator(&self.map_key)
+        let shared = self.domain.mul(terminal_map, &self.map_key)?;
+        self.generator = Some(self.domain.map_generator(&self.nonce, &shared)?);
+        self.domain.mul_generator(&self.map_key)
     }
 
     /// Step 3: the chip's ephemeral key on the mapped generator.
@@ -271,7 +271,7 @@ impl ChipPace {
         let generator = self.generator.as_ref().ok_or(ChipError::Crypto {
             why: "PACE steps out of order",
         })?;
-        let own = self.curve.mul(generator, &self.ephemeral)?;
+        let own = self.domain.mul(generator, &self.ephemeral)?;
         self.terminal_public = Some(terminal_public.to_vec());
         self.own_public = Some(own.clone());
         Ok(own)
@@ -287,19 +287,19 @@ impl ChipPace {
                 why: "PACE steps out of order",
             });
         };
-        let shared = self.curve.mul(terminal, &self.ephemeral)?;
-        let (sm, ks_mac) = session(self.info.cipher, x_coordinate(&shared)?);
+        let shared = self.domain.mul(terminal, &self.ephemeral)?;
+        let (sm, ks_mac) = session(self.info.cipher, self.domain.secret(&shared)?);
         let expected = self
             .info
             .cipher
-            .mac(&ks_mac, &token_input(&self.info.protocol, own))?;
+            .mac(&ks_mac, &token_input(self.domain, &self.info.protocol, own))?;
         if expected[..] != *terminal_token {
             return Ok(None);
         }
-        let token = self
-            .info
-            .cipher
-            .mac(&ks_mac, &token_input(&self.info.protocol, terminal))?;
+        let token = self.info.cipher.mac(
+            &ks_mac,
+            &token_input(self.domain, &self.info.protocol, terminal),
+        )?;
         Ok(Some((token.to_vec(), sm)))
     }
 }
@@ -309,6 +309,8 @@ mod tests {
     use super::*;
     use crate::core::chip::card_access;
     use crate::core::chip::channel::{CardChannel, ChannelError};
+    use crate::core::chip::dh::DhGroup;
+    use crate::core::chip::ec::x_coordinate;
 
     fn hex(s: &str) -> Vec<u8> {
         hex::decode(s).expect("hex")
@@ -499,14 +501,111 @@ mod tests {
             let chip_public = chip.agree(&own).expect("agree");
             let shared = Curve::NistP256.mul(&chip_public, &key).expect("shared");
             let (_, ks_mac) = session(cipher, x_coordinate(&shared).expect("x"));
+            let domain = PaceDomain::Ec(Curve::NistP256);
             let token = cipher
-                .mac(&ks_mac, &token_input(&info.protocol, &chip_public))
+                .mac(&ks_mac, &token_input(domain, &info.protocol, &chip_public))
                 .expect("token");
             assert!(
                 chip.confirm(&token).expect("confirm").is_some(),
                 "{cipher:?}"
             );
         }
+    }
+
+    /// The terminal's steps of DH generic mapping against [`ChipPace`]: both derive the same
+    /// session and tokens; another password gives another nonce and no session.
+    fn dh_generic_mapping_run(cipher: Cipher, group: DhGroup, terminal: &Password) -> bool {
+        let arc = [Cipher::Tdes, Cipher::Aes128, Cipher::Aes192, Cipher::Aes256]
+            .iter()
+            .position(|c| *c == cipher)
+            .map_or(0, |i| i + 1);
+        let info = PaceInfo {
+            protocol: ObjectIdentifier::new(&format!("0.4.0.127.0.7.2.2.4.1.{arc}")).expect("OID"),
+            elliptic: false,
+            mapping: Mapping::Generic,
+            cipher,
+            version: 2,
+            parameter_id: Some(group.parameter_id()),
+        };
+        let domain = supported_domain(&info).expect("DH GM is supported");
+        assert_eq!(domain, PaceDomain::Dh(group));
+        let rng = &mut rand::thread_rng();
+        let mut chip = ChipPace::new(info.clone(), rng).expect("chip");
+        let encrypted = chip
+            .encrypted_nonce(&Password::Can("123456".into()))
+            .expect("nonce");
+        let iv = vec![0; cipher.block_size()];
+        let s = cipher
+            .cbc_decrypt(&terminal.key(cipher), &iv, &encrypted)
+            .expect("decrypt");
+        let map_key = domain.random_private_key(rng).expect("map key");
+        let chip_map = chip
+            .map(&domain.mul_generator(&map_key).expect("map public"))
+            .expect("chip maps");
+        let h = domain.mul(&chip_map, &map_key).expect("H");
+        let generator = domain.map_generator(&s, &h).expect("mapped generator");
+        let key = domain.random_private_key(rng).expect("ephemeral");
+        let own = domain.mul(&generator, &key).expect("public");
+        let chip_public = chip.agree(&own).expect("agree");
+        let shared = domain.mul(&chip_public, &key).expect("K");
+        let width = if group == DhGroup::Modp1024_160 {
+            128
+        } else {
+            256
+        };
+        assert_eq!(shared.len(), width, "K is as wide as p");
+        let (_, ks_mac) = session(cipher, domain.secret(&shared).expect("K"));
+        let token = cipher
+            .mac(&ks_mac, &token_input(domain, &info.protocol, &chip_public))
+            .expect("token");
+        let Some((chip_token, _)) = chip.confirm(&token).expect("confirm") else {
+            return false;
+        };
+        let expected = cipher
+            .mac(&ks_mac, &token_input(domain, &info.protocol, &own))
+            .expect("expected");
+        assert_eq!(chip_token, expected.to_vec(), "{cipher:?} {group:?}");
+        true
+    }
+
+    #[test]
+    fn dh_generic_mapping_agrees_on_both_sides_and_a_wrong_password_does_not() {
+        let can = Password::Can("123456".into());
+        for (cipher, group) in [
+            (Cipher::Tdes, DhGroup::Modp2048_256),
+            (Cipher::Aes128, DhGroup::Modp1024_160),
+            (Cipher::Aes256, DhGroup::Modp2048_224),
+        ] {
+            assert!(dh_generic_mapping_run(cipher, group, &can), "{cipher:?}");
+        }
+        let wrong = Password::Can("654321".into());
+        assert!(!dh_generic_mapping_run(
+            Cipher::Aes128,
+            DhGroup::Modp1024_160,
+            &wrong
+        ));
+    }
+
+    #[test]
+    fn dh_integrated_mapping_and_unknown_groups_are_unsupported() {
+        let info = card_access::parse(&hex("31143012060A04007F0007020204030202010202010D"))
+            .expect("card access")
+            .remove(0);
+        assert_eq!(
+            supported_domain(&info),
+            Err(ChipError::PaceUnsupported {
+                what: "IM mapping over DH".into()
+            })
+        );
+        let info = card_access::parse(&hex("31143012060A04007F00070202040102020102020103"))
+            .expect("card access")
+            .remove(0);
+        assert_eq!(
+            supported_domain(&info),
+            Err(ChipError::PaceUnsupported {
+                what: "domain parameters 3".into()
+            })
+        );
     }
 
     #[test]
