@@ -608,6 +608,145 @@ mod tests {
         );
     }
 
+    /// Doc 9303-11's worked example of DH generic mapping (1024-bit MODP group, parameter ID 0,
+    /// AES-128, the MRZ password of the ECDH example): both sides' public values, 128 bytes each.
+    const DH_TERMINAL_MAP_PUBLIC: [&str; 4] = [
+        "23FB3749EA030D2A25B278D2A562047ADE3F01B74F17A15402CB7352CA7D2B3E",
+        "B71C343DB13D1DEBCE9A3666DBCFC920B49174A602CB47965CAA73DC702489A4",
+        "4D41DB914DE9613DC5E98C94160551C0DF86274B9359BC0490D01B03AD54022D",
+        "CB4F57FAD6322497D7A1E28D46710F461AFE710FBBBC5F8BA166F4311975EC6C",
+    ];
+    const DH_CHIP_MAP_PUBLIC: [&str; 4] = [
+        "78879F57225AA8080D52ED0FC890A4B25336F699AA89A2D3A189654AF70729E6",
+        "23EA5738B26381E4DA19E004706FACE7B235C2DBF2F38748312F3C98C2DD4882",
+        "A41947B324AA1259AC22579DB93F7085655AF30889DBB845D9E6783FE42C9F24",
+        "49400306254C8AE8EE9DD812A804C0B66E8CAFC14F84D8258950A91B44126EE6",
+    ];
+    const DH_SHARED_H: [&str; 4] = [
+        "5BABEBEF5B74E5BA94B5C063FDA15F1F1CDE94873EE0A5D3A2FCAB49F258D07F",
+        "544F13CB66658C3AFEE9E727389BE3F6CBBBD32128A8C21DD6EEA3CF7091CDDF",
+        "B08B8D007D40318DCCA4FFBF51208790FB4BD111E5A968ED6B6F08B26CA87C41",
+        "0B3CE0C310CE104EABD16629AA48620C1279270CB0750C0D37C57FFFE302AE7F",
+    ];
+    const DH_MAPPED_GENERATOR: [&str; 4] = [
+        "7C9CBFE98F9FBDDA8D143506FA7D9306F4CB17E3C71707AFF5E1C1A123702496",
+        "84D64EE37AF44B8DBD9D45BF6023919CBAA027AB97ACC771666C8E98FF483301",
+        "BFA4872DEDE9034EDFACB70814166B7F360676829B826BEA57291B5AD69FBC84",
+        "EF1E779032A305803F74341793E869742D401325B37EE8565FFCDEE618342DC5",
+    ];
+    const DH_TERMINAL_PUBLIC: [&str; 4] = [
+        "907D89E2D425A178AA81AF4A7774EC8E388C115CAE67031E85EECE520BD91155",
+        "1B9AE4D04369F29A02626C86FBC6747CC7BC352645B6161A2A42D44EDA80A08F",
+        "A8D61B76D3A154AD8A5A51786B0BC07147057871A922212C5F67F43173172236",
+        "B7747D1671E6D692A3C7D40A0C3C5CE397545D015C175EB5130551EDBC2EE5D4",
+    ];
+    const DH_CHIP_PUBLIC: [&str; 4] = [
+        "075693D9AE941877573E634B6E644F8E60AF17A0076B8B123D9201074D36152B",
+        "D8B3A213F53820C42ADC79AB5D0AEEC3AEFB91394DA476BD97B9B14D0A65C1FC",
+        "71A0E019CB08AF55E1F729005FBA7E3FA5DC41899238A250767A6D46DB974064",
+        "386CD456743585F8E5D90CC8B4004B1F6D866C79CE0584E49687FF61BC29AEA1",
+    ];
+    const DH_SHARED_K: [&str; 4] = [
+        "6BABC7B3A72BCD7EA385E4C62DB2625BD8613B24149E146A629311C4CA6698E3",
+        "8B834B6A9E9CD7184BA8834AFF5043D436950C4C1E7832367C10CB8C314D40E5",
+        "990B0DF7013E64B4549E2270923D06F08CFF6BD3E977DDE6ABE4C31D55C0FA2E",
+        "465E553E77BDF75E3193D3834FC26E8EB1EE2FA1E4FC97C18C3F6CFFFE2607FD",
+    ];
+
+    fn joined(parts: [&str; 4]) -> Vec<u8> {
+        hex(&parts.concat())
+    }
+
+    const DH_TERMINAL_MAP_KEY: &str = "5265030F751F4AD18B08AC565FC7AC952E41618D";
+    const DH_TERMINAL_EPHEMERAL_KEY: &str = "89CCD99B0E8D3B1F11E1296DCA68EC53411CF2CA";
+    const DH_NONCE: &str = "FA5B7E3E49753A0DB9178B7B9BD898C8";
+
+    #[test]
+    fn doc9303_dh_generic_mapping_steps() {
+        let group = PaceDomain::Dh(DhGroup::Modp1024_160);
+        let password = Password::Mrz("T22000129364081251010318".into());
+        let nonce = Cipher::Aes128
+            .cbc_decrypt(
+                &password.key(Cipher::Aes128),
+                &[0; 16],
+                &hex("854D8DF5827FA6852D1A4FA701CDDDCA"),
+            )
+            .expect("decrypt");
+        assert_eq!(nonce, hex(DH_NONCE));
+        let map_key = hex(DH_TERMINAL_MAP_KEY);
+        assert_eq!(
+            group.mul_generator(&map_key).expect("T"),
+            joined(DH_TERMINAL_MAP_PUBLIC)
+        );
+        let h = group.mul(&joined(DH_CHIP_MAP_PUBLIC), &map_key).expect("H");
+        assert_eq!(h, joined(DH_SHARED_H));
+        let mapped = group.map_generator(&nonce, &h).expect("mapped");
+        assert_eq!(mapped, joined(DH_MAPPED_GENERATOR));
+        let ephemeral = hex(DH_TERMINAL_EPHEMERAL_KEY);
+        assert_eq!(
+            group.mul(&mapped, &ephemeral).expect("public"),
+            joined(DH_TERMINAL_PUBLIC)
+        );
+        let k = group.mul(&joined(DH_CHIP_PUBLIC), &ephemeral).expect("K");
+        assert_eq!(k, joined(DH_SHARED_K));
+        let secret = group.secret(&k).expect("secret");
+        assert_eq!(
+            kdf(Cipher::Aes128, secret, KeyPurpose::Enc),
+            hex("2F7F46ADCC9E7E521B45D192FAFA9126")
+        );
+        assert_eq!(
+            kdf(Cipher::Aes128, secret, KeyPurpose::Mac),
+            hex("805A1D27D45A5116F73C54469462B7D8")
+        );
+    }
+
+    #[test]
+    fn doc9303_dh_generic_mapping_full_exchange() {
+        let info = card_access::parse(&hex("31143012060A04007F00070202040102020102020100"))
+            .expect("card access")
+            .remove(0);
+        assert_eq!(
+            (info.elliptic, info.mapping, info.cipher, info.parameter_id),
+            (false, Mapping::Generic, Cipher::Aes128, Some(0))
+        );
+        let template = |tag: &str, parts: [&str; 4]| format!("7C8183{tag}8180{}", parts.concat());
+        let mut card = ScriptedCard(vec![
+            (hex("0022C1A40F800A04007F00070202040102830101"), hex("9000")),
+            (
+                hex("10860000027C0000"),
+                hex("7C128010854D8DF5827FA6852D1A4FA701CDDDCA9000"),
+            ),
+            (
+                hex(&format!(
+                    "1086000086{}00",
+                    template("81", DH_TERMINAL_MAP_PUBLIC)
+                )),
+                hex(&format!("{}9000", template("82", DH_CHIP_MAP_PUBLIC))),
+            ),
+            (
+                hex(&format!(
+                    "1086000086{}00",
+                    template("83", DH_TERMINAL_PUBLIC)
+                )),
+                hex(&format!("{}9000", template("84", DH_CHIP_PUBLIC))),
+            ),
+            (
+                hex("008600000C7C0A8508B46DD9BD4D98381F00"),
+                hex("7C0A8608917F37B5C0E6D8D19000"),
+            ),
+        ]);
+        let mut rng =
+            FixedBytes([hex(DH_TERMINAL_MAP_KEY), hex(DH_TERMINAL_EPHEMERAL_KEY)].concat());
+        let password = Password::Mrz("T22000129364081251010318".into());
+        let mut link = Link::new(&mut card);
+        authenticate(&mut link, &info, &password, false, &mut rng).expect("PACE DH-GM");
+        assert_eq!(
+            link.secure_messaging().map(SecureMessaging::cipher),
+            Some(Cipher::Aes128)
+        );
+        assert!(card.0.is_empty());
+    }
+
     #[test]
     fn a_wrong_chip_token_is_refused() {
         let info = card_access::parse(&hex("31143012060A04007F0007020204020202010202010D"))
