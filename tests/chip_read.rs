@@ -3,7 +3,7 @@
 //! misbehaviours a reader must survive.
 
 use checkpointd::adapters::chip_sim::{
-    ChipProfile, Faults, SimulatedChip, pace_info, pace_info_integrated, sample_files,
+    ChipProfile, Faults, SimulatedChip, pace_info, pace_info_dh, pace_info_integrated, sample_files,
 };
 use checkpointd::core::chip::ChipError;
 use checkpointd::core::chip::card_access::Mapping;
@@ -95,6 +95,84 @@ fn integrated_mapping_works_with_every_cipher_on_both_curves_and_a_wrong_can_fai
             "{cipher:?}: {error}"
         );
     }
+}
+
+/// A chip offering only PACE with finite-field DH generic mapping (and extended length, which
+/// RFC 5114's 2048-bit groups need).
+fn dh_profile(cipher: Cipher, parameter_id: u32) -> ChipProfile {
+    let mut profile = profile(300);
+    profile.pace = Some(pace_info_dh(cipher, parameter_id));
+    profile.bac = false;
+    profile.extended_length = true;
+    profile.can = Some("123456".into());
+    profile
+}
+
+#[test]
+fn dh_generic_mapping_reads_the_chip_with_mrz_and_can() {
+    for (cipher, parameter_id) in [
+        (Cipher::Tdes, 2),
+        (Cipher::Aes128, 2),
+        (Cipher::Tdes, 0),
+        (Cipher::Aes128, 0),
+    ] {
+        let profile = dh_profile(cipher, parameter_id);
+        for password in [mrz(), Password::Can("123456".into())] {
+            let read = read(profile.clone(), &password, &ReadSettings::default())
+                .unwrap_or_else(|e| panic!("{cipher:?} over {parameter_id}: {e}"));
+            // What `chip read --json` prints as "access" and "pace_mapping".
+            assert_eq!(read.access, Access::Pace(Mapping::Generic));
+            assert_eq!(
+                (read.access.code(), Mapping::Generic.code()),
+                ("PACE", "GM")
+            );
+            for (file, bytes) in &profile.files {
+                assert_eq!(read.file(*file), Some(bytes.as_slice()), "{}", file.name());
+            }
+        }
+    }
+}
+
+#[test]
+fn a_wrong_password_fails_dh_generic_mapping_as_it_fails_ecdh() {
+    let wrong_mrz = Password::Mrz("L898902C<369080619406237".into());
+    let wrong_can = Password::Can("654321".into());
+    for parameter_id in [0, 2] {
+        let dh = dh_profile(Cipher::Aes128, parameter_id);
+        let mut ecdh = dh.clone();
+        ecdh.pace = Some(pace_info(Cipher::Aes128, 13));
+        for password in [&wrong_mrz, &wrong_can] {
+            let settings = ReadSettings {
+                refuse_bac_fallback: true,
+                ..ReadSettings::default()
+            };
+            let dh_error = read(dh.clone(), password, &settings).expect_err("wrong password");
+            let ecdh_error = read(ecdh.clone(), password, &settings).expect_err("ECDH");
+            assert_eq!(dh_error, ecdh_error);
+            assert!(dh_error.to_string().contains("6300"), "{dh_error}");
+            let dh_error = read(dh.clone(), password, &ReadSettings::default()).expect_err("DH");
+            let ecdh_error =
+                read(ecdh.clone(), password, &ReadSettings::default()).expect_err("ECDH");
+            assert_eq!(dh_error, ecdh_error);
+        }
+    }
+}
+
+#[test]
+fn a_2048_bit_dh_chip_without_extended_length_refuses_the_mapping() {
+    let mut profile = dh_profile(Cipher::Aes128, 2);
+    profile.extended_length = false;
+    let settings = ReadSettings {
+        refuse_bac_fallback: true,
+        ..ReadSettings::default()
+    };
+    let error = read(profile, &mrz(), &settings).expect_err("no extended length");
+    assert_eq!(
+        error,
+        ChipError::BacFallbackRefused {
+            pace: "PACE mapping: chip answered status 6700".into()
+        }
+    );
 }
 
 fn read_can(

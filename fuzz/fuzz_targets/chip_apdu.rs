@@ -1,12 +1,13 @@
 //! Fuzz target: what a chip sends back must never panic the reader. Feeds the bytes to the
 //! response-APDU parser, secure-messaging unwrapping (3DES and AES sessions), EF.CardAccess,
-//! EF.ATR/INFO and EF.COM parsing, the file-header reader, and a whole `read_chip` against a card that
+//! EF.ATR/INFO and EF.COM parsing, a chip's PACE DH public value, the file-header reader, and a whole `read_chip` against a card that
 //! answers every command with the next length-prefixed piece of the input.
 
 #![no_main]
 
 use checkpointd::core::chip::apdu::{Response, parse_command};
 use checkpointd::core::chip::crypto::Cipher;
+use checkpointd::core::chip::dh::DhGroup;
 use checkpointd::core::chip::lds::{self, LdsFile};
 use checkpointd::core::chip::pace::Password;
 use checkpointd::core::chip::reader::{ReadSettings, read_chip};
@@ -39,6 +40,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = card_access::parse(data);
     let _ = atr_info::parse(data);
     let _ = lds::com_data_groups(data);
+    let _ = DhGroup::Modp1024_160.mul(data, &[7]);
     let _ = lds::announced_len(data, LdsFile::Dg(2));
     let _ = tlv::dynamic_auth_value(data, 0x80, "fuzz");
     let _ = tlv::primitives(data, &[0x87, 0x99, 0x8E], "fuzz");

@@ -457,11 +457,16 @@ impl SimulatedChip {
             return (status_only(0x6985), None);
         };
         let failed = (status_only(0x6300), None);
-        // 7C holding one data object (or nothing, for the nonce): its tag says the step.
-        let tag_at = if command.data.get(1) == Some(&0x81) {
-            3
-        } else {
-            2
+        if command.is_extended() && !self.profile.extended_length {
+            // DH in a 2048-bit group: a chip without extended length cannot take it.
+            return (status_only(0x6700), None);
+        }
+        // 7C holding one data object (or nothing, for the nonce): its tag says the step,
+        // after a one, two or three byte length.
+        let tag_at = match command.data.get(1) {
+            Some(0x81) => 3,
+            Some(0x82) => 4,
+            _ => 2,
         };
         let template = match (command.data.first(), command.data.get(tag_at)) {
             (Some(0x7C), None) => Vec::new(),

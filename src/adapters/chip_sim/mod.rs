@@ -113,6 +113,14 @@ const PACE_ECDH_IM: [ObjectIdentifier; 4] = [
     ObjectIdentifier::new_unwrap("0.4.0.127.0.7.2.2.4.4.4"),
 ];
 
+/// id-PACE-DH-GM-3DES, -AES-CBC-CMAC-128, -192, -256.
+const PACE_DH_GM: [ObjectIdentifier; 4] = [
+    ObjectIdentifier::new_unwrap("0.4.0.127.0.7.2.2.4.1.1"),
+    ObjectIdentifier::new_unwrap("0.4.0.127.0.7.2.2.4.1.2"),
+    ObjectIdentifier::new_unwrap("0.4.0.127.0.7.2.2.4.1.3"),
+    ObjectIdentifier::new_unwrap("0.4.0.127.0.7.2.2.4.1.4"),
+];
+
 fn cipher_arc(cipher: Cipher) -> usize {
     match cipher {
         Cipher::Tdes => 0,
@@ -139,6 +147,16 @@ pub fn pace_info_integrated(cipher: Cipher, parameter_id: u32) -> PaceInfo {
     PaceInfo {
         protocol: PACE_ECDH_IM[cipher_arc(cipher)],
         mapping: Mapping::Integrated,
+        ..pace_info(cipher, parameter_id)
+    }
+}
+
+/// A PACEInfo for finite-field DH generic mapping with this cipher and standardised group
+/// (0 to 2: RFC 5114's MODP groups). Its 2048-bit groups need extended-length APDUs.
+pub fn pace_info_dh(cipher: Cipher, parameter_id: u32) -> PaceInfo {
+    PaceInfo {
+        protocol: PACE_DH_GM[cipher_arc(cipher)],
+        elliptic: false,
         ..pace_info(cipher, parameter_id)
     }
 }

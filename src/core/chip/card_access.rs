@@ -198,6 +198,27 @@ mod tests {
     }
 
     #[test]
+    fn dh_pace_oids_with_standardised_groups_parse_and_encode_back() {
+        for (arc, cipher) in [(1, Cipher::Tdes), (2, Cipher::Aes128), (4, Cipher::Aes256)] {
+            for id in 0..=2 {
+                let bytes = hex(&format!(
+                    "31143012060A04007F0007020204010{arc}0201020201{id:02X}"
+                ));
+                let info = parse(&bytes).expect("parse").remove(0);
+                assert_eq!(
+                    (info.elliptic, info.mapping, info.cipher, info.parameter_id),
+                    (false, Mapping::Generic, cipher, Some(id))
+                );
+                assert_eq!(
+                    info.protocol.to_string(),
+                    format!("0.4.0.127.0.7.2.2.4.1.{arc}")
+                );
+                assert_eq!(encode(&[info]), bytes);
+            }
+        }
+    }
+
+    #[test]
     fn other_security_infos_are_skipped_in_any_order() {
         // A CA info (0.4.0.127.0.7.2.2.3.2.2) then an ECDH-CAM PACEInfo, not in DER SET order.
         let bytes = hex("3012060A04007F0007020204060202010202010D");

@@ -5,7 +5,7 @@
 //! domain parameters (X9.42 `dhpublicnumber`); the ephemeral key comes from the caller's
 //! randomness. The chip side serves the simulator.
 
-use openssl::bn::{BigNum, BigNumContext, BigNumRef};
+use openssl::bn::{BigNum, BigNumContext};
 use openssl::derive::Deriver;
 use openssl::ec::{EcGroupRef, EcKey, EcPoint, PointConversionForm};
 use openssl::pkey::{Id, PKey, Private, Public};
@@ -14,6 +14,7 @@ use rand::RngCore;
 use super::apdu::Command;
 use super::crypto::{Cipher, KeyPurpose, kdf};
 use super::dg14::{ChipAuthInfo, Dg14, KeyAgreement};
+use super::dh;
 use super::link::Link;
 use super::sm::SecureMessaging;
 use super::{ChipError, tlv};
@@ -117,53 +118,18 @@ fn dh_agreement(chip_key: &PKey<Public>, rng: &mut dyn RngCore) -> Result<Agreem
             bound
         }
     };
-    let width = usize::try_from(bound.num_bytes()).unwrap_or(0);
-    let x = loop {
-        let mut bytes = vec![0; width];
-        rng.fill_bytes(&mut bytes);
-        let candidate = BigNum::from_slice(&bytes).map_err(fail)?;
-        if candidate.num_bits() > 0 && candidate < bound {
-            break candidate;
-        }
-    };
+    let x = dh::random_below(&bound, rng).map_err(fail)?;
     let mut public = BigNum::new().map_err(fail)?;
     public
         .mod_exp(dh.generator(), &x, p, &mut ctx)
         .map_err(fail)?;
-    let shared = dh_shared(dh.public_key(), &x, p, dh.prime_q(), &mut ctx)
+    let shared = dh::shared(dh.public_key(), &x, p, dh.prime_q(), &mut ctx)
         .map_err(fail)?
         .ok_or("DG14's DH public key is not in the group")?;
     Ok(Agreement {
         public: public.to_vec_padded(p.num_bytes()).map_err(fail)?,
         shared,
     })
-}
-
-/// y^x mod p as wide as p, after checking 1 < y < p-1 and, with q, y^q = 1 (RFC 2631's public
-/// key validation); `None` when y fails it.
-fn dh_shared(
-    y: &BigNumRef,
-    x: &BigNumRef,
-    p: &BigNumRef,
-    q: Option<&BigNumRef>,
-    ctx: &mut BigNumContext,
-) -> Result<Option<Vec<u8>>, openssl::error::ErrorStack> {
-    let one = BigNum::from_u32(1)?;
-    let mut p_minus_one = BigNum::new()?;
-    p_minus_one.checked_sub(p, &one)?;
-    if *y <= *one || *y >= *p_minus_one {
-        return Ok(None);
-    }
-    if let Some(q) = q {
-        let mut check = BigNum::new()?;
-        check.mod_exp(y, q, p, ctx)?;
-        if check != one {
-            return Ok(None);
-        }
-    }
-    let mut shared = BigNum::new()?;
-    shared.mod_exp(y, x, p, ctx)?;
-    Ok(Some(shared.to_vec_padded(p.num_bytes())?))
 }
 
 /// An EC key on `group` whose private scalar in [1, n-1] comes from `rng`.
@@ -174,15 +140,7 @@ fn ephemeral_key(
     let mut ctx = BigNumContext::new()?;
     let mut order = BigNum::new()?;
     group.order(&mut order, &mut ctx)?;
-    let width = usize::try_from(order.num_bytes()).unwrap_or(0);
-    let scalar = loop {
-        let mut bytes = vec![0; width];
-        rng.fill_bytes(&mut bytes);
-        let candidate = BigNum::from_slice(&bytes)?;
-        if candidate.num_bits() > 0 && candidate < order {
-            break candidate;
-        }
-    };
+    let scalar = dh::random_below(&order, rng)?;
     let mut public = EcPoint::new(group)?;
     public.mul_generator2(group, &scalar, &mut ctx)?;
     PKey::from_ec_key(EcKey::from_private_components(group, &scalar, &public)?)
@@ -268,7 +226,7 @@ pub fn chip_session(
         let y = BigNum::from_slice(terminal_public).ok()?;
         let mut ctx = BigNumContext::new().ok()?;
         let shared =
-            dh_shared(&y, dh.private_key(), dh.prime_p(), dh.prime_q(), &mut ctx).ok()??;
+            dh::shared(&y, dh.private_key(), dh.prime_p(), dh.prime_q(), &mut ctx).ok()??;
         return Some(session(cipher, &shared));
     }
     let ec = key.ec_key().ok()?;

@@ -240,8 +240,8 @@ fn run_pace(
 ) -> Result<Mapping, ChipError> {
     let info = infos
         .iter()
-        .find(|info| pace::supported_curve(info).is_ok())
-        .ok_or_else(|| match infos.first().map(pace::supported_curve) {
+        .find(|info| pace::supported_domain(info).is_ok())
+        .ok_or_else(|| match infos.first().map(pace::supported_domain) {
             Some(Err(e)) => e,
             _ => ChipError::PaceUnsupported {
                 what: "PACEInfo".into(),
