@@ -9,7 +9,8 @@
 //! Short mode here (CI). `scripts/fleet` runs the long mode: `FLEET_TERMINALS` (default 8),
 //! `FLEET_RATE` crossings per second per terminal (5), `FLEET_SECS` of traffic (8),
 //! `FLEET_CUTOFF_SECS` the cut-off terminal stays unreachable (3), `FLEET_REPORT` a file the
-//! figures are also written to.
+//! figures are also written to, `CHECKPOINT_CENTRAL_BIN` a copy of `checkpoint-central` to run
+//! instead of the one built beside the test.
 
 mod common;
 

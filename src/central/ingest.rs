@@ -22,10 +22,19 @@ use crate::ports::ledger::LedgerView;
 
 /// How long an unacknowledged batch stays with this consumer before JetStream redelivers it.
 const ACK_WAIT: Duration = Duration::from_secs(30);
-/// How long one pull waits for a full batch before taking what has arrived.
-const PULL_EXPIRES: Duration = Duration::from_millis(300);
-/// Longest pause between attempts to reach PostgreSQL or NATS again.
+/// How long a pull waits for the first new message when the consumer has none ready.
+const PULL_WAIT: Duration = Duration::from_millis(500);
+/// How long a pull may stay silent (past its expiry, or between two messages) before it is taken
+/// as lost: its server died or the consumer's leader moved, and the server's answer will never
+/// come. The client's own guard is 5 s past the expiry, a stall the fleet measured.
+const PULL_SILENCE_MAX: Duration = Duration::from_millis(500);
+/// Pause before pulling again after a failed pull (a leader election answers with errors).
+const PULL_RETRY_DELAY: Duration = Duration::from_millis(100);
+/// Longest pause between attempts to reach PostgreSQL again.
 const RETRY_DELAY_MAX: Duration = Duration::from_secs(5);
+/// Longest pause between attempts to reach the stream again: a cluster elects a new leader in
+/// seconds, and a doubling delay capped at 5 s would add seconds to one failover.
+const NATS_RETRY_DELAY_MAX: Duration = Duration::from_secs(1);
 
 /// Failures that stop ingestion (everything transient is retried inside).
 #[derive(Debug, thiserror::Error)]
@@ -119,7 +128,7 @@ pub async fn run_ingest(
             Ok(pulled) => pulled,
             Err(error) => {
                 tracing::warn!(message = "pull from EVENTS failed; retrying", %error);
-                tokio::time::sleep(Duration::from_millis(500)).await;
+                tokio::time::sleep(PULL_RETRY_DELAY).await;
                 continue;
             }
         };
@@ -242,7 +251,7 @@ async fn durable_consumer(
             Err(error) => {
                 tracing::warn!(message = "events stream not available yet", %error, ?delay);
                 tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(RETRY_DELAY_MAX);
+                delay = (delay * 2).min(NATS_RETRY_DELAY_MAX);
             }
         }
     };
@@ -270,30 +279,66 @@ async fn durable_consumer(
 
 type PulledBatch = (Vec<(u64, Vec<u8>)>, Option<jetstream::Message>);
 
-/// Up to `max` messages with their stream sequences, and the last message (to acknowledge).
+/// Up to `max` messages with their stream sequences, and the last message (to acknowledge):
+/// what the consumer has ready, at once; when it has nothing, the first message to arrive within
+/// [`PULL_WAIT`] and what is ready after it. A batch never waits to fill up.
 async fn pull_batch(
     consumer: &jetstream::consumer::Consumer<pull::Config>,
     max: usize,
 ) -> Result<PulledBatch, IngestError> {
-    let mut batch = consumer
-        .batch()
-        .max_messages(max)
-        .expires(PULL_EXPIRES)
-        .messages()
-        .await
-        .map_err(|e| nats_error("pull")(e.to_string()))?;
-    let mut messages = Vec::new();
-    let mut last = None;
-    while let Some(message) = batch.next().await {
-        let message = message.map_err(|e| nats_error("pull")(e.to_string()))?;
+    let mut pulled = (Vec::new(), None);
+    let ready = consumer.fetch().max_messages(max);
+    take_pull(ready.messages().await, Duration::ZERO, &mut pulled).await?;
+    if !pulled.0.is_empty() {
+        return Ok(pulled);
+    }
+    let first = consumer.batch().max_messages(1).expires(PULL_WAIT);
+    take_pull(first.messages().await, PULL_WAIT, &mut pulled).await?;
+    if !pulled.0.is_empty() && max > 1 {
+        let rest = consumer.fetch().max_messages(max - 1);
+        take_pull(rest.messages().await, Duration::ZERO, &mut pulled).await?;
+    }
+    Ok(pulled)
+}
+
+/// Adds one pull's messages to `into`, in stream order. A pull silent for longer than
+/// [`PULL_SILENCE_MAX`] (past `expires` for its first message) ends with what arrived, and so
+/// does one that fails after delivering some: messages it might still deliver go to a dropped
+/// inbox, and the gap check in [`run_ingest`] reads them again from the stored position.
+async fn take_pull(
+    pull: Result<pull::Batch, pull::BatchError>,
+    expires: Duration,
+    into: &mut PulledBatch,
+) -> Result<(), IngestError> {
+    let mut pull = pull.map_err(|e| nats_error("pull")(e.to_string()))?;
+    let mut silence = expires + PULL_SILENCE_MAX;
+    loop {
+        let message = match tokio::time::timeout(silence, pull.next()).await {
+            Ok(Some(Ok(message))) => message,
+            Ok(None) => return Ok(()),
+            Ok(Some(Err(error))) if into.0.is_empty() => {
+                return Err(nats_error("pull")(error.to_string()));
+            }
+            Ok(Some(Err(error))) => {
+                tracing::warn!(message = "pull ended early; keeping what arrived", %error);
+                return Ok(());
+            }
+            Err(_) => {
+                tracing::warn!(
+                    message = "pull unanswered; taken as lost",
+                    silent_ms = silence.as_millis()
+                );
+                return Ok(());
+            }
+        };
+        silence = PULL_SILENCE_MAX;
         let seq = message
             .info()
             .map_err(|e| nats_error("message info")(e.to_string()))?
             .stream_sequence;
-        messages.push((seq, message.payload.to_vec()));
-        last = Some(message);
+        into.0.push((seq, message.payload.to_vec()));
+        into.1 = Some(message);
     }
-    Ok((messages, last))
 }
 
 /// Verifies every message's signature on the blocking pool, split over the available cores. A

@@ -39,7 +39,11 @@ impl CentralService {
         );
         std::fs::write(&config, text).expect("write config");
         let log = std::fs::File::create(dir.path().join("central.log")).expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_checkpoint-central"))
+        // A copy of the binary may be named (a measurement run whose target directory other
+        // builds replace meanwhile).
+        let program = std::env::var_os("CHECKPOINT_CENTRAL_BIN")
+            .unwrap_or_else(|| env!("CARGO_BIN_EXE_checkpoint-central").into());
+        let child = Command::new(program)
             .arg("--config")
             .arg(&config)
             .args(["--log-format", "json"])
