@@ -147,7 +147,8 @@ fn facts(read: &ChipRead, pa: &PaReport, printed: &MrzReport) -> ChipFacts {
     ChipFacts::Authentic
 }
 
-fn passive_authentication(read: &ChipRead, trust: &TrustStore, today: Date) -> PaReport {
+/// The files of a chip read as passive authentication takes them: EF.SOD and the data groups.
+pub fn chip_files(read: &ChipRead) -> ChipFiles<'_> {
     let data_groups: BTreeMap<DataGroup, &[u8]> = read
         .files
         .iter()
@@ -158,10 +159,14 @@ fn passive_authentication(read: &ChipRead, trust: &TrustStore, today: Date) -> P
             _ => None,
         })
         .collect();
-    let files = ChipFiles {
+    ChipFiles {
         sod: read.file(LdsFile::Sod),
         data_groups,
-    };
+    }
+}
+
+fn passive_authentication(read: &ChipRead, trust: &TrustStore, today: Date) -> PaReport {
+    let files = chip_files(read);
     let options = VerifyOptions {
         check_date: today,
         printed_mrz: None,

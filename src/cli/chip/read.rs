@@ -23,7 +23,7 @@ use crate::core::chip::reader::{Access, ChipRead, ReadSettings, read_chip};
 use crate::core::chip_evidence;
 use crate::core::lds::DataGroup;
 use crate::core::mrz::{self, Mode, ParseOptions};
-use crate::core::passive_auth::{self, ChipFiles, VerifyOptions};
+use crate::core::passive_auth::{self, VerifyOptions};
 use crate::ports::clock::Clock;
 
 /// How long `chip read` waits for a card in the field.
@@ -206,20 +206,7 @@ fn report(
     printed_mrz: Option<&str>,
     elapsed_ms: u64,
 ) -> Result<u8, String> {
-    let data_groups = read
-        .files
-        .iter()
-        .filter_map(|(file, bytes)| match file {
-            LdsFile::Dg(_) => {
-                DataGroup::from_file_name(&file.name()).map(|group| (group, bytes.as_slice()))
-            }
-            _ => None,
-        })
-        .collect();
-    let chip_files = ChipFiles {
-        sod: read.file(LdsFile::Sod),
-        data_groups,
-    };
+    let chip_files = chip_evidence::chip_files(read);
     let check_date = SystemClock::default()
         .now()
         .to_zoned(jiff::tz::TimeZone::UTC)
