@@ -1,14 +1,13 @@
 //! The `[upstream]` keys that say how central is reached: seed URLs, TLS with central's CA
 //! pinned and an optional client certificate, and the replica count of streams created here.
 
-use std::io::Read;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use toml::Spanned;
 
 use super::diagnostics::Report;
 use super::files::path_value;
+use crate::config::credentials::read_small_text;
 use crate::config::raw::RawUpstream;
 use crate::config::{ClientCertificate, UpstreamTls};
 
@@ -83,27 +82,7 @@ fn urls(raw: &RawUpstream, at: usize, report: &mut Report<'_>) -> Option<Vec<Str
 /// Reads a PEM file of at most [`CERTIFICATE_BYTES_MAX`] bytes holding a block labelled `label`
 /// (owner-only when `owner_only`); the error says what is wrong with it.
 pub(crate) fn pem_file(path: &Path, label: &str, owner_only: bool) -> Result<(), String> {
-    let file = std::fs::File::open(path).map_err(|e| format!("cannot be read: {e}"))?;
-    let metadata = file
-        .metadata()
-        .map_err(|e| format!("cannot be read: {e}"))?;
-    if !metadata.is_file() {
-        return Err("is not a regular file".into());
-    }
-    let mode = metadata.permissions().mode() & 0o777;
-    if owner_only && mode & 0o077 != 0 {
-        return Err(format!(
-            "is readable by group or others (mode {mode:04o}): expected owner-only access such \
-             as 0600 (chmod 600)"
-        ));
-    }
-    let mut text = String::new();
-    file.take(CERTIFICATE_BYTES_MAX + 1)
-        .read_to_string(&mut text)
-        .map_err(|e| format!("cannot be read as text: {e}"))?;
-    if text.len() as u64 > CERTIFICATE_BYTES_MAX {
-        return Err(format!("is longer than {CERTIFICATE_BYTES_MAX} bytes"));
-    }
+    let text = read_small_text(path, CERTIFICATE_BYTES_MAX, owner_only)?;
     let begin = format!("-----BEGIN {label}-----");
     let found = text
         .lines()
