@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 
 use checkpointd::adapters::feed::{Outbox, OutboxConfig, RelayConfig, ensure_stream, run_relay};
 use checkpointd::adapters::ledger::Central;
+use checkpointd::adapters::nats::{CentralLink, IntoCentralLink, connect_link};
+use checkpointd::config::{ClientCertificate, UpstreamTls};
 use checkpointd::core::document::HolderDigest;
 use checkpointd::core::event::{
     ClockState, Crossing, CrossingEvent, CrossingKind, EVENT_FORMAT_VERSION, EventHash,
@@ -23,6 +25,7 @@ use checkpointd::core::privacy::DocumentNumber;
 use checkpointd::ports::clock::Clock;
 use common::nats::NatsServer;
 use common::postgres::Postgres;
+use common::tls::{CLIENT_EXT, SERVER_EXT, certificates};
 use ed25519_dalek::SigningKey;
 use jiff::Timestamp;
 use serde_json::Value;
@@ -53,8 +56,8 @@ fn key_added(terminal: &str, seed: u8) -> Change {
 
 /// Publishes the ledger central replicates: terminal keys (T3's first key retired) and
 /// `extra` entries, under one checkpoint signed by the single root.
-async fn publish_ledger(url: &str, extra: Vec<Change>) {
-    let central = Central::connect(url).await.expect("connect ledger");
+async fn publish_ledger(link: impl IntoCentralLink, extra: Vec<Change>) {
+    let central = Central::connect(link).await.expect("connect ledger");
     central.provision(1).await.expect("provision ledger");
     let mut changes = vec![
         key_added("T1", 11),
@@ -105,33 +108,42 @@ fn rules_path() -> PathBuf {
 impl Rig {
     fn new(batch_max: u32) -> Self {
         let nats = NatsServer::start();
-        let pg = Postgres::start();
+        let link = format!("url = \"{}\"", nats.url());
+        let rig = Self::around(nats);
+        rig.configure(&link, batch_max);
+        rig
+    }
+
+    /// The rig around `nats`, not yet configured.
+    fn around(nats: NatsServer) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         write_secret(&dir.path().join("operator.token"), TOKEN);
-        let http = free_addr();
-        let config = dir.path().join("central.toml");
+        Self {
+            nats,
+            pg: Postgres::start(),
+            config: dir.path().join("central.toml"),
+            dir,
+            http: free_addr(),
+            child: None,
+            starts: 0,
+        }
+    }
+
+    /// Writes the service's configuration; `link` is the `[nats]` table's connection keys.
+    fn configure(&self, link: &str, batch_max: u32) {
         let text = format!(
-            "data_dir = \"{data}\"\n[nats]\nurl = \"{url}\"\ndurable = \"central\"\nbatch_max = {batch_max}\n\
+            "data_dir = \"{data}\"\n[nats]\n{link}\ndurable = \"central\"\nbatch_max = {batch_max}\n\
              [postgres]\nhost = \"127.0.0.1\"\nport = {port}\nuser = \"postgres\"\ndbname = \"postgres\"\n\
              [ledger]\nroots = [\"{root}\"]\nroot_threshold = 1\n\
              [http]\nlisten = \"{http}\"\ntoken_file = \"operator.token\"\n\
              [stay]\nrules = \"{rules}\"\n",
-            data = dir.path().join("state").display(),
-            url = nats.url(),
-            port = pg.port,
+            data = self.dir.path().join("state").display(),
+            port = self.pg.port,
             root = hex::encode(root_key().verifying_key().to_bytes()),
+            http = self.http,
             rules = rules_path().display(),
         );
-        std::fs::write(&config, text).expect("write config");
-        Self {
-            nats,
-            pg,
-            dir,
-            config,
-            http,
-            child: None,
-            starts: 0,
-        }
+        std::fs::write(&self.config, text).expect("write config");
     }
 
     fn start(&mut self) {
@@ -311,7 +323,7 @@ async fn publish(js: &async_nats::jetstream::Context, terminal: &str, id: &str, 
 
 /// Records crossings on a terminal outbox at the given instants and relays them until drained.
 async fn record_and_relay(
-    url: &str,
+    link: impl IntoCentralLink,
     dir: &Path,
     terminal: &str,
     seed: u8,
@@ -332,7 +344,7 @@ async fn record_and_relay(
         *clock.0.lock().expect("clock") = at;
         outbox.record(crossing).expect("record");
     }
-    let client = async_nats::connect(url).await.expect("connect");
+    let client = connect_link(link).await.expect("connect");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let relay = tokio::spawn(run_relay(
         outbox.clone(),
@@ -929,4 +941,90 @@ async fn stays_follow_batches_in_any_order() {
         .expect("report");
     assert_eq!(january["present_assessed"], 3, "{january}");
     assert_eq!(january["overstayers"], serde_json::json!([]));
+}
+
+/// `checkpoint-central` reaches a broker that requires TLS, a client certificate and NKey
+/// credentials through its `[nats]` keys and ingests what terminals relayed over the same link;
+/// configured with a CA the broker's certificate does not chain to, it records nothing and says
+/// why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_service_ingests_over_tls_with_credentials_and_refuses_a_foreign_ca() {
+    let certs = tempfile::tempdir().expect("temp dir");
+    let path = |name: &str| certs.path().join(name);
+    certificates(
+        certs.path(),
+        "central",
+        &[("server", SERVER_EXT), ("service", CLIENT_EXT)],
+    );
+    certificates(certs.path(), "stranger", &[("service", CLIENT_EXT)]);
+    let user = nkeys::KeyPair::new_user();
+    write_secret(
+        &path("central.nk"),
+        &format!("{}\n", user.seed().expect("seed")),
+    );
+    std::fs::set_permissions(
+        path("central-service.key"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .expect("owner-only");
+    let nats = NatsServer::start_with_config(&format!(
+        "tls {{\n  cert_file: \"{}\"\n  key_file: \"{}\"\n  ca_file: \"{}\"\n  verify: true\n  \
+         timeout: 5\n}}\nauthorization {{ users = [ {{ nkey: \"{}\" }} ] }}\n",
+        path("central-server.pem").display(),
+        path("central-server.key").display(),
+        path("central-ca.pem").display(),
+        user.public_key(),
+    ));
+    let url = format!("tls://127.0.0.1:{}", nats.port);
+    let link = CentralLink {
+        urls: vec![url.clone()],
+        tls: Some(UpstreamTls {
+            ca_file: path("central-ca.pem"),
+            client_certificate: Some(ClientCertificate {
+                certificate_file: path("central-service.pem"),
+                key_file: path("central-service.key"),
+            }),
+        }),
+        credentials_file: Some(path("central.nk")),
+    };
+    let mut rig = Rig::around(nats);
+    publish_ledger(&link, Vec::new()).await;
+    let crossings = ["A1", "A2", "A3"]
+        .iter()
+        .enumerate()
+        .map(|(n, number)| {
+            let at = ts("2026-02-01T08:00:00Z")
+                + jiff::SignedDuration::from_mins(i64::try_from(n).expect("n"));
+            (at, crossing("GYD", CrossingKind::Entry, "UTO", number))
+        })
+        .collect();
+    record_and_relay(&link, &rig.dir.path().join("t1"), "T1", 11, crossings).await;
+    let keys = |ca: &str| {
+        format!(
+            "url = \"{url}\"\nca_file = \"{}\"\nclient_cert_file = \"{}\"\n\
+             client_key_file = \"{}\"\ncredentials_file = \"{}\"",
+            path(ca).display(),
+            path("central-service.pem").display(),
+            path("central-service.key").display(),
+            path("central.nk").display(),
+        )
+    };
+
+    rig.configure(&keys("stranger-ca.pem"), 50);
+    rig.start();
+    let deadline = Instant::now() + WAIT;
+    while !rig.logs().contains("invalid peer certificate") {
+        assert!(
+            Instant::now() < deadline,
+            "no word of the foreign CA in the log:\n{}",
+            rig.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(movements(&rig.pg).await, 0, "{}", rig.logs());
+    rig.kill();
+
+    rig.configure(&keys("central-ca.pem"), 50);
+    rig.start();
+    rig.wait_count("SELECT count(*) FROM movements", 3).await;
 }
