@@ -397,6 +397,8 @@ fn with_cam(profile: &mut ChipProfile, corrupt: bool) {
 fn pace_cam_reads_a_genuine_chip_and_a_clone_fails_it_through_pcsc() {
     let root = tempfile::tempdir().expect("temp dir");
     let (mut profile, csca, mrz) = document(root.path(), chip_pki::SPECIMEN_TD3);
+    let dg2 = chip_pki::data_group(0x75, 500, 0x11);
+    replace_files(&mut profile, vec![(LdsFile::Dg(2), dg2)]);
     with_cam(&mut profile, false);
     let stack = start(profile.clone());
     let save = root.path().join("saved");
@@ -443,7 +445,13 @@ fn pace_and_chip_authentication_with_2048_bit_dh_run_through_pcsc_with_extended_
         .and_then(openssl::dh::Dh::generate_key)
         .and_then(openssl::pkey::PKey::from_dhx)
         .expect("DH key");
-    replace_dg14(&mut profile, dg14_for(&dh_key, Cipher::Aes128));
+    replace_files(
+        &mut profile,
+        vec![
+            (LdsFile::Dg(2), chip_pki::data_group(0x75, 500, 0x11)),
+            (LdsFile::Dg(14), dg14_for(&dh_key, Cipher::Aes128)),
+        ],
+    );
     profile.ca_key = Some(dh_key);
     profile.pace = Some(pace_info_dh(Cipher::Aes128, 2));
     profile.bac = false;
@@ -472,8 +480,9 @@ fn pace_and_chip_authentication_with_2048_bit_dh_run_through_pcsc_with_extended_
     );
 }
 
-/// Swaps the document's DG14 and signs EF.SOD again over the new set of files.
-fn replace_dg14(profile: &mut ChipProfile, dg14: Vec<u8>) {
+/// Swaps some of the document's data groups and signs EF.SOD again over the new set (a small
+/// DG2 keeps a read to a few dozen APDUs, each a vpcd round trip).
+fn replace_files(profile: &mut ChipProfile, files: Vec<(LdsFile, Vec<u8>)>) {
     let csca_key = chip_pki::key(KeyKind::P256, 0);
     let csca = chip_pki::certificate(&CertSpec::csca("UT", 1), &csca_key, None);
     let dsc_key = chip_pki::key(KeyKind::Brainpool256, 1);
@@ -482,7 +491,7 @@ fn replace_dg14(profile: &mut ChipProfile, dg14: Vec<u8>) {
         &dsc_key,
         Some((&csca, &csca_key)),
     );
-    profile.files.insert(LdsFile::Dg(14), dg14);
+    profile.files.extend(files);
     let groups: Vec<(u8, &[u8])> = profile
         .files
         .iter()
