@@ -231,32 +231,46 @@ fn check_data_groups(sod: &Sod, files: &ChipFiles<'_>, report: &mut PaReport) {
     }
 }
 
+/// Why EF.CardSecurity did not pass passive authentication: the contract's codes (as for
+/// EF.SOD) and a sentence for each.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CardSecurityRejected {
+    /// Each failure once, sorted.
+    pub errors: Vec<PaError>,
+    /// Why, in words.
+    pub details: Vec<String>,
+}
+
 /// Passive authentication of EF.CardSecurity (Doc 9303-11 9.2): its document signer's
 /// signature over the SecurityInfos, the signer's certificate chained to a trusted CSCA, valid
-/// and not revoked, as for EF.SOD. The SecurityInfos (DER) when all holds, else the report.
+/// and not revoked, as for EF.SOD. The SecurityInfos (DER) when all holds.
 pub fn verify_card_security(
     bytes: &[u8],
     trust: &TrustStore,
     check_date: jiff::civil::Date,
-) -> Result<Vec<u8>, PaReport> {
+) -> Result<Vec<u8>, CardSecurityRejected> {
     let mut report = PaReport::default();
-    let card_security = match CardSecurity::parse(bytes) {
-        Ok(card_security) => card_security,
-        Err(error) => {
-            report.fail(PaError::SodMalformed, error.to_string());
-            return Err(report);
+    let card_security = CardSecurity::parse(bytes);
+    match &card_security {
+        Err(error) => report.fail(PaError::SodMalformed, error.to_string()),
+        Ok(card_security) => {
+            let signed = Signed {
+                file: "EF.CardSecurity",
+                content: &card_security.signed,
+                content_type: lds::SECURITY_OBJECT,
+            };
+            check_signature(&signed, trust, check_date, &mut report);
         }
-    };
-    let signed = Signed {
-        file: "EF.CardSecurity",
-        content: &card_security.signed,
-        content_type: lds::SECURITY_OBJECT,
-    };
-    check_signature(&signed, trust, check_date, &mut report);
-    if report.is_valid() {
-        Ok(card_security.signed.content)
-    } else {
-        Err(report)
+    }
+    match card_security {
+        Ok(card_security) if report.is_valid() => Ok(card_security.signed.content),
+        _ => {
+            report.errors.sort();
+            Err(CardSecurityRejected {
+                errors: report.errors,
+                details: report.details,
+            })
+        }
     }
 }
 

@@ -13,8 +13,8 @@ mod tests;
 
 pub use algorithm::{HashAlgorithm, SignatureScheme, Unsupported};
 pub use document::{
-    ChipFiles, DataGroupStatus, PaError, PaReport, SignerSummary, VerifyOptions, verify,
-    verify_card_security,
+    CardSecurityRejected, ChipFiles, DataGroupStatus, PaError, PaReport, SignerSummary,
+    VerifyOptions, verify, verify_card_security,
 };
 pub use master_list::{
     CSCA_MASTER_LIST, MASTER_LIST_BYTES_MAX, MASTER_LIST_CERTIFICATES_MAX, MasterList,
