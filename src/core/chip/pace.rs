@@ -62,10 +62,14 @@ pub fn supported_domain(info: &PaceInfo) -> Result<PaceDomain, ChipError> {
 }
 
 /// The authentication token input: public key template 7F49 { 06 OID, 86 point } for ECDH,
-/// 7F49 { 06 OID, 84 public value } for DH.
+/// 7F49 { 06 OID, 84 public value } for DH (an unsigned integer in the fewest octets,
+/// however the value travelled).
 fn token_input(domain: PaceDomain, protocol: &ObjectIdentifier, public: &[u8]) -> Vec<u8> {
     let mut inner = tlv::encode(&[0x06], protocol.as_bytes());
-    inner.extend(tlv::encode(&[domain.public_key_tag()], public));
+    inner.extend(tlv::encode(
+        &[domain.public_key_tag()],
+        domain.encode_public(public),
+    ));
     tlv::encode(&[0x7F, 0x49], &inner)
 }
 
@@ -180,9 +184,15 @@ pub fn run(
 
     let ephemeral = domain.random_private_key(rng)?;
     let own_public = domain.mul(&generator, &ephemeral)?;
-    let chip_public =
-        general_authenticate(link, 0x83, &own_public, false, "PACE key agreement", 0x84)?;
-    if chip_public == own_public {
+    let chip_public = general_authenticate(
+        link,
+        0x83,
+        domain.encode_public(&own_public),
+        false,
+        "PACE key agreement",
+        0x84,
+    )?;
+    if domain.encode_public(&chip_public) == domain.encode_public(&own_public) {
         return Err(ChipError::ChipNotAuthenticated { protocol: "PACE" });
     }
     let shared = domain.mul(&chip_public, &ephemeral)?;
@@ -249,7 +259,7 @@ fn map_nonce(
     let chip_map = general_authenticate(
         link,
         0x81,
-        &domain.mul_generator(&map_key)?,
+        domain.encode_public(&domain.mul_generator(&map_key)?),
         false,
         "PACE mapping",
         0x82,
@@ -331,7 +341,8 @@ impl ChipPace {
         }
         let shared = self.domain.mul(terminal_map, &self.map_key)?;
         self.generator = Some(self.domain.map_generator(&self.nonce, &shared)?);
-        self.domain.mul_generator(&self.map_key)
+        let own = self.domain.mul_generator(&self.map_key)?;
+        Ok(self.domain.encode_public(&own).to_vec())
     }
 
     /// Step 3: the chip's ephemeral key on the mapped generator.
@@ -341,8 +352,9 @@ impl ChipPace {
         })?;
         let own = self.domain.mul(generator, &self.ephemeral)?;
         self.terminal_public = Some(terminal_public.to_vec());
-        self.own_public = Some(own.clone());
-        Ok(own)
+        let encoded = self.domain.encode_public(&own).to_vec();
+        self.own_public = Some(own);
+        Ok(encoded)
     }
 
     /// Step 4: checks the terminal's token; `None` when it does not verify (wrong password).
@@ -678,6 +690,40 @@ mod tests {
             DhGroup::Modp1024_160,
             &wrong
         ));
+    }
+
+    #[test]
+    fn dh_public_values_travel_and_enter_the_tokens_in_the_fewest_octets() {
+        // Doc 9303-11 9.4.1 and 9.4.3: an unsigned integer without leading zero octets, so a
+        // value below 2^1016 takes fewer than 128 bytes. One in 256 keys gives such a value.
+        let domain = PaceDomain::Dh(DhGroup::Modp1024_160);
+        let rng = &mut rand::thread_rng();
+        let public = loop {
+            let key = domain.random_private_key(rng).expect("key");
+            let public = domain.mul_generator(&key).expect("public");
+            if public[0] == 0 {
+                break public;
+            }
+        };
+        assert_eq!(public.len(), 128, "arithmetic keeps the width of p");
+        let encoded = domain.encode_public(&public);
+        assert!(encoded.len() < 128 && encoded[0] != 0);
+        let oid = ObjectIdentifier::new_unwrap("0.4.0.127.0.7.2.2.4.1.2");
+        let input = token_input(domain, &oid, &public);
+        assert_eq!(input, token_input(domain, &oid, encoded));
+        assert!(input.ends_with(encoded));
+        // DO'84' announces the short length (under 128: one length byte).
+        assert_eq!(
+            usize::from(input[input.len() - encoded.len() - 1]),
+            encoded.len()
+        );
+        // The short form is the same group element to the other side.
+        let other = domain.random_private_key(rng).expect("key");
+        assert_eq!(domain.mul(encoded, &other), domain.mul(&public, &other));
+        // EC points are always whole.
+        let ec = PaceDomain::Ec(Curve::NistP256);
+        let point = ec.mul_generator(&[1]).expect("G");
+        assert_eq!(ec.encode_public(&point), point.as_slice());
     }
 
     #[test]

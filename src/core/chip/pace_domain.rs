@@ -109,6 +109,23 @@ impl PaceDomain {
         }
     }
 
+    /// A public key as it goes in a data object (mapping data, ephemeral keys, the tokens'
+    /// 7F49): an EC point as it is; a DH value as an unsigned integer in the fewest octets,
+    /// leading zero octets dropped (Doc 9303-11 9.4.1, and 9.4.3's note: "DH public key may be
+    /// encoded over a number of bytes smaller than the number of bytes of the prime").
+    pub fn encode_public(self, element: &[u8]) -> &[u8] {
+        match self {
+            Self::Ec(_) => element,
+            Self::Dh(_) => {
+                let start = element
+                    .iter()
+                    .position(|&b| b != 0)
+                    .unwrap_or(element.len().saturating_sub(1));
+                &element[start..]
+            }
+        }
+    }
+
     /// Whether its group elements need extended-length GENERAL AUTHENTICATE APDUs: the
     /// 2048-bit MODP groups' 256-byte values do not fit a short command's 255 bytes.
     pub fn needs_extended_length(self) -> bool {
