@@ -156,20 +156,7 @@ pub fn run(
     rng: &mut dyn RngCore,
 ) -> Result<PaceOutcome, ChipError> {
     let domain = supported_domain(info)?;
-    let mut set_at = tlv::encode(&[0x80], info.protocol.as_bytes());
-    set_at.extend(tlv::encode(&[0x83], &[password.reference()]));
-    if ambiguous {
-        // With several PACEInfos the chip needs to be told which domain parameters.
-        set_at.extend(tlv::encode(
-            &[0x84],
-            &[u8::try_from(domain.parameter_id()).unwrap_or(0)],
-        ));
-    }
-    link.exchange_ok(
-        &Command::new(0x00, 0x22, 0xC1, 0xA4).with_data(set_at),
-        "PACE MSE:Set AT",
-    )?;
-
+    set_authentication_template(link, info, domain, password, ambiguous)?;
     let command = Command::new(0x10, 0x86, 0, 0)
         .with_data(vec![0x7C, 0x00])
         .with_le(256);
@@ -212,16 +199,8 @@ pub fn run(
         return Err(ChipError::ChipNotAuthenticated { protocol: "PACE" });
     }
     let chip_authentication_mapping = match chip_map {
-        Some(chip_map_public) if info.mapping == Mapping::ChipAuthentication => {
-            // The chip's proof is read here and judged once EF.CardSecurity is verified.
-            let ks_enc = kdf(info.cipher, secret, KeyPurpose::Enc);
-            let chip_data = tlv::dynamic_auth_value(&answer, 0x8A, step)
-                .and_then(|encrypted| cam::decrypt(info.cipher, &ks_enc, &encrypted))
-                .map_err(|error| format!("encrypted chip authentication data: {error}"));
-            Some(cam::Attempt {
-                chip_map_public,
-                chip_data,
-            })
+        Some(chip_map) if info.mapping == Mapping::ChipAuthentication => {
+            Some(cam_attempt(info.cipher, secret, &answer, chip_map))
         }
         _ => None,
     };
@@ -229,6 +208,43 @@ pub fn run(
     Ok(PaceOutcome {
         chip_authentication_mapping,
     })
+}
+
+/// MSE:Set AT: the protocol, the password, and (with several PACEInfos) the parameters.
+fn set_authentication_template(
+    link: &mut Link<'_>,
+    info: &PaceInfo,
+    domain: PaceDomain,
+    password: &Password,
+    ambiguous: bool,
+) -> Result<(), ChipError> {
+    let mut set_at = tlv::encode(&[0x80], info.protocol.as_bytes());
+    set_at.extend(tlv::encode(&[0x83], &[password.reference()]));
+    if ambiguous {
+        // With several PACEInfos the chip needs to be told which domain parameters.
+        set_at.extend(tlv::encode(
+            &[0x84],
+            &[u8::try_from(domain.parameter_id()).unwrap_or(0)],
+        ));
+    }
+    link.exchange_ok(
+        &Command::new(0x00, 0x22, 0xC1, 0xA4).with_data(set_at),
+        "PACE MSE:Set AT",
+    )
+    .map(|_| ())
+}
+
+/// PACE-CAM's proof from the last answer's DO'8A', decrypted under KS_Enc of the shared
+/// secret; it is judged once EF.CardSecurity is verified (`cam::verify`).
+fn cam_attempt(cipher: Cipher, secret: &[u8], answer: &[u8], chip_map: Vec<u8>) -> cam::Attempt {
+    let ks_enc = kdf(cipher, secret, KeyPurpose::Enc);
+    let chip_data = tlv::dynamic_auth_value(answer, 0x8A, "PACE mutual authentication")
+        .and_then(|encrypted| cam::decrypt(cipher, &ks_enc, &encrypted))
+        .map_err(|error| format!("encrypted chip authentication data: {error}"));
+    cam::Attempt {
+        chip_map_public: chip_map,
+        chip_data,
+    }
 }
 
 /// Step 2, the mapping: the generator both sides use from here on, and the chip's mapping

@@ -140,26 +140,13 @@ pub fn read_chip(
     rng: &mut dyn RngCore,
 ) -> Result<ChipRead, ChipError> {
     let mut link = Link::new(channel);
-    // Extended length only where both the reader and the chip's EF.ATR/INFO allow it.
-    let chunk = match read_atr_info(&mut link)? {
-        Some(info) if link.extended_length() && info.extended_length() => {
-            info.max_response.map_or(SHORT_CHUNK, |max| {
-                max.saturating_sub(atr_info::SM_RESPONSE_OVERHEAD)
-                    .clamp(SHORT_CHUNK, EXTENDED_CHUNK)
-            })
-        }
-        _ => SHORT_CHUNK,
-    };
+    let chunk = read_chunk(&mut link)?;
     let mut files = FileReader::new(settings.max_file_bytes, chunk);
     let card_access = files.read(&mut link, LdsFile::CardAccess)?;
-    let opened = open(
-        &mut link,
-        &mut files,
-        card_access.as_deref(),
-        password,
-        settings,
-        rng,
-    )?;
+    let open_session = |link: &mut Link<'_>, files: &mut FileReader, rng: &mut dyn RngCore| {
+        open(link, files, card_access.as_deref(), password, settings, rng)
+    };
+    let opened = open_session(&mut link, &mut files, rng)?;
     let com = files.read(&mut link, LdsFile::Com)?;
     let mut wanted = match &com {
         Some(com) => lds::com_data_groups(com)?,
@@ -186,14 +173,7 @@ pub fn read_chip(
             // A failed chip authentication ends the session; a new one reads the other files,
             // which passive authentication still judges.
             link.stop_secure_messaging();
-            open(
-                &mut link,
-                &mut files,
-                card_access.as_deref(),
-                password,
-                settings,
-                rng,
-            )?;
+            open_session(&mut link, &mut files, rng)?;
         }
     }
     let rest = wanted.into_iter().filter(|file| *file != LdsFile::Dg(14));
@@ -217,6 +197,20 @@ pub fn read_chip(
         chip_authentication,
         card_security: opened.card_security,
         chip_authentication_mapping: opened.chip_authentication_mapping,
+    })
+}
+
+/// The first READ BINARY size: extended length only where both the reader and the chip's
+/// EF.ATR/INFO allow it.
+fn read_chunk(link: &mut Link<'_>) -> Result<usize, ChipError> {
+    Ok(match read_atr_info(link)? {
+        Some(info) if link.extended_length() && info.extended_length() => {
+            info.max_response.map_or(SHORT_CHUNK, |max| {
+                max.saturating_sub(atr_info::SM_RESPONSE_OVERHEAD)
+                    .clamp(SHORT_CHUNK, EXTENDED_CHUNK)
+            })
+        }
+        _ => SHORT_CHUNK,
     })
 }
 
