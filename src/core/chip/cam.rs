@@ -79,16 +79,20 @@ pub fn verify(attempt: &Attempt, keys: &[ChipAuthPublicKey]) -> Result<(), Strin
     if candidates.peek().is_none() {
         return Err("EF.CardSecurity holds no ECDH chip-authentication public key".into());
     }
+    // Every key is tried: one that does not read must not hide one that matches.
+    let mut unreadable = None;
     for key in candidates {
-        if maps_to(&key.spki, chip_data, &attempt.chip_map_public)? {
-            return Ok(());
+        match maps_to(&key.spki, chip_data, &attempt.chip_map_public) {
+            Ok(true) => return Ok(()),
+            Ok(false) => {}
+            Err(why) => unreadable = Some(why),
         }
     }
-    Err(
+    Err(unreadable.unwrap_or_else(|| {
         "CA_IC · PK_IC is not the chip's mapping key PK_Map,IC: the chip does not hold the \
          private key EF.CardSecurity vouches for"
-            .into(),
-    )
+            .into()
+    }))
 }
 
 /// Whether `scalar` times the key of `spki` is the point `expected` (uncompressed).
@@ -228,7 +232,14 @@ mod tests {
             spki: vec![0x30, 0x03, 2, 1, 1],
             ..public_key(&chip)
         };
-        let error = verify(&zero, &[garbage]).expect_err("garbage key");
+        let error = verify(&zero, &[garbage.clone()]).expect_err("garbage key");
         assert!(error.contains("does not read"), "{error}");
+        // An unreadable key listed first does not hide the matching one.
+        let (map_private, map_public) = mapping(Nid::BRAINPOOL_P256R1);
+        let genuine = Attempt {
+            chip_map_public: map_public,
+            chip_data: Ok(chip_data(&chip, &map_private).expect("CA_IC")),
+        };
+        assert_eq!(verify(&genuine, &[garbage, public_key(&chip)]), Ok(()));
     }
 }
