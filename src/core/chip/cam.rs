@@ -232,7 +232,7 @@ mod tests {
             spki: vec![0x30, 0x03, 2, 1, 1],
             ..public_key(&chip)
         };
-        let error = verify(&zero, &[garbage.clone()]).expect_err("garbage key");
+        let error = verify(&zero, std::slice::from_ref(&garbage)).expect_err("garbage key");
         assert!(error.contains("does not read"), "{error}");
         // An unreadable key listed first does not hide the matching one.
         let (map_private, map_public) = mapping(Nid::BRAINPOOL_P256R1);
