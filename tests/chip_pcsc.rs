@@ -11,7 +11,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use checkpointd::adapters::chip_sim::{
-    ChipProfile, Faults, SimulatedChip, dg14_for, ef_com, pace_info_integrated, vpcd,
+    ChipProfile, Faults, SimulatedChip, card_security_content, dg14_for, ef_com, pace_info,
+    pace_info_cam, pace_info_dh, pace_info_integrated, vpcd,
 };
 use checkpointd::core::chip::crypto::Cipher;
 use checkpointd::core::chip::lds::LdsFile;
@@ -357,6 +358,151 @@ fn a_chip_offering_integrated_mapping_reads_with_pace_im() {
     assert_eq!(json["data_groups"]["DG1"], "valid");
     assert_eq!(json["chip_authentication"], "valid");
     assert_eq!(json["active_authentication"], "valid");
+}
+
+/// The document's chip offering PACE-CAM (after GM) with EF.CardSecurity signed by the
+/// document's signer over its chip-authentication key (`corrupt`: the signature broken).
+fn with_cam(profile: &mut ChipProfile, corrupt: bool) {
+    let csca_key = chip_pki::key(KeyKind::P256, 0);
+    let csca = chip_pki::certificate(&CertSpec::csca("UT", 1), &csca_key, None);
+    let dsc_key = chip_pki::key(KeyKind::Brainpool256, 1);
+    let dsc = chip_pki::certificate(
+        &CertSpec::dsc("UT", 0x2A),
+        &dsc_key,
+        Some((&csca, &csca_key)),
+    );
+    let chip_key = chip_pki::key(KeyKind::Brainpool256, 7);
+    let (gm, cam) = (
+        pace_info(Cipher::Aes128, 13),
+        pace_info_cam(Cipher::Aes128, 13),
+    );
+    let content = card_security_content(&chip_key, Cipher::Aes128, &[gm.clone(), cam.clone()]);
+    let mut spec = SignedSpec::new(Hash::Sha256, Style::Ecdsa, Some(Y2020 + 5 * YEAR));
+    spec.corrupt_signature = corrupt;
+    profile.card_security = Some(chip_pki::signed_data(
+        "0.4.0.127.0.7.3.2.1",
+        &content,
+        &dsc,
+        &dsc_key,
+        &spec,
+    ));
+    profile.pace = Some(gm);
+    profile.more_pace = vec![cam];
+}
+
+/// PACE-CAM through pcscd and vpcd: the genuine chip proves its key (`chip_authentication`
+/// from CAM), a clone with another key fails, and a CardSecurity whose signature does not
+/// verify makes even the genuine chip's CAM not count; `--save` keeps EF.CardSecurity.
+#[test]
+fn pace_cam_reads_a_genuine_chip_and_a_clone_fails_it_through_pcsc() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let (mut profile, csca, mrz) = document(root.path(), chip_pki::SPECIMEN_TD3);
+    let dg2 = chip_pki::data_group(0x75, 500, 0x11);
+    replace_files(&mut profile, vec![(LdsFile::Dg(2), dg2)]);
+    with_cam(&mut profile, false);
+    let stack = start(profile.clone());
+    let save = root.path().join("saved");
+    let save = save.to_str().expect("UTF-8");
+    let (code, json, stderr) = chip_read(&stack, &["--mrz", &mrz, "--csca", &csca, "--save", save]);
+    assert_eq!(code, 0, "{json} {stderr}");
+    assert_eq!(json["access"], "PACE");
+    assert_eq!(json["pace_mapping"], "CAM");
+    assert_eq!(json["passive_authentication"], "valid", "{json}");
+    assert_eq!(json["chip_authentication"], "valid", "{stderr}");
+    assert_eq!(json["active_authentication"], "valid");
+    let saved = std::fs::read(Path::new(save).join("EF.CardSecurity")).expect("saved");
+    assert_eq!(Some(saved), profile.card_security);
+    drop(stack);
+
+    let mut clone = profile.clone();
+    clone.ca_key = Some(chip_pki::key(KeyKind::Brainpool256, 8));
+    let stack = start(clone);
+    let (code, json, stderr) = chip_read(&stack, &["--mrz", &mrz, "--csca", &csca]);
+    assert_eq!(code, 1, "{json} {stderr}");
+    assert_eq!(json["pace_mapping"], "CAM");
+    assert_eq!(json["passive_authentication"], "valid");
+    assert_eq!(json["chip_authentication"], "failed");
+    assert!(stderr.contains("PK_Map,IC"), "{stderr}");
+    drop(stack);
+
+    with_cam(&mut profile, true);
+    let stack = start(profile);
+    let (code, json, stderr) = chip_read(&stack, &["--mrz", &mrz, "--csca", &csca]);
+    assert_eq!(code, 1, "{json} {stderr}");
+    assert_eq!(json["passive_authentication"], "valid");
+    assert_eq!(json["chip_authentication"], "failed");
+    assert!(stderr.contains("sod_signature_invalid"), "{stderr}");
+}
+
+/// Finite-field DH through pcscd and vpcd: PACE DH-GM in RFC 5114's 2048-bit group and chip
+/// authentication with a 2048-bit DH key, both with extended-length GENERAL AUTHENTICATE
+/// (`--extended-length`); without it the reader refuses the mapping with a clear error.
+#[test]
+fn pace_and_chip_authentication_with_2048_bit_dh_run_through_pcsc_with_extended_length() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let (mut profile, csca, mrz) = document(root.path(), chip_pki::SPECIMEN_TD3);
+    let dh_key = openssl::dh::Dh::get_2048_256()
+        .and_then(openssl::dh::Dh::generate_key)
+        .and_then(openssl::pkey::PKey::from_dhx)
+        .expect("DH key");
+    replace_files(
+        &mut profile,
+        vec![
+            (LdsFile::Dg(2), chip_pki::data_group(0x75, 500, 0x11)),
+            (LdsFile::Dg(14), dg14_for(&dh_key, Cipher::Aes128)),
+        ],
+    );
+    profile.ca_key = Some(dh_key);
+    profile.pace = Some(pace_info_dh(Cipher::Aes128, 2));
+    profile.bac = false;
+    profile.extended_length = true;
+    let stack = start(profile);
+    let (code, json, stderr) = chip_read(
+        &stack,
+        &["--mrz", &mrz, "--csca", &csca, "--extended-length"],
+    );
+    assert_eq!(code, 0, "{json} {stderr}");
+    assert_eq!(json["access"], "PACE");
+    assert_eq!(json["pace_mapping"], "GM");
+    assert_eq!(json["passive_authentication"], "valid", "{json}");
+    assert_eq!(json["data_groups"]["DG14"], "valid");
+    assert_eq!(json["chip_authentication"], "valid", "{stderr}");
+    assert_eq!(json["active_authentication"], "valid");
+    // Without extended length the 2048-bit group cannot run (Doc 9303-10 3.6.4, 3.6.5).
+    let (code, json, stderr) = chip_read(
+        &stack,
+        &["--mrz", &mrz, "--csca", &csca, "--refuse-bac-fallback"],
+    );
+    assert_eq!((code, &json), (1, &Value::Null), "{stderr}");
+    assert!(
+        stderr.contains("need an extended-length APDU, which this reader does not carry"),
+        "{stderr}"
+    );
+}
+
+/// Swaps some of the document's data groups and signs EF.SOD again over the new set (a small
+/// DG2 keeps a read to a few dozen APDUs, each a vpcd round trip).
+fn replace_files(profile: &mut ChipProfile, files: Vec<(LdsFile, Vec<u8>)>) {
+    let csca_key = chip_pki::key(KeyKind::P256, 0);
+    let csca = chip_pki::certificate(&CertSpec::csca("UT", 1), &csca_key, None);
+    let dsc_key = chip_pki::key(KeyKind::Brainpool256, 1);
+    let dsc = chip_pki::certificate(
+        &CertSpec::dsc("UT", 0x2A),
+        &dsc_key,
+        Some((&csca, &csca_key)),
+    );
+    profile.files.extend(files);
+    let groups: Vec<(u8, &[u8])> = profile
+        .files
+        .iter()
+        .filter_map(|(file, bytes)| match file {
+            LdsFile::Dg(n) => Some((*n, bytes.as_slice())),
+            _ => None,
+        })
+        .collect();
+    let spec = SignedSpec::new(Hash::Sha256, Style::Ecdsa, Some(Y2020 + 5 * YEAR));
+    let sod = chip_pki::sod(&groups, &dsc, &dsc_key, &spec);
+    profile.files.insert(LdsFile::Sod, sod);
 }
 
 #[test]

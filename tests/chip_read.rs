@@ -1,9 +1,12 @@
 //! Reading a simulated chip in process through the card-channel port: PACE and BAC, the BAC
-//! fallback switch, adaptive READ BINARY, active and chip authentication, and the
-//! misbehaviours a reader must survive.
+//! fallback switch, adaptive READ BINARY, active and chip authentication, PACE-CAM checked
+//! against a signed EF.CardSecurity, and the misbehaviours a reader must survive.
+
+mod chip_pki;
 
 use checkpointd::adapters::chip_sim::{
-    ChipProfile, Faults, SimulatedChip, pace_info, pace_info_dh, pace_info_integrated, sample_files,
+    ChipProfile, Faults, SimulatedChip, pace_info, pace_info_cam, pace_info_dh,
+    pace_info_integrated, sample_files,
 };
 use checkpointd::core::chip::ChipError;
 use checkpointd::core::chip::card_access::Mapping;
@@ -158,6 +161,19 @@ fn a_wrong_password_fails_dh_generic_mapping_as_it_fails_ecdh() {
     }
 }
 
+/// A reader that carries extended-length APDUs, in front of a chip that may not take them.
+struct ExtendedReader(SimulatedChip);
+
+impl checkpointd::ports::chip::CardChannel for ExtendedReader {
+    fn transmit(&mut self, command: &[u8]) -> Result<Vec<u8>, ChannelError> {
+        self.0.transmit(command)
+    }
+
+    fn extended_length(&self) -> bool {
+        true
+    }
+}
+
 #[test]
 fn a_2048_bit_dh_chip_without_extended_length_refuses_the_mapping() {
     let mut profile = dh_profile(Cipher::Aes128, 2);
@@ -166,12 +182,43 @@ fn a_2048_bit_dh_chip_without_extended_length_refuses_the_mapping() {
         refuse_bac_fallback: true,
         ..ReadSettings::default()
     };
-    let error = read(profile, &mrz(), &settings).expect_err("no extended length");
+    // A short-only reader: the 264-byte mapping command is refused before it is sent, and
+    // the error says why (Doc 9303-10 3.6.4 requires extended length; 3.6.5 keeps command
+    // chaining for linking GENERAL AUTHENTICATE steps).
+    let error = read(profile.clone(), &mrz(), &settings).expect_err("no extended length");
+    let ChipError::BacFallbackRefused { pace } = &error else {
+        panic!("{error}");
+    };
+    assert!(
+        pace.starts_with("PACE mapping: 264 bytes of command data need an extended-length APDU")
+            && pace.contains("command chaining"),
+        "{pace}"
+    );
+    // A reader that carries it, a chip that refuses it with 6700.
+    let mut reader = ExtendedReader(SimulatedChip::new(profile));
+    let error = read_chip(&mut reader, &mrz(), &settings, &mut rand::thread_rng())
+        .expect_err("the chip refuses extended length");
     assert_eq!(
         error,
         ChipError::BacFallbackRefused {
-            pace: "PACE mapping: chip answered status 6700".into()
+            pace: ChipError::ExtendedLengthRefused {
+                step: "PACE mapping"
+            }
+            .to_string()
         }
+    );
+}
+
+#[test]
+fn a_short_reader_prefers_a_pace_info_it_can_run_over_a_2048_bit_dh_one() {
+    let mut profile = dh_profile(Cipher::Aes128, 2);
+    profile.more_pace = vec![pace_info_dh(Cipher::Aes128, 0)];
+    profile.extended_length = false;
+    let read = read(profile.clone(), &mrz(), &ReadSettings::default()).expect("1024-bit group");
+    assert_eq!(read.access, Access::Pace(Mapping::Generic));
+    assert_eq!(
+        read.file(LdsFile::Dg(1)),
+        profile.files.get(&LdsFile::Dg(1)).map(Vec::as_slice)
     );
 }
 
@@ -562,4 +609,196 @@ fn chip_authentication_rekeys_the_session_and_a_clone_fails_it() {
     // Without DG14 there is nothing to run.
     let plain = read(profile(100), &mrz(), &ReadSettings::default()).expect("read");
     assert_eq!(plain.chip_authentication, None);
+}
+
+/// A document with a chip a CSCA vouches for: the specimen DG1, DG2, DG14 and EF.SOD signed by a
+/// test document signer, PACE-CAM offered after GM in EF.CardAccess, and EF.CardSecurity (its
+/// chip-authentication key, the chip's own) signed by the same signer (`spec` says how).
+struct CamDocument {
+    profile: ChipProfile,
+    trust: checkpointd::core::passive_auth::TrustStore,
+    printed: checkpointd::core::mrz::MrzReport,
+}
+
+fn cam_document(card_security_spec: &chip_pki::SignedSpec) -> CamDocument {
+    use checkpointd::adapters::chip_sim::{card_security_content, dg14_for, ef_com};
+    use checkpointd::core::lds::SECURITY_OBJECT;
+    use chip_pki::{CertSpec, Hash, KeyKind, SignedSpec, Style, Y2020, YEAR};
+    use der::Decode as _;
+    let csca_key = chip_pki::key(KeyKind::P256, 0);
+    let csca = chip_pki::certificate(&CertSpec::csca("UT", 1), &csca_key, None);
+    let dsc_key = chip_pki::key(KeyKind::Brainpool256, 1);
+    let dsc = chip_pki::certificate(
+        &CertSpec::dsc("UT", 0x2A),
+        &dsc_key,
+        Some((&csca, &csca_key)),
+    );
+    let chip_key = chip_pki::key(KeyKind::Brainpool256, 7);
+    let dg1 = chip_pki::dg1(chip_pki::SPECIMEN_TD3);
+    let dg2 = chip_pki::data_group(0x75, 2_000, 0x11);
+    let dg14 = dg14_for(&chip_key, Cipher::Aes128);
+    let spec = SignedSpec::new(Hash::Sha256, Style::Ecdsa, Some(Y2020 + 5 * YEAR));
+    let sod = chip_pki::sod(&[(1, &dg1), (2, &dg2), (14, &dg14)], &dsc, &dsc_key, &spec);
+    let mut files = std::collections::BTreeMap::from([
+        (LdsFile::Dg(1), dg1),
+        (LdsFile::Dg(2), dg2),
+        (LdsFile::Dg(14), dg14),
+        (LdsFile::Sod, sod),
+    ]);
+    files.insert(LdsFile::Com, ef_com(&files));
+    let mut profile = ChipProfile::new("L898902C3674081221204159", files);
+    let (gm, cam) = (
+        pace_info(Cipher::Aes128, 13),
+        pace_info_cam(Cipher::Aes128, 13),
+    );
+    let content = card_security_content(&chip_key, Cipher::Aes128, &[gm.clone(), cam.clone()]);
+    profile.pace = Some(gm);
+    profile.more_pace = vec![cam];
+    profile.card_security = Some(chip_pki::signed_data(
+        &SECURITY_OBJECT.to_string(),
+        &content,
+        &dsc,
+        &dsc_key,
+        card_security_spec,
+    ));
+    profile.ca_key = Some(chip_key);
+    let mut trust = checkpointd::core::passive_auth::TrustStore::new();
+    let csca = x509_cert::Certificate::from_der(&csca.to_der().expect("DER")).expect("CSCA");
+    trust.add_csca(csca).expect("CSCA taken");
+    let printed = checkpointd::core::mrz::parse(
+        chip_pki::SPECIMEN_TD3,
+        &checkpointd::core::mrz::ParseOptions {
+            mode: checkpointd::core::mrz::Mode::Tolerant,
+            reference_date: jiff::civil::date(2010, 1, 1),
+            french_national_id: false,
+        },
+    );
+    CamDocument {
+        profile,
+        trust,
+        printed,
+    }
+}
+
+fn cam_spec() -> chip_pki::SignedSpec {
+    use chip_pki::{Hash, SignedSpec, Style, Y2020, YEAR};
+    SignedSpec::new(Hash::Sha256, Style::Ecdsa, Some(Y2020 + 5 * YEAR))
+}
+
+/// The CAM verdict and the decision's chip facts for a read of `document`'s chip.
+fn cam_outcome(
+    document: &CamDocument,
+    profile: ChipProfile,
+) -> (
+    checkpointd::core::chip::reader::ChipRead,
+    Option<Result<(), String>>,
+    checkpointd::core::decision::ChipFacts,
+) {
+    use checkpointd::core::chip_evidence::{chip_authentication_mapping, weigh};
+    let today = jiff::civil::date(2026, 6, 1);
+    let read = read(profile, &mrz_of_specimen(), &ReadSettings::default()).expect("read");
+    let verdict = chip_authentication_mapping(&read, &document.trust, today);
+    let facts = weigh(&Ok(read.clone()), &document.printed, &document.trust, today).facts;
+    (read, verdict, facts)
+}
+
+fn mrz_of_specimen() -> Password {
+    Password::Mrz("L898902C3674081221204159".into())
+}
+
+#[test]
+fn pace_cam_is_preferred_and_proves_the_chip_holds_the_key_ef_card_security_vouches_for() {
+    use checkpointd::core::decision::ChipFacts;
+    let document = cam_document(&cam_spec());
+    let (read, verdict, facts) = cam_outcome(&document, document.profile.clone());
+    assert_eq!(read.access, Access::Pace(Mapping::ChipAuthentication));
+    assert_eq!(Mapping::ChipAuthentication.code(), "CAM");
+    assert_eq!(read.card_security, document.profile.card_security);
+    assert_eq!(verdict, Some(Ok(())));
+    assert_eq!(facts, ChipFacts::Authentic);
+    // PACE-CAM authenticated the chip: chip authentication over DG14 is not run again, yet
+    // DG14 and every other file are read.
+    assert_eq!(read.chip_authentication, None);
+    for (file, bytes) in &document.profile.files {
+        assert_eq!(read.file(*file), Some(bytes.as_slice()), "{}", file.name());
+    }
+}
+
+#[test]
+fn a_clone_fails_pace_cam_with_another_key_or_a_wrong_ca_ic() {
+    use checkpointd::core::decision::ChipFacts;
+    let document = cam_document(&cam_spec());
+    // A clone copied EF.CardSecurity and every file, but holds another chip key.
+    let mut clone = document.profile.clone();
+    clone.ca_key = Some(chip_pki::key(chip_pki::KeyKind::Brainpool256, 8));
+    let (read, verdict, facts) = cam_outcome(&document, clone);
+    assert_eq!(read.access, Access::Pace(Mapping::ChipAuthentication));
+    let why = verdict.expect("CAM ran").expect_err("another key");
+    assert!(why.contains("PK_Map,IC"), "{why}");
+    assert_eq!(facts, ChipFacts::CloneSuspected);
+    // The right key but an altered CA_IC.
+    let mut altered = document.profile.clone();
+    altered.faults.wrong_cam_data = true;
+    let (_, verdict, facts) = cam_outcome(&document, altered);
+    assert!(matches!(verdict, Some(Err(_))), "{verdict:?}");
+    assert_eq!(facts, ChipFacts::CloneSuspected);
+    // No key at all: the token verifies but DO'8A' is missing.
+    let mut keyless = document.profile.clone();
+    keyless.ca_key = None;
+    let (_, verdict, facts) = cam_outcome(&document, keyless);
+    let why = verdict.expect("CAM ran").expect_err("no DO'8A'");
+    assert!(why.contains("8A"), "{why}");
+    assert_eq!(facts, ChipFacts::CloneSuspected);
+}
+
+#[test]
+fn pace_cam_does_not_count_unless_ef_card_security_passes_passive_authentication() {
+    use checkpointd::core::decision::ChipFacts;
+    // EF.CardSecurity whose signature does not verify: the genuine chip's CAM does not count.
+    let mut broken = cam_spec();
+    broken.corrupt_signature = true;
+    let document = cam_document(&broken);
+    let (read, verdict, facts) = cam_outcome(&document, document.profile.clone());
+    assert_eq!(read.access, Access::Pace(Mapping::ChipAuthentication));
+    let why = verdict.expect("CAM ran").expect_err("not verified");
+    assert!(why.contains("sod_signature_invalid"), "{why}");
+    assert_eq!(facts, ChipFacts::CloneSuspected);
+    // Signed over other content than it carries (messageDigest): the same.
+    let mut mismatched = cam_spec();
+    mismatched.wrong_message_digest = true;
+    let document = cam_document(&mismatched);
+    let (_, verdict, _) = cam_outcome(&document, document.profile.clone());
+    assert!(matches!(verdict, Some(Err(_))), "{verdict:?}");
+    // A chip offering CAM without EF.CardSecurity.
+    let document = cam_document(&cam_spec());
+    let mut without = document.profile.clone();
+    without.card_security = None;
+    let (_, verdict, facts) = cam_outcome(&document, without);
+    assert_eq!(verdict, Some(Err("EF.CardSecurity was not read".into())));
+    assert_eq!(facts, ChipFacts::CloneSuspected);
+    // A CSCA the terminal does not hold: EF.SOD's trust fails first, the chip is referred.
+    let mut untrusted = cam_document(&cam_spec());
+    untrusted.trust = checkpointd::core::passive_auth::TrustStore::new();
+    let (_, verdict, facts) = cam_outcome(&untrusted, untrusted.profile.clone());
+    assert!(matches!(verdict, Some(Err(why)) if why.contains("dsc_not_trusted")));
+    assert!(matches!(facts, ChipFacts::CscaUnknown { .. }), "{facts:?}");
+}
+
+#[test]
+fn a_3des_cam_pace_info_is_not_run() {
+    let mut profile = profile(300);
+    profile.pace = Some(pace_info_cam(Cipher::Tdes, 13));
+    let settings = ReadSettings {
+        refuse_bac_fallback: true,
+        ..ReadSettings::default()
+    };
+    let error = read(profile.clone(), &mrz(), &settings).expect_err("3DES CAM");
+    assert!(
+        error
+            .to_string()
+            .contains("CAM mapping over ECDH with 3DES"),
+        "{error}"
+    );
+    let read = read(profile, &mrz(), &ReadSettings::default()).expect("BAC");
+    assert_eq!(read.access, Access::Bac);
 }

@@ -1,6 +1,7 @@
 //! What a chip read means for the traveller: passive authentication against the ledger's CSCAs,
 //! DG1 against the printed MRZ (both read by `core::mrz`), and active and chip authentication
-//! counted only once passive authentication has vouched for DG15 and DG14. Pure: the read and the trust come in.
+//! counted only once passive authentication has vouched for DG15 and DG14 (for PACE-CAM, for
+//! EF.CardSecurity). Pure: the read and the trust come in.
 
 use std::collections::BTreeMap;
 
@@ -8,8 +9,10 @@ use jiff::civil::Date;
 
 use crate::core::chip::ChipError;
 use crate::core::chip::active_auth;
+use crate::core::chip::cam;
 use crate::core::chip::channel::ChannelError;
 use crate::core::chip::chip_auth::ChipAuthentication;
+use crate::core::chip::dg14::Dg14;
 use crate::core::chip::lds::LdsFile;
 use crate::core::chip::reader::{Access, ChipRead};
 use crate::core::decision::ChipFacts;
@@ -85,8 +88,9 @@ pub fn weigh(
         dsc_country: pa.signer.as_ref().and_then(|s| s.country.clone()),
         dsc_serial: pa.signer.as_ref().map(|s| s.serial.clone()),
     };
+    let cam_failed = chip_authentication_mapping(read, trust, today).is_some_and(|r| r.is_err());
     ChipEvidence {
-        facts: facts(read, &pa, printed),
+        facts: facts(read, &pa, printed, cam_failed),
         record: Some(record),
         access: Some(match read.access {
             Access::Pace(_) => "PACE",
@@ -108,8 +112,9 @@ fn vouched_face(read: &ChipRead, pa: &PaReport) -> Option<FaceImage> {
         .next()
 }
 
-/// Integrity failures refuse; a trust that cannot be established refers.
-fn facts(read: &ChipRead, pa: &PaReport, printed: &MrzReport) -> ChipFacts {
+/// Integrity failures refuse; a trust that cannot be established refers; a failed active,
+/// chip or chip-authentication-mapping check is a suspected clone.
+fn facts(read: &ChipRead, pa: &PaReport, printed: &MrzReport, cam_failed: bool) -> ChipFacts {
     let codes = |errors: &[PaError]| errors.iter().map(|e| e.code().to_string()).collect();
     let (trust_errors, integrity_errors): (Vec<PaError>, Vec<PaError>) =
         pa.errors.iter().partition(|error| {
@@ -141,7 +146,8 @@ fn facts(read: &ChipRead, pa: &PaReport, printed: &MrzReport) -> ChipFacts {
             errors: codes(&trust_errors),
         };
     }
-    if active_authentication_failed(read, pa) || chip_authentication_failed(read, pa) {
+    if active_authentication_failed(read, pa) || chip_authentication_failed(read, pa) || cam_failed
+    {
         return ChipFacts::CloneSuspected;
     }
     ChipFacts::Authentic
@@ -192,6 +198,37 @@ pub fn chip_authentication_failed(read: &ChipRead, pa: &PaReport) -> bool {
         Some(ChipAuthentication::Failed(_)) => true,
         Some(ChipAuthentication::Verified) => !vouched(pa, 14),
     }
+}
+
+/// PACE-CAM's verdict, `None` when the session was not opened with it: `Ok` when passive
+/// authentication verifies EF.CardSecurity (against `trust`, on `today`) and its chip-
+/// authentication key gives the chip's mapping key (`core::chip::cam`), else why not. A
+/// CardSecurity that does not verify makes the result not count, as a clone could bring its own.
+pub fn chip_authentication_mapping(
+    read: &ChipRead,
+    trust: &TrustStore,
+    today: Date,
+) -> Option<Result<(), String>> {
+    let attempt = read.chip_authentication_mapping.as_ref()?;
+    let Some(card_security) = read.card_security.as_deref() else {
+        return Some(Err("EF.CardSecurity was not read".into()));
+    };
+    let verdict = passive_auth::verify_card_security(card_security, trust, today)
+        .map_err(|report| {
+            format!(
+                "EF.CardSecurity does not pass passive authentication ({}): {}",
+                report
+                    .errors
+                    .iter()
+                    .map(|error| error.code())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                report.details.join("; ")
+            )
+        })
+        .and_then(|content| Dg14::from_card_security(&content).map_err(|e| e.to_string()))
+        .and_then(|infos| cam::verify(attempt, &infos.keys));
+    Some(verdict)
 }
 
 /// Whether passive authentication found data group `number` as its issuer signed it.

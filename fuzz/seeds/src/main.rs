@@ -518,6 +518,15 @@ fn chip_seeds(out: &Out) {
             out.write("chip_sod", "csca.pem", csca.to_pem().expect("PEM"));
             let crl = chip_pki::crl(&csca, &csca_key, &[2], chip_pki::Y2020);
             out.write("chip_sod", "crl", crl);
+            // EF.CardSecurity of a PACE-CAM chip: its CA key and PACEInfos, signed by the DSC.
+            use checkpointd::adapters::chip_sim::{card_security_content, pace_info_cam};
+            use checkpointd::core::chip::crypto::Cipher;
+            let chip_key = chip_pki::key(KeyKind::Brainpool256, 7);
+            let pace = [pace_info_cam(Cipher::Aes128, 13)];
+            let content = card_security_content(&chip_key, Cipher::Aes128, &pace);
+            let card_security =
+                chip_pki::signed_data("0.4.0.127.0.7.3.2.1", &content, &dsc, &dsc_key, &spec);
+            out.write("chip_sod", "card-security", card_security);
         }
     }
     for (name, zone) in [("dg1-td3", TD3), ("dg1-td1", TD1), ("dg1-td2", TD2)] {

@@ -1,5 +1,5 @@
-//! The simulated chip's command processing: selection, access conditions, BAC, PACE, secure
-//! messaging and the requested faults.
+//! The simulated chip's command processing: selection, access conditions, BAC, PACE (PACE-CAM
+//! included), secure messaging and the requested faults.
 
 use rand::RngCore;
 use rand::rngs::OsRng;
@@ -9,7 +9,7 @@ use crate::core::chip::active_auth;
 use crate::core::chip::apdu::{Command, Response, parse_command};
 use crate::core::chip::atr_info::{self, AtrInfo};
 use crate::core::chip::bac::{self, BacKeys};
-use crate::core::chip::card_access;
+use crate::core::chip::card_access::{self, Mapping, PaceInfo};
 use crate::core::chip::chip_auth;
 use crate::core::chip::crypto::Cipher;
 use crate::core::chip::dg14::Dg14;
@@ -41,10 +41,13 @@ pub struct SimulatedChip {
 impl SimulatedChip {
     /// A chip in the field, freshly powered.
     pub fn new(profile: ChipProfile) -> Self {
-        let card_access = profile
-            .pace
-            .as_ref()
-            .map(|info| card_access::encode(std::slice::from_ref(info)));
+        let card_access = profile.pace.as_ref().map(|info| {
+            let offered: Vec<_> = std::iter::once(info)
+                .chain(&profile.more_pace)
+                .cloned()
+                .collect();
+            card_access::encode(&offered)
+        });
         Self {
             profile,
             card_access,
@@ -174,6 +177,11 @@ impl SimulatedChip {
                 }
                 let found = if self.app_selected {
                     self.profile.files.keys().copied().find(|f| f.fid() == fid)
+                } else if fid == LdsFile::CardSecurity.fid() {
+                    self.profile
+                        .card_security
+                        .is_some()
+                        .then_some(LdsFile::CardSecurity)
                 } else {
                     (fid == LdsFile::CardAccess.fid() && self.card_access.is_some())
                         .then_some(LdsFile::CardAccess)
@@ -193,6 +201,7 @@ impl SimulatedChip {
     fn file_bytes(&self, file: LdsFile) -> Option<Vec<u8>> {
         let mut bytes = match file {
             LdsFile::CardAccess => self.card_access.clone()?,
+            LdsFile::CardSecurity => self.profile.card_security.clone()?,
             other => self.profile.files.get(&other)?.clone(),
         };
         if self.profile.faults.huge_length_in == Some(file) && bytes.len() >= 2 {
@@ -330,14 +339,9 @@ impl SimulatedChip {
     }
 
     fn set_at(&mut self, command: &Command) -> Response {
-        let Some(info) = self
-            .profile
-            .pace
-            .clone()
-            .filter(|_| !self.profile.faults.fail_pace)
-        else {
+        if self.profile.faults.fail_pace {
             return status_only(0x6A80);
-        };
+        }
         let Ok(objects) = tlv::primitives(&command.data, &[0x80, 0x83, 0x84], "MSE:Set AT") else {
             return status_only(0x6A80);
         };
@@ -347,9 +351,18 @@ impl SimulatedChip {
                 .find(|(t, _)| *t == tag)
                 .map(|(_, v)| v.as_slice())
         };
-        if find(0x80) != Some(info.protocol.as_bytes()) {
+        let offered = self.profile.pace.iter().chain(&self.profile.more_pace);
+        // The protocol, and the domain parameters (DO'84') when EF.CardAccess offers several.
+        let chosen = |info: &&PaceInfo| {
+            find(0x80) == Some(info.protocol.as_bytes())
+                && find(0x84).is_none_or(|id| {
+                    info.parameter_id
+                        .is_some_and(|own| u32::from(id.first().copied().unwrap_or(0)) == own)
+                })
+        };
+        let Some(info) = offered.clone().find(chosen).cloned() else {
             return status_only(0x6A80);
-        }
+        };
         let password = match find(0x83) {
             Some([1]) => Password::Mrz(self.profile.mrz_information.clone()),
             Some([2]) => match &self.profile.can {
@@ -484,8 +497,25 @@ impl SimulatedChip {
             Some((0x83, key)) => run.agree(key).map(|k| (0x84, k)),
             Some((0x85, token)) => match run.confirm(token) {
                 Ok(Some((token, sm))) => {
+                    let mut body = tlv::encode(&[0x86], &token);
+                    if run.mapping() == Mapping::ChipAuthentication {
+                        // PACE-CAM: the chip's proof of its static key, DO'8A' (absent when the
+                        // chip holds no key, as a clone without one would answer).
+                        let proof = self
+                            .profile
+                            .ca_key
+                            .as_ref()
+                            .and_then(|key| run.chip_authentication_data(key).ok());
+                        if let Some(mut proof) = proof {
+                            if self.profile.faults.wrong_cam_data {
+                                // A changed first ciphertext block changes CA_IC, padding intact.
+                                proof[0] ^= 0x01;
+                            }
+                            body.extend(tlv::encode(&[0x8A], &proof));
+                        }
+                    }
                     self.pace = None;
-                    let data = tlv::encode(&[0x7C], &tlv::encode(&[0x86], &token));
+                    let data = tlv::encode(&[0x7C], &body);
                     return (Response { data, sw: 0x9000 }, Some(sm));
                 }
                 _ => return failed,

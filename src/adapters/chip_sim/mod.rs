@@ -1,9 +1,10 @@
 //! A software eMRTD chip: a test and demo double, never used on a real lane.
 //!
-//! [`SimulatedChip`] answers APDUs like a passport chip (EF.CardAccess, the eMRTD application
-//! with its files, BAC, PACE, secure messaging, active and chip authentication) and misbehaves on request (a wrong response
-//! MAC, the card leaving the field in the middle of a file, 6282 at end of file, a huge
-//! announced length, failing long reads). In process it is a [`crate::ports::chip::CardChannel`];
+//! [`SimulatedChip`] answers APDUs like a passport chip (EF.CardAccess, EF.CardSecurity, the
+//! eMRTD application with its files, BAC, PACE including PACE-CAM, secure messaging, active and
+//! chip authentication) and misbehaves on request (a wrong response MAC, the card leaving the
+//! field in the middle of a file, 6282 at end of file, a huge announced length, failing long
+//! reads, altered PACE-CAM data). In process it is a [`crate::ports::chip::CardChannel`];
 //! [`vpcd`] serves it on the socket of vsmartcard's virtual reader so the real PC/SC stack
 //! (pcscd) sees it as a card.
 
@@ -59,6 +60,11 @@ pub struct ChipProfile {
     pub ca_key: Option<openssl::pkey::PKey<openssl::pkey::Private>>,
     /// Misbehaviour on request.
     pub faults: Faults,
+    /// More PACEInfos EF.CardAccess offers after [`ChipProfile::pace`] (MSE:Set AT takes any).
+    pub more_pace: Vec<PaceInfo>,
+    /// EF.CardSecurity of the master file, readable under PACE (a SignedData over the
+    /// SecurityInfos of [`card_security_content`]); PACE-CAM's chip key is [`ChipProfile::ca_key`].
+    pub card_security: Option<Vec<u8>>,
 }
 
 /// Ways the simulated chip misbehaves, each off by default.
@@ -76,6 +82,8 @@ pub struct Faults {
     pub fail_pace: bool,
     /// READ BINARY with Le over 223 fails with 6700 (chips that cannot send long answers).
     pub fail_long_reads: bool,
+    /// PACE-CAM's encrypted chip authentication data is altered (a wrong CA_IC).
+    pub wrong_cam_data: bool,
 }
 
 impl ChipProfile {
@@ -93,6 +101,8 @@ impl ChipProfile {
             aa_key: None,
             ca_key: None,
             faults: Faults::default(),
+            more_pace: Vec::new(),
+            card_security: None,
         }
     }
 }
@@ -119,6 +129,15 @@ const PACE_DH_GM: [ObjectIdentifier; 4] = [
     ObjectIdentifier::new_unwrap("0.4.0.127.0.7.2.2.4.1.2"),
     ObjectIdentifier::new_unwrap("0.4.0.127.0.7.2.2.4.1.3"),
     ObjectIdentifier::new_unwrap("0.4.0.127.0.7.2.2.4.1.4"),
+];
+
+/// id-PACE-ECDH-CAM-AES-CBC-CMAC-128, -192, -256 (and arc 1, which Doc 9303 leaves undefined:
+/// a 3DES CAM that readers must refuse).
+const PACE_ECDH_CAM: [ObjectIdentifier; 4] = [
+    ObjectIdentifier::new_unwrap("0.4.0.127.0.7.2.2.4.6.1"),
+    ObjectIdentifier::new_unwrap("0.4.0.127.0.7.2.2.4.6.2"),
+    ObjectIdentifier::new_unwrap("0.4.0.127.0.7.2.2.4.6.3"),
+    ObjectIdentifier::new_unwrap("0.4.0.127.0.7.2.2.4.6.4"),
 ];
 
 fn cipher_arc(cipher: Cipher) -> usize {
@@ -149,6 +168,41 @@ pub fn pace_info_integrated(cipher: Cipher, parameter_id: u32) -> PaceInfo {
         mapping: Mapping::Integrated,
         ..pace_info(cipher, parameter_id)
     }
+}
+
+/// A PACEInfo for ECDH chip authentication mapping (PACE-CAM) with this cipher and
+/// standardised curve; the chip's [`ChipProfile::ca_key`] must be on that curve, and its
+/// EF.CardSecurity must hold the key's public half.
+pub fn pace_info_cam(cipher: Cipher, parameter_id: u32) -> PaceInfo {
+    PaceInfo {
+        protocol: PACE_ECDH_CAM[cipher_arc(cipher)],
+        mapping: Mapping::ChipAuthentication,
+        ..pace_info(cipher, parameter_id)
+    }
+}
+
+/// The SecurityInfos EF.CardSecurity signs (DER SET): the PACEInfos, and chip authentication
+/// with `cipher` for the public half of `key` (the chip's [`ChipProfile::ca_key`]).
+pub fn card_security_content(
+    key: &openssl::pkey::PKeyRef<openssl::pkey::Private>,
+    cipher: Cipher,
+    pace: &[PaceInfo],
+) -> Vec<u8> {
+    use crate::core::chip::card_access::{encode, security_infos};
+    use der::Encode;
+    let pace = encode(pace);
+    let dg14 = dg14_for(key, cipher);
+    let ca = crate::core::chip::dg14::Dg14::parse(&dg14)
+        .map(|parsed| parsed.encode_security_infos())
+        .unwrap_or_default();
+    let mut body = Vec::new();
+    for set in [&pace, &ca] {
+        // Both sets were encoded just above, so their elements read back.
+        for element in security_infos(set).unwrap_or_default() {
+            body.extend(element.to_der().unwrap_or_default());
+        }
+    }
+    crate::core::chip::tlv::encode(&[0x31], &body)
 }
 
 /// A PACEInfo for finite-field DH generic mapping with this cipher and standardised group

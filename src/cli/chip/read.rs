@@ -135,10 +135,14 @@ fn mrz_information(text: &str) -> Result<String, String> {
     })
 }
 
-/// Writes each file as `chip verify` reads it.
+/// Writes each file as `chip verify` reads it (and EF.CardSecurity, which it passes over).
 fn save(dir: &Path, read: &ChipRead) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    for (file, bytes) in &read.files {
+    let card_security = read
+        .card_security
+        .as_ref()
+        .map(|bytes| (LdsFile::CardSecurity, bytes.clone()));
+    for (file, bytes) in read.files.iter().chain(card_security.as_ref()) {
         let path = dir.join(file.name());
         std::fs::write(&path, bytes).map_err(|e| format!("{}: {e}", path.display()))?;
     }
@@ -167,8 +171,23 @@ fn active_authentication(read: &ChipRead, pa: &passive_auth::PaReport) -> &'stat
     }
 }
 
-/// CA counts only once passive authentication has vouched for DG14 (`chip_evidence`'s rule).
-fn chip_authentication(read: &ChipRead, pa: &passive_auth::PaReport) -> &'static str {
+/// CA counts only once passive authentication has vouched for DG14 (`chip_evidence`'s rule);
+/// after PACE-CAM the result is CAM's, which counts once EF.CardSecurity verifies.
+fn chip_authentication(
+    read: &ChipRead,
+    pa: &passive_auth::PaReport,
+    trust: &passive_auth::TrustStore,
+    check_date: jiff::civil::Date,
+) -> &'static str {
+    if let Some(verdict) = chip_evidence::chip_authentication_mapping(read, trust, check_date) {
+        return match verdict {
+            Ok(()) => "valid",
+            Err(why) => {
+                eprintln!("checkpointctl chip read: chip authentication mapping: {why}");
+                "failed"
+            }
+        };
+    }
     let Some(outcome) = &read.chip_authentication else {
         return "not_supported";
     };
@@ -229,7 +248,7 @@ fn report(
             Access::Pace(mapping) => Some(mapping.code()),
             Access::Bac => None,
         },
-        chip_authentication: chip_authentication(read, &pa),
+        chip_authentication: chip_authentication(read, &pa, trust, check_date),
         active_authentication: active_authentication(read, &pa),
         apdus: read.apdus,
         bytes_read: read.bytes_read,

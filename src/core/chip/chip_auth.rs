@@ -100,7 +100,7 @@ fn ephemeral_agreement(
 }
 
 /// Finite-field DH with DG14's key: an ephemeral x in [1, q-1] (or [1, p-2] without q), the
-/// public g^x and the shared y^x, both as wide as p.
+/// public g^x (an unsigned integer, fewest octets) and the shared y^x (as wide as p).
 fn dh_agreement(chip_key: &PKey<Public>, rng: &mut dyn RngCore) -> Result<Agreement, String> {
     if !matches!(chip_key.id(), Id::DH | Id::DHX) {
         return Err(format!("DG14 DH key is of type {:?}", chip_key.id()));
@@ -126,8 +126,9 @@ fn dh_agreement(chip_key: &PKey<Public>, rng: &mut dyn RngCore) -> Result<Agreem
     let shared = dh::shared(dh.public_key(), &x, p, dh.prime_q(), &mut ctx)
         .map_err(fail)?
         .ok_or("DG14's DH public key is not in the group")?;
+    // The ephemeral public value in the fewest octets (Doc 9303-11 9.4.1, 9.4.5).
     Ok(Agreement {
-        public: public.to_vec_padded(p.num_bytes()).map_err(fail)?,
+        public: public.to_vec(),
         shared,
     })
 }

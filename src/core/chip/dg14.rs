@@ -81,12 +81,28 @@ impl Dg14 {
                 bytes.len()
             )));
         }
+        Self::from_security_infos(&bytes[header..], "DG14")
+    }
+
+    /// Reads the chip-authentication SecurityInfos of EF.CardSecurity's signed content (a DER
+    /// SET OF SecurityInfo, PACEInfos and others skipped), once its signature is verified.
+    pub fn from_card_security(content: &[u8]) -> Result<Self, ChipError> {
+        if content.len() > DG14_BYTES_MAX {
+            return Err(ChipError::Malformed {
+                step: "EF.CardSecurity",
+                what: format!(
+                    "SecurityInfos of {} bytes, more than the {DG14_BYTES_MAX} accepted",
+                    content.len()
+                ),
+            });
+        }
+        Self::from_security_infos(content, "EF.CardSecurity")
+    }
+
+    fn from_security_infos(set: &[u8], step: &'static str) -> Result<Self, ChipError> {
+        let bad = |what: String| ChipError::Malformed { step, what };
         let mut dg14 = Self::default();
-        for (index, element) in security_infos(&bytes[header..])
-            .map_err(bad)?
-            .into_iter()
-            .enumerate()
-        {
+        for (index, element) in security_infos(set).map_err(bad)?.into_iter().enumerate() {
             dg14.add(element)
                 .map_err(|why| bad(format!("SecurityInfo {}: {why}", index + 1)))?;
         }
@@ -111,7 +127,9 @@ impl Dg14 {
                 spki,
                 key_id,
             });
-        } else if let Some(arcs) = under(&protocol, ID_CA) {
+        } else if let Some(arcs) = under(&protocol, ID_CA).filter(|arcs| arcs.len() != 1) {
+            // (One arc after id-CA is a ChipAuthenticationDomainParameterInfo: skipped, the
+            // key's own parameters are used.)
             let (agreement, cipher) = ca_arcs(&arcs)?;
             let version: u32 = reader.decode().map_err(|e| format!("version: {e}"))?;
             let key_id = optional_key_id(&mut reader)?;
@@ -161,6 +179,15 @@ impl Dg14 {
 
     /// Encodes chip-authentication SecurityInfos as DG14 (the simulator's and tests' file).
     pub fn encode(&self) -> Vec<u8> {
+        use super::tlv::encode as tlv;
+        tlv(
+            &[LdsFile::Dg(14).outer_tag()],
+            &self.encode_security_infos(),
+        )
+    }
+
+    /// Encodes them as a SET OF SecurityInfo (EF.CardSecurity's content holds the same).
+    pub fn encode_security_infos(&self) -> Vec<u8> {
         use super::card_access::integer;
         use super::tlv::encode as tlv;
         let mut body = Vec::new();
@@ -184,7 +211,7 @@ impl Dg14 {
             }
             body.extend(tlv(&[0x30], &sequence));
         }
-        tlv(&[LdsFile::Dg(14).outer_tag()], &tlv(&[0x31], &body))
+        tlv(&[0x31], &body)
     }
 }
 

@@ -3,7 +3,8 @@
 
 use super::ChipError;
 
-/// One elementary file of the eMRTD application (or EF.CardAccess of the master file).
+/// One elementary file of the eMRTD application (or EF.CardAccess and EF.CardSecurity of the
+/// master file).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum LdsFile {
     /// EF.CardAccess (master file, 011C).
@@ -14,6 +15,9 @@ pub enum LdsFile {
     Sod,
     /// Data group 1 to 16 (0101 to 0110).
     Dg(u8),
+    /// EF.CardSecurity (master file, 011D): SignedData over the chip's SecurityInfos, read
+    /// under PACE for chip authentication mapping.
+    CardSecurity,
 }
 
 impl LdsFile {
@@ -24,6 +28,7 @@ impl LdsFile {
             Self::Com => 0x011E,
             Self::Sod => 0x011D,
             Self::Dg(n) => 0x0100 | u16::from(n),
+            Self::CardSecurity => 0x011D,
         }
     }
 
@@ -34,6 +39,7 @@ impl LdsFile {
             Self::Com => "EF.COM".into(),
             Self::Sod => "EF.SOD".into(),
             Self::Dg(n) => format!("DG{n}"),
+            Self::CardSecurity => "EF.CardSecurity".into(),
         }
     }
 
@@ -61,6 +67,8 @@ impl LdsFile {
             Self::Dg(3) => 0x63,
             Self::Dg(4) => 0x76,
             Self::Dg(n) => 0x60 + n,
+            // A DER ContentInfo, not wrapped in an application tag.
+            Self::CardSecurity => 0x30,
         }
     }
 }
@@ -141,6 +149,12 @@ mod tests {
         assert_eq!(LdsFile::from_com_tag(0x6E), Some(LdsFile::Dg(14)));
         assert_eq!(LdsFile::from_com_tag(0x75), Some(LdsFile::Dg(2)));
         assert_eq!(LdsFile::Sod.name(), "EF.SOD");
+        assert_eq!(LdsFile::CardSecurity.name(), "EF.CardSecurity");
+        assert_eq!(
+            LdsFile::CardSecurity.fid(),
+            LdsFile::Sod.fid(),
+            "011D, in the MF"
+        );
     }
 
     #[test]

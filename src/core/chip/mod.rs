@@ -8,6 +8,7 @@ pub mod active_auth;
 pub mod apdu;
 pub mod atr_info;
 pub mod bac;
+pub mod cam;
 pub mod card_access;
 pub mod channel;
 pub mod chip_auth;
@@ -97,4 +98,17 @@ pub enum ChipError {
     /// The access password could not be built.
     #[error("access key: {why}")]
     Password { why: &'static str },
+    /// A protocol step needs an extended-length APDU (2048-bit DH) and the reader carries
+    /// short APDUs only; Doc 9303-10 3.6.4 requires extended length for such values, and 3.6.5
+    /// keeps command chaining for linking GENERAL AUTHENTICATE steps, so there is no other way.
+    #[error(
+        "{step}: {bytes} bytes of command data need an extended-length APDU, which this reader does not carry (Doc 9303-10 3.6.4; command chaining cannot split GENERAL AUTHENTICATE, 3.6.5)"
+    )]
+    ExtendedLengthRequired { step: &'static str, bytes: usize },
+    /// The chip refused an extended-length GENERAL AUTHENTICATE (6700): it does not take the
+    /// extended length its own domain parameters need (Doc 9303-10 3.6.4.1).
+    #[error(
+        "{step}: the chip refused the extended-length APDU its 2048-bit DH parameters need (6700; Doc 9303-10 3.6.4.1)"
+    )]
+    ExtendedLengthRefused { step: &'static str },
 }

@@ -1,19 +1,21 @@
-//! PACE (Doc 9303-11 section 4.4, BSI TR-03110-2): ECDH with generic or integrated mapping,
-//! finite-field DH with generic mapping, password from the MRZ information or the CAN, session keys for 3DES or AES. The terminal side runs over a
+//! PACE (Doc 9303-11 section 4.4, BSI TR-03110-2): ECDH with generic, integrated or chip
+//! authentication mapping, finite-field DH with generic mapping, password from the MRZ
+//! information or the CAN, session keys for 3DES or AES. The terminal side runs over a
 //! [`Link`]; the chip side ([`ChipPace`]) serves the simulator.
 
 use der::asn1::ObjectIdentifier;
+use openssl::pkey::{PKeyRef, Private};
 use rand::RngCore;
 
 use super::apdu::Command;
 use super::card_access::{Mapping, PaceInfo};
 use super::crypto::{Cipher, KeyPurpose, kdf, sha1};
 use super::ec::Curve;
-use super::integrated_mapping;
 use super::link::Link;
 use super::pace_domain::PaceDomain;
 use super::sm::SecureMessaging;
 use super::{ChipError, tlv};
+use super::{cam, integrated_mapping};
 
 /// The password PACE starts from.
 #[derive(Clone, PartialEq, Eq)]
@@ -60,10 +62,14 @@ pub fn supported_domain(info: &PaceInfo) -> Result<PaceDomain, ChipError> {
 }
 
 /// The authentication token input: public key template 7F49 { 06 OID, 86 point } for ECDH,
-/// 7F49 { 06 OID, 84 public value } for DH.
+/// 7F49 { 06 OID, 84 public value } for DH (an unsigned integer in the fewest octets,
+/// however the value travelled).
 fn token_input(domain: PaceDomain, protocol: &ObjectIdentifier, public: &[u8]) -> Vec<u8> {
     let mut inner = tlv::encode(&[0x06], protocol.as_bytes());
-    inner.extend(tlv::encode(&[domain.public_key_tag()], public));
+    inner.extend(tlv::encode(
+        &[domain.public_key_tag()],
+        domain.encode_public(public),
+    ));
     tlv::encode(&[0x7F, 0x49], &inner)
 }
 
@@ -87,13 +93,38 @@ fn general_authenticate(
     step: &'static str,
     answer_tag: u8,
 ) -> Result<Vec<u8>, ChipError> {
+    let answer = general_authenticate_answer(link, tag, value, last, step)?;
+    tlv::dynamic_auth_value(&answer, answer_tag, step)
+}
+
+/// One GENERAL AUTHENTICATE of the chain (CLA 10, the last one 00: Doc 9303-10 3.6.5 keeps
+/// command chaining for linking these steps), its whole 7C answer.
+fn general_authenticate_answer(
+    link: &mut Link<'_>,
+    tag: u8,
+    value: &[u8],
+    last: bool,
+    step: &'static str,
+) -> Result<Vec<u8>, ChipError> {
     let cla = if last { 0x00 } else { 0x10 };
     let data = tlv::encode(&[0x7C], &tlv::encode(&[tag], value));
-    // DH in a 2048-bit group needs extended length both ways (the answer is as long).
-    let le = if data.len() > 255 { 65536 } else { 256 };
+    // DH in a 2048-bit group needs extended length both ways (the answer is as long); Doc
+    // 9303-10 3.6.4 has terminals use it for GENERAL AUTHENTICATE.
+    let extended = data.len() > 255;
+    if extended && !link.extended_length() {
+        return Err(ChipError::ExtendedLengthRequired {
+            step,
+            bytes: data.len(),
+        });
+    }
+    let le = if extended { 65536 } else { 256 };
     let command = Command::new(cla, 0x86, 0, 0).with_data(data).with_le(le);
-    let answer = link.exchange_ok(&command, step)?;
-    tlv::dynamic_auth_value(&answer, answer_tag, step)
+    let response = link.exchange(&command)?;
+    match response.sw {
+        0x9000 => Ok(response.data),
+        0x6700 if extended => Err(ChipError::ExtendedLengthRefused { step }),
+        sw => Err(ChipError::Status { step, sw }),
+    }
 }
 
 /// Runs PACE with the given PACEInfo and starts secure messaging.
@@ -104,7 +135,89 @@ pub fn authenticate(
     ambiguous: bool,
     rng: &mut dyn RngCore,
 ) -> Result<(), ChipError> {
+    run(link, info, password, ambiguous, rng).map(|_| ())
+}
+
+/// What a PACE run leaves beyond the session: with chip authentication mapping, the chip's
+/// answer to check against EF.CardSecurity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaceOutcome {
+    /// PACE-CAM's attempt, when the mapping was CAM.
+    pub chip_authentication_mapping: Option<cam::Attempt>,
+}
+
+/// Runs PACE with the given PACEInfo, starts secure messaging, and returns what CAM left to
+/// check.
+pub fn run(
+    link: &mut Link<'_>,
+    info: &PaceInfo,
+    password: &Password,
+    ambiguous: bool,
+    rng: &mut dyn RngCore,
+) -> Result<PaceOutcome, ChipError> {
     let domain = supported_domain(info)?;
+    set_authentication_template(link, info, domain, password, ambiguous)?;
+    let command = Command::new(0x10, 0x86, 0, 0)
+        .with_data(vec![0x7C, 0x00])
+        .with_le(256);
+    let answer = link.exchange_ok(&command, "PACE encrypted nonce")?;
+    let encrypted = tlv::dynamic_auth_value(&answer, 0x80, "PACE encrypted nonce")?;
+    let k_pi = password.key(info.cipher);
+    let nonce = info
+        .cipher
+        .cbc_decrypt(&k_pi, &vec![0; info.cipher.block_size()], &encrypted)?;
+
+    let (generator, chip_map) = map_nonce(link, info, domain, &nonce, rng)?;
+
+    let ephemeral = domain.random_private_key(rng)?;
+    let own_public = domain.mul(&generator, &ephemeral)?;
+    let chip_public = general_authenticate(
+        link,
+        0x83,
+        domain.encode_public(&own_public),
+        false,
+        "PACE key agreement",
+        0x84,
+    )?;
+    if domain.encode_public(&chip_public) == domain.encode_public(&own_public) {
+        return Err(ChipError::ChipNotAuthenticated { protocol: "PACE" });
+    }
+    let shared = domain.mul(&chip_public, &ephemeral)?;
+    let secret = domain.secret(&shared)?;
+    let (sm, ks_mac) = session(info.cipher, secret);
+
+    let token = info
+        .cipher
+        .mac(&ks_mac, &token_input(domain, &info.protocol, &chip_public))?;
+    let step = "PACE mutual authentication";
+    let answer = general_authenticate_answer(link, 0x85, &token, true, step)?;
+    let chip_token = tlv::dynamic_auth_value(&answer, 0x86, step)?;
+    let expected = info
+        .cipher
+        .mac(&ks_mac, &token_input(domain, &info.protocol, &own_public))?;
+    if chip_token != expected {
+        return Err(ChipError::ChipNotAuthenticated { protocol: "PACE" });
+    }
+    let chip_authentication_mapping = match chip_map {
+        Some(chip_map) if info.mapping == Mapping::ChipAuthentication => {
+            Some(cam_attempt(info.cipher, secret, &answer, chip_map))
+        }
+        _ => None,
+    };
+    link.start_secure_messaging(sm);
+    Ok(PaceOutcome {
+        chip_authentication_mapping,
+    })
+}
+
+/// MSE:Set AT: the protocol, the password, and (with several PACEInfos) the parameters.
+fn set_authentication_template(
+    link: &mut Link<'_>,
+    info: &PaceInfo,
+    domain: PaceDomain,
+    password: &Password,
+    ambiguous: bool,
+) -> Result<(), ChipError> {
     let mut set_at = tlv::encode(&[0x80], info.protocol.as_bytes());
     set_at.extend(tlv::encode(&[0x83], &[password.reference()]));
     if ambiguous {
@@ -117,53 +230,32 @@ pub fn authenticate(
     link.exchange_ok(
         &Command::new(0x00, 0x22, 0xC1, 0xA4).with_data(set_at),
         "PACE MSE:Set AT",
-    )?;
-
-    let command = Command::new(0x10, 0x86, 0, 0)
-        .with_data(vec![0x7C, 0x00])
-        .with_le(256);
-    let answer = link.exchange_ok(&command, "PACE encrypted nonce")?;
-    let encrypted = tlv::dynamic_auth_value(&answer, 0x80, "PACE encrypted nonce")?;
-    let k_pi = password.key(info.cipher);
-    let nonce = info
-        .cipher
-        .cbc_decrypt(&k_pi, &vec![0; info.cipher.block_size()], &encrypted)?;
-
-    let generator = map_nonce(link, info, domain, &nonce, rng)?;
-
-    let ephemeral = domain.random_private_key(rng)?;
-    let own_public = domain.mul(&generator, &ephemeral)?;
-    let chip_public =
-        general_authenticate(link, 0x83, &own_public, false, "PACE key agreement", 0x84)?;
-    if chip_public == own_public {
-        return Err(ChipError::ChipNotAuthenticated { protocol: "PACE" });
-    }
-    let shared = domain.mul(&chip_public, &ephemeral)?;
-    let (sm, ks_mac) = session(info.cipher, domain.secret(&shared)?);
-
-    let token = info
-        .cipher
-        .mac(&ks_mac, &token_input(domain, &info.protocol, &chip_public))?;
-    let chip_token =
-        general_authenticate(link, 0x85, &token, true, "PACE mutual authentication", 0x86)?;
-    let expected = info
-        .cipher
-        .mac(&ks_mac, &token_input(domain, &info.protocol, &own_public))?;
-    if chip_token != expected {
-        return Err(ChipError::ChipNotAuthenticated { protocol: "PACE" });
-    }
-    link.start_secure_messaging(sm);
-    Ok(())
+    )
+    .map(|_| ())
 }
 
-/// Step 2, the mapping: the generator both sides use from here on.
+/// PACE-CAM's proof from the last answer's DO'8A', decrypted under KS_Enc of the shared
+/// secret; it is judged once EF.CardSecurity is verified (`cam::verify`).
+fn cam_attempt(cipher: Cipher, secret: &[u8], answer: &[u8], chip_map: Vec<u8>) -> cam::Attempt {
+    let ks_enc = kdf(cipher, secret, KeyPurpose::Enc);
+    let chip_data = tlv::dynamic_auth_value(answer, 0x8A, "PACE mutual authentication")
+        .and_then(|encrypted| cam::decrypt(cipher, &ks_enc, &encrypted))
+        .map_err(|error| format!("encrypted chip authentication data: {error}"));
+    cam::Attempt {
+        chip_map_public: chip_map,
+        chip_data,
+    }
+}
+
+/// Step 2, the mapping: the generator both sides use from here on, and the chip's mapping
+/// public key (generic mapping and CAM; none for integrated mapping).
 fn map_nonce(
     link: &mut Link<'_>,
     info: &PaceInfo,
     domain: PaceDomain,
     nonce: &[u8],
     rng: &mut dyn RngCore,
-) -> Result<Vec<u8>, ChipError> {
+) -> Result<(Vec<u8>, Option<Vec<u8>>), ChipError> {
     if info.mapping == Mapping::Integrated {
         let curve = integrated_curve(domain)?;
         // The terminal's nonce t goes in clear; the chip answers an empty DO'82'.
@@ -176,18 +268,20 @@ fn map_nonce(
                 what: "DO'82' of integrated mapping is not empty".into(),
             });
         }
-        return integrated_mapping::map_generator(curve, info.cipher, nonce, &t);
+        let generator = integrated_mapping::map_generator(curve, info.cipher, nonce, &t)?;
+        return Ok((generator, None));
     }
     let map_key = domain.random_private_key(rng)?;
     let chip_map = general_authenticate(
         link,
         0x81,
-        &domain.mul_generator(&map_key)?,
+        domain.encode_public(&domain.mul_generator(&map_key)?),
         false,
         "PACE mapping",
         0x82,
     )?;
-    domain.map_generator(nonce, &domain.mul(&chip_map, &map_key)?)
+    let generator = domain.map_generator(nonce, &domain.mul(&chip_map, &map_key)?)?;
+    Ok((generator, Some(chip_map)))
 }
 
 /// The curve of an integrated-mapping run (DH integrated mapping is not implemented).
@@ -200,8 +294,8 @@ fn integrated_curve(domain: PaceDomain) -> Result<Curve, ChipError> {
     }
 }
 
-/// The chip's side of one PACE run (ECDH generic or integrated mapping, DH generic mapping),
-/// step by step.
+/// The chip's side of one PACE run (ECDH generic, integrated or chip authentication mapping,
+/// DH generic mapping), step by step.
 pub struct ChipPace {
     info: PaceInfo,
     domain: PaceDomain,
@@ -263,7 +357,8 @@ impl ChipPace {
         }
         let shared = self.domain.mul(terminal_map, &self.map_key)?;
         self.generator = Some(self.domain.map_generator(&self.nonce, &shared)?);
-        self.domain.mul_generator(&self.map_key)
+        let own = self.domain.mul_generator(&self.map_key)?;
+        Ok(self.domain.encode_public(&own).to_vec())
     }
 
     /// Step 3: the chip's ephemeral key on the mapped generator.
@@ -273,8 +368,9 @@ impl ChipPace {
         })?;
         let own = self.domain.mul(generator, &self.ephemeral)?;
         self.terminal_public = Some(terminal_public.to_vec());
-        self.own_public = Some(own.clone());
-        Ok(own)
+        let encoded = self.domain.encode_public(&own).to_vec();
+        self.own_public = Some(own);
+        Ok(encoded)
     }
 
     /// Step 4: checks the terminal's token; `None` when it does not verify (wrong password).
@@ -301,6 +397,32 @@ impl ChipPace {
             &token_input(self.domain, &self.info.protocol, terminal),
         )?;
         Ok(Some((token.to_vec(), sm)))
+    }
+
+    /// The run's mapping (the simulator answers CAM's last step with DO'8A' too).
+    pub fn mapping(&self) -> Mapping {
+        self.info.mapping
+    }
+
+    /// PACE-CAM's step 4 addition: A_IC, CA_IC = SK_IC^-1 · SK_Map,IC encrypted under KS_Enc,
+    /// for the chip's static key (whose public half EF.CardSecurity holds).
+    pub fn chip_authentication_data(
+        &self,
+        static_key: &PKeyRef<Private>,
+    ) -> Result<Vec<u8>, ChipError> {
+        let Some(terminal) = &self.terminal_public else {
+            return Err(ChipError::Crypto {
+                why: "PACE steps out of order",
+            });
+        };
+        let shared = self.domain.mul(terminal, &self.ephemeral)?;
+        let ks_enc = kdf(
+            self.info.cipher,
+            self.domain.secret(&shared)?,
+            KeyPurpose::Enc,
+        );
+        let chip_data = cam::chip_data(static_key, &self.map_key)?;
+        cam::encrypt(self.info.cipher, &ks_enc, &chip_data)
     }
 }
 
@@ -584,6 +706,40 @@ mod tests {
             DhGroup::Modp1024_160,
             &wrong
         ));
+    }
+
+    #[test]
+    fn dh_public_values_travel_and_enter_the_tokens_in_the_fewest_octets() {
+        // Doc 9303-11 9.4.1 and 9.4.3: an unsigned integer without leading zero octets, so a
+        // value below 2^1016 takes fewer than 128 bytes. One in 256 keys gives such a value.
+        let domain = PaceDomain::Dh(DhGroup::Modp1024_160);
+        let rng = &mut rand::thread_rng();
+        let public = loop {
+            let key = domain.random_private_key(rng).expect("key");
+            let public = domain.mul_generator(&key).expect("public");
+            if public[0] == 0 {
+                break public;
+            }
+        };
+        assert_eq!(public.len(), 128, "arithmetic keeps the width of p");
+        let encoded = domain.encode_public(&public);
+        assert!(encoded.len() < 128 && encoded[0] != 0);
+        let oid = ObjectIdentifier::new_unwrap("0.4.0.127.0.7.2.2.4.1.2");
+        let input = token_input(domain, &oid, &public);
+        assert_eq!(input, token_input(domain, &oid, encoded));
+        assert!(input.ends_with(encoded));
+        // DO'84' announces the short length (under 128: one length byte).
+        assert_eq!(
+            usize::from(input[input.len() - encoded.len() - 1]),
+            encoded.len()
+        );
+        // The short form is the same group element to the other side.
+        let other = domain.random_private_key(rng).expect("key");
+        assert_eq!(domain.mul(encoded, &other), domain.mul(&public, &other));
+        // EC points are always whole.
+        let ec = PaceDomain::Ec(Curve::NistP256);
+        let point = ec.mul_generator(&[1]).expect("G");
+        assert_eq!(ec.encode_public(&point), point.as_slice());
     }
 
     #[test]

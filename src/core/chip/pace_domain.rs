@@ -5,6 +5,7 @@ use rand::RngCore;
 
 use super::ChipError;
 use super::card_access::{Mapping, PaceInfo};
+use super::crypto::Cipher;
 use super::dh::DhGroup;
 use super::ec::{Curve, x_coordinate};
 
@@ -18,20 +19,27 @@ pub enum PaceDomain {
 }
 
 impl PaceDomain {
-    /// The domain of a PACEInfo this reader can run, or why not: ECDH with generic or
-    /// integrated mapping, DH with generic mapping, standardised parameters only.
+    /// The domain of a PACEInfo this reader can run, or why not: ECDH with generic,
+    /// integrated or chip authentication mapping (AES), DH with generic mapping, standardised
+    /// parameters only.
     pub fn of(info: &PaceInfo) -> Result<Self, ChipError> {
         let unsupported = || ChipError::PaceUnsupported {
             what: format!(
-                "{} mapping over {}",
+                "{} mapping over {}{}",
                 info.mapping.code(),
-                if info.elliptic { "ECDH" } else { "DH" }
+                if info.elliptic { "ECDH" } else { "DH" },
+                if info.cipher == Cipher::Tdes {
+                    " with 3DES"
+                } else {
+                    ""
+                }
             ),
         };
         let runnable = match info.mapping {
             Mapping::Generic => true,
             Mapping::Integrated => info.elliptic,
-            Mapping::ChipAuthentication => false,
+            // CAM is generic mapping plus the chip's proof, defined for ECDH with AES only.
+            Mapping::ChipAuthentication => info.elliptic && info.cipher != Cipher::Tdes,
         };
         if !runnable {
             return Err(unsupported());
@@ -99,6 +107,32 @@ impl PaceDomain {
             Self::Ec(_) => x_coordinate(shared),
             Self::Dh(_) => Ok(shared),
         }
+    }
+
+    /// A public key as it goes in a data object (mapping data, ephemeral keys, the tokens'
+    /// 7F49): an EC point as it is; a DH value as an unsigned integer in the fewest octets,
+    /// leading zero octets dropped (Doc 9303-11 9.4.1, and 9.4.3's note: "DH public key may be
+    /// encoded over a number of bytes smaller than the number of bytes of the prime").
+    pub fn encode_public(self, element: &[u8]) -> &[u8] {
+        match self {
+            Self::Ec(_) => element,
+            Self::Dh(_) => {
+                let start = element
+                    .iter()
+                    .position(|&b| b != 0)
+                    .unwrap_or(element.len().saturating_sub(1));
+                &element[start..]
+            }
+        }
+    }
+
+    /// Whether its group elements need extended-length GENERAL AUTHENTICATE APDUs: the
+    /// 2048-bit MODP groups' 256-byte values do not fit a short command's 255 bytes.
+    pub fn needs_extended_length(self) -> bool {
+        matches!(
+            self,
+            Self::Dh(DhGroup::Modp2048_224 | DhGroup::Modp2048_256)
+        )
     }
 
     /// The tag of the public key inside the authentication token's 7F49 template: 86 for an

@@ -1,6 +1,6 @@
-//! Reading a chip end to end: access control (PACE first when EF.CardAccess offers it, BAC as
-//! fallback unless refused), DG14 and chip authentication, then the other LDS files with READ
-//! BINARY sizes that adapt to the chip.
+//! Reading a chip end to end: access control (PACE first when EF.CardAccess offers it, CAM
+//! preferred, BAC as fallback unless refused), EF.CardSecurity after PACE-CAM, DG14 and chip
+//! authentication, then the other LDS files with READ BINARY sizes that adapt to the chip.
 
 use rand::RngCore;
 
@@ -9,6 +9,7 @@ use super::active_auth;
 use super::apdu::Command;
 use super::atr_info::{self, AtrInfo};
 use super::bac::{self, BacKeys};
+use super::cam;
 use super::card_access::{self, Mapping, PaceInfo};
 use super::chip_auth::{self, ChipAuthentication};
 use super::lds::{self, LdsFile};
@@ -84,8 +85,14 @@ pub struct ChipRead {
     /// once passive authentication has vouched for DG15).
     pub active_authentication: Option<active_auth::Attempt>,
     /// Chip authentication with DG14's key, when the chip has DG14 offering it (counted by
-    /// the caller once passive authentication has vouched for DG14).
+    /// the caller once passive authentication has vouched for DG14). Not run after PACE-CAM,
+    /// which authenticated the chip already.
     pub chip_authentication: Option<ChipAuthentication>,
+    /// EF.CardSecurity, read after PACE-CAM (its key is what CAM is checked against).
+    pub card_security: Option<Vec<u8>>,
+    /// PACE-CAM's answer, when the session was opened with it (checked by the caller against
+    /// EF.CardSecurity's key once passive authentication has verified that file).
+    pub chip_authentication_mapping: Option<cam::Attempt>,
 }
 
 impl std::fmt::Debug for ChipRead {
@@ -106,6 +113,11 @@ impl std::fmt::Debug for ChipRead {
                 &self.active_authentication.is_some(),
             )
             .field("chip_authentication", &self.chip_authentication)
+            .field("card_security", &self.card_security.as_ref().map(Vec::len))
+            .field(
+                "chip_authentication_mapping",
+                &self.chip_authentication_mapping.is_some(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -128,19 +140,13 @@ pub fn read_chip(
     rng: &mut dyn RngCore,
 ) -> Result<ChipRead, ChipError> {
     let mut link = Link::new(channel);
-    // Extended length only where both the reader and the chip's EF.ATR/INFO allow it.
-    let chunk = match read_atr_info(&mut link)? {
-        Some(info) if link.extended_length() && info.extended_length() => {
-            info.max_response.map_or(SHORT_CHUNK, |max| {
-                max.saturating_sub(atr_info::SM_RESPONSE_OVERHEAD)
-                    .clamp(SHORT_CHUNK, EXTENDED_CHUNK)
-            })
-        }
-        _ => SHORT_CHUNK,
-    };
+    let chunk = read_chunk(&mut link)?;
     let mut files = FileReader::new(settings.max_file_bytes, chunk);
     let card_access = files.read(&mut link, LdsFile::CardAccess)?;
-    let access = open(&mut link, card_access.as_deref(), password, settings, rng)?;
+    let open_session = |link: &mut Link<'_>, files: &mut FileReader, rng: &mut dyn RngCore| {
+        open(link, files, card_access.as_deref(), password, settings, rng)
+    };
+    let opened = open_session(&mut link, &mut files, rng)?;
     let com = files.read(&mut link, LdsFile::Com)?;
     let mut wanted = match &com {
         Some(com) => lds::com_data_groups(com)?,
@@ -153,18 +159,21 @@ pub fn read_chip(
     if let Some(com) = com {
         read.push((LdsFile::Com, com));
     }
-    // ICAO order: DG14, then chip authentication, then the other files under its keys.
+    // ICAO order: DG14, then chip authentication (unless PACE-CAM did it), then the other
+    // files under its keys.
     let mut chip_authentication = None;
     if wanted.contains(&LdsFile::Dg(14))
         && let Some(dg14) = files.read(&mut link, LdsFile::Dg(14))?
     {
-        chip_authentication = chip_auth::authenticate(&mut link, &dg14, rng)?;
+        if opened.chip_authentication_mapping.is_none() {
+            chip_authentication = chip_auth::authenticate(&mut link, &dg14, rng)?;
+        }
         read.push((LdsFile::Dg(14), dg14));
         if matches!(chip_authentication, Some(ChipAuthentication::Failed(_))) {
             // A failed chip authentication ends the session; a new one reads the other files,
             // which passive authentication still judges.
             link.stop_secure_messaging();
-            open(&mut link, card_access.as_deref(), password, settings, rng)?;
+            open_session(&mut link, &mut files, rng)?;
         }
     }
     let rest = wanted.into_iter().filter(|file| *file != LdsFile::Dg(14));
@@ -179,25 +188,50 @@ pub fn read_chip(
         None
     };
     Ok(ChipRead {
-        access,
+        access: opened.access,
         card_access,
         files: read,
         apdus: link.apdus(),
         bytes_read: files.bytes_read,
         active_authentication,
         chip_authentication,
+        card_security: opened.card_security,
+        chip_authentication_mapping: opened.chip_authentication_mapping,
     })
 }
 
+/// The first READ BINARY size: extended length only where both the reader and the chip's
+/// EF.ATR/INFO allow it.
+fn read_chunk(link: &mut Link<'_>) -> Result<usize, ChipError> {
+    Ok(match read_atr_info(link)? {
+        Some(info) if link.extended_length() && info.extended_length() => {
+            info.max_response.map_or(SHORT_CHUNK, |max| {
+                max.saturating_sub(atr_info::SM_RESPONSE_OVERHEAD)
+                    .clamp(SHORT_CHUNK, EXTENDED_CHUNK)
+            })
+        }
+        _ => SHORT_CHUNK,
+    })
+}
+
+/// How access control opened the session.
+struct Opened {
+    access: Access,
+    /// EF.CardSecurity, read right after PACE-CAM.
+    card_security: Option<Vec<u8>>,
+    chip_authentication_mapping: Option<cam::Attempt>,
+}
+
 /// Runs PACE when offered (BAC on failure unless refused) or BAC, then selects the eMRTD
-/// application.
+/// application; after PACE-CAM it first reads EF.CardSecurity, which lives in the master file.
 fn open(
     link: &mut Link<'_>,
+    files: &mut FileReader,
     card_access: Option<&[u8]>,
     password: &Password,
     settings: &ReadSettings,
     rng: &mut dyn RngCore,
-) -> Result<Access, ChipError> {
+) -> Result<Opened, ChipError> {
     let infos = match card_access {
         Some(bytes) => card_access::parse(bytes)?,
         None => Vec::new(),
@@ -205,9 +239,17 @@ fn open(
     let select_app = Command::new(0x00, 0xA4, 0x04, 0x0C).with_data(EMRTD_AID.to_vec());
     if !infos.is_empty() {
         let pace_error = match run_pace(link, &infos, password, rng) {
-            Ok(mapping) => {
+            Ok((mapping, chip_authentication_mapping)) => {
+                let card_security = match chip_authentication_mapping {
+                    Some(_) => files.read(link, LdsFile::CardSecurity)?,
+                    None => None,
+                };
                 link.exchange_ok(&select_app, "SELECT eMRTD application")?;
-                return Ok(Access::Pace(mapping));
+                return Ok(Opened {
+                    access: Access::Pace(mapping),
+                    card_security,
+                    chip_authentication_mapping,
+                });
             }
             Err(e) => e,
         };
@@ -228,27 +270,44 @@ fn open(
     };
     link.exchange_ok(&select_app, "SELECT eMRTD application")?;
     bac::authenticate(link, &BacKeys::from_mrz_information(information), rng)?;
-    Ok(Access::Bac)
+    Ok(Opened {
+        access: Access::Bac,
+        card_security: None,
+        chip_authentication_mapping: None,
+    })
 }
 
-/// PACE with the first offered PACEInfo this reader supports.
+/// PACE with the PACEInfo chosen among those offered: CAM first (it authenticates the chip
+/// within PACE, sparing chip authentication's round trips), else the first this reader
+/// supports; DH groups that need extended length only when the reader carries it.
 fn run_pace(
     link: &mut Link<'_>,
     infos: &[PaceInfo],
     password: &Password,
     rng: &mut dyn RngCore,
-) -> Result<Mapping, ChipError> {
+) -> Result<(Mapping, Option<cam::Attempt>), ChipError> {
+    let extended = link.extended_length();
+    let runnable = |info: &&PaceInfo| {
+        pace::supported_domain(info).is_ok_and(|domain| extended || !domain.needs_extended_length())
+    };
     let info = infos
         .iter()
-        .find(|info| pace::supported_domain(info).is_ok())
+        .filter(runnable)
+        .find(|info| info.mapping == Mapping::ChipAuthentication)
+        .or_else(|| infos.iter().find(runnable))
+        .or_else(|| {
+            infos
+                .iter()
+                .find(|info| pace::supported_domain(info).is_ok())
+        })
         .ok_or_else(|| match infos.first().map(pace::supported_domain) {
             Some(Err(e)) => e,
             _ => ChipError::PaceUnsupported {
                 what: "PACEInfo".into(),
             },
         })?;
-    pace::authenticate(link, info, password, infos.len() > 1, rng)?;
-    Ok(info.mapping)
+    let outcome = pace::run(link, info, password, infos.len() > 1, rng)?;
+    Ok((info.mapping, outcome.chip_authentication_mapping))
 }
 
 /// EF.ATR/INFO of the master file, read in plain before access control; `None` when the chip
@@ -296,8 +355,9 @@ impl FileReader {
             0x9000 => {}
             0x6A82 | 0x6A88 => return Ok(None),
             // Chips without PACE answer the master file's EF.CardAccess with all kinds of
-            // errors (6982, 6986, 6D00...): any refusal means no PACE, and BAC follows.
-            _ if file == LdsFile::CardAccess => return Ok(None),
+            // errors (6982, 6986, 6D00...): any refusal means no PACE, and BAC follows. An
+            // EF.CardSecurity refused is one not read: PACE-CAM then cannot be verified.
+            _ if matches!(file, LdsFile::CardAccess | LdsFile::CardSecurity) => return Ok(None),
             sw => {
                 return Err(ChipError::Status {
                     step: "SELECT file",

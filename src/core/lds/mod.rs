@@ -1,7 +1,8 @@
-//! What an eMRTD chip holds (ICAO Doc 9303 part 10): EF.SOD, DG1 and the data-group files, read
-//! from their raw bytes. Pure and total: any input gives a value or an error naming the file and
-//! the reason, never a panic.
+//! What an eMRTD chip holds (ICAO Doc 9303 part 10): EF.SOD, DG1 and the data-group files, and
+//! EF.CardSecurity (part 11), read from their raw bytes. Pure and total: any input gives a value
+//! or an error naming the file and the reason, never a panic.
 
+mod card_security;
 mod dg1;
 pub mod dg2;
 mod error;
@@ -9,6 +10,7 @@ mod signed_data;
 mod sod;
 pub mod x509;
 
+pub use card_security::{CARD_SECURITY_BYTES_MAX, CardSecurity, SECURITY_OBJECT};
 pub use dg1::{DG1_BYTES_MAX, Dg1};
 pub use error::LdsError;
 pub use signed_data::{SignedAttributes, SignedContent, Signer, SignerId};

@@ -3,11 +3,12 @@
 use std::collections::BTreeMap;
 
 use der::Encode;
+use der::asn1::ObjectIdentifier;
 use x509_cert::Certificate;
 
 use super::algorithm::{HashAlgorithm, SignatureScheme, Unsupported};
 use super::trust::TrustStore;
-use crate::core::lds::{self, DataGroup, Dg1, Sod, x509};
+use crate::core::lds::{self, CardSecurity, DataGroup, Dg1, SignedContent, Sod, x509};
 use crate::core::mrz::{self, Mode, MrzReport, ParseOptions};
 
 /// Why passive authentication failed; each has the contract's stable code.
@@ -145,7 +146,12 @@ pub fn verify(files: &ChipFiles<'_>, trust: &TrustStore, options: &VerifyOptions
         Some(Err(error)) => report.fail(PaError::SodMalformed, error.to_string()),
         Some(Ok(sod)) => {
             check_data_groups(&sod, files, &mut report);
-            check_signature(&sod, trust, options, &mut report);
+            let signed = Signed {
+                file: "EF.SOD",
+                content: &sod.signed,
+                content_type: lds::LDS_SECURITY_OBJECT,
+            };
+            check_signature(&signed, trust, options.check_date, &mut report);
         }
     }
     if let Some(printed) = options.printed_mrz
@@ -225,65 +231,121 @@ fn check_data_groups(sod: &Sod, files: &ChipFiles<'_>, report: &mut PaReport) {
     }
 }
 
+/// Why EF.CardSecurity did not pass passive authentication: the contract's codes (as for
+/// EF.SOD) and a sentence for each.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CardSecurityRejected {
+    /// Each failure once, sorted.
+    pub errors: Vec<PaError>,
+    /// Why, in words.
+    pub details: Vec<String>,
+}
+
+/// Passive authentication of EF.CardSecurity (Doc 9303-11 9.2): its document signer's
+/// signature over the SecurityInfos, the signer's certificate chained to a trusted CSCA, valid
+/// and not revoked, as for EF.SOD. The SecurityInfos (DER) when all holds.
+pub fn verify_card_security(
+    bytes: &[u8],
+    trust: &TrustStore,
+    check_date: jiff::civil::Date,
+) -> Result<Vec<u8>, CardSecurityRejected> {
+    let mut report = PaReport::default();
+    let card_security = CardSecurity::parse(bytes);
+    match &card_security {
+        Err(error) => report.fail(PaError::SodMalformed, error.to_string()),
+        Ok(card_security) => {
+            let signed = Signed {
+                file: "EF.CardSecurity",
+                content: &card_security.signed,
+                content_type: lds::SECURITY_OBJECT,
+            };
+            check_signature(&signed, trust, check_date, &mut report);
+        }
+    }
+    match card_security {
+        Ok(card_security) if report.is_valid() => Ok(card_security.signed.content),
+        _ => {
+            report.errors.sort();
+            Err(CardSecurityRejected {
+                errors: report.errors,
+                details: report.details,
+            })
+        }
+    }
+}
+
+/// A signed file of the chip: its name, its SignedData and the content type it must sign.
+struct Signed<'a> {
+    file: &'static str,
+    content: &'a SignedContent,
+    content_type: ObjectIdentifier,
+}
+
 /// The signer's signature, then its certificate's chain, validity and revocation.
 fn check_signature(
-    sod: &Sod,
+    signed: &Signed<'_>,
     trust: &TrustStore,
-    options: &VerifyOptions<'_>,
+    check_date: jiff::civil::Date,
     report: &mut PaReport,
 ) {
-    let Some(dsc) = sod.signed.signer_certificate() else {
+    let Some(dsc) = signed.content.signer_certificate() else {
         return report.fail(
             PaError::DscNotTrusted,
-            "EF.SOD does not carry its signer's certificate",
+            format!("{} does not carry its signer's certificate", signed.file),
         );
     };
     report.signer = Some(summary(dsc));
-    if let Err(error) = check_signer_signature(sod, dsc, report) {
+    if let Err(error) = check_signer_signature(signed, dsc, report) {
         report.fail(PaError::UnsupportedAlgorithm, error.to_string());
     }
-    let signing_time = sod
-        .signed
+    let signing_time = signed
+        .content
         .signer
         .signed_attributes
         .as_ref()
         .and_then(|attributes| attributes.signing_time);
-    if !valid_at(dsc, signing_time, options.check_date) {
+    if !valid_at(dsc, signing_time, check_date) {
         report.fail(
             PaError::DscExpired,
             "the document signer's certificate is not valid at signing time or the check date",
         );
     }
-    check_chain(dsc, trust, signing_time, options.check_date, report);
+    check_chain(dsc, trust, signing_time, check_date, report);
 }
 
 /// The signature over the signed attributes and the messageDigest they carry.
 fn check_signer_signature(
-    sod: &Sod,
+    signed: &Signed<'_>,
     dsc: &Certificate,
     report: &mut PaReport,
 ) -> Result<(), Unsupported> {
-    let signer = &sod.signed.signer;
+    let signer = &signed.content.signer;
     let scheme = SignatureScheme::from_algorithms(
         &signer.signature_algorithm,
         Some(&signer.digest_algorithm),
     )?;
     if let Some(attributes) = &signer.signed_attributes {
-        let digest =
-            HashAlgorithm::from_oid(&signer.digest_algorithm.oid)?.digest(&sod.signed.content)?;
+        let digest = HashAlgorithm::from_oid(&signer.digest_algorithm.oid)?
+            .digest(&signed.content.content)?;
         if attributes.message_digest.as_deref() != Some(digest.as_slice()) {
             report.fail(
                 PaError::SodSignatureInvalid,
-                "the signed messageDigest is not the LDSSecurityObject's hash",
+                format!(
+                    "{}: the signed messageDigest is not the content's hash",
+                    signed.file
+                ),
             );
         }
         if attributes
             .content_type
-            .is_some_and(|content_type| content_type != lds::LDS_SECURITY_OBJECT)
+            .is_some_and(|content_type| content_type != signed.content_type)
         {
             report.fail(
                 PaError::SodSignatureInvalid,
-                "the signed contentType is not ldsSecurityObject",
+                format!(
+                    "{}: the signed contentType is not {}",
+                    signed.file, signed.content_type
+                ),
             );
         }
     }
@@ -294,12 +356,15 @@ fn check_signer_signature(
         .map_err(|e| Unsupported(format!("public key re-encoding: {e}")))?;
     if !scheme.verify(
         &key,
-        signer.signed_bytes(&sod.signed.content),
+        signer.signed_bytes(&signed.content.content),
         &signer.signature,
     )? {
         report.fail(
             PaError::SodSignatureInvalid,
-            "the document signer's signature does not verify",
+            format!(
+                "{}: the document signer's signature does not verify",
+                signed.file
+            ),
         );
     }
     Ok(())

@@ -398,3 +398,46 @@ fn certificate_and_crl_files_read_as_pem_or_der() {
         der::pem::encode_string("CERTIFICATE", der::pem::LineEnding::LF, &crl).expect("PEM");
     assert!(read_crl(wrong_label.as_bytes()).is_err());
 }
+
+#[test]
+fn ef_card_security_passes_passive_authentication_only_when_signed_and_trusted() {
+    let pki = pki(KeyKind::P256, KeyKind::Brainpool256);
+    // A SET OF SecurityInfo with one PACEInfo (Doc 9303-11 Appendix G.1's EF.CardAccess).
+    let content = hex::decode("31143012060A04007F0007020204020202010202010D").expect("hex");
+    let sign = |spec: &SignedSpec| {
+        chip_pki::signed_data(
+            "0.4.0.127.0.7.3.2.1",
+            &content,
+            &pki.dsc,
+            &pki.dsc_key,
+            spec,
+        )
+    };
+    let spec = SignedSpec::new(Hash::Sha256, Style::Ecdsa, signing_time());
+    let trust = trusting(&[&pki.csca]);
+    assert_eq!(
+        verify_card_security(&sign(&spec), &trust, check_date()),
+        Ok(content.clone())
+    );
+    let mut broken = spec.clone();
+    broken.corrupt_signature = true;
+    let rejected = verify_card_security(&sign(&broken), &trust, check_date()).expect_err("bad");
+    assert_eq!(rejected.errors, vec![PaError::SodSignatureInvalid]);
+    assert!(
+        rejected.details[0].starts_with("EF.CardSecurity:"),
+        "{rejected:?}"
+    );
+    let rejected = verify_card_security(&sign(&spec), &TrustStore::new(), check_date())
+        .expect_err("untrusted");
+    assert_eq!(rejected.errors, vec![PaError::DscNotTrusted]);
+    // EF.SOD is not EF.CardSecurity: another content type.
+    let sod = document(&pki, &spec).sod;
+    let rejected = verify_card_security(&sod, &trust, check_date()).expect_err("EF.SOD");
+    assert_eq!(rejected.errors, vec![PaError::SodMalformed]);
+    let ldso = chip_pki::signed_data("2.23.136.1.1.1", &content, &pki.dsc, &pki.dsc_key, &spec);
+    let rejected = verify_card_security(&ldso, &trust, check_date()).expect_err("LDS type");
+    assert!(
+        rejected.details[0].contains("0.4.0.127.0.7.3.2.1"),
+        "{rejected:?}"
+    );
+}
