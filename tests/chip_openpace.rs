@@ -159,7 +159,10 @@ fn openpace_integrated_mapping_is_not_icao_s_and_the_chip_refuses_it() {
         .env("PACE_PCD_TR_2_01", "1");
     let (code, stdout, stderr) = pcsc_stack::run_client(&stack, &mut command);
     assert_eq!(code, 2, "{stdout} {stderr}");
-    assert!(stderr.contains("id-PACE-ECDH-IM-AES-CBC-CMAC-128"), "{stderr}");
+    assert!(
+        stderr.contains("id-PACE-ECDH-IM-AES-CBC-CMAC-128"),
+        "{stderr}"
+    );
     assert!(
         stderr.contains("chip refused the terminal's token (SW 6300)"),
         "{stderr}"

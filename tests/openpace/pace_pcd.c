@@ -179,6 +179,13 @@ static unsigned first(const BUF_MEM *value)
     return value->length ? (unsigned char) value->data[0] : 0x100;
 }
 
+/* Finite-field DH: RFC 5114's groups come with q, which OpenSSL types as X9.42 DH. */
+static int is_dh(const EAC_CTX *ctx)
+{
+    int type = EVP_PKEY_base_id(ctx->pace_ctx->ka_ctx->key);
+    return type == EVP_PKEY_DH || type == EVP_PKEY_DHX;
+}
+
 static void note_leading_zero(const BUF_MEM *value)
 {
     if (value->length > 0 && (unsigned char) value->data[0] == 0)
@@ -289,7 +296,7 @@ static int pace(EAC_CTX *ctx, const PACE_SEC *secret, int password_ref)
     if (!chip_ephemeral)
         fail("chip refused the ephemeral key");
     note_leading_zero(chip_ephemeral);
-    if (EVP_PKEY_base_id(ctx->pace_ctx->ka_ctx->key) == EVP_PKEY_DH &&
+    if (is_dh(ctx) &&
         ephemeral->length < (size_t) EVP_PKEY_size(ctx->pace_ctx->ka_ctx->key))
         narrow_terminal_values++;
     if (!PACE_STEP3B_compute_shared_secret(ctx, chip_ephemeral) || !PACE_STEP3C_derive_keys(ctx))
@@ -300,7 +307,7 @@ static int pace(EAC_CTX *ctx, const PACE_SEC *secret, int password_ref)
     BUF_MEM *chip_token = general_authenticate(1, 0x85, token, &sw);
     int ok = 0;
     const BUF_MEM *shared = ctx->pace_ctx->ka_ctx->shared_secret;
-    int narrow_k = EVP_PKEY_base_id(ctx->pace_ctx->ka_ctx->key) == EVP_PKEY_DH && shared &&
+    int narrow_k = is_dh(ctx) && shared &&
                    shared->length < (size_t) EVP_PKEY_size(ctx->pace_ctx->ka_ctx->key);
     if (!chip_token && narrow_k) {
         fprintf(stderr, "pace_pcd: chip refused the terminal's token (SW %04X) with OpenPACE's "
