@@ -101,7 +101,15 @@ fn load_spec(
     name: &str,
     path: Option<String>,
 ) -> Result<DeviceSpec, String> {
-    let profile = read_profile(&profiles.join(format!("{name}.toml")))?;
+    let file = profiles.join(format!("{name}.toml"));
+    if std::fs::read_to_string(&file)
+        .is_ok_and(|text| ChipReaderProfile::is_chip_reader_profile(&text))
+    {
+        return Err(format!(
+            "{name} is a chip reader's profile, not a scanner's: try the reader with `checkpointctl chip read --reader PATTERN`"
+        ));
+    }
+    let profile = read_profile(&file)?;
     let programming: Option<Programming> = match &profile.init {
         None => None,
         Some(init) => {

@@ -2,7 +2,7 @@
 //! or whose `profile` is a chip-reader profile (`[chip_reader]` in `devices/`), is a PC/SC
 //! contactless reader, not a scanner; at most one per lane. Its own keys override the profile's.
 
-use std::path::Path;
+use std::path::{Component, Path};
 
 use toml::Spanned;
 
@@ -20,8 +20,14 @@ pub(super) fn is_chip_reader(table: &Spanned<RawDevice>, devices_dir: Option<&Pa
         || raw
             .profile
             .as_ref()
+            .map(|name| Path::new(name.get_ref().trim()))
+            // Only a file inside the devices directory is looked at (`profile` refuses others).
+            .filter(|name| {
+                name.components()
+                    .all(|part| matches!(part, Component::Normal(_)))
+            })
             .zip(devices_dir)
-            .and_then(|(name, dir)| read_small_file(&dir.join(name.get_ref().trim())).ok())
+            .and_then(|(name, dir)| read_small_file(&dir.join(name)).ok())
             .is_some_and(|(_, text)| ChipReaderProfile::is_chip_reader_profile(&text))
 }
 
