@@ -62,15 +62,6 @@ pub fn supported_domain(info: &PaceInfo) -> Result<PaceDomain, ChipError> {
 /// The authentication token input: public key template 7F49 { 06 OID, 86 point } for ECDH,
 /// 7F49 { 06 OID, 84 public value } for DH.
 fn token_input(domain: PaceDomain, protocol: &ObjectIdentifier, public: &[u8]) -> Vec<u8> {
-    // A DH public value is an unsigned integer, in its fewest octets (BSI TR-03110-3 D.2.1.1):
-    // one as wide as p loses its leading zero bytes here, as OpenPACE's token does.
-    let public = match domain {
-        PaceDomain::Dh(_) => {
-            let start = public.iter().position(|b| *b != 0).unwrap_or(public.len());
-            &public[start..]
-        }
-        PaceDomain::Ec(_) => public,
-    };
     let mut inner = tlv::encode(&[0x06], protocol.as_bytes());
     inner.extend(tlv::encode(&[domain.public_key_tag()], public));
     tlv::encode(&[0x7F, 0x49], &inner)
@@ -754,21 +745,6 @@ mod tests {
             Some(Cipher::Aes128)
         );
         assert!(card.0.is_empty());
-    }
-
-    #[test]
-    fn a_dh_public_value_enters_the_token_without_leading_zero_bytes() {
-        let protocol = ObjectIdentifier::new_unwrap("0.4.0.127.0.7.2.2.4.1.2");
-        let dh = PaceDomain::Dh(DhGroup::Modp1024_160);
-        let padded = [&[0u8, 0][..], &[0x7F; 126]].concat();
-        let input = token_input(dh, &protocol, &padded);
-        assert_eq!(input, token_input(dh, &protocol, &[0x7F; 126]));
-        // 7F49 81 xx, 06 0A OID, then 84 7E and the 126 significant bytes.
-        assert_eq!(&input[4 + 12..4 + 14], &[0x84, 0x7E]);
-        // An EC point keeps its encoding whole.
-        let ec = PaceDomain::Ec(Curve::BrainpoolP256r1);
-        let point = [&[0x04u8, 0][..], &[1; 63]].concat();
-        assert!(token_input(ec, &protocol, &point).ends_with(&point));
     }
 
     #[test]
