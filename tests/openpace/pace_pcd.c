@@ -27,6 +27,8 @@
 #include <winscard.h>
 
 #define MAX_APDU 65546
+/* The longest plain answer the harness asks for (READ BINARY of 223 bytes), with room. */
+#define PLAIN_MAX 512
 
 static SCARDCONTEXT context;
 static SCARDHANDLE card;
@@ -160,7 +162,7 @@ static BUF_MEM *general_authenticate(int last, unsigned char tag, const BUF_MEM 
     if (got < 4 || response[0] != 0x7C)
         fail("GENERAL AUTHENTICATE answer is not a 7C template");
     skip = ber_length(response + 1, got - 3, &outer);
-    if (!skip)
+    if (!skip || 1 + skip + outer > got - 2)
         fail("bad 7C length");
     const unsigned char *p = response + 1 + skip;
     if (outer == 0)
@@ -434,6 +436,8 @@ static unsigned protected_command(EAC_CTX *ctx, const unsigned char header[4],
         BUF_MEM *unpadded = dec ? EAC_remove_iso_pad(dec) : NULL;
         if (!unpadded)
             fail("OpenPACE: decrypt");
+        if (unpadded->length > PLAIN_MAX)
+            fail("protected response longer than asked for");
         memcpy(plain, unpadded->data, unpadded->length);
         *plain_len = unpadded->length;
         BUF_MEM_free(enc);
@@ -447,7 +451,7 @@ static unsigned protected_command(EAC_CTX *ctx, const unsigned char header[4],
 static void read_file(EAC_CTX *ctx, unsigned fid)
 {
     static const unsigned char aid[] = {0xA0, 0x00, 0x00, 0x02, 0x47, 0x10, 0x01};
-    unsigned char plain[512], file[65536];
+    unsigned char plain[PLAIN_MAX], file[65536];
     size_t plain_len, total = 0, have = 0;
     const unsigned char select_app[4] = {0x00, 0xA4, 0x04, 0x0C};
     if (protected_command(ctx, select_app, aid, sizeof aid, -1, plain, &plain_len) != 0x9000)
