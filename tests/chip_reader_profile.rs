@@ -75,6 +75,10 @@ fn a_profile_s_extended_length_shortens_reads_and_the_entry_overrides_it() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
+    // The counts, for `--nocapture`.
+    for line in stdout.lines().filter(|line| line.starts_with("APDUs:")) {
+        eprintln!("{line}");
+    }
 }
 
 /// Reads slot 0 with the profile's settings and slot 1 with an entry that names the same
