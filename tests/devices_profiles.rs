@@ -1,4 +1,5 @@
-//! The shipped profiles, programming sequences and udev rules: all valid and consistent.
+//! The shipped profiles (scanners, the kiosk gate, contactless chip readers), programming
+//! sequences and udev rules: all load, apply and agree.
 
 use std::path::Path;
 
