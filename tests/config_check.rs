@@ -1007,6 +1007,73 @@ fn a_pcsc_chip_reader_is_a_device_with_its_own_settings() {
 }
 
 #[test]
+fn a_chip_reader_takes_its_name_and_extended_length_from_a_profile_its_keys_override() {
+    let tree = Tree::new();
+    let devices = tree.dir.path().join("firmware-config/devices");
+    for name in ["hid-omnikey-5022.toml", "pcsc-generic-contactless.toml"] {
+        std::fs::copy(repo_devices().join(name), devices.join(name)).expect("chip profile");
+    }
+    std::fs::write(
+        devices.join("broken.toml"),
+        "[chip_reader]\nmodel = \"x\"\n",
+    )
+    .expect("write");
+    let load = |body: &str| {
+        let path = tree.write(&format!("{VALID}\n[[devices]]\nname = \"chip\"\n{body}\n"));
+        config::load(&path, &LoadOptions::default())
+    };
+    let config =
+        load("profile = \"hid-omnikey-5022.toml\"\nrefuse_bac_fallback = true").expect("valid");
+    assert!(config.devices.is_empty(), "a chip reader is not a scanner");
+    let reader = config.chip_reader.expect("chip reader");
+    assert_eq!(reader.pattern, "OMNIKEY 5022");
+    assert!(reader.extended_length);
+    let config = load(
+        "profile = \"hid-omnikey-5022.toml\"\npcsc = \"5022 CL\"\nextended_length = false\nrefuse_bac_fallback = true",
+    )
+    .expect("valid");
+    let reader = config.chip_reader.expect("chip reader");
+    assert_eq!(reader.pattern, "5022 CL");
+    assert!(!reader.extended_length);
+    let config = load(
+        "profile = \"pcsc-generic-contactless.toml\"\npcsc = \"Contactless\"\nrefuse_bac_fallback = false",
+    )
+    .expect("valid");
+    assert!(!config.chip_reader.expect("chip reader").extended_length);
+
+    let cases: &[(&str, &str)] = &[
+        (
+            "profile = \"pcsc-generic-contactless.toml\"\nrefuse_bac_fallback = true",
+            "chip reader has no reader name",
+        ),
+        (
+            "profile = \"broken.toml\"\nrefuse_bac_fallback = true",
+            "chip reader profile",
+        ),
+        (
+            "profile = \"hid-omnikey-5022.toml\"\nrefuse_bac_fallback = true\nport = \"/dev/ttyS0\"",
+            "`port` is a scanner setting",
+        ),
+        (
+            "profile = \"hid-omnikey-5022.toml\"\npcsc = \"\"\nrefuse_bac_fallback = true",
+            "pcsc reader pattern is empty",
+        ),
+        (
+            "profile = \"hid-omnikey-5022.toml\"",
+            "missing key `devices.refuse_bac_fallback`",
+        ),
+    ];
+    for (body, message) in cases {
+        let path = tree.write(&format!("{VALID}\n[[devices]]\nname = \"chip\"\n{body}\n"));
+        let found = problems(&path);
+        assert!(
+            found.iter().any(|(_, text)| text.contains(message)),
+            "case {body:?}: expected `{message}`, got {found:?}"
+        );
+    }
+}
+
+#[test]
 fn the_movement_snapshot_key_is_optional_and_checked() {
     let tree = Tree::new();
     let path = tree.write(VALID);

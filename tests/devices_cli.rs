@@ -19,6 +19,8 @@ fn list_shows_every_shipped_profile_with_its_transport() {
         ("zebra-ssi", "zebra-ssi"),
         ("access-is-keyboard", "hid-keyboard"),
         ("generic-mrz-rs232", "serial"),
+        ("hid-omnikey-5022", "pcsc"),
+        ("pcsc-generic-contactless", "pcsc"),
     ] {
         assert!(
             stdout
@@ -27,6 +29,18 @@ fn list_shows_every_shipped_profile_with_its_transport() {
             "{name}: {stdout}"
         );
     }
+    assert!(
+        stdout.lines().any(|l| l.starts_with("hid-omnikey-5022")
+            && l.contains("reader \"OMNIKEY 5022\", extended length")),
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("pcsc-generic-contactless")
+                && l.contains("reader name from the device entry, short APDUs")),
+        "{stdout}"
+    );
 }
 
 #[test]

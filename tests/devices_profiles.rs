@@ -1,14 +1,33 @@
-//! The shipped profiles, programming sequences and udev rules: all valid and consistent.
+//! The shipped profiles (scanners, the kiosk gate, contactless chip readers), programming
+//! sequences and udev rules: all load, apply and agree.
 
 use std::path::Path;
 
+use checkpointd::adapters::devices::DeviceProfile;
+use checkpointd::adapters::devices::chip_reader::{
+    ChipReaderProfile, ChipReaderSettings, NoReaderName,
+};
 use checkpointd::adapters::devices::profile::{
     Transport, parse_profile, parse_programming, udev_rules,
 };
+use checkpointd::adapters::gate::GateProfile;
 
 const RULES: &str = "systemd/70-checkpointd-scanners.rules";
 
-fn profiles() -> Vec<checkpointd::adapters::devices::DeviceProfile> {
+/// What a file in `devices/` is, told by its tables: a chip reader (`[chip_reader]`), the
+/// kiosk's gate (`[gate]`), else a scanner.
+enum Kind {
+    Scanner(DeviceProfile),
+    Gate(GateProfile),
+    ChipReader(ChipReaderProfile),
+}
+
+fn fail<T>(file: &Path, error: &dyn std::fmt::Display) -> T {
+    panic!("{}: {error}", file.display())
+}
+
+/// Every shipped profile, loaded as its kind (a file that does not load fails the test).
+fn all() -> Vec<(String, Kind)> {
     let mut files: Vec<_> = std::fs::read_dir("devices")
         .expect("devices/ exists")
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -17,32 +36,107 @@ fn profiles() -> Vec<checkpointd::adapters::devices::DeviceProfile> {
     files.sort();
     files
         .iter()
-        .map(|file| (file, std::fs::read_to_string(file).expect("readable")))
-        // The kiosk gate's relay profile sits beside the scanners; it is an output, not a scanner.
-        .filter(|(_, text)| checkpointd::adapters::gate::GateProfile::from_toml(text).is_err())
-        .map(|(file, text)| {
-            let profile =
-                parse_profile(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-            assert_eq!(
-                Some(profile.name.as_str()),
-                file.file_stem().and_then(|s| s.to_str()),
-                "name = file stem"
-            );
-            profile
+        .map(|file| {
+            let text = std::fs::read_to_string(file).expect("readable");
+            let stem = file.file_stem().and_then(|s| s.to_str()).expect("stem");
+            let tables: toml::Table = toml::from_str(&text).unwrap_or_else(|e| fail(file, &e));
+            let kind = if ChipReaderProfile::is_chip_reader_profile(&text) {
+                Kind::ChipReader(
+                    ChipReaderProfile::from_toml(&text).unwrap_or_else(|e| fail(file, &e)),
+                )
+            } else if tables.contains_key("gate") {
+                Kind::Gate(GateProfile::from_toml(&text).unwrap_or_else(|e| fail(file, &e)))
+            } else {
+                let profile = parse_profile(&text).unwrap_or_else(|e| fail(file, &e));
+                assert_eq!(profile.name, stem, "name = file stem");
+                Kind::Scanner(profile)
+            };
+            (stem.to_owned(), kind)
+        })
+        .collect()
+}
+
+fn profiles() -> Vec<DeviceProfile> {
+    all()
+        .into_iter()
+        .filter_map(|(_, kind)| match kind {
+            Kind::Scanner(profile) => Some(profile),
+            _ => None,
         })
         .collect()
 }
 
 #[test]
-fn every_profile_is_valid_and_its_init_sequence_exists() {
-    for profile in profiles() {
-        if let Some(init) = &profile.init {
-            let file = Path::new("firmware-config/scanners").join(format!("{init}.toml"));
-            let text = std::fs::read_to_string(&file)
-                .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-            parse_programming(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+fn every_profile_loads_and_applies() {
+    let all = all();
+    for (name, kind) in &all {
+        match kind {
+            Kind::Scanner(profile) => {
+                if let Some(init) = &profile.init {
+                    let file = Path::new("firmware-config/scanners").join(format!("{init}.toml"));
+                    let text = std::fs::read_to_string(&file)
+                        .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+                    parse_programming(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+                }
+                // The pipeline a device of this profile feeds its frames through.
+                let _ = profile.pipeline(None);
+            }
+            Kind::Gate(gate) => assert!(gate.reply_timeout_ms > 0, "{name}"),
+            // What a `[[devices]]` entry naming the profile gets, alone and with its own keys.
+            Kind::ChipReader(profile) => {
+                match (
+                    &profile.reader,
+                    ChipReaderSettings::resolve(Some(profile), None, None),
+                ) {
+                    (Some(reader), Ok(settings)) => {
+                        assert_eq!(&settings.pattern, reader, "{name}");
+                        assert_eq!(settings.extended_length, profile.extended_length, "{name}");
+                    }
+                    (None, Err(NoReaderName)) => {}
+                    (reader, settings) => panic!("{name}: {reader:?} gave {settings:?}"),
+                }
+                let own = ChipReaderSettings::resolve(Some(profile), Some("Reader"), Some(false))
+                    .unwrap_or_else(|e| panic!("{name}: {e}"));
+                assert_eq!(own.pattern, "Reader", "{name}");
+                assert!(!own.extended_length, "{name}");
+            }
         }
     }
+    assert!(all.iter().any(|(_, kind)| matches!(kind, Kind::Gate(_))));
+}
+
+#[test]
+fn the_contactless_chip_readers_are_shipped() {
+    let all = all();
+    let chip = |name: &str| {
+        all.iter().find_map(|(stem, kind)| match kind {
+            Kind::ChipReader(profile) if stem == name => Some(profile),
+            _ => None,
+        })
+    };
+    for name in [
+        "pcsc-generic-contactless",
+        "acs-acr1252u",
+        "identiv-utrust-3700f",
+        "hid-omnikey-5022",
+        "hid-omnikey-5422",
+        "fullpage-chip-reader",
+    ] {
+        assert!(chip(name).is_some(), "{name}");
+    }
+    // Unknown readers keep to short APDUs; the 5422's pattern leaves its contact slot out.
+    assert!(
+        !chip("pcsc-generic-contactless")
+            .expect("generic")
+            .extended_length
+    );
+    assert!(
+        !chip("fullpage-chip-reader")
+            .expect("fullpage")
+            .extended_length
+    );
+    let omnikey = chip("hid-omnikey-5422").expect("5422");
+    assert_eq!(omnikey.reader.as_deref(), Some("OMNIKEY 5422CL"));
 }
 
 #[test]

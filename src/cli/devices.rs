@@ -8,12 +8,14 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
+use crate::adapters::devices::chip_reader::ChipReaderProfile;
 use crate::adapters::devices::image_spool::SpoolDevice;
 use crate::adapters::devices::profile::{
     DeviceProfile, Transport, parse_profile, parse_programming,
 };
 use crate::adapters::devices::spool::Spool;
 use crate::adapters::devices::{self, Backoff, DeviceSpec, Programming};
+use crate::adapters::pcsc_reader::{PcscReader, ReaderError};
 use crate::adapters::system_clock::SystemClock;
 use crate::ports::scanner::{DeviceEvent, Link, ScanEvent, ScanKind};
 
@@ -99,7 +101,15 @@ fn load_spec(
     name: &str,
     path: Option<String>,
 ) -> Result<DeviceSpec, String> {
-    let profile = read_profile(&profiles.join(format!("{name}.toml")))?;
+    let file = profiles.join(format!("{name}.toml"));
+    if std::fs::read_to_string(&file)
+        .is_ok_and(|text| ChipReaderProfile::is_chip_reader_profile(&text))
+    {
+        return Err(format!(
+            "{name} is a chip reader's profile, not a scanner's: try the reader with `checkpointctl chip read --reader PATTERN`"
+        ));
+    }
+    let profile = read_profile(&file)?;
     let programming: Option<Programming> = match &profile.init {
         None => None,
         Some(init) => {
@@ -164,22 +174,29 @@ fn list(profiles: &Path) -> Result<ExitCode, String> {
                 );
             }
             Err(e) => {
-                // The kiosk gate's relay profile lives beside the scanners but is an output.
-                let gate = std::fs::read_to_string(&file)
-                    .ok()
-                    .and_then(|text| crate::adapters::gate::GateProfile::from_toml(&text).ok());
-                match gate {
-                    Some(gate) => println!(
+                // The kiosk gate's relay profile and the chip readers' profiles live beside the
+                // scanners.
+                let text = std::fs::read_to_string(&file).unwrap_or_default();
+                let gate = crate::adapters::gate::GateProfile::from_toml(&text).ok();
+                if let Some(gate) = gate {
+                    println!(
                         "{:<24} {:<13} {:<8} {}",
                         file_stem(&file),
                         "gate",
                         "-",
                         gate.model
-                    ),
-                    None => {
-                        failed = true;
-                        eprintln!("invalid profile {e}");
+                    );
+                } else if ChipReaderProfile::is_chip_reader_profile(&text) {
+                    match ChipReaderProfile::from_toml(&text) {
+                        Ok(profile) => list_chip_reader(&file, &profile),
+                        Err(chip) => {
+                            failed = true;
+                            eprintln!("invalid profile {}: {chip}", file.display());
+                        }
                     }
+                } else {
+                    failed = true;
+                    eprintln!("invalid profile {e}");
                 }
             }
         }
@@ -189,6 +206,34 @@ fn list(profiles: &Path) -> Result<ExitCode, String> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// A chip reader's line: present when pcscd shows a reader whose name holds the profile's
+/// pattern (`-` when the profile leaves the name to the device entry or pcscd is not running).
+fn list_chip_reader(file: &Path, profile: &ChipReaderProfile) {
+    let present = match &profile.reader {
+        None => "-",
+        Some(pattern) => match PcscReader::open(pattern) {
+            Ok(_) => "yes",
+            Err(ReaderError::NoReader { .. }) => "no",
+            Err(_) => "-",
+        },
+    };
+    let name = profile.reader.as_deref().map_or_else(
+        || "reader name from the device entry".to_owned(),
+        |pattern| format!("reader {pattern:?}"),
+    );
+    let apdus = if profile.extended_length {
+        "extended length"
+    } else {
+        "short APDUs"
+    };
+    println!(
+        "{:<24} {:<13} {present:<8} {name}, {apdus} ({})",
+        file_stem(file),
+        "pcsc",
+        profile.model
+    );
 }
 
 fn usb_ids_present() -> Vec<(u16, u16)> {

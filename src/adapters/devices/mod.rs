@@ -7,6 +7,7 @@
 //! directories; it moves bytes into `core::frame` (images into `qr_image`) and sends the results
 //! on a channel, and decides nothing about documents.
 
+pub mod chip_reader;
 pub mod decode_worker;
 pub mod image_spool;
 mod link_report;

@@ -1,5 +1,5 @@
 //! `[[devices]]`: each scanner's profile (parsed as the daemon parses it), port or USB ids,
-//! spool directory and programming; the chip reader's own keys are `chip_reader`'s.
+//! spool directory and programming; the chip reader's entry is `chip_reader`'s.
 
 use std::collections::BTreeSet;
 use std::path::{Component, Path, PathBuf};
@@ -20,8 +20,11 @@ pub(super) fn devices(
     let mut names = BTreeSet::new();
     let mut devices = Vec::with_capacity(raw.len());
     let mut all_valid = true;
-    // Chip readers (`pcsc`) are read by `config::chip`.
-    for table in raw.iter().filter(|table| table.get_ref().pcsc.is_none()) {
+    // Chip readers (`pcsc`, or a chip-reader profile) are read by `chip_reader`.
+    for table in raw
+        .iter()
+        .filter(|table| !super::chip_reader::is_chip_reader(table, Some(devices_dir)))
+    {
         if !super::chip_reader::scanner_keys_ok(table, report) {
             all_valid = false;
             continue;

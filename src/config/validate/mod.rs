@@ -82,7 +82,7 @@ fn validate(
     let devices = devices_dir
         .as_deref()
         .map(|dir| devices(&raw.devices, dir, report));
-    let chip_reader = chip_reader::chip_reader(&raw.devices, report);
+    let chip_reader = chip_reader::chip_reader(&raw.devices, devices_dir.as_deref(), report);
     let ledger = required_table(&raw.ledger, "ledger", "a [ledger] table", report, ledger);
     let upstream = required_table(
         &raw.upstream,
