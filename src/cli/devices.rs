@@ -142,63 +142,16 @@ fn list(profiles: &Path) -> Result<ExitCode, String> {
     );
     let mut failed = false;
     for file in files {
-        match read_profile(&file) {
+        let listed = match read_profile(&file) {
             Ok(profile) => {
-                let (present, place) = match (&profile.serial, profile.transport) {
-                    (Some(serial), Transport::Serial | Transport::ZebraSsi) => {
-                        (Path::new(&serial.path).exists(), serial.path.clone())
-                    }
-                    (_, Transport::ImageSpool) => {
-                        let dir = profile.spool.as_ref().map_or("", |s| s.path.as_str());
-                        (Path::new(dir).is_dir(), format!("spool {dir}"))
-                    }
-                    _ => {
-                        let ids: Vec<String> = profile
-                            .usb
-                            .iter()
-                            .map(|id| format!("{:04x}:{:04x}", id.vendor, id.product))
-                            .collect();
-                        let present = profile
-                            .usb
-                            .iter()
-                            .any(|id| usb_present.contains(&(id.vendor, id.product)));
-                        (present, format!("usb {}", ids.join(",")))
-                    }
-                };
-                let transport = profile.transport.as_str();
-                println!(
-                    "{:<24} {:<13} {:<8} {place}",
-                    profile.name,
-                    transport,
-                    if present { "yes" } else { "no" }
-                );
+                list_scanner(&profile, &usb_present);
+                Ok(())
             }
-            Err(e) => {
-                // The kiosk gate's relay profile and the chip readers' profiles live beside the
-                // scanners.
-                let text = std::fs::read_to_string(&file).unwrap_or_default();
-                let gate = crate::adapters::gate::GateProfile::from_toml(&text).ok();
-                if let Some(gate) = gate {
-                    println!(
-                        "{:<24} {:<13} {:<8} {}",
-                        file_stem(&file),
-                        "gate",
-                        "-",
-                        gate.model
-                    );
-                } else if ChipReaderProfile::is_chip_reader_profile(&text) {
-                    match ChipReaderProfile::from_toml(&text) {
-                        Ok(profile) => list_chip_reader(&file, &profile),
-                        Err(chip) => {
-                            failed = true;
-                            eprintln!("invalid profile {}: {chip}", file.display());
-                        }
-                    }
-                } else {
-                    failed = true;
-                    eprintln!("invalid profile {e}");
-                }
-            }
+            Err(e) => list_other(&file, e),
+        };
+        if let Err(why) = listed {
+            failed = true;
+            eprintln!("invalid profile {why}");
         }
     }
     Ok(if failed {
@@ -206,6 +159,60 @@ fn list(profiles: &Path) -> Result<ExitCode, String> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// A scanner's line: present when its serial path, spool directory or USB id is there.
+fn list_scanner(profile: &DeviceProfile, usb_present: &[(u16, u16)]) {
+    let (present, place) = match (&profile.serial, profile.transport) {
+        (Some(serial), Transport::Serial | Transport::ZebraSsi) => {
+            (Path::new(&serial.path).exists(), serial.path.clone())
+        }
+        (_, Transport::ImageSpool) => {
+            let dir = profile.spool.as_ref().map_or("", |s| s.path.as_str());
+            (Path::new(dir).is_dir(), format!("spool {dir}"))
+        }
+        _ => {
+            let ids: Vec<String> = profile
+                .usb
+                .iter()
+                .map(|id| format!("{:04x}:{:04x}", id.vendor, id.product))
+                .collect();
+            let present = profile
+                .usb
+                .iter()
+                .any(|id| usb_present.contains(&(id.vendor, id.product)));
+            (present, format!("usb {}", ids.join(",")))
+        }
+    };
+    println!(
+        "{:<24} {:<13} {:<8} {place}",
+        profile.name,
+        profile.transport.as_str(),
+        if present { "yes" } else { "no" }
+    );
+}
+
+/// The kiosk gate's relay profile and the chip readers' profiles, which live beside the
+/// scanners; `scanner_error` is why the file is not a scanner's, reported when it is neither.
+fn list_other(file: &Path, scanner_error: String) -> Result<(), String> {
+    let text = std::fs::read_to_string(file).unwrap_or_default();
+    if let Ok(gate) = crate::adapters::gate::GateProfile::from_toml(&text) {
+        println!(
+            "{:<24} {:<13} {:<8} {}",
+            file_stem(file),
+            "gate",
+            "-",
+            gate.model
+        );
+        return Ok(());
+    }
+    if !ChipReaderProfile::is_chip_reader_profile(&text) {
+        return Err(scanner_error);
+    }
+    let profile = ChipReaderProfile::from_toml(&text)
+        .map_err(|chip| format!("{}: {chip}", file.display()))?;
+    list_chip_reader(file, &profile);
+    Ok(())
 }
 
 /// A chip reader's line: present when pcscd shows a reader whose name holds the profile's
