@@ -21,6 +21,11 @@ pub fn serve(chip: &mut SimulatedChip, vpcd: SocketAddr) -> io::Result<()> {
 pub fn serve_stream(chip: &mut SimulatedChip, mut stream: TcpStream) -> io::Result<()> {
     stream.set_nodelay(true)?;
     loop {
+        // vpcd writes a message's length and its payload in two sends, and Nagle holds the
+        // second until the first is acknowledged: a delayed acknowledgement here would cost
+        // each APDU about 40 ms. Quick acknowledgement lasts until the next delayed one, so it
+        // is asked for again before every message.
+        rustix::net::sockopt::set_tcp_quickack(&stream, true)?;
         let mut length = [0u8; 2];
         match stream.read_exact(&mut length) {
             Ok(()) => {}
