@@ -207,12 +207,17 @@ async fn overstayers(
             .then_with(|| a.holder.cmp(&b.holder))
     });
     let listed: Vec<Value> = found.into_iter().map(|found| found.json).collect();
-    Ok(json!({
+    // The list is moved in: `json!` would serialise it into a second, deep copy (every
+    // overstayer's object again, the largest cost of the report after the assessment).
+    let mut report = json!({
         "report": "overstayers",
         "date": date,
         "present_assessed": present,
-        "overstayers": listed,
-    }))
+    });
+    if let Some(fields) = report.as_object_mut() {
+        fields.insert("overstayers".into(), Value::Array(listed));
+    }
+    Ok(report)
 }
 
 /// What the assessment tasks found: documents present on the date, and the overstayers.
