@@ -106,6 +106,10 @@ impl PostgresSettings {
             .user(&self.user)
             .dbname(&self.dbname)
             .application_name("checkpoint-central")
+            // No JIT compilation: it cost each ingested batch tens of milliseconds of LLVM
+            // work (about as much CPU as PostgreSQL's own part of the batch), and the reports
+            // read by index or scan one narrow table, where compiling does not pay either.
+            .options("-c jit=off")
             .connect_timeout(std::time::Duration::from_secs(5));
         if let Some(password) = &self.password {
             config.password(password);

@@ -113,26 +113,24 @@ pub async fn run_ingest(
     let client = connect(nats).await?;
     let js = jetstream::new(client);
     let mut position = stored_position(&mut store, postgres, &nats.durable).await;
-    let mut consumer = durable_consumer(&js, nats, position).await?;
-    // The next batch, pulled and verified while the previous one was being committed.
-    let mut prefetched = None;
+    let mut reader = Reader::start(durable_consumer(&js, nats, position).await?, nats, &keys);
     loop {
-        let pulled = match prefetched.take() {
-            Some(pulled) => pulled,
-            None => tokio::select! {
-                () = &mut shutdown => return Ok(()),
-                pulled = pull_verified(&consumer, nats.batch_max, &keys) => pulled,
-            },
+        let read = tokio::select! {
+            () = &mut shutdown => return Ok(()),
+            read = reader.batches.recv() => read,
         };
-        let (verified, last) = match pulled {
-            Ok(pulled) => pulled,
-            Err(error) => {
-                tracing::warn!(message = "pull from EVENTS failed; retrying", %error);
-                tokio::time::sleep(PULL_RETRY_DELAY).await;
-                continue;
-            }
+        let verified = match read {
+            Some((verifying, last)) => verifying.await.ok().and_then(Result::ok).zip(Some(last)),
+            None => None,
         };
-        let Some(last) = last else { continue };
+        let Some((verified, last)) = verified else {
+            // A verifying thread (or the reader) failed: nothing after the stored position is
+            // committed until it is read again from there.
+            tracing::warn!(message = "verifying a pulled batch failed; reading it again");
+            drop(reader);
+            reader = Reader::start(durable_consumer(&js, nats, position).await?, nats, &keys);
+            continue;
+        };
         let fresh: Vec<_> = verified
             .into_iter()
             .filter(|pulled| pulled.stream_seq > position)
@@ -149,37 +147,88 @@ pub async fn run_ingest(
                 position,
                 first = first.stream_seq
             );
-            consumer = durable_consumer(&js, nats, position).await?;
+            drop(reader);
+            reader = Reader::start(durable_consumer(&js, nats, position).await?, nats, &keys);
             continue;
         }
         if let Some(batch_last) = fresh.last().map(|pulled| pulled.stream_seq) {
-            // The commit (PostgreSQL) and the next pull and verification (NATS, all cores)
-            // overlap; nothing of the next batch is acknowledged before its own commit.
-            let (committed, next) = tokio::join!(
-                commit_with_retry(store, postgres, &nats.durable, fresh, position),
-                pull_verified(&consumer, nats.batch_max, &keys),
-            );
+            // The reader pulls and verifies the next batches (NATS, all cores) meanwhile;
+            // nothing of them is acknowledged before their own commit.
             let ok;
-            (store, ok) = committed;
+            (store, ok) = commit_with_retry(store, postgres, &nats.durable, fresh, position).await;
             if !ok {
                 // The stored position moved under this batch: nothing of it is acknowledged,
                 // and reading starts again right after what the record holds.
+                drop(reader);
                 position = stored_position(&mut store, postgres, &nats.durable).await;
                 tracing::warn!(
                     message = "stored position moved; consumer re-created there",
                     position
                 );
-                consumer = durable_consumer(&js, nats, position).await?;
+                reader = Reader::start(durable_consumer(&js, nats, position).await?, nats, &keys);
                 continue;
             }
             position = batch_last;
-            prefetched = Some(next);
         }
         // Acknowledging the last message acknowledges the whole batch (AckPolicy::All). A lost
         // acknowledgement only brings a redelivery, which the stored position skips.
         if let Err(error) = last.ack().await {
             tracing::warn!(message = "batch acknowledgement not sent", %error);
         }
+    }
+}
+
+/// Batches pulled but not yet committed, at most (besides the one being committed): enough
+/// that the pulls and the verification of the next batches keep the cores busy while
+/// PostgreSQL commits, few enough to stay well inside the consumer's pending-ack limit.
+const READ_AHEAD: usize = 2;
+
+/// A batch being verified (on the blocking pool) and its last message, to acknowledge.
+type Reading = (
+    tokio::task::JoinHandle<Result<Vec<Pulled>, IngestError>>,
+    jetstream::Message,
+);
+
+/// Pulls batches from the durable consumer and starts verifying each as it arrives, in stream
+/// order and up to [`READ_AHEAD`] ahead of the commits. Dropping it stops the pulls (a
+/// consumer re-created elsewhere delivers again from the stored position).
+struct Reader {
+    batches: tokio::sync::mpsc::Receiver<Reading>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Reader {
+    fn start(
+        consumer: jetstream::consumer::Consumer<pull::Config>,
+        nats: &NatsSettings,
+        keys: &Arc<dyn TerminalKeys + Send + Sync>,
+    ) -> Self {
+        let (send, batches) = tokio::sync::mpsc::channel(READ_AHEAD);
+        let (max, keys) = (nats.batch_max, Arc::clone(keys));
+        let task = tokio::spawn(async move {
+            loop {
+                match pull_batch(&consumer, max).await {
+                    Ok((messages, Some(last))) => {
+                        let verifying = tokio::spawn(verify_all(messages, Arc::clone(&keys)));
+                        if send.send((verifying, last)).await.is_err() {
+                            return;
+                        }
+                    }
+                    Ok((_, None)) => {}
+                    Err(error) => {
+                        tracing::warn!(message = "pull from EVENTS failed; retrying", %error);
+                        tokio::time::sleep(PULL_RETRY_DELAY).await;
+                    }
+                }
+            }
+        });
+        Self { batches, task }
+    }
+}
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
 
@@ -198,16 +247,6 @@ async fn stored_position(
             }
         }
     }
-}
-
-/// A pulled batch, verified, and its last message (to acknowledge).
-async fn pull_verified(
-    consumer: &jetstream::consumer::Consumer<pull::Config>,
-    max: usize,
-    keys: &Arc<dyn TerminalKeys + Send + Sync>,
-) -> Result<(Vec<Pulled>, Option<jetstream::Message>), IngestError> {
-    let (messages, last) = pull_batch(consumer, max).await?;
-    Ok((verify_all(messages, Arc::clone(keys)).await?, last))
 }
 
 async fn connect_store(postgres: &PostgresSettings, durable: &str) -> MovementStore {
@@ -270,7 +309,7 @@ async fn durable_consumer(
             deliver_policy,
             ack_policy: jetstream::consumer::AckPolicy::All,
             ack_wait: ACK_WAIT,
-            max_ack_pending: i64::try_from(nats.batch_max * 4).unwrap_or(i64::MAX),
+            max_ack_pending: i64::try_from(nats.batch_max * (READ_AHEAD + 4)).unwrap_or(i64::MAX),
             ..pull::Config::default()
         })
         .await

@@ -123,14 +123,14 @@ async fn present(client: &Client, date: Date) -> Result<Value, ReportError> {
 
 /// A present traveller over the limit.
 #[derive(Serialize)]
-struct Overstayer {
+struct Overstayer<'a> {
     /// Orders overstayers with the same overstay (by digest); not shown.
     #[serde(skip)]
-    holder: Vec<u8>,
-    issuing_state: String,
-    document_type: String,
-    document_number: String,
-    nationality: String,
+    holder: &'a [u8],
+    issuing_state: &'a str,
+    document_type: &'a str,
+    document_number: &'a str,
+    nationality: &'a str,
     entered: Date,
     days_used: u32,
     overstay_days: u32,
@@ -139,12 +139,14 @@ struct Overstayer {
 }
 
 /// One document present on the report's date: its crossings up to that date, the last an entry.
-struct Present {
-    holder: Vec<u8>,
-    nationality: String,
-    issuing_state: String,
-    document_type: String,
-    document_number: String,
+/// The document's fields are read in place from the row (allocated once, in the JSON, and only
+/// for an overstayer).
+struct Present<'a> {
+    holder: &'a [u8],
+    nationality: &'a str,
+    issuing_state: &'a str,
+    document_type: &'a str,
+    document_number: &'a str,
     movements: Vec<Movement>,
 }
 
@@ -205,12 +207,17 @@ async fn overstayers(
             .then_with(|| a.holder.cmp(&b.holder))
     });
     let listed: Vec<Value> = found.into_iter().map(|found| found.json).collect();
-    Ok(json!({
+    // The list is moved in: `json!` would serialise it into a second, deep copy (every
+    // overstayer's object again, the largest cost of the report after the assessment).
+    let mut report = json!({
         "report": "overstayers",
         "date": date,
         "present_assessed": present,
-        "overstayers": listed,
-    }))
+    });
+    if let Some(fields) = report.as_object_mut() {
+        fields.insert("overstayers".into(), Value::Array(listed));
+    }
+    Ok(report)
 }
 
 /// What the assessment tasks found: documents present on the date, and the overstayers.
@@ -254,7 +261,7 @@ fn assess_rows(context: &ReportContext, rows: &[Row], date: Date) -> Result<Asse
                 .map_err(|e| ReportError::Record(format!("an overstayer as JSON: {e}")))?;
             assessed.found.push(Found {
                 overstay_days: overstayer.overstay_days,
-                holder: overstayer.holder,
+                holder: overstayer.holder.to_vec(),
                 json,
             });
         }
@@ -263,7 +270,7 @@ fn assess_rows(context: &ReportContext, rows: &[Row], date: Date) -> Result<Asse
 }
 
 /// The document's crossings up to `date` when the last of them is an entry.
-fn present_on(row: &Row, date: Date) -> Option<Present> {
+fn present_on(row: &Row, date: Date) -> Option<Present<'_>> {
     let dates: Vec<Date> = row.get(5);
     let entries: Vec<bool> = row.get(6);
     let movements: Vec<Movement> = dates
@@ -293,29 +300,29 @@ fn present_on(row: &Row, date: Date) -> Option<Present> {
 }
 
 /// One present document's stay on `date`: an overstayer, or `None`.
-fn assess(
+fn assess<'a>(
     context: &ReportContext,
-    document: &Present,
+    document: &Present<'a>,
     date: Date,
-) -> Result<Option<Overstayer>, ReportError> {
-    let holder = &document.holder;
-    let digest = HolderDigest(holder.as_slice().try_into().map_err(|_| {
+) -> Result<Option<Overstayer<'a>>, ReportError> {
+    let holder = document.holder;
+    let digest = HolderDigest(holder.try_into().map_err(|_| {
         ReportError::Record(format!("a stored holder digest is {} bytes", holder.len()))
     })?);
     let movements = &document.movements;
     let grounds = grounds_of_stay(&context.ledger, &digest, movements)?;
     let assessment = context
         .stay
-        .assess(&document.nationality, movements, &grounds, date);
+        .assess(document.nationality, movements, &grounds, date);
     if assessment.overstay_days == 0 {
         return Ok(None);
     }
     Ok(Some(Overstayer {
-        holder: holder.clone(),
-        issuing_state: document.issuing_state.clone(),
-        document_type: document.document_type.clone(),
-        document_number: document.document_number.clone(),
-        nationality: document.nationality.clone(),
+        holder,
+        issuing_state: document.issuing_state,
+        document_type: document.document_type,
+        document_number: document.document_number,
+        nationality: document.nationality,
         entered: movements.last().map_or(date, |m| m.date),
         days_used: assessment.days_used,
         overstay_days: assessment.overstay_days,

@@ -18,6 +18,9 @@ pub enum StoreError {
     /// A migration failed.
     #[error("schema migration: {0}")]
     Migration(String),
+    /// A batch holds more crossings than PostgreSQL's array subscripts (`int4`) can address.
+    #[error("a batch of {0} crossings is more than one statement can take")]
+    BatchTooLarge(usize),
     /// The stored position is not the one the batch continues from (another writer under the
     /// same name, or a commit the database lost): the batch must be read again from there.
     #[error("stored position is {stored}, the batch continues from {after}")]
@@ -121,6 +124,18 @@ pub struct MovementStore {
     /// without asking the record. Emptied on any failure (a new connection starts empty), so a
     /// stale entry can at worst make a commit fail on the primary key, never admit a double.
     heads: HashMap<String, Option<(i64, Vec<u8>)>>,
+    /// The batch statements, prepared once per connection (see [`Statements`]).
+    statements: Option<Statements>,
+}
+
+/// The statements every batch runs, prepared once per connection: PostgreSQL plans each once,
+/// not once per batch (planning the `stays` fold took longer than some batches' COPY).
+#[derive(Clone)]
+struct Statements {
+    locked_position: tokio_postgres::Statement,
+    store_position: tokio_postgres::Statement,
+    record_stays: tokio_postgres::Statement,
+    known_hashes: tokio_postgres::Statement,
 }
 
 impl MovementStore {
@@ -130,7 +145,45 @@ impl MovementStore {
             client,
             consumer: consumer.to_string(),
             heads: HashMap::new(),
+            statements: None,
         }
+    }
+
+    /// The batch statements of this connection, prepared on first use. Their plans are generic
+    /// (session setting): every one of them touches a few rows per key, by index, whatever the
+    /// batch size, while a plan made for a batch's 5,000 keys would merge-join or hash-join
+    /// whole tables once `stays` or `movements` are large.
+    async fn statements(&mut self) -> Result<Statements, StoreError> {
+        if let Some(statements) = &self.statements {
+            return Ok(statements.clone());
+        }
+        self.client
+            .batch_execute("SET plan_cache_mode = force_generic_plan")
+            .await?;
+        let statements = Statements {
+            locked_position: self
+                .client
+                .prepare("SELECT stream_seq FROM consumer_position WHERE consumer = $1 FOR UPDATE")
+                .await?,
+            store_position: self
+                .client
+                .prepare(
+                    "INSERT INTO consumer_position (consumer, stream_seq) VALUES ($1, $2) \
+                     ON CONFLICT (consumer) DO UPDATE SET stream_seq = EXCLUDED.stream_seq",
+                )
+                .await?,
+            record_stays: self.client.prepare(RECORD_STAYS).await?,
+            known_hashes: self
+                .client
+                .prepare(
+                    "SELECT m.terminal, m.seq, m.event_hash FROM movements m \
+                     JOIN unnest($1::text[], $2::int8[]) AS k(terminal, seq) \
+                     ON m.terminal = k.terminal AND m.seq = k.seq",
+                )
+                .await?,
+        };
+        self.statements = Some(statements.clone());
+        Ok(statements)
     }
 
     /// The last stream sequence committed (0: none).
@@ -169,15 +222,8 @@ impl MovementStore {
         }
         let (terminals, seqs): (Vec<&str>, Vec<i64>) =
             asked.iter().map(|(t, s)| (t.as_str(), *s)).unzip();
-        let rows = self
-            .client
-            .query(
-                "SELECT m.terminal, m.seq, m.event_hash FROM movements m \
-                 JOIN unnest($1::text[], $2::int8[]) AS k(terminal, seq) \
-                 ON m.terminal = k.terminal AND m.seq = k.seq",
-                &[&terminals, &seqs],
-            )
-            .await?;
+        let statement = self.statements().await?.known_hashes;
+        let rows = self.client.query(&statement, &[&terminals, &seqs]).await?;
         known.extend(
             rows.into_iter()
                 .map(|row| ((row.get(0), row.get(1)), row.get(2))),
@@ -232,12 +278,10 @@ impl MovementStore {
     }
 
     async fn write(&mut self, batch: &Batch) -> Result<(), StoreError> {
+        let statements = self.statements().await?;
         let tx = self.client.transaction().await?;
         let stored = tx
-            .query_opt(
-                "SELECT stream_seq FROM consumer_position WHERE consumer = $1 FOR UPDATE",
-                &[&self.consumer],
-            )
+            .query_opt(&statements.locked_position, &[&self.consumer])
             .await?
             .map_or(0, |row| u64::try_from(row.get::<_, i64>(0)).unwrap_or(0));
         if stored != batch.after_stream_seq {
@@ -247,15 +291,11 @@ impl MovementStore {
             });
         }
         insert_movements(&tx, &batch.movements).await?;
-        record_stays(&tx, &batch.movements).await?;
+        record_stays(&tx, &statements.record_stays, &batch.movements).await?;
         insert_anomalies(&tx, &batch.anomalies).await?;
         let last = i64::try_from(batch.last_stream_seq).unwrap_or(i64::MAX);
-        tx.execute(
-            "INSERT INTO consumer_position (consumer, stream_seq) VALUES ($1, $2) \
-             ON CONFLICT (consumer) DO UPDATE SET stream_seq = EXCLUDED.stream_seq",
-            &[&self.consumer, &last],
-        )
-        .await?;
+        tx.execute(&statements.store_position, &[&self.consumer, &last])
+            .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -338,86 +378,158 @@ async fn insert_movements(
 }
 
 /// The batch's entries and exits folded into `stays`, one row per document (statement below).
+/// They are grouped by document and put in (time, seq) order here, so PostgreSQL only slices
+/// each document's part out of the batch's arrays (it sorted and aggregated every column per
+/// document before).
 async fn record_stays(
     tx: &tokio_postgres::Transaction<'_>,
+    statement: &tokio_postgres::Statement,
     rows: &[MovementRow],
 ) -> Result<(), StoreError> {
-    let crossings: Vec<&MovementRow> = rows
+    let mut crossings: Vec<(jiff::Timestamp, &MovementRow)> = rows
         .iter()
         .filter(|r| matches!(r.direction, "entry" | "exit"))
+        .map(|r| (stored_instant(r.recorded_at), r))
         .collect();
     if crossings.is_empty() {
         return Ok(());
     }
-    let holders: Vec<&[u8]> = crossings.iter().map(|r| r.holder.as_slice()).collect();
-    let ats: Vec<jiff::Timestamp> = crossings.iter().map(|r| r.recorded_at).collect();
-    let seqs: Vec<i64> = crossings.iter().map(|r| r.seq).collect();
-    let dates: Vec<jiff::civil::Date> = crossings.iter().map(|r| r.local_date).collect();
-    let entries: Vec<bool> = crossings.iter().map(|r| r.direction == "entry").collect();
-    let nationalities: Vec<&str> = crossings.iter().map(|r| r.nationality.as_str()).collect();
-    let states: Vec<&str> = crossings.iter().map(|r| r.issuing_state.as_str()).collect();
-    let types: Vec<&str> = crossings.iter().map(|r| r.document_type.as_str()).collect();
-    let numbers: Vec<&str> = crossings
+    crossings
+        .sort_by(|(at_a, a), (at_b, b)| (&a.holder, at_a, a.seq).cmp(&(&b.holder, at_b, b.seq)));
+    let dates: Vec<jiff::civil::Date> = crossings.iter().map(|(_, r)| r.local_date).collect();
+    let entries: Vec<bool> = crossings
         .iter()
-        .map(|r| r.document_number.as_str())
+        .map(|(_, r)| r.direction == "entry")
         .collect();
+    let mut documents = StayParts::default();
+    let mut start = 0;
+    for group in crossings.chunk_by(|(_, a), (_, b)| a.holder == b.holder) {
+        documents.push(group, start)?;
+        start += group.len();
+    }
+    let StayParts {
+        holders,
+        first_ats,
+        first_seqs,
+        last_ats,
+        last_seqs,
+        nationalities,
+        states,
+        types,
+        numbers,
+        from,
+        to,
+    } = &documents;
     tx.execute(
-        RECORD_STAYS,
+        statement,
         &[
-            &holders,
-            &ats,
-            &seqs,
+            holders,
+            first_ats,
+            first_seqs,
+            last_ats,
+            last_seqs,
+            nationalities,
+            states,
+            types,
+            numbers,
+            from,
+            to,
             &dates,
             &entries,
-            &nationalities,
-            &states,
-            &types,
-            &numbers,
         ],
     )
     .await?;
     Ok(())
 }
 
-/// Folds a batch of crossings (parallel arrays, one element per crossing) into `stays`: the
-/// batch's crossings of each document in order; appended to the stored ones when they all come
-/// after the stored latest, else (two terminals' events arriving out of order) the document's
-/// crossings are read again from `movements`, which already holds the batch.
+/// A timestamp as PostgreSQL stores it (`timestamptz` keeps microseconds, rounded half away
+/// from zero on the way in): the batch's crossings are ordered here exactly as the record will
+/// order them.
+fn stored_instant(at: jiff::Timestamp) -> jiff::Timestamp {
+    at.round(jiff::Unit::Microsecond).unwrap_or(at)
+}
+
+/// Per document of a batch (parallel arrays): its first and latest crossing in (time, seq)
+/// order, the document as the latest names it, and where its crossings lie (1-based, inclusive)
+/// in the batch's ordered dates and directions.
+#[derive(Default)]
+struct StayParts<'a> {
+    holders: Vec<&'a [u8]>,
+    first_ats: Vec<jiff::Timestamp>,
+    first_seqs: Vec<i64>,
+    last_ats: Vec<jiff::Timestamp>,
+    last_seqs: Vec<i64>,
+    nationalities: Vec<&'a str>,
+    states: Vec<&'a str>,
+    types: Vec<&'a str>,
+    numbers: Vec<&'a str>,
+    from: Vec<i32>,
+    to: Vec<i32>,
+}
+
+impl<'a> StayParts<'a> {
+    /// Adds one document's crossings (in order, non-empty), found at `start` (0-based) in the
+    /// batch's ordered crossings.
+    fn push(
+        &mut self,
+        group: &[(jiff::Timestamp, &'a MovementRow)],
+        start: usize,
+    ) -> Result<(), StoreError> {
+        let (Some((first_at, first)), Some((last_at, last))) = (group.first(), group.last()) else {
+            return Ok(());
+        };
+        let position = |index: usize| {
+            i32::try_from(index + 1).map_err(|_| StoreError::BatchTooLarge(index + 1))
+        };
+        self.holders.push(&first.holder);
+        self.first_ats.push(*first_at);
+        self.first_seqs.push(first.seq);
+        self.last_ats.push(*last_at);
+        self.last_seqs.push(last.seq);
+        self.nationalities.push(&last.nationality);
+        self.states.push(&last.issuing_state);
+        self.types.push(&last.document_type);
+        self.numbers.push(&last.document_number);
+        self.from.push(position(start)?);
+        self.to.push(position(start + group.len() - 1)?);
+        Ok(())
+    }
+}
+
+/// Folds a batch's documents (parallel arrays from [`StayParts`], then the batch's ordered
+/// dates and directions) into `stays`: a document's crossings are appended to the stored ones
+/// when they all come after the stored latest, else (two terminals' events arriving out of
+/// order) its crossings are read again from `movements`, which already holds the batch.
 const RECORD_STAYS: &str = "\
-WITH m AS (SELECT * FROM unnest($1::bytea[], $2::timestamptz[], $3::int8[], $4::date[], \
-        $5::bool[], $6::text[], $7::text[], $8::text[], $9::text[]) \
-        AS m(holder, at, seq, day, entry, nationality, issuing_state, document_type, document_number)), \
-b AS (SELECT holder, \
-        array_agg(at ORDER BY at, seq) AS ats, array_agg(seq ORDER BY at, seq) AS seqs, \
-        array_agg(day ORDER BY at, seq) AS dates, array_agg(entry ORDER BY at, seq) AS entries, \
-        (array_agg(nationality ORDER BY at DESC, seq DESC))[1] AS nationality, \
-        (array_agg(issuing_state ORDER BY at DESC, seq DESC))[1] AS issuing_state, \
-        (array_agg(document_type ORDER BY at DESC, seq DESC))[1] AS document_type, \
-        (array_agg(document_number ORDER BY at DESC, seq DESC))[1] AS document_number \
-        FROM m GROUP BY holder), \
+WITH b AS (SELECT * FROM unnest($1::bytea[], $2::timestamptz[], $3::int8[], $4::timestamptz[], \
+        $5::int8[], $6::text[], $7::text[], $8::text[], $9::text[], $10::int4[], $11::int4[]) \
+        AS b(holder, first_at, first_seq, last_at, last_seq, nationality, issuing_state, \
+        document_type, document_number, part_from, part_to)), \
 updated AS (UPDATE stays s SET \
-        dates = CASE WHEN (b.ats[1], b.seqs[1]) > (s.last_at, s.last_seq) THEN s.dates || b.dates \
+        dates = CASE WHEN (b.first_at, b.first_seq) > (s.last_at, s.last_seq) \
+            THEN s.dates || ($12::date[])[b.part_from:b.part_to] \
             ELSE (SELECT array_agg(x.local_date ORDER BY x.recorded_at, x.seq) FROM movements x \
                   WHERE x.holder = s.holder AND x.direction IN ('entry', 'exit')) END, \
-        entries = CASE WHEN (b.ats[1], b.seqs[1]) > (s.last_at, s.last_seq) THEN s.entries || b.entries \
+        entries = CASE WHEN (b.first_at, b.first_seq) > (s.last_at, s.last_seq) \
+            THEN s.entries || ($13::bool[])[b.part_from:b.part_to] \
             ELSE (SELECT array_agg(x.direction = 'entry' ORDER BY x.recorded_at, x.seq) FROM movements x \
                   WHERE x.holder = s.holder AND x.direction IN ('entry', 'exit')) END, \
-        nationality = CASE WHEN (b.ats[cardinality(b.ats)], b.seqs[cardinality(b.seqs)]) > (s.last_at, s.last_seq) \
+        nationality = CASE WHEN (b.last_at, b.last_seq) > (s.last_at, s.last_seq) \
             THEN b.nationality ELSE s.nationality END, \
-        issuing_state = CASE WHEN (b.ats[cardinality(b.ats)], b.seqs[cardinality(b.seqs)]) > (s.last_at, s.last_seq) \
+        issuing_state = CASE WHEN (b.last_at, b.last_seq) > (s.last_at, s.last_seq) \
             THEN b.issuing_state ELSE s.issuing_state END, \
-        document_type = CASE WHEN (b.ats[cardinality(b.ats)], b.seqs[cardinality(b.seqs)]) > (s.last_at, s.last_seq) \
+        document_type = CASE WHEN (b.last_at, b.last_seq) > (s.last_at, s.last_seq) \
             THEN b.document_type ELSE s.document_type END, \
-        document_number = CASE WHEN (b.ats[cardinality(b.ats)], b.seqs[cardinality(b.seqs)]) > (s.last_at, s.last_seq) \
+        document_number = CASE WHEN (b.last_at, b.last_seq) > (s.last_at, s.last_seq) \
             THEN b.document_number ELSE s.document_number END, \
-        last_seq = CASE WHEN (b.ats[cardinality(b.ats)], b.seqs[cardinality(b.seqs)]) > (s.last_at, s.last_seq) \
-            THEN b.seqs[cardinality(b.seqs)] ELSE s.last_seq END, \
-        last_at = greatest(s.last_at, b.ats[cardinality(b.ats)]) \
+        last_seq = CASE WHEN (b.last_at, b.last_seq) > (s.last_at, s.last_seq) \
+            THEN b.last_seq ELSE s.last_seq END, \
+        last_at = greatest(s.last_at, b.last_at) \
         FROM b WHERE s.holder = b.holder RETURNING s.holder) \
 INSERT INTO stays (holder, nationality, issuing_state, document_type, document_number, last_at, \
         last_seq, dates, entries) \
-SELECT holder, nationality, issuing_state, document_type, document_number, ats[cardinality(ats)], \
-        seqs[cardinality(seqs)], dates, entries FROM b \
+SELECT holder, nationality, issuing_state, document_type, document_number, last_at, last_seq, \
+        ($12::date[])[part_from:part_to], ($13::bool[])[part_from:part_to] FROM b \
 WHERE holder NOT IN (SELECT holder FROM updated)";
 
 /// Derives `stays` again from `movements` (after rows were loaded into `movements` by other
