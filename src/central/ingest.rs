@@ -135,18 +135,7 @@ pub async fn run_ingest(
             .into_iter()
             .filter(|pulled| pulled.stream_seq > position)
             .collect();
-        if let Some(first) = fresh.first()
-            && first.stream_seq > position + 1
-            && stream_holds(&js, nats, position + 1).await
-        {
-            // Messages after the stored position are missing from this delivery (a redelivery
-            // overtaken by newer ones): committing would move the position past them. Read
-            // again from the position instead.
-            tracing::warn!(
-                message = "delivery skipped messages; consumer re-created at the stored position",
-                position,
-                first = first.stream_seq
-            );
+        if skips_stored_messages(&js, nats, &fresh, position).await {
             drop(reader);
             reader = Reader::start(durable_consumer(&js, nats, position).await?, nats, &keys);
             continue;
@@ -176,6 +165,29 @@ pub async fn run_ingest(
             tracing::warn!(message = "batch acknowledgement not sent", %error);
         }
     }
+}
+
+/// Whether `fresh` starts past messages the stream still holds after the stored `position` (a
+/// redelivery overtaken by newer ones): committing would move the position past them, so they
+/// are read again from the position instead.
+async fn skips_stored_messages(
+    js: &jetstream::Context,
+    nats: &NatsSettings,
+    fresh: &[Pulled],
+    position: u64,
+) -> bool {
+    let Some(first) = fresh.first() else {
+        return false;
+    };
+    if first.stream_seq <= position + 1 || !stream_holds(js, nats, position + 1).await {
+        return false;
+    }
+    tracing::warn!(
+        message = "delivery skipped messages; consumer re-created at the stored position",
+        position,
+        first = first.stream_seq
+    );
+    true
 }
 
 /// Batches pulled but not yet committed, at most (besides the one being committed): enough
