@@ -215,9 +215,12 @@ pub async fn run_relay_metered(
                     if let Some(meter) = &meter {
                         meter.relay_failed();
                     }
-                    stream_ready = false;
                     let outage = outage.get_or_insert_with(Outage::new);
                     outage.failures = outage.failures.saturating_add(1);
+                    // While the outage may be a failover, the stream existed a moment ago and a
+                    // check would only wait for the leader the publishes wait for; past that,
+                    // check it again (central's cluster may have been rebuilt without it).
+                    stream_ready = stream_ready && outage.may_be_failover(&config);
                     let delay = outage.retry_delay(&config);
                     if outage.failures == 1 {
                         tracing::warn!(%error, depth = outbox.depth(), ?delay, "relay round failed; retrying");
@@ -257,10 +260,15 @@ impl Outage {
         }
     }
 
+    /// Whether the outage is young enough to be a leader election.
+    fn may_be_failover(&self, config: &RelayConfig) -> bool {
+        self.since.elapsed() < config.failover_window
+    }
+
     /// The delay before the next round: short while the outage may be a leader election, then
     /// growing to `backoff_max`.
     fn retry_delay(&self, config: &RelayConfig) -> Duration {
-        let max = if self.since.elapsed() < config.failover_window {
+        let max = if self.may_be_failover(config) {
             config.failover_retry_max
         } else {
             config.backoff_max
@@ -272,7 +280,7 @@ impl Outage {
 /// One relay round: publishes up to `rows_per_round` pending rows in sequence order with at
 /// most `acks_in_flight_max` unanswered, removes each row on its ack, and returns how many
 /// left the outbox. Any failure ends the round; the rows not acknowledged stay for the next.
-/// `stream_ready` is cleared by the caller after a failure so the next round prepares again.
+/// `stream_ready` is cleared by the caller when the stream is to be checked again.
 pub async fn relay_round<K: FeedSink>(
     outbox: &Outbox,
     sink: &K,
