@@ -22,12 +22,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
-use checkpointd::adapters::feed::{Outbox, OutboxConfig, RelayConfig, ensure_stream, run_relay};
+use checkpointd::adapters::feed::{
+    Outbox, OutboxConfig, RelayConfig, ensure_stream, run_relay_metered,
+};
 use checkpointd::adapters::ledger::Central;
 use checkpointd::adapters::nats::{CentralLink, link_options};
 use checkpointd::cli::feed::synthetic_crossing;
 use checkpointd::core::event::TerminalId;
 use checkpointd::core::ledger::{Change, TerminalKeyAdded};
+use checkpointd::ports::telemetry::RelayMeter;
 use common::central::CentralService;
 use common::nats::{CLUSTER_NODES, NatsCluster, stream_leader};
 use common::postgres::Postgres;
@@ -89,9 +92,10 @@ impl Victim {
 /// Central's durable consumer on `EVENTS` (`CentralService` names it so).
 const CONSUMER: &str = "central";
 
-/// The node leading central's durable consumer, once it exists and has a leader.
-async fn consumer_leader(js: &jetstream::Context) -> usize {
-    let deadline = Instant::now() + SETTLE;
+/// The node leading central's durable consumer, once it exists and has a leader (`None` after
+/// `wait`).
+async fn consumer_leader(js: &jetstream::Context, wait: Duration) -> Option<usize> {
+    let deadline = Instant::now() + wait;
     loop {
         if let Ok(stream) = js.get_stream("EVENTS").await
             && let Ok(consumer) = stream
@@ -104,13 +108,86 @@ async fn consumer_leader(js: &jetstream::Context) -> usize {
                 .and_then(|c| c.leader.as_deref())
                 .and_then(NatsCluster::node_named)
         {
-            return node;
+            return Some(node);
         }
-        assert!(
-            Instant::now() < deadline,
-            "central's consumer has no leader"
-        );
+        if Instant::now() >= deadline {
+            return None;
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// How long after `killed` the cluster named a leader other than `victim` for what the victim
+/// led (short requests, every 50 ms); `None` when it led neither.
+async fn new_leader_after(
+    urls: Vec<String>,
+    role: Victim,
+    victim: usize,
+    killed: Instant,
+) -> Option<Duration> {
+    let client = async_nats::ConnectOptions::new()
+        .request_timeout(Some(Duration::from_millis(250)))
+        .connect(urls)
+        .await
+        .expect("watcher");
+    let js = jetstream::new(client);
+    loop {
+        let leader = match role {
+            Victim::Events => stream_leader(&js, "EVENTS", Duration::ZERO).await,
+            Victim::Consumer => consumer_leader(&js, Duration::ZERO).await,
+            Victim::Neither => return None,
+        };
+        if leader.is_some_and(|node| node != victim) {
+            return Some(killed.elapsed());
+        }
+        assert!(killed.elapsed() < SETTLE, "no new leader elected");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// When the fleet's relays failed a round (all terminals together).
+#[derive(Default)]
+struct RelayFailures(Mutex<Vec<Instant>>);
+
+impl RelayMeter for RelayFailures {
+    fn relayed(&self, _acknowledged: u64) {}
+
+    fn relay_failed(&self) {
+        self.0.lock().expect("lock").push(Instant::now());
+    }
+}
+
+/// The report's line on the failover: the election's length and the relays' last failure
+/// within the relay's failover window after the kill.
+fn failover_line(
+    role: Victim,
+    election: Option<Duration>,
+    failures: &RelayFailures,
+    killed: Instant,
+) -> String {
+    // The relay's own failover window: its failures past it are not the failover's.
+    let window = relay_config().failover_window;
+    let failed: Vec<Duration> = failures
+        .0
+        .lock()
+        .expect("lock")
+        .iter()
+        .filter_map(|at| at.checked_duration_since(killed))
+        .filter(|since| *since < window)
+        .collect();
+    let elected = match election {
+        Some(after) => format!(
+            "the cluster named a new {} {after:.1?} after the kill",
+            role.describe().trim_start_matches("the ")
+        ),
+        None => "no leader to elect".to_string(),
+    };
+    match failed.iter().max() {
+        Some(last) => format!(
+            "failover: {elected}; the relays' last failed round ended {last:.1?} after it ({} failed rounds)\n",
+            failed.len()
+        ),
+        None => format!("failover: {elected}; no relay round failed\n"),
     }
 }
 
@@ -123,7 +200,9 @@ async fn choose_victim(client: &async_nats::Client, victim: Victim) -> usize {
         let events = stream_leader(&js, "EVENTS", SETTLE)
             .await
             .expect("EVENTS has a leader");
-        let consumer = consumer_leader(&js).await;
+        let consumer = consumer_leader(&js, SETTLE)
+            .await
+            .expect("central's consumer has a leader");
         if events != consumer {
             return match victim {
                 Victim::Events => events,
@@ -240,12 +319,14 @@ impl Terminal {
     }
 
     /// Connects to central (a client of its own) and relays until cut off.
-    async fn connect(&mut self, urls: &[String]) {
+    async fn connect(&mut self, urls: &[String], failures: &Arc<RelayFailures>) {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let relay = run_relay(
+        let meter: Arc<dyn RelayMeter> = failures.clone();
+        let relay = run_relay_metered(
             self.outbox.clone(),
             client(urls).await,
             relay_config(),
+            Some(meter),
             async {
                 let _ = stopped.await;
             },
@@ -512,8 +593,9 @@ async fn every_acknowledged_crossing_of_the_fleet_reaches_central_once() {
     }
     let victim = choose_victim(&observer, plan.victim).await;
     let mut terminals: Vec<Terminal> = (0..plan.terminals).map(Terminal::open).collect();
+    let failures = Arc::new(RelayFailures::default());
     for terminal in &mut terminals {
-        terminal.connect(&urls).await;
+        terminal.connect(&urls, &failures).await;
     }
     let acknowledged: Acknowledged = Arc::default();
     let traffic = traffic(&terminals, &plan, &acknowledged);
@@ -522,7 +604,13 @@ async fn every_acknowledged_crossing_of_the_fleet_reaches_central_once() {
     let third = Duration::from_secs(plan.secs) / 3;
     tokio::time::sleep(third).await;
     cluster.kill(victim);
+    let killed = Instant::now();
     let down_from = jiff::Timestamp::now();
+    let survivors: Vec<String> = (0..CLUSTER_NODES)
+        .filter(|node| *node != victim)
+        .map(|node| urls[node].clone())
+        .collect();
+    let election = tokio::spawn(new_leader_after(survivors, plan.victim, victim, killed));
     terminals.last_mut().expect("a terminal").cut_off().await;
     tokio::time::sleep(third).await;
     let down_to = jiff::Timestamp::now();
@@ -531,7 +619,7 @@ async fn every_acknowledged_crossing_of_the_fleet_reaches_central_once() {
     terminals
         .last_mut()
         .expect("a terminal")
-        .connect(&urls)
+        .connect(&urls, &failures)
         .await;
     for thread in traffic {
         thread.join().expect("traffic");
@@ -548,7 +636,9 @@ async fn every_acknowledged_crossing_of_the_fleet_reaches_central_once() {
     }
     let acknowledged = std::mem::take(&mut *acknowledged.lock().expect("lock"));
     let node_down = (down_from, down_to);
+    let election = election.await.expect("election watcher");
     let report = judge(&plan, &acknowledged, &stored(&js).await, node_down)
+        + &failover_line(plan.victim, election, &failures, killed)
         + &judge_record(&plan, &acknowledged, &pg, &central, node_down).await;
     eprintln!("{report}");
     if let Ok(path) = std::env::var("FLEET_REPORT") {
