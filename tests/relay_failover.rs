@@ -95,12 +95,29 @@ fn traffic(
 /// Every message of `EVENTS`: its `Nats-Msg-Id` and the time the stream stored it.
 async fn stored(js: &jetstream::Context) -> Vec<(String, jiff::Timestamp)> {
     use async_nats::jetstream::consumer::pull::OrderedConfig;
-    let mut stream = js.get_stream("EVENTS").await.expect("EVENTS");
-    let last = stream.info().await.expect("info").state.last_sequence;
-    let consumer = stream
-        .create_consumer(OrderedConfig::default())
-        .await
-        .expect("consumer");
+    // The survivors may still be electing the cluster's meta leader: retry the setup.
+    let deadline = Instant::now() + SETTLE;
+    let (last, consumer) = loop {
+        let attempt = async {
+            let mut stream = js.get_stream("EVENTS").await.map_err(|e| e.to_string())?;
+            let last = stream
+                .info()
+                .await
+                .map_err(|e| e.to_string())?
+                .state
+                .last_sequence;
+            let consumer = stream
+                .create_consumer(OrderedConfig::default())
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok::<_, String>((last, consumer))
+        };
+        match attempt.await {
+            Ok(ready) => break ready,
+            Err(error) => assert!(Instant::now() < deadline, "EVENTS unreadable: {error}"),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
     let mut messages = consumer.messages().await.expect("messages");
     let mut found = Vec::new();
     while let Some(message) = messages.next().await {

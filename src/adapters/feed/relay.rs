@@ -36,11 +36,13 @@ pub struct RelayConfig {
     pub idle_poll: Duration,
     /// Replicas of the stream when the relay creates it (3 on a three-node cluster).
     pub replicas: usize,
-    /// How long a publish waits for its ack, and the stream check for its answer, before the
-    /// round fails and is retried (same message ids, so nothing is stored twice). A stream
-    /// leader killed with acks in flight never answers them, nor a stream check sent while the
-    /// stream has no leader; the client's 10-second request timeout would hold every crossing
-    /// behind them that long after the new leader is elected.
+    /// How long a round with publishes unanswered may go without any ack, and the stream check
+    /// without its answer, before the round fails and is retried (same message ids, so nothing
+    /// is stored twice). A stream leader killed with acks in flight never answers them, nor a
+    /// stream check sent while the stream has no leader; the client's 10-second request timeout
+    /// would hold every crossing behind them that long after the new leader is elected. Silence
+    /// is measured, not each ack's age, so a slow link whose acks keep coming is not taken for
+    /// a dead one.
     pub ack_timeout: Duration,
     /// Longest retry delay in the first `failover_window` of an outage: a stream that lost its
     /// leader takes new publishes again the moment the cluster has elected another (nats-server
@@ -158,12 +160,8 @@ impl FeedSink for JetStreamSink {
             .send_publish(subject, publish)
             .await
             .map_err(|e| FeedError::nats("publish", e))?;
-        let ack_timeout = self.config.ack_timeout;
         Ok(Box::pin(async move {
-            let ack = tokio::time::timeout(ack_timeout, ack)
-                .await
-                .map_err(|_| FeedError::nats("pub ack", format!("no ack within {ack_timeout:?}")))?
-                .map_err(|e| FeedError::nats("pub ack", e))?;
+            let ack = ack.await.map_err(|e| FeedError::nats("pub ack", e))?;
             Ok(SinkAck {
                 duplicate: ack.duplicate,
                 stream_seq: ack.sequence,
@@ -305,14 +303,25 @@ pub async fn relay_round<K: FeedSink>(
         let seq = row.seq;
         in_flight.push_back(async move { (seq, ack.await) });
         if in_flight.len() >= config.acks_in_flight_max {
-            acknowledged += settle(outbox, in_flight.next().await)?;
+            acknowledged += settle(outbox, next_ack(&mut in_flight, config.ack_timeout).await?)?;
         }
     }
-    while let Some(done) = in_flight.next().await {
-        acknowledged += settle(outbox, Some(done))?;
+    while !in_flight.is_empty() {
+        acknowledged += settle(outbox, next_ack(&mut in_flight, config.ack_timeout).await?)?;
     }
     outbox.flush_async().await?;
     Ok(acknowledged)
+}
+
+/// The oldest publish's ack, unless it takes longer than `silence`: acks come in publish order,
+/// so this bounds the silence between two acks, however many wait behind.
+async fn next_ack<F: Future>(
+    in_flight: &mut FuturesOrdered<F>,
+    silence: Duration,
+) -> Result<Option<F::Output>, FeedError> {
+    tokio::time::timeout(silence, in_flight.next())
+        .await
+        .map_err(|_| FeedError::nats("pub ack", format!("no ack within {silence:?}")))
 }
 
 fn settle(
@@ -408,6 +417,29 @@ mod tests {
         }
         let ceiling_at_3 = Duration::from_millis(800);
         assert!((0..100).all(|_| backoff_delay(3, min, max) <= ceiling_at_3));
+    }
+
+    #[tokio::test]
+    async fn a_round_fails_on_silence_not_on_an_acks_age() {
+        let silence = Duration::from_millis(100);
+        // An ack after `delay`, or never.
+        async fn ack(n: u64, delay: Option<Duration>) -> u64 {
+            match delay {
+                Some(delay) => tokio::time::sleep(delay).await,
+                None => std::future::pending().await,
+            }
+            n
+        }
+        let mut in_flight = FuturesOrdered::new();
+        for n in 1..=3u64 {
+            // Each ack comes 40 ms after the one before: the last 120 ms after its publish.
+            in_flight.push_back(ack(n, Some(Duration::from_millis(40 * n))));
+        }
+        for n in 1..=3u64 {
+            assert_eq!(next_ack(&mut in_flight, silence).await.ok(), Some(Some(n)));
+        }
+        in_flight.push_back(ack(0, None));
+        assert!(next_ack(&mut in_flight, silence).await.is_err());
     }
 
     #[test]
