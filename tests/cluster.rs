@@ -78,19 +78,30 @@ async fn wait_drained(outbox: &Outbox) {
 /// The `Nats-Msg-Id` of every message in `EVENTS`, in stream order.
 async fn stored_ids(js: &jetstream::Context) -> Vec<String> {
     use async_nats::jetstream::consumer::pull::OrderedConfig;
+    // Right after a whole-cluster restart the cluster may still be electing (the relay stores
+    // as soon as the stream has a leader): retry the setup.
     let deadline = Instant::now() + SETTLE;
-    let mut stream = loop {
-        match js.get_stream("EVENTS").await {
-            Ok(stream) => break stream,
+    let (last, consumer) = loop {
+        let attempt = async {
+            let mut stream = js.get_stream("EVENTS").await.map_err(|e| e.to_string())?;
+            let last = stream
+                .info()
+                .await
+                .map_err(|e| e.to_string())?
+                .state
+                .last_sequence;
+            let consumer = stream
+                .create_consumer(OrderedConfig::default())
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok::<_, String>((last, consumer))
+        };
+        match attempt.await {
+            Ok(ready) => break ready,
             Err(error) => assert!(Instant::now() < deadline, "EVENTS unreadable: {error}"),
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
-    let last = stream.info().await.expect("info").state.last_sequence;
-    let consumer = stream
-        .create_consumer(OrderedConfig::default())
-        .await
-        .expect("consumer");
     let mut messages = consumer.messages().await.expect("messages");
     let mut ids = Vec::new();
     while let Some(message) = messages.next().await {

@@ -10,7 +10,10 @@
 //! `FLEET_RATE` crossings per second per terminal (5), `FLEET_SECS` of traffic (8),
 //! `FLEET_CUTOFF_SECS` the cut-off terminal stays unreachable (3), `FLEET_REPORT` a file the
 //! figures are also written to, `CHECKPOINT_CENTRAL_BIN` a copy of `checkpoint-central` to run
-//! instead of the one built beside the test.
+//! instead of the one built beside the test, `FLEET_VICTIM` the node killed: `events-leader`
+//! (default: the leader of `EVENTS`), `consumer-leader` (of central's durable consumer) or
+//! `none-leader` (a node leading neither); the two leaders are first moved apart (a documented
+//! leader step-down) so that the victim holds only the one named.
 
 mod common;
 
@@ -19,13 +22,17 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
-use checkpointd::adapters::feed::{Outbox, OutboxConfig, RelayConfig, ensure_stream, run_relay};
+use checkpointd::adapters::feed::{
+    Outbox, OutboxConfig, RelayConfig, ensure_stream, run_relay_metered,
+};
 use checkpointd::adapters::ledger::Central;
+use checkpointd::adapters::nats::{CentralLink, link_options};
 use checkpointd::cli::feed::synthetic_crossing;
 use checkpointd::core::event::TerminalId;
 use checkpointd::core::ledger::{Change, TerminalKeyAdded};
+use checkpointd::ports::telemetry::RelayMeter;
 use common::central::CentralService;
-use common::nats::{CLUSTER_NODES, NatsCluster};
+use common::nats::{CLUSTER_NODES, NatsCluster, stream_leader};
 use common::postgres::Postgres;
 use ed25519_dalek::SigningKey;
 use futures::StreamExt;
@@ -47,20 +54,188 @@ struct Plan {
     rate: u64,
     secs: u64,
     cutoff_secs: u64,
+    victim: Victim,
+}
+
+/// Which node the fleet kills: the leader of what.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Victim {
+    /// The leader of `EVENTS` (the terminals' relays wait for the stream's election).
+    Events,
+    /// The leader of central's durable consumer (central waits for the consumer's election).
+    Consumer,
+    /// A node leading neither.
+    Neither,
+}
+
+impl Victim {
+    fn from_env() -> Self {
+        match std::env::var("FLEET_VICTIM").as_deref() {
+            Err(_) | Ok("events-leader") => Self::Events,
+            Ok("consumer-leader") => Self::Consumer,
+            Ok("none-leader") => Self::Neither,
+            Ok(other) => {
+                panic!("FLEET_VICTIM={other:?}: events-leader, consumer-leader or none-leader")
+            }
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Self::Events => "the leader of EVENTS",
+            Self::Consumer => "the leader of central's consumer",
+            Self::Neither => "a node leading neither EVENTS nor central's consumer",
+        }
+    }
+}
+
+/// Central's durable consumer on `EVENTS` (`CentralService` names it so).
+const CONSUMER: &str = "central";
+
+/// The node leading central's durable consumer, once it exists and has a leader (`None` after
+/// `wait`).
+async fn consumer_leader(js: &jetstream::Context, wait: Duration) -> Option<usize> {
+    let deadline = Instant::now() + wait;
+    loop {
+        if let Ok(stream) = js.get_stream("EVENTS").await
+            && let Ok(consumer) = stream
+                .get_consumer::<jetstream::consumer::pull::Config>(CONSUMER)
+                .await
+            && let Ok(info) = consumer.get_info().await
+            && let Some(node) = info
+                .cluster
+                .as_ref()
+                .and_then(|c| c.leader.as_deref())
+                .and_then(NatsCluster::node_named)
+        {
+            return Some(node);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// How long after `killed` the cluster named a leader other than `victim` for what the victim
+/// led (short requests, every 50 ms); `None` when it led neither.
+async fn new_leader_after(
+    urls: Vec<String>,
+    role: Victim,
+    victim: usize,
+    killed: Instant,
+) -> Option<Duration> {
+    let client = async_nats::ConnectOptions::new()
+        .request_timeout(Some(Duration::from_millis(250)))
+        .connect(urls)
+        .await
+        .expect("watcher");
+    let js = jetstream::new(client);
+    loop {
+        let leader = match role {
+            Victim::Events => stream_leader(&js, "EVENTS", Duration::ZERO).await,
+            Victim::Consumer => consumer_leader(&js, Duration::ZERO).await,
+            Victim::Neither => return None,
+        };
+        if leader.is_some_and(|node| node != victim) {
+            return Some(killed.elapsed());
+        }
+        assert!(killed.elapsed() < SETTLE, "no new leader elected");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// When the fleet's relays failed a round (all terminals together).
+#[derive(Default)]
+struct RelayFailures(Mutex<Vec<Instant>>);
+
+impl RelayMeter for RelayFailures {
+    fn relayed(&self, _acknowledged: u64) {}
+
+    fn relay_failed(&self) {
+        self.0.lock().expect("lock").push(Instant::now());
+    }
+}
+
+/// The report's line on the failover: the election's length and the relays' last failure
+/// within the relay's failover window after the kill.
+fn failover_line(
+    role: Victim,
+    election: Option<Duration>,
+    failures: &RelayFailures,
+    killed: Instant,
+) -> String {
+    // The relay's own failover window: its failures past it are not the failover's.
+    let window = relay_config().failover_window;
+    let failed: Vec<Duration> = failures
+        .0
+        .lock()
+        .expect("lock")
+        .iter()
+        .filter_map(|at| at.checked_duration_since(killed))
+        .filter(|since| *since < window)
+        .collect();
+    let elected = match election {
+        Some(after) => format!(
+            "the cluster named a new {} {after:.1?} after the kill",
+            role.describe().trim_start_matches("the ")
+        ),
+        None => "no leader to elect".to_string(),
+    };
+    match failed.iter().max() {
+        Some(last) => format!(
+            "failover: {elected}; the relays' last failed round ended {last:.1?} after it ({} failed rounds)\n",
+            failed.len()
+        ),
+        None => format!("failover: {elected}; no relay round failed\n"),
+    }
+}
+
+/// The node to kill for `victim`. When one node leads both `EVENTS` and central's consumer,
+/// the one not named steps down first (JetStream's leader step-down API) until they differ.
+async fn choose_victim(client: &async_nats::Client, victim: Victim) -> usize {
+    let js = jetstream::new(client.clone());
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        let events = stream_leader(&js, "EVENTS", SETTLE)
+            .await
+            .expect("EVENTS has a leader");
+        let consumer = consumer_leader(&js, SETTLE)
+            .await
+            .expect("central's consumer has a leader");
+        if events != consumer {
+            return match victim {
+                Victim::Events => events,
+                Victim::Consumer => consumer,
+                Victim::Neither => (0..CLUSTER_NODES)
+                    .find(|node| *node != events && *node != consumer)
+                    .expect("three nodes, two leaders"),
+            };
+        }
+        assert!(Instant::now() < deadline, "leaders never moved apart");
+        let subject = match victim {
+            Victim::Consumer => "$JS.API.STREAM.LEADER.STEPDOWN.EVENTS".to_string(),
+            _ => format!("$JS.API.CONSUMER.LEADER.STEPDOWN.EVENTS.{CONSUMER}"),
+        };
+        if let Err(error) = client.request(subject, "".into()).await {
+            eprintln!("leader step-down not answered (retrying): {error}");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 fn relay_config() -> RelayConfig {
     RelayConfig {
-        backoff_max: Duration::from_millis(500),
         idle_poll: Duration::from_millis(50),
         replicas: CLUSTER_NODES,
-        ack_timeout: Duration::from_secs(1),
         ..RelayConfig::with_duplicate_window_hours(48)
     }
 }
 
+/// A client with central's connect options, as a terminal has.
 async fn client(urls: &[String]) -> async_nats::Client {
-    async_nats::ConnectOptions::new()
+    link_options(&CentralLink::plain(&urls.join(",")))
+        .expect("link options")
         .retry_on_initial_connect()
         .max_reconnects(None)
         .connect(urls)
@@ -144,12 +319,14 @@ impl Terminal {
     }
 
     /// Connects to central (a client of its own) and relays until cut off.
-    async fn connect(&mut self, urls: &[String]) {
+    async fn connect(&mut self, urls: &[String], failures: &Arc<RelayFailures>) {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let relay = run_relay(
+        let meter: Arc<dyn RelayMeter> = failures.clone();
+        let relay = run_relay_metered(
             self.outbox.clone(),
             client(urls).await,
             relay_config(),
+            Some(meter),
             async {
                 let _ = stopped.await;
             },
@@ -325,12 +502,13 @@ fn judge(
     );
     let by_id: HashMap<String, jiff::Timestamp> = stored.iter().cloned().collect();
     format!(
-        "fleet: {} terminals x {} crossings/s for {} s, one node killed and restarted ({:.1} s down), one terminal cut off for {} s\n\
+        "fleet: {} terminals x {} crossings/s for {} s, one node killed and restarted ({:.1} s down; it was {}), one terminal cut off for {} s\n\
          crossings acknowledged {} = stored in EVENTS exactly once {}\n",
         plan.terminals,
         plan.rate,
         plan.secs,
         node_down.1.duration_since(node_down.0).as_secs_f64(),
+        plan.victim.describe(),
         plan.cutoff_secs,
         acknowledged.len(),
         stored.len(),
@@ -394,6 +572,7 @@ async fn every_acknowledged_crossing_of_the_fleet_reaches_central_once() {
         rate: env_u64("FLEET_RATE", 5),
         secs: env_u64("FLEET_SECS", 8),
         cutoff_secs: env_u64("FLEET_CUTOFF_SECS", 3),
+        victim: Victim::from_env(),
     };
     assert!(
         (1..=199).contains(&plan.terminals) && plan.secs > 2,
@@ -405,15 +584,18 @@ async fn every_acknowledged_crossing_of_the_fleet_reaches_central_once() {
     publish_ledger(&urls.join(","), plan.terminals).await;
     let root = hex::encode(root_key().verifying_key().to_bytes());
     let central = CentralService::start(&urls.join(","), pg.port, &root, 1000);
-    let js = jetstream::new(client(&urls).await);
+    let observer = client(&urls).await;
+    let js = jetstream::new(observer.clone());
     let deadline = Instant::now() + SETTLE;
     while let Err(error) = ensure_stream(&js, &relay_config()).await {
         assert!(Instant::now() < deadline, "EVENTS never created: {error}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    let victim = choose_victim(&observer, plan.victim).await;
     let mut terminals: Vec<Terminal> = (0..plan.terminals).map(Terminal::open).collect();
+    let failures = Arc::new(RelayFailures::default());
     for terminal in &mut terminals {
-        terminal.connect(&urls).await;
+        terminal.connect(&urls, &failures).await;
     }
     let acknowledged: Acknowledged = Arc::default();
     let traffic = traffic(&terminals, &plan, &acknowledged);
@@ -421,9 +603,14 @@ async fn every_acknowledged_crossing_of_the_fleet_reaches_central_once() {
     // A third in: one node dies (SIGKILL) and the last terminal loses central.
     let third = Duration::from_secs(plan.secs) / 3;
     tokio::time::sleep(third).await;
-    let victim = 1;
     cluster.kill(victim);
+    let killed = Instant::now();
     let down_from = jiff::Timestamp::now();
+    let survivors: Vec<String> = (0..CLUSTER_NODES)
+        .filter(|node| *node != victim)
+        .map(|node| urls[node].clone())
+        .collect();
+    let election = tokio::spawn(new_leader_after(survivors, plan.victim, victim, killed));
     terminals.last_mut().expect("a terminal").cut_off().await;
     tokio::time::sleep(third).await;
     let down_to = jiff::Timestamp::now();
@@ -432,7 +619,7 @@ async fn every_acknowledged_crossing_of_the_fleet_reaches_central_once() {
     terminals
         .last_mut()
         .expect("a terminal")
-        .connect(&urls)
+        .connect(&urls, &failures)
         .await;
     for thread in traffic {
         thread.join().expect("traffic");
@@ -449,7 +636,9 @@ async fn every_acknowledged_crossing_of_the_fleet_reaches_central_once() {
     }
     let acknowledged = std::mem::take(&mut *acknowledged.lock().expect("lock"));
     let node_down = (down_from, down_to);
+    let election = election.await.expect("election watcher");
     let report = judge(&plan, &acknowledged, &stored(&js).await, node_down)
+        + &failover_line(plan.victim, election, &failures, killed)
         + &judge_record(&plan, &acknowledged, &pg, &central, node_down).await;
     eprintln!("{report}");
     if let Ok(path) = std::env::var("FLEET_REPORT") {

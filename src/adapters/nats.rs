@@ -11,6 +11,16 @@ use crate::config::{Upstream, UpstreamTls};
 /// How long a request (JetStream API call) may wait for its answer.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How often the client pings its server. A server that stops answering (a machine lost, not
+/// a process killed: that closes the socket at once) is given up after three silent intervals,
+/// about 1.5 s, and the client moves to another seed; the library's 60 s would leave the relay
+/// publishing into a dead connection for three minutes.
+pub const PING_INTERVAL: Duration = Duration::from_millis(500);
+
+/// How long one connection attempt (TCP, TLS, the server's INFO) may take before the client
+/// tries the next server: a seed that is down must not hold a reconnect for the library's 5 s.
+pub const CONNECTION_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Why connecting to central failed before any byte was sent.
 #[derive(Debug, thiserror::Error)]
 pub enum NatsError {
@@ -98,11 +108,14 @@ pub fn connect_options(upstream: &Upstream) -> Result<async_nats::ConnectOptions
     Ok(link_options(&CentralLink::of(upstream))?.retry_on_initial_connect())
 }
 
-/// The connect options for central: request timeout, TLS and the configured credentials. The
-/// one place where NATS options for central are decided.
+/// The connect options for central: request timeout, failure detection, TLS and the configured
+/// credentials. The one place where NATS options for central are decided.
 pub fn link_options(link: &CentralLink) -> Result<async_nats::ConnectOptions, NatsError> {
     let options = transport_options(
-        async_nats::ConnectOptions::new().request_timeout(Some(REQUEST_TIMEOUT)),
+        async_nats::ConnectOptions::new()
+            .request_timeout(Some(REQUEST_TIMEOUT))
+            .ping_interval(PING_INTERVAL)
+            .connection_timeout(CONNECTION_TIMEOUT),
         link.tls.as_ref(),
     );
     let Some(path) = &link.credentials_file else {

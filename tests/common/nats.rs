@@ -222,6 +222,9 @@ impl NatsCluster {
             .arg(routes.join(","))
             .args(["--cluster_name", "central", "--server_name"])
             .arg(Self::name(node))
+            // Kept in the node's store directory: a failover test reads the elections from it.
+            .arg("--log")
+            .arg(self.nodes[node].store.path().join("server.log"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -239,6 +242,12 @@ impl NatsCluster {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Node `node`'s server log so far (across its restarts).
+    pub fn log(&self, node: usize) -> String {
+        std::fs::read_to_string(self.nodes[node].store.path().join("server.log"))
+            .unwrap_or_default()
     }
 
     /// SIGKILL of one node (no clean shutdown).

@@ -4,7 +4,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, message::PublishMessage, stream};
 use futures::StreamExt;
@@ -36,11 +36,22 @@ pub struct RelayConfig {
     pub idle_poll: Duration,
     /// Replicas of the stream when the relay creates it (3 on a three-node cluster).
     pub replicas: usize,
-    /// How long a publish waits for its ack before the round fails and is retried (same message
-    /// ids, so nothing is stored twice). A stream leader killed with acks in flight never
-    /// answers them; the client's 10-second request timeout would hold every crossing behind
-    /// them that long, while a new leader is elected in about a second.
+    /// How long a round with publishes unanswered may go without any ack, and the stream check
+    /// without its answer, before the round fails and is retried (same message ids, so nothing
+    /// is stored twice). A stream leader killed with acks in flight never answers them, nor a
+    /// stream check sent while the stream has no leader; the client's 10-second request timeout
+    /// would hold every crossing behind them that long after the new leader is elected. Silence
+    /// is measured, not each ack's age, so a slow link whose acks keep coming is not taken for
+    /// a dead one.
     pub ack_timeout: Duration,
+    /// Longest retry delay in the first `failover_window` of an outage: a stream that lost its
+    /// leader takes new publishes again the moment the cluster has elected another (nats-server
+    /// waits 4-9 s before it campaigns), and the crossings waiting should go then, not a
+    /// backoff of seconds later.
+    pub failover_retry_max: Duration,
+    /// How long an outage is taken for a failover (retries every `failover_retry_max` at most)
+    /// before the retries back off to `backoff_max` (central is down, not electing).
+    pub failover_window: Duration,
 }
 
 impl RelayConfig {
@@ -55,7 +66,9 @@ impl RelayConfig {
             backoff_max: Duration::from_secs(30),
             idle_poll: Duration::from_secs(1),
             replicas: 1,
-            ack_timeout: Duration::from_secs(3),
+            ack_timeout: Duration::from_secs(1),
+            failover_retry_max: Duration::from_millis(250),
+            failover_window: Duration::from_secs(30),
         }
     }
 }
@@ -127,7 +140,10 @@ impl FeedSink for JetStreamSink {
     type Ack = std::pin::Pin<Box<dyn Future<Output = Result<SinkAck, FeedError>> + Send>>;
 
     async fn prepare(&self) -> Result<(), FeedError> {
-        ensure_stream(&self.js, &self.config).await
+        let wait = self.config.ack_timeout;
+        tokio::time::timeout(wait, ensure_stream(&self.js, &self.config))
+            .await
+            .map_err(|_| FeedError::nats("stream check", format!("no answer within {wait:?}")))?
     }
 
     async fn send(
@@ -144,12 +160,8 @@ impl FeedSink for JetStreamSink {
             .send_publish(subject, publish)
             .await
             .map_err(|e| FeedError::nats("publish", e))?;
-        let ack_timeout = self.config.ack_timeout;
         Ok(Box::pin(async move {
-            let ack = tokio::time::timeout(ack_timeout, ack)
-                .await
-                .map_err(|_| FeedError::nats("pub ack", format!("no ack within {ack_timeout:?}")))?
-                .map_err(|e| FeedError::nats("pub ack", e))?;
+            let ack = ack.await.map_err(|e| FeedError::nats("pub ack", e))?;
             Ok(SinkAck {
                 duplicate: ack.duplicate,
                 stream_seq: ack.sequence,
@@ -178,35 +190,42 @@ pub async fn run_relay_metered(
 ) -> Result<(), FeedError> {
     let sink = JetStreamSink::new(client, config.clone());
     tokio::pin!(shutdown);
-    let mut failures = 0u32;
+    let mut outage: Option<Outage> = None;
     let mut stream_ready = false;
     loop {
         let round = relay_round(&outbox, &sink, &config, &mut stream_ready);
         let wait = tokio::select! {
             () = &mut shutdown => break,
             result = round => match result {
-                Ok(0) => {
-                    failures = 0;
-                    if let Some(meter) = &meter {
-                        meter.relayed(0);
-                    }
-                    None
-                }
                 Ok(acknowledged) => {
-                    failures = 0;
+                    if let Some(outage) = outage.take() {
+                        tracing::info!(after = ?outage.since.elapsed(), failed_rounds = outage.failures, depth = outbox.depth(), "relay publishing again");
+                    }
                     if let Some(meter) = &meter {
                         meter.relayed(acknowledged);
                     }
-                    continue;
+                    if acknowledged > 0 {
+                        continue;
+                    }
+                    None
                 }
                 Err(error) => {
-                    failures = failures.saturating_add(1);
                     if let Some(meter) = &meter {
                         meter.relay_failed();
                     }
-                    stream_ready = false;
-                    tracing::warn!(%error, failures, depth = outbox.depth(), "relay round failed; backing off");
-                    Some(backoff_delay(failures, config.backoff_min, config.backoff_max))
+                    let outage = outage.get_or_insert_with(Outage::new);
+                    outage.failures = outage.failures.saturating_add(1);
+                    // While the outage may be a failover, the stream existed a moment ago and a
+                    // check would only wait for the leader the publishes wait for; past that,
+                    // check it again (central's cluster may have been rebuilt without it).
+                    stream_ready = stream_ready && outage.may_be_failover(&config);
+                    let delay = outage.retry_delay(&config);
+                    if outage.failures == 1 {
+                        tracing::warn!(%error, depth = outbox.depth(), ?delay, "relay round failed; retrying");
+                    } else {
+                        tracing::debug!(%error, failures = outage.failures, outage = ?outage.since.elapsed(), ?delay, "relay round failed again");
+                    }
+                    Some(delay)
                 }
             },
         };
@@ -225,10 +244,41 @@ pub async fn run_relay_metered(
     outbox.flush_async().await
 }
 
+/// A run of failed rounds: since when, and how many.
+struct Outage {
+    since: Instant,
+    failures: u32,
+}
+
+impl Outage {
+    fn new() -> Self {
+        Self {
+            since: Instant::now(),
+            failures: 0,
+        }
+    }
+
+    /// Whether the outage is young enough to be a leader election.
+    fn may_be_failover(&self, config: &RelayConfig) -> bool {
+        self.since.elapsed() < config.failover_window
+    }
+
+    /// The delay before the next round: short while the outage may be a leader election, then
+    /// growing to `backoff_max`.
+    fn retry_delay(&self, config: &RelayConfig) -> Duration {
+        let max = if self.may_be_failover(config) {
+            config.failover_retry_max
+        } else {
+            config.backoff_max
+        };
+        backoff_delay(self.failures, config.backoff_min, max)
+    }
+}
+
 /// One relay round: publishes up to `rows_per_round` pending rows in sequence order with at
 /// most `acks_in_flight_max` unanswered, removes each row on its ack, and returns how many
 /// left the outbox. Any failure ends the round; the rows not acknowledged stay for the next.
-/// `stream_ready` is cleared by the caller after a failure so the next round prepares again.
+/// `stream_ready` is cleared by the caller when the stream is to be checked again.
 pub async fn relay_round<K: FeedSink>(
     outbox: &Outbox,
     sink: &K,
@@ -253,14 +303,25 @@ pub async fn relay_round<K: FeedSink>(
         let seq = row.seq;
         in_flight.push_back(async move { (seq, ack.await) });
         if in_flight.len() >= config.acks_in_flight_max {
-            acknowledged += settle(outbox, in_flight.next().await)?;
+            acknowledged += settle(outbox, next_ack(&mut in_flight, config.ack_timeout).await?)?;
         }
     }
-    while let Some(done) = in_flight.next().await {
-        acknowledged += settle(outbox, Some(done))?;
+    while !in_flight.is_empty() {
+        acknowledged += settle(outbox, next_ack(&mut in_flight, config.ack_timeout).await?)?;
     }
     outbox.flush_async().await?;
     Ok(acknowledged)
+}
+
+/// The oldest publish's ack, unless it takes longer than `silence`: acks come in publish order,
+/// so this bounds the silence between two acks, however many wait behind.
+async fn next_ack<F: Future>(
+    in_flight: &mut FuturesOrdered<F>,
+    silence: Duration,
+) -> Result<Option<F::Output>, FeedError> {
+    tokio::time::timeout(silence, in_flight.next())
+        .await
+        .map_err(|_| FeedError::nats("pub ack", format!("no ack within {silence:?}")))
 }
 
 fn settle(
@@ -356,5 +417,52 @@ mod tests {
         }
         let ceiling_at_3 = Duration::from_millis(800);
         assert!((0..100).all(|_| backoff_delay(3, min, max) <= ceiling_at_3));
+    }
+
+    #[tokio::test]
+    async fn a_round_fails_on_silence_not_on_an_acks_age() {
+        let silence = Duration::from_millis(100);
+        // An ack after `delay`, or never.
+        async fn ack(n: u64, delay: Option<Duration>) -> u64 {
+            match delay {
+                Some(delay) => tokio::time::sleep(delay).await,
+                None => std::future::pending().await,
+            }
+            n
+        }
+        let mut in_flight = FuturesOrdered::new();
+        for n in 1..=3u64 {
+            // Each ack comes 40 ms after the one before: the last 120 ms after its publish.
+            in_flight.push_back(ack(n, Some(Duration::from_millis(40 * n))));
+        }
+        for n in 1..=3u64 {
+            assert_eq!(next_ack(&mut in_flight, silence).await.ok(), Some(Some(n)));
+        }
+        in_flight.push_back(ack(0, None));
+        assert!(next_ack(&mut in_flight, silence).await.is_err());
+    }
+
+    #[test]
+    fn an_outage_retries_quickly_while_it_may_be_an_election_then_backs_off() {
+        let config = RelayConfig::default();
+        let young = Outage {
+            since: Instant::now(),
+            failures: 20,
+        };
+        assert!((0..100).all(|_| young.retry_delay(&config) <= config.failover_retry_max));
+        let Some(since) = Instant::now().checked_sub(config.failover_window) else {
+            return;
+        };
+        let old = Outage {
+            since,
+            failures: 20,
+        };
+        let delays: Vec<Duration> = (0..100).map(|_| old.retry_delay(&config)).collect();
+        assert!(delays.iter().all(|delay| *delay <= config.backoff_max));
+        assert!(
+            delays
+                .iter()
+                .any(|delay| *delay > config.failover_retry_max)
+        );
     }
 }
