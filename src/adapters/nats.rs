@@ -11,11 +11,13 @@ use crate::config::{Upstream, UpstreamTls};
 /// How long a request (JetStream API call) may wait for its answer.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// How often the client pings its server. A server that stops answering (a machine lost, not
-/// a process killed: that closes the socket at once) is given up after three silent intervals,
-/// about 1.5 s, and the client moves to another seed; the library's 60 s would leave the relay
-/// publishing into a dead connection for three minutes.
-pub const PING_INTERVAL: Duration = Duration::from_millis(500);
+/// How long the client waits on a silent server before it pings: any message from the server
+/// resets the wait, and three unanswered intervals (6 s of silence) drop the connection for
+/// another seed. A server that stops answering (a machine lost, a cut link; a killed process
+/// closes the socket at once) is left in seconds, not the library's three minutes, while a slow
+/// WAN link at a land crossing (round trips of a second or more) is not taken for a dead one;
+/// a lost node's stream leaders take 4-9 s to be replaced anyway.
+pub const PING_INTERVAL: Duration = Duration::from_secs(2);
 
 /// How long one connection attempt (TCP, TLS, the server's INFO) may take before the client
 /// tries the next server: a seed that is down must not hold a reconnect for the library's 5 s.

@@ -42,7 +42,8 @@ pub struct RelayConfig {
     /// stream check sent while the stream has no leader; the client's 10-second request timeout
     /// would hold every crossing behind them that long after the new leader is elected. Silence
     /// is measured, not each ack's age, so a slow link whose acks keep coming is not taken for
-    /// a dead one.
+    /// a dead one; it must stay above the link's worst round trip, or every round would fail
+    /// and be sent again. A lost connection does not wait for it (see [`FeedSink::connection`]).
     pub ack_timeout: Duration,
     /// Longest retry delay in the first `failover_window` of an outage: a stream that lost its
     /// leader takes new publishes again the moment the cluster has elected another (nats-server
@@ -66,7 +67,7 @@ impl RelayConfig {
             backoff_max: Duration::from_secs(30),
             idle_poll: Duration::from_secs(1),
             replicas: 1,
-            ack_timeout: Duration::from_secs(1),
+            ack_timeout: Duration::from_secs(3),
             failover_retry_max: Duration::from_millis(250),
             failover_window: Duration::from_secs(30),
         }
@@ -119,10 +120,17 @@ pub trait FeedSink: Send + Sync {
         message_id: String,
         payload: Vec<u8>,
     ) -> impl Future<Output = Result<Self::Ack, FeedError>> + Send;
+    /// Which connection the sink is on: a value that changes when the connection is lost (and
+    /// again when another is made). Acks of publishes sent on an earlier connection never
+    /// come, so a round waiting for them fails at once rather than after `ack_timeout`.
+    fn connection(&self) -> Option<u64> {
+        Some(0)
+    }
 }
 
 /// The `EVENTS` stream on JetStream.
 pub struct JetStreamSink {
+    client: async_nats::Client,
     js: jetstream::Context,
     config: RelayConfig,
 }
@@ -130,7 +138,8 @@ pub struct JetStreamSink {
 impl JetStreamSink {
     pub fn new(client: async_nats::Client, config: RelayConfig) -> Self {
         Self {
-            js: jetstream::new(client),
+            js: jetstream::new(client.clone()),
+            client,
             config,
         }
     }
@@ -167,6 +176,16 @@ impl FeedSink for JetStreamSink {
                 stream_seq: ack.sequence,
             })
         }))
+    }
+
+    /// The number of connections made so far, `None` while there is none.
+    fn connection(&self) -> Option<u64> {
+        (self.client.connection_state() == async_nats::connection::State::Connected).then(|| {
+            self.client
+                .statistics()
+                .connects
+                .load(std::sync::atomic::Ordering::Relaxed)
+        })
     }
 }
 
@@ -294,6 +313,8 @@ pub async fn relay_round<K: FeedSink>(
         return Ok(0);
     }
     let terminal = outbox.terminal().clone();
+    let connection = sink.connection();
+    let connected = || sink.connection() == connection;
     let mut in_flight = FuturesOrdered::new();
     let mut acknowledged = 0u64;
     for row in rows {
@@ -303,25 +324,54 @@ pub async fn relay_round<K: FeedSink>(
         let seq = row.seq;
         in_flight.push_back(async move { (seq, ack.await) });
         if in_flight.len() >= config.acks_in_flight_max {
-            acknowledged += settle(outbox, next_ack(&mut in_flight, config.ack_timeout).await?)?;
+            acknowledged += settle(
+                outbox,
+                next_ack(&mut in_flight, config.ack_timeout, connected).await?,
+            )?;
         }
     }
     while !in_flight.is_empty() {
-        acknowledged += settle(outbox, next_ack(&mut in_flight, config.ack_timeout).await?)?;
+        acknowledged += settle(
+            outbox,
+            next_ack(&mut in_flight, config.ack_timeout, connected).await?,
+        )?;
     }
     outbox.flush_async().await?;
     Ok(acknowledged)
 }
 
-/// The oldest publish's ack, unless it takes longer than `silence`: acks come in publish order,
-/// so this bounds the silence between two acks, however many wait behind.
+/// How often a wait for an ack looks whether the connection it was sent on is still there.
+const CONNECTION_CHECK: Duration = Duration::from_millis(100);
+
+/// The oldest publish's ack, unless it takes longer than `silence` or the connection the round
+/// sent on is lost (`connected` turns false): acks come in publish order, so this bounds the
+/// silence between two acks, however many wait behind.
 async fn next_ack<F: Future>(
     in_flight: &mut FuturesOrdered<F>,
     silence: Duration,
+    connected: impl Fn() -> bool,
 ) -> Result<Option<F::Output>, FeedError> {
-    tokio::time::timeout(silence, in_flight.next())
-        .await
-        .map_err(|_| FeedError::nats("pub ack", format!("no ack within {silence:?}")))
+    let deadline = tokio::time::Instant::now() + silence;
+    let next = in_flight.next();
+    tokio::pin!(next);
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if left.is_zero() {
+            return Err(FeedError::nats(
+                "pub ack",
+                format!("no ack within {silence:?}"),
+            ));
+        }
+        if let Ok(done) = tokio::time::timeout(left.min(CONNECTION_CHECK), &mut next).await {
+            return Ok(done);
+        }
+        if !connected() {
+            return Err(FeedError::nats(
+                "pub ack",
+                "the connection the round was sent on was lost with acks outstanding",
+            ));
+        }
+    }
 }
 
 fn settle(
@@ -436,10 +486,30 @@ mod tests {
             in_flight.push_back(ack(n, Some(Duration::from_millis(40 * n))));
         }
         for n in 1..=3u64 {
-            assert_eq!(next_ack(&mut in_flight, silence).await.ok(), Some(Some(n)));
+            assert_eq!(
+                next_ack(&mut in_flight, silence, || true).await.ok(),
+                Some(Some(n))
+            );
         }
         in_flight.push_back(ack(0, None));
-        assert!(next_ack(&mut in_flight, silence).await.is_err());
+        assert!(next_ack(&mut in_flight, silence, || true).await.is_err());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lost_connection_fails_the_wait_without_the_ack_timeout() {
+        let mut in_flight = FuturesOrdered::new();
+        in_flight.push_back(std::future::pending::<()>());
+        let started = tokio::time::Instant::now();
+        let checks = std::cell::Cell::new(0);
+        // Connected for the first two checks, then lost.
+        let connected = || {
+            checks.set(checks.get() + 1);
+            checks.get() <= 2
+        };
+        let waited = next_ack(&mut in_flight, Duration::from_secs(3), connected).await;
+        let error = waited.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(error.contains("connection"), "{error}");
+        assert_eq!(started.elapsed(), 3 * CONNECTION_CHECK);
     }
 
     #[test]
