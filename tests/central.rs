@@ -25,7 +25,7 @@ use checkpointd::core::privacy::DocumentNumber;
 use checkpointd::ports::clock::Clock;
 use common::nats::NatsServer;
 use common::postgres::Postgres;
-use common::tls::{CLIENT_EXT, SERVER_EXT, certificates};
+use common::tls::{CLIENT_EXT, SERVER_EXT, certificates, nats_server_config};
 use ed25519_dalek::SigningKey;
 use jiff::Timestamp;
 use serde_json::Value;
@@ -977,13 +977,10 @@ async fn the_service_ingests_over_tls_with_credentials_and_refuses_a_foreign_ca(
         std::fs::Permissions::from_mode(0o600),
     )
     .expect("owner-only");
-    let nats = NatsServer::start_with_config(&format!(
-        "tls {{\n  cert_file: \"{}\"\n  key_file: \"{}\"\n  ca_file: \"{}\"\n  verify: true\n  \
-         timeout: 5\n}}\nauthorization {{ users = [ {{ nkey: \"{}\" }} ] }}\n",
-        path("central-server.pem").display(),
-        path("central-server.key").display(),
-        path("central-ca.pem").display(),
-        user.public_key(),
+    let nats = NatsServer::start_with_config(&nats_server_config(
+        certs.path(),
+        "central",
+        Some(&user.public_key()),
     ));
     let url = format!("tls://127.0.0.1:{}", nats.port);
     let link = CentralLink {

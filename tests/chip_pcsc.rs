@@ -4,166 +4,39 @@
 //! namespace) and Debian's `pcscd` and `vsmartcard-vpcd`, which `scripts/test` installs.
 
 mod chip_pki;
+mod pcsc_stack;
 
-use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use checkpointd::adapters::chip_sim::{
-    ChipProfile, Faults, SimulatedChip, card_security_content, dg14_for, ef_com, pace_info,
-    pace_info_cam, pace_info_dh, pace_info_integrated, vpcd,
+    ChipProfile, Faults, card_security_content, dg14_for, ef_com, pace_info, pace_info_cam,
+    pace_info_dh, pace_info_integrated,
 };
 use checkpointd::core::chip::crypto::Cipher;
 use checkpointd::core::chip::lds::LdsFile;
 use chip_pki::{CertSpec, Hash, KeyKind, SignedSpec, Style, Y2020, YEAR};
+use pcsc_stack::{SLOT0, Stack, require_tools, serve, slot_listeners, start_pcscd};
 use serde_json::Value;
 
-const VPCD_DRIVER: &str = "/usr/lib/pcsc/drivers/serial/libifdvpcd.so";
-const INSTALL_HINT: &str = "install Debian's pcscd and vsmartcard-vpcd (scripts/test does: apt-get install pcscd vsmartcard-vpcd libpcsclite-dev)";
 /// The MRZ information of the specimen zone: number L898902C3 (6), born 740812 (2), expires 120415 (9).
 const MRZ_INFORMATION: &str = "L898902C3674081221204159";
 
-/// A private pcscd whose vpcd reader talks to two simulated chips (vpcd has two slots).
-struct Stack {
-    pcscd: Child,
-    /// A card emulator of another implementation on slot 0, when the test started one.
-    card: Option<Child>,
-    socket: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Stack {
-    fn drop(&mut self) {
-        // Ends only the processes this test started, by their pids.
-        let _ = self.pcscd.kill();
-        let _ = self.pcscd.wait();
-        if let Some(card) = &mut self.card {
-            let _ = card.kill();
-            let _ = card.wait();
-        }
-    }
-}
-
-fn require_tools() {
-    for tool in ["pcscd", "unshare"] {
-        let found = Command::new("sh")
-            .args(["-c", &format!("command -v {tool}")])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        assert!(found, "{tool} not found: {INSTALL_HINT}");
-    }
-    assert!(
-        Path::new(VPCD_DRIVER).exists(),
-        "{VPCD_DRIVER} missing: {INSTALL_HINT}"
-    );
-}
-
-/// Two listeners on consecutive loopback ports (vpcd's slots 0 and 1).
-fn slot_listeners() -> (TcpListener, TcpListener) {
-    for _ in 0..50 {
-        let first = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
-        let port = first.local_addr().expect("addr").port();
-        if let Some(next) = port.checked_add(1)
-            && let Ok(second) = TcpListener::bind((Ipv4Addr::LOCALHOST, next))
-        {
-            return (first, second);
-        }
-    }
-    panic!("no two consecutive free loopback ports");
-}
-
-/// Serves a simulated chip on one vpcd slot.
-fn serve(listener: TcpListener, profile: ChipProfile) {
-    std::thread::spawn(move || {
-        if let Ok((stream, _)) = listener.accept() {
-            let _ = vpcd::serve_stream(&mut SimulatedChip::new(profile), stream);
-        }
-    });
-}
-
+/// The stack with `chip` in both of vpcd's slots.
 fn start(chip: ChipProfile) -> Stack {
-    require_tools();
-    let (slot0, slot1) = slot_listeners();
-    let port = slot0.local_addr().expect("addr").port();
-    serve(slot0, chip.clone());
-    serve(slot1, chip);
-    start_pcscd(port, None)
-}
-
-/// A private pcscd whose vpcd connects to the cards listening on 127.0.0.1 at `port` (slot 0)
-/// and `port + 1` (slot 1).
-fn start_pcscd(port: u16, card: Option<Child>) -> Stack {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let conf = dir.path().join("reader.conf.d");
-    let run = dir.path().join("run");
-    std::fs::create_dir_all(&conf).expect("conf dir");
-    std::fs::create_dir_all(&run).expect("run dir");
-    // Reversed mode: vpcd connects to the card on 127.0.0.1 rather than listening on all addresses.
-    std::fs::write(
-        conf.join("vpcd"),
-        format!("FRIENDLYNAME \"Virtual PCD\"\nDEVICENAME 127.0.0.1:0x{port:X}\nLIBPATH {VPCD_DRIVER}\nCHANNELID 0x{port:X}\n"),
-    )
-    .expect("reader.conf");
-    std::fs::create_dir_all("/run/pcscd").expect("/run/pcscd (the test needs root)");
-    let script = format!(
-        "mount --bind '{}' /run/pcscd && exec pcscd -f -c '{}'",
-        run.display(),
-        conf.display()
-    );
-    let pcscd = Command::new("unshare")
-        .args(["-m", "sh", "-c", &script])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn();
-    let pcscd = match pcscd {
-        Ok(pcscd) => pcscd,
-        Err(e) => {
-            if let Some(mut card) = card {
-                let _ = card.kill();
-                let _ = card.wait();
-            }
-            panic!("cannot start pcscd ({e}): {INSTALL_HINT}");
-        }
-    };
-    let socket = run.join("pcscd.comm");
-    let stack = Stack {
-        pcscd,
-        card,
-        socket,
-        _dir: dir,
-    };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !stack.socket.exists() {
-        assert!(Instant::now() < deadline, "pcscd did not create its socket");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    stack
+    pcsc_stack::start(chip.clone(), chip)
 }
 
 /// `checkpointctl chip read` against the stack, killed if it runs over 30 s (a wedge).
 fn chip_read(stack: &Stack, extra: &[&str]) -> (i32, Value, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_checkpointctl"))
-        .args(["chip", "read", "--reader", "Virtual PCD 00 00", "--json"])
-        .args(extra)
-        .env("PCSCLITE_CSOCK_NAME", &stack.socket)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("checkpointctl runs");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while child.try_wait().expect("wait").is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("chip read hung");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let output = child.wait_with_output().expect("output");
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_checkpointctl"));
+    command
+        .args(["chip", "read", "--reader", SLOT0, "--json"])
+        .args(extra);
+    let (code, stdout, stderr) = pcsc_stack::run_client(stack, &mut command);
     let json = serde_json::from_str(&stdout).unwrap_or(Value::Null);
-    (output.status.code().unwrap_or(-1), json, stderr)
+    (code, json, stderr)
 }
 
 /// A chip holding the specimen DG1, a 20 KB DG2, DG14 and DG15 with their chip- and

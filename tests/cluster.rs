@@ -22,9 +22,8 @@ use checkpointd::core::event::TerminalId;
 use checkpointd::core::ledger::state::IndexConsistency;
 use checkpointd::ports::ledger::{LedgerStore, LedgerView};
 use common::ledger::{permits, roots};
-use common::nats::{CLUSTER_NODES, NatsCluster, stream_leader};
+use common::nats::{CLUSTER_NODES, NatsCluster, stored_events, stream_leader};
 use ed25519_dalek::SigningKey;
-use futures::StreamExt;
 
 /// How long the cluster may take to elect leaders, or the relay to drain, before the test fails.
 const SETTLE: Duration = Duration::from_secs(30);
@@ -77,47 +76,8 @@ async fn wait_drained(outbox: &Outbox) {
 
 /// The `Nats-Msg-Id` of every message in `EVENTS`, in stream order.
 async fn stored_ids(js: &jetstream::Context) -> Vec<String> {
-    use async_nats::jetstream::consumer::pull::OrderedConfig;
-    // Right after a whole-cluster restart the cluster may still be electing (the relay stores
-    // as soon as the stream has a leader): retry the setup.
-    let deadline = Instant::now() + SETTLE;
-    let (last, consumer) = loop {
-        let attempt = async {
-            let mut stream = js.get_stream("EVENTS").await.map_err(|e| e.to_string())?;
-            let last = stream
-                .info()
-                .await
-                .map_err(|e| e.to_string())?
-                .state
-                .last_sequence;
-            let consumer = stream
-                .create_consumer(OrderedConfig::default())
-                .await
-                .map_err(|e| e.to_string())?;
-            Ok::<_, String>((last, consumer))
-        };
-        match attempt.await {
-            Ok(ready) => break ready,
-            Err(error) => assert!(Instant::now() < deadline, "EVENTS unreadable: {error}"),
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
-    let mut messages = consumer.messages().await.expect("messages");
-    let mut ids = Vec::new();
-    while let Some(message) = messages.next().await {
-        let message = message.expect("message");
-        let id = message
-            .headers
-            .as_ref()
-            .and_then(|h| h.get("Nats-Msg-Id"))
-            .map(|v| v.as_str().to_string())
-            .expect("every event carries its id");
-        ids.push(id);
-        if message.info().expect("info").stream_sequence >= last {
-            break;
-        }
-    }
-    ids
+    let stored = stored_events(js, SETTLE).await;
+    stored.into_iter().map(|(id, _)| id).collect()
 }
 
 /// Records `count` crossings from `first`, a few milliseconds apart, on a blocking thread.

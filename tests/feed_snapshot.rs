@@ -22,7 +22,7 @@ use checkpointd::config::{ClientCertificate, UpstreamTls};
 use checkpointd::core::document::HolderDigest;
 use checkpointd::core::event::{TerminalId, TerminalKeys};
 use common::nats::NatsServer;
-use common::tls::{CLIENT_EXT, SERVER_EXT, certificates};
+use common::tls::{CLIENT_EXT, SERVER_EXT, certificates, nats_server_config};
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use tokio::io::AsyncReadExt;
 
@@ -400,13 +400,10 @@ async fn central_s_snapshot_tool_connects_over_tls_with_credentials_and_refuses_
         std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o600))
             .expect("owner-only");
     }
-    let server = NatsServer::start_with_config(&format!(
-        "tls {{\n  cert_file: \"{}\"\n  key_file: \"{}\"\n  ca_file: \"{}\"\n  verify: true\n  \
-         timeout: 5\n}}\nauthorization {{ users = [ {{ nkey: \"{}\" }} ] }}\n",
-        path("central-server.pem").display(),
-        path("central-server.key").display(),
-        path("central-ca.pem").display(),
-        user.public_key(),
+    let server = NatsServer::start_with_config(&nats_server_config(
+        dir.path(),
+        "central",
+        Some(&user.public_key()),
     ));
     let url = format!("tls://127.0.0.1:{}", server.port);
     let link = |ca: &str| CentralLink {

@@ -32,10 +32,9 @@ use checkpointd::core::event::TerminalId;
 use checkpointd::core::ledger::{Change, TerminalKeyAdded};
 use checkpointd::ports::telemetry::RelayMeter;
 use common::central::CentralService;
-use common::nats::{CLUSTER_NODES, NatsCluster, stream_leader};
+use common::nats::{CLUSTER_NODES, NatsCluster, stored_events, stream_leader};
 use common::postgres::Postgres;
 use ed25519_dalek::SigningKey;
-use futures::StreamExt;
 
 /// How long the cluster may take to elect leaders, or the fleet to drain, before the run fails.
 const SETTLE: Duration = Duration::from_secs(60);
@@ -381,54 +380,6 @@ fn traffic(
         .collect()
 }
 
-/// Every message of `EVENTS`: its `Nats-Msg-Id` and the time the stream stored it.
-async fn stored(js: &jetstream::Context) -> Vec<(String, jiff::Timestamp)> {
-    use async_nats::jetstream::consumer::pull::OrderedConfig;
-    // Right after a node's restart the cluster may still be settling: retry the setup.
-    let deadline = Instant::now() + SETTLE;
-    let (last, consumer) = loop {
-        let attempt = async {
-            let mut stream = js.get_stream("EVENTS").await.map_err(|e| e.to_string())?;
-            let last = stream
-                .info()
-                .await
-                .map_err(|e| e.to_string())?
-                .state
-                .last_sequence;
-            let consumer = stream
-                .create_consumer(OrderedConfig::default())
-                .await
-                .map_err(|e| e.to_string())?;
-            Ok::<_, String>((last, consumer))
-        };
-        match attempt.await {
-            Ok(ready) => break ready,
-            Err(error) => assert!(Instant::now() < deadline, "EVENTS unreadable: {error}"),
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
-    let mut messages = consumer.messages().await.expect("messages");
-    let mut found = Vec::new();
-    while let Some(message) = messages.next().await {
-        let message = message.expect("message");
-        let info = message.info().expect("info");
-        let at = jiff::Timestamp::from_nanosecond(info.published.unix_timestamp_nanos())
-            .expect("stream time in range");
-        let seq = info.stream_sequence;
-        let id = message
-            .headers
-            .as_ref()
-            .and_then(|h| h.get("Nats-Msg-Id"))
-            .map(|v| v.as_str().to_string())
-            .expect("every event carries its id");
-        found.push((id, at));
-        if seq >= last {
-            break;
-        }
-    }
-    found
-}
-
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[index.min(sorted.len() - 1)]
@@ -637,8 +588,12 @@ async fn every_acknowledged_crossing_of_the_fleet_reaches_central_once() {
     let acknowledged = std::mem::take(&mut *acknowledged.lock().expect("lock"));
     let node_down = (down_from, down_to);
     let election = election.await.expect("election watcher");
-    let report = judge(&plan, &acknowledged, &stored(&js).await, node_down)
-        + &failover_line(plan.victim, election, &failures, killed)
+    let report = judge(
+        &plan,
+        &acknowledged,
+        &stored_events(&js, SETTLE).await,
+        node_down,
+    ) + &failover_line(plan.victim, election, &failures, killed)
         + &judge_record(&plan, &acknowledged, &pg, &central, node_down).await;
     eprintln!("{report}");
     if let Ok(path) = std::env::var("FLEET_REPORT") {

@@ -19,9 +19,8 @@ use checkpointd::adapters::feed::{Outbox, OutboxConfig, RelayConfig, ensure_stre
 use checkpointd::adapters::nats::{CentralLink, link_options};
 use checkpointd::cli::feed::synthetic_crossing;
 use checkpointd::core::event::TerminalId;
-use common::nats::{CLUSTER_NODES, NatsCluster, stream_leader};
+use common::nats::{CLUSTER_NODES, NatsCluster, stored_events, stream_leader};
 use ed25519_dalek::SigningKey;
-use futures::StreamExt;
 
 /// How long the cluster may take to elect leaders, or the relays to drain, before the test fails.
 const SETTLE: Duration = Duration::from_secs(30);
@@ -90,54 +89,6 @@ fn traffic(
             recorded.lock().expect("lock").insert(id, done.wall_time);
         }
     })
-}
-
-/// Every message of `EVENTS`: its `Nats-Msg-Id` and the time the stream stored it.
-async fn stored(js: &jetstream::Context) -> Vec<(String, jiff::Timestamp)> {
-    use async_nats::jetstream::consumer::pull::OrderedConfig;
-    // The survivors may still be electing the cluster's meta leader: retry the setup.
-    let deadline = Instant::now() + SETTLE;
-    let (last, consumer) = loop {
-        let attempt = async {
-            let mut stream = js.get_stream("EVENTS").await.map_err(|e| e.to_string())?;
-            let last = stream
-                .info()
-                .await
-                .map_err(|e| e.to_string())?
-                .state
-                .last_sequence;
-            let consumer = stream
-                .create_consumer(OrderedConfig::default())
-                .await
-                .map_err(|e| e.to_string())?;
-            Ok::<_, String>((last, consumer))
-        };
-        match attempt.await {
-            Ok(ready) => break ready,
-            Err(error) => assert!(Instant::now() < deadline, "EVENTS unreadable: {error}"),
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
-    let mut messages = consumer.messages().await.expect("messages");
-    let mut found = Vec::new();
-    while let Some(message) = messages.next().await {
-        let message = message.expect("message");
-        let info = message.info().expect("info");
-        let at = jiff::Timestamp::from_nanosecond(info.published.unix_timestamp_nanos())
-            .expect("stream time in range");
-        let seq = info.stream_sequence;
-        let id = message
-            .headers
-            .as_ref()
-            .and_then(|h| h.get("Nats-Msg-Id"))
-            .map(|v| v.as_str().to_string())
-            .expect("every event carries its id");
-        found.push((id, at));
-        if seq >= last {
-            break;
-        }
-    }
-    found
 }
 
 /// Watches `EVENTS` from the kill on (short requests, every 50 ms) and returns when a node other
@@ -309,7 +260,7 @@ async fn relays_store_every_crossing_once_while_the_events_leader_is_killed() {
     }
 
     let js = jetstream::new(link_client(&others).await);
-    let stored = stored(&js).await;
+    let stored = stored_events(&js, SETTLE).await;
     let ids: BTreeSet<&String> = stored.iter().map(|(id, _)| id).collect();
     assert_eq!(ids.len(), stored.len(), "a crossing was stored twice");
     let recorded = std::mem::take(&mut *recorded.lock().expect("lock"));

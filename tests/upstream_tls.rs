@@ -15,7 +15,7 @@ use checkpointd::cli::feed::synthetic_crossing;
 use checkpointd::config::{ClientCertificate, Upstream, UpstreamTls};
 use checkpointd::core::event::TerminalId;
 use common::nats::NatsServer;
-use common::tls::{CLIENT_EXT, SERVER_EXT, certificates};
+use common::tls::{CLIENT_EXT, SERVER_EXT, certificates, nats_server_config};
 use ed25519_dalek::SigningKey;
 
 fn upstream(url: &str, ca_file: PathBuf, client: Option<(PathBuf, PathBuf)>) -> Upstream {
@@ -69,12 +69,7 @@ async fn a_broker_is_reached_only_through_the_pinned_ca_and_a_client_certificate
     );
     certificates(dir, "stranger", &[("terminal", CLIENT_EXT)]);
     let path = |name: &str| dir.join(name);
-    let server = NatsServer::start_with_config(&format!(
-        "tls {{\n  cert_file: \"{}\"\n  key_file: \"{}\"\n  ca_file: \"{}\"\n  verify: true\n  timeout: 5\n}}\n",
-        path("central-server.pem").display(),
-        path("central-server.key").display(),
-        path("central-ca.pem").display(),
-    ));
+    let server = NatsServer::start_with_config(&nats_server_config(dir, "central", None));
     let url = format!("tls://127.0.0.1:{}", server.port);
     let terminal = Some((path("central-terminal.pem"), path("central-terminal.key")));
 

@@ -312,6 +312,59 @@ pub async fn stream_leader(
     }
 }
 
+/// Every message of `EVENTS`: its `Nats-Msg-Id` and the time the stream stored it, in stream
+/// order. Right after a node's kill or a cluster's restart the survivors may still be electing:
+/// the setup is retried for up to `settle`.
+pub async fn stored_events(
+    js: &async_nats::jetstream::Context,
+    settle: Duration,
+) -> Vec<(String, jiff::Timestamp)> {
+    use async_nats::jetstream::consumer::pull::OrderedConfig;
+    use futures::StreamExt;
+    let deadline = Instant::now() + settle;
+    let (last, consumer) = loop {
+        let attempt = async {
+            let mut stream = js.get_stream("EVENTS").await.map_err(|e| e.to_string())?;
+            let last = stream
+                .info()
+                .await
+                .map_err(|e| e.to_string())?
+                .state
+                .last_sequence;
+            let consumer = stream
+                .create_consumer(OrderedConfig::default())
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok::<_, String>((last, consumer))
+        };
+        match attempt.await {
+            Ok(ready) => break ready,
+            Err(error) => assert!(Instant::now() < deadline, "EVENTS unreadable: {error}"),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let mut messages = consumer.messages().await.expect("messages");
+    let mut found = Vec::new();
+    while let Some(message) = messages.next().await {
+        let message = message.expect("message");
+        let info = message.info().expect("info");
+        let at = jiff::Timestamp::from_nanosecond(info.published.unix_timestamp_nanos())
+            .expect("stream time in range");
+        let seq = info.stream_sequence;
+        let id = message
+            .headers
+            .as_ref()
+            .and_then(|h| h.get("Nats-Msg-Id"))
+            .map(|v| v.as_str().to_string())
+            .expect("every event carries its id");
+        found.push((id, at));
+        if seq >= last {
+            break;
+        }
+    }
+    found
+}
+
 impl Drop for NatsCluster {
     fn drop(&mut self) {
         for node in 0..CLUSTER_NODES {

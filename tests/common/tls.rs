@@ -90,3 +90,23 @@ pub fn certificates(dir: &Path, name: &str, leaves: &[(&str, &str)]) {
 
 pub const SERVER_EXT: &str = "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n";
 pub const CLIENT_EXT: &str = "extendedKeyUsage=clientAuth\n";
+
+/// A nats-server configuration requiring TLS with `<name>-server.pem` and a client certificate
+/// signed by `<name>-ca.pem` (both made by [`certificates`] in `dir`) and, when given, the NKey
+/// user `nkey` as the only login.
+pub fn nats_server_config(dir: &Path, name: &str, nkey: Option<&str>) -> String {
+    let file = |suffix: &str| dir.join(format!("{name}-{suffix}")).display().to_string();
+    let mut config = format!(
+        "tls {{\n  cert_file: \"{}\"\n  key_file: \"{}\"\n  ca_file: \"{}\"\n  verify: true\n  \
+         timeout: 5\n}}\n",
+        file("server.pem"),
+        file("server.key"),
+        file("ca.pem"),
+    );
+    if let Some(nkey) = nkey {
+        config.push_str(&format!(
+            "authorization {{ users = [ {{ nkey: \"{nkey}\" }} ] }}\n"
+        ));
+    }
+    config
+}

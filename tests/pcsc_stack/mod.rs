@@ -17,9 +17,11 @@ pub const INSTALL_HINT: &str = "install Debian's pcscd and vsmartcard-vpcd (scri
 pub const SLOT0: &str = "Virtual PCD 00 00";
 pub const SLOT1: &str = "Virtual PCD 00 01";
 
-/// A private pcscd whose vpcd reader talks to two simulated chips.
+/// A private pcscd whose vpcd reader talks to two cards (vpcd has two slots).
 pub struct Stack {
     pcscd: Child,
+    /// A card emulator of another implementation, when the test started one.
+    card: Option<Child>,
     /// pcscd's socket: clients find it through `PCSCLITE_CSOCK_NAME`.
     pub socket: PathBuf,
     _dir: tempfile::TempDir,
@@ -27,13 +29,17 @@ pub struct Stack {
 
 impl Drop for Stack {
     fn drop(&mut self) {
-        // Ends only the process this test started, by its pid.
+        // Ends only the processes this test started, by their pids.
         let _ = self.pcscd.kill();
         let _ = self.pcscd.wait();
+        if let Some(card) = &mut self.card {
+            let _ = card.kill();
+            let _ = card.wait();
+        }
     }
 }
 
-fn require_tools() {
+pub fn require_tools() {
     for tool in ["pcscd", "unshare"] {
         let found = Command::new("sh")
             .args(["-c", &format!("command -v {tool}")])
@@ -48,7 +54,7 @@ fn require_tools() {
 }
 
 /// Two listeners on consecutive loopback ports (vpcd's slots 0 and 1).
-fn slot_listeners() -> (TcpListener, TcpListener) {
+pub fn slot_listeners() -> (TcpListener, TcpListener) {
     for _ in 0..50 {
         let first = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
         let port = first.local_addr().expect("addr").port();
@@ -62,7 +68,7 @@ fn slot_listeners() -> (TcpListener, TcpListener) {
 }
 
 /// Serves a simulated chip on one vpcd slot.
-fn serve(listener: TcpListener, profile: ChipProfile) {
+pub fn serve(listener: TcpListener, profile: ChipProfile) {
     std::thread::spawn(move || {
         if let Ok((stream, _)) = listener.accept() {
             let _ = vpcd::serve_stream(&mut SimulatedChip::new(profile), stream);
@@ -77,6 +83,13 @@ pub fn start(slot0: ChipProfile, slot1: ChipProfile) -> Stack {
     let port = first.local_addr().expect("addr").port();
     serve(first, slot0);
     serve(second, slot1);
+    start_pcscd(port, None)
+}
+
+/// A private pcscd whose vpcd connects to the cards listening on 127.0.0.1 at `port` (slot 0)
+/// and `port + 1` (slot 1); `card`, another implementation's emulator serving one of them, is
+/// ended with the stack.
+pub fn start_pcscd(port: u16, card: Option<Child>) -> Stack {
     let dir = tempfile::tempdir().expect("temp dir");
     let conf = dir.path().join("reader.conf.d");
     let run = dir.path().join("run");
@@ -99,10 +112,20 @@ pub fn start(slot0: ChipProfile, slot1: ChipProfile) -> Stack {
         .args(["-m", "sh", "-c", &script])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start pcscd ({e}): {INSTALL_HINT}"));
+        .spawn();
+    let pcscd = match pcscd {
+        Ok(pcscd) => pcscd,
+        Err(e) => {
+            if let Some(mut card) = card {
+                let _ = card.kill();
+                let _ = card.wait();
+            }
+            panic!("cannot start pcscd ({e}): {INSTALL_HINT}");
+        }
+    };
     let stack = Stack {
         pcscd,
+        card,
         socket: run.join("pcscd.comm"),
         _dir: dir,
     };
